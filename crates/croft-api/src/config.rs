@@ -1,0 +1,239 @@
+//! Per-VPS configuration keys (`croft config set NAME key=value`).
+//!
+//! Configuration is stored as the strings the user typed (so `croft config
+//! show` echoes them back) and parsed into [`InstanceConfig`] on every change,
+//! so an invalid value is refused before anything is stored or applied.
+
+use crate::units::{parse_cpu, parse_size, UnitError};
+use std::collections::BTreeMap;
+use thiserror::Error;
+
+pub const LIMITS_MEMORY: &str = "limits.memory";
+pub const LIMITS_CPU: &str = "limits.cpu";
+pub const LIMITS_CPU_WEIGHT: &str = "limits.cpu.weight";
+pub const LIMITS_PROCESSES: &str = "limits.processes";
+pub const BOOT_AUTOSTART: &str = "boot.autostart";
+pub const BOOT_STOP_TIMEOUT: &str = "boot.stop_timeout";
+
+/// Every key `croft config set` accepts, with a one-line description.
+pub const KEYS: &[(&str, &str)] = &[
+    (LIMITS_MEMORY, "memory hard limit, e.g. 512MiB (4MiB..16TiB)"),
+    (LIMITS_CPU, "CPU quota in CPUs, e.g. 1.5 (0.01..1024)"),
+    (
+        LIMITS_CPU_WEIGHT,
+        "CPU weight against other VPSes (1..10000, default 100)",
+    ),
+    (LIMITS_PROCESSES, "maximum number of processes (1..4194304)"),
+    (BOOT_AUTOSTART, "start when croftd starts (true/false)"),
+    (
+        BOOT_STOP_TIMEOUT,
+        "seconds a clean shutdown may take before the kill (1..3600, default 30)",
+    ),
+];
+
+pub const MIN_MEMORY: u64 = 4 << 20;
+pub const MAX_MEMORY: u64 = 16 << 40;
+pub const DEFAULT_STOP_TIMEOUT: u64 = 30;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("unknown configuration key {key:?} (known keys: {known})")]
+    UnknownKey { key: String, known: String },
+    #[error("{key}: {source}")]
+    Unit {
+        key: String,
+        #[source]
+        source: UnitError,
+    },
+    #[error("{key}={value} is out of range: {range}")]
+    OutOfRange {
+        key: String,
+        value: String,
+        range: &'static str,
+    },
+    #[error("{key}={value:?} is not valid: expected {expected}")]
+    Invalid {
+        key: String,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("malformed setting {input:?}: expected key=value")]
+    Malformed { input: String },
+}
+
+/// The parsed, validated form of a VPS's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceConfig {
+    pub memory_bytes: Option<u64>,
+    pub cpu_millicores: Option<u64>,
+    pub cpu_weight: Option<u64>,
+    pub processes: Option<u64>,
+    pub autostart: bool,
+    pub stop_timeout_secs: u64,
+}
+
+impl InstanceConfig {
+    pub fn parse(raw: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let mut cfg = InstanceConfig {
+            stop_timeout_secs: DEFAULT_STOP_TIMEOUT,
+            ..Default::default()
+        };
+        for (key, value) in raw {
+            let unit = |source| ConfigError::Unit {
+                key: key.clone(),
+                source,
+            };
+            let range = |range| ConfigError::OutOfRange {
+                key: key.clone(),
+                value: value.clone(),
+                range,
+            };
+            let int = |expected| {
+                value.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
+                    key: key.clone(),
+                    value: value.clone(),
+                    expected,
+                })
+            };
+            match key.as_str() {
+                LIMITS_MEMORY => {
+                    let bytes = parse_size(value).map_err(unit)?;
+                    if !(MIN_MEMORY..=MAX_MEMORY).contains(&bytes) {
+                        return Err(range("between 4MiB and 16TiB"));
+                    }
+                    cfg.memory_bytes = Some(bytes);
+                }
+                LIMITS_CPU => {
+                    let milli = parse_cpu(value).map_err(unit)?;
+                    if !(10..=1_024_000).contains(&milli) {
+                        return Err(range("between 0.01 and 1024 CPUs"));
+                    }
+                    cfg.cpu_millicores = Some(milli);
+                }
+                LIMITS_CPU_WEIGHT => {
+                    let w = int("an integer")?;
+                    if !(1..=10_000).contains(&w) {
+                        return Err(range("between 1 and 10000"));
+                    }
+                    cfg.cpu_weight = Some(w);
+                }
+                LIMITS_PROCESSES => {
+                    let n = int("an integer")?;
+                    if !(1..=4_194_304).contains(&n) {
+                        return Err(range("between 1 and 4194304"));
+                    }
+                    cfg.processes = Some(n);
+                }
+                BOOT_AUTOSTART => {
+                    cfg.autostart = match value.as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => {
+                            return Err(ConfigError::Invalid {
+                                key: key.clone(),
+                                value: value.clone(),
+                                expected: "true or false",
+                            })
+                        }
+                    }
+                }
+                BOOT_STOP_TIMEOUT => {
+                    let s = int("a number of seconds")?;
+                    if !(1..=3600).contains(&s) {
+                        return Err(range("between 1 and 3600 seconds"));
+                    }
+                    cfg.stop_timeout_secs = s;
+                }
+                _ => {
+                    return Err(ConfigError::UnknownKey {
+                        key: key.clone(),
+                        known: KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", "),
+                    })
+                }
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+/// Split `key=value` as typed on the command line.
+pub fn parse_assignment(input: &str) -> Result<(String, String), ConfigError> {
+    match input.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(ConfigError::Malformed { input: input.into() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<InstanceConfig, ConfigError> {
+        InstanceConfig::parse(
+            &pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn parses_known_keys() {
+        let c = cfg(&[
+            ("limits.memory", "1GiB"),
+            ("limits.cpu", "0.5"),
+            ("limits.processes", "100"),
+            ("limits.cpu.weight", "200"),
+            ("boot.autostart", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.memory_bytes, Some(1 << 30));
+        assert_eq!(c.cpu_millicores, Some(500));
+        assert_eq!(c.processes, Some(100));
+        assert_eq!(c.cpu_weight, Some(200));
+        assert!(c.autostart);
+        assert_eq!(c.stop_timeout_secs, DEFAULT_STOP_TIMEOUT);
+    }
+
+    #[test]
+    fn refuses_bad_values() {
+        assert!(matches!(
+            cfg(&[("limits.memory", "1KiB")]),
+            Err(ConfigError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            cfg(&[("limits.memory", "lots")]),
+            Err(ConfigError::Unit { .. })
+        ));
+        assert!(matches!(
+            cfg(&[("limits.cpu", "0")]),
+            Err(ConfigError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            cfg(&[("limits.processes", "0")]),
+            Err(ConfigError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            cfg(&[("limits.processes", "-3")]),
+            Err(ConfigError::Invalid { .. })
+        ));
+        assert!(matches!(
+            cfg(&[("boot.autostart", "yes")]),
+            Err(ConfigError::Invalid { .. })
+        ));
+        assert!(matches!(
+            cfg(&[("limits.mem", "1GiB")]),
+            Err(ConfigError::UnknownKey { .. })
+        ));
+    }
+
+    #[test]
+    fn assignments() {
+        assert_eq!(
+            parse_assignment("limits.memory=1GiB"),
+            Ok(("limits.memory".into(), "1GiB".into()))
+        );
+        assert!(parse_assignment("novalue").is_err());
+        assert!(parse_assignment("=x").is_err());
+    }
+}

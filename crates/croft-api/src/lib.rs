@@ -1,0 +1,162 @@
+//! The types croftd and the croft CLI exchange over the REST API (`/1.0/...`),
+//! and the validation of every user-supplied value.
+//!
+//! Validation lives here, next to the types, so that the CLI can reject bad
+//! input before a round trip and the daemon rejects the same input with the same
+//! message when it arrives through the API from any other client.
+
+pub mod config;
+pub mod names;
+pub mod units;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub use config::{ConfigError, InstanceConfig};
+pub use names::{validate_name, NameError};
+pub use units::{format_size, parse_cpu, parse_size, UnitError};
+
+/// The API version prefix every route lives under.
+pub const API_PREFIX: &str = "/1.0";
+
+/// What a client sends to create (and start) a VPS.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LaunchRequest {
+    pub name: String,
+    pub image: String,
+    /// `key=value` configuration, the same keys as `croft config set`.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// Create without starting.
+    #[serde(default)]
+    pub no_start: bool,
+}
+
+/// A partial configuration change: keys to set, keys to unset.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigPatch {
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    #[serde(default)]
+    pub unset: Vec<String>,
+}
+
+/// `POST /1.0/instances/{name}/state`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StateRequest {
+    pub action: StateAction,
+    /// Kill at once instead of asking init to shut down.
+    #[serde(default)]
+    pub force: bool,
+    /// Seconds to wait for a clean shutdown before killing.
+    #[serde(default)]
+    pub timeout: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StateAction {
+    Start,
+    Stop,
+    Restart,
+}
+
+/// The lifecycle state of a VPS as the daemon reports it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Stopped,
+    Starting,
+    Running,
+    Stopping,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Stopped => "stopped",
+            Status::Starting => "starting",
+            Status::Running => "running",
+            Status::Stopping => "stopping",
+            Status::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One VPS as listed and shown.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Instance {
+    pub name: String,
+    pub image: String,
+    pub status: Status,
+    pub config: BTreeMap<String, String>,
+    /// First host uid of the VPS's 65536-id range (root inside maps to it).
+    pub uid_base: u32,
+    pub created_at: String,
+    /// Host pid of the VPS init while running.
+    pub init_pid: Option<i32>,
+    /// How the VPS last stopped, e.g. "init exited with status 0".
+    pub last_exit: Option<String>,
+    /// Live resource usage while running.
+    pub usage: Option<Usage>,
+    /// The supervisor's control socket while running (local clients attach
+    /// exec and console through it).
+    pub supervisor_socket: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Usage {
+    pub memory_bytes: u64,
+    pub memory_limit_bytes: Option<u64>,
+    pub oom_kills: u64,
+    pub cpu_usage_ns: u64,
+    pub processes: u64,
+}
+
+/// A long-running operation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Job {
+    pub id: String,
+    pub kind: String,
+    pub target: String,
+    pub status: JobStatus,
+    /// 0..=100.
+    pub progress: u8,
+    pub message: Option<String>,
+    pub error: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Running,
+    Success,
+    Failure,
+}
+
+/// Every API error has this body, with a 4xx (caller's fault) or 5xx status.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorBody {
+    pub error: String,
+    /// HTTP status code, repeated for clients that only see the body.
+    pub code: u16,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Image {
+    pub name: String,
+    pub description: String,
+    /// Signal that asks this image's init to power off.
+    pub stop_signal: String,
+}

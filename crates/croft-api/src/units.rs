@@ -1,0 +1,155 @@
+//! Sizes (`512MiB`, `1GiB`, `1.5G`) and CPU counts (`2`, `0.5`).
+
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum UnitError {
+    #[error("invalid size {input:?}: expected a number with an optional unit (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB), e.g. 512MiB")]
+    BadSize { input: String },
+    #[error(
+        "invalid cpu count {input:?}: expected a number of CPUs such as 2 or 0.5, with at most 3 decimals"
+    )]
+    BadCpu { input: String },
+}
+
+/// Parse a byte size. Binary units (KiB...) are powers of 1024, decimal ones
+/// (KB, K...) powers of 1000, as in `incus` and systemd. Fractions are
+/// allowed with a unit (`1.5GiB`); the result is rounded down to a byte.
+pub fn parse_size(input: &str) -> Result<u64, UnitError> {
+    let bad = || UnitError::BadSize { input: input.into() };
+    let s = input.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let multiplier: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "Ki" | "k" => 1 << 10,
+        "MiB" | "Mi" | "m" => 1 << 20,
+        "GiB" | "Gi" | "g" => 1 << 30,
+        "TiB" | "Ti" | "t" => 1 << 40,
+        "KB" | "kB" | "K" => 1_000,
+        "MB" | "M" => 1_000_000,
+        "GB" | "G" => 1_000_000_000,
+        "TB" | "T" => 1_000_000_000_000,
+        _ => return Err(bad()),
+    };
+    let (int_part, frac_part) = match num.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (num, ""),
+    };
+    if int_part.is_empty() || frac_part.contains('.') || (num.contains('.') && frac_part.is_empty()) {
+        return Err(bad());
+    }
+    let whole: u64 = int_part.parse().map_err(|_| bad())?;
+    let mut bytes = whole.checked_mul(multiplier).ok_or_else(bad)?;
+    if !frac_part.is_empty() {
+        if frac_part.len() > 9 {
+            return Err(bad());
+        }
+        let frac: u128 = frac_part.parse().map_err(|_| bad())?;
+        let scale = 10u128.pow(frac_part.len() as u32);
+        let extra = frac * u128::from(multiplier) / scale;
+        bytes = bytes.checked_add(extra as u64).ok_or_else(bad)?;
+    }
+    Ok(bytes)
+}
+
+/// Format bytes with the largest binary unit that keeps one decimal honest.
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes}B")
+    } else if (value.fract()).abs() < 0.05 {
+        format!("{value:.0}{}", UNITS[unit])
+    } else {
+        format!("{value:.1}{}", UNITS[unit])
+    }
+}
+
+/// Parse a CPU count into millicores: `1.5` -> 1500.
+pub fn parse_cpu(input: &str) -> Result<u64, UnitError> {
+    let bad = || UnitError::BadCpu { input: input.into() };
+    let s = input.trim();
+    let (int_part, frac_part) = s.split_once('.').unwrap_or((s, ""));
+    if int_part.is_empty() && frac_part.is_empty()
+        || frac_part.len() > 3
+        || !int_part.bytes().all(|b| b.is_ascii_digit())
+        || !frac_part.bytes().all(|b| b.is_ascii_digit())
+        || (s.contains('.') && frac_part.is_empty())
+    {
+        return Err(bad());
+    }
+    let whole: u64 = if int_part.is_empty() {
+        0
+    } else {
+        int_part.parse().map_err(|_| bad())?
+    };
+    let mut frac: u64 = if frac_part.is_empty() {
+        0
+    } else {
+        frac_part.parse().map_err(|_| bad())?
+    };
+    for _ in frac_part.len()..3 {
+        frac *= 10;
+    }
+    whole
+        .checked_mul(1000)
+        .and_then(|m| m.checked_add(frac))
+        .ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512"), Ok(512));
+        assert_eq!(parse_size("1KiB"), Ok(1024));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
+        assert_eq!(parse_size("100M"), Ok(100_000_000));
+        assert_eq!(parse_size(" 8 MiB "), Ok(8 << 20));
+        for bad in [
+            "",
+            "MiB",
+            "-1MiB",
+            "1..5G",
+            "1.G",
+            "12XB",
+            "1e9",
+            "99999999999999999999",
+            "18446744073709551615TiB",
+            "1 GiB extra",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(format_size(512), "512B");
+        assert_eq!(format_size(1 << 30), "1GiB");
+        assert_eq!(format_size(3 << 29), "1.5GiB");
+    }
+
+    #[test]
+    fn cpus() {
+        assert_eq!(parse_cpu("2"), Ok(2000));
+        assert_eq!(parse_cpu("0.5"), Ok(500));
+        assert_eq!(parse_cpu(".25"), Ok(250));
+        assert_eq!(parse_cpu("1.125"), Ok(1125));
+        for bad in ["", ".", "1.", "1.2345", "-1", "a", "1,5", "99999999999999999999"] {
+            assert!(parse_cpu(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The cgroup v1 driver: one hierarchy per controller.
+//!
+//! croft uses `memory`, `cpu`, `cpuacct` and `pids` for limits and accounting,
+//! and `name=systemd` (no limits) so a VPS's systemd finds a writable
+//! hierarchy. `cpuset` is deliberately not used: a new cpuset cgroup starts
+//! with empty `cpuset.cpus`/`cpuset.mems` and refuses processes (ENOSPC).
+
+use std::path::{Path, PathBuf};
+
+use super::mountinfo::{self, Membership, Mount};
+use super::{cpu, fs, memory, pids, CgroupError, Limits, Stats};
+
+/// The directories of one cgroup in each v1 hierarchy used. `cpu` and
+/// `cpuacct` are the same directory when the two are co-mounted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Dirs {
+    pub memory: PathBuf,
+    pub cpu: PathBuf,
+    pub cpuacct: PathBuf,
+    pub pids: PathBuf,
+    /// `None` when no `name=systemd` hierarchy is mounted.
+    pub systemd: Option<PathBuf>,
+}
+
+impl Dirs {
+    pub fn join(&self, name: &str) -> Self {
+        Self {
+            memory: self.memory.join(name),
+            cpu: self.cpu.join(name),
+            cpuacct: self.cpuacct.join(name),
+            pids: self.pids.join(name),
+            systemd: self.systemd.as_ref().map(|dir| dir.join(name)),
+        }
+    }
+
+    /// Every distinct directory, memory first.
+    pub fn unique(&self) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = Vec::with_capacity(5);
+        let all = [&self.memory, &self.cpu, &self.cpuacct, &self.pids]
+            .into_iter()
+            .chain(self.systemd.as_ref());
+        for dir in all {
+            if !dirs.contains(dir) {
+                dirs.push(dir.clone());
+            }
+        }
+        dirs
+    }
+}
+
+/// The v1 controllers whose presence makes croft use v1 (hybrid hosts count:
+/// their cgroup2 mount has no such controllers).
+const LIMIT_CONTROLLERS: [&str; 3] = ["memory", "cpu", "pids"];
+
+pub(super) fn is_v1(mounts: &[Mount]) -> bool {
+    mounts
+        .iter()
+        .any(|m| LIMIT_CONTROLLERS.iter().any(|c| m.carries(c)))
+}
+
+/// The daemon's own cgroup directory in every hierarchy used.
+pub(super) fn resolve(mounts: &[Mount], own: &[Membership], fs_root: &Path) -> Result<Dirs, CgroupError> {
+    let required = |controller: &'static str| {
+        own_dir(mounts, own, fs_root, controller)?.ok_or(CgroupError::ControllerNotMounted { controller })
+    };
+    Ok(Dirs {
+        memory: required("memory")?,
+        cpu: required("cpu")?,
+        cpuacct: required("cpuacct")?,
+        pids: required("pids")?,
+        systemd: own_dir(mounts, own, fs_root, "name=systemd")?,
+    })
+}
+
+/// The own cgroup directory in the hierarchy carrying `controller`, `None` if
+/// no such hierarchy is mounted.
+fn own_dir(
+    mounts: &[Mount],
+    own: &[Membership],
+    fs_root: &Path,
+    controller: &str,
+) -> Result<Option<PathBuf>, CgroupError> {
+    if !mounts.iter().any(|m| m.carries(controller)) {
+        return Ok(None);
+    }
+    let membership = Membership::find(own, controller).ok_or_else(|| CgroupError::OwnCgroupUnknown {
+        hierarchy: controller.to_owned(),
+    })?;
+    // A mount belongs to the hierarchy if it carries all of its controllers
+    // (`cpu,cpuacct` co-mounted: both).
+    let candidates = mounts.iter().filter(|m| m.carries_all(&membership.controllers));
+    let hierarchy = membership.controllers.join(",");
+    mountinfo::own_dir(&hierarchy, &membership.path, candidates, fs_root).map(Some)
+}
+
+pub(super) fn apply(dirs: &Dirs, limits: &Limits) -> Result<(), CgroupError> {
+    let memsw = memory::v1_current_memsw(&dirs.memory)?;
+    fs::apply_writes(&dirs.memory, &memory::v1_writes(limits.memory_bytes, memsw))?;
+    fs::apply_writes(
+        &dirs.cpu,
+        &cpu::v1_writes(limits.cpu_millicores, limits.cpu_weight),
+    )?;
+    fs::apply_writes(&dirs.pids, &pids::writes(limits.pids_max))
+}
+
+pub(super) fn stats(dirs: &Dirs) -> Result<Stats, CgroupError> {
+    let mut stats = Stats::default();
+    memory::v1_stats(&dirs.memory, &mut stats)?;
+    cpu::v1_stats(&dirs.cpuacct, &mut stats)?;
+    pids::stats(&dirs.pids, &mut stats)?;
+    Ok(stats)
+}

@@ -1,0 +1,13 @@
+//! croft-host: the only crate in croft that touches the host kernel.
+//!
+//! Everything privileged lives here behind small, documented functions:
+//! cgroups (v1 and v2), the VPS runtime (namespaces, id maps, mounts,
+//! capabilities, seccomp), root filesystem preparation and the protocol the
+//! per-VPS supervisor speaks on its control socket. The daemon and the CLI
+//! call into it; they never issue a namespace or mount syscall themselves.
+
+pub mod cgroup;
+pub mod proto;
+pub mod rootfs;
+pub mod runtime;
+pub mod spec;

@@ -1,0 +1,215 @@
+//! Root filesystems on plain directories: the busybox image and per-VPS
+//! copies whose owners are shifted into the VPS's id range.
+//!
+//! Shifting at copy time ("chown at creation") is the fallback the runtime
+//! design allows until storage pools give every VPS a copy-on-write
+//! snapshot plus an idmapped mount.
+
+use nix::unistd::{fchownat, Gid, Uid};
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum RootfsError {
+    #[error("{op} {path}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: unsupported file type in a root filesystem (device, socket or fifo)")]
+    Unsupported { path: PathBuf },
+    #[error("{path}: owner id {id} is outside the 65536-id range a VPS maps")]
+    IdOutOfRange { path: PathBuf, id: u32 },
+    #[error("`{command}` failed: {detail}")]
+    Command { command: String, detail: String },
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RootfsError + 'a {
+    move |source| RootfsError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Build the `busybox` image: a tiny Linux userland from a static busybox,
+/// with busybox init, a root shell on the console and the usual layout.
+/// Built in `<dest>.tmp` and renamed into place, so a crash never leaves a
+/// half-built image under `dest`.
+pub fn build_busybox_image(busybox: &Path, dest: &Path) -> Result<(), RootfsError> {
+    let tmp = dest.with_extension("tmp");
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(io("remove", &tmp))?;
+    }
+    let result = (|| {
+        for dir in [
+            "bin",
+            "sbin",
+            "usr/bin",
+            "usr/sbin",
+            "etc/init.d",
+            "proc",
+            "sys",
+            "dev",
+            "tmp",
+            "root",
+            "run",
+            "var/log",
+            "var/run",
+            "mnt",
+            "home",
+        ] {
+            let p = tmp.join(dir);
+            fs::create_dir_all(&p).map_err(io("create", &p))?;
+        }
+        fs::set_permissions(tmp.join("tmp"), fs::Permissions::from_mode(0o1777))
+            .map_err(io("chmod", &tmp))?;
+        fs::set_permissions(tmp.join("root"), fs::Permissions::from_mode(0o700))
+            .map_err(io("chmod", &tmp))?;
+        let target = tmp.join("bin/busybox");
+        fs::copy(busybox, &target).map_err(io("copy", busybox))?;
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o755)).map_err(io("chmod", &target))?;
+        let out = Command::new(busybox)
+            .arg("--list-full")
+            .output()
+            .map_err(io("run", busybox))?;
+        if !out.status.success() {
+            return Err(RootfsError::Command {
+                command: format!("{} --list-full", busybox.display()),
+                detail: format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()),
+            });
+        }
+        for applet in String::from_utf8_lossy(&out.stdout).lines() {
+            let applet = applet.trim().trim_start_matches('/');
+            if applet.is_empty() || applet == "bin/busybox" || applet.contains("..") {
+                continue;
+            }
+            let link = tmp.join(applet);
+            if let Some(parent) = link.parent() {
+                fs::create_dir_all(parent).map_err(io("create", parent))?;
+            }
+            if !link.exists() {
+                std::os::unix::fs::symlink("/bin/busybox", &link).map_err(io("symlink", &link))?;
+            }
+        }
+        let files: &[(&str, &str, u32)] = &[
+            ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n", 0o644),
+            ("etc/group", "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n", 0o644),
+            ("etc/shadow", "root:*:19000:0:99999:7:::\n", 0o600),
+            ("etc/hostname", "busybox\n", 0o644),
+            ("etc/hosts", "127.0.0.1 localhost\n::1 localhost\n", 0o644),
+            ("etc/profile", "export PATH=/usr/sbin:/usr/bin:/sbin:/bin\nexport PS1='\\h:\\w\\$ '\n", 0o644),
+            // busybox init: TERM reboots, USR2 powers off; a reboot ends PID 1
+            // with SIGHUP in a pid namespace, which the supervisor turns
+            // into a fresh boot.
+            (
+                "etc/inittab",
+                "::sysinit:/etc/init.d/rcS\n::askfirst:-/bin/sh\n::ctrlaltdel:/sbin/reboot\n::shutdown:/bin/sync\n",
+                0o644,
+            ),
+            ("etc/init.d/rcS", "#!/bin/sh\n/bin/hostname -F /etc/hostname 2>/dev/null\nmkdir -p /run /var/run\n", 0o755),
+        ];
+        for (path, content, mode) in files {
+            let p = tmp.join(path);
+            fs::write(&p, content).map_err(io("write", &p))?;
+            fs::set_permissions(&p, fs::Permissions::from_mode(*mode)).map_err(io("chmod", &p))?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    fs::rename(&tmp, dest).map_err(io("rename", &tmp))
+}
+
+/// Copy `src` to `dst` (which must not exist), shifting every owner from
+/// the image's ids (0..65536) to `uid_base + id`. On error the partial copy
+/// is removed.
+pub fn copy_shifted(src: &Path, dst: &Path, uid_base: u32) -> Result<(), RootfsError> {
+    fs::create_dir(dst).map_err(io("create", dst))?;
+    let result = copy_tree(src, dst, uid_base);
+    if result.is_err() {
+        let _ = fs::remove_dir_all(dst);
+    }
+    result
+}
+
+fn shift(path: &Path, id: u32, base: u32) -> Result<u32, RootfsError> {
+    if id >= crate::spec::ID_RANGE {
+        return Err(RootfsError::IdOutOfRange {
+            path: path.to_path_buf(),
+            id,
+        });
+    }
+    Ok(base + id)
+}
+
+fn copy_tree(src: &Path, dst: &Path, base: u32) -> Result<(), RootfsError> {
+    let meta = fs::symlink_metadata(src).map_err(io("stat", src))?;
+    chown_like(dst, &meta, base)?;
+    for entry in fs::read_dir(src).map_err(io("read", src))? {
+        let entry = entry.map_err(io("read", src))?;
+        let from = entry.path();
+        let to = dst.join(entry.file_name());
+        let meta = fs::symlink_metadata(&from).map_err(io("stat", &from))?;
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            fs::create_dir(&to).map_err(io("create", &to))?;
+            copy_tree(&from, &to, base)?;
+        } else if ft.is_symlink() {
+            let target = fs::read_link(&from).map_err(io("readlink", &from))?;
+            std::os::unix::fs::symlink(&target, &to).map_err(io("symlink", &to))?;
+            chown_like(&to, &meta, base)?;
+        } else if ft.is_file() {
+            fs::copy(&from, &to).map_err(io("copy", &from))?;
+            chown_like(&to, &meta, base)?;
+        } else {
+            return Err(RootfsError::Unsupported { path: from });
+        }
+    }
+    Ok(())
+}
+
+/// Give `path` the shifted owner of `meta` and restore its mode afterwards
+/// (chown clears setuid and setgid bits).
+fn chown_like(path: &Path, meta: &fs::Metadata, base: u32) -> Result<(), RootfsError> {
+    let uid = shift(path, meta.uid(), base)?;
+    let gid = shift(path, meta.gid(), base)?;
+    fchownat(
+        None,
+        path,
+        Some(Uid::from_raw(uid)),
+        Some(Gid::from_raw(gid)),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| RootfsError::Io {
+        op: "chown",
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
+    if !meta.file_type().is_symlink() {
+        fs::set_permissions(path, fs::Permissions::from_mode(meta.mode() & 0o7777))
+            .map_err(io("chmod", path))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_outside_the_range_are_refused() {
+        assert!(matches!(
+            shift(Path::new("/x"), 70_000, 0),
+            Err(RootfsError::IdOutOfRange { .. })
+        ));
+        assert_eq!(shift(Path::new("/x"), 5, 100_000).unwrap(), 100_005);
+    }
+}

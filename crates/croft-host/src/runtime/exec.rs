@@ -1,0 +1,269 @@
+//! Running a command inside a running VPS (`croft exec`).
+//!
+//! The supervisor forks a helper that joins the VPS cgroups and namespaces
+//! (user last, while it still has host privileges for the others) and forks
+//! again so the command is born inside the VPS pid namespace. The helper
+//! waits for it and exits with its status (128 + signal for a signal), so
+//! the supervisor only ever waits for its own direct children.
+
+use super::{attach_cgroups, cstrings, mounts, security, RuntimeError, SeccompProgram};
+use crate::proto::{Conn, Reply};
+use nix::sched::{setns, CloneFlags};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{dup2, fork, setgroups, setresgid, setresuid, setsid, ForkResult, Gid, Pid, Uid};
+use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+/// The environment every command inside a VPS starts from.
+pub const BASE_ENV: &[&str] = &[
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME=/root",
+    "USER=root",
+    "LOGNAME=root",
+    "container=croft",
+];
+
+const NOT_FOUND: &str = "command not found";
+
+/// Namespaces joined, in order; `user` last (see module docs).
+const NAMESPACES: &[(&str, CloneFlags)] = &[
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+    ("user", CloneFlags::CLONE_NEWUSER),
+];
+
+/// What to run.
+pub struct ExecRequest<'a> {
+    pub args: &'a [String],
+    pub env: &'a [String],
+    pub cwd: Option<&'a str>,
+    /// Caller's stdin, stdout, stderr; `None` allocates a pty inside the
+    /// VPS and sends its master to the caller over `conn`.
+    pub stdio: Option<[OwnedFd; 3]>,
+    pub window: Option<(u16, u16)>,
+}
+
+/// Fork the exec helper. Returns its pid; its exit status is the
+/// command's.
+pub fn spawn(
+    init_pid: i32,
+    cgroup_dirs: &[PathBuf],
+    req: ExecRequest<'_>,
+    conn: &Conn,
+    seccomp: &SeccompProgram,
+) -> Result<Pid, RuntimeError> {
+    if req.args.is_empty() {
+        return Err(RuntimeError::BadArgument("empty command".into()));
+    }
+    let args = cstrings(req.args)?;
+    let mut env: Vec<String> = BASE_ENV.iter().map(|s| s.to_string()).collect();
+    for e in req.env {
+        if !e.contains('=') {
+            return Err(RuntimeError::BadArgument(format!(
+                "environment entry {e:?} is not NAME=value"
+            )));
+        }
+        let key = e.split('=').next().unwrap_or_default();
+        env.retain(|old| old.split('=').next() != Some(key));
+        env.push(e.clone());
+    }
+    let path_var = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/bin:/bin")
+        .to_string();
+    let env = cstrings(&env)?;
+    let cwd = req.cwd.unwrap_or("/").to_string();
+    let mut ns_files = Vec::new();
+    for (name, flag) in NAMESPACES {
+        let path = PathBuf::from(format!("/proc/{init_pid}/ns/{name}"));
+        let f = File::open(&path).map_err(|source| RuntimeError::Namespace { path, source })?;
+        ns_files.push((f, *flag));
+    }
+
+    // SAFETY: the supervisor is single-threaded, so the child may run any
+    // code, including allocation.
+    match unsafe { fork() }.map_err(RuntimeError::Fork)? {
+        ForkResult::Parent { child } => Ok(child),
+        ForkResult::Child => {
+            let code = helper(
+                cgroup_dirs,
+                &ns_files,
+                req.stdio,
+                req.window,
+                conn,
+                &args,
+                &env,
+                &path_var,
+                &cwd,
+                seccomp,
+            );
+            // SAFETY: _exit skips atexit handlers and buffered-stdio
+            // flushing that belong to the supervisor, not to this fork.
+            unsafe { libc::_exit(code) }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn helper(
+    cgroup_dirs: &[PathBuf],
+    ns_files: &[(File, CloneFlags)],
+    stdio: Option<[OwnedFd; 3]>,
+    window: Option<(u16, u16)>,
+    conn: &Conn,
+    args: &[CString],
+    env: &[CString],
+    path_var: &str,
+    cwd: &str,
+    seccomp: &SeccompProgram,
+) -> i32 {
+    // Errors go to the caller's stderr (or the pty, once it is fd 2).
+    let err_fd = stdio.as_ref().map(|s| s[2].as_raw_fd()).unwrap_or(2);
+    let report = |what: &str, err: &dyn std::fmt::Display| {
+        let msg = format!("croft: exec: {what}: {err}\n");
+        // SAFETY: writing a valid buffer to a descriptor we hold open.
+        unsafe { libc::write(err_fd, msg.as_ptr().cast(), msg.len()) };
+        126
+    };
+    if let Err(e) = attach_cgroups(std::process::id() as i32, cgroup_dirs) {
+        return report("join cgroups", &e);
+    }
+    for (file, flag) in ns_files {
+        if let Err(e) = setns(file, *flag) {
+            return report("join namespaces", &e);
+        }
+    }
+    // SAFETY: still single-threaded (a fork of the supervisor).
+    match unsafe { fork() } {
+        Err(e) => report("fork", &e),
+        Ok(ForkResult::Parent { child }) => {
+            drop(stdio);
+            loop {
+                match waitpid(child, None) {
+                    Ok(WaitStatus::Exited(_, code)) => return code,
+                    Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
+                    Ok(_) => continue,
+                    Err(nix::Error::EINTR) => continue,
+                    Err(e) => return report("wait", &e),
+                }
+            }
+        }
+        Ok(ForkResult::Child) => {
+            let err = run_command(&stdio, window, conn, args, env, path_var, cwd, seccomp);
+            report(&args[0].to_string_lossy(), &err);
+            // Shell conventions: 127 for a command not found, 126 otherwise.
+            let code = if err == NOT_FOUND { 127 } else { 126 };
+            // SAFETY: see `spawn`.
+            unsafe { libc::_exit(code) }
+        }
+    }
+}
+
+/// Inside the VPS namespaces: become root, wire up stdio, lock down, exec.
+/// Only returns on failure, with the reason.
+#[allow(clippy::too_many_arguments)]
+fn run_command(
+    stdio: &Option<[OwnedFd; 3]>,
+    window: Option<(u16, u16)>,
+    conn: &Conn,
+    args: &[CString],
+    env: &[CString],
+    path_var: &str,
+    cwd: &str,
+    seccomp: &SeccompProgram,
+) -> String {
+    let root = Uid::from_raw(0);
+    let root_gid = Gid::from_raw(0);
+    if let Err(e) = setresgid(root_gid, root_gid, root_gid)
+        .and_then(|_| setresuid(root, root, root))
+        .and_then(|_| setgroups(&[]))
+    {
+        return format!("become root: {e}");
+    }
+    match stdio {
+        Some(fds) => {
+            for (i, fd) in fds.iter().enumerate() {
+                if let Err(e) = dup2(fd.as_raw_fd(), i as RawFd) {
+                    return format!("stdio: {e}");
+                }
+            }
+        }
+        None => {
+            let pty = match mounts::open_pty() {
+                Ok(p) => p,
+                Err(e) => return format!("pty: {e}"),
+            };
+            if let Some((rows, cols)) = window {
+                set_window(pty.master.as_raw_fd(), rows, cols);
+            }
+            if let Err(e) = conn.send(&Reply::Pty, &[pty.master.as_raw_fd()]) {
+                return format!("hand over pty: {e}");
+            }
+            drop(pty.master);
+            if let Err(e) = make_controlling_tty(pty.slave) {
+                return format!("pty as controlling terminal: {e}");
+            }
+        }
+    }
+    if let Err(e) = std::env::set_current_dir(cwd) {
+        return format!("chdir {cwd}: {e}");
+    }
+    if let Err(e) = security::lock_down(seccomp) {
+        return e;
+    }
+    let program = match resolve(&args[0], path_var) {
+        Some(p) => p,
+        None => return NOT_FOUND.to_string(),
+    };
+    let err = nix::unistd::execve(&program, args, env).unwrap_err();
+    err.desc().to_string()
+}
+
+/// Find `name` in `path_var` as execvp would, but with the VPS's PATH
+/// rather than the supervisor's.
+fn resolve(name: &CString, path_var: &str) -> Option<CString> {
+    let bytes = name.as_bytes();
+    if bytes.contains(&b'/') {
+        return Some(name.clone());
+    }
+    path_var.split(':').filter(|d| !d.is_empty()).find_map(|dir| {
+        let candidate = format!("{dir}/{}", name.to_string_lossy());
+        nix::unistd::access(candidate.as_str(), nix::unistd::AccessFlags::X_OK)
+            .ok()
+            .and_then(|_| CString::new(candidate).ok())
+    })
+}
+
+fn set_window(fd: RawFd, rows: u16, cols: u16) {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize through a valid pointer.
+    unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
+}
+
+/// Start a new session with `slave` as controlling terminal and as
+/// stdin/stdout/stderr.
+pub fn make_controlling_tty(slave: OwnedFd) -> Result<(), nix::Error> {
+    setsid()?;
+    // SAFETY: TIOCSCTTY takes an int argument by value; `slave` is an open
+    // terminal and we are a session leader without a controlling tty.
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+        return Err(nix::Error::last());
+    }
+    for fd in 0..3 {
+        dup2(slave.as_raw_fd(), fd)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,257 @@
+//! The VPS runtime: turning a [`VpsSpec`] into a running, isolated init,
+//! and entering a running VPS to execute a command.
+//!
+//! Both run inside the supervisor process, never inside croftd. The start
+//! sequence is short and in one place ([`start`]); each step is a function
+//! in a sibling module:
+//!
+//! 1. the supervisor `clone`s the VPS init with new user, mount, pid, uts,
+//!    ipc and net namespaces;
+//! 2. the supervisor attaches the child to the VPS cgroups and writes its
+//!    uid/gid maps (`0 <uid_base> 65536`), then lets it go;
+//! 3. the child becomes root of its user namespace, unshares its cgroup
+//!    namespace (now rooted at the VPS cgroup), sets the hostname, builds
+//!    its mounts and `pivot_root`s into the VPS rootfs ([`mounts`]);
+//! 4. it opens the console pty inside its own devpts, passes the master to
+//!    the supervisor and makes the slave its controlling terminal;
+//! 5. it drops the dangerous capabilities from its bounding set, installs
+//!    the seccomp filter ([`security`]) and execs init. An exec failure is
+//!    reported back over the sync socket; success closes it (CLOEXEC).
+
+pub mod exec;
+pub mod mounts;
+pub mod security;
+
+use crate::proto::{self, Conn, ProtoError};
+use crate::spec::VpsSpec;
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{setgroups, sethostname, setresgid, setresuid, Gid, Pid, Uid};
+use serde::{Deserialize, Serialize};
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use thiserror::Error;
+
+pub use security::SeccompProgram;
+
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    #[error("clone of the VPS init failed")]
+    Clone(#[source] nix::Error),
+    #[error("cannot attach pid {pid} to cgroup {dir}")]
+    Cgroup {
+        pid: i32,
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the id map of pid {pid}")]
+    IdMap {
+        pid: i32,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sync with the VPS init failed")]
+    Sync(#[source] ProtoError),
+    #[error("VPS setup failed: {0}")]
+    Child(String),
+    #[error("the VPS init did not hand over its console")]
+    NoConsole,
+    #[error("invalid argument for the VPS: {0}")]
+    BadArgument(String),
+    #[error("cannot open namespace {path}")]
+    Namespace {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("fork failed")]
+    Fork(#[source] nix::Error),
+    #[error("seccomp filter: {0}")]
+    Seccomp(String),
+}
+
+/// Messages from a child being set up to the supervisor.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "msg", rename_all = "snake_case")]
+enum ChildMsg {
+    /// The parent finished cgroups and id maps.
+    Go,
+    /// Carries the console pty master and a second handle on its slave.
+    Console,
+    /// Setup failed at `step`.
+    Failed { step: String, error: String },
+}
+
+/// A freshly started VPS.
+#[derive(Debug)]
+pub struct Started {
+    pub init_pid: Pid,
+    /// The master side of `/dev/console` inside the VPS.
+    pub console: OwnedFd,
+    /// A handle on the console's slave side. Holding it keeps the master
+    /// from reporting hangup (and spinning a poll loop) while no process
+    /// inside has the console open, e.g. between init's respawns.
+    pub console_slave: OwnedFd,
+}
+
+/// Attach `pid` to every cgroup directory (writing `cgroup.procs`).
+pub fn attach_cgroups(pid: i32, dirs: &[PathBuf]) -> Result<(), RuntimeError> {
+    for dir in dirs {
+        std::fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(|source| RuntimeError::Cgroup {
+            pid,
+            dir: dir.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+fn cstrings(items: &[String]) -> Result<Vec<CString>, RuntimeError> {
+    items
+        .iter()
+        .map(|s| {
+            CString::new(s.as_str())
+                .map_err(|_| RuntimeError::BadArgument(format!("{s:?} contains a NUL byte")))
+        })
+        .collect()
+}
+
+/// Start the VPS described by `spec`; returns once its init is exec'd.
+/// On any error the half-started child is killed and reaped.
+pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, RuntimeError> {
+    if spec.init.is_empty() {
+        return Err(RuntimeError::BadArgument("empty init command".into()));
+    }
+    let init = cstrings(&spec.init)?;
+    let env = cstrings(&spec.env)?;
+    let (parent, child) = proto::pair().map_err(RuntimeError::Sync)?;
+
+    let flags = CloneFlags::CLONE_NEWUSER
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWNET;
+    let mut stack = vec![0u8; 256 * 1024];
+    let child_ref = &child;
+    let cb = Box::new(move || child_main(spec, child_ref, &init, &env, seccomp));
+    // SAFETY: the supervisor is single-threaded, so the child (a copy of
+    // this process without CLONE_VM) can allocate and run arbitrary code;
+    // `stack` outlives the call in the parent and is the child's own copy.
+    let pid = unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) }
+        .map_err(RuntimeError::Clone)?;
+    drop(child);
+
+    let kill_child = |e: RuntimeError| {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        e
+    };
+    attach_cgroups(pid.as_raw(), &spec.cgroup_dirs).map_err(kill_child)?;
+    write_id_maps(pid.as_raw(), spec.uid_base, spec.id_count).map_err(kill_child)?;
+    parent
+        .send(&ChildMsg::Go, &[])
+        .map_err(|e| kill_child(RuntimeError::Sync(e)))?;
+
+    let (console, console_slave) = match parent.recv::<ChildMsg>() {
+        Ok((ChildMsg::Console, mut fds)) if fds.len() == 2 => {
+            let slave = fds.pop().expect("two fds");
+            (fds.pop().expect("two fds"), slave)
+        }
+        Ok((ChildMsg::Failed { step, error }, _)) => {
+            return Err(kill_child(RuntimeError::Child(format!("{step}: {error}"))))
+        }
+        Ok(_) | Err(ProtoError::Closed) => return Err(kill_child(RuntimeError::NoConsole)),
+        Err(e) => return Err(kill_child(RuntimeError::Sync(e))),
+    };
+    // The sync socket closes on a successful exec (CLOEXEC); a message
+    // instead means exec failed.
+    match parent.recv::<ChildMsg>() {
+        Err(ProtoError::Closed) => Ok(Started {
+            init_pid: pid,
+            console,
+            console_slave,
+        }),
+        Ok((ChildMsg::Failed { step, error }, _)) => {
+            Err(kill_child(RuntimeError::Child(format!("{step}: {error}"))))
+        }
+        Ok(_) => Err(kill_child(RuntimeError::Child(
+            "unexpected message from the VPS init".into(),
+        ))),
+        Err(e) => Err(kill_child(RuntimeError::Sync(e))),
+    }
+}
+
+/// Map root inside to `base` outside, for `count` ids. Written by host
+/// root, so `setgroups` stays allowed inside (apt and login need it).
+fn write_id_maps(pid: i32, base: u32, count: u32) -> Result<(), RuntimeError> {
+    let map = format!("0 {base} {count}\n");
+    for file in ["uid_map", "gid_map"] {
+        std::fs::write(format!("/proc/{pid}/{file}"), &map)
+            .map_err(|source| RuntimeError::IdMap { pid, source })?;
+    }
+    Ok(())
+}
+
+/// Runs in the cloned child: PID 1 of the new pid namespace.
+fn child_main(
+    spec: &VpsSpec,
+    sync: &Conn,
+    init: &[CString],
+    env: &[CString],
+    seccomp: &SeccompProgram,
+) -> isize {
+    let fail = |step: &str, error: String| -> isize {
+        let _ = sync.send(
+            &ChildMsg::Failed {
+                step: step.into(),
+                error,
+            },
+            &[],
+        );
+        1
+    };
+    match sync.recv::<ChildMsg>() {
+        Ok((ChildMsg::Go, _)) => {}
+        _ => return 1, // the parent gave up; it kills us
+    }
+    let root = Uid::from_raw(0);
+    let root_gid = Gid::from_raw(0);
+    if let Err(e) = setresgid(root_gid, root_gid, root_gid)
+        .and_then(|_| setresuid(root, root, root))
+        .and_then(|_| setgroups(&[]))
+    {
+        return fail("become root of the user namespace", e.to_string());
+    }
+    if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
+        return fail("unshare cgroup namespace", e.to_string());
+    }
+    if let Err(e) = sethostname(&spec.hostname) {
+        return fail("set hostname", e.to_string());
+    }
+    if let Err(e) = mounts::setup_rootfs(&spec.rootfs) {
+        return fail("mount setup", e.to_string());
+    }
+    let console = match mounts::open_console() {
+        Ok(c) => c,
+        Err(e) => return fail("console", e.to_string()),
+    };
+    if let Err(e) = sync.send(
+        &ChildMsg::Console,
+        &[console.master.as_raw_fd(), console.slave.as_raw_fd()],
+    ) {
+        return fail("hand over console", e.to_string());
+    }
+    drop(console.master);
+    if let Err(e) = exec::make_controlling_tty(console.slave) {
+        return fail("console as controlling terminal", e.to_string());
+    }
+    if let Err(e) = security::lock_down(seccomp) {
+        return fail("capabilities and seccomp", e.to_string());
+    }
+    let err = nix::unistd::execve(&init[0], init, env).unwrap_err();
+    fail("exec init", format!("{}: {err}", init[0].to_string_lossy()))
+}

@@ -1,0 +1,338 @@
+//! The VPS's mount table, built by its init inside its own mount and user
+//! namespaces before `pivot_root`.
+//!
+//! Layout (as runc, crun and LXC converge on): private propagation, the
+//! rootfs bound onto itself, fresh `proc`, read-only `sysfs`, a tmpfs `/dev`
+//! holding only bind-mounted safe host devices and a private devpts, masked
+//! /proc entries that leak host information, and a read-only /proc/sys.
+
+use nix::errno::Errno;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::statvfs::{statvfs, FsFlags};
+use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum MountError {
+    #[error("{what} {target}: {source}")]
+    Mount {
+        what: &'static str,
+        target: PathBuf,
+        #[source]
+        source: Errno,
+    },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Host devices every VPS gets, bind-mounted (a user namespace cannot mknod).
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+/// /proc files that reveal or control the host: hidden behind /dev/null.
+const MASKED_FILES: &[&str] = &[
+    "kcore",
+    "keys",
+    "timer_list",
+    "sched_debug",
+    "latency_stats",
+    "kallsyms",
+    "kmsg",
+];
+/// /proc and /sys directories hidden behind an empty read-only tmpfs.
+const MASKED_DIRS: &[&str] = &["proc/acpi", "proc/scsi", "sys/firmware", "proc/asound"];
+/// /proc entries that stay visible but read-only.
+const READ_ONLY: &[&str] = &[
+    "proc/sys",
+    "proc/sysrq-trigger",
+    "proc/irq",
+    "proc/bus",
+    "proc/fs",
+];
+
+fn do_mount(
+    what: &'static str,
+    source: Option<&Path>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<(), MountError> {
+    mount(source, target, fstype, flags, data).map_err(|source| MountError::Mount {
+        what,
+        target: target.to_path_buf(),
+        source,
+    })
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> MountError + 'a {
+    move |source| MountError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Bind `path` onto itself read-only, keeping the flags the kernel locks
+/// on mounts inside a user namespace (nosuid, nodev, noexec).
+fn bind_read_only(path: &Path) -> Result<(), MountError> {
+    do_mount(
+        "bind",
+        Some(path),
+        path,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )?;
+    let kept = statvfs(path).map(|s| s.flags()).unwrap_or(FsFlags::empty());
+    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    for (have, want) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+    ] {
+        if kept.contains(have) {
+            flags |= want;
+        }
+    }
+    do_mount("remount read-only", None, path, None, flags, None)
+}
+
+fn ensure_file(path: &Path) -> Result<(), MountError> {
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map(drop)
+        .map_err(io("create", path))
+}
+
+fn ensure_dir(path: &Path) -> Result<(), MountError> {
+    fs::create_dir_all(path).map_err(io("create", path))
+}
+
+/// Build the VPS mounts under `rootfs` and pivot into it. Runs as root of
+/// the VPS's user namespace, in its fresh mount namespace.
+pub fn setup_rootfs(rootfs: &Path) -> Result<(), MountError> {
+    let none: Option<&Path> = None;
+    let nodev_nosuid_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    // Nothing we mount may propagate back to the host, and host mounts
+    // appearing later must not show up inside.
+    do_mount(
+        "make private",
+        none,
+        Path::new("/"),
+        None,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None,
+    )?;
+    // pivot_root needs the new root to be a mount point.
+    do_mount(
+        "bind rootfs",
+        Some(rootfs),
+        rootfs,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )?;
+
+    let proc_dir = rootfs.join("proc");
+    ensure_dir(&proc_dir)?;
+    do_mount(
+        "mount proc",
+        Some(Path::new("proc")),
+        &proc_dir,
+        Some("proc"),
+        nodev_nosuid_noexec,
+        None,
+    )?;
+
+    let sys_dir = rootfs.join("sys");
+    ensure_dir(&sys_dir)?;
+    do_mount(
+        "mount sysfs",
+        Some(Path::new("sysfs")),
+        &sys_dir,
+        Some("sysfs"),
+        nodev_nosuid_noexec | MsFlags::MS_RDONLY,
+        None,
+    )?;
+
+    setup_dev(&rootfs.join("dev"))?;
+
+    for file in MASKED_FILES {
+        let target = proc_dir.join(file);
+        if target.exists() {
+            do_mount(
+                "mask",
+                Some(&rootfs.join("dev/null")),
+                &target,
+                None,
+                MsFlags::MS_BIND,
+                None,
+            )?;
+        }
+    }
+    for dir in MASKED_DIRS {
+        let target = rootfs.join(dir);
+        if target.is_dir() {
+            do_mount(
+                "mask",
+                Some(Path::new("tmpfs")),
+                &target,
+                Some("tmpfs"),
+                nodev_nosuid_noexec | MsFlags::MS_RDONLY,
+                Some("size=0,mode=555"),
+            )?;
+        }
+    }
+    for entry in READ_ONLY {
+        let target = rootfs.join(entry);
+        if target.exists() {
+            bind_read_only(&target)?;
+        }
+    }
+
+    pivot(rootfs)
+}
+
+fn setup_dev(dev: &Path) -> Result<(), MountError> {
+    ensure_dir(dev)?;
+    do_mount(
+        "mount /dev",
+        Some(Path::new("tmpfs")),
+        dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("mode=755,size=65536k"),
+    )?;
+    for name in DEVICES {
+        let target = dev.join(name);
+        ensure_file(&target)?;
+        let host = Path::new("/dev").join(name);
+        do_mount("bind device", Some(&host), &target, None, MsFlags::MS_BIND, None)?;
+    }
+    let pts = dev.join("pts");
+    ensure_dir(&pts)?;
+    do_mount(
+        "mount devpts",
+        Some(Path::new("devpts")),
+        &pts,
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+    )?;
+    let shm = dev.join("shm");
+    ensure_dir(&shm)?;
+    do_mount(
+        "mount /dev/shm",
+        Some(Path::new("shm")),
+        &shm,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=1777"),
+    )?;
+    let mqueue = dev.join("mqueue");
+    ensure_dir(&mqueue)?;
+    do_mount(
+        "mount mqueue",
+        Some(Path::new("mqueue")),
+        &mqueue,
+        Some("mqueue"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None,
+    )?;
+    for (link, target) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        let p = dev.join(link);
+        std::os::unix::fs::symlink(target, &p).map_err(io("symlink", &p))?;
+    }
+    ensure_file(&dev.join("console"))?;
+    Ok(())
+}
+
+/// `pivot_root(".", ".")` and lazily unmount the old root stacked beneath:
+/// no directory for the old root is needed and nothing of the host stays
+/// reachable.
+fn pivot(rootfs: &Path) -> Result<(), MountError> {
+    std::env::set_current_dir(rootfs).map_err(io("chdir", rootfs))?;
+    nix::unistd::pivot_root(".", ".").map_err(|source| MountError::Mount {
+        what: "pivot_root",
+        target: rootfs.to_path_buf(),
+        source,
+    })?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(|source| MountError::Mount {
+        what: "detach old root",
+        target: PathBuf::from("/"),
+        source,
+    })?;
+    std::env::set_current_dir("/").map_err(io("chdir", Path::new("/")))
+}
+
+/// Both ends of a pty allocated from the VPS's own devpts.
+pub struct Pty {
+    pub master: OwnedFd,
+    pub slave: OwnedFd,
+}
+
+/// Open a new pty from `/dev/ptmx` as seen by the calling process.
+pub fn open_pty() -> Result<Pty, MountError> {
+    let path = Path::new("/dev/ptmx");
+    let master: OwnedFd = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(io("open", path))?
+        .into();
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int through the pointer, which is valid
+    // for the duration of the call; `master` is an open pty master.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) } < 0 {
+        return Err(io("unlock pty", path)(std::io::Error::last_os_error()));
+    }
+    // TIOCGPTPEER opens the slave through the master itself, so no path in
+    // a possibly hostile /dev/pts is followed.
+    // SAFETY: the ioctl takes open flags by value and returns a new fd.
+    let slave = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if slave < 0 {
+        return Err(io("open pty peer", path)(std::io::Error::last_os_error()));
+    }
+    // SAFETY: the kernel returned a fresh descriptor that nothing else owns.
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    Ok(Pty { master, slave })
+}
+
+/// Allocate the console pty and bind its slave over `/dev/console`.
+pub fn open_console() -> Result<Pty, MountError> {
+    let pty = open_pty()?;
+    let source = PathBuf::from(format!("/proc/self/fd/{}", pty.slave.as_raw_fd()));
+    do_mount(
+        "bind console",
+        Some(&source),
+        Path::new("/dev/console"),
+        None,
+        MsFlags::MS_BIND,
+        None,
+    )?;
+    Ok(pty)
+}
+
+use std::os::unix::fs::OpenOptionsExt;

@@ -1,0 +1,100 @@
+//! What croftd hands a supervisor: everything needed to (re)start one VPS.
+//!
+//! The daemon writes it to `<run_dir>/spec.json`; the supervisor reads it at
+//! start and again on every reboot of the VPS, so a reboot from inside needs
+//! no daemon.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The number of user and group ids each VPS owns (root inside is
+/// `uid_base` outside, uid 65535 inside is `uid_base + 65535`).
+pub const ID_RANGE: u32 = 65536;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VpsSpec {
+    pub name: String,
+    pub hostname: String,
+    /// Host path of the VPS's root filesystem, owned by its id range.
+    pub rootfs: PathBuf,
+    pub uid_base: u32,
+    pub id_count: u32,
+    /// argv of the VPS init.
+    pub init: Vec<String>,
+    pub env: Vec<String>,
+    /// Signal that asks init to power off: "SIGRTMIN+3" for systemd, else
+    /// usually "SIGTERM" (or what the image declares).
+    pub stop_signal: String,
+    /// The VPS's cgroup directories, one per hierarchy; init is attached to
+    /// each before it unshares its cgroup namespace.
+    pub cgroup_dirs: Vec<PathBuf>,
+    /// Where the supervisor keeps its socket, pid file, console log and the
+    /// record of the last exit.
+    pub run_dir: PathBuf,
+}
+
+/// The files of a supervisor's run directory.
+pub struct RunDir<'a>(pub &'a Path);
+
+impl RunDir<'_> {
+    pub fn spec(&self) -> PathBuf {
+        self.0.join("spec.json")
+    }
+    pub fn socket(&self) -> PathBuf {
+        self.0.join("supervisor.sock")
+    }
+    pub fn pid_file(&self) -> PathBuf {
+        self.0.join("supervisor.pid")
+    }
+    pub fn console_log(&self) -> PathBuf {
+        self.0.join("console.log")
+    }
+    pub fn exit_record(&self) -> PathBuf {
+        self.0.join("exit.json")
+    }
+    pub fn log(&self) -> PathBuf {
+        self.0.join("supervisor.log")
+    }
+}
+
+/// Parse a signal name as written in specs and image metadata:
+/// `SIGTERM`, `TERM`, `SIGRTMIN+3`, or a number.
+pub fn parse_signal(name: &str) -> Option<i32> {
+    let n = name.trim();
+    if let Ok(num) = n.parse::<i32>() {
+        return (1..=libc::SIGRTMAX()).contains(&num).then_some(num);
+    }
+    let n = n.strip_prefix("SIG").unwrap_or(n);
+    if let Some(off) = n.strip_prefix("RTMIN+") {
+        let off: i32 = off.parse().ok()?;
+        let sig = libc::SIGRTMIN() + off;
+        return (sig <= libc::SIGRTMAX()).then_some(sig);
+    }
+    Some(match n {
+        "TERM" => libc::SIGTERM,
+        "INT" => libc::SIGINT,
+        "HUP" => libc::SIGHUP,
+        "QUIT" => libc::SIGQUIT,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "PWR" => libc::SIGPWR,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("SIGTERM"), Some(libc::SIGTERM));
+        assert_eq!(parse_signal("USR2"), Some(libc::SIGUSR2));
+        assert_eq!(parse_signal("SIGRTMIN+3"), Some(libc::SIGRTMIN() + 3));
+        assert_eq!(parse_signal("15"), Some(15));
+        assert_eq!(parse_signal("SIGNOPE"), None);
+        assert_eq!(parse_signal("0"), None);
+        assert_eq!(parse_signal("SIGRTMIN+99"), None);
+    }
+}

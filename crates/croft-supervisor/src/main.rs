@@ -1,0 +1,134 @@
+//! croft-supervisor: one per running VPS.
+//!
+//! Started by croftd as `croft-supervisor RUN_DIR`, it detaches (double
+//! fork, new session), starts the VPS from `RUN_DIR/spec.json`, reports
+//! `ready <init-pid>` or `error <message>` on stdout to the daemon, and then
+//! lives as long as the VPS: it holds the console pty, serves exec, console,
+//! stop and watch requests on its control socket, turns a reboot from inside
+//! into a fresh boot, and records how the VPS ended in `exit.json`.
+//!
+//! It is deliberately small and single-threaded (a poll loop, no async
+//! runtime), so that it costs little memory per VPS and so that forking
+//! children from it is safe. It never depends on croftd being alive.
+
+mod event_loop;
+
+use croft_host::runtime::SeccompProgram;
+use croft_host::spec::{RunDir, VpsSpec};
+use nix::unistd::{fork, setsid, ForkResult};
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let Some(run_dir) = std::env::args_os().nth(1).map(PathBuf::from) else {
+        eprintln!("usage: croft-supervisor RUN_DIR");
+        return ExitCode::from(2);
+    };
+    let spec: VpsSpec = match std::fs::read(RunDir(&run_dir).spec())
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            println!("error cannot read {}: {e}", RunDir(&run_dir).spec().display());
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let (ready_read, ready_write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => {
+            println!("error pipe: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // SAFETY: nothing has started a thread yet; the child continues as a
+    // normal single-threaded process.
+    match unsafe { fork() } {
+        Err(e) => {
+            println!("error fork: {e}");
+            ExitCode::FAILURE
+        }
+        Ok(ForkResult::Parent { child }) => {
+            // Relay the child's verdict to whoever started us, then leave:
+            // the supervisor proper is reparented and outlives croftd.
+            drop(ready_write);
+            let mut verdict = String::new();
+            let _ = std::io::Read::read_to_string(&mut std::fs::File::from(ready_read), &mut verdict);
+            let _ = nix::sys::wait::waitpid(child, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+            let verdict = verdict.trim();
+            let verdict = if verdict.is_empty() {
+                "error supervisor died during start"
+            } else {
+                verdict
+            };
+            println!("{verdict}");
+            if verdict.starts_with("ready") {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Ok(ForkResult::Child) => {
+            drop(ready_read);
+            supervise(spec, std::fs::File::from(ready_write))
+        }
+    }
+}
+
+fn supervise(spec: VpsSpec, mut ready: std::fs::File) -> ExitCode {
+    let _ = setsid();
+    redirect_stdio(&RunDir(&spec.run_dir).log());
+    let seccomp = match SeccompProgram::new() {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = writeln!(ready, "error {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut sup = match event_loop::Supervisor::new(spec, seccomp) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(ready, "error {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = sup.boot() {
+        sup.cleanup();
+        let _ = writeln!(ready, "error {}", error_chain(&e));
+        return ExitCode::FAILURE;
+    }
+    let _ = writeln!(ready, "ready {}", sup.init_pid());
+    drop(ready);
+    sup.run();
+    ExitCode::SUCCESS
+}
+
+/// The supervisor's own output goes to its log file, never to the pipe
+/// croftd reads (which would then never see end-of-file).
+fn redirect_stdio(log: &std::path::Path) {
+    let devnull = std::fs::File::open("/dev/null").map(OwnedFd::from);
+    let logf = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map(OwnedFd::from);
+    if let (Ok(null), Ok(logf)) = (devnull, logf) {
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 0);
+        let _ = nix::unistd::dup2(logf.as_raw_fd(), 1);
+        let _ = nix::unistd::dup2(logf.as_raw_fd(), 2);
+    }
+}
+
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
