@@ -68,20 +68,24 @@ pub enum StateAction {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    Creating,
     Stopped,
     Starting,
     Running,
     Stopping,
+    Deleting,
     Error,
 }
 
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Creating => "creating",
             Status::Stopped => "stopped",
             Status::Starting => "starting",
             Status::Running => "running",
             Status::Stopping => "stopping",
+            Status::Deleting => "deleting",
             Status::Error => "error",
         }
     }

@@ -1,1 +1,529 @@
-fn main() {}
+//! croft: the command line for croftd.
+//!
+//! Every command is an API call on croftd's unix socket, except the data
+//! path of `exec` and `console`: once croftd has confirmed the VPS runs and
+//! named its supervisor's socket, the CLI hands its own terminal to the
+//! supervisor (descriptor passing), so no process copies the bytes of a
+//! non-interactive exec.
+
+mod client;
+mod terminal;
+
+use anyhow::{anyhow, bail, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use client::Client;
+use croft_api::config::{parse_assignment, LIMITS_CPU, LIMITS_MEMORY, LIMITS_PROCESSES};
+use croft_api::{
+    format_size, ConfigPatch, Image, Instance, Job, JobStatus, LaunchRequest, StateAction, StateRequest,
+    Status,
+};
+use croft_host::proto::{Conn, Reply, Request};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "croft",
+    version,
+    about = "Manage croft VPSes",
+    propagate_version = true
+)]
+struct Cli {
+    /// croftd's API socket.
+    #[arg(long, global = true, env = "CROFT_SOCKET", default_value = client::DEFAULT_SOCKET)]
+    socket: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a VPS from an image and start it.
+    Launch {
+        image: String,
+        name: String,
+        /// CPU quota in CPUs (fractions allowed, e.g. 0.5).
+        #[arg(long)]
+        cpu: Option<String>,
+        /// Memory hard limit, e.g. 512MiB or 2GiB.
+        #[arg(long)]
+        memory: Option<String>,
+        /// Maximum number of processes.
+        #[arg(long)]
+        processes: Option<String>,
+        /// Any configuration key, as key=value (repeatable).
+        #[arg(long = "config", short = 'c', value_name = "KEY=VALUE")]
+        config: Vec<String>,
+        /// Create but do not start.
+        #[arg(long)]
+        no_start: bool,
+    },
+    /// List VPSes.
+    #[command(alias = "ls")]
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Show one VPS.
+    Info {
+        name: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Start a stopped VPS.
+    Start { name: String },
+    /// Shut a VPS down (init is asked first, then killed after the timeout).
+    Stop {
+        name: String,
+        /// Kill at once.
+        #[arg(long, short)]
+        force: bool,
+        /// Seconds to wait for a clean shutdown (default: boot.stop_timeout).
+        #[arg(long)]
+        timeout: Option<u64>,
+    },
+    /// Stop and start a VPS.
+    Restart {
+        name: String,
+        #[arg(long, short)]
+        force: bool,
+        #[arg(long)]
+        timeout: Option<u64>,
+    },
+    /// Delete a VPS and its files.
+    #[command(alias = "rm")]
+    Delete {
+        name: String,
+        /// Stop it first if it runs.
+        #[arg(long, short)]
+        force: bool,
+    },
+    /// Run a command inside a VPS.
+    Exec {
+        name: String,
+        /// Allocate a pty (interactive programs, shells).
+        #[arg(short = 't', long = "tty")]
+        tty: bool,
+        /// Extra environment, NAME=value (repeatable).
+        #[arg(long = "env", value_name = "NAME=VALUE")]
+        env: Vec<String>,
+        /// Working directory inside the VPS.
+        #[arg(long)]
+        cwd: Option<String>,
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            required = true,
+            value_name = "COMMAND"
+        )]
+        command: Vec<String>,
+    },
+    /// Attach to the VPS console (detach with Ctrl+a q).
+    Console { name: String },
+    /// Show or change VPS configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Images VPSes are launched from.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Set keys (limits apply live to a running VPS).
+    Set {
+        name: String,
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+    },
+    /// Remove keys (back to their defaults / no limit).
+    Unset {
+        name: String,
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+    /// Show the configuration.
+    Show {
+        name: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// List the keys croft knows.
+    Keys,
+}
+
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// List the images croft can launch.
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let mut msg = e.to_string();
+            for cause in e.chain().skip(1) {
+                msg.push_str(": ");
+                msg.push_str(&cause.to_string());
+            }
+            eprintln!("croft: error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn path_name(name: &str) -> Result<&str> {
+    croft_api::validate_name(name)?;
+    Ok(name)
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    let client = Client::new(cli.socket)?;
+    match cli.command {
+        Command::Launch {
+            image,
+            name,
+            cpu,
+            memory,
+            processes,
+            config,
+            no_start,
+        } => {
+            croft_api::validate_name(&name)?;
+            let mut cfg = BTreeMap::new();
+            for s in &config {
+                let (k, v) = parse_assignment(s)?;
+                cfg.insert(k, v);
+            }
+            for (key, value) in [
+                (LIMITS_CPU, cpu),
+                (LIMITS_MEMORY, memory),
+                (LIMITS_PROCESSES, processes),
+            ] {
+                if let Some(v) = value {
+                    cfg.insert(key.to_string(), v);
+                }
+            }
+            croft_api::InstanceConfig::parse(&cfg)?;
+            let job: Job = client.post(
+                "/1.0/instances",
+                &LaunchRequest {
+                    name: name.clone(),
+                    image,
+                    config: cfg,
+                    no_start,
+                },
+            )?;
+            eprintln!("Creating {name}");
+            let job = wait_job(&client, &job)?;
+            if job.status != JobStatus::Success {
+                bail!("launch of {name} failed: {}", job.error.unwrap_or_default());
+            }
+            eprintln!("{} {name}", if no_start { "Created" } else { "Started" });
+        }
+        Command::List { format } => {
+            let list: Vec<Instance> = client.get("/1.0/instances")?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                print_table(
+                    &[
+                        "NAME",
+                        "STATUS",
+                        "IMAGE",
+                        "CPU",
+                        "MEMORY",
+                        "PROCESSES",
+                        "INIT PID",
+                    ],
+                    list.iter().map(|i| {
+                        vec![
+                            i.name.clone(),
+                            i.status.to_string(),
+                            i.image.clone(),
+                            i.config.get(LIMITS_CPU).cloned().unwrap_or_else(|| "-".into()),
+                            memory_column(i),
+                            i.usage
+                                .as_ref()
+                                .map(|u| u.processes.to_string())
+                                .unwrap_or_else(|| "-".into()),
+                            i.init_pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                        ]
+                    }),
+                );
+            }
+        }
+        Command::Info { name, format } => {
+            let i: Instance = client.get(&format!("/1.0/instances/{}", path_name(&name)?))?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&i)?);
+            } else {
+                print_info(&i);
+            }
+        }
+        Command::Start { name } => {
+            state(&client, &name, StateAction::Start, false, None)?;
+        }
+        Command::Stop { name, force, timeout } => {
+            state(&client, &name, StateAction::Stop, force, timeout)?;
+        }
+        Command::Restart { name, force, timeout } => {
+            state(&client, &name, StateAction::Restart, force, timeout)?;
+        }
+        Command::Delete { name, force } => {
+            client.delete(&format!("/1.0/instances/{}?force={force}", path_name(&name)?))?;
+        }
+        Command::Exec {
+            name,
+            tty,
+            env,
+            cwd,
+            command,
+        } => return exec(&client, &name, tty, env, cwd, command),
+        Command::Console { name } => console(&client, &name)?,
+        Command::Config { command } => config(&client, command)?,
+        Command::Image {
+            command: ImageCommand::List { format },
+        } => {
+            let images: Vec<Image> = client.get("/1.0/images")?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&images)?);
+            } else {
+                print_table(
+                    &["NAME", "DESCRIPTION"],
+                    images.iter().map(|i| vec![i.name.clone(), i.description.clone()]),
+                );
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn wait_job(client: &Client, job: &Job) -> Result<Job> {
+    loop {
+        let j: Job = client.get(&format!("/1.0/jobs/{}/wait?timeout=30", job.id))?;
+        if j.status != JobStatus::Running {
+            return Ok(j);
+        }
+    }
+}
+
+fn state(client: &Client, name: &str, action: StateAction, force: bool, timeout: Option<u64>) -> Result<()> {
+    let _: Instance = client.post(
+        &format!("/1.0/instances/{}/state", path_name(name)?),
+        &StateRequest {
+            action,
+            force,
+            timeout,
+        },
+    )?;
+    Ok(())
+}
+
+fn memory_column(i: &Instance) -> String {
+    match (&i.usage, i.config.get(LIMITS_MEMORY)) {
+        (Some(u), Some(limit)) => format!("{}/{}", format_size(u.memory_bytes), limit),
+        (Some(u), None) => format_size(u.memory_bytes),
+        (None, Some(limit)) => format!("-/{limit}"),
+        (None, None) => "-".into(),
+    }
+}
+
+fn print_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
+    let rows: Vec<Vec<String>> = rows.collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let s: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", s.join("  ").trim_end());
+    };
+    line(header.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        line(r);
+    }
+}
+
+fn print_info(i: &Instance) {
+    println!("Name:        {}", i.name);
+    println!("Status:      {}", i.status);
+    println!("Image:       {}", i.image);
+    println!("Created:     {}", i.created_at);
+    println!("Id range:    {}-{}", i.uid_base, i.uid_base as u64 + 65535);
+    if let Some(pid) = i.init_pid {
+        println!("Init PID:    {pid}");
+    }
+    if let Some(e) = &i.last_exit {
+        println!("Last exit:   {e}");
+    }
+    if let Some(u) = &i.usage {
+        println!("Usage:");
+        let limit = u
+            .memory_limit_bytes
+            .map(|l| format!(" of {}", format_size(l)))
+            .unwrap_or_default();
+        println!("  Memory:    {}{limit}", format_size(u.memory_bytes));
+        println!("  CPU time:  {:.2}s", u.cpu_usage_ns as f64 / 1e9);
+        println!("  Processes: {}", u.processes);
+        println!("  OOM kills: {}", u.oom_kills);
+    }
+    if !i.config.is_empty() {
+        println!("Config:");
+        for (k, v) in &i.config {
+            println!("  {k}={v}");
+        }
+    }
+}
+
+/// Ask croftd where the VPS's supervisor listens.
+fn supervisor(client: &Client, name: &str) -> Result<Conn> {
+    let i: Instance = client.get(&format!("/1.0/instances/{}", path_name(name)?))?;
+    if i.status != Status::Running {
+        bail!("VPS {name} is {}, not running", i.status);
+    }
+    let socket = i
+        .supervisor_socket
+        .ok_or_else(|| anyhow!("croftd did not name the supervisor of {name}"))?;
+    Ok(Conn::connect(std::path::Path::new(&socket))?)
+}
+
+fn exec(
+    client: &Client,
+    name: &str,
+    tty: bool,
+    env: Vec<String>,
+    cwd: Option<String>,
+    args: Vec<String>,
+) -> Result<u8> {
+    for e in &env {
+        if !e.contains('=') || e.starts_with('=') {
+            bail!("invalid --env {e:?}: expected NAME=value");
+        }
+    }
+    let conn = supervisor(client, name)?;
+    let mut env = env;
+    if tty {
+        if let Ok(term) = std::env::var("TERM") {
+            env.insert(0, format!("TERM={term}"));
+        }
+    }
+    let req = Request::Exec {
+        args,
+        env,
+        cwd,
+        tty,
+        window: if tty { terminal::window_size() } else { None },
+    };
+    if !tty {
+        conn.send(&req, &[0, 1, 2])?;
+        return match conn.recv::<Reply>()? {
+            (Reply::Exited { code }, _) => Ok(code.clamp(0, 255) as u8),
+            (Reply::Error { message }, _) => bail!("{message}"),
+            (other, _) => bail!("unexpected answer from the supervisor: {other:?}"),
+        };
+    }
+    conn.send(&req, &[])?;
+    let master = match conn.recv::<Reply>()? {
+        (Reply::Pty, mut fds) if fds.len() == 1 => fds.remove(0),
+        (Reply::Exited { code }, _) => return Ok(code.clamp(0, 255) as u8),
+        (Reply::Error { message }, _) => bail!("{message}"),
+        (other, _) => bail!("unexpected answer from the supervisor: {other:?}"),
+    };
+    let raw = terminal::RawMode::enter();
+    let end = terminal::session(&master, &conn, None)?;
+    drop(raw);
+    match end {
+        terminal::SessionEnd::Exited(code) => Ok(code.clamp(0, 255) as u8),
+        terminal::SessionEnd::Detached => Ok(0),
+        terminal::SessionEnd::Closed(why) => bail!("{why}"),
+    }
+}
+
+/// Ctrl+a, as in screen and incus.
+const DETACH_PREFIX: u8 = 0x01;
+
+fn console(client: &Client, name: &str) -> Result<()> {
+    let conn = supervisor(client, name)?;
+    conn.send(&Request::Console, &[])?;
+    let master = match conn.recv::<Reply>()? {
+        (Reply::Console, mut fds) if fds.len() == 1 => fds.remove(0),
+        (Reply::Error { message }, _) => bail!("{message}"),
+        (other, _) => bail!("unexpected answer from the supervisor: {other:?}"),
+    };
+    eprintln!("Connected to the console of {name}. Detach with Ctrl+a q.\r");
+    let raw = terminal::RawMode::enter();
+    let end = terminal::session(&master, &conn, Some(DETACH_PREFIX))?;
+    drop(raw);
+    match end {
+        terminal::SessionEnd::Closed(why) => eprintln!("\r\nConsole closed: {why}"),
+        _ => eprintln!("\r\nDetached from {name}."),
+    }
+    Ok(())
+}
+
+fn config(client: &Client, command: ConfigCommand) -> Result<()> {
+    match command {
+        ConfigCommand::Set { name, settings } => {
+            let mut set = BTreeMap::new();
+            for s in &settings {
+                let (k, v) = parse_assignment(s)?;
+                set.insert(k, v);
+            }
+            let _: Instance = client.patch(
+                &format!("/1.0/instances/{}/config", path_name(&name)?),
+                &ConfigPatch { set, unset: vec![] },
+            )?;
+        }
+        ConfigCommand::Unset { name, keys } => {
+            let _: Instance = client.patch(
+                &format!("/1.0/instances/{}/config", path_name(&name)?),
+                &ConfigPatch {
+                    set: BTreeMap::new(),
+                    unset: keys,
+                },
+            )?;
+        }
+        ConfigCommand::Show { name, format } => {
+            let i: Instance = client.get(&format!("/1.0/instances/{}", path_name(&name)?))?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&i.config)?);
+            } else {
+                for (k, v) in &i.config {
+                    println!("{k}={v}");
+                }
+            }
+        }
+        ConfigCommand::Keys => {
+            print_table(
+                &["KEY", "DESCRIPTION"],
+                croft_api::config::KEYS
+                    .iter()
+                    .map(|(k, d)| vec![k.to_string(), d.to_string()]),
+            );
+        }
+    }
+    Ok(())
+}

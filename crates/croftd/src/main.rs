@@ -1,1 +1,105 @@
-fn main() {}
+//! croftd: the croft daemon.
+//!
+//! Serves the REST API on a root-only unix socket, keeps state in SQLite
+//! and manages VPSes through their supervisors. See ARCHITECTURE.md.
+
+mod api;
+mod config;
+mod db;
+mod images;
+mod jobs;
+mod manager;
+
+use anyhow::Context;
+use clap::Parser;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use tracing::info;
+
+#[derive(Parser)]
+#[command(name = "croftd", version, about = "The croft VPS daemon")]
+struct Args {
+    /// TOML configuration file (every setting has a default).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let next = c.to_string();
+        if !s.contains(&next) {
+            s.push_str(": ");
+            s.push_str(&next);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let cfg = config::DaemonConfig::load(args.config.as_deref())?;
+    let level: tracing::Level = cfg
+        .log_level
+        .parse()
+        .context("log_level must be error, warn, info, debug or trace")?;
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false)
+        .init();
+    if !nix::unistd::geteuid().is_root() {
+        anyhow::bail!("croftd must run as root");
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("tokio runtime")?
+        .block_on(run(cfg))
+}
+
+async fn run(cfg: config::DaemonConfig) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cfg.state_dir).with_context(|| format!("create {}", cfg.state_dir.display()))?;
+    let db = db::Db::open(&cfg.db_path())
+        .await
+        .map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
+    let socket = cfg.socket_path();
+    let manager = manager::Manager::new(cfg, db).await?;
+    manager
+        .reconcile()
+        .await
+        .map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
+
+    if let Some(parent) = socket.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
+    }
+    let _ = std::fs::remove_file(&socket);
+    let listener =
+        tokio::net::UnixListener::bind(&socket).with_context(|| format!("bind {}", socket.display()))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+    info!(socket = %socket.display(), "croftd listening");
+
+    let autostart = manager.clone();
+    tokio::spawn(async move {
+        if let Err(e) = autostart.autostart().await {
+            tracing::warn!("autostart: {}", error_chain(&e));
+        }
+    });
+
+    let shutdown = async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        info!("croftd stopping; VPSes keep running under their supervisors");
+    };
+    axum::serve(listener, api::router(manager))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    let _ = std::fs::remove_file(&socket);
+    Ok(())
+}

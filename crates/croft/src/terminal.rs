@@ -1,0 +1,190 @@
+//! Interactive sessions: raw mode on the user's terminal and the copy loop
+//! between it and a pty master inside the VPS (exec -t and console).
+
+use anyhow::Result;
+use croft_host::proto::{Conn, Reply};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::termios::{self, SetArg, Termios};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+/// Puts stdin in raw mode while alive.
+pub struct RawMode {
+    saved: Option<Termios>,
+}
+
+impl RawMode {
+    pub fn enter() -> RawMode {
+        let stdin = std::io::stdin();
+        let saved = termios::tcgetattr(stdin.as_fd()).ok();
+        if let Some(orig) = &saved {
+            let mut raw = orig.clone();
+            termios::cfmakeraw(&mut raw);
+            let _ = termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw);
+        }
+        RawMode { saved }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(orig) = &self.saved {
+            let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, orig);
+        }
+    }
+}
+
+/// The size of the user's terminal, if stdout is one.
+pub fn window_size() -> Option<(u16, u16)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a winsize through a valid pointer.
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
+}
+
+fn set_window(fd: RawFd) {
+    if let Some((rows, cols)) = window_size() {
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads a winsize through a valid pointer.
+        unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
+    }
+}
+
+fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> bool {
+    while !buf.is_empty() {
+        match nix::unistd::write(fd, buf) {
+            Ok(n) => buf = &buf[n..],
+            Err(nix::Error::EINTR) | Err(nix::Error::EAGAIN) => continue,
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// How an interactive session ended.
+pub enum SessionEnd {
+    /// The exec'd command exited with this code.
+    Exited(i32),
+    /// The user typed the detach sequence.
+    Detached,
+    /// The supervisor went away (the VPS stopped).
+    Closed(String),
+}
+
+/// Copy between the user's terminal and `master` until the command exits
+/// (its code arrives on `conn`) or, with `detach_key`, the user types
+/// Ctrl+<key> followed by `q`.
+pub fn session(master: &OwnedFd, conn: &Conn, detach_key: Option<u8>) -> Result<SessionEnd> {
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGWINCH);
+    mask.thread_block()?;
+    let winch = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
+    set_window(master.as_raw_fd());
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut stdin_open = true;
+    let mut prefix_seen = false;
+    let mut buf = [0u8; 16384];
+    loop {
+        let mut fds = vec![
+            PollFd::new(master.as_fd(), PollFlags::POLLIN),
+            PollFd::new(conn.as_fd(), PollFlags::POLLIN),
+            PollFd::new(winch.as_fd(), PollFlags::POLLIN),
+        ];
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        if ready[0] {
+            match nix::unistd::read(master.as_raw_fd(), &mut buf) {
+                Ok(n) if n > 0 => {
+                    write_all(stdout.as_fd(), &buf[..n]);
+                }
+                // EIO: every slave handle closed; the exit code follows on
+                // the connection. Stop polling the master by waiting there.
+                _ => return finish(conn),
+            }
+        }
+        if ready[1] {
+            drain(master, stdout.as_fd(), &mut buf);
+            return finish(conn);
+        }
+        if ready[2] {
+            while winch.read_signal().ok().flatten().is_some() {}
+            set_window(master.as_raw_fd());
+        }
+        if stdin_open && ready.get(3).copied().unwrap_or(false) {
+            match nix::unistd::read(stdin.as_raw_fd(), &mut buf) {
+                Ok(n) if n > 0 => {
+                    let mut out = Vec::with_capacity(n);
+                    for &b in &buf[..n] {
+                        match detach_key {
+                            Some(key) if prefix_seen => {
+                                prefix_seen = false;
+                                if b == b'q' {
+                                    write_all(master.as_fd(), &out);
+                                    return Ok(SessionEnd::Detached);
+                                }
+                                out.push(key);
+                                if b != key {
+                                    out.push(b);
+                                }
+                            }
+                            Some(key) if b == key => prefix_seen = true,
+                            _ => out.push(b),
+                        }
+                    }
+                    write_all(master.as_fd(), &out);
+                }
+                _ => stdin_open = false,
+            }
+        }
+    }
+}
+
+/// Copy what the pty still holds, without blocking.
+fn drain(master: &OwnedFd, out: BorrowedFd<'_>, buf: &mut [u8]) {
+    loop {
+        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(n) if n > 0 => {}
+            _ => return,
+        }
+        match nix::unistd::read(master.as_raw_fd(), buf) {
+            Ok(n) if n > 0 => {
+                write_all(out, &buf[..n]);
+            }
+            _ => return,
+        }
+    }
+}
+
+fn finish(conn: &Conn) -> Result<SessionEnd> {
+    Ok(match conn.recv::<Reply>() {
+        Ok((Reply::Exited { code }, _)) => SessionEnd::Exited(code),
+        Ok((Reply::Error { message }, _)) => SessionEnd::Closed(message),
+        Ok((Reply::Down { exit }, _)) => SessionEnd::Closed(format!("the VPS went down: {}", exit.reason)),
+        Ok((other, _)) => SessionEnd::Closed(format!("unexpected message {other:?}")),
+        Err(e) => SessionEnd::Closed(e.to_string()),
+    })
+}

@@ -1,0 +1,227 @@
+//! The REST API (`/1.0/...`): routing, request decoding and the mapping of
+//! every error to a JSON body with a 4xx or 5xx status.
+
+use crate::images::ImageError;
+use crate::manager::{Manager, ManagerError};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use croft_api::{ConfigPatch, ErrorBody, LaunchRequest, StateAction, StateRequest};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest request body accepted.
+const BODY_LIMIT: usize = 1 << 20;
+
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = %self.status, "{}", self.message);
+        }
+        (
+            self.status,
+            Json(ErrorBody {
+                error: self.message,
+                code: self.status.as_u16(),
+            }),
+        )
+            .into_response()
+    }
+}
+
+impl From<ManagerError> for ApiError {
+    fn from(e: ManagerError) -> ApiError {
+        let status = match &e {
+            ManagerError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ManagerError::NotFound(_) => StatusCode::NOT_FOUND,
+            ManagerError::Conflict(_) => StatusCode::CONFLICT,
+            ManagerError::Image(ImageError::Unknown { .. }) => StatusCode::NOT_FOUND,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, crate::error_chain(&e))
+    }
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(e: crate::db::DbError) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, crate::error_chain(&e))
+    }
+}
+
+/// `Json` whose rejections (bad syntax, wrong types, unknown fields,
+/// missing content type, oversized body) become our JSON errors.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => {
+                let status = match rejection.status() {
+                    s if s.is_client_error() => s,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                Err(ApiError::new(
+                    status,
+                    format!("invalid request body: {}", rejection.body_text()),
+                ))
+            }
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+type AppState = Arc<Manager>;
+
+pub fn router(manager: Arc<Manager>) -> Router {
+    Router::new()
+        .route("/1.0", get(server_info))
+        .route("/1.0/instances", get(list_instances).post(launch))
+        .route("/1.0/instances/{name}", get(get_instance).delete(delete_instance))
+        .route("/1.0/instances/{name}/state", post(change_state))
+        .route("/1.0/instances/{name}/config", axum::routing::patch(patch_config))
+        .route("/1.0/images", get(list_images))
+        .route("/1.0/jobs", get(list_jobs))
+        .route("/1.0/jobs/{id}", get(get_job))
+        .route("/1.0/jobs/{id}/wait", get(wait_job))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this endpoint",
+            )
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(manager)
+}
+
+async fn server_info(State(m): State<AppState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "api_version": "1.0",
+        "server_version": env!("CARGO_PKG_VERSION"),
+        "cgroup_version": m.cgroup_version(),
+    }))
+}
+
+async fn list_instances(State(m): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(m.list().await?).into_response())
+}
+
+async fn get_instance(State(m): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+    Ok(Json(m.get(&name).await?).into_response())
+}
+
+async fn launch(State(m): State<AppState>, ApiJson(req): ApiJson<LaunchRequest>) -> ApiResult<Response> {
+    let job = m.launch(req).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+async fn delete_instance(
+    State(m): State<AppState>,
+    Path(name): Path<String>,
+    query: Result<Query<DeleteQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    m.delete(&name, q.force).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn change_state(
+    State(m): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<StateRequest>,
+) -> ApiResult<Response> {
+    croft_api::validate_name(&name).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    if let Some(t) = req.timeout {
+        if !(1..=3600).contains(&t) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "timeout must be between 1 and 3600 seconds",
+            ));
+        }
+    }
+    let inst = match req.action {
+        StateAction::Start => m.start(&name).await?,
+        StateAction::Stop => m.stop(&name, req.force, req.timeout).await?,
+        StateAction::Restart => m.restart(&name, req.force, req.timeout).await?,
+    };
+    Ok(Json(inst).into_response())
+}
+
+async fn patch_config(
+    State(m): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(patch): ApiJson<ConfigPatch>,
+) -> ApiResult<Response> {
+    Ok(Json(m.patch_config(&name, patch).await?).into_response())
+}
+
+async fn list_images(State(m): State<AppState>) -> Json<Vec<croft_api::Image>> {
+    Json(m.images().list())
+}
+
+async fn list_jobs(State(m): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(m.jobs.list().await?).into_response())
+}
+
+async fn get_job(State(m): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let job = m
+        .jobs
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("job {id:?} not found")))?;
+    Ok(Json(job).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitQuery {
+    /// Seconds to wait at most (default 60, at most 3600).
+    timeout: Option<u64>,
+}
+
+async fn wait_job(
+    State(m): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let timeout = Duration::from_secs(q.timeout.unwrap_or(60).min(3600));
+    let job = m
+        .jobs
+        .wait(&id, timeout)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("job {id:?} not found")))?;
+    Ok(Json(job).into_response())
+}

@@ -1,0 +1,119 @@
+//! croftd's own configuration: a TOML file, every field optional, every
+//! path overridable so several daemons can run side by side in tests.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// Persistent state: the database, images, VPS root filesystems.
+    pub state_dir: PathBuf,
+    /// Runtime files that vanish on host reboot: the API socket and one
+    /// directory per running VPS for its supervisor.
+    pub run_dir: PathBuf,
+    /// The API socket; default `<run_dir>/croftd.sock`.
+    pub socket: Option<PathBuf>,
+    /// Name of croft's cgroup beneath the daemon's own cgroup.
+    pub cgroup_prefix: String,
+    /// First host id handed to VPSes; each VPS gets the next free
+    /// 65536-id range above it.
+    pub id_base: u32,
+    /// How many id ranges (and so VPSes) the pool holds.
+    pub id_ranges: u32,
+    /// The supervisor binary; default: `croft-supervisor` beside croftd.
+    pub supervisor: Option<PathBuf>,
+    /// The static busybox the `busybox` image is built from.
+    pub busybox: PathBuf,
+    /// error, warn, info, debug or trace.
+    pub log_level: String,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            state_dir: "/var/lib/croft".into(),
+            run_dir: "/run/croft".into(),
+            socket: None,
+            cgroup_prefix: "croft".into(),
+            id_base: 1_000_000,
+            id_ranges: 10_000,
+            supervisor: None,
+            busybox: "/bin/busybox".into(),
+            log_level: "info".into(),
+        }
+    }
+}
+
+impl DaemonConfig {
+    pub fn load(path: Option<&Path>) -> anyhow::Result<DaemonConfig> {
+        let Some(path) = path else {
+            return Ok(DaemonConfig::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        let cfg: DaemonConfig =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))?;
+        if cfg.id_base == 0 {
+            anyhow::bail!(
+                "invalid config {}: id_base must not be 0 (host root)",
+                path.display()
+            );
+        }
+        Ok(cfg)
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        self.socket
+            .clone()
+            .unwrap_or_else(|| self.run_dir.join("croftd.sock"))
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.state_dir.join("croft.db")
+    }
+
+    pub fn images_dir(&self) -> PathBuf {
+        self.state_dir.join("images")
+    }
+
+    pub fn instances_dir(&self) -> PathBuf {
+        self.state_dir.join("instances")
+    }
+
+    /// Per-VPS supervisor directories live here.
+    pub fn vps_run_dir(&self) -> PathBuf {
+        self.run_dir.join("vps")
+    }
+
+    pub fn supervisor_path(&self) -> PathBuf {
+        if let Some(p) = &self.supervisor {
+            return p.clone();
+        }
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|d| d.join("croft-supervisor")))
+            .unwrap_or_else(|| "croft-supervisor".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let d = DaemonConfig::default();
+        assert_eq!(d.socket_path(), Path::new("/run/croft/croftd.sock"));
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("croftd.toml");
+        std::fs::write(&f, "state_dir = \"/tmp/x\"\ncgroup_prefix = \"croft-test\"\n").unwrap();
+        let c = DaemonConfig::load(Some(&f)).unwrap();
+        assert_eq!(c.db_path(), Path::new("/tmp/x/croft.db"));
+        assert_eq!(c.cgroup_prefix, "croft-test");
+        assert_eq!(c.run_dir, Path::new("/run/croft"));
+        std::fs::write(&f, "stat_dir = \"/tmp/x\"\n").unwrap();
+        let err = DaemonConfig::load(Some(&f)).unwrap_err().to_string();
+        assert!(err.contains("unknown field"), "{err}");
+    }
+}

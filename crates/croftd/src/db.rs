@@ -1,0 +1,310 @@
+//! The state database (SQLite through sqlx; the same queries are meant to
+//! run on PostgreSQL for clusters later, so they stay plain SQL).
+
+use croft_api::{Job, JobStatus, Status};
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::collections::BTreeMap;
+use std::path::Path;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum DbError {
+    #[error("database error")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("database migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row for {what}: {detail}")]
+    Corrupt { what: String, detail: String },
+}
+
+/// Migrations compiled into the binary, so a fresh host needs no files.
+#[derive(Debug)]
+struct Embedded;
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
+        Box::pin(async {
+            Ok(MIGRATIONS
+                .iter()
+                .map(|(v, d, sql)| {
+                    Migration::new(*v, (*d).into(), MigrationType::Simple, (*sql).into(), false)
+                })
+                .collect())
+        })
+    }
+}
+
+/// The future type `MigrationSource::resolve` returns.
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// A VPS row.
+#[derive(Debug, Clone)]
+pub struct InstanceRow {
+    pub name: String,
+    pub image: String,
+    pub uid_base: u32,
+    pub config: BTreeMap<String, String>,
+    pub status: Status,
+    pub init_pid: Option<i32>,
+    pub last_exit: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: SqlitePool,
+}
+
+pub fn status_str(s: Status) -> &'static str {
+    s.as_str()
+}
+
+fn parse_status(s: &str) -> Result<Status, DbError> {
+    Ok(match s {
+        "creating" => Status::Creating,
+        "stopped" => Status::Stopped,
+        "starting" => Status::Starting,
+        "running" => Status::Running,
+        "stopping" => Status::Stopping,
+        "deleting" => Status::Deleting,
+        "error" => Status::Error,
+        other => {
+            return Err(DbError::Corrupt {
+                what: "instance status".into(),
+                detail: other.into(),
+            })
+        }
+    })
+}
+
+impl Db {
+    pub async fn open(path: &Path) -> Result<Db, DbError> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
+        Migrator::new(Embedded).await?.run(&pool).await?;
+        Ok(Db { pool })
+    }
+
+    fn row_to_instance(row: &sqlx::sqlite::SqliteRow) -> Result<InstanceRow, DbError> {
+        let name: String = row.try_get("name")?;
+        let config: String = row.try_get("config")?;
+        let config = serde_json::from_str(&config).map_err(|e| DbError::Corrupt {
+            what: format!("config of {name}"),
+            detail: e.to_string(),
+        })?;
+        let uid_base: i64 = row.try_get("uid_base")?;
+        Ok(InstanceRow {
+            image: row.try_get("image")?,
+            uid_base: u32::try_from(uid_base).map_err(|_| DbError::Corrupt {
+                what: format!("uid_base of {name}"),
+                detail: uid_base.to_string(),
+            })?,
+            config,
+            status: parse_status(&row.try_get::<String, _>("status")?)?,
+            init_pid: row.try_get("init_pid")?,
+            last_exit: row.try_get("last_exit")?,
+            created_at: row.try_get("created_at")?,
+            name,
+        })
+    }
+
+    pub async fn instances(&self) -> Result<Vec<InstanceRow>, DbError> {
+        let rows = sqlx::query("SELECT * FROM instances ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::row_to_instance).collect()
+    }
+
+    pub async fn instance(&self, name: &str) -> Result<Option<InstanceRow>, DbError> {
+        let row = sqlx::query("SELECT * FROM instances WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::row_to_instance).transpose()
+    }
+
+    /// Insert a new VPS in state `creating` with the lowest free id range.
+    /// Returns `None` if the name is taken; errors if no range is free.
+    pub async fn insert_instance(
+        &self,
+        name: &str,
+        image: &str,
+        config: &BTreeMap<String, String>,
+        id_base: u32,
+        id_ranges: u32,
+    ) -> Result<Option<u32>, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM instances WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            return Ok(None);
+        }
+        let used: Vec<i64> = sqlx::query_scalar("SELECT uid_base FROM instances ORDER BY uid_base")
+            .fetch_all(&mut *tx)
+            .await?;
+        let range = croft_host::spec::ID_RANGE as i64;
+        let mut candidate = id_base as i64;
+        for u in used {
+            if u == candidate {
+                candidate += range;
+            } else if u > candidate {
+                break;
+            }
+        }
+        let last = id_base as i64 + range * (id_ranges as i64 - 1);
+        if candidate > last || candidate + range > u32::MAX as i64 {
+            return Err(DbError::Corrupt {
+                what: "id ranges".into(),
+                detail: "all id ranges are in use".into(),
+            });
+        }
+        sqlx::query(
+            "INSERT INTO instances (name, image, uid_base, config, status) VALUES (?, ?, ?, ?, 'creating')",
+        )
+        .bind(name)
+        .bind(image)
+        .bind(candidate)
+        .bind(serde_json::to_string(config).expect("string map serializes"))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(candidate as u32))
+    }
+
+    pub async fn set_status(
+        &self,
+        name: &str,
+        status: Status,
+        init_pid: Option<i32>,
+        last_exit: Option<&str>,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE instances SET status = ?, init_pid = ?, last_exit = COALESCE(?, last_exit) WHERE name = ?",
+        )
+        .bind(status_str(status))
+        .bind(init_pid)
+        .bind(last_exit)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_config(&self, name: &str, config: &BTreeMap<String, String>) -> Result<(), DbError> {
+        sqlx::query("UPDATE instances SET config = ? WHERE name = ?")
+            .bind(serde_json::to_string(config).expect("string map serializes"))
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_instance(&self, name: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM instances WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn insert_job(&self, id: &str, kind: &str, target: &str) -> Result<(), DbError> {
+        sqlx::query("INSERT INTO jobs (id, kind, target, status) VALUES (?, ?, ?, 'running')")
+            .bind(id)
+            .bind(kind)
+            .bind(target)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn update_job(
+        &self,
+        id: &str,
+        status: JobStatus,
+        progress: u8,
+        message: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), DbError> {
+        let status = match status {
+            JobStatus::Running => "running",
+            JobStatus::Success => "success",
+            JobStatus::Failure => "failure",
+        };
+        sqlx::query(
+            "UPDATE jobs SET status = ?, progress = ?, message = COALESCE(?, message), error = ?,
+             updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?",
+        )
+        .bind(status)
+        .bind(progress as i64)
+        .bind(message)
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Jobs that were running when a previous croftd died can never end.
+    pub async fn fail_interrupted_jobs(&self) -> Result<u64, DbError> {
+        let r = sqlx::query(
+            "UPDATE jobs SET status = 'failure', error = 'interrupted: croftd stopped while the job ran'
+             WHERE status = 'running'",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    pub async fn job(&self, id: &str) -> Result<Option<Job>, DbError> {
+        let row = sqlx::query("SELECT * FROM jobs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::row_to_job).transpose()
+    }
+
+    pub async fn jobs(&self) -> Result<Vec<Job>, DbError> {
+        let rows = sqlx::query("SELECT * FROM jobs ORDER BY created_at DESC, id LIMIT 200")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::row_to_job).collect()
+    }
+
+    fn row_to_job(row: &sqlx::sqlite::SqliteRow) -> Result<Job, DbError> {
+        let status: String = row.try_get("status")?;
+        Ok(Job {
+            id: row.try_get("id")?,
+            kind: row.try_get("kind")?,
+            target: row.try_get("target")?,
+            status: match status.as_str() {
+                "running" => JobStatus::Running,
+                "success" => JobStatus::Success,
+                "failure" => JobStatus::Failure,
+                other => {
+                    return Err(DbError::Corrupt {
+                        what: "job status".into(),
+                        detail: other.into(),
+                    })
+                }
+            },
+            progress: row.try_get::<i64, _>("progress")?.clamp(0, 100) as u8,
+            message: row.try_get("message")?,
+            error: row.try_get("error")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}

@@ -1,0 +1,103 @@
+//! Images a VPS can be launched from. Until storage pools exist an image is
+//! a plain directory under `<state_dir>/images/<name>/rootfs`, built on
+//! first use.
+
+use croft_api::Image;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ImageError {
+    #[error("unknown image {name:?} (available: {available})")]
+    Unknown { name: String, available: String },
+    #[error("cannot build image {name}")]
+    Build {
+        name: String,
+        #[source]
+        source: croft_host::rootfs::RootfsError,
+    },
+    #[error("cannot build image {name}: {detail}")]
+    Missing { name: String, detail: String },
+}
+
+/// What croftd knows about an image it can build.
+pub struct ImageKind {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub init: &'static [&'static str],
+    pub stop_signal: &'static str,
+}
+
+pub const KINDS: &[ImageKind] = &[ImageKind {
+    name: "busybox",
+    description: "BusyBox userland from Debian's busybox-static, busybox init with a shell on the console",
+    init: &["/sbin/init"],
+    stop_signal: "SIGTERM",
+}];
+
+#[derive(Debug, Clone)]
+pub struct ImageStore {
+    dir: PathBuf,
+    busybox: PathBuf,
+}
+
+impl ImageStore {
+    pub fn new(dir: PathBuf, busybox: PathBuf) -> ImageStore {
+        ImageStore { dir, busybox }
+    }
+
+    pub fn kind(name: &str) -> Result<&'static ImageKind, ImageError> {
+        KINDS
+            .iter()
+            .find(|k| k.name == name)
+            .ok_or_else(|| ImageError::Unknown {
+                name: name.into(),
+                available: KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", "),
+            })
+    }
+
+    pub fn list(&self) -> Vec<Image> {
+        KINDS
+            .iter()
+            .map(|k| Image {
+                name: k.name.into(),
+                description: k.description.into(),
+                stop_signal: k.stop_signal.into(),
+            })
+            .collect()
+    }
+
+    pub fn rootfs(&self, name: &str) -> PathBuf {
+        self.dir.join(name).join("rootfs")
+    }
+
+    /// Return the image's rootfs, building it first if needed. Blocking.
+    pub fn ensure(&self, name: &str) -> Result<PathBuf, ImageError> {
+        Self::kind(name)?;
+        let rootfs = self.rootfs(name);
+        if rootfs.is_dir() {
+            return Ok(rootfs);
+        }
+        if !self.busybox.is_file() {
+            return Err(ImageError::Missing {
+                name: name.into(),
+                detail: format!(
+                    "{} not found (install Debian's busybox-static)",
+                    self.busybox.display()
+                ),
+            });
+        }
+        let parent = rootfs.parent().unwrap_or(Path::new("/"));
+        std::fs::create_dir_all(parent).map_err(|e| ImageError::Missing {
+            name: name.into(),
+            detail: format!("create {}: {e}", parent.display()),
+        })?;
+        croft_host::rootfs::build_busybox_image(&self.busybox, &rootfs).map_err(|source| {
+            ImageError::Build {
+                name: name.into(),
+                source,
+            }
+        })?;
+        Ok(rootfs)
+    }
+}

@@ -1,0 +1,712 @@
+//! The VPS manager: every lifecycle operation, serialized per VPS.
+//!
+//! croftd never forks a VPS itself: `start` writes the spec and launches a
+//! supervisor (`croft-supervisor`), which detaches and owns the VPS from
+//! then on. The manager talks to supervisors over their control sockets,
+//! keeps one `watch` connection per running VPS to learn of exits and
+//! reboots, and on start-up reconciles the database with the supervisors
+//! that are still alive.
+
+use crate::config::DaemonConfig;
+use crate::db::{Db, DbError, InstanceRow};
+use crate::images::{ImageError, ImageStore};
+use crate::jobs::{JobHandle, Jobs};
+use croft_api::config::InstanceConfig;
+use croft_api::{ConfigPatch, Instance, LaunchRequest, Status, Usage};
+use croft_host::cgroup::{CgroupError, CgroupManager, Limits};
+use croft_host::proto::{Conn, ExitRecord, ProtoError, Reply, Request};
+use croft_host::spec::{RunDir, VpsSpec, ID_RANGE};
+use std::collections::{BTreeMap, HashMap};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use thiserror::Error;
+use tokio::io::unix::AsyncFd;
+use tracing::{info, warn};
+
+#[derive(Debug, Error)]
+pub enum ManagerError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("VPS {0:?} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error("cannot start VPS {name}: {detail}")]
+    Start { name: String, detail: String },
+    #[error("{what}: {detail}")]
+    Host { what: String, detail: String },
+}
+
+type Result<T, E = ManagerError> = std::result::Result<T, E>;
+
+fn host_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ManagerError {
+    let what = what.into();
+    move |e| ManagerError::Host {
+        what,
+        detail: e.to_string(),
+    }
+}
+
+pub struct Manager {
+    cfg: DaemonConfig,
+    db: Db,
+    cgroups: CgroupManager,
+    images: ImageStore,
+    pub jobs: Jobs,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+fn limits(cfg: &InstanceConfig) -> Limits {
+    Limits {
+        memory_bytes: cfg.memory_bytes,
+        cpu_millicores: cfg.cpu_millicores,
+        cpu_weight: cfg.cpu_weight,
+        pids_max: cfg.processes,
+    }
+}
+
+/// Create a directory croft owns with the given mode (0711 on the path to
+/// VPS root filesystems, so VPS root can traverse into its own rootfs).
+fn make_dir(path: &Path, mode: u32) -> Result<()> {
+    std::fs::create_dir_all(path).map_err(host_err(format!("create {}", path.display())))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(host_err(format!("chmod {}", path.display())))
+}
+
+impl Manager {
+    pub async fn new(cfg: DaemonConfig, db: Db) -> anyhow::Result<Arc<Manager>> {
+        make_dir(&cfg.state_dir, 0o711)?;
+        make_dir(&cfg.instances_dir(), 0o711)?;
+        make_dir(&cfg.images_dir(), 0o711)?;
+        make_dir(&cfg.run_dir, 0o711)?;
+        make_dir(&cfg.vps_run_dir(), 0o700)?;
+        let cgroups = CgroupManager::detect(&cfg.cgroup_prefix)?;
+        cgroups.prepare()?;
+        let images = ImageStore::new(cfg.images_dir(), cfg.busybox.clone());
+        let jobs = Jobs::new(db.clone());
+        Ok(Arc::new(Manager {
+            cfg,
+            db,
+            cgroups,
+            images,
+            jobs,
+            locks: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    pub fn cgroup_version(&self) -> &'static str {
+        match self.cgroups.version() {
+            croft_host::cgroup::Version::V1 => "v1",
+            croft_host::cgroup::Version::V2 => "v2",
+        }
+    }
+
+    pub fn images(&self) -> &ImageStore {
+        &self.images
+    }
+
+    fn lock_for(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .expect("lock map poisoned")
+            .entry(name.to_string())
+            .or_default()
+            .clone()
+    }
+
+    fn run_dir(&self, name: &str) -> PathBuf {
+        self.cfg.vps_run_dir().join(name)
+    }
+
+    fn instance_dir(&self, name: &str) -> PathBuf {
+        self.cfg.instances_dir().join(name)
+    }
+
+    async fn row(&self, name: &str) -> Result<InstanceRow> {
+        self.db
+            .instance(name)
+            .await?
+            .ok_or_else(|| ManagerError::NotFound(name.into()))
+    }
+
+    fn view(&self, row: InstanceRow) -> Instance {
+        let running = row.status == Status::Running;
+        let usage = running
+            .then(|| self.cgroups.open(&row.name).ok()?.stats().ok())
+            .flatten()
+            .map(|s| Usage {
+                memory_bytes: s.memory_bytes,
+                memory_limit_bytes: s.memory_limit_bytes,
+                oom_kills: s.oom_kills,
+                cpu_usage_ns: s.cpu_usage_ns,
+                processes: s.pids_current,
+            });
+        let socket = running.then(|| RunDir(&self.run_dir(&row.name)).socket().display().to_string());
+        Instance {
+            name: row.name,
+            image: row.image,
+            status: row.status,
+            config: row.config,
+            uid_base: row.uid_base,
+            created_at: row.created_at,
+            init_pid: if running { row.init_pid } else { None },
+            last_exit: row.last_exit,
+            usage,
+            supervisor_socket: socket,
+        }
+    }
+
+    pub async fn list(&self) -> Result<Vec<Instance>> {
+        Ok(self
+            .db
+            .instances()
+            .await?
+            .into_iter()
+            .map(|r| self.view(r))
+            .collect())
+    }
+
+    pub async fn get(&self, name: &str) -> Result<Instance> {
+        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+        Ok(self.view(self.row(name).await?))
+    }
+
+    /// Check a launch request and reserve the name and an id range; the
+    /// rest happens in a job. Nothing is created if this fails.
+    pub async fn launch(self: &Arc<Self>, req: LaunchRequest) -> Result<croft_api::Job> {
+        croft_api::validate_name(&req.name).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+        ImageStore::kind(&req.image)?;
+        InstanceConfig::parse(&req.config).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+        let uid_base = self
+            .db
+            .insert_instance(
+                &req.name,
+                &req.image,
+                &req.config,
+                self.cfg.id_base,
+                self.cfg.id_ranges,
+            )
+            .await?
+            .ok_or_else(|| ManagerError::Conflict(format!("VPS {:?} already exists", req.name)))?;
+        let this = self.clone();
+        let name = req.name.clone();
+        let target = req.name.clone();
+        self.jobs
+            .submit("launch", &target, move |job| async move {
+                let lock = this.lock_for(&name);
+                let _guard = lock.lock().await;
+                let result = this.create_and_start(&req, uid_base, &job).await;
+                if result.is_err() {
+                    this.rollback_launch(&name).await;
+                }
+                result
+            })
+            .await
+            .map_err(ManagerError::from)
+    }
+
+    async fn create_and_start(
+        self: &Arc<Self>,
+        req: &LaunchRequest,
+        uid_base: u32,
+        job: &JobHandle,
+    ) -> Result<()> {
+        job.progress(10, "preparing image").await;
+        let images = self.images.clone();
+        let image = req.image.clone();
+        let src = blocking(move || images.ensure(&image)).await??;
+        job.progress(40, "copying the image into the VPS").await;
+        let dir = self.instance_dir(&req.name);
+        make_dir(&dir, 0o711)?;
+        let dst = dir.join("rootfs");
+        blocking(move || croft_host::rootfs::copy_shifted(&src, &dst, uid_base))
+            .await?
+            .map_err(|e| ManagerError::Host {
+                what: "copy image".into(),
+                detail: crate::error_chain(&e),
+            })?;
+        std::fs::write(dir.join("rootfs/etc/hostname"), format!("{}\n", req.name))
+            .map_err(host_err("write /etc/hostname"))?;
+        self.db.set_status(&req.name, Status::Stopped, None, None).await?;
+        if !req.no_start {
+            job.progress(80, "starting").await;
+            let row = self.row(&req.name).await?;
+            self.start_locked(&row).await?;
+        }
+        Ok(())
+    }
+
+    async fn rollback_launch(&self, name: &str) {
+        if let Ok(cg) = self.cgroups.open(name) {
+            let _ = cg.remove();
+        }
+        let _ = std::fs::remove_dir_all(self.run_dir(name));
+        let dir = self.instance_dir(name);
+        let _ = blocking(move || std::fs::remove_dir_all(dir)).await;
+        if let Err(e) = self.db.delete_instance(name).await {
+            warn!(
+                vps = name,
+                "rollback of a failed launch could not delete the row: {e}"
+            );
+        }
+    }
+
+    pub async fn start(self: &Arc<Self>, name: &str) -> Result<Instance> {
+        let lock = self.lock_for(name);
+        let _guard = lock.lock().await;
+        let row = self.row(name).await?;
+        match row.status {
+            Status::Stopped | Status::Error => {}
+            s => return Err(ManagerError::Conflict(format!("VPS {name} is {s}, not stopped"))),
+        }
+        self.start_locked(&row).await?;
+        self.get(name).await
+    }
+
+    /// Start a VPS whose lock the caller holds.
+    async fn start_locked(self: &Arc<Self>, row: &InstanceRow) -> Result<i32> {
+        let name = &row.name;
+        let cfg = InstanceConfig::parse(&row.config).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+        let kind = ImageStore::kind(&row.image)?;
+        let rootfs = self.instance_dir(name).join("rootfs");
+        if !rootfs.is_dir() {
+            return Err(ManagerError::Start {
+                name: name.clone(),
+                detail: format!("{} is missing", rootfs.display()),
+            });
+        }
+        let cgroup = self.cgroups.create(name)?;
+        let result = async {
+            cgroup.apply(&limits(&cfg))?;
+            let run_dir = self.run_dir(name);
+            make_dir(&run_dir, 0o700)?;
+            let spec = VpsSpec {
+                name: name.clone(),
+                hostname: name.clone(),
+                rootfs,
+                uid_base: row.uid_base,
+                id_count: ID_RANGE,
+                init: kind.init.iter().map(|s| s.to_string()).collect(),
+                env: vec!["container=croft".into(), "TERM=linux".into()],
+                stop_signal: kind.stop_signal.into(),
+                cgroup_dirs: cgroup.dirs(),
+                run_dir: run_dir.clone(),
+            };
+            let json = serde_json::to_vec_pretty(&spec).expect("spec serializes");
+            std::fs::write(RunDir(&run_dir).spec(), json).map_err(host_err("write spec"))?;
+            self.db.set_status(name, Status::Starting, None, None).await?;
+            let out = tokio::process::Command::new(self.cfg.supervisor_path())
+                .arg(&run_dir)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .output()
+                .await
+                .map_err(host_err(format!("run {}", self.cfg.supervisor_path().display())))?;
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let verdict = stdout.trim();
+            match verdict.strip_prefix("ready ").map(|p| p.trim().parse::<i32>()) {
+                Some(Ok(pid)) => Ok(pid),
+                _ => {
+                    let detail = verdict.strip_prefix("error ").unwrap_or(verdict);
+                    let stderr = String::from_utf8_lossy(&out.stderr);
+                    let detail = if detail.is_empty() { stderr.trim() } else { detail };
+                    Err(ManagerError::Start {
+                        name: name.clone(),
+                        detail: detail.to_string(),
+                    })
+                }
+            }
+        }
+        .await;
+        match result {
+            Ok(pid) => {
+                self.db.set_status(name, Status::Running, Some(pid), None).await?;
+                info!(vps = %name, init_pid = pid, "started");
+                self.watch(name.clone());
+                Ok(pid)
+            }
+            Err(e) => {
+                let _ = cgroup.remove();
+                let _ = std::fs::remove_file(RunDir(&self.run_dir(name)).spec());
+                self.db
+                    .set_status(name, Status::Stopped, None, Some(&format!("start failed: {e}")))
+                    .await?;
+                Err(e)
+            }
+        }
+    }
+
+    pub async fn stop(self: &Arc<Self>, name: &str, force: bool, timeout: Option<u64>) -> Result<Instance> {
+        let lock = self.lock_for(name);
+        let _guard = lock.lock().await;
+        let row = self.row(name).await?;
+        if row.status != Status::Running {
+            return Err(ManagerError::Conflict(format!(
+                "VPS {name} is {}, not running",
+                row.status
+            )));
+        }
+        self.stop_locked(&row, force, timeout).await?;
+        self.get(name).await
+    }
+
+    pub async fn restart(
+        self: &Arc<Self>,
+        name: &str,
+        force: bool,
+        timeout: Option<u64>,
+    ) -> Result<Instance> {
+        let lock = self.lock_for(name);
+        let _guard = lock.lock().await;
+        let row = self.row(name).await?;
+        match row.status {
+            Status::Running => self.stop_locked(&row, force, timeout).await?,
+            Status::Stopped | Status::Error => {}
+            s => return Err(ManagerError::Conflict(format!("VPS {name} is {s}"))),
+        }
+        let row = self.row(name).await?;
+        self.start_locked(&row).await?;
+        self.get(name).await
+    }
+
+    async fn stop_locked(&self, row: &InstanceRow, force: bool, timeout: Option<u64>) -> Result<()> {
+        let name = row.name.clone();
+        let cfg = InstanceConfig::parse(&row.config).unwrap_or_default();
+        let timeout_secs = timeout.unwrap_or(cfg.stop_timeout_secs.max(1));
+        self.db
+            .set_status(&name, Status::Stopping, row.init_pid, None)
+            .await?;
+        let socket = RunDir(&self.run_dir(&name)).socket();
+        let reply = blocking(move || -> Result<ExitRecord, ProtoError> {
+            let conn = Conn::connect(&socket)?;
+            conn.send(&Request::Stop { force, timeout_secs }, &[])?;
+            loop {
+                if let (Reply::Down { exit }, _) = conn.recv::<Reply>()? {
+                    return Ok(exit);
+                }
+            }
+        })
+        .await?;
+        let reason = match reply {
+            Ok(exit) => exit.reason,
+            Err(e) => {
+                // The supervisor is gone: end whatever it left in the cgroup.
+                warn!(vps = %name, "supervisor unreachable during stop ({e}); killing the VPS cgroup");
+                self.kill_cgroup(&name).await;
+                read_exit_record(&self.run_dir(&name))
+                    .map(|r| r.reason)
+                    .unwrap_or_else(|| "killed".into())
+            }
+        };
+        self.finish_stop(&name, &reason).await
+    }
+
+    /// Record a VPS as stopped and release its cgroup.
+    async fn finish_stop(&self, name: &str, reason: &str) -> Result<()> {
+        if let Ok(cg) = self.cgroups.open(name) {
+            // Exec helpers outside the pid namespace may take a moment.
+            let mut tries = 0;
+            while let Err(e) = cg.remove() {
+                tries += 1;
+                if tries > 50 {
+                    warn!(vps = name, "cgroup not removed: {e}");
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let _ = std::fs::remove_file(RunDir(&self.run_dir(name)).spec());
+        self.db
+            .set_status(name, Status::Stopped, None, Some(reason))
+            .await?;
+        info!(vps = name, reason, "stopped");
+        Ok(())
+    }
+
+    async fn kill_cgroup(&self, name: &str) {
+        let Ok(cg) = self.cgroups.open(name) else { return };
+        for _ in 0..50 {
+            let procs = cg.procs().unwrap_or_default();
+            if procs.is_empty() {
+                return;
+            }
+            for pid in procs {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn delete(self: &Arc<Self>, name: &str, force: bool) -> Result<()> {
+        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+        let lock = self.lock_for(name);
+        let _guard = lock.lock().await;
+        let row = self.row(name).await?;
+        match row.status {
+            Status::Running if !force => {
+                return Err(ManagerError::Conflict(format!(
+                    "VPS {name} is running; stop it first or delete with --force"
+                )))
+            }
+            Status::Running | Status::Stopping | Status::Starting => {
+                self.stop_locked(&row, true, Some(1)).await?
+            }
+            _ => {}
+        }
+        self.finish_delete(name).await
+    }
+
+    async fn finish_delete(&self, name: &str) -> Result<()> {
+        self.db.set_status(name, Status::Deleting, None, None).await?;
+        if let Ok(cg) = self.cgroups.open(name) {
+            cg.remove()?;
+        }
+        let _ = std::fs::remove_dir_all(self.run_dir(name));
+        let dir = self.instance_dir(name);
+        blocking(move || match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        })
+        .await?
+        .map_err(host_err(format!("remove the files of {name}")))?;
+        self.db.delete_instance(name).await?;
+        info!(vps = name, "deleted");
+        Ok(())
+    }
+
+    /// Change configuration; limits apply live to a running VPS. Nothing is
+    /// stored unless every value is valid and applied.
+    pub async fn patch_config(self: &Arc<Self>, name: &str, patch: ConfigPatch) -> Result<Instance> {
+        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+        let lock = self.lock_for(name);
+        let _guard = lock.lock().await;
+        let row = self.row(name).await?;
+        let mut config: BTreeMap<String, String> = row.config.clone();
+        for key in &patch.unset {
+            if !croft_api::config::KEYS.iter().any(|(k, _)| k == key) {
+                return Err(ManagerError::Invalid(format!(
+                    "unknown configuration key {key:?}"
+                )));
+            }
+            config.remove(key);
+        }
+        for (k, v) in &patch.set {
+            config.insert(k.clone(), v.clone());
+        }
+        let parsed = InstanceConfig::parse(&config).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+        if row.status == Status::Running {
+            let cg = self.cgroups.open(name)?;
+            if let Err(e) = cg.apply(&limits(&parsed)) {
+                // Put back what was there; the user's change did not take.
+                let old = InstanceConfig::parse(&row.config).unwrap_or_default();
+                let _ = cg.apply(&limits(&old));
+                return Err(ManagerError::Conflict(format!(
+                    "cannot apply the new limits: {}",
+                    crate::error_chain(&e)
+                )));
+            }
+        }
+        self.db.set_config(name, &config).await?;
+        self.get(name).await
+    }
+
+    /// Follow a running VPS's supervisor: reboots update the init pid, the
+    /// final exit marks the VPS stopped (unless an operation already did).
+    fn watch(self: &Arc<Self>, name: String) {
+        let socket = RunDir(&self.run_dir(&name)).socket();
+        let this = self.clone();
+        tokio::spawn(async move {
+            let outcome = watch_supervisor(&socket).await;
+            let lock = this.lock_for(&name);
+            let _guard = lock.lock().await;
+            let Ok(Some(row)) = this.db.instance(&name).await else {
+                return;
+            };
+            // Only act if nobody stopped or restarted the VPS meanwhile.
+            if row.status != Status::Running || row.init_pid.is_none() {
+                return;
+            }
+            let reason = match outcome {
+                WatchEnd::Down(exit) => exit.reason,
+                WatchEnd::Lost(e) => read_exit_record(&this.run_dir(&name))
+                    .map(|r| r.reason)
+                    .unwrap_or(format!("supervisor lost: {e}")),
+            };
+            if let Err(e) = this.finish_stop(&name, &reason).await {
+                warn!(vps = %name, "recording the exit failed: {e}");
+            }
+        });
+    }
+
+    /// Bring the database in line with reality after croftd (re)starts.
+    pub async fn reconcile(self: &Arc<Self>) -> Result<()> {
+        let interrupted = self.db.fail_interrupted_jobs().await?;
+        if interrupted > 0 {
+            warn!(
+                interrupted,
+                "jobs interrupted by a croftd restart were marked failed"
+            );
+        }
+        let rows = self.db.instances().await?;
+        for row in &rows {
+            let name = &row.name;
+            match row.status {
+                Status::Creating => {
+                    warn!(vps = %name, "removing a launch that croftd did not finish");
+                    self.rollback_launch(name).await;
+                }
+                Status::Deleting => self.finish_delete(name).await?,
+                Status::Running | Status::Starting | Status::Stopping => {
+                    let socket = RunDir(&self.run_dir(name)).socket();
+                    match blocking(move || supervisor_status(&socket)).await? {
+                        Ok(init_pid) => {
+                            self.db
+                                .set_status(name, Status::Running, Some(init_pid), None)
+                                .await?;
+                            info!(vps = %name, init_pid, "reattached");
+                            self.watch(name.clone());
+                        }
+                        Err(_) => {
+                            let reason = read_exit_record(&self.run_dir(name))
+                                .map(|r| r.reason)
+                                .unwrap_or_else(|| "stopped while croftd was down".into());
+                            self.kill_cgroup(name).await;
+                            self.finish_stop(name, &reason).await?;
+                        }
+                    }
+                }
+                Status::Stopped | Status::Error => {
+                    if let Ok(cg) = self.cgroups.open(name) {
+                        if cg.exists() && cg.procs().map(|p| p.is_empty()).unwrap_or(false) {
+                            let _ = cg.remove();
+                        }
+                    }
+                }
+            }
+        }
+        // Cgroups and directories that belong to no VPS are leftovers of a
+        // crash between creating them and recording them.
+        let known: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        for orphan in self
+            .cgroups
+            .list()?
+            .into_iter()
+            .filter(|n| !known.contains(&n.as_str()))
+        {
+            if let Ok(cg) = self.cgroups.open(&orphan) {
+                if cg.procs().map(|p| p.is_empty()).unwrap_or(false) {
+                    warn!(cgroup = %orphan, "removing an orphaned cgroup");
+                    let _ = cg.remove();
+                }
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(self.cfg.instances_dir()) {
+            for e in entries.flatten() {
+                let n = e.file_name().to_string_lossy().to_string();
+                if !known.contains(&n.as_str()) {
+                    warn!(dir = %e.path().display(), "removing files of an unknown VPS");
+                    let p = e.path();
+                    let _ = blocking(move || std::fs::remove_dir_all(p)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After a host boot (the run directory's marker is gone), start every
+    /// VPS with `boot.autostart=true`.
+    pub async fn autostart(self: &Arc<Self>) -> Result<()> {
+        let marker = self.cfg.run_dir.join("booted");
+        if marker.exists() {
+            return Ok(());
+        }
+        for row in self.db.instances().await? {
+            let cfg = InstanceConfig::parse(&row.config).unwrap_or_default();
+            if cfg.autostart && matches!(row.status, Status::Stopped | Status::Error) {
+                match self.start(&row.name).await {
+                    Ok(_) => info!(vps = %row.name, "autostarted"),
+                    Err(e) => warn!(vps = %row.name, "autostart failed: {e}"),
+                }
+            }
+        }
+        std::fs::write(&marker, b"").map_err(host_err(format!("write {}", marker.display())))
+    }
+}
+
+enum WatchEnd {
+    Down(ExitRecord),
+    Lost(String),
+}
+
+/// Hold a `watch` connection until the VPS is down or the supervisor
+/// vanishes, without a thread: the socket is polled by tokio.
+async fn watch_supervisor(socket: &Path) -> WatchEnd {
+    let conn = match Conn::connect(socket).and_then(|c| c.send(&Request::Watch, &[]).map(|_| c)) {
+        Ok(c) => c,
+        Err(e) => return WatchEnd::Lost(e.to_string()),
+    };
+    if let Err(e) = nix::fcntl::fcntl(
+        std::os::fd::AsRawFd::as_raw_fd(&conn),
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    ) {
+        return WatchEnd::Lost(e.to_string());
+    }
+    // SAFETY: `Conn` owns its descriptor (an OwnedFd) and always returns
+    // that same descriptor from as_raw_fd; the AsyncFd owns the Conn, so
+    // the descriptor stays open for as long as it is registered.
+    let afd = match unsafe { AsyncFd::register(conn) } {
+        Ok(a) => a,
+        Err(e) => return WatchEnd::Lost(e.to_string()),
+    };
+    loop {
+        let mut guard = match afd.readable().await {
+            Ok(g) => g,
+            Err(e) => return WatchEnd::Lost(e.to_string()),
+        };
+        let res = guard.try_io(|inner| match inner.get_ref().recv::<Reply>() {
+            Err(ProtoError::Io(nix::Error::EAGAIN)) => Err(std::io::ErrorKind::WouldBlock.into()),
+            other => Ok(other),
+        });
+        match res {
+            Err(_would_block) => continue,
+            Ok(Ok(Ok((Reply::Down { exit }, _)))) => return WatchEnd::Down(exit),
+            Ok(Ok(Ok(_))) => continue,
+            Ok(Ok(Err(e))) => return WatchEnd::Lost(e.to_string()),
+            Ok(Err(e)) => return WatchEnd::Lost(e.to_string()),
+        }
+    }
+}
+
+fn supervisor_status(socket: &Path) -> Result<i32, ProtoError> {
+    let conn = Conn::connect(socket)?;
+    conn.send(&Request::Status, &[])?;
+    match conn.recv::<Reply>()? {
+        (Reply::Status { init_pid, .. }, _) => Ok(init_pid),
+        _ => Err(ProtoError::Closed),
+    }
+}
+
+fn read_exit_record(run_dir: &Path) -> Option<ExitRecord> {
+    serde_json::from_slice(&std::fs::read(RunDir(run_dir).exit_record()).ok()?).ok()
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ManagerError::Host {
+            what: "background task".into(),
+            detail: e.to_string(),
+        })
+}
