@@ -173,7 +173,26 @@ enum ImageCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line, like every other croft error; the full usage is
+            // one `--help` away.
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            eprintln!("croft: error: {first} (see croft --help)");
+            return ExitCode::from(2);
+        }
+    };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -230,12 +249,12 @@ fn run(cli: Cli) -> Result<u8> {
                     no_start,
                 },
             )?;
-            eprintln!("Creating {name}");
+            println!("Creating {name}");
             let job = wait_job(&client, &job)?;
             if job.status != JobStatus::Success {
                 bail!("launch of {name} failed: {}", job.error.unwrap_or_default());
             }
-            eprintln!("{} {name}", if no_start { "Created" } else { "Started" });
+            println!("{} {name}", if no_start { "Created" } else { "Started" });
         }
         Command::List { format } => {
             let list: Vec<Instance> = client.get("/1.0/instances")?;

@@ -331,7 +331,7 @@ impl Manager {
             Ok(pid) => {
                 self.db.set_status(name, Status::Running, Some(pid), None).await?;
                 info!(vps = %name, init_pid = pid, "started");
-                self.watch(name.clone());
+                self.watch(name.clone(), pid);
                 Ok(pid)
             }
             Err(e) => {
@@ -523,26 +523,45 @@ impl Manager {
     }
 
     /// Follow a running VPS's supervisor: reboots update the init pid, the
-    /// final exit marks the VPS stopped (unless an operation already did).
-    fn watch(self: &Arc<Self>, name: String) {
+    /// final exit marks the VPS stopped, unless an operation (stop,
+    /// restart) already took over: the watcher only acts while the
+    /// database still names the init it follows.
+    fn watch(self: &Arc<Self>, name: String, init_pid: i32) {
         let socket = RunDir(&self.run_dir(&name)).socket();
         let this = self.clone();
         tokio::spawn(async move {
-            let outcome = watch_supervisor(&socket).await;
+            let mut current = init_pid;
+            let mut conn = None;
+            let end = loop {
+                match watch_next(&socket, &mut conn).await {
+                    WatchEvent::Rebooted(pid) => {
+                        let lock = this.lock_for(&name);
+                        let _guard = lock.lock().await;
+                        if let Ok(Some(row)) = this.db.instance(&name).await {
+                            if row.status == Status::Running && row.init_pid == Some(current) {
+                                let _ = this.db.set_status(&name, Status::Running, Some(pid), None).await;
+                                info!(vps = %name, init_pid = pid, "rebooted");
+                            }
+                        }
+                        current = pid;
+                    }
+                    other => break other,
+                }
+            };
             let lock = this.lock_for(&name);
             let _guard = lock.lock().await;
             let Ok(Some(row)) = this.db.instance(&name).await else {
                 return;
             };
-            // Only act if nobody stopped or restarted the VPS meanwhile.
-            if row.status != Status::Running || row.init_pid.is_none() {
+            if row.status != Status::Running || row.init_pid != Some(current) {
                 return;
             }
-            let reason = match outcome {
-                WatchEnd::Down(exit) => exit.reason,
-                WatchEnd::Lost(e) => read_exit_record(&this.run_dir(&name))
+            let reason = match end {
+                WatchEvent::Down(exit) => exit.reason,
+                WatchEvent::Lost(e) => read_exit_record(&this.run_dir(&name))
                     .map(|r| r.reason)
                     .unwrap_or(format!("supervisor lost: {e}")),
+                WatchEvent::Rebooted(_) => unreachable!("handled in the loop"),
             };
             if let Err(e) = this.finish_stop(&name, &reason).await {
                 warn!(vps = %name, "recording the exit failed: {e}");
@@ -576,7 +595,7 @@ impl Manager {
                                 .set_status(name, Status::Running, Some(init_pid), None)
                                 .await?;
                             info!(vps = %name, init_pid, "reattached");
-                            self.watch(name.clone());
+                            self.watch(name.clone(), init_pid);
                         }
                         Err(_) => {
                             let reason = read_exit_record(&self.run_dir(name))
@@ -645,35 +664,28 @@ impl Manager {
     }
 }
 
-enum WatchEnd {
+enum WatchEvent {
+    Rebooted(i32),
     Down(ExitRecord),
     Lost(String),
 }
 
-/// Hold a `watch` connection until the VPS is down or the supervisor
-/// vanishes, without a thread: the socket is polled by tokio.
-async fn watch_supervisor(socket: &Path) -> WatchEnd {
-    let conn = match Conn::connect(socket).and_then(|c| c.send(&Request::Watch, &[]).map(|_| c)) {
-        Ok(c) => c,
-        Err(e) => return WatchEnd::Lost(e.to_string()),
-    };
-    if let Err(e) = nix::fcntl::fcntl(
-        std::os::fd::AsRawFd::as_raw_fd(&conn),
-        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-    ) {
-        return WatchEnd::Lost(e.to_string());
+type WatchConn = AsyncFd<Conn>;
+
+/// The next event on a supervisor's `watch` connection, opening it on the
+/// first call. No thread is held: the socket is polled by tokio.
+async fn watch_next(socket: &Path, conn: &mut Option<WatchConn>) -> WatchEvent {
+    if conn.is_none() {
+        match open_watch(socket) {
+            Ok(c) => *conn = Some(c),
+            Err(e) => return WatchEvent::Lost(e),
+        }
     }
-    // SAFETY: `Conn` owns its descriptor (an OwnedFd) and always returns
-    // that same descriptor from as_raw_fd; the AsyncFd owns the Conn, so
-    // the descriptor stays open for as long as it is registered.
-    let afd = match unsafe { AsyncFd::register(conn) } {
-        Ok(a) => a,
-        Err(e) => return WatchEnd::Lost(e.to_string()),
-    };
+    let afd = conn.as_ref().expect("opened above");
     loop {
         let mut guard = match afd.readable().await {
             Ok(g) => g,
-            Err(e) => return WatchEnd::Lost(e.to_string()),
+            Err(e) => return WatchEvent::Lost(e.to_string()),
         };
         let res = guard.try_io(|inner| match inner.get_ref().recv::<Reply>() {
             Err(ProtoError::Io(nix::Error::EAGAIN)) => Err(std::io::ErrorKind::WouldBlock.into()),
@@ -681,12 +693,27 @@ async fn watch_supervisor(socket: &Path) -> WatchEnd {
         });
         match res {
             Err(_would_block) => continue,
-            Ok(Ok(Ok((Reply::Down { exit }, _)))) => return WatchEnd::Down(exit),
+            Ok(Ok(Ok((Reply::Down { exit }, _)))) => return WatchEvent::Down(exit),
+            Ok(Ok(Ok((Reply::Rebooted { init_pid }, _)))) => return WatchEvent::Rebooted(init_pid),
             Ok(Ok(Ok(_))) => continue,
-            Ok(Ok(Err(e))) => return WatchEnd::Lost(e.to_string()),
-            Ok(Err(e)) => return WatchEnd::Lost(e.to_string()),
+            Ok(Ok(Err(e))) => return WatchEvent::Lost(e.to_string()),
+            Ok(Err(e)) => return WatchEvent::Lost(e.to_string()),
         }
     }
+}
+
+fn open_watch(socket: &Path) -> Result<WatchConn, String> {
+    let conn = Conn::connect(socket).map_err(|e| e.to_string())?;
+    conn.send(&Request::Watch, &[]).map_err(|e| e.to_string())?;
+    nix::fcntl::fcntl(
+        std::os::fd::AsRawFd::as_raw_fd(&conn),
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )
+    .map_err(|e| e.to_string())?;
+    // SAFETY: `Conn` owns its descriptor (an OwnedFd) and always returns
+    // that same descriptor from as_raw_fd; the AsyncFd owns the Conn, so
+    // the descriptor stays open for as long as it is registered.
+    unsafe { AsyncFd::register(conn) }.map_err(|e| e.to_string())
 }
 
 fn supervisor_status(socket: &Path) -> Result<i32, ProtoError> {

@@ -180,6 +180,9 @@ fn run_command(
     cwd: &str,
     seccomp: &SeccompProgram,
 ) -> String {
+    if let Err(e) = super::reset_signals() {
+        return format!("reset signal mask: {e}");
+    }
     let root = Uid::from_raw(0);
     let root_gid = Gid::from_raw(0);
     if let Err(e) = setresgid(root_gid, root_gid, root_gid)

@@ -196,6 +196,14 @@ fn write_id_maps(pid: i32, base: u32, count: u32) -> Result<(), RuntimeError> {
     Ok(())
 }
 
+/// The supervisor blocks the signals it reads through a signalfd; a
+/// blocked mask survives fork and exec, so everything started inside the
+/// VPS must get a clean one (else `timeout`, `kill` and init's own
+/// shutdown handling would silently stop working).
+pub(crate) fn reset_signals() -> Result<(), nix::Error> {
+    nix::sys::signal::SigSet::empty().thread_set_mask()
+}
+
 /// Runs in the cloned child: PID 1 of the new pid namespace.
 fn child_main(
     spec: &VpsSpec,
@@ -217,6 +225,9 @@ fn child_main(
     match sync.recv::<ChildMsg>() {
         Ok((ChildMsg::Go, _)) => {}
         _ => return 1, // the parent gave up; it kills us
+    }
+    if let Err(e) = reset_signals() {
+        return fail("reset signal mask", e.to_string());
     }
     let root = Uid::from_raw(0);
     let root_gid = Gid::from_raw(0);

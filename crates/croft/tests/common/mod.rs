@@ -1,0 +1,386 @@
+//! Test harness for the privileged end-to-end tests: one real croftd per
+//! test, in its own network namespace (`unshare -n`), with its own state
+//! and run directories and its own cgroup prefix, torn down on drop even
+//! when the test fails.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub fn bin_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_croft"))
+        .parent()
+        .expect("target dir")
+        .to_path_buf()
+}
+
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the end-to-end tests need root (namespaces, cgroups); run them with `make test` / .ci/run as root"
+    );
+}
+
+pub struct Host {
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub prefix: String,
+    config: PathBuf,
+    daemon: Option<Child>,
+}
+
+impl Host {
+    pub fn new() -> Host {
+        Host::with_config("")
+    }
+
+    /// A daemon with extra TOML lines in its configuration.
+    pub fn with_config(extra: &str) -> Host {
+        require_root();
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("{}-{n}", std::process::id());
+        let dir = PathBuf::from(format!("/tmp/croft-test-{tag}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let prefix = format!("croft-test-{tag}");
+        let config = dir.join("croftd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "state_dir = \"{d}/state\"\nrun_dir = \"{d}/run\"\ncgroup_prefix = \"{prefix}\"\nlog_level = \"info\"\n{extra}\n",
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        let socket = dir.join("run/croftd.sock");
+        let mut host = Host {
+            dir,
+            socket,
+            prefix,
+            config,
+            daemon: None,
+        };
+        host.start_daemon();
+        host
+    }
+
+    pub fn run_dir(&self) -> PathBuf {
+        self.dir.join("run")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    pub fn start_daemon(&mut self) {
+        assert!(self.daemon.is_none(), "daemon already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("croftd.log"))
+            .unwrap();
+        let child = Command::new("unshare")
+            .arg("--net")
+            .arg(bin_dir().join("croftd"))
+            .arg("--config")
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn croftd");
+        self.daemon = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok((200, _)) = self.try_api("GET", "/1.0", None) {
+                return;
+            }
+            if let Some(status) = self.daemon.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "croftd exited at start with {status}; log:\n{}",
+                    self.daemon_log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "croftd did not come up; log:\n{}",
+                self.daemon_log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL the daemon, as a crash would.
+    pub fn kill_daemon(&mut self) {
+        let mut child = self.daemon.take().expect("daemon running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    pub fn daemon_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("croftd.log")).unwrap_or_default()
+    }
+
+    pub fn croft(&self, args: &[&str]) -> Output {
+        Command::new(bin_dir().join("croft"))
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run croft")
+    }
+
+    /// Run croft, assert success, return stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.croft(args);
+        assert!(
+            out.status.success(),
+            "croft {args:?} failed ({}): {}{}\ndaemon log:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.daemon_log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Run croft, assert a non-zero exit with exactly one line on stderr
+    /// and return that line.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.croft(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success(),
+            "croft {args:?} should have failed; stdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "croft {args:?}: expected a one-line error, got {stderr:?}"
+        );
+        assert!(
+            stderr.starts_with("croft: error: ") || stderr.starts_with("error: "),
+            "{stderr:?}"
+        );
+        stderr.trim_end().to_string()
+    }
+
+    /// `croft exec NAME -- sh -c SCRIPT`.
+    pub fn sh(&self, name: &str, script: &str) -> Output {
+        self.croft(&["exec", name, "--", "sh", "-c", script])
+    }
+
+    /// Run a shell script in the VPS, assert success, return stdout.
+    pub fn sh_ok(&self, name: &str, script: &str) -> String {
+        let out = self.sh(name, script);
+        assert!(
+            out.status.success(),
+            "exec {script:?} in {name} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn info(&self, name: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["info", name, "--format", "json"])).unwrap()
+    }
+
+    pub fn init_pid(&self, name: &str) -> i32 {
+        self.info(name)["init_pid"]
+            .as_i64()
+            .expect("running VPS has an init pid") as i32
+    }
+
+    /// A raw HTTP request to the API; returns status and JSON body.
+    pub fn try_api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> std::io::Result<(u16, serde_json::Value)> {
+        let mut s = UnixStream::connect(&self.socket)?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let body = body.unwrap_or("");
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: croftd\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        // A server that refuses a body may close before reading it all;
+        // its answer is still there to read.
+        if let Err(e) = s.write_all(req.as_bytes()) {
+            if e.kind() != std::io::ErrorKind::BrokenPipe && e.kind() != std::io::ErrorKind::ConnectionReset {
+                return Err(e);
+            }
+        }
+        let mut resp = String::new();
+        s.read_to_string(&mut resp)?;
+        let status: u16 = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let payload = resp.split("\r\n\r\n").nth(1).unwrap_or("");
+        let json = serde_json::from_str(payload).unwrap_or(serde_json::Value::Null);
+        Ok((status, json))
+    }
+
+    pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+        self.try_api(method, path, body).expect("API reachable")
+    }
+
+    /// Directories of this daemon's cgroup tree in every hierarchy.
+    pub fn cgroup_prefix_dirs(&self) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        find_dirs_named(Path::new("/sys/fs/cgroup"), &self.prefix, 6, &mut found);
+        found
+    }
+
+    /// The VPS's cgroup directory in hierarchy `controller` (v1 layout).
+    pub fn vps_cgroup(&self, controller: &str, name: &str) -> PathBuf {
+        self.cgroup_prefix_dirs()
+            .into_iter()
+            .find(|d| d.starts_with(Path::new("/sys/fs/cgroup").join(controller)))
+            .unwrap_or_else(|| panic!("no {controller} cgroup for {}", self.prefix))
+            .join(name)
+    }
+
+    /// Nothing of `name` is left: no row, no files, no cgroup, no mounts.
+    pub fn assert_no_trace_of(&self, name: &str) {
+        let (code, _) = self.api("GET", &format!("/1.0/instances/{name}"), None);
+        assert_eq!(code, 404, "VPS {name} still known to croftd");
+        assert!(
+            !self.state_dir().join("instances").join(name).exists(),
+            "files of {name} left behind"
+        );
+        assert!(
+            !self.run_dir().join("vps").join(name).exists(),
+            "run dir of {name} left behind"
+        );
+        for d in self.cgroup_prefix_dirs() {
+            assert!(
+                !d.join(name).exists(),
+                "cgroup {} left behind",
+                d.join(name).display()
+            );
+        }
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mounts.contains(&self.dir.display().to_string()),
+            "mounts under {} left behind",
+            self.dir.display()
+        );
+    }
+
+    /// Wait until `pred` holds (polling), or panic with `what`.
+    pub fn wait_for(&self, what: &str, timeout: Duration, mut pred: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !pred() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; daemon log:\n{}",
+                self.daemon_log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn find_dirs_named(dir: &Path, name: &str, depth: usize, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let Ok(ft) = e.file_type() else { continue };
+        if !ft.is_dir() {
+            continue;
+        }
+        let p = e.path();
+        if e.file_name().to_string_lossy() == name {
+            out.push(p);
+        } else if depth > 0 {
+            find_dirs_named(&p, name, depth - 1, out);
+        }
+    }
+}
+
+pub fn pid_alive(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true)
+}
+
+fn kill_pid(pid: i32) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        // Processes we started: every VPS (through its cgroup) and every
+        // supervisor (through its pid file).
+        for d in self.cgroup_prefix_dirs() {
+            let mut procs = Vec::new();
+            collect_procs(&d, &mut procs);
+            for p in procs {
+                kill_pid(p);
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(self.run_dir().join("vps")) {
+            for e in entries.flatten() {
+                if let Ok(pid) = std::fs::read_to_string(e.path().join("supervisor.pid")) {
+                    if let Ok(pid) = pid.trim().parse() {
+                        kill_pid(pid);
+                    }
+                }
+            }
+        }
+        if let Some(mut d) = self.daemon.take() {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+        // cgroups empty out asynchronously after a kill.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let dirs = self.cgroup_prefix_dirs();
+            let mut all_gone = true;
+            for d in &dirs {
+                all_gone &= remove_cgroup_tree(d);
+            }
+            if all_gone || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn collect_procs(dir: &Path, out: &mut Vec<i32>) {
+    if let Ok(s) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        out.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                collect_procs(&e.path(), out);
+            }
+        }
+    }
+}
+
+fn remove_cgroup_tree(dir: &Path) -> bool {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    std::fs::remove_dir(dir).is_ok() || !dir.exists()
+}

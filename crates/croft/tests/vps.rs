@@ -1,0 +1,635 @@
+//! End-to-end tests of the VPS runtime through the real croftd, croft and
+//! croft-supervisor binaries. They need root; each test runs its own
+//! daemon in its own network namespace (see common/mod.rs).
+
+mod common;
+
+use common::{pid_alive, Host};
+use std::os::unix::fs::MetadataExt;
+use std::time::Duration;
+
+fn launch(host: &Host, name: &str, extra: &[&str]) {
+    let mut args = vec!["launch", "busybox", name];
+    args.extend_from_slice(extra);
+    host.ok(&args);
+}
+
+#[test]
+fn init_is_pid_1_and_host_processes_are_invisible() {
+    let host = Host::new();
+    launch(&host, "iso1", &[]);
+    let out = host.sh_ok("iso1", "cat /proc/1/comm; ls /proc | grep -c '^[0-9]'");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("init"));
+    let visible: usize = lines.next().unwrap().parse().unwrap();
+    // init, its askfirst shell, the exec'd sh and grep/ls: a handful, not
+    // the hundreds of host processes.
+    assert!(visible < 10, "{visible} processes visible inside");
+    let host_pid = std::process::id();
+    let out = host.sh(
+        "iso1",
+        &format!("test -e /proc/{host_pid}/status && cat /proc/{host_pid}/cmdline"),
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("vps-"),
+        "host process visible inside"
+    );
+    assert_eq!(host.sh_ok("iso1", "hostname").trim(), "iso1");
+    // Changing the hostname inside does not touch the host.
+    let before = nix::unistd::gethostname().unwrap();
+    host.sh_ok("iso1", "hostname changed-inside");
+    assert_eq!(nix::unistd::gethostname().unwrap(), before);
+}
+
+#[test]
+fn root_inside_is_an_unprivileged_uid_outside_with_a_private_range() {
+    let host = Host::new();
+    launch(&host, "ids1", &[]);
+    launch(&host, "ids2", &[]);
+    let a = host.info("ids1");
+    let b = host.info("ids2");
+    let (base_a, base_b) = (a["uid_base"].as_u64().unwrap(), b["uid_base"].as_u64().unwrap());
+    assert!(base_a >= 65536 && base_b >= 65536);
+    assert!(
+        base_a.abs_diff(base_b) >= 65536,
+        "ranges overlap: {base_a} {base_b}"
+    );
+    let map = host.sh_ok("ids1", "cat /proc/self/uid_map");
+    let fields: Vec<&str> = map.split_whitespace().collect();
+    assert_eq!(fields, ["0", &base_a.to_string(), "65536"]);
+    assert_eq!(host.sh_ok("ids1", "id -u").trim(), "0");
+    let init = host.init_pid("ids1");
+    let meta = std::fs::metadata(format!("/proc/{init}")).unwrap();
+    assert_eq!(
+        meta.uid() as u64,
+        base_a,
+        "init runs as the VPS's base uid on the host"
+    );
+    let rootfs = host.state_dir().join("instances/ids1/rootfs/etc/passwd");
+    assert_eq!(
+        std::fs::metadata(rootfs).unwrap().uid() as u64,
+        base_a,
+        "rootfs owned by the VPS's range"
+    );
+}
+
+#[test]
+fn memory_hog_is_oom_killed_inside_and_the_vps_survives() {
+    let host = Host::new();
+    launch(&host, "mem1", &["--memory", "32MiB"]);
+    let limit =
+        std::fs::read_to_string(host.vps_cgroup("memory", "mem1").join("memory.limit_in_bytes")).unwrap();
+    assert_eq!(limit.trim(), (32u64 << 20).to_string());
+    let out = host.sh(
+        "mem1",
+        "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived ${#x}",
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("survived 200000000"),
+        "the hog was not stopped"
+    );
+    let info = host.info("mem1");
+    assert!(
+        info["usage"]["oom_kills"].as_u64().unwrap() >= 1,
+        "no OOM kill recorded: {info}"
+    );
+    assert_eq!(info["status"], "running");
+    assert_eq!(host.sh_ok("mem1", "echo alive").trim(), "alive");
+    // Live change, no restart.
+    host.ok(&["config", "set", "mem1", "limits.memory=48MiB"]);
+    let limit =
+        std::fs::read_to_string(host.vps_cgroup("memory", "mem1").join("memory.limit_in_bytes")).unwrap();
+    assert_eq!(limit.trim(), (48u64 << 20).to_string());
+    assert_eq!(
+        host.init_pid("mem1"),
+        info["init_pid"].as_i64().unwrap() as i32,
+        "VPS was restarted"
+    );
+}
+
+#[test]
+fn fork_bomb_stops_at_the_pids_limit_and_the_limit_changes_live() {
+    let host = Host::new();
+    launch(&host, "bomb1", &["--processes", "40"]);
+    // Forks without end, in the background so exec returns.
+    host.sh_ok("bomb1", "(while :; do sleep 100 & done) >/dev/null 2>&1 &");
+    let pids = host.vps_cgroup("pids", "bomb1");
+    host.wait_for("the bomb to fill the limit", Duration::from_secs(10), || {
+        std::fs::read_to_string(pids.join("pids.current"))
+            .unwrap()
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+            >= 38
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let current: u64 = std::fs::read_to_string(pids.join("pids.current"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(current <= 40, "{current} processes despite a limit of 40");
+    // The host is unaffected and the VPS can be reset.
+    host.ok(&["restart", "bomb1", "--force"]);
+    host.ok(&["config", "set", "bomb1", "limits.processes=10"]);
+    assert_eq!(
+        std::fs::read_to_string(pids.join("pids.max")).unwrap().trim(),
+        "10"
+    );
+    let out = host.sh(
+        "bomb1",
+        "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 30 & done; wait",
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("can't fork"),
+        "limit of 10 not enforced"
+    );
+}
+
+#[test]
+fn cpu_usage_stays_near_the_quota() {
+    let host = Host::new();
+    launch(&host, "cpu1", &["--cpu", "0.5"]);
+    let quota = std::fs::read_to_string(host.vps_cgroup("cpu", "cpu1").join("cpu.cfs_quota_us")).unwrap();
+    assert_eq!(quota.trim(), "50000");
+    let before = host.info("cpu1")["usage"]["cpu_usage_ns"].as_u64().unwrap();
+    let start = std::time::Instant::now();
+    // Two busy loops would use two CPUs unconstrained.
+    host.sh(
+        "cpu1",
+        "timeout 3 sh -c 'while :; do :; done' & timeout 3 sh -c 'while :; do :; done'; wait",
+    );
+    let wall = start.elapsed().as_secs_f64();
+    let used = (host.info("cpu1")["usage"]["cpu_usage_ns"].as_u64().unwrap() - before) as f64 / 1e9;
+    let share = used / wall;
+    assert!(
+        share < 0.7,
+        "used {used:.2}s of CPU in {wall:.2}s: {share:.2} CPUs with a 0.5 quota"
+    );
+    assert!(share > 0.25, "used only {share:.2} CPUs: the loops did not run");
+}
+
+#[test]
+fn escapes_fail() {
+    let host = Host::new();
+    launch(&host, "esc1", &[]);
+    let attempts: &[(&str, &str)] = &[
+        ("mknod of a block device", "mknod /tmp/sda b 8 0"),
+        (
+            "mounting the host disk",
+            "mount -t ext4 /dev/vda /mnt || mount -t ext4 /dev/sda /mnt",
+        ),
+        (
+            "loading a kernel module",
+            "echo junk > /tmp/x.ko && insmod /tmp/x.ko",
+        ),
+        ("writing /proc/sys", "echo 1 > /proc/sys/vm/drop_caches"),
+        (
+            "changing a kernel hostname knob",
+            "echo evil > /proc/sys/kernel/hostname",
+        ),
+        ("sysrq", "echo h > /proc/sysrq-trigger"),
+        ("writing /sys", "echo 1 > /sys/kernel/mm/ksm/run"),
+        ("reading kernel memory", "head -c 1 /proc/kcore"),
+        ("mounting sysfs read-write", "mount -o remount,rw /sys"),
+    ];
+    for (what, script) in attempts {
+        let out = host.sh("esc1", script);
+        assert!(!out.status.success(), "{what} succeeded: {script}");
+    }
+    // busybox date reports the failure but exits 0: check the message and
+    // that the host clock did not move.
+    let out = host.sh("esc1", "date -s '2000-01-01 00:00:00'");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not permitted"),
+        "setting the clock was not refused"
+    );
+    let year = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 31_557_600
+        + 1970;
+    assert!(year > 2020, "the host clock moved");
+    // Root can still do root things inside its own VPS.
+    host.sh_ok("esc1", "mount -t tmpfs none /mnt && touch /mnt/x && umount /mnt");
+    host.sh_ok(
+        "esc1",
+        "mkdir -p /tmp/p && mount -t proc proc /tmp/p && umount /tmp/p",
+    );
+    host.sh_ok("esc1", "chown 1000:1000 /tmp && chown 0:0 /tmp");
+}
+
+#[test]
+fn two_vpses_cannot_see_each_others_processes_or_files() {
+    let host = Host::new();
+    launch(&host, "left", &[]);
+    launch(&host, "right", &[]);
+    host.sh_ok(
+        "left",
+        "echo s3cret > /root/secret; (sleep 31337 >/dev/null 2>&1 &) ; true",
+    );
+    let out = host.sh_ok("right", "ps; cat /root/secret 2>&1; ls /proc");
+    assert!(!out.contains("31337"), "process of left visible in right: {out}");
+    assert!(!out.contains("s3cret"), "file of left visible in right");
+    assert!(host.sh_ok("left", "ps").contains("31337"));
+    // The neighbour's rootfs is not reachable by path from inside.
+    let left_root = host.state_dir().join("instances/left/rootfs/root/secret");
+    assert!(!host
+        .sh("right", &format!("cat {}", left_root.display()))
+        .status
+        .success());
+}
+
+#[test]
+fn vps_survives_a_daemon_crash_and_the_restarted_daemon_reattaches() {
+    let mut host = Host::new();
+    launch(&host, "crash1", &[]);
+    launch(&host, "crash2", &[]);
+    let init1 = host.init_pid("crash1");
+    let init2 = host.init_pid("crash2");
+    host.kill_daemon();
+    assert!(pid_alive(init1), "VPS died with croftd");
+    // While croftd is down, crash2's init dies.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(init2),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let sup2 = host.run_dir().join("vps/crash2/supervisor.pid");
+    host.wait_for("crash2's supervisor to exit", Duration::from_secs(10), || {
+        !sup2.exists()
+    });
+    host.start_daemon();
+    let info = host.info("crash1");
+    assert_eq!(info["status"], "running");
+    assert_eq!(info["init_pid"].as_i64().unwrap() as i32, init1);
+    assert_eq!(host.sh_ok("crash1", "hostname").trim(), "crash1");
+    let info2 = host.info("crash2");
+    assert_eq!(info2["status"], "stopped");
+    assert!(
+        info2["last_exit"].as_str().unwrap().contains("signal 9"),
+        "{info2}"
+    );
+    host.ok(&["stop", "crash1"]);
+    assert!(!pid_alive(init1));
+    // Exits while croftd runs are noticed too (the watch connection).
+    host.ok(&["start", "crash1"]);
+    let init = host.init_pid("crash1");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(init),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    host.wait_for("croftd to notice the exit", Duration::from_secs(10), || {
+        host.info("crash1")["status"] == "stopped"
+    });
+}
+
+#[test]
+fn autostart_vpses_come_back_after_a_host_reboot() {
+    let mut host = Host::new();
+    launch(&host, "auto1", &["-c", "boot.autostart=true"]);
+    launch(&host, "manual1", &[]);
+    let inits = [host.init_pid("auto1"), host.init_pid("manual1")];
+    // Simulated host reboot: everything dies and /run is emptied.
+    host.kill_daemon();
+    for pid in inits {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    }
+    for name in ["auto1", "manual1"] {
+        let pidfile = host.run_dir().join(format!("vps/{name}/supervisor.pid"));
+        host.wait_for("supervisors to exit", Duration::from_secs(10), || {
+            !pidfile.exists()
+        });
+    }
+    std::fs::remove_dir_all(host.run_dir()).unwrap();
+    host.start_daemon();
+    host.wait_for("auto1 to start", Duration::from_secs(20), || {
+        host.info("auto1")["status"] == "running"
+    });
+    assert_eq!(host.info("manual1")["status"], "stopped");
+    assert_eq!(host.sh_ok("auto1", "hostname").trim(), "auto1");
+}
+
+#[test]
+fn stop_is_clean_force_kills_and_delete_removes_everything() {
+    let host = Host::new();
+    launch(&host, "life1", &[]);
+    host.ok(&["stop", "life1"]);
+    assert_eq!(host.info("life1")["last_exit"], "stopped");
+    assert!(host.fails(&["stop", "life1"]).contains("not running"));
+    host.ok(&["start", "life1"]);
+    assert!(host.fails(&["start", "life1"]).contains("not stopped"));
+    host.ok(&["stop", "life1", "--force"]);
+    assert_eq!(host.info("life1")["last_exit"], "stopped (killed)");
+    host.ok(&["start", "life1"]);
+    assert!(host.fails(&["delete", "life1"]).contains("--force"));
+    host.ok(&["delete", "life1", "--force"]);
+    host.assert_no_trace_of("life1");
+    assert!(host.ok(&["list", "--format", "json"]).trim() == "[]");
+}
+
+#[test]
+fn exec_streams_stdio_and_propagates_exit_codes() {
+    let host = Host::new();
+    launch(&host, "ex1", &[]);
+    let out = host.croft(&["exec", "ex1", "--", "sh", "-c", "echo out; echo err >&2; exit 42"]);
+    assert_eq!(out.status.code(), Some(42));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    assert_eq!(
+        host.croft(&["exec", "ex1", "--", "no-such-command"])
+            .status
+            .code(),
+        Some(127)
+    );
+    assert_eq!(
+        host.croft(&["exec", "ex1", "--", "sh", "-c", "kill -9 $$"])
+            .status
+            .code(),
+        Some(137)
+    );
+    // stdin is the caller's.
+    let mut child = std::process::Command::new(common::bin_dir().join("croft"))
+        .args([
+            "--socket",
+            host.socket.to_str().unwrap(),
+            "exec",
+            "ex1",
+            "--",
+            "wc",
+            "-c",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&[b'x'; 100_000]).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "100000");
+    let env = host.ok(&[
+        "exec",
+        "ex1",
+        "--env",
+        "GREETING=hi",
+        "--cwd",
+        "/etc",
+        "--",
+        "sh",
+        "-c",
+        "echo $GREETING $(pwd)",
+    ]);
+    assert_eq!(env.trim(), "hi /etc");
+}
+
+#[test]
+fn interactive_exec_and_console_work_through_a_pty() {
+    let host = Host::new();
+    launch(&host, "tty1", &[]);
+    let out = run_in_pty(
+        &host,
+        &["exec", "-t", "tty1", "--", "sh", "-c", "tty; exit 3"],
+        b"",
+        Duration::from_secs(10),
+    );
+    assert_eq!(out.0, Some(3));
+    assert!(out.1.contains("/dev/pts/"), "no pty inside: {:?}", out.1);
+    // The console shows busybox's askfirst shell; Ctrl+a q detaches.
+    let (code, text) = run_in_pty(
+        &host,
+        &["console", "tty1"],
+        b"\r\recho con$((40+2))sole\r\x01q",
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("con42sole"),
+        "console did not run the command: {text:?}"
+    );
+    assert!(text.contains("Detached"), "{text:?}");
+}
+
+/// Run croft with a pty as its terminal, type `input` after a moment, and
+/// collect everything it prints.
+fn run_in_pty(host: &Host, args: &[&str], input: &[u8], timeout: Duration) -> (Option<i32>, String) {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    let mut child = std::process::Command::new(common::bin_dir().join("croft"))
+        .arg("--socket")
+        .arg(&host.socket)
+        .args(args)
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .spawn()
+        .unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    let fd = master.as_raw_fd();
+    let mut writer = master.try_clone().unwrap();
+    let input = input.to_vec();
+    std::thread::spawn(move || {
+        for chunk in input.split_inclusive(|b| *b == b'\r') {
+            std::thread::sleep(Duration::from_millis(400));
+            let _ = std::io::Write::write_all(&mut writer, chunk);
+        }
+    });
+    let deadline = std::time::Instant::now() + timeout;
+    let mut text = Vec::new();
+    let mut code = None;
+    loop {
+        let mut fds = [nix::poll::PollFd::new(
+            // SAFETY: `master` outlives this borrow.
+            unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16));
+        if fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(nix::poll::PollFlags::POLLIN))
+        {
+            let mut buf = [0u8; 4096];
+            match master.read(&mut buf) {
+                Ok(n) if n > 0 => text.extend_from_slice(&buf[..n]),
+                _ => {}
+            }
+        }
+        if code.is_none() {
+            if let Some(status) = child.try_wait().unwrap() {
+                code = status.code();
+                // Drain what is left, then stop.
+                std::thread::sleep(Duration::from_millis(100));
+                let mut fds = [nix::poll::PollFd::new(
+                    // SAFETY: as above.
+                    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+                    nix::poll::PollFlags::POLLIN,
+                )];
+                if nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).unwrap_or(0) > 0 {
+                    let mut buf = [0u8; 65536];
+                    if let Ok(n) = master.read(&mut buf) {
+                        text.extend_from_slice(&buf[..n]);
+                    }
+                }
+                break;
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+    }
+    (code, String::from_utf8_lossy(&text).into_owned())
+}
+
+#[test]
+fn a_failed_launch_leaves_nothing_behind() {
+    let host = Host::with_config("supervisor = \"/nonexistent/croft-supervisor\"");
+    let err = host.fails(&["launch", "busybox", "broken1", "--memory", "64MiB"]);
+    assert!(err.contains("broken1"), "{err}");
+    host.assert_no_trace_of("broken1");
+    assert_eq!(host.ok(&["list", "--format", "json"]).trim(), "[]");
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_changes_nothing() {
+    let host = Host::new();
+    launch(&host, "good1", &["--memory", "64MiB"]);
+    for (args, expect) in [
+        (vec!["launch", "busybox", "../x"], "name"),
+        (vec!["launch", "busybox", "Web1"], "lowercase"),
+        (vec!["launch", "busybox", &"a".repeat(64)], "longer than 63"),
+        (vec!["launch", "nope", "x1"], "unknown image"),
+        (
+            vec!["launch", "busybox", "x1", "--memory", "lots"],
+            "invalid size",
+        ),
+        (
+            vec!["launch", "busybox", "x1", "--memory", "1KiB"],
+            "out of range",
+        ),
+        (vec!["launch", "busybox", "x1", "--cpu", "0"], "out of range"),
+        (
+            vec!["launch", "busybox", "x1", "--processes", "-1"],
+            "unexpected argument",
+        ),
+        (
+            vec!["launch", "busybox", "x1", "--processes", "lots"],
+            "limits.processes",
+        ),
+        (vec!["launch", "busybox", "good1"], "already exists"),
+        (vec!["stop", "nosuch"], "not found"),
+        (vec!["exec", "nosuch", "--", "true"], "not found"),
+        (vec!["info", "../etc"], "name"),
+        (
+            vec!["config", "set", "good1", "limits.memory=huge"],
+            "invalid size",
+        ),
+        (
+            vec!["config", "set", "good1", "limits.nope=1"],
+            "unknown configuration key",
+        ),
+        (vec!["config", "set", "good1", "novalue"], "key=value"),
+    ] {
+        let err = host.fails(&args);
+        assert!(
+            err.contains(expect),
+            "croft {args:?}: {err:?} does not mention {expect:?}"
+        );
+    }
+    assert_eq!(host.info("good1")["config"]["limits.memory"], "64MiB");
+    let list: serde_json::Value = serde_json::from_str(&host.ok(&["list", "--format", "json"])).unwrap();
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "bad input created something: {list}"
+    );
+
+    // The API answers malformed requests with a 4xx JSON error.
+    for (method, path, body, code) in [
+        ("POST", "/1.0/instances", "{not json", 400),
+        (
+            "POST",
+            "/1.0/instances",
+            r#"{"name": 5, "image": "busybox"}"#,
+            422,
+        ),
+        (
+            "POST",
+            "/1.0/instances",
+            r#"{"name": "x2", "image": "busybox", "bogus": 1}"#,
+            422,
+        ),
+        (
+            "POST",
+            "/1.0/instances",
+            r#"{"name": "x/../2", "image": "busybox"}"#,
+            400,
+        ),
+        (
+            "POST",
+            "/1.0/instances/good1/state",
+            r#"{"action": "explode"}"#,
+            422,
+        ),
+        (
+            "POST",
+            "/1.0/instances/good1/state",
+            r#"{"action": "stop", "timeout": 0}"#,
+            400,
+        ),
+        ("GET", "/1.0/instances/..", "", 400),
+        ("GET", "/1.0/nothing-here", "", 404),
+        ("PUT", "/1.0/instances", "", 405),
+        ("GET", "/1.0/jobs/does-not-exist", "", 404),
+    ] {
+        let (status, json) = host.api(method, path, Some(body));
+        assert_eq!(status, code, "{method} {path} {body}: {json}");
+        assert!(
+            json["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{method} {path}: no JSON error: {json}"
+        );
+    }
+    let (status, _) = host.api(
+        "POST",
+        "/1.0/instances",
+        Some(&format!(r#"{{"name":"big","image":"{}"}}"#, "x".repeat(2 << 20))),
+    );
+    assert_eq!(status, 413);
+    assert_eq!(host.info("good1")["status"], "running");
+}
+
+#[test]
+fn concurrent_operations_on_one_vps_are_serialized() {
+    let host = Host::new();
+    launch(&host, "conc1", &[]);
+    let socket = host.socket.clone();
+    let run = move |args: &'static [&'static str]| {
+        let socket = socket.clone();
+        std::thread::spawn(move || {
+            std::process::Command::new(common::bin_dir().join("croft"))
+                .arg("--socket")
+                .arg(socket)
+                .args(args)
+                .output()
+                .unwrap()
+        })
+    };
+    let a = run(&["stop", "conc1"]);
+    let b = run(&["stop", "conc1"]);
+    let results = [a.join().unwrap(), b.join().unwrap()];
+    let ok = results.iter().filter(|o| o.status.success()).count();
+    assert_eq!(ok, 1, "exactly one stop must win: {results:?}");
+    let c = run(&["launch", "busybox", "conc2"]);
+    let d = run(&["launch", "busybox", "conc2"]);
+    let results = [c.join().unwrap(), d.join().unwrap()];
+    assert_eq!(
+        results.iter().filter(|o| o.status.success()).count(),
+        1,
+        "{results:?}"
+    );
+    assert_eq!(host.info("conc2")["status"], "running");
+}
