@@ -482,6 +482,7 @@ fn run_in_pty(host: &Host, args: &[&str], input: &[u8], timeout: Duration) -> (O
             break;
         }
     }
+    let _ = child.wait();
     (code, String::from_utf8_lossy(&text).into_owned())
 }
 

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Quick start: install what croft needs, build it, run croftd on its
+# built-in defaults (state in /var/lib/croft, SQLite, API socket
+# /run/croft/croftd.sock) and launch a first VPS named "demo".
+#
+#   sudo scripts/quickstart.sh          set up and run
+#   sudo scripts/quickstart.sh --down   delete the demo VPS and stop croftd
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "quickstart: run as root (croftd manages namespaces and cgroups)" >&2; exit 1; }
+BIN=target/release
+export PATH="$PWD/$BIN:$PATH"
+PIDFILE=/run/croft/croftd.pid
+
+if [ "${1:-}" = "--down" ]; then
+  croft delete --force demo 2>/dev/null || true
+  if [ -f "$PIDFILE" ]; then kill "$(cat "$PIDFILE")" 2>/dev/null || true; rm -f "$PIDFILE"; fi
+  echo "croftd stopped (other VPSes keep running under their supervisors; state stays in /var/lib/croft)"
+  exit 0
+fi
+
+scripts/deps.sh
+cargo build --release --workspace
+install -m 0755 "$BIN/croftd" "$BIN/croft" "$BIN/croft-supervisor" /usr/local/bin/
+
+if ! croft list >/dev/null 2>&1; then
+  mkdir -p /run/croft /var/log/croft
+  nohup /usr/local/bin/croftd >>/var/log/croft/croftd.log 2>&1 &
+  echo $! > "$PIDFILE"
+  for _ in $(seq 100); do croft list >/dev/null 2>&1 && break; sleep 0.1; done
+  croft list >/dev/null || { echo "croftd did not start; see /var/log/croft/croftd.log" >&2; exit 1; }
+fi
+croft info demo >/dev/null 2>&1 || croft launch busybox demo --memory 256MiB --cpu 1 --processes 200
+croft list
+croft exec demo -- sh -c 'echo "hello from $(hostname): PID 1 is $(cat /proc/1/comm), I am uid $(id -u)"'
+echo
+echo "Try: croft exec -t demo -- sh     croft console demo (Ctrl+a q detaches)     croft --help"

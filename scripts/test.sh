@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit tests and the privileged
+# end-to-end tests (real croftd, croft and supervisors; run as root), then
+# a check that nothing was left behind on the machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "test: run as root (the end-to-end tests create namespaces and cgroups)" >&2; exit 1; }
+scripts/deps.sh
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo build --workspace
+cargo test --workspace -- --test-threads=2
+
+echo "== leak check"
+leaks=0
+if grep -q croft-test /proc/self/mountinfo; then echo "leaked mounts:"; grep croft-test /proc/self/mountinfo; leaks=1; fi
+cg=$(find /sys/fs/cgroup -maxdepth 6 -type d -name 'croft-test-*' 2>/dev/null || true)
+if [ -n "$cg" ]; then echo "leaked cgroups:"; echo "$cg"; leaks=1; fi
+procs=$(pgrep -af 'croft-test-' || true)
+if [ -n "$procs" ]; then echo "leaked processes:"; echo "$procs"; leaks=1; fi
+dirs=$(ls -d /tmp/croft-test-* 2>/dev/null || true)
+if [ -n "$dirs" ]; then echo "leaked directories:"; echo "$dirs"; leaks=1; fi
+[ "$leaks" = 0 ] || { echo "the test suite left things behind" >&2; exit 1; }
+echo "nothing leaked"
