@@ -14,6 +14,8 @@
 #   N=20        timed runs per measurement (the median is reported)
 #   WARMUP=2    untimed runs of each measurement before the timed ones
 #   VPSES=20    running VPSes (and LXC containers) for the memory measurement
+#   SETTLE=0.1  seconds to pause before each timed command, so the kernel's
+#               asynchronous teardown of the previous one does not land in it
 #   BIN_DIR     where croftd, croft and croft-supervisor are
 #               (default: target/release if built, else target/debug)
 #   RAW_OUT     if set, copy the raw timings (one directory) there
@@ -31,6 +33,7 @@ REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 N=${N:-20}
 WARMUP=${WARMUP:-2}
 VPSES=${VPSES:-20}
+SETTLE=${SETTLE:-0.1}
 BUILD=0
 
 die() { echo "start-exec: error: $*" >&2; exit 1; }
@@ -66,6 +69,9 @@ inner() {
     timed() {
         local label=$1 t0 t1
         shift
+        # Let the kernel finish tearing down the previous command's
+        # namespaces (netns cleanup runs asynchronously) before timing.
+        sleep "$SETTLE"
         t0=$EPOCHREALTIME
         "$@" </dev/null >>"$WORK/cmd.log" 2>&1 || die "$label: '$*' failed (see $WORK/cmd.log)"
         t1=$EPOCHREALTIME
@@ -79,7 +85,7 @@ inner() {
     for ((i = 0; i < total; i++)); do
         RECORD=$((i >= WARMUP ? 1 : 0))
         # Rotate the order each round so no tool always runs first.
-        local order=(croft crun_d lxc_d crun_true lxc_true)
+        local order=(croft croft_info crun_d lxc_d crun_true lxc_true)
         local k=$((i % ${#order[@]}))
         order=("${order[@]:k}" "${order[@]:0:k}")
         local tool
@@ -88,6 +94,9 @@ inner() {
             croft)
                 timed croft_start croft start "$s"
                 quiet croft stop --force "$s" || die "croft stop --force $s failed"
+                ;;
+            croft_info) # reference: the CLI -> croftd API round trip alone
+                timed croft_info croft info "$s"
                 ;;
             crun_d)
                 CRUN_RUNNING+=(bench-d)
@@ -321,7 +330,7 @@ cgroup_prefix = "$TAG"
 log_level = "warn"
 EOF
 
-    log "binaries: $BIN_DIR; N=$N, WARMUP=$WARMUP, VPSES=$VPSES"
+    log "binaries: $BIN_DIR; N=$N, WARMUP=$WARMUP, VPSES=$VPSES, SETTLE=$SETTLE"
     LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
     if python3 -c "import sys; sys.exit(0 if float('$LOAD_BEFORE') > 0.5 else 1)"; then
         log "warning: load average is $LOAD_BEFORE; other work on this machine will skew the timings"
@@ -408,7 +417,7 @@ EOF
     mkdir -p "$PEER_CG"
 
     export -f inner inner_cleanup rss_kib smaps croft die log
-    export WORK RUN TAG PEER_CG BIN_DIR CROFTD_PID N WARMUP VPSES
+    export WORK RUN TAG PEER_CG BIN_DIR CROFTD_PID N WARMUP VPSES SETTLE
     unshare -m --propagation private -- bash -euo pipefail -c inner
 
     export LOAD_BEFORE
@@ -431,15 +440,15 @@ def q(xs, p):
     xs = sorted(xs)
     return statistics.quantiles(xs, n=4)[0 if p == 25 else 2] if len(xs) > 1 else xs[0]
 
-def table(title, base, rows):
+def table(title, base, rows, refs=()):
     print(f"\n{title} (median of {n} runs, ms; ratio = peer / croft)\n")
     print("| command | median ms | p25–p75 ms | ratio |")
     print("|---|---:|---:|---:|")
     b = statistics.median(ms(base[1]))
-    for name, label in [base] + rows:
+    for name, label in [base] + rows + list(refs):
         xs = ms(label)
         m = statistics.median(xs)
-        ratio = "1.00 (base)" if label == base[1] else f"{m / b:.2f}"
+        ratio = "1.00 (base)" if label == base[1] else "—" if (name, label) in refs else f"{m / b:.2f}"
         print(f"| {name} | {m:.1f} | {q(xs,25):.1f}–{q(xs,75):.1f} | {ratio} |")
 
 table("Start latency", ("`croft start` (returns once init is exec'd)", "croft_start"), [
@@ -447,7 +456,7 @@ table("Start latency", ("`croft start` (returns once init is exec'd)", "croft_st
     ("`lxc-start -d` (returns once the container is RUNNING)", "lxc_start_d"),
     ("`crun run` /bin/true (start, run, exit, teardown)", "crun_run_true"),
     ("`lxc-execute` /bin/true (start, run, exit, teardown)", "lxc_execute_true"),
-])
+], refs=[("reference: `croft info NAME` (CLI → croftd API round trip only)", "croft_info")])
 table("Exec round trip", ("`croft exec NAME -- true`", "croft_exec"), [
     ("`crun exec ID /bin/true`", "crun_exec"),
     ("`lxc-attach -n NAME -- /bin/true`", "lxc_attach"),

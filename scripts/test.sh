@@ -10,7 +10,11 @@ scripts/deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace
-cargo test --workspace -- --test-threads=2
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --lib --bins --tests -- --test-threads=2 2>&1 | tee "$log"
+read -r passed failed < <(awk '/^test result:/ { for (i = 2; i <= NF; i++) {
+  if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } } END { print p+0, f+0 }' "$log")
 
 echo "== leak check"
 leaks=0
@@ -23,3 +27,4 @@ dirs=$(ls -d /tmp/croft-test-* 2>/dev/null || true)
 if [ -n "$dirs" ]; then echo "leaked directories:"; echo "$dirs"; leaks=1; fi
 [ "$leaks" = 0 ] || { echo "the test suite left things behind" >&2; exit 1; }
 echo "nothing leaked"
+echo "tests: $passed passed, $failed failed"

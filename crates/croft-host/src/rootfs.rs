@@ -205,11 +205,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn systemd_gets_its_own_stop_signal() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("sbin")).unwrap();
+        assert_eq!(stop_signal_for(dir.path(), "SIGTERM"), "SIGTERM");
+        std::os::unix::fs::symlink("/lib/systemd/systemd", dir.path().join("sbin/init")).unwrap();
+        assert_eq!(stop_signal_for(dir.path(), "SIGTERM"), "SIGRTMIN+3");
+    }
+
+    #[test]
     fn ids_outside_the_range_are_refused() {
         assert!(matches!(
             shift(Path::new("/x"), 70_000, 0),
             Err(RootfsError::IdOutOfRange { .. })
         ));
         assert_eq!(shift(Path::new("/x"), 5, 100_000).unwrap(), 100_005);
+    }
+}
+
+/// The signal that asks this rootfs's init to power off: systemd wants
+/// SIGRTMIN+3 (SIGTERM would make it re-execute itself); other inits
+/// (busybox, sysvinit) power off or reboot on SIGTERM.
+pub fn stop_signal_for(rootfs: &Path, default: &str) -> String {
+    let init = rootfs.join("sbin/init");
+    match fs::read_link(&init) {
+        Ok(target) if target.to_string_lossy().contains("systemd") => "SIGRTMIN+3".into(),
+        _ => default.into(),
     }
 }

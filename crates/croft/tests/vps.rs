@@ -634,3 +634,31 @@ fn concurrent_operations_on_one_vps_are_serialized() {
     );
     assert_eq!(host.info("conc2")["status"], "running");
 }
+
+#[test]
+fn a_guest_ignoring_shutdown_is_killed_after_the_timeout_and_a_dying_init_is_reported() {
+    let host = Host::new();
+    launch(&host, "stub1", &[]);
+    // Root inside may replace its own init: one that ignores SIGTERM.
+    host.sh_ok(
+        "stub1",
+        "rm /sbin/init && printf '#!/bin/sh\\ntrap \"\" TERM\\nwhile :; do sleep 1; done\\n' > /sbin/init && chmod +x /sbin/init",
+    );
+    host.ok(&["restart", "stub1", "--force"]);
+    let start = std::time::Instant::now();
+    host.ok(&["stop", "stub1", "--timeout", "2"]);
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(2),
+        "stop returned after {took:?}, before the timeout"
+    );
+    assert_eq!(host.info("stub1")["last_exit"], "stopped (killed)");
+    // An init that exits at once: the VPS ends up stopped with the reason.
+    let rootfs = host.state_dir().join("instances/stub1/rootfs");
+    std::fs::write(rootfs.join("sbin/init"), "#!/bin/sh\nexit 3\n").unwrap();
+    host.ok(&["start", "stub1"]);
+    host.wait_for("the exit to be recorded", Duration::from_secs(10), || {
+        host.info("stub1")["status"] == "stopped"
+    });
+    assert_eq!(host.info("stub1")["last_exit"], "init exited with status 3");
+}

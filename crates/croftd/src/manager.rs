@@ -291,12 +291,12 @@ impl Manager {
             let spec = VpsSpec {
                 name: name.clone(),
                 hostname: name.clone(),
+                stop_signal: croft_host::rootfs::stop_signal_for(&rootfs, kind.stop_signal),
                 rootfs,
                 uid_base: row.uid_base,
                 id_count: ID_RANGE,
                 init: kind.init.iter().map(|s| s.to_string()).collect(),
                 env: vec!["container=croft".into(), "TERM=linux".into()],
-                stop_signal: kind.stop_signal.into(),
                 cgroup_dirs: cgroup.dirs(),
                 run_dir: run_dir.clone(),
             };
