@@ -65,6 +65,12 @@ fn root_inside_is_an_unprivileged_uid_outside_with_a_private_range() {
         base_a,
         "init runs as the VPS's base uid on the host"
     );
+    let dir = std::fs::metadata(host.state_dir().join("instances/ids1")).unwrap();
+    assert_eq!(
+        (dir.uid() as u64, dir.mode() & 0o777),
+        (base_a, 0o700),
+        "VPS files open to others"
+    );
     let rootfs = host.state_dir().join("instances/ids1/rootfs/etc/passwd");
     assert_eq!(
         std::fs::metadata(rootfs).unwrap().uid() as u64,

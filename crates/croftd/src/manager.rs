@@ -224,8 +224,19 @@ impl Manager {
         let image = req.image.clone();
         let src = blocking(move || images.ensure(&image)).await??;
         job.progress(40, "copying the image into the VPS").await;
+        // The VPS's directory belongs to its root and nobody else may enter:
+        // its files stay readable only through its own id range.
         let dir = self.instance_dir(&req.name);
-        make_dir(&dir, 0o711)?;
+        make_dir(&dir, 0o700)?;
+        nix::unistd::chown(
+            &dir,
+            Some(nix::unistd::Uid::from_raw(uid_base)),
+            Some(nix::unistd::Gid::from_raw(uid_base)),
+        )
+        .map_err(|e| ManagerError::Host {
+            what: format!("chown {}", dir.display()),
+            detail: e.to_string(),
+        })?;
         let dst = dir.join("rootfs");
         blocking(move || croft_host::rootfs::copy_shifted(&src, &dst, uid_base))
             .await?
