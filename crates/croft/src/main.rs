@@ -126,7 +126,12 @@ enum Command {
         command: Vec<String>,
     },
     /// Attach to the VPS console (detach with Ctrl+a q).
-    Console { name: String },
+    Console {
+        name: String,
+        /// Print the console output recorded while nobody was attached, and exit.
+        #[arg(long)]
+        show_log: bool,
+    },
     /// Show or change VPS configuration.
     Config {
         #[command(subcommand)]
@@ -315,7 +320,15 @@ fn run(cli: Cli) -> Result<u8> {
             cwd,
             command,
         } => return exec(&client, &name, tty, env, cwd, command),
-        Command::Console { name } => console(&client, &name)?,
+        Command::Console { name, show_log: true } => {
+            let log: serde_json::Value =
+                client.get(&format!("/1.0/instances/{}/console", path_name(&name)?))?;
+            print!("{}", log["log"].as_str().unwrap_or_default());
+        }
+        Command::Console {
+            name,
+            show_log: false,
+        } => console(&client, &name)?,
         Command::Config { command } => config(&client, command)?,
         Command::Image {
             command: ImageCommand::List { format },

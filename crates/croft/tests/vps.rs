@@ -402,6 +402,12 @@ fn interactive_exec_and_console_work_through_a_pty() {
     );
     assert_eq!(out.0, Some(3));
     assert!(out.1.contains("/dev/pts/"), "no pty inside: {:?}", out.1);
+    // What init printed before anyone attached is in the console log.
+    let log = host.ok(&["console", "tty1", "--show-log"]);
+    assert!(
+        log.contains("Please press Enter to activate this console"),
+        "{log:?}"
+    );
     // The console shows busybox's askfirst shell; Ctrl+a q detaches.
     let (code, text) = run_in_pty(
         &host,

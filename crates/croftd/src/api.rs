@@ -104,6 +104,7 @@ pub fn router(manager: Arc<Manager>) -> Router {
         .route("/1.0/instances/{name}", get(get_instance).delete(delete_instance))
         .route("/1.0/instances/{name}/state", post(change_state))
         .route("/1.0/instances/{name}/config", axum::routing::patch(patch_config))
+        .route("/1.0/instances/{name}/console", get(console_log))
         .route("/1.0/images", get(list_images))
         .route("/1.0/jobs", get(list_jobs))
         .route("/1.0/jobs/{id}", get(get_job))
@@ -185,6 +186,14 @@ async fn patch_config(
     ApiJson(patch): ApiJson<ConfigPatch>,
 ) -> ApiResult<Response> {
     Ok(Json(m.patch_config(&name, patch).await?).into_response())
+}
+
+/// Console history returned at most (the supervisor keeps about 2 MiB).
+const CONSOLE_LOG_MAX: usize = 1 << 20;
+
+async fn console_log(State(m): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+    let log = m.console_log(&name, CONSOLE_LOG_MAX).await?;
+    Ok(Json(serde_json::json!({ "log": log })).into_response())
 }
 
 async fn list_images(State(m): State<AppState>) -> Json<Vec<croft_api::Image>> {

@@ -497,6 +497,18 @@ impl Manager {
         Ok(())
     }
 
+    /// The VPS's recent console output (kept by its supervisor while no
+    /// console client is attached), newest last, at most `max` bytes.
+    pub async fn console_log(&self, name: &str, max: usize) -> Result<String> {
+        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+        self.row(name).await?;
+        let path = RunDir(&self.run_dir(name)).console_log();
+        let mut bytes = std::fs::read(path.with_extension("log.1")).unwrap_or_default();
+        bytes.extend(std::fs::read(&path).unwrap_or_default());
+        let start = bytes.len().saturating_sub(max);
+        Ok(String::from_utf8_lossy(&bytes[start..]).into_owned())
+    }
+
     /// Change configuration; limits apply live to a running VPS. Nothing is
     /// stored unless every value is valid and applied.
     pub async fn patch_config(self: &Arc<Self>, name: &str, patch: ConfigPatch) -> Result<Instance> {
