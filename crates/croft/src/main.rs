@@ -347,12 +347,32 @@ fn run(cli: Cli) -> Result<u8> {
     Ok(0)
 }
 
+/// Wait for a job; on a terminal, show its progress as a bar.
 fn wait_job(client: &Client, job: &Job) -> Result<Job> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        loop {
+            let j: Job = client.get(&format!("/1.0/jobs/{}/wait?timeout=30", job.id))?;
+            if j.status != JobStatus::Running {
+                return Ok(j);
+            }
+        }
+    }
+    let bar = indicatif::ProgressBar::new(100);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos:>3}% {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
     loop {
-        let j: Job = client.get(&format!("/1.0/jobs/{}/wait?timeout=30", job.id))?;
+        let j: Job = client.get(&format!("/1.0/jobs/{}", job.id))?;
+        bar.set_position(j.progress.into());
+        bar.set_message(j.message.clone().unwrap_or_default());
         if j.status != JobStatus::Running {
+            bar.finish_and_clear();
             return Ok(j);
         }
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 
