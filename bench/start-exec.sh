@@ -14,8 +14,10 @@
 #   N=20        timed runs per measurement (the median is reported)
 #   WARMUP=2    untimed runs of each measurement before the timed ones
 #   VPSES=20    running VPSes (and LXC containers) for the memory measurement
-#   SETTLE=0.1  seconds to pause before each timed command, so the kernel's
-#               asynchronous teardown of the previous one does not land in it
+#   GAPS="0 0.1" the timing passes to make: seconds of idle pause before each
+#               timed command. 0 = back to back (a busy host); 0.1 = after an
+#               idle gap, where the first cgroup attach pays a full RCU grace
+#               period (see docs/benchmarks.md)
 #   BIN_DIR     where croftd, croft and croft-supervisor are
 #               (default: target/release if built, else target/debug)
 #   RAW_OUT     if set, copy the raw timings (one directory) there
@@ -33,7 +35,7 @@ REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 N=${N:-20}
 WARMUP=${WARMUP:-2}
 VPSES=${VPSES:-20}
-SETTLE=${SETTLE:-0.1}
+GAPS=${GAPS:-0 0.1}
 BUILD=0
 
 die() { echo "start-exec: error: $*" >&2; exit 1; }
@@ -62,16 +64,13 @@ inner() {
     CRUN_RUNNING=() LXC_RUNNING=()
     trap inner_cleanup EXIT
 
-    T="$WORK/times"
-    mkdir -p "$T"
-    # timed LABEL CMD...: append "t0 t1" (EPOCHREALTIME) of one run to $T/LABEL.
-    # The command must succeed; its output goes to $WORK/cmd.log.
+    # timed LABEL CMD...: append "t0 t1" (EPOCHREALTIME) of one run to
+    # $T/LABEL, after a pause of $gap seconds. The command must succeed; its
+    # output goes to $WORK/cmd.log.
     timed() {
         local label=$1 t0 t1
         shift
-        # Let the kernel finish tearing down the previous command's
-        # namespaces (netns cleanup runs asynchronously) before timing.
-        sleep "$SETTLE"
+        [ "$gap" = 0 ] || sleep "$gap"
         t0=$EPOCHREALTIME
         "$@" </dev/null >>"$WORK/cmd.log" 2>&1 || die "$label: '$*' failed (see $WORK/cmd.log)"
         t1=$EPOCHREALTIME
@@ -79,72 +78,76 @@ inner() {
     }
     quiet() { "$@" </dev/null >>"$WORK/cmd.log" 2>&1; }
 
-    # ---- 1. start latency --------------------------------------------------
-    log "start latency: $WARMUP warm-up + $N timed rounds, interleaved"
-    local i total=$((WARMUP + N)) s=bench-start
-    for ((i = 0; i < total; i++)); do
-        RECORD=$((i >= WARMUP ? 1 : 0))
-        # Rotate the order each round so no tool always runs first.
-        local order=(croft croft_info crun_d lxc_d crun_true lxc_true)
-        local k=$((i % ${#order[@]}))
-        order=("${order[@]:k}" "${order[@]:0:k}")
-        local tool
-        for tool in "${order[@]}"; do
-            case $tool in
-            croft)
-                timed croft_start croft start "$s"
-                quiet croft stop --force "$s" || die "croft stop --force $s failed"
-                ;;
-            croft_info) # reference: the CLI -> croftd API round trip alone
-                timed croft_info croft info "$s"
-                ;;
-            crun_d)
-                CRUN_RUNNING+=(bench-d)
-                timed crun_run_d "${crun[@]}" run -d --bundle "$WORK/crun/bundle-sleep" bench-d
-                quiet "${crun[@]}" delete -f bench-d || die "crun delete -f failed"
-                CRUN_RUNNING=()
-                ;;
-            lxc_d)
-                LXC_RUNNING+=(bench-d)
-                timed lxc_start_d lxc-start -d -n bench-d -P "$lxcp"
-                quiet lxc-stop -k -n bench-d -P "$lxcp" || die "lxc-stop failed"
-                LXC_RUNNING=()
-                ;;
-            crun_true)
-                timed crun_run_true "${crun[@]}" run --bundle "$WORK/crun/bundle-true" bench-true
-                ;;
-            lxc_true)
-                timed lxc_execute_true lxc-execute -n bench-true -P "$lxcp" -- /bin/true
-                ;;
-            esac
-        done
-    done
+    local gap i k tool total=$((WARMUP + N)) s=bench-start
+    for gap in $GAPS; do
+        T="$WORK/times/$gap"
+        mkdir -p "$T"
 
-    # ---- 2. exec round trip ------------------------------------------------
-    log "exec round trip: $WARMUP warm-up + $N timed rounds, interleaved"
-    quiet croft start "$s" || die "croft start $s failed"
-    CRUN_RUNNING+=(bench-exec)
-    quiet "${crun[@]}" run -d --bundle "$WORK/crun/bundle-sleep" bench-exec || die "crun run -d failed"
-    LXC_RUNNING+=(bench-exec)
-    quiet lxc-start -d -n bench-exec -P "$lxcp" || die "lxc-start failed"
-    for ((i = 0; i < total; i++)); do
-        RECORD=$((i >= WARMUP ? 1 : 0))
-        local order=(croft crun lxc)
-        local k=$((i % 3))
-        order=("${order[@]:k}" "${order[@]:0:k}")
-        for tool in "${order[@]}"; do
-            case $tool in
-            croft) timed croft_exec croft exec "$s" -- true ;;
-            crun) timed crun_exec "${crun[@]}" exec bench-exec /bin/true ;;
-            lxc) timed lxc_attach lxc-attach -n bench-exec -P "$lxcp" -- /bin/true ;;
-            esac
+        # ---- 1. start latency ----------------------------------------------
+        log "start latency, gap ${gap}s: $WARMUP warm-up + $N timed rounds, interleaved"
+        for ((i = 0; i < total; i++)); do
+            RECORD=$((i >= WARMUP ? 1 : 0))
+            # Rotate the order each round so no tool always runs first.
+            local order=(croft croft_info crun_d lxc_d crun_true lxc_true)
+            k=$((i % ${#order[@]}))
+            order=("${order[@]:k}" "${order[@]:0:k}")
+            for tool in "${order[@]}"; do
+                case $tool in
+                croft)
+                    timed croft_start croft start "$s"
+                    quiet croft stop --force "$s" || die "croft stop --force $s failed"
+                    ;;
+                croft_info) # reference: the CLI -> croftd API round trip alone
+                    timed croft_info croft info "$s"
+                    ;;
+                crun_d)
+                    CRUN_RUNNING+=(bench-d)
+                    timed crun_run_d "${crun[@]}" run -d --bundle "$WORK/crun/bundle-sleep" bench-d
+                    quiet "${crun[@]}" delete -f bench-d || die "crun delete -f failed"
+                    CRUN_RUNNING=()
+                    ;;
+                lxc_d)
+                    LXC_RUNNING+=(bench-d)
+                    timed lxc_start_d lxc-start -d -n bench-d -P "$lxcp"
+                    quiet lxc-stop -k -n bench-d -P "$lxcp" || die "lxc-stop failed"
+                    LXC_RUNNING=()
+                    ;;
+                crun_true)
+                    timed crun_run_true "${crun[@]}" run --bundle "$WORK/crun/bundle-true" bench-true
+                    ;;
+                lxc_true)
+                    timed lxc_execute_true lxc-execute -n bench-true -P "$lxcp" -- /bin/true
+                    ;;
+                esac
+            done
         done
+
+        # ---- 2. exec round trip --------------------------------------------
+        log "exec round trip, gap ${gap}s: $WARMUP warm-up + $N timed rounds, interleaved"
+        quiet croft start "$s" || die "croft start $s failed"
+        CRUN_RUNNING+=(bench-exec)
+        quiet "${crun[@]}" run -d --bundle "$WORK/crun/bundle-sleep" bench-exec || die "crun run -d failed"
+        LXC_RUNNING+=(bench-exec)
+        quiet lxc-start -d -n bench-exec -P "$lxcp" || die "lxc-start failed"
+        for ((i = 0; i < total; i++)); do
+            RECORD=$((i >= WARMUP ? 1 : 0))
+            local order=(croft crun lxc)
+            k=$((i % 3))
+            order=("${order[@]:k}" "${order[@]:0:k}")
+            for tool in "${order[@]}"; do
+                case $tool in
+                croft) timed croft_exec croft exec "$s" -- true ;;
+                crun) timed crun_exec "${crun[@]}" exec bench-exec /bin/true ;;
+                lxc) timed lxc_attach lxc-attach -n bench-exec -P "$lxcp" -- /bin/true ;;
+                esac
+            done
+        done
+        quiet croft stop --force "$s" || die "croft stop --force $s failed"
+        quiet "${crun[@]}" delete -f bench-exec || die "crun delete -f failed"
+        CRUN_RUNNING=()
+        quiet lxc-stop -k -n bench-exec -P "$lxcp" || die "lxc-stop failed"
+        LXC_RUNNING=()
     done
-    quiet croft stop --force "$s" || die "croft stop --force $s failed"
-    quiet "${crun[@]}" delete -f bench-exec || die "crun delete -f failed"
-    CRUN_RUNNING=()
-    quiet lxc-stop -k -n bench-exec -P "$lxcp" || die "lxc-stop failed"
-    LXC_RUNNING=()
 
     # ---- 3. memory per running VPS -----------------------------------------
     log "memory: launching $VPSES busybox VPSes"
@@ -330,7 +333,7 @@ cgroup_prefix = "$TAG"
 log_level = "warn"
 EOF
 
-    log "binaries: $BIN_DIR; N=$N, WARMUP=$WARMUP, VPSES=$VPSES, SETTLE=$SETTLE"
+    log "binaries: $BIN_DIR; N=$N, WARMUP=$WARMUP, VPSES=$VPSES, GAPS=\"$GAPS\""
     LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
     if python3 -c "import sys; sys.exit(0 if float('$LOAD_BEFORE') > 0.5 else 1)"; then
         log "warning: load average is $LOAD_BEFORE; other work on this machine will skew the timings"
@@ -417,7 +420,7 @@ EOF
     mkdir -p "$PEER_CG"
 
     export -f inner inner_cleanup rss_kib smaps croft die log
-    export WORK RUN TAG PEER_CG BIN_DIR CROFTD_PID N WARMUP VPSES SETTLE
+    export WORK RUN TAG PEER_CG BIN_DIR CROFTD_PID N WARMUP VPSES GAPS
     unshare -m --propagation private -- bash -euo pipefail -c inner
 
     export LOAD_BEFORE
@@ -428,8 +431,6 @@ report() {
     python3 - "$WORK" "$N" "$VPSES" <<'EOF'
 import os, statistics, sys
 work, n, vpses = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-T = os.path.join(work, "times")
-
 def ms(label):
     with open(os.path.join(T, label)) as f:
         xs = [(float(b) - float(a)) * 1000 for a, b in (l.split() for l in f if l.strip())]
@@ -451,13 +452,16 @@ def table(title, base, rows, refs=()):
         ratio = "1.00 (base)" if label == base[1] else "—" if (name, label) in refs else f"{m / b:.2f}"
         print(f"| {name} | {m:.1f} | {q(xs,25):.1f}–{q(xs,75):.1f} | {ratio} |")
 
-table("Start latency", ("`croft start` (returns once init is exec'd)", "croft_start"), [
+for gap in sorted(os.listdir(os.path.join(work, "times")), key=float):
+  T = os.path.join(work, "times", gap)
+  when = "back to back" if float(gap) == 0 else f"after a {gap} s idle gap"
+  table(f"Start latency, {when}", ("`croft start` (returns once init is exec'd)", "croft_start"), [
     ("`crun run -d` (returns once the container process runs)", "crun_run_d"),
     ("`lxc-start -d` (returns once the container is RUNNING)", "lxc_start_d"),
     ("`crun run` /bin/true (start, run, exit, teardown)", "crun_run_true"),
     ("`lxc-execute` /bin/true (start, run, exit, teardown)", "lxc_execute_true"),
 ], refs=[("reference: `croft info NAME` (CLI → croftd API round trip only)", "croft_info")])
-table("Exec round trip", ("`croft exec NAME -- true`", "croft_exec"), [
+  table(f"Exec round trip, {when}", ("`croft exec NAME -- true`", "croft_exec"), [
     ("`crun exec ID /bin/true`", "crun_exec"),
     ("`lxc-attach -n NAME -- /bin/true`", "lxc_attach"),
 ])

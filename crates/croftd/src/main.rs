@@ -97,9 +97,10 @@ async fn run(cfg: config::DaemonConfig) -> anyhow::Result<()> {
         }
         info!("croftd stopping; VPSes keep running under their supervisors");
     };
-    axum::serve(listener, api::router(manager))
+    axum::serve(listener, api::router(manager.clone()))
         .with_graceful_shutdown(shutdown)
         .await?;
+    manager.tidy_on_shutdown().await;
     let _ = std::fs::remove_file(&socket);
     Ok(())
 }

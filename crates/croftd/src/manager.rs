@@ -667,6 +667,22 @@ impl Manager {
         Ok(())
     }
 
+    /// On a clean daemon shutdown with no VPS running, remove croft's
+    /// (then empty) cgroup prefix, leaving the host as it was.
+    pub async fn tidy_on_shutdown(&self) {
+        let any_running = self
+            .db
+            .instances()
+            .await
+            .map(|rows| rows.iter().any(|r| r.status != Status::Stopped))
+            .unwrap_or(true);
+        if !any_running {
+            if let Err(e) = self.cgroups.remove_prefix() {
+                warn!("leaving croft's cgroup prefix in place: {e}");
+            }
+        }
+    }
+
     /// After a host boot (the run directory's marker is gone), start every
     /// VPS with `boot.autostart=true`.
     pub async fn autostart(self: &Arc<Self>) -> Result<()> {
