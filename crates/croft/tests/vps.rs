@@ -173,6 +173,24 @@ fn cpu_usage_stays_near_the_quota() {
         "used {used:.2}s of CPU in {wall:.2}s: {share:.2} CPUs with a 0.5 quota"
     );
     assert!(share > 0.25, "used only {share:.2} CPUs: the loops did not run");
+    // Weight and quota change live; unsetting the quota lifts it.
+    host.ok(&["config", "set", "cpu1", "limits.cpu.weight=200"]);
+    let cpu = host.vps_cgroup("cpu", "cpu1");
+    assert_eq!(
+        std::fs::read_to_string(cpu.join("cpu.shares")).unwrap().trim(),
+        "2048"
+    );
+    host.ok(&["config", "unset", "cpu1", "limits.cpu"]);
+    assert_eq!(
+        std::fs::read_to_string(cpu.join("cpu.cfs_quota_us"))
+            .unwrap()
+            .trim(),
+        "-1"
+    );
+    assert_eq!(
+        host.ok(&["config", "show", "cpu1"]).trim(),
+        "limits.cpu.weight=200"
+    );
 }
 
 #[test]
