@@ -9,7 +9,7 @@ scripts/deps.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo build --workspace
+cargo build --workspace --bins --examples
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --lib --bins --tests -- --test-threads=2 2>&1 | tee "$log"

@@ -200,6 +200,17 @@ fn chown_like(path: &Path, meta: &fs::Metadata, base: u32) -> Result<(), RootfsE
     Ok(())
 }
 
+/// The signal that asks this rootfs's init to power off: systemd wants
+/// SIGRTMIN+3 (SIGTERM would make it re-execute itself); other inits
+/// (busybox, sysvinit) power off or reboot on SIGTERM.
+pub fn stop_signal_for(rootfs: &Path, default: &str) -> String {
+    let init = rootfs.join("sbin/init");
+    match fs::read_link(&init) {
+        Ok(target) if target.to_string_lossy().contains("systemd") => "SIGRTMIN+3".into(),
+        _ => default.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,16 +231,5 @@ mod tests {
             Err(RootfsError::IdOutOfRange { .. })
         ));
         assert_eq!(shift(Path::new("/x"), 5, 100_000).unwrap(), 100_005);
-    }
-}
-
-/// The signal that asks this rootfs's init to power off: systemd wants
-/// SIGRTMIN+3 (SIGTERM would make it re-execute itself); other inits
-/// (busybox, sysvinit) power off or reboot on SIGTERM.
-pub fn stop_signal_for(rootfs: &Path, default: &str) -> String {
-    let init = rootfs.join("sbin/init");
-    match fs::read_link(&init) {
-        Ok(target) if target.to_string_lossy().contains("systemd") => "SIGRTMIN+3".into(),
-        _ => default.into(),
     }
 }

@@ -692,3 +692,54 @@ fn a_guest_ignoring_shutdown_is_killed_after_the_timeout_and_a_dying_init_is_rep
     });
     assert_eq!(host.info("stub1")["last_exit"], "init exited with status 3");
 }
+
+/// Copy a host binary and the shared libraries it links into a VPS rootfs.
+fn install_host_binary(rootfs: &std::path::Path, binary: &std::path::Path, dest: &str) {
+    let ldd = std::process::Command::new("ldd")
+        .arg(binary)
+        .output()
+        .expect("ldd");
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        let path = line.split_whitespace().find(|w| w.starts_with('/'));
+        if let Some(lib) = path {
+            let target = rootfs.join(lib.trim_start_matches('/'));
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(lib, &target).unwrap();
+        }
+    }
+    let target = rootfs.join(dest.trim_start_matches('/'));
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::copy(binary, target).unwrap();
+}
+
+#[test]
+fn seccomp_refuses_keyring_module_kexec_and_handle_syscalls() {
+    let probe = common::bin_dir().join("examples/syscall_probe");
+    assert!(
+        probe.exists(),
+        "build the probe first: cargo build -p croft --examples"
+    );
+    let host = Host::new();
+    launch(&host, "sec1", &[]);
+    install_host_binary(
+        &host.state_dir().join("instances/sec1/rootfs"),
+        &probe,
+        "/usr/bin/syscall_probe",
+    );
+    let out = host.sh_ok("sec1", "syscall_probe");
+    let results: Vec<(&str, i32)> = out
+        .lines()
+        .map(|l| {
+            let (name, errno) = l.split_once(' ').unwrap();
+            (name, errno.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(results.len(), 14, "{out}");
+    for (name, errno) in results {
+        assert_eq!(
+            errno,
+            libc::EPERM,
+            "{name} was not refused with EPERM inside the VPS"
+        );
+    }
+}
