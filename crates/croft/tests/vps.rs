@@ -216,11 +216,23 @@ fn escapes_fail() {
         ("writing /sys", "echo 1 > /sys/kernel/mm/ksm/run"),
         ("reading kernel memory", "head -c 1 /proc/kcore"),
         ("mounting sysfs read-write", "mount -o remount,rw /sys"),
+        (
+            "the cgroup v1 release_agent escape (CVE-2022-0492)",
+            "mkdir -p /tmp/cg && mount -t cgroup -o memory cgroup /tmp/cg && echo /bin/true > /tmp/cg/release_agent",
+        ),
     ];
     for (what, script) in attempts {
         let out = host.sh("esc1", script);
         assert!(!out.status.success(), "{what} succeeded: {script}");
     }
+    // No process inside is a croft binary whose /proc/PID/exe could be
+    // overwritten (CVE-2019-5736): the runtime never enters the VPS as itself.
+    let exes = host.sh_ok("esc1", "for p in /proc/[0-9]*; do readlink $p/exe; done");
+    assert!(
+        !exes.contains("croft"),
+        "a croft binary is visible inside: {exes}"
+    );
+    assert!(exes.contains("busybox"), "the probe saw no processes: {exes}");
     // busybox date reports the failure but exits 0: check the message and
     // that the host clock did not move.
     let out = host.sh("esc1", "date -s '2000-01-01 00:00:00'");
