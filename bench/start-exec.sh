@@ -241,7 +241,7 @@ cleanup() {
             python3 -c 'import json,sys; print(" ".join(i["name"] for i in json.load(sys.stdin)))' 2>/dev/null); do
             croft delete --force "$name" >/dev/null 2>&1 || log "croft delete --force $name failed"
         done
-        kill "$CROFTD_PID"
+        kill "$CROFTD_PID" 2>/dev/null
         wait "$CROFTD_PID" 2>/dev/null
     fi
     # Supervisors that survived (only ours: their pid files are in our run dir).
@@ -338,7 +338,9 @@ EOF
     if python3 -c "import sys; sys.exit(0 if float('$LOAD_BEFORE') > 0.5 else 1)"; then
         log "warning: load average is $LOAD_BEFORE; other work on this machine will skew the timings"
     fi
-    unshare -n -- "$BIN_DIR/croftd" -c "$WORK/croftd.toml" >"$WORK/croftd.log" 2>&1 &
+    # setsid: a Ctrl-C of the script must not reach croftd, which the EXIT
+    # trap still needs to delete the VPSes.
+    unshare -n -- setsid "$BIN_DIR/croftd" -c "$WORK/croftd.toml" >"$WORK/croftd.log" 2>&1 &
     CROFTD_PID=$!
     for ((t = 0; t < 100; t++)); do
         [ -S "$RUN/croftd.sock" ] && croft list >/dev/null 2>&1 && break

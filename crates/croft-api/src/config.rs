@@ -39,7 +39,7 @@ pub const DEFAULT_STOP_TIMEOUT: u64 = 30;
 pub enum ConfigError {
     #[error("unknown configuration key {key:?} (known keys: {known})")]
     UnknownKey { key: String, known: String },
-    #[error("{key}: {source}")]
+    #[error("invalid {key}")]
     Unit {
         key: String,
         #[source]

@@ -10,8 +10,8 @@ pub const MAX_NAME_LEN: usize = 63;
 pub enum NameError {
     #[error("name is empty")]
     Empty,
-    #[error("name {name:?} is longer than {MAX_NAME_LEN} characters")]
-    TooLong { name: String },
+    #[error("name is {len} characters long; at most {MAX_NAME_LEN} are allowed")]
+    TooLong { len: usize },
     #[error("name {name:?} must contain only lowercase letters, digits and '-'")]
     BadCharacter { name: String },
     #[error("name {name:?} must start with a letter and not end with '-'")]
@@ -28,7 +28,7 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
     }
     if name.len() > MAX_NAME_LEN {
         return Err(NameError::TooLong {
-            name: name.chars().take(MAX_NAME_LEN + 1).collect(),
+            len: name.chars().count(),
         });
     }
     if !name

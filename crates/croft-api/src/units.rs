@@ -4,7 +4,7 @@ use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum UnitError {
-    #[error("invalid size {input:?}: expected a number with an optional unit (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB), e.g. 512MiB")]
+    #[error("invalid size {input:?}: expected a number with an optional unit (B, KiB or K, MiB or M, GiB or G, TiB or T, KB, MB, GB, TB), e.g. 512MiB")]
     BadSize { input: String },
     #[error(
         "invalid cpu count {input:?}: expected a number of CPUs such as 2 or 0.5, with at most 3 decimals"
@@ -12,9 +12,10 @@ pub enum UnitError {
     BadCpu { input: String },
 }
 
-/// Parse a byte size. Binary units (KiB...) are powers of 1024, decimal ones
-/// (KB, K...) powers of 1000, as in `incus` and systemd. Fractions are
-/// allowed with a unit (`1.5GiB`); the result is rounded down to a byte.
+/// Parse a byte size. `KiB`, `MiB`... and the one-letter `K`, `M`, `G`, `T`
+/// (as in systemd and Docker) are powers of 1024; `KB`, `MB`, `GB`, `TB`
+/// are powers of 1000, as in Incus. Fractions are allowed with a unit
+/// (`1.5GiB`); the result is rounded down to a byte.
 pub fn parse_size(input: &str) -> Result<u64, UnitError> {
     let bad = || UnitError::BadSize { input: input.into() };
     let s = input.trim();
@@ -24,14 +25,14 @@ pub fn parse_size(input: &str) -> Result<u64, UnitError> {
     let (num, unit) = s.split_at(split);
     let multiplier: u64 = match unit.trim() {
         "" | "B" => 1,
-        "KiB" | "Ki" | "k" => 1 << 10,
-        "MiB" | "Mi" | "m" => 1 << 20,
-        "GiB" | "Gi" | "g" => 1 << 30,
-        "TiB" | "Ti" | "t" => 1 << 40,
-        "KB" | "kB" | "K" => 1_000,
-        "MB" | "M" => 1_000_000,
-        "GB" | "G" => 1_000_000_000,
-        "TB" | "T" => 1_000_000_000_000,
+        "KiB" | "Ki" | "K" | "k" => 1 << 10,
+        "MiB" | "Mi" | "M" | "m" => 1 << 20,
+        "GiB" | "Gi" | "G" | "g" => 1 << 30,
+        "TiB" | "Ti" | "T" | "t" => 1 << 40,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
         _ => return Err(bad()),
     };
     let (int_part, frac_part) = match num.split_once('.') {
@@ -117,7 +118,9 @@ mod tests {
         assert_eq!(parse_size("1GiB"), Ok(1 << 30));
         assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
         assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
-        assert_eq!(parse_size("100M"), Ok(100_000_000));
+        assert_eq!(parse_size("100M"), Ok(100 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("100MB"), Ok(100_000_000));
         assert_eq!(parse_size(" 8 MiB "), Ok(8 << 20));
         for bad in [
             "",

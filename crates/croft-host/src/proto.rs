@@ -68,6 +68,9 @@ pub enum Request {
     /// Keep the connection open and receive an `Event` for every reboot and
     /// the final exit.
     Watch,
+    /// On an exec connection, after `Exec`: deliver this signal to the
+    /// command (the CLI forwards Ctrl+C, SIGTERM and SIGHUP this way).
+    Signal { signal: i32 },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -50,7 +50,6 @@ pub struct Supervisor {
     stop_requested: bool,
     kill_deadline: Option<Instant>,
     clients: Vec<Client>,
-    next_client: u64,
     console_log: Option<fs::File>,
     console_attached: bool,
     /// Exit statuses of exec helpers that ended before their client was
@@ -111,7 +110,6 @@ impl Supervisor {
             stop_requested: false,
             kill_deadline: None,
             clients: Vec::new(),
-            next_client: 0,
             console_log,
             console_attached: false,
             finished_execs: HashMap::new(),
@@ -235,7 +233,6 @@ impl Supervisor {
                         conn: Conn::from_fd(fd),
                         kind: ConnKind::New,
                     });
-                    self.next_client += 1;
                 }
                 Err(nix::Error::EAGAIN) => return,
                 Err(nix::Error::EINTR) => continue,
@@ -261,7 +258,18 @@ impl Supervisor {
                 self.clients.swap_remove(i);
                 self.console_attached = false;
             }
-            ConnKind::Exec(_) | ConnKind::Stop | ConnKind::Watch => {
+            ConnKind::Exec(helper) => match self.clients[i].conn.recv::<Request>() {
+                Ok((Request::Signal { signal }, _)) if (1..=libc::SIGRTMAX()).contains(&signal) => {
+                    signal_exec(helper, signal);
+                }
+                Ok(_) => {}
+                // The caller is gone: do not leave its command running.
+                Err(_) => {
+                    signal_exec(helper, libc::SIGKILL);
+                    self.clients.swap_remove(i);
+                }
+            },
+            ConnKind::Stop | ConnKind::Watch => {
                 let mut probe = [0u8; 1];
                 match nix::sys::socket::recv(
                     self.clients[i].conn.as_raw_fd(),
@@ -373,6 +381,13 @@ impl Supervisor {
                 self.request_stop(force, timeout_secs);
             }
             Request::Watch => self.clients[i].kind = ConnKind::Watch,
+            Request::Signal { .. } => {
+                reply_error(
+                    &self.clients[i],
+                    "signal is only valid on an exec connection".into(),
+                );
+                self.clients.swap_remove(i);
+            }
         }
     }
 
@@ -551,6 +566,20 @@ impl Supervisor {
             };
             let _ = c.conn.send(&reply, &[]);
         }
+    }
+}
+
+/// Deliver `signal` to the command an exec helper runs: the helper's only
+/// child, born inside the VPS's pid namespace.
+fn signal_exec(helper: Pid, signal: i32) {
+    let path = format!("/proc/{helper}/task/{helper}/children");
+    let Ok(children) = fs::read_to_string(path) else {
+        return;
+    };
+    for pid in children.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+        // SAFETY: kill(2) with a pid we just read and a checked signal
+        // number; nix's Signal type has no real-time signals.
+        unsafe { libc::kill(pid, signal) };
     }
 }
 

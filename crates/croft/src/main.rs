@@ -178,6 +178,11 @@ enum ImageCommand {
 }
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`croft list | head`) like other Unix
+    // tools, instead of panicking in println!.
+    // SAFETY: setting a signal disposition to its default at start-up,
+    // before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
@@ -189,11 +194,14 @@ fn main() -> ExitCode {
             // One line, like every other croft error; the full usage is
             // one `--help` away.
             let text = e.to_string();
-            let first = text
+            // The first paragraph, which names what is wrong, on one line.
+            let first: Vec<&str> = text
                 .lines()
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
+                .map(str::trim)
+                .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+                .collect();
+            let first = first.join(" ");
+            let first = first.trim_start_matches("error: ");
             eprintln!("croft: error: {first} (see croft --help)");
             return ExitCode::from(2);
         }
@@ -389,7 +397,11 @@ fn state(client: &Client, name: &str, action: StateAction, force: bool, timeout:
 }
 
 fn memory_column(i: &Instance) -> String {
-    match (&i.usage, i.config.get(LIMITS_MEMORY)) {
+    let limit = i
+        .config
+        .get(LIMITS_MEMORY)
+        .map(|l| croft_api::parse_size(l).map(format_size).unwrap_or(l.clone()));
+    match (&i.usage, limit) {
         (Some(u), Some(limit)) => format!("{}/{}", format_size(u.memory_bytes), limit),
         (Some(u), None) => format_size(u.memory_bytes),
         (None, Some(limit)) => format!("-/{limit}"),
@@ -490,7 +502,13 @@ fn exec(
         window: if tty { terminal::window_size() } else { None },
     };
     if !tty {
+        // Signals meant for the command (Ctrl+C, kill of this CLI) are
+        // forwarded to it rather than ending only the CLI.
+        let forward = terminal::ForwardedSignals::new()?;
         conn.send(&req, &[0, 1, 2])?;
+        forward.until_readable(&conn, |signal| {
+            conn.send(&Request::Signal { signal }, &[]).is_ok()
+        })?;
         return match conn.recv::<Reply>()? {
             (Reply::Exited { code }, _) => Ok(code.clamp(0, 255) as u8),
             (Reply::Error { message }, _) => bail!("{message}"),

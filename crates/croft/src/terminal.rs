@@ -72,6 +72,52 @@ fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> bool {
     true
 }
 
+/// SIGINT, SIGTERM, SIGHUP and SIGQUIT, caught through a signalfd so they
+/// can be forwarded to a command inside the VPS.
+pub struct ForwardedSignals {
+    fd: SignalFd,
+}
+
+impl ForwardedSignals {
+    pub fn new() -> Result<ForwardedSignals> {
+        let mut mask = SigSet::empty();
+        for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
+            mask.add(s);
+        }
+        mask.thread_block()?;
+        Ok(ForwardedSignals {
+            fd: SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?,
+        })
+    }
+
+    /// Hand every caught signal to `forward` until `conn` has a message.
+    pub fn until_readable(&self, conn: &Conn, mut forward: impl FnMut(i32) -> bool) -> Result<()> {
+        loop {
+            let mut fds = [
+                PollFd::new(conn.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.fd.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+                Ok(_) => {}
+            }
+            let conn_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+            let sig_ready = fds[1].revents().is_some_and(|r| !r.is_empty());
+            if sig_ready {
+                while let Ok(Some(info)) = self.fd.read_signal() {
+                    if !forward(info.ssi_signo as i32) {
+                        return Ok(());
+                    }
+                }
+            }
+            if conn_ready {
+                return Ok(());
+            }
+        }
+    }
+}
+
 /// How an interactive session ended.
 pub enum SessionEnd {
     /// The exec'd command exited with this code.

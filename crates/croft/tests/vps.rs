@@ -35,6 +35,15 @@ fn init_is_pid_1_and_host_processes_are_invisible() {
         "host process visible inside"
     );
     assert_eq!(host.sh_ok("iso1", "hostname").trim(), "iso1");
+    // Its own loopback is up (flags: IFF_UP | IFF_LOOPBACK | IFF_RUNNING...).
+    let flags = host.sh_ok("iso1", "cat /sys/class/net/lo/flags");
+    let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 1, 1, "lo is down inside");
+    assert_eq!(
+        host.sh_ok("iso1", "ls /sys/class/net").trim(),
+        "lo",
+        "host interfaces visible inside"
+    );
     // Changing the hostname inside does not touch the host.
     let before = nix::unistd::gethostname().unwrap();
     host.sh_ok("iso1", "hostname changed-inside");
@@ -354,13 +363,17 @@ fn stop_is_clean_force_kills_and_delete_removes_everything() {
     launch(&host, "life1", &[]);
     host.ok(&["stop", "life1"]);
     assert_eq!(host.info("life1")["last_exit"], "stopped");
+    // Stop asked init to power off, not to reboot.
+    assert!(host
+        .ok(&["console", "life1", "--show-log"])
+        .contains("Requesting system poweroff"));
     assert!(host.fails(&["stop", "life1"]).contains("not running"));
     host.ok(&["start", "life1"]);
     assert!(host.fails(&["start", "life1"]).contains("not stopped"));
     host.ok(&["stop", "life1", "--force"]);
     assert_eq!(host.info("life1")["last_exit"], "stopped (killed)");
     host.ok(&["start", "life1"]);
-    assert!(host.fails(&["delete", "life1"]).contains("--force"));
+    assert!(host.fails(&["delete", "life1"]).contains("force the delete"));
     host.ok(&["delete", "life1", "--force"]);
     host.assert_no_trace_of("life1");
     assert!(host.ok(&["list", "--format", "json"]).trim() == "[]");
@@ -405,6 +418,45 @@ fn exec_streams_stdio_and_propagates_exit_codes() {
     child.stdin.take().unwrap().write_all(&[b'x'; 100_000]).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "100000");
+    // Signals to the CLI reach the command inside.
+    let child = std::process::Command::new(common::bin_dir().join("croft"))
+        .args([
+            "--socket",
+            host.socket.to_str().unwrap(),
+            "exec",
+            "ex1",
+            "--",
+            "sleep",
+            "31",
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait_with_output().unwrap().status;
+    assert_eq!(status.code(), Some(130), "SIGINT was not forwarded");
+    assert!(
+        !host.sh_ok("ex1", "ps").contains("sleep 31"),
+        "the command outlived the interrupted exec"
+    );
+    // A closed pipe ends the CLI quietly.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} --socket {} info ex1 | head -c1",
+            common::bin_dir().join("croft").display(),
+            host.socket.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{out:?}"
+    );
     let env = host.ok(&[
         "exec",
         "ex1",
@@ -438,19 +490,34 @@ fn interactive_exec_and_console_work_through_a_pty() {
         log.contains("Please press Enter to activate this console"),
         "{log:?}"
     );
-    // The console shows busybox's askfirst shell; Ctrl+a q detaches.
+    // The console shows busybox's askfirst shell, with job control: Ctrl+C
+    // interrupts the shell's command, not init. Ctrl+a q detaches.
+    let init = host.init_pid("tty1");
     let (code, text) = run_in_pty(
         &host,
         &["console", "tty1"],
-        b"\r\recho con$((40+2))sole\r\x01q",
-        Duration::from_secs(10),
+        b"\r\recho con$((40+2))sole\rsleep 100\r\x03\recho after$((1+1))\r\x01q",
+        Duration::from_secs(15),
     );
     assert_eq!(code, Some(0), "{text}");
     assert!(
         text.contains("con42sole"),
         "console did not run the command: {text:?}"
     );
+    assert!(
+        text.contains("after2"),
+        "Ctrl+C did not interrupt the command: {text:?}"
+    );
+    assert!(
+        !text.contains("job control turned off"),
+        "the console shell has no controlling tty: {text:?}"
+    );
     assert!(text.contains("Detached"), "{text:?}");
+    assert_eq!(
+        host.init_pid("tty1"),
+        init,
+        "Ctrl+C on the console rebooted the VPS"
+    );
 }
 
 /// Run croft with a pty as its terminal, type `input` after a moment, and
@@ -544,7 +611,7 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     for (args, expect) in [
         (vec!["launch", "busybox", "../x"], "name"),
         (vec!["launch", "busybox", "Web1"], "lowercase"),
-        (vec!["launch", "busybox", &"a".repeat(64)], "longer than 63"),
+        (vec!["launch", "busybox", &"a".repeat(70)], "70 characters long"),
         (vec!["launch", "nope", "x1"], "unknown image"),
         (
             vec!["launch", "busybox", "x1", "--memory", "lots"],
@@ -576,6 +643,7 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
             "unknown configuration key",
         ),
         (vec!["config", "set", "good1", "novalue"], "key=value"),
+        (vec!["exec", "good1"], "<COMMAND>"),
     ] {
         let err = host.fails(&args);
         assert!(
@@ -636,12 +704,11 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
             "{method} {path}: no JSON error: {json}"
         );
     }
-    let (status, _) = host.api(
-        "POST",
-        "/1.0/instances",
-        Some(&format!(r#"{{"name":"big","image":"{}"}}"#, "x".repeat(2 << 20))),
-    );
-    assert_eq!(status, 413);
+    // A body over the limit is refused.
+    let big = format!(r#"{{"name":"big","image":"{}"}}"#, "x".repeat(2 << 20));
+    let (status, json) = host.api("POST", "/1.0/instances", Some(&big));
+    assert_eq!(status, 413, "{json}");
+
     assert_eq!(host.info("good1")["status"], "running");
 }
 

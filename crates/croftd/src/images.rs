@@ -32,7 +32,8 @@ pub const KINDS: &[ImageKind] = &[ImageKind {
     name: "busybox",
     description: "BusyBox userland from Debian's busybox-static, busybox init with a shell on the console",
     init: &["/sbin/init"],
-    stop_signal: "SIGTERM",
+    // busybox init powers off on SIGUSR2 (SIGTERM means reboot to it).
+    stop_signal: "SIGUSR2",
 }];
 
 #[derive(Debug, Clone)]

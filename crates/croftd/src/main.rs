@@ -45,9 +45,11 @@ fn main() -> anyhow::Result<()> {
         .log_level
         .parse()
         .context("log_level must be error, warn, info, debug or trace")?;
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_max_level(level)
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     if !nix::unistd::geteuid().is_root() {
         anyhow::bail!("croftd must run as root");

@@ -29,7 +29,7 @@ use tracing::{info, warn};
 pub enum ManagerError {
     #[error("{0}")]
     Invalid(String),
-    #[error("VPS {0:?} not found")]
+    #[error("VPS {0} not found")]
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
@@ -175,16 +175,16 @@ impl Manager {
     }
 
     pub async fn get(&self, name: &str) -> Result<Instance> {
-        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         Ok(self.view(self.row(name).await?))
     }
 
     /// Check a launch request and reserve the name and an id range; the
     /// rest happens in a job. Nothing is created if this fails.
     pub async fn launch(self: &Arc<Self>, req: LaunchRequest) -> Result<croft_api::Job> {
-        croft_api::validate_name(&req.name).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+        croft_api::validate_name(&req.name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         ImageStore::kind(&req.image)?;
-        InstanceConfig::parse(&req.config).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+        InstanceConfig::parse(&req.config).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         let uid_base = self
             .db
             .insert_instance(
@@ -195,7 +195,7 @@ impl Manager {
                 self.cfg.id_ranges,
             )
             .await?
-            .ok_or_else(|| ManagerError::Conflict(format!("VPS {:?} already exists", req.name)))?;
+            .ok_or_else(|| ManagerError::Conflict(format!("VPS {} already exists", req.name)))?;
         let this = self.clone();
         let name = req.name.clone();
         let target = req.name.clone();
@@ -285,7 +285,8 @@ impl Manager {
     /// Start a VPS whose lock the caller holds.
     async fn start_locked(self: &Arc<Self>, row: &InstanceRow) -> Result<i32> {
         let name = &row.name;
-        let cfg = InstanceConfig::parse(&row.config).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+        let cfg =
+            InstanceConfig::parse(&row.config).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         let kind = ImageStore::kind(&row.image)?;
         let rootfs = self.instance_dir(name).join("rootfs");
         if !rootfs.is_dir() {
@@ -461,14 +462,14 @@ impl Manager {
     }
 
     pub async fn delete(self: &Arc<Self>, name: &str, force: bool) -> Result<()> {
-        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         let lock = self.lock_for(name);
         let _guard = lock.lock().await;
         let row = self.row(name).await?;
         match row.status {
             Status::Running if !force => {
                 return Err(ManagerError::Conflict(format!(
-                    "VPS {name} is running; stop it first or delete with --force"
+                    "VPS {name} is running; stop it first or force the delete"
                 )))
             }
             Status::Running | Status::Stopping | Status::Starting => {
@@ -500,7 +501,7 @@ impl Manager {
     /// The VPS's recent console output (kept by its supervisor while no
     /// console client is attached), newest last, at most `max` bytes.
     pub async fn console_log(&self, name: &str, max: usize) -> Result<String> {
-        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         self.row(name).await?;
         let path = RunDir(&self.run_dir(name)).console_log();
         let mut bytes = std::fs::read(path.with_extension("log.1")).unwrap_or_default();
@@ -512,7 +513,7 @@ impl Manager {
     /// Change configuration; limits apply live to a running VPS. Nothing is
     /// stored unless every value is valid and applied.
     pub async fn patch_config(self: &Arc<Self>, name: &str, patch: ConfigPatch) -> Result<Instance> {
-        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         let lock = self.lock_for(name);
         let _guard = lock.lock().await;
         let row = self.row(name).await?;
@@ -528,7 +529,8 @@ impl Manager {
         for (k, v) in &patch.set {
             config.insert(k.clone(), v.clone());
         }
-        let parsed = InstanceConfig::parse(&config).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+        let parsed =
+            InstanceConfig::parse(&config).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         if row.status == Status::Running {
             let cg = self.cgroups.open(name)?;
             if let Err(e) = cg.apply(&limits(&parsed)) {

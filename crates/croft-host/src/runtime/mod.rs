@@ -204,6 +204,48 @@ pub(crate) fn reset_signals() -> Result<(), nix::Error> {
     nix::sys::signal::SigSet::empty().thread_set_mask()
 }
 
+/// Give init the console as stdin, stdout and stderr in a new session but
+/// NOT as its controlling terminal, as the kernel does for a real init
+/// (/dev/console never becomes a controlling tty on open). A getty or shell
+/// that init later starts on the console can then take it over, with job
+/// control, and Ctrl+C reaches that shell instead of init.
+fn console_as_stdio(slave: OwnedFd) -> Result<(), nix::Error> {
+    nix::unistd::setsid()?;
+    for fd in 0..3 {
+        nix::unistd::dup2(slave.as_raw_fd(), fd)?;
+    }
+    Ok(())
+}
+
+/// Bring up `lo` in the VPS's fresh network namespace (it starts down);
+/// everything else on the network is set up from the host.
+fn loopback_up() -> Result<(), nix::Error> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: ifreq is a plain C struct for which all-zero bytes are valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write an ifreq through a
+    // valid pointer; the union member used is ifru_flags.
+    unsafe {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+            return Err(nix::Error::last());
+        }
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(nix::Error::last());
+        }
+    }
+    Ok(())
+}
+
 /// Runs in the cloned child: PID 1 of the new pid namespace.
 fn child_main(
     spec: &VpsSpec,
@@ -257,8 +299,11 @@ fn child_main(
         return fail("hand over console", e.to_string());
     }
     drop(console.master);
-    if let Err(e) = exec::make_controlling_tty(console.slave) {
-        return fail("console as controlling terminal", e.to_string());
+    if let Err(e) = console_as_stdio(console.slave) {
+        return fail("console as stdio", e.to_string());
+    }
+    if let Err(e) = loopback_up() {
+        return fail("bring up loopback", e.to_string());
     }
     if let Err(e) = security::lock_down(seccomp) {
         return fail("capabilities and seccomp", e.to_string());

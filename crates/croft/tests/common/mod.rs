@@ -222,8 +222,19 @@ impl Host {
                 return Err(e);
             }
         }
-        let mut resp = String::new();
-        s.read_to_string(&mut resp)?;
+        // Read until EOF; a server that refused the body may reset the
+        // connection after answering, which still leaves its answer here.
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !raw.is_empty() => break,
+                Err(e) => return Err(e),
+            }
+        }
+        let resp = String::from_utf8_lossy(&raw).into_owned();
         let status: u16 = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
         let payload = resp.split("\r\n\r\n").nth(1).unwrap_or("");
         let json = serde_json::from_str(payload).unwrap_or(serde_json::Value::Null);
