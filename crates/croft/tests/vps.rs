@@ -35,6 +35,20 @@ fn init_is_pid_1_and_host_processes_are_invisible() {
         "host process visible inside"
     );
     assert_eq!(host.sh_ok("iso1", "hostname").trim(), "iso1");
+    // Commands start with no blocked and no ignored signals.
+    let sigs = host.ok(&[
+        "exec",
+        "iso1",
+        "--",
+        "grep",
+        "-E",
+        "^Sig(Blk|Ign)",
+        "/proc/self/status",
+    ]);
+    assert_eq!(sigs.lines().count(), 2, "{sigs}");
+    for line in sigs.lines() {
+        assert!(line.ends_with("0000000000000000"), "{line}");
+    }
     // Its own loopback is up (flags: IFF_UP | IFF_LOOPBACK | IFF_RUNNING...).
     let flags = host.sh_ok("iso1", "cat /sys/class/net/lo/flags");
     let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).unwrap();

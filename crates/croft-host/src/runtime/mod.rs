@@ -199,8 +199,32 @@ fn write_id_maps(pid: i32, base: u32, count: u32) -> Result<(), RuntimeError> {
 /// The supervisor blocks the signals it reads through a signalfd; a
 /// blocked mask survives fork and exec, so everything started inside the
 /// VPS must get a clean one (else `timeout`, `kill` and init's own
-/// shutdown handling would silently stop working).
+/// shutdown handling would silently stop working), and every signal its
+/// default action.
 pub(crate) fn reset_signals() -> Result<(), nix::Error> {
+    // Ignored signals stay ignored across exec: the Rust runtime ignores
+    // SIGPIPE, and whoever started croftd may have ignored others (SIGQUIT,
+    // the real-time signals glibc reserves). Everything goes back to the
+    // default, through the raw syscall because glibc refuses its reserved
+    // signals.
+    let default_action = [0u64; 4]; // SIG_DFL, no flags, no restorer, empty mask
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction reads a kernel sigaction from a valid, zeroed
+        // buffer (SIG_DFL installs no handler) and writes nothing (null old
+        // action); 8 is the kernel's sigset size.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                default_action.as_ptr(),
+                std::ptr::null_mut::<u8>(),
+                8usize,
+            )
+        };
+    }
     nix::sys::signal::SigSet::empty().thread_set_mask()
 }
 
