@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use thiserror::Error;
 
 pub const LIMITS_MEMORY: &str = "limits.memory";
+pub const LIMITS_DISK: &str = "limits.disk";
 pub const LIMITS_CPU: &str = "limits.cpu";
 pub const LIMITS_CPU_WEIGHT: &str = "limits.cpu.weight";
 pub const LIMITS_PROCESSES: &str = "limits.processes";
@@ -18,6 +19,10 @@ pub const BOOT_STOP_TIMEOUT: &str = "boot.stop_timeout";
 /// Every key `croft config set` accepts, with a one-line description.
 pub const KEYS: &[(&str, &str)] = &[
     (LIMITS_MEMORY, "memory hard limit, e.g. 512MiB (4MiB..16TiB)"),
+    (
+        LIMITS_DISK,
+        "disk hard limit, e.g. 10GiB (16MiB..1PiB; needs a btrfs pool)",
+    ),
     (LIMITS_CPU, "CPU quota in CPUs, e.g. 1.5 (0.01..1024)"),
     (
         LIMITS_CPU_WEIGHT,
@@ -65,6 +70,7 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InstanceConfig {
     pub memory_bytes: Option<u64>,
+    pub disk_bytes: Option<u64>,
     pub cpu_millicores: Option<u64>,
     pub cpu_weight: Option<u64>,
     pub processes: Option<u64>,
@@ -102,6 +108,13 @@ impl InstanceConfig {
                         return Err(range("between 4MiB and 16TiB"));
                     }
                     cfg.memory_bytes = Some(bytes);
+                }
+                LIMITS_DISK => {
+                    let bytes = parse_size(value).map_err(unit)?;
+                    if !((16 << 20)..=(1 << 50)).contains(&bytes) {
+                        return Err(range("between 16MiB and 1PiB"));
+                    }
+                    cfg.disk_bytes = Some(bytes);
                 }
                 LIMITS_CPU => {
                     let milli = parse_cpu(value).map_err(unit)?;
@@ -181,6 +194,7 @@ mod tests {
     fn parses_known_keys() {
         let c = cfg(&[
             ("limits.memory", "1GiB"),
+            ("limits.disk", "10GiB"),
             ("limits.cpu", "0.5"),
             ("limits.processes", "100"),
             ("limits.cpu.weight", "200"),
@@ -188,6 +202,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.memory_bytes, Some(1 << 30));
+        assert_eq!(c.disk_bytes, Some(10 << 30));
         assert_eq!(c.cpu_millicores, Some(500));
         assert_eq!(c.processes, Some(100));
         assert_eq!(c.cpu_weight, Some(200));
@@ -197,6 +212,10 @@ mod tests {
 
     #[test]
     fn refuses_bad_values() {
+        assert!(matches!(
+            cfg(&[("limits.disk", "1MiB")]),
+            Err(ConfigError::OutOfRange { .. })
+        ));
         assert!(matches!(
             cfg(&[("limits.memory", "1KiB")]),
             Err(ConfigError::OutOfRange { .. })

@@ -113,6 +113,10 @@ pub struct Instance {
     pub last_exit: Option<String>,
     /// Live resource usage while running.
     pub usage: Option<Usage>,
+    /// Bytes the VPS's disk uses (shown for one VPS, where the pool can
+    /// tell; not computed for lists).
+    #[serde(default)]
+    pub disk_bytes: Option<u64>,
     /// The supervisor's control socket while running (local clients attach
     /// exec and console through it).
     pub supervisor_socket: Option<String>,

@@ -7,7 +7,9 @@
 //! call into it; they never issue a namespace or mount syscall themselves.
 
 pub mod cgroup;
+pub mod cmd;
 pub mod proto;
 pub mod rootfs;
 pub mod runtime;
 pub mod spec;
+pub mod storage;

@@ -128,16 +128,11 @@ pub fn build_busybox_image(busybox: &Path, dest: &Path) -> Result<(), RootfsErro
     fs::rename(&tmp, dest).map_err(io("rename", &tmp))
 }
 
-/// Copy `src` to `dst` (which must not exist), shifting every owner from
-/// the image's ids (0..65536) to `uid_base + id`. On error the partial copy
-/// is removed.
+/// Copy `src` into the empty directory `dst` (a fresh volume), shifting
+/// every owner from the image's ids (0..65536) to `uid_base + id`. The
+/// caller owns `dst` and removes it on error.
 pub fn copy_shifted(src: &Path, dst: &Path, uid_base: u32) -> Result<(), RootfsError> {
-    fs::create_dir(dst).map_err(io("create", dst))?;
-    let result = copy_tree(src, dst, uid_base);
-    if result.is_err() {
-        let _ = fs::remove_dir_all(dst);
-    }
-    result
+    copy_tree(src, dst, uid_base)
 }
 
 fn shift(path: &Path, id: u32, base: u32) -> Result<u32, RootfsError> {

@@ -12,7 +12,7 @@ mod terminal;
 use anyhow::{anyhow, bail, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use client::Client;
-use croft_api::config::{parse_assignment, LIMITS_CPU, LIMITS_MEMORY, LIMITS_PROCESSES};
+use croft_api::config::{parse_assignment, LIMITS_CPU, LIMITS_DISK, LIMITS_MEMORY, LIMITS_PROCESSES};
 use croft_api::{
     format_size, ConfigPatch, Image, Instance, Job, JobStatus, LaunchRequest, StateAction, StateRequest,
     Status,
@@ -58,6 +58,9 @@ enum Command {
         /// Maximum number of processes.
         #[arg(long)]
         processes: Option<String>,
+        /// Disk hard limit, e.g. 10GiB (btrfs pools).
+        #[arg(long)]
+        disk: Option<String>,
         /// Any configuration key, as key=value (repeatable).
         #[arg(long = "config", short = 'c', value_name = "KEY=VALUE")]
         config: Vec<String>,
@@ -142,6 +145,11 @@ enum Command {
         #[command(subcommand)]
         command: ImageCommand,
     },
+    /// Storage pools VPS disks live in.
+    Storage {
+        #[command(subcommand)]
+        command: StorageCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -166,6 +174,22 @@ enum ConfigCommand {
     },
     /// List the keys croft knows.
     Keys,
+}
+
+#[derive(Subcommand)]
+enum StorageCommand {
+    /// List storage pools with their size and use.
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Show one pool.
+    Info {
+        #[arg(default_value = "default")]
+        name: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
 }
 
 #[derive(Subcommand)]
@@ -234,6 +258,7 @@ fn run(cli: Cli) -> Result<u8> {
             cpu,
             memory,
             processes,
+            disk,
             config,
             no_start,
         } => {
@@ -247,6 +272,7 @@ fn run(cli: Cli) -> Result<u8> {
                 (LIMITS_CPU, cpu),
                 (LIMITS_MEMORY, memory),
                 (LIMITS_PROCESSES, processes),
+                (LIMITS_DISK, disk),
             ] {
                 if let Some(v) = value {
                     cfg.insert(key.to_string(), v);
@@ -338,6 +364,48 @@ fn run(cli: Cli) -> Result<u8> {
             show_log: false,
         } => console(&client, &name)?,
         Command::Config { command } => config(&client, command)?,
+        Command::Storage {
+            command: StorageCommand::List { format },
+        } => {
+            let pools: Vec<serde_json::Value> = client.get("/1.0/storage-pools")?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&pools)?);
+            } else {
+                print_table(
+                    &["NAME", "DRIVER", "SIZE", "USED", "FREE", "VPSES", "SOURCE"],
+                    pools.iter().map(|p| {
+                        let size = |k: &str| format_size(p[k].as_u64().unwrap_or(0));
+                        vec![
+                            p["name"].as_str().unwrap_or("").to_string(),
+                            p["driver"].as_str().unwrap_or("").to_string(),
+                            size("size_bytes"),
+                            size("used_bytes"),
+                            size("free_bytes"),
+                            p["volumes"].to_string(),
+                            p["source"].as_str().unwrap_or("").to_string(),
+                        ]
+                    }),
+                );
+            }
+        }
+        Command::Storage {
+            command: StorageCommand::Info { name, format },
+        } => {
+            let p: serde_json::Value = client.get(&format!("/1.0/storage-pools/{}", path_name(&name)?))?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&p)?);
+            } else {
+                let size = |k: &str| format_size(p[k].as_u64().unwrap_or(0));
+                println!("Name:    {}", p["name"].as_str().unwrap_or(""));
+                println!("Driver:  {}", p["driver"].as_str().unwrap_or(""));
+                println!("Source:  {}", p["source"].as_str().unwrap_or(""));
+                println!("Mount:   {}", p["mount"].as_str().unwrap_or(""));
+                println!("Size:    {}", size("size_bytes"));
+                println!("Used:    {}", size("used_bytes"));
+                println!("Free:    {}", size("free_bytes"));
+                println!("VPSes:   {}", p["volumes"]);
+            }
+        }
         Command::Image {
             command: ImageCommand::List { format },
         } => {
@@ -442,6 +510,14 @@ fn print_info(i: &Instance) {
     }
     if let Some(e) = &i.last_exit {
         println!("Last exit:   {e}");
+    }
+    if let Some(d) = i.disk_bytes {
+        let limit = i
+            .config
+            .get(LIMITS_DISK)
+            .map(|l| format!(" of {l}"))
+            .unwrap_or_default();
+        println!("Disk:        {}{limit}", format_size(d));
     }
     if let Some(u) = &i.usage {
         println!("Usage:");

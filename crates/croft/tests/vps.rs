@@ -88,13 +88,13 @@ fn root_inside_is_an_unprivileged_uid_outside_with_a_private_range() {
         base_a,
         "init runs as the VPS's base uid on the host"
     );
-    let dir = std::fs::metadata(host.state_dir().join("instances/ids1")).unwrap();
+    let dir = std::fs::metadata(host.instance_dir("ids1")).unwrap();
     assert_eq!(
         (dir.uid() as u64, dir.mode() & 0o777),
         (base_a, 0o700),
         "VPS files open to others"
     );
-    let rootfs = host.state_dir().join("instances/ids1/rootfs/etc/passwd");
+    let rootfs = host.instance_dir("ids1").join("rootfs/etc/passwd");
     assert_eq!(
         std::fs::metadata(rootfs).unwrap().uid() as u64,
         base_a,
@@ -293,7 +293,7 @@ fn two_vpses_cannot_see_each_others_processes_or_files() {
     assert!(!out.contains("s3cret"), "file of left visible in right");
     assert!(host.sh_ok("left", "ps").contains("31337"));
     // The neighbour's rootfs is not reachable by path from inside.
-    let left_root = host.state_dir().join("instances/left/rootfs/root/secret");
+    let left_root = host.instance_dir("left").join("rootfs/root/secret");
     assert!(!host
         .sh("right", &format!("cat {}", left_root.display()))
         .status
@@ -777,7 +777,7 @@ fn a_guest_ignoring_shutdown_is_killed_after_the_timeout_and_a_dying_init_is_rep
     );
     assert_eq!(host.info("stub1")["last_exit"], "stopped (killed)");
     // An init that exits at once: the VPS ends up stopped with the reason.
-    let rootfs = host.state_dir().join("instances/stub1/rootfs");
+    let rootfs = host.instance_dir("stub1").join("rootfs");
     std::fs::write(rootfs.join("sbin/init"), "#!/bin/sh\nexit 3\n").unwrap();
     host.ok(&["start", "stub1"]);
     host.wait_for("the exit to be recorded", Duration::from_secs(10), || {
@@ -815,7 +815,7 @@ fn seccomp_refuses_keyring_module_kexec_and_handle_syscalls() {
     let host = Host::new();
     launch(&host, "sec1", &[]);
     install_host_binary(
-        &host.state_dir().join("instances/sec1/rootfs"),
+        &host.instance_dir("sec1").join("rootfs"),
         &probe,
         "/usr/bin/syscall_probe",
     );

@@ -106,6 +106,8 @@ pub fn router(manager: Arc<Manager>) -> Router {
         .route("/1.0/instances/{name}/config", axum::routing::patch(patch_config))
         .route("/1.0/instances/{name}/console", get(console_log))
         .route("/1.0/images", get(list_images))
+        .route("/1.0/storage-pools", get(list_pools))
+        .route("/1.0/storage-pools/{name}", get(get_pool))
         .route("/1.0/jobs", get(list_jobs))
         .route("/1.0/jobs/{id}", get(get_job))
         .route("/1.0/jobs/{id}/wait", get(wait_job))
@@ -194,6 +196,14 @@ const CONSOLE_LOG_MAX: usize = 1 << 20;
 async fn console_log(State(m): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     let log = m.console_log(&name, CONSOLE_LOG_MAX).await?;
     Ok(Json(serde_json::json!({ "log": log })).into_response())
+}
+
+async fn list_pools(State(m): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(m.pools()?).into_response())
+}
+
+async fn get_pool(State(m): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+    Ok(Json(m.pool_info(&name)?).into_response())
 }
 
 async fn list_images(State(m): State<AppState>) -> Json<Vec<croft_api::Image>> {

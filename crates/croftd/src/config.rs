@@ -23,6 +23,14 @@ pub struct DaemonConfig {
     pub id_ranges: u32,
     /// The supervisor binary; default: `croft-supervisor` beside croftd.
     pub supervisor: Option<PathBuf>,
+    /// Storage driver of the default pool: `btrfs` (subvolumes, disk
+    /// limits) or `dir` (plain directories, no disk limits).
+    pub storage_driver: String,
+    /// Size of the loop file created for a btrfs pool on first start.
+    pub storage_size: String,
+    /// A block device or an existing btrfs directory to use instead of the
+    /// loop file (btrfs), or the directory of a dir pool.
+    pub storage_source: Option<PathBuf>,
     /// The static busybox the `busybox` image is built from.
     pub busybox: PathBuf,
     /// error, warn, info, debug or trace.
@@ -39,6 +47,9 @@ impl Default for DaemonConfig {
             id_base: 1_000_000,
             id_ranges: 10_000,
             supervisor: None,
+            storage_driver: "btrfs".into(),
+            storage_size: "20GiB".into(),
+            storage_source: None,
             busybox: "/bin/busybox".into(),
             log_level: "info".into(),
         }
@@ -54,6 +65,8 @@ impl DaemonConfig {
             .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
         let cfg: DaemonConfig =
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))?;
+        croft_api::parse_size(&cfg.storage_size)
+            .map_err(|e| anyhow::anyhow!("invalid config {}: storage_size: {e}", path.display()))?;
         if cfg.id_base == 0 {
             anyhow::bail!(
                 "invalid config {}: id_base must not be 0 (host root)",
@@ -77,8 +90,16 @@ impl DaemonConfig {
         self.state_dir.join("images")
     }
 
-    pub fn instances_dir(&self) -> PathBuf {
-        self.state_dir.join("instances")
+    /// The default storage pool, as the storage layer wants it.
+    pub fn pool(&self) -> croft_host::storage::PoolConfig {
+        croft_host::storage::PoolConfig {
+            name: "default".into(),
+            driver: self.storage_driver.clone(),
+            mount: self.state_dir.join("storage-pools/default"),
+            source: self.storage_source.clone(),
+            loop_file: self.state_dir.join("disks/default.img"),
+            loop_size: croft_api::parse_size(&self.storage_size).unwrap_or(20 << 30),
+        }
     }
 
     /// Per-VPS supervisor directories live here.

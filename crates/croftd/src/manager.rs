@@ -16,6 +16,7 @@ use croft_api::{ConfigPatch, Instance, LaunchRequest, Status, Usage};
 use croft_host::cgroup::{CgroupError, CgroupManager, Limits};
 use croft_host::proto::{Conn, ExitRecord, ProtoError, Reply, Request};
 use croft_host::spec::{RunDir, VpsSpec, ID_RANGE};
+use croft_host::storage::{Pool, PoolInfo, StorageError};
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,8 @@ pub enum ManagerError {
     Db(#[from] DbError),
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
     #[error("cannot start VPS {name}: {detail}")]
     Start { name: String, detail: String },
     #[error("{what}: {detail}")]
@@ -60,6 +63,7 @@ pub struct Manager {
     db: Db,
     cgroups: CgroupManager,
     images: ImageStore,
+    pool: Arc<dyn Pool>,
     pub jobs: Jobs,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -84,19 +88,23 @@ fn make_dir(path: &Path, mode: u32) -> Result<()> {
 impl Manager {
     pub async fn new(cfg: DaemonConfig, db: Db) -> anyhow::Result<Arc<Manager>> {
         make_dir(&cfg.state_dir, 0o711)?;
-        make_dir(&cfg.instances_dir(), 0o711)?;
         make_dir(&cfg.images_dir(), 0o711)?;
         make_dir(&cfg.run_dir, 0o711)?;
         make_dir(&cfg.vps_run_dir(), 0o700)?;
         let cgroups = CgroupManager::detect(&cfg.cgroup_prefix)?;
         cgroups.prepare()?;
         let images = ImageStore::new(cfg.images_dir(), cfg.busybox.clone());
+        let pool: Arc<dyn Pool> = Arc::from(
+            croft_host::storage::open(&cfg.pool())
+                .map_err(|e| anyhow::anyhow!("storage pool: {}", crate::error_chain(&e)))?,
+        );
         let jobs = Jobs::new(db.clone());
         Ok(Arc::new(Manager {
             cfg,
             db,
             cgroups,
             images,
+            pool,
             jobs,
             locks: Mutex::new(HashMap::new()),
         }))
@@ -127,7 +135,29 @@ impl Manager {
     }
 
     fn instance_dir(&self, name: &str) -> PathBuf {
-        self.cfg.instances_dir().join(name)
+        self.pool.instance_dir(name)
+    }
+
+    pub fn pools(&self) -> Result<Vec<PoolInfo>> {
+        Ok(vec![self.pool.info()?])
+    }
+
+    pub fn pool_info(&self, name: &str) -> Result<PoolInfo> {
+        let info = self.pool.info()?;
+        if info.name != name {
+            return Err(ManagerError::NotFound(format!("storage pool {name}")));
+        }
+        Ok(info)
+    }
+
+    /// Refuse a disk limit the pool cannot enforce, before anything changes.
+    fn check_disk_limit(&self, cfg: &InstanceConfig) -> Result<()> {
+        if cfg.disk_bytes.is_some() && self.pool.driver() == "dir" {
+            return Err(ManagerError::Invalid(
+                "the dir storage driver cannot enforce limits.disk; use a btrfs pool".into(),
+            ));
+        }
+        Ok(())
     }
 
     async fn row(&self, name: &str) -> Result<InstanceRow> {
@@ -160,6 +190,7 @@ impl Manager {
             init_pid: if running { row.init_pid } else { None },
             last_exit: row.last_exit,
             usage,
+            disk_bytes: None,
             supervisor_socket: socket,
         }
     }
@@ -176,7 +207,11 @@ impl Manager {
 
     pub async fn get(&self, name: &str) -> Result<Instance> {
         croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
-        Ok(self.view(self.row(name).await?))
+        let mut view = self.view(self.row(name).await?);
+        let pool = self.pool.clone();
+        let volume = name.to_string();
+        view.disk_bytes = blocking(move || pool.usage(&volume)).await?.ok().flatten();
+        Ok(view)
     }
 
     /// Check a launch request and reserve the name and an id range; the
@@ -184,7 +219,9 @@ impl Manager {
     pub async fn launch(self: &Arc<Self>, req: LaunchRequest) -> Result<croft_api::Job> {
         croft_api::validate_name(&req.name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         ImageStore::kind(&req.image)?;
-        InstanceConfig::parse(&req.config).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
+        let cfg =
+            InstanceConfig::parse(&req.config).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
+        self.check_disk_limit(&cfg)?;
         let uid_base = self
             .db
             .insert_instance(
@@ -237,7 +274,9 @@ impl Manager {
             what: format!("chown {}", dir.display()),
             detail: e.to_string(),
         })?;
-        let dst = dir.join("rootfs");
+        let pool = self.pool.clone();
+        let name = req.name.clone();
+        let dst = blocking(move || pool.create_volume(&name)).await??;
         blocking(move || croft_host::rootfs::copy_shifted(&src, &dst, uid_base))
             .await?
             .map_err(|e| ManagerError::Host {
@@ -246,6 +285,13 @@ impl Manager {
             })?;
         std::fs::write(dir.join("rootfs/etc/hostname"), format!("{}\n", req.name))
             .map_err(host_err("write /etc/hostname"))?;
+        let cfg =
+            InstanceConfig::parse(&req.config).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
+        if cfg.disk_bytes.is_some() {
+            let pool = self.pool.clone();
+            let name = req.name.clone();
+            blocking(move || pool.set_limit(&name, cfg.disk_bytes)).await??;
+        }
         self.db.set_status(&req.name, Status::Stopped, None, None).await?;
         if !req.no_start {
             job.progress(80, "starting").await;
@@ -260,8 +306,17 @@ impl Manager {
             let _ = cg.remove();
         }
         let _ = std::fs::remove_dir_all(self.run_dir(name));
-        let dir = self.instance_dir(name);
-        let _ = blocking(move || std::fs::remove_dir_all(dir)).await;
+        let pool = self.pool.clone();
+        let volume = name.to_string();
+        match blocking(move || pool.delete_volume(&volume)).await {
+            Ok(Err(e)) => warn!(
+                vps = name,
+                "rollback could not remove the volume: {}",
+                crate::error_chain(&e)
+            ),
+            Err(e) => warn!(vps = name, "rollback could not remove the volume: {e}"),
+            Ok(Ok(())) => {}
+        }
         if let Err(e) = self.db.delete_instance(name).await {
             warn!(
                 vps = name,
@@ -486,13 +541,9 @@ impl Manager {
             cg.remove()?;
         }
         let _ = std::fs::remove_dir_all(self.run_dir(name));
-        let dir = self.instance_dir(name);
-        blocking(move || match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        })
-        .await?
-        .map_err(host_err(format!("remove the files of {name}")))?;
+        let pool = self.pool.clone();
+        let volume = name.to_string();
+        blocking(move || pool.delete_volume(&volume)).await??;
         self.db.delete_instance(name).await?;
         info!(vps = name, "deleted");
         Ok(())
@@ -531,12 +582,27 @@ impl Manager {
         }
         let parsed =
             InstanceConfig::parse(&config).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
+        self.check_disk_limit(&parsed)?;
+        let old = InstanceConfig::parse(&row.config).unwrap_or_default();
+        if parsed.disk_bytes != old.disk_bytes {
+            let pool = self.pool.clone();
+            let volume = name.to_string();
+            let limit = parsed.disk_bytes;
+            blocking(move || pool.set_limit(&volume, limit))
+                .await?
+                .map_err(|e| match e {
+                    StorageError::BelowUsage { .. } => ManagerError::Invalid(crate::error_chain(&e)),
+                    e => ManagerError::Storage(e),
+                })?;
+        }
         if row.status == Status::Running {
             let cg = self.cgroups.open(name)?;
             if let Err(e) = cg.apply(&limits(&parsed)) {
                 // Put back what was there; the user's change did not take.
-                let old = InstanceConfig::parse(&row.config).unwrap_or_default();
                 let _ = cg.apply(&limits(&old));
+                if parsed.disk_bytes != old.disk_bytes {
+                    let _ = self.pool.set_limit(name, old.disk_bytes);
+                }
                 return Err(ManagerError::Conflict(format!(
                     "cannot apply the new limits: {}",
                     crate::error_chain(&e)
@@ -656,14 +722,16 @@ impl Manager {
                 }
             }
         }
-        if let Ok(entries) = std::fs::read_dir(self.cfg.instances_dir()) {
-            for e in entries.flatten() {
-                let n = e.file_name().to_string_lossy().to_string();
-                if !known.contains(&n.as_str()) {
-                    warn!(dir = %e.path().display(), "removing files of an unknown VPS");
-                    let p = e.path();
-                    let _ = blocking(move || std::fs::remove_dir_all(p)).await;
-                }
+        for orphan in self
+            .pool
+            .volumes()?
+            .into_iter()
+            .filter(|n| !known.contains(&n.as_str()))
+        {
+            warn!(volume = %orphan, "removing the volume of an unknown VPS");
+            let pool = self.pool.clone();
+            if let Ok(Err(e)) = blocking(move || pool.delete_volume(&orphan)).await {
+                warn!("{}", crate::error_chain(&e));
             }
         }
         Ok(())

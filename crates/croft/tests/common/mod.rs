@@ -50,10 +50,16 @@ impl Host {
         std::fs::create_dir_all(&dir).unwrap();
         let prefix = format!("croft-test-{tag}");
         let config = dir.join("croftd.toml");
+        // A small loop-file btrfs pool per test, unless the test sets one.
+        let storage = if extra.contains("storage_") {
+            ""
+        } else {
+            "storage_size = \"512MiB\"\n"
+        };
         std::fs::write(
             &config,
             format!(
-                "state_dir = \"{d}/state\"\nrun_dir = \"{d}/run\"\ncgroup_prefix = \"{prefix}\"\nlog_level = \"info\"\n{extra}\n",
+                "state_dir = \"{d}/state\"\nrun_dir = \"{d}/run\"\ncgroup_prefix = \"{prefix}\"\nlog_level = \"info\"\n{storage}{extra}\n",
                 d = dir.display()
             ),
         )
@@ -76,6 +82,16 @@ impl Host {
 
     pub fn state_dir(&self) -> PathBuf {
         self.dir.join("state")
+    }
+
+    /// The pool's mount point (btrfs on a loop file unless configured).
+    pub fn pool_dir(&self) -> PathBuf {
+        self.state_dir().join("storage-pools/default")
+    }
+
+    /// Where everything of VPS `name` lives (its rootfs volume inside).
+    pub fn instance_dir(&self, name: &str) -> PathBuf {
+        self.pool_dir().join("containers").join(name)
     }
 
     pub fn start_daemon(&mut self) {
@@ -265,10 +281,7 @@ impl Host {
     pub fn assert_no_trace_of(&self, name: &str) {
         let (code, _) = self.api("GET", &format!("/1.0/instances/{name}"), None);
         assert_eq!(code, 404, "VPS {name} still known to croftd");
-        assert!(
-            !self.state_dir().join("instances").join(name).exists(),
-            "files of {name} left behind"
-        );
+        assert!(!self.instance_dir(name).exists(), "files of {name} left behind");
         assert!(
             !self.run_dir().join("vps").join(name).exists(),
             "run dir of {name} left behind"
@@ -280,12 +293,15 @@ impl Host {
                 d.join(name).display()
             );
         }
+        // No mount of the VPS is left (its pool's own mount stays).
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(
-            !mounts.contains(&self.dir.display().to_string()),
-            "mounts under {} left behind",
-            self.dir.display()
-        );
+        for place in [self.instance_dir(name), self.run_dir().join("vps").join(name)] {
+            assert!(
+                !mounts.contains(&*place.to_string_lossy()),
+                "mounts under {} left behind",
+                place.display()
+            );
+        }
     }
 
     /// Wait until `pred` holds (polling), or panic with `what`.
@@ -368,8 +384,20 @@ impl Drop for Host {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        // The pool: unmounting it also frees its loop device (autoclear).
+        let pool = self.pool_dir();
+        if is_mount_point(&pool) {
+            let _ = nix::mount::umount2(&pool, nix::mount::MntFlags::MNT_DETACH);
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+pub fn is_mount_point(path: &Path) -> bool {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    table
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(&*path.to_string_lossy()))
 }
 
 fn collect_procs(dir: &Path, out: &mut Vec<i32>) {

@@ -1,0 +1,250 @@
+//! The `btrfs` driver: one subvolume per VPS, hard disk limits through
+//! qgroups (writes past the limit fail with EDQUOT inside the VPS), on a
+//! sparse loop file created on first start, a given block device, or an
+//! existing btrfs directory. A loop mount uses autoclear, so unmounting the
+//! pool also releases its loop device.
+
+use super::{fs_usage, io, list_dirs, Pool, PoolConfig, PoolInfo, StorageError};
+use crate::cmd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BTRFS_SUPER_MAGIC: i64 = 0x9123_683E;
+
+#[derive(Debug)]
+pub struct BtrfsPool {
+    name: String,
+    /// Where the pool's filesystem is reachable.
+    root: PathBuf,
+    source: String,
+}
+
+/// Is `path` itself a mount point (as this process sees the mount table)?
+pub fn is_mount_point(path: &Path) -> bool {
+    let Ok(path) = path.canonicalize() else {
+        return false;
+    };
+    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    table
+        .lines()
+        .any(|l| l.split(' ').nth(4).map(|m| Path::new(m) == path).unwrap_or(false))
+}
+
+fn is_btrfs(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path)
+        .map(|s| s.filesystem_type().0 == BTRFS_SUPER_MAGIC)
+        .unwrap_or(false)
+}
+
+impl BtrfsPool {
+    /// Mount (creating on first use) the pool; idempotent, so it also
+    /// re-attaches the pool after a croftd or host restart.
+    pub fn attach(cfg: &PoolConfig) -> Result<BtrfsPool, StorageError> {
+        let (root, source) = match &cfg.source {
+            // An existing btrfs directory: use it in place.
+            Some(dir) if dir.is_dir() => {
+                if !is_btrfs(dir) {
+                    return Err(StorageError::Parse {
+                        command: format!("statfs {}", dir.display()),
+                        output: "not a btrfs filesystem".into(),
+                    });
+                }
+                (dir.clone(), dir.display().to_string())
+            }
+            Some(device) => {
+                mount_once(device, &cfg.mount, false)?;
+                (cfg.mount.clone(), device.display().to_string())
+            }
+            None => {
+                if !cfg.loop_file.exists() {
+                    create_loop_file(&cfg.loop_file, cfg.loop_size)?;
+                }
+                mount_once(&cfg.loop_file, &cfg.mount, true)?;
+                (cfg.mount.clone(), cfg.loop_file.display().to_string())
+            }
+        };
+        cmd::run(Command::new("btrfs").args(["quota", "enable"]).arg(&root))?;
+        let containers = root.join("containers");
+        std::fs::create_dir_all(&containers).map_err(io("create", &containers))?;
+        Ok(BtrfsPool {
+            name: cfg.name.clone(),
+            root,
+            source,
+        })
+    }
+
+    fn rootfs(&self, name: &str) -> PathBuf {
+        self.instance_dir(name).join("rootfs")
+    }
+}
+
+/// Create a sparse file and a btrfs on it, in a temporary name first so a
+/// crash never leaves a half-made pool under the real name.
+fn create_loop_file(path: &Path, size: u64) -> Result<(), StorageError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io("create", parent))?;
+    }
+    let tmp = path.with_extension("img.tmp");
+    let file = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
+    file.set_len(size).map_err(io("size", &tmp))?;
+    drop(file);
+    if let Err(e) = cmd::run(Command::new("mkfs.btrfs").args(["-q", "-f"]).arg(&tmp)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.into());
+    }
+    std::fs::rename(&tmp, path).map_err(io("rename", &tmp))
+}
+
+fn mount_once(source: &Path, target: &Path, loop_file: bool) -> Result<(), StorageError> {
+    std::fs::create_dir_all(target).map_err(io("create", target))?;
+    if is_mount_point(target) {
+        return Ok(());
+    }
+    let mut mount = Command::new("mount");
+    mount.args(["-t", "btrfs"]);
+    if loop_file {
+        mount.args(["-o", "loop"]);
+    }
+    cmd::run(mount.arg(source).arg(target))?;
+    Ok(())
+}
+
+impl Pool for BtrfsPool {
+    fn driver(&self) -> &'static str {
+        "btrfs"
+    }
+
+    fn info(&self) -> Result<PoolInfo, StorageError> {
+        let (size, used, free) = fs_usage(&self.root)?;
+        Ok(PoolInfo {
+            name: self.name.clone(),
+            driver: "btrfs".into(),
+            source: self.source.clone(),
+            mount: self.root.display().to_string(),
+            size_bytes: size,
+            used_bytes: used,
+            free_bytes: free,
+            volumes: self.volumes()?.len(),
+        })
+    }
+
+    fn instance_dir(&self, name: &str) -> PathBuf {
+        self.root.join("containers").join(name)
+    }
+
+    fn create_volume(&self, name: &str) -> Result<PathBuf, StorageError> {
+        let path = self.rootfs(name);
+        cmd::run(
+            Command::new("btrfs")
+                .args(["-q", "subvolume", "create"])
+                .arg(&path),
+        )?;
+        Ok(path)
+    }
+
+    fn delete_volume(&self, name: &str) -> Result<(), StorageError> {
+        let rootfs = self.rootfs(name);
+        if rootfs.exists() {
+            let id = cmd::stdout(
+                Command::new("btrfs")
+                    .args(["inspect-internal", "rootid"])
+                    .arg(&rootfs),
+            )
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok());
+            cmd::run(
+                Command::new("btrfs")
+                    .args(["-q", "subvolume", "delete"])
+                    .arg(&rootfs),
+            )?;
+            // The cleaner removes a deleted subvolume in the background and
+            // its qgroup stays (stale) until then: wait for it, then free
+            // the qgroup; newer kernels may already have, so "not found" is
+            // fine.
+            if let Some(id) = id {
+                let id = id.to_string();
+                // A filesystem sync commits the deletion and wakes the
+                // cleaner, so the wait below is short.
+                let _ = cmd::run(Command::new("btrfs").args(["filesystem", "sync"]).arg(&self.root));
+                let _ = cmd::run(
+                    Command::new("btrfs")
+                        .args(["subvolume", "sync"])
+                        .arg(&self.root)
+                        .arg(&id),
+                );
+                let _ = cmd::run(
+                    Command::new("btrfs")
+                        .args(["qgroup", "destroy", &format!("0/{id}")])
+                        .arg(&self.root),
+                );
+            }
+        }
+        let dir = self.instance_dir(name);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", &dir)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    fn set_limit(&self, name: &str, bytes: Option<u64>) -> Result<(), StorageError> {
+        let rootfs = self.rootfs(name);
+        let value = match bytes {
+            Some(limit) => {
+                if let Some(used) = self.usage(name)? {
+                    if used > limit {
+                        return Err(StorageError::BelowUsage { limit, used });
+                    }
+                }
+                limit.to_string()
+            }
+            None => "none".into(),
+        };
+        cmd::run(
+            Command::new("btrfs")
+                .args(["qgroup", "limit", &value])
+                .arg(&rootfs),
+        )?;
+        Ok(())
+    }
+
+    fn usage(&self, name: &str) -> Result<Option<u64>, StorageError> {
+        let rootfs = self.rootfs(name);
+        let mut command = Command::new("btrfs");
+        command
+            .args(["qgroup", "show", "--raw", "--sync", "-f"])
+            .arg(&rootfs);
+        let out = cmd::stdout(&mut command)?;
+        parse_referenced(&out)
+            .map(Some)
+            .ok_or_else(|| StorageError::Parse {
+                command: format!("btrfs qgroup show {}", rootfs.display()),
+                output: out,
+            })
+    }
+
+    fn volumes(&self) -> Result<Vec<String>, StorageError> {
+        list_dirs(&self.root.join("containers"))
+    }
+}
+
+/// The "Referenced" bytes of the subvolume's own qgroup (0/ID).
+fn parse_referenced(out: &str) -> Option<u64> {
+    out.lines()
+        .find(|l| l.starts_with("0/"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_qgroup_show() {
+        let out = "Qgroupid    Referenced    Exclusive   Path \n--------    ----------    ---------   ---- \n0/256          1064960      1064960   containers/a/rootfs\n";
+        assert_eq!(parse_referenced(out), Some(1_064_960));
+        assert_eq!(parse_referenced("Qgroupid Referenced\n"), None);
+    }
+}

@@ -1,0 +1,113 @@
+//! The `dir` driver: plain directories on whatever filesystem holds the
+//! pool path. No copy-on-write, no disk limits (refused, not ignored).
+
+use super::{fs_usage, io, list_dirs, Pool, PoolConfig, PoolInfo, StorageError};
+use std::path::PathBuf;
+
+#[derive(Debug)]
+pub struct DirPool {
+    name: String,
+    root: PathBuf,
+}
+
+impl DirPool {
+    pub fn open(cfg: &PoolConfig) -> Result<DirPool, StorageError> {
+        let root = cfg.source.clone().unwrap_or_else(|| cfg.mount.clone());
+        let containers = root.join("containers");
+        std::fs::create_dir_all(&containers).map_err(io("create", &containers))?;
+        Ok(DirPool {
+            name: cfg.name.clone(),
+            root,
+        })
+    }
+}
+
+impl Pool for DirPool {
+    fn driver(&self) -> &'static str {
+        "dir"
+    }
+
+    fn info(&self) -> Result<PoolInfo, StorageError> {
+        let (size, used, free) = fs_usage(&self.root)?;
+        Ok(PoolInfo {
+            name: self.name.clone(),
+            driver: "dir".into(),
+            source: self.root.display().to_string(),
+            mount: self.root.display().to_string(),
+            size_bytes: size,
+            used_bytes: used,
+            free_bytes: free,
+            volumes: self.volumes()?.len(),
+        })
+    }
+
+    fn instance_dir(&self, name: &str) -> PathBuf {
+        self.root.join("containers").join(name)
+    }
+
+    fn create_volume(&self, name: &str) -> Result<PathBuf, StorageError> {
+        let path = self.instance_dir(name).join("rootfs");
+        std::fs::create_dir(&path).map_err(io("create", &path))?;
+        Ok(path)
+    }
+
+    fn delete_volume(&self, name: &str) -> Result<(), StorageError> {
+        let dir = self.instance_dir(name);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", &dir)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    fn set_limit(&self, _name: &str, bytes: Option<u64>) -> Result<(), StorageError> {
+        match bytes {
+            None => Ok(()),
+            Some(_) => Err(StorageError::Unsupported {
+                driver: "dir",
+                what: "enforce a disk limit (use btrfs)",
+            }),
+        }
+    }
+
+    fn usage(&self, _name: &str) -> Result<Option<u64>, StorageError> {
+        Ok(None)
+    }
+
+    fn volumes(&self) -> Result<Vec<String>, StorageError> {
+        list_dirs(&self.root.join("containers"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dir_pool_refuses_a_disk_limit_and_manages_volumes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = PoolConfig {
+            name: "default".into(),
+            driver: "dir".into(),
+            mount: tmp.path().join("pool"),
+            source: None,
+            loop_file: tmp.path().join("unused.img"),
+            loop_size: 0,
+        };
+        let pool = DirPool::open(&cfg).unwrap();
+        std::fs::create_dir(pool.instance_dir("a")).unwrap();
+        let rootfs = pool.create_volume("a").unwrap();
+        assert!(rootfs.is_dir());
+        assert_eq!(pool.volumes().unwrap(), vec!["a".to_string()]);
+        assert!(matches!(
+            pool.set_limit("a", Some(1 << 30)),
+            Err(StorageError::Unsupported { .. })
+        ));
+        pool.set_limit("a", None).unwrap();
+        let info = pool.info().unwrap();
+        assert_eq!((info.driver.as_str(), info.volumes), ("dir", 1));
+        assert!(info.size_bytes > 0 && info.free_bytes <= info.size_bytes);
+        pool.delete_volume("a").unwrap();
+        pool.delete_volume("a").unwrap();
+        assert!(pool.volumes().unwrap().is_empty());
+    }
+}

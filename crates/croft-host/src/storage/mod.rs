@@ -1,0 +1,137 @@
+//! Storage pools: where VPS root filesystems live.
+//!
+//! A pool is reached through the [`Pool`] trait so that the manager never
+//! names btrfs: [`btrfs::BtrfsPool`] (the default: a loop-file or block
+//! device btrfs with one subvolume per VPS and qgroup disk limits) and
+//! [`dir::DirPool`] (plain directories, for hosts without btrfs; it refuses
+//! a disk limit instead of silently ignoring it).
+//!
+//! Layout inside a pool's mount point: `containers/<name>/` is a directory
+//! owned by the VPS's root (mode 0700, so no host user and no other VPS can
+//! enter it) holding the volume `rootfs`.
+
+pub mod btrfs;
+pub mod dir;
+
+use crate::cmd::CommandError;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StorageError {
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error("{what} {path}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the {driver} storage driver cannot {what}")]
+    Unsupported {
+        driver: &'static str,
+        what: &'static str,
+    },
+    #[error("disk limit {limit} bytes is below the {used} bytes the VPS already uses")]
+    BelowUsage { limit: u64, used: u64 },
+    #[error("unexpected output from `{command}`: {output}")]
+    Parse { command: String, output: String },
+    #[error("unknown storage driver {0:?} (btrfs or dir)")]
+    UnknownDriver(String),
+}
+
+pub(crate) fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StorageError + 'a {
+    move |source| StorageError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Size and use of a pool, as `croft storage info` shows them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PoolInfo {
+    pub name: String,
+    pub driver: String,
+    /// The loop file, block device or directory behind the pool.
+    pub source: String,
+    pub mount: String,
+    pub size_bytes: u64,
+    pub used_bytes: u64,
+    pub free_bytes: u64,
+    pub volumes: usize,
+}
+
+/// How croftd wants its pool.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    pub name: String,
+    pub driver: String,
+    /// Where the pool is (or gets) mounted.
+    pub mount: PathBuf,
+    /// A block device or an existing btrfs directory to use instead of a
+    /// loop file.
+    pub source: Option<PathBuf>,
+    /// The loop file created on first start when no source is given.
+    pub loop_file: PathBuf,
+    pub loop_size: u64,
+}
+
+/// One storage pool.
+pub trait Pool: Send + Sync + std::fmt::Debug {
+    fn driver(&self) -> &'static str;
+    fn info(&self) -> Result<PoolInfo, StorageError>;
+    /// The directory that holds everything of VPS `name`.
+    fn instance_dir(&self, name: &str) -> PathBuf;
+    /// Create the (empty) root volume of `name` inside its instance dir.
+    fn create_volume(&self, name: &str) -> Result<PathBuf, StorageError>;
+    /// Remove the VPS's volume and its instance dir; missing is fine.
+    fn delete_volume(&self, name: &str) -> Result<(), StorageError>;
+    /// Set (or with `None` lift) the hard disk limit of `name`'s volume.
+    fn set_limit(&self, name: &str, bytes: Option<u64>) -> Result<(), StorageError>;
+    /// Bytes used by `name`'s volume, when the driver can tell.
+    fn usage(&self, name: &str) -> Result<Option<u64>, StorageError>;
+    /// Names of the VPS volumes present in the pool.
+    fn volumes(&self) -> Result<Vec<String>, StorageError>;
+}
+
+/// Attach (creating on first use) the pool described by `cfg`.
+pub fn open(cfg: &PoolConfig) -> Result<Box<dyn Pool>, StorageError> {
+    match cfg.driver.as_str() {
+        "btrfs" => Ok(Box::new(btrfs::BtrfsPool::attach(cfg)?)),
+        "dir" => Ok(Box::new(dir::DirPool::open(cfg)?)),
+        other => Err(StorageError::UnknownDriver(other.into())),
+    }
+}
+
+/// Total, used and free bytes of the filesystem holding `path`.
+pub(crate) fn fs_usage(path: &Path) -> Result<(u64, u64, u64), StorageError> {
+    let st = nix::sys::statvfs::statvfs(path).map_err(|e| StorageError::Io {
+        what: "statvfs",
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
+    let frsize = st.fragment_size();
+    let total = st.blocks() * frsize;
+    let used = total.saturating_sub(st.blocks_free() * frsize);
+    Ok((total, used, st.blocks_available() * frsize))
+}
+
+pub(crate) fn list_dirs(path: &Path) -> Result<Vec<String>, StorageError> {
+    let mut names = Vec::new();
+    let entries = match std::fs::read_dir(path) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+        Err(e) => return Err(io("read", path)(e)),
+    };
+    for e in entries {
+        let e = e.map_err(io("read", path))?;
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            names.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}

@@ -1,0 +1,112 @@
+//! End-to-end tests of storage pools: the btrfs loop pool, per-VPS
+//! subvolumes and disk limits, and the dir driver. Root needed; each test
+//! has its own daemon and its own small loop-file pool.
+
+mod common;
+
+use common::Host;
+use std::time::Duration;
+
+#[test]
+fn a_write_past_the_disk_limit_fails_with_edquot_inside_and_nothing_else_breaks() {
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "full1", "--disk", "64MiB"]);
+    host.ok(&["launch", "busybox", "other1"]);
+    let out = host.sh("full1", "dd if=/dev/zero of=/root/big bs=1M count=100 2>&1; sync");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Disk quota exceeded"), "no EDQUOT inside: {text}");
+    // The neighbour and the host keep writing.
+    host.sh_ok(
+        "other1",
+        "dd if=/dev/zero of=/root/f bs=1M count=80 2>/dev/null && sync && ls -l /root/f",
+    );
+    std::fs::write(host.dir.join("host-write"), vec![0u8; 1 << 20]).unwrap();
+    assert_eq!(host.sh_ok("full1", "echo still-alive").trim(), "still-alive");
+    // Usage is reported, and a live raise lets the write through.
+    let disk = host.info("full1")["disk_bytes"].as_u64().unwrap();
+    assert!(disk > 50 << 20 && disk <= 64 << 20, "disk usage {disk}");
+    host.ok(&["config", "set", "full1", "limits.disk=256MiB"]);
+    host.sh_ok(
+        "full1",
+        "rm /root/big && dd if=/dev/zero of=/root/big bs=1M count=100 2>/dev/null && sync",
+    );
+    // A limit below what is used is refused and changes nothing.
+    let err = host.fails(&["config", "set", "full1", "limits.disk=32MiB"]);
+    assert!(err.contains("below"), "{err}");
+    assert_eq!(host.info("full1")["config"]["limits.disk"], "256MiB");
+    // Lifting the limit works too.
+    host.ok(&["config", "unset", "full1", "limits.disk"]);
+    host.sh_ok(
+        "full1",
+        "dd if=/dev/zero of=/root/more bs=1M count=40 2>/dev/null && sync",
+    );
+}
+
+#[test]
+fn pool_is_listed_reattached_after_a_restart_and_volumes_are_removed_on_delete() {
+    let mut host = Host::new();
+    let pools: serde_json::Value =
+        serde_json::from_str(&host.ok(&["storage", "list", "--format", "json"])).unwrap();
+    let pool = &pools[0];
+    assert_eq!(pool["driver"], "btrfs");
+    assert_eq!(pool["name"], "default");
+    let size = pool["size_bytes"].as_u64().unwrap();
+    assert!(size > 450 << 20 && size <= 512 << 20, "pool size {size}");
+    assert!(pool["source"].as_str().unwrap().ends_with("disks/default.img"));
+    host.ok(&["launch", "busybox", "keep1"]);
+    host.sh_ok("keep1", "echo persisted > /root/note");
+    assert_eq!(
+        host.api("GET", "/1.0/storage-pools/default", None).1["volumes"],
+        1
+    );
+    assert_eq!(host.api("GET", "/1.0/storage-pools/nope", None).0, 404);
+
+    // Host reboot: everything stops, the pool is unmounted, /run is empty.
+    host.ok(&["stop", "keep1"]);
+    host.kill_daemon();
+    nix::mount::umount2(&host.pool_dir(), nix::mount::MntFlags::MNT_DETACH).unwrap();
+    std::fs::remove_dir_all(host.run_dir()).unwrap();
+    host.start_daemon();
+    host.ok(&["start", "keep1"]);
+    assert_eq!(host.sh_ok("keep1", "cat /root/note").trim(), "persisted");
+
+    host.ok(&["delete", "--force", "keep1"]);
+    host.assert_no_trace_of("keep1");
+    let subvols = std::process::Command::new("btrfs")
+        .args(["subvolume", "list"])
+        .arg(host.pool_dir())
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&subvols.stdout).contains("keep1"),
+        "subvolume left: {}",
+        String::from_utf8_lossy(&subvols.stdout)
+    );
+    let qgroups = std::process::Command::new("btrfs")
+        .args(["qgroup", "show"])
+        .arg(host.pool_dir())
+        .output()
+        .unwrap();
+    let qgroups = String::from_utf8_lossy(&qgroups.stdout);
+    assert!(
+        qgroups.lines().filter(|l| l.starts_with("0/")).count() <= 1,
+        "qgroups left: {qgroups:?}"
+    );
+}
+
+#[test]
+fn the_dir_driver_refuses_disk_limits_instead_of_ignoring_them() {
+    let host = Host::with_config("storage_driver = \"dir\"");
+    let err = host.fails(&["launch", "busybox", "plain1", "--disk", "1GiB"]);
+    assert!(err.contains("dir storage driver"), "{err}");
+    host.assert_no_trace_of("plain1");
+    host.ok(&["launch", "busybox", "plain1"]);
+    let err = host.fails(&["config", "set", "plain1", "limits.disk=1GiB"]);
+    assert!(err.contains("dir storage driver"), "{err}");
+    assert!(host.info("plain1")["config"].get("limits.disk").is_none());
+    let info = host.ok(&["storage", "info"]);
+    assert!(info.contains("Driver:  dir"), "{info}");
+    host.wait_for("a running VPS", Duration::from_secs(5), || {
+        host.info("plain1")["status"] == "running"
+    });
+}
