@@ -37,67 +37,59 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Ro
     }
 }
 
-/// Build the `busybox` image: a tiny Linux userland from a static busybox,
-/// with busybox init, a root shell on the console and the usual layout.
-/// Built in `<dest>.tmp` and renamed into place, so a crash never leaves a
-/// half-built image under `dest`.
-pub fn build_busybox_image(busybox: &Path, dest: &Path) -> Result<(), RootfsError> {
-    let tmp = dest.with_extension("tmp");
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(io("remove", &tmp))?;
+/// Fill the empty directory `root` with the `busybox` image: a tiny Linux
+/// userland from a static busybox, with busybox init, a root shell on the
+/// console and the usual layout.
+pub fn populate_busybox(busybox: &Path, root: &Path) -> Result<(), RootfsError> {
+    for dir in [
+        "bin",
+        "sbin",
+        "usr/bin",
+        "usr/sbin",
+        "etc/init.d",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "root",
+        "run",
+        "var/log",
+        "var/run",
+        "mnt",
+        "home",
+    ] {
+        let p = root.join(dir);
+        fs::create_dir_all(&p).map_err(io("create", &p))?;
     }
-    let result = (|| {
-        for dir in [
-            "bin",
-            "sbin",
-            "usr/bin",
-            "usr/sbin",
-            "etc/init.d",
-            "proc",
-            "sys",
-            "dev",
-            "tmp",
-            "root",
-            "run",
-            "var/log",
-            "var/run",
-            "mnt",
-            "home",
-        ] {
-            let p = tmp.join(dir);
-            fs::create_dir_all(&p).map_err(io("create", &p))?;
+    fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).map_err(io("chmod", root))?;
+    fs::set_permissions(root.join("root"), fs::Permissions::from_mode(0o700)).map_err(io("chmod", root))?;
+    let target = root.join("bin/busybox");
+    fs::copy(busybox, &target).map_err(io("copy", busybox))?;
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o755)).map_err(io("chmod", &target))?;
+    let out = Command::new(busybox)
+        .arg("--list-full")
+        .output()
+        .map_err(io("run", busybox))?;
+    if !out.status.success() {
+        return Err(RootfsError::Command {
+            command: format!("{} --list-full", busybox.display()),
+            detail: format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()),
+        });
+    }
+    for applet in String::from_utf8_lossy(&out.stdout).lines() {
+        let applet = applet.trim().trim_start_matches('/');
+        if applet.is_empty() || applet == "bin/busybox" || applet.contains("..") {
+            continue;
         }
-        fs::set_permissions(tmp.join("tmp"), fs::Permissions::from_mode(0o1777))
-            .map_err(io("chmod", &tmp))?;
-        fs::set_permissions(tmp.join("root"), fs::Permissions::from_mode(0o700))
-            .map_err(io("chmod", &tmp))?;
-        let target = tmp.join("bin/busybox");
-        fs::copy(busybox, &target).map_err(io("copy", busybox))?;
-        fs::set_permissions(&target, fs::Permissions::from_mode(0o755)).map_err(io("chmod", &target))?;
-        let out = Command::new(busybox)
-            .arg("--list-full")
-            .output()
-            .map_err(io("run", busybox))?;
-        if !out.status.success() {
-            return Err(RootfsError::Command {
-                command: format!("{} --list-full", busybox.display()),
-                detail: format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()),
-            });
+        let link = root.join(applet);
+        if let Some(parent) = link.parent() {
+            fs::create_dir_all(parent).map_err(io("create", parent))?;
         }
-        for applet in String::from_utf8_lossy(&out.stdout).lines() {
-            let applet = applet.trim().trim_start_matches('/');
-            if applet.is_empty() || applet == "bin/busybox" || applet.contains("..") {
-                continue;
-            }
-            let link = tmp.join(applet);
-            if let Some(parent) = link.parent() {
-                fs::create_dir_all(parent).map_err(io("create", parent))?;
-            }
-            if !link.exists() {
-                std::os::unix::fs::symlink("/bin/busybox", &link).map_err(io("symlink", &link))?;
-            }
+        if !link.exists() {
+            std::os::unix::fs::symlink("/bin/busybox", &link).map_err(io("symlink", &link))?;
         }
-        let files: &[(&str, &str, u32)] = &[
+    }
+    let files: &[(&str, &str, u32)] = &[
             ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n", 0o644),
             ("etc/group", "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n", 0o644),
             ("etc/shadow", "root:*:19000:0:99999:7:::\n", 0o600),
@@ -114,13 +106,22 @@ pub fn build_busybox_image(busybox: &Path, dest: &Path) -> Result<(), RootfsErro
             ),
             ("etc/init.d/rcS", "#!/bin/sh\n/bin/hostname -F /etc/hostname 2>/dev/null\nmkdir -p /run /var/run\n", 0o755),
         ];
-        for (path, content, mode) in files {
-            let p = tmp.join(path);
-            fs::write(&p, content).map_err(io("write", &p))?;
-            fs::set_permissions(&p, fs::Permissions::from_mode(*mode)).map_err(io("chmod", &p))?;
-        }
-        Ok(())
-    })();
+    for (path, content, mode) in files {
+        let p = root.join(path);
+        fs::write(&p, content).map_err(io("write", &p))?;
+        fs::set_permissions(&p, fs::Permissions::from_mode(*mode)).map_err(io("chmod", &p))?;
+    }
+    Ok(())
+}
+
+/// Build the busybox image in `<dest>.tmp` and rename it into place, so a
+/// crash never leaves a half-built image under `dest`.
+pub fn build_busybox_image(busybox: &Path, dest: &Path) -> Result<(), RootfsError> {
+    let tmp = dest.with_extension("tmp");
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(io("remove", &tmp))?;
+    }
+    let result = populate_busybox(busybox, &tmp);
     if let Err(e) = result {
         let _ = fs::remove_dir_all(&tmp);
         return Err(e);

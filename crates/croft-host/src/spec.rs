@@ -31,6 +31,10 @@ pub struct VpsSpec {
     /// Where the supervisor keeps its socket, pid file, console log and the
     /// record of the last exit.
     pub run_dir: PathBuf,
+    /// The rootfs keeps the image's ids (0..65536) on disk and is mounted
+    /// idmapped to the VPS's range; otherwise it was chowned at creation.
+    #[serde(default)]
+    pub idmap_rootfs: bool,
 }
 
 /// The files of a supervisor's run directory.

@@ -72,13 +72,7 @@ impl ImageStore {
         self.dir.join(name).join("rootfs")
     }
 
-    /// Return the image's rootfs, building it first if needed. Blocking.
-    pub fn ensure(&self, name: &str) -> Result<PathBuf, ImageError> {
-        Self::kind(name)?;
-        let rootfs = self.rootfs(name);
-        if rootfs.is_dir() {
-            return Ok(rootfs);
-        }
+    fn check_tools(&self, name: &str) -> Result<(), ImageError> {
         if !self.busybox.is_file() {
             return Err(ImageError::Missing {
                 name: name.into(),
@@ -88,6 +82,37 @@ impl ImageStore {
                 ),
             });
         }
+        Ok(())
+    }
+
+    /// The image as a read-only volume of `pool` (for pools that snapshot),
+    /// built on first use. Blocking.
+    pub fn ensure_in_pool(
+        &self,
+        name: &str,
+        pool: &dyn croft_host::storage::Pool,
+    ) -> Result<PathBuf, ImageError> {
+        Self::kind(name)?;
+        self.check_tools(name)?;
+        let busybox = self.busybox.clone();
+        pool.ensure_image(name, &mut |dir| {
+            croft_host::rootfs::populate_busybox(&busybox, dir).map_err(|e| e.to_string())
+        })
+        .map_err(|e| ImageError::Missing {
+            name: name.into(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// Return the image's rootfs directory, building it first if needed.
+    /// Blocking.
+    pub fn ensure(&self, name: &str) -> Result<PathBuf, ImageError> {
+        Self::kind(name)?;
+        let rootfs = self.rootfs(name);
+        if rootfs.is_dir() {
+            return Ok(rootfs);
+        }
+        self.check_tools(name)?;
         let parent = rootfs.parent().unwrap_or(Path::new("/"));
         std::fs::create_dir_all(parent).map_err(|e| ImageError::Missing {
             name: name.into(),

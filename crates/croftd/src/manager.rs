@@ -256,11 +256,6 @@ impl Manager {
         uid_base: u32,
         job: &JobHandle,
     ) -> Result<()> {
-        job.progress(10, "preparing image").await;
-        let images = self.images.clone();
-        let image = req.image.clone();
-        let src = blocking(move || images.ensure(&image)).await??;
-        job.progress(40, "copying the image into the VPS").await;
         // The VPS's directory belongs to its root and nobody else may enter:
         // its files stay readable only through its own id range.
         let dir = self.instance_dir(&req.name);
@@ -274,15 +269,32 @@ impl Manager {
             what: format!("chown {}", dir.display()),
             detail: e.to_string(),
         })?;
+        job.progress(10, "preparing image").await;
+        let images = self.images.clone();
+        let image = req.image.clone();
         let pool = self.pool.clone();
         let name = req.name.clone();
-        let dst = blocking(move || pool.create_volume(&name)).await??;
-        blocking(move || croft_host::rootfs::copy_shifted(&src, &dst, uid_base))
-            .await?
-            .map_err(|e| ManagerError::Host {
-                what: "copy image".into(),
-                detail: crate::error_chain(&e),
-            })?;
+        if self.pool.snapshots() {
+            // Copy-on-write: the disk is a snapshot of the image volume, in
+            // O(1) whatever the image's size; ids stay as in the image and
+            // the VPS mounts its disk idmapped.
+            blocking(move || -> Result<()> {
+                images.ensure_in_pool(&image, pool.as_ref())?;
+                pool.clone_image(&image, &name)?;
+                Ok(())
+            })
+            .await??;
+        } else {
+            let src = blocking(move || images.ensure(&image)).await??;
+            job.progress(40, "copying the image into the VPS").await;
+            let dst = blocking(move || pool.create_volume(&name)).await??;
+            blocking(move || croft_host::rootfs::copy_shifted(&src, &dst, uid_base))
+                .await?
+                .map_err(|e| ManagerError::Host {
+                    what: "copy image".into(),
+                    detail: crate::error_chain(&e),
+                })?;
+        }
         std::fs::write(dir.join("rootfs/etc/hostname"), format!("{}\n", req.name))
             .map_err(host_err("write /etc/hostname"))?;
         let cfg =
@@ -366,6 +378,7 @@ impl Manager {
                 env: vec!["container=croft".into(), "TERM=linux".into()],
                 cgroup_dirs: cgroup.dirs(),
                 run_dir: run_dir.clone(),
+                idmap_rootfs: self.pool.snapshots(),
             };
             let json = serde_json::to_vec_pretty(&spec).expect("spec serializes");
             std::fs::write(RunDir(&run_dir).spec(), json).map_err(host_err("write spec"))?;

@@ -19,6 +19,7 @@
 //!    reported back over the sync socket; success closes it (CLOEXEC).
 
 pub mod exec;
+pub mod idmap;
 pub mod mounts;
 pub mod security;
 
@@ -152,9 +153,29 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
     };
     attach_cgroups(pid.as_raw(), &spec.cgroup_dirs).map_err(kill_child)?;
     write_id_maps(pid.as_raw(), spec.uid_base, spec.id_count).map_err(kill_child)?;
+    // An idmapped rootfs is made here, as host root, with the child's new
+    // user namespace, and handed over with "go".
+    let tree = if spec.idmap_rootfs {
+        let userns = std::fs::File::open(format!("/proc/{pid}/ns/user")).map_err(|source| {
+            kill_child(RuntimeError::Namespace {
+                path: format!("/proc/{pid}/ns/user").into(),
+                source,
+            })
+        })?;
+        Some(idmap::idmapped_clone(&spec.rootfs, &userns).map_err(|e| {
+            kill_child(RuntimeError::Child(format!(
+                "idmapped mount of {}: {e}",
+                spec.rootfs.display()
+            )))
+        })?)
+    } else {
+        None
+    };
+    let go_fds: Vec<i32> = tree.iter().map(|t| t.as_raw_fd()).collect();
     parent
-        .send(&ChildMsg::Go, &[])
+        .send(&ChildMsg::Go, &go_fds)
         .map_err(|e| kill_child(RuntimeError::Sync(e)))?;
+    drop(tree);
 
     let (console, console_slave) = match parent.recv::<ChildMsg>() {
         Ok((ChildMsg::Console, mut fds)) if fds.len() == 2 => {
@@ -288,10 +309,10 @@ fn child_main(
         );
         1
     };
-    match sync.recv::<ChildMsg>() {
-        Ok((ChildMsg::Go, _)) => {}
+    let idmapped_root = match sync.recv::<ChildMsg>() {
+        Ok((ChildMsg::Go, mut fds)) => fds.pop(),
         _ => return 1, // the parent gave up; it kills us
-    }
+    };
     if let Err(e) = reset_signals() {
         return fail("reset signal mask", e.to_string());
     }
@@ -309,7 +330,7 @@ fn child_main(
     if let Err(e) = sethostname(&spec.hostname) {
         return fail("set hostname", e.to_string());
     }
-    if let Err(e) = mounts::setup_rootfs(&spec.rootfs) {
+    if let Err(e) = mounts::setup_rootfs(&spec.rootfs, idmapped_root) {
         return fail("mount setup", e.to_string());
     }
     let console = match mounts::open_console() {

@@ -119,7 +119,10 @@ fn ensure_dir(path: &Path) -> Result<(), MountError> {
 
 /// Build the VPS mounts under `rootfs` and pivot into it. Runs as root of
 /// the VPS's user namespace, in its fresh mount namespace.
-pub fn setup_rootfs(rootfs: &Path) -> Result<(), MountError> {
+/// With `idmapped`, the rootfs is that detached idmapped mount (see
+/// [`super::idmap`]) attached over `rootfs`; without, `rootfs` is bound
+/// onto itself (its files are already owned by the VPS's id range).
+pub fn setup_rootfs(rootfs: &Path, idmapped: Option<OwnedFd>) -> Result<(), MountError> {
     let none: Option<&Path> = None;
     let nodev_nosuid_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     // Nothing we mount may propagate back to the host, and host mounts
@@ -133,14 +136,21 @@ pub fn setup_rootfs(rootfs: &Path) -> Result<(), MountError> {
         None,
     )?;
     // pivot_root needs the new root to be a mount point.
-    do_mount(
-        "bind rootfs",
-        Some(rootfs),
-        rootfs,
-        None,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None,
-    )?;
+    match idmapped {
+        Some(tree) => super::idmap::attach(&tree, rootfs).map_err(|source| MountError::Mount {
+            what: "attach idmapped rootfs",
+            target: rootfs.to_path_buf(),
+            source,
+        })?,
+        None => do_mount(
+            "bind rootfs",
+            Some(rootfs),
+            rootfs,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )?,
+    }
 
     let proc_dir = rootfs.join("proc");
     ensure_dir(&proc_dir)?;

@@ -78,6 +78,15 @@ impl BtrfsPool {
     fn rootfs(&self, name: &str) -> PathBuf {
         self.instance_dir(name).join("rootfs")
     }
+
+    fn image_path(&self, name: &str) -> PathBuf {
+        self.root.join("images").join(name)
+    }
+}
+
+fn btrfs(args: &[&str], path: &Path) -> Result<(), StorageError> {
+    cmd::run(Command::new("btrfs").args(args).arg(path))?;
+    Ok(())
 }
 
 /// Create a sparse file and a btrfs on it, in a temporary name first so a
@@ -226,6 +235,63 @@ impl Pool for BtrfsPool {
 
     fn volumes(&self) -> Result<Vec<String>, StorageError> {
         list_dirs(&self.root.join("containers"))
+    }
+
+    fn snapshots(&self) -> bool {
+        true
+    }
+
+    fn ensure_image(
+        &self,
+        name: &str,
+        build: &mut dyn FnMut(&Path) -> Result<(), String>,
+    ) -> Result<PathBuf, StorageError> {
+        let path = self.image_path(name);
+        if path.is_dir() {
+            return Ok(path);
+        }
+        let images = self.root.join("images");
+        std::fs::create_dir_all(&images).map_err(io("create", &images))?;
+        // Built under a temporary name, made read-only, then renamed: a
+        // crash never leaves a half-built image under the real name.
+        let building = images.join(format!(".{name}.building"));
+        if building.exists() {
+            let _ = cmd::run(
+                Command::new("btrfs")
+                    .args(["property", "set", "-ts"])
+                    .arg(&building)
+                    .args(["ro", "false"]),
+            );
+            btrfs(&["-q", "subvolume", "delete"], &building)?;
+        }
+        btrfs(&["-q", "subvolume", "create"], &building)?;
+        let built = build(&building).map_err(|detail| StorageError::ImageBuild {
+            name: name.into(),
+            detail,
+        });
+        if let Err(e) = built {
+            let _ = btrfs(&["-q", "subvolume", "delete"], &building);
+            return Err(e);
+        }
+        cmd::run(
+            Command::new("btrfs")
+                .args(["property", "set", "-ts"])
+                .arg(&building)
+                .args(["ro", "true"]),
+        )?;
+        std::fs::rename(&building, &path).map_err(io("rename", &building))?;
+        Ok(path)
+    }
+
+    fn clone_image(&self, image: &str, vps: &str) -> Result<PathBuf, StorageError> {
+        let target = self.rootfs(vps);
+        cmd::run(
+            Command::new("btrfs")
+                .args(["-q", "subvolume", "snapshot"])
+                .arg(self.image_path(image))
+                .arg(&target),
+        )?;
+        Ok(target)
     }
 }
 

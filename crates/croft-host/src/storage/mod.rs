@@ -38,6 +38,8 @@ pub enum StorageError {
     BelowUsage { limit: u64, used: u64 },
     #[error("unexpected output from `{command}`: {output}")]
     Parse { command: String, output: String },
+    #[error("cannot build image {name}: {detail}")]
+    ImageBuild { name: String, detail: String },
     #[error("unknown storage driver {0:?} (btrfs or dir)")]
     UnknownDriver(String),
 }
@@ -95,6 +97,34 @@ pub trait Pool: Send + Sync + std::fmt::Debug {
     fn usage(&self, name: &str) -> Result<Option<u64>, StorageError>;
     /// Names of the VPS volumes present in the pool.
     fn volumes(&self) -> Result<Vec<String>, StorageError>;
+
+    /// Whether VPS disks are copy-on-write snapshots of image volumes kept
+    /// in the pool (the VPS then mounts its disk idmapped); otherwise the
+    /// manager copies the image into an empty volume, shifting owners.
+    fn snapshots(&self) -> bool {
+        false
+    }
+
+    /// The read-only volume of image `name`, built by `build` into a fresh
+    /// volume on first use (published only once complete).
+    fn ensure_image(
+        &self,
+        name: &str,
+        _build: &mut dyn FnMut(&Path) -> Result<(), String>,
+    ) -> Result<PathBuf, StorageError> {
+        Err(StorageError::ImageBuild {
+            name: name.into(),
+            detail: "this pool keeps no images".into(),
+        })
+    }
+
+    /// Make `vps`'s root volume a writable snapshot of image `image`.
+    fn clone_image(&self, _image: &str, _vps: &str) -> Result<PathBuf, StorageError> {
+        Err(StorageError::Unsupported {
+            driver: self.driver(),
+            what: "snapshot images",
+        })
+    }
 }
 
 /// Attach (creating on first use) the pool described by `cfg`.
