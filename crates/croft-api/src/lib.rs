@@ -161,6 +161,44 @@ pub struct ErrorBody {
     pub code: u16,
 }
 
+/// A read-only point-in-time copy of a VPS's disk.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Snapshot {
+    pub name: String,
+    pub created_at: String,
+    /// Bytes the snapshot holds alone (what deleting it would free).
+    pub size_bytes: Option<u64>,
+}
+
+/// `POST /1.0/instances/{name}/snapshots`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotRequest {
+    /// Default: the first free `snapN`.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `POST /1.0/instances/{name}/snapshots/{snap}/restore`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreRequest {
+    /// Stop a running VPS first (and start it again afterwards).
+    #[serde(default)]
+    pub stop: bool,
+}
+
+/// `POST /1.0/instances/{name}/copy`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CopyRequest {
+    /// The new VPS.
+    pub name: String,
+    /// Copy this snapshot instead of the current disk.
+    #[serde(default)]
+    pub snapshot: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Image {
     pub name: String,

@@ -207,6 +207,79 @@ pub fn stop_signal_for(rootfs: &Path, default: &str) -> String {
     }
 }
 
+/// Open `rootfs/<dir>/<file>` for writing without following a symlink in
+/// `dir` or `file`: a copied disk is the tenant's, and host root must not be
+/// steered to a host file through a link planted in it.
+fn create_inside(rootfs: &Path, dir: &str, file: &str) -> Result<fs::File, RootfsError> {
+    let d = rootfs.join(dir);
+    let meta = fs::symlink_metadata(&d).map_err(io("stat", &d))?;
+    if !meta.is_dir() {
+        return Err(RootfsError::Unsupported { path: d });
+    }
+    let path = d.join(file);
+    if fs::symlink_metadata(&path)
+        .map(|m| m.file_type().is_symlink())
+        .unwrap_or(false)
+    {
+        fs::remove_file(&path).map_err(io("remove", &path))?;
+    }
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(io("write", &path))
+}
+
+/// Give a copied root filesystem its own identity: its hostname, a new
+/// `/etc/machine-id` (when the system has one) and new SSH host keys
+/// (when it has an SSH server; generated with the host's ssh-keygen, or
+/// removed so the guest makes its own).
+pub fn new_identity(rootfs: &Path, hostname: &str) -> Result<(), RootfsError> {
+    use std::io::Write;
+    create_inside(rootfs, "etc", "hostname")?
+        .write_all(format!("{hostname}\n").as_bytes())
+        .map_err(io("write", &rootfs.join("etc/hostname")))?;
+    let machine_id = rootfs.join("etc/machine-id");
+    if fs::symlink_metadata(&machine_id)
+        .map(|m| m.len() > 0)
+        .unwrap_or(false)
+    {
+        let uuid =
+            fs::read_to_string("/proc/sys/kernel/random/uuid").map_err(io("read", Path::new("/proc")))?;
+        let id: String = uuid.trim().chars().filter(|c| *c != '-').collect();
+        create_inside(rootfs, "etc", "machine-id")?
+            .write_all(format!("{id}\n").as_bytes())
+            .map_err(io("write", &machine_id))?;
+    }
+    let ssh = rootfs.join("etc/ssh");
+    if fs::symlink_metadata(&ssh).map(|m| m.is_dir()).unwrap_or(false) {
+        let mut had_keys = false;
+        for entry in fs::read_dir(&ssh).map_err(io("read", &ssh))?.flatten() {
+            if entry.file_name().to_string_lossy().starts_with("ssh_host_") {
+                had_keys = true;
+                fs::remove_file(entry.path()).map_err(io("remove", &entry.path()))?;
+            }
+        }
+        if had_keys {
+            let out = Command::new("ssh-keygen")
+                .arg("-A")
+                .arg("-f")
+                .arg(rootfs)
+                .output();
+            match out {
+                Ok(o) if o.status.success() => {}
+                // No ssh-keygen on the host: the guest regenerates its keys.
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +291,27 @@ mod tests {
         assert_eq!(stop_signal_for(dir.path(), "SIGTERM"), "SIGTERM");
         std::os::unix::fs::symlink("/lib/systemd/systemd", dir.path().join("sbin/init")).unwrap();
         assert_eq!(stop_signal_for(dir.path(), "SIGTERM"), "SIGRTMIN+3");
+    }
+
+    #[test]
+    fn new_identity_replaces_hostname_and_machine_id_without_following_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::write(root.join("etc/machine-id"), "0123456789abcdef0123456789abcdef\n").unwrap();
+        let outside = dir.path().join("outside");
+        fs::write(&outside, "host file").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("etc/hostname")).unwrap();
+        new_identity(root, "copy1").unwrap();
+        assert_eq!(fs::read_to_string(root.join("etc/hostname")).unwrap(), "copy1\n");
+        assert_eq!(
+            fs::read_to_string(&outside).unwrap(),
+            "host file",
+            "followed a planted link"
+        );
+        let id = fs::read_to_string(root.join("etc/machine-id")).unwrap();
+        assert_eq!(id.trim().len(), 32);
+        assert_ne!(id, "0123456789abcdef0123456789abcdef\n");
     }
 
     #[test]

@@ -145,6 +145,14 @@ enum Command {
         #[command(subcommand)]
         command: ImageCommand,
     },
+    /// Snapshots of a VPS's disk.
+    Snapshot {
+        #[command(subcommand)]
+        command: SnapshotCommand,
+    },
+    /// Copy a VPS (or one of its snapshots, SRC/SNAP) into a new, stopped VPS
+    /// with its own identity.
+    Copy { source: String, name: String },
     /// Storage pools VPS disks live in.
     Storage {
         #[command(subcommand)]
@@ -174,6 +182,28 @@ enum ConfigCommand {
     },
     /// List the keys croft knows.
     Keys,
+}
+
+#[derive(Subcommand)]
+enum SnapshotCommand {
+    /// Take a read-only snapshot (default name: the first free snapN).
+    Create { name: String, snapshot: Option<String> },
+    /// List a VPS's snapshots.
+    List {
+        name: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Make a snapshot the VPS's disk again.
+    Restore {
+        name: String,
+        snapshot: String,
+        /// Stop a running VPS first and start it again afterwards.
+        #[arg(long)]
+        stop: bool,
+    },
+    /// Delete a snapshot.
+    Delete { name: String, snapshot: String },
 }
 
 #[derive(Subcommand)]
@@ -364,6 +394,22 @@ fn run(cli: Cli) -> Result<u8> {
             show_log: false,
         } => console(&client, &name)?,
         Command::Config { command } => config(&client, command)?,
+        Command::Snapshot { command } => snapshot(&client, command)?,
+        Command::Copy { source, name } => {
+            let (src, snap) = match source.split_once('/') {
+                Some((src, snap)) => (src.to_string(), Some(snap.to_string())),
+                None => (source.clone(), None),
+            };
+            croft_api::validate_name(&name)?;
+            let _: Instance = client.post(
+                &format!("/1.0/instances/{}/copy", path_name(&src)?),
+                &croft_api::CopyRequest {
+                    name: name.clone(),
+                    snapshot: snap,
+                },
+            )?;
+            println!("Copied {source} to {name} (stopped; croft start {name})");
+        }
         Command::Storage {
             command: StorageCommand::List { format },
         } => {
@@ -626,6 +672,55 @@ fn console(client: &Client, name: &str) -> Result<()> {
     match end {
         terminal::SessionEnd::Closed(why) => eprintln!("\r\nConsole closed: {why}"),
         _ => eprintln!("\r\nDetached from {name}."),
+    }
+    Ok(())
+}
+
+fn snapshot(client: &Client, command: SnapshotCommand) -> Result<()> {
+    match command {
+        SnapshotCommand::Create { name, snapshot } => {
+            let snap: croft_api::Snapshot = client.post(
+                &format!("/1.0/instances/{}/snapshots", path_name(&name)?),
+                &croft_api::SnapshotRequest { name: snapshot },
+            )?;
+            println!("Snapshot {}/{} taken", name, snap.name);
+        }
+        SnapshotCommand::List { name, format } => {
+            let snaps: Vec<croft_api::Snapshot> =
+                client.get(&format!("/1.0/instances/{}/snapshots", path_name(&name)?))?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&snaps)?);
+            } else {
+                print_table(
+                    &["NAME", "CREATED", "SIZE"],
+                    snaps.iter().map(|s| {
+                        vec![
+                            s.name.clone(),
+                            s.created_at.clone(),
+                            s.size_bytes.map(format_size).unwrap_or_else(|| "-".into()),
+                        ]
+                    }),
+                );
+            }
+        }
+        SnapshotCommand::Restore { name, snapshot, stop } => {
+            let _: Instance = client.post(
+                &format!(
+                    "/1.0/instances/{}/snapshots/{}/restore",
+                    path_name(&name)?,
+                    path_name(&snapshot)?
+                ),
+                &croft_api::RestoreRequest { stop },
+            )?;
+            println!("Restored {name} from {snapshot}");
+        }
+        SnapshotCommand::Delete { name, snapshot } => {
+            client.delete(&format!(
+                "/1.0/instances/{}/snapshots/{}",
+                path_name(&name)?,
+                path_name(&snapshot)?
+            ))?;
+        }
     }
     Ok(())
 }

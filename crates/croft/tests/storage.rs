@@ -167,3 +167,95 @@ fn vps_disks_are_snapshots_of_a_read_only_image_and_cost_almost_nothing() {
         .contains("mine"));
     assert!(!image.join("etc/motd").exists());
 }
+
+#[test]
+fn snapshot_change_restore_returns_the_old_content() {
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "web1", "--disk", "128MiB"]);
+    host.sh_ok("web1", "echo version-1 > /root/app && sync");
+    host.ok(&["snapshot", "create", "web1"]);
+    host.ok(&["snapshot", "create", "web1", "before-upgrade"]);
+    host.sh_ok("web1", "echo version-2 > /root/app && rm /bin/ls && sync");
+    let list: serde_json::Value =
+        serde_json::from_str(&host.ok(&["snapshot", "list", "web1", "--format", "json"])).unwrap();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["snap0", "before-upgrade"]);
+    // A snapshot is read-only.
+    let snap = host.instance_dir("web1").join("snapshots/snap0");
+    assert!(
+        std::fs::write(snap.join("root/app"), "x").is_err(),
+        "snapshot is writable"
+    );
+    // Restoring a running VPS needs --stop; nothing changes without it.
+    let err = host.fails(&["snapshot", "restore", "web1", "snap0"]);
+    assert!(err.contains("--stop"), "{err}");
+    assert_eq!(host.sh_ok("web1", "cat /root/app").trim(), "version-2");
+    host.ok(&["snapshot", "restore", "web1", "snap0", "--stop"]);
+    assert_eq!(host.info("web1")["status"], "running");
+    assert_eq!(host.sh_ok("web1", "cat /root/app").trim(), "version-1");
+    host.sh_ok("web1", "ls / >/dev/null");
+    // The disk limit survives the restore.
+    let out = host.sh("web1", "dd if=/dev/zero of=/root/big bs=1M count=200 2>&1");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Disk quota exceeded"));
+    // Bad input.
+    assert!(host
+        .fails(&["snapshot", "restore", "web1", "nope", "--stop"])
+        .contains("not found"));
+    assert!(host
+        .fails(&["snapshot", "create", "web1", "snap0"])
+        .contains("already has"));
+    assert!(host
+        .fails(&["snapshot", "create", "web1", "../x"])
+        .contains("name"));
+    host.ok(&["snapshot", "delete", "web1", "before-upgrade"]);
+    assert!(!host
+        .instance_dir("web1")
+        .join("snapshots/before-upgrade")
+        .exists());
+    // Deleting the VPS takes its snapshots along.
+    host.ok(&["delete", "--force", "web1"]);
+    host.assert_no_trace_of("web1");
+}
+
+#[test]
+fn copy_gives_a_new_vps_with_its_own_identity() {
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "orig1", "--memory", "64MiB"]);
+    host.sh_ok(
+        "orig1",
+        "echo 0123456789abcdef0123456789abcdef > /etc/machine-id && echo data > /root/d && sync",
+    );
+    host.ok(&["snapshot", "create", "orig1", "s1"]);
+    host.sh_ok("orig1", "echo later > /root/d && sync");
+    host.ok(&["copy", "orig1", "copy1"]);
+    host.ok(&["copy", "orig1/s1", "copy2"]);
+    let c1 = host.info("copy1");
+    assert_eq!(c1["status"], "stopped");
+    assert_eq!(c1["config"]["limits.memory"], "64MiB");
+    assert_ne!(c1["uid_base"], host.info("orig1")["uid_base"]);
+    host.ok(&["start", "copy1"]);
+    host.ok(&["start", "copy2"]);
+    assert_eq!(host.sh_ok("copy1", "cat /root/d").trim(), "later");
+    assert_eq!(host.sh_ok("copy2", "cat /root/d").trim(), "data");
+    assert_eq!(host.sh_ok("copy1", "hostname").trim(), "copy1");
+    assert_eq!(host.sh_ok("copy1", "cat /etc/hostname").trim(), "copy1");
+    let ids: Vec<String> = ["orig1", "copy1", "copy2"]
+        .iter()
+        .map(|n| host.sh_ok(n, "cat /etc/machine-id").trim().to_string())
+        .collect();
+    assert_eq!(ids[0], "0123456789abcdef0123456789abcdef");
+    assert_ne!(ids[1], ids[0]);
+    assert_ne!(ids[2], ids[0]);
+    assert_ne!(ids[1], ids[2]);
+    // The copies are independent of the original.
+    host.sh_ok("copy1", "echo mine > /root/d");
+    assert_eq!(host.sh_ok("orig1", "cat /root/d").trim(), "later");
+    assert!(host.fails(&["copy", "orig1", "copy1"]).contains("already exists"));
+    assert!(host.fails(&["copy", "orig1/nope", "copy3"]).contains("not found"));
+    host.assert_no_trace_of("copy3");
+}

@@ -9,7 +9,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use croft_api::{ConfigPatch, ErrorBody, LaunchRequest, StateAction, StateRequest};
+use croft_api::{
+    ConfigPatch, CopyRequest, ErrorBody, LaunchRequest, RestoreRequest, SnapshotRequest, StateAction,
+    StateRequest,
+};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,6 +108,19 @@ pub fn router(manager: Arc<Manager>) -> Router {
         .route("/1.0/instances/{name}/state", post(change_state))
         .route("/1.0/instances/{name}/config", axum::routing::patch(patch_config))
         .route("/1.0/instances/{name}/console", get(console_log))
+        .route("/1.0/instances/{name}/copy", post(copy_instance))
+        .route(
+            "/1.0/instances/{name}/snapshots",
+            get(list_snapshots).post(create_snapshot),
+        )
+        .route(
+            "/1.0/instances/{name}/snapshots/{snap}",
+            axum::routing::delete(delete_snapshot),
+        )
+        .route(
+            "/1.0/instances/{name}/snapshots/{snap}/restore",
+            post(restore_snapshot),
+        )
         .route("/1.0/images", get(list_images))
         .route("/1.0/storage-pools", get(list_pools))
         .route("/1.0/storage-pools/{name}", get(get_pool))
@@ -188,6 +204,44 @@ async fn patch_config(
     ApiJson(patch): ApiJson<ConfigPatch>,
 ) -> ApiResult<Response> {
     Ok(Json(m.patch_config(&name, patch).await?).into_response())
+}
+
+async fn list_snapshots(State(m): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+    Ok(Json(m.snapshots(&name).await?).into_response())
+}
+
+async fn create_snapshot(
+    State(m): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<SnapshotRequest>,
+) -> ApiResult<Response> {
+    let snap = m.create_snapshot(&name, req.name).await?;
+    Ok((StatusCode::CREATED, Json(snap)).into_response())
+}
+
+async fn delete_snapshot(
+    State(m): State<AppState>,
+    Path((name, snap)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    m.delete_snapshot(&name, &snap).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn restore_snapshot(
+    State(m): State<AppState>,
+    Path((name, snap)): Path<(String, String)>,
+    ApiJson(req): ApiJson<RestoreRequest>,
+) -> ApiResult<Response> {
+    Ok(Json(m.restore_snapshot(&name, &snap, req.stop).await?).into_response())
+}
+
+async fn copy_instance(
+    State(m): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<CopyRequest>,
+) -> ApiResult<Response> {
+    let inst = m.copy(&name, &req.name, req.snapshot).await?;
+    Ok((StatusCode::CREATED, Json(inst)).into_response())
 }
 
 /// Console history returned at most (the supervisor keeps about 2 MiB).

@@ -23,7 +23,10 @@ pub enum DbError {
 #[derive(Debug)]
 struct Embedded;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (2, "snapshots", include_str!("../migrations/0002_snapshots.sql")),
+];
 
 impl<'s> MigrationSource<'s> for Embedded {
     fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
@@ -214,7 +217,40 @@ impl Db {
     }
 
     pub async fn delete_instance(&self, name: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM snapshots WHERE instance = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
         sqlx::query("DELETE FROM instances WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn snapshots(&self, instance: &str) -> Result<Vec<(String, String)>, DbError> {
+        let rows = sqlx::query("SELECT name, created_at FROM snapshots WHERE instance = ? ORDER BY rowid")
+            .bind(instance)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("name")?, r.try_get("created_at")?)))
+            .collect()
+    }
+
+    /// Record a snapshot; `false` if one of that name exists.
+    pub async fn insert_snapshot(&self, instance: &str, name: &str) -> Result<bool, DbError> {
+        let r = sqlx::query("INSERT OR IGNORE INTO snapshots (instance, name) VALUES (?, ?)")
+            .bind(instance)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn delete_snapshot(&self, instance: &str, name: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM snapshots WHERE instance = ? AND name = ?")
+            .bind(instance)
             .bind(name)
             .execute(&self.pool)
             .await?;

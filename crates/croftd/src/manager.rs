@@ -574,6 +574,202 @@ impl Manager {
         Ok(String::from_utf8_lossy(&bytes[start..]).into_owned())
     }
 
+    pub async fn snapshots(&self, name: &str) -> Result<Vec<croft_api::Snapshot>> {
+        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
+        self.row(name).await?;
+        let mut out = Vec::new();
+        for (snap, created_at) in self.db.snapshots(name).await? {
+            let pool = self.pool.clone();
+            let (vps, s) = (name.to_string(), snap.clone());
+            let size_bytes = blocking(move || pool.snapshot_usage(&vps, &s))
+                .await?
+                .ok()
+                .flatten();
+            out.push(croft_api::Snapshot {
+                name: snap,
+                created_at,
+                size_bytes,
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn create_snapshot(
+        self: &Arc<Self>,
+        name: &str,
+        snap: Option<String>,
+    ) -> Result<croft_api::Snapshot> {
+        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
+        if let Some(s) = &snap {
+            croft_api::validate_name(s)
+                .map_err(|e| ManagerError::Invalid(format!("snapshot {}", crate::error_chain(&e))))?;
+        }
+        let lock = self.lock_for(name);
+        let _guard = lock.lock().await;
+        self.row(name).await?;
+        let existing: Vec<String> = self
+            .db
+            .snapshots(name)
+            .await?
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        let snap = snap.unwrap_or_else(|| {
+            (0..)
+                .map(|i| format!("snap{i}"))
+                .find(|n| !existing.contains(n))
+                .expect("a free name")
+        });
+        if !self.db.insert_snapshot(name, &snap).await? {
+            return Err(ManagerError::Conflict(format!(
+                "VPS {name} already has a snapshot {snap}"
+            )));
+        }
+        let pool = self.pool.clone();
+        let (vps, s) = (name.to_string(), snap.clone());
+        if let Err(e) = blocking(move || pool.create_snapshot(&vps, &s)).await? {
+            self.db.delete_snapshot(name, &snap).await?;
+            return Err(match e {
+                StorageError::Unsupported { .. } => ManagerError::Invalid(crate::error_chain(&e)),
+                e => e.into(),
+            });
+        }
+        info!(vps = name, snapshot = %snap, "snapshot taken");
+        self.snapshots(name)
+            .await?
+            .into_iter()
+            .find(|s| s.name == snap)
+            .ok_or_else(|| ManagerError::NotFound(format!("snapshot {snap}")))
+    }
+
+    async fn require_snapshot(&self, name: &str, snap: &str) -> Result<()> {
+        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
+        croft_api::validate_name(snap)
+            .map_err(|e| ManagerError::Invalid(format!("snapshot {}", crate::error_chain(&e))))?;
+        self.row(name).await?;
+        if !self.db.snapshots(name).await?.iter().any(|(n, _)| n == snap) {
+            return Err(ManagerError::NotFound(format!("snapshot {snap} of {name}")));
+        }
+        Ok(())
+    }
+
+    pub async fn delete_snapshot(self: &Arc<Self>, name: &str, snap: &str) -> Result<()> {
+        let lock = self.lock_for(name);
+        let _guard = lock.lock().await;
+        self.require_snapshot(name, snap).await?;
+        let pool = self.pool.clone();
+        let (vps, s) = (name.to_string(), snap.to_string());
+        blocking(move || pool.delete_snapshot(&vps, &s)).await??;
+        self.db.delete_snapshot(name, snap).await?;
+        Ok(())
+    }
+
+    /// Put a snapshot back as the VPS's disk. A running VPS is refused
+    /// unless `stop`, then stopped cleanly and started again.
+    pub async fn restore_snapshot(self: &Arc<Self>, name: &str, snap: &str, stop: bool) -> Result<Instance> {
+        let lock = self.lock_for(name);
+        let _guard = lock.lock().await;
+        self.require_snapshot(name, snap).await?;
+        let row = self.row(name).await?;
+        let was_running = match row.status {
+            Status::Running if !stop => {
+                return Err(ManagerError::Conflict(format!(
+                "VPS {name} is running; stop it first or restore with stop (croft snapshot restore --stop)"
+            )))
+            }
+            Status::Running => {
+                self.stop_locked(&row, false, None).await?;
+                true
+            }
+            Status::Stopped | Status::Error => false,
+            s => return Err(ManagerError::Conflict(format!("VPS {name} is {s}"))),
+        };
+        let pool = self.pool.clone();
+        let (vps, s) = (name.to_string(), snap.to_string());
+        blocking(move || pool.restore_snapshot(&vps, &s)).await??;
+        info!(vps = name, snapshot = snap, "restored");
+        if was_running {
+            let row = self.row(name).await?;
+            self.start_locked(&row).await?;
+        }
+        self.get(name).await
+    }
+
+    /// A new VPS from `src`'s disk (or its snapshot) with its own identity:
+    /// name and hostname, id range, machine-id and SSH host keys. Created
+    /// stopped.
+    pub async fn copy(self: &Arc<Self>, src: &str, dst: &str, snap: Option<String>) -> Result<Instance> {
+        croft_api::validate_name(dst).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
+        if !self.pool.snapshots() {
+            return Err(ManagerError::Invalid(
+                "the dir storage driver cannot copy VPS disks; use a btrfs pool".into(),
+            ));
+        }
+        let src_lock = self.lock_for(src);
+        let _src_guard = src_lock.lock().await;
+        let source = match &snap {
+            Some(s) => {
+                self.require_snapshot(src, s).await?;
+                self.row(src).await?
+            }
+            None => {
+                croft_api::validate_name(src).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
+                self.row(src).await?
+            }
+        };
+        let uid_base = self
+            .db
+            .insert_instance(
+                dst,
+                &source.image,
+                &source.config,
+                self.cfg.id_base,
+                self.cfg.id_ranges,
+            )
+            .await?
+            .ok_or_else(|| ManagerError::Conflict(format!("VPS {dst} already exists")))?;
+        let dst_lock = self.lock_for(dst);
+        let _dst_guard = dst_lock.lock().await;
+        let result = async {
+            let dir = self.instance_dir(dst);
+            make_dir(&dir, 0o700)?;
+            nix::unistd::chown(
+                &dir,
+                Some(nix::unistd::Uid::from_raw(uid_base)),
+                Some(nix::unistd::Gid::from_raw(uid_base)),
+            )
+            .map_err(|e| ManagerError::Host {
+                what: format!("chown {}", dir.display()),
+                detail: e.to_string(),
+            })?;
+            let pool = self.pool.clone();
+            let (from, to, s) = (src.to_string(), dst.to_string(), snap.clone());
+            let rootfs = blocking(move || pool.copy_volume(&from, s.as_deref(), &to)).await??;
+            let name = dst.to_string();
+            blocking(move || croft_host::rootfs::new_identity(&rootfs, &name))
+                .await?
+                .map_err(|e| ManagerError::Host {
+                    what: "give the copy its own identity".into(),
+                    detail: crate::error_chain(&e),
+                })?;
+            let cfg = InstanceConfig::parse(&source.config).unwrap_or_default();
+            if cfg.disk_bytes.is_some() {
+                let pool = self.pool.clone();
+                let to = dst.to_string();
+                blocking(move || pool.set_limit(&to, cfg.disk_bytes)).await??;
+            }
+            self.db.set_status(dst, Status::Stopped, None, None).await?;
+            Ok::<(), ManagerError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            self.rollback_launch(dst).await;
+            return Err(e);
+        }
+        info!(src, dst, "copied");
+        self.get(dst).await
+    }
+
     /// Change configuration; limits apply live to a running VPS. Nothing is
     /// stored unless every value is valid and applied.
     pub async fn patch_config(self: &Arc<Self>, name: &str, patch: ConfigPatch) -> Result<Instance> {

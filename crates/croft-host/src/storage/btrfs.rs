@@ -154,41 +154,14 @@ impl Pool for BtrfsPool {
     }
 
     fn delete_volume(&self, name: &str) -> Result<(), StorageError> {
+        // Snapshots first: they are subvolumes inside the instance dir,
+        // which a plain directory removal cannot delete.
+        for snap in list_dirs(&self.instance_dir(name).join("snapshots"))? {
+            self.delete_snapshot(name, &snap)?;
+        }
         let rootfs = self.rootfs(name);
         if rootfs.exists() {
-            let id = cmd::stdout(
-                Command::new("btrfs")
-                    .args(["inspect-internal", "rootid"])
-                    .arg(&rootfs),
-            )
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok());
-            cmd::run(
-                Command::new("btrfs")
-                    .args(["-q", "subvolume", "delete"])
-                    .arg(&rootfs),
-            )?;
-            // The cleaner removes a deleted subvolume in the background and
-            // its qgroup stays (stale) until then: wait for it, then free
-            // the qgroup; newer kernels may already have, so "not found" is
-            // fine.
-            if let Some(id) = id {
-                let id = id.to_string();
-                // A filesystem sync commits the deletion and wakes the
-                // cleaner, so the wait below is short.
-                let _ = cmd::run(Command::new("btrfs").args(["filesystem", "sync"]).arg(&self.root));
-                let _ = cmd::run(
-                    Command::new("btrfs")
-                        .args(["subvolume", "sync"])
-                        .arg(&self.root)
-                        .arg(&id),
-                );
-                let _ = cmd::run(
-                    Command::new("btrfs")
-                        .args(["qgroup", "destroy", &format!("0/{id}")])
-                        .arg(&self.root),
-                );
-            }
+            delete_subvolume(&self.root, &rootfs)?;
         }
         let dir = self.instance_dir(name);
         match std::fs::remove_dir_all(&dir) {
@@ -283,6 +256,89 @@ impl Pool for BtrfsPool {
         Ok(path)
     }
 
+    fn create_snapshot(&self, vps: &str, snap: &str) -> Result<(), StorageError> {
+        let dir = self.instance_dir(vps).join("snapshots");
+        std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+        cmd::run(
+            Command::new("btrfs")
+                .args(["-q", "subvolume", "snapshot", "-r"])
+                .arg(self.rootfs(vps))
+                .arg(dir.join(snap)),
+        )?;
+        Ok(())
+    }
+
+    fn delete_snapshot(&self, vps: &str, snap: &str) -> Result<(), StorageError> {
+        let path = self.instance_dir(vps).join("snapshots").join(snap);
+        if path.exists() {
+            delete_subvolume(&self.root, &path)?;
+        }
+        Ok(())
+    }
+
+    fn restore_snapshot(&self, vps: &str, snap: &str) -> Result<(), StorageError> {
+        let snapshot = self.instance_dir(vps).join("snapshots").join(snap);
+        let rootfs = self.rootfs(vps);
+        let limit = cmd::stdout(
+            Command::new("btrfs")
+                .args(["qgroup", "show", "--raw", "-re", "-f"])
+                .arg(&rootfs),
+        )
+        .ok()
+        .and_then(|out| parse_max_referenced(&out));
+        // Snapshot first under a new name, then swap: the old disk is only
+        // removed once the restored one exists.
+        let restored = self.instance_dir(vps).join("rootfs.restoring");
+        if restored.exists() {
+            delete_subvolume(&self.root, &restored)?;
+        }
+        cmd::run(
+            Command::new("btrfs")
+                .args(["-q", "subvolume", "snapshot"])
+                .arg(&snapshot)
+                .arg(&restored),
+        )?;
+        delete_subvolume(&self.root, &rootfs)?;
+        std::fs::rename(&restored, &rootfs).map_err(io("rename", &restored))?;
+        if let Some(limit) = limit {
+            cmd::run(
+                Command::new("btrfs")
+                    .args(["qgroup", "limit", &limit.to_string()])
+                    .arg(&rootfs),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn copy_volume(&self, src: &str, snap: Option<&str>, dst: &str) -> Result<PathBuf, StorageError> {
+        let from = match snap {
+            Some(s) => self.instance_dir(src).join("snapshots").join(s),
+            None => self.rootfs(src),
+        };
+        let target = self.rootfs(dst);
+        cmd::run(
+            Command::new("btrfs")
+                .args(["-q", "subvolume", "snapshot"])
+                .arg(&from)
+                .arg(&target),
+        )?;
+        Ok(target)
+    }
+
+    fn snapshot_usage(&self, vps: &str, snap: &str) -> Result<Option<u64>, StorageError> {
+        let path = self.instance_dir(vps).join("snapshots").join(snap);
+        let out = cmd::stdout(
+            Command::new("btrfs")
+                .args(["qgroup", "show", "--raw", "--sync", "-f"])
+                .arg(&path),
+        )?;
+        Ok(out
+            .lines()
+            .find(|l| l.starts_with("0/"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|v| v.parse().ok()))
+    }
+
     fn clone_image(&self, image: &str, vps: &str) -> Result<PathBuf, StorageError> {
         let target = self.rootfs(vps);
         cmd::run(
@@ -293,6 +349,50 @@ impl Pool for BtrfsPool {
         )?;
         Ok(target)
     }
+}
+
+/// The "Max referenced" limit of the subvolume's own qgroup, if any.
+fn parse_max_referenced(out: &str) -> Option<u64> {
+    out.lines()
+        .find(|l| l.starts_with("0/"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Delete a subvolume and free its qgroup. The cleaner removes a deleted
+/// subvolume in the background and its qgroup stays (stale) until then: a
+/// filesystem sync commits the deletion and wakes the cleaner, `subvolume
+/// sync` waits for it, then the qgroup goes (newer kernels drop it
+/// themselves, so "not found" is fine).
+fn delete_subvolume(root: &Path, path: &Path) -> Result<(), StorageError> {
+    let id = cmd::stdout(
+        Command::new("btrfs")
+            .args(["inspect-internal", "rootid"])
+            .arg(path),
+    )
+    .ok()
+    .and_then(|s| s.trim().parse::<u64>().ok());
+    cmd::run(
+        Command::new("btrfs")
+            .args(["-q", "subvolume", "delete"])
+            .arg(path),
+    )?;
+    if let Some(id) = id {
+        let id = id.to_string();
+        let _ = cmd::run(Command::new("btrfs").args(["filesystem", "sync"]).arg(root));
+        let _ = cmd::run(
+            Command::new("btrfs")
+                .args(["subvolume", "sync"])
+                .arg(root)
+                .arg(&id),
+        );
+        let _ = cmd::run(
+            Command::new("btrfs")
+                .args(["qgroup", "destroy", &format!("0/{id}")])
+                .arg(root),
+        );
+    }
+    Ok(())
 }
 
 /// The "Referenced" bytes of the subvolume's own qgroup (0/ID).

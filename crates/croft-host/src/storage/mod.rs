@@ -118,6 +118,42 @@ pub trait Pool: Send + Sync + std::fmt::Debug {
         })
     }
 
+    /// Take a read-only snapshot `snap` of `vps`'s disk.
+    fn create_snapshot(&self, vps: &str, _snap: &str) -> Result<(), StorageError> {
+        let _ = vps;
+        Err(StorageError::Unsupported {
+            driver: self.driver(),
+            what: "take snapshots (use btrfs)",
+        })
+    }
+
+    /// Delete snapshot `snap` of `vps`; missing is fine.
+    fn delete_snapshot(&self, _vps: &str, _snap: &str) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    /// Replace `vps`'s disk by a writable copy of its snapshot `snap`.
+    fn restore_snapshot(&self, _vps: &str, _snap: &str) -> Result<(), StorageError> {
+        Err(StorageError::Unsupported {
+            driver: self.driver(),
+            what: "restore snapshots",
+        })
+    }
+
+    /// Make `dst`'s disk a writable snapshot of `src`'s disk, or of its
+    /// snapshot `snap`.
+    fn copy_volume(&self, _src: &str, _snap: Option<&str>, _dst: &str) -> Result<PathBuf, StorageError> {
+        Err(StorageError::Unsupported {
+            driver: self.driver(),
+            what: "copy VPS disks (use btrfs)",
+        })
+    }
+
+    /// Bytes snapshot `snap` holds alone (not shared with the live disk).
+    fn snapshot_usage(&self, _vps: &str, _snap: &str) -> Result<Option<u64>, StorageError> {
+        Ok(None)
+    }
+
     /// Make `vps`'s root volume a writable snapshot of image `image`.
     fn clone_image(&self, _image: &str, _vps: &str) -> Result<PathBuf, StorageError> {
         Err(StorageError::Unsupported {
