@@ -3,8 +3,10 @@
 # built-in defaults (state in /var/lib/croft, SQLite, API socket
 # /run/croft/croftd.sock) and launch a first VPS named "demo".
 #
-#   sudo scripts/quickstart.sh          set up and run
-#   sudo scripts/quickstart.sh --down   delete the demo VPS and stop croftd
+#   scripts/quickstart.sh           set up and run
+#   scripts/quickstart.sh --down    delete the demo VPS and stop croftd
+#   scripts/quickstart.sh --purge   also unmount the storage pool and remove
+#                                   every croft file (refused while VPSes run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "quickstart: run as root (croftd manages namespaces and cgroups)" >&2; exit 1; }
@@ -12,10 +14,26 @@ BIN=target/release
 export PATH="$PWD/$BIN:$PATH"
 PIDFILE=/run/croft/croftd.pid
 
-if [ "${1:-}" = "--down" ]; then
+if [ "${1:-}" = "--down" ] || [ "${1:-}" = "--purge" ]; then
   croft delete --force demo 2>/dev/null || true
-  if [ -f "$PIDFILE" ]; then kill "$(cat "$PIDFILE")" 2>/dev/null || true; rm -f "$PIDFILE"; fi
-  echo "croftd stopped (other VPSes keep running under their supervisors; state stays in /var/lib/croft)"
+  if [ "${1:-}" = "--purge" ] && [ -n "$(croft list --format json 2>/dev/null | grep '"name"' || true)" ]; then
+    echo "quickstart: VPSes still exist (croft list); delete them before --purge" >&2
+    exit 1
+  fi
+  if [ -f "$PIDFILE" ]; then
+    pid=$(cat "$PIDFILE")
+    kill "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    rm -f "$PIDFILE"
+  fi
+  if [ "${1:-}" = "--down" ]; then
+    echo "croftd stopped (other VPSes keep running under their supervisors; state stays in /var/lib/croft)"
+    exit 0
+  fi
+  if mountpoint -q /var/lib/croft/storage-pools/default; then umount /var/lib/croft/storage-pools/default; fi
+  rm -rf /var/lib/croft /run/croft /var/log/croft
+  rm -f /usr/local/bin/croftd /usr/local/bin/croft /usr/local/bin/croft-supervisor
+  echo "croft removed: storage pool unmounted, state and binaries deleted"
   exit 0
 fi
 
