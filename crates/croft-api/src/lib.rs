@@ -203,6 +203,54 @@ pub struct CopyRequest {
 pub struct Image {
     pub name: String,
     pub description: String,
-    /// Signal that asks this image's init to power off.
-    pub stop_signal: String,
+    /// "built" (croft builds it on first use) or "imported".
+    pub source: String,
+    /// Present in the storage pool (launching needs no build).
+    pub available: bool,
+    pub size_bytes: Option<u64>,
+    /// Of the tarball the image came from or was last exported to.
+    pub sha256: Option<String>,
+    pub created_at: Option<String>,
+}
+
+/// `POST /1.0/images/import`: a tarball on croftd's host.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    pub name: String,
+    pub path: String,
+}
+
+/// `POST /1.0/images/{name}/export`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExportResult {
+    pub path: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+}
+
+/// Image names: a label, or two joined by '/', of lowercase letters,
+/// digits, '.' and '-' (`busybox`, `debian/bookworm`, `my-app.v2`).
+pub fn validate_image_name(name: &str) -> Result<(), String> {
+    let ok_part = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 63
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            && p.as_bytes()[0].is_ascii_alphanumeric()
+            && !p.contains("..")
+    };
+    let parts: Vec<&str> = name.split('/').collect();
+    if parts.len() > 2 || !parts.iter().all(|p| ok_part(p)) {
+        return Err(format!(
+            "invalid image name {name:?}: use lowercase letters, digits, '.' and '-', optionally two parts joined by '/'"
+        ));
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@
 //! per-VPS supervisor speaks on its control socket. The daemon and the CLI
 //! call into it; they never issue a namespace or mount syscall themselves.
 
+pub mod archive;
 pub mod cgroup;
 pub mod cmd;
 pub mod proto;

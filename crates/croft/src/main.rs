@@ -229,6 +229,12 @@ enum ImageCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Import a root filesystem tarball (.tar or .tar.gz) as an image.
+    Import { file: PathBuf, name: String },
+    /// Export an image as a .tar.gz (prints its sha256).
+    Export { name: String, file: PathBuf },
+    /// Delete an image (VPSes launched from it keep their disks).
+    Delete { name: String },
 }
 
 fn main() -> ExitCode {
@@ -452,19 +458,7 @@ fn run(cli: Cli) -> Result<u8> {
                 println!("VPSes:   {}", p["volumes"]);
             }
         }
-        Command::Image {
-            command: ImageCommand::List { format },
-        } => {
-            let images: Vec<Image> = client.get("/1.0/images")?;
-            if format == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&images)?);
-            } else {
-                print_table(
-                    &["NAME", "DESCRIPTION"],
-                    images.iter().map(|i| vec![i.name.clone(), i.description.clone()]),
-                );
-            }
-        }
+        Command::Image { command } => image(&client, command)?,
     }
     Ok(0)
 }
@@ -672,6 +666,73 @@ fn console(client: &Client, name: &str) -> Result<()> {
     match end {
         terminal::SessionEnd::Closed(why) => eprintln!("\r\nConsole closed: {why}"),
         _ => eprintln!("\r\nDetached from {name}."),
+    }
+    Ok(())
+}
+
+/// An image name inside a URL path ('/' encoded).
+fn image_path(name: &str) -> Result<String> {
+    croft_api::validate_image_name(name).map_err(|e| anyhow!(e))?;
+    Ok(name.replace('/', "%2F"))
+}
+
+fn image(client: &Client, command: ImageCommand) -> Result<()> {
+    match command {
+        ImageCommand::List { format } => {
+            let images: Vec<Image> = client.get("/1.0/images")?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&images)?);
+            } else {
+                print_table(
+                    &["NAME", "SOURCE", "AVAILABLE", "SIZE", "CREATED", "DESCRIPTION"],
+                    images.iter().map(|i| {
+                        vec![
+                            i.name.clone(),
+                            i.source.clone(),
+                            if i.available {
+                                "yes".into()
+                            } else {
+                                "no (built on launch)".into()
+                            },
+                            i.size_bytes.map(format_size).unwrap_or_else(|| "-".into()),
+                            i.created_at.clone().unwrap_or_else(|| "-".into()),
+                            i.description.clone(),
+                        ]
+                    }),
+                );
+            }
+        }
+        ImageCommand::Import { file, name } => {
+            image_path(&name)?;
+            let file = std::fs::canonicalize(&file).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+            let job: Job = client.post(
+                "/1.0/images/import",
+                &croft_api::ImportRequest {
+                    name: name.clone(),
+                    path: file.display().to_string(),
+                },
+            )?;
+            let job = wait_job(client, &job)?;
+            if job.status != JobStatus::Success {
+                bail!("import of {name} failed: {}", job.error.unwrap_or_default());
+            }
+            println!("Imported {name}");
+        }
+        ImageCommand::Export { name, file } => {
+            let file = if file.is_absolute() {
+                file
+            } else {
+                std::env::current_dir()?.join(file)
+            };
+            let r: croft_api::ExportResult = client.post(
+                &format!("/1.0/images/{}/export", image_path(&name)?),
+                &croft_api::ExportRequest {
+                    path: file.display().to_string(),
+                },
+            )?;
+            println!("{}  {}", r.sha256, r.path);
+        }
+        ImageCommand::Delete { name } => client.delete(&format!("/1.0/images/{}", image_path(&name)?))?,
     }
     Ok(())
 }

@@ -259,3 +259,131 @@ fn copy_gives_a_new_vps_with_its_own_identity() {
     assert!(host.fails(&["copy", "orig1/nope", "copy3"]).contains("not found"));
     host.assert_no_trace_of("copy3");
 }
+
+/// Write a hostile or broken tarball with Python's tarfile (it writes
+/// whatever names it is given).
+fn python_tar(path: &std::path::Path, script: &str) {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import io, tarfile\nt = tarfile.open({:?}, 'w')\n{script}\nt.close()",
+            path.display().to_string()
+        ))
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn images_export_import_and_delete_and_hostile_tarballs_are_refused() {
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "base1"]);
+    let tarball = host.dir.join("busybox.tar.gz");
+    let out = host.ok(&["image", "export", "busybox", tarball.to_str().unwrap()]);
+    let sha = out.split_whitespace().next().unwrap().to_string();
+    let sum = std::process::Command::new("sha256sum")
+        .arg(&tarball)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&sum.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap(),
+        sha
+    );
+
+    host.ok(&["image", "import", tarball.to_str().unwrap(), "mine/box"]);
+    let images: serde_json::Value =
+        serde_json::from_str(&host.ok(&["image", "list", "--format", "json"])).unwrap();
+    let mine = images
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "mine/box")
+        .expect("imported image listed");
+    assert_eq!(mine["source"], "imported");
+    assert_eq!(mine["available"], true);
+    assert_eq!(mine["sha256"], sha);
+    host.ok(&["launch", "mine/box", "fromimg1"]);
+    assert_eq!(host.sh_ok("fromimg1", "hostname").trim(), "fromimg1");
+    assert!(host
+        .fails(&["image", "import", tarball.to_str().unwrap(), "mine/box"])
+        .contains("already exists"));
+
+    // Hostile and broken tarballs: a clear error, nothing written outside,
+    // no image registered, no half-built volume left.
+    let images_dir = host.pool_dir().join("images");
+    let evil = host.dir.join("evil.tar");
+    python_tar(
+        &evil,
+        "i = tarfile.TarInfo('bin/sh'); t.addfile(i, io.BytesIO(b''))\n\
+         i = tarfile.TarInfo('../../escaped'); i.size = 3; t.addfile(i, io.BytesIO(b'bad'))",
+    );
+    let err = host.fails(&["image", "import", evil.to_str().unwrap(), "evil"]);
+    assert!(err.contains(".."), "{err}");
+    let dev = host.dir.join("dev.tar");
+    python_tar(
+        &dev,
+        "i = tarfile.TarInfo('dev/sda'); i.type = tarfile.BLKTYPE; i.devmajor = 8; t.addfile(i)",
+    );
+    assert!(host
+        .fails(&["image", "import", dev.to_str().unwrap(), "dev1"])
+        .contains("device node"));
+    let cut = host.dir.join("cut.tar.gz");
+    let bytes = std::fs::read(&tarball).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(host
+        .fails(&["image", "import", cut.to_str().unwrap(), "cut1"])
+        .contains("corrupt"));
+    assert!(host
+        .fails(&["image", "import", "/nonexistent.tar", "none1"])
+        .contains("No such file"));
+    assert!(host
+        .fails(&["image", "import", tarball.to_str().unwrap(), "../x"])
+        .contains("invalid image name"));
+    let (code, body) = host.api(
+        "POST",
+        "/1.0/images/import",
+        Some(r#"{"name":"x1","path":"/nonexistent.tar"}"#),
+    );
+    assert_eq!(
+        (code, body["error"].as_str().unwrap_or("").contains("not a file")),
+        (400, true),
+        "{body}"
+    );
+    let (code, _) = host.api(
+        "POST",
+        "/1.0/images/import",
+        Some(r#"{"name":"x1","path":"relative.tar"}"#),
+    );
+    assert_eq!(code, 400);
+    for leftover in ["escaped", "evil", "dev1", "cut1"] {
+        assert!(
+            !host.pool_dir().join(leftover).exists() && !images_dir.join(leftover).exists(),
+            "{leftover} written"
+        );
+    }
+    let entries: Vec<String> = std::fs::read_dir(&images_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut entries = entries;
+    entries.sort();
+    assert_eq!(
+        entries,
+        ["busybox", "mine_box"],
+        "unexpected volumes in the image store"
+    );
+    let images: serde_json::Value =
+        serde_json::from_str(&host.ok(&["image", "list", "--format", "json"])).unwrap();
+    assert_eq!(images.as_array().unwrap().len(), 2, "{images}");
+
+    // Deleting the image leaves VPSes made from it running.
+    host.ok(&["image", "delete", "mine/box"]);
+    assert!(!images_dir.join("mine_box").exists());
+    assert!(host
+        .fails(&["launch", "mine/box", "fromimg2"])
+        .contains("unknown image"));
+    assert_eq!(host.sh_ok("fromimg1", "echo ok").trim(), "ok");
+}

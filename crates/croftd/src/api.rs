@@ -122,6 +122,9 @@ pub fn router(manager: Arc<Manager>) -> Router {
             post(restore_snapshot),
         )
         .route("/1.0/images", get(list_images))
+        .route("/1.0/images/import", post(import_image))
+        .route("/1.0/images/{name}", axum::routing::delete(delete_image))
+        .route("/1.0/images/{name}/export", post(export_image))
         .route("/1.0/storage-pools", get(list_pools))
         .route("/1.0/storage-pools/{name}", get(get_pool))
         .route("/1.0/jobs", get(list_jobs))
@@ -260,8 +263,29 @@ async fn get_pool(State(m): State<AppState>, Path(name): Path<String>) -> ApiRes
     Ok(Json(m.pool_info(&name)?).into_response())
 }
 
-async fn list_images(State(m): State<AppState>) -> Json<Vec<croft_api::Image>> {
-    Json(m.images().list())
+async fn list_images(State(m): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(m.list_images().await?).into_response())
+}
+
+async fn import_image(
+    State(m): State<AppState>,
+    ApiJson(req): ApiJson<croft_api::ImportRequest>,
+) -> ApiResult<Response> {
+    let job = m.import_image(req).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}
+
+async fn export_image(
+    State(m): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<croft_api::ExportRequest>,
+) -> ApiResult<Response> {
+    Ok(Json(m.export_image(&name, &req.path).await?).into_response())
+}
+
+async fn delete_image(State(m): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+    m.delete_image(&name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn list_jobs(State(m): State<AppState>) -> ApiResult<Response> {

@@ -26,6 +26,7 @@ struct Embedded;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
     (2, "snapshots", include_str!("../migrations/0002_snapshots.sql")),
+    (3, "images", include_str!("../migrations/0003_images.sql")),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -43,6 +44,17 @@ impl<'s> MigrationSource<'s> for Embedded {
 
 /// The future type `MigrationSource::resolve` returns.
 type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// An image row.
+#[derive(Debug, Clone)]
+pub struct ImageRow {
+    pub name: String,
+    pub source: String,
+    pub description: String,
+    pub size_bytes: Option<u64>,
+    pub sha256: Option<String>,
+    pub created_at: String,
+}
 
 /// A VPS row.
 #[derive(Debug, Clone)]
@@ -251,6 +263,58 @@ impl Db {
     pub async fn delete_snapshot(&self, instance: &str, name: &str) -> Result<(), DbError> {
         sqlx::query("DELETE FROM snapshots WHERE instance = ? AND name = ?")
             .bind(instance)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn images(&self) -> Result<Vec<ImageRow>, DbError> {
+        let rows = sqlx::query("SELECT * FROM images ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ImageRow {
+                    name: r.try_get("name")?,
+                    source: r.try_get("source")?,
+                    description: r.try_get("description")?,
+                    size_bytes: r
+                        .try_get::<Option<i64>, _>("size_bytes")?
+                        .map(|v| v.max(0) as u64),
+                    sha256: r.try_get("sha256")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Record an image (replacing an earlier record of the same name).
+    pub async fn upsert_image(
+        &self,
+        name: &str,
+        source: &str,
+        description: &str,
+        size_bytes: Option<u64>,
+        sha256: Option<&str>,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO images (name, source, description, size_bytes, sha256) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT(name) DO UPDATE SET size_bytes = COALESCE(excluded.size_bytes, size_bytes),
+             sha256 = COALESCE(excluded.sha256, sha256)",
+        )
+        .bind(name)
+        .bind(source)
+        .bind(description)
+        .bind(size_bytes.map(|v| v as i64))
+        .bind(sha256)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_image(&self, name: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM images WHERE name = ?")
             .bind(name)
             .execute(&self.pool)
             .await?;

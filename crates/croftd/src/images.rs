@@ -2,7 +2,6 @@
 //! a plain directory under `<state_dir>/images/<name>/rootfs`, built on
 //! first use.
 
-use croft_api::Image;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -18,6 +17,12 @@ pub enum ImageError {
     },
     #[error("cannot build image {name}: {detail}")]
     Missing { name: String, detail: String },
+}
+
+/// The image's directory name inside a pool: '/' is not allowed in a
+/// path component, '_' is not allowed in image names, so this is 1:1.
+pub fn pool_name(name: &str) -> String {
+    name.replace('/', "_")
 }
 
 /// What croftd knows about an image it can build.
@@ -57,17 +62,6 @@ impl ImageStore {
             })
     }
 
-    pub fn list(&self) -> Vec<Image> {
-        KINDS
-            .iter()
-            .map(|k| Image {
-                name: k.name.into(),
-                description: k.description.into(),
-                stop_signal: k.stop_signal.into(),
-            })
-            .collect()
-    }
-
     pub fn rootfs(&self, name: &str) -> PathBuf {
         self.dir.join(name).join("rootfs")
     }
@@ -85,23 +79,23 @@ impl ImageStore {
         Ok(())
     }
 
-    /// The image as a read-only volume of `pool` (for pools that snapshot),
-    /// built on first use. Blocking.
-    pub fn ensure_in_pool(
-        &self,
-        name: &str,
-        pool: &dyn croft_host::storage::Pool,
-    ) -> Result<PathBuf, ImageError> {
+    /// The built image `name` as a read-only volume of `pool` (for pools
+    /// that snapshot), built on first use. Blocking.
+    pub fn ensure_in_pool(&self, name: &str, pool: &dyn croft_host::storage::Pool) -> Result<(), ImageError> {
         Self::kind(name)?;
+        if pool.image_exists(&pool_name(name)) {
+            return Ok(());
+        }
         self.check_tools(name)?;
         let busybox = self.busybox.clone();
-        pool.ensure_image(name, &mut |dir| {
+        pool.ensure_image(&pool_name(name), &mut |dir| {
             croft_host::rootfs::populate_busybox(&busybox, dir).map_err(|e| e.to_string())
         })
         .map_err(|e| ImageError::Missing {
             name: name.into(),
             detail: e.to_string(),
-        })
+        })?;
+        Ok(())
     }
 
     /// Return the image's rootfs directory, building it first if needed.

@@ -117,10 +117,6 @@ impl Manager {
         }
     }
 
-    pub fn images(&self) -> &ImageStore {
-        &self.images
-    }
-
     fn lock_for(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
         self.locks
             .lock()
@@ -218,7 +214,7 @@ impl Manager {
     /// rest happens in a job. Nothing is created if this fails.
     pub async fn launch(self: &Arc<Self>, req: LaunchRequest) -> Result<croft_api::Job> {
         croft_api::validate_name(&req.name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
-        ImageStore::kind(&req.image)?;
+        self.require_image(&req.image).await?;
         let cfg =
             InstanceConfig::parse(&req.config).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         self.check_disk_limit(&cfg)?;
@@ -274,13 +270,18 @@ impl Manager {
         let image = req.image.clone();
         let pool = self.pool.clone();
         let name = req.name.clone();
+        let built_now = self.pool.snapshots()
+            && ImageStore::kind(&req.image).is_ok()
+            && !self.pool.image_exists(&crate::images::pool_name(&req.image));
         if self.pool.snapshots() {
             // Copy-on-write: the disk is a snapshot of the image volume, in
             // O(1) whatever the image's size; ids stay as in the image and
             // the VPS mounts its disk idmapped.
             blocking(move || -> Result<()> {
-                images.ensure_in_pool(&image, pool.as_ref())?;
-                pool.clone_image(&image, &name)?;
+                if ImageStore::kind(&image).is_ok() {
+                    images.ensure_in_pool(&image, pool.as_ref())?;
+                }
+                pool.clone_image(&crate::images::pool_name(&image), &name)?;
                 Ok(())
             })
             .await??;
@@ -294,6 +295,14 @@ impl Manager {
                     what: "copy image".into(),
                     detail: crate::error_chain(&e),
                 })?;
+        }
+        if built_now {
+            let description = ImageStore::kind(&req.image)
+                .map(|k| k.description)
+                .unwrap_or_default();
+            self.db
+                .upsert_image(&req.image, "built", description, None, None)
+                .await?;
         }
         std::fs::write(dir.join("rootfs/etc/hostname"), format!("{}\n", req.name))
             .map_err(host_err("write /etc/hostname"))?;
@@ -354,7 +363,15 @@ impl Manager {
         let name = &row.name;
         let cfg =
             InstanceConfig::parse(&row.config).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
-        let kind = ImageStore::kind(&row.image)?;
+        // Imported images boot /sbin/init; the stop signal follows the init
+        // found in the rootfs.
+        let (init, default_stop): (Vec<String>, &str) = match ImageStore::kind(&row.image) {
+            Ok(kind) => (
+                kind.init.iter().map(|s| s.to_string()).collect(),
+                kind.stop_signal,
+            ),
+            Err(_) => (vec!["/sbin/init".into()], "SIGTERM"),
+        };
         let rootfs = self.instance_dir(name).join("rootfs");
         if !rootfs.is_dir() {
             return Err(ManagerError::Start {
@@ -370,11 +387,11 @@ impl Manager {
             let spec = VpsSpec {
                 name: name.clone(),
                 hostname: name.clone(),
-                stop_signal: croft_host::rootfs::stop_signal_for(&rootfs, kind.stop_signal),
+                stop_signal: croft_host::rootfs::stop_signal_for(&rootfs, default_stop),
                 rootfs,
                 uid_base: row.uid_base,
                 id_count: ID_RANGE,
-                init: kind.init.iter().map(|s| s.to_string()).collect(),
+                init,
                 env: vec!["container=croft".into(), "TERM=linux".into()],
                 cgroup_dirs: cgroup.dirs(),
                 run_dir: run_dir.clone(),
@@ -770,6 +787,175 @@ impl Manager {
         self.get(dst).await
     }
 
+    /// A known image: one croft builds, or one imported into the pool.
+    async fn require_image(&self, name: &str) -> Result<()> {
+        if ImageStore::kind(name).is_ok() {
+            return Ok(());
+        }
+        croft_api::validate_image_name(name).map_err(ManagerError::Invalid)?;
+        if self
+            .db
+            .images()
+            .await?
+            .iter()
+            .any(|i| i.name == name && i.source == "imported")
+        {
+            return Ok(());
+        }
+        let mut known: Vec<String> = crate::images::KINDS.iter().map(|k| k.name.to_string()).collect();
+        known.extend(
+            self.db
+                .images()
+                .await?
+                .into_iter()
+                .filter(|i| i.source == "imported")
+                .map(|i| i.name),
+        );
+        Err(ManagerError::Image(ImageError::Unknown {
+            name: name.into(),
+            available: known.join(", "),
+        }))
+    }
+
+    pub async fn list_images(&self) -> Result<Vec<croft_api::Image>> {
+        let rows = self.db.images().await?;
+        let mut out = Vec::new();
+        for kind in crate::images::KINDS {
+            let row = rows.iter().find(|r| r.name == kind.name);
+            out.push(croft_api::Image {
+                name: kind.name.into(),
+                description: kind.description.into(),
+                source: "built".into(),
+                available: self.pool.image_exists(&crate::images::pool_name(kind.name)),
+                size_bytes: row.and_then(|r| r.size_bytes),
+                sha256: row.and_then(|r| r.sha256.clone()),
+                created_at: row.map(|r| r.created_at.clone()),
+            });
+        }
+        for r in rows.into_iter().filter(|r| r.source == "imported") {
+            out.push(croft_api::Image {
+                available: self.pool.image_exists(&crate::images::pool_name(&r.name)),
+                name: r.name,
+                description: r.description,
+                source: r.source,
+                size_bytes: r.size_bytes,
+                sha256: r.sha256,
+                created_at: Some(r.created_at),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Import a tarball on this host as image `name` (a job): unpacked into
+    /// a fresh volume with every entry checked, published only when whole.
+    pub async fn import_image(self: &Arc<Self>, req: croft_api::ImportRequest) -> Result<croft_api::Job> {
+        croft_api::validate_image_name(&req.name).map_err(ManagerError::Invalid)?;
+        if ImageStore::kind(&req.name).is_ok() || self.db.images().await?.iter().any(|i| i.name == req.name) {
+            return Err(ManagerError::Conflict(format!(
+                "image {} already exists",
+                req.name
+            )));
+        }
+        if !self.pool.snapshots() {
+            return Err(ManagerError::Invalid(
+                "the dir storage driver cannot keep imported images; use btrfs".into(),
+            ));
+        }
+        let path = PathBuf::from(&req.path);
+        if !path.is_absolute() || !path.is_file() {
+            return Err(ManagerError::Invalid(format!(
+                "{} is not a file on croftd's host (give an absolute path)",
+                req.path
+            )));
+        }
+        let this = self.clone();
+        let lock_name = format!("image:{}", req.name);
+        self.jobs
+            .submit("image-import", &req.name.clone(), move |job| async move {
+                let lock = this.lock_for(&lock_name);
+                let _guard = lock.lock().await;
+                job.progress(10, "unpacking").await;
+                let pool = this.pool.clone();
+                let (name, file) = (req.name.clone(), path.clone());
+                let (bytes, digest) = blocking(move || -> Result<(u64, String)> {
+                    let digest = sha256_file(&file)?;
+                    let mut bytes = 0;
+                    pool.ensure_image(&crate::images::pool_name(&name), &mut |dir| {
+                        croft_host::archive::unpack(&file, dir)
+                            .map(|u| bytes = u.bytes)
+                            .map_err(|e| crate::error_chain(&e))
+                    })?;
+                    Ok((bytes, digest))
+                })
+                .await??;
+                this.db
+                    .upsert_image(
+                        &req.name,
+                        "imported",
+                        &format!("imported from {}", req.path),
+                        Some(bytes),
+                        Some(&digest),
+                    )
+                    .await?;
+                info!(image = %req.name, "imported");
+                Ok::<(), ManagerError>(())
+            })
+            .await
+            .map_err(ManagerError::from)
+    }
+
+    pub async fn export_image(&self, name: &str, path: &str) -> Result<croft_api::ExportResult> {
+        croft_api::validate_image_name(name).map_err(ManagerError::Invalid)?;
+        let dir_name = crate::images::pool_name(name);
+        if !self.pool.image_exists(&dir_name) {
+            return Err(ManagerError::NotFound(format!(
+                "image {name} (launch it once to build it)"
+            )));
+        }
+        let out = PathBuf::from(path);
+        if !out.is_absolute() || out.parent().map(|p| !p.is_dir()).unwrap_or(true) {
+            return Err(ManagerError::Invalid(format!(
+                "{path}: give an absolute path in an existing directory"
+            )));
+        }
+        let src = self.pool.image_dir(&dir_name);
+        let target = out.clone();
+        let (sha256, size_bytes) = blocking(move || croft_host::archive::pack(&src, &target))
+            .await?
+            .map_err(|e| ManagerError::Host {
+                what: "export".into(),
+                detail: crate::error_chain(&e),
+            })?;
+        let source = if ImageStore::kind(name).is_ok() {
+            "built"
+        } else {
+            "imported"
+        };
+        self.db
+            .upsert_image(name, source, "", None, Some(&sha256))
+            .await?;
+        Ok(croft_api::ExportResult {
+            path: path.into(),
+            sha256,
+            size_bytes,
+        })
+    }
+
+    /// Delete an image; VPSes launched from it keep their own disks. A
+    /// built image is rebuilt on its next launch.
+    pub async fn delete_image(&self, name: &str) -> Result<()> {
+        croft_api::validate_image_name(name).map_err(ManagerError::Invalid)?;
+        let known = ImageStore::kind(name).is_ok() || self.db.images().await?.iter().any(|i| i.name == name);
+        if !known {
+            return Err(ManagerError::NotFound(format!("image {name}")));
+        }
+        let pool = self.pool.clone();
+        let dir_name = crate::images::pool_name(name);
+        blocking(move || pool.delete_image(&dir_name)).await??;
+        self.db.delete_image(name).await?;
+        Ok(())
+    }
+
     /// Change configuration; limits apply live to a running VPS. Nothing is
     /// stored unless every value is valid and applied.
     pub async fn patch_config(self: &Arc<Self>, name: &str, patch: ConfigPatch) -> Result<Instance> {
@@ -1045,6 +1231,14 @@ fn supervisor_status(socket: &Path) -> Result<i32, ProtoError> {
 
 fn read_exit_record(run_dir: &Path) -> Option<ExitRecord> {
     serde_json::from_slice(&std::fs::read(RunDir(run_dir).exit_record()).ok()?).ok()
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    let mut f = std::fs::File::open(path).map_err(host_err(format!("open {}", path.display())))?;
+    let mut hash = sha2::Sha256::new();
+    std::io::copy(&mut f, &mut hash).map_err(host_err(format!("read {}", path.display())))?;
+    Ok(format!("{:x}", hash.finalize()))
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {

@@ -339,6 +339,22 @@ impl Pool for BtrfsPool {
             .and_then(|v| v.parse().ok()))
     }
 
+    fn image_exists(&self, name: &str) -> bool {
+        self.image_path(name).is_dir()
+    }
+
+    fn image_dir(&self, name: &str) -> PathBuf {
+        self.image_path(name)
+    }
+
+    fn delete_image(&self, name: &str) -> Result<(), StorageError> {
+        let path = self.image_path(name);
+        if path.exists() {
+            delete_subvolume(&self.root, &path)?;
+        }
+        Ok(())
+    }
+
     fn clone_image(&self, image: &str, vps: &str) -> Result<PathBuf, StorageError> {
         let target = self.rootfs(vps);
         cmd::run(

@@ -154,6 +154,24 @@ pub trait Pool: Send + Sync + std::fmt::Debug {
         Ok(None)
     }
 
+    /// Whether image `name` is present in the pool.
+    fn image_exists(&self, _name: &str) -> bool {
+        false
+    }
+
+    /// The directory of image `name` in the pool.
+    fn image_dir(&self, name: &str) -> PathBuf {
+        PathBuf::from(name)
+    }
+
+    /// Delete image `name` (VPSes made from it keep their own disks).
+    fn delete_image(&self, _name: &str) -> Result<(), StorageError> {
+        Err(StorageError::Unsupported {
+            driver: self.driver(),
+            what: "keep images",
+        })
+    }
+
     /// Make `vps`'s root volume a writable snapshot of image `image`.
     fn clone_image(&self, _image: &str, _vps: &str) -> Result<PathBuf, StorageError> {
         Err(StorageError::Unsupported {

@@ -1,0 +1,285 @@
+//! Image tarballs: importing one into a root filesystem without letting it
+//! write anywhere else, and exporting a root filesystem with its digest.
+//!
+//! An imported tarball is untrusted input that host root unpacks, so every
+//! entry is checked before anything is written: no absolute paths, no `..`,
+//! no device nodes, fifos or sockets, no owner outside the 65536 ids a VPS
+//! maps, and no link pointing out of the tree (tar's `unpack_in` also
+//! refuses any entry whose real parent lies outside the destination, which
+//! covers paths through symlinks unpacked earlier).
+
+use flate2::read::GzDecoder;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
+use std::path::{Component, Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ArchiveError {
+    #[error("{what} {path}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("corrupt or truncated archive")]
+    Corrupt(#[source] std::io::Error),
+    #[error("refusing archive entry {path:?}: {why}")]
+    Unsafe { path: String, why: &'static str },
+    #[error("zstd archives are not supported yet; use .tar or .tar.gz")]
+    Zstd,
+    #[error("the archive holds no root filesystem (no /sbin/init or /bin/sh)")]
+    Empty,
+}
+
+/// What an import unpacked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unpacked {
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+fn open_decompressed(path: &Path) -> Result<Box<dyn Read>, ArchiveError> {
+    let io = |source| ArchiveError::Io {
+        what: "open",
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = BufReader::new(File::open(path).map_err(io)?);
+    let mut magic = [0u8; 4];
+    let n = file.read(&mut magic).map_err(ArchiveError::Corrupt)?;
+    let head = std::io::Cursor::new(magic[..n].to_vec());
+    let reader = head.chain(file);
+    Ok(match &magic[..n] {
+        [0x1f, 0x8b, ..] => Box::new(GzDecoder::new(reader)),
+        [0x28, 0xb5, 0x2f, 0xfd] => return Err(ArchiveError::Zstd),
+        _ => Box::new(reader),
+    })
+}
+
+fn check_path(path: &Path) -> Result<(), &'static str> {
+    for c in path.components() {
+        match c {
+            Component::RootDir | Component::Prefix(_) => return Err("absolute path"),
+            Component::ParentDir => return Err("path leaves the tree (..)"),
+            Component::CurDir | Component::Normal(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Unpack `archive` (.tar or .tar.gz) into the empty directory `dest`.
+/// On error `dest` may hold part of the tree; the caller discards it.
+pub fn unpack(archive: &Path, dest: &Path) -> Result<Unpacked, ArchiveError> {
+    let mut tar = tar::Archive::new(open_decompressed(archive)?);
+    tar.set_preserve_permissions(true);
+    tar.set_preserve_ownerships(true);
+    tar.set_unpack_xattrs(false);
+    tar.set_overwrite(true);
+    let mut stats = Unpacked { entries: 0, bytes: 0 };
+    for entry in tar.entries().map_err(ArchiveError::Corrupt)? {
+        let mut entry = entry.map_err(ArchiveError::Corrupt)?;
+        let path = entry.path().map_err(ArchiveError::Corrupt)?.into_owned();
+        let shown = path.display().to_string();
+        let refuse = |why| ArchiveError::Unsafe {
+            path: shown.clone(),
+            why,
+        };
+        check_path(&path).map_err(refuse)?;
+        let header = entry.header();
+        match header.entry_type() {
+            tar::EntryType::Regular | tar::EntryType::Directory | tar::EntryType::Continuous => {}
+            tar::EntryType::Symlink => {}
+            tar::EntryType::Link => {
+                let target = entry
+                    .link_name()
+                    .map_err(ArchiveError::Corrupt)?
+                    .ok_or_else(|| refuse("hard link without target"))?;
+                check_path(&target).map_err(refuse)?;
+            }
+            tar::EntryType::Block | tar::EntryType::Char => return Err(refuse("device node")),
+            tar::EntryType::Fifo => return Err(refuse("fifo")),
+            tar::EntryType::XHeader
+            | tar::EntryType::XGlobalHeader
+            | tar::EntryType::GNULongName
+            | tar::EntryType::GNULongLink => {}
+            _ => return Err(refuse("unsupported entry type")),
+        }
+        let uid = header.uid().map_err(ArchiveError::Corrupt)?;
+        let gid = header.gid().map_err(ArchiveError::Corrupt)?;
+        if uid >= u64::from(crate::spec::ID_RANGE) || gid >= u64::from(crate::spec::ID_RANGE) {
+            return Err(refuse("owner outside the 65536 ids a VPS maps"));
+        }
+        stats.bytes += header.size().unwrap_or(0);
+        if entry.unpack_in(dest).map_err(ArchiveError::Corrupt)? {
+            stats.entries += 1;
+        } else {
+            return Err(refuse("outside the destination"));
+        }
+    }
+    let has_init = ["sbin/init", "bin/sh"]
+        .iter()
+        .any(|p| std::fs::symlink_metadata(dest.join(p)).is_ok());
+    if !has_init {
+        return Err(ArchiveError::Empty);
+    }
+    Ok(stats)
+}
+
+/// Counts and hashes what passes through.
+struct HashingWriter<W> {
+    inner: W,
+    hash: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Write `src` as a gzip-compressed tarball to `out` (through a temporary
+/// file, renamed when complete); returns the tarball's sha256 and size.
+pub fn pack(src: &Path, out: &Path) -> Result<(String, u64), ArchiveError> {
+    let tmp = out.with_extension("partial");
+    let io = |what, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ArchiveError::Io { what, path, source }
+    };
+    let file = File::create(&tmp).map_err(io("create", &tmp))?;
+    let result = (|| {
+        let hashing = HashingWriter {
+            inner: std::io::BufWriter::new(file),
+            hash: Sha256::new(),
+            bytes: 0,
+        };
+        let gz = flate2::write::GzEncoder::new(hashing, flate2::Compression::fast());
+        let mut builder = tar::Builder::new(gz);
+        builder.follow_symlinks(false);
+        builder.append_dir_all(".", src).map_err(io("archive", src))?;
+        let gz = builder.into_inner().map_err(io("write", &tmp))?;
+        let mut hashing = gz.finish().map_err(io("write", &tmp))?;
+        hashing.flush().map_err(io("write", &tmp))?;
+        Ok((format!("{:x}", hashing.hash.finalize()), hashing.bytes))
+    })();
+    match result {
+        Ok(r) => {
+            std::fs::rename(&tmp, out).map_err(io("rename", &tmp))?;
+            Ok(r)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tarball(dir: &Path, build: impl FnOnce(&mut tar::Builder<File>)) -> PathBuf {
+        let path = dir.join("in.tar");
+        let mut b = tar::Builder::new(File::create(&path).unwrap());
+        build(&mut b);
+        b.finish().unwrap();
+        path
+    }
+
+    fn file_entry(b: &mut tar::Builder<File>, path: &str, data: &[u8]) {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o755);
+        h.set_entry_type(tar::EntryType::Regular);
+        // set_path refuses `..`; write the raw name to build hostile input.
+        let name = &mut h.as_old_mut().name;
+        name[..path.len()].copy_from_slice(path.as_bytes());
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+
+    #[test]
+    fn refuses_traversal_absolute_and_device_entries_and_writes_nothing_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("dest");
+        for (bad, why) in [("../escaped", "(..)"), ("/etc/escaped", "absolute")] {
+            std::fs::create_dir_all(&dest).unwrap();
+            let t = tarball(dir.path(), |b| file_entry(b, bad, b"x"));
+            let err = unpack(&t, &dest).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+            assert!(!dir.path().join("escaped").exists());
+        }
+        let t = tarball(dir.path(), |b| {
+            let mut h = tar::Header::new_gnu();
+            h.set_path("dev/sda").unwrap();
+            h.set_entry_type(tar::EntryType::Block);
+            h.set_size(0);
+            h.set_cksum();
+            b.append(&h, &[][..]).unwrap();
+        });
+        assert!(unpack(&t, &dest).unwrap_err().to_string().contains("device node"));
+        assert!(!dest.join("dev/sda").exists());
+    }
+
+    #[test]
+    fn a_symlink_cannot_carry_later_entries_out_of_the_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("dest");
+        std::fs::create_dir_all(&dest).unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        let t = tarball(dir.path(), |b| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            b.append_link(&mut h, "etc", &outside).unwrap();
+            file_entry(b, "etc/passwd", b"owned");
+        });
+        assert!(unpack(&t, &dest).is_err());
+        assert!(!outside.join("passwd").exists(), "wrote through a symlink");
+    }
+
+    #[test]
+    fn round_trip_and_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(src.join("bin")).unwrap();
+        std::fs::write(src.join("bin/sh"), b"#!shell").unwrap();
+        std::fs::write(src.join("data"), vec![7u8; 200_000]).unwrap();
+        let out = dir.path().join("img.tar.gz");
+        let (sha, size) = pack(&src, &out).unwrap();
+        assert_eq!(sha.len(), 64);
+        assert_eq!(size, std::fs::metadata(&out).unwrap().len());
+        let dest = dir.path().join("dest");
+        std::fs::create_dir_all(&dest).unwrap();
+        let stats = unpack(&out, &dest).unwrap();
+        assert!(stats.entries >= 3);
+        assert_eq!(std::fs::read(dest.join("data")).unwrap().len(), 200_000);
+        // Cut the archive in half: a clear error, not a partial success.
+        let bytes = std::fs::read(&out).unwrap();
+        let cut = dir.path().join("cut.tar.gz");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let dest2 = dir.path().join("dest2");
+        std::fs::create_dir_all(&dest2).unwrap();
+        assert!(matches!(unpack(&cut, &dest2), Err(ArchiveError::Corrupt(_))));
+        // An empty tree is not a root filesystem.
+        let empty = dir.path().join("empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        pack(&empty, &dir.path().join("e.tar.gz")).unwrap();
+        let dest3 = dir.path().join("dest3");
+        std::fs::create_dir_all(&dest3).unwrap();
+        assert!(matches!(
+            unpack(&dir.path().join("e.tar.gz"), &dest3),
+            Err(ArchiveError::Empty)
+        ));
+    }
+}
