@@ -48,8 +48,14 @@ if ! croft list >/dev/null 2>&1; then
   for _ in $(seq 100); do croft list >/dev/null 2>&1 && break; sleep 0.1; done
   croft list >/dev/null || { echo "croftd did not start; see /var/log/croft/croftd.log" >&2; exit 1; }
 fi
-croft info demo >/dev/null 2>&1 || croft launch busybox demo --memory 256MiB --cpu 1 --processes 200
+# The first launch builds the Debian image with debootstrap (a minute or
+# two); later launches snapshot it in well under a second.
+croft info demo >/dev/null 2>&1 || croft launch debian/bookworm demo --memory 1GiB --cpu 1 --processes 500 --disk 4GiB
+for _ in $(seq 100); do
+  [ "$(croft exec demo -- systemctl is-system-running 2>/dev/null)" = running ] && break
+  sleep 0.1
+done
 croft list
-croft exec demo -- sh -c 'echo "hello from $(hostname): PID 1 is $(cat /proc/1/comm), I am uid $(id -u)"'
+croft exec demo -- sh -c 'echo "hello from $(hostname): $(. /etc/os-release; echo $PRETTY_NAME), PID 1 is $(cat /proc/1/comm), systemd is $(systemctl is-system-running)"'
 echo
-echo "Try: croft exec -t demo -- sh     croft console demo (Ctrl+a q detaches)     croft --help"
+echo "Try: croft exec -t demo -- bash     croft console demo (Ctrl+a q detaches)     croft --help"

@@ -90,7 +90,10 @@ pub fn unpack(archive: &Path, dest: &Path) -> Result<Unpacked, ArchiveError> {
         check_path(&path).map_err(refuse)?;
         let header = entry.header();
         match header.entry_type() {
-            tar::EntryType::Regular | tar::EntryType::Directory | tar::EntryType::Continuous => {}
+            tar::EntryType::Regular
+            | tar::EntryType::Directory
+            | tar::EntryType::Continuous
+            | tar::EntryType::GNUSparse => {}
             tar::EntryType::Symlink => {}
             tar::EntryType::Link => {
                 let target = entry

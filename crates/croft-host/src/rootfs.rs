@@ -114,21 +114,6 @@ pub fn populate_busybox(busybox: &Path, root: &Path) -> Result<(), RootfsError> 
     Ok(())
 }
 
-/// Build the busybox image in `<dest>.tmp` and rename it into place, so a
-/// crash never leaves a half-built image under `dest`.
-pub fn build_busybox_image(busybox: &Path, dest: &Path) -> Result<(), RootfsError> {
-    let tmp = dest.with_extension("tmp");
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(io("remove", &tmp))?;
-    }
-    let result = populate_busybox(busybox, &tmp);
-    if let Err(e) = result {
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    fs::rename(&tmp, dest).map_err(io("rename", &tmp))
-}
-
 /// Copy `src` into the empty directory `dst` (a fresh volume), shifting
 /// every owner from the image's ids (0..65536) to `uid_base + id`. The
 /// caller owns `dst` and removes it on error.
@@ -243,11 +228,11 @@ pub fn new_identity(rootfs: &Path, hostname: &str) -> Result<(), RootfsError> {
     create_inside(rootfs, "etc", "hostname")?
         .write_all(format!("{hostname}\n").as_bytes())
         .map_err(io("write", &rootfs.join("etc/hostname")))?;
+    // Every VPS gets its own machine-id, also when the image leaves it empty:
+    // systemd in a container may otherwise derive the same id on every VPS
+    // from what the host exposes.
     let machine_id = rootfs.join("etc/machine-id");
-    if fs::symlink_metadata(&machine_id)
-        .map(|m| m.len() > 0)
-        .unwrap_or(false)
-    {
+    if fs::symlink_metadata(&machine_id).is_ok() {
         let uuid =
             fs::read_to_string("/proc/sys/kernel/random/uuid").map_err(io("read", Path::new("/proc")))?;
         let id: String = uuid.trim().chars().filter(|c| *c != '-').collect();
@@ -257,14 +242,13 @@ pub fn new_identity(rootfs: &Path, hostname: &str) -> Result<(), RootfsError> {
     }
     let ssh = rootfs.join("etc/ssh");
     if fs::symlink_metadata(&ssh).map(|m| m.is_dir()).unwrap_or(false) {
-        let mut had_keys = false;
+        let has_server = ssh.join("sshd_config").exists();
         for entry in fs::read_dir(&ssh).map_err(io("read", &ssh))?.flatten() {
             if entry.file_name().to_string_lossy().starts_with("ssh_host_") {
-                had_keys = true;
                 fs::remove_file(entry.path()).map_err(io("remove", &entry.path()))?;
             }
         }
-        if had_keys {
+        if has_server {
             let out = Command::new("ssh-keygen")
                 .arg("-A")
                 .arg("-f")
@@ -274,6 +258,104 @@ pub fn new_identity(rootfs: &Path, hostname: &str) -> Result<(), RootfsError> {
                 Ok(o) if o.status.success() => {}
                 // No ssh-keygen on the host: the guest regenerates its keys.
                 _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Debian packages every Debian image gets on top of minbase: a VPS-ready
+/// userland (init, SSH, networking tools, certificates, a pager, locales).
+pub const DEBIAN_PACKAGES: &str =
+    "systemd-sysv,dbus,openssh-server,iproute2,ca-certificates,less,locales,procps";
+
+/// Units that cannot work in a container: masked in Debian images.
+const MASKED_UNITS: &[&str] = &[
+    "sys-kernel-debug.mount",
+    "sys-kernel-tracing.mount",
+    "sys-kernel-config.mount",
+    "sys-fs-fuse-connections.mount",
+    "dev-hugepages.mount",
+    "systemd-journald-audit.socket",
+    "getty@tty1.service",
+];
+
+/// Build Debian `release` into the empty directory `root` with debootstrap
+/// from `mirror`, then make it VPS-ready: units that need real hardware
+/// masked, a UTF-8 locale, an empty machine-id and no SSH host keys (each
+/// VPS gets its own), the package cache emptied.
+pub fn debootstrap(release: &str, mirror: &str, root: &Path) -> Result<(), RootfsError> {
+    let out = Command::new("debootstrap")
+        .args([
+            "--variant=minbase",
+            &format!("--include={DEBIAN_PACKAGES}"),
+            release,
+        ])
+        .arg(root)
+        .arg(mirror)
+        .output()
+        .map_err(io("run debootstrap into", root))?;
+    if !out.status.success() {
+        let log = String::from_utf8_lossy(&out.stdout);
+        let tail: Vec<&str> = log.lines().rev().take(3).collect();
+        return Err(RootfsError::Command {
+            command: format!("debootstrap {release} {} {mirror}", root.display()),
+            detail: format!(
+                "{}: {} {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim(),
+                tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+            ),
+        });
+    }
+    // debootstrap leaves device nodes in /dev; a VPS gets a fresh /dev at
+    // start, and an image holding device nodes could not be imported.
+    let dev = root.join("dev");
+    if dev.is_dir() {
+        fs::remove_dir_all(&dev).map_err(io("empty", &dev))?;
+        fs::create_dir(&dev).map_err(io("create", &dev))?;
+    }
+    let units = root.join("etc/systemd/system");
+    fs::create_dir_all(&units).map_err(io("create", &units))?;
+    for unit in MASKED_UNITS {
+        let link = units.join(unit);
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink("/dev/null", &link).map_err(io("mask", &link))?;
+    }
+    fs::write(root.join("etc/locale.gen"), "en_US.UTF-8 UTF-8\nC.UTF-8 UTF-8\n")
+        .map_err(io("write", root))?;
+    fs::write(root.join("etc/default/locale"), "LANG=C.UTF-8\n").map_err(io("write", root))?;
+    let gen = Command::new("chroot")
+        .arg(root)
+        .arg("locale-gen")
+        .output()
+        .map_err(io("run locale-gen in", root))?;
+    if !gen.status.success() {
+        return Err(RootfsError::Command {
+            command: "locale-gen".into(),
+            detail: String::from_utf8_lossy(&gen.stderr).trim().to_string(),
+        });
+    }
+    fs::write(root.join("etc/machine-id"), "").map_err(io("write", root))?;
+    fs::write(root.join("etc/hostname"), "debian\n").map_err(io("write", root))?;
+    fs::write(
+        root.join("etc/hosts"),
+        "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n",
+    )
+    .map_err(io("write", root))?;
+    let ssh = root.join("etc/ssh");
+    if let Ok(entries) = fs::read_dir(&ssh) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with("ssh_host_") {
+                fs::remove_file(e.path()).map_err(io("remove", &e.path()))?;
+            }
+        }
+    }
+    let cache = root.join("var/cache/apt/archives");
+    if let Ok(entries) = fs::read_dir(&cache) {
+        for e in entries.flatten() {
+            if e.path().extension().is_some_and(|x| x == "deb") {
+                let _ = fs::remove_file(e.path());
             }
         }
     }

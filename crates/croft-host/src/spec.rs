@@ -35,6 +35,11 @@ pub struct VpsSpec {
     /// idmapped to the VPS's range; otherwise it was chowned at creation.
     #[serde(default)]
     pub idmap_rootfs: bool,
+    /// How to give the VPS its own /sys/fs/cgroup for its init system:
+    /// "v1" (a tmpfs holding the delegated name=systemd hierarchy) or "v2"
+    /// (cgroup2, rooted at the VPS's cgroup by its cgroup namespace).
+    #[serde(default)]
+    pub cgroup_mount: Option<String>,
 }
 
 /// The files of a supervisor's run directory.

@@ -33,6 +33,8 @@ pub struct DaemonConfig {
     pub storage_source: Option<PathBuf>,
     /// The static busybox the `busybox` image is built from.
     pub busybox: PathBuf,
+    /// The Debian mirror Debian images are built from.
+    pub debian_mirror: String,
     /// error, warn, info, debug or trace.
     pub log_level: String,
 }
@@ -51,6 +53,7 @@ impl Default for DaemonConfig {
             storage_size: "20GiB".into(),
             storage_source: None,
             busybox: "/bin/busybox".into(),
+            debian_mirror: "http://deb.debian.org/debian".into(),
             log_level: "info".into(),
         }
     }

@@ -9,12 +9,6 @@ use thiserror::Error;
 pub enum ImageError {
     #[error("unknown image {name:?} (available: {available})")]
     Unknown { name: String, available: String },
-    #[error("cannot build image {name}")]
-    Build {
-        name: String,
-        #[source]
-        source: croft_host::rootfs::RootfsError,
-    },
     #[error("cannot build image {name}: {detail}")]
     Missing { name: String, detail: String },
 }
@@ -33,23 +27,62 @@ pub struct ImageKind {
     pub stop_signal: &'static str,
 }
 
-pub const KINDS: &[ImageKind] = &[ImageKind {
-    name: "busybox",
-    description: "BusyBox userland from Debian's busybox-static, busybox init with a shell on the console",
-    init: &["/sbin/init"],
-    // busybox init powers off on SIGUSR2 (SIGTERM means reboot to it).
-    stop_signal: "SIGUSR2",
-}];
+pub const KINDS: &[ImageKind] = &[
+    ImageKind {
+        name: "busybox",
+        description:
+            "BusyBox userland from Debian's busybox-static, busybox init with a shell on the console",
+        init: &["/sbin/init"],
+        // busybox init powers off on SIGUSR2 (SIGTERM means reboot to it).
+        stop_signal: "SIGUSR2",
+    },
+    ImageKind {
+        name: "debian/bookworm",
+        description: "Debian 12 with systemd, OpenSSH, iproute2 and apt (debootstrap)",
+        init: &["/sbin/init"],
+        stop_signal: "SIGRTMIN+3",
+    },
+    ImageKind {
+        name: "debian/trixie",
+        description: "Debian 13 with systemd, OpenSSH, iproute2 and apt (debootstrap)",
+        init: &["/sbin/init"],
+        stop_signal: "SIGRTMIN+3",
+    },
+];
 
 #[derive(Debug, Clone)]
 pub struct ImageStore {
     dir: PathBuf,
     busybox: PathBuf,
+    debian_mirror: String,
 }
 
 impl ImageStore {
-    pub fn new(dir: PathBuf, busybox: PathBuf) -> ImageStore {
-        ImageStore { dir, busybox }
+    pub fn new(dir: PathBuf, busybox: PathBuf, debian_mirror: String) -> ImageStore {
+        ImageStore {
+            dir,
+            busybox,
+            debian_mirror,
+        }
+    }
+
+    /// Fill the empty directory `root` with image `name`. Blocking: a
+    /// Debian build runs debootstrap (a minute or two).
+    fn build_into(&self, name: &str, root: &std::path::Path) -> Result<(), String> {
+        match name.strip_prefix("debian/") {
+            Some(release) => croft_host::rootfs::debootstrap(release, &self.debian_mirror, root),
+            None => croft_host::rootfs::populate_busybox(&self.busybox, root),
+        }
+        .map_err(|e| {
+            let mut s = e.to_string();
+            let mut cur = std::error::Error::source(&e);
+            while let Some(c) = cur {
+                s.push_str(": ");
+                s.push_str(&c.to_string());
+                cur = c.source();
+            }
+            s
+        })
     }
 
     pub fn kind(name: &str) -> Result<&'static ImageKind, ImageError> {
@@ -67,6 +100,19 @@ impl ImageStore {
     }
 
     fn check_tools(&self, name: &str) -> Result<(), ImageError> {
+        if name.starts_with("debian/") {
+            let found = std::env::var_os("PATH")
+                .map(|p| std::env::split_paths(&p).any(|d| d.join("debootstrap").is_file()))
+                .unwrap_or(false)
+                || std::path::Path::new("/usr/sbin/debootstrap").is_file();
+            if !found {
+                return Err(ImageError::Missing {
+                    name: name.into(),
+                    detail: "debootstrap not found (install Debian's debootstrap)".into(),
+                });
+            }
+            return Ok(());
+        }
         if !self.busybox.is_file() {
             return Err(ImageError::Missing {
                 name: name.into(),
@@ -87,14 +133,11 @@ impl ImageStore {
             return Ok(());
         }
         self.check_tools(name)?;
-        let busybox = self.busybox.clone();
-        pool.ensure_image(&pool_name(name), &mut |dir| {
-            croft_host::rootfs::populate_busybox(&busybox, dir).map_err(|e| e.to_string())
-        })
-        .map_err(|e| ImageError::Missing {
-            name: name.into(),
-            detail: e.to_string(),
-        })?;
+        pool.ensure_image(&pool_name(name), &mut |dir| self.build_into(name, dir))
+            .map_err(|e| ImageError::Missing {
+                name: name.into(),
+                detail: e.to_string(),
+            })?;
         Ok(())
     }
 
@@ -112,12 +155,20 @@ impl ImageStore {
             name: name.into(),
             detail: format!("create {}: {e}", parent.display()),
         })?;
-        croft_host::rootfs::build_busybox_image(&self.busybox, &rootfs).map_err(|source| {
-            ImageError::Build {
+        // Built beside its final name and renamed when complete.
+        let tmp = rootfs.with_extension("tmp");
+        let _ = std::fs::remove_dir_all(&tmp);
+        let built = std::fs::create_dir_all(&tmp)
+            .map_err(|e| e.to_string())
+            .and_then(|_| self.build_into(name, &tmp))
+            .and_then(|_| std::fs::rename(&tmp, &rootfs).map_err(|e| e.to_string()));
+        if let Err(detail) = built {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(ImageError::Missing {
                 name: name.into(),
-                source,
-            }
-        })?;
+                detail,
+            });
+        }
         Ok(rootfs)
     }
 }

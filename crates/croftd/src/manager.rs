@@ -93,7 +93,7 @@ impl Manager {
         make_dir(&cfg.vps_run_dir(), 0o700)?;
         let cgroups = CgroupManager::detect(&cfg.cgroup_prefix)?;
         cgroups.prepare()?;
-        let images = ImageStore::new(cfg.images_dir(), cfg.busybox.clone());
+        let images = ImageStore::new(cfg.images_dir(), cfg.busybox.clone(), cfg.debian_mirror.clone());
         let pool: Arc<dyn Pool> = Arc::from(
             croft_host::storage::open(&cfg.pool())
                 .map_err(|e| anyhow::anyhow!("storage pool: {}", crate::error_chain(&e)))?,
@@ -304,8 +304,13 @@ impl Manager {
                 .upsert_image(&req.image, "built", description, None, None)
                 .await?;
         }
-        std::fs::write(dir.join("rootfs/etc/hostname"), format!("{}\n", req.name))
-            .map_err(host_err("write /etc/hostname"))?;
+        let (rootfs, name) = (dir.join("rootfs"), req.name.clone());
+        blocking(move || croft_host::rootfs::new_identity(&rootfs, &name))
+            .await?
+            .map_err(|e| ManagerError::Host {
+                what: "give the VPS its identity".into(),
+                detail: crate::error_chain(&e),
+            })?;
         let cfg =
             InstanceConfig::parse(&req.config).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         if cfg.disk_bytes.is_some() {
@@ -382,6 +387,7 @@ impl Manager {
         let cgroup = self.cgroups.create(name)?;
         let result = async {
             cgroup.apply(&limits(&cfg))?;
+            cgroup.delegate(row.uid_base)?;
             let run_dir = self.run_dir(name);
             make_dir(&run_dir, 0o700)?;
             let spec = VpsSpec {
@@ -396,6 +402,7 @@ impl Manager {
                 cgroup_dirs: cgroup.dirs(),
                 run_dir: run_dir.clone(),
                 idmap_rootfs: self.pool.snapshots(),
+                cgroup_mount: cgroup.systemd_dir().map(|_| self.cgroup_version().to_string()),
             };
             let json = serde_json::to_vec_pretty(&spec).expect("spec serializes");
             std::fs::write(RunDir(&run_dir).spec(), json).map_err(host_err("write spec"))?;

@@ -466,6 +466,44 @@ impl Cgroup {
     pub fn dirs(&self) -> Vec<PathBuf> {
         self.dirs.unique()
     }
+
+    /// Delegate the subtree an init system manages (`systemd_dir`) to
+    /// `uid`: the directory and its interface files become the VPS root's,
+    /// so the VPS's systemd can create its own cgroups beneath it (as
+    /// systemd's `Delegate=yes`). Limits stay in the other hierarchies (v1)
+    /// or in files the VPS cannot reach through its cgroup namespace (v2:
+    /// the limit files of this directory stay root's).
+    pub fn delegate(&self, uid: u32) -> Result<(), CgroupError> {
+        let Some(dir) = self.systemd_dir() else {
+            return Ok(());
+        };
+        let owner = Some(nix::unistd::Uid::from_raw(uid));
+        let group = Some(nix::unistd::Gid::from_raw(uid));
+        let chown = |path: &Path| {
+            nix::unistd::chown(path, owner, group).map_err(|e| CgroupError::Write {
+                path: path.to_path_buf(),
+                value: format!("owner {uid}"),
+                source: e.into(),
+            })
+        };
+        chown(&dir)?;
+        let delegated: &[&str] = match &self.dirs {
+            Dirs::V1(_) => &[
+                "cgroup.procs",
+                "tasks",
+                "cgroup.clone_children",
+                "notify_on_release",
+            ],
+            Dirs::V2(_) => &["cgroup.procs", "cgroup.threads", "cgroup.subtree_control"],
+        };
+        for f in delegated {
+            let p = dir.join(f);
+            if p.exists() {
+                chown(&p)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Accepts names usable as one cgroup directory: 1 to 255 bytes, not `.` or

@@ -122,7 +122,11 @@ fn ensure_dir(path: &Path) -> Result<(), MountError> {
 /// With `idmapped`, the rootfs is that detached idmapped mount (see
 /// [`super::idmap`]) attached over `rootfs`; without, `rootfs` is bound
 /// onto itself (its files are already owned by the VPS's id range).
-pub fn setup_rootfs(rootfs: &Path, idmapped: Option<OwnedFd>) -> Result<(), MountError> {
+pub fn setup_rootfs(
+    rootfs: &Path,
+    idmapped: Option<OwnedFd>,
+    cgroup_mount: Option<&str>,
+) -> Result<(), MountError> {
     let none: Option<&Path> = None;
     let nodev_nosuid_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     // Nothing we mount may propagate back to the host, and host mounts
@@ -174,6 +178,9 @@ pub fn setup_rootfs(rootfs: &Path, idmapped: Option<OwnedFd>) -> Result<(), Moun
         None,
     )?;
 
+    if let Some(version) = cgroup_mount {
+        setup_cgroupfs(&sys_dir.join("fs/cgroup"), version)?;
+    }
     setup_dev(&rootfs.join("dev"))?;
 
     for file in MASKED_FILES {
@@ -210,6 +217,40 @@ pub fn setup_rootfs(rootfs: &Path, idmapped: Option<OwnedFd>) -> Result<(), Moun
     }
 
     pivot(rootfs)
+}
+
+/// The VPS's own /sys/fs/cgroup. Its cgroup namespace roots every
+/// hierarchy at the VPS's cgroup, so the init system sees only its subtree.
+fn setup_cgroupfs(dir: &Path, version: &str) -> Result<(), MountError> {
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    if version == "v2" {
+        return do_mount(
+            "mount cgroup2",
+            Some(Path::new("cgroup2")),
+            dir,
+            Some("cgroup2"),
+            flags,
+            None,
+        );
+    }
+    do_mount(
+        "mount /sys/fs/cgroup",
+        Some(Path::new("tmpfs")),
+        dir,
+        Some("tmpfs"),
+        flags,
+        Some("mode=755"),
+    )?;
+    let systemd = dir.join("systemd");
+    ensure_dir(&systemd)?;
+    do_mount(
+        "mount name=systemd",
+        Some(Path::new("cgroup")),
+        &systemd,
+        Some("cgroup"),
+        flags,
+        Some("none,name=systemd"),
+    )
 }
 
 fn setup_dev(dev: &Path) -> Result<(), MountError> {
