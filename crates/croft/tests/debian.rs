@@ -59,6 +59,18 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
         "cat /proc/$(pidof sshd | cut -d' ' -f1)/cgroup | grep name=systemd",
     );
     assert!(cg.contains("/system.slice/ssh.service"), "{cg}");
+    // Root does root things in its own VPS: dpkg/apt install a package,
+    // and setuid binaries still raise privileges (no no_new_privs).
+    host.sh_ok(
+        "web1",
+        "mkdir -p /tmp/p/DEBIAN && printf 'Package: croft-probe\\nVersion: 1\\nArchitecture: all\\nMaintainer: t <t@t>\\nDescription: t\\n' > /tmp/p/DEBIAN/control \
+         && dpkg-deb -b /tmp/p /tmp/p.deb >/dev/null && apt-get install -y /tmp/p.deb >/dev/null 2>&1 && dpkg -s croft-probe >/dev/null",
+    );
+    let euid = host.sh_ok(
+        "web1",
+        "cp /usr/bin/id /usr/local/bin/suid-id && chmod 4755 /usr/local/bin/suid-id && su -s /bin/sh nobody -c '/usr/local/bin/suid-id -u'",
+    );
+    assert_eq!(euid.trim(), "0", "setuid did not raise privileges inside the VPS");
     // A clean stop: systemd gets SIGRTMIN+3 and halts well before the timeout.
     let start = Instant::now();
     host.ok(&["stop", "web1", "--timeout", "20"]);
