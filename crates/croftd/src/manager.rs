@@ -134,6 +134,24 @@ impl Manager {
         self.pool.instance_dir(name)
     }
 
+    /// The VPS's directory belongs to its root and nobody else may enter:
+    /// its files stay readable only through its own id range.
+    fn make_instance_dir(&self, name: &str, uid_base: u32) -> Result<PathBuf> {
+        let dir = self.instance_dir(name);
+        make_dir(&dir, 0o700)?;
+        let id = Some(uid_base);
+        nix::unistd::chown(
+            &dir,
+            id.map(nix::unistd::Uid::from_raw),
+            id.map(nix::unistd::Gid::from_raw),
+        )
+        .map_err(|e| ManagerError::Host {
+            what: format!("chown {}", dir.display()),
+            detail: e.to_string(),
+        })?;
+        Ok(dir)
+    }
+
     pub fn pools(&self) -> Result<Vec<PoolInfo>> {
         Ok(vec![self.pool.info()?])
     }
@@ -252,19 +270,7 @@ impl Manager {
         uid_base: u32,
         job: &JobHandle,
     ) -> Result<()> {
-        // The VPS's directory belongs to its root and nobody else may enter:
-        // its files stay readable only through its own id range.
-        let dir = self.instance_dir(&req.name);
-        make_dir(&dir, 0o700)?;
-        nix::unistd::chown(
-            &dir,
-            Some(nix::unistd::Uid::from_raw(uid_base)),
-            Some(nix::unistd::Gid::from_raw(uid_base)),
-        )
-        .map_err(|e| ManagerError::Host {
-            what: format!("chown {}", dir.display()),
-            detail: e.to_string(),
-        })?;
+        let dir = self.make_instance_dir(&req.name, uid_base)?;
         job.progress(10, "preparing image").await;
         let images = self.images.clone();
         let image = req.image.clone();
@@ -755,17 +761,7 @@ impl Manager {
         let dst_lock = self.lock_for(dst);
         let _dst_guard = dst_lock.lock().await;
         let result = async {
-            let dir = self.instance_dir(dst);
-            make_dir(&dir, 0o700)?;
-            nix::unistd::chown(
-                &dir,
-                Some(nix::unistd::Uid::from_raw(uid_base)),
-                Some(nix::unistd::Gid::from_raw(uid_base)),
-            )
-            .map_err(|e| ManagerError::Host {
-                what: format!("chown {}", dir.display()),
-                detail: e.to_string(),
-            })?;
+            self.make_instance_dir(dst, uid_base)?;
             let pool = self.pool.clone();
             let (from, to, s) = (src.to_string(), dst.to_string(), snap.clone());
             let rootfs = blocking(move || pool.copy_volume(&from, s.as_deref(), &to)).await??;

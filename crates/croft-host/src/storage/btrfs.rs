@@ -4,7 +4,7 @@
 //! existing btrfs directory. A loop mount uses autoclear, so unmounting the
 //! pool also releases its loop device.
 
-use super::{fs_usage, io, list_dirs, Pool, PoolConfig, PoolInfo, StorageError};
+use super::{io, list_dirs, pool_info, Pool, PoolConfig, PoolInfo, StorageError};
 use crate::cmd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -126,17 +126,13 @@ impl Pool for BtrfsPool {
     }
 
     fn info(&self) -> Result<PoolInfo, StorageError> {
-        let (size, used, free) = fs_usage(&self.root)?;
-        Ok(PoolInfo {
-            name: self.name.clone(),
-            driver: "btrfs".into(),
-            source: self.source.clone(),
-            mount: self.root.display().to_string(),
-            size_bytes: size,
-            used_bytes: used,
-            free_bytes: free,
-            volumes: self.volumes()?.len(),
-        })
+        pool_info(
+            &self.name,
+            "btrfs",
+            self.source.clone(),
+            &self.root,
+            self.volumes()?.len(),
+        )
     }
 
     fn instance_dir(&self, name: &str) -> PathBuf {

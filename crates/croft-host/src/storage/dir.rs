@@ -1,7 +1,7 @@
 //! The `dir` driver: plain directories on whatever filesystem holds the
 //! pool path. No copy-on-write, no disk limits (refused, not ignored).
 
-use super::{fs_usage, io, list_dirs, Pool, PoolConfig, PoolInfo, StorageError};
+use super::{io, list_dirs, pool_info, Pool, PoolConfig, PoolInfo, StorageError};
 use std::path::PathBuf;
 
 #[derive(Debug)]
@@ -28,17 +28,13 @@ impl Pool for DirPool {
     }
 
     fn info(&self) -> Result<PoolInfo, StorageError> {
-        let (size, used, free) = fs_usage(&self.root)?;
-        Ok(PoolInfo {
-            name: self.name.clone(),
-            driver: "dir".into(),
-            source: self.root.display().to_string(),
-            mount: self.root.display().to_string(),
-            size_bytes: size,
-            used_bytes: used,
-            free_bytes: free,
-            volumes: self.volumes()?.len(),
-        })
+        pool_info(
+            &self.name,
+            "dir",
+            self.root.display().to_string(),
+            &self.root,
+            self.volumes()?.len(),
+        )
     }
 
     fn instance_dir(&self, name: &str) -> PathBuf {

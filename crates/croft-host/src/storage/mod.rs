@@ -190,6 +190,27 @@ pub fn open(cfg: &PoolConfig) -> Result<Box<dyn Pool>, StorageError> {
     }
 }
 
+/// A pool's info from the filesystem at `mount`.
+pub(crate) fn pool_info(
+    name: &str,
+    driver: &str,
+    source: String,
+    mount: &Path,
+    volumes: usize,
+) -> Result<PoolInfo, StorageError> {
+    let (size_bytes, used_bytes, free_bytes) = fs_usage(mount)?;
+    Ok(PoolInfo {
+        name: name.into(),
+        driver: driver.into(),
+        source,
+        mount: mount.display().to_string(),
+        size_bytes,
+        used_bytes,
+        free_bytes,
+        volumes,
+    })
+}
+
 /// Total, used and free bytes of the filesystem holding `path`.
 pub(crate) fn fs_usage(path: &Path) -> Result<(u64, u64, u64), StorageError> {
     let st = nix::sys::statvfs::statvfs(path).map_err(|e| StorageError::Io {
