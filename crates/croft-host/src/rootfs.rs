@@ -228,6 +228,20 @@ pub fn new_identity(rootfs: &Path, hostname: &str) -> Result<(), RootfsError> {
     create_inside(rootfs, "etc", "hostname")?
         .write_all(format!("{hostname}\n").as_bytes())
         .map_err(io("write", &rootfs.join("etc/hostname")))?;
+    // The name resolves locally, as on a Debian install (127.0.1.1).
+    let hosts = rootfs.join("etc/hosts");
+    if fs::symlink_metadata(&hosts).map(|m| m.is_file()).unwrap_or(false) {
+        let old = fs::read_to_string(&hosts).map_err(io("read", &hosts))?;
+        let mut text: String = old
+            .lines()
+            .filter(|l| !l.starts_with("127.0.1.1"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        text.push_str(&format!("127.0.1.1 {hostname}\n"));
+        create_inside(rootfs, "etc", "hosts")?
+            .write_all(text.as_bytes())
+            .map_err(io("write", &hosts))?;
+    }
     // Every VPS gets its own machine-id, also when the image leaves it empty:
     // systemd in a container may otherwise derive the same id on every VPS
     // from what the host exposes.

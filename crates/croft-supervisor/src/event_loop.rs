@@ -21,6 +21,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// rotated once to `console.log.1` past this size.
 const CONSOLE_LOG_MAX: u64 = 1 << 20;
 
+/// How often a pending stop signal is sent again.
+const STOP_SIGNAL_REPEAT: Duration = Duration::from_millis(500);
+
 #[derive(Debug)]
 enum ConnKind {
     /// Accepted, request not read yet.
@@ -49,6 +52,9 @@ pub struct Supervisor {
     started_at: u64,
     stop_requested: bool,
     kill_deadline: Option<Instant>,
+    /// When the stop signal was last sent (it is repeated, not flooded:
+    /// init's console output wakes the loop far more often).
+    last_stop_signal: Option<Instant>,
     clients: Vec<Client>,
     console_log: Option<fs::File>,
     console_attached: bool,
@@ -109,6 +115,7 @@ impl Supervisor {
             started_at: 0,
             stop_requested: false,
             kill_deadline: None,
+            last_stop_signal: None,
             clients: Vec::new(),
             console_log,
             console_attached: false,
@@ -172,11 +179,13 @@ impl Supervisor {
         for c in &self.clients {
             fds.push(PollFd::new(c.conn.as_fd(), PollFlags::POLLIN));
         }
+        // While a stop is pending, wake up to repeat the stop signal (and,
+        // at the deadline, to kill).
         let timeout = match self.kill_deadline {
             Some(d) => PollTimeout::try_from(
                 d.saturating_duration_since(Instant::now())
-                    .as_millis()
-                    .min(60_000) as i32
+                    .min(STOP_SIGNAL_REPEAT)
+                    .as_millis() as i32
                     + 1,
             )
             .unwrap_or(PollTimeout::MAX),
@@ -215,6 +224,11 @@ impl Supervisor {
             if Instant::now() >= d {
                 self.kill_init();
                 self.kill_deadline = None;
+            } else if self
+                .last_stop_signal
+                .is_none_or(|t| t.elapsed() >= STOP_SIGNAL_REPEAT)
+            {
+                self.send_stop_signal();
             }
         }
         if signals_ready {
@@ -398,13 +412,23 @@ impl Supervisor {
             self.kill_init();
             return;
         }
+        self.send_stop_signal();
+        let deadline = Instant::now() + Duration::from_secs(timeout_secs.max(1));
+        self.kill_deadline = Some(self.kill_deadline.map_or(deadline, |d| d.min(deadline)));
+    }
+
+    /// Ask init to power off. A signal from outside its pid namespace
+    /// reaches PID 1 only once it has installed a handler, so an init that
+    /// is still starting (systemd in its first few hundred ms) would lose
+    /// it: the loop repeats it every STOP_SIGNAL_REPEAT until init exits.
+    fn send_stop_signal(&mut self) {
+        self.last_stop_signal = Some(Instant::now());
+        let sig = parse_signal(&self.spec.stop_signal).unwrap_or(libc::SIGTERM);
         if let Some(v) = &self.vps {
             // SAFETY: kill(2) with a valid pid and signal number; nix has
             // no type for real-time signals such as SIGRTMIN+3.
             unsafe { libc::kill(v.init_pid.as_raw(), sig) };
         }
-        let deadline = Instant::now() + Duration::from_secs(timeout_secs.max(1));
-        self.kill_deadline = Some(self.kill_deadline.map_or(deadline, |d| d.min(deadline)));
     }
 
     /// SIGKILL to PID 1 of a pid namespace kills every process in it.

@@ -35,6 +35,7 @@ fn init_is_pid_1_and_host_processes_are_invisible() {
         "host process visible inside"
     );
     assert_eq!(host.sh_ok("iso1", "hostname").trim(), "iso1");
+    assert!(host.sh_ok("iso1", "cat /etc/hosts").contains("127.0.1.1 iso1"));
     // Commands start with no blocked and no ignored signals.
     let sigs = host.ok(&[
         "exec",

@@ -30,7 +30,7 @@ use tracing::{info, warn};
 pub enum ManagerError {
     #[error("{0}")]
     Invalid(String),
-    #[error("VPS {0} not found")]
+    #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
@@ -178,7 +178,7 @@ impl Manager {
         self.db
             .instance(name)
             .await?
-            .ok_or_else(|| ManagerError::NotFound(name.into()))
+            .ok_or_else(|| ManagerError::NotFound(format!("VPS {name}")))
     }
 
     fn view(&self, row: InstanceRow) -> Instance {
@@ -989,7 +989,11 @@ impl Manager {
             blocking(move || pool.set_limit(&volume, limit))
                 .await?
                 .map_err(|e| match e {
-                    StorageError::BelowUsage { .. } => ManagerError::Invalid(crate::error_chain(&e)),
+                    StorageError::BelowUsage { limit, used } => ManagerError::Invalid(format!(
+                        "limits.disk={} is below the {} the VPS already uses",
+                        croft_api::format_size(limit),
+                        croft_api::format_size(used)
+                    )),
                     e => ManagerError::Storage(e),
                 })?;
         }
