@@ -50,14 +50,7 @@ pub fn window_size() -> Option<(u16, u16)> {
 
 fn set_window(fd: RawFd) {
     if let Some((rows, cols)) = window_size() {
-        let ws = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: TIOCSWINSZ reads a winsize through a valid pointer.
-        unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
+        croft_host::runtime::exec::set_window(fd, rows, cols);
     }
 }
 

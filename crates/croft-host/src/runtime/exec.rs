@@ -245,7 +245,8 @@ fn resolve(name: &CString, path_var: &str) -> Option<CString> {
     })
 }
 
-fn set_window(fd: RawFd, rows: u16, cols: u16) {
+/// Set the size of the terminal `fd` (a pty master or slave).
+pub fn set_window(fd: RawFd, rows: u16, cols: u16) {
     let ws = libc::winsize {
         ws_row: rows,
         ws_col: cols,
