@@ -211,6 +211,20 @@ pub struct Image {
     /// Of the tarball the image came from or was last exported to.
     pub sha256: Option<String>,
     pub created_at: Option<String>,
+    /// os-release ID of the image (debian, ...), once built or imported.
+    pub distro: Option<String>,
+    /// os-release VERSION_CODENAME (bookworm, ...) or VERSION_ID.
+    pub release: Option<String>,
+    /// Debian architecture name of its binaries (amd64, arm64, ...).
+    pub arch: Option<String>,
+}
+
+/// `POST /1.0/images/build`: build one of the images croft knows how to
+/// build (a job; nothing to do if it is already built).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BuildRequest {
+    pub name: String,
 }
 
 /// `POST /1.0/images/import`: a tarball on croftd's host.
@@ -226,6 +240,9 @@ pub struct ImportRequest {
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
     pub path: String,
+    /// Replace an existing file at `path` (refused otherwise).
+    #[serde(default)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

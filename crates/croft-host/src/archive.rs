@@ -11,7 +11,7 @@
 use flate2::read::GzDecoder;
 use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Component, Path, PathBuf};
 use thiserror::Error;
 
@@ -28,8 +28,10 @@ pub enum ArchiveError {
     Corrupt(#[source] std::io::Error),
     #[error("refusing archive entry {path:?}: {why}")]
     Unsafe { path: String, why: &'static str },
-    #[error("zstd archives are not supported yet; use .tar or .tar.gz")]
-    Zstd,
+    #[error("bad zstd stream: {0}")]
+    Zstd(String),
+    #[error("the storage pool is full")]
+    NoSpace(#[source] std::io::Error),
     #[error("the archive holds no root filesystem (no /sbin/init or /bin/sh)")]
     Empty,
 }
@@ -54,9 +56,61 @@ fn open_decompressed(path: &Path) -> Result<Box<dyn Read>, ArchiveError> {
     let reader = head.chain(file);
     Ok(match &magic[..n] {
         [0x1f, 0x8b, ..] => Box::new(GzDecoder::new(reader)),
-        [0x28, 0xb5, 0x2f, 0xfd] => return Err(ArchiveError::Zstd),
+        [0x28, 0xb5, 0x2f, 0xfd] => Box::new(ZstdFrames::new(BufReader::new(reader))?),
         _ => Box::new(reader),
     })
+}
+
+/// The largest zstd window accepted: what `zstd --long` (2^27) writes.
+/// Bounds the memory a hostile archive can make croftd allocate.
+const ZSTD_MAX_WINDOW: u64 = 1 << 27;
+
+/// A zstd stream of one or more frames (`zstd -T0` and `pzstd` write
+/// several), decoded frame after frame.
+struct ZstdFrames<R: BufRead> {
+    /// `None` only if re-arming for the next frame failed.
+    inner: Option<ruzstd::decoding::StreamingDecoder<R, ruzstd::decoding::FrameDecoder>>,
+}
+
+fn zstd_err(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad zstd stream: {e}"))
+}
+
+impl<R: BufRead> ZstdFrames<R> {
+    fn new(source: R) -> Result<Self, ArchiveError> {
+        let inner = ruzstd::decoding::StreamingDecoder::new_with_max_window_size(source, ZSTD_MAX_WINDOW)
+            .map_err(|e| ArchiveError::Zstd(e.to_string()))?;
+        Ok(ZstdFrames { inner: Some(inner) })
+    }
+}
+
+impl<R: BufRead> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let inner = self.inner.as_mut().ok_or_else(|| zstd_err("unreadable frame"))?;
+            let n = inner.read(buf)?;
+            if n > 0 || buf.is_empty() || !inner.decoder.is_finished() {
+                return Ok(n);
+            }
+            // This frame is done: end of stream, or another frame follows.
+            if inner.get_mut().fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            let (source, decoder) = self.inner.take().expect("checked above").into_parts();
+            let next =
+                ruzstd::decoding::StreamingDecoder::new_with_decoder(source, decoder).map_err(zstd_err)?;
+            self.inner = Some(next);
+        }
+    }
+}
+
+/// A failed write is the pool filling up (worth saying so) or, for
+/// anything else, a stream that stopped making sense.
+fn unpack_error(e: std::io::Error) -> ArchiveError {
+    match e.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => ArchiveError::NoSpace(e),
+        _ => ArchiveError::Corrupt(e),
+    }
 }
 
 fn check_path(path: &Path) -> Result<(), &'static str> {
@@ -116,7 +170,7 @@ pub fn unpack(archive: &Path, dest: &Path) -> Result<Unpacked, ArchiveError> {
             return Err(refuse("owner outside the 65536 ids a VPS maps"));
         }
         stats.bytes += header.size().unwrap_or(0);
-        if entry.unpack_in(dest).map_err(ArchiveError::Corrupt)? {
+        if entry.unpack_in(dest).map_err(unpack_error)? {
             stats.entries += 1;
         } else {
             return Err(refuse("outside the destination"));
@@ -202,6 +256,9 @@ mod tests {
         let mut h = tar::Header::new_gnu();
         h.set_size(data.len() as u64);
         h.set_mode(0o755);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
         h.set_entry_type(tar::EntryType::Regular);
         // set_path refuses `..`; write the raw name to build hostile input.
         let name = &mut h.as_old_mut().name;
@@ -284,5 +341,47 @@ mod tests {
             unpack(&dir.path().join("e.tar.gz"), &dest3),
             Err(ArchiveError::Empty)
         ));
+    }
+
+    #[test]
+    fn zstd_single_and_multi_frame_and_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let tar_path = tarball(dir.path(), |b| {
+            file_entry(b, "bin/sh", b"#!shell");
+            file_entry(b, "data", &vec![9u8; 300_000]);
+        });
+        let tar_bytes = std::fs::read(&tar_path).unwrap();
+        let zstd = |input: &[u8]| -> Vec<u8> {
+            let p = dir.path().join("in");
+            std::fs::write(&p, input).unwrap();
+            let out = std::process::Command::new("zstd")
+                .args(["-q", "-c"])
+                .arg(&p)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "zstd (Debian's zstd package) failed");
+            out.stdout
+        };
+        let single = zstd(&tar_bytes);
+        // Two frames back to back decode to the two halves joined.
+        let mut multi = zstd(&tar_bytes[..5000]);
+        multi.extend(zstd(&tar_bytes[5000..]));
+        for (name, bytes) in [("one.tar.zst", &single), ("two.tar.zst", &multi)] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            let dest = dir.path().join(format!("dest-{name}"));
+            std::fs::create_dir_all(&dest).unwrap();
+            unpack(&p, &dest).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert_eq!(
+                std::fs::read(dest.join("data")).unwrap(),
+                vec![9u8; 300_000],
+                "{name}"
+            );
+        }
+        let cut = dir.path().join("cut.tar.zst");
+        std::fs::write(&cut, &single[..single.len() / 2]).unwrap();
+        let dest = dir.path().join("dest-cut");
+        std::fs::create_dir_all(&dest).unwrap();
+        assert!(matches!(unpack(&cut, &dest), Err(ArchiveError::Corrupt(_))));
     }
 }

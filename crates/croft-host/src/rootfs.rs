@@ -298,8 +298,17 @@ const MASKED_UNITS: &[&str] = &[
 /// from `mirror`, then make it VPS-ready: units that need real hardware
 /// masked, a UTF-8 locale, an empty machine-id and no SSH host keys (each
 /// VPS gets its own), the package cache emptied.
-pub fn debootstrap(release: &str, mirror: &str, root: &Path) -> Result<(), RootfsError> {
-    let out = Command::new("debootstrap")
+pub fn debootstrap(
+    release: &str,
+    mirror: &str,
+    root: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), RootfsError> {
+    use std::io::BufRead;
+    // stdout and stderr share one pipe so the "I: ..." lines arrive in order.
+    let (reader, writer) = nix::unistd::pipe().map_err(|e| io("create a pipe for", root)(e.into()))?;
+    let writer2 = writer.try_clone().map_err(io("create a pipe for", root))?;
+    let mut child = Command::new("debootstrap")
         .args([
             "--variant=minbase",
             &format!("--include={DEBIAN_PACKAGES}"),
@@ -307,19 +316,29 @@ pub fn debootstrap(release: &str, mirror: &str, root: &Path) -> Result<(), Rootf
         ])
         .arg(root)
         .arg(mirror)
-        .output()
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(writer2)
+        .spawn()
         .map_err(io("run debootstrap into", root))?;
-    if !out.status.success() {
-        let log = String::from_utf8_lossy(&out.stdout);
-        let tail: Vec<&str> = log.lines().rev().take(3).collect();
+    // The Command held the only write ends; the loop ends when debootstrap
+    // (and anything it left running) closes them.
+    let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    for line in std::io::BufReader::new(fs::File::from(reader)).lines() {
+        let Ok(line) = line else { break };
+        if let Some(info) = line.strip_prefix("I: ") {
+            progress(info);
+        }
+        if tail.len() == 3 {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    }
+    let status = child.wait().map_err(io("wait for debootstrap into", root))?;
+    if !status.success() {
         return Err(RootfsError::Command {
             command: format!("debootstrap {release} {} {mirror}", root.display()),
-            detail: format!(
-                "{}: {} {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim(),
-                tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
-            ),
+            detail: format!("{status}: {}", Vec::from(tail).join(" / ")),
         });
     }
     // debootstrap leaves device nodes in /dev; a VPS gets a fresh /dev at
@@ -376,6 +395,103 @@ pub fn debootstrap(release: &str, mirror: &str, root: &Path) -> Result<(), Rootf
     Ok(())
 }
 
+/// What an image's files say it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OsFacts {
+    /// os-release `ID` (debian, ubuntu, alpine, ...).
+    pub distro: Option<String>,
+    /// os-release `VERSION_CODENAME`, else `VERSION_ID`.
+    pub release: Option<String>,
+    /// Debian architecture name of its binaries (amd64, arm64, ...).
+    pub arch: Option<String>,
+}
+
+/// Read an image's distribution and architecture from its files. `root` is
+/// untrusted: only regular files are read, never through a symlink (a
+/// link to `/etc/shadow` must not make host root read the host's file).
+pub fn describe(root: &Path) -> OsFacts {
+    let regular = |rel: &str| -> Option<PathBuf> {
+        let path = root.join(rel);
+        let meta = fs::symlink_metadata(&path).ok()?;
+        // Parents are checked too: `usr` itself may be a planted link.
+        let parents_real = Path::new(rel).ancestors().skip(1).all(|a| {
+            a.as_os_str().is_empty()
+                || fs::symlink_metadata(root.join(a))
+                    .map(|m| m.is_dir())
+                    .unwrap_or(false)
+        });
+        (meta.is_file() && parents_real).then_some(path)
+    };
+    let mut facts = OsFacts::default();
+    if let Some(text) = ["etc/os-release", "usr/lib/os-release"]
+        .iter()
+        .find_map(|rel| regular(rel).and_then(|p| fs::read_to_string(p).ok()))
+    {
+        let field = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+                .map(|v| v.trim().trim_matches('"').to_string())
+                .filter(|v| !v.is_empty())
+        };
+        facts.distro = field("ID");
+        facts.release = field("VERSION_CODENAME").or_else(|| field("VERSION_ID"));
+    }
+    facts.arch = [
+        "usr/bin/env",
+        "bin/busybox",
+        "usr/bin/busybox",
+        "usr/bin/dash",
+        "bin/sh",
+    ]
+    .iter()
+    .find_map(|rel| regular(rel).and_then(|p| elf_arch(&p)));
+    facts
+}
+
+/// The Debian name of the architecture an ELF file is built for.
+fn elf_arch(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 20];
+    fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
+    if &head[..4] != b"\x7fELF" {
+        return None;
+    }
+    let little = head[5] == 1;
+    let machine = if little {
+        u16::from_le_bytes([head[18], head[19]])
+    } else {
+        u16::from_be_bytes([head[18], head[19]])
+    };
+    let is64 = head[4] == 2;
+    Some(
+        match (machine, is64) {
+            (62, _) => "amd64",
+            (3, _) => "i386",
+            (183, _) => "arm64",
+            (40, _) => "armhf",
+            (243, true) => "riscv64",
+            (21, true) if little => "ppc64el",
+            (22, _) => "s390x",
+            _ => return Some(format!("elf-machine-{machine}")),
+        }
+        .to_string(),
+    )
+}
+
+/// The Debian name of the architecture croft runs on.
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "x86" => "i386",
+        "aarch64" => "arm64",
+        "arm" => "armhf",
+        "riscv64" => "riscv64",
+        "powerpc64" => "ppc64el",
+        "s390x" => "s390x",
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,5 +533,37 @@ mod tests {
             Err(RootfsError::IdOutOfRange { .. })
         ));
         assert_eq!(shift(Path::new("/x"), 5, 100_000).unwrap(), 100_005);
+    }
+
+    #[test]
+    fn describe_reads_os_release_and_elf_but_never_through_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("usr/lib")).unwrap();
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::create_dir_all(root.join("usr/bin")).unwrap();
+        fs::write(
+            root.join("usr/lib/os-release"),
+            "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("../usr/lib/os-release", root.join("etc/os-release")).unwrap();
+        fs::copy("/bin/true", root.join("usr/bin/env")).unwrap();
+        let facts = describe(root);
+        assert_eq!(facts.distro.as_deref(), Some("debian"));
+        assert_eq!(facts.release.as_deref(), Some("bookworm"));
+        assert_eq!(facts.arch.as_deref(), Some(host_arch()));
+
+        // A planted link to a host file is not followed.
+        let evil = tempfile::tempdir().unwrap();
+        let secret = evil.path().join("secret");
+        fs::write(&secret, "ID=host-secret\n").unwrap();
+        let root2 = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root2.path().join("etc")).unwrap();
+        std::os::unix::fs::symlink(&secret, root2.path().join("etc/os-release")).unwrap();
+        std::os::unix::fs::symlink(evil.path(), root2.path().join("usr")).unwrap();
+        fs::create_dir_all(evil.path().join("lib")).unwrap();
+        fs::write(evil.path().join("lib/os-release"), "ID=host-secret\n").unwrap();
+        assert_eq!(describe(root2.path()), OsFacts::default());
     }
 }

@@ -229,10 +229,25 @@ enum ImageCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Import a root filesystem tarball (.tar or .tar.gz) as an image.
+    /// Show one image: distribution, release, architecture, size, digest.
+    Info {
+        name: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Build an image croft knows how to build (debian/bookworm, ...) now
+    /// rather than on its first launch.
+    Build { name: String },
+    /// Import a root filesystem tarball (.tar, .tar.gz or .tar.zst) as an image.
     Import { file: PathBuf, name: String },
     /// Export an image as a .tar.gz (prints its sha256).
-    Export { name: String, file: PathBuf },
+    Export {
+        name: String,
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Delete an image (VPSes launched from it keep their disks).
     Delete { name: String },
 }
@@ -373,15 +388,19 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Start { name } => {
             state(&client, &name, StateAction::Start, false, None)?;
+            println!("Started {name}");
         }
         Command::Stop { name, force, timeout } => {
             state(&client, &name, StateAction::Stop, force, timeout)?;
+            println!("Stopped {name}");
         }
         Command::Restart { name, force, timeout } => {
             state(&client, &name, StateAction::Restart, force, timeout)?;
+            println!("Restarted {name}");
         }
         Command::Delete { name, force } => {
             client.delete(&format!("/1.0/instances/{}?force={force}", path_name(&name)?))?;
+            println!("Deleted {name}");
         }
         Command::Exec {
             name,
@@ -676,6 +695,15 @@ fn image_path(name: &str) -> Result<String> {
     Ok(name.replace('/', "%2F"))
 }
 
+/// "debian bookworm", as far as the image says.
+fn os_name(i: &Image) -> String {
+    match (&i.distro, &i.release) {
+        (Some(d), Some(r)) => format!("{d} {r}"),
+        (Some(d), None) => d.clone(),
+        _ => "-".into(),
+    }
+}
+
 fn image(client: &Client, command: ImageCommand) -> Result<()> {
     match command {
         ImageCommand::List { format } => {
@@ -684,7 +712,7 @@ fn image(client: &Client, command: ImageCommand) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&images)?);
             } else {
                 print_table(
-                    &["NAME", "SOURCE", "AVAILABLE", "SIZE", "CREATED", "DESCRIPTION"],
+                    &["NAME", "SOURCE", "AVAILABLE", "OS", "ARCH", "SIZE", "CREATED"],
                     images.iter().map(|i| {
                         vec![
                             i.name.clone(),
@@ -694,13 +722,54 @@ fn image(client: &Client, command: ImageCommand) -> Result<()> {
                             } else {
                                 "no (built on launch)".into()
                             },
+                            os_name(i),
+                            i.arch.clone().unwrap_or_else(|| "-".into()),
                             i.size_bytes.map(format_size).unwrap_or_else(|| "-".into()),
                             i.created_at.clone().unwrap_or_else(|| "-".into()),
-                            i.description.clone(),
                         ]
                     }),
                 );
             }
+        }
+        ImageCommand::Info { name, format } => {
+            let i: Image = client.get(&format!("/1.0/images/{}", image_path(&name)?))?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&i)?);
+            } else {
+                let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+                println!("Name:         {}", i.name);
+                println!("Description:  {}", i.description);
+                println!("Source:       {}", i.source);
+                println!(
+                    "Available:    {}",
+                    if i.available {
+                        "yes"
+                    } else {
+                        "no (built on first launch)"
+                    }
+                );
+                println!("Distribution: {}", dash(&i.distro));
+                println!("Release:      {}", dash(&i.release));
+                println!("Architecture: {}", dash(&i.arch));
+                println!(
+                    "Size:         {}",
+                    i.size_bytes.map(format_size).unwrap_or_else(|| "-".into())
+                );
+                println!("Created:      {}", dash(&i.created_at));
+                println!("SHA-256:      {}", dash(&i.sha256));
+            }
+        }
+        ImageCommand::Build { name } => {
+            image_path(&name)?;
+            let job: Job = client.post(
+                "/1.0/images/build",
+                &croft_api::BuildRequest { name: name.clone() },
+            )?;
+            let job = wait_job(client, &job)?;
+            if job.status != JobStatus::Success {
+                bail!("build of {name} failed: {}", job.error.unwrap_or_default());
+            }
+            println!("Image {name} is built");
         }
         ImageCommand::Import { file, name } => {
             image_path(&name)?;
@@ -718,7 +787,7 @@ fn image(client: &Client, command: ImageCommand) -> Result<()> {
             }
             println!("Imported {name}");
         }
-        ImageCommand::Export { name, file } => {
+        ImageCommand::Export { name, file, force } => {
             let file = if file.is_absolute() {
                 file
             } else {
@@ -728,11 +797,15 @@ fn image(client: &Client, command: ImageCommand) -> Result<()> {
                 &format!("/1.0/images/{}/export", image_path(&name)?),
                 &croft_api::ExportRequest {
                     path: file.display().to_string(),
+                    overwrite: force,
                 },
             )?;
             println!("{}  {}", r.sha256, r.path);
         }
-        ImageCommand::Delete { name } => client.delete(&format!("/1.0/images/{}", image_path(&name)?))?,
+        ImageCommand::Delete { name } => {
+            client.delete(&format!("/1.0/images/{}", image_path(&name)?))?;
+            println!("Deleted image {name} (VPSes launched from it keep their own disks)");
+        }
     }
     Ok(())
 }
@@ -781,6 +854,7 @@ fn snapshot(client: &Client, command: SnapshotCommand) -> Result<()> {
                 path_name(&name)?,
                 path_name(&snapshot)?
             ))?;
+            println!("Deleted snapshot {name}/{snapshot}");
         }
     }
     Ok(())

@@ -23,13 +23,34 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
     // Build the image the way croftd does, then hand it over as a tarball.
     let build = host.dir.join("bookworm");
     std::fs::create_dir_all(&build).unwrap();
-    croft_host::rootfs::debootstrap("bookworm", "http://deb.debian.org/debian", &build)
-        .expect("debootstrap bookworm (needs the Debian mirror)");
+    let mut steps = Vec::new();
+    croft_host::rootfs::debootstrap("bookworm", "http://deb.debian.org/debian", &build, &mut |s| {
+        steps.push(s.to_string())
+    })
+    .expect("debootstrap bookworm (needs the Debian mirror)");
+    // The steps a build reports as its job's progress.
+    for stage in ["Retrieving", "Unpacking", "Configuring", "Base system installed"] {
+        assert!(
+            steps.iter().any(|s| s.starts_with(stage)),
+            "no {stage} step in {steps:?}"
+        );
+    }
     let tarball = host.dir.join("bookworm.tar.gz");
     croft_host::archive::pack(&build, &tarball).unwrap();
     std::fs::remove_dir_all(&build).unwrap();
     host.ok(&["image", "import", tarball.to_str().unwrap(), "test/bookworm"]);
     std::fs::remove_file(&tarball).unwrap();
+    let info: serde_json::Value =
+        serde_json::from_str(&host.ok(&["image", "info", "test/bookworm", "--format", "json"])).unwrap();
+    assert_eq!(
+        (
+            info["distro"].as_str(),
+            info["release"].as_str(),
+            info["arch"].as_str()
+        ),
+        (Some("debian"), Some("bookworm"), Some("amd64")),
+        "{info}"
+    );
 
     host.ok(&["launch", "test/bookworm", "web1", "--memory", "512MiB"]);
     host.ok(&["launch", "test/bookworm", "web2"]);

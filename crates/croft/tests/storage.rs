@@ -307,6 +307,64 @@ fn images_export_import_and_delete_and_hostile_tarballs_are_refused() {
     assert_eq!(mine["sha256"], sha);
     host.ok(&["launch", "mine/box", "fromimg1"]);
     assert_eq!(host.sh_ok("fromimg1", "hostname").trim(), "fromimg1");
+    // What the image is, read from its files.
+    let info: serde_json::Value =
+        serde_json::from_str(&host.ok(&["image", "info", "mine/box", "--format", "json"])).unwrap();
+    assert_eq!(info["arch"], "amd64", "{info}");
+    assert_eq!(info["sha256"], sha);
+    let built: serde_json::Value =
+        serde_json::from_str(&host.ok(&["image", "info", "busybox", "--format", "json"])).unwrap();
+    assert_eq!(
+        (built["distro"].as_str(), built["arch"].as_str()),
+        (Some("busybox"), Some("amd64")),
+        "{built}"
+    );
+    assert!(built["size_bytes"].as_u64().unwrap_or(0) > 1 << 20, "{built}");
+    assert!(host.fails(&["image", "info", "nosuch"]).contains("not found"));
+    // An existing file is not overwritten by an export unless asked.
+    assert!(host
+        .fails(&["image", "export", "busybox", tarball.to_str().unwrap()])
+        .contains("exists"));
+    assert_eq!(
+        host.ok(&["image", "export", "--force", "busybox", tarball.to_str().unwrap()])
+            .split_whitespace()
+            .next(),
+        Some(sha.as_str())
+    );
+    // The same tree as .tar.zst imports too.
+    let plain = host.dir.join("busybox.tar");
+    let zst = host.dir.join("busybox.tar.zst");
+    let sh = |script: &str| {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sh(&format!("gzip -dc {} > {}", tarball.display(), plain.display()));
+    sh(&format!("zstd -q -T0 {} -o {}", plain.display(), zst.display()));
+    host.ok(&["image", "import", zst.to_str().unwrap(), "mine/zst"]);
+    host.ok(&["launch", "mine/zst", "fromzst1"]);
+    assert_eq!(host.sh_ok("fromzst1", "hostname").trim(), "fromzst1");
+    host.ok(&["delete", "--force", "fromzst1"]);
+    host.ok(&["image", "delete", "mine/zst"]);
+    // An image for another architecture imports but does not launch.
+    let arm = host.dir.join("arm64.tar");
+    python_tar(
+        &arm,
+        "elf = b'\\x7fELF\\x02\\x01\\x01' + bytes(11) + (183).to_bytes(2, 'little') + bytes(44)\n\
+         i = tarfile.TarInfo('bin/sh'); i.size = len(elf); i.mode = 0o755; t.addfile(i, io.BytesIO(elf))",
+    );
+    host.ok(&["image", "import", arm.to_str().unwrap(), "other/arm"]);
+    let err = host.fails(&["launch", "other/arm", "arm1"]);
+    assert!(err.contains("built for arm64"), "{err}");
+    assert!(host.fails(&["info", "arm1"]).contains("not found"));
+    host.ok(&["image", "delete", "other/arm"]);
     assert!(host
         .fails(&["image", "import", tarball.to_str().unwrap(), "mine/box"])
         .contains("already exists"));
@@ -397,4 +455,65 @@ fn images_export_import_and_delete_and_hostile_tarballs_are_refused() {
         .fails(&["launch", "mine/box", "fromimg2"])
         .contains("unknown image"));
     assert_eq!(host.sh_ok("fromimg1", "echo ok").trim(), "ok");
+}
+
+/// The pool filling up during an import, and croftd killed in the middle
+/// of one: a clear error or an interrupted job, and afterwards no image
+/// registered, no half-written volume, and a pool that still works.
+#[test]
+fn a_full_pool_or_a_crash_mid_import_leaves_no_image_and_no_volume() {
+    let mut host = Host::new();
+    // 700 MiB of zeros (a few KiB as .tar.zst) cannot fit the 512 MiB pool.
+    let src = host.dir.join("big");
+    let tarball = host.dir.join("big.tar.zst");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "set -e; mkdir -p {s}/bin; : > {s}/bin/sh; truncate -s 700M {s}/zeros; \
+             tar --zstd -cf {t} -C {s} bin zeros; rm -rf {s}",
+            s = src.display(),
+            t = tarball.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let images = host.pool_dir().join("images");
+    let unfinished = images.join(".big.building");
+
+    // Killed mid-import: the job is reported interrupted, the half-written
+    // volume is removed on the next start, and nothing is registered.
+    let body = format!(r#"{{"name":"big","path":"{}"}}"#, tarball.display());
+    let (code, job) = host.api("POST", "/1.0/images/import", Some(&body));
+    assert_eq!(code, 202, "{job}");
+    host.wait_for("the import to start writing", Duration::from_secs(20), || {
+        unfinished.exists()
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    host.kill_daemon();
+    assert!(unfinished.exists(), "the import finished before the kill");
+    host.start_daemon();
+    let (_, job) = host.api("GET", &format!("/1.0/jobs/{}", job["id"].as_str().unwrap()), None);
+    assert_eq!(job["status"], "failure", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("interrupted"), "{job}");
+    assert!(!unfinished.exists(), "half-written volume left after restart");
+
+    // The pool fills up: a clear error, and the space comes back.
+    let err = host.fails(&["image", "import", tarball.to_str().unwrap(), "big"]);
+    assert!(err.contains("pool is full"), "{err}");
+    for (what, gone) in [
+        ("image dir", !images.join("big").exists()),
+        ("unfinished volume", !unfinished.exists()),
+    ] {
+        assert!(gone, "{what} left after a failed import");
+    }
+    let list = host.ok(&["image", "list", "--format", "json"]);
+    assert!(!list.contains("\"big\""), "{list}");
+    let pool: serde_json::Value =
+        serde_json::from_str(&host.ok(&["storage", "info", "default", "--format", "json"])).unwrap();
+    assert!(
+        pool["used_bytes"].as_u64().unwrap() < 200 << 20,
+        "space not given back: {pool}"
+    );
+    host.ok(&["launch", "busybox", "after1"]);
+    host.sh_ok("after1", "echo data > /root/f && sync");
 }

@@ -123,7 +123,8 @@ pub fn router(manager: Arc<Manager>) -> Router {
         )
         .route("/1.0/images", get(list_images))
         .route("/1.0/images/import", post(import_image))
-        .route("/1.0/images/{name}", axum::routing::delete(delete_image))
+        .route("/1.0/images/build", post(build_image))
+        .route("/1.0/images/{name}", get(get_image).delete(delete_image))
         .route("/1.0/images/{name}/export", post(export_image))
         .route("/1.0/storage-pools", get(list_pools))
         .route("/1.0/storage-pools/{name}", get(get_pool))
@@ -267,6 +268,18 @@ async fn list_images(State(m): State<AppState>) -> ApiResult<Response> {
     Ok(Json(m.list_images().await?).into_response())
 }
 
+async fn get_image(State(m): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+    Ok(Json(m.image(&name).await?).into_response())
+}
+
+async fn build_image(
+    State(m): State<AppState>,
+    ApiJson(req): ApiJson<croft_api::BuildRequest>,
+) -> ApiResult<Response> {
+    let job = m.build_image(&req.name).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}
+
 async fn import_image(
     State(m): State<AppState>,
     ApiJson(req): ApiJson<croft_api::ImportRequest>,
@@ -280,7 +293,7 @@ async fn export_image(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<croft_api::ExportRequest>,
 ) -> ApiResult<Response> {
-    Ok(Json(m.export_image(&name, &req.path).await?).into_response())
+    Ok(Json(m.export_image(&name, &req.path, req.overwrite).await?).into_response())
 }
 
 async fn delete_image(State(m): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {

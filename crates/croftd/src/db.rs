@@ -27,6 +27,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
     (2, "snapshots", include_str!("../migrations/0002_snapshots.sql")),
     (3, "images", include_str!("../migrations/0003_images.sql")),
+    (
+        4,
+        "image facts",
+        include_str!("../migrations/0004_image_facts.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -54,6 +59,20 @@ pub struct ImageRow {
     pub size_bytes: Option<u64>,
     pub sha256: Option<String>,
     pub created_at: String,
+    pub distro: Option<String>,
+    pub release: Option<String>,
+    pub arch: Option<String>,
+}
+
+/// What to record about an image; `None` keeps what is already stored.
+#[derive(Debug, Clone, Default)]
+pub struct ImageUpdate<'a> {
+    pub name: &'a str,
+    pub source: &'a str,
+    pub description: &'a str,
+    pub size_bytes: Option<u64>,
+    pub sha256: Option<&'a str>,
+    pub facts: Option<croft_host::rootfs::OsFacts>,
 }
 
 /// A VPS row.
@@ -284,30 +303,33 @@ impl Db {
                         .map(|v| v.max(0) as u64),
                     sha256: r.try_get("sha256")?,
                     created_at: r.try_get("created_at")?,
+                    distro: r.try_get("distro")?,
+                    release: r.try_get("release")?,
+                    arch: r.try_get("arch")?,
                 })
             })
             .collect()
     }
 
-    /// Record an image (replacing an earlier record of the same name).
-    pub async fn upsert_image(
-        &self,
-        name: &str,
-        source: &str,
-        description: &str,
-        size_bytes: Option<u64>,
-        sha256: Option<&str>,
-    ) -> Result<(), DbError> {
+    /// Record an image, or update the record: fields given replace the
+    /// stored ones, fields left `None` keep them.
+    pub async fn upsert_image(&self, u: ImageUpdate<'_>) -> Result<(), DbError> {
+        let facts = u.facts.unwrap_or_default();
         sqlx::query(
-            "INSERT INTO images (name, source, description, size_bytes, sha256) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO images (name, source, description, size_bytes, sha256, distro, release, arch)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(name) DO UPDATE SET size_bytes = COALESCE(excluded.size_bytes, size_bytes),
-             sha256 = COALESCE(excluded.sha256, sha256)",
+             sha256 = COALESCE(excluded.sha256, sha256), distro = COALESCE(excluded.distro, distro),
+             release = COALESCE(excluded.release, release), arch = COALESCE(excluded.arch, arch)",
         )
-        .bind(name)
-        .bind(source)
-        .bind(description)
-        .bind(size_bytes.map(|v| v as i64))
-        .bind(sha256)
+        .bind(u.name)
+        .bind(u.source)
+        .bind(u.description)
+        .bind(u.size_bytes.map(|v| v as i64))
+        .bind(u.sha256)
+        .bind(facts.distro)
+        .bind(facts.release)
+        .bind(facts.arch)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -1,6 +1,6 @@
-//! Images a VPS can be launched from. Until storage pools exist an image is
-//! a plain directory under `<state_dir>/images/<name>/rootfs`, built on
-//! first use.
+//! Images croft builds itself. On a btrfs pool an image is a read-only
+//! subvolume built on first use (or by `croft image build`); the `dir`
+//! driver keeps a plain directory under `<state_dir>/images/<name>/rootfs`.
 
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -68,9 +68,14 @@ impl ImageStore {
 
     /// Fill the empty directory `root` with image `name`. Blocking: a
     /// Debian build runs debootstrap (a minute or two).
-    fn build_into(&self, name: &str, root: &std::path::Path) -> Result<(), String> {
+    fn build_into(
+        &self,
+        name: &str,
+        root: &std::path::Path,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<(), String> {
         match name.strip_prefix("debian/") {
-            Some(release) => croft_host::rootfs::debootstrap(release, &self.debian_mirror, root),
+            Some(release) => croft_host::rootfs::debootstrap(release, &self.debian_mirror, root, progress),
             None => croft_host::rootfs::populate_busybox(&self.busybox, root),
         }
         .map_err(|e| {
@@ -127,13 +132,19 @@ impl ImageStore {
 
     /// The built image `name` as a read-only volume of `pool` (for pools
     /// that snapshot), built on first use. Blocking.
-    pub fn ensure_in_pool(&self, name: &str, pool: &dyn croft_host::storage::Pool) -> Result<(), ImageError> {
+    /// `progress` hears the build's steps ("Retrieving libc6", ...).
+    pub fn ensure_in_pool(
+        &self,
+        name: &str,
+        pool: &dyn croft_host::storage::Pool,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<(), ImageError> {
         Self::kind(name)?;
         if pool.image_exists(&pool_name(name)) {
             return Ok(());
         }
         self.check_tools(name)?;
-        pool.ensure_image(&pool_name(name), &mut |dir| self.build_into(name, dir))
+        pool.ensure_image(&pool_name(name), &mut |dir| self.build_into(name, dir, progress))
             .map_err(|e| ImageError::Missing {
                 name: name.into(),
                 detail: e.to_string(),
@@ -160,7 +171,7 @@ impl ImageStore {
         let _ = std::fs::remove_dir_all(&tmp);
         let built = std::fs::create_dir_all(&tmp)
             .map_err(|e| e.to_string())
-            .and_then(|_| self.build_into(name, &tmp))
+            .and_then(|_| self.build_into(name, &tmp, &mut |_| {}))
             .and_then(|_| std::fs::rename(&tmp, &rootfs).map_err(|e| e.to_string()));
         if let Err(detail) = built {
             let _ = std::fs::remove_dir_all(&tmp);
@@ -171,4 +182,24 @@ impl ImageStore {
         }
         Ok(rootfs)
     }
+}
+
+/// Where a debootstrap step puts a build, in percent of the whole: its
+/// "I: ..." lines name the stages in order.
+pub fn build_percent(step: &str) -> u8 {
+    const STAGES: &[(&str, u8)] = &[
+        ("Base system installed", 95),
+        ("Configuring", 80),
+        ("Unpacking", 65),
+        ("Installing", 55),
+        ("Extracting", 45),
+        ("Validating", 35),
+        ("Retrieving", 10),
+        ("Checking", 5),
+    ];
+    STAGES
+        .iter()
+        .find(|(word, _)| step.starts_with(word))
+        .map(|(_, p)| *p)
+        .unwrap_or(5)
 }

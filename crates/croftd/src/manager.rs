@@ -8,7 +8,7 @@
 //! that are still alive.
 
 use crate::config::DaemonConfig;
-use crate::db::{Db, DbError, InstanceRow};
+use crate::db::{Db, DbError, ImageUpdate, InstanceRow};
 use crate::images::{ImageError, ImageStore};
 use crate::jobs::{JobHandle, Jobs};
 use croft_api::config::InstanceConfig;
@@ -276,21 +276,14 @@ impl Manager {
         let image = req.image.clone();
         let pool = self.pool.clone();
         let name = req.name.clone();
-        let built_now = self.pool.snapshots()
-            && ImageStore::kind(&req.image).is_ok()
-            && !self.pool.image_exists(&crate::images::pool_name(&req.image));
         if self.pool.snapshots() {
             // Copy-on-write: the disk is a snapshot of the image volume, in
             // O(1) whatever the image's size; ids stay as in the image and
             // the VPS mounts its disk idmapped.
-            blocking(move || -> Result<()> {
-                if ImageStore::kind(&image).is_ok() {
-                    images.ensure_in_pool(&image, pool.as_ref())?;
-                }
-                pool.clone_image(&crate::images::pool_name(&image), &name)?;
-                Ok(())
-            })
-            .await??;
+            if ImageStore::kind(&req.image).is_ok() {
+                self.ensure_built(&req.image, job, (10, 75)).await?;
+            }
+            blocking(move || pool.clone_image(&crate::images::pool_name(&image), &name)).await??;
         } else {
             let src = blocking(move || images.ensure(&image)).await??;
             job.progress(40, "copying the image into the VPS").await;
@@ -301,14 +294,6 @@ impl Manager {
                     what: "copy image".into(),
                     detail: crate::error_chain(&e),
                 })?;
-        }
-        if built_now {
-            let description = ImageStore::kind(&req.image)
-                .map(|k| k.description)
-                .unwrap_or_default();
-            self.db
-                .upsert_image(&req.image, "built", description, None, None)
-                .await?;
         }
         let (rootfs, name) = (dir.join("rootfs"), req.name.clone());
         blocking(move || croft_host::rootfs::new_identity(&rootfs, &name))
@@ -790,12 +775,117 @@ impl Manager {
         self.get(dst).await
     }
 
+    /// Make sure image `name` (one croft builds) is in the pool, building it
+    /// if it is not, and record what it is. Build steps are reported on
+    /// `job`, scaled into the `span` of its percent.
+    async fn ensure_built(self: &Arc<Self>, name: &str, job: &JobHandle, span: (u8, u8)) -> Result<()> {
+        let kind = ImageStore::kind(name)?;
+        let lock = self.lock_for(&format!("image:{name}"));
+        let _guard = lock.lock().await;
+        let dir_name = crate::images::pool_name(name);
+        if self.pool.image_exists(&dir_name) {
+            return Ok(());
+        }
+        job.progress(span.0, &format!("building image {name}")).await;
+        let (images, pool, image, job2) = (
+            self.images.clone(),
+            self.pool.clone(),
+            name.to_string(),
+            job.clone(),
+        );
+        let runtime = tokio::runtime::Handle::current();
+        blocking(move || {
+            let mut last_report: Option<std::time::Instant> = None;
+            images.ensure_in_pool(&image, pool.as_ref(), &mut |step| {
+                // A build prints a line per package: report a few a second.
+                if last_report.is_some_and(|t| t.elapsed() < Duration::from_millis(250)) {
+                    return;
+                }
+                last_report = Some(std::time::Instant::now());
+                let pct = span.0
+                    + (u32::from(span.1 - span.0) * u32::from(crate::images::build_percent(step)) / 100)
+                        as u8;
+                runtime.block_on(job2.progress(pct, &format!("building image {image}: {step}")));
+            })
+        })
+        .await??;
+        let pool = self.pool.clone();
+        let (facts, size) = blocking(move || {
+            let mut facts = croft_host::rootfs::describe(&pool.image_dir(&dir_name));
+            // The busybox image has no os-release.
+            facts.distro.get_or_insert_with(|| "busybox".into());
+            (facts, pool.image_usage(&dir_name).ok().flatten())
+        })
+        .await?;
+        self.db
+            .upsert_image(ImageUpdate {
+                name,
+                source: "built",
+                description: kind.description,
+                size_bytes: size,
+                facts: Some(facts),
+                ..Default::default()
+            })
+            .await?;
+        info!(image = %name, "built");
+        Ok(())
+    }
+
+    /// `croft image build`: a job that builds the image unless it is built.
+    pub async fn build_image(self: &Arc<Self>, name: &str) -> Result<croft_api::Job> {
+        croft_api::validate_image_name(name).map_err(ManagerError::Invalid)?;
+        if ImageStore::kind(name).is_err() {
+            let imported = self.db.images().await?.iter().any(|i| i.name == name);
+            return Err(if imported {
+                ManagerError::Invalid(format!("image {name} is imported; croft cannot build it"))
+            } else {
+                ManagerError::Image(ImageStore::kind(name).err().expect("checked above"))
+            });
+        }
+        if !self.pool.snapshots() {
+            return Err(ManagerError::Invalid(
+                "the dir storage driver builds images on first launch only; use btrfs".into(),
+            ));
+        }
+        let this = self.clone();
+        let image = name.to_string();
+        self.jobs
+            .submit("image-build", name, move |job| async move {
+                this.ensure_built(&image, &job, (0, 100)).await
+            })
+            .await
+            .map_err(ManagerError::from)
+    }
+
+    /// One image, as `croft image info` shows it.
+    pub async fn image(&self, name: &str) -> Result<croft_api::Image> {
+        croft_api::validate_image_name(name).map_err(ManagerError::Invalid)?;
+        self.list_images()
+            .await?
+            .into_iter()
+            .find(|i| i.name == name)
+            .ok_or_else(|| ManagerError::NotFound(format!("image {name}")))
+    }
+
     /// A known image: one croft builds, or one imported into the pool.
     async fn require_image(&self, name: &str) -> Result<()> {
+        croft_api::validate_image_name(name).map_err(ManagerError::Invalid)?;
+        let rows = self.db.images().await?;
+        if let Some(arch) = rows
+            .iter()
+            .find(|i| i.name == name)
+            .and_then(|i| i.arch.as_deref())
+        {
+            let host = croft_host::rootfs::host_arch();
+            if arch != host {
+                return Err(ManagerError::Invalid(format!(
+                    "image {name} is built for {arch}; this host runs {host}"
+                )));
+            }
+        }
         if ImageStore::kind(name).is_ok() {
             return Ok(());
         }
-        croft_api::validate_image_name(name).map_err(ManagerError::Invalid)?;
         if self
             .db
             .images()
@@ -833,6 +923,9 @@ impl Manager {
                 size_bytes: row.and_then(|r| r.size_bytes),
                 sha256: row.and_then(|r| r.sha256.clone()),
                 created_at: row.map(|r| r.created_at.clone()),
+                distro: row.and_then(|r| r.distro.clone()),
+                release: row.and_then(|r| r.release.clone()),
+                arch: row.and_then(|r| r.arch.clone()),
             });
         }
         for r in rows.into_iter().filter(|r| r.source == "imported") {
@@ -844,6 +937,9 @@ impl Manager {
                 size_bytes: r.size_bytes,
                 sha256: r.sha256,
                 created_at: Some(r.created_at),
+                distro: r.distro,
+                release: r.release,
+                arch: r.arch,
             });
         }
         Ok(out)
@@ -880,25 +976,28 @@ impl Manager {
                 job.progress(10, "unpacking").await;
                 let pool = this.pool.clone();
                 let (name, file) = (req.name.clone(), path.clone());
-                let (bytes, digest) = blocking(move || -> Result<(u64, String)> {
+                let (bytes, digest, facts) = blocking(move || -> Result<_> {
                     let digest = sha256_file(&file)?;
-                    let mut bytes = 0;
+                    let mut unpacked = None;
                     pool.ensure_image(&crate::images::pool_name(&name), &mut |dir| {
-                        croft_host::archive::unpack(&file, dir)
-                            .map(|u| bytes = u.bytes)
-                            .map_err(|e| crate::error_chain(&e))
+                        let u =
+                            croft_host::archive::unpack(&file, dir).map_err(|e| crate::error_chain(&e))?;
+                        unpacked = Some((u.bytes, croft_host::rootfs::describe(dir)));
+                        Ok(())
                     })?;
-                    Ok((bytes, digest))
+                    let (bytes, facts) = unpacked.unwrap_or_default();
+                    Ok((bytes, digest, facts))
                 })
                 .await??;
                 this.db
-                    .upsert_image(
-                        &req.name,
-                        "imported",
-                        &format!("imported from {}", req.path),
-                        Some(bytes),
-                        Some(&digest),
-                    )
+                    .upsert_image(ImageUpdate {
+                        name: &req.name,
+                        source: "imported",
+                        description: &format!("imported from {}", req.path),
+                        size_bytes: Some(bytes),
+                        sha256: Some(&digest),
+                        facts: Some(facts),
+                    })
                     .await?;
                 info!(image = %req.name, "imported");
                 Ok::<(), ManagerError>(())
@@ -907,7 +1006,12 @@ impl Manager {
             .map_err(ManagerError::from)
     }
 
-    pub async fn export_image(&self, name: &str, path: &str) -> Result<croft_api::ExportResult> {
+    pub async fn export_image(
+        &self,
+        name: &str,
+        path: &str,
+        overwrite: bool,
+    ) -> Result<croft_api::ExportResult> {
         croft_api::validate_image_name(name).map_err(ManagerError::Invalid)?;
         let dir_name = crate::images::pool_name(name);
         if !self.pool.image_exists(&dir_name) {
@@ -919,6 +1023,11 @@ impl Manager {
         if !out.is_absolute() || out.parent().map(|p| !p.is_dir()).unwrap_or(true) {
             return Err(ManagerError::Invalid(format!(
                 "{path}: give an absolute path in an existing directory"
+            )));
+        }
+        if !overwrite && std::fs::symlink_metadata(&out).is_ok() {
+            return Err(ManagerError::Conflict(format!(
+                "{path} exists (use --force to replace it)"
             )));
         }
         let src = self.pool.image_dir(&dir_name);
@@ -935,7 +1044,12 @@ impl Manager {
             "imported"
         };
         self.db
-            .upsert_image(name, source, "", None, Some(&sha256))
+            .upsert_image(ImageUpdate {
+                name,
+                source,
+                sha256: Some(&sha256),
+                ..Default::default()
+            })
             .await?;
         Ok(croft_api::ExportResult {
             path: path.into(),
@@ -1124,6 +1238,7 @@ impl Manager {
                 }
             }
         }
+        self.reconcile_images().await?;
         for orphan in self
             .pool
             .volumes()?
@@ -1133,6 +1248,36 @@ impl Manager {
             warn!(volume = %orphan, "removing the volume of an unknown VPS");
             let pool = self.pool.clone();
             if let Ok(Err(e)) = blocking(move || pool.delete_volume(&orphan)).await {
+                warn!("{}", crate::error_chain(&e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Image volumes a crash left behind: half-built ones, and imports
+    /// that were unpacked but never recorded.
+    async fn reconcile_images(&self) -> Result<()> {
+        let pool = self.pool.clone();
+        for name in blocking(move || pool.remove_unfinished_images()).await?? {
+            warn!(volume = %name, "removed an image volume a crash left half-built");
+        }
+        let recorded: Vec<String> = self
+            .db
+            .images()
+            .await?
+            .into_iter()
+            .map(|i| crate::images::pool_name(&i.name))
+            .chain(
+                crate::images::KINDS
+                    .iter()
+                    .map(|k| crate::images::pool_name(k.name)),
+            )
+            .collect();
+        let pool = self.pool.clone();
+        for orphan in pool.images()?.into_iter().filter(|n| !recorded.contains(n)) {
+            warn!(volume = %orphan, "removing an image volume no image record names");
+            let pool = self.pool.clone();
+            if let Ok(Err(e)) = blocking(move || pool.delete_image(&orphan)).await {
                 warn!("{}", crate::error_chain(&e));
             }
         }

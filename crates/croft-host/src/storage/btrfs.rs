@@ -84,6 +84,10 @@ impl BtrfsPool {
     }
 }
 
+/// Suffix of an image volume still being built or imported: such a volume
+/// is never used, and removed by the next build or croftd start.
+const UNFINISHED: &str = ".building";
+
 fn btrfs(args: &[&str], path: &Path) -> Result<(), StorageError> {
     cmd::run(Command::new("btrfs").args(args).arg(path))?;
     Ok(())
@@ -188,18 +192,11 @@ impl Pool for BtrfsPool {
     }
 
     fn usage(&self, name: &str) -> Result<Option<u64>, StorageError> {
-        let rootfs = self.rootfs(name);
-        let mut command = Command::new("btrfs");
-        command
-            .args(["qgroup", "show", "--raw", "--sync", "-f"])
-            .arg(&rootfs);
-        let out = cmd::stdout(&mut command)?;
-        parse_referenced(&out)
-            .map(Some)
-            .ok_or_else(|| StorageError::Parse {
-                command: format!("btrfs qgroup show {}", rootfs.display()),
-                output: out,
-            })
+        referenced(&self.rootfs(name)).map(Some)
+    }
+
+    fn image_usage(&self, name: &str) -> Result<Option<u64>, StorageError> {
+        referenced(&self.image_dir(name)).map(Some)
     }
 
     fn volumes(&self) -> Result<Vec<String>, StorageError> {
@@ -223,15 +220,9 @@ impl Pool for BtrfsPool {
         std::fs::create_dir_all(&images).map_err(io("create", &images))?;
         // Built under a temporary name, made read-only, then renamed: a
         // crash never leaves a half-built image under the real name.
-        let building = images.join(format!(".{name}.building"));
+        let building = images.join(format!(".{name}{UNFINISHED}"));
         if building.exists() {
-            let _ = cmd::run(
-                Command::new("btrfs")
-                    .args(["property", "set", "-ts"])
-                    .arg(&building)
-                    .args(["ro", "false"]),
-            );
-            btrfs(&["-q", "subvolume", "delete"], &building)?;
+            delete_subvolume(&self.root, &building)?;
         }
         btrfs(&["-q", "subvolume", "create"], &building)?;
         let built = build(&building).map_err(|detail| StorageError::ImageBuild {
@@ -239,7 +230,7 @@ impl Pool for BtrfsPool {
             detail,
         });
         if let Err(e) = built {
-            let _ = btrfs(&["-q", "subvolume", "delete"], &building);
+            let _ = delete_subvolume(&self.root, &building);
             return Err(e);
         }
         cmd::run(
@@ -343,6 +334,24 @@ impl Pool for BtrfsPool {
         self.image_path(name)
     }
 
+    fn images(&self) -> Result<Vec<String>, StorageError> {
+        let mut names = list_dirs(&self.root.join("images"))?;
+        names.retain(|n| !n.starts_with('.'));
+        Ok(names)
+    }
+
+    fn remove_unfinished_images(&self) -> Result<Vec<String>, StorageError> {
+        let images = self.root.join("images");
+        let mut removed = Vec::new();
+        for n in list_dirs(&images)? {
+            if n.starts_with('.') && n.ends_with(UNFINISHED) {
+                delete_subvolume(&self.root, &images.join(&n))?;
+                removed.push(n);
+            }
+        }
+        Ok(removed)
+    }
+
     fn delete_image(&self, name: &str) -> Result<(), StorageError> {
         let path = self.image_path(name);
         if path.exists() {
@@ -408,6 +417,19 @@ fn delete_subvolume(root: &Path, path: &Path) -> Result<(), StorageError> {
 }
 
 /// The "Referenced" bytes of the subvolume's own qgroup (0/ID).
+/// Bytes the subvolume at `path` references (its apparent data size).
+fn referenced(path: &Path) -> Result<u64, StorageError> {
+    let mut command = Command::new("btrfs");
+    command
+        .args(["qgroup", "show", "--raw", "--sync", "-f"])
+        .arg(path);
+    let out = cmd::stdout(&mut command)?;
+    parse_referenced(&out).ok_or_else(|| StorageError::Parse {
+        command: format!("btrfs qgroup show {}", path.display()),
+        output: out,
+    })
+}
+
 fn parse_referenced(out: &str) -> Option<u64> {
     out.lines()
         .find(|l| l.starts_with("0/"))

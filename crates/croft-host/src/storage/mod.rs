@@ -165,6 +165,21 @@ pub trait Pool: Send + Sync + std::fmt::Debug {
     }
 
     /// Delete image `name` (VPSes made from it keep their own disks).
+    /// The image volumes in the pool (by pool name).
+    fn images(&self) -> Result<Vec<String>, StorageError> {
+        Ok(Vec::new())
+    }
+
+    /// Remove image volumes a crash left half-built; returns their names.
+    fn remove_unfinished_images(&self) -> Result<Vec<String>, StorageError> {
+        Ok(Vec::new())
+    }
+
+    /// Bytes image `name` holds, where the driver can tell.
+    fn image_usage(&self, _name: &str) -> Result<Option<u64>, StorageError> {
+        Ok(None)
+    }
+
     fn delete_image(&self, _name: &str) -> Result<(), StorageError> {
         Err(StorageError::Unsupported {
             driver: self.driver(),
