@@ -31,6 +31,12 @@ pub struct LaunchRequest {
     /// Create without starting.
     #[serde(default)]
     pub no_start: bool,
+    /// A fixed IPv4 address on the network (default: the next free one).
+    #[serde(default)]
+    pub ipv4: Option<String>,
+    /// A fixed IPv6 address on the network (default: the next free one).
+    #[serde(default)]
+    pub ipv6: Option<String>,
 }
 
 /// A partial configuration change: keys to set, keys to unset.
@@ -120,6 +126,81 @@ pub struct Instance {
     /// The supervisor's control socket while running (local clients attach
     /// exec and console through it).
     pub supervisor_socket: Option<String>,
+    /// The VPS's network interface, if it has one.
+    #[serde(default)]
+    pub nic: Option<Nic>,
+    /// Host ports forwarded to it.
+    #[serde(default)]
+    pub forwards: Vec<PortForward>,
+}
+
+/// A VPS's interface on a croft network (`eth0` inside).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Nic {
+    pub network: String,
+    pub mac: String,
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+    /// The host end of its veth pair.
+    pub host_interface: String,
+}
+
+/// A host port forwarded to a VPS port (`POST /1.0/instances/{name}/forwards`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PortForward {
+    /// "tcp" or "udp".
+    pub protocol: String,
+    pub host_port: u16,
+    pub vps_port: u16,
+}
+
+/// A network VPSes are attached to.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Network {
+    pub name: String,
+    pub bridge: String,
+    /// Gateway address and prefix, `10.87.0.1/24`.
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+    pub nat: bool,
+    pub isolated: bool,
+    pub dns: Vec<String>,
+    /// Addresses in use, one entry per VPS.
+    pub leases: Vec<Lease>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Lease {
+    pub instance: String,
+    pub mac: String,
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+}
+
+/// Check a port forward request: a known protocol and ports 1-65535.
+pub fn validate_forward(f: &PortForward) -> Result<(), String> {
+    if f.protocol != "tcp" && f.protocol != "udp" {
+        return Err(format!("unknown protocol {:?} (use tcp or udp)", f.protocol));
+    }
+    if f.host_port == 0 || f.vps_port == 0 {
+        return Err("ports must be between 1 and 65535".into());
+    }
+    Ok(())
+}
+
+/// Parse `HOST:VPS` (or one port for both), as `croft port add` takes it.
+pub fn parse_port_pair(text: &str) -> Result<(u16, u16), String> {
+    let port = |p: &str| -> Result<u16, String> {
+        match p.parse::<u32>() {
+            Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
+            _ => Err(format!("invalid port {p:?} (1 to 65535)")),
+        }
+    };
+    match text.split_once(':') {
+        Some((h, v)) => Ok((port(h)?, port(v)?)),
+        None => port(text).map(|p| (p, p)),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -270,4 +351,22 @@ pub fn validate_image_name(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod forward_tests {
+    use super::*;
+
+    #[test]
+    fn port_pairs_and_forwards() {
+        assert_eq!(parse_port_pair("8080:80"), Ok((8080, 80)));
+        assert_eq!(parse_port_pair("22"), Ok((22, 22)));
+        for bad in ["0:80", "8080:65536", "x:80", "8080:", "-1", ""] {
+            assert!(parse_port_pair(bad).is_err(), "{bad}");
+        }
+        let ok = PortForward { protocol: "udp".into(), host_port: 53, vps_port: 53 };
+        assert!(validate_forward(&ok).is_ok());
+        let bad = PortForward { protocol: "sctp".into(), ..ok };
+        assert!(validate_forward(&bad).unwrap_err().contains("unknown protocol"));
+    }
 }

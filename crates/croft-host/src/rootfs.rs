@@ -395,6 +395,75 @@ pub fn debootstrap(
     Ok(())
 }
 
+/// Written at every start of a VPS with a network: its addresses under its
+/// hostname in `/etc/hosts` (lines croft wrote before are replaced, the
+/// tenant's own kept) and, unless the guest manages DNS itself (a symlinked
+/// `/etc/resolv.conf`), the name servers in `/etc/resolv.conf`.
+pub fn write_network_files(
+    rootfs: &Path,
+    hostname: &str,
+    addresses: &[std::net::IpAddr],
+    nameservers: &[std::net::IpAddr],
+) -> Result<(), RootfsError> {
+    use std::io::Write;
+    const MARK: &str = "# croft";
+    let etc = rootfs.join("etc");
+    let owner = fs::symlink_metadata(&etc).map_err(io("stat", &etc))?;
+    let chown = |f: &fs::File, path: &Path| {
+        std::os::unix::fs::fchown(f, Some(owner.uid()), Some(owner.gid())).map_err(io("chown", path))
+    };
+    let hosts = etc.join("hosts");
+    let old = match fs::symlink_metadata(&hosts) {
+        Ok(m) if m.is_file() => fs::read_to_string(&hosts).map_err(io("read", &hosts))?,
+        _ => "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n".into(),
+    };
+    let mut text: String = old
+        .lines()
+        .filter(|l| !l.ends_with(MARK))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for addr in addresses {
+        text.push_str(&format!("{addr} {hostname} {MARK}\n"));
+    }
+    let f = create_inside(rootfs, "etc", "hosts")?;
+    chown(&f, &hosts)?;
+    (&f).write_all(text.as_bytes()).map_err(io("write", &hosts))?;
+
+    let resolv = etc.join("resolv.conf");
+    let guest_managed = fs::symlink_metadata(&resolv).map(|m| m.file_type().is_symlink()).unwrap_or(false);
+    if !nameservers.is_empty() && !guest_managed {
+        let mut text = String::from("# Written by croft at every start (croftd's `dns` setting).\n");
+        for ns in nameservers {
+            text.push_str(&format!("nameserver {ns}\n"));
+        }
+        let f = create_inside(rootfs, "etc", "resolv.conf")?;
+        chown(&f, &resolv)?;
+        (&f).write_all(text.as_bytes()).map_err(io("write", &resolv))?;
+    }
+    Ok(())
+}
+
+/// The name servers this host uses, for VPSes to use too: from
+/// /etc/resolv.conf, or from systemd-resolved's upstream list when the host
+/// points at its local stub (127.0.0.53 is not reachable from a VPS).
+pub fn host_nameservers() -> Vec<std::net::IpAddr> {
+    let parse = |path: &str| -> Vec<std::net::IpAddr> {
+        fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.strip_prefix("nameserver"))
+            .filter_map(|v| v.trim().parse().ok())
+            .filter(|ip: &std::net::IpAddr| !ip.is_loopback())
+            .collect()
+    };
+    let direct = parse("/etc/resolv.conf");
+    if direct.is_empty() {
+        parse("/run/systemd/resolve/resolv.conf")
+    } else {
+        direct
+    }
+}
+
 /// What an image's files say it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OsFacts {
@@ -565,5 +634,28 @@ mod tests {
         fs::create_dir_all(evil.path().join("lib")).unwrap();
         fs::write(evil.path().join("lib/os-release"), "ID=host-secret\n").unwrap();
         assert_eq!(describe(root2.path()), OsFacts::default());
+    }
+
+    #[test]
+    fn network_files_replace_croft_lines_keep_the_tenants_and_respect_a_resolv_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::write(root.join("etc/hosts"), "127.0.0.1 localhost\n192.0.2.9 mine\n").unwrap();
+        let a: Vec<std::net::IpAddr> = vec!["10.87.0.2".parse().unwrap()];
+        let ns: Vec<std::net::IpAddr> = vec!["192.0.2.53".parse().unwrap()];
+        write_network_files(root, "web1", &a, &ns).unwrap();
+        let b: Vec<std::net::IpAddr> = vec!["10.87.0.3".parse().unwrap(), "fd63::3".parse().unwrap()];
+        write_network_files(root, "web1", &b, &ns).unwrap();
+        let hosts = fs::read_to_string(root.join("etc/hosts")).unwrap();
+        assert_eq!(
+            hosts,
+            "127.0.0.1 localhost\n192.0.2.9 mine\n10.87.0.3 web1 # croft\nfd63::3 web1 # croft\n"
+        );
+        assert!(fs::read_to_string(root.join("etc/resolv.conf")).unwrap().contains("nameserver 192.0.2.53\n"));
+        fs::remove_file(root.join("etc/resolv.conf")).unwrap();
+        std::os::unix::fs::symlink("../run/systemd/resolve/stub-resolv.conf", root.join("etc/resolv.conf")).unwrap();
+        write_network_files(root, "web1", &b, &ns).unwrap();
+        assert!(fs::symlink_metadata(root.join("etc/resolv.conf")).unwrap().file_type().is_symlink());
     }
 }

@@ -40,6 +40,10 @@ pub struct VpsSpec {
     /// (cgroup2, rooted at the VPS's cgroup by its cgroup namespace).
     #[serde(default)]
     pub cgroup_mount: Option<String>,
+    /// The VPS's network interface, made before init runs; none: the VPS
+    /// has only loopback.
+    #[serde(default)]
+    pub nic: Option<crate::net::NicSpec>,
 }
 
 /// The files of a supervisor's run directory.

@@ -7,6 +7,7 @@
 //! non-interactive exec.
 
 mod client;
+mod network;
 mod terminal;
 
 use anyhow::{anyhow, bail, Result};
@@ -38,7 +39,7 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Table,
     Json,
 }
@@ -67,6 +68,12 @@ enum Command {
         /// Create but do not start.
         #[arg(long)]
         no_start: bool,
+        /// A fixed IPv4 address (default: the next free one).
+        #[arg(long = "ip", value_name = "IPV4")]
+        ipv4: Option<String>,
+        /// A fixed IPv6 address (default: the next free one).
+        #[arg(long = "ip6", value_name = "IPV6")]
+        ipv6: Option<String>,
     },
     /// List VPSes.
     #[command(alias = "ls")]
@@ -157,6 +164,16 @@ enum Command {
     Storage {
         #[command(subcommand)]
         command: StorageCommand,
+    },
+    /// Networks VPSes are attached to.
+    Network {
+        #[command(subcommand)]
+        command: network::NetworkCommand,
+    },
+    /// Host ports forwarded to VPS ports.
+    Port {
+        #[command(subcommand)]
+        command: network::PortCommand,
     },
 }
 
@@ -295,7 +312,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn path_name(name: &str) -> Result<&str> {
+pub(crate) fn path_name(name: &str) -> Result<&str> {
     croft_api::validate_name(name)?;
     Ok(name)
 }
@@ -312,6 +329,8 @@ fn run(cli: Cli) -> Result<u8> {
             disk,
             config,
             no_start,
+            ipv4,
+            ipv6,
         } => {
             croft_api::validate_name(&name)?;
             let mut cfg = BTreeMap::new();
@@ -337,6 +356,8 @@ fn run(cli: Cli) -> Result<u8> {
                     image,
                     config: cfg,
                     no_start,
+                    ipv4,
+                    ipv6,
                 },
             )?;
             println!("Creating {name}");
@@ -356,6 +377,7 @@ fn run(cli: Cli) -> Result<u8> {
                         "NAME",
                         "STATUS",
                         "IMAGE",
+                        "IPV4",
                         "CPU",
                         "MEMORY",
                         "PROCESSES",
@@ -366,6 +388,10 @@ fn run(cli: Cli) -> Result<u8> {
                             i.name.clone(),
                             i.status.to_string(),
                             i.image.clone(),
+                            i.nic
+                                .as_ref()
+                                .and_then(|n| n.ipv4.clone())
+                                .unwrap_or_else(|| "-".into()),
                             i.config.get(LIMITS_CPU).cloned().unwrap_or_else(|| "-".into()),
                             memory_column(i),
                             i.usage
@@ -459,6 +485,8 @@ fn run(cli: Cli) -> Result<u8> {
                 );
             }
         }
+        Command::Network { command } => network::network(&client, command)?,
+        Command::Port { command } => network::port(&client, command)?,
         Command::Storage {
             command: StorageCommand::Info { name, format },
         } => {
@@ -536,7 +564,7 @@ fn memory_column(i: &Instance) -> String {
     }
 }
 
-fn print_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
+pub(crate) fn print_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
     let rows: Vec<Vec<String>> = rows.collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in &rows {
@@ -569,6 +597,15 @@ fn print_info(i: &Instance) {
     }
     if let Some(e) = &i.last_exit {
         println!("Last exit:   {e}");
+    }
+    if let Some(n) = &i.nic {
+        println!("Network:     {} (eth0, MAC {}, host side {})", n.network, n.mac, n.host_interface);
+        for addr in [&n.ipv4, &n.ipv6].into_iter().flatten() {
+            println!("  Address:   {addr}");
+        }
+    }
+    for f in &i.forwards {
+        println!("Forward:     host port {}/{} -> {}", f.host_port, f.protocol, f.vps_port);
     }
     if let Some(d) = i.disk_bytes {
         let limit = i

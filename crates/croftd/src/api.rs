@@ -121,6 +121,13 @@ pub fn router(manager: Arc<Manager>) -> Router {
             "/1.0/instances/{name}/snapshots/{snap}/restore",
             post(restore_snapshot),
         )
+        .route("/1.0/instances/{name}/forwards", get(list_forwards).post(add_forward))
+        .route(
+            "/1.0/instances/{name}/forwards/{protocol}/{port}",
+            axum::routing::delete(remove_forward),
+        )
+        .route("/1.0/networks", get(list_networks))
+        .route("/1.0/networks/{name}", get(get_network))
         .route("/1.0/images", get(list_images))
         .route("/1.0/images/import", post(import_image))
         .route("/1.0/images/build", post(build_image))
@@ -262,6 +269,37 @@ async fn list_pools(State(m): State<AppState>) -> ApiResult<Response> {
 
 async fn get_pool(State(m): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     Ok(Json(m.pool_info(&name)?).into_response())
+}
+
+async fn list_forwards(State(m): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+    Ok(Json(m.forwards(&name).await?).into_response())
+}
+
+async fn add_forward(
+    State(m): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<croft_api::PortForward>,
+) -> ApiResult<Response> {
+    Ok((StatusCode::CREATED, Json(m.add_forward(&name, req).await?)).into_response())
+}
+
+async fn remove_forward(
+    State(m): State<AppState>,
+    Path((name, protocol, port)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let port: u16 = port
+        .parse()
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid port {port:?}")))?;
+    m.remove_forward(&name, &protocol, port).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_networks(State(m): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(m.networks().await?).into_response())
+}
+
+async fn get_network(State(m): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+    Ok(Json(m.network_info(&name).await?).into_response())
 }
 
 async fn list_images(State(m): State<AppState>) -> ApiResult<Response> {

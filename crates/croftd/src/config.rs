@@ -37,6 +37,8 @@ pub struct DaemonConfig {
     pub debian_mirror: String,
     /// error, warn, info, debug or trace.
     pub log_level: String,
+    /// The network VPSes join (`[network]` table).
+    pub network: crate::network::NetworkConfig,
 }
 
 impl Default for DaemonConfig {
@@ -55,6 +57,7 @@ impl Default for DaemonConfig {
             busybox: "/bin/busybox".into(),
             debian_mirror: "http://deb.debian.org/debian".into(),
             log_level: "info".into(),
+            network: Default::default(),
         }
     }
 }
@@ -70,6 +73,8 @@ impl DaemonConfig {
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))?;
         croft_api::parse_size(&cfg.storage_size)
             .map_err(|e| anyhow::anyhow!("invalid config {}: storage_size: {e}", path.display()))?;
+        crate::network::Network::from_config(&cfg.network)
+            .map_err(|e| anyhow::anyhow!("invalid config {}: [network] {e}", path.display()))?;
         if cfg.id_base == 0 {
             anyhow::bail!(
                 "invalid config {}: id_base must not be 0 (host root)",

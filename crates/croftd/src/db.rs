@@ -17,6 +17,33 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row for {what}: {detail}")]
     Corrupt { what: String, detail: String },
+    /// A UNIQUE constraint refused the row: the value is taken.
+    #[error("{0} is already in use")]
+    Taken(String),
+}
+
+/// A VPS's interface on a croft network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NicRow {
+    pub instance: String,
+    pub network: String,
+    pub host_if: String,
+    pub mac: String,
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+}
+
+/// A host port forwarded to a VPS port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardRow {
+    pub protocol: String,
+    pub host_port: u16,
+    pub instance: String,
+    pub vps_port: u16,
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
 /// Migrations compiled into the binary, so a fresh host needs no files.
@@ -32,6 +59,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "image facts",
         include_str!("../migrations/0004_image_facts.sql"),
     ),
+    (5, "network", include_str!("../migrations/0005_network.sql")),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -245,6 +273,98 @@ impl Db {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    pub async fn nics(&self) -> Result<Vec<NicRow>, DbError> {
+        let rows = sqlx::query("SELECT * FROM nics ORDER BY instance")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(NicRow {
+                    instance: r.try_get("instance")?,
+                    network: r.try_get("network")?,
+                    host_if: r.try_get("host_if")?,
+                    mac: r.try_get("mac")?,
+                    ipv4: r.try_get("ipv4")?,
+                    ipv6: r.try_get("ipv6")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn nic(&self, instance: &str) -> Result<Option<NicRow>, DbError> {
+        Ok(self.nics().await?.into_iter().find(|n| n.instance == instance))
+    }
+
+    /// Record a VPS's interface; an address or MAC already given to another
+    /// VPS is refused as [`DbError::Taken`].
+    pub async fn insert_nic(&self, nic: &NicRow) -> Result<(), DbError> {
+        let r = sqlx::query(
+            "INSERT INTO nics (instance, network, host_if, mac, ipv4, ipv6) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&nic.instance)
+        .bind(&nic.network)
+        .bind(&nic.host_if)
+        .bind(&nic.mac)
+        .bind(&nic.ipv4)
+        .bind(&nic.ipv6)
+        .execute(&self.pool)
+        .await;
+        match r {
+            Err(e) if is_unique_violation(&e) => Err(DbError::Taken(
+                [nic.ipv4.as_deref(), nic.ipv6.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            )),
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    pub async fn forwards(&self) -> Result<Vec<ForwardRow>, DbError> {
+        let rows = sqlx::query("SELECT * FROM port_forwards ORDER BY instance, protocol, host_port")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ForwardRow {
+                    protocol: r.try_get("protocol")?,
+                    host_port: r.try_get::<i64, _>("host_port")? as u16,
+                    instance: r.try_get("instance")?,
+                    vps_port: r.try_get::<i64, _>("vps_port")? as u16,
+                })
+            })
+            .collect()
+    }
+
+    /// Forward a host port; one already forwarded is [`DbError::Taken`].
+    pub async fn insert_forward(&self, f: &ForwardRow) -> Result<(), DbError> {
+        let r = sqlx::query("INSERT INTO port_forwards (protocol, host_port, instance, vps_port) VALUES (?, ?, ?, ?)")
+            .bind(&f.protocol)
+            .bind(i64::from(f.host_port))
+            .bind(&f.instance)
+            .bind(i64::from(f.vps_port))
+            .execute(&self.pool)
+            .await;
+        match r {
+            Err(e) if is_unique_violation(&e) => Err(DbError::Taken(format!("host port {}/{}", f.host_port, f.protocol))),
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// Remove a forward of `instance`; false if there was none.
+    pub async fn delete_forward(&self, instance: &str, protocol: &str, host_port: u16) -> Result<bool, DbError> {
+        let r = sqlx::query("DELETE FROM port_forwards WHERE instance = ? AND protocol = ? AND host_port = ?")
+            .bind(instance)
+            .bind(protocol)
+            .bind(i64::from(host_port))
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     pub async fn delete_instance(&self, name: &str) -> Result<(), DbError> {

@@ -9,6 +9,7 @@ mod db;
 mod images;
 mod jobs;
 mod manager;
+mod network;
 
 use anyhow::Context;
 use clap::Parser;

@@ -60,6 +60,8 @@ pub enum RuntimeError {
     Child(String),
     #[error("the VPS init did not hand over its console")]
     NoConsole,
+    #[error("cannot set up the VPS network")]
+    Network(#[source] crate::net::NetError),
     #[error("invalid argument for the VPS: {0}")]
     BadArgument(String),
     #[error("cannot open namespace {path}")]
@@ -153,6 +155,9 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
     };
     attach_cgroups(pid.as_raw(), &spec.cgroup_dirs).map_err(kill_child)?;
     write_id_maps(pid.as_raw(), spec.uid_base, spec.id_count).map_err(kill_child)?;
+    if let Some(nic) = &spec.nic {
+        crate::net::attach(pid.as_raw(), nic).map_err(|e| kill_child(RuntimeError::Network(e)))?;
+    }
     // An idmapped rootfs is made here, as host root, with the child's new
     // user namespace, and handed over with "go".
     let tree = if spec.idmap_rootfs {

@@ -8,7 +8,7 @@
 //! that are still alive.
 
 use crate::config::DaemonConfig;
-use crate::db::{Db, DbError, ImageUpdate, InstanceRow};
+use crate::db::{Db, DbError, ForwardRow, ImageUpdate, InstanceRow, NicRow};
 use crate::images::{ImageError, ImageStore};
 use crate::jobs::{JobHandle, Jobs};
 use croft_api::config::InstanceConfig;
@@ -25,6 +25,8 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::io::unix::AsyncFd;
 use tracing::{info, warn};
+
+mod networking;
 
 #[derive(Debug, Error)]
 pub enum ManagerError {
@@ -66,6 +68,10 @@ pub struct Manager {
     pool: Arc<dyn Pool>,
     pub jobs: Jobs,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The network VPSes join; `None` when networking is off.
+    network: Option<crate::network::Network>,
+    /// Held while addresses are chosen and recorded.
+    ipam: tokio::sync::Mutex<()>,
 }
 
 fn limits(cfg: &InstanceConfig) -> Limits {
@@ -99,6 +105,11 @@ impl Manager {
                 .map_err(|e| anyhow::anyhow!("storage pool: {}", crate::error_chain(&e)))?,
         );
         let jobs = Jobs::new(db.clone());
+        let network = if cfg.network.enabled {
+            Some(crate::network::Network::from_config(&cfg.network).map_err(|e| anyhow::anyhow!("[network] {e}"))?)
+        } else {
+            None
+        };
         Ok(Arc::new(Manager {
             cfg,
             db,
@@ -107,6 +118,8 @@ impl Manager {
             pool,
             jobs,
             locks: Mutex::new(HashMap::new()),
+            network,
+            ipam: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -181,7 +194,7 @@ impl Manager {
             .ok_or_else(|| ManagerError::NotFound(format!("VPS {name}")))
     }
 
-    fn view(&self, row: InstanceRow) -> Instance {
+    fn view(&self, row: InstanceRow, nics: &[NicRow], forwards: &[ForwardRow]) -> Instance {
         let running = row.status == Status::Running;
         let usage = running
             .then(|| self.cgroups.open(&row.name).ok()?.stats().ok())
@@ -194,6 +207,7 @@ impl Manager {
                 processes: s.pids_current,
             });
         let socket = running.then(|| RunDir(&self.run_dir(&row.name)).socket().display().to_string());
+        let row_name = row.name.clone();
         Instance {
             name: row.name,
             image: row.image,
@@ -206,22 +220,26 @@ impl Manager {
             usage,
             disk_bytes: None,
             supervisor_socket: socket,
+            nic: Self::nic_view(nics.iter().find(|n| n.instance == row_name)),
+            forwards: Self::forwards_view(forwards, &row_name),
         }
     }
 
     pub async fn list(&self) -> Result<Vec<Instance>> {
+        let (nics, forwards) = (self.db.nics().await?, self.db.forwards().await?);
         Ok(self
             .db
             .instances()
             .await?
             .into_iter()
-            .map(|r| self.view(r))
+            .map(|r| self.view(r, &nics, &forwards))
             .collect())
     }
 
     pub async fn get(&self, name: &str) -> Result<Instance> {
         croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
-        let mut view = self.view(self.row(name).await?);
+        let (nics, forwards) = (self.db.nics().await?, self.db.forwards().await?);
+        let mut view = self.view(self.row(name).await?, &nics, &forwards);
         let pool = self.pool.clone();
         let volume = name.to_string();
         view.disk_bytes = blocking(move || pool.usage(&volume)).await?.ok().flatten();
@@ -236,6 +254,7 @@ impl Manager {
         let cfg =
             InstanceConfig::parse(&req.config).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         self.check_disk_limit(&cfg)?;
+        let addresses = self.check_address_request(req.ipv4.as_deref(), req.ipv6.as_deref())?;
         let uid_base = self
             .db
             .insert_instance(
@@ -247,6 +266,10 @@ impl Manager {
             )
             .await?
             .ok_or_else(|| ManagerError::Conflict(format!("VPS {} already exists", req.name)))?;
+        if let Err(e) = self.allocate_nic(&req.name, uid_base, addresses).await {
+            self.db.delete_instance(&req.name).await?;
+            return Err(e);
+        }
         let this = self.clone();
         let name = req.name.clone();
         let target = req.name.clone();
@@ -271,6 +294,8 @@ impl Manager {
         job: &JobHandle,
     ) -> Result<()> {
         let dir = self.make_instance_dir(&req.name, uid_base)?;
+        // Its anti-spoofing rules exist before its first packet.
+        self.apply_rules().await?;
         job.progress(10, "preparing image").await;
         let images = self.images.clone();
         let image = req.image.clone();
@@ -334,11 +359,15 @@ impl Manager {
             Err(e) => warn!(vps = name, "rollback could not remove the volume: {e}"),
             Ok(Ok(())) => {}
         }
+        let host_if = self.db.nic(name).await.ok().flatten().map(|n| n.host_if);
         if let Err(e) = self.db.delete_instance(name).await {
             warn!(
                 vps = name,
                 "rollback of a failed launch could not delete the row: {e}"
             );
+        }
+        if let Err(e) = self.release_nic(host_if).await {
+            warn!(vps = name, "rollback could not remove the network setup: {e}");
         }
     }
 
@@ -375,6 +404,8 @@ impl Manager {
                 detail: format!("{} is missing", rootfs.display()),
             });
         }
+        let nic = self.nic_spec(name).await?;
+        self.write_network_files(name, &rootfs).await?;
         let cgroup = self.cgroups.create(name)?;
         let result = async {
             cgroup.apply(&limits(&cfg))?;
@@ -394,6 +425,7 @@ impl Manager {
                 run_dir: run_dir.clone(),
                 idmap_rootfs: self.pool.snapshots(),
                 cgroup_mount: cgroup.systemd_dir().map(|_| self.cgroup_version().to_string()),
+                nic,
             };
             let json = serde_json::to_vec_pretty(&spec).expect("spec serializes");
             std::fs::write(RunDir(&run_dir).spec(), json).map_err(host_err("write spec"))?;
@@ -572,7 +604,9 @@ impl Manager {
         let pool = self.pool.clone();
         let volume = name.to_string();
         blocking(move || pool.delete_volume(&volume)).await??;
+        let host_if = self.db.nic(name).await?.map(|n| n.host_if);
         self.db.delete_instance(name).await?;
+        self.release_nic(host_if).await?;
         info!(vps = name, "deleted");
         Ok(())
     }
@@ -650,11 +684,22 @@ impl Manager {
             });
         }
         info!(vps = name, snapshot = %snap, "snapshot taken");
-        self.snapshots(name)
+        // Its size is not measured here: that needs a btrfs commit (several
+        // times the snapshot itself), and a new snapshot holds nothing of
+        // its own yet. `croft snapshot list` measures.
+        let created_at = self
+            .db
+            .snapshots(name)
             .await?
             .into_iter()
-            .find(|s| s.name == snap)
-            .ok_or_else(|| ManagerError::NotFound(format!("snapshot {snap}")))
+            .find(|(n, _)| *n == snap)
+            .map(|(_, c)| c)
+            .ok_or_else(|| ManagerError::NotFound(format!("snapshot {snap}")))?;
+        Ok(croft_api::Snapshot {
+            name: snap,
+            created_at,
+            size_bytes: None,
+        })
     }
 
     async fn require_snapshot(&self, name: &str, snap: &str) -> Result<()> {
@@ -743,6 +788,10 @@ impl Manager {
             )
             .await?
             .ok_or_else(|| ManagerError::Conflict(format!("VPS {dst} already exists")))?;
+        if let Err(e) = self.allocate_nic(dst, uid_base, Default::default()).await {
+            self.db.delete_instance(dst).await?;
+            return Err(e);
+        }
         let dst_lock = self.lock_for(dst);
         let _dst_guard = dst_lock.lock().await;
         let result = async {
@@ -763,6 +812,7 @@ impl Manager {
                 let to = dst.to_string();
                 blocking(move || pool.set_limit(&to, cfg.disk_bytes)).await??;
             }
+            self.apply_rules().await?;
             self.db.set_status(dst, Status::Stopped, None, None).await?;
             Ok::<(), ManagerError>(())
         }
@@ -1178,6 +1228,7 @@ impl Manager {
 
     /// Bring the database in line with reality after croftd (re)starts.
     pub async fn reconcile(self: &Arc<Self>) -> Result<()> {
+        self.setup_network().await?;
         let interrupted = self.db.fail_interrupted_jobs().await?;
         if interrupted > 0 {
             warn!(

@@ -1,0 +1,189 @@
+//! VPS networking on the host: the bridge, one veth per VPS, addresses and
+//! routes inside the VPS (netlink), and croft's own nftables tables (NAT,
+//! port forwards, anti-spoofing, isolation, per-VPS firewalls).
+//!
+//! A VPS's veth is made by its supervisor between clone and exec of init
+//! ([`attach`]): the host end is attached to the bridge, the other end is
+//! created directly inside the VPS's network namespace as `eth0`, with its
+//! MAC, addresses and default routes, so an image needs no network
+//! configuration of its own and init starts with the network up. The pair
+//! goes away with the VPS's network namespace.
+
+pub mod netlink;
+pub mod nft;
+
+use netlink::Rtnl;
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum NetError {
+    #[error("netlink: cannot {what}")]
+    Netlink {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot {what}")]
+    Netns {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("network interface {0} does not exist")]
+    NoLink(String),
+    #[error("cannot write {path}")]
+    Sysctl {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot {what}: {detail}")]
+    Nft { what: String, detail: String },
+    #[error("bad network setting: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Command(#[from] crate::cmd::CommandError),
+}
+
+/// The name of the VPS's interface inside its network namespace.
+pub const GUEST_IF: &str = "eth0";
+
+/// A VPS's network interface, as its supervisor sets it up on every
+/// (re)start of init.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NicSpec {
+    /// The bridge the host end is attached to.
+    pub bridge: String,
+    /// The host end of the veth pair (stable for the VPS's life, so rules
+    /// written for it keep matching across restarts).
+    pub host_if: String,
+    /// The VPS's MAC address, `0e:cf:..`.
+    pub mac: String,
+    /// Addresses with prefix length, `10.87.0.5/24`, `fd63::5/64`.
+    pub addresses: Vec<String>,
+    /// Default gateways, one per address family.
+    pub gateways: Vec<IpAddr>,
+}
+
+/// Parse `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(text: &str) -> Result<[u8; 6], NetError> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let mut mac = [0u8; 6];
+    if parts.len() != 6 {
+        return Err(NetError::Invalid(format!("MAC address {text:?}")));
+    }
+    for (byte, part) in mac.iter_mut().zip(parts) {
+        *byte = u8::from_str_radix(part, 16).map_err(|_| NetError::Invalid(format!("MAC address {text:?}")))?;
+    }
+    Ok(mac)
+}
+
+/// Parse `addr/prefix`.
+pub fn parse_cidr(text: &str) -> Result<(IpAddr, u8), NetError> {
+    let bad = || NetError::Invalid(format!("address {text:?} (expected ADDRESS/PREFIX)"));
+    let (addr, prefix) = text.split_once('/').ok_or_else(bad)?;
+    let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+    let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    if prefix > max {
+        return Err(bad());
+    }
+    Ok((addr, prefix))
+}
+
+/// Give the process `pid` (a VPS init waiting to exec) its network: a veth
+/// whose host end joins the bridge and whose other end appears inside as
+/// `eth0`, configured and up. On failure nothing is left behind.
+pub fn attach(pid: i32, nic: &NicSpec) -> Result<(), NetError> {
+    let mac = parse_mac(&nic.mac)?;
+    let addresses = nic
+        .addresses
+        .iter()
+        .map(|a| parse_cidr(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let netns = std::fs::File::open(format!("/proc/{pid}/ns/net")).map_err(|source| NetError::Netns {
+        what: "open the VPS network namespace",
+        source,
+    })?;
+    let mut host = Rtnl::new()?;
+    // A host end still here belongs to an init that is gone (a crash).
+    if let Some(stale) = host.link_index(&nic.host_if)? {
+        host.delete_link(stale)?;
+    }
+    let bridge = host.require_link(&nic.bridge)?;
+    let host_index = host.create_veth(&nic.host_if, bridge, GUEST_IF, mac, pid as u32)?;
+    let configured = (|| {
+        let mut inside = Rtnl::in_netns(&netns)?;
+        let eth0 = inside.require_link(GUEST_IF)?;
+        for (addr, prefix) in &addresses {
+            inside.add_address(eth0, *addr, *prefix)?;
+        }
+        inside.set_up(eth0)?;
+        for gateway in &nic.gateways {
+            inside.add_default_route(eth0, *gateway)?;
+        }
+        Ok(())
+    })();
+    if configured.is_err() {
+        let _ = host.delete_link(host_index);
+    }
+    configured
+}
+
+/// Remove the host end of a VPS's veth if it is still there (its peer goes
+/// with it).
+pub fn detach(host_if: &str) -> Result<(), NetError> {
+    let mut host = Rtnl::new()?;
+    if let Some(index) = host.link_index(host_if)? {
+        host.delete_link(index)?;
+    }
+    Ok(())
+}
+
+/// Make sure bridge `name` exists, is up and holds `addresses` (the
+/// gateways of its subnets), and that IPv4 forwarding is on. Idempotent.
+pub fn ensure_bridge(name: &str, addresses: &[(IpAddr, u8)]) -> Result<(), NetError> {
+    let mut rtnl = Rtnl::new()?;
+    let index = match rtnl.link_index(name)? {
+        Some(i) => i,
+        None => rtnl.create_bridge(name)?,
+    };
+    for (addr, prefix) in addresses {
+        rtnl.add_address(index, *addr, *prefix)?;
+    }
+    rtnl.set_up(index)?;
+    // Routing (and so NAT) of VPS traffic needs IPv4 forwarding. IPv6
+    // forwarding is left alone: turning it on globally stops the host from
+    // accepting router advertisements on its own uplinks.
+    let path = PathBuf::from("/proc/sys/net/ipv4/ip_forward");
+    if std::fs::read_to_string(&path).map(|v| v.trim() != "1").unwrap_or(true) {
+        std::fs::write(&path, "1").map_err(|source| NetError::Sysctl { path, source })?;
+    }
+    Ok(())
+}
+
+/// Names of links starting with `prefix` (croft's host-side veths).
+pub fn links_with_prefix(prefix: &str) -> Result<Vec<String>, NetError> {
+    Rtnl::new()?.links_with_prefix(prefix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_macs_and_cidrs() {
+        assert_eq!(parse_mac("0e:cf:00:01:ff:10").unwrap(), [0x0e, 0xcf, 0, 1, 0xff, 0x10]);
+        for bad in ["0e:cf:00:01:ff", "0e:cf:00:01:ff:1g", "", "0e:cf:00:01:ff:10:11"] {
+            assert!(parse_mac(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_cidr("10.87.0.5/24").unwrap(), ("10.87.0.5".parse().unwrap(), 24));
+        assert_eq!(parse_cidr("fd63::5/64").unwrap(), ("fd63::5".parse().unwrap(), 64));
+        for bad in ["10.87.0.5", "10.87.0.5/33", "fd63::5/129", "x/24", "10.87.0.5/"] {
+            assert!(parse_cidr(bad).is_err(), "{bad}");
+        }
+    }
+}

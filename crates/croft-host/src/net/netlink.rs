@@ -1,0 +1,265 @@
+//! A small synchronous rtnetlink client: the handful of link, address and
+//! route requests croft makes, on a socket bound to one network namespace.
+//!
+//! Messages are built and parsed by `netlink-packet-route`; this module
+//! only sends a request and waits for its acknowledgement. Synchronous on
+//! purpose: it runs in the supervisor between clone and exec of a VPS init
+//! (no async runtime there) and in croftd's blocking threads.
+
+use super::NetError;
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+    NLM_F_REQUEST,
+};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
+use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use netlink_packet_route::route::{RouteAddress, RouteHeader, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use std::net::IpAddr;
+use std::os::fd::AsFd;
+
+pub struct Rtnl {
+    socket: Socket,
+    seq: u32,
+}
+
+fn nl_err(what: &str) -> impl FnOnce(std::io::Error) -> NetError + '_ {
+    move |source| NetError::Netlink {
+        what: what.to_string(),
+        source,
+    }
+}
+
+impl Rtnl {
+    /// A socket in the calling thread's network namespace.
+    pub fn new() -> Result<Rtnl, NetError> {
+        let mut socket = Socket::new(NETLINK_ROUTE).map_err(nl_err("open a netlink socket"))?;
+        socket.bind_auto().map_err(nl_err("bind a netlink socket"))?;
+        socket
+            .connect(&SocketAddr::new(0, 0))
+            .map_err(nl_err("connect a netlink socket"))?;
+        socket.set_ext_ack(true).map_err(nl_err("set netlink ext_ack"))?;
+        Ok(Rtnl { socket, seq: 0 })
+    }
+
+    /// A socket in the network namespace `netns` (an open /proc/PID/ns/net).
+    /// A short-lived thread enters the namespace to create the socket, which
+    /// keeps working there; the caller's own thread never changes namespace.
+    pub fn in_netns(netns: &(impl AsFd + Sync)) -> Result<Rtnl, NetError> {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    nix::sched::setns(netns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| NetError::Netns {
+                        what: "enter the VPS network namespace",
+                        source: e.into(),
+                    })?;
+                    Rtnl::new()
+                })
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(NetError::Netns {
+                        what: "open a netlink socket in the VPS network namespace",
+                        source: std::io::Error::other("the helper thread panicked"),
+                    })
+                })
+        })
+    }
+
+    /// Send one request and collect the messages the kernel answers with
+    /// until its acknowledgement (or the end of a dump).
+    fn request(&mut self, msg: RouteNetlinkMessage, flags: u16, what: &str) -> Result<Vec<RouteNetlinkMessage>, NetError> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut header = NetlinkHeader::default();
+        // Every request but a dump asks for an acknowledgement: it is what
+        // ends the wait (a plain GET is answered with its one message only).
+        header.flags = NLM_F_REQUEST | flags | if flags & NLM_F_DUMP == 0 { NLM_F_ACK } else { 0 };
+        header.sequence_number = self.seq;
+        let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(msg));
+        packet.finalize();
+        let mut buf = vec![0u8; packet.buffer_len()];
+        packet.serialize(&mut buf);
+        self.socket.send(&buf, 0).map_err(nl_err(what))?;
+        let mut answers = Vec::new();
+        loop {
+            let (data, _) = self.socket.recv_from_full().map_err(nl_err(what))?;
+            let mut offset = 0;
+            while offset < data.len() {
+                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[offset..]).map_err(|e| {
+                    NetError::Netlink {
+                        what: what.to_string(),
+                        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+                    }
+                })?;
+                let len = reply.header.length as usize;
+                if len == 0 {
+                    break;
+                }
+                offset += len;
+                if reply.header.sequence_number != self.seq {
+                    continue;
+                }
+                match reply.payload {
+                    NetlinkPayload::Error(e) => {
+                        return match e.code {
+                            None => Ok(answers),
+                            Some(code) => Err(NetError::Netlink {
+                                what: what.to_string(),
+                                source: std::io::Error::from_raw_os_error(-code.get()),
+                            }),
+                        }
+                    }
+                    NetlinkPayload::Done(_) => return Ok(answers),
+                    NetlinkPayload::InnerMessage(m) => answers.push(m),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// The index of link `name`, if it exists.
+    pub fn link_index(&mut self, name: &str) -> Result<Option<u32>, NetError> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.into()));
+        match self.request(RouteNetlinkMessage::GetLink(msg), 0, &format!("look up link {name}")) {
+            Ok(answers) => Ok(answers.into_iter().find_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(l.header.index),
+                _ => None,
+            })),
+            Err(NetError::Netlink { source, .. }) if source.raw_os_error() == Some(libc::ENODEV) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn require_link(&mut self, name: &str) -> Result<u32, NetError> {
+        self.link_index(name)?.ok_or_else(|| NetError::NoLink(name.into()))
+    }
+
+    /// Names of all links whose name starts with `prefix`.
+    pub fn links_with_prefix(&mut self, prefix: &str) -> Result<Vec<String>, NetError> {
+        let answers = self.request(
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            NLM_F_DUMP,
+            "list links",
+        )?;
+        Ok(answers
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => l.attributes.into_iter().find_map(|a| match a {
+                    LinkAttribute::IfName(n) if n.starts_with(prefix) => Some(n),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .collect())
+    }
+
+    pub fn create_bridge(&mut self, name: &str) -> Result<u32, NetError> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.into()));
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
+        self.request(
+            RouteNetlinkMessage::NewLink(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+            &format!("create bridge {name}"),
+        )?;
+        self.require_link(name)
+    }
+
+    /// A veth pair: `host` here, attached to bridge `master` and up; its
+    /// peer created directly inside the namespace of process `peer_pid`
+    /// as `peer`, with MAC address `peer_mac` (so no name clash here).
+    pub fn create_veth(
+        &mut self,
+        host: &str,
+        master: u32,
+        peer: &str,
+        peer_mac: [u8; 6],
+        peer_pid: u32,
+    ) -> Result<u32, NetError> {
+        let mut peer_msg = LinkMessage::default();
+        peer_msg.attributes.push(LinkAttribute::IfName(peer.into()));
+        peer_msg.attributes.push(LinkAttribute::Address(peer_mac.to_vec()));
+        peer_msg.attributes.push(LinkAttribute::NetNsPid(peer_pid));
+        let mut msg = LinkMessage::default();
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
+        msg.attributes.push(LinkAttribute::IfName(host.into()));
+        msg.attributes.push(LinkAttribute::Controller(master));
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Veth),
+            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
+        ]));
+        self.request(
+            RouteNetlinkMessage::NewLink(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+            &format!("create veth {host}"),
+        )?;
+        self.require_link(host)
+    }
+
+    pub fn set_up(&mut self, index: u32) -> Result<(), NetError> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
+        self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK, "set a link up")?;
+        Ok(())
+    }
+
+    pub fn delete_link(&mut self, index: u32) -> Result<(), NetError> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        self.request(RouteNetlinkMessage::DelLink(msg), NLM_F_ACK, "delete a link")?;
+        Ok(())
+    }
+
+    /// Add `addr/prefix` to link `index`; an address that is already
+    /// there is fine. IPv6 addresses skip duplicate address detection:
+    /// IPAM already made them unique, and DAD would hold them unusable
+    /// for a second after start.
+    pub fn add_address(&mut self, index: u32, addr: IpAddr, prefix: u8) -> Result<(), NetError> {
+        let mut msg = AddressMessage::default();
+        msg.header.index = index;
+        msg.header.prefix_len = prefix;
+        msg.header.family = match addr {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        };
+        if addr.is_ipv6() {
+            msg.header.flags = AddressHeaderFlags::Nodad;
+            msg.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        msg.attributes.push(AddressAttribute::Local(addr));
+        msg.attributes.push(AddressAttribute::Address(addr));
+        match self.request(
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+            &format!("add address {addr}/{prefix}"),
+        ) {
+            Err(NetError::Netlink { source, .. }) if source.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// The default route of `gateway`'s family through link `index`.
+    pub fn add_default_route(&mut self, index: u32, gateway: IpAddr) -> Result<(), NetError> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = match gateway {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        };
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Static;
+        msg.header.scope = RouteScope::Universe;
+        msg.header.kind = RouteType::Unicast;
+        msg.attributes.push(RouteAttribute::Gateway(RouteAddress::from(gateway)));
+        msg.attributes.push(RouteAttribute::Oif(index));
+        self.request(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+            &format!("add the default route via {gateway}"),
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,308 @@
+//! croft's nftables rules: rendered from croft's own state as one text and
+//! loaded in one `nft -f` transaction that replaces only croft's tables
+//! (`inet croft` and `bridge croft`), never anyone else's. Loading the same
+//! state twice gives the same rules, so croftd re-applies them at every
+//! start and after every change.
+//!
+//! - `inet croft`: IPv4 masquerade for the VPS subnet, port forwards
+//!   (DNAT from the host's own addresses, from outside and from the host).
+//! - `bridge croft`: anti-spoofing on every frame a VPS sends (its MAC, its
+//!   IPv4 in IP and ARP, its IPv6 and link-local address in IPv6 and in
+//!   neighbour advertisements, no router advertisements or DHCP service,
+//!   only IPv4/IPv6/ARP), and VPS-to-VPS isolation when asked.
+
+use super::NetError;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::process::{Command, Stdio};
+
+/// Everything the rules are made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ruleset {
+    pub bridge: String,
+    /// The IPv4 subnet (network address, prefix), if the network has one.
+    pub ipv4_subnet: Option<(Ipv4Addr, u8)>,
+    /// Masquerade IPv4 traffic leaving the subnet.
+    pub nat: bool,
+    /// Drop traffic between VPSes.
+    pub isolated: bool,
+    pub vpses: Vec<VpsRules>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VpsRules {
+    pub host_if: String,
+    pub mac: [u8; 6],
+    pub ipv4: Option<Ipv4Addr>,
+    pub ipv6: Option<Ipv6Addr>,
+    pub forwards: Vec<PortForward>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortForward {
+    /// "tcp" or "udp".
+    pub protocol: String,
+    pub host_port: u16,
+    pub vps_port: u16,
+}
+
+fn mac_text(mac: &[u8; 6]) -> String {
+    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+/// The link-local address the kernel gives an interface with this MAC
+/// (EUI-64; a VPS cannot change the generation mode, /proc/sys is
+/// read-only inside).
+pub fn link_local(mac: &[u8; 6]) -> Ipv6Addr {
+    Ipv6Addr::new(
+        0xfe80,
+        0,
+        0,
+        0,
+        u16::from_be_bytes([mac[0] ^ 0x02, mac[1]]),
+        u16::from_be_bytes([mac[2], 0xff]),
+        u16::from_be_bytes([0xfe, mac[3]]),
+        u16::from_be_bytes([mac[4], mac[5]]),
+    )
+}
+
+/// The rules as `nft -f` input. The leading `table ...; delete table ...`
+/// pairs make the load replace croft's tables whether they exist or not.
+pub fn render(r: &Ruleset) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    for family in ["inet", "bridge"] {
+        let _ = writeln!(w, "table {family} croft {{}}\ndelete table {family} croft");
+    }
+
+    // --- inet: NAT and port forwards ---
+    let _ = writeln!(w, "table inet croft {{");
+    let dnat: Vec<String> = r
+        .vpses
+        .iter()
+        .filter_map(|v| v.ipv4.map(|ip| (v, ip)))
+        .flat_map(|(v, ip)| {
+            v.forwards.iter().map(move |f| {
+                format!(
+                    "fib daddr type local {p} dport {h} dnat ip to {ip}:{t}",
+                    p = f.protocol,
+                    h = f.host_port,
+                    t = f.vps_port
+                )
+            })
+        })
+        .collect();
+    let _ = writeln!(
+        w,
+        "  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;"
+    );
+    for rule in &dnat {
+        let _ = writeln!(w, "    {rule}");
+    }
+    let _ = writeln!(w, "  }}");
+    // Connections the host itself opens to its own forwarded ports.
+    let _ = writeln!(
+        w,
+        "  chain output {{\n    type nat hook output priority -100; policy accept;"
+    );
+    for rule in &dnat {
+        let _ = writeln!(w, "    {rule}");
+    }
+    let _ = writeln!(w, "  }}");
+    let _ = writeln!(
+        w,
+        "  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;"
+    );
+    if let (true, Some((net, prefix))) = (r.nat, r.ipv4_subnet) {
+        let _ = writeln!(
+            w,
+            "    ip saddr {net}/{prefix} ip daddr != {net}/{prefix} masquerade"
+        );
+    }
+    // A forwarded connection from the host to a VPS on the bridge comes
+    // back to the host's bridge address, not the VPS's peer.
+    if let Some((net, prefix)) = r.ipv4_subnet {
+        if !dnat.is_empty() {
+            let _ = writeln!(
+                w,
+                "    oifname \"{b}\" ip daddr {net}/{prefix} ct status dnat fib saddr type local masquerade",
+                b = r.bridge
+            );
+        }
+    }
+    let _ = writeln!(w, "  }}\n}}");
+
+    // --- bridge: anti-spoofing and isolation ---
+    let _ = writeln!(w, "table bridge croft {{");
+    for v in &r.vpses {
+        let mac = mac_text(&v.mac);
+        let lla = link_local(&v.mac);
+        let _ = writeln!(w, "  chain from_{} {{", v.host_if);
+        let _ = writeln!(w, "    ether saddr != {mac} drop");
+        let _ = writeln!(w, "    ether type != {{ ip, ip6, arp }} drop");
+        match v.ipv4 {
+            Some(ip) => {
+                let _ = writeln!(w, "    ether type arp arp saddr ether != {mac} drop");
+                // 0.0.0.0: address-conflict probes (RFC 5227).
+                let _ = writeln!(w, "    ether type arp arp saddr ip != {{ 0.0.0.0, {ip} }} drop");
+                let _ = writeln!(w, "    ether type ip ip saddr != {{ 0.0.0.0, {ip} }} drop");
+                let _ = writeln!(w, "    ether type ip udp sport 67 drop");
+            }
+            None => {
+                let _ = writeln!(w, "    ether type {{ ip, arp }} drop");
+            }
+        }
+        let own6 = match v.ipv6 {
+            Some(ip) => format!("{{ ::, {lla}, {ip} }}"),
+            None => format!("{{ ::, {lla} }}"),
+        };
+        let _ = writeln!(w, "    ether type ip6 ip6 saddr != {own6} drop");
+        let _ = writeln!(w, "    icmpv6 type nd-router-advert drop");
+        let _ = writeln!(w, "    udp sport 547 drop");
+        // The target of a neighbour advertisement is the address it claims.
+        let targets: Vec<String> = std::iter::once(lla)
+            .chain(v.ipv6)
+            .map(|a| format!("0x{:032x}", u128::from(a)))
+            .collect();
+        for_each_not_in(w, "icmpv6 type nd-neighbor-advert @th,64,128", &targets);
+        let _ = writeln!(w, "  }}");
+    }
+    let _ = writeln!(
+        w,
+        "  chain prerouting {{\n    type filter hook prerouting priority -200; policy accept;"
+    );
+    if !r.vpses.is_empty() {
+        let jumps: Vec<String> = r
+            .vpses
+            .iter()
+            .map(|v| format!("\"{0}\" : jump from_{0}", v.host_if))
+            .collect();
+        let _ = writeln!(w, "    iifname vmap {{ {} }}", jumps.join(", "));
+    }
+    let _ = writeln!(w, "  }}");
+    let _ = writeln!(
+        w,
+        "  chain forward {{\n    type filter hook forward priority 0; policy accept;"
+    );
+    if r.isolated && !r.vpses.is_empty() {
+        let ports: Vec<String> = r.vpses.iter().map(|v| format!("\"{}\"", v.host_if)).collect();
+        let set = ports.join(", ");
+        let _ = writeln!(w, "    iifname {{ {set} }} oifname {{ {set} }} drop");
+    }
+    let _ = writeln!(w, "  }}\n}}");
+    out
+}
+
+/// `MATCH != X drop` for a single value; with several, a set. (Raw payload
+/// matches cannot use anonymous sets of 128-bit constants in every nft
+/// version, so each value gets its own rule in a chain that returns.)
+fn for_each_not_in(w: &mut String, matcher: &str, values: &[String]) {
+    if let [only] = values {
+        let _ = writeln!(w, "    {matcher} != {only} drop");
+        return;
+    }
+    for value in values {
+        let _ = writeln!(w, "    {matcher} == {value} return");
+    }
+    let prefix = matcher.split(" @").next().unwrap_or(matcher);
+    let _ = writeln!(w, "    {prefix} drop");
+}
+
+/// Load `rules` (from [`render`]) in one transaction.
+pub fn apply(rules: &str) -> Result<(), NetError> {
+    run_nft(rules, "load croft's nftables rules")
+}
+
+/// Remove croft's tables, if they are there.
+pub fn remove() -> Result<(), NetError> {
+    run_nft(
+        "table inet croft {}\ndelete table inet croft\ntable bridge croft {}\ndelete table bridge croft\n",
+        "remove croft's nftables rules",
+    )
+}
+
+fn run_nft(input: &str, what: &str) -> Result<(), NetError> {
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| NetError::Netns {
+            what: "run nft (install Debian's nftables)",
+            source,
+        })?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(input.as_bytes())
+        .map_err(|source| NetError::Netns {
+            what: "write rules to nft",
+            source,
+        })?;
+    let out = child.wait_with_output().map_err(|source| NetError::Netns {
+        what: "wait for nft",
+        source,
+    })?;
+    if !out.status.success() {
+        return Err(NetError::Nft {
+            what: what.to_string(),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Ruleset {
+        Ruleset {
+            bridge: "croftbr0".into(),
+            ipv4_subnet: Some(("10.87.0.0".parse().unwrap(), 24)),
+            nat: true,
+            isolated: true,
+            vpses: vec![VpsRules {
+                host_if: "crv1".into(),
+                mac: [0x0e, 0xcf, 0, 0, 0, 1],
+                ipv4: Some("10.87.0.2".parse().unwrap()),
+                ipv6: Some("fd63::2".parse().unwrap()),
+                forwards: vec![PortForward {
+                    protocol: "tcp".into(),
+                    host_port: 8080,
+                    vps_port: 80,
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn renders_nat_forwards_spoofing_and_isolation() {
+        let text = render(&sample());
+        assert!(text.starts_with("table inet croft {}\ndelete table inet croft\n"));
+        assert!(text.contains("ip saddr 10.87.0.0/24 ip daddr != 10.87.0.0/24 masquerade"));
+        assert_eq!(text.matches("tcp dport 8080 dnat ip to 10.87.0.2:80").count(), 2);
+        assert!(text.contains("ether saddr != 0e:cf:00:00:00:01 drop"));
+        assert!(text.contains("arp saddr ip != { 0.0.0.0, 10.87.0.2 } drop"));
+        assert!(text.contains("ip6 saddr != { ::, fe80::ccf:ff:fe00:1, fd63::2 } drop"));
+        assert!(text.contains("iifname vmap { \"crv1\" : jump from_crv1 }"));
+        assert!(text.contains("iifname { \"crv1\" } oifname { \"crv1\" } drop"));
+        let mut open = sample();
+        open.nat = false;
+        open.isolated = false;
+        let text = render(&open);
+        assert!(!text.contains("masquerade\n") || !text.contains("ip daddr != 10.87.0.0/24"));
+        assert!(!text.contains("oifname { \"crv1\" } drop"));
+    }
+
+    #[test]
+    fn link_local_is_eui64_of_the_mac() {
+        assert_eq!(
+            link_local(&[0x0e, 0xcf, 0x12, 0x34, 0x56, 0x78]).to_string(),
+            "fe80::ccf:12ff:fe34:5678"
+        );
+    }
+}

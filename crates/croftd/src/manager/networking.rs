@@ -1,0 +1,337 @@
+//! The manager's network side: the bridge and rules at start, an
+//! interface with addresses for every VPS, port forwards, and the views of
+//! all of it. Address management is the `nics` table (see
+//! `crate::network`); the rules are always rebuilt from the database, so
+//! applying them is idempotent and a croftd restart restores them.
+
+use super::{blocking, Manager, ManagerError, Result};
+use crate::db::{DbError, ForwardRow, NicRow};
+use crate::network::{host_if, new_mac, Network, NetworkError};
+use croft_host::net::{nft, NicSpec};
+use std::collections::HashSet;
+use std::net::IpAddr;
+use tracing::info;
+
+impl From<NetworkError> for ManagerError {
+    fn from(e: NetworkError) -> ManagerError {
+        match e {
+            NetworkError::Exhausted { .. } => ManagerError::Conflict(e.to_string()),
+            _ => ManagerError::Invalid(e.to_string()),
+        }
+    }
+}
+
+fn net_host_err(what: &str) -> impl FnOnce(croft_host::net::NetError) -> ManagerError + '_ {
+    move |e| ManagerError::Host {
+        what: what.into(),
+        detail: crate::error_chain(&e),
+    }
+}
+
+/// Addresses a launch asks for, checked against the network before
+/// anything is created.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AddressRequest {
+    pub ipv4: Option<IpAddr>,
+    pub ipv6: Option<IpAddr>,
+}
+
+impl Manager {
+    /// The network VPSes join, unless networking is off.
+    pub(super) fn network(&self) -> Option<&Network> {
+        self.network.as_ref()
+    }
+
+    /// Bring up the bridge and load the rules: at every croftd start.
+    pub(super) async fn setup_network(&self) -> Result<()> {
+        let Some(net) = self.network.clone() else {
+            return Ok(());
+        };
+        let addresses: Vec<(IpAddr, u8)> = [net.ipv4, net.ipv6]
+            .into_iter()
+            .flatten()
+            .map(|s| (s.gateway, s.prefix))
+            .collect();
+        let bridge = net.bridge.clone();
+        blocking(move || croft_host::net::ensure_bridge(&bridge, &addresses))
+            .await?
+            .map_err(net_host_err("set up the network bridge"))?;
+        self.apply_rules().await?;
+        info!(bridge = %net.bridge, "network up");
+        Ok(())
+    }
+
+    /// Rebuild croft's nftables rules from the database and load them.
+    pub(super) async fn apply_rules(&self) -> Result<()> {
+        let Some(net) = self.network.clone() else {
+            return Ok(());
+        };
+        let nics = self.db.nics().await?;
+        let forwards = self.db.forwards().await?;
+        let vpses = nics
+            .iter()
+            .map(|n| -> Result<nft::VpsRules> {
+                Ok(nft::VpsRules {
+                    host_if: n.host_if.clone(),
+                    mac: croft_host::net::parse_mac(&n.mac).map_err(net_host_err("read a stored MAC"))?,
+                    ipv4: n.ipv4.as_deref().and_then(|a| a.parse().ok()),
+                    ipv6: n.ipv6.as_deref().and_then(|a| a.parse().ok()),
+                    forwards: forwards
+                        .iter()
+                        .filter(|f| f.instance == n.instance)
+                        .map(|f| nft::PortForward {
+                            protocol: f.protocol.clone(),
+                            host_port: f.host_port,
+                            vps_port: f.vps_port,
+                        })
+                        .collect(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let ruleset = nft::Ruleset {
+            bridge: net.bridge.clone(),
+            ipv4_subnet: net.ipv4.and_then(|s| match s.network() {
+                IpAddr::V4(a) => Some((a, s.prefix)),
+                IpAddr::V6(_) => None,
+            }),
+            nat: net.nat,
+            isolated: net.isolated,
+            vpses,
+        };
+        let text = nft::render(&ruleset);
+        blocking(move || nft::apply(&text))
+            .await?
+            .map_err(net_host_err("apply the network rules"))
+    }
+
+    /// Parse and check the addresses a launch asks for (400 before anything
+    /// is created).
+    pub(super) fn check_address_request(&self, ipv4: Option<&str>, ipv6: Option<&str>) -> Result<AddressRequest> {
+        let mut req = AddressRequest::default();
+        for (text, v4) in [(ipv4, true), (ipv6, false)] {
+            let Some(text) = text else { continue };
+            let family = if v4 { "IPv4" } else { "IPv6" };
+            let net = self
+                .network()
+                .ok_or_else(|| ManagerError::Invalid(format!("networking is off; no {family} address can be given")))?;
+            let addr: IpAddr = text
+                .parse()
+                .ok()
+                .filter(|a: &IpAddr| a.is_ipv4() == v4)
+                .ok_or_else(|| ManagerError::Invalid(format!("{text:?} is not an {family} address")))?;
+            let subnet = if v4 { net.ipv4 } else { net.ipv6 }
+                .ok_or_else(|| ManagerError::Invalid(format!("the network has no {family} subnet")))?;
+            subnet.check_assignable(addr)?;
+            if v4 {
+                req.ipv4 = Some(addr);
+            } else {
+                req.ipv6 = Some(addr);
+            }
+        }
+        Ok(req)
+    }
+
+    /// Give VPS `name` its interface: a MAC and the requested or next free
+    /// addresses, recorded in one row (the UNIQUE constraints make a taken
+    /// address a conflict, never a duplicate).
+    pub(super) async fn allocate_nic(&self, name: &str, uid_base: u32, req: AddressRequest) -> Result<()> {
+        let Some(net) = self.network.clone() else {
+            return Ok(());
+        };
+        let _ipam = self.ipam.lock().await;
+        let nics = self.db.nics().await?;
+        let used = |pick: fn(&NicRow) -> Option<&String>| -> HashSet<IpAddr> {
+            nics.iter()
+                .filter_map(|n| pick(n).and_then(|a| a.parse().ok()))
+                .collect()
+        };
+        let ipv4 = match (net.ipv4, req.ipv4) {
+            (_, Some(a)) => Some(a),
+            (Some(s), None) => Some(s.allocate(&used(|n| n.ipv4.as_ref()), None)?),
+            (None, None) => None,
+        };
+        let ipv6 = match (net.ipv6, req.ipv6) {
+            (_, Some(a)) => Some(a),
+            (Some(s6), None) => {
+                // Same host part as the IPv4 address where free: 10.87.0.5
+                // and fd63:726f:6674::5.
+                let prefer = net.ipv4.zip(ipv4).map(|(s4, a)| s4.index_of(a));
+                Some(s6.allocate(&used(|n| n.ipv6.as_ref()), prefer)?)
+            }
+            (None, None) => None,
+        };
+        let row = NicRow {
+            instance: name.into(),
+            network: net.name.clone(),
+            host_if: host_if(uid_base, self.cfg.id_base),
+            mac: new_mac(),
+            ipv4: ipv4.map(|a| a.to_string()),
+            ipv6: ipv6.map(|a| a.to_string()),
+        };
+        self.db.insert_nic(&row).await.map_err(|e| match e {
+            DbError::Taken(what) => ManagerError::Conflict(format!("address {what} is already in use")),
+            e => e.into(),
+        })
+    }
+
+    /// What the supervisor needs to make the VPS's interface.
+    pub(super) async fn nic_spec(&self, name: &str) -> Result<Option<NicSpec>> {
+        let (Some(net), Some(nic)) = (self.network(), self.db.nic(name).await?) else {
+            return Ok(None);
+        };
+        let mut addresses = Vec::new();
+        let mut gateways = Vec::new();
+        for (addr, subnet) in [(&nic.ipv4, net.ipv4), (&nic.ipv6, net.ipv6)] {
+            if let (Some(a), Some(s)) = (addr, subnet) {
+                addresses.push(format!("{a}/{}", s.prefix));
+                gateways.push(s.gateway);
+            }
+        }
+        Ok(Some(NicSpec {
+            bridge: net.bridge.clone(),
+            host_if: nic.host_if,
+            mac: nic.mac,
+            addresses,
+            gateways,
+        }))
+    }
+
+    /// /etc/hosts and /etc/resolv.conf for the VPS's addresses, written
+    /// into its disk before each start.
+    pub(super) async fn write_network_files(&self, name: &str, rootfs: &std::path::Path) -> Result<()> {
+        let (Some(net), Some(nic)) = (self.network(), self.db.nic(name).await?) else {
+            return Ok(());
+        };
+        let addresses: Vec<IpAddr> = [nic.ipv4, nic.ipv6]
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.parse().ok())
+            .collect();
+        let (rootfs, hostname, dns) = (rootfs.to_path_buf(), name.to_string(), net.dns.clone());
+        blocking(move || croft_host::rootfs::write_network_files(&rootfs, &hostname, &addresses, &dns))
+            .await?
+            .map_err(|e| ManagerError::Host {
+                what: "write the VPS's network files".into(),
+                detail: crate::error_chain(&e),
+            })
+    }
+
+    /// Remove what is left of a deleted VPS's interface on the host.
+    pub(super) async fn release_nic(&self, host_if: Option<String>) -> Result<()> {
+        if let Some(host_if) = host_if {
+            blocking(move || croft_host::net::detach(&host_if))
+                .await?
+                .map_err(net_host_err("remove the VPS's veth"))?;
+        }
+        self.apply_rules().await
+    }
+
+    pub(super) fn nic_view(nic: Option<&NicRow>) -> Option<croft_api::Nic> {
+        nic.map(|n| croft_api::Nic {
+            network: n.network.clone(),
+            mac: n.mac.clone(),
+            ipv4: n.ipv4.clone(),
+            ipv6: n.ipv6.clone(),
+            host_interface: n.host_if.clone(),
+        })
+    }
+
+    pub(super) fn forwards_view(forwards: &[ForwardRow], name: &str) -> Vec<croft_api::PortForward> {
+        forwards
+            .iter()
+            .filter(|f| f.instance == name)
+            .map(|f| croft_api::PortForward {
+                protocol: f.protocol.clone(),
+                host_port: f.host_port,
+                vps_port: f.vps_port,
+            })
+            .collect()
+    }
+
+    /// `croft port add`: forward a host port to the VPS; lasts across
+    /// restarts of the VPS and of croftd (it is a row, and the rules are
+    /// rebuilt from the rows).
+    pub async fn add_forward(&self, name: &str, f: croft_api::PortForward) -> Result<Vec<croft_api::PortForward>> {
+        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
+        croft_api::validate_forward(&f).map_err(ManagerError::Invalid)?;
+        self.row(name).await?;
+        let nic = self.db.nic(name).await?;
+        if nic.as_ref().and_then(|n| n.ipv4.as_ref()).is_none() {
+            return Err(ManagerError::Invalid(format!(
+                "VPS {name} has no IPv4 address to forward to"
+            )));
+        }
+        let row = ForwardRow {
+            protocol: f.protocol.clone(),
+            host_port: f.host_port,
+            instance: name.into(),
+            vps_port: f.vps_port,
+        };
+        self.db.insert_forward(&row).await.map_err(|e| match e {
+            DbError::Taken(what) => ManagerError::Conflict(format!("{what} is already forwarded")),
+            e => e.into(),
+        })?;
+        if let Err(e) = self.apply_rules().await {
+            // Nothing half-applied: the rules stay as they were, and so
+            // does the state.
+            let _ = self.db.delete_forward(name, &f.protocol, f.host_port).await;
+            return Err(e);
+        }
+        info!(vps = name, protocol = %f.protocol, host_port = f.host_port, vps_port = f.vps_port, "port forwarded");
+        self.forwards(name).await
+    }
+
+    pub async fn remove_forward(&self, name: &str, protocol: &str, host_port: u16) -> Result<()> {
+        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
+        self.row(name).await?;
+        if !self.db.delete_forward(name, protocol, host_port).await? {
+            return Err(ManagerError::NotFound(format!(
+                "port forward {host_port}/{protocol} of VPS {name}"
+            )));
+        }
+        self.apply_rules().await
+    }
+
+    pub async fn forwards(&self, name: &str) -> Result<Vec<croft_api::PortForward>> {
+        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
+        self.row(name).await?;
+        Ok(Self::forwards_view(&self.db.forwards().await?, name))
+    }
+
+    pub async fn networks(&self) -> Result<Vec<croft_api::Network>> {
+        let Some(net) = self.network() else {
+            return Ok(Vec::new());
+        };
+        let leases = self
+            .db
+            .nics()
+            .await?
+            .into_iter()
+            .filter(|n| n.network == net.name)
+            .map(|n| croft_api::Lease {
+                instance: n.instance,
+                mac: n.mac,
+                ipv4: n.ipv4,
+                ipv6: n.ipv6,
+            })
+            .collect();
+        Ok(vec![croft_api::Network {
+            name: net.name.clone(),
+            bridge: net.bridge.clone(),
+            ipv4: net.ipv4.map(|s| format!("{}/{}", s.gateway, s.prefix)),
+            ipv6: net.ipv6.map(|s| format!("{}/{}", s.gateway, s.prefix)),
+            nat: net.nat,
+            isolated: net.isolated,
+            dns: net.dns.iter().map(|d| d.to_string()).collect(),
+            leases,
+        }])
+    }
+
+    pub async fn network_info(&self, name: &str) -> Result<croft_api::Network> {
+        self.networks()
+            .await?
+            .into_iter()
+            .find(|n| n.name == name)
+            .ok_or_else(|| ManagerError::NotFound(format!("network {name}")))
+    }
+}

@@ -1,0 +1,328 @@
+//! The VPS network croftd manages: its settings, address management (IPAM)
+//! and the rules derived from the state database.
+//!
+//! One network for now, `default`, from croftd's configuration: a bridge
+//! with an IPv4 subnet (NAT'ed out by default) and an IPv6 /64. Every VPS
+//! gets one interface on it with a stable MAC, an IPv4 and an IPv6 address
+//! recorded in the `nics` table (UNIQUE per network, so no address is ever
+//! given twice; freed with the VPS).
+
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum NetworkError {
+    #[error("invalid network setting {key}: {why}")]
+    Config { key: &'static str, why: String },
+    #[error("{0}")]
+    Address(String),
+    #[error("no free {family} address left in {subnet}")]
+    Exhausted { family: &'static str, subnet: String },
+}
+
+/// The `[network]` table of croftd's configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Give VPSes a network at all (off: loopback only).
+    pub enabled: bool,
+    pub bridge: String,
+    /// The bridge's IPv4 address and prefix (the VPSes' gateway); empty
+    /// for no IPv4.
+    pub ipv4: String,
+    /// The bridge's IPv6 address and prefix; empty for no IPv6.
+    pub ipv6: String,
+    /// Masquerade IPv4 traffic from VPSes leaving the subnet.
+    pub nat: bool,
+    /// Drop traffic between VPSes (each still reaches the gateway).
+    pub isolated: bool,
+    /// Name servers written to each VPS's /etc/resolv.conf; default: the
+    /// host's own.
+    pub dns: Option<Vec<IpAddr>>,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            enabled: true,
+            bridge: "croftbr0".into(),
+            ipv4: "10.87.0.1/24".into(),
+            // fd63:726f:6674::/48 spells "croft": a unique local prefix.
+            ipv6: "fd63:726f:6674::1/64".into(),
+            nat: true,
+            isolated: false,
+            dns: None,
+        }
+    }
+}
+
+/// A subnet as croft uses it: the bridge (gateway) address and prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subnet {
+    pub gateway: IpAddr,
+    pub prefix: u8,
+}
+
+impl Subnet {
+    fn bits(&self) -> u8 {
+        if self.gateway.is_ipv4() {
+            32
+        } else {
+            128
+        }
+    }
+
+    fn to_int(addr: IpAddr) -> u128 {
+        match addr {
+            IpAddr::V4(a) => u128::from(u32::from(a)),
+            IpAddr::V6(a) => u128::from(a),
+        }
+    }
+
+    fn from_int(&self, v: u128) -> IpAddr {
+        match self.gateway {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(v as u32)),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(v)),
+        }
+    }
+
+    fn host_bits(&self) -> u32 {
+        u32::from(self.bits() - self.prefix)
+    }
+
+    pub fn network(&self) -> IpAddr {
+        let mask = if self.host_bits() >= 128 {
+            0
+        } else {
+            !((1u128 << self.host_bits()) - 1)
+        };
+        self.from_int(Self::to_int(self.gateway) & mask)
+    }
+
+    /// `10.87.0.0/24`.
+    pub fn cidr(&self) -> String {
+        format!("{}/{}", self.network(), self.prefix)
+    }
+
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        addr.is_ipv4() == self.gateway.is_ipv4() && {
+            let shift = self.host_bits();
+            shift >= 128 || (Self::to_int(addr) >> shift) == (Self::to_int(self.gateway) >> shift)
+        }
+    }
+
+    /// Index of `addr` in the subnet (0 is the network address).
+    fn offset(&self, addr: IpAddr) -> u128 {
+        Self::to_int(addr) - Self::to_int(self.network())
+    }
+
+    /// How many host indexes a VPS may get: 1 .. last (IPv4 excludes the
+    /// broadcast address). Capped: nobody runs 2^64 VPSes.
+    fn last_index(&self) -> u128 {
+        let size = 1u128 << self.host_bits().min(32);
+        if self.gateway.is_ipv4() {
+            size.saturating_sub(2)
+        } else {
+            size - 1
+        }
+    }
+
+    /// Whether a VPS may have `addr`: inside, and not the network,
+    /// broadcast or gateway address.
+    pub fn check_assignable(&self, addr: IpAddr) -> Result<(), NetworkError> {
+        if !self.contains(addr) {
+            return Err(NetworkError::Address(format!(
+                "{addr} is outside the network's subnet {}",
+                self.cidr()
+            )));
+        }
+        let i = self.offset(addr);
+        if addr == self.gateway {
+            return Err(NetworkError::Address(format!("{addr} is the network's gateway")));
+        }
+        if i == 0 || (self.gateway.is_ipv4() && i > self.last_index()) {
+            return Err(NetworkError::Address(format!(
+                "{addr} is the network or broadcast address of {}",
+                self.cidr()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The lowest free address, trying index `prefer` first (so a VPS's
+    /// IPv6 address can end like its IPv4 one).
+    pub fn allocate(&self, used: &HashSet<IpAddr>, prefer: Option<u128>) -> Result<IpAddr, NetworkError> {
+        let gateway = self.offset(self.gateway);
+        let free = |i: u128| {
+            let a = self.from_int(Self::to_int(self.network()) + i);
+            (i != gateway && !used.contains(&a)).then_some(a)
+        };
+        if let Some(a) = prefer.filter(|i| (1..=self.last_index()).contains(i)).and_then(free) {
+            return Ok(a);
+        }
+        (1..=self.last_index())
+            .find_map(free)
+            .ok_or_else(|| NetworkError::Exhausted {
+                family: if self.gateway.is_ipv4() { "IPv4" } else { "IPv6" },
+                subnet: self.cidr(),
+            })
+    }
+
+    /// Host index of `addr`, to prefer the same one in another subnet.
+    pub fn index_of(&self, addr: IpAddr) -> u128 {
+        self.offset(addr)
+    }
+}
+
+/// Parse a `[network]` address setting: empty means none.
+pub fn parse_subnet(key: &'static str, text: &str, v4: bool) -> Result<Option<Subnet>, NetworkError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let (gateway, prefix) = croft_host::net::parse_cidr(text).map_err(|e| NetworkError::Config {
+        key,
+        why: e.to_string(),
+    })?;
+    if gateway.is_ipv4() != v4 {
+        return Err(NetworkError::Config {
+            key,
+            why: format!("{text} is not an IPv{} address", if v4 { 4 } else { 6 }),
+        });
+    }
+    let (min, max) = if v4 { (8, 30) } else { (64, 120) };
+    if !(min..=max).contains(&prefix) {
+        return Err(NetworkError::Config {
+            key,
+            why: format!("prefix /{prefix} (use /{min} to /{max})"),
+        });
+    }
+    let subnet = Subnet { gateway, prefix };
+    if subnet.offset(gateway) == 0 {
+        return Err(NetworkError::Config {
+            key,
+            why: format!("{text}: give the gateway's address, not the network's"),
+        });
+    }
+    Ok(Some(subnet))
+}
+
+/// A validated network: what croftd sets up at start.
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub name: String,
+    pub bridge: String,
+    pub ipv4: Option<Subnet>,
+    pub ipv6: Option<Subnet>,
+    pub nat: bool,
+    pub isolated: bool,
+    pub dns: Vec<IpAddr>,
+}
+
+impl Network {
+    pub fn from_config(cfg: &NetworkConfig) -> Result<Network, NetworkError> {
+        if cfg.bridge.is_empty() || cfg.bridge.len() > 15 || !cfg.bridge.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(NetworkError::Config {
+                key: "bridge",
+                why: format!("{:?} (1 to 15 letters, digits, - or _)", cfg.bridge),
+            });
+        }
+        Ok(Network {
+            name: "default".into(),
+            bridge: cfg.bridge.clone(),
+            ipv4: parse_subnet("ipv4", &cfg.ipv4, true)?,
+            ipv6: parse_subnet("ipv6", &cfg.ipv6, false)?,
+            nat: cfg.nat,
+            isolated: cfg.isolated,
+            dns: cfg.dns.clone().unwrap_or_else(croft_host::rootfs::host_nameservers),
+        })
+    }
+}
+
+/// The host end of a VPS's veth: `crv` and the VPS's id-range index
+/// (unique and stable for the VPS's life; at most 15 characters).
+pub fn host_if(uid_base: u32, id_base: u32) -> String {
+    format!("crv{}", (uid_base - id_base) / croft_host::spec::ID_RANGE)
+}
+
+/// A new random, locally administered unicast MAC address (`0e:cf:..`).
+pub fn new_mac() -> String {
+    let uuid = std::fs::read_to_string("/proc/sys/kernel/random/uuid").unwrap_or_default();
+    let hex: Vec<u8> = uuid
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .take(8)
+        .map(|c| c.to_digit(16).unwrap_or(0) as u8)
+        .collect();
+    let byte = |i: usize| hex.get(2 * i).copied().unwrap_or(0) << 4 | hex.get(2 * i + 1).copied().unwrap_or(0);
+    format!("0e:cf:{:02x}:{:02x}:{:02x}:{:02x}", byte(0), byte(1), byte(2), byte(3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn subnets_parse_and_refuse_nonsense() {
+        let s = parse_subnet("ipv4", "10.87.0.1/24", true).unwrap().unwrap();
+        assert_eq!(s.cidr(), "10.87.0.0/24");
+        assert!(parse_subnet("ipv4", "", true).unwrap().is_none());
+        for bad in ["10.87.0.0/24", "10.87.0.1/31", "10.87.0.1", "fd00::1/64", "10.87.0.1/7"] {
+            assert!(parse_subnet("ipv4", bad, true).is_err(), "{bad}");
+        }
+        let s6 = parse_subnet("ipv6", "fd63:726f:6674::1/64", false).unwrap().unwrap();
+        assert_eq!(s6.cidr(), "fd63:726f:6674::/64");
+        assert!(parse_subnet("ipv6", "fd63::1/48", false).is_err());
+    }
+
+    #[test]
+    fn allocation_skips_gateway_used_and_broadcast_and_runs_out() {
+        let s = parse_subnet("ipv4", "10.0.0.1/29", true).unwrap().unwrap();
+        let mut used = HashSet::new();
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            let a = s.allocate(&used, None).unwrap();
+            used.insert(a);
+            got.push(a.to_string());
+        }
+        assert_eq!(got, ["10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"]);
+        assert!(matches!(s.allocate(&used, None), Err(NetworkError::Exhausted { .. })));
+        used.remove(&ip("10.0.0.4"));
+        assert_eq!(s.allocate(&used, None).unwrap(), ip("10.0.0.4"));
+
+        let s6 = parse_subnet("ipv6", "fd63::1/64", false).unwrap().unwrap();
+        assert_eq!(s6.allocate(&HashSet::new(), Some(5)).unwrap(), ip("fd63::5"));
+        assert_eq!(s6.allocate(&HashSet::new(), Some(1)).unwrap(), ip("fd63::2"));
+    }
+
+    #[test]
+    fn assignable_addresses() {
+        let s = parse_subnet("ipv4", "10.87.0.1/24", true).unwrap().unwrap();
+        assert!(s.check_assignable(ip("10.87.0.50")).is_ok());
+        for (bad, why) in [
+            ("10.87.0.1", "gateway"),
+            ("10.87.0.0", "network"),
+            ("10.87.0.255", "broadcast"),
+            ("10.88.0.5", "outside"),
+            ("fd63::5", "outside"),
+        ] {
+            let err = s.check_assignable(ip(bad)).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn host_ifs_and_macs() {
+        assert_eq!(host_if(1_000_000 + 3 * 65536, 1_000_000), "crv3");
+        assert_eq!(host_if(1_000_000 + 9_999 * 65536, 1_000_000).len(), 7);
+        let m = new_mac();
+        assert!(croft_host::net::parse_mac(&m).is_ok(), "{m}");
+        assert!(m.starts_with("0e:cf:"));
+        assert_ne!(new_mac(), new_mac());
+    }
+}
