@@ -27,6 +27,12 @@ loops=$(losetup -a 2>/dev/null | grep croft-test || true)
 if [ -n "$loops" ]; then echo "leaked loop devices:"; echo "$loops"; leaks=1; fi
 dirs=$(ls -d /tmp/croft-test-* 2>/dev/null || true)
 if [ -n "$dirs" ]; then echo "leaked directories:"; echo "$dirs"; leaks=1; fi
+ns=$(ip netns list 2>/dev/null | grep croft-test || true)
+if [ -n "$ns" ]; then echo "leaked network namespaces:"; echo "$ns"; leaks=1; fi
+links=$(ip -br link 2>/dev/null | grep -E '^(crv[0-9]|croftbr)' || true)
+if [ -n "$links" ]; then echo "leaked links in the host namespace:"; echo "$links"; leaks=1; fi
+tables=$(nft list tables 2>/dev/null | grep -w croft || true)
+if [ -n "$tables" ]; then echo "leaked nftables tables in the host namespace:"; echo "$tables"; leaks=1; fi
 [ "$leaks" = 0 ] || { echo "the test suite left things behind" >&2; exit 1; }
 echo "nothing leaked"
 echo "tests: $passed passed, $failed failed"

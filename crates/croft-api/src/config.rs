@@ -4,7 +4,7 @@
 //! show` echoes them back) and parsed into [`InstanceConfig`] on every change,
 //! so an invalid value is refused before anything is stored or applied.
 
-use crate::units::{parse_cpu, parse_size, UnitError};
+use crate::units::{parse_cpu, parse_rate, parse_size, UnitError};
 use std::collections::BTreeMap;
 use thiserror::Error;
 
@@ -13,6 +13,8 @@ pub const LIMITS_DISK: &str = "limits.disk";
 pub const LIMITS_CPU: &str = "limits.cpu";
 pub const LIMITS_CPU_WEIGHT: &str = "limits.cpu.weight";
 pub const LIMITS_PROCESSES: &str = "limits.processes";
+pub const LIMITS_INGRESS: &str = "limits.ingress";
+pub const LIMITS_EGRESS: &str = "limits.egress";
 pub const BOOT_AUTOSTART: &str = "boot.autostart";
 pub const BOOT_STOP_TIMEOUT: &str = "boot.stop_timeout";
 
@@ -29,6 +31,14 @@ pub const KEYS: &[(&str, &str)] = &[
         "CPU weight against other VPSes (1..10000, default 100)",
     ),
     (LIMITS_PROCESSES, "maximum number of processes (1..4194304)"),
+    (
+        LIMITS_INGRESS,
+        "bandwidth the VPS receives, e.g. 100Mbit (64kbit..100Gbit)",
+    ),
+    (
+        LIMITS_EGRESS,
+        "bandwidth the VPS sends, e.g. 100Mbit (64kbit..100Gbit)",
+    ),
     (BOOT_AUTOSTART, "start when croftd starts (true/false)"),
     (
         BOOT_STOP_TIMEOUT,
@@ -74,6 +84,10 @@ pub struct InstanceConfig {
     pub cpu_millicores: Option<u64>,
     pub cpu_weight: Option<u64>,
     pub processes: Option<u64>,
+    /// Bits per second the VPS may receive.
+    pub ingress_bps: Option<u64>,
+    /// Bits per second the VPS may send.
+    pub egress_bps: Option<u64>,
     pub autostart: bool,
     pub stop_timeout_secs: u64,
 }
@@ -108,6 +122,17 @@ impl InstanceConfig {
                         return Err(range("between 4MiB and 16TiB"));
                     }
                     cfg.memory_bytes = Some(bytes);
+                }
+                LIMITS_INGRESS | LIMITS_EGRESS => {
+                    let bps = parse_rate(value).map_err(unit)?;
+                    if !(64_000..=100_000_000_000).contains(&bps) {
+                        return Err(range("between 64kbit and 100Gbit"));
+                    }
+                    if key == LIMITS_INGRESS {
+                        cfg.ingress_bps = Some(bps);
+                    } else {
+                        cfg.egress_bps = Some(bps);
+                    }
                 }
                 LIMITS_DISK => {
                     let bytes = parse_size(value).map_err(unit)?;

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 pub use config::{ConfigError, InstanceConfig};
 pub use names::{validate_name, NameError};
-pub use units::{format_size, parse_cpu, parse_size, UnitError};
+pub use units::{format_size, parse_cpu, parse_rate, parse_size, UnitError};
 
 /// The API version prefix every route lives under.
 pub const API_PREFIX: &str = "/1.0";
@@ -364,9 +364,16 @@ mod forward_tests {
         for bad in ["0:80", "8080:65536", "x:80", "8080:", "-1", ""] {
             assert!(parse_port_pair(bad).is_err(), "{bad}");
         }
-        let ok = PortForward { protocol: "udp".into(), host_port: 53, vps_port: 53 };
+        let ok = PortForward {
+            protocol: "udp".into(),
+            host_port: 53,
+            vps_port: 53,
+        };
         assert!(validate_forward(&ok).is_ok());
-        let bad = PortForward { protocol: "sctp".into(), ..ok };
+        let bad = PortForward {
+            protocol: "sctp".into(),
+            ..ok
+        };
         assert!(validate_forward(&bad).unwrap_err().contains("unknown protocol"));
     }
 }

@@ -10,6 +10,8 @@ pub enum UnitError {
         "invalid cpu count {input:?}: expected a number of CPUs such as 2 or 0.5, with at most 3 decimals"
     )]
     BadCpu { input: String },
+    #[error("invalid rate {input:?}: expected a number with a unit of bit, kbit, Mbit, Gbit (per second), e.g. 100Mbit")]
+    BadRate { input: String },
 }
 
 /// Parse a byte size. `KiB`, `MiB`... and the one-letter `K`, `M`, `G`, `T`
@@ -72,6 +74,44 @@ pub fn format_size(bytes: u64) -> String {
     } else {
         format!("{value:.1}{}", UNITS[unit])
     }
+}
+
+/// Parse a network rate into bits per second: `100Mbit` -> 100_000_000.
+/// Only bit units, decimal as in networking (`bps` forms are refused: tc
+/// reads `mbps` as megabytes, and a user cannot tell which was meant).
+pub fn parse_rate(input: &str) -> Result<u64, UnitError> {
+    let bad = || UnitError::BadRate { input: input.into() };
+    let s = input.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "bit" => 1,
+        "kbit" => 1_000,
+        "mbit" => 1_000_000,
+        "gbit" => 1_000_000_000,
+        "tbit" => 1_000_000_000_000,
+        _ => return Err(bad()),
+    };
+    let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
+    if whole.is_empty() && frac.is_empty() || num.ends_with('.') {
+        return Err(bad());
+    }
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| bad())?
+    };
+    let mut value = whole.checked_mul(multiplier).ok_or_else(bad)?;
+    if !frac.is_empty() {
+        let digits = frac.len().min(12) as u32;
+        let f: u64 = frac[..digits as usize].parse().map_err(|_| bad())?;
+        value = value
+            .checked_add(f.checked_mul(multiplier).ok_or_else(bad)? / 10u64.pow(digits))
+            .ok_or_else(bad)?;
+    }
+    Ok(value)
 }
 
 /// Parse a CPU count into millicores: `1.5` -> 1500.
@@ -143,6 +183,26 @@ mod tests {
         assert_eq!(format_size(512), "512B");
         assert_eq!(format_size(1 << 30), "1GiB");
         assert_eq!(format_size(3 << 29), "1.5GiB");
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("100Mbit"), Ok(100_000_000));
+        assert_eq!(parse_rate("1.5gbit"), Ok(1_500_000_000));
+        assert_eq!(parse_rate("500kbit"), Ok(500_000));
+        assert_eq!(parse_rate(" 64 bit "), Ok(64));
+        for bad in [
+            "",
+            "100",
+            "100mbps",
+            "100MB",
+            "Mbit",
+            "1.Mbit",
+            "-5Mbit",
+            "99999999999999999999Gbit",
+        ] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -430,7 +430,9 @@ pub fn write_network_files(
     (&f).write_all(text.as_bytes()).map_err(io("write", &hosts))?;
 
     let resolv = etc.join("resolv.conf");
-    let guest_managed = fs::symlink_metadata(&resolv).map(|m| m.file_type().is_symlink()).unwrap_or(false);
+    let guest_managed = fs::symlink_metadata(&resolv)
+        .map(|m| m.file_type().is_symlink())
+        .unwrap_or(false);
     if !nameservers.is_empty() && !guest_managed {
         let mut text = String::from("# Written by croft at every start (croftd's `dns` setting).\n");
         for ns in nameservers {
@@ -652,10 +654,19 @@ mod tests {
             hosts,
             "127.0.0.1 localhost\n192.0.2.9 mine\n10.87.0.3 web1 # croft\nfd63::3 web1 # croft\n"
         );
-        assert!(fs::read_to_string(root.join("etc/resolv.conf")).unwrap().contains("nameserver 192.0.2.53\n"));
+        assert!(fs::read_to_string(root.join("etc/resolv.conf"))
+            .unwrap()
+            .contains("nameserver 192.0.2.53\n"));
         fs::remove_file(root.join("etc/resolv.conf")).unwrap();
-        std::os::unix::fs::symlink("../run/systemd/resolve/stub-resolv.conf", root.join("etc/resolv.conf")).unwrap();
+        std::os::unix::fs::symlink(
+            "../run/systemd/resolve/stub-resolv.conf",
+            root.join("etc/resolv.conf"),
+        )
+        .unwrap();
         write_network_files(root, "web1", &b, &ns).unwrap();
-        assert!(fs::symlink_metadata(root.join("etc/resolv.conf")).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(root.join("etc/resolv.conf"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 }

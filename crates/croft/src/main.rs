@@ -599,13 +599,19 @@ fn print_info(i: &Instance) {
         println!("Last exit:   {e}");
     }
     if let Some(n) = &i.nic {
-        println!("Network:     {} (eth0, MAC {}, host side {})", n.network, n.mac, n.host_interface);
+        println!(
+            "Network:     {} (eth0, MAC {}, host side {})",
+            n.network, n.mac, n.host_interface
+        );
         for addr in [&n.ipv4, &n.ipv6].into_iter().flatten() {
             println!("  Address:   {addr}");
         }
     }
     for f in &i.forwards {
-        println!("Forward:     host port {}/{} -> {}", f.host_port, f.protocol, f.vps_port);
+        println!(
+            "Forward:     host port {}/{} -> {}",
+            f.host_port, f.protocol, f.vps_port
+        );
     }
     if let Some(d) = i.disk_bytes {
         let limit = i

@@ -87,7 +87,11 @@ pub fn network(client: &Client, command: NetworkCommand) -> Result<()> {
             println!("Isolated: {}", n.isolated);
             println!(
                 "DNS:      {}",
-                if n.dns.is_empty() { "-".into() } else { n.dns.join(", ") }
+                if n.dns.is_empty() {
+                    "-".into()
+                } else {
+                    n.dns.join(", ")
+                }
             );
             println!("Addresses in use:");
             print_table(
@@ -108,7 +112,11 @@ pub fn network(client: &Client, command: NetworkCommand) -> Result<()> {
 
 pub fn port(client: &Client, command: PortCommand) -> Result<()> {
     match command {
-        PortCommand::Add { name, protocol, ports } => {
+        PortCommand::Add {
+            name,
+            protocol,
+            ports,
+        } => {
             let (host_port, vps_port) = croft_api::parse_port_pair(&ports).map_err(anyhow::Error::msg)?;
             let f = PortForward {
                 protocol: protocol.clone(),
@@ -116,19 +124,26 @@ pub fn port(client: &Client, command: PortCommand) -> Result<()> {
                 vps_port,
             };
             croft_api::validate_forward(&f).map_err(anyhow::Error::msg)?;
-            let _: Vec<PortForward> = client.post(&format!("/1.0/instances/{}/forwards", path_name(&name)?), &f)?;
+            let _: Vec<PortForward> =
+                client.post(&format!("/1.0/instances/{}/forwards", path_name(&name)?), &f)?;
             println!("Forwarding host port {host_port}/{protocol} to {name} port {vps_port}");
         }
         PortCommand::List { name, format } => {
-            let list: Vec<PortForward> = client.get(&format!("/1.0/instances/{}/forwards", path_name(&name)?))?;
+            let list: Vec<PortForward> =
+                client.get(&format!("/1.0/instances/{}/forwards", path_name(&name)?))?;
             if format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
                 return Ok(());
             }
             print_table(
                 &["PROTOCOL", "HOST PORT", "VPS PORT"],
-                list.iter()
-                    .map(|f| vec![f.protocol.clone(), f.host_port.to_string(), f.vps_port.to_string()]),
+                list.iter().map(|f| {
+                    vec![
+                        f.protocol.clone(),
+                        f.host_port.to_string(),
+                        f.vps_port.to_string(),
+                    ]
+                }),
             );
         }
         PortCommand::Remove {
@@ -139,7 +154,8 @@ pub fn port(client: &Client, command: PortCommand) -> Result<()> {
             client.delete(&format!(
                 "/1.0/instances/{}/forwards/{}/{host_port}",
                 path_name(&name)?,
-                path_name(&protocol).map_err(|_| anyhow::anyhow!("unknown protocol {protocol:?} (use tcp or udp)"))?
+                path_name(&protocol)
+                    .map_err(|_| anyhow::anyhow!("unknown protocol {protocol:?} (use tcp or udp)"))?
             ))?;
             println!("Removed the forward of host port {host_port}/{protocol} to {name}");
         }

@@ -121,7 +121,10 @@ pub fn router(manager: Arc<Manager>) -> Router {
             "/1.0/instances/{name}/snapshots/{snap}/restore",
             post(restore_snapshot),
         )
-        .route("/1.0/instances/{name}/forwards", get(list_forwards).post(add_forward))
+        .route(
+            "/1.0/instances/{name}/forwards",
+            get(list_forwards).post(add_forward),
+        )
         .route(
             "/1.0/instances/{name}/forwards/{protocol}/{port}",
             axum::routing::delete(remove_forward),

@@ -342,28 +342,39 @@ impl Db {
 
     /// Forward a host port; one already forwarded is [`DbError::Taken`].
     pub async fn insert_forward(&self, f: &ForwardRow) -> Result<(), DbError> {
-        let r = sqlx::query("INSERT INTO port_forwards (protocol, host_port, instance, vps_port) VALUES (?, ?, ?, ?)")
-            .bind(&f.protocol)
-            .bind(i64::from(f.host_port))
-            .bind(&f.instance)
-            .bind(i64::from(f.vps_port))
-            .execute(&self.pool)
-            .await;
+        let r = sqlx::query(
+            "INSERT INTO port_forwards (protocol, host_port, instance, vps_port) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&f.protocol)
+        .bind(i64::from(f.host_port))
+        .bind(&f.instance)
+        .bind(i64::from(f.vps_port))
+        .execute(&self.pool)
+        .await;
         match r {
-            Err(e) if is_unique_violation(&e) => Err(DbError::Taken(format!("host port {}/{}", f.host_port, f.protocol))),
+            Err(e) if is_unique_violation(&e) => Err(DbError::Taken(format!(
+                "host port {}/{}",
+                f.host_port, f.protocol
+            ))),
             Err(e) => Err(e.into()),
             Ok(_) => Ok(()),
         }
     }
 
     /// Remove a forward of `instance`; false if there was none.
-    pub async fn delete_forward(&self, instance: &str, protocol: &str, host_port: u16) -> Result<bool, DbError> {
-        let r = sqlx::query("DELETE FROM port_forwards WHERE instance = ? AND protocol = ? AND host_port = ?")
-            .bind(instance)
-            .bind(protocol)
-            .bind(i64::from(host_port))
-            .execute(&self.pool)
-            .await?;
+    pub async fn delete_forward(
+        &self,
+        instance: &str,
+        protocol: &str,
+        host_port: u16,
+    ) -> Result<bool, DbError> {
+        let r =
+            sqlx::query("DELETE FROM port_forwards WHERE instance = ? AND protocol = ? AND host_port = ?")
+                .bind(instance)
+                .bind(protocol)
+                .bind(i64::from(host_port))
+                .execute(&self.pool)
+                .await?;
         Ok(r.rows_affected() > 0)
     }
 

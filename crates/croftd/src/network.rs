@@ -81,7 +81,7 @@ impl Subnet {
         }
     }
 
-    fn from_int(&self, v: u128) -> IpAddr {
+    fn addr_at(&self, v: u128) -> IpAddr {
         match self.gateway {
             IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(v as u32)),
             IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(v)),
@@ -98,7 +98,7 @@ impl Subnet {
         } else {
             !((1u128 << self.host_bits()) - 1)
         };
-        self.from_int(Self::to_int(self.gateway) & mask)
+        self.addr_at(Self::to_int(self.gateway) & mask)
     }
 
     /// `10.87.0.0/24`.
@@ -156,10 +156,13 @@ impl Subnet {
     pub fn allocate(&self, used: &HashSet<IpAddr>, prefer: Option<u128>) -> Result<IpAddr, NetworkError> {
         let gateway = self.offset(self.gateway);
         let free = |i: u128| {
-            let a = self.from_int(Self::to_int(self.network()) + i);
+            let a = self.addr_at(Self::to_int(self.network()) + i);
             (i != gateway && !used.contains(&a)).then_some(a)
         };
-        if let Some(a) = prefer.filter(|i| (1..=self.last_index()).contains(i)).and_then(free) {
+        if let Some(a) = prefer
+            .filter(|i| (1..=self.last_index()).contains(i))
+            .and_then(free)
+        {
             return Ok(a);
         }
         (1..=self.last_index())
@@ -222,7 +225,13 @@ pub struct Network {
 
 impl Network {
     pub fn from_config(cfg: &NetworkConfig) -> Result<Network, NetworkError> {
-        if cfg.bridge.is_empty() || cfg.bridge.len() > 15 || !cfg.bridge.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if cfg.bridge.is_empty()
+            || cfg.bridge.len() > 15
+            || !cfg
+                .bridge
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             return Err(NetworkError::Config {
                 key: "bridge",
                 why: format!("{:?} (1 to 15 letters, digits, - or _)", cfg.bridge),
@@ -235,7 +244,10 @@ impl Network {
             ipv6: parse_subnet("ipv6", &cfg.ipv6, false)?,
             nat: cfg.nat,
             isolated: cfg.isolated,
-            dns: cfg.dns.clone().unwrap_or_else(croft_host::rootfs::host_nameservers),
+            dns: cfg
+                .dns
+                .clone()
+                .unwrap_or_else(croft_host::rootfs::host_nameservers),
         })
     }
 }
@@ -255,8 +267,15 @@ pub fn new_mac() -> String {
         .take(8)
         .map(|c| c.to_digit(16).unwrap_or(0) as u8)
         .collect();
-    let byte = |i: usize| hex.get(2 * i).copied().unwrap_or(0) << 4 | hex.get(2 * i + 1).copied().unwrap_or(0);
-    format!("0e:cf:{:02x}:{:02x}:{:02x}:{:02x}", byte(0), byte(1), byte(2), byte(3))
+    let byte =
+        |i: usize| hex.get(2 * i).copied().unwrap_or(0) << 4 | hex.get(2 * i + 1).copied().unwrap_or(0);
+    format!(
+        "0e:cf:{:02x}:{:02x}:{:02x}:{:02x}",
+        byte(0),
+        byte(1),
+        byte(2),
+        byte(3)
+    )
 }
 
 #[cfg(test)]
@@ -272,10 +291,18 @@ mod tests {
         let s = parse_subnet("ipv4", "10.87.0.1/24", true).unwrap().unwrap();
         assert_eq!(s.cidr(), "10.87.0.0/24");
         assert!(parse_subnet("ipv4", "", true).unwrap().is_none());
-        for bad in ["10.87.0.0/24", "10.87.0.1/31", "10.87.0.1", "fd00::1/64", "10.87.0.1/7"] {
+        for bad in [
+            "10.87.0.0/24",
+            "10.87.0.1/31",
+            "10.87.0.1",
+            "fd00::1/64",
+            "10.87.0.1/7",
+        ] {
             assert!(parse_subnet("ipv4", bad, true).is_err(), "{bad}");
         }
-        let s6 = parse_subnet("ipv6", "fd63:726f:6674::1/64", false).unwrap().unwrap();
+        let s6 = parse_subnet("ipv6", "fd63:726f:6674::1/64", false)
+            .unwrap()
+            .unwrap();
         assert_eq!(s6.cidr(), "fd63:726f:6674::/64");
         assert!(parse_subnet("ipv6", "fd63::1/48", false).is_err());
     }
@@ -291,7 +318,10 @@ mod tests {
             got.push(a.to_string());
         }
         assert_eq!(got, ["10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"]);
-        assert!(matches!(s.allocate(&used, None), Err(NetworkError::Exhausted { .. })));
+        assert!(matches!(
+            s.allocate(&used, None),
+            Err(NetworkError::Exhausted { .. })
+        ));
         used.remove(&ip("10.0.0.4"));
         assert_eq!(s.allocate(&used, None).unwrap(), ip("10.0.0.4"));
 

@@ -11,6 +11,7 @@
 
 pub mod netlink;
 pub mod nft;
+pub mod tc;
 
 use netlink::Rtnl;
 use serde::{Deserialize, Serialize};
@@ -66,6 +67,12 @@ pub struct NicSpec {
     pub addresses: Vec<String>,
     /// Default gateways, one per address family.
     pub gateways: Vec<IpAddr>,
+    /// Bits per second the VPS may receive (shaped on the host end).
+    #[serde(default)]
+    pub ingress_bps: Option<u64>,
+    /// Bits per second the VPS may send.
+    #[serde(default)]
+    pub egress_bps: Option<u64>,
 }
 
 /// Parse `aa:bb:cc:dd:ee:ff`.
@@ -76,7 +83,8 @@ pub fn parse_mac(text: &str) -> Result<[u8; 6], NetError> {
         return Err(NetError::Invalid(format!("MAC address {text:?}")));
     }
     for (byte, part) in mac.iter_mut().zip(parts) {
-        *byte = u8::from_str_radix(part, 16).map_err(|_| NetError::Invalid(format!("MAC address {text:?}")))?;
+        *byte =
+            u8::from_str_radix(part, 16).map_err(|_| NetError::Invalid(format!("MAC address {text:?}")))?;
     }
     Ok(mac)
 }
@@ -125,20 +133,26 @@ pub fn attach(pid: i32, nic: &NicSpec) -> Result<(), NetError> {
         for gateway in &nic.gateways {
             inside.add_default_route(eth0, *gateway)?;
         }
+        if nic.ingress_bps.is_some() || nic.egress_bps.is_some() {
+            tc::set_limits(&nic.host_if, nic.ingress_bps, nic.egress_bps)?;
+        }
         Ok(())
     })();
     if configured.is_err() {
         let _ = host.delete_link(host_index);
+        tc::remove_ifb(&nic.host_if);
     }
     configured
 }
 
 /// Remove the host end of a VPS's veth if it is still there (its peer goes
-/// with it).
+/// with it), and its bandwidth-shaping device.
 pub fn detach(host_if: &str) -> Result<(), NetError> {
     let mut host = Rtnl::new()?;
-    if let Some(index) = host.link_index(host_if)? {
-        host.delete_link(index)?;
+    for name in [host_if.to_string(), tc::ifb_name(host_if)] {
+        if let Some(index) = host.link_index(&name)? {
+            host.delete_link(index)?;
+        }
     }
     Ok(())
 }
@@ -159,7 +173,10 @@ pub fn ensure_bridge(name: &str, addresses: &[(IpAddr, u8)]) -> Result<(), NetEr
     // forwarding is left alone: turning it on globally stops the host from
     // accepting router advertisements on its own uplinks.
     let path = PathBuf::from("/proc/sys/net/ipv4/ip_forward");
-    if std::fs::read_to_string(&path).map(|v| v.trim() != "1").unwrap_or(true) {
+    if std::fs::read_to_string(&path)
+        .map(|v| v.trim() != "1")
+        .unwrap_or(true)
+    {
         std::fs::write(&path, "1").map_err(|source| NetError::Sysctl { path, source })?;
     }
     Ok(())
@@ -176,12 +193,21 @@ mod tests {
 
     #[test]
     fn parses_macs_and_cidrs() {
-        assert_eq!(parse_mac("0e:cf:00:01:ff:10").unwrap(), [0x0e, 0xcf, 0, 1, 0xff, 0x10]);
+        assert_eq!(
+            parse_mac("0e:cf:00:01:ff:10").unwrap(),
+            [0x0e, 0xcf, 0, 1, 0xff, 0x10]
+        );
         for bad in ["0e:cf:00:01:ff", "0e:cf:00:01:ff:1g", "", "0e:cf:00:01:ff:10:11"] {
             assert!(parse_mac(bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_cidr("10.87.0.5/24").unwrap(), ("10.87.0.5".parse().unwrap(), 24));
-        assert_eq!(parse_cidr("fd63::5/64").unwrap(), ("fd63::5".parse().unwrap(), 64));
+        assert_eq!(
+            parse_cidr("10.87.0.5/24").unwrap(),
+            ("10.87.0.5".parse().unwrap(), 24)
+        );
+        assert_eq!(
+            parse_cidr("fd63::5/64").unwrap(),
+            ("fd63::5".parse().unwrap(), 64)
+        );
         for bad in ["10.87.0.5", "10.87.0.5/33", "fd63::5/129", "x/24", "10.87.0.5/"] {
             assert!(parse_cidr(bad).is_err(), "{bad}");
         }

@@ -12,8 +12,12 @@ use netlink_packet_core::{
     NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
-use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
-use netlink_packet_route::route::{RouteAddress, RouteHeader, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use std::net::IpAddr;
@@ -50,9 +54,11 @@ impl Rtnl {
         std::thread::scope(|scope| {
             scope
                 .spawn(|| {
-                    nix::sched::setns(netns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| NetError::Netns {
-                        what: "enter the VPS network namespace",
-                        source: e.into(),
+                    nix::sched::setns(netns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                        NetError::Netns {
+                            what: "enter the VPS network namespace",
+                            source: e.into(),
+                        }
                     })?;
                     Rtnl::new()
                 })
@@ -68,7 +74,12 @@ impl Rtnl {
 
     /// Send one request and collect the messages the kernel answers with
     /// until its acknowledgement (or the end of a dump).
-    fn request(&mut self, msg: RouteNetlinkMessage, flags: u16, what: &str) -> Result<Vec<RouteNetlinkMessage>, NetError> {
+    fn request(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        what: &str,
+    ) -> Result<Vec<RouteNetlinkMessage>, NetError> {
         self.seq = self.seq.wrapping_add(1);
         let mut header = NetlinkHeader::default();
         // Every request but a dump asks for an acknowledgement: it is what
@@ -85,12 +96,13 @@ impl Rtnl {
             let (data, _) = self.socket.recv_from_full().map_err(nl_err(what))?;
             let mut offset = 0;
             while offset < data.len() {
-                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[offset..]).map_err(|e| {
-                    NetError::Netlink {
-                        what: what.to_string(),
-                        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
-                    }
-                })?;
+                let reply =
+                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[offset..]).map_err(|e| {
+                        NetError::Netlink {
+                            what: what.to_string(),
+                            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+                        }
+                    })?;
                 let len = reply.header.length as usize;
                 if len == 0 {
                     break;
@@ -121,7 +133,11 @@ impl Rtnl {
     pub fn link_index(&mut self, name: &str) -> Result<Option<u32>, NetError> {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.into()));
-        match self.request(RouteNetlinkMessage::GetLink(msg), 0, &format!("look up link {name}")) {
+        match self.request(
+            RouteNetlinkMessage::GetLink(msg),
+            0,
+            &format!("look up link {name}"),
+        ) {
             Ok(answers) => Ok(answers.into_iter().find_map(|m| match m {
                 RouteNetlinkMessage::NewLink(l) => Some(l.header.index),
                 _ => None,
@@ -132,7 +148,8 @@ impl Rtnl {
     }
 
     pub fn require_link(&mut self, name: &str) -> Result<u32, NetError> {
-        self.link_index(name)?.ok_or_else(|| NetError::NoLink(name.into()))
+        self.link_index(name)?
+            .ok_or_else(|| NetError::NoLink(name.into()))
     }
 
     /// Names of all links whose name starts with `prefix`.
@@ -157,7 +174,8 @@ impl Rtnl {
     pub fn create_bridge(&mut self, name: &str) -> Result<u32, NetError> {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.into()));
-        msg.attributes.push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
+        msg.attributes
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
         self.request(
             RouteNetlinkMessage::NewLink(msg),
             NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
@@ -179,7 +197,9 @@ impl Rtnl {
     ) -> Result<u32, NetError> {
         let mut peer_msg = LinkMessage::default();
         peer_msg.attributes.push(LinkAttribute::IfName(peer.into()));
-        peer_msg.attributes.push(LinkAttribute::Address(peer_mac.to_vec()));
+        peer_msg
+            .attributes
+            .push(LinkAttribute::Address(peer_mac.to_vec()));
         peer_msg.attributes.push(LinkAttribute::NetNsPid(peer_pid));
         let mut msg = LinkMessage::default();
         msg.header.flags = LinkFlags::Up;
@@ -253,7 +273,8 @@ impl Rtnl {
         msg.header.protocol = RouteProtocol::Static;
         msg.header.scope = RouteScope::Universe;
         msg.header.kind = RouteType::Unicast;
-        msg.attributes.push(RouteAttribute::Gateway(RouteAddress::from(gateway)));
+        msg.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::from(gateway)));
         msg.attributes.push(RouteAttribute::Oif(index));
         self.request(
             RouteNetlinkMessage::NewRoute(msg),

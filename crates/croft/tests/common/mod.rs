@@ -1,7 +1,8 @@
 //! Test harness for the privileged end-to-end tests: one real croftd per
-//! test, in its own network namespace (`unshare -n`), with its own state
-//! and run directories and its own cgroup prefix, torn down on drop even
-//! when the test fails.
+//! test, in a network namespace of its own (`ip netns add`, kept across
+//! daemon restarts, like a host's network), with its own state and run
+//! directories and its own cgroup prefix, torn down on drop even when the
+//! test fails.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -33,6 +34,8 @@ pub struct Host {
     pub prefix: String,
     config: PathBuf,
     daemon: Option<Child>,
+    /// The named network namespace the daemon (and so every VPS) runs in.
+    pub netns: String,
 }
 
 impl Host {
@@ -65,12 +68,25 @@ impl Host {
         )
         .unwrap();
         let socket = dir.join("run/croftd.sock");
+        let netns = format!("croft-test-{tag}");
+        let _ = Command::new("ip").args(["netns", "del", &netns]).status();
+        let made = Command::new("ip")
+            .args(["netns", "add", &netns])
+            .status()
+            .expect("run ip netns");
+        assert!(made.success(), "ip netns add {netns} failed");
+        let up = Command::new("ip")
+            .args(["-n", &netns, "link", "set", "lo", "up"])
+            .status()
+            .unwrap();
+        assert!(up.success());
         let mut host = Host {
             dir,
             socket,
             prefix,
             config,
             daemon: None,
+            netns,
         };
         host.start_daemon();
         host
@@ -101,8 +117,8 @@ impl Host {
             .append(true)
             .open(self.dir.join("croftd.log"))
             .unwrap();
-        let child = Command::new("unshare")
-            .arg("--net")
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.netns))
             .arg(bin_dir().join("croftd"))
             .arg("--config")
             .arg(&self.config)
@@ -137,6 +153,21 @@ impl Host {
         let mut child = self.daemon.take().expect("daemon running");
         child.kill().unwrap();
         child.wait().unwrap();
+    }
+
+    /// Run a shell script on the "host": in the daemon's network namespace.
+    pub fn host_sh(&self, script: &str) -> Output {
+        Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.netns))
+            .args(["sh", "-c", script])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run nsenter")
+    }
+
+    /// The PID of the running daemon.
+    pub fn daemon_pid(&self) -> u32 {
+        self.daemon.as_ref().expect("daemon running").id()
     }
 
     pub fn daemon_log(&self) -> String {
@@ -390,6 +421,7 @@ impl Drop for Host {
             let _ = nix::mount::umount2(&pool, nix::mount::MntFlags::MNT_DETACH);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = Command::new("ip").args(["netns", "del", &self.netns]).status();
     }
 }
 

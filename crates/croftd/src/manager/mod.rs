@@ -106,7 +106,10 @@ impl Manager {
         );
         let jobs = Jobs::new(db.clone());
         let network = if cfg.network.enabled {
-            Some(crate::network::Network::from_config(&cfg.network).map_err(|e| anyhow::anyhow!("[network] {e}"))?)
+            Some(
+                crate::network::Network::from_config(&cfg.network)
+                    .map_err(|e| anyhow::anyhow!("[network] {e}"))?,
+            )
         } else {
             None
         };
@@ -552,6 +555,7 @@ impl Manager {
             }
         }
         let _ = std::fs::remove_file(RunDir(&self.run_dir(name)).spec());
+        self.after_stop_network(name).await;
         self.db
             .set_status(name, Status::Stopped, None, Some(reason))
             .await?;
@@ -1161,6 +1165,20 @@ impl Manager {
                     e => ManagerError::Storage(e),
                 })?;
         }
+        if row.status == Status::Running
+            && (parsed.ingress_bps, parsed.egress_bps) != (old.ingress_bps, old.egress_bps)
+        {
+            if let Err(e) = self
+                .apply_bandwidth(name, parsed.ingress_bps, parsed.egress_bps)
+                .await
+            {
+                if parsed.disk_bytes != old.disk_bytes {
+                    let _ = self.pool.set_limit(name, old.disk_bytes);
+                }
+                let _ = self.apply_bandwidth(name, old.ingress_bps, old.egress_bps).await;
+                return Err(e);
+            }
+        }
         if row.status == Status::Running {
             let cg = self.cgroups.open(name)?;
             if let Err(e) = cg.apply(&limits(&parsed)) {
@@ -1169,6 +1187,7 @@ impl Manager {
                 if parsed.disk_bytes != old.disk_bytes {
                     let _ = self.pool.set_limit(name, old.disk_bytes);
                 }
+                let _ = self.apply_bandwidth(name, old.ingress_bps, old.egress_bps).await;
                 return Err(ManagerError::Conflict(format!(
                     "cannot apply the new limits: {}",
                     crate::error_chain(&e)

@@ -106,14 +106,18 @@ impl Manager {
 
     /// Parse and check the addresses a launch asks for (400 before anything
     /// is created).
-    pub(super) fn check_address_request(&self, ipv4: Option<&str>, ipv6: Option<&str>) -> Result<AddressRequest> {
+    pub(super) fn check_address_request(
+        &self,
+        ipv4: Option<&str>,
+        ipv6: Option<&str>,
+    ) -> Result<AddressRequest> {
         let mut req = AddressRequest::default();
         for (text, v4) in [(ipv4, true), (ipv6, false)] {
             let Some(text) = text else { continue };
             let family = if v4 { "IPv4" } else { "IPv6" };
-            let net = self
-                .network()
-                .ok_or_else(|| ManagerError::Invalid(format!("networking is off; no {family} address can be given")))?;
+            let net = self.network().ok_or_else(|| {
+                ManagerError::Invalid(format!("networking is off; no {family} address can be given"))
+            })?;
             let addr: IpAddr = text
                 .parse()
                 .ok()
@@ -187,12 +191,16 @@ impl Manager {
                 gateways.push(s.gateway);
             }
         }
+        let cfg = self.row(name).await?.config;
+        let limits = croft_api::InstanceConfig::parse(&cfg).unwrap_or_default();
         Ok(Some(NicSpec {
             bridge: net.bridge.clone(),
             host_if: nic.host_if,
             mac: nic.mac,
             addresses,
             gateways,
+            ingress_bps: limits.ingress_bps,
+            egress_bps: limits.egress_bps,
         }))
     }
 
@@ -214,6 +222,47 @@ impl Manager {
                 what: "write the VPS's network files".into(),
                 detail: crate::error_chain(&e),
             })
+    }
+
+    /// Change the bandwidth limits of a running VPS now, and in its spec so
+    /// a reboot from inside (which makes a new veth) keeps them.
+    pub(super) async fn apply_bandwidth(
+        &self,
+        name: &str,
+        ingress: Option<u64>,
+        egress: Option<u64>,
+    ) -> Result<()> {
+        let Some(nic) = self.db.nic(name).await? else {
+            if ingress.is_some() || egress.is_some() {
+                return Err(ManagerError::Invalid(format!(
+                    "VPS {name} has no network interface to limit"
+                )));
+            }
+            return Ok(());
+        };
+        let host_if = nic.host_if.clone();
+        blocking(move || croft_host::net::tc::set_limits(&host_if, ingress, egress))
+            .await?
+            .map_err(net_host_err("apply the bandwidth limits"))?;
+        let spec_path = croft_host::spec::RunDir(&self.run_dir(name)).spec();
+        if let Ok(text) = std::fs::read(&spec_path) {
+            if let Ok(mut spec) = serde_json::from_slice::<croft_host::spec::VpsSpec>(&text) {
+                if let Some(n) = spec.nic.as_mut() {
+                    n.ingress_bps = ingress;
+                    n.egress_bps = egress;
+                }
+                let json = serde_json::to_vec_pretty(&spec).expect("spec serializes");
+                std::fs::write(&spec_path, json).map_err(super::host_err("update the spec"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove a stopped VPS's leftovers on the host (its shaping device).
+    pub(super) async fn after_stop_network(&self, name: &str) {
+        if let Ok(Some(nic)) = self.db.nic(name).await {
+            let _ = blocking(move || croft_host::net::detach(&nic.host_if)).await;
+        }
     }
 
     /// Remove what is left of a deleted VPS's interface on the host.
@@ -251,7 +300,11 @@ impl Manager {
     /// `croft port add`: forward a host port to the VPS; lasts across
     /// restarts of the VPS and of croftd (it is a row, and the rules are
     /// rebuilt from the rows).
-    pub async fn add_forward(&self, name: &str, f: croft_api::PortForward) -> Result<Vec<croft_api::PortForward>> {
+    pub async fn add_forward(
+        &self,
+        name: &str,
+        f: croft_api::PortForward,
+    ) -> Result<Vec<croft_api::PortForward>> {
         croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         croft_api::validate_forward(&f).map_err(ManagerError::Invalid)?;
         self.row(name).await?;

@@ -1,0 +1,368 @@
+//! End-to-end tests of VPS networking: addresses, reachability over IPv4
+//! and IPv6, port forwards, anti-spoofing, isolation, and clean removal.
+//! Each test's daemon runs in a network namespace of its own; "the host"
+//! below is that namespace.
+
+mod common;
+
+use common::Host;
+
+fn nic(host: &Host, name: &str) -> serde_json::Value {
+    host.info(name)["nic"].clone()
+}
+
+fn ipv4(host: &Host, name: &str) -> String {
+    nic(host, name)["ipv4"]
+        .as_str()
+        .expect("an IPv4 address")
+        .to_string()
+}
+
+fn ipv6(host: &Host, name: &str) -> String {
+    nic(host, name)["ipv6"]
+        .as_str()
+        .expect("an IPv6 address")
+        .to_string()
+}
+
+/// Exit status of a command run inside VPS `name`.
+fn vps_ok(host: &Host, name: &str, script: &str) -> bool {
+    host.sh(name, script).status.success()
+}
+
+fn host_ok(host: &Host, script: &str) -> bool {
+    host.host_sh(script).status.success()
+}
+
+fn host_out(host: &Host, script: &str) -> String {
+    let out = host.host_sh(script);
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn vpses_reach_each_other_and_the_host_over_ipv4_and_ipv6_and_delete_leaves_nothing() {
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "n1"]);
+    host.ok(&["launch", "busybox", "n2"]);
+    let (a4, b4, b6) = (ipv4(&host, "n1"), ipv4(&host, "n2"), ipv6(&host, "n2"));
+    assert_eq!((a4.as_str(), b4.as_str()), ("10.87.0.2", "10.87.0.3"));
+    assert_eq!(b6, "fd63:726f:6674::3", "IPv6 follows the IPv4 host part");
+    assert_ne!(nic(&host, "n1")["mac"], nic(&host, "n2")["mac"]);
+
+    // Set up before init: the address, route and names are there at once.
+    let inside = host.sh_ok("n1", "ip -4 addr show eth0; ip route; cat /etc/hosts");
+    assert!(inside.contains(&format!("inet {a4}/24")), "{inside}");
+    assert!(inside.contains("default via 10.87.0.1"), "{inside}");
+    assert!(inside.contains(&format!("{a4} n1")), "{inside}");
+
+    for target in [b4.as_str(), "10.87.0.1"] {
+        assert!(
+            vps_ok(&host, "n1", &format!("ping -c1 -W2 {target}")),
+            "n1 -> {target}"
+        );
+    }
+    for target in [b6.as_str(), "fd63:726f:6674::1"] {
+        assert!(
+            vps_ok(&host, "n1", &format!("ping6 -c1 -W2 {target}")),
+            "n1 -> {target}"
+        );
+    }
+    assert!(
+        host_ok(&host, &format!("busybox ping -c1 -W2 {a4}")),
+        "host -> n1"
+    );
+    assert!(
+        host_ok(&host, &format!("busybox ping6 -c1 -W2 {}", ipv6(&host, "n1"))),
+        "host -> n1 (v6)"
+    );
+
+    let net: serde_json::Value =
+        serde_json::from_str(&host.ok(&["network", "info", "default", "--format", "json"])).unwrap();
+    assert_eq!(net["bridge"], "croftbr0");
+    assert_eq!(net["leases"].as_array().unwrap().len(), 2, "{net}");
+
+    // A restart keeps the addresses (they are the VPS's, not the run's).
+    host.ok(&["restart", "n1"]);
+    assert_eq!(ipv4(&host, "n1"), a4);
+    assert!(vps_ok(&host, "n1", &format!("ping -c1 -W2 {b4}")));
+
+    let host_if = nic(&host, "n1")["host_interface"].as_str().unwrap().to_string();
+    host.ok(&["delete", "--force", "n1"]);
+    host.ok(&["delete", "--force", "n2"]);
+    let links = host_out(&host, "ip -br link");
+    assert!(!links.contains("crv"), "veths left: {links}");
+    let rules = host_out(&host, "nft list table bridge croft");
+    assert!(!rules.contains(&host_if), "rules left for {host_if}: {rules}");
+    let net: serde_json::Value =
+        serde_json::from_str(&host.ok(&["network", "info", "default", "--format", "json"])).unwrap();
+    assert_eq!(net["leases"].as_array().unwrap().len(), 0, "{net}");
+    // Freed addresses are given again.
+    host.ok(&["launch", "busybox", "n3"]);
+    assert_eq!(ipv4(&host, "n3"), "10.87.0.2");
+}
+
+#[test]
+fn fixed_addresses_and_bad_network_input_get_clear_errors_and_change_nothing() {
+    let host = Host::new();
+    host.ok(&[
+        "launch",
+        "busybox",
+        "f1",
+        "--ip",
+        "10.87.0.50",
+        "--ip6",
+        "fd63:726f:6674::beef",
+    ]);
+    assert_eq!(ipv4(&host, "f1"), "10.87.0.50");
+    assert_eq!(ipv6(&host, "f1"), "fd63:726f:6674::beef");
+    assert!(vps_ok(&host, "f1", "ping -c1 -W2 10.87.0.1"));
+
+    for (args, expect) in [
+        (vec!["--ip", "10.87.0.50"], "already in use"),
+        (vec!["--ip", "10.99.0.5"], "outside"),
+        (vec!["--ip", "10.87.0.1"], "gateway"),
+        (vec!["--ip", "10.87.0.255"], "broadcast"),
+        (vec!["--ip", "not-an-ip"], "not an IPv4 address"),
+        (vec!["--ip", "fd63:726f:6674::9"], "not an IPv4 address"),
+        (vec!["--ip6", "fd00::9"], "outside"),
+    ] {
+        let mut cmd = vec!["launch", "busybox", "f2"];
+        cmd.extend(args.iter());
+        let err = host.fails(&cmd);
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert!(
+            host.fails(&["info", "f2"]).contains("not found"),
+            "{args:?} left a VPS"
+        );
+    }
+    let (code, body) = host.api(
+        "POST",
+        "/1.0/instances",
+        Some(r#"{"name":"f3","image":"busybox","ipv4":"10.87.0.50"}"#),
+    );
+    assert_eq!(code, 409, "{body}");
+
+    host.ok(&["port", "add", "f1", "tcp", "8080:80"]);
+    for (args, expect) in [
+        (vec!["sctp", "81:80"], "unknown protocol"),
+        (vec!["tcp", "0:80"], "invalid port"),
+        (vec!["tcp", "80:70000"], "invalid port"),
+        (vec!["udp", "x"], "invalid port"),
+        (vec!["tcp", "8080:22"], "already forwarded"),
+    ] {
+        let mut cmd = vec!["port", "add", "f1"];
+        cmd.extend(args.iter());
+        let err = host.fails(&cmd);
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+    let (code, body) = host.api(
+        "POST",
+        "/1.0/instances/f1/forwards",
+        Some(r#"{"protocol":"icmp","host_port":1,"vps_port":1}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(host
+        .fails(&["port", "remove", "f1", "tcp", "9999"])
+        .contains("not found"));
+    assert!(host
+        .fails(&["port", "add", "nosuch", "tcp", "81"])
+        .contains("not found"));
+    let list: serde_json::Value =
+        serde_json::from_str(&host.ok(&["port", "list", "f1", "--format", "json"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let rules = host_out(&host, "nft list table inet croft");
+    assert_eq!(rules.matches("dnat ip to").count(), 2, "{rules}");
+}
+
+#[test]
+fn a_port_forward_reaches_a_service_in_the_vps_and_survives_restarts() {
+    let mut host = Host::new();
+    host.ok(&["launch", "busybox", "web1"]);
+    let serve = "mkdir -p /www && echo served-by-web1 > /www/index.html && httpd -p 80 -h /www";
+    host.sh_ok("web1", serve);
+    host.ok(&["port", "add", "web1", "tcp", "8080:80"]);
+    let fetch = "python3 -c \"import urllib.request; print(urllib.request.urlopen('http://10.87.0.1:8080/', timeout=5).read().decode())\"";
+    assert_eq!(host_out(&host, fetch).trim(), "served-by-web1");
+    // From another VPS through the host's address (hairpin).
+    host.ok(&["launch", "busybox", "client1"]);
+    let via_host = host.sh_ok(
+        "client1",
+        "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc 10.87.0.1 8080 | tail -1",
+    );
+    assert_eq!(via_host.trim(), "served-by-web1");
+
+    // The forward is the VPS's: it outlives a restart of the VPS...
+    host.ok(&["restart", "web1"]);
+    host.sh_ok("web1", serve);
+    assert_eq!(host_out(&host, fetch).trim(), "served-by-web1");
+    // ... and a crash of croftd, whose next start rebuilds the rules.
+    host.kill_daemon();
+    assert!(host.host_sh("nft delete table inet croft").status.success());
+    assert!(!host_ok(&host, fetch), "still forwarded without the rules");
+    host.start_daemon();
+    assert_eq!(host_out(&host, fetch).trim(), "served-by-web1");
+
+    host.ok(&["port", "remove", "web1", "tcp", "8080"]);
+    assert!(!host_ok(&host, fetch), "forward still works after remove");
+}
+
+#[test]
+fn a_vps_that_takes_a_neighbours_ip_or_mac_gets_no_traffic_through() {
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "good1"]);
+    host.ok(&["launch", "busybox", "evil1"]);
+    let good_ip = ipv4(&host, "good1");
+    let good_mac = nic(&host, "good1")["mac"].as_str().unwrap().to_string();
+    let good_ip6 = ipv6(&host, "good1");
+    assert!(host_ok(&host, &format!("busybox ping -c1 -W2 {good_ip}")));
+    let neigh = |host: &Host| host_out(host, &format!("ip neigh show {good_ip}"));
+    assert!(neigh(&host).contains(&good_mac), "{}", neigh(&host));
+
+    // Its own traffic passes.
+    assert!(vps_ok(&host, "evil1", "ping -c1 -W2 10.87.0.1"));
+    // Any address but its own: nothing gets out. (Without the rules this
+    // ping would work: the host would ARP for .99 and evil1 would answer.)
+    host.sh_ok("evil1", "ip addr add 10.87.0.99/24 dev eth0");
+    assert!(
+        !vps_ok(&host, "evil1", "ping -c1 -W2 -I 10.87.0.99 10.87.0.1"),
+        "spoofed IPv4 source passed"
+    );
+    host.sh_ok("evil1", "ip addr del 10.87.0.99/24 dev eth0");
+    // Gratuitous ARP claiming the neighbour's address: the host keeps the
+    // true owner (without the rules it would update the entry).
+    let _ = host.sh("evil1", &format!("arping -U -c2 -I eth0 -s {good_ip} 10.87.0.1"));
+    assert!(neigh(&host).contains(&good_mac), "ARP poisoned: {}", neigh(&host));
+    // The same for IPv6 (after duplicate address detection let it in).
+    host.sh_ok("evil1", "ip -6 addr add fd63:726f:6674::99/64 dev eth0");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let addr = host.sh_ok("evil1", "ip -6 addr show dev eth0");
+    assert!(
+        addr.contains("fd63:726f:6674::99") && !addr.contains("tentative"),
+        "{addr}"
+    );
+    assert!(
+        !vps_ok(
+            &host,
+            "evil1",
+            "ping6 -c1 -W2 -I fd63:726f:6674::99 fd63:726f:6674::1"
+        ),
+        "spoofed IPv6 source passed"
+    );
+    host.sh_ok("evil1", "ip -6 addr del fd63:726f:6674::99/64 dev eth0");
+    assert!(
+        vps_ok(&host, "evil1", &format!("ping6 -c1 -W2 {good_ip6}")),
+        "own IPv6 traffic"
+    );
+    // The neighbour's MAC address (with its own IP): dropped too, and the
+    // bridge never learns the MAC on the wrong port.
+    host.sh_ok("evil1", &format!("ip link set eth0 address {good_mac}"));
+    assert!(
+        !vps_ok(&host, "evil1", "ping -c1 -W2 10.87.0.1"),
+        "spoofed MAC passed"
+    );
+    assert!(
+        host_ok(&host, &format!("busybox ping -c1 -W2 {good_ip}")),
+        "the neighbour lost its traffic"
+    );
+    assert!(neigh(&host).contains(&good_mac));
+}
+
+#[test]
+fn an_isolated_network_keeps_vpses_apart_but_reaches_the_gateway() {
+    let host = Host::with_config("[network]\nisolated = true\nipv4 = \"10.88.0.1/24\"\nipv6 = \"\"");
+    host.ok(&["launch", "busybox", "i1"]);
+    host.ok(&["launch", "busybox", "i2"]);
+    assert_eq!(ipv4(&host, "i1"), "10.88.0.2");
+    assert!(nic(&host, "i1")["ipv6"].is_null(), "no IPv6 subnet configured");
+    assert!(vps_ok(&host, "i1", "ping -c1 -W2 10.88.0.1"));
+    assert!(
+        !vps_ok(&host, "i1", "ping -c1 -W2 10.88.0.3"),
+        "isolation let i1 reach i2"
+    );
+}
+
+/// TCP throughput from VPS `from` to VPS `to` in bits per second, measured
+/// with the host's iperf3 run inside each VPS's network namespace.
+fn iperf(host: &Host, from: &str, to: &str) -> f64 {
+    let server_ns = format!("--net=/proc/{}/ns/net", host.init_pid(to));
+    let client_ns = format!("--net=/proc/{}/ns/net", host.init_pid(from));
+    let mut server = std::process::Command::new("nsenter")
+        .args([&server_ns, "iperf3", "-s", "-1", "-p", "5201"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("iperf3 (Debian's iperf3 package)");
+    let target = ipv4(host, to);
+    let mut out = None;
+    for _ in 0..50 {
+        let o = std::process::Command::new("nsenter")
+            .args([
+                &client_ns, "iperf3", "-c", &target, "-p", "5201", "-t", "3", "-O", "1", "-J",
+            ])
+            .output()
+            .unwrap();
+        if o.status.success() {
+            out = Some(o);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let out = out.expect("iperf3 client never connected");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .expect("iperf3 report")
+}
+
+fn assert_near(measured: f64, limit: f64, what: &str) {
+    let ratio = measured / limit;
+    eprintln!(
+        "{what}: {:.1} Mbit/s against a {:.0} Mbit/s limit",
+        measured / 1e6,
+        limit / 1e6
+    );
+    assert!(
+        (0.9..=1.1).contains(&ratio),
+        "{what}: {measured} bit/s against {limit}"
+    );
+}
+
+#[test]
+fn bandwidth_limits_hold_within_ten_percent_and_change_live() {
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "bw1", "-c", "limits.ingress=100Mbit"]);
+    host.ok(&["launch", "busybox", "bw2"]);
+    assert_near(iperf(&host, "bw2", "bw1"), 100e6, "into bw1 at 100Mbit");
+    host.ok(&["config", "set", "bw1", "limits.ingress=50Mbit"]);
+    assert_near(iperf(&host, "bw2", "bw1"), 50e6, "into bw1 at 50Mbit (live)");
+    // What a VPS sends, shaped on the host side of its veth.
+    host.ok(&["config", "unset", "bw1", "limits.ingress"]);
+    host.ok(&["config", "set", "bw2", "limits.egress=30Mbit"]);
+    assert_near(iperf(&host, "bw2", "bw1"), 30e6, "out of bw2 at 30Mbit");
+    // Kept across a restart of the VPS (a new veth each time).
+    host.ok(&["restart", "bw2"]);
+    assert_near(iperf(&host, "bw2", "bw1"), 30e6, "out of bw2 after a restart");
+
+    for bad in [
+        "limits.egress=fast",
+        "limits.egress=100mbps",
+        "limits.ingress=1bit",
+    ] {
+        let err = host.fails(&["config", "set", "bw2", bad]);
+        assert!(err.contains("limits."), "{bad}: {err}");
+    }
+    assert_eq!(host.info("bw2")["config"]["limits.egress"], "30Mbit");
+
+    let host_if = nic(&host, "bw2")["host_interface"].as_str().unwrap().to_string();
+    assert!(host_out(&host, "ip -br link").contains(&format!("{host_if}i")));
+    host.ok(&["delete", "--force", "bw2"]);
+    let links = host_out(&host, "ip -br link");
+    assert!(!links.contains(&host_if), "left behind: {links}");
+}
