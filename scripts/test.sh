@@ -12,7 +12,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins --examples
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --lib --bins --tests -- --test-threads=2 2>&1 | tee "$log"
+cargo test --workspace --no-fail-fast --lib --bins --tests -- --test-threads=2 2>&1 | tee "$log"
 read -r passed failed < <(awk '/^test result:/ { for (i = 2; i <= NF; i++) {
   if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } } END { print p+0, f+0 }' "$log")
 

@@ -15,6 +15,7 @@ pub const LIMITS_CPU_WEIGHT: &str = "limits.cpu.weight";
 pub const LIMITS_PROCESSES: &str = "limits.processes";
 pub const LIMITS_INGRESS: &str = "limits.ingress";
 pub const LIMITS_EGRESS: &str = "limits.egress";
+pub const FIREWALL_DEFAULT: &str = "firewall.default";
 pub const BOOT_AUTOSTART: &str = "boot.autostart";
 pub const BOOT_STOP_TIMEOUT: &str = "boot.stop_timeout";
 
@@ -38,6 +39,10 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         LIMITS_EGRESS,
         "bandwidth the VPS sends, e.g. 100Mbit (64kbit..100Gbit)",
+    ),
+    (
+        FIREWALL_DEFAULT,
+        "inbound traffic no firewall rule matches: allow (default) or deny",
     ),
     (BOOT_AUTOSTART, "start when croftd starts (true/false)"),
     (
@@ -88,6 +93,8 @@ pub struct InstanceConfig {
     pub ingress_bps: Option<u64>,
     /// Bits per second the VPS may send.
     pub egress_bps: Option<u64>,
+    /// Drop inbound traffic no firewall rule allows.
+    pub firewall_deny: bool,
     pub autostart: bool,
     pub stop_timeout_secs: u64,
 }
@@ -132,6 +139,19 @@ impl InstanceConfig {
                         cfg.ingress_bps = Some(bps);
                     } else {
                         cfg.egress_bps = Some(bps);
+                    }
+                }
+                FIREWALL_DEFAULT => {
+                    cfg.firewall_deny = match value.trim() {
+                        "allow" => false,
+                        "deny" => true,
+                        _ => {
+                            return Err(ConfigError::Invalid {
+                                key: key.clone(),
+                                value: value.clone(),
+                                expected: "allow or deny",
+                            })
+                        }
                     }
                 }
                 LIMITS_DISK => {

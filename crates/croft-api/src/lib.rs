@@ -178,6 +178,108 @@ pub struct Lease {
     pub ipv6: Option<String>,
 }
 
+/// One rule of a VPS's inbound firewall, in the order rules are matched
+/// (`POST /1.0/instances/{name}/firewall/rules`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallRule {
+    /// "allow" or "deny".
+    pub action: String,
+    /// "tcp", "udp", "icmp" or "any".
+    pub protocol: String,
+    /// A port or range, `22` or `8000-8100` (tcp and udp only).
+    #[serde(default)]
+    pub port: Option<String>,
+    /// Only traffic from this address or CIDR (IPv4 or IPv6).
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// A VPS's inbound firewall: its default policy and its rules, first
+/// match wins.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Firewall {
+    /// "allow" or "deny": what happens to traffic no rule matches.
+    pub default: String,
+    pub rules: Vec<FirewallRule>,
+}
+
+/// Parse a port or range: `22` -> (22, 22), `8000-8100`.
+pub fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
+    let port = |p: &str| -> Result<u16, String> {
+        match p.trim().parse::<u32>() {
+            Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
+            _ => Err(format!("invalid port {p:?} (1 to 65535)")),
+        }
+    };
+    match text.split_once('-') {
+        Some((a, b)) => {
+            let (a, b) = (port(a)?, port(b)?);
+            if a > b {
+                return Err(format!("invalid port range {text:?} (low-high)"));
+            }
+            Ok((a, b))
+        }
+        None => port(text).map(|p| (p, p)),
+    }
+}
+
+/// Parse an address or CIDR into its network address and prefix:
+/// `192.0.2.7` -> 192.0.2.7/32, `192.0.2.7/24` -> 192.0.2.0/24.
+pub fn parse_source(text: &str) -> Result<(std::net::IpAddr, u8), String> {
+    use std::net::IpAddr;
+    let bad = || format!("invalid address or CIDR {text:?} (e.g. 192.0.2.0/24 or 2001:db8::/32)");
+    let (addr, prefix) = match text.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (text, None),
+    };
+    let addr: IpAddr = addr.trim().parse().map_err(|_| bad())?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix: u8 = match prefix {
+        Some(p) => p.trim().parse().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+        None => max,
+    };
+    let network = match addr {
+        IpAddr::V4(a) => {
+            let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+            IpAddr::V4((u32::from(a) & mask).into())
+        }
+        IpAddr::V6(a) => {
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - prefix)
+            };
+            IpAddr::V6((u128::from(a) & mask).into())
+        }
+    };
+    Ok((network, prefix))
+}
+
+/// Check a firewall rule: known action and protocol, a port only with tcp
+/// or udp, a valid source.
+pub fn validate_firewall_rule(r: &FirewallRule) -> Result<(), String> {
+    if r.action != "allow" && r.action != "deny" {
+        return Err(format!("unknown action {:?} (use allow or deny)", r.action));
+    }
+    if !["tcp", "udp", "icmp", "any"].contains(&r.protocol.as_str()) {
+        return Err(format!(
+            "unknown protocol {:?} (use tcp, udp, icmp or any)",
+            r.protocol
+        ));
+    }
+    if let Some(port) = &r.port {
+        if r.protocol != "tcp" && r.protocol != "udp" {
+            return Err(format!("a port needs protocol tcp or udp, not {}", r.protocol));
+        }
+        parse_port_range(port)?;
+    }
+    if let Some(source) = &r.source {
+        parse_source(source)?;
+    }
+    Ok(())
+}
+
 /// Check a port forward request: a known protocol and ports 1-65535.
 pub fn validate_forward(f: &PortForward) -> Result<(), String> {
     if f.protocol != "tcp" && f.protocol != "udp" {
@@ -375,5 +477,38 @@ mod forward_tests {
             ..ok
         };
         assert!(validate_forward(&bad).unwrap_err().contains("unknown protocol"));
+    }
+
+    #[test]
+    fn firewall_rules() {
+        let rule = |a: &str, p: &str, port: Option<&str>, src: Option<&str>| FirewallRule {
+            action: a.into(),
+            protocol: p.into(),
+            port: port.map(Into::into),
+            source: src.map(Into::into),
+        };
+        assert!(validate_firewall_rule(&rule("allow", "tcp", Some("22"), Some("192.0.2.0/24"))).is_ok());
+        assert!(validate_firewall_rule(&rule("deny", "udp", Some("8000-8100"), None)).is_ok());
+        assert!(validate_firewall_rule(&rule("allow", "icmp", None, Some("2001:db8::/32"))).is_ok());
+        for (bad, why) in [
+            (rule("permit", "tcp", None, None), "unknown action"),
+            (rule("allow", "sctp", None, None), "unknown protocol"),
+            (rule("allow", "icmp", Some("22"), None), "needs protocol"),
+            (rule("allow", "tcp", Some("90-80"), None), "range"),
+            (rule("allow", "tcp", Some("0"), None), "invalid port"),
+            (rule("allow", "tcp", None, Some("10.0.0.0/33")), "invalid address"),
+            (rule("allow", "tcp", None, Some("example.com")), "invalid address"),
+        ] {
+            let err = validate_firewall_rule(&bad).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
+        assert_eq!(
+            parse_source("192.0.2.77/24").unwrap(),
+            ("192.0.2.0".parse().unwrap(), 24)
+        );
+        assert_eq!(
+            parse_source("2001:db8::1").unwrap(),
+            ("2001:db8::1".parse().unwrap(), 128)
+        );
     }
 }

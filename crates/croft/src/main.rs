@@ -175,6 +175,11 @@ enum Command {
         #[command(subcommand)]
         command: network::PortCommand,
     },
+    /// A VPS's inbound firewall (enforced on the host).
+    Firewall {
+        #[command(subcommand)]
+        command: network::FirewallCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -487,6 +492,7 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Network { command } => network::network(&client, command)?,
         Command::Port { command } => network::port(&client, command)?,
+        Command::Firewall { command } => network::firewall(&client, command)?,
         Command::Storage {
             command: StorageCommand::Info { name, format },
         } => {

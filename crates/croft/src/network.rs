@@ -4,7 +4,7 @@ use crate::client::Client;
 use crate::{path_name, print_table, Format};
 use anyhow::Result;
 use clap::Subcommand;
-use croft_api::{Network, PortForward};
+use croft_api::{ConfigPatch, Firewall, FirewallRule, Network, PortForward};
 
 #[derive(Subcommand)]
 pub enum NetworkCommand {
@@ -44,6 +44,34 @@ pub enum PortCommand {
         protocol: String,
         host_port: u16,
     },
+}
+
+#[derive(Subcommand)]
+pub enum FirewallCommand {
+    /// Add a rule (matched in order, first match wins):
+    /// `croft firewall add web1 allow tcp 22 --from 192.0.2.0/24`.
+    Add {
+        name: String,
+        /// allow or deny.
+        action: String,
+        /// tcp, udp, icmp or any.
+        protocol: String,
+        /// A port or range (8000-8100), for tcp and udp.
+        port: Option<String>,
+        /// Only traffic from this address or CIDR.
+        #[arg(long, value_name = "CIDR")]
+        from: Option<String>,
+    },
+    /// Show the default policy and the numbered rules.
+    List {
+        name: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Remove rule NUMBER (as `list` numbers them).
+    Remove { name: String, number: usize },
+    /// Set what happens to inbound traffic no rule matches: allow or deny.
+    Default { name: String, policy: String },
 }
 
 fn dash(v: &Option<String>) -> String {
@@ -158,6 +186,74 @@ pub fn port(client: &Client, command: PortCommand) -> Result<()> {
                     .map_err(|_| anyhow::anyhow!("unknown protocol {protocol:?} (use tcp or udp)"))?
             ))?;
             println!("Removed the forward of host port {host_port}/{protocol} to {name}");
+        }
+    }
+    Ok(())
+}
+
+pub fn firewall(client: &Client, command: FirewallCommand) -> Result<()> {
+    match command {
+        FirewallCommand::Add {
+            name,
+            action,
+            protocol,
+            port,
+            from,
+        } => {
+            let rule = FirewallRule {
+                action,
+                protocol,
+                port,
+                source: from,
+            };
+            croft_api::validate_firewall_rule(&rule).map_err(anyhow::Error::msg)?;
+            let fw: Firewall = client.post(
+                &format!("/1.0/instances/{}/firewall/rules", path_name(&name)?),
+                &rule,
+            )?;
+            println!("Added rule {} to the firewall of {name}", fw.rules.len());
+        }
+        FirewallCommand::List { name, format } => {
+            let fw: Firewall = client.get(&format!("/1.0/instances/{}/firewall", path_name(&name)?))?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&fw)?);
+                return Ok(());
+            }
+            println!(
+                "Default: {} (replies to connections the VPS opens always pass)",
+                fw.default
+            );
+            print_table(
+                &["#", "ACTION", "PROTOCOL", "PORT", "FROM"],
+                fw.rules.iter().enumerate().map(|(i, r)| {
+                    vec![
+                        (i + 1).to_string(),
+                        r.action.clone(),
+                        r.protocol.clone(),
+                        dash(&r.port),
+                        r.source.clone().unwrap_or_else(|| "anywhere".into()),
+                    ]
+                }),
+            );
+        }
+        FirewallCommand::Remove { name, number } => {
+            client.delete(&format!(
+                "/1.0/instances/{}/firewall/rules/{number}",
+                path_name(&name)?
+            ))?;
+            println!("Removed rule {number} from the firewall of {name}");
+        }
+        FirewallCommand::Default { name, policy } => {
+            if policy != "allow" && policy != "deny" {
+                anyhow::bail!("unknown policy {policy:?} (use allow or deny)");
+            }
+            let patch = ConfigPatch {
+                set: [(croft_api::config::FIREWALL_DEFAULT.to_string(), policy.clone())].into(),
+                unset: vec![],
+            };
+            let _: croft_api::Instance =
+                client.patch(&format!("/1.0/instances/{}/config", path_name(&name)?), &patch)?;
+            println!("Inbound traffic to {name} that no rule matches: {policy}");
         }
     }
     Ok(())

@@ -366,3 +366,135 @@ fn bandwidth_limits_hold_within_ten_percent_and_change_live() {
     let links = host_out(&host, "ip -br link");
     assert!(!links.contains(&host_if), "left behind: {links}");
 }
+
+/// Whether VPS `from` (or the host, with `None`) can open a TCP connection
+/// to `port` of `to_ip`.
+fn tcp_open(host: &Host, from: Option<&str>, to_ip: &str, port: u16) -> bool {
+    let probe = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 3 nc {to_ip} {port} | grep -q served");
+    match from {
+        Some(vps) => vps_ok(host, vps, &probe),
+        None => host_ok(host, &format!("busybox sh -c \"{}\"", probe.replace('"', "\\\""))),
+    }
+}
+
+#[test]
+fn the_firewall_denies_by_default_admits_what_is_allowed_and_keeps_replies() {
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "fw1"]);
+    host.ok(&["launch", "busybox", "fw2"]);
+    let (ip1, ip2) = (ipv4(&host, "fw1"), ipv4(&host, "fw2"));
+    for vps in ["fw1", "fw2"] {
+        host.sh_ok(
+            vps,
+            "mkdir -p /www && echo served > /www/index.html && httpd -p 80 -h /www && httpd -p 81 -h /www",
+        );
+    }
+    assert!(tcp_open(&host, Some("fw2"), &ip1, 80) && tcp_open(&host, Some("fw2"), &ip1, 81));
+
+    host.ok(&["firewall", "default", "fw1", "deny"]);
+    assert!(
+        !tcp_open(&host, Some("fw2"), &ip1, 80),
+        "default deny let port 80 in"
+    );
+    assert!(!tcp_open(&host, None, &ip1, 80), "default deny let the host in");
+    assert!(!vps_ok(&host, "fw2", &format!("ping -c1 -W2 {ip1}")));
+    // Replies to what fw1 opens itself still come back.
+    assert!(
+        tcp_open(&host, Some("fw1"), &ip2, 80),
+        "replies to fw1's own connection were dropped"
+    );
+    assert!(vps_ok(&host, "fw1", "ping -c1 -W2 10.87.0.1"));
+
+    host.ok(&["firewall", "add", "fw1", "allow", "tcp", "80"]);
+    host.ok(&[
+        "firewall",
+        "add",
+        "fw1",
+        "allow",
+        "tcp",
+        "81",
+        "--from",
+        &format!("{ip2}/32"),
+    ]);
+    host.ok(&["firewall", "add", "fw1", "allow", "icmp"]);
+    assert!(tcp_open(&host, Some("fw2"), &ip1, 80));
+    assert!(tcp_open(&host, None, &ip1, 80), "allowed port closed to the host");
+    assert!(tcp_open(&host, Some("fw2"), &ip1, 81), "allowed source refused");
+    assert!(
+        !tcp_open(&host, None, &ip1, 81),
+        "port 81 open to a source not allowed"
+    );
+    assert!(vps_ok(&host, "fw2", &format!("ping -c1 -W2 {ip1}")));
+    // IPv6 goes through the same rules.
+    assert!(vps_ok(
+        &host,
+        "fw2",
+        &format!("ping6 -c1 -W2 {}", ipv6(&host, "fw1"))
+    ));
+
+    // A port forward lands on the VPS port, which the rules then govern.
+    host.ok(&["port", "add", "fw1", "tcp", "8081:81"]);
+    assert!(
+        !tcp_open(&host, None, "10.87.0.1", 8081),
+        "forward bypassed the firewall"
+    );
+    host.ok(&["port", "add", "fw1", "tcp", "8080:80"]);
+    assert!(tcp_open(&host, None, "10.87.0.1", 8080));
+
+    let fw: serde_json::Value =
+        serde_json::from_str(&host.ok(&["firewall", "list", "fw1", "--format", "json"])).unwrap();
+    assert_eq!(fw["default"], "deny");
+    assert_eq!(fw["rules"].as_array().unwrap().len(), 3, "{fw}");
+    host.ok(&["firewall", "remove", "fw1", "1"]);
+    assert!(
+        !tcp_open(&host, Some("fw2"), &ip1, 80),
+        "removed rule still admits"
+    );
+    assert!(
+        tcp_open(&host, Some("fw2"), &ip1, 81),
+        "the other rules went with it"
+    );
+
+    for (args, expect) in [
+        (vec!["add", "fw1", "permit", "tcp", "22"], "unknown action"),
+        (vec!["add", "fw1", "allow", "sctp"], "unknown protocol"),
+        (vec!["add", "fw1", "allow", "icmp", "22"], "needs protocol"),
+        (vec!["add", "fw1", "allow", "tcp", "99999"], "invalid port"),
+        (
+            vec!["add", "fw1", "allow", "tcp", "22", "--from", "10.0.0.0/40"],
+            "invalid address",
+        ),
+        (vec!["remove", "fw1", "9"], "not found"),
+        (vec!["default", "fw1", "maybe"], "unknown policy"),
+    ] {
+        let mut cmd = vec!["firewall"];
+        cmd.extend(args.iter());
+        let err = host.fails(&cmd);
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+    let (code, body) = host.api(
+        "POST",
+        "/1.0/instances/fw1/firewall/rules",
+        Some(r#"{"action":"allow","protocol":"tcp","port":"1-0"}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    let (code, _) = host.api(
+        "PATCH",
+        "/1.0/instances/fw1/config",
+        Some(r#"{"set":{"firewall.default":"x"}}"#),
+    );
+    assert_eq!(code, 400);
+    let fw: serde_json::Value =
+        serde_json::from_str(&host.ok(&["firewall", "list", "fw1", "--format", "json"])).unwrap();
+    assert_eq!(
+        fw["rules"].as_array().unwrap().len(),
+        2,
+        "bad input changed the rules: {fw}"
+    );
+
+    host.ok(&["firewall", "default", "fw1", "allow"]);
+    assert!(tcp_open(&host, None, &ip1, 81));
+    host.ok(&["delete", "--force", "fw1"]);
+    let rules = host_out(&host, "nft list table inet croft");
+    assert!(!rules.contains("jump fw_"), "firewall rules left: {rules}");
+}

@@ -129,6 +129,12 @@ pub fn router(manager: Arc<Manager>) -> Router {
             "/1.0/instances/{name}/forwards/{protocol}/{port}",
             axum::routing::delete(remove_forward),
         )
+        .route("/1.0/instances/{name}/firewall", get(get_firewall))
+        .route("/1.0/instances/{name}/firewall/rules", post(add_firewall_rule))
+        .route(
+            "/1.0/instances/{name}/firewall/rules/{index}",
+            axum::routing::delete(remove_firewall_rule),
+        )
         .route("/1.0/networks", get(list_networks))
         .route("/1.0/networks/{name}", get(get_network))
         .route("/1.0/images", get(list_images))
@@ -295,6 +301,28 @@ async fn remove_forward(
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid port {port:?}")))?;
     m.remove_forward(&name, &protocol, port).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn get_firewall(State(m): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+    Ok(Json(m.firewall(&name).await?).into_response())
+}
+
+async fn add_firewall_rule(
+    State(m): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(rule): ApiJson<croft_api::FirewallRule>,
+) -> ApiResult<Response> {
+    Ok((StatusCode::CREATED, Json(m.add_firewall_rule(&name, rule).await?)).into_response())
+}
+
+async fn remove_firewall_rule(
+    State(m): State<AppState>,
+    Path((name, index)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let index: usize = index
+        .parse()
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid rule number {index:?}")))?;
+    Ok(Json(m.remove_firewall_rule(&name, index).await?).into_response())
 }
 
 async fn list_networks(State(m): State<AppState>) -> ApiResult<Response> {

@@ -60,6 +60,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0004_image_facts.sql"),
     ),
     (5, "network", include_str!("../migrations/0005_network.sql")),
+    (6, "firewall", include_str!("../migrations/0006_firewall.sql")),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -376,6 +377,99 @@ impl Db {
                 .execute(&self.pool)
                 .await?;
         Ok(r.rows_affected() > 0)
+    }
+
+    /// Every VPS's firewall rules, each VPS's in match order.
+    pub async fn firewall_rules(&self) -> Result<Vec<(String, croft_api::FirewallRule)>, DbError> {
+        let rows = sqlx::query("SELECT * FROM firewall_rules ORDER BY instance, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("instance")?,
+                    croft_api::FirewallRule {
+                        action: r.try_get("action")?,
+                        protocol: r.try_get("protocol")?,
+                        port: r.try_get("port")?,
+                        source: r.try_get("source")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    pub async fn insert_firewall_rule(
+        &self,
+        instance: &str,
+        rule: &croft_api::FirewallRule,
+    ) -> Result<i64, DbError> {
+        let r = sqlx::query(
+            "INSERT INTO firewall_rules (instance, action, protocol, port, source) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(instance)
+        .bind(&rule.action)
+        .bind(&rule.protocol)
+        .bind(&rule.port)
+        .bind(&rule.source)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.last_insert_rowid())
+    }
+
+    /// Remove the `index`th (1-based, in match order) rule of `instance`;
+    /// the removed rule, or `None` if there is no such rule.
+    pub async fn delete_firewall_rule(
+        &self,
+        instance: &str,
+        index: usize,
+    ) -> Result<Option<(i64, croft_api::FirewallRule)>, DbError> {
+        let rows = sqlx::query("SELECT * FROM firewall_rules WHERE instance = ? ORDER BY id")
+            .bind(instance)
+            .fetch_all(&self.pool)
+            .await?;
+        let Some(r) = index.checked_sub(1).and_then(|i| rows.get(i)) else {
+            return Ok(None);
+        };
+        let id: i64 = r.try_get("id")?;
+        let rule = croft_api::FirewallRule {
+            action: r.try_get("action")?,
+            protocol: r.try_get("protocol")?,
+            port: r.try_get("port")?,
+            source: r.try_get("source")?,
+        };
+        sqlx::query("DELETE FROM firewall_rules WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(Some((id, rule)))
+    }
+
+    /// Put a removed rule back where it was (a rollback).
+    pub async fn restore_firewall_rule(
+        &self,
+        id: i64,
+        instance: &str,
+        rule: &croft_api::FirewallRule,
+    ) -> Result<(), DbError> {
+        sqlx::query("INSERT INTO firewall_rules (id, instance, action, protocol, port, source) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(id)
+            .bind(instance)
+            .bind(&rule.action)
+            .bind(&rule.protocol)
+            .bind(&rule.port)
+            .bind(&rule.source)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_firewall_rule_id(&self, id: i64) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM firewall_rules WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn delete_instance(&self, name: &str) -> Result<(), DbError> {

@@ -172,7 +172,20 @@ pub fn ensure_bridge(name: &str, addresses: &[(IpAddr, u8)]) -> Result<(), NetEr
     // Routing (and so NAT) of VPS traffic needs IPv4 forwarding. IPv6
     // forwarding is left alone: turning it on globally stops the host from
     // accepting router advertisements on its own uplinks.
-    let path = PathBuf::from("/proc/sys/net/ipv4/ip_forward");
+    set_sysctl("/proc/sys/net/ipv4/ip_forward")?;
+    // Bridged traffic between VPSes passes the IP hooks too, where the
+    // per-VPS firewalls are (the kernel default; made sure of here).
+    for key in ["bridge-nf-call-iptables", "bridge-nf-call-ip6tables"] {
+        let path = format!("/proc/sys/net/bridge/{key}");
+        if std::path::Path::new(&path).exists() {
+            set_sysctl(&path)?;
+        }
+    }
+    Ok(())
+}
+
+fn set_sysctl(path: &str) -> Result<(), NetError> {
+    let path = PathBuf::from(path);
     if std::fs::read_to_string(&path)
         .map(|v| v.trim() != "1")
         .unwrap_or(true)

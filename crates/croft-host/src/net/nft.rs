@@ -37,6 +37,27 @@ pub struct VpsRules {
     pub ipv4: Option<Ipv4Addr>,
     pub ipv6: Option<Ipv6Addr>,
     pub forwards: Vec<PortForward>,
+    /// Its inbound firewall; `None`: everything is let in.
+    pub firewall: Option<Firewall>,
+}
+
+/// A VPS's inbound firewall, stateful: replies to what the VPS itself
+/// opened always pass; new traffic meets the rules, first match wins,
+/// then the default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Firewall {
+    pub default_deny: bool,
+    pub rules: Vec<FirewallRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirewallRule {
+    pub allow: bool,
+    /// "tcp", "udp", "icmp" or "any".
+    pub protocol: String,
+    pub ports: Option<(u16, u16)>,
+    /// Network address and prefix.
+    pub source: Option<(std::net::IpAddr, u8)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,7 +155,9 @@ pub fn render(r: &Ruleset) -> String {
             );
         }
     }
-    let _ = writeln!(w, "  }}\n}}");
+    let _ = writeln!(w, "  }}");
+    render_firewalls(w, &r.vpses);
+    let _ = writeln!(w, "}}");
 
     // --- bridge: anti-spoofing and isolation ---
     let _ = writeln!(w, "table bridge croft {{");
@@ -195,6 +218,71 @@ pub fn render(r: &Ruleset) -> String {
     }
     let _ = writeln!(w, "  }}\n}}");
     out
+}
+
+/// Per-VPS firewall chains, entered from the forward hook (traffic routed
+/// or bridged to the VPS, port forwards included, after their DNAT) and
+/// the output hook (traffic from the host itself). Bridged traffic passes
+/// these hooks through br_netfilter (`bridge-nf-call-iptables`), which
+/// [`super::ensure_bridge`] turns on.
+fn render_firewalls(w: &mut String, vpses: &[VpsRules]) {
+    let guarded: Vec<&VpsRules> = vpses.iter().filter(|v| v.firewall.is_some()).collect();
+    for hook in ["forward", "output"] {
+        let _ = writeln!(
+            w,
+            "  chain filter_{hook} {{\n    type filter hook {hook} priority filter; policy accept;"
+        );
+        for v in &guarded {
+            if let Some(ip) = v.ipv4 {
+                let _ = writeln!(w, "    ip daddr {ip} jump fw_{}", v.host_if);
+            }
+            if let Some(ip) = v.ipv6 {
+                let _ = writeln!(w, "    ip6 daddr {ip} jump fw_{}", v.host_if);
+            }
+        }
+        let _ = writeln!(w, "  }}");
+    }
+    for v in guarded {
+        let Some(fw) = &v.firewall else { continue };
+        let _ = writeln!(w, "  chain fw_{} {{", v.host_if);
+        let _ = writeln!(w, "    ct state established,related accept");
+        // Neighbour discovery and path MTU must work whatever the rules say.
+        let _ = writeln!(
+            w,
+            "    icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, packet-too-big }} accept"
+        );
+        for rule in &fw.rules {
+            let mut m = String::new();
+            if let Some((net, prefix)) = rule.source {
+                let family = if net.is_ipv4() { "ip" } else { "ip6" };
+                let _ = write!(m, "{family} saddr {net}/{prefix} ");
+            }
+            match rule.protocol.as_str() {
+                "tcp" | "udp" => {
+                    let _ = write!(m, "{} ", rule.protocol);
+                    match rule.ports {
+                        Some((a, b)) if a == b => {
+                            let _ = write!(m, "dport {a} ");
+                        }
+                        Some((a, b)) => {
+                            let _ = write!(m, "dport {a}-{b} ");
+                        }
+                        None => {
+                            let _ = write!(m, "dport 1-65535 ");
+                        }
+                    }
+                }
+                "icmp" => m.push_str("meta l4proto { icmp, ipv6-icmp } "),
+                _ => {}
+            }
+            let verdict = if rule.allow { "accept" } else { "drop" };
+            let _ = writeln!(w, "    {m}{verdict}");
+        }
+        if fw.default_deny {
+            let _ = writeln!(w, "    drop");
+        }
+        let _ = writeln!(w, "  }}");
+    }
 }
 
 /// `MATCH != X drop` for a single value; with several, a set. (Raw payload
@@ -278,6 +366,7 @@ mod tests {
                     host_port: 8080,
                     vps_port: 80,
                 }],
+                firewall: None,
             }],
         }
     }
@@ -307,5 +396,56 @@ mod tests {
             link_local(&[0x0e, 0xcf, 0x12, 0x34, 0x56, 0x78]).to_string(),
             "fe80::ccf:12ff:fe34:5678"
         );
+    }
+
+    #[test]
+    fn renders_a_stateful_firewall_only_for_vpses_that_have_one() {
+        let mut r = sample();
+        assert!(!render(&r).contains("jump fw_"));
+        r.vpses[0].firewall = Some(Firewall {
+            default_deny: true,
+            rules: vec![
+                FirewallRule {
+                    allow: true,
+                    protocol: "tcp".into(),
+                    ports: Some((22, 22)),
+                    source: Some(("192.0.2.0".parse().unwrap(), 24)),
+                },
+                FirewallRule {
+                    allow: false,
+                    protocol: "udp".into(),
+                    ports: Some((8000, 8100)),
+                    source: None,
+                },
+                FirewallRule {
+                    allow: true,
+                    protocol: "icmp".into(),
+                    ports: None,
+                    source: None,
+                },
+            ],
+        });
+        let text = render(&r);
+        assert_eq!(
+            text.matches("ip daddr 10.87.0.2 jump fw_crv1").count(),
+            2,
+            "{text}"
+        );
+        assert!(text.contains("ip6 daddr fd63::2 jump fw_crv1"));
+        let chain = &text[text.find("chain fw_crv1").unwrap()..];
+        let order = [
+            "ct state established,related accept",
+            "ip saddr 192.0.2.0/24 tcp dport 22 accept",
+            "udp dport 8000-8100 drop",
+            "meta l4proto { icmp, ipv6-icmp } accept",
+            "    drop\n",
+        ];
+        let mut at = 0;
+        for line in order {
+            let found = chain[at..]
+                .find(line)
+                .unwrap_or_else(|| panic!("{line:?} missing or out of order in {chain}"));
+            at += found;
+        }
     }
 }

@@ -69,7 +69,10 @@ impl Host {
         .unwrap();
         let socket = dir.join("run/croftd.sock");
         let netns = format!("croft-test-{tag}");
-        let _ = Command::new("ip").args(["netns", "del", &netns]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &netns])
+            .stderr(Stdio::null())
+            .status();
         let made = Command::new("ip")
             .args(["netns", "add", &netns])
             .status()

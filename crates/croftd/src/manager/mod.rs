@@ -1195,6 +1195,12 @@ impl Manager {
             }
         }
         self.db.set_config(name, &config).await?;
+        if parsed.firewall_deny != old.firewall_deny {
+            if let Err(e) = self.apply_rules().await {
+                self.db.set_config(name, &row.config).await?;
+                return Err(e);
+            }
+        }
         self.get(name).await
     }
 

@@ -28,6 +28,29 @@ fn net_host_err(what: &str) -> impl FnOnce(croft_host::net::NetError) -> Manager
     }
 }
 
+/// The host-side firewall of VPS `name`, or `None` if it lets everything
+/// in (no rules, default allow). Stored rules were validated on the way in.
+fn firewall_for(
+    name: &str,
+    default_deny: bool,
+    rules: &[(String, croft_api::FirewallRule)],
+) -> Option<nft::Firewall> {
+    let rules: Vec<nft::FirewallRule> = rules
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, r)| nft::FirewallRule {
+            allow: r.action == "allow",
+            protocol: r.protocol.clone(),
+            ports: r
+                .port
+                .as_deref()
+                .and_then(|p| croft_api::parse_port_range(p).ok()),
+            source: r.source.as_deref().and_then(|s| croft_api::parse_source(s).ok()),
+        })
+        .collect();
+    (default_deny || !rules.is_empty()).then_some(nft::Firewall { default_deny, rules })
+}
+
 /// Addresses a launch asks for, checked against the network before
 /// anything is created.
 #[derive(Debug, Default, Clone, Copy)]
@@ -68,6 +91,19 @@ impl Manager {
         };
         let nics = self.db.nics().await?;
         let forwards = self.db.forwards().await?;
+        let rules = self.db.firewall_rules().await?;
+        let deny: HashSet<String> = self
+            .db
+            .instances()
+            .await?
+            .into_iter()
+            .filter(|i| {
+                croft_api::InstanceConfig::parse(&i.config)
+                    .map(|c| c.firewall_deny)
+                    .unwrap_or(false)
+            })
+            .map(|i| i.name)
+            .collect();
         let vpses = nics
             .iter()
             .map(|n| -> Result<nft::VpsRules> {
@@ -85,6 +121,7 @@ impl Manager {
                             vps_port: f.vps_port,
                         })
                         .collect(),
+                    firewall: firewall_for(&n.instance, deny.contains(&n.instance), &rules),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -349,6 +386,62 @@ impl Manager {
         croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         self.row(name).await?;
         Ok(Self::forwards_view(&self.db.forwards().await?, name))
+    }
+
+    /// `croft firewall list`.
+    pub async fn firewall(&self, name: &str) -> Result<croft_api::Firewall> {
+        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
+        let row = self.row(name).await?;
+        let deny = croft_api::InstanceConfig::parse(&row.config)
+            .map(|c| c.firewall_deny)
+            .unwrap_or(false);
+        Ok(croft_api::Firewall {
+            default: if deny { "deny" } else { "allow" }.into(),
+            rules: self
+                .db
+                .firewall_rules()
+                .await?
+                .into_iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, r)| r)
+                .collect(),
+        })
+    }
+
+    /// `croft firewall add`: append a rule; in force at once.
+    pub async fn add_firewall_rule(
+        &self,
+        name: &str,
+        rule: croft_api::FirewallRule,
+    ) -> Result<croft_api::Firewall> {
+        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
+        croft_api::validate_firewall_rule(&rule).map_err(ManagerError::Invalid)?;
+        self.row(name).await?;
+        if self.network().is_none() {
+            return Err(ManagerError::Invalid("networking is off".into()));
+        }
+        let id = self.db.insert_firewall_rule(name, &rule).await?;
+        if let Err(e) = self.apply_rules().await {
+            let _ = self.db.delete_firewall_rule_id(id).await;
+            return Err(e);
+        }
+        self.firewall(name).await
+    }
+
+    /// `croft firewall remove`: remove the `index`th rule (1-based).
+    pub async fn remove_firewall_rule(&self, name: &str, index: usize) -> Result<croft_api::Firewall> {
+        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
+        self.row(name).await?;
+        let Some((id, rule)) = self.db.delete_firewall_rule(name, index).await? else {
+            return Err(ManagerError::NotFound(format!(
+                "firewall rule {index} of VPS {name}"
+            )));
+        };
+        if let Err(e) = self.apply_rules().await {
+            let _ = self.db.restore_firewall_rule(id, name, &rule).await;
+            return Err(e);
+        }
+        self.firewall(name).await
     }
 
     pub async fn networks(&self) -> Result<Vec<croft_api::Network>> {
