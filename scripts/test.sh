@@ -12,7 +12,12 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins --examples
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# The leak check runs whether or not tests failed: a failing test must clean
+# up too.
+set +e
 cargo test --workspace --no-fail-fast --lib --bins --tests -- --test-threads=2 2>&1 | tee "$log"
+test_status=${PIPESTATUS[0]}
+set -e
 read -r passed failed < <(awk '/^test result:/ { for (i = 2; i <= NF; i++) {
   if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } } END { print p+0, f+0 }' "$log")
 
@@ -36,3 +41,4 @@ if [ -n "$tables" ]; then echo "leaked nftables tables in the host namespace:"; 
 [ "$leaks" = 0 ] || { echo "the test suite left things behind" >&2; exit 1; }
 echo "nothing leaked"
 echo "tests: $passed passed, $failed failed"
+[ "$test_status" = 0 ] || { echo "cargo test failed (status $test_status)" >&2; exit "$test_status"; }

@@ -498,3 +498,99 @@ fn the_firewall_denies_by_default_admits_what_is_allowed_and_keeps_replies() {
     let rules = host_out(&host, "nft list table inet croft");
     assert!(!rules.contains("jump fw_"), "firewall rules left: {rules}");
 }
+
+/// A network outside the host: another namespace joined to the host's by a
+/// veth (`up0`, 192.0.2.1 on the host, 192.0.2.2 outside) and the host's
+/// default route. Outside has no route back to the VPS subnet, so only
+/// masqueraded traffic can be answered. Removed on drop.
+struct Outside {
+    netns: String,
+}
+
+impl Outside {
+    fn new(host: &Host) -> Outside {
+        let netns = format!("{}-out", host.netns);
+        let run = |args: &[&str]| {
+            let st = std::process::Command::new("ip").args(args).status().unwrap();
+            assert!(st.success(), "ip {args:?}");
+        };
+        run(&["netns", "add", &netns]);
+        let outside = Outside { netns };
+        let n = outside.netns.as_str();
+        run(&[
+            "-n",
+            &host.netns,
+            "link",
+            "add",
+            "up0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            n,
+        ]);
+        run(&["-n", &host.netns, "addr", "add", "192.0.2.1/24", "dev", "up0"]);
+        run(&["-n", &host.netns, "link", "set", "up0", "up"]);
+        run(&["-n", &host.netns, "route", "add", "default", "via", "192.0.2.2"]);
+        run(&["-n", n, "addr", "add", "192.0.2.2/24", "dev", "eth0"]);
+        run(&["-n", n, "link", "set", "eth0", "up"]);
+        run(&["-n", n, "link", "set", "lo", "up"]);
+        outside
+    }
+
+    /// Accept one TCP connection on 192.0.2.2:9000 and return the address
+    /// it came from, or `None` if nobody got through.
+    fn peer_of_one_connection(&self, host: &Host, vps: &str) -> Option<String> {
+        let server = std::process::Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.netns))
+            .args([
+                "python3",
+                "-c",
+                "import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+                 s.bind(('192.0.2.2', 9000))\ns.listen(1)\ns.settimeout(8)\n\
+                 try:\n    c, a = s.accept()\n    print(a[0])\nexcept OSError:\n    pass",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let _ = host.sh(vps, "echo hello | timeout 3 nc 192.0.2.2 9000");
+        let out = server.wait_with_output().unwrap();
+        let peer = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (!peer.is_empty()).then_some(peer)
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+    }
+}
+
+#[test]
+fn outbound_ipv4_is_masqueraded_unless_nat_is_switched_off() {
+    let host = Host::new();
+    let outside = Outside::new(&host);
+    host.ok(&["launch", "busybox", "out1"]);
+    assert_eq!(
+        outside.peer_of_one_connection(&host, "out1").as_deref(),
+        Some("192.0.2.1"),
+        "the VPS did not reach outside as the host"
+    );
+
+    let plain = Host::with_config("[network]\nnat = false");
+    let outside2 = Outside::new(&plain);
+    plain.ok(&["launch", "busybox", "out2"]);
+    assert_eq!(
+        outside2.peer_of_one_connection(&plain, "out2"),
+        None,
+        "reached outside without NAT"
+    );
+    let net: serde_json::Value =
+        serde_json::from_str(&plain.ok(&["network", "info", "default", "--format", "json"])).unwrap();
+    assert_eq!(net["nat"], false);
+}

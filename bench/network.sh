@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# VPS networking, side by side in one run:
+#   setup      croft start of a busybox VPS with networking on, against the
+#              same start on a daemon with networking off: the difference is
+#              what the network costs a start (veth, addresses, routes,
+#              /etc/hosts, its rules already loaded at launch)
+#   throughput iperf3 TCP from one VPS to another through croft's bridge,
+#              against iperf3 over a bare veth pair between two namespaces
+#
+# Usage: bash bench/network.sh [--build]
+# Environment: N=20 timed starts (median reported), SECONDS_PER_RUN=5
+#   iperf3 duration, RUNS=3 iperf3 runs of each (median), BIN_DIR as in
+#   start-exec.sh.
+# Runs as root. Each croftd runs in a network namespace of its own; all that
+# the script creates carries the tag croft-bench-net-<pid> and is removed by
+# the EXIT trap, even on failure.
+set -euo pipefail
+
+REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+N=${N:-20}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
+RUNS=${RUNS:-3}
+TAG=croft-bench-net-$$
+
+die() { echo "network: error: $*" >&2; exit 1; }
+log() { echo "network: $*" >&2; }
+
+[ "$(id -u)" = 0 ] || die "run as root"
+command -v iperf3 >/dev/null || die "iperf3 missing (apt-get install iperf3)"
+if [ "${1:-}" = --build ]; then (cd "$REPO" && cargo build --release --bins); fi
+if [ -z "${BIN_DIR:-}" ]; then
+    BIN_DIR=$REPO/target/release
+    [ -x "$BIN_DIR/croftd" ] || BIN_DIR=$REPO/target/debug
+fi
+[ -x "$BIN_DIR/croftd" ] || die "no croftd in $BIN_DIR (cargo build --release first)"
+
+WORK=/tmp/$TAG
+mkdir -p "$WORK"
+DAEMONS=()
+cleanup() {
+    set +e
+    for d in on off; do
+        sock=$WORK/$d/run/croftd.sock
+        if [ -S "$sock" ]; then
+            for v in $("$BIN_DIR/croft" --socket "$sock" list --format json 2>/dev/null |
+                python3 -c 'import json,sys; print(" ".join(i["name"] for i in json.load(sys.stdin)))'); do
+                "$BIN_DIR/croft" --socket "$sock" delete --force "$v" >/dev/null 2>&1
+            done
+        fi
+    done
+    for pid in "${DAEMONS[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+    for d in on off; do
+        pool=$WORK/$d/state/storage-pools/default
+        mountpoint -q "$pool" && umount "$pool"
+    done
+    for ns in "$TAG-on" "$TAG-off" "$TAG-a" "$TAG-b"; do ip netns del "$ns" 2>/dev/null; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+start_daemon() { # NAME EXTRA-TOML
+    local d=$1
+    mkdir -p "$WORK/$d"
+    cat >"$WORK/$d/croftd.toml" <<EOF
+state_dir = "$WORK/$d/state"
+run_dir = "$WORK/$d/run"
+cgroup_prefix = "$TAG-$d"
+storage_size = "1GiB"
+log_level = "warn"
+$2
+EOF
+    ip netns add "$TAG-$d"
+    ip -n "$TAG-$d" link set lo up
+    nsenter --net=/run/netns/"$TAG-$d" "$BIN_DIR/croftd" --config "$WORK/$d/croftd.toml" >"$WORK/$d/croftd.log" 2>&1 &
+    DAEMONS+=($!)
+    for _ in $(seq 200); do
+        "$BIN_DIR/croft" --socket "$WORK/$d/run/croftd.sock" list >/dev/null 2>&1 && return
+        sleep 0.05
+    done
+    die "croftd ($d) did not come up: $(cat "$WORK/$d/croftd.log")"
+}
+croft_on() { "$BIN_DIR/croft" --socket "$WORK/on/run/croftd.sock" "$@"; }
+croft_off() { "$BIN_DIR/croft" --socket "$WORK/off/run/croftd.sock" "$@"; }
+ms() {
+    local t0 t1
+    t0=$EPOCHREALTIME
+    "$@" >/dev/null 2>&1 || die "'$*' failed"
+    t1=$EPOCHREALTIME
+    python3 -c "print(f'{($t1 - $t0) * 1000:.2f}')"
+}
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+start_daemon on ""
+start_daemon off $'[network]\nenabled = false'
+
+log "start latency, networking on and off ($N runs each, alternating)"
+croft_on launch busybox s1 >/dev/null
+croft_off launch busybox s1 >/dev/null
+on=() off=()
+for _ in $(seq "$N"); do
+    croft_on stop --force s1 >/dev/null
+    croft_off stop --force s1 >/dev/null
+    on+=("$(ms croft_on start s1)")
+    off+=("$(ms croft_off start s1)")
+done
+on_ms=$(printf '%s\n' "${on[@]}" | median)
+off_ms=$(printf '%s\n' "${off[@]}" | median)
+
+log "throughput: VPS to VPS through the bridge, and a bare veth pair"
+croft_on launch busybox t1 >/dev/null
+croft_on launch busybox t2 >/dev/null
+ip1=$(croft_on info t1 --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["nic"]["ipv4"])')
+pid1=$(croft_on info t1 --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["init_pid"])')
+pid2=$(croft_on info t2 --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["init_pid"])')
+ip netns add "$TAG-a"
+ip netns add "$TAG-b"
+ip -n "$TAG-a" link add veth0 type veth peer name veth0 netns "$TAG-b"
+ip -n "$TAG-a" addr add 192.0.2.1/24 dev veth0
+ip -n "$TAG-b" addr add 192.0.2.2/24 dev veth0
+for ns in "$TAG-a" "$TAG-b"; do ip -n "$ns" link set veth0 up; ip -n "$ns" link set lo up; done
+
+iperf() { # SERVER-NSENTER-ARG CLIENT-NSENTER-ARG ADDRESS -> bits/s
+    nsenter "$1" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+    local server=$!
+    local out=""
+    for _ in $(seq 50); do
+        out=$(nsenter "$2" iperf3 -c "$3" -p 5201 -t "$SECONDS_PER_RUN" -O 1 -J 2>/dev/null) && break
+        sleep 0.1
+    done
+    wait "$server" 2>/dev/null || true
+    python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["end"]["sum_received"]["bits_per_second"])' <<<"$out"
+}
+vps=() bare=()
+for _ in $(seq "$RUNS"); do
+    vps+=("$(iperf "--net=/proc/$pid1/ns/net" "--net=/proc/$pid2/ns/net" "$ip1")")
+    bare+=("$(iperf "--net=/run/netns/$TAG-b" "--net=/run/netns/$TAG-a" 192.0.2.2)")
+done
+vps_bps=$(printf '%s\n' "${vps[@]}" | median)
+bare_bps=$(printf '%s\n' "${bare[@]}" | median)
+
+echo
+echo "| measurement | croft | peer | |"
+echo "|---|---|---|---|"
+python3 - "$on_ms" "$off_ms" "$vps_bps" "$bare_bps" "$N" "$RUNS" <<'EOF'
+import sys
+on, off, vps, bare, n, runs = map(float, sys.argv[1:])
+print(f"| croft start, median of {n:.0f} | {on:.2f} ms with network | {off:.2f} ms without | network setup costs {on - off:.2f} ms |")
+print(f"| TCP VPS to VPS, median of {runs:.0f} | {vps / 1e9:.2f} Gbit/s (bridge, rules) | {bare / 1e9:.2f} Gbit/s (bare veth pair) | {vps / bare:.0%} of bare |")
+EOF
