@@ -5,8 +5,9 @@
 #
 #   scripts/quickstart.sh           set up and run
 #   scripts/quickstart.sh --down    delete the demo VPS and stop croftd
-#   scripts/quickstart.sh --purge   also unmount the storage pool and remove
-#                                   every croft file (refused while VPSes run)
+#   scripts/quickstart.sh --purge   also unmount the storage pool, remove the
+#                                   bridge and croft's nftables tables and every
+#                                   croft file (refused while VPSes run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "quickstart: run as root (croftd manages namespaces and cgroups)" >&2; exit 1; }
@@ -31,6 +32,10 @@ if [ "${1:-}" = "--down" ] || [ "${1:-}" = "--purge" ]; then
     exit 0
   fi
   if mountpoint -q /var/lib/croft/storage-pools/default; then umount /var/lib/croft/storage-pools/default; fi
+  # The network croftd set up: its bridge and its own nftables tables.
+  ip link del croftbr0 2>/dev/null || true
+  nft delete table inet croft 2>/dev/null || true
+  nft delete table bridge croft 2>/dev/null || true
   rm -rf /var/lib/croft /run/croft /var/log/croft
   rm -f /usr/local/bin/croftd /usr/local/bin/croft /usr/local/bin/croft-supervisor
   echo "croft removed: storage pool unmounted, state and binaries deleted"
@@ -56,6 +61,6 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 croft list
-croft exec demo -- sh -c 'echo "hello from $(hostname): $(. /etc/os-release; echo $PRETTY_NAME), PID 1 is $(cat /proc/1/comm), systemd is $(systemctl is-system-running)"'
+croft exec demo -- sh -c 'echo "hello from $(hostname): $(. /etc/os-release; echo $PRETTY_NAME), PID 1 is $(cat /proc/1/comm), systemd is $(systemctl is-system-running), eth0 is $(ip -br -4 addr show eth0 | tr -s " " | cut -d" " -f3)"'
 echo
 echo "Try: croft exec -t demo -- bash     croft console demo (Ctrl+a q detaches)     croft --help"
