@@ -252,6 +252,14 @@ fn copy_gives_a_new_vps_with_its_own_identity() {
     assert_ne!(ids[1], ids[0]);
     assert_ne!(ids[2], ids[0]);
     assert_ne!(ids[1], ids[2]);
+    // Its own network identity too: a new MAC and address, reachable, and
+    // the anti-spoofing rules that let it send were loaded at its start.
+    let (o, c) = (&host.info("orig1")["nic"], &host.info("copy1")["nic"]);
+    assert_ne!(o["mac"], c["mac"]);
+    assert_ne!(o["ipv4"], c["ipv4"]);
+    let ip = c["ipv4"].as_str().unwrap();
+    assert!(host.sh_ok("copy1", "ip -4 addr show eth0").contains(ip));
+    assert!(host.sh("orig1", &format!("ping -c1 -W2 {ip}")).status.success());
     // The copies are independent of the original.
     host.sh_ok("copy1", "echo mine > /root/d");
     assert_eq!(host.sh_ok("orig1", "cat /root/d").trim(), "later");

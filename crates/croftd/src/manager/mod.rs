@@ -72,6 +72,9 @@ pub struct Manager {
     network: Option<crate::network::Network>,
     /// Held while addresses are chosen and recorded.
     ipam: tokio::sync::Mutex<()>,
+    /// VPSes whose rules are in the loaded nftables ruleset; held while
+    /// rules are rebuilt, so two rebuilds never interleave.
+    rules_loaded: tokio::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 fn limits(cfg: &InstanceConfig) -> Limits {
@@ -123,6 +126,7 @@ impl Manager {
             locks: Mutex::new(HashMap::new()),
             network,
             ipam: tokio::sync::Mutex::new(()),
+            rules_loaded: tokio::sync::Mutex::new(Default::default()),
         }))
     }
 
@@ -297,8 +301,6 @@ impl Manager {
         job: &JobHandle,
     ) -> Result<()> {
         let dir = self.make_instance_dir(&req.name, uid_base)?;
-        // Its anti-spoofing rules exist before its first packet.
-        self.apply_rules().await?;
         job.progress(10, "preparing image").await;
         let images = self.images.clone();
         let image = req.image.clone();
@@ -408,6 +410,9 @@ impl Manager {
             });
         }
         let nic = self.nic_spec(name).await?;
+        if nic.is_some() && !self.rules_loaded.lock().await.contains(name) {
+            self.apply_rules().await?;
+        }
         self.write_network_files(name, &rootfs).await?;
         let cgroup = self.cgroups.create(name)?;
         let result = async {
@@ -816,7 +821,8 @@ impl Manager {
                 let to = dst.to_string();
                 blocking(move || pool.set_limit(&to, cfg.disk_bytes)).await??;
             }
-            self.apply_rules().await?;
+            // Its rules are loaded when it first starts (a copy must stay
+            // a snapshot's cost, and a stopped VPS sends nothing).
             self.db.set_status(dst, Status::Stopped, None, None).await?;
             Ok::<(), ManagerError>(())
         }

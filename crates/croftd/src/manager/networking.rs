@@ -84,11 +84,15 @@ impl Manager {
         Ok(())
     }
 
-    /// Rebuild croft's nftables rules from the database and load them.
+    /// Rebuild croft's nftables rules from the database and load them. A
+    /// VPS's anti-spoofing rules must be loaded before it first starts
+    /// (`start_locked` sees to that); everything else that changes rules
+    /// calls this at once.
     pub(super) async fn apply_rules(&self) -> Result<()> {
         let Some(net) = self.network.clone() else {
             return Ok(());
         };
+        let mut loaded = self.rules_loaded.lock().await;
         let nics = self.db.nics().await?;
         let forwards = self.db.forwards().await?;
         let rules = self.db.firewall_rules().await?;
@@ -138,7 +142,9 @@ impl Manager {
         let text = nft::render(&ruleset);
         blocking(move || nft::apply(&text))
             .await?
-            .map_err(net_host_err("apply the network rules"))
+            .map_err(net_host_err("apply the network rules"))?;
+        *loaded = nics.into_iter().map(|n| n.instance).collect();
+        Ok(())
     }
 
     /// Parse and check the addresses a launch asks for (400 before anything
