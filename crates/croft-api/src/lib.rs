@@ -132,6 +132,9 @@ pub struct Instance {
     /// Host ports forwarded to it.
     #[serde(default)]
     pub forwards: Vec<PortForward>,
+    /// Its inbound firewall (shown for one VPS, not in lists).
+    #[serde(default)]
+    pub firewall: Option<Firewall>,
 }
 
 /// A VPS's interface on a croft network (`eth0` inside).

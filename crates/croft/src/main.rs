@@ -619,6 +619,18 @@ fn print_info(i: &Instance) {
             f.host_port, f.protocol, f.vps_port
         );
     }
+    if let Some(fw) = &i.firewall {
+        println!("Firewall:    default {}, {} rule(s)", fw.default, fw.rules.len());
+        for (n, r) in fw.rules.iter().enumerate() {
+            let port = r.port.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
+            let from = r
+                .source
+                .as_deref()
+                .map(|s| format!(" from {s}"))
+                .unwrap_or_default();
+            println!("  {}. {} {}{port}{from}", n + 1, r.action, r.protocol);
+        }
+    }
     if let Some(d) = i.disk_bytes {
         let limit = i
             .config

@@ -209,6 +209,28 @@ fn a_port_forward_reaches_a_service_in_the_vps_and_survives_restarts() {
 
     host.ok(&["port", "remove", "web1", "tcp", "8080"]);
     assert!(!host_ok(&host, fetch), "forward still works after remove");
+
+    // UDP: a datagram to host port 5353 arrives at the VPS's port 53
+    // (received by the host's python3 in the VPS's network namespace:
+    // busybox nc has no UDP).
+    host.ok(&["port", "add", "web1", "udp", "5353:53"]);
+    let receiver = std::process::Command::new("nsenter")
+        .arg(format!("--net=/proc/{}/ns/net", host.init_pid("web1")))
+        .args([
+            "python3",
+            "-c",
+            "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('0.0.0.0', 53))\n\
+             s.settimeout(10)\nprint(s.recvfrom(100)[0].decode())",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let send = "python3 -c \"import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor _ in range(20):\n    s.sendto(b'udp-through', ('10.87.0.1', 5353)); time.sleep(0.1)\"";
+    assert!(host_ok(&host, send));
+    let got = receiver.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&got.stdout).trim(), "udp-through");
+    let info = host.ok(&["info", "web1"]);
+    assert!(info.contains("host port 5353/udp -> 53"), "{info}");
 }
 
 #[test]

@@ -525,3 +525,54 @@ fn a_full_pool_or_a_crash_mid_import_leaves_no_image_and_no_volume() {
     host.ok(&["launch", "busybox", "after1"]);
     host.sh_ok("after1", "echo data > /root/f && sync");
 }
+
+/// croftd killed between the steps of a copy, a launch and a delete (at
+/// crash points, see croftd's failpoint.rs): the next start finishes or
+/// undoes each one, leaving no half-made VPS, volume, address or rule, and
+/// the VPS that was running all along keeps running.
+#[test]
+fn croftd_killed_mid_copy_launch_or_delete_leaves_a_consistent_state() {
+    let mut host = Host::new();
+    host.ok(&["launch", "busybox", "keep1"]);
+    host.ok(&["launch", "busybox", "del1"]);
+    let keep_pid = host.init_pid("keep1");
+    let containers = host.pool_dir().join("containers");
+    for (point, args, gone) in [
+        ("copy:volume-made", vec!["copy", "keep1", "cp1"], "cp1"),
+        ("launch:disk-made", vec!["launch", "busybox", "new1"], "new1"),
+        ("delete:volume-gone", vec!["delete", "--force", "del1"], "del1"),
+    ] {
+        host.kill_daemon();
+        host.start_daemon_with_env(&[("CROFTD_CRASH_AT", point)]);
+        let _ = host.croft(&args);
+        host.wait_daemon_gone();
+        assert!(host.daemon_log().contains(point), "{point} not reached");
+        host.start_daemon();
+        assert!(
+            host.fails(&["info", gone]).contains("not found"),
+            "{point}: {gone} survived"
+        );
+        assert!(!containers.join(gone).exists(), "{point}: volume of {gone} left");
+        let net: serde_json::Value =
+            serde_json::from_str(&host.ok(&["network", "info", "default", "--format", "json"])).unwrap();
+        let leases: Vec<&str> = net["leases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["instance"].as_str().unwrap())
+            .collect();
+        assert!(
+            !leases.contains(&gone),
+            "{point}: address of {gone} not freed: {leases:?}"
+        );
+        assert_eq!(
+            host.init_pid("keep1"),
+            keep_pid,
+            "{point}: the running VPS was disturbed"
+        );
+    }
+    // And the names can be used again.
+    host.ok(&["copy", "keep1", "cp1"]);
+    host.ok(&["launch", "busybox", "new1"]);
+    assert_eq!(host.sh_ok("new1", "hostname").trim(), "new1");
+}

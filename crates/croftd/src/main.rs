@@ -6,6 +6,7 @@
 mod api;
 mod config;
 mod db;
+mod failpoint;
 mod images;
 mod jobs;
 mod manager;

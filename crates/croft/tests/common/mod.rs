@@ -114,6 +114,25 @@ impl Host {
     }
 
     pub fn start_daemon(&mut self) {
+        self.start_daemon_with_env(&[]);
+    }
+
+    /// Wait for a daemon that is expected to die on its own (a crash point).
+    pub fn wait_daemon_gone(&mut self) {
+        let mut child = self.daemon.take().expect("daemon running");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "croftd did not die; log:\n{}",
+                self.daemon_log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Start the daemon with extra environment variables.
+    pub fn start_daemon_with_env(&mut self, env: &[(&str, &str)]) {
         assert!(self.daemon.is_none(), "daemon already running");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -125,6 +144,7 @@ impl Host {
             .arg(bin_dir().join("croftd"))
             .arg("--config")
             .arg(&self.config)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

@@ -229,6 +229,7 @@ impl Manager {
             supervisor_socket: socket,
             nic: Self::nic_view(nics.iter().find(|n| n.instance == row_name)),
             forwards: Self::forwards_view(forwards, &row_name),
+            firewall: None,
         }
     }
 
@@ -250,6 +251,9 @@ impl Manager {
         let pool = self.pool.clone();
         let volume = name.to_string();
         view.disk_bytes = blocking(move || pool.usage(&volume)).await?.ok().flatten();
+        if view.nic.is_some() {
+            view.firewall = Some(self.firewall(name).await?);
+        }
         Ok(view)
     }
 
@@ -314,6 +318,7 @@ impl Manager {
                 self.ensure_built(&req.image, job, (10, 75)).await?;
             }
             blocking(move || pool.clone_image(&crate::images::pool_name(&image), &name)).await??;
+            crate::failpoint::crash_point("launch:disk-made");
         } else {
             let src = blocking(move || images.ensure(&image)).await??;
             job.progress(40, "copying the image into the VPS").await;
@@ -613,6 +618,7 @@ impl Manager {
         let pool = self.pool.clone();
         let volume = name.to_string();
         blocking(move || pool.delete_volume(&volume)).await??;
+        crate::failpoint::crash_point("delete:volume-gone");
         let host_if = self.db.nic(name).await?.map(|n| n.host_if);
         self.db.delete_instance(name).await?;
         self.release_nic(host_if).await?;
@@ -808,6 +814,7 @@ impl Manager {
             let pool = self.pool.clone();
             let (from, to, s) = (src.to_string(), dst.to_string(), snap.clone());
             let rootfs = blocking(move || pool.copy_volume(&from, s.as_deref(), &to)).await??;
+            crate::failpoint::crash_point("copy:volume-made");
             let name = dst.to_string();
             blocking(move || croft_host::rootfs::new_identity(&rootfs, &name))
                 .await?
