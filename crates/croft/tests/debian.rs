@@ -20,37 +20,76 @@ fn wait_running(host: &Host, name: &str) -> Duration {
 fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
     common::require_root();
     let host = Host::with_config("storage_size = \"4GiB\"");
-    // Build the image the way croftd does, then hand it over as a tarball.
-    let build = host.dir.join("bookworm");
-    std::fs::create_dir_all(&build).unwrap();
-    let mut steps = Vec::new();
-    croft_host::rootfs::debootstrap("bookworm", "http://deb.debian.org/debian", &build, &mut |s| {
-        steps.push(s.to_string())
-    })
-    .expect("debootstrap bookworm (needs the Debian mirror)");
-    // The steps a build reports as its job's progress.
-    for stage in ["Retrieving", "Unpacking", "Configuring", "Base system installed"] {
-        assert!(
-            steps.iter().any(|s| s.starts_with(stage)),
-            "no {stage} step in {steps:?}"
+    // Build the images the way croftd does (both releases at once), then
+    // hand them over as tarballs.
+    let built: Vec<(String, Vec<String>)> = std::thread::scope(|scope| {
+        let jobs: Vec<_> = ["bookworm", "trixie"]
+            .into_iter()
+            .map(|release| {
+                let dir = host.dir.clone();
+                scope.spawn(move || {
+                    let build = dir.join(release);
+                    std::fs::create_dir_all(&build).unwrap();
+                    let mut steps = Vec::new();
+                    croft_host::rootfs::debootstrap(
+                        release,
+                        "http://deb.debian.org/debian",
+                        &build,
+                        &mut |s| steps.push(s.to_string()),
+                    )
+                    .unwrap_or_else(|e| panic!("debootstrap {release} (needs the Debian mirror): {e}"));
+                    let tarball = dir.join(format!("{release}.tar.gz"));
+                    croft_host::archive::pack(&build, &tarball).unwrap();
+                    std::fs::remove_dir_all(&build).unwrap();
+                    (release.to_string(), steps)
+                })
+            })
+            .collect();
+        jobs.into_iter().map(|j| j.join().unwrap()).collect()
+    });
+    for (release, steps) in &built {
+        // The steps a build reports as its job's progress.
+        for stage in ["Retrieving", "Unpacking", "Configuring", "Base system installed"] {
+            assert!(
+                steps.iter().any(|s| s.starts_with(stage)),
+                "no {stage} step in {steps:?}"
+            );
+        }
+        let tarball = host.dir.join(format!("{release}.tar.gz"));
+        host.ok(&[
+            "image",
+            "import",
+            tarball.to_str().unwrap(),
+            &format!("test/{release}"),
+        ]);
+        std::fs::remove_file(&tarball).unwrap();
+        let info: serde_json::Value = serde_json::from_str(&host.ok(&[
+            "image",
+            "info",
+            &format!("test/{release}"),
+            "--format",
+            "json",
+        ]))
+        .unwrap();
+        assert_eq!(
+            (
+                info["distro"].as_str(),
+                info["release"].as_str(),
+                info["arch"].as_str()
+            ),
+            (Some("debian"), Some(release.as_str()), Some("amd64")),
+            "{info}"
         );
     }
-    let tarball = host.dir.join("bookworm.tar.gz");
-    croft_host::archive::pack(&build, &tarball).unwrap();
-    std::fs::remove_dir_all(&build).unwrap();
-    host.ok(&["image", "import", tarball.to_str().unwrap(), "test/bookworm"]);
-    std::fs::remove_file(&tarball).unwrap();
-    let info: serde_json::Value =
-        serde_json::from_str(&host.ok(&["image", "info", "test/bookworm", "--format", "json"])).unwrap();
-    assert_eq!(
-        (
-            info["distro"].as_str(),
-            info["release"].as_str(),
-            info["arch"].as_str()
-        ),
-        (Some("debian"), Some("bookworm"), Some("amd64")),
-        "{info}"
-    );
+
+    // Debian 13 (systemd 257) beside Debian 12 (systemd 252).
+    host.ok(&["launch", "test/trixie", "new1"]);
+    let took = wait_running(&host, "new1");
+    eprintln!("new1 (trixie): systemd running after {took:?}");
+    assert!(host.sh_ok("new1", "cat /etc/os-release").contains("trixie"));
+    assert!(host
+        .sh_ok("new1", "systemctl --version")
+        .starts_with("systemd 257"));
 
     host.ok(&["launch", "test/bookworm", "web1", "--memory", "512MiB"]);
     host.ok(&["launch", "test/bookworm", "web2"]);
@@ -122,4 +161,10 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
     let ip = host.info("web1")["nic"]["ipv4"].as_str().unwrap().to_string();
     assert!(host.sh_ok("web1", "getent ahostsv4 web1").contains(&ip));
     assert!(host.sh_ok("web1", "ip -4 addr show eth0").contains(&ip));
+    // The trixie VPS ran beside them all along and shuts down cleanly too.
+    assert!(host
+        .sh_ok("new1", "systemctl is-system-running")
+        .starts_with("running"));
+    host.ok(&["stop", "new1", "--timeout", "20"]);
+    assert_eq!(host.info("new1")["last_exit"], "stopped");
 }
