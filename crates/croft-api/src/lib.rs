@@ -37,6 +37,76 @@ pub struct LaunchRequest {
     /// A fixed IPv6 address on the network (default: the next free one).
     #[serde(default)]
     pub ipv6: Option<String>,
+    /// Public keys put in root's authorized_keys before the first boot
+    /// (one key per entry, OpenSSH format).
+    #[serde(default)]
+    pub ssh_keys: Vec<String>,
+    /// A script run once at first boot (it must start with `#!`).
+    #[serde(default)]
+    pub user_data: Option<String>,
+}
+
+/// Largest user-data script accepted.
+pub const MAX_USER_DATA: usize = 64 << 10;
+
+/// The key types OpenSSH accepts in authorized_keys.
+const SSH_KEY_TYPES: &[&str] = &[
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+];
+
+/// The public keys in `text` (a .pub file or authorized_keys lines): one
+/// `TYPE BASE64 [COMMENT]` per line, blank lines and `#` comments skipped.
+/// Options (`command=...`) are refused: a key given to croft grants plain
+/// root login, nothing else.
+pub fn parse_ssh_keys(text: &str) -> Result<Vec<String>, String> {
+    let mut keys = Vec::new();
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let mut parts = line.split_whitespace();
+        let kind = parts.next().unwrap_or_default();
+        let blob = parts.next().unwrap_or_default();
+        let short: String = line.chars().take(40).collect();
+        if !SSH_KEY_TYPES.contains(&kind) {
+            return Err(format!(
+                "not an OpenSSH public key: {short:?} (expected e.g. ssh-ed25519 AAAA... comment)"
+            ));
+        }
+        let base64 = blob.len() >= 16
+            && blob
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=');
+        if !base64 || line.chars().any(|c| c.is_control()) {
+            return Err(format!("malformed {kind} key: {short:?}"));
+        }
+        keys.push(line.to_string());
+    }
+    if keys.is_empty() {
+        return Err("no public key found (expected e.g. ssh-ed25519 AAAA... comment)".into());
+    }
+    Ok(keys)
+}
+
+/// Check a user-data script: a `#!` interpreter line, at most 64 KiB.
+pub fn validate_user_data(script: &str) -> Result<(), String> {
+    if !script.starts_with("#!") {
+        return Err("the user-data script must start with an interpreter line (#!/bin/sh)".into());
+    }
+    if script.len() > MAX_USER_DATA {
+        return Err(format!(
+            "the user-data script is larger than {} KiB",
+            MAX_USER_DATA >> 10
+        ));
+    }
+    Ok(())
 }
 
 /// A partial configuration change: keys to set, keys to unset.
@@ -135,6 +205,13 @@ pub struct Instance {
     /// Its inbound firewall (shown for one VPS, not in lists).
     #[serde(default)]
     pub firewall: Option<Firewall>,
+    /// Public keys root was given (shown for one VPS).
+    #[serde(default)]
+    pub ssh_keys: Vec<String>,
+    /// What became of its first-boot script, if it has one: "pending",
+    /// "succeeded" or "failed with exit status N ..." (shown for one VPS).
+    #[serde(default)]
+    pub user_data: Option<String>,
 }
 
 /// A VPS's interface on a croft network (`eth0` inside).
@@ -513,5 +590,28 @@ mod forward_tests {
             parse_source("2001:db8::1").unwrap(),
             ("2001:db8::1".parse().unwrap(), 128)
         );
+    }
+
+    #[test]
+    fn ssh_keys_and_user_data() {
+        let good = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0wmN/Cr3JXqmLW7u+g9pTh+wyqDHpSQEIQczXkVx9q me@host";
+        assert_eq!(
+            parse_ssh_keys(&format!("# mine\n{good}\n\n")),
+            Ok(vec![good.to_string()])
+        );
+        for bad in [
+            "",
+            "# only a comment",
+            "not a key",
+            "ssh-ed25519",
+            "ssh-ed25519 AAAA",
+            "command=\"rm -rf /\" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0wmN",
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA$(reboot)",
+        ] {
+            assert!(parse_ssh_keys(bad).is_err(), "{bad}");
+        }
+        assert!(validate_user_data("#!/bin/sh\necho hi\n").is_ok());
+        assert!(validate_user_data("echo hi").unwrap_err().contains("#!"));
+        assert!(validate_user_data(&format!("#!/bin/sh\n{}", "x".repeat(MAX_USER_DATA))).is_err());
     }
 }

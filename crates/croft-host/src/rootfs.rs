@@ -395,6 +395,138 @@ pub fn debootstrap(
     Ok(())
 }
 
+/// The directory `rel` below `rootfs`, walked one component at a time:
+/// a symlink or non-directory anywhere is refused (the disk is the
+/// tenant's), a missing directory is created with `mode`, owned by the
+/// owner of the VPS's `/` (root inside).
+fn dir_inside(rootfs: &Path, rel: &str, mode: u32) -> Result<PathBuf, RootfsError> {
+    let top = fs::symlink_metadata(rootfs).map_err(io("stat", rootfs))?;
+    let mut path = rootfs.to_path_buf();
+    for part in Path::new(rel).components() {
+        path.push(part);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(RootfsError::Unsupported { path }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::create_dir(&path).map_err(io("create", &path))?;
+                fs::set_permissions(&path, fs::Permissions::from_mode(mode)).map_err(io("chmod", &path))?;
+                std::os::unix::fs::lchown(&path, Some(top.uid()), Some(top.gid()))
+                    .map_err(io("chown", &path))?;
+            }
+            Err(e) => return Err(io("stat", &path)(e)),
+        }
+    }
+    Ok(path)
+}
+
+/// Write `text` to `rel_dir/file` below `rootfs` with `mode`, owned by
+/// root inside, without following links.
+fn write_inside(rootfs: &Path, rel_dir: &str, file: &str, text: &[u8], mode: u32) -> Result<(), RootfsError> {
+    use std::io::Write;
+    let top = fs::symlink_metadata(rootfs).map_err(io("stat", rootfs))?;
+    dir_inside(rootfs, rel_dir, 0o755)?;
+    let path = rootfs.join(rel_dir).join(file);
+    let f = create_inside(rootfs, rel_dir, file)?;
+    std::os::unix::fs::fchown(&f, Some(top.uid()), Some(top.gid())).map_err(io("chown", &path))?;
+    f.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(io("chmod", &path))?;
+    (&f).write_all(text).map_err(io("write", &path))
+}
+
+/// Add public `keys` to root's `~/.ssh/authorized_keys` (keys already there
+/// stay, none is added twice).
+pub fn add_authorized_keys(rootfs: &Path, keys: &[String]) -> Result<(), RootfsError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    dir_inside(rootfs, "root", 0o700)?;
+    dir_inside(rootfs, "root/.ssh", 0o700)?;
+    let path = rootfs.join("root/.ssh/authorized_keys");
+    let mut text = match fs::symlink_metadata(&path) {
+        Ok(m) if m.is_file() => fs::read_to_string(&path).map_err(io("read", &path))?,
+        _ => String::new(),
+    };
+    for key in keys {
+        if !text.lines().any(|l| l.trim() == key.trim()) {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(key.trim());
+            text.push('\n');
+        }
+    }
+    write_inside(rootfs, "root/.ssh", "authorized_keys", text.as_bytes(), 0o600)
+}
+
+/// Where a VPS keeps its user-data script and what became of it.
+const USER_DATA_DIR: &str = "var/lib/croft";
+
+/// Install a first-boot script, run once by systemd (`croft-user-data
+/// .service`, cloud-init style) with its output in
+/// /var/log/croft-user-data.log. The unit itself always succeeds so a
+/// failing script does not mark the boot degraded; its exit status is kept
+/// for `croft info` ([`user_data_status`]). Needs a systemd image.
+pub fn install_user_data(rootfs: &Path, script: &[u8]) -> Result<(), RootfsError> {
+    let systemd = fs::symlink_metadata(rootfs.join("etc/systemd/system"))
+        .map(|m| m.is_dir())
+        .unwrap_or(false);
+    if !systemd {
+        return Err(RootfsError::Command {
+            command: "user-data".into(),
+            detail: "the image has no systemd (/etc/systemd/system) to run it at first boot".into(),
+        });
+    }
+    write_inside(rootfs, USER_DATA_DIR, "user-data", script, 0o700)?;
+    let unit = "[Unit]\n\
+Description=croft user-data (runs once, at first boot)\n\
+After=network.target\n\
+ConditionPathExists=!/var/lib/croft/user-data.status\n\
+\n\
+[Service]\n\
+Type=oneshot\n\
+RemainAfterExit=yes\n\
+ExecStart=/bin/sh -c '/var/lib/croft/user-data >/var/log/croft-user-data.log 2>&1; echo $? >/var/lib/croft/user-data.status'\n\
+\n\
+[Install]\n\
+WantedBy=multi-user.target\n";
+    write_inside(
+        rootfs,
+        "etc/systemd/system",
+        "croft-user-data.service",
+        unit.as_bytes(),
+        0o644,
+    )?;
+    let wants = dir_inside(rootfs, "etc/systemd/system/multi-user.target.wants", 0o755)?;
+    let link = wants.join("croft-user-data.service");
+    if fs::symlink_metadata(&link).is_err() {
+        std::os::unix::fs::symlink("../croft-user-data.service", &link).map_err(io("link", &link))?;
+    }
+    Ok(())
+}
+
+/// What became of the VPS's user-data script: `None` if it has none,
+/// else "pending", "succeeded" or "failed with exit status N".
+pub fn user_data_status(rootfs: &Path) -> Option<String> {
+    let dir = rootfs.join(USER_DATA_DIR);
+    let regular = |p: &Path| fs::symlink_metadata(p).map(|m| m.is_file()).unwrap_or(false);
+    if !fs::symlink_metadata(&dir).map(|m| m.is_dir()).unwrap_or(false) || !regular(&dir.join("user-data")) {
+        return None;
+    }
+    let status = dir.join("user-data.status");
+    if !regular(&status) {
+        return Some("pending".into());
+    }
+    let text: String = fs::read_to_string(&status)
+        .unwrap_or_default()
+        .chars()
+        .take(16)
+        .collect();
+    Some(match text.trim() {
+        "0" => "succeeded".into(),
+        code => format!("failed with exit status {code} (see /var/log/croft-user-data.log)"),
+    })
+}
+
 /// Written at every start of a VPS with a network: its addresses under its
 /// hostname in `/etc/hosts` (lines croft wrote before are replaced, the
 /// tenant's own kept) and, unless the guest manages DNS itself (a symlinked
@@ -668,5 +800,48 @@ mod tests {
             .unwrap()
             .file_type()
             .is_symlink());
+    }
+
+    #[test]
+    fn authorized_keys_and_user_data_are_written_without_following_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("etc/systemd/system")).unwrap();
+        let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx0ZXN0a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5 me@host"
+            .to_string();
+        add_authorized_keys(root, std::slice::from_ref(&key)).unwrap();
+        add_authorized_keys(root, std::slice::from_ref(&key)).unwrap();
+        let ak = root.join("root/.ssh/authorized_keys");
+        assert_eq!(fs::read_to_string(&ak).unwrap(), format!("{key}\n"));
+        assert_eq!(fs::metadata(&ak).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(root.join("root/.ssh")).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+
+        assert_eq!(user_data_status(root), None);
+        install_user_data(root, b"#!/bin/sh\necho hi\n").unwrap();
+        assert_eq!(user_data_status(root).as_deref(), Some("pending"));
+        assert!(fs::symlink_metadata(
+            root.join("etc/systemd/system/multi-user.target.wants/croft-user-data.service")
+        )
+        .unwrap()
+        .file_type()
+        .is_symlink());
+        fs::write(root.join("var/lib/croft/user-data.status"), "3\n").unwrap();
+        assert!(user_data_status(root).unwrap().contains("exit status 3"));
+
+        // A planted link (root -> a host directory) is refused.
+        let evil = tempfile::tempdir().unwrap();
+        let host_dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(host_dir.path(), evil.path().join("root")).unwrap();
+        assert!(add_authorized_keys(evil.path(), &[key]).is_err());
+        assert!(!host_dir.path().join(".ssh").exists());
+        // No systemd: user-data is refused with a clear error.
+        let plain = tempfile::tempdir().unwrap();
+        assert!(install_user_data(plain.path(), b"#!/bin/sh\n")
+            .unwrap_err()
+            .to_string()
+            .contains("systemd"));
     }
 }

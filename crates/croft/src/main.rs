@@ -74,6 +74,14 @@ enum Command {
         /// A fixed IPv6 address (default: the next free one).
         #[arg(long = "ip6", value_name = "IPV6")]
         ipv6: Option<String>,
+        /// A public key file (.pub) whose keys root gets in authorized_keys
+        /// (repeatable).
+        #[arg(long = "ssh-key", value_name = "FILE")]
+        ssh_keys: Vec<PathBuf>,
+        /// A script run once at first boot, cloud-init style (systemd images;
+        /// output in /var/log/croft-user-data.log, outcome in croft info).
+        #[arg(long, value_name = "FILE")]
+        user_data: Option<PathBuf>,
     },
     /// List VPSes.
     #[command(alias = "ls")]
@@ -336,6 +344,8 @@ fn run(cli: Cli) -> Result<u8> {
             no_start,
             ipv4,
             ipv6,
+            ssh_keys,
+            user_data,
         } => {
             croft_api::validate_name(&name)?;
             let mut cfg = BTreeMap::new();
@@ -354,6 +364,25 @@ fn run(cli: Cli) -> Result<u8> {
                 }
             }
             croft_api::InstanceConfig::parse(&cfg)?;
+            let mut keys = Vec::new();
+            for file in &ssh_keys {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| anyhow!("cannot read SSH key {}: {e}", file.display()))?;
+                keys.extend(
+                    croft_api::parse_ssh_keys(&text)
+                        .map_err(|e| anyhow!("SSH key {}: {e}", file.display()))?,
+                );
+            }
+            let user_data = match &user_data {
+                Some(file) => {
+                    let text = std::fs::read_to_string(file)
+                        .map_err(|e| anyhow!("cannot read user-data {}: {e}", file.display()))?;
+                    croft_api::validate_user_data(&text)
+                        .map_err(|e| anyhow!("user-data {}: {e}", file.display()))?;
+                    Some(text)
+                }
+                None => None,
+            };
             let job: Job = client.post(
                 "/1.0/instances",
                 &LaunchRequest {
@@ -363,6 +392,8 @@ fn run(cli: Cli) -> Result<u8> {
                     no_start,
                     ipv4,
                     ipv6,
+                    ssh_keys: keys,
+                    user_data,
                 },
             )?;
             println!("Creating {name}");
@@ -618,6 +649,26 @@ fn print_info(i: &Instance) {
             "Forward:     host port {}/{} -> {}",
             f.host_port, f.protocol, f.vps_port
         );
+    }
+    for key in &i.ssh_keys {
+        let mut parts = key.split_whitespace();
+        let (kind, blob, comment) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.collect::<Vec<_>>().join(" "),
+        );
+        let tail: String = blob
+            .chars()
+            .rev()
+            .take(12)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        println!("SSH key:     {kind} ...{tail} {comment}");
+    }
+    if let Some(u) = &i.user_data {
+        println!("User data:   {u}");
     }
     if let Some(fw) = &i.firewall {
         println!("Firewall:    default {}, {} rule(s)", fw.default, fw.rules.len());

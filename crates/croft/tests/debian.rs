@@ -91,6 +91,68 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
         .sh_ok("new1", "systemctl --version")
         .starts_with("systemd 257"));
 
+    // Root over SSH with a key given at launch, and a first-boot script
+    // that runs once.
+    let key = host.dir.join("id_ed25519");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let script = host.dir.join("user-data.sh");
+    std::fs::write(&script, "#!/bin/sh\necho configured >> /root/user-data-runs\n").unwrap();
+    let failing = host.dir.join("failing.sh");
+    std::fs::write(&failing, "#!/bin/sh\necho trying; exit 3\n").unwrap();
+    let pubkey = host.dir.join("id_ed25519.pub");
+    host.ok(&[
+        "launch",
+        "test/bookworm",
+        "ssh1",
+        "--ssh-key",
+        pubkey.to_str().unwrap(),
+        "--user-data",
+        script.to_str().unwrap(),
+    ]);
+    host.ok(&[
+        "launch",
+        "test/bookworm",
+        "ud2",
+        "--user-data",
+        failing.to_str().unwrap(),
+    ]);
+    wait_running(&host, "ssh1");
+    let ip = host.info("ssh1")["nic"]["ipv4"].as_str().unwrap().to_string();
+    let ssh = format!(
+        "ssh -i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
+         -o ConnectTimeout=5 root@{ip} 'hostname; cat /root/user-data-runs'",
+        key.display()
+    );
+    let out = host.host_sh(&ssh);
+    assert!(
+        out.status.success(),
+        "ssh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ssh1\nconfigured\n");
+    assert_eq!(host.info("ssh1")["user_data"], "succeeded");
+    host.ok(&["restart", "ssh1"]);
+    wait_running(&host, "ssh1");
+    assert_eq!(
+        host.sh_ok("ssh1", "cat /root/user-data-runs"),
+        "configured\n",
+        "user-data ran twice"
+    );
+    // A failing script: the VPS still boots (running, not degraded) and
+    // croft info says what happened.
+    wait_running(&host, "ud2");
+    let status = host.info("ud2")["user_data"].as_str().unwrap().to_string();
+    assert!(status.contains("exit status 3"), "{status}");
+    assert!(host
+        .sh_ok("ud2", "cat /var/log/croft-user-data.log")
+        .contains("trying"));
+    host.ok(&["delete", "--force", "ud2"]);
+
     host.ok(&["launch", "test/bookworm", "web1", "--memory", "512MiB"]);
     host.ok(&["launch", "test/bookworm", "web2"]);
     for name in ["web1", "web2"] {

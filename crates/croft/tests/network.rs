@@ -34,6 +34,17 @@ fn host_ok(host: &Host, script: &str) -> bool {
     host.host_sh(script).status.success()
 }
 
+/// The link-local IPv6 address of VPS `name`'s eth0.
+fn link_local_of(host: &Host, name: &str) -> String {
+    let out = host.sh_ok(name, "ip -6 addr show dev eth0 scope link");
+    let word = out
+        .split_whitespace()
+        .skip_while(|w| *w != "inet6")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no link-local address: {out}"));
+    word.split('/').next().unwrap().to_string()
+}
+
 fn host_out(host: &Host, script: &str) -> String {
     let out = host.host_sh(script);
     assert!(
@@ -84,6 +95,12 @@ fn vpses_reach_each_other_and_the_host_over_ipv4_and_ipv6_and_delete_leaves_noth
     let net: serde_json::Value =
         serde_json::from_str(&host.ok(&["network", "info", "default", "--format", "json"])).unwrap();
     assert_eq!(net["bridge"], "croftbr0");
+    // The gateway keeps its MAC as VPSes come and go.
+    let bridge_mac = || host_out(&host, "ip -brief link show croftbr0 | tr -s ' ' | cut -d' ' -f3");
+    let before = bridge_mac();
+    host.ok(&["launch", "busybox", "n9"]);
+    host.ok(&["delete", "--force", "n9"]);
+    assert_eq!(bridge_mac(), before);
     assert_eq!(net["leases"].as_array().unwrap().len(), 2, "{net}");
 
     // A restart keeps the addresses (they are the VPS's, not the run's).
@@ -195,7 +212,6 @@ fn a_port_forward_reaches_a_service_in_the_vps_and_survives_restarts() {
         "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc 10.87.0.1 8080 | tail -1",
     );
     assert_eq!(via_host.trim(), "served-by-web1");
-
     // The forward is the VPS's: it outlives a restart of the VPS...
     host.ok(&["restart", "web1"]);
     host.sh_ok("web1", serve);
@@ -305,6 +321,12 @@ fn an_isolated_network_keeps_vpses_apart_but_reaches_the_gateway() {
     assert!(
         !vps_ok(&host, "i1", "ping -c1 -W2 10.88.0.3"),
         "isolation let i1 reach i2"
+    );
+    // Not by routing through the gateway either.
+    host.sh_ok("i1", "ip route add 10.88.0.3/32 via 10.88.0.1");
+    assert!(
+        !vps_ok(&host, "i1", "ping -c1 -W2 10.88.0.3"),
+        "isolation bypassed through the gateway"
     );
 }
 
@@ -420,6 +442,11 @@ fn the_firewall_denies_by_default_admits_what_is_allowed_and_keeps_replies() {
     );
     assert!(!tcp_open(&host, None, &ip1, 80), "default deny let the host in");
     assert!(!vps_ok(&host, "fw2", &format!("ping -c1 -W2 {ip1}")));
+    let lla1 = link_local_of(&host, "fw1");
+    assert!(
+        !vps_ok(&host, "fw2", &format!("ping6 -c1 -W2 -I eth0 {lla1}")),
+        "default deny let the link-local address in"
+    );
     // Replies to what fw1 opens itself still come back.
     assert!(
         tcp_open(&host, Some("fw1"), &ip2, 80),
@@ -447,6 +474,7 @@ fn the_firewall_denies_by_default_admits_what_is_allowed_and_keeps_replies() {
         "port 81 open to a source not allowed"
     );
     assert!(vps_ok(&host, "fw2", &format!("ping -c1 -W2 {ip1}")));
+    assert!(vps_ok(&host, "fw2", &format!("ping6 -c1 -W2 -I eth0 {lla1}")));
     // IPv6 goes through the same rules.
     assert!(vps_ok(
         &host,
@@ -602,6 +630,35 @@ fn outbound_ipv4_is_masqueraded_unless_nat_is_switched_off() {
         outside.peer_of_one_connection(&host, "out1").as_deref(),
         Some("192.0.2.1"),
         "the VPS did not reach outside as the host"
+    );
+    // Link-local addresses beyond the host (a cloud's metadata service)
+    // stay out of reach, though the host itself reaches them.
+    let ip = |args: &[&str]| {
+        let st = std::process::Command::new("ip").args(args).status().unwrap();
+        assert!(st.success(), "ip {args:?}");
+    };
+    ip(&[
+        "-n",
+        &outside.netns,
+        "addr",
+        "add",
+        "169.254.169.254/32",
+        "dev",
+        "eth0",
+    ]);
+    ip(&[
+        "-n",
+        &host.netns,
+        "route",
+        "add",
+        "169.254.169.254/32",
+        "via",
+        "192.0.2.2",
+    ]);
+    assert!(host_ok(&host, "busybox ping -c1 -W2 169.254.169.254"));
+    assert!(
+        !vps_ok(&host, "out1", "ping -c1 -W2 169.254.169.254"),
+        "metadata address reachable"
     );
 
     let plain = Host::with_config("[network]\nnat = false");

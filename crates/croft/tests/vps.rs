@@ -854,3 +854,56 @@ fn seccomp_refuses_keyring_module_kexec_and_handle_syscalls() {
         );
     }
 }
+
+#[test]
+fn ssh_keys_and_user_data_are_checked_and_keys_land_in_roots_authorized_keys() {
+    let host = Host::new();
+    let key = host.dir.join("id_ed25519");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "tester@croft", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen (Debian's openssh-client)");
+    assert!(made.success());
+    let pubkey = host.dir.join("id_ed25519.pub");
+    host.ok(&["launch", "busybox", "k1", "--ssh-key", pubkey.to_str().unwrap()]);
+    let wanted = std::fs::read_to_string(&pubkey).unwrap();
+    let inside = host.sh_ok(
+        "k1",
+        "cat /root/.ssh/authorized_keys; stat -c %a /root/.ssh /root/.ssh/authorized_keys",
+    );
+    assert!(inside.contains(wanted.trim()), "{inside}");
+    assert!(inside.contains("700\n600"), "{inside}");
+    assert_eq!(host.info("k1")["ssh_keys"][0].as_str().unwrap(), wanted.trim());
+
+    let garbage = host.dir.join("garbage.pub");
+    std::fs::write(&garbage, "this is not a key\n").unwrap();
+    let script = host.dir.join("ud.sh");
+    std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+    let no_shebang = host.dir.join("noshebang.sh");
+    std::fs::write(&no_shebang, "echo hi\n").unwrap();
+    for (args, expect) in [
+        (vec!["--ssh-key", "/nonexistent.pub"], "cannot read SSH key"),
+        (
+            vec!["--ssh-key", garbage.to_str().unwrap()],
+            "not an OpenSSH public key",
+        ),
+        (vec!["--user-data", no_shebang.to_str().unwrap()], "#!"),
+        (vec!["--user-data", "/nonexistent.sh"], "cannot read user-data"),
+        // busybox has no systemd to run it at first boot.
+        (vec!["--user-data", script.to_str().unwrap()], "systemd"),
+    ] {
+        let mut cmd = vec!["launch", "busybox", "k2"];
+        cmd.extend(args.iter());
+        let err = host.fails(&cmd);
+        assert!(err.contains(expect), "{args:?}: {err}");
+        host.assert_no_trace_of("k2");
+    }
+    let (code, body) = host.api(
+        "POST",
+        "/1.0/instances",
+        Some(r#"{"name":"k3","image":"busybox","ssh_keys":["command=\"sh\" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA"]}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    host.assert_no_trace_of("k3");
+}

@@ -37,6 +37,9 @@ pub struct DaemonConfig {
     pub debian_mirror: String,
     /// error, warn, info, debug or trace.
     pub log_level: String,
+    /// Public key files (OpenSSH .pub) whose keys every new VPS's root
+    /// gets, besides those given at launch.
+    pub ssh_key_files: Vec<PathBuf>,
     /// The network VPSes join (`[network]` table).
     pub network: crate::network::NetworkConfig,
 }
@@ -57,6 +60,7 @@ impl Default for DaemonConfig {
             busybox: "/bin/busybox".into(),
             debian_mirror: "http://deb.debian.org/debian".into(),
             log_level: "info".into(),
+            ssh_key_files: Vec::new(),
             network: Default::default(),
         }
     }
@@ -75,6 +79,8 @@ impl DaemonConfig {
             .map_err(|e| anyhow::anyhow!("invalid config {}: storage_size: {e}", path.display()))?;
         crate::network::Network::from_config(&cfg.network)
             .map_err(|e| anyhow::anyhow!("invalid config {}: [network] {e}", path.display()))?;
+        cfg.default_ssh_keys()
+            .map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))?;
         if cfg.id_base == 0 {
             anyhow::bail!(
                 "invalid config {}: id_base must not be 0 (host root)",
@@ -82,6 +88,20 @@ impl DaemonConfig {
             );
         }
         Ok(cfg)
+    }
+
+    /// The keys of `ssh_key_files`, read and checked.
+    pub fn default_ssh_keys(&self) -> Result<Vec<String>, String> {
+        let mut keys = Vec::new();
+        for file in &self.ssh_key_files {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("ssh_key_files: {}: {e}", file.display()))?;
+            keys.extend(
+                croft_api::parse_ssh_keys(&text)
+                    .map_err(|e| format!("ssh_key_files: {}: {e}", file.display()))?,
+            );
+        }
+        Ok(keys)
     }
 
     pub fn socket_path(&self) -> PathBuf {

@@ -61,6 +61,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (5, "network", include_str!("../migrations/0005_network.sql")),
     (6, "firewall", include_str!("../migrations/0006_firewall.sql")),
+    (7, "ssh keys", include_str!("../migrations/0007_ssh_keys.sql")),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -469,6 +470,26 @@ impl Db {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    pub async fn ssh_keys(&self, instance: &str) -> Result<Vec<String>, DbError> {
+        Ok(
+            sqlx::query_scalar("SELECT key FROM ssh_keys WHERE instance = ? ORDER BY rowid")
+                .bind(instance)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn add_ssh_keys(&self, instance: &str, keys: &[String]) -> Result<(), DbError> {
+        for key in keys {
+            sqlx::query("INSERT OR IGNORE INTO ssh_keys (instance, key) VALUES (?, ?)")
+                .bind(instance)
+                .bind(key)
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(())
     }
 

@@ -255,7 +255,11 @@ impl Network {
 /// The host end of a VPS's veth: `crv` and the VPS's id-range index
 /// (unique and stable for the VPS's life; at most 15 characters).
 pub fn host_if(uid_base: u32, id_base: u32) -> String {
-    format!("crv{}", (uid_base - id_base) / croft_host::spec::ID_RANGE)
+    format!(
+        "{}{}",
+        croft_host::net::nft::VETH_PREFIX,
+        (uid_base - id_base) / croft_host::spec::ID_RANGE
+    )
 }
 
 /// A new random, locally administered unicast MAC address (`0e:cf:..`).

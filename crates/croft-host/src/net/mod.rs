@@ -17,6 +17,7 @@ use netlink::Rtnl;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::process::Command;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -159,11 +160,13 @@ pub fn detach(host_if: &str) -> Result<(), NetError> {
 
 /// Make sure bridge `name` exists, is up and holds `addresses` (the
 /// gateways of its subnets), and that IPv4 forwarding is on. Idempotent.
-pub fn ensure_bridge(name: &str, addresses: &[(IpAddr, u8)]) -> Result<(), NetError> {
+/// Returns whether bridged traffic passes the IP hooks (br_netfilter),
+/// which per-VPS firewalls need.
+pub fn ensure_bridge(name: &str, addresses: &[(IpAddr, u8)]) -> Result<bool, NetError> {
     let mut rtnl = Rtnl::new()?;
     let index = match rtnl.link_index(name)? {
         Some(i) => i,
-        None => rtnl.create_bridge(name)?,
+        None => rtnl.create_bridge(name, bridge_mac(name))?,
     };
     for (addr, prefix) in addresses {
         rtnl.add_address(index, *addr, *prefix)?;
@@ -173,15 +176,35 @@ pub fn ensure_bridge(name: &str, addresses: &[(IpAddr, u8)]) -> Result<(), NetEr
     // forwarding is left alone: turning it on globally stops the host from
     // accepting router advertisements on its own uplinks.
     set_sysctl("/proc/sys/net/ipv4/ip_forward")?;
-    // Bridged traffic between VPSes passes the IP hooks too, where the
-    // per-VPS firewalls are (the kernel default; made sure of here).
+    // Bridged traffic between VPSes must pass the IP hooks, where the
+    // per-VPS firewalls are: br_netfilter, loaded if it is a module (as
+    // Docker and Proxmox do) and switched on.
+    if !std::path::Path::new("/proc/sys/net/bridge").exists() {
+        let _ = crate::cmd::run(Command::new("modprobe").arg("br_netfilter"));
+    }
+    let mut capable = true;
     for key in ["bridge-nf-call-iptables", "bridge-nf-call-ip6tables"] {
         let path = format!("/proc/sys/net/bridge/{key}");
         if std::path::Path::new(&path).exists() {
             set_sysctl(&path)?;
+        } else {
+            capable = false;
         }
     }
-    Ok(())
+    Ok(capable)
+}
+
+/// A fixed MAC for the bridge: left to itself the kernel gives a bridge
+/// the lowest MAC of its ports, so the gateway's MAC (and the VPSes' ARP
+/// entries for it) would change as VPSes come and go.
+fn bridge_mac(name: &str) -> [u8; 6] {
+    // FNV-1a of the name: stable, and different for differently named bridges.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in name.bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    let [a, b, c, d] = h.to_be_bytes();
+    [0x0e, 0xcf, 0xff, a ^ b, c, d]
 }
 
 fn set_sysctl(path: &str) -> Result<(), NetError> {

@@ -171,9 +171,10 @@ impl Rtnl {
             .collect())
     }
 
-    pub fn create_bridge(&mut self, name: &str) -> Result<u32, NetError> {
+    pub fn create_bridge(&mut self, name: &str, mac: [u8; 6]) -> Result<u32, NetError> {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.into()));
+        msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
         msg.attributes
             .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
         self.request(

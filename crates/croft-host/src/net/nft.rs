@@ -68,6 +68,9 @@ pub struct PortForward {
     pub vps_port: u16,
 }
 
+/// The prefix of every host-side veth croft makes (`crv<N>`).
+pub const VETH_PREFIX: &str = "crv";
+
 fn mac_text(mac: &[u8; 6]) -> String {
     mac.iter()
         .map(|b| format!("{b:02x}"))
@@ -125,13 +128,15 @@ pub fn render(r: &Ruleset) -> String {
         let _ = writeln!(w, "    {rule}");
     }
     let _ = writeln!(w, "  }}");
-    // Connections the host itself opens to its own forwarded ports.
+    // Connections the host itself opens to its own forwarded ports (not to
+    // 127.0.0.1: routing those out needs route_localnet, which would let
+    // VPSes reach the host's loopback services).
     let _ = writeln!(
         w,
         "  chain output {{\n    type nat hook output priority -100; policy accept;"
     );
     for rule in &dnat {
-        let _ = writeln!(w, "    {rule}");
+        let _ = writeln!(w, "    ip daddr != 127.0.0.0/8 {rule}");
     }
     let _ = writeln!(w, "  }}");
     let _ = writeln!(
@@ -144,8 +149,9 @@ pub fn render(r: &Ruleset) -> String {
             "    ip saddr {net}/{prefix} ip daddr != {net}/{prefix} masquerade"
         );
     }
-    // A forwarded connection from the host to a VPS on the bridge comes
-    // back to the host's bridge address, not the VPS's peer.
+    // A forwarded connection from the host, or from a VPS (to its own or a
+    // neighbour's forward), to a VPS on the bridge must come back through
+    // the host: the source becomes the bridge address.
     if let Some((net, prefix)) = r.ipv4_subnet {
         if !dnat.is_empty() {
             let _ = writeln!(
@@ -153,7 +159,29 @@ pub fn render(r: &Ruleset) -> String {
                 "    oifname \"{b}\" ip daddr {net}/{prefix} ct status dnat fib saddr type local masquerade",
                 b = r.bridge
             );
+            let _ = writeln!(
+                w,
+                "    oifname \"{b}\" ip saddr {net}/{prefix} ip daddr {net}/{prefix} ct status dnat masquerade",
+                b = r.bridge
+            );
         }
+    }
+    let _ = writeln!(w, "  }}");
+    // Routed traffic from VPSes: never to link-local addresses beyond the
+    // host (a cloud's instance metadata service at 169.254.169.254 would
+    // hand out the host's credentials), and with isolation never back onto
+    // the bridge through the gateway, unless it is a port forward.
+    let _ = writeln!(
+        w,
+        "  chain route_filter {{\n    type filter hook forward priority filter - 1; policy accept;"
+    );
+    let _ = writeln!(w, "    iifname \"{}\" ip daddr 169.254.0.0/16 drop", r.bridge);
+    if r.isolated {
+        let _ = writeln!(
+            w,
+            "    iifname \"{b}\" oifname \"{b}\" ct status dnat accept\n    iifname \"{b}\" oifname \"{b}\" drop",
+            b = r.bridge
+        );
     }
     let _ = writeln!(w, "  }}");
     render_firewalls(w, &r.vpses);
@@ -192,7 +220,9 @@ pub fn render(r: &Ruleset) -> String {
             .map(|a| format!("0x{:032x}", u128::from(a)))
             .collect();
         for_each_not_in(w, "icmpv6 type nd-neighbor-advert @th,64,128", &targets);
-        let _ = writeln!(w, "  }}");
+        // What is left is the VPS's own (prerouting drops any croft port
+        // that reaches its end).
+        let _ = writeln!(w, "    accept\n  }}");
     }
     let _ = writeln!(
         w,
@@ -206,6 +236,9 @@ pub fn render(r: &Ruleset) -> String {
             .collect();
         let _ = writeln!(w, "    iifname vmap {{ {} }}", jumps.join(", "));
     }
+    // A croft port without rules (a VPS whose rules failed to load) sends
+    // nothing: anti-spoofing fails closed.
+    let _ = writeln!(w, "    iifname \"{VETH_PREFIX}*\" drop");
     let _ = writeln!(w, "  }}");
     let _ = writeln!(
         w,
@@ -216,7 +249,49 @@ pub fn render(r: &Ruleset) -> String {
         let set = ports.join(", ");
         let _ = writeln!(w, "    iifname {{ {set} }} oifname {{ {set} }} drop");
     }
-    let _ = writeln!(w, "  }}\n}}");
+    // A firewall that denies by default matches unicast by the VPS's
+    // addresses (in the inet table); broadcast and multicast IP, which no
+    // address match sees, reach such a VPS only as ARP and neighbour
+    // discovery.
+    let closed: Vec<&VpsRules> = r
+        .vpses
+        .iter()
+        .filter(|v| v.firewall.as_ref().is_some_and(|f| f.default_deny))
+        .collect();
+    if !closed.is_empty() {
+        let jumps: Vec<String> = closed
+            .iter()
+            .map(|v| format!("\"{0}\" : jump to_{0}", v.host_if))
+            .collect();
+        let _ = writeln!(w, "    oifname vmap {{ {} }}", jumps.join(", "));
+    }
+    let _ = writeln!(w, "  }}");
+    let _ = writeln!(
+        w,
+        "  chain output {{\n    type filter hook output priority 0; policy accept;"
+    );
+    if !closed.is_empty() {
+        let jumps: Vec<String> = closed
+            .iter()
+            .map(|v| format!("\"{0}\" : jump to_{0}", v.host_if))
+            .collect();
+        let _ = writeln!(w, "    oifname vmap {{ {} }}", jumps.join(", "));
+    }
+    let _ = writeln!(w, "  }}");
+    for v in closed {
+        let _ = writeln!(w, "  chain to_{} {{", v.host_if);
+        let _ = writeln!(
+            w,
+            "    ether daddr & 01:00:00:00:00:00 == 00:00:00:00:00:00 return"
+        );
+        let _ = writeln!(w, "    ether type arp return");
+        let _ = writeln!(
+            w,
+            "    icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, mld-listener-query }} return"
+        );
+        let _ = writeln!(w, "    drop\n  }}");
+    }
+    let _ = writeln!(w, "}}");
     out
 }
 
@@ -224,7 +299,8 @@ pub fn render(r: &Ruleset) -> String {
 /// or bridged to the VPS, port forwards included, after their DNAT) and
 /// the output hook (traffic from the host itself). Bridged traffic passes
 /// these hooks through br_netfilter (`bridge-nf-call-iptables`), which
-/// [`super::ensure_bridge`] turns on.
+/// [`super::ensure_bridge`] loads and turns on; without it croftd refuses
+/// firewall rules rather than pretend.
 fn render_firewalls(w: &mut String, vpses: &[VpsRules]) {
     let guarded: Vec<&VpsRules> = vpses.iter().filter(|v| v.firewall.is_some()).collect();
     for hook in ["forward", "output"] {
@@ -239,6 +315,7 @@ fn render_firewalls(w: &mut String, vpses: &[VpsRules]) {
             if let Some(ip) = v.ipv6 {
                 let _ = writeln!(w, "    ip6 daddr {ip} jump fw_{}", v.host_if);
             }
+            let _ = writeln!(w, "    ip6 daddr {} jump fw_{}", link_local(&v.mac), v.host_if);
         }
         let _ = writeln!(w, "  }}");
     }
@@ -285,16 +362,16 @@ fn render_firewalls(w: &mut String, vpses: &[VpsRules]) {
     }
 }
 
-/// `MATCH != X drop` for a single value; with several, a set. (Raw payload
-/// matches cannot use anonymous sets of 128-bit constants in every nft
-/// version, so each value gets its own rule in a chain that returns.)
+/// `MATCH != X drop` for a single value; with several, one `MATCH == X
+/// accept` per value, then a drop. (Raw payload matches cannot use
+/// anonymous sets of 128-bit constants in every nft version.)
 fn for_each_not_in(w: &mut String, matcher: &str, values: &[String]) {
     if let [only] = values {
         let _ = writeln!(w, "    {matcher} != {only} drop");
         return;
     }
     for value in values {
-        let _ = writeln!(w, "    {matcher} == {value} return");
+        let _ = writeln!(w, "    {matcher} == {value} accept");
     }
     let prefix = matcher.split(" @").next().unwrap_or(matcher);
     let _ = writeln!(w, "    {prefix} drop");

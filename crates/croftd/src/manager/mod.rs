@@ -75,6 +75,9 @@ pub struct Manager {
     /// VPSes whose rules are in the loaded nftables ruleset; held while
     /// rules are rebuilt, so two rebuilds never interleave.
     rules_loaded: tokio::sync::Mutex<std::collections::HashSet<String>>,
+    /// Bridged traffic passes the IP hooks (br_netfilter), so per-VPS
+    /// firewalls can be enforced.
+    firewall_capable: std::sync::atomic::AtomicBool,
 }
 
 fn limits(cfg: &InstanceConfig) -> Limits {
@@ -127,6 +130,7 @@ impl Manager {
             network,
             ipam: tokio::sync::Mutex::new(()),
             rules_loaded: tokio::sync::Mutex::new(Default::default()),
+            firewall_capable: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -230,6 +234,8 @@ impl Manager {
             nic: Self::nic_view(nics.iter().find(|n| n.instance == row_name)),
             forwards: Self::forwards_view(forwards, &row_name),
             firewall: None,
+            ssh_keys: Vec::new(),
+            user_data: None,
         }
     }
 
@@ -254,6 +260,9 @@ impl Manager {
         if view.nic.is_some() {
             view.firewall = Some(self.firewall(name).await?);
         }
+        view.ssh_keys = self.db.ssh_keys(name).await?;
+        let rootfs = self.instance_dir(name).join("rootfs");
+        view.user_data = blocking(move || croft_host::rootfs::user_data_status(&rootfs)).await?;
         Ok(view)
     }
 
@@ -266,6 +275,20 @@ impl Manager {
             InstanceConfig::parse(&req.config).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         self.check_disk_limit(&cfg)?;
         let addresses = self.check_address_request(req.ipv4.as_deref(), req.ipv6.as_deref())?;
+        for key in &req.ssh_keys {
+            if croft_api::parse_ssh_keys(key)
+                .map_err(ManagerError::Invalid)?
+                .len()
+                != 1
+            {
+                return Err(ManagerError::Invalid(
+                    "give one public key per ssh_keys entry".into(),
+                ));
+            }
+        }
+        if let Some(script) = &req.user_data {
+            croft_api::validate_user_data(script).map_err(ManagerError::Invalid)?;
+        }
         let uid_base = self
             .db
             .insert_instance(
@@ -281,6 +304,9 @@ impl Manager {
             self.db.delete_instance(&req.name).await?;
             return Err(e);
         }
+        let mut keys = self.cfg.default_ssh_keys().map_err(ManagerError::Invalid)?;
+        keys.extend(req.ssh_keys.iter().map(|k| k.trim().to_string()));
+        self.db.add_ssh_keys(&req.name, &keys).await?;
         let this = self.clone();
         let name = req.name.clone();
         let target = req.name.clone();
@@ -331,12 +357,21 @@ impl Manager {
                 })?;
         }
         let (rootfs, name) = (dir.join("rootfs"), req.name.clone());
-        blocking(move || croft_host::rootfs::new_identity(&rootfs, &name))
-            .await?
-            .map_err(|e| ManagerError::Host {
-                what: "give the VPS its identity".into(),
-                detail: crate::error_chain(&e),
-            })?;
+        let keys = self.db.ssh_keys(&req.name).await?;
+        let user_data = req.user_data.clone();
+        blocking(move || {
+            croft_host::rootfs::new_identity(&rootfs, &name)?;
+            croft_host::rootfs::add_authorized_keys(&rootfs, &keys)?;
+            if let Some(script) = user_data {
+                croft_host::rootfs::install_user_data(&rootfs, script.as_bytes())?;
+            }
+            Ok::<(), croft_host::rootfs::RootfsError>(())
+        })
+        .await?
+        .map_err(|e| ManagerError::Host {
+            what: "give the VPS its identity".into(),
+            detail: crate::error_chain(&e),
+        })?;
         let cfg =
             InstanceConfig::parse(&req.config).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         if cfg.disk_bytes.is_some() {
@@ -415,7 +450,11 @@ impl Manager {
             });
         }
         let nic = self.nic_spec(name).await?;
-        if nic.is_some() && !self.rules_loaded.lock().await.contains(name) {
+        let needs_rules = match &nic {
+            Some(n) => !self.rules_loaded.lock().await.contains(&n.host_if),
+            None => false,
+        };
+        if needs_rules {
             self.apply_rules().await?;
         }
         self.write_network_files(name, &rootfs).await?;
@@ -807,6 +846,7 @@ impl Manager {
             self.db.delete_instance(dst).await?;
             return Err(e);
         }
+        self.db.add_ssh_keys(dst, &self.db.ssh_keys(src).await?).await?;
         let dst_lock = self.lock_for(dst);
         let _dst_guard = dst_lock.lock().await;
         let result = async {
@@ -1163,6 +1203,9 @@ impl Manager {
             InstanceConfig::parse(&config).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         self.check_disk_limit(&parsed)?;
         let old = InstanceConfig::parse(&row.config).unwrap_or_default();
+        if parsed.firewall_deny && !old.firewall_deny {
+            self.require_firewall()?;
+        }
         if parsed.disk_bytes != old.disk_bytes {
             let pool = self.pool.clone();
             let volume = name.to_string();

@@ -76,10 +76,16 @@ impl Manager {
             .map(|s| (s.gateway, s.prefix))
             .collect();
         let bridge = net.bridge.clone();
-        blocking(move || croft_host::net::ensure_bridge(&bridge, &addresses))
+        let capable = blocking(move || croft_host::net::ensure_bridge(&bridge, &addresses))
             .await?
             .map_err(net_host_err("set up the network bridge"))?;
+        self.firewall_capable
+            .store(capable, std::sync::atomic::Ordering::Relaxed);
+        if !capable {
+            tracing::warn!("no br_netfilter on this host: per-VPS firewalls are refused");
+        }
         self.apply_rules().await?;
+        self.remove_stray_links().await?;
         info!(bridge = %net.bridge, "network up");
         Ok(())
     }
@@ -143,7 +149,56 @@ impl Manager {
         blocking(move || nft::apply(&text))
             .await?
             .map_err(net_host_err("apply the network rules"))?;
-        *loaded = nics.into_iter().map(|n| n.instance).collect();
+        *loaded = nics.into_iter().map(|n| n.host_if).collect();
+        Ok(())
+    }
+
+    /// Host-side veths and ifb devices of VPSes that are not running: what
+    /// a crash between making and removing them left behind.
+    async fn remove_stray_links(&self) -> Result<()> {
+        let running: HashSet<String> = self
+            .db
+            .instances()
+            .await?
+            .into_iter()
+            .filter(|i| {
+                matches!(
+                    i.status,
+                    croft_api::Status::Running | croft_api::Status::Starting | croft_api::Status::Stopping
+                )
+            })
+            .map(|i| i.name)
+            .collect();
+        let keep: HashSet<String> = self
+            .db
+            .nics()
+            .await?
+            .into_iter()
+            .filter(|n| running.contains(&n.instance))
+            .flat_map(|n| [croft_host::net::tc::ifb_name(&n.host_if), n.host_if])
+            .collect();
+        let links = blocking(|| croft_host::net::links_with_prefix(nft::VETH_PREFIX))
+            .await?
+            .map_err(net_host_err("list network links"))?;
+        for link in links.into_iter().filter(|l| !keep.contains(l)) {
+            tracing::warn!(link = %link, "removing a link no running VPS owns");
+            let _ = blocking(move || croft_host::net::detach(&link)).await;
+        }
+        Ok(())
+    }
+
+    /// Refuse a firewall the host cannot enforce between VPSes.
+    pub(super) fn require_firewall(&self) -> Result<()> {
+        if self.network().is_none() {
+            return Err(ManagerError::Invalid("networking is off".into()));
+        }
+        if !self.firewall_capable.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(ManagerError::Invalid(
+                "this host has no br_netfilter (traffic between VPSes bypasses the IP hooks), so croft cannot \
+                 enforce per-VPS firewalls; load the br_netfilter module and restart croftd"
+                    .into(),
+            ));
+        }
         Ok(())
     }
 
@@ -294,8 +349,13 @@ impl Manager {
                     n.ingress_bps = ingress;
                     n.egress_bps = egress;
                 }
+                // Written aside and renamed: the supervisor may read it at any
+                // moment (a reboot from inside).
                 let json = serde_json::to_vec_pretty(&spec).expect("spec serializes");
-                std::fs::write(&spec_path, json).map_err(super::host_err("update the spec"))?;
+                let tmp = spec_path.with_extension("json.tmp");
+                std::fs::write(&tmp, json)
+                    .and_then(|_| std::fs::rename(&tmp, &spec_path))
+                    .map_err(super::host_err("update the spec"))?;
             }
         }
         Ok(())
@@ -423,9 +483,7 @@ impl Manager {
         croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         croft_api::validate_firewall_rule(&rule).map_err(ManagerError::Invalid)?;
         self.row(name).await?;
-        if self.network().is_none() {
-            return Err(ManagerError::Invalid("networking is off".into()));
-        }
+        self.require_firewall()?;
         let id = self.db.insert_firewall_rule(name, &rule).await?;
         if let Err(e) = self.apply_rules().await {
             let _ = self.db.delete_firewall_rule_id(id).await;
