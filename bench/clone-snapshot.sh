@@ -51,6 +51,12 @@ cleanup() {
         done
     fi
     [ -n "${DAEMON:-}" ] && kill "$DAEMON" 2>/dev/null && wait "$DAEMON" 2>/dev/null
+    # The lxcfs croftd started (it outlives croftd, like the supervisors).
+    if [ -r "$WORK/run/lxcfs.pid" ]; then
+        pid=$(<"$WORK/run/lxcfs.pid")
+        grep -qs "$WORK" "/proc/$pid/cmdline" && kill "$pid"
+    fi
+    mountpoint -q "$WORK/run/lxcfs" && umount -l "$WORK/run/lxcfs"
     for d in "$SCRATCH"/*; do [ -d "$d" ] && btrfs -q subvolume delete "$d" >/dev/null 2>&1; done
     rm -rf "$SCRATCH" 2>/dev/null
     if mountpoint -q "$POOL"; then

@@ -49,6 +49,14 @@ cleanup() {
         fi
     done
     for pid in "${DAEMONS[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+    # The lxcfs each croftd started (it outlives croftd, like the supervisors).
+    for d in on off; do
+        if [ -r "$WORK/$d/run/lxcfs.pid" ]; then
+            pid=$(<"$WORK/$d/run/lxcfs.pid")
+            grep -qs "$WORK" "/proc/$pid/cmdline" && kill "$pid"
+        fi
+        mountpoint -q "$WORK/$d/run/lxcfs" && umount -l "$WORK/$d/run/lxcfs"
+    done
     for d in on off; do
         pool=$WORK/$d/state/storage-pools/default
         mountpoint -q "$pool" && umount "$pool"

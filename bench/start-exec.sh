@@ -254,6 +254,11 @@ cleanup() {
             kill -KILL "$pid"
         fi
     done
+    # The lxcfs croftd started (it outlives croftd, like the supervisors).
+    if [ -r "$RUN/lxcfs.pid" ]; then
+        pid=$(<"$RUN/lxcfs.pid")
+        grep -qs "$RUN" "/proc/$pid/cmdline" && kill "$pid"
+    fi
     # Our cgroups: croft's prefix and the peers' sub-cgroup. Any process still
     # in them is one this run started (a VPS, a peer container or monitor).
     local d

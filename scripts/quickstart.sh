@@ -32,6 +32,9 @@ if [ "${1:-}" = "--down" ] || [ "${1:-}" = "--purge" ]; then
     exit 0
   fi
   if mountpoint -q /var/lib/croft/storage-pools/default; then umount /var/lib/croft/storage-pools/default; fi
+  # The lxcfs croftd started for honest /proc files inside VPSes.
+  if [ -r /run/croft/lxcfs.pid ]; then kill "$(cat /run/croft/lxcfs.pid)" 2>/dev/null || true; fi
+  if mountpoint -q /run/croft/lxcfs; then umount -l /run/croft/lxcfs; fi
   # The network croftd set up: its bridge and its own nftables tables.
   ip link del croftbr0 2>/dev/null || true
   nft delete table inet croft 2>/dev/null || true

@@ -44,6 +44,10 @@ pub struct VpsSpec {
     /// has only loopback.
     #[serde(default)]
     pub nic: Option<crate::net::NicSpec>,
+    /// An lxcfs mount whose /proc files replace the VPS's own, so they show
+    /// its limits and usage; none: the host's.
+    #[serde(default)]
+    pub lxcfs: Option<PathBuf>,
 }
 
 /// The files of a supervisor's run directory.

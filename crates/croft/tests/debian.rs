@@ -167,6 +167,13 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
         assert_eq!(host.sh_ok(name, "hostname").trim(), name);
         assert!(host.sh_ok(name, "cat /etc/os-release").contains("bookworm"));
     }
+    // Honest /proc (lxcfs): free inside shows the VPS's memory limit.
+    let free = host.sh_ok("web1", "free -m");
+    let total = free
+        .lines()
+        .find(|l| l.starts_with("Mem:"))
+        .and_then(|l| l.split_whitespace().nth(1));
+    assert_eq!(total, Some("512"), "{free}");
     // Each VPS is its own machine with its own identity.
     let id1 = host.sh_ok("web1", "cat /etc/machine-id");
     let id2 = host.sh_ok("web2", "cat /etc/machine-id");

@@ -907,3 +907,44 @@ fn ssh_keys_and_user_data_are_checked_and_keys_land_in_roots_authorized_keys() {
     assert_eq!(code, 400, "{body}");
     host.assert_no_trace_of("k3");
 }
+
+#[test]
+fn proc_inside_shows_the_vps_limits_and_follows_a_live_change() {
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "p1", "--memory", "256MiB"]);
+    // (busybox's free asks sysinfo(2), which no container runtime can
+    // change; procps' free reads /proc/meminfo: see the Debian test.)
+    let total_mib = |host: &Host| -> u64 {
+        let line = host.sh_ok("p1", "grep MemTotal /proc/meminfo");
+        let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kib / 1024
+    };
+    assert_eq!(
+        total_mib(&host),
+        256,
+        "/proc/meminfo inside does not show the limit"
+    );
+    host.ok(&["config", "set", "p1", "limits.memory=512MiB"]);
+    assert_eq!(
+        total_mib(&host),
+        512,
+        "/proc/meminfo did not follow the live change"
+    );
+    // Its uptime is its own, not the host's.
+    let up: f64 = host
+        .sh_ok("p1", "cut -d' ' -f1 /proc/uptime")
+        .trim()
+        .parse()
+        .unwrap();
+    let host_up: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(up < 120.0 && up < host_up, "uptime inside {up}, host {host_up}");
+    // The host's own view is untouched.
+    let host_total = std::fs::read_to_string("/proc/meminfo").unwrap();
+    assert!(!host_total.lines().next().unwrap().contains(" 524288 kB"));
+}

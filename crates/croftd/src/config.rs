@@ -37,6 +37,8 @@ pub struct DaemonConfig {
     pub debian_mirror: String,
     /// error, warn, info, debug or trace.
     pub log_level: String,
+    /// Give VPSes honest /proc files through lxcfs (run by croftd).
+    pub lxcfs: bool,
     /// Public key files (OpenSSH .pub) whose keys every new VPS's root
     /// gets, besides those given at launch.
     pub ssh_key_files: Vec<PathBuf>,
@@ -60,6 +62,7 @@ impl Default for DaemonConfig {
             busybox: "/bin/busybox".into(),
             debian_mirror: "http://deb.debian.org/debian".into(),
             log_level: "info".into(),
+            lxcfs: true,
             ssh_key_files: Vec::new(),
             network: Default::default(),
         }

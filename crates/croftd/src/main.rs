@@ -9,6 +9,7 @@ mod db;
 mod failpoint;
 mod images;
 mod jobs;
+mod lxcfs;
 mod manager;
 mod network;
 

@@ -335,7 +335,12 @@ fn child_main(
     if let Err(e) = sethostname(&spec.hostname) {
         return fail("set hostname", e.to_string());
     }
-    if let Err(e) = mounts::setup_rootfs(&spec.rootfs, idmapped_root, spec.cgroup_mount.as_deref()) {
+    if let Err(e) = mounts::setup_rootfs(
+        &spec.rootfs,
+        idmapped_root,
+        spec.cgroup_mount.as_deref(),
+        spec.lxcfs.as_deref(),
+    ) {
         return fail("mount setup", e.to_string());
     }
     let console = match mounts::open_console() {

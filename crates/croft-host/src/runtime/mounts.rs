@@ -126,6 +126,7 @@ pub fn setup_rootfs(
     rootfs: &Path,
     idmapped: Option<OwnedFd>,
     cgroup_mount: Option<&str>,
+    lxcfs: Option<&Path>,
 ) -> Result<(), MountError> {
     let none: Option<&Path> = None;
     let nodev_nosuid_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
@@ -181,6 +182,9 @@ pub fn setup_rootfs(
     if let Some(version) = cgroup_mount {
         setup_cgroupfs(&sys_dir.join("fs/cgroup"), version)?;
     }
+    if let Some(lxcfs) = lxcfs {
+        bind_lxcfs(lxcfs, rootfs)?;
+    }
     setup_dev(&rootfs.join("dev"))?;
 
     for file in MASKED_FILES {
@@ -217,6 +221,31 @@ pub fn setup_rootfs(
     }
 
     pivot(rootfs)
+}
+
+/// The /proc files lxcfs computes per cgroup, so `free`, `top`,
+/// `uptime` and the like inside show the VPS's own limits and usage.
+const LXCFS_FILES: &[&str] = &[
+    "proc/cpuinfo",
+    "proc/diskstats",
+    "proc/loadavg",
+    "proc/meminfo",
+    "proc/stat",
+    "proc/swaps",
+    "proc/uptime",
+    "sys/devices/system/cpu/online",
+];
+
+/// Bind lxcfs's view of each of [`LXCFS_FILES`] over the VPS's own (lxcfs
+/// answers according to the cgroup of the process that reads).
+fn bind_lxcfs(lxcfs: &Path, rootfs: &Path) -> Result<(), MountError> {
+    for file in LXCFS_FILES {
+        let (source, target) = (lxcfs.join(file), rootfs.join(file));
+        if source.is_file() && target.exists() {
+            do_mount("bind lxcfs", Some(&source), &target, None, MsFlags::MS_BIND, None)?;
+        }
+    }
+    Ok(())
 }
 
 /// The VPS's own /sys/fs/cgroup. Its cgroup namespace roots every

@@ -438,6 +438,16 @@ impl Drop for Host {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        // The lxcfs this test's croftd started.
+        if let Ok(pid) = std::fs::read_to_string(self.run_dir().join("lxcfs.pid")) {
+            if let Ok(pid) = pid.trim().parse() {
+                kill_pid(pid);
+            }
+        }
+        let lxcfs = self.run_dir().join("lxcfs");
+        if is_mount_point(&lxcfs) {
+            let _ = nix::mount::umount2(&lxcfs, nix::mount::MntFlags::MNT_DETACH);
+        }
         // The pool: unmounting it also frees its loop device (autoclear).
         let pool = self.pool_dir();
         if is_mount_point(&pool) {

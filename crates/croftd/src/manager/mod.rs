@@ -428,6 +428,23 @@ impl Manager {
         self.get(name).await
     }
 
+    /// The lxcfs mount for a starting VPS, starting lxcfs again if it died;
+    /// `None` (the host's /proc files) if lxcfs is off or cannot run.
+    async fn lxcfs_mount(&self) -> Option<PathBuf> {
+        if !self.cfg.lxcfs {
+            return None;
+        }
+        let run_dir = self.cfg.run_dir.clone();
+        match blocking(move || crate::lxcfs::ensure(&run_dir)).await {
+            Ok(Ok(mnt)) => Some(mnt),
+            Ok(Err(e)) => {
+                warn!("lxcfs unavailable, VPSes see the host's /proc files: {e}");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
     /// Start a VPS whose lock the caller holds.
     async fn start_locked(self: &Arc<Self>, row: &InstanceRow) -> Result<i32> {
         let name = &row.name;
@@ -464,6 +481,7 @@ impl Manager {
             cgroup.delegate(row.uid_base)?;
             let run_dir = self.run_dir(name);
             make_dir(&run_dir, 0o700)?;
+            let lxcfs = self.lxcfs_mount().await;
             let spec = VpsSpec {
                 name: name.clone(),
                 hostname: name.clone(),
@@ -478,6 +496,7 @@ impl Manager {
                 idmap_rootfs: self.pool.snapshots(),
                 cgroup_mount: cgroup.systemd_dir().map(|_| self.cgroup_version().to_string()),
                 nic,
+                lxcfs,
             };
             let json = serde_json::to_vec_pretty(&spec).expect("spec serializes");
             std::fs::write(RunDir(&run_dir).spec(), json).map_err(host_err("write spec"))?;
