@@ -230,6 +230,27 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
     let ip = host.info("web1")["nic"]["ipv4"].as_str().unwrap().to_string();
     assert!(host.sh_ok("web1", "getent ahostsv4 web1").contains(&ip));
     assert!(host.sh_ok("web1", "ip -4 addr show eth0").contains(&ip));
+    // Power from inside: reboot comes back as a new boot (a new init, the
+    // same address), poweroff leaves the VPS stopped.
+    let pid_before = host.init_pid("web1");
+    let _ = host.croft(&["exec", "web1", "--", "systemctl", "reboot"]);
+    host.wait_for(
+        "the VPS to come back from a reboot",
+        Duration::from_secs(60),
+        || {
+            let i = host.info("web1");
+            i["status"] == "running" && i["init_pid"].as_i64().is_some_and(|p| p != i64::from(pid_before))
+        },
+    );
+    wait_running(&host, "web1");
+    assert!(
+        host.sh_ok("web1", "ip -4 addr show eth0").contains(&ip),
+        "lost its address over a reboot"
+    );
+    let _ = host.croft(&["exec", "web1", "--", "systemctl", "poweroff"]);
+    host.wait_for("the VPS to power off", Duration::from_secs(60), || {
+        host.info("web1")["status"] == "stopped"
+    });
     // The trixie VPS ran beside them all along and shuts down cleanly too.
     assert!(host
         .sh_ok("new1", "systemctl is-system-running")

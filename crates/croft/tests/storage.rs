@@ -65,6 +65,7 @@ fn pool_is_listed_reattached_after_a_restart_and_volumes_are_removed_on_delete()
     host.ok(&["stop", "keep1"]);
     host.kill_daemon();
     nix::mount::umount2(&host.pool_dir(), nix::mount::MntFlags::MNT_DETACH).unwrap();
+    host.stop_lxcfs();
     std::fs::remove_dir_all(host.run_dir()).unwrap();
     host.start_daemon();
     host.ok(&["start", "keep1"]);
@@ -575,4 +576,44 @@ fn croftd_killed_mid_copy_launch_or_delete_leaves_a_consistent_state() {
     host.ok(&["copy", "keep1", "cp1"]);
     host.ok(&["launch", "busybox", "new1"]);
     assert_eq!(host.sh_ok("new1", "hostname").trim(), "new1");
+}
+
+/// debootstrap failing half-way (here at its first download: the daemon's
+/// network namespace has no way out): a clear error, no image registered,
+/// no volume left, and a launch of it fails the same way without a trace.
+#[test]
+fn a_failed_image_build_registers_nothing_and_leaves_no_volume() {
+    let host = Host::with_config("debian_mirror = \"http://192.0.2.1/debian\"");
+    let err = host.fails(&["image", "build", "debian/bookworm"]);
+    assert!(
+        err.contains("build of debian/bookworm failed") && err.contains("debootstrap"),
+        "{err}"
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&host.ok(&["image", "info", "debian/bookworm", "--format", "json"])).unwrap();
+    assert_eq!(info["available"], false, "{info}");
+    let images = host.pool_dir().join("images");
+    let left: Vec<String> = std::fs::read_dir(&images)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        left.iter().all(|n| !n.contains("bookworm")),
+        "left behind: {left:?}"
+    );
+    let err = host.fails(&["launch", "debian/bookworm", "d1"]);
+    assert!(err.contains("debootstrap"), "{err}");
+    host.assert_no_trace_of("d1");
+    assert!(host
+        .fails(&["image", "build", "debian/nosuch"])
+        .contains("unknown image"));
+    assert!(host
+        .fails(&["image", "build", "../x"])
+        .contains("invalid image name"));
+    // A build of an image that is there is a no-op that succeeds.
+    host.ok(&["launch", "busybox", "b1"]);
+    host.ok(&["image", "build", "busybox"]);
 }

@@ -380,6 +380,7 @@ fn autostart_vpses_come_back_after_a_host_reboot() {
             !pidfile.exists()
         });
     }
+    host.stop_lxcfs();
     std::fs::remove_dir_all(host.run_dir()).unwrap();
     host.start_daemon();
     host.wait_for("auto1 to start", Duration::from_secs(20), || {

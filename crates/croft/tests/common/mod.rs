@@ -178,6 +178,20 @@ impl Host {
         child.wait().unwrap();
     }
 
+    /// Kill the lxcfs this test's croftd started and detach its mount (as a
+    /// host reboot would, or at the end of the test).
+    pub fn stop_lxcfs(&self) {
+        if let Ok(pid) = std::fs::read_to_string(self.run_dir().join("lxcfs.pid")) {
+            if let Ok(pid) = pid.trim().parse() {
+                kill_pid(pid);
+            }
+        }
+        let lxcfs = self.run_dir().join("lxcfs");
+        if is_mount_point(&lxcfs) {
+            let _ = nix::mount::umount2(&lxcfs, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+
     /// Run a shell script on the "host": in the daemon's network namespace.
     pub fn host_sh(&self, script: &str) -> Output {
         Command::new("nsenter")
@@ -438,16 +452,7 @@ impl Drop for Host {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        // The lxcfs this test's croftd started.
-        if let Ok(pid) = std::fs::read_to_string(self.run_dir().join("lxcfs.pid")) {
-            if let Ok(pid) = pid.trim().parse() {
-                kill_pid(pid);
-            }
-        }
-        let lxcfs = self.run_dir().join("lxcfs");
-        if is_mount_point(&lxcfs) {
-            let _ = nix::mount::umount2(&lxcfs, nix::mount::MntFlags::MNT_DETACH);
-        }
+        self.stop_lxcfs();
         // The pool: unmounting it also frees its loop device (autoclear).
         let pool = self.pool_dir();
         if is_mount_point(&pool) {
