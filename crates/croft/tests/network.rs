@@ -95,6 +95,23 @@ fn vpses_reach_each_other_and_the_host_over_ipv4_and_ipv6_and_delete_leaves_noth
     let net: serde_json::Value =
         serde_json::from_str(&host.ok(&["network", "info", "default", "--format", "json"])).unwrap();
     assert_eq!(net["bridge"], "croftbr0");
+    // Each VPS's port takes only its own frames: no learning, no flooding
+    // of unknown unicast, its MAC a static entry.
+    let port = host_out(
+        &host,
+        &format!(
+            "bridge -d link show dev {}",
+            nic(&host, "n1")["host_interface"].as_str().unwrap()
+        ),
+    );
+    assert!(
+        port.contains("learning off") && port.contains("flood off"),
+        "{port}"
+    );
+    let mac = nic(&host, "n1")["mac"].as_str().unwrap().to_string();
+    assert!(host_out(&host, "bridge fdb show")
+        .lines()
+        .any(|l| l.starts_with(&mac) && l.contains("static")));
     // The gateway keeps its MAC as VPSes come and go.
     let bridge_mac = || host_out(&host, "ip -brief link show croftbr0 | tr -s ' ' | cut -d' ' -f3");
     let before = bridge_mac();
