@@ -380,23 +380,22 @@ impl Db {
         Ok(r.rows_affected() > 0)
     }
 
+    fn row_to_rule(r: &sqlx::sqlite::SqliteRow) -> Result<croft_api::FirewallRule, DbError> {
+        Ok(croft_api::FirewallRule {
+            action: r.try_get("action")?,
+            protocol: r.try_get("protocol")?,
+            port: r.try_get("port")?,
+            source: r.try_get("source")?,
+        })
+    }
+
     /// Every VPS's firewall rules, each VPS's in match order.
     pub async fn firewall_rules(&self) -> Result<Vec<(String, croft_api::FirewallRule)>, DbError> {
         let rows = sqlx::query("SELECT * FROM firewall_rules ORDER BY instance, id")
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("instance")?,
-                    croft_api::FirewallRule {
-                        action: r.try_get("action")?,
-                        protocol: r.try_get("protocol")?,
-                        port: r.try_get("port")?,
-                        source: r.try_get("source")?,
-                    },
-                ))
-            })
+            .map(|r| Ok((r.try_get("instance")?, Self::row_to_rule(r)?)))
             .collect()
     }
 
@@ -433,12 +432,7 @@ impl Db {
             return Ok(None);
         };
         let id: i64 = r.try_get("id")?;
-        let rule = croft_api::FirewallRule {
-            action: r.try_get("action")?,
-            protocol: r.try_get("protocol")?,
-            port: r.try_get("port")?,
-            source: r.try_get("source")?,
-        };
+        let rule = Self::row_to_rule(r)?;
         sqlx::query("DELETE FROM firewall_rules WHERE id = ?")
             .bind(id)
             .execute(&self.pool)

@@ -258,26 +258,20 @@ pub fn render(r: &Ruleset) -> String {
         .iter()
         .filter(|v| v.firewall.as_ref().is_some_and(|f| f.default_deny))
         .collect();
-    if !closed.is_empty() {
+    // Frames to them, forwarded from another port or sent by the host.
+    let to_closed = (!closed.is_empty()).then(|| {
         let jumps: Vec<String> = closed
             .iter()
             .map(|v| format!("\"{0}\" : jump to_{0}", v.host_if))
             .collect();
-        let _ = writeln!(w, "    oifname vmap {{ {} }}", jumps.join(", "));
-    }
-    let _ = writeln!(w, "  }}");
+        format!("    oifname vmap {{ {} }}\n", jumps.join(", "))
+    });
+    let _ = writeln!(w, "{}  }}", to_closed.as_deref().unwrap_or(""));
     let _ = writeln!(
         w,
         "  chain output {{\n    type filter hook output priority 0; policy accept;"
     );
-    if !closed.is_empty() {
-        let jumps: Vec<String> = closed
-            .iter()
-            .map(|v| format!("\"{0}\" : jump to_{0}", v.host_if))
-            .collect();
-        let _ = writeln!(w, "    oifname vmap {{ {} }}", jumps.join(", "));
-    }
-    let _ = writeln!(w, "  }}");
+    let _ = writeln!(w, "{}  }}", to_closed.as_deref().unwrap_or(""));
     for v in closed {
         let _ = writeln!(w, "  chain to_{} {{", v.host_if);
         let _ = writeln!(
