@@ -277,26 +277,30 @@ impl Db {
         Ok(())
     }
 
+    fn row_to_nic(r: &sqlx::sqlite::SqliteRow) -> Result<NicRow, DbError> {
+        Ok(NicRow {
+            instance: r.try_get("instance")?,
+            network: r.try_get("network")?,
+            host_if: r.try_get("host_if")?,
+            mac: r.try_get("mac")?,
+            ipv4: r.try_get("ipv4")?,
+            ipv6: r.try_get("ipv6")?,
+        })
+    }
+
     pub async fn nics(&self) -> Result<Vec<NicRow>, DbError> {
         let rows = sqlx::query("SELECT * FROM nics ORDER BY instance")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(NicRow {
-                    instance: r.try_get("instance")?,
-                    network: r.try_get("network")?,
-                    host_if: r.try_get("host_if")?,
-                    mac: r.try_get("mac")?,
-                    ipv4: r.try_get("ipv4")?,
-                    ipv6: r.try_get("ipv6")?,
-                })
-            })
-            .collect()
+        rows.iter().map(Self::row_to_nic).collect()
     }
 
     pub async fn nic(&self, instance: &str) -> Result<Option<NicRow>, DbError> {
-        Ok(self.nics().await?.into_iter().find(|n| n.instance == instance))
+        let row = sqlx::query("SELECT * FROM nics WHERE instance = ?")
+            .bind(instance)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::row_to_nic).transpose()
     }
 
     /// Record a VPS's interface; an address or MAC already given to another

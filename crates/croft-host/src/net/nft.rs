@@ -376,14 +376,6 @@ pub fn apply(rules: &str) -> Result<(), NetError> {
     run_nft(rules, "load croft's nftables rules")
 }
 
-/// Remove croft's tables, if they are there.
-pub fn remove() -> Result<(), NetError> {
-    run_nft(
-        "table inet croft {}\ndelete table inet croft\ntable bridge croft {}\ndelete table bridge croft\n",
-        "remove croft's nftables rules",
-    )
-}
-
 fn run_nft(input: &str, what: &str) -> Result<(), NetError> {
     let mut child = Command::new("nft")
         .args(["-f", "-"])

@@ -466,7 +466,7 @@ impl Manager {
                 detail: format!("{} is missing", rootfs.display()),
             });
         }
-        let nic = self.nic_spec(name).await?;
+        let nic = self.nic_spec(name, &cfg).await?;
         let needs_rules = match &nic {
             Some(n) => !self.rules_loaded.lock().await.contains(&n.host_if),
             None => false,

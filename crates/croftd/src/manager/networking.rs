@@ -276,8 +276,13 @@ impl Manager {
         })
     }
 
-    /// What the supervisor needs to make the VPS's interface.
-    pub(super) async fn nic_spec(&self, name: &str) -> Result<Option<NicSpec>> {
+    /// What the supervisor needs to make the VPS's interface, with the
+    /// bandwidth limits of its configuration `cfg`.
+    pub(super) async fn nic_spec(
+        &self,
+        name: &str,
+        cfg: &croft_api::InstanceConfig,
+    ) -> Result<Option<NicSpec>> {
         let (Some(net), Some(nic)) = (self.network(), self.db.nic(name).await?) else {
             return Ok(None);
         };
@@ -289,16 +294,14 @@ impl Manager {
                 gateways.push(s.gateway);
             }
         }
-        let cfg = self.row(name).await?.config;
-        let limits = croft_api::InstanceConfig::parse(&cfg).unwrap_or_default();
         Ok(Some(NicSpec {
             bridge: net.bridge.clone(),
             host_if: nic.host_if,
             mac: nic.mac,
             addresses,
             gateways,
-            ingress_bps: limits.ingress_bps,
-            egress_bps: limits.egress_bps,
+            ingress_bps: cfg.ingress_bps,
+            egress_bps: cfg.egress_bps,
         }))
     }
 
