@@ -130,6 +130,23 @@ pub struct StateRequest {
     /// Seconds to wait for a clean shutdown before killing.
     #[serde(default)]
     pub timeout: Option<u64>,
+    /// Start a rescue system instead, with the VPS's disk at /mnt.
+    #[serde(default)]
+    pub rescue: bool,
+    /// The rescue system's image (default: the daemon's `rescue_image`).
+    #[serde(default)]
+    pub rescue_image: Option<String>,
+}
+
+/// `POST /1.0/instances/{name}/rebuild`: reinstall the disk from an image,
+/// keeping everything else about the VPS.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RebuildRequest {
+    pub image: String,
+    /// A new first-boot script (the old one is not run again).
+    #[serde(default)]
+    pub user_data: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -212,6 +229,10 @@ pub struct Instance {
     /// "succeeded" or "failed with exit status N ..." (shown for one VPS).
     #[serde(default)]
     pub user_data: Option<String>,
+    /// While it runs a rescue system: that system's image (its own disk
+    /// is at /mnt inside).
+    #[serde(default)]
+    pub rescue: Option<String>,
 }
 
 /// A VPS's interface on a croft network (`eth0` inside).

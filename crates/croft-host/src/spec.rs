@@ -48,7 +48,14 @@ pub struct VpsSpec {
     /// its limits and usage; none: the host's.
     #[serde(default)]
     pub lxcfs: Option<PathBuf>,
+    /// A rescue boot: `rootfs` is a rescue system and this, the VPS's own
+    /// disk, is mounted at `/mnt` inside it (idmapped like the rootfs).
+    #[serde(default)]
+    pub rescue_disk: Option<PathBuf>,
 }
+
+/// Where a rescue boot mounts the VPS's own disk.
+pub const RESCUE_MOUNT: &str = "mnt";
 
 /// The files of a supervisor's run directory.
 pub struct RunDir<'a>(pub &'a Path);

@@ -96,7 +96,16 @@ enum Command {
         format: Format,
     },
     /// Start a stopped VPS.
-    Start { name: String },
+    Start {
+        name: String,
+        /// Boot a rescue system instead, with the VPS's disk at /mnt (reach it
+        /// with croft console or croft exec; a normal start boots the disk).
+        #[arg(long)]
+        rescue: bool,
+        /// The rescue system's image (default: croftd's rescue_image, busybox).
+        #[arg(long, value_name = "IMAGE", requires = "rescue")]
+        rescue_image: Option<String>,
+    },
     /// Shut a VPS down (init is asked first, then killed after the timeout).
     Stop {
         name: String,
@@ -164,6 +173,16 @@ enum Command {
     Snapshot {
         #[command(subcommand)]
         command: SnapshotCommand,
+    },
+    /// Reinstall a VPS's disk from an image, keeping its name, addresses, port
+    /// forwards, firewall, limits, SSH keys and snapshots (a running VPS is
+    /// stopped and started again).
+    Rebuild {
+        name: String,
+        image: String,
+        /// A new first-boot script (the old one does not run again).
+        #[arg(long, value_name = "FILE")]
+        user_data: Option<PathBuf>,
     },
     /// Copy a VPS (or one of its snapshots, SRC/SNAP) into a new, stopped VPS
     /// with its own identity.
@@ -373,16 +392,7 @@ fn run(cli: Cli) -> Result<u8> {
                         .map_err(|e| anyhow!("SSH key {}: {e}", file.display()))?,
                 );
             }
-            let user_data = match &user_data {
-                Some(file) => {
-                    let text = std::fs::read_to_string(file)
-                        .map_err(|e| anyhow!("cannot read user-data {}: {e}", file.display()))?;
-                    croft_api::validate_user_data(&text)
-                        .map_err(|e| anyhow!("user-data {}: {e}", file.display()))?;
-                    Some(text)
-                }
-                None => None,
-            };
+            let user_data = user_data.as_deref().map(read_user_data).transpose()?;
             let job: Job = client.post(
                 "/1.0/instances",
                 &LaunchRequest {
@@ -422,7 +432,10 @@ fn run(cli: Cli) -> Result<u8> {
                     list.iter().map(|i| {
                         vec![
                             i.name.clone(),
-                            i.status.to_string(),
+                            match i.rescue {
+                                Some(_) => format!("{} (rescue)", i.status),
+                                None => i.status.to_string(),
+                            },
                             i.image.clone(),
                             i.nic
                                 .as_ref()
@@ -448,9 +461,47 @@ fn run(cli: Cli) -> Result<u8> {
                 print_info(&i);
             }
         }
-        Command::Start { name } => {
-            state(&client, &name, StateAction::Start, false, None)?;
-            println!("Started {name}");
+        Command::Start {
+            name,
+            rescue,
+            rescue_image,
+        } => {
+            let i: Instance = client.post(
+                &format!("/1.0/instances/{}/state", path_name(&name)?),
+                &StateRequest {
+                    action: StateAction::Start,
+                    force: false,
+                    timeout: None,
+                    rescue,
+                    rescue_image,
+                },
+            )?;
+            match &i.rescue {
+                Some(image) => println!(
+                    "Started {name} in rescue mode ({image}); its disk is at /mnt (croft console {name})"
+                ),
+                None => println!("Started {name}"),
+            }
+        }
+        Command::Rebuild {
+            name,
+            image,
+            user_data,
+        } => {
+            let user_data = user_data.as_deref().map(read_user_data).transpose()?;
+            let job: Job = client.post(
+                &format!("/1.0/instances/{}/rebuild", path_name(&name)?),
+                &croft_api::RebuildRequest {
+                    image: image.clone(),
+                    user_data,
+                },
+            )?;
+            println!("Rebuilding {name} from {image}");
+            let job = wait_job(&client, &job)?;
+            if job.status != JobStatus::Success {
+                bail!("rebuild of {name} failed: {}", job.error.unwrap_or_default());
+            }
+            println!("Rebuilt {name} from {image}");
         }
         Command::Stop { name, force, timeout } => {
             state(&client, &name, StateAction::Stop, force, timeout)?;
@@ -547,6 +598,14 @@ fn run(cli: Cli) -> Result<u8> {
     Ok(0)
 }
 
+/// A user-data script from a file, checked.
+fn read_user_data(file: &std::path::Path) -> Result<String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow!("cannot read user-data {}: {e}", file.display()))?;
+    croft_api::validate_user_data(&text).map_err(|e| anyhow!("user-data {}: {e}", file.display()))?;
+    Ok(text)
+}
+
 /// Wait for a job; on a terminal, show its progress as a bar.
 fn wait_job(client: &Client, job: &Job) -> Result<Job> {
     use std::io::IsTerminal;
@@ -583,6 +642,8 @@ fn state(client: &Client, name: &str, action: StateAction, force: bool, timeout:
             action,
             force,
             timeout,
+            rescue: false,
+            rescue_image: None,
         },
     )?;
     Ok(())
@@ -625,7 +686,10 @@ pub(crate) fn print_table(header: &[&str], rows: impl Iterator<Item = Vec<String
 
 fn print_info(i: &Instance) {
     println!("Name:        {}", i.name);
-    println!("Status:      {}", i.status);
+    match &i.rescue {
+        Some(image) => println!("Status:      {} (rescue system {image}, disk at /mnt)", i.status),
+        None => println!("Status:      {}", i.status),
+    }
     println!("Image:       {}", i.image);
     println!("Created:     {}", i.created_at);
     println!("Id range:    {}-{}", i.uid_base, i.uid_base as u64 + 65535);

@@ -143,6 +143,41 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
         "configured\n",
         "user-data ran twice"
     );
+    // Rescue with a Debian rescue system: SSH with the VPS's key reaches
+    // the rescue system, which sees the VPS's disk at /mnt.
+    host.ok(&["stop", "ssh1"]);
+    host.ok(&["start", "ssh1", "--rescue", "--rescue-image", "test/bookworm"]);
+    wait_running(&host, "ssh1");
+    let ssh_run = |command: &str| {
+        let out = host.host_sh(&format!(
+            "ssh -i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
+             -o ConnectTimeout=5 root@{ip} '{command}'",
+            key.display()
+        ));
+        assert!(
+            out.status.success(),
+            "ssh {command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        ssh_run("hostname; cat /mnt/root/user-data-runs; test -e /root/user-data-runs || echo clean-root"),
+        "ssh1\nconfigured\nclean-root\n"
+    );
+    host.ok(&["stop", "ssh1"]);
+    // Rebuild onto Debian 13: the same address and key, a new system.
+    host.ok(&["rebuild", "ssh1", "test/trixie"]);
+    host.ok(&["start", "ssh1"]);
+    wait_running(&host, "ssh1");
+    assert_eq!(host.info("ssh1")["nic"]["ipv4"].as_str(), Some(ip.as_str()));
+    assert_eq!(host.info("ssh1")["image"], "test/trixie");
+    assert_eq!(
+        ssh_run(". /etc/os-release; echo $VERSION_CODENAME; test -e /root/user-data-runs || echo fresh"),
+        "trixie\nfresh\n"
+    );
+    host.ok(&["delete", "--force", "ssh1"]);
+
     // A failing script: the VPS still boots (running, not degraded) and
     // croft info says what happened.
     wait_running(&host, "ud2");

@@ -948,4 +948,44 @@ fn proc_inside_shows_the_vps_limits_and_follows_a_live_change() {
     // The host's own view is untouched.
     let host_total = std::fs::read_to_string("/proc/meminfo").unwrap();
     assert!(!host_total.lines().next().unwrap().contains(" 524288 kB"));
+
+    // A CPU quota shows as that many CPUs: nproc (the CPUs it may run on),
+    // /proc/cpuinfo and the online CPUs (lxcfs); two VPSes of one CPU each
+    // get different CPUs; lifting the quota gives them all back.
+    let host_cpus = std::thread::available_parallelism().unwrap().get();
+    if host_cpus < 2 {
+        eprintln!("one host CPU: nothing to pin");
+        return;
+    }
+    let cpus_seen = |name: &str| -> (String, String, String, String) {
+        let out = host.sh_ok(
+            name,
+            // (`read`, not busybox cat: its sendfile sees a stale page
+            // cache of the lxcfs file after a change.)
+            "nproc; grep -c ^processor /proc/cpuinfo; read l < /sys/devices/system/cpu/online; echo $l; grep Cpus_allowed_list /proc/self/status | cut -f2",
+        );
+        let v: Vec<String> = out.lines().map(str::to_string).collect();
+        assert_eq!(v.len(), 4, "{out}");
+        (v[0].clone(), v[1].clone(), v[2].clone(), v[3].clone())
+    };
+    host.ok(&["config", "set", "p1", "limits.cpu=1"]);
+    let (nproc, cpuinfo, online, allowed1) = cpus_seen("p1");
+    assert_eq!(
+        (nproc.as_str(), cpuinfo.as_str()),
+        ("1", "1"),
+        "{online} {allowed1}"
+    );
+    assert_eq!(online, allowed1, "online CPUs are not the pinned one");
+    host.ok(&["launch", "busybox", "p2", "--cpu", "0.5"]);
+    let (nproc, _, _, allowed2) = cpus_seen("p2");
+    assert_eq!(nproc, "1");
+    assert_ne!(
+        allowed1, allowed2,
+        "two one-CPU VPSes share a CPU while another is idle"
+    );
+    host.ok(&["config", "unset", "p1", "limits.cpu"]);
+    let (nproc, cpuinfo, _, _) = cpus_seen("p1");
+    assert_eq!(nproc, host_cpus.to_string());
+    assert_eq!(cpuinfo, host_cpus.to_string());
+    host.ok(&["delete", "--force", "p2"]);
 }

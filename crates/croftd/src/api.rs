@@ -109,6 +109,7 @@ pub fn router(manager: Arc<Manager>) -> Router {
         .route("/1.0/instances/{name}/config", axum::routing::patch(patch_config))
         .route("/1.0/instances/{name}/console", get(console_log))
         .route("/1.0/instances/{name}/copy", post(copy_instance))
+        .route("/1.0/instances/{name}/rebuild", post(rebuild_instance))
         .route(
             "/1.0/instances/{name}/snapshots",
             get(list_snapshots).post(create_snapshot),
@@ -210,12 +211,36 @@ async fn change_state(
             ));
         }
     }
+    if (req.rescue || req.rescue_image.is_some()) && req.action != StateAction::Start {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "rescue applies to start only",
+        ));
+    }
+    if req.rescue_image.is_some() && !req.rescue {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "rescue_image needs rescue: true",
+        ));
+    }
     let inst = match req.action {
-        StateAction::Start => m.start(&name).await?,
+        StateAction::Start => {
+            let rescue = req.rescue.then_some(req.rescue_image.as_deref());
+            m.start(&name, rescue).await?
+        }
         StateAction::Stop => m.stop(&name, req.force, req.timeout).await?,
         StateAction::Restart => m.restart(&name, req.force, req.timeout).await?,
     };
     Ok(Json(inst).into_response())
+}
+
+async fn rebuild_instance(
+    State(m): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<croft_api::RebuildRequest>,
+) -> ApiResult<Response> {
+    let job = m.rebuild(&name, req).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
 async fn patch_config(

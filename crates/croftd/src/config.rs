@@ -42,6 +42,8 @@ pub struct DaemonConfig {
     /// Public key files (OpenSSH .pub) whose keys every new VPS's root
     /// gets, besides those given at launch.
     pub ssh_key_files: Vec<PathBuf>,
+    /// The image `croft start --rescue` boots when none is named.
+    pub rescue_image: String,
     /// The network VPSes join (`[network]` table).
     pub network: crate::network::NetworkConfig,
 }
@@ -64,6 +66,7 @@ impl Default for DaemonConfig {
             log_level: "info".into(),
             lxcfs: true,
             ssh_key_files: Vec::new(),
+            rescue_image: "busybox".into(),
             network: Default::default(),
         }
     }
@@ -84,6 +87,8 @@ impl DaemonConfig {
             .map_err(|e| anyhow::anyhow!("invalid config {}: [network] {e}", path.display()))?;
         cfg.default_ssh_keys()
             .map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))?;
+        croft_api::validate_image_name(&cfg.rescue_image)
+            .map_err(|e| anyhow::anyhow!("invalid config {}: rescue_image: {e}", path.display()))?;
         if cfg.id_base == 0 {
             anyhow::bail!(
                 "invalid config {}: id_base must not be 0 (host root)",

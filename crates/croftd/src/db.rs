@@ -62,6 +62,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "network", include_str!("../migrations/0005_network.sql")),
     (6, "firewall", include_str!("../migrations/0006_firewall.sql")),
     (7, "ssh keys", include_str!("../migrations/0007_ssh_keys.sql")),
+    (8, "rescue", include_str!("../migrations/0008_rescue.sql")),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -116,6 +117,8 @@ pub struct InstanceRow {
     pub init_pid: Option<i32>,
     pub last_exit: Option<String>,
     pub created_at: String,
+    /// The rescue image it runs from while in rescue mode.
+    pub rescue_image: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -180,6 +183,7 @@ impl Db {
             init_pid: row.try_get("init_pid")?,
             last_exit: row.try_get("last_exit")?,
             created_at: row.try_get("created_at")?,
+            rescue_image: row.try_get("rescue_image")?,
             name,
         })
     }
@@ -265,6 +269,26 @@ impl Db {
         .bind(name)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// Record the rescue image a VPS boots from (`None`: its own disk).
+    pub async fn set_rescue(&self, name: &str, image: Option<&str>) -> Result<(), DbError> {
+        sqlx::query("UPDATE instances SET rescue_image = ? WHERE name = ?")
+            .bind(image)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Record the image a VPS's disk was (re)built from.
+    pub async fn set_image(&self, name: &str, image: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE instances SET image = ? WHERE name = ?")
+            .bind(image)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -7,7 +7,8 @@
 //! - **v1** (also "hybrid" hosts, where a controller-less cgroup2 is mounted
 //!   beside the v1 controllers): one hierarchy per controller. croft uses
 //!   `memory`, `cpu`, `cpuacct` (possibly co-mounted as `cpu,cpuacct`), `pids`
-//!   and, without limits, `name=systemd` so a VPS's own systemd can boot.
+//!   and, without limits, `name=systemd` so a VPS's own systemd can boot and
+//!   `cpuset` so lxcfs finds the VPS's CPU quota.
 //! - **v2**: one unified hierarchy; controllers must be enabled in the
 //!   parents' `cgroup.subtree_control`, and a cgroup that enables controllers
 //!   for its children may not hold processes itself.
@@ -25,6 +26,7 @@
 //! a temporary directory ([`CgroupManager::from_sources`]).
 
 mod cpu;
+pub mod cpuset;
 mod fs;
 mod memory;
 mod mountinfo;
@@ -321,13 +323,27 @@ impl CgroupManager {
     pub fn prepare(&self) -> Result<(), CgroupError> {
         match (&self.base, &self.own_v2) {
             (Dirs::V2(base), Some(own)) => v2::prepare(own, base),
-            _ => {
+            (Dirs::V1(dirs), _) => {
                 for dir in self.base.unique() {
                     fs::create_dir(&dir)?;
                 }
+                if let Some(cpuset) = &dirs.cpuset {
+                    cpuset::inherit(cpuset)?;
+                }
                 Ok(())
             }
+            (Dirs::V2(_), None) => unreachable!("a v2 manager knows its own cgroup"),
         }
+    }
+
+    /// The CPUs VPSes may be pinned to (those of the prefix's cpuset
+    /// cgroup); `None` where croft cannot pin.
+    pub fn host_cpus(&self) -> Result<Option<Vec<u32>>, CgroupError> {
+        let dir = match &self.base {
+            Dirs::V1(dirs) => dirs.cpuset.clone(),
+            Dirs::V2(dir) => dir.join(cpuset::CPUS).exists().then(|| dir.clone()),
+        };
+        dir.map(|dir| cpuset::read(&dir)).transpose()
     }
 
     /// Creates (or reuses) the cgroup of VPS `name` in every hierarchy. If one
@@ -346,6 +362,17 @@ impl CgroupManager {
                     }
                     return Err(err);
                 }
+            }
+        }
+        if let Dirs::V1(v1::Dirs {
+            cpuset: Some(cpuset), ..
+        }) = &cgroup.dirs
+        {
+            if let Err(err) = cpuset::inherit(cpuset) {
+                for dir in created.iter().rev() {
+                    let _ = std::fs::remove_dir(dir);
+                }
+                return Err(err);
             }
         }
         Ok(cgroup)
@@ -459,6 +486,29 @@ impl Cgroup {
         match &self.dirs {
             Dirs::V1(dirs) => dirs.systemd.clone(),
             Dirs::V2(dir) => Some(dir.clone()),
+        }
+    }
+
+    /// The cpuset directory of this cgroup, where there is one (v1 with a
+    /// cpuset hierarchy; v2 with the cpuset controller enabled).
+    fn cpuset_dir(&self) -> Option<PathBuf> {
+        match &self.dirs {
+            Dirs::V1(dirs) => dirs.cpuset.clone(),
+            Dirs::V2(dir) => dir.join(cpuset::CPUS).exists().then(|| dir.clone()),
+        }
+    }
+
+    /// The CPUs this cgroup may run on; `None` where croft cannot pin.
+    pub fn cpus(&self) -> Result<Option<Vec<u32>>, CgroupError> {
+        self.cpuset_dir().map(|dir| cpuset::read(&dir)).transpose()
+    }
+
+    /// Pin the cgroup to `cpus`, or with `None` let it run on all the CPUs
+    /// its parent has. Does nothing where croft cannot pin.
+    pub fn pin_cpus(&self, cpus: Option<&[u32]>) -> Result<(), CgroupError> {
+        match self.cpuset_dir() {
+            Some(dir) => cpuset::pin(&dir, cpus),
+            None => Ok(()),
         }
     }
 

@@ -161,6 +161,7 @@ fn hybrid_host_is_v1_and_uses_the_own_cgroup_of_each_hierarchy() {
             fs.join("cpuacct/t1"),
             fs.join("pids/t1"),
             fs.join("systemd/t1"),
+            fs.join("cpuset/t1"),
         ]
     );
     let cgroup = manager.open("vps1").unwrap();
@@ -184,6 +185,7 @@ fn comounted_cpu_cpuacct_share_one_directory() {
             fs.join("cpu,cpuacct").join(own),
             fs.join("pids").join(own),
             fs.join("systemd").join(own),
+            fs.join("cpuset/t2"),
         ]
     );
 
@@ -375,7 +377,7 @@ fn v1_prepare_creates_the_prefix_in_every_hierarchy() {
     }
     manager.prepare().unwrap();
     manager.prepare().unwrap();
-    assert_eq!(manager.base_dirs().len(), 5);
+    assert_eq!(manager.base_dirs().len(), 6);
     assert!(manager.base_dirs().iter().all(|d| d.is_dir()));
 }
 
@@ -450,7 +452,7 @@ fn create_is_idempotent_and_rolls_back_on_failure() {
     std::fs::create_dir_all(&base[3]).unwrap();
     let cgroup = manager.create("vps1").unwrap();
     assert!(cgroup.exists());
-    assert_eq!(cgroup.dirs().len(), 5);
+    assert_eq!(cgroup.dirs().len(), 6);
     manager.create("vps1").unwrap();
     // A name clashing with an interface file is not taken for a cgroup.
     put(&base[0].join("memory.stat"), "");
@@ -762,5 +764,31 @@ fn add_process_writes_every_hierarchy() {
     for dir in cgroup.dirs() {
         assert_eq!(get(&dir.join("cgroup.procs")), "4321", "{}", dir.display());
     }
-    assert_eq!(cgroup.dirs().len(), 5);
+    assert_eq!(cgroup.dirs().len(), 6);
+}
+
+#[test]
+fn a_new_cpuset_cgroup_gets_its_parents_cpus_and_memory_nodes() {
+    let tmp = TempDir::new().unwrap();
+    let manager = hybrid(tmp.path());
+    let cpuset = tmp.path().join("sys/fs/cgroup/cpuset");
+    for dir in manager.base_dirs() {
+        std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    }
+    put(&cpuset.join("cpuset.cpus"), "0-3\n");
+    put(&cpuset.join("cpuset.mems"), "0\n");
+    // The kernel makes the files of a new cgroup, empty.
+    put(&cpuset.join("t1/cpuset.cpus"), "\n");
+    put(&cpuset.join("t1/cpuset.mems"), "\n");
+    manager.prepare().unwrap();
+    assert_eq!(get(&cpuset.join("t1/cpuset.cpus")), "0-3");
+    assert_eq!(get(&cpuset.join("t1/cpuset.mems")), "0");
+    put(&cpuset.join("t1/vps1/cpuset.cpus"), "");
+    put(&cpuset.join("t1/vps1/cpuset.mems"), "");
+    manager.create("vps1").unwrap();
+    assert_eq!(get(&cpuset.join("t1/vps1/cpuset.cpus")), "0-3");
+    // One already set (a pinned VPS) is left alone.
+    put(&cpuset.join("t1/vps1/cpuset.cpus"), "1");
+    manager.create("vps1").unwrap();
+    assert_eq!(get(&cpuset.join("t1/vps1/cpuset.cpus")), "1");
 }

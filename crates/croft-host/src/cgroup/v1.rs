@@ -2,8 +2,12 @@
 //!
 //! croft uses `memory`, `cpu`, `cpuacct` and `pids` for limits and accounting,
 //! and `name=systemd` (no limits) so a VPS's systemd finds a writable
-//! hierarchy. `cpuset` is deliberately not used: a new cpuset cgroup starts
-//! with empty `cpuset.cpus`/`cpuset.mems` and refuses processes (ENOSPC).
+//! hierarchy. Where `cpuset` is mounted each VPS gets a cpuset cgroup too,
+//! with all of its parent's CPUs and memory nodes: lxcfs looks up a
+//! process's CPU quota at the path of its *cpuset* cgroup, so without one
+//! `nproc` and /proc/cpuinfo inside would show every host CPU. A new
+//! cpuset cgroup starts with empty `cpuset.cpus`/`cpuset.mems` and refuses
+//! processes (ENOSPC) until they are filled ([`super::cpuset::inherit`]).
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +24,8 @@ pub(super) struct Dirs {
     pub pids: PathBuf,
     /// `None` when no `name=systemd` hierarchy is mounted.
     pub systemd: Option<PathBuf>,
+    /// `None` when no `cpuset` hierarchy is mounted.
+    pub cpuset: Option<PathBuf>,
 }
 
 impl Dirs {
@@ -30,15 +36,17 @@ impl Dirs {
             cpuacct: self.cpuacct.join(name),
             pids: self.pids.join(name),
             systemd: self.systemd.as_ref().map(|dir| dir.join(name)),
+            cpuset: self.cpuset.as_ref().map(|dir| dir.join(name)),
         }
     }
 
     /// Every distinct directory, memory first.
     pub fn unique(&self) -> Vec<PathBuf> {
-        let mut dirs: Vec<PathBuf> = Vec::with_capacity(5);
+        let mut dirs: Vec<PathBuf> = Vec::with_capacity(6);
         let all = [&self.memory, &self.cpu, &self.cpuacct, &self.pids]
             .into_iter()
-            .chain(self.systemd.as_ref());
+            .chain(self.systemd.as_ref())
+            .chain(self.cpuset.as_ref());
         for dir in all {
             if !dirs.contains(dir) {
                 dirs.push(dir.clone());
@@ -69,6 +77,7 @@ pub(super) fn resolve(mounts: &[Mount], own: &[Membership], fs_root: &Path) -> R
         cpuacct: required("cpuacct")?,
         pids: required("pids")?,
         systemd: own_dir(mounts, own, fs_root, "name=systemd")?,
+        cpuset: own_dir(mounts, own, fs_root, "cpuset")?,
     })
 }
 

@@ -158,29 +158,33 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
     if let Some(nic) = &spec.nic {
         crate::net::attach(pid.as_raw(), nic).map_err(|e| kill_child(RuntimeError::Network(e)))?;
     }
-    // An idmapped rootfs is made here, as host root, with the child's new
-    // user namespace, and handed over with "go".
-    let tree = if spec.idmap_rootfs {
+    // An idmapped rootfs (and a rescue boot's disk) is made here, as host
+    // root, with the child's new user namespace, and handed over with "go".
+    let trees = if spec.idmap_rootfs {
         let userns = std::fs::File::open(format!("/proc/{pid}/ns/user")).map_err(|source| {
             kill_child(RuntimeError::Namespace {
                 path: format!("/proc/{pid}/ns/user").into(),
                 source,
             })
         })?;
-        Some(idmap::idmapped_clone(&spec.rootfs, &userns).map_err(|e| {
-            kill_child(RuntimeError::Child(format!(
-                "idmapped mount of {}: {e}",
-                spec.rootfs.display()
-            )))
-        })?)
+        let mut trees = Vec::new();
+        for path in std::iter::once(&spec.rootfs).chain(spec.rescue_disk.as_ref()) {
+            trees.push(idmap::idmapped_clone(path, &userns).map_err(|e| {
+                kill_child(RuntimeError::Child(format!(
+                    "idmapped mount of {}: {e}",
+                    path.display()
+                )))
+            })?);
+        }
+        trees
     } else {
-        None
+        Vec::new()
     };
-    let go_fds: Vec<i32> = tree.iter().map(|t| t.as_raw_fd()).collect();
+    let go_fds: Vec<i32> = trees.iter().map(|t| t.as_raw_fd()).collect();
     parent
         .send(&ChildMsg::Go, &go_fds)
         .map_err(|e| kill_child(RuntimeError::Sync(e)))?;
-    drop(tree);
+    drop(trees);
 
     let (console, console_slave) = match parent.recv::<ChildMsg>() {
         Ok((ChildMsg::Console, mut fds)) if fds.len() == 2 => {
@@ -314,8 +318,12 @@ fn child_main(
         );
         1
     };
-    let idmapped_root = match sync.recv::<ChildMsg>() {
-        Ok((ChildMsg::Go, mut fds)) => fds.pop(),
+    // With an idmapped rootfs: its tree, then the rescue disk's.
+    let (idmapped_root, idmapped_disk) = match sync.recv::<ChildMsg>() {
+        Ok((ChildMsg::Go, fds)) => {
+            let mut fds = fds.into_iter();
+            (fds.next(), fds.next())
+        }
         _ => return 1, // the parent gave up; it kills us
     };
     if let Err(e) = reset_signals() {
@@ -335,9 +343,14 @@ fn child_main(
     if let Err(e) = sethostname(&spec.hostname) {
         return fail("set hostname", e.to_string());
     }
+    let rescue_disk = spec.rescue_disk.as_ref().map(|path| match idmapped_disk {
+        Some(tree) => mounts::Disk::Idmapped(tree),
+        None => mounts::Disk::Shifted(path.clone()),
+    });
     if let Err(e) = mounts::setup_rootfs(
         &spec.rootfs,
         idmapped_root,
+        rescue_disk,
         spec.cgroup_mount.as_deref(),
         spec.lxcfs.as_deref(),
     ) {

@@ -117,14 +117,24 @@ fn ensure_dir(path: &Path) -> Result<(), MountError> {
     fs::create_dir_all(path).map_err(io("create", path))
 }
 
+/// A second disk a VPS mounts (a rescue boot's view of its own disk).
+pub enum Disk {
+    /// A detached idmapped mount, like an idmapped rootfs.
+    Idmapped(OwnedFd),
+    /// A directory whose files are already owned by the VPS's id range.
+    Shifted(PathBuf),
+}
+
 /// Build the VPS mounts under `rootfs` and pivot into it. Runs as root of
 /// the VPS's user namespace, in its fresh mount namespace.
 /// With `idmapped`, the rootfs is that detached idmapped mount (see
 /// [`super::idmap`]) attached over `rootfs`; without, `rootfs` is bound
 /// onto itself (its files are already owned by the VPS's id range).
+/// `rescue_disk` is mounted at /mnt (see [`crate::spec::RESCUE_MOUNT`]).
 pub fn setup_rootfs(
     rootfs: &Path,
     idmapped: Option<OwnedFd>,
+    rescue_disk: Option<Disk>,
     cgroup_mount: Option<&str>,
     lxcfs: Option<&Path>,
 ) -> Result<(), MountError> {
@@ -155,6 +165,27 @@ pub fn setup_rootfs(
             MsFlags::MS_BIND | MsFlags::MS_REC,
             None,
         )?,
+    }
+    if let Some(disk) = rescue_disk {
+        let target = rootfs.join(crate::spec::RESCUE_MOUNT);
+        ensure_dir(&target)?;
+        match disk {
+            Disk::Idmapped(tree) => {
+                super::idmap::attach(&tree, &target).map_err(|source| MountError::Mount {
+                    what: "attach the VPS disk",
+                    target: target.clone(),
+                    source,
+                })?
+            }
+            Disk::Shifted(path) => do_mount(
+                "bind the VPS disk",
+                Some(&path),
+                &target,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None,
+            )?,
+        }
     }
 
     let proc_dir = rootfs.join("proc");

@@ -4,7 +4,7 @@
 //! existing btrfs directory. A loop mount uses autoclear, so unmounting the
 //! pool also releases its loop device.
 
-use super::{io, list_dirs, pool_info, Pool, PoolConfig, PoolInfo, StorageError};
+use super::{io, list_dirs, pool_info, Pool, PoolConfig, PoolInfo, SideVolume, StorageError};
 use crate::cmd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -159,6 +159,9 @@ impl Pool for BtrfsPool {
         for snap in list_dirs(&self.instance_dir(name).join("snapshots"))? {
             self.delete_snapshot(name, &snap)?;
         }
+        for side in [SideVolume::Rescue, SideVolume::Replacement] {
+            self.delete_side_volume(name, side)?;
+        }
         let rootfs = self.rootfs(name);
         if rootfs.exists() {
             delete_subvolume(&self.root, &rootfs)?;
@@ -264,29 +267,62 @@ impl Pool for BtrfsPool {
     }
 
     fn restore_snapshot(&self, vps: &str, snap: &str) -> Result<(), StorageError> {
+        // A writable snapshot of the snapshot first, then the swap: the old
+        // disk is only removed once the restored one exists.
         let snapshot = self.instance_dir(vps).join("snapshots").join(snap);
-        let rootfs = self.rootfs(vps);
-        let limit = cmd::stdout(
-            Command::new("btrfs")
-                .args(["qgroup", "show", "--raw", "-re", "-f"])
-                .arg(&rootfs),
-        )
-        .ok()
-        .and_then(|out| parse_max_referenced(&out));
-        // Snapshot first under a new name, then swap: the old disk is only
-        // removed once the restored one exists.
-        let restored = self.instance_dir(vps).join("rootfs.restoring");
-        if restored.exists() {
-            delete_subvolume(&self.root, &restored)?;
-        }
+        let replacement = self.side_volume(vps, SideVolume::Replacement);
+        self.delete_side_volume(vps, SideVolume::Replacement)?;
         cmd::run(
             Command::new("btrfs")
                 .args(["-q", "subvolume", "snapshot"])
                 .arg(&snapshot)
-                .arg(&restored),
+                .arg(&replacement),
         )?;
-        delete_subvolume(&self.root, &rootfs)?;
-        std::fs::rename(&restored, &rootfs).map_err(io("rename", &restored))?;
+        self.commit_replacement(vps)
+    }
+
+    fn create_side_volume(
+        &self,
+        vps: &str,
+        side: SideVolume,
+        image: Option<&str>,
+    ) -> Result<PathBuf, StorageError> {
+        self.delete_side_volume(vps, side)?;
+        let path = self.side_volume(vps, side);
+        let mut cmd = Command::new("btrfs");
+        match image {
+            Some(image) => cmd
+                .args(["-q", "subvolume", "snapshot"])
+                .arg(self.image_path(image)),
+            None => cmd.args(["-q", "subvolume", "create"]),
+        };
+        cmd::run(cmd.arg(&path))?;
+        Ok(path)
+    }
+
+    fn delete_side_volume(&self, vps: &str, side: SideVolume) -> Result<(), StorageError> {
+        let path = self.side_volume(vps, side);
+        if path.exists() {
+            delete_subvolume(&self.root, &path)?;
+        }
+        Ok(())
+    }
+
+    fn commit_replacement(&self, vps: &str) -> Result<(), StorageError> {
+        let replacement = self.side_volume(vps, SideVolume::Replacement);
+        let rootfs = self.rootfs(vps);
+        let mut limit = None;
+        if rootfs.exists() {
+            limit = cmd::stdout(
+                Command::new("btrfs")
+                    .args(["qgroup", "show", "--raw", "-re", "-f"])
+                    .arg(&rootfs),
+            )
+            .ok()
+            .and_then(|out| parse_max_referenced(&out));
+            delete_subvolume(&self.root, &rootfs)?;
+        }
+        std::fs::rename(&replacement, &rootfs).map_err(io("rename", &replacement))?;
         if let Some(limit) = limit {
             cmd::run(
                 Command::new("btrfs")

@@ -1,7 +1,7 @@
 //! The `dir` driver: plain directories on whatever filesystem holds the
 //! pool path. No copy-on-write, no disk limits (refused, not ignored).
 
-use super::{io, list_dirs, pool_info, Pool, PoolConfig, PoolInfo, StorageError};
+use super::{io, list_dirs, pool_info, Pool, PoolConfig, PoolInfo, SideVolume, StorageError};
 use std::path::PathBuf;
 
 #[derive(Debug)]
@@ -63,6 +63,42 @@ impl Pool for DirPool {
                 what: "enforce a disk limit (use btrfs)",
             }),
         }
+    }
+
+    fn create_side_volume(
+        &self,
+        vps: &str,
+        side: SideVolume,
+        image: Option<&str>,
+    ) -> Result<PathBuf, StorageError> {
+        if image.is_some() {
+            return Err(StorageError::Unsupported {
+                driver: "dir",
+                what: "snapshot images",
+            });
+        }
+        self.delete_side_volume(vps, side)?;
+        let path = self.side_volume(vps, side);
+        std::fs::create_dir(&path).map_err(io("create", &path))?;
+        Ok(path)
+    }
+
+    fn delete_side_volume(&self, vps: &str, side: SideVolume) -> Result<(), StorageError> {
+        let path = self.side_volume(vps, side);
+        match std::fs::remove_dir_all(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", &path)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    fn commit_replacement(&self, vps: &str) -> Result<(), StorageError> {
+        let rootfs = self.instance_dir(vps).join("rootfs");
+        match std::fs::remove_dir_all(&rootfs) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io("remove", &rootfs)(e)),
+            _ => {}
+        }
+        let replacement = self.side_volume(vps, SideVolume::Replacement);
+        std::fs::rename(&replacement, &rootfs).map_err(io("rename", &replacement))
     }
 
     fn usage(&self, _name: &str) -> Result<Option<u64>, StorageError> {

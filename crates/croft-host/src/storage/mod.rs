@@ -8,7 +8,8 @@
 //!
 //! Layout inside a pool's mount point: `containers/<name>/` is a directory
 //! owned by the VPS's root (mode 0700, so no host user and no other VPS can
-//! enter it) holding the volume `rootfs`.
+//! enter it) holding the volume `rootfs`, its `snapshots/`, and at times a
+//! [`SideVolume`] beside the disk.
 
 pub mod btrfs;
 pub mod dir;
@@ -49,6 +50,28 @@ pub(crate) fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io:
         what,
         path: path.to_path_buf(),
         source,
+    }
+}
+
+/// A volume a VPS may have for a while beside its disk, in its instance
+/// dir. Both are made complete before they are used, so after a crash the
+/// manager can tell what to do with one from whether the disk exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SideVolume {
+    /// The root of a rescue boot: a copy of the rescue image, with the
+    /// VPS's own disk mounted at /mnt inside. Removed when the VPS stops.
+    Rescue,
+    /// A new disk (a rebuild from an image, a snapshot being restored),
+    /// swapped in for the old one by [`Pool::commit_replacement`].
+    Replacement,
+}
+
+impl SideVolume {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            SideVolume::Rescue => "rescue",
+            SideVolume::Replacement => "rootfs.new",
+        }
     }
 }
 
@@ -95,6 +118,26 @@ pub trait Pool: Send + Sync + std::fmt::Debug {
     fn set_limit(&self, name: &str, bytes: Option<u64>) -> Result<(), StorageError>;
     /// Bytes used by `name`'s volume, when the driver can tell.
     fn usage(&self, name: &str) -> Result<Option<u64>, StorageError>;
+    /// Where side volume `side` of `vps` is (whether or not it exists).
+    fn side_volume(&self, vps: &str, side: SideVolume) -> PathBuf {
+        self.instance_dir(vps).join(side.file_name())
+    }
+    /// Create side volume `side` of `vps`, replacing a leftover one: a
+    /// writable snapshot of pool image `image` (pools with [`snapshots`]),
+    /// or an empty volume to copy into.
+    ///
+    /// [`snapshots`]: Pool::snapshots
+    fn create_side_volume(
+        &self,
+        vps: &str,
+        side: SideVolume,
+        image: Option<&str>,
+    ) -> Result<PathBuf, StorageError>;
+    /// Remove side volume `side` of `vps`; missing is fine.
+    fn delete_side_volume(&self, vps: &str, side: SideVolume) -> Result<(), StorageError>;
+    /// Make the [`SideVolume::Replacement`] `vps`'s disk, removing the old
+    /// disk (if still there) and keeping its disk limit.
+    fn commit_replacement(&self, vps: &str) -> Result<(), StorageError>;
     /// Names of the VPS volumes present in the pool.
     fn volumes(&self) -> Result<Vec<String>, StorageError>;
 

@@ -13,10 +13,10 @@ use crate::images::{ImageError, ImageStore};
 use crate::jobs::{JobHandle, Jobs};
 use croft_api::config::InstanceConfig;
 use croft_api::{ConfigPatch, Instance, LaunchRequest, Status, Usage};
-use croft_host::cgroup::{CgroupError, CgroupManager, Limits};
+use croft_host::cgroup::{Cgroup, CgroupError, CgroupManager, Limits};
 use croft_host::proto::{Conn, ExitRecord, ProtoError, Reply, Request};
 use croft_host::spec::{RunDir, VpsSpec, ID_RANGE};
-use croft_host::storage::{Pool, PoolInfo, StorageError};
+use croft_host::storage::{Pool, PoolInfo, SideVolume, StorageError};
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -87,6 +87,11 @@ fn limits(cfg: &InstanceConfig) -> Limits {
         cpu_weight: cfg.cpu_weight,
         pids_max: cfg.processes,
     }
+}
+
+/// CPUs a quota of `millicores` is pinned to: ceil(quota), at least one.
+fn cpus_for_quota(millicores: u64) -> usize {
+    millicores.div_ceil(1000).max(1) as usize
 }
 
 /// Create a directory croft owns with the given mode (0711 on the path to
@@ -236,6 +241,7 @@ impl Manager {
             firewall: None,
             ssh_keys: Vec::new(),
             user_data: None,
+            rescue: row.rescue_image,
         }
     }
 
@@ -341,7 +347,7 @@ impl Manager {
             // O(1) whatever the image's size; ids stay as in the image and
             // the VPS mounts its disk idmapped.
             if ImageStore::kind(&req.image).is_ok() {
-                self.ensure_built(&req.image, job, (10, 75)).await?;
+                self.ensure_built(&req.image, Some(job), (10, 75)).await?;
             }
             blocking(move || pool.clone_image(&crate::images::pool_name(&image), &name)).await??;
             crate::failpoint::crash_point("launch:disk-made");
@@ -383,7 +389,7 @@ impl Manager {
         if !req.no_start {
             job.progress(80, "starting").await;
             let row = self.row(&req.name).await?;
-            self.start_locked(&row).await?;
+            self.start_locked(&row, None).await?;
         }
         Ok(())
     }
@@ -416,7 +422,14 @@ impl Manager {
         }
     }
 
-    pub async fn start(self: &Arc<Self>, name: &str) -> Result<Instance> {
+    /// Start a stopped VPS: from its own disk, or with `rescue` from a
+    /// rescue system (the given image, else the configured one) with its
+    /// disk at /mnt.
+    pub async fn start(self: &Arc<Self>, name: &str, rescue: Option<Option<&str>>) -> Result<Instance> {
+        let rescue_image = rescue.map(|image| image.unwrap_or(&self.cfg.rescue_image).to_string());
+        if let Some(image) = &rescue_image {
+            self.require_image(image).await?;
+        }
         let lock = self.lock_for(name);
         let _guard = lock.lock().await;
         let row = self.row(name).await?;
@@ -424,8 +437,76 @@ impl Manager {
             Status::Stopped | Status::Error => {}
             s => return Err(ManagerError::Conflict(format!("VPS {name} is {s}, not stopped"))),
         }
-        self.start_locked(&row).await?;
+        self.start_locked(&row, rescue_image.as_deref()).await?;
         self.get(name).await
+    }
+
+    /// Make `name`'s side volume `side` a fresh copy of `image` (building
+    /// it first if croft builds it) and give it the VPS's identity and SSH
+    /// keys. Removed again if any step fails.
+    async fn disk_from_image(
+        self: &Arc<Self>,
+        row: &InstanceRow,
+        side: SideVolume,
+        image: &str,
+        job: Option<&JobHandle>,
+    ) -> Result<PathBuf> {
+        let result = async {
+            let pool = self.pool.clone();
+            let name = row.name.clone();
+            let path = if self.pool.snapshots() {
+                if ImageStore::kind(image).is_ok() {
+                    self.ensure_built(image, job, (10, 70)).await?;
+                }
+                let image = crate::images::pool_name(image);
+                blocking(move || pool.create_side_volume(&name, side, Some(&image))).await??
+            } else {
+                let (images, image, uid_base) = (self.images.clone(), image.to_string(), row.uid_base);
+                let src = blocking(move || images.ensure(&image)).await??;
+                let dst = blocking(move || pool.create_side_volume(&name, side, None)).await??;
+                let to = dst.clone();
+                blocking(move || croft_host::rootfs::copy_shifted(&src, &to, uid_base))
+                    .await?
+                    .map_err(|e| ManagerError::Host {
+                        what: "copy the image".into(),
+                        detail: crate::error_chain(&e),
+                    })?;
+                dst
+            };
+            let keys = self.db.ssh_keys(&row.name).await?;
+            let (root, name) = (path.clone(), row.name.clone());
+            blocking(move || {
+                croft_host::rootfs::new_identity(&root, &name)?;
+                croft_host::rootfs::add_authorized_keys(&root, &keys)
+            })
+            .await?
+            .map_err(|e| ManagerError::Host {
+                what: "give the disk the VPS's identity".into(),
+                detail: crate::error_chain(&e),
+            })?;
+            Ok(path)
+        }
+        .await;
+        if result.is_err() {
+            self.remove_side_volume(&row.name, side).await;
+        }
+        result
+    }
+
+    /// Remove a side volume, logging (not failing) if it cannot be.
+    async fn remove_side_volume(&self, name: &str, side: SideVolume) {
+        let pool = self.pool.clone();
+        let vps = name.to_string();
+        match blocking(move || pool.delete_side_volume(&vps, side)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(
+                vps = name,
+                "cannot remove {}: {}",
+                side.file_name(),
+                crate::error_chain(&e)
+            ),
+            Err(e) => warn!(vps = name, "cannot remove {}: {e}", side.file_name()),
+        }
     }
 
     /// The lxcfs mount for a starting VPS, starting lxcfs again if it died;
@@ -445,28 +526,86 @@ impl Manager {
         }
     }
 
-    /// Start a VPS whose lock the caller holds.
-    async fn start_locked(self: &Arc<Self>, row: &InstanceRow) -> Result<i32> {
+    /// Pin a VPS with a CPU quota to ceil(quota) of the CPUs the fewest
+    /// other VPSes are pinned to (so `nproc` and /proc/cpuinfo inside show
+    /// the CPUs it has, and its threads stay on them); let one without a
+    /// quota, or with a quota of every CPU, run anywhere. A running VPS
+    /// whose quota still needs as many CPUs keeps the ones it has.
+    fn pin_cpus(&self, name: &str, cgroup: &Cgroup, cfg: &InstanceConfig) -> Result<()> {
+        let Some(host) = self.cgroups.host_cpus()?.filter(|c| !c.is_empty()) else {
+            return Ok(());
+        };
+        let Some(want) = cfg.cpu_millicores.map(cpus_for_quota).filter(|&n| n < host.len()) else {
+            return Ok(cgroup.pin_cpus(None)?);
+        };
+        if let Some(current) = cgroup.cpus()? {
+            if current.len() == want && current.iter().all(|c| host.contains(c)) {
+                return Ok(());
+            }
+        }
+        let mut pins = std::collections::BTreeMap::new();
+        for other in self.cgroups.list()?.into_iter().filter(|n| n != name) {
+            let Ok(Some(cpus)) = self.cgroups.open(&other).and_then(|cg| cg.cpus()) else {
+                continue;
+            };
+            if cpus.len() < host.len() {
+                for cpu in cpus {
+                    *pins.entry(cpu).or_insert(0) += 1;
+                }
+            }
+        }
+        let chosen = croft_host::cgroup::cpuset::least_used(&host, &pins, want);
+        Ok(cgroup.pin_cpus(Some(&chosen))?)
+    }
+
+    /// Start a VPS whose lock the caller holds, from its own disk or from
+    /// `rescue` image with its disk at /mnt.
+    async fn start_locked(self: &Arc<Self>, row: &InstanceRow, rescue: Option<&str>) -> Result<i32> {
         let name = &row.name;
         let cfg =
             InstanceConfig::parse(&row.config).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
+        let disk = self.instance_dir(name).join("rootfs");
+        if !disk.is_dir() {
+            return Err(ManagerError::Start {
+                name: name.clone(),
+                detail: format!("{} is missing", disk.display()),
+            });
+        }
+        let (rootfs, rescue_disk) = match rescue {
+            None => (disk, None),
+            Some(image) => {
+                let root = self.disk_from_image(row, SideVolume::Rescue, image, None).await?;
+                self.db.set_rescue(name, Some(image)).await?;
+                (root, Some(disk))
+            }
+        };
+        let result = self.start_from(row, &cfg, rootfs, rescue_disk, rescue).await;
+        if result.is_err() && rescue.is_some() {
+            self.remove_side_volume(name, SideVolume::Rescue).await;
+            self.db.set_rescue(name, None).await?;
+        }
+        result
+    }
+
+    async fn start_from(
+        self: &Arc<Self>,
+        row: &InstanceRow,
+        cfg: &InstanceConfig,
+        rootfs: PathBuf,
+        rescue_disk: Option<PathBuf>,
+        rescue: Option<&str>,
+    ) -> Result<i32> {
+        let name = &row.name;
         // Imported images boot /sbin/init; the stop signal follows the init
         // found in the rootfs.
-        let (init, default_stop): (Vec<String>, &str) = match ImageStore::kind(&row.image) {
+        let (init, default_stop): (Vec<String>, &str) = match ImageStore::kind(rescue.unwrap_or(&row.image)) {
             Ok(kind) => (
                 kind.init.iter().map(|s| s.to_string()).collect(),
                 kind.stop_signal,
             ),
             Err(_) => (vec!["/sbin/init".into()], "SIGTERM"),
         };
-        let rootfs = self.instance_dir(name).join("rootfs");
-        if !rootfs.is_dir() {
-            return Err(ManagerError::Start {
-                name: name.clone(),
-                detail: format!("{} is missing", rootfs.display()),
-            });
-        }
-        let nic = self.nic_spec(name, &cfg).await?;
+        let nic = self.nic_spec(name, cfg).await?;
         let needs_rules = match &nic {
             Some(n) => !self.rules_loaded.lock().await.contains(&n.host_if),
             None => false,
@@ -477,7 +616,8 @@ impl Manager {
         self.write_network_files(name, &rootfs).await?;
         let cgroup = self.cgroups.create(name)?;
         let result = async {
-            cgroup.apply(&limits(&cfg))?;
+            cgroup.apply(&limits(cfg))?;
+            self.pin_cpus(name, &cgroup, cfg)?;
             cgroup.delegate(row.uid_base)?;
             let run_dir = self.run_dir(name);
             make_dir(&run_dir, 0o700)?;
@@ -497,6 +637,7 @@ impl Manager {
                 cgroup_mount: cgroup.systemd_dir().map(|_| self.cgroup_version().to_string()),
                 nic,
                 lxcfs,
+                rescue_disk,
             };
             let json = serde_json::to_vec_pretty(&spec).expect("spec serializes");
             std::fs::write(RunDir(&run_dir).spec(), json).map_err(host_err("write spec"))?;
@@ -572,7 +713,7 @@ impl Manager {
             s => return Err(ManagerError::Conflict(format!("VPS {name} is {s}"))),
         }
         let row = self.row(name).await?;
-        self.start_locked(&row).await?;
+        self.start_locked(&row, None).await?;
         self.get(name).await
     }
 
@@ -624,10 +765,47 @@ impl Manager {
         }
         let _ = std::fs::remove_file(RunDir(&self.run_dir(name)).spec());
         self.after_stop_network(name).await;
+        self.end_rescue(name).await?;
         self.db
             .set_status(name, Status::Stopped, None, Some(reason))
             .await?;
         info!(vps = name, reason, "stopped");
+        Ok(())
+    }
+
+    /// A rescue boot ends with the VPS: its rescue system goes.
+    async fn end_rescue(&self, name: &str) -> Result<()> {
+        if self.pool.side_volume(name, SideVolume::Rescue).exists() {
+            self.remove_side_volume(name, SideVolume::Rescue).await;
+        }
+        if self.row(name).await?.rescue_image.is_some() {
+            self.db.set_rescue(name, None).await?;
+        }
+        Ok(())
+    }
+
+    /// A new disk a crash left beside a stopped VPS's disk: one that was
+    /// already swapped halfway in (the old disk gone) is finished, any
+    /// other is dropped, so the VPS has exactly one whole disk.
+    async fn recover_replacement(&self, row: &InstanceRow) -> Result<()> {
+        let name = &row.name;
+        if !self.pool.side_volume(name, SideVolume::Replacement).exists() {
+            return Ok(());
+        }
+        if self.instance_dir(name).join("rootfs").exists() {
+            warn!(vps = %name, "removing a new disk a crash left unfinished");
+            self.remove_side_volume(name, SideVolume::Replacement).await;
+            return Ok(());
+        }
+        warn!(vps = %name, "finishing the swap of a new disk a crash interrupted");
+        let pool = self.pool.clone();
+        let vps = name.clone();
+        let limit = InstanceConfig::parse(&row.config).unwrap_or_default().disk_bytes;
+        blocking(move || {
+            pool.commit_replacement(&vps)?;
+            pool.set_limit(&vps, limit)
+        })
+        .await??;
         Ok(())
     }
 
@@ -823,9 +1001,101 @@ impl Manager {
         info!(vps = name, snapshot = snap, "restored");
         if was_running {
             let row = self.row(name).await?;
-            self.start_locked(&row).await?;
+            self.start_locked(&row, None).await?;
         }
         self.get(name).await
+    }
+
+    /// Reinstall `name`'s disk from `req.image`, keeping its name, id
+    /// range, addresses, port forwards, firewall, limits, SSH keys and
+    /// snapshots. A running VPS is stopped first and started again after.
+    /// The new disk is made beside the old one and swapped in only once
+    /// complete: if anything fails the VPS keeps its old disk (and runs
+    /// again if it ran).
+    pub async fn rebuild(
+        self: &Arc<Self>,
+        name: &str,
+        req: croft_api::RebuildRequest,
+    ) -> Result<croft_api::Job> {
+        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
+        self.require_image(&req.image).await?;
+        if let Some(script) = &req.user_data {
+            croft_api::validate_user_data(script).map_err(ManagerError::Invalid)?;
+        }
+        let row = self.row(name).await?;
+        if !matches!(row.status, Status::Stopped | Status::Error | Status::Running) {
+            return Err(ManagerError::Conflict(format!("VPS {name} is {}", row.status)));
+        }
+        let this = self.clone();
+        let name = name.to_string();
+        self.jobs
+            .submit("rebuild", &name.clone(), move |job| async move {
+                let lock = this.lock_for(&name);
+                let _guard = lock.lock().await;
+                this.rebuild_locked(&name, &req, &job).await
+            })
+            .await
+            .map_err(ManagerError::from)
+    }
+
+    async fn rebuild_locked(
+        self: &Arc<Self>,
+        name: &str,
+        req: &croft_api::RebuildRequest,
+        job: &JobHandle,
+    ) -> Result<()> {
+        let row = self.row(name).await?;
+        let was_running = match row.status {
+            Status::Running => {
+                job.progress(5, "stopping").await;
+                self.stop_locked(&row, false, None).await?;
+                true
+            }
+            Status::Stopped | Status::Error => false,
+            s => return Err(ManagerError::Conflict(format!("VPS {name} is {s}"))),
+        };
+        let row = self.row(name).await?;
+        job.progress(10, "preparing the new disk").await;
+        let made = async {
+            let disk = self
+                .disk_from_image(&row, SideVolume::Replacement, &req.image, Some(job))
+                .await?;
+            if let Some(script) = req.user_data.clone() {
+                blocking(move || croft_host::rootfs::install_user_data(&disk, script.as_bytes()))
+                    .await?
+                    .map_err(|e| ManagerError::Host {
+                        what: "install the user-data script".into(),
+                        detail: crate::error_chain(&e),
+                    })?;
+            }
+            crate::failpoint::crash_point("rebuild:disk-made");
+            job.progress(80, "swapping the disk").await;
+            let pool = self.pool.clone();
+            let vps = name.to_string();
+            blocking(move || pool.commit_replacement(&vps)).await??;
+            Ok::<(), ManagerError>(())
+        }
+        .await;
+        if let Err(e) = made {
+            self.remove_side_volume(name, SideVolume::Replacement).await;
+            if was_running {
+                if let Err(start) = self.start_locked(&row, None).await {
+                    warn!(
+                        vps = name,
+                        "could not start the VPS again after a failed rebuild: {start}"
+                    );
+                }
+            }
+            return Err(e);
+        }
+        self.db.set_image(name, &req.image).await?;
+        info!(vps = name, image = %req.image, "rebuilt");
+        if was_running {
+            job.progress(90, "starting").await;
+            let row = self.row(name).await?;
+            self.start_locked(&row, None).await?;
+        }
+        Ok(())
     }
 
     /// A new VPS from `src`'s disk (or its snapshot) with its own identity:
@@ -904,7 +1174,12 @@ impl Manager {
     /// Make sure image `name` (one croft builds) is in the pool, building it
     /// if it is not, and record what it is. Build steps are reported on
     /// `job`, scaled into the `span` of its percent.
-    async fn ensure_built(self: &Arc<Self>, name: &str, job: &JobHandle, span: (u8, u8)) -> Result<()> {
+    async fn ensure_built(
+        self: &Arc<Self>,
+        name: &str,
+        job: Option<&JobHandle>,
+        span: (u8, u8),
+    ) -> Result<()> {
         let kind = ImageStore::kind(name)?;
         let lock = self.lock_for(&format!("image:{name}"));
         let _guard = lock.lock().await;
@@ -912,17 +1187,20 @@ impl Manager {
         if self.pool.image_exists(&dir_name) {
             return Ok(());
         }
-        job.progress(span.0, &format!("building image {name}")).await;
+        if let Some(job) = job {
+            job.progress(span.0, &format!("building image {name}")).await;
+        }
         let (images, pool, image, job2) = (
             self.images.clone(),
             self.pool.clone(),
             name.to_string(),
-            job.clone(),
+            job.cloned(),
         );
         let runtime = tokio::runtime::Handle::current();
         blocking(move || {
             let mut last_report: Option<std::time::Instant> = None;
             images.ensure_in_pool(&image, pool.as_ref(), &mut |step| {
+                let Some(job2) = &job2 else { return };
                 // A build prints a line per package: report a few a second.
                 if last_report.is_some_and(|t| t.elapsed() < Duration::from_millis(250)) {
                     return;
@@ -977,7 +1255,7 @@ impl Manager {
         let image = name.to_string();
         self.jobs
             .submit("image-build", name, move |job| async move {
-                this.ensure_built(&image, &job, (0, 100)).await
+                this.ensure_built(&image, Some(&job), (0, 100)).await
             })
             .await
             .map_err(ManagerError::from)
@@ -1256,9 +1534,14 @@ impl Manager {
         }
         if row.status == Status::Running {
             let cg = self.cgroups.open(name)?;
-            if let Err(e) = cg.apply(&limits(&parsed)) {
+            if let Err(e) = cg
+                .apply(&limits(&parsed))
+                .map_err(ManagerError::from)
+                .and_then(|()| self.pin_cpus(name, &cg, &parsed))
+            {
                 // Put back what was there; the user's change did not take.
                 let _ = cg.apply(&limits(&old));
+                let _ = self.pin_cpus(name, &cg, &old);
                 if parsed.disk_bytes != old.disk_bytes {
                     let _ = self.pool.set_limit(name, old.disk_bytes);
                 }
@@ -1370,6 +1653,8 @@ impl Manager {
                             let _ = cg.remove();
                         }
                     }
+                    self.end_rescue(name).await?;
+                    self.recover_replacement(row).await?;
                 }
             }
         }
@@ -1461,7 +1746,7 @@ impl Manager {
         for row in self.db.instances().await? {
             let cfg = InstanceConfig::parse(&row.config).unwrap_or_default();
             if cfg.autostart && matches!(row.status, Status::Stopped | Status::Error) {
-                match self.start(&row.name).await {
+                match self.start(&row.name, None).await {
                     Ok(_) => info!(vps = %row.name, "autostarted"),
                     Err(e) => warn!(vps = %row.name, "autostart failed: {e}"),
                 }
