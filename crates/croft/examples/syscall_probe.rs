@@ -29,6 +29,25 @@ fn main() {
         tv_sec: 0,
         tv_nsec: 0,
     };
+    // `syscall_probe ptrace PID`: try to attach to PID (detaching at once
+    // should it work) and print `ptrace errno`.
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, mode, pid] = args.as_slice() {
+        if mode == "ptrace" {
+            let pid: usize = pid.parse().expect("a pid");
+            probe(
+                "ptrace",
+                libc::SYS_ptrace,
+                [libc::PTRACE_ATTACH as usize, pid, 0, 0, 0],
+            );
+            probe(
+                "ptrace_detach",
+                libc::SYS_ptrace,
+                [libc::PTRACE_DETACH as usize, pid, 0, 0, 0],
+            );
+            return;
+        }
+    }
     // SAFETY: clock_gettime writes a timespec through a valid pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut now) };
     let empty = c"".as_ptr() as usize;

@@ -235,69 +235,6 @@ fn cpu_usage_stays_near_the_quota() {
 }
 
 #[test]
-fn escapes_fail() {
-    let host = Host::new();
-    launch(&host, "esc1", &[]);
-    let attempts: &[(&str, &str)] = &[
-        ("mknod of a block device", "mknod /tmp/sda b 8 0"),
-        (
-            "mounting the host disk",
-            "mount -t ext4 /dev/vda /mnt || mount -t ext4 /dev/sda /mnt",
-        ),
-        (
-            "loading a kernel module",
-            "echo junk > /tmp/x.ko && insmod /tmp/x.ko",
-        ),
-        ("writing /proc/sys", "echo 1 > /proc/sys/vm/drop_caches"),
-        (
-            "changing a kernel hostname knob",
-            "echo evil > /proc/sys/kernel/hostname",
-        ),
-        ("sysrq", "echo h > /proc/sysrq-trigger"),
-        ("writing /sys", "echo 1 > /sys/kernel/mm/ksm/run"),
-        ("reading kernel memory", "head -c 1 /proc/kcore"),
-        ("mounting sysfs read-write", "mount -o remount,rw /sys"),
-        (
-            "the cgroup v1 release_agent escape (CVE-2022-0492)",
-            "mkdir -p /tmp/cg && mount -t cgroup -o memory cgroup /tmp/cg && echo /bin/true > /tmp/cg/release_agent",
-        ),
-    ];
-    for (what, script) in attempts {
-        let out = host.sh("esc1", script);
-        assert!(!out.status.success(), "{what} succeeded: {script}");
-    }
-    // No process inside is a croft binary whose /proc/PID/exe could be
-    // overwritten (CVE-2019-5736): the runtime never enters the VPS as itself.
-    let exes = host.sh_ok("esc1", "for p in /proc/[0-9]*; do readlink $p/exe; done");
-    assert!(
-        !exes.contains("croft"),
-        "a croft binary is visible inside: {exes}"
-    );
-    assert!(exes.contains("busybox"), "the probe saw no processes: {exes}");
-    // busybox date reports the failure but exits 0: check the message and
-    // that the host clock did not move.
-    let out = host.sh("esc1", "date -s '2000-01-01 00:00:00'");
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("not permitted"),
-        "setting the clock was not refused"
-    );
-    let year = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        / 31_557_600
-        + 1970;
-    assert!(year > 2020, "the host clock moved");
-    // Root can still do root things inside its own VPS.
-    host.sh_ok("esc1", "mount -t tmpfs none /mnt && touch /mnt/x && umount /mnt");
-    host.sh_ok(
-        "esc1",
-        "mkdir -p /tmp/p && mount -t proc proc /tmp/p && umount /tmp/p",
-    );
-    host.sh_ok("esc1", "chown 1000:1000 /tmp && chown 0:0 /tmp");
-}
-
-#[test]
 fn two_vpses_cannot_see_each_others_processes_or_files() {
     let host = Host::new();
     launch(&host, "left", &[]);
@@ -803,57 +740,6 @@ fn a_guest_ignoring_shutdown_is_killed_after_the_timeout_and_a_dying_init_is_rep
         host.info("stub1")["status"] == "stopped"
     });
     assert_eq!(host.info("stub1")["last_exit"], "init exited with status 3");
-}
-
-/// Copy a host binary and the shared libraries it links into a VPS rootfs.
-fn install_host_binary(rootfs: &std::path::Path, binary: &std::path::Path, dest: &str) {
-    let ldd = std::process::Command::new("ldd")
-        .arg(binary)
-        .output()
-        .expect("ldd");
-    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
-        let path = line.split_whitespace().find(|w| w.starts_with('/'));
-        if let Some(lib) = path {
-            let target = rootfs.join(lib.trim_start_matches('/'));
-            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-            std::fs::copy(lib, &target).unwrap();
-        }
-    }
-    let target = rootfs.join(dest.trim_start_matches('/'));
-    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-    std::fs::copy(binary, target).unwrap();
-}
-
-#[test]
-fn seccomp_refuses_keyring_module_kexec_and_handle_syscalls() {
-    let probe = common::bin_dir().join("examples/syscall_probe");
-    assert!(
-        probe.exists(),
-        "build the probe first: cargo build -p croft --examples"
-    );
-    let host = Host::new();
-    launch(&host, "sec1", &[]);
-    install_host_binary(
-        &host.instance_dir("sec1").join("rootfs"),
-        &probe,
-        "/usr/bin/syscall_probe",
-    );
-    let out = host.sh_ok("sec1", "syscall_probe");
-    let results: Vec<(&str, i32)> = out
-        .lines()
-        .map(|l| {
-            let (name, errno) = l.split_once(' ').unwrap();
-            (name, errno.parse().unwrap())
-        })
-        .collect();
-    assert_eq!(results.len(), 14, "{out}");
-    for (name, errno) in results {
-        assert_eq!(
-            errno,
-            libc::EPERM,
-            "{name} was not refused with EPERM inside the VPS"
-        );
-    }
 }
 
 #[test]

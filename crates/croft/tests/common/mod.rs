@@ -493,3 +493,22 @@ fn remove_cgroup_tree(dir: &Path) -> bool {
     }
     std::fs::remove_dir(dir).is_ok() || !dir.exists()
 }
+
+/// Copy a host binary and the shared libraries it links into a VPS rootfs.
+pub fn install_host_binary(rootfs: &std::path::Path, binary: &std::path::Path, dest: &str) {
+    let ldd = std::process::Command::new("ldd")
+        .arg(binary)
+        .output()
+        .expect("ldd");
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        let path = line.split_whitespace().find(|w| w.starts_with('/'));
+        if let Some(lib) = path {
+            let target = rootfs.join(lib.trim_start_matches('/'));
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(lib, &target).unwrap();
+        }
+    }
+    let target = rootfs.join(dest.trim_start_matches('/'));
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::copy(binary, target).unwrap();
+}

@@ -1,0 +1,416 @@
+//! The escape battery: root inside a VPS tries the known ways out, one
+//! named test per attempt, each asserting the denial (and, where the
+//! attempt would change the host, that the host did not change). The
+//! resource-exhaustion attempts live beside the limits they hit: fork bomb
+//! and memory in vps.rs, disk in storage.rs, neighbour spoofing in
+//! network.rs; docs/security.md lists them all. Root needed.
+
+mod common;
+
+use common::Host;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A daemon with one busybox VPS, `esc`, to attack from.
+fn attacker() -> Host {
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "esc"]);
+    host
+}
+
+/// Run `script` as root in `esc`; it must fail. Returns its stderr.
+fn refused(host: &Host, what: &str, script: &str) -> String {
+    let out = host.sh("esc", script);
+    assert!(
+        !out.status.success(),
+        "{what} succeeded: {script}\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Copy the syscall probe into `esc`, run it with `args`, and return each
+/// call's errno by name.
+fn probe(host: &Host, args: &str) -> BTreeMap<String, i32> {
+    let probe = common::bin_dir().join("examples/syscall_probe");
+    assert!(
+        probe.exists(),
+        "build the probe first: cargo build -p croft --examples"
+    );
+    let rootfs = host.instance_dir("esc").join("rootfs");
+    if !rootfs.join("usr/bin/syscall_probe").exists() {
+        common::install_host_binary(&rootfs, &probe, "/usr/bin/syscall_probe");
+    }
+    host.sh_ok("esc", &format!("syscall_probe {args}"))
+        .lines()
+        .map(|l| {
+            let (name, errno) = l.split_once(' ').unwrap();
+            (name.to_string(), errno.parse().unwrap())
+        })
+        .collect()
+}
+
+fn host_file(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn loading_a_kernel_module_is_refused() {
+    let host = attacker();
+    refused(&host, "insmod", "echo junk > /tmp/x.ko && insmod /tmp/x.ko");
+    refused(&host, "modprobe", "modprobe dummy");
+    let calls = probe(&host, "");
+    for call in ["init_module", "finit_module", "delete_module"] {
+        assert_eq!(calls[call], libc::EPERM, "{call}");
+    }
+    // Nor can it make the kernel run its own program on a module request
+    // (where the kernel has modules at all).
+    if let Ok(before) = std::fs::read_to_string("/proc/sys/kernel/modprobe") {
+        refused(
+            &host,
+            "changing kernel.modprobe",
+            "mount -o remount,rw /proc/sys 2>/dev/null; echo /tmp/evil > /proc/sys/kernel/modprobe",
+        );
+        assert_eq!(host_file("/proc/sys/kernel/modprobe"), before);
+    }
+}
+
+#[test]
+fn mounting_the_host_disk_is_refused() {
+    let host = attacker();
+    // The host's block devices, by name, as the host sees them.
+    let partitions = host_file("/proc/partitions");
+    let devices: Vec<(String, String, String)> = partitions
+        .lines()
+        .skip(2)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 4).then(|| (f[0].to_string(), f[1].to_string(), f[3].to_string()))
+        })
+        .collect();
+    assert!(!devices.is_empty(), "no host block devices to try: {partitions}");
+    let inside_dev = host.sh_ok("esc", "ls /dev");
+    for (major, minor, name) in &devices {
+        assert!(
+            !inside_dev.split_whitespace().any(|d| d == name),
+            "host device {name} is visible inside"
+        );
+        refused(
+            &host,
+            &format!("mounting host device {name}"),
+            &format!(
+                "mknod /tmp/{name} b {major} {minor} 2>/dev/null; mkdir -p /tmp/m && mount /tmp/{name} /tmp/m || mount /dev/{name} /tmp/m"
+            ),
+        );
+    }
+}
+
+#[test]
+fn mknod_of_a_block_or_memory_device_is_refused() {
+    let host = attacker();
+    refused(&host, "mknod of a block device", "mknod /tmp/sda b 8 0");
+    refused(&host, "mknod of /dev/mem", "mknod /tmp/mem c 1 1");
+    refused(&host, "mknod of /dev/kmsg", "mknod /tmp/kmsg c 1 11");
+}
+
+#[test]
+fn writing_proc_sys_is_refused() {
+    let host = attacker();
+    let core_pattern = host_file("/proc/sys/kernel/core_pattern");
+    for (what, script) in [
+        // The classic: a core_pattern pipe runs as host root.
+        (
+            "kernel.core_pattern",
+            "echo '|/tmp/evil' > /proc/sys/kernel/core_pattern",
+        ),
+        ("vm.drop_caches", "echo 1 > /proc/sys/vm/drop_caches"),
+        ("kernel.hostname", "echo evil > /proc/sys/kernel/hostname"),
+    ] {
+        refused(&host, what, script);
+        // /proc/sys is read-only, but the read-only bind is the VPS's own
+        // (made in its user namespace) so its root can remount it: the
+        // kernel's own checks must still refuse every host-wide knob.
+        refused(
+            &host,
+            &format!("{what} after remounting /proc/sys read-write"),
+            &format!("mount -o remount,rw /proc/sys; {script}"),
+        );
+    }
+    assert_eq!(host_file("/proc/sys/kernel/core_pattern"), core_pattern);
+}
+
+#[test]
+fn writing_sys_is_refused() {
+    let host = attacker();
+    for (what, script) in [
+        ("/sys/kernel/mm/ksm/run", "echo 1 > /sys/kernel/mm/ksm/run"),
+        ("remounting /sys read-write", "mount -o remount,rw /sys"),
+        (
+            "a fresh sysfs read-write",
+            "mkdir -p /tmp/s && mount -t sysfs sysfs /tmp/s && echo 1 > /tmp/s/kernel/mm/ksm/run",
+        ),
+    ] {
+        refused(&host, what, script);
+    }
+}
+
+#[test]
+fn kernel_memory_and_host_kernel_state_are_not_readable() {
+    let host = attacker();
+    refused(&host, "reading /proc/kcore", "head -c 1 /proc/kcore | grep -q .");
+    // Masked files read as empty.
+    for file in ["kallsyms", "sched_debug", "timer_list", "keys", "kmsg"] {
+        let out = host.sh("esc", &format!("head -c 100 /proc/{file} 2>/dev/null | wc -c"));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "0",
+            "/proc/{file} shows host data"
+        );
+    }
+    refused(&host, "dmesg", "dmesg | grep -q .");
+}
+
+#[test]
+fn host_processes_are_not_visible_in_proc() {
+    let host = attacker();
+    let mut sleeper = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+    let pid = sleeper.id();
+    let seen = host.sh("esc", &format!("cat /proc/{pid}/cmdline"));
+    let init = host.sh_ok("esc", "readlink /proc/1/exe");
+    let all = host.sh_ok("esc", "cat /proc/[0-9]*/comm 2>/dev/null | sort -u");
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    assert!(!seen.status.success(), "host pid {pid} is visible inside");
+    assert!(
+        init.contains("busybox"),
+        "PID 1 inside is not the VPS init: {init}"
+    );
+    assert!(!all.contains("sleep") && !all.contains("croftd"), "{all}");
+}
+
+#[test]
+fn open_by_handle_at_shocker_is_refused() {
+    let host = attacker();
+    assert_eq!(probe(&host, "")["open_by_handle_at"], libc::EPERM);
+}
+
+#[test]
+fn the_cgroup_v1_release_agent_escape_is_refused() {
+    // CVE-2022-0492: mount a cgroup v1 hierarchy and point its
+    // release_agent at a program the host then runs as root.
+    let host = attacker();
+    let agent = host_file("/sys/fs/cgroup/memory/release_agent");
+    // A VPS may mount a v1 hierarchy it is in (the kernel allows it in its
+    // own cgroup namespace: it sees its own cgroup as the root), but there
+    // is no release_agent there, nor in a hierarchy of its own making, and
+    // its limits stay out of reach.
+    for controller in ["memory", "rdma", "none,name=escape"] {
+        refused(
+            &host,
+            &format!("release_agent of a cgroup v1 {controller} mount"),
+            &format!(
+                "mkdir -p /tmp/cg && mount -t cgroup -o {controller} cgroup /tmp/cg && echo /tmp/evil > /tmp/cg/release_agent"
+            ),
+        );
+        refused(
+            &host,
+            &format!("release_agent of a cgroup v1 {controller} mount in a new user namespace"),
+            &format!(
+                "mkdir -p /tmp/cg2 && unshare -U -r -m -C sh -c 'mount -t cgroup -o {controller} cgroup /tmp/cg2 && echo /tmp/evil > /tmp/cg2/release_agent'"
+            ),
+        );
+        host.sh("esc", "umount /tmp/cg 2>/dev/null; true");
+    }
+    refused(
+        &host,
+        "lifting its own memory limit",
+        "mount -t cgroup -o memory cgroup /tmp/cg && echo -1 > /tmp/cg/memory.limit_in_bytes",
+    );
+    refused(&host, "making a child memory cgroup", "mkdir /tmp/cg/escape");
+    assert_eq!(host_file("/sys/fs/cgroup/memory/release_agent"), agent);
+    // The VPS's own cgroup tree has no release_agent to write.
+    let found = host.sh_ok("esc", "find /sys/fs/cgroup -name release_agent 2>/dev/null");
+    assert_eq!(found.trim(), "", "release_agent visible inside");
+}
+
+#[test]
+fn overwriting_the_runtime_through_proc_exe_is_refused() {
+    // CVE-2019-5736: while the runtime enters the VPS (croft exec), a
+    // process inside opens /proc/PID/exe of the entering process and
+    // writes to the host binary behind it.
+    let host = attacker();
+    let binaries = ["croft-supervisor", "croftd", "croft"].map(|b| common::bin_dir().join(b));
+    let before: Vec<Vec<u8>> = binaries.iter().map(|b| std::fs::read(b).unwrap()).collect();
+    host.sh_ok(
+        "esc",
+        "cat > /tmp/race <<'EOF'\n\
+         #!/bin/sh\n\
+         end=$(( $(date +%s) + 6 ))\n\
+         while [ $(date +%s) -lt $end ]; do\n\
+           for p in /proc/[0-9]*; do\n\
+             case $(readlink $p/exe 2>/dev/null) in *busybox*|'') continue;; esac\n\
+             readlink $p/exe >> /tmp/seen\n\
+             (echo '#!/bin/sh' >> $p/exe) 2>/dev/null && echo $p >> /tmp/won\n\
+           done\n\
+         done\n\
+         EOF\n\
+         chmod +x /tmp/race",
+    );
+    let racer = std::process::Command::new(common::bin_dir().join("croft"))
+        .args([
+            "--socket",
+            host.socket.to_str().unwrap(),
+            "exec",
+            "esc",
+            "--",
+            "/tmp/race",
+        ])
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut entries = 0;
+    while start.elapsed() < Duration::from_secs(5) {
+        host.sh_ok("esc", "true");
+        entries += 1;
+    }
+    let out = racer.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(entries > 5, "only {entries} entries raced");
+    assert_eq!(
+        host.sh_ok("esc", "cat /tmp/won 2>/dev/null || true"),
+        "",
+        "a process inside wrote through /proc/PID/exe"
+    );
+    for (binary, old) in binaries.iter().zip(&before) {
+        assert_eq!(
+            &std::fs::read(binary).unwrap(),
+            old,
+            "{} changed",
+            binary.display()
+        );
+    }
+}
+
+#[test]
+fn ptrace_of_a_host_or_neighbour_process_is_refused() {
+    let host = attacker();
+    host.ok(&["launch", "busybox", "neighbour"]);
+    let neighbour = host.init_pid("neighbour");
+    let mut sleeper = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+    let host_pid = sleeper.id();
+    let daemon = host.daemon_pid();
+    for (what, pid) in [
+        ("the neighbour's init", neighbour as u32),
+        ("a host process", host_pid),
+        ("croftd", daemon),
+    ] {
+        let calls = probe(&host, &format!("ptrace {pid}"));
+        assert_ne!(calls["ptrace"], 0, "ptrace of {what} (host pid {pid}) worked");
+        refused(&host, &format!("signalling {what}"), &format!("kill -0 {pid}"));
+    }
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+}
+
+#[test]
+fn the_kernel_keyring_is_refused() {
+    let host = attacker();
+    let calls = probe(&host, "");
+    for call in ["keyctl", "add_key", "request_key"] {
+        assert_eq!(calls[call], libc::EPERM, "{call}");
+    }
+}
+
+#[test]
+fn sysrq_trigger_is_refused() {
+    let host = attacker();
+    // 'h' only prints help: harmless should the write ever get through.
+    refused(&host, "sysrq", "echo h > /proc/sysrq-trigger");
+    refused(
+        &host,
+        "sysrq via a fresh procfs",
+        "mkdir -p /tmp/p && mount -t proc proc /tmp/p && echo h > /tmp/p/sysrq-trigger",
+    );
+}
+
+#[test]
+fn changing_the_host_time_is_refused() {
+    let host = attacker();
+    let out = host.sh("esc", "date -s '2000-01-01 00:00:00'");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not permitted"),
+        "setting the clock was not refused"
+    );
+    assert_eq!(probe(&host, "")["clock_settime"], libc::EPERM);
+    let year = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 31_557_600
+        + 1970;
+    assert!(year > 2020, "the host clock moved");
+}
+
+#[test]
+fn another_vps_files_are_unreachable_through_proc_pid_root() {
+    let host = attacker();
+    host.ok(&["launch", "busybox", "victim"]);
+    host.sh_ok("victim", "echo secret > /root/secret");
+    let victim = host.init_pid("victim");
+    refused(
+        &host,
+        "reading the victim's files through /proc/*/root",
+        "cat /proc/*/root/root/secret",
+    );
+    refused(
+        &host,
+        "reaching the victim's init by its host pid",
+        &format!("ls /proc/{victim}/root/root"),
+    );
+    // The victim's disk on the host is closed to the attacker's ids too.
+    let victim_dir = host.instance_dir("victim");
+    let attacker_uid = host.info("esc")["uid_base"].as_u64().unwrap();
+    let denied = std::process::Command::new("setpriv")
+        .args([
+            &format!("--reuid={attacker_uid}"),
+            &format!("--regid={attacker_uid}"),
+            "--clear-groups",
+            "cat",
+        ])
+        .arg(victim_dir.join("rootfs/root/secret"))
+        .output()
+        .unwrap();
+    assert!(
+        !denied.status.success(),
+        "the attacker's uid reads the victim's disk"
+    );
+}
+
+#[test]
+fn the_remaining_dangerous_syscalls_are_refused() {
+    let host = attacker();
+    let calls = probe(&host, "");
+    assert_eq!(calls.len(), 14, "{calls:?}");
+    for (name, errno) in calls {
+        assert_eq!(errno, libc::EPERM, "{name} was not refused with EPERM");
+    }
+}
+
+#[test]
+fn filling_the_disk_with_inodes_stops_at_the_disk_limit() {
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "esc", "--disk", "32MiB"]);
+    let out = host.sh(
+        "esc",
+        // (xargs stops at the first batch that fails: exit 255.)
+        "mkdir /root/i && cd /root/i && seq 1 2000000 | xargs -n 2000 sh -c 'touch \"$@\" || exit 255' _ 2>/tmp/err; grep -m1 touch /tmp/err",
+    );
+    let err = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        err.contains("quota exceeded") || err.contains("No space left"),
+        "the inode flood was not stopped: {err}"
+    );
+    // The pool still has room: the neighbour writes.
+    host.ok(&["launch", "busybox", "other"]);
+    host.sh_ok("other", "echo fine > /root/f && cat /root/f");
+}
