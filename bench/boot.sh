@@ -187,6 +187,9 @@ inner() {
                 die "$label: the guest is '$st', not running; failed units: $("$@" systemctl --failed --no-legend --plain </dev/null 2>&1 | awk '{printf "%s ", $1}')"
                 ;;
             esac
+            if [ "$label" = nspawn ] && ! kill -0 "$NSPAWN_PID" 2>/dev/null; then
+                die "systemd-nspawn exited: $(tail -3 "$WORK/nspawn/console.log")"
+            fi
             [ "${q1/./}" -lt "$deadline" ] || die "$label: no 'running' within ${BOOT_TIMEOUT}s (last answer: '$st')"
             sleep "$POLL"
         done
@@ -366,6 +369,11 @@ cleanup() {
     set +e
     trap - EXIT INT TERM
     log "cleaning up"
+    if [ -n "${INNER_PID:-}" ] && kill -0 "$INNER_PID" 2>/dev/null; then
+        kill -TERM "$INNER_PID"
+        local k
+        for ((k = 0; k < 300; k++)); do kill -0 "$INNER_PID" 2>/dev/null || break; sleep 0.1; done
+    fi
     if [ -n "${CROFTD_PID:-}" ] && kill -0 "$CROFTD_PID" 2>/dev/null; then
         local name
         for name in $(croft list --format json 2>/dev/null |
@@ -583,7 +591,12 @@ EOF
     fi
     export -f inner inner_cleanup mem_of croft die log
     export WORK RUN TAG PEER_CG PEER_SD BIN_DIR CROFTD_PID N WARMUP IDLE SETTLE POLL BOOT_TIMEOUT IMAGE
-    unshare -m --propagation private -- bash -euo pipefail -c inner
+    # In the background, so that a signal to this script is handled at once
+    # (the EXIT trap first lets the inner part stop its peers).
+    unshare -m --propagation private -- bash -euo pipefail -c inner &
+    INNER_PID=$!
+    wait "$INNER_PID"
+    INNER_PID=
 
     export LOAD_BEFORE BIN_DIR CROFT_NETWORK
     report
@@ -646,8 +659,8 @@ for name, k in (("croft", "croft"), ("LXC", "lxc"), ("systemd-nspawn", "nspawn")
     t = g + h
     print(f"| {name} | {len(m['guest'])} | {g} | {hn} | {h} | **{t}** ({t/1024:.1f} MiB) | {t/base:.2f} |")
 lx, cd = load("lxcfs"), load("croftd")
-print(f"\nPer host, not per guest (croft): lxcfs {lx['host'][0]['pss']} KiB PSS "
-      f"(serves every VPS's /proc files), croftd {cd['host'][0]['pss']} KiB PSS.")
+print(f"\nPer host, not per guest (croft): {lx['host'][0]['comm']} {lx['host'][0]['pss']} KiB PSS "
+      f"(serves every VPS's /proc files), {cd['host'][0]['comm']} {cd['host'][0]['pss']} KiB PSS.")
 for name, k in (("croft", "croft"), ("LXC", "lxc"), ("nspawn", "nspawn")):
     print(f"{name} guest: " + ", ".join(f"{g['comm']} {g['pss']}" for g in mem[k]["guest"]))
 print(f"\nLoad average (1 min) before: {os.environ['LOAD_BEFORE']}, after: {open('/proc/loadavg').read().split()[0]}")

@@ -258,6 +258,10 @@ impl Pool for BtrfsPool {
         Ok(())
     }
 
+    fn snapshot_names(&self, vps: &str) -> Result<Vec<String>, StorageError> {
+        list_dirs(&self.instance_dir(vps).join("snapshots"))
+    }
+
     fn delete_snapshot(&self, vps: &str, snap: &str) -> Result<(), StorageError> {
         let path = self.instance_dir(vps).join("snapshots").join(snap);
         if path.exists() {

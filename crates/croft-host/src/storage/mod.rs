@@ -192,6 +192,11 @@ pub trait Pool: Send + Sync + std::fmt::Debug {
         })
     }
 
+    /// The snapshots of `vps` present in the pool.
+    fn snapshot_names(&self, _vps: &str) -> Result<Vec<String>, StorageError> {
+        Ok(Vec::new())
+    }
+
     /// Bytes snapshot `snap` holds alone (not shared with the live disk).
     fn snapshot_usage(&self, _vps: &str, _snap: &str) -> Result<Option<u64>, StorageError> {
         Ok(None)

@@ -1657,6 +1657,9 @@ impl Manager {
                     self.recover_replacement(row).await?;
                 }
             }
+            if row.status != Status::Creating && row.status != Status::Deleting {
+                self.reconcile_snapshots(name).await?;
+            }
         }
         // Cgroups and directories that belong to no VPS are leftovers of a
         // crash between creating them and recording them.
@@ -1686,6 +1689,33 @@ impl Manager {
             if let Ok(Err(e)) = blocking(move || pool.delete_volume(&orphan)).await {
                 warn!("{}", crate::error_chain(&e));
             }
+        }
+        Ok(())
+    }
+
+    /// A snapshot is recorded before it is taken and forgotten after it is
+    /// deleted: a crash in between leaves a record without a snapshot (or,
+    /// from a delete, a snapshot without a record). Both go.
+    async fn reconcile_snapshots(&self, name: &str) -> Result<()> {
+        let recorded: Vec<String> = self
+            .db
+            .snapshots(name)
+            .await?
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        let pool = self.pool.clone();
+        let vps = name.to_string();
+        let present = blocking(move || pool.snapshot_names(&vps)).await??;
+        for snap in recorded.iter().filter(|s| !present.contains(s)) {
+            warn!(vps = name, snapshot = %snap, "forgetting a snapshot a crash left unmade");
+            self.db.delete_snapshot(name, snap).await?;
+        }
+        for snap in present.into_iter().filter(|s| !recorded.contains(s)) {
+            warn!(vps = name, snapshot = %snap, "removing a snapshot no record names");
+            let pool = self.pool.clone();
+            let vps = name.to_string();
+            blocking(move || pool.delete_snapshot(&vps, &snap)).await??;
         }
         Ok(())
     }

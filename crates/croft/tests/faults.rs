@@ -1,0 +1,240 @@
+//! Fault injection: croftd killed with SIGKILL at random moments during
+//! launch, delete, snapshot, copy, rebuild and image import, many times
+//! over. After every restart the state must be consistent (every VPS
+//! running or stopped with exactly one disk; no orphaned volume, snapshot,
+//! cgroup, veth, nftables rule or address) and the VPS that runs
+//! throughout is never disturbed. `CROFT_FAULT_SEED` replays a run,
+//! `CROFT_FAULT_ROUNDS` makes it longer. Root needed.
+
+mod common;
+
+use common::Host;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn list(host: &Host) -> Vec<serde_json::Value> {
+    serde_json::from_str(&host.ok(&["list", "--format", "json"])).unwrap()
+}
+
+fn names_in(dir: &std::path::Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Everything croftd's state says, checked against the pool, the cgroup
+/// tree, the network namespace and the nftables ruleset.
+fn assert_consistent(host: &Host, context: &str) {
+    let vpses = list(host);
+    let known: BTreeSet<String> = vpses
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_string())
+        .collect();
+    let containers = host.pool_dir().join("containers");
+    assert_eq!(
+        names_in(&containers),
+        known,
+        "{context}: volumes and VPSes differ"
+    );
+    let mut running = BTreeSet::new();
+    let mut host_ifs = BTreeSet::new();
+    for v in &vpses {
+        let name = v["name"].as_str().unwrap();
+        let status = v["status"].as_str().unwrap();
+        assert!(
+            status == "running" || status == "stopped",
+            "{context}: {name} is {status}"
+        );
+        let dir = host.instance_dir(name);
+        assert!(dir.join("rootfs").is_dir(), "{context}: {name} has no disk");
+        if status == "running" {
+            running.insert(name.to_string());
+            let pid = v["init_pid"].as_i64().unwrap() as i32;
+            assert!(common::pid_alive(pid), "{context}: {name}'s init {pid} is gone");
+        } else {
+            for side in ["rescue", "rootfs.new"] {
+                assert!(!dir.join(side).exists(), "{context}: {name} kept {side}");
+            }
+        }
+        if let Some(host_if) = v["nic"]["host_interface"].as_str() {
+            host_ifs.insert(host_if.to_string());
+        }
+        let (code, snaps) = host.api("GET", &format!("/1.0/instances/{name}/snapshots"), None);
+        assert_eq!(code, 200);
+        let recorded: BTreeSet<String> = snaps
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            names_in(&dir.join("snapshots")),
+            recorded,
+            "{context}: snapshots of {name} on disk and on record differ"
+        );
+    }
+    // A cgroup exactly for each running VPS.
+    for d in host.cgroup_prefix_dirs() {
+        assert_eq!(names_in(&d), running, "{context}: cgroups in {}", d.display());
+    }
+    // Veths of running VPSes only, and rules naming known interfaces only.
+    let links = host.host_sh("ip -o link show");
+    let veths: BTreeSet<String> = String::from_utf8_lossy(&links.stdout)
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap().to_string())
+        .filter(|n| n.starts_with("crv") && !n.ends_with('i'))
+        .collect();
+    let running_ifs: BTreeSet<String> = vpses
+        .iter()
+        .filter(|v| v["status"] == "running")
+        .filter_map(|v| v["nic"]["host_interface"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(veths, running_ifs, "{context}: veths and running VPSes differ");
+    let ruleset = host.host_sh("nft list ruleset");
+    let ruleset = String::from_utf8_lossy(&ruleset.stdout);
+    for word in ruleset.split(|c: char| !c.is_ascii_alphanumeric() && c != '_') {
+        let iface = word
+            .strip_prefix("fw_")
+            .or(word.strip_prefix("from_"))
+            .or(word.strip_prefix("to_"))
+            .unwrap_or(word);
+        if iface.starts_with("crv") && iface[3..].chars().all(|c| c.is_ascii_digit()) && iface.len() > 3 {
+            assert!(
+                host_ifs.contains(iface),
+                "{context}: rules name {iface}, which no VPS has"
+            );
+        }
+    }
+    // Addresses are held by known VPSes only.
+    let net: serde_json::Value =
+        serde_json::from_str(&host.ok(&["network", "info", "default", "--format", "json"])).unwrap();
+    for lease in net["leases"].as_array().unwrap() {
+        let owner = lease["instance"].as_str().unwrap();
+        assert!(
+            known.contains(owner),
+            "{context}: {owner} holds an address but is gone"
+        );
+    }
+    // No image half-made.
+    let images = names_in(&host.pool_dir().join("images"));
+    assert!(
+        images.iter().all(|i| !i.starts_with('.')),
+        "{context}: unfinished image volumes {images:?}"
+    );
+}
+
+#[test]
+fn croftd_killed_at_random_moments_always_restarts_into_a_consistent_state() {
+    let mut host = Host::new();
+    host.ok(&["launch", "busybox", "keep1"]);
+    host.ok(&["snapshot", "create", "keep1", "base"]);
+    let keep_pid = host.init_pid("keep1");
+    // A small image to import again and again.
+    let tarball = host.dir.join("small.tar.gz");
+    host.ok(&["image", "export", "busybox", tarball.to_str().unwrap()]);
+    let seed: u64 = std::env::var("CROFT_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    let rounds: u64 = std::env::var("CROFT_FAULT_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(24);
+    eprintln!("fault seed {seed} (CROFT_FAULT_SEED={seed} replays it), {rounds} rounds");
+    let mut rng = Rng(seed);
+    let croft = common::bin_dir().join("croft");
+    let mut killed_mid_way = 0;
+    for round in 0..rounds {
+        // Something to delete, copy from or rebuild, most rounds.
+        let existing: Vec<String> = list(&host)
+            .iter()
+            .map(|v| v["name"].as_str().unwrap().to_string())
+            .filter(|n| n != "keep1")
+            .collect();
+        let new = format!("v{round}");
+        let other = existing.first().cloned();
+        let args: Vec<String> = match (rng.below(7), &other) {
+            (0, _) | (1, None) => vec!["launch".into(), "busybox".into(), new],
+            (1, Some(o)) => vec!["delete".into(), "--force".into(), o.clone()],
+            (2, _) => vec![
+                "snapshot".into(),
+                "create".into(),
+                "keep1".into(),
+                format!("s{round}"),
+            ],
+            (3, _) => vec!["copy".into(), "keep1/base".into(), new],
+            (4, Some(o)) => vec!["rebuild".into(), o.clone(), "busybox".into()],
+            (5, _) => vec![
+                "image".into(),
+                "import".into(),
+                tarball.to_str().unwrap().into(),
+                format!("fz/i{round}"),
+            ],
+            (_, _) => vec![
+                "snapshot".into(),
+                "delete".into(),
+                "keep1".into(),
+                format!("s{}", round.saturating_sub(1)),
+            ],
+        };
+        let mut op = std::process::Command::new(&croft)
+            .arg("--socket")
+            .arg(&host.socket)
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let delay = Duration::from_millis(rng.below(250));
+        std::thread::sleep(delay);
+        let finished = op.try_wait().unwrap().is_some();
+        if !finished {
+            killed_mid_way += 1;
+        }
+        host.kill_daemon();
+        let _ = op.wait();
+        host.start_daemon();
+        let context = format!("round {round}: {args:?} killed after {delay:?} (seed {seed})");
+        assert_consistent(&host, &context);
+        assert_eq!(host.init_pid("keep1"), keep_pid, "{context}: keep1 was disturbed");
+        // The state works, not just looks right: every VPS starts or runs.
+        for v in list(&host) {
+            let name = v["name"].as_str().unwrap();
+            if v["status"] == "stopped" {
+                host.ok(&["start", name]);
+            }
+            host.sh_ok(name, "true");
+        }
+    }
+    eprintln!("{killed_mid_way} of {rounds} operations killed before they answered");
+    assert!(killed_mid_way > 0, "no operation was ever interrupted");
+    for v in list(&host) {
+        host.ok(&["delete", "--force", v["name"].as_str().unwrap()]);
+    }
+}
