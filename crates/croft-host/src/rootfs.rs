@@ -263,19 +263,56 @@ pub fn new_identity(rootfs: &Path, hostname: &str) -> Result<(), RootfsError> {
             }
         }
         if has_server {
-            let out = Command::new("ssh-keygen")
-                .arg("-A")
-                .arg("-f")
-                .arg(rootfs)
-                .output();
-            match out {
-                Ok(o) if o.status.success() => {}
-                // No ssh-keygen on the host: the guest regenerates its keys.
-                _ => {}
-            }
+            new_host_keys(rootfs, hostname)?;
         }
     }
     Ok(())
+}
+
+/// The SSH host key types a VPS gets: every OpenSSH client of the last
+/// decade speaks one of them. An RSA key takes over a second to make (a
+/// prime search), which would be most of a Debian launch.
+const HOST_KEY_TYPES: &[&str] = &["ed25519", "ecdsa"];
+
+/// Make new SSH host keys for a VPS with the host's ssh-keygen and point
+/// sshd at exactly those (so it does not warn about a missing RSA key).
+/// Without ssh-keygen on the host the keys are left for the guest to make.
+fn new_host_keys(rootfs: &Path, hostname: &str) -> Result<(), RootfsError> {
+    use std::io::Write;
+    let ssh = rootfs.join("etc/ssh");
+    let config = fs::read_to_string(ssh.join("sshd_config")).unwrap_or_default();
+    let has_dropins = config
+        .lines()
+        .any(|l| l.trim_start().starts_with("Include /etc/ssh/sshd_config.d/"))
+        && fs::symlink_metadata(ssh.join("sshd_config.d")).is_ok_and(|m| m.is_dir());
+    if !has_dropins {
+        // An sshd we cannot point at a key list: make every default type.
+        let _ = Command::new("ssh-keygen")
+            .arg("-A")
+            .arg("-f")
+            .arg(rootfs)
+            .output();
+        return Ok(());
+    }
+    for kind in HOST_KEY_TYPES {
+        let key = ssh.join(format!("ssh_host_{kind}_key"));
+        let made = Command::new("ssh-keygen")
+            .args(["-q", "-t", kind, "-N", "", "-C"])
+            .arg(format!("root@{hostname}"))
+            .arg("-f")
+            .arg(&key)
+            .output();
+        if !made.is_ok_and(|o| o.status.success()) {
+            return Ok(());
+        }
+    }
+    let lines: String = HOST_KEY_TYPES
+        .iter()
+        .map(|kind| format!("HostKey /etc/ssh/ssh_host_{kind}_key\n"))
+        .collect();
+    create_inside(rootfs, "etc/ssh/sshd_config.d", "croft-host-keys.conf")?
+        .write_all(format!("# Written by croft: the host keys this VPS was given.\n{lines}").as_bytes())
+        .map_err(io("write", &ssh.join("sshd_config.d/croft-host-keys.conf")))
 }
 
 /// Debian packages every Debian image gets on top of minbase: a VPS-ready

@@ -79,6 +79,62 @@ impl RunDir<'_> {
     pub fn log(&self) -> PathBuf {
         self.0.join("supervisor.log")
     }
+    /// Locked (flock) for as long as a supervisor for this run dir lives,
+    /// from before it starts until it has exited: see [`SupervisorLock`].
+    pub fn lock(&self) -> PathBuf {
+        self.0.join("supervisor.lock")
+    }
+}
+
+/// The fd number a supervisor finds its lock on, and the variable that
+/// says so.
+pub const LOCK_FD: i32 = 3;
+pub const LOCK_FD_ENV: &str = "CROFT_SUPERVISOR_LOCK_FD";
+
+/// Whether a supervisor of a run dir is alive, told without a race: croftd
+/// takes an exclusive flock on `supervisor.lock` *before* it spawns the
+/// supervisor and hands it the locked descriptor. A flock belongs to the
+/// open file description, which croftd and the supervisor then share, so
+/// the lock stays held while either lives and is released by the kernel
+/// only when the supervisor (and croftd's copy) are gone, whatever killed
+/// them. A croftd restarting mid-start can thus tell "still starting" from
+/// "gone" without guessing from sockets and pid files.
+pub struct SupervisorLock(std::fs::File);
+
+impl SupervisorLock {
+    /// Take the lock of `run_dir`; `Ok(None)` if a supervisor holds it.
+    pub fn acquire(run_dir: &Path) -> std::io::Result<Option<SupervisorLock>> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(RunDir(run_dir).lock())?;
+        // SAFETY: flock on a descriptor we own; no memory is passed.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(Some(SupervisorLock(file)));
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            Ok(None)
+        } else {
+            Err(err)
+        }
+    }
+
+    /// Whether a supervisor of `run_dir` is alive (holds the lock).
+    pub fn held(run_dir: &Path) -> bool {
+        RunDir(run_dir).lock().exists() && matches!(Self::acquire(run_dir), Ok(None))
+    }
+
+    /// The descriptor to hand to the supervisor. Dropping the lock closes
+    /// croftd's copy without unlocking (an explicit unlock would release
+    /// the supervisor's lock too).
+    pub fn fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        self.0.as_raw_fd()
+    }
 }
 
 /// Parse a signal name as written in specs and image metadata:

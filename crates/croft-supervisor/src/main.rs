@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    keep_lock_from_children();
     let Some(run_dir) = std::env::args_os().nth(1).map(PathBuf::from) else {
         eprintln!("usage: croft-supervisor RUN_DIR");
         return ExitCode::from(2);
@@ -104,6 +105,19 @@ fn supervise(spec: VpsSpec, mut ready: std::fs::File) -> ExitCode {
     drop(ready);
     sup.run();
     ExitCode::SUCCESS
+}
+
+/// croftd hands over the run dir's lock (see `SupervisorLock`) at a fixed
+/// descriptor, to be held for the supervisor's whole life, never closed.
+/// Nothing the supervisor starts may inherit it: a VPS process holding it
+/// would make croftd believe the supervisor alive after it has gone.
+fn keep_lock_from_children() {
+    if std::env::var_os(croft_host::spec::LOCK_FD_ENV).is_some() {
+        let _ = nix::fcntl::fcntl(
+            croft_host::spec::LOCK_FD,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+    }
 }
 
 /// The supervisor's own output goes to its log file, never to the pipe

@@ -84,6 +84,8 @@ fn main() {
         libc::SYS_clock_settime,
         [libc::CLOCK_REALTIME as usize, now, 0, 0, 0],
     );
+    // SYSLOG_ACTION_SIZE_BUFFER: only asks the kernel log's size.
+    probe("syslog", libc::SYS_syslog, [10, 0, 0, 0, 0]);
     probe(
         "perf_event_open",
         libc::SYS_perf_event_open,

@@ -225,11 +225,24 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
     assert!(cg.contains("/system.slice/ssh.service"), "{cg}");
     // Root does root things in its own VPS: dpkg/apt install a package,
     // and setuid binaries still raise privileges (no no_new_privs).
+    // The package ships a service: systemd starts it in a cgroup of its own.
     host.sh_ok(
         "web1",
-        "mkdir -p /tmp/p/DEBIAN && printf 'Package: croft-probe\\nVersion: 1\\nArchitecture: all\\nMaintainer: t <t@t>\\nDescription: t\\n' > /tmp/p/DEBIAN/control \
-         && dpkg-deb -b /tmp/p /tmp/p.deb >/dev/null && apt-get install -y /tmp/p.deb >/dev/null 2>&1 && dpkg -s croft-probe >/dev/null",
+        "mkdir -p /tmp/p/DEBIAN /tmp/p/lib/systemd/system && printf 'Package: croft-probe\\nVersion: 1\\nArchitecture: all\\nMaintainer: t <t@t>\\nDescription: t\\n' > /tmp/p/DEBIAN/control \
+         && printf '[Unit]\\nDescription=probe\\n[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' > /tmp/p/lib/systemd/system/croft-probe.service \
+         && dpkg-deb -b /tmp/p /tmp/p.deb >/dev/null && apt-get install -y /tmp/p.deb >/dev/null 2>&1 && dpkg -s croft-probe >/dev/null \
+         && systemctl daemon-reload && systemctl enable --now croft-probe.service 2>/dev/null && systemctl is-active croft-probe.service",
     );
+    let cg = host.sh_ok(
+        "web1",
+        "cat /proc/$(systemctl show -p MainPID --value croft-probe.service)/cgroup | grep name=systemd",
+    );
+    assert!(cg.contains("/system.slice/croft-probe.service"), "{cg}");
+    // Restarting sshd works (a new main process, still active).
+    let before = host.sh_ok("web1", "systemctl show -p MainPID --value ssh");
+    host.sh_ok("web1", "systemctl restart ssh && systemctl is-active ssh");
+    let after = host.sh_ok("web1", "systemctl show -p MainPID --value ssh");
+    assert_ne!(before, after, "sshd was not restarted");
     let euid = host.sh_ok(
         "web1",
         "cp /usr/bin/id /usr/local/bin/suid-id && chmod 4755 /usr/local/bin/suid-id && su -s /bin/sh nobody -c '/usr/local/bin/suid-id -u'",

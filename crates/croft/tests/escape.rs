@@ -168,6 +168,11 @@ fn kernel_memory_and_host_kernel_state_are_not_readable() {
         );
     }
     refused(&host, "dmesg", "dmesg | grep -q .");
+    assert_eq!(
+        probe(&host, "")["syslog"],
+        libc::EPERM,
+        "the kernel log is readable"
+    );
 }
 
 #[test]
@@ -390,7 +395,7 @@ fn another_vps_files_are_unreachable_through_proc_pid_root() {
 fn the_remaining_dangerous_syscalls_are_refused() {
     let host = attacker();
     let calls = probe(&host, "");
-    assert_eq!(calls.len(), 14, "{calls:?}");
+    assert_eq!(calls.len(), 15, "{calls:?}");
     for (name, errno) in calls {
         assert_eq!(errno, libc::EPERM, "{name} was not refused with EPERM");
     }

@@ -45,7 +45,19 @@ fn names_in(dir: &std::path::Path) -> BTreeSet<String> {
 /// Everything croftd's state says, checked against the pool, the cgroup
 /// tree, the network namespace and the nftables ruleset.
 fn assert_consistent(host: &Host, context: &str) {
-    let vpses = list(host);
+    // A stop the killed croftd was in the middle of is finished by the
+    // next one: wait for the VPSes to settle first.
+    let mut vpses = list(host);
+    for _ in 0..300 {
+        if vpses
+            .iter()
+            .all(|v| v["status"] == "running" || v["status"] == "stopped")
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        vpses = list(host);
+    }
     let known: BTreeSet<String> = vpses
         .iter()
         .map(|v| v["name"].as_str().unwrap().to_string())
@@ -110,7 +122,14 @@ fn assert_consistent(host: &Host, context: &str) {
         .filter(|v| v["status"] == "running")
         .filter_map(|v| v["nic"]["host_interface"].as_str().map(str::to_string))
         .collect();
-    assert_eq!(veths, running_ifs, "{context}: veths and running VPSes differ");
+    let table: Vec<String> = vpses
+        .iter()
+        .map(|v| format!("{} {} {}", v["name"], v["status"], v["nic"]["host_interface"]))
+        .collect();
+    assert_eq!(
+        veths, running_ifs,
+        "{context}: veths and running VPSes differ: {table:?}"
+    );
     let ruleset = host.host_sh("nft list ruleset");
     let ruleset = String::from_utf8_lossy(&ruleset.stdout);
     for word in ruleset.split(|c: char| !c.is_ascii_alphanumeric() && c != '_') {
@@ -221,15 +240,45 @@ fn croftd_killed_at_random_moments_always_restarts_into_a_consistent_state() {
         let _ = op.wait();
         host.start_daemon();
         let context = format!("round {round}: {args:?} killed after {delay:?} (seed {seed})");
-        assert_consistent(&host, &context);
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            assert_consistent(&host, &context)
+        })) {
+            eprintln!("daemon log:\n{}", host.daemon_log());
+            std::panic::resume_unwind(panic);
+        }
         assert_eq!(host.init_pid("keep1"), keep_pid, "{context}: keep1 was disturbed");
         // The state works, not just looks right: every VPS starts or runs.
-        for v in list(&host) {
-            let name = v["name"].as_str().unwrap();
-            if v["status"] == "stopped" {
-                host.ok(&["start", name]);
+        let usable = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // (A VPS the interrupted operation was stopping may still be
+            // on its way down: its supervisor finishes the stop it was
+            // asked for, and the new croftd records it.)
+            for v in list(&host) {
+                let name = v["name"].as_str().unwrap();
+                let mut tries = 0;
+                loop {
+                    if host.info(name)["status"] == "stopped" {
+                        host.ok(&["start", name]);
+                    }
+                    if host.sh(name, "true").status.success() {
+                        break;
+                    }
+                    tries += 1;
+                    assert!(tries < 5, "{name} cannot be started and entered");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
             }
-            host.sh_ok(name, "true");
+        }));
+        if let Err(panic) = usable {
+            eprintln!("{context}\ndaemon log:\n{}", host.daemon_log());
+            for v in list(&host) {
+                let name = v["name"].as_str().unwrap();
+                let log = host.run_dir().join("vps").join(name).join("supervisor.log");
+                eprintln!(
+                    "{v}\n{name} supervisor log:\n{}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                );
+            }
+            std::panic::resume_unwind(panic);
         }
     }
     eprintln!("{killed_mid_way} of {rounds} operations killed before they answered");

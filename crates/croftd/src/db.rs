@@ -213,7 +213,10 @@ impl Db {
         id_base: u32,
         id_ranges: u32,
     ) -> Result<Option<u32>, DbError> {
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE: take the write lock up front. A deferred transaction
+        // that reads and then writes fails at once with SQLITE_BUSY_SNAPSHOT
+        // when another launch commits in between (WAL), instead of waiting.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let exists = sqlx::query("SELECT 1 FROM instances WHERE name = ?")
             .bind(name)
             .fetch_optional(&mut *tx)

@@ -25,7 +25,9 @@ pub const DROPPED_CAPS: &[Capability] = &[
 
 /// System calls that fail with EPERM inside a VPS: kernel modules, kexec,
 /// file handles ("shocker"), the kernel keyring (not namespaced), port I/O,
-/// swap, process accounting, the system clock and perf.
+/// swap, process accounting, the system clock, perf and the kernel log
+/// (host-wide, and readable without privilege wherever the host leaves
+/// `kernel.dmesg_restrict` at 0).
 pub const DENIED_SYSCALLS: &[i64] = &[
     libc::SYS_init_module,
     libc::SYS_finit_module,
@@ -48,6 +50,7 @@ pub const DENIED_SYSCALLS: &[i64] = &[
     libc::SYS_perf_event_open,
     libc::SYS_lookup_dcookie,
     libc::SYS_quotactl,
+    libc::SYS_syslog,
 ];
 
 /// A compiled BPF filter, built once in the supervisor and installed in

@@ -15,7 +15,7 @@ use croft_api::config::InstanceConfig;
 use croft_api::{ConfigPatch, Instance, LaunchRequest, Status, Usage};
 use croft_host::cgroup::{Cgroup, CgroupError, CgroupManager, Limits};
 use croft_host::proto::{Conn, ExitRecord, ProtoError, Reply, Request};
-use croft_host::spec::{RunDir, VpsSpec, ID_RANGE};
+use croft_host::spec::{RunDir, SupervisorLock, VpsSpec, ID_RANGE};
 use croft_host::storage::{Pool, PoolInfo, SideVolume, StorageError};
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::PermissionsExt;
@@ -641,15 +641,42 @@ impl Manager {
             };
             let json = serde_json::to_vec_pretty(&spec).expect("spec serializes");
             std::fs::write(RunDir(&run_dir).spec(), json).map_err(host_err("write spec"))?;
+            let lock = SupervisorLock::acquire(&run_dir)
+                .map_err(host_err(format!("lock {}", RunDir(&run_dir).lock().display())))?
+                .ok_or_else(|| {
+                    ManagerError::Conflict(format!(
+                        "a supervisor of VPS {name} is still running; try again when it has exited"
+                    ))
+                })?;
             self.db.set_status(name, Status::Starting, None, None).await?;
-            let out = tokio::process::Command::new(self.cfg.supervisor_path())
+            let mut command = tokio::process::Command::new(self.cfg.supervisor_path());
+            command
                 .arg(&run_dir)
+                .env(
+                    croft_host::spec::LOCK_FD_ENV,
+                    croft_host::spec::LOCK_FD.to_string(),
+                )
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let lock_fd = lock.fd();
+            // SAFETY: the closure runs in the forked child before exec and
+            // only calls dup2, which is async-signal-safe; dup2 gives the
+            // supervisor the locked descriptor at LOCK_FD without CLOEXEC
+            // (the original stays CLOEXEC, so no other child inherits it).
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::dup2(lock_fd, croft_host::spec::LOCK_FD) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let out = command
                 .output()
                 .await
                 .map_err(host_err(format!("run {}", self.cfg.supervisor_path().display())))?;
+            drop(lock);
             let stdout = String::from_utf8_lossy(&out.stdout);
             let verdict = stdout.trim();
             match verdict.strip_prefix("ready ").map(|p| p.trim().parse::<i32>()) {
@@ -1629,14 +1656,21 @@ impl Manager {
                 }
                 Status::Deleting => self.finish_delete(name).await?,
                 Status::Running | Status::Starting | Status::Stopping => {
-                    let socket = RunDir(&self.run_dir(name)).socket();
-                    match blocking(move || supervisor_status(&socket)).await? {
+                    let run_dir = self.run_dir(name);
+                    match blocking(move || wait_for_supervisor(&run_dir)).await? {
                         Ok(init_pid) => {
-                            self.db
-                                .set_status(name, Status::Running, Some(init_pid), None)
-                                .await?;
+                            // A stop croftd was killed in the middle of is
+                            // still one: it shows, and gets finished.
+                            let status = match row.status {
+                                Status::Stopping => Status::Stopping,
+                                _ => Status::Running,
+                            };
+                            self.db.set_status(name, status, Some(init_pid), None).await?;
                             info!(vps = %name, init_pid, "reattached");
                             self.watch(name.clone(), init_pid);
+                            if status == Status::Stopping {
+                                self.finish_interrupted_stop(name.clone());
+                            }
                         }
                         Err(_) => {
                             let reason = read_exit_record(&self.run_dir(name))
@@ -1691,6 +1725,26 @@ impl Manager {
             }
         }
         Ok(())
+    }
+
+    /// croftd died while stopping a VPS (a stop, restart, rebuild or
+    /// delete): its supervisor may already be shutting it down. Finish the
+    /// stop, in the background, so the VPS ends up stopped as the user
+    /// asked rather than running or half-way down.
+    fn finish_interrupted_stop(self: &Arc<Self>, name: String) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let lock = this.lock_for(&name);
+            let _guard = lock.lock().await;
+            let Ok(row) = this.row(&name).await else { return };
+            if row.status != Status::Stopping {
+                return;
+            }
+            warn!(vps = %name, "finishing a stop croftd was killed in the middle of");
+            if let Err(e) = this.stop_locked(&row, false, None).await {
+                warn!(vps = %name, "could not finish the interrupted stop: {e}");
+            }
+        });
     }
 
     /// A snapshot is recorded before it is taken and forgotten after it is
@@ -1836,6 +1890,21 @@ fn open_watch(socket: &Path) -> Result<WatchConn, String> {
     // that same descriptor from as_raw_fd; the AsyncFd owns the Conn, so
     // the descriptor stays open for as long as it is registered.
     unsafe { AsyncFd::register(conn) }.map_err(|e| e.to_string())
+}
+
+/// The init pid of the VPS a supervisor of `run_dir` runs. A supervisor
+/// that still holds its lock but does not answer yet is starting (or
+/// ending): wait for it to answer or to exit, up to a minute.
+fn wait_for_supervisor(run_dir: &Path) -> Result<i32, ProtoError> {
+    let socket = RunDir(run_dir).socket();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = supervisor_status(&socket);
+        if status.is_ok() || !SupervisorLock::held(run_dir) || std::time::Instant::now() > deadline {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn supervisor_status(socket: &Path) -> Result<i32, ProtoError> {
