@@ -712,6 +712,35 @@ fn concurrent_operations_on_one_vps_are_serialized() {
         "{results:?}"
     );
     assert_eq!(host.info("conc2")["status"], "running");
+    // Many launches at once all succeed, each with its own id range and
+    // address (no "database is locked" under contention).
+    let names: Vec<String> = (0..8).map(|i| format!("many{i}")).collect();
+    let launches: Vec<_> = names
+        .iter()
+        .map(|n| {
+            let (socket, n) = (host.socket.clone(), n.clone());
+            std::thread::spawn(move || {
+                std::process::Command::new(common::bin_dir().join("croft"))
+                    .arg("--socket")
+                    .arg(socket)
+                    .args(["launch", "busybox", &n])
+                    .output()
+                    .unwrap()
+            })
+        })
+        .collect();
+    for out in launches.into_iter().map(|t| t.join().unwrap()) {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut ranges = std::collections::BTreeSet::new();
+    let mut addresses = std::collections::BTreeSet::new();
+    for n in &names {
+        let i = host.info(n);
+        assert_eq!(i["status"], "running", "{n}");
+        ranges.insert(i["uid_base"].as_u64().unwrap());
+        addresses.insert(i["nic"]["ipv4"].as_str().unwrap().to_string());
+    }
+    assert_eq!((ranges.len(), addresses.len()), (8, 8));
 }
 
 #[test]
