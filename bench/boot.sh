@@ -183,7 +183,8 @@ inner() {
             q1=$EPOCHREALTIME
             case $st in
             running) break ;;
-            degraded | maintenance | stopping | offline)
+            # (offline: no manager answers yet, early in the boot; poll on)
+            degraded | maintenance | stopping)
                 die "$label: the guest is '$st', not running; failed units: $("$@" systemctl --failed --no-legend --plain </dev/null 2>&1 | awk '{printf "%s ", $1}')"
                 ;;
             esac

@@ -39,6 +39,11 @@ mkdir -p "$WORK"
 DAEMONS=()
 cleanup() {
     set +e
+    # An iperf3 server of ours still waiting for its client.
+    if [ -r "$WORK/iperf-server.pid" ]; then
+        pid=$(<"$WORK/iperf-server.pid")
+        grep -qs iperf3 "/proc/$pid/cmdline" && kill "$pid"
+    fi
     for d in on off; do
         sock=$WORK/$d/run/croftd.sock
         if [ -S "$sock" ]; then
@@ -53,7 +58,10 @@ cleanup() {
     for d in on off; do
         if [ -r "$WORK/$d/run/lxcfs.pid" ]; then
             pid=$(<"$WORK/$d/run/lxcfs.pid")
-            grep -qs "$WORK" "/proc/$pid/cmdline" && kill "$pid"
+            if grep -qs "$WORK" "/proc/$pid/cmdline"; then
+                kill "$pid"
+                for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            fi
         fi
         mountpoint -q "$WORK/$d/run/lxcfs" && umount -l "$WORK/$d/run/lxcfs"
     done
@@ -127,16 +135,85 @@ ip -n "$TAG-a" addr add 192.0.2.1/24 dev veth0
 ip -n "$TAG-b" addr add 192.0.2.2/24 dev veth0
 for ns in "$TAG-a" "$TAG-b"; do ip -n "$ns" link set veth0 up; ip -n "$ns" link set lo up; done
 
+# iperf_result: iperf3 -J output on stdin -> the received bits/s on stdout.
+# iperf3 3.12 exits 0 even when the test failed, saying so in an "error" key:
+# exit 2 if the server is not listening (yet), 1 on any other error, with
+# the error on stderr.
+iperf_result() {
+    python3 -c '
+import json, sys
+text = sys.stdin.read()
+try:
+    j = json.loads(text)
+except ValueError:
+    sys.exit("no JSON from iperf3: " + (text.strip()[-300:] or "no output"))
+err = j.get("error")
+if err:
+    print(err, file=sys.stderr)
+    sys.exit(2 if "unable to connect" in err else 1)
+try:
+    print(j["end"]["sum_received"]["bits_per_second"])
+except (KeyError, TypeError):
+    sys.exit("iperf3 reported no end.sum_received")
+'
+}
+# alive PID: the process runs (a zombie, exited but not yet reaped, does not).
+alive() {
+    local st
+    st=$(ps -o stat= -p "$1" 2>/dev/null) && [ "${st:0:1}" != Z ]
+}
+# stop_server PID: kill our iperf3 server (started by iperf, below) and reap it.
+stop_server() {
+    kill "$1" 2>/dev/null
+    wait "$1" 2>/dev/null || true
+    rm -f "$WORK/iperf-server.pid"
+}
 iperf() { # SERVER-NSENTER-ARG CLIENT-NSENTER-ARG ADDRESS -> bits/s
-    nsenter "$1" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
-    local server=$!
-    local out=""
-    for _ in $(seq 50); do
-        out=$(nsenter "$2" iperf3 -c "$3" -p 5201 -t "$SECONDS_PER_RUN" -O 1 -J 2>/dev/null) && break
-        sleep 0.1
+    local slog=$WORK/iperf-server.log err=$WORK/iperf-client.err
+    nsenter "$1" iperf3 -s -1 -p 5201 >"$slog" 2>&1 &
+    local server=$! out rc k bps=""
+    echo "$server" >"$WORK/iperf-server.pid" # for cleanup, should we die
+    # The server may not listen yet: retry "unable to connect" for up to 10 s.
+    # Each client run is bounded too (the test plus 30 s).
+    local deadline=$((SECONDS + 10))
+    while :; do
+        rc=0
+        out=$(timeout -k 5 $((SECONDS_PER_RUN + 30)) nsenter "$2" \
+            iperf3 -c "$3" -p 5201 -t "$SECONDS_PER_RUN" -O 1 -J 2>"$err") || rc=$?
+        if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+            stop_server "$server"
+            die "iperf3 client to $3 did not finish within $((SECONDS_PER_RUN + 30)) s"
+        fi
+        rc=0
+        bps=$(iperf_result <<<"$out" 2>>"$err") || rc=$?
+        case $rc in
+        0) break ;;
+        2)
+            if ! alive "$server"; then
+                stop_server "$server"
+                die "iperf3 server exited before a client could connect: $(tail -3 "$slog")"
+            fi
+            if [ "$SECONDS" -ge "$deadline" ]; then
+                stop_server "$server"
+                die "iperf3 client to $3: $(tail -1 "$err") (still after 10 s of retries)"
+            fi
+            sleep 0.1
+            ;;
+        *)
+            stop_server "$server"
+            die "iperf3 client to $3 failed: $(tail -3 "$err" | tr '\n' ' ')"
+            ;;
+        esac
     done
+    # A one-off server exits once its test is over: give it 10 s.
+    for ((k = 0; k < 100; k++)); do alive "$server" || break; sleep 0.1; done
+    if alive "$server"; then
+        stop_server "$server"
+        die "iperf3 server still running 10 s after its test ended: $(tail -3 "$slog")"
+    fi
     wait "$server" 2>/dev/null || true
-    python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["end"]["sum_received"]["bits_per_second"])' <<<"$out"
+    rm -f "$WORK/iperf-server.pid"
+    echo "$bps"
 }
 vps=() bare=()
 for _ in $(seq "$RUNS"); do

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# croft side by side with crun and LXC, in one run, on the same busybox rootfs:
+# croft side by side with its peers, in one run, on the same busybox rootfs:
 #   1. start latency   croft start        vs crun run -d / lxc-start -d (detached,
-#                      return once the container's init runs) and crun run /
-#                      lxc-execute of /bin/true (whole lifecycle, teardown included)
+#                      return once the container's init runs) and, for the whole
+#                      lifecycle of an isolated /bin/true (teardown included),
+#                      crun run, lxc-execute, runc run, systemd-nspawn and
+#                      podman run --rm
 #   2. exec round trip croft exec -- true vs crun exec / lxc-attach -- /bin/true
 #   3. memory          PSS of the per-VPS croft-supervisor processes plus croftd's
 #                      RSS growth, for VPSES running VPSes; LXC's per-container
@@ -22,13 +24,26 @@
 #               (default: target/release if built, else target/debug)
 #   RAW_OUT     if set, copy the raw timings (one directory) there
 #
+# crun, LXC (and uidmap, busybox-static) must be installed. runc, nspawn
+# (systemd-container) and podman are installed with apt-get if missing; one
+# that cannot be installed, or whose first run fails, gets a row saying so and
+# the run goes on without it.
+#
 # Must run as root. Rules it keeps (see DESIGN.md "Rules for anything that runs
 # here" and PEERS.md): croftd runs in a network namespace of its own
 # (`unshare -n`); the peers run in a private mount namespace where
-# /sys/fs/cgroup/unified is unmounted (crun: --cgroup-manager=disabled) and
-# LXC uses relative cgroups restricted to the memory controller, beneath a
-# sub-cgroup of this script's own memory cgroup. Everything it creates carries
-# the tag croft-bench-<pid> and is removed by the EXIT trap, even on failure.
+# /sys/fs/cgroup/unified is unmounted (crun: --cgroup-manager=disabled;
+# podman: --cgroups=disabled) and LXC uses relative cgroups restricted to the
+# memory controller, beneath a sub-cgroup of this script's own memory cgroup.
+# runc runs inside an outer user namespace (ids 0.. -> 100000..), where it is
+# rootless and cannot create a cgroup anywhere. nspawn (--keep-unit) creates
+# its payload and supervisor cgroups beneath the name=systemd cgroup it runs
+# in (and chowns payload to the guest's root): it runs in a name=systemd
+# sub-cgroup of this script's own, never at the hierarchy root. podman keeps
+# its storage, run, tmp and network config dirs in the work dir. Everything
+# it creates carries the tag croft-bench-<pid> and is removed by the EXIT
+# trap, even on failure (LXC's lock dir for our lxcpath, crun's state of
+# podman's containers, and /run/systemd/nspawn if nspawn made it, included).
 set -euo pipefail
 
 REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
@@ -40,6 +55,13 @@ BUILD=0
 
 die() { echo "start-exec: error: $*" >&2; exit 1; }
 log() { echo "start-exec: $*" >&2; }
+# skip LABEL REASON: leave a peer out of the run (its row gives the reason).
+skip() {
+    log "leaving out $1: $2"
+    mkdir -p "$WORK/skip"
+    echo "$2" >"$WORK/skip/$1"
+}
+skipped() { [ -e "$WORK/skip/$1" ]; }
 
 # --------------------------------------------------------------------------
 # Inner part: runs in the private mount namespace (see `main` below).
@@ -55,12 +77,34 @@ inner() {
     mount --bind "$WORK/etc/subid" /etc/subgid
     mount --bind "$WORK/etc/lxc" /etc/lxc
     # LXC creates its relative cgroups beneath the cgroup of the process that
-    # starts it: move this shell (and so every peer) into a sub-cgroup of our
-    # own memory cgroup.
+    # starts it, nspawn (--keep-unit) its payload and supervisor cgroups
+    # beneath its own name=systemd cgroup: move this shell (and so every peer)
+    # into sub-cgroups of our own memory and name=systemd cgroups.
     echo "$BASHPID" >"$PEER_CG/cgroup.procs"
+    echo "$BASHPID" >"$PEER_SD/cgroup.procs"
 
     local crun=(crun --root "$WORK/crun-state" --cgroup-manager=disabled)
     local lxcp="$WORK/lxc"
+    # runc: the outer user namespace (the same id map as the other peers') is
+    # the container's; runc runs as its root (-S 0 -G 0), so rootless (cgroup
+    # errors ignored), and every cgroup dir is owned by host root, so it
+    # creates none. (Without -S 0 runc would be uid 65534 there and refuse
+    # the bundle: "rootless container requires user namespaces".)
+    local userns=(unshare --map-users=100000,0,65536 --map-groups=100000,0,65536 -U -S 0 -G 0 --)
+    local runc=("${userns[@]}" runc --root "$WORK/runc-state")
+    local nspawn=(systemd-nspawn -q --register=no --keep-unit --private-network
+        --private-users=100000:65536 --machine="$TAG" -D "$WORK/nspawn/rootfs")
+    # podman: its state in the work dir (without --network-config-dir it
+    # creates /etc/cni/net.d/cni.lock, even with --network=none), but for
+    # crun's state of its containers, /run/crun/<id> (crun's default), which
+    # --rm removes and the EXIT trap checks. (With --runtime-flag
+    # root=DIR, podman's removal left that state behind: not a fair run.)
+    local podman=(podman --root "$WORK/podman/root" --runroot "$WORK/podman/run"
+        --tmpdir "$WORK/podman/tmp" --network-config-dir "$WORK/podman/net"
+        --storage-driver vfs --cgroup-manager cgroupfs --events-backend=none)
+    local podman_run=(run --rm --cgroups=disabled --network=none
+        --ulimit nofile=20000:20000 --ulimit nproc=4096:4096
+        --uidmap 0:100000:65536 --gidmap 0:100000:65536 --rootfs "$WORK/podman/rootfs")
     CRUN_RUNNING=() LXC_RUNNING=()
     trap inner_cleanup EXIT
 
@@ -78,6 +122,43 @@ inner() {
     }
     quiet() { "$@" </dev/null >>"$WORK/cmd.log" 2>&1; }
 
+    # The peers this script installs itself (runc, nspawn, podman) never fail
+    # the run: one that fails is dropped, and its row says why.
+    # ptimed LABEL CMD...: as `timed`, but a failure drops LABEL.
+    ptimed() {
+        local label=$1 t0 t1 rc=0
+        shift
+        [ "$gap" = 0 ] || sleep "$gap"
+        t0=$EPOCHREALTIME
+        "$@" </dev/null >"$WORK/peer.log" 2>&1 || rc=$?
+        t1=$EPOCHREALTIME
+        cat "$WORK/peer.log" >>"$WORK/cmd.log"
+        if [ "$rc" != 0 ]; then
+            skip "$label" "failed in round $((i + 1)) of the ${gap} s pass: $(why "$rc")"
+        elif [ "$RECORD" = 1 ]; then
+            echo "$t0 $t1" >>"$T/$label"
+        fi
+    }
+    # probe LABEL CMD...: one untimed run first; a failure drops LABEL.
+    probe() {
+        local label=$1 rc=0
+        shift
+        skipped "$label" && return 0
+        log "checking that $label runs here"
+        "$@" </dev/null >"$WORK/peer.log" 2>&1 || rc=$?
+        cat "$WORK/peer.log" >>"$WORK/cmd.log"
+        [ "$rc" = 0 ] || skip "$label" "could not run here: $(why "$rc")"
+    }
+    # why RC: the last line the failed peer printed.
+    why() {
+        local last
+        last=$(grep . "$WORK/peer.log" | tail -1 | cut -c1-300) || true
+        echo "exit status $1${last:+: $last}"
+    }
+    probe runc_run_true "${runc[@]}" run --bundle "$WORK/runc/bundle-true" bench-true
+    probe nspawn_true "${nspawn[@]}" /bin/true
+    probe podman_run_true "${podman[@]}" "${podman_run[@]}" /bin/true
+
     local gap i k tool total=$((WARMUP + N)) s=bench-start
     for gap in $GAPS; do
         T="$WORK/times/$gap"
@@ -89,6 +170,11 @@ inner() {
             RECORD=$((i >= WARMUP ? 1 : 0))
             # Rotate the order each round so no tool always runs first.
             local order=(croft croft_info crun_d lxc_d crun_true lxc_true)
+            for tool in runc_run_true userns_true nspawn_true podman_run_true; do
+                # userns_true only explains runc's row.
+                skipped "$tool" || { [ "$tool" = userns_true ] && skipped runc_run_true; } ||
+                    order+=("$tool")
+            done
             k=$((i % ${#order[@]}))
             order=("${order[@]:k}" "${order[@]:0:k}")
             for tool in "${order[@]}"; do
@@ -117,6 +203,18 @@ inner() {
                     ;;
                 lxc_true)
                     timed lxc_execute_true lxc-execute -n bench-true -P "$lxcp" -- /bin/true
+                    ;;
+                runc_run_true)
+                    ptimed runc_run_true "${runc[@]}" run --bundle "$WORK/runc/bundle-true" bench-true
+                    ;;
+                userns_true) # reference: runc's outer user namespace alone
+                    ptimed userns_true "${userns[@]}" /bin/true
+                    ;;
+                nspawn_true)
+                    ptimed nspawn_true "${nspawn[@]}" /bin/true
+                    ;;
+                podman_run_true)
+                    ptimed podman_run_true "${podman[@]}" "${podman_run[@]}" /bin/true
                     ;;
                 esac
             done
@@ -230,6 +328,24 @@ own_cgroup() {
     done
 }
 
+# want_peer LABEL COMMAND PACKAGE: apt-get install PACKAGE if COMMAND is
+# missing; if that fails, LABEL is left out (its row says why), not the run.
+want_peer() {
+    local label=$1 cmd=$2 pkg=$3 out
+    command -v "$cmd" >/dev/null && return 0
+    log "$cmd is missing: apt-get install $pkg"
+    if ! out=$(apt_install "$pkg" 2>&1); then
+        log "apt-get install $pkg failed; apt-get update, then once more"
+        out=$({ apt-get update && apt_install "$pkg"; } 2>&1) || true
+    fi
+    command -v "$cmd" >/dev/null ||
+        skip "$label" "not installed (apt-get install $pkg failed: $(grep . <<<"$out" | tail -1 | cut -c1-200))"
+}
+apt_install() {
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
+        install -y --no-install-recommends "$@" </dev/null
+}
+
 cleanup() {
     local rc=$?
     set +e
@@ -257,10 +373,14 @@ cleanup() {
     # The lxcfs croftd started (it outlives croftd, like the supervisors).
     if [ -r "$RUN/lxcfs.pid" ]; then
         pid=$(<"$RUN/lxcfs.pid")
-        grep -qs "$RUN" "/proc/$pid/cmdline" && kill "$pid"
+        if grep -qs "$RUN" "/proc/$pid/cmdline"; then
+            kill "$pid"
+            for ((f = 0; f < 50; f++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        fi
     fi
-    # Our cgroups: croft's prefix and the peers' sub-cgroup. Any process still
-    # in them is one this run started (a VPS, a peer container or monitor).
+    # Our cgroups: croft's prefix and the peers' sub-cgroups. Any process
+    # still in them is one this run started (a VPS, a peer container, its
+    # monitor, systemd-nspawn, conmon).
     local d
     for d in $(find /sys/fs/cgroup -maxdepth 6 -type d -name "$TAG*" 2>/dev/null); do
         for f in $(find "$d" -name cgroup.procs); do
@@ -279,15 +399,35 @@ cleanup() {
         mkdir -p "$RAW_OUT" && cp -r "$WORK/times" "$WORK/mem" "$RAW_OUT"/ 2>/dev/null
     fi
     [ -n "${WORK:-}" ] && [ -d "$WORK" ] && rm -rf --one-file-system "$WORK"
+    # LXC's lock files for our lxcpath, and nspawn's run dir if it made it
+    # (only the empty dirs: a concurrent nspawn's files stay).
+    [ -n "${WORK:-}" ] && rm -rf "/run/lxc/lock$WORK"
+    [ "${LXC_LOCKDIR_OURS:-0}" = 1 ] && rmdir "/run/lxc/lock${WORK%/*}" 2>/dev/null
+    if [ "${NSPAWN_RUNDIR_OURS:-0}" = 1 ] && [ -d /run/systemd/nspawn ]; then
+        find /run/systemd/nspawn -depth -type d -empty -delete
+    fi
+    # crun's state of podman's containers (ours: their rootfs is in $WORK).
+    for d in $(grep -ls "\"$WORK/" /run/crun/*/config.json 2>/dev/null); do
+        rm -rf "${d%/config.json}"
+    done
+    [ "${CRUN_RUNDIR_OURS:-0}" = 1 ] && rmdir /run/crun 2>/dev/null
     # Verify: nothing of ours is left.
     local left=0
     [ "$(grep -c "$TAG" /proc/self/mountinfo)" = 0 ] || { log "LEFT: mounts"; left=1; }
     [ -z "$(find /sys/fs/cgroup -maxdepth 6 -iname "$TAG*")" ] || { log "LEFT: cgroups"; left=1; }
-    if pgrep -f "croft-supervisor $RUN" >/dev/null || pgrep -f "$WORK/lxc" >/dev/null; then
-        log "LEFT: processes"
+    [ -z "$(losetup -a | grep "$TAG")" ] || { log "LEFT: loop devices"; left=1; }
+    [ ! -e "/run/lxc/lock$WORK" ] || { log "LEFT: /run/lxc/lock$WORK"; left=1; }
+    [ -z "$(grep -ls "\"$WORK/" /run/crun/*/config.json 2>/dev/null)" ] || { log "LEFT: podman's containers in /run/crun"; left=1; }
+    if [ "${NSPAWN_RUNDIR_OURS:-0}" = 1 ] && [ -e /run/systemd/nspawn ]; then
+        log "LEFT: /run/systemd/nspawn (not there before this run; not empty now)"
         left=1
     fi
-    [ "$left" = 0 ] && log "clean: no mounts, cgroups or processes of $TAG left"
+    [ ! -e "${WORK:-/nonexistent}" ] || { log "LEFT: $WORK"; left=1; }
+    if pgrep -f "croft-supervisor $RUN" >/dev/null || pgrep -f "$WORK/" >/dev/null; then
+        log "LEFT: processes: $(pgrep -af "$WORK/" | tr '\n' ';')"
+        left=1
+    fi
+    [ "$left" = 0 ] && log "clean: no mounts, cgroups, loop devices, files or processes of $TAG left"
     exit "$rc"
 }
 
@@ -323,14 +463,29 @@ main() {
     TAG=croft-bench-$$
     WORK=/tmp/$TAG
     RUN=$WORK/run
-    local memcg
+    local memcg sdcg
     memcg=$(own_cgroup /sys/fs/cgroup/memory)
     [ -n "$memcg" ] || die "no cgroup v1 memory hierarchy at /sys/fs/cgroup/memory (this script is written for v1/hybrid hosts)"
+    sdcg=$(own_cgroup /sys/fs/cgroup/systemd)
+    [ -n "$sdcg" ] || die "no cgroup v1 name=systemd hierarchy at /sys/fs/cgroup/systemd (this script is written for v1/hybrid hosts)"
     PEER_CG=/sys/fs/cgroup/memory${memcg%/}/$TAG-peers
+    PEER_SD=/sys/fs/cgroup/systemd${sdcg%/}/$TAG-peers
+    NSPAWN_RUNDIR_OURS=0 # did nspawn's /run dir exist before us?
+    [ -e /run/systemd/nspawn ] || NSPAWN_RUNDIR_OURS=1
+    LXC_LOCKDIR_OURS=0
+    [ -e "/run/lxc/lock${WORK%/*}" ] || LXC_LOCKDIR_OURS=1
+    CRUN_RUNDIR_OURS=0
+    [ -e /run/crun ] || CRUN_RUNDIR_OURS=1
     trap cleanup EXIT
     trap 'exit 130' INT TERM
     mkdir -m 0711 "$WORK" # VPS roots must traverse it to reach their rootfs
     mkdir -p "$WORK/etc/lxc" "$RUN"
+
+    # The whole-lifecycle peers this script may install (or skip).
+    want_peer runc_run_true runc runc
+    want_peer nspawn_true systemd-nspawn systemd-container
+    want_peer podman_run_true podman podman
+
     cat >"$WORK/croftd.toml" <<EOF
 state_dir = "$WORK/state"
 run_dir = "$RUN"
@@ -359,12 +514,19 @@ EOF
     # The peers' rootfs: copies of croft's busybox image, owned by ids
     # 100000.. (the peers map container root to host 100000), as croft
     # shifts its own copy into the VPS's range.
-    local img=$WORK/state/images/busybox/rootfs
-    [ -d "$img" ] || die "no busybox image at $img"
-    mkdir -p "$WORK/crun" "$WORK/lxc"
-    cp -a "$img" "$WORK/crun/rootfs"
-    cp -a "$img" "$WORK/lxc/rootfs"
-    python3 - "$WORK/crun/rootfs" "$WORK/lxc/rootfs" <<'EOF'
+    # (The image is a subvolume of the btrfs pool, or a dir of the dir pool.)
+    local img
+    for img in "$WORK/state/storage-pools/default/images/busybox" "$WORK/state/images/busybox/rootfs" ""; do
+        [ -d "$img/bin" ] && break
+    done
+    [ -n "$img" ] || die "no busybox image under $WORK/state (storage-pools/default/images/busybox or images/busybox/rootfs)"
+    local p roots=()
+    for p in crun lxc runc nspawn podman; do
+        mkdir -p "$WORK/$p"
+        cp -a "$img" "$WORK/$p/rootfs"
+        roots+=("$WORK/$p/rootfs")
+    done
+    python3 - "${roots[@]}" <<'EOF'
 import os, stat, sys
 for top in sys.argv[1:]:
     paths = [top]
@@ -399,6 +561,29 @@ json.dump(c, open(path, "w"), indent=1)
 EOF
     done
 
+    # runc bundle: `runc spec` defaults with the same changes, but no user
+    # namespace of its own: runc runs in an outer one holding that id map
+    # (see inner). Its state dir belongs to that namespace's root.
+    if ! skipped runc_run_true; then
+        mkdir -p "$WORK/runc/bundle-true"
+        (cd "$WORK/runc/bundle-true" && runc spec)
+        python3 - "$WORK/runc/bundle-true/config.json" "$WORK/runc/rootfs" <<'EOF'
+import json, sys
+path, rootfs = sys.argv[1:]
+c = json.load(open(path))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["/bin/true"]
+c["root"] = {"path": rootfs, "readonly": True}
+l = c["linux"]
+l["namespaces"] = [{"type": t} for t in ["pid", "network", "ipc", "uts", "mount", "cgroup"]]
+l.pop("uidMappings", None)
+l.pop("gidMappings", None)
+l.pop("resources", None)
+json.dump(c, open(path, "w"), indent=1)
+EOF
+        install -d -m 0700 -o 100000 -g 100000 "$WORK/runc-state"
+    fi
+
     # LXC: unprivileged-style container (id map), relative cgroups, no
     # network, no AppArmor, no common.conf; one config per container name.
     echo 'root:100000:65536' >"$WORK/etc/subid"
@@ -424,10 +609,10 @@ EOF
             [ "$name" = bench-true ] || echo "lxc.init.cmd = /bin/sleep 1000000"
         } >"$WORK/lxc/$name/config"
     done
-    mkdir -p "$PEER_CG"
+    mkdir -p "$PEER_CG" "$PEER_SD"
 
-    export -f inner inner_cleanup rss_kib smaps croft die log
-    export WORK RUN TAG PEER_CG BIN_DIR CROFTD_PID N WARMUP VPSES GAPS
+    export -f inner inner_cleanup rss_kib smaps croft die log skip skipped
+    export WORK RUN TAG PEER_CG PEER_SD BIN_DIR CROFTD_PID N WARMUP VPSES GAPS
     unshare -m --propagation private -- bash -euo pipefail -c inner
 
     export LOAD_BEFORE
@@ -444,6 +629,12 @@ def ms(label):
     assert len(xs) == n, f"{label}: {len(xs)} runs, expected {n}"
     return xs
 
+def skipped(label):
+    p = os.path.join(work, "skip", label)
+    if not os.path.exists(p):
+        return None
+    return open(p).read().strip().replace("|", "\\|")
+
 def q(xs, p):
     xs = sorted(xs)
     return statistics.quantiles(xs, n=4)[0 if p == 25 else 2] if len(xs) > 1 else xs[0]
@@ -454,6 +645,12 @@ def table(title, base, rows, refs=()):
     print("|---|---:|---:|---:|")
     b = statistics.median(ms(base[1]))
     for name, label in [base] + rows + list(refs):
+        why = skipped(label)
+        if label == "userns_true" and skipped("runc_run_true") is not None:
+            continue  # it only explains runc's row
+        if why is not None:
+            print(f"| {name} | — | — | {why} |")
+            continue
         xs = ms(label)
         m = statistics.median(xs)
         ratio = "1.00 (base)" if label == base[1] else "—" if (name, label) in refs else f"{m / b:.2f}"
@@ -467,7 +664,11 @@ for gap in sorted(os.listdir(os.path.join(work, "times")), key=float):
     ("`lxc-start -d` (returns once the container is RUNNING)", "lxc_start_d"),
     ("`crun run` /bin/true (start, run, exit, teardown)", "crun_run_true"),
     ("`lxc-execute` /bin/true (start, run, exit, teardown)", "lxc_execute_true"),
-], refs=[("reference: `croft info NAME` (CLI → croftd API round trip only)", "croft_info")])
+    ("`runc run` /bin/true, rootless in an outer user namespace (start, run, exit, teardown)", "runc_run_true"),
+    ("`systemd-nspawn` /bin/true (start, run, exit, teardown)", "nspawn_true"),
+    ("`podman run --rm --rootfs` /bin/true (start, run, exit, removal)", "podman_run_true"),
+], refs=[("reference: `croft info NAME` (CLI → croftd API round trip only)", "croft_info"),
+    ("reference: `unshare -U` with the 65536-id map, /bin/true (runc's outer user namespace alone)", "userns_true")])
   table(f"Exec round trip, {when}", ("`croft exec NAME -- true`", "croft_exec"), [
     ("`crun exec ID /bin/true`", "crun_exec"),
     ("`lxc-attach -n NAME -- /bin/true`", "lxc_attach"),
