@@ -256,13 +256,22 @@ impl Manager {
             .collect())
     }
 
+    /// One VPS as `croft info` shows it, with its disk usage (which costs
+    /// a btrfs commit to read exactly).
     pub async fn get(&self, name: &str) -> Result<Instance> {
-        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
-        let (nics, forwards) = (self.db.nics().await?, self.db.forwards().await?);
-        let mut view = self.view(self.row(name).await?, &nics, &forwards);
+        let mut view = self.get_brief(name).await?;
         let pool = self.pool.clone();
         let volume = name.to_string();
         view.disk_bytes = blocking(move || pool.usage(&volume)).await?.ok().flatten();
+        Ok(view)
+    }
+
+    /// One VPS without its disk usage: the answer to a state change, which
+    /// should not wait for a filesystem commit.
+    async fn get_brief(&self, name: &str) -> Result<Instance> {
+        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
+        let (nics, forwards) = (self.db.nics().await?, self.db.forwards().await?);
+        let mut view = self.view(self.row(name).await?, &nics, &forwards);
         if view.nic.is_some() {
             view.firewall = Some(self.firewall(name).await?);
         }
@@ -438,7 +447,7 @@ impl Manager {
             s => return Err(ManagerError::Conflict(format!("VPS {name} is {s}, not stopped"))),
         }
         self.start_locked(&row, rescue_image.as_deref()).await?;
-        self.get(name).await
+        self.get_brief(name).await
     }
 
     /// Make `name`'s side volume `side` a fresh copy of `image` (building
@@ -722,7 +731,7 @@ impl Manager {
             )));
         }
         self.stop_locked(&row, force, timeout).await?;
-        self.get(name).await
+        self.get_brief(name).await
     }
 
     pub async fn restart(
@@ -741,7 +750,7 @@ impl Manager {
         }
         let row = self.row(name).await?;
         self.start_locked(&row, None).await?;
-        self.get(name).await
+        self.get_brief(name).await
     }
 
     async fn stop_locked(&self, row: &InstanceRow, force: bool, timeout: Option<u64>) -> Result<()> {
@@ -1030,7 +1039,7 @@ impl Manager {
             let row = self.row(name).await?;
             self.start_locked(&row, None).await?;
         }
-        self.get(name).await
+        self.get_brief(name).await
     }
 
     /// Reinstall `name`'s disk from `req.image`, keeping its name, id
@@ -1195,7 +1204,7 @@ impl Manager {
             return Err(e);
         }
         info!(src, dst, "copied");
-        self.get(dst).await
+        self.get_brief(dst).await
     }
 
     /// Make sure image `name` (one croft builds) is in the pool, building it
@@ -1586,7 +1595,7 @@ impl Manager {
                 return Err(e);
             }
         }
-        self.get(name).await
+        self.get_brief(name).await
     }
 
     /// Follow a running VPS's supervisor: reboots update the init pid, the
