@@ -531,6 +531,7 @@ main() {
 state_dir = "$WORK/state"
 run_dir = "$RUN"
 cgroup_prefix = "$TAG"
+raise_host_limits = false
 log_level = "warn"
 EOF
     [ "$CROFT_NETWORK" = 1 ] || printf '[network]\nenabled = false\n' >>"$WORK/croftd.toml"

@@ -381,6 +381,12 @@ cleanup() {
         mkdir -p "$RAW_OUT" && cp -r "$WORK/bulk" "$WORK/dense" "$WORK/cmd.log" "$WORK/croftd.log" "$RAW_OUT"/ 2>/dev/null
     fi
     [ -n "${WORK:-}" ] && [ -d "$WORK" ] && rm -rf --one-file-system "$WORK"
+    # croftd raises per-user kernel limits (inotify) at start: put back
+    # what the host had.
+    local saved
+    for saved in "${SAVED_SYSCTLS[@]}"; do
+        echo "${saved#*=}" >"${saved%%=*}" 2>/dev/null || log "cannot restore ${saved%%=*}"
+    done
     # Verify: nothing of ours is left.
     local left=0
     [ "$(grep -c "$TAG" /proc/self/mountinfo)" = 0 ] || { log "LEFT: mounts"; left=1; }
@@ -430,6 +436,11 @@ main() {
     TAG=croft-bench-$$
     WORK=/tmp/$TAG
     RUN=$WORK/run
+    SAVED_SYSCTLS=()
+    local f
+    for f in /proc/sys/fs/inotify/max_user_instances /proc/sys/fs/inotify/max_user_watches; do
+        SAVED_SYSCTLS+=("$f=$(cat "$f")")
+    done
     trap cleanup EXIT
     trap 'exit 130' INT TERM
     mkdir -m 0711 "$WORK" # VPS roots must traverse it to reach their rootfs

@@ -38,6 +38,7 @@ cat >"$WORK/croftd.toml" <<EOF
 state_dir = "$WORK/state"
 run_dir = "$WORK/run"
 cgroup_prefix = "croft-bench-clone-$$"
+raise_host_limits = false
 storage_size = "8GiB"
 log_level = "warn"
 EOF

@@ -81,6 +81,7 @@ start_daemon() { # NAME EXTRA-TOML
 state_dir = "$WORK/$d/state"
 run_dir = "$WORK/$d/run"
 cgroup_prefix = "$TAG-$d"
+raise_host_limits = false
 storage_size = "1GiB"
 log_level = "warn"
 $2

@@ -490,6 +490,7 @@ main() {
 state_dir = "$WORK/state"
 run_dir = "$RUN"
 cgroup_prefix = "$TAG"
+raise_host_limits = false
 log_level = "warn"
 EOF
 

@@ -320,6 +320,7 @@ main() {
 state_dir = "$WORK/state"
 run_dir = "$RUN"
 cgroup_prefix = "$TAG"
+raise_host_limits = false
 storage_size = "$POOL_SIZE"
 log_level = "warn"
 EOF

@@ -775,7 +775,7 @@ fn print_info(i: &Instance) {
 
 /// Ask croftd where the VPS's supervisor listens.
 fn supervisor(client: &Client, name: &str) -> Result<Conn> {
-    let i: Instance = client.get(&format!("/1.0/instances/{}", path_name(name)?))?;
+    let i: Instance = client.get(&format!("/1.0/instances/{}/state", path_name(name)?))?;
     if i.status != Status::Running {
         bail!("VPS {name} is {}, not running", i.status);
     }

@@ -105,7 +105,7 @@ pub fn router(manager: Arc<Manager>) -> Router {
         .route("/1.0", get(server_info))
         .route("/1.0/instances", get(list_instances).post(launch))
         .route("/1.0/instances/{name}", get(get_instance).delete(delete_instance))
-        .route("/1.0/instances/{name}/state", post(change_state))
+        .route("/1.0/instances/{name}/state", get(get_state).post(change_state))
         .route("/1.0/instances/{name}/config", axum::routing::patch(patch_config))
         .route("/1.0/instances/{name}/console", get(console_log))
         .route("/1.0/instances/{name}/copy", post(copy_instance))
@@ -198,6 +198,12 @@ async fn list_instances(State(m): State<AppState>) -> ApiResult<Response> {
 
 async fn get_instance(State(m): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     Ok(Json(m.get(&name).await?).into_response())
+}
+
+/// The VPS without its disk usage (which costs a filesystem commit to
+/// read): what `croft exec` and `croft console` ask before they connect.
+async fn get_state(State(m): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+    Ok(Json(m.get_brief(&name).await?).into_response())
 }
 
 async fn launch(State(m): State<AppState>, ApiJson(req): ApiJson<LaunchRequest>) -> ApiResult<Response> {

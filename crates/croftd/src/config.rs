@@ -42,6 +42,9 @@ pub struct DaemonConfig {
     /// Public key files (OpenSSH .pub) whose keys every new VPS's root
     /// gets, besides those given at launch.
     pub ssh_key_files: Vec<PathBuf>,
+    /// Raise per-host-user kernel limits that cap how many VPSes can run
+    /// (inotify instances and watches) at start; see host_limits.rs.
+    pub raise_host_limits: bool,
     /// The image `croft start --rescue` boots when none is named.
     pub rescue_image: String,
     /// The network VPSes join (`[network]` table).
@@ -67,6 +70,7 @@ impl Default for DaemonConfig {
             lxcfs: true,
             ssh_key_files: Vec::new(),
             rescue_image: "busybox".into(),
+            raise_host_limits: true,
             network: Default::default(),
         }
     }

@@ -7,6 +7,7 @@ mod api;
 mod config;
 mod db;
 mod failpoint;
+mod host_limits;
 mod images;
 mod jobs;
 mod lxcfs;
@@ -71,6 +72,9 @@ async fn run(cfg: config::DaemonConfig) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
     let socket = cfg.socket_path();
+    if cfg.raise_host_limits {
+        host_limits::raise();
+    }
     let manager = manager::Manager::new(cfg, db).await?;
     manager
         .reconcile()

@@ -62,7 +62,7 @@ impl Host {
         std::fs::write(
             &config,
             format!(
-                "state_dir = \"{d}/state\"\nrun_dir = \"{d}/run\"\ncgroup_prefix = \"{prefix}\"\nlog_level = \"info\"\n{storage}{extra}\n",
+                "state_dir = \"{d}/state\"\nrun_dir = \"{d}/run\"\ncgroup_prefix = \"{prefix}\"\nlog_level = \"info\"\nraise_host_limits = false\n{storage}{extra}\n",
                 d = dir.display()
             ),
         )

@@ -268,7 +268,7 @@ impl Manager {
 
     /// One VPS without its disk usage: the answer to a state change, which
     /// should not wait for a filesystem commit.
-    async fn get_brief(&self, name: &str) -> Result<Instance> {
+    pub async fn get_brief(&self, name: &str) -> Result<Instance> {
         croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         let (nics, forwards) = (self.db.nics().await?, self.db.forwards().await?);
         let mut view = self.view(self.row(name).await?, &nics, &forwards);
