@@ -209,6 +209,11 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
         .find(|l| l.starts_with("Mem:"))
         .and_then(|l| l.split_whitespace().nth(1));
     assert_eq!(total, Some("512"), "{free}");
+    // The console offers a login prompt (Debian's getty on the VPS console).
+    host.wait_for("a login prompt on the console", Duration::from_secs(10), || {
+        host.ok(&["console", "web1", "--show-log"])
+            .contains("web1 login:")
+    });
     // Each VPS is its own machine with its own identity.
     let id1 = host.sh_ok("web1", "cat /etc/machine-id");
     let id2 = host.sh_ok("web2", "cat /etc/machine-id");

@@ -824,6 +824,42 @@ fn ssh_keys_and_user_data_are_checked_and_keys_land_in_roots_authorized_keys() {
     host.assert_no_trace_of("k3");
 }
 
+/// Removes a file when dropped, also when the test fails.
+struct TempFile(std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn every_new_vps_gets_the_keys_of_croftds_ssh_key_files() {
+    common::require_root();
+    let key = TempFile(std::env::temp_dir().join(format!("croft-test-key-{}.pub", std::process::id())));
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "admin@croft", "-f"])
+        .arg(key.0.with_extension(""))
+        .status()
+        .unwrap();
+    let _private = TempFile(key.0.with_extension(""));
+    assert!(made.success());
+    let host = Host::with_config(&format!("ssh_key_files = [\"{}\"]", key.0.display()));
+    let pubkey = host.dir.join("own.pub");
+    std::fs::copy(&key.0, host.dir.join("admin.pub")).unwrap();
+    let own = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "tenant@croft", "-f"])
+        .arg(host.dir.join("own"))
+        .status()
+        .unwrap();
+    assert!(own.success());
+    host.ok(&["launch", "busybox", "dk1", "--ssh-key", pubkey.to_str().unwrap()]);
+    let keys = host.sh_ok("dk1", "cat /root/.ssh/authorized_keys");
+    assert!(keys.contains("admin@croft"), "the default key is missing: {keys}");
+    assert!(keys.contains("tenant@croft"), "the launch key is missing: {keys}");
+    assert_eq!(host.info("dk1")["ssh_keys"].as_array().unwrap().len(), 2);
+}
+
 #[test]
 fn proc_inside_shows_the_vps_limits_and_follows_a_live_change() {
     let host = Host::new();
