@@ -280,7 +280,8 @@ const HOST_KEY_TYPES: &[&str] = &["ed25519", "ecdsa"];
 fn new_host_keys(rootfs: &Path, hostname: &str) -> Result<(), RootfsError> {
     use std::io::Write;
     let ssh = rootfs.join("etc/ssh");
-    let config = fs::read_to_string(ssh.join("sshd_config")).unwrap_or_default();
+    let config = read_inside(rootfs, "etc/ssh", "sshd_config", 256 << 10).unwrap_or_default();
+    let config = String::from_utf8_lossy(&config);
     let has_dropins = config
         .lines()
         .any(|l| l.trim_start().starts_with("Include /etc/ssh/sshd_config.d/"))
@@ -456,6 +457,33 @@ fn dir_inside(rootfs: &Path, rel: &str, mode: u32) -> Result<PathBuf, RootfsErro
     Ok(path)
 }
 
+/// Read at most `max` bytes of the regular file `rel_dir/file` below
+/// `rootfs` without following a link anywhere on the way and without
+/// blocking (the disk is the tenant's: a symlink out of it, a FIFO or a
+/// device must not be read). `None` if it is not such a file.
+fn read_inside(rootfs: &Path, rel_dir: &str, file: &str, max: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut path = rootfs.to_path_buf();
+    for part in Path::new(rel_dir).components() {
+        path.push(part);
+        if !fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+            return None;
+        }
+    }
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path.join(file))
+        .ok()?;
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    f.take(max).read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
 /// Write `text` to `rel_dir/file` below `rootfs` with `mode`, owned by
 /// root inside, without following links.
 fn write_inside(rootfs: &Path, rel_dir: &str, file: &str, text: &[u8], mode: u32) -> Result<(), RootfsError> {
@@ -544,20 +572,11 @@ WantedBy=multi-user.target\n";
 /// What became of the VPS's user-data script: `None` if it has none,
 /// else "pending", "succeeded" or "failed with exit status N".
 pub fn user_data_status(rootfs: &Path) -> Option<String> {
-    let dir = rootfs.join(USER_DATA_DIR);
-    let regular = |p: &Path| fs::symlink_metadata(p).map(|m| m.is_file()).unwrap_or(false);
-    if !fs::symlink_metadata(&dir).map(|m| m.is_dir()).unwrap_or(false) || !regular(&dir.join("user-data")) {
-        return None;
-    }
-    let status = dir.join("user-data.status");
-    if !regular(&status) {
+    read_inside(rootfs, USER_DATA_DIR, "user-data", 0)?;
+    let Some(status) = read_inside(rootfs, USER_DATA_DIR, "user-data.status", 16) else {
         return Some("pending".into());
-    }
-    let text: String = fs::read_to_string(&status)
-        .unwrap_or_default()
-        .chars()
-        .take(16)
-        .collect();
+    };
+    let text = String::from_utf8_lossy(&status);
     Some(match text.trim() {
         "0" => "succeeded".into(),
         code => format!("failed with exit status {code} (see /var/log/croft-user-data.log)"),

@@ -109,8 +109,10 @@ fn supervise(spec: VpsSpec, mut ready: std::fs::File) -> ExitCode {
 
 /// croftd hands over the run dir's lock (see `SupervisorLock`) at a fixed
 /// descriptor, to be held for the supervisor's whole life, never closed.
-/// Nothing the supervisor starts may inherit it: a VPS process holding it
-/// would make croftd believe the supervisor alive after it has gone.
+/// Nothing the supervisor starts may keep it: a VPS process holding it
+/// would make croftd believe the supervisor alive after it has gone. So it
+/// is close-on-exec (the VPS init and exec'd commands lose it), and the
+/// exec helper, which does not exec itself, closes it (runtime/exec.rs).
 fn keep_lock_from_children() {
     if std::env::var_os(croft_host::spec::LOCK_FD_ENV).is_some() {
         let _ = nix::fcntl::fcntl(

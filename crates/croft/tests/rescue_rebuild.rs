@@ -15,7 +15,7 @@ fn status(host: &Host, name: &str) -> String {
 #[test]
 fn rescue_boot_mounts_the_disk_at_mnt_and_a_normal_start_boots_the_repaired_disk() {
     let host = Host::new();
-    host.ok(&["launch", "busybox", "r1"]);
+    host.ok(&["launch", "busybox", "r1", "--disk", "64MiB"]);
     let ip = host.info("r1")["nic"]["ipv4"].clone();
     // Break the VPS: an init that exits at once, the working one kept aside.
     host.sh_ok(
@@ -51,6 +51,12 @@ fn rescue_boot_mounts_the_disk_at_mnt_and_a_normal_start_boots_the_repaired_disk
     );
     let rescue_root = host.instance_dir("r1").join("rescue");
     assert!(rescue_root.exists());
+    // The rescue system is held to the VPS's disk limit too.
+    let out = host.sh("r1", "dd if=/dev/zero of=/fill bs=1M count=100 2>&1; rm -f /fill");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Disk quota exceeded"),
+        "the rescue system wrote past the VPS's disk limit"
+    );
     host.ok(&["stop", "r1"]);
     assert!(!rescue_root.exists(), "the rescue system outlived its boot");
     assert!(host.info("r1")["rescue"].is_null());
@@ -131,6 +137,8 @@ fn rebuild_reinstalls_the_disk_and_keeps_addresses_forwards_firewall_limits_keys
         "b1",
         "--memory",
         "256MiB",
+        "--disk",
+        "64MiB",
         "--ssh-key",
         pubkey.to_str().unwrap(),
     ]);
@@ -166,6 +174,15 @@ fn rebuild_reinstalls_the_disk_and_keeps_addresses_forwards_firewall_limits_keys
     // Snapshots stay, and still hold the old disk.
     let snaps = host.ok(&["snapshot", "list", "b1"]);
     assert!(snaps.contains("before"), "{snaps}");
+    // The rebuilt disk keeps the disk limit.
+    let out = host.sh(
+        "b1",
+        "dd if=/dev/zero of=/root/fill bs=1M count=100 2>&1; rm -f /root/fill",
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Disk quota exceeded"),
+        "the rebuilt disk has no limit"
+    );
     // The memory limit is applied to the rebuilt VPS's cgroup.
     assert_eq!(
         after["usage"]["memory_limit_bytes"].as_u64(),

@@ -93,6 +93,12 @@ pub fn spawn(
     match unsafe { fork() }.map_err(RuntimeError::Fork)? {
         ForkResult::Parent { child } => Ok(child),
         ForkResult::Child => {
+            // The helper outlives no exec of its own, so CLOEXEC would not
+            // close the supervisor's liveness lock here: close it, or a
+            // long exec session would keep a finished supervisor "alive".
+            if std::env::var_os(crate::spec::LOCK_FD_ENV).is_some() {
+                let _ = nix::unistd::close(crate::spec::LOCK_FD);
+            }
             let code = helper(
                 cgroup_dirs,
                 &ns_files,

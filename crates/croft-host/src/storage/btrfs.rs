@@ -159,7 +159,7 @@ impl Pool for BtrfsPool {
         for snap in list_dirs(&self.instance_dir(name).join("snapshots"))? {
             self.delete_snapshot(name, &snap)?;
         }
-        for side in [SideVolume::Rescue, SideVolume::Replacement] {
+        for side in [SideVolume::Rescue, SideVolume::Replacement, SideVolume::Retired] {
             self.delete_side_volume(name, side)?;
         }
         let rootfs = self.rootfs(name);
@@ -312,29 +312,43 @@ impl Pool for BtrfsPool {
         Ok(())
     }
 
+    fn limit_side_volume(&self, vps: &str, side: SideVolume, bytes: Option<u64>) -> Result<(), StorageError> {
+        let value = bytes.map(|b| b.to_string()).unwrap_or_else(|| "none".into());
+        cmd::run(
+            Command::new("btrfs")
+                .args(["qgroup", "limit", &value])
+                .arg(self.side_volume(vps, side)),
+        )?;
+        Ok(())
+    }
+
     fn commit_replacement(&self, vps: &str) -> Result<(), StorageError> {
         let replacement = self.side_volume(vps, SideVolume::Replacement);
         let rootfs = self.rootfs(vps);
-        let mut limit = None;
         if rootfs.exists() {
-            limit = cmd::stdout(
-                Command::new("btrfs")
-                    .args(["qgroup", "show", "--raw", "-re", "-f"])
-                    .arg(&rootfs),
-            )
-            .ok()
-            .and_then(|out| parse_max_referenced(&out));
+            let limit_of = |path: &Path| {
+                cmd::stdout(
+                    Command::new("btrfs")
+                        .args(["qgroup", "show", "--raw", "-re", "-f"])
+                        .arg(path),
+                )
+                .ok()
+                .and_then(|out| parse_max_referenced(&out))
+            };
+            // The limit goes with the subvolume through the rename: put it
+            // on the new disk before the old one (and its limit) goes.
+            if limit_of(&replacement).is_none() {
+                if let Some(limit) = limit_of(&rootfs) {
+                    cmd::run(
+                        Command::new("btrfs")
+                            .args(["qgroup", "limit", &limit.to_string()])
+                            .arg(&replacement),
+                    )?;
+                }
+            }
             delete_subvolume(&self.root, &rootfs)?;
         }
-        std::fs::rename(&replacement, &rootfs).map_err(io("rename", &replacement))?;
-        if let Some(limit) = limit {
-            cmd::run(
-                Command::new("btrfs")
-                    .args(["qgroup", "limit", &limit.to_string()])
-                    .arg(&rootfs),
-            )?;
-        }
-        Ok(())
+        std::fs::rename(&replacement, &rootfs).map_err(io("rename", &replacement))
     }
 
     fn copy_volume(&self, src: &str, snap: Option<&str>, dst: &str) -> Result<PathBuf, StorageError> {

@@ -91,14 +91,29 @@ impl Pool for DirPool {
         }
     }
 
+    fn limit_side_volume(
+        &self,
+        vps: &str,
+        _side: SideVolume,
+        bytes: Option<u64>,
+    ) -> Result<(), StorageError> {
+        // No limits here: refuses one, as for the disk itself.
+        self.set_limit(vps, bytes)
+    }
+
     fn commit_replacement(&self, vps: &str) -> Result<(), StorageError> {
+        // Removing a directory tree is not atomic: move the old disk aside
+        // first (renames are), so a crash leaves either the old disk or
+        // the new one whole in place, and a `rootfs.old` to finish removing.
         let rootfs = self.instance_dir(vps).join("rootfs");
-        match std::fs::remove_dir_all(&rootfs) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io("remove", &rootfs)(e)),
-            _ => {}
+        let retired = self.side_volume(vps, SideVolume::Retired);
+        self.delete_side_volume(vps, SideVolume::Retired)?;
+        if rootfs.exists() {
+            std::fs::rename(&rootfs, &retired).map_err(io("rename", &rootfs))?;
         }
         let replacement = self.side_volume(vps, SideVolume::Replacement);
-        std::fs::rename(&replacement, &rootfs).map_err(io("rename", &replacement))
+        std::fs::rename(&replacement, &rootfs).map_err(io("rename", &replacement))?;
+        self.delete_side_volume(vps, SideVolume::Retired)
     }
 
     fn usage(&self, _name: &str) -> Result<Option<u64>, StorageError> {

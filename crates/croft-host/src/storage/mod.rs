@@ -64,6 +64,9 @@ pub enum SideVolume {
     /// A new disk (a rebuild from an image, a snapshot being restored),
     /// swapped in for the old one by [`Pool::commit_replacement`].
     Replacement,
+    /// The old disk on its way out during a swap (drivers whose removal
+    /// is not atomic move it aside first, then remove it).
+    Retired,
 }
 
 impl SideVolume {
@@ -71,6 +74,7 @@ impl SideVolume {
         match self {
             SideVolume::Rescue => "rescue",
             SideVolume::Replacement => "rootfs.new",
+            SideVolume::Retired => "rootfs.old",
         }
     }
 }
@@ -133,10 +137,15 @@ pub trait Pool: Send + Sync + std::fmt::Debug {
         side: SideVolume,
         image: Option<&str>,
     ) -> Result<PathBuf, StorageError>;
+    /// Set (or with `None` lift) the disk limit of side volume `side`: a
+    /// rescue system or a new disk gets the VPS's limit before it is used.
+    fn limit_side_volume(&self, vps: &str, side: SideVolume, bytes: Option<u64>) -> Result<(), StorageError>;
     /// Remove side volume `side` of `vps`; missing is fine.
     fn delete_side_volume(&self, vps: &str, side: SideVolume) -> Result<(), StorageError>;
     /// Make the [`SideVolume::Replacement`] `vps`'s disk, removing the old
-    /// disk (if still there) and keeping its disk limit.
+    /// disk (if still there). The replacement carries its disk limit
+    /// before the old disk goes (btrfs: the old disk's limit, if the
+    /// replacement has none), so no crash leaves the VPS unlimited.
     fn commit_replacement(&self, vps: &str) -> Result<(), StorageError>;
     /// Names of the VPS volumes present in the pool.
     fn volumes(&self) -> Result<Vec<String>, StorageError>;

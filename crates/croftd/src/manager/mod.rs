@@ -482,6 +482,13 @@ impl Manager {
                     })?;
                 dst
             };
+            // A rescue system or a new disk is the tenant's to write from
+            // the first boot: it gets the VPS's disk limit before that.
+            let limit = InstanceConfig::parse(&row.config).unwrap_or_default().disk_bytes;
+            if limit.is_some() {
+                let (pool, name) = (self.pool.clone(), row.name.clone());
+                blocking(move || pool.limit_side_volume(&name, side, limit)).await??;
+            }
             let keys = self.db.ssh_keys(&row.name).await?;
             let (root, name) = (path.clone(), row.name.clone());
             blocking(move || {
@@ -623,13 +630,22 @@ impl Manager {
             self.apply_rules().await?;
         }
         self.write_network_files(name, &rootfs).await?;
+        // The lock first: while an old supervisor of this VPS still lives,
+        // nothing of its (cgroup, spec) may be touched.
+        let run_dir = self.run_dir(name);
+        make_dir(&run_dir, 0o700)?;
+        let lock = SupervisorLock::acquire(&run_dir)
+            .map_err(host_err(format!("lock {}", RunDir(&run_dir).lock().display())))?
+            .ok_or_else(|| {
+                ManagerError::Conflict(format!(
+                    "a supervisor of VPS {name} is still running; try again when it has exited"
+                ))
+            })?;
         let cgroup = self.cgroups.create(name)?;
         let result = async {
             cgroup.apply(&limits(cfg))?;
             self.pin_cpus(name, &cgroup, cfg)?;
             cgroup.delegate(row.uid_base)?;
-            let run_dir = self.run_dir(name);
-            make_dir(&run_dir, 0o700)?;
             let lxcfs = self.lxcfs_mount().await;
             let spec = VpsSpec {
                 name: name.clone(),
@@ -650,13 +666,6 @@ impl Manager {
             };
             let json = serde_json::to_vec_pretty(&spec).expect("spec serializes");
             std::fs::write(RunDir(&run_dir).spec(), json).map_err(host_err("write spec"))?;
-            let lock = SupervisorLock::acquire(&run_dir)
-                .map_err(host_err(format!("lock {}", RunDir(&run_dir).lock().display())))?
-                .ok_or_else(|| {
-                    ManagerError::Conflict(format!(
-                        "a supervisor of VPS {name} is still running; try again when it has exited"
-                    ))
-                })?;
             self.db.set_status(name, Status::Starting, None, None).await?;
             let mut command = tokio::process::Command::new(self.cfg.supervisor_path());
             command
@@ -670,12 +679,19 @@ impl Manager {
                 .stderr(std::process::Stdio::piped());
             let lock_fd = lock.fd();
             // SAFETY: the closure runs in the forked child before exec and
-            // only calls dup2, which is async-signal-safe; dup2 gives the
-            // supervisor the locked descriptor at LOCK_FD without CLOEXEC
-            // (the original stays CLOEXEC, so no other child inherits it).
+            // only calls dup2 and fcntl, which are async-signal-safe. dup2
+            // gives the supervisor the locked descriptor at LOCK_FD without
+            // CLOEXEC (the original stays CLOEXEC, so no other child
+            // inherits it); should the lock already be LOCK_FD, dup2 does
+            // nothing and the CLOEXEC flag is cleared instead.
             unsafe {
                 command.pre_exec(move || {
-                    if libc::dup2(lock_fd, croft_host::spec::LOCK_FD) < 0 {
+                    let rc = if lock_fd == croft_host::spec::LOCK_FD {
+                        libc::fcntl(lock_fd, libc::F_SETFD, 0)
+                    } else {
+                        libc::dup2(lock_fd, croft_host::spec::LOCK_FD)
+                    };
+                    if rc < 0 {
                         return Err(std::io::Error::last_os_error());
                     }
                     Ok(())
@@ -825,23 +841,25 @@ impl Manager {
     /// other is dropped, so the VPS has exactly one whole disk.
     async fn recover_replacement(&self, row: &InstanceRow) -> Result<()> {
         let name = &row.name;
-        if !self.pool.side_volume(name, SideVolume::Replacement).exists() {
-            return Ok(());
+        let has = |side| self.pool.side_volume(name, side).exists();
+        let disk = self.instance_dir(name).join("rootfs").exists();
+        if has(SideVolume::Replacement) {
+            if disk {
+                warn!(vps = %name, "removing a new disk a crash left unfinished");
+                self.remove_side_volume(name, SideVolume::Replacement).await;
+            } else {
+                // Complete (it is made whole before the swap starts) and
+                // carrying the disk limit: finish putting it in place.
+                warn!(vps = %name, "finishing the swap of a new disk a crash interrupted");
+                let pool = self.pool.clone();
+                let vps = name.clone();
+                blocking(move || pool.commit_replacement(&vps)).await??;
+            }
         }
-        if self.instance_dir(name).join("rootfs").exists() {
-            warn!(vps = %name, "removing a new disk a crash left unfinished");
-            self.remove_side_volume(name, SideVolume::Replacement).await;
-            return Ok(());
+        if has(SideVolume::Retired) {
+            warn!(vps = %name, "removing an old disk a crash left on its way out");
+            self.remove_side_volume(name, SideVolume::Retired).await;
         }
-        warn!(vps = %name, "finishing the swap of a new disk a crash interrupted");
-        let pool = self.pool.clone();
-        let vps = name.clone();
-        let limit = InstanceConfig::parse(&row.config).unwrap_or_default().disk_bytes;
-        blocking(move || {
-            pool.commit_replacement(&vps)?;
-            pool.set_limit(&vps, limit)
-        })
-        .await??;
         Ok(())
     }
 
@@ -1106,9 +1124,15 @@ impl Manager {
             }
             crate::failpoint::crash_point("rebuild:disk-made");
             job.progress(80, "swapping the disk").await;
+            // The image is recorded first: a crash during the swap is
+            // finished at the next start, and the record must then match.
+            self.db.set_image(name, &req.image).await?;
             let pool = self.pool.clone();
             let vps = name.to_string();
-            blocking(move || pool.commit_replacement(&vps)).await??;
+            if let Err(e) = blocking(move || pool.commit_replacement(&vps)).await? {
+                self.db.set_image(name, &row.image).await?;
+                return Err(e.into());
+            }
             Ok::<(), ManagerError>(())
         }
         .await;
@@ -1124,7 +1148,6 @@ impl Manager {
             }
             return Err(e);
         }
-        self.db.set_image(name, &req.image).await?;
         info!(vps = name, image = %req.image, "rebuilt");
         if was_running {
             job.progress(90, "starting").await;
@@ -1696,12 +1719,20 @@ impl Manager {
                             let _ = cg.remove();
                         }
                     }
-                    self.end_rescue(name).await?;
-                    self.recover_replacement(row).await?;
+                    // One VPS's trouble must not keep croftd from serving
+                    // the others: log it and go on.
+                    if let Err(e) = self.end_rescue(name).await {
+                        warn!(vps = %name, "cannot end a rescue boot: {e}");
+                    }
+                    if let Err(e) = self.recover_replacement(row).await {
+                        warn!(vps = %name, "cannot recover from an interrupted disk swap: {e}");
+                    }
                 }
             }
             if row.status != Status::Creating && row.status != Status::Deleting {
-                self.reconcile_snapshots(name).await?;
+                if let Err(e) = self.reconcile_snapshots(name).await {
+                    warn!(vps = %name, "cannot reconcile its snapshots: {e}");
+                }
             }
         }
         // Cgroups and directories that belong to no VPS are leftovers of a
@@ -1756,9 +1787,11 @@ impl Manager {
         });
     }
 
-    /// A snapshot is recorded before it is taken and forgotten after it is
-    /// deleted: a crash in between leaves a record without a snapshot (or,
-    /// from a delete, a snapshot without a record). Both go.
+    /// A snapshot is recorded before it is taken and removed before its
+    /// record is: a crash in between leaves a record without a snapshot,
+    /// which goes. A snapshot without a record is not something a crash
+    /// makes (a database older than the pool, say): it is reported, and
+    /// kept.
     async fn reconcile_snapshots(&self, name: &str) -> Result<()> {
         let recorded: Vec<String> = self
             .db
@@ -1775,10 +1808,7 @@ impl Manager {
             self.db.delete_snapshot(name, snap).await?;
         }
         for snap in present.into_iter().filter(|s| !recorded.contains(s)) {
-            warn!(vps = name, snapshot = %snap, "removing a snapshot no record names");
-            let pool = self.pool.clone();
-            let vps = name.to_string();
-            blocking(move || pool.delete_snapshot(&vps, &snap)).await??;
+            warn!(vps = name, snapshot = %snap, "a snapshot on disk has no record; kept, not listed");
         }
         Ok(())
     }
