@@ -402,6 +402,27 @@ fn the_remaining_dangerous_syscalls_are_refused() {
 }
 
 #[test]
+fn a_btrfs_subvolume_to_write_past_the_disk_limit_is_refused() {
+    // A new subvolume gets a qgroup of its own, outside the VPS's limit.
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "esc", "--disk", "32MiB"]);
+    let rootfs = host.instance_dir("esc").join("rootfs");
+    common::install_host_binary(&rootfs, std::path::Path::new("/usr/bin/btrfs"), "/usr/bin/btrfs");
+    for (what, script) in [
+        ("btrfs subvolume create", "btrfs subvolume create /root/sv"),
+        (
+            "btrfs subvolume snapshot",
+            "btrfs subvolume snapshot / /root/snap",
+        ),
+    ] {
+        let err = refused(&host, what, script);
+        assert!(err.contains("not permitted"), "{what}: {err}");
+    }
+    let out = host.sh("esc", "dd if=/dev/zero of=/root/fill bs=1M count=64 2>&1");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Disk quota exceeded"));
+}
+
+#[test]
 fn filling_the_disk_with_inodes_stops_at_the_disk_limit() {
     let host = Host::new();
     host.ok(&["launch", "busybox", "esc", "--disk", "32MiB"]);

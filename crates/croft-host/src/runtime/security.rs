@@ -53,6 +53,18 @@ pub const DENIED_SYSCALLS: &[i64] = &[
     libc::SYS_syslog,
 ];
 
+/// ioctl requests that fail with EPERM inside a VPS: creating btrfs
+/// subvolumes and snapshots. A new subvolume gets a qgroup of its own,
+/// outside the VPS's disk limit, so a tenant could write past
+/// `limits.disk` into one and fill the pool. (systemd and other tools
+/// fall back to a plain directory on EPERM.) `_IOW(0x94, nr, 4096)`.
+const DENIED_IOCTLS: &[u32] = &[
+    0x5000_9401, // BTRFS_IOC_SNAP_CREATE
+    0x5000_940e, // BTRFS_IOC_SUBVOL_CREATE
+    0x5000_9417, // BTRFS_IOC_SNAP_CREATE_V2
+    0x5000_9418, // BTRFS_IOC_SUBVOL_CREATE_V2
+];
+
 /// A compiled BPF filter, built once in the supervisor and installed in
 /// every process it starts inside the VPS.
 #[derive(Debug, Clone)]
@@ -67,8 +79,24 @@ impl SeccompProgram {
         } else {
             return Err(super::RuntimeError::Seccomp("unsupported architecture".into()));
         };
-        let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> =
+        let mut rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> =
             DENIED_SYSCALLS.iter().map(|nr| (*nr, Vec::new())).collect();
+        let ioctl_rules = DENIED_IOCTLS
+            .iter()
+            .map(|request| {
+                // The kernel reads the request as a 32-bit int: compare the
+                // low 32 bits only, so set high bits cannot slip past.
+                let cond = seccompiler::SeccompCondition::new(
+                    1,
+                    seccompiler::SeccompCmpArgLen::Dword,
+                    seccompiler::SeccompCmpOp::Eq,
+                    u64::from(*request),
+                )?;
+                seccompiler::SeccompRule::new(vec![cond])
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| super::RuntimeError::Seccomp(e.to_string()))?;
+        rules.insert(libc::SYS_ioctl, ioctl_rules);
         let filter = SeccompFilter::new(
             rules,
             SeccompAction::Allow,
