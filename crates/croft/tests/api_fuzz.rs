@@ -14,25 +14,6 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-/// splitmix64: small, seedable, good enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
-
 /// Names no endpoint may take for a VPS, snapshot, image or job (URL-encoded).
 const HOSTILE_NAMES: &[&str] = &[
     "..",
@@ -134,7 +115,7 @@ const ENDPOINTS: &[(&str, &str, &str)] = &[
 ];
 
 /// A value of some JSON type, often the wrong one for where it goes.
-fn odd_value(rng: &mut Rng) -> String {
+fn odd_value(rng: &mut common::Rng) -> String {
     match rng.below(10) {
         0 => "null".into(),
         1 => "true".into(),
@@ -150,7 +131,7 @@ fn odd_value(rng: &mut Rng) -> String {
 }
 
 /// A mutation of `base` (or something unrelated to it).
-fn body(rng: &mut Rng, base: &str) -> Vec<u8> {
+fn body(rng: &mut common::Rng, base: &str) -> Vec<u8> {
     let fields: Vec<String> = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(base)
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
@@ -238,7 +219,7 @@ fn send(host: &Host, method: &str, path: &str, body: &[u8], content_type: &str) 
     (status, raw[split..].to_vec())
 }
 
-fn fill(template: &str, rng: &mut Rng, sane_name: bool) -> String {
+fn fill(template: &str, rng: &mut common::Rng, sane_name: bool) -> String {
     let name = if sane_name {
         "keep1"
     } else {
@@ -260,21 +241,10 @@ fn hostile_requests_get_a_4xx_json_error_never_a_5xx_a_hang_or_a_panic() {
     host.ok(&["launch", "busybox", "keep1", "--memory", "64MiB"]);
     let before = host.info("keep1");
     let images_before = host.ok(&["image", "list", "--format", "json"]);
-    let seed: u64 = std::env::var("CROFT_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    let rounds: usize = std::env::var("CROFT_FUZZ_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(40);
+    let seed = common::seed_from_env("CROFT_FUZZ_SEED");
+    let rounds = common::count_from_env("CROFT_FUZZ_ROUNDS", 40);
     eprintln!("fuzz seed {seed} (CROFT_FUZZ_SEED={seed} replays this run), {rounds} rounds");
-    let mut rng = Rng(seed);
+    let mut rng = common::Rng(seed);
     let mut sent = 0;
     for round in 0..rounds {
         for (method, template, base) in ENDPOINTS {

@@ -12,21 +12,6 @@ use common::Host;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 fn list(host: &Host) -> Vec<serde_json::Value> {
     serde_json::from_str(&host.ok(&["list", "--format", "json"])).unwrap()
 }
@@ -172,21 +157,10 @@ fn croftd_killed_at_random_moments_always_restarts_into_a_consistent_state() {
     // A small image to import again and again.
     let tarball = host.dir.join("small.tar.gz");
     host.ok(&["image", "export", "busybox", tarball.to_str().unwrap()]);
-    let seed: u64 = std::env::var("CROFT_FAULT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    let rounds: u64 = std::env::var("CROFT_FAULT_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(24);
+    let seed = common::seed_from_env("CROFT_FAULT_SEED");
+    let rounds = common::count_from_env("CROFT_FAULT_ROUNDS", 24);
     eprintln!("fault seed {seed} (CROFT_FAULT_SEED={seed} replays it), {rounds} rounds");
-    let mut rng = Rng(seed);
+    let mut rng = common::Rng(seed);
     let croft = common::bin_dir().join("croft");
     let mut killed_mid_way = 0;
     for round in 0..rounds {
@@ -230,7 +204,7 @@ fn croftd_killed_at_random_moments_always_restarts_into_a_consistent_state() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let delay = Duration::from_millis(rng.below(250));
+        let delay = Duration::from_millis(rng.below(250) as u64);
         std::thread::sleep(delay);
         let finished = op.try_wait().unwrap().is_some();
         if !finished {

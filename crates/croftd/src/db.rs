@@ -540,6 +540,16 @@ impl Db {
             .collect()
     }
 
+    /// The names of a VPS's recorded snapshots, oldest first.
+    pub async fn snapshot_names(&self, instance: &str) -> Result<Vec<String>, DbError> {
+        Ok(self
+            .snapshots(instance)
+            .await?
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect())
+    }
+
     /// Record a snapshot; `false` if one of that name exists.
     pub async fn insert_snapshot(&self, instance: &str, name: &str) -> Result<bool, DbError> {
         let r = sqlx::query("INSERT OR IGNORE INTO snapshots (instance, name) VALUES (?, ?)")

@@ -961,13 +961,7 @@ impl Manager {
         let lock = self.lock_for(name);
         let _guard = lock.lock().await;
         self.row(name).await?;
-        let existing: Vec<String> = self
-            .db
-            .snapshots(name)
-            .await?
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect();
+        let existing = self.db.snapshot_names(name).await?;
         let snap = snap.unwrap_or_else(|| {
             (0..)
                 .map(|i| format!("snap{i}"))
@@ -1793,13 +1787,7 @@ impl Manager {
     /// makes (a database older than the pool, say): it is reported, and
     /// kept.
     async fn reconcile_snapshots(&self, name: &str) -> Result<()> {
-        let recorded: Vec<String> = self
-            .db
-            .snapshots(name)
-            .await?
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect();
+        let recorded = self.db.snapshot_names(name).await?;
         let pool = self.pool.clone();
         let vps = name.to_string();
         let present = blocking(move || pool.snapshot_names(&vps)).await??;
