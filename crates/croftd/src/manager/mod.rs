@@ -371,22 +371,8 @@ impl Manager {
                     detail: crate::error_chain(&e),
                 })?;
         }
-        let (rootfs, name) = (dir.join("rootfs"), req.name.clone());
-        let keys = self.db.ssh_keys(&req.name).await?;
-        let user_data = req.user_data.clone();
-        blocking(move || {
-            croft_host::rootfs::new_identity(&rootfs, &name)?;
-            croft_host::rootfs::add_authorized_keys(&rootfs, &keys)?;
-            if let Some(script) = user_data {
-                croft_host::rootfs::install_user_data(&rootfs, script.as_bytes())?;
-            }
-            Ok::<(), croft_host::rootfs::RootfsError>(())
-        })
-        .await?
-        .map_err(|e| ManagerError::Host {
-            what: "give the VPS its identity".into(),
-            detail: crate::error_chain(&e),
-        })?;
+        self.identify(dir.join("rootfs"), &req.name, req.user_data.clone())
+            .await?;
         let cfg =
             InstanceConfig::parse(&req.config).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         if cfg.disk_bytes.is_some() {
@@ -451,13 +437,14 @@ impl Manager {
     }
 
     /// Make `name`'s side volume `side` a fresh copy of `image` (building
-    /// it first if croft builds it) and give it the VPS's identity and SSH
-    /// keys. Removed again if any step fails.
+    /// it first if croft builds it) and give it the VPS's identity, SSH keys
+    /// and `user_data`. Removed again if any step fails.
     async fn disk_from_image(
         self: &Arc<Self>,
         row: &InstanceRow,
         side: SideVolume,
         image: &str,
+        user_data: Option<String>,
         job: Option<&JobHandle>,
     ) -> Result<PathBuf> {
         let result = async {
@@ -489,17 +476,7 @@ impl Manager {
                 let (pool, name) = (self.pool.clone(), row.name.clone());
                 blocking(move || pool.limit_side_volume(&name, side, limit)).await??;
             }
-            let keys = self.db.ssh_keys(&row.name).await?;
-            let (root, name) = (path.clone(), row.name.clone());
-            blocking(move || {
-                croft_host::rootfs::new_identity(&root, &name)?;
-                croft_host::rootfs::add_authorized_keys(&root, &keys)
-            })
-            .await?
-            .map_err(|e| ManagerError::Host {
-                what: "give the disk the VPS's identity".into(),
-                detail: crate::error_chain(&e),
-            })?;
+            self.identify(path.clone(), &row.name, user_data).await?;
             Ok(path)
         }
         .await;
@@ -507,6 +484,27 @@ impl Manager {
             self.remove_side_volume(&row.name, side).await;
         }
         result
+    }
+
+    /// Give a fresh disk at `root` the identity of VPS `name` (hostname,
+    /// machine-id, SSH host keys), root's authorized keys and, if given, a
+    /// first-boot script: what every disk made from an image gets.
+    async fn identify(&self, root: PathBuf, name: &str, user_data: Option<String>) -> Result<()> {
+        let keys = self.db.ssh_keys(name).await?;
+        let name = name.to_string();
+        blocking(move || {
+            croft_host::rootfs::new_identity(&root, &name)?;
+            croft_host::rootfs::add_authorized_keys(&root, &keys)?;
+            if let Some(script) = user_data {
+                croft_host::rootfs::install_user_data(&root, script.as_bytes())?;
+            }
+            Ok::<(), croft_host::rootfs::RootfsError>(())
+        })
+        .await?
+        .map_err(|e| ManagerError::Host {
+            what: "give the disk the VPS's identity".into(),
+            detail: crate::error_chain(&e),
+        })
     }
 
     /// Remove a side volume, logging (not failing) if it cannot be.
@@ -590,7 +588,9 @@ impl Manager {
         let (rootfs, rescue_disk) = match rescue {
             None => (disk, None),
             Some(image) => {
-                let root = self.disk_from_image(row, SideVolume::Rescue, image, None).await?;
+                let root = self
+                    .disk_from_image(row, SideVolume::Rescue, image, None, None)
+                    .await?;
                 self.db.set_rescue(name, Some(image)).await?;
                 (root, Some(disk))
             }
@@ -1105,17 +1105,14 @@ impl Manager {
         let row = self.row(name).await?;
         job.progress(10, "preparing the new disk").await;
         let made = async {
-            let disk = self
-                .disk_from_image(&row, SideVolume::Replacement, &req.image, Some(job))
-                .await?;
-            if let Some(script) = req.user_data.clone() {
-                blocking(move || croft_host::rootfs::install_user_data(&disk, script.as_bytes()))
-                    .await?
-                    .map_err(|e| ManagerError::Host {
-                        what: "install the user-data script".into(),
-                        detail: crate::error_chain(&e),
-                    })?;
-            }
+            self.disk_from_image(
+                &row,
+                SideVolume::Replacement,
+                &req.image,
+                req.user_data.clone(),
+                Some(job),
+            )
+            .await?;
             crate::failpoint::crash_point("rebuild:disk-made");
             job.progress(80, "swapping the disk").await;
             // The image is recorded first: a crash during the swap is
