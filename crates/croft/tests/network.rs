@@ -608,24 +608,35 @@ impl Outside {
     }
 
     /// Accept one TCP connection on 192.0.2.2:9000 and return the address
-    /// it came from, or `None` if nobody got through.
+    /// it came from, or `None` if nobody got through. The server says
+    /// "ready" once it listens (python starts slowly on a loaded host), and
+    /// the VPS tries a few times, so only a refused route can give `None`.
     fn peer_of_one_connection(&self, host: &Host, vps: &str) -> Option<String> {
-        let server = std::process::Command::new("nsenter")
+        use std::io::BufRead;
+        let mut server = std::process::Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", self.netns))
             .args([
                 "python3",
                 "-c",
                 "import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
-                 s.bind(('192.0.2.2', 9000))\ns.listen(1)\ns.settimeout(8)\n\
+                 s.bind(('192.0.2.2', 9000))\ns.listen(1)\ns.settimeout(10)\nprint('ready', flush=True)\n\
                  try:\n    c, a = s.accept()\n    print(a[0])\nexcept OSError:\n    pass",
             ])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        let _ = host.sh(vps, "echo hello | timeout 3 nc 192.0.2.2 9000");
-        let out = server.wait_with_output().unwrap();
-        let peer = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let mut lines = std::io::BufReader::new(server.stdout.take().unwrap()).lines();
+        let ready = lines.next().and_then(Result::ok);
+        assert_eq!(ready.as_deref(), Some("ready"), "the outside server did not start");
+        for _ in 0..3 {
+            let _ = host.sh(vps, "echo hello | timeout 3 nc 192.0.2.2 9000");
+            if server.try_wait().unwrap().is_some() {
+                break;
+            }
+        }
+        let peer = lines.next().and_then(Result::ok).unwrap_or_default();
+        let _ = server.wait();
+        let peer = peer.trim().to_string();
         (!peer.is_empty()).then_some(peer)
     }
 }

@@ -401,7 +401,9 @@ fn exec_streams_stdio_and_propagates_exit_codes() {
         ])
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    host.wait_for("the command to run", Duration::from_secs(20), || {
+        host.sh_ok("ex1", "ps").contains("sleep 31")
+    });
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
