@@ -38,10 +38,15 @@ fn main() -> ExitCode {
         }
     };
 
-    let (ready_read, ready_write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
-        Ok(p) => p,
+    // The verdict goes straight from the supervisor proper to croftd, on a
+    // copy of our stdout (close-on-exec, so the VPS never holds it): croftd
+    // reads to end-of-file, which comes once the verdict is written and
+    // this first process is gone.
+    let ready = match nix::fcntl::fcntl(1, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)) {
+        // SAFETY: fcntl just returned this descriptor; we own it.
+        Ok(fd) => unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) },
         Err(e) => {
-            println!("error pipe: {e}");
+            println!("error dup stdout: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -52,30 +57,9 @@ fn main() -> ExitCode {
             println!("error fork: {e}");
             ExitCode::FAILURE
         }
-        Ok(ForkResult::Parent { child }) => {
-            // Relay the child's verdict to whoever started us, then leave:
-            // the supervisor proper is reparented and outlives croftd.
-            drop(ready_write);
-            let mut verdict = String::new();
-            let _ = std::io::Read::read_to_string(&mut std::fs::File::from(ready_read), &mut verdict);
-            let _ = nix::sys::wait::waitpid(child, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
-            let verdict = verdict.trim();
-            let verdict = if verdict.is_empty() {
-                "error supervisor died during start"
-            } else {
-                verdict
-            };
-            println!("{verdict}");
-            if verdict.starts_with("ready") {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Ok(ForkResult::Child) => {
-            drop(ready_read);
-            supervise(spec, std::fs::File::from(ready_write))
-        }
+        // The supervisor proper is reparented and outlives croftd.
+        Ok(ForkResult::Parent { .. }) => ExitCode::SUCCESS,
+        Ok(ForkResult::Child) => supervise(spec, std::fs::File::from(ready)),
     }
 }
 

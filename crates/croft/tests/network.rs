@@ -627,7 +627,11 @@ impl Outside {
             .unwrap();
         let mut lines = std::io::BufReader::new(server.stdout.take().unwrap()).lines();
         let ready = lines.next().and_then(Result::ok);
-        assert_eq!(ready.as_deref(), Some("ready"), "the outside server did not start");
+        assert_eq!(
+            ready.as_deref(),
+            Some("ready"),
+            "the outside server did not start"
+        );
         for _ in 0..3 {
             let _ = host.sh(vps, "echo hello | timeout 3 nc 192.0.2.2 9000");
             if server.try_wait().unwrap().is_some() {

@@ -134,7 +134,13 @@ pub fn attach(pid: i32, nic: &NicSpec) -> Result<(), NetError> {
         for gateway in &nic.gateways {
             inside.add_default_route(eth0, *gateway)?;
         }
-        pin_port(&nic.host_if, &nic.mac)?;
+        // The VPS's bridge port receives only frames for its own MAC,
+        // broadcast and multicast: no learning (the port's one MAC is a
+        // static entry) and no flooding of unknown unicast, which would
+        // otherwise show a VPS the first frames to a neighbour whose entry
+        // has aged out.
+        host.pin_bridge_port(host_index)?;
+        host.set_static_fdb(host_index, mac)?;
         if nic.ingress_bps.is_some() || nic.egress_bps.is_some() {
             tc::set_limits(&nic.host_if, nic.ingress_bps, nic.egress_bps)?;
         }
@@ -145,20 +151,6 @@ pub fn attach(pid: i32, nic: &NicSpec) -> Result<(), NetError> {
         tc::remove_ifb(&nic.host_if);
     }
     configured
-}
-
-/// The VPS's bridge port receives only frames for its own MAC, broadcast
-/// and multicast: no learning (the port's one MAC is a static entry) and
-/// no flooding of unknown unicast, which would otherwise show a VPS the
-/// first frames to a neighbour whose entry has aged out.
-fn pin_port(host_if: &str, mac: &str) -> Result<(), NetError> {
-    crate::cmd::run(
-        Command::new("bridge").args(["link", "set", "dev", host_if, "learning", "off", "flood", "off"]),
-    )?;
-    crate::cmd::run(
-        Command::new("bridge").args(["fdb", "replace", mac, "dev", host_if, "master", "static"]),
-    )?;
-    Ok(())
 }
 
 /// Remove the host end of a VPS's veth if it is still there (its peer goes

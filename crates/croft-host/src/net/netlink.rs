@@ -9,12 +9,14 @@
 use super::NetError;
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
-    NLM_F_REQUEST,
+    NLM_F_REPLACE, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute, LinkFlags,
+    LinkInfo, LinkMessage,
 };
+use netlink_packet_route::neighbour::{NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
@@ -232,6 +234,47 @@ impl Rtnl {
         let mut msg = LinkMessage::default();
         msg.header.index = index;
         self.request(RouteNetlinkMessage::DelLink(msg), NLM_F_ACK, "delete a link")?;
+        Ok(())
+    }
+
+    /// Bridge port `index` no longer learns source MACs nor floods unicast
+    /// to unknown MACs (`ip link set dev X type bridge_slave learning off
+    /// flood off`).
+    pub fn pin_bridge_port(&mut self, index: u32) -> Result<(), NetError> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::PortKind(InfoPortKind::Bridge),
+            LinkInfo::PortData(InfoPortData::BridgePort(vec![
+                InfoBridgePort::Learning(false),
+                InfoBridgePort::UnicastFlood(false),
+            ])),
+        ]));
+        // RTM_NEWLINK on an existing link: only that path applies the
+        // port data (RTM_SETLINK ignores IFLA_LINKINFO).
+        self.request(
+            RouteNetlinkMessage::NewLink(msg),
+            NLM_F_ACK,
+            "turn off learning and flooding on a bridge port",
+        )?;
+        Ok(())
+    }
+
+    /// A static forwarding entry on the bridge for `mac` behind port
+    /// `index` (`bridge fdb replace MAC dev X master static`).
+    pub fn set_static_fdb(&mut self, index: u32, mac: [u8; 6]) -> Result<(), NetError> {
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = AddressFamily::Bridge;
+        msg.header.ifindex = index;
+        msg.header.state = NeighbourState::Noarp;
+        msg.header.flags = NeighbourFlags::Controller;
+        msg.attributes
+            .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+        self.request(
+            RouteNetlinkMessage::NewNeighbour(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+            "add a static bridge forwarding entry",
+        )?;
         Ok(())
     }
 

@@ -6,7 +6,7 @@
 //! waits for it and exits with its status (128 + signal for a signal), so
 //! the supervisor only ever waits for its own direct children.
 
-use super::{attach_cgroups, cstrings, mounts, security, RuntimeError, SeccompProgram};
+use super::{cstrings, mounts, security, CgroupJoin, RuntimeError, SeccompProgram};
 use crate::proto::{Conn, Reply};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -139,7 +139,7 @@ fn helper(
         unsafe { libc::write(err_fd, msg.as_ptr().cast(), msg.len()) };
         126
     };
-    if let Err(e) = attach_cgroups(std::process::id() as i32, cgroup_dirs) {
+    if let Err(e) = CgroupJoin::open(cgroup_dirs).and_then(|c| c.join()) {
         return report("join cgroups", &e);
     }
     for (file, flag) in ns_files {

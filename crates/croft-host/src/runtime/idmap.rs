@@ -7,6 +7,9 @@
 //! its own mount namespace, attaches it over the rootfs path. libc has the
 //! syscall numbers but not these constants and the struct, so they are
 //! spelled out here from <linux/mount.h>.
+//!
+//! The same detached clones, without an idmap, carry lxcfs's files into
+//! the VPS (see [`super::mounts::LxcfsFiles`]).
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -30,8 +33,9 @@ fn cpath(path: &Path) -> Result<CString, nix::Error> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| nix::Error::EINVAL)
 }
 
-/// A detached copy of the mount at `path`, idmapped through `userns`.
-pub fn idmapped_clone(path: &Path, userns: &impl AsRawFd) -> Result<OwnedFd, nix::Error> {
+/// A detached copy of the mount at `path` (a bind mount of `path` that
+/// exists nowhere yet), for [`attach`].
+pub fn detached_clone(path: &Path) -> Result<OwnedFd, nix::Error> {
     let c = cpath(path)?;
     // SAFETY: open_tree reads a NUL-terminated path and returns a new fd.
     let fd = unsafe {
@@ -46,7 +50,12 @@ pub fn idmapped_clone(path: &Path, userns: &impl AsRawFd) -> Result<OwnedFd, nix
         return Err(nix::Error::last());
     }
     // SAFETY: the kernel just returned this descriptor; we own it.
-    let tree = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// A detached copy of the mount at `path`, idmapped through `userns`.
+pub fn idmapped_clone(path: &Path, userns: &impl AsRawFd) -> Result<OwnedFd, nix::Error> {
+    let tree = detached_clone(path)?;
     let attr = MountAttr {
         attr_set: MOUNT_ATTR_IDMAP,
         attr_clr: 0,

@@ -5,18 +5,21 @@
 //! sequence is short and in one place ([`start`]); each step is a function
 //! in a sibling module:
 //!
-//! 1. the supervisor `clone`s the VPS init with new user, mount, pid, uts,
-//!    ipc and net namespaces;
-//! 2. the supervisor attaches the child to the VPS cgroups and writes its
-//!    uid/gid maps (`0 <uid_base> 65536`), then lets it go;
+//! 1. the supervisor opens the VPS cgroups' attach files and `clone`s the
+//!    VPS init with new user, mount, pid, uts, ipc and net namespaces; the
+//!    child joins the cgroups itself through those files at once;
+//! 2. the supervisor writes the child's uid/gid maps (`0 <uid_base>
+//!    65536`) and lets it go, then builds its network while the child
+//!    builds its mounts;
 //! 3. the child becomes root of its user namespace, unshares its cgroup
 //!    namespace (now rooted at the VPS cgroup), sets the hostname, builds
 //!    its mounts and `pivot_root`s into the VPS rootfs ([`mounts`]);
 //! 4. it opens the console pty inside its own devpts, passes the master to
 //!    the supervisor and makes the slave its controlling terminal;
-//! 5. it drops the dangerous capabilities from its bounding set, installs
-//!    the seccomp filter ([`security`]) and execs init. An exec failure is
-//!    reported back over the sync socket; success closes it (CLOEXEC).
+//! 5. once the supervisor says the network is ready, it drops the dangerous
+//!    capabilities from its bounding set, installs the seccomp filter
+//!    ([`security`]) and execs init. An exec failure is reported back over
+//!    the sync socket; success closes it (CLOEXEC).
 
 pub mod exec;
 pub mod idmap;
@@ -41,9 +44,8 @@ pub use security::SeccompProgram;
 pub enum RuntimeError {
     #[error("clone of the VPS init failed")]
     Clone(#[source] nix::Error),
-    #[error("cannot attach pid {pid} to cgroup {dir}")]
+    #[error("cannot join cgroup {dir}")]
     Cgroup {
-        pid: i32,
         dir: PathBuf,
         #[source]
         source: std::io::Error,
@@ -58,6 +60,8 @@ pub enum RuntimeError {
     Sync(#[source] ProtoError),
     #[error("VPS setup failed: {0}")]
     Child(String),
+    #[error("cannot prepare the VPS mounts")]
+    Mounts(#[source] mounts::MountError),
     #[error("the VPS init did not hand over its console")]
     NoConsole,
     #[error("cannot set up the VPS network")]
@@ -80,8 +84,10 @@ pub enum RuntimeError {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "msg", rename_all = "snake_case")]
 enum ChildMsg {
-    /// The parent finished cgroups and id maps.
+    /// The parent wrote the id maps (and made the idmapped trees).
     Go,
+    /// The parent finished the VPS's network: init may run.
+    NetworkReady,
     /// Carries the console pty master and a second handle on its slave.
     Console,
     /// Setup failed at `step`.
@@ -100,16 +106,52 @@ pub struct Started {
     pub console_slave: OwnedFd,
 }
 
-/// Attach `pid` to every cgroup directory (writing `cgroup.procs`).
-pub fn attach_cgroups(pid: i32, dirs: &[PathBuf]) -> Result<(), RuntimeError> {
-    for dir in dirs {
-        std::fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(|source| RuntimeError::Cgroup {
-            pid,
-            dir: dir.clone(),
-            source,
-        })?;
+/// The files through which a process joins the VPS cgroups, opened by the
+/// supervisor (host root) so a process that is no longer host root (the
+/// init, just cloned into its user namespace) can still use them.
+pub struct CgroupJoin {
+    files: Vec<(PathBuf, std::fs::File)>,
+}
+
+impl CgroupJoin {
+    /// On cgroup v1 each directory's `tasks` file, else (v2) `cgroup.procs`.
+    pub fn open(dirs: &[PathBuf]) -> Result<CgroupJoin, RuntimeError> {
+        let mut files = Vec::with_capacity(dirs.len());
+        for dir in dirs {
+            let tasks = dir.join("tasks");
+            let path = if tasks.exists() {
+                tasks
+            } else {
+                dir.join("cgroup.procs")
+            };
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|source| RuntimeError::Cgroup {
+                    dir: dir.clone(),
+                    source,
+                })?;
+            files.push((dir.clone(), file));
+        }
+        Ok(CgroupJoin { files })
     }
-    Ok(())
+
+    /// Move the calling process, which must be single-threaded, into every
+    /// cgroup. It writes "0" (itself): on v1, to `tasks`, which moves one
+    /// thread and so skips the global threadgroup lock whose writer waits
+    /// an RCU grace period (5-13 ms here, per start and per exec, while
+    /// writing a pid to `cgroup.procs` always takes it).
+    pub fn join(&self) -> Result<(), RuntimeError> {
+        use std::io::Write;
+        for (dir, file) in &self.files {
+            let mut file: &std::fs::File = file;
+            file.write_all(b"0").map_err(|source| RuntimeError::Cgroup {
+                dir: dir.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
 }
 
 fn cstrings(items: &[String]) -> Result<Vec<CString>, RuntimeError> {
@@ -130,6 +172,11 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
     }
     let init = cstrings(&spec.init)?;
     let env = cstrings(&spec.env)?;
+    let cgroups = CgroupJoin::open(&spec.cgroup_dirs)?;
+    let lxcfs = match &spec.lxcfs {
+        Some(dir) => Some(mounts::LxcfsFiles::clone_from(dir).map_err(RuntimeError::Mounts)?),
+        None => None,
+    };
     let (parent, child) = proto::pair().map_err(RuntimeError::Sync)?;
 
     let flags = CloneFlags::CLONE_NEWUSER
@@ -140,24 +187,34 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
         | CloneFlags::CLONE_NEWNET;
     let mut stack = vec![0u8; 256 * 1024];
     let child_ref = &child;
-    let cb = Box::new(move || child_main(spec, child_ref, &init, &env, seccomp));
+    let cgroups_ref = &cgroups;
+    // The child's copy of the lxcfs files (clone copies the fd table).
+    let mut lxcfs_for_child = lxcfs;
+    let cb = Box::new(move || {
+        child_main(
+            spec,
+            cgroups_ref,
+            lxcfs_for_child.take(),
+            child_ref,
+            &init,
+            &env,
+            seccomp,
+        )
+    });
     // SAFETY: the supervisor is single-threaded, so the child (a copy of
     // this process without CLONE_VM) can allocate and run arbitrary code;
     // `stack` outlives the call in the parent and is the child's own copy.
     let pid = unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) }
         .map_err(RuntimeError::Clone)?;
     drop(child);
+    drop(cgroups);
 
     let kill_child = |e: RuntimeError| {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
         e
     };
-    attach_cgroups(pid.as_raw(), &spec.cgroup_dirs).map_err(kill_child)?;
     write_id_maps(pid.as_raw(), spec.uid_base, spec.id_count).map_err(kill_child)?;
-    if let Some(nic) = &spec.nic {
-        crate::net::attach(pid.as_raw(), nic).map_err(|e| kill_child(RuntimeError::Network(e)))?;
-    }
     // An idmapped rootfs (and a rescue boot's disk) is made here, as host
     // root, with the child's new user namespace, and handed over with "go".
     let trees = if spec.idmap_rootfs {
@@ -185,6 +242,18 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
         .send(&ChildMsg::Go, &go_fds)
         .map_err(|e| kill_child(RuntimeError::Sync(e)))?;
     drop(trees);
+    // The network is built while the child builds its mounts; the child
+    // waits for it only before exec.
+    if let Some(nic) = &spec.nic {
+        crate::net::attach(pid.as_raw(), nic).map_err(|e| kill_child(RuntimeError::Network(e)))?;
+    }
+    if let Err(e) = parent.send(&ChildMsg::NetworkReady, &[]) {
+        // The child may have failed meanwhile: its reason is queued.
+        return Err(kill_child(match parent.recv::<ChildMsg>() {
+            Ok((ChildMsg::Failed { step, error }, _)) => RuntimeError::Child(format!("{step}: {error}")),
+            _ => RuntimeError::Sync(e),
+        }));
+    }
 
     let (console, console_slave) = match parent.recv::<ChildMsg>() {
         Ok((ChildMsg::Console, mut fds)) if fds.len() == 2 => {
@@ -303,6 +372,8 @@ fn loopback_up() -> Result<(), nix::Error> {
 /// Runs in the cloned child: PID 1 of the new pid namespace.
 fn child_main(
     spec: &VpsSpec,
+    cgroups: &CgroupJoin,
+    lxcfs: Option<mounts::LxcfsFiles>,
     sync: &Conn,
     init: &[CString],
     env: &[CString],
@@ -318,6 +389,9 @@ fn child_main(
         );
         1
     };
+    // Joined first, while the parent writes the id maps; a failure is
+    // reported once the parent listens (after "go").
+    let joined = cgroups.join();
     // With an idmapped rootfs: its tree, then the rescue disk's.
     let (idmapped_root, idmapped_disk) = match sync.recv::<ChildMsg>() {
         Ok((ChildMsg::Go, fds)) => {
@@ -326,6 +400,9 @@ fn child_main(
         }
         _ => return 1, // the parent gave up; it kills us
     };
+    if let Err(e) = joined {
+        return fail("join the VPS cgroups", e.to_string());
+    }
     if let Err(e) = reset_signals() {
         return fail("reset signal mask", e.to_string());
     }
@@ -352,7 +429,7 @@ fn child_main(
         idmapped_root,
         rescue_disk,
         spec.cgroup_mount.as_deref(),
-        spec.lxcfs.as_deref(),
+        lxcfs,
     ) {
         return fail("mount setup", e.to_string());
     }
@@ -372,6 +449,10 @@ fn child_main(
     }
     if let Err(e) = loopback_up() {
         return fail("bring up loopback", e.to_string());
+    }
+    match sync.recv::<ChildMsg>() {
+        Ok((ChildMsg::NetworkReady, _)) => {}
+        _ => return 1, // the parent gave up; it kills us
     }
     if let Err(e) = security::lock_down(seccomp) {
         return fail("capabilities and seccomp", e.to_string());

@@ -136,7 +136,7 @@ pub fn setup_rootfs(
     idmapped: Option<OwnedFd>,
     rescue_disk: Option<Disk>,
     cgroup_mount: Option<&str>,
-    lxcfs: Option<&Path>,
+    lxcfs: Option<LxcfsFiles>,
 ) -> Result<(), MountError> {
     let none: Option<&Path> = None;
     let nodev_nosuid_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
@@ -214,7 +214,7 @@ pub fn setup_rootfs(
         setup_cgroupfs(&sys_dir.join("fs/cgroup"), version)?;
     }
     if let Some(lxcfs) = lxcfs {
-        bind_lxcfs(lxcfs, rootfs)?;
+        lxcfs.attach(rootfs)?;
     }
     setup_dev(&rootfs.join("dev"))?;
 
@@ -267,16 +267,51 @@ const LXCFS_FILES: &[&str] = &[
     "sys/devices/system/cpu/online",
 ];
 
-/// Bind lxcfs's view of each of [`LXCFS_FILES`] over the VPS's own (lxcfs
-/// answers according to the cgroup of the process that reads).
-fn bind_lxcfs(lxcfs: &Path, rootfs: &Path) -> Result<(), MountError> {
-    for file in LXCFS_FILES {
-        let (source, target) = (lxcfs.join(file), rootfs.join(file));
-        if source.is_file() && target.exists() {
-            do_mount("bind lxcfs", Some(&source), &target, None, MsFlags::MS_BIND, None)?;
+/// lxcfs's view of each of [`LXCFS_FILES`] it offers, as detached mounts
+/// made by the supervisor and attached by the VPS's init over its own
+/// files (lxcfs answers according to the cgroup of the process that reads).
+/// Looked up from the host: a first lookup from the VPS's new pid namespace
+/// makes lxcfs fork to find that namespace's init (about 2 ms), which
+/// would sit in the start path.
+pub struct LxcfsFiles(Vec<(&'static str, OwnedFd)>);
+
+impl LxcfsFiles {
+    /// Clone the files of the lxcfs mounted at `lxcfs`.
+    pub fn clone_from(lxcfs: &Path) -> Result<LxcfsFiles, MountError> {
+        let mut files = Vec::with_capacity(LXCFS_FILES.len());
+        for file in LXCFS_FILES {
+            let source = lxcfs.join(file);
+            // Each stat would be one more round trip to lxcfs: a file this
+            // lxcfs does not offer shows up as ENOENT here.
+            match super::idmap::detached_clone(&source) {
+                Ok(tree) => files.push((*file, tree)),
+                Err(Errno::ENOENT) => {}
+                Err(e) => {
+                    return Err(MountError::Mount {
+                        what: "clone lxcfs file",
+                        target: source,
+                        source: e,
+                    })
+                }
+            }
         }
+        Ok(LxcfsFiles(files))
     }
-    Ok(())
+
+    /// Attach each file over its namesake under `rootfs`, where it exists.
+    fn attach(self, rootfs: &Path) -> Result<(), MountError> {
+        for (file, tree) in self.0 {
+            let target = rootfs.join(file);
+            if target.exists() {
+                super::idmap::attach(&tree, &target).map_err(|source| MountError::Mount {
+                    what: "bind lxcfs",
+                    target,
+                    source,
+                })?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The VPS's own /sys/fs/cgroup. Its cgroup namespace roots every

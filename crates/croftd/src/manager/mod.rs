@@ -709,7 +709,11 @@ impl Manager {
                 _ => {
                     let detail = verdict.strip_prefix("error ").unwrap_or(verdict);
                     let stderr = String::from_utf8_lossy(&out.stderr);
-                    let detail = if detail.is_empty() { stderr.trim() } else { detail };
+                    let detail = match (detail.is_empty(), stderr.trim()) {
+                        (false, _) => detail,
+                        (true, "") => "the supervisor exited without a verdict",
+                        (true, stderr) => stderr,
+                    };
                     Err(ManagerError::Start {
                         name: name.clone(),
                         detail: detail.to_string(),
