@@ -75,6 +75,10 @@ pub struct Manager {
     /// VPSes whose rules are in the loaded nftables ruleset; held while
     /// rules are rebuilt, so two rebuilds never interleave.
     rules_loaded: tokio::sync::Mutex<std::collections::HashSet<String>>,
+    /// Rules of new VPS ports waiting to be added (port, `nft` input):
+    /// whoever holds `rules_loaded` next adds all of them in one `nft`
+    /// run, so concurrent launches share one.
+    rules_queue: Mutex<Vec<(String, String)>>,
     /// Bridged traffic passes the IP hooks (br_netfilter), so per-VPS
     /// firewalls can be enforced.
     firewall_capable: std::sync::atomic::AtomicBool,
@@ -135,6 +139,7 @@ impl Manager {
             network,
             ipam: tokio::sync::Mutex::new(()),
             rules_loaded: tokio::sync::Mutex::new(Default::default()),
+            rules_queue: Mutex::new(Vec::new()),
             firewall_capable: std::sync::atomic::AtomicBool::new(false),
         }))
     }
@@ -346,6 +351,18 @@ impl Manager {
         job: &JobHandle,
     ) -> Result<()> {
         let dir = self.make_instance_dir(&req.name, uid_base)?;
+        // The VPS's anti-spoofing rules load while its disk is made (the
+        // start would otherwise wait for them).
+        let rules = (!req.no_start).then(|| {
+            let this = self.clone();
+            let name = req.name.clone();
+            tokio::spawn(async move {
+                match this.db.nic(&name).await? {
+                    Some(nic) => this.load_rules_for(&name, &nic.host_if).await,
+                    None => Ok(()),
+                }
+            })
+        });
         job.progress(10, "preparing image").await;
         let images = self.images.clone();
         let image = req.image.clone();
@@ -379,6 +396,12 @@ impl Manager {
             let pool = self.pool.clone();
             let name = req.name.clone();
             blocking(move || pool.set_limit(&name, cfg.disk_bytes)).await??;
+        }
+        if let Some(rules) = rules {
+            rules.await.map_err(|e| ManagerError::Host {
+                what: "load the VPS's network rules".into(),
+                detail: e.to_string(),
+            })??;
         }
         self.db.set_status(&req.name, Status::Stopped, None, None).await?;
         if !req.no_start {
@@ -622,12 +645,8 @@ impl Manager {
             Err(_) => (vec!["/sbin/init".into()], "SIGTERM"),
         };
         let nic = self.nic_spec(name, cfg).await?;
-        let needs_rules = match &nic {
-            Some(n) => !self.rules_loaded.lock().await.contains(&n.host_if),
-            None => false,
-        };
-        if needs_rules {
-            self.apply_rules().await?;
+        if let Some(n) = &nic {
+            self.load_rules_for(name, &n.host_if).await?;
         }
         self.write_network_files(name, &rootfs).await?;
         // The lock first: while an old supervisor of this VPS still lives,
