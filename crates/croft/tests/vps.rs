@@ -743,6 +743,12 @@ fn concurrent_operations_on_one_vps_are_serialized() {
         addresses.insert(i["nic"]["ipv4"].as_str().unwrap().to_string());
     }
     assert_eq!((ranges.len(), addresses.len()), (8, 8));
+    // Their ports' rules went in together (one nft run for several
+    // launches); a port without its rules drops all it sends.
+    for n in &names {
+        let out = host.sh(n, "ping -c1 -W2 10.87.0.1");
+        assert!(out.status.success(), "{n} cannot reach the gateway: {out:?}");
+    }
 }
 
 #[test]
