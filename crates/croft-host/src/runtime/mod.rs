@@ -60,8 +60,6 @@ pub enum RuntimeError {
     Sync(#[source] ProtoError),
     #[error("VPS setup failed: {0}")]
     Child(String),
-    #[error("cannot prepare the VPS mounts")]
-    Mounts(#[source] mounts::MountError),
     #[error("the VPS init did not hand over its console")]
     NoConsole,
     #[error("cannot set up the VPS network")]
@@ -140,7 +138,10 @@ impl CgroupJoin {
     /// cgroup. It writes "0" (itself): on v1, to `tasks`, which moves one
     /// thread and so skips the global threadgroup lock whose writer waits
     /// an RCU grace period (5-13 ms here, per start and per exec, while
-    /// writing a pid to `cgroup.procs` always takes it).
+    /// writing a pid to `cgroup.procs` always takes it). On v2 the write to
+    /// `cgroup.procs` still takes that lock (`clone3` with
+    /// CLONE_INTO_CGROUP would avoid it); there it only overlaps the
+    /// parent's work.
     pub fn join(&self) -> Result<(), RuntimeError> {
         use std::io::Write;
         for (dir, file) in &self.files {
@@ -173,10 +174,7 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
     let init = cstrings(&spec.init)?;
     let env = cstrings(&spec.env)?;
     let cgroups = CgroupJoin::open(&spec.cgroup_dirs)?;
-    let lxcfs = match &spec.lxcfs {
-        Some(dir) => Some(mounts::LxcfsFiles::clone_from(dir).map_err(RuntimeError::Mounts)?),
-        None => None,
-    };
+    let lxcfs = spec.lxcfs.as_deref().map(mounts::LxcfsFiles::clone_from);
     let (parent, child) = proto::pair().map_err(RuntimeError::Sync)?;
 
     let flags = CloneFlags::CLONE_NEWUSER
@@ -187,10 +185,14 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
         | CloneFlags::CLONE_NEWNET;
     let mut stack = vec![0u8; 256 * 1024];
     let child_ref = &child;
+    let parent_end = parent.as_raw_fd();
     let cgroups_ref = &cgroups;
     // The child's copy of the lxcfs files (clone copies the fd table).
     let mut lxcfs_for_child = lxcfs;
     let cb = Box::new(move || {
+        // The child's copy of the supervisor's end goes first: with it
+        // closed, a supervisor that dies mid-start ends the child's wait.
+        let _ = nix::unistd::close(parent_end);
         child_main(
             spec,
             cgroups_ref,
@@ -209,10 +211,16 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
     drop(child);
     drop(cgroups);
 
+    // Every failure after the clone: the child is killed and reaped first
+    // (so reading the socket cannot block), then a reason it sent before
+    // dying wins over the parent's own view of the failure.
     let kill_child = |e: RuntimeError| {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
-        e
+        match queued_failure(&parent) {
+            Some(reason) => RuntimeError::Child(reason),
+            None => e,
+        }
     };
     write_id_maps(pid.as_raw(), spec.uid_base, spec.id_count).map_err(kill_child)?;
     // An idmapped rootfs (and a rescue boot's disk) is made here, as host
@@ -247,13 +255,9 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
     if let Some(nic) = &spec.nic {
         crate::net::attach(pid.as_raw(), nic).map_err(|e| kill_child(RuntimeError::Network(e)))?;
     }
-    if let Err(e) = parent.send(&ChildMsg::NetworkReady, &[]) {
-        // The child may have failed meanwhile: its reason is queued.
-        return Err(kill_child(match parent.recv::<ChildMsg>() {
-            Ok((ChildMsg::Failed { step, error }, _)) => RuntimeError::Child(format!("{step}: {error}")),
-            _ => RuntimeError::Sync(e),
-        }));
-    }
+    parent
+        .send(&ChildMsg::NetworkReady, &[])
+        .map_err(|e| kill_child(RuntimeError::Sync(e)))?;
 
     let (console, console_slave) = match parent.recv::<ChildMsg>() {
         Ok((ChildMsg::Console, mut fds)) if fds.len() == 2 => {
@@ -282,6 +286,20 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
         ))),
         Err(e) => Err(kill_child(RuntimeError::Sync(e))),
     }
+}
+
+/// The reason a dead child sent, if one is queued on `parent`. A child
+/// that exits with a message of ours unread makes the first read fail
+/// (ECONNRESET); the read after it returns what is queued.
+fn queued_failure(parent: &Conn) -> Option<String> {
+    for _ in 0..3 {
+        match parent.recv::<ChildMsg>() {
+            Ok((ChildMsg::Failed { step, error }, _)) => return Some(format!("{step}: {error}")),
+            Ok(_) | Err(ProtoError::Closed) => continue,
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 /// Map root inside to `base` outside, for `count` ids. Written by host

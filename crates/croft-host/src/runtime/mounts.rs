@@ -276,26 +276,23 @@ const LXCFS_FILES: &[&str] = &[
 pub struct LxcfsFiles(Vec<(&'static str, OwnedFd)>);
 
 impl LxcfsFiles {
-    /// Clone the files of the lxcfs mounted at `lxcfs`.
-    pub fn clone_from(lxcfs: &Path) -> Result<LxcfsFiles, MountError> {
+    /// Clone the files of the lxcfs mounted at `lxcfs`. A file that cannot
+    /// be cloned (this lxcfs does not offer it, or lxcfs died since croftd
+    /// looked) is left out with a warning: the VPS then sees the host's
+    /// own file there, as with lxcfs off, and still boots (a reboot from
+    /// inside comes through here with no croftd to restart lxcfs).
+    pub fn clone_from(lxcfs: &Path) -> LxcfsFiles {
         let mut files = Vec::with_capacity(LXCFS_FILES.len());
         for file in LXCFS_FILES {
             let source = lxcfs.join(file);
-            // Each stat would be one more round trip to lxcfs: a file this
-            // lxcfs does not offer shows up as ENOENT here.
+            // No stat first: each would be one more round trip to lxcfs.
             match super::idmap::detached_clone(&source) {
                 Ok(tree) => files.push((*file, tree)),
                 Err(Errno::ENOENT) => {}
-                Err(e) => {
-                    return Err(MountError::Mount {
-                        what: "clone lxcfs file",
-                        target: source,
-                        source: e,
-                    })
-                }
+                Err(e) => eprintln!("lxcfs file {} left out: {e}", source.display()),
             }
         }
-        Ok(LxcfsFiles(files))
+        LxcfsFiles(files)
     }
 
     /// Attach each file over its namesake under `rootfs`, where it exists.

@@ -67,8 +67,11 @@ impl BtrfsPool {
         };
         cmd::run(Command::new("btrfs").args(["quota", "enable"]).arg(&root))?;
         // Qgroups of subvolumes deleted without waiting for their cleanup
-        // (see `delete_subvolume`).
-        let _ = cmd::run(Command::new("btrfs").args(["qgroup", "clear-stale"]).arg(&root));
+        // (see `delete_subvolume`); on a filesystem of croft's own only,
+        // not on a btrfs directory others may use too.
+        if !matches!(&cfg.source, Some(dir) if dir.is_dir()) {
+            let _ = cmd::run(Command::new("btrfs").args(["qgroup", "clear-stale"]).arg(&root));
+        }
         let containers = root.join("containers");
         std::fs::create_dir_all(&containers).map_err(io("create", &containers))?;
         Ok(BtrfsPool {
@@ -434,9 +437,6 @@ struct VolArgsV2 {
     name: [u8; 4040],
 }
 
-/// BTRFS_IOC_SNAP_CREATE_V2: _IOW(0x94, 23, struct btrfs_ioctl_vol_args_v2).
-const IOC_SNAP_CREATE_V2: libc::c_ulong = 0x5000_9417;
-
 /// A writable snapshot of subvolume `source` at `target` (whose parent
 /// exists), made with the ioctl `btrfs subvolume snapshot` uses: a VPS
 /// launch makes one, and running the tool costs a process start each.
@@ -461,10 +461,12 @@ fn snapshot(source: &Path, target: &Path) -> Result<(), StorageError> {
     let src = std::fs::File::open(source).map_err(io("open", source))?;
     let dir = std::fs::File::open(parent).map_err(io("open", parent))?;
     args.fd = src.as_raw_fd().into();
+    // BTRFS_IOC_SNAP_CREATE_V2: _IOW(0x94, 23, struct btrfs_ioctl_vol_args_v2).
+    let request = nix::request_code_write!(0x94, 23, std::mem::size_of::<VolArgsV2>());
     // SAFETY: the ioctl reads `args`, a correctly laid out and fully
     // initialised btrfs_ioctl_vol_args_v2, through a valid pointer, and
     // both descriptors stay open for the call.
-    let rc = unsafe { libc::ioctl(dir.as_raw_fd(), IOC_SNAP_CREATE_V2, &args as *const VolArgsV2) };
+    let rc = unsafe { libc::ioctl(dir.as_raw_fd(), request as _, &args as *const VolArgsV2) };
     if rc < 0 {
         return Err(io("snapshot to", target)(std::io::Error::last_os_error()));
     }
@@ -550,6 +552,11 @@ mod tests {
     #[test]
     fn snapshot_args_have_the_kernel_layout() {
         assert_eq!(std::mem::size_of::<VolArgsV2>(), 4096);
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(
+            nix::request_code_write!(0x94, 23, std::mem::size_of::<VolArgsV2>()) as u64,
+            0x5000_9417
+        );
     }
 
     #[test]

@@ -363,46 +363,55 @@ impl Manager {
                 }
             })
         });
-        job.progress(10, "preparing image").await;
-        let images = self.images.clone();
-        let image = req.image.clone();
-        let pool = self.pool.clone();
-        let name = req.name.clone();
-        if self.pool.snapshots() {
-            // Copy-on-write: the disk is a snapshot of the image volume, in
-            // O(1) whatever the image's size; ids stay as in the image and
-            // the VPS mounts its disk idmapped.
-            if ImageStore::kind(&req.image).is_ok() {
-                self.ensure_built(&req.image, Some(job), (10, 75)).await?;
-            }
-            blocking(move || pool.clone_image(&crate::images::pool_name(&image), &name)).await??;
-            crate::failpoint::crash_point("launch:disk-made");
-        } else {
-            let src = blocking(move || images.ensure(&image)).await??;
-            job.progress(40, "copying the image into the VPS").await;
-            let dst = blocking(move || pool.create_volume(&name)).await??;
-            blocking(move || croft_host::rootfs::copy_shifted(&src, &dst, uid_base))
-                .await?
-                .map_err(|e| ManagerError::Host {
-                    what: "copy image".into(),
-                    detail: crate::error_chain(&e),
-                })?;
-        }
-        self.identify(dir.join("rootfs"), &req.name, req.user_data.clone())
-            .await?;
-        let cfg =
-            InstanceConfig::parse(&req.config).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
-        if cfg.disk_bytes.is_some() {
+        let made = async {
+            job.progress(10, "preparing image").await;
+            let images = self.images.clone();
+            let image = req.image.clone();
             let pool = self.pool.clone();
             let name = req.name.clone();
-            blocking(move || pool.set_limit(&name, cfg.disk_bytes)).await??;
+            if self.pool.snapshots() {
+                // Copy-on-write: the disk is a snapshot of the image volume, in
+                // O(1) whatever the image's size; ids stay as in the image and
+                // the VPS mounts its disk idmapped.
+                if ImageStore::kind(&req.image).is_ok() {
+                    self.ensure_built(&req.image, Some(job), (10, 75)).await?;
+                }
+                blocking(move || pool.clone_image(&crate::images::pool_name(&image), &name)).await??;
+                crate::failpoint::crash_point("launch:disk-made");
+            } else {
+                let src = blocking(move || images.ensure(&image)).await??;
+                job.progress(40, "copying the image into the VPS").await;
+                let dst = blocking(move || pool.create_volume(&name)).await??;
+                blocking(move || croft_host::rootfs::copy_shifted(&src, &dst, uid_base))
+                    .await?
+                    .map_err(|e| ManagerError::Host {
+                        what: "copy image".into(),
+                        detail: crate::error_chain(&e),
+                    })?;
+            }
+            self.identify(dir.join("rootfs"), &req.name, req.user_data.clone())
+                .await?;
+            let cfg = InstanceConfig::parse(&req.config)
+                .map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
+            if cfg.disk_bytes.is_some() {
+                let pool = self.pool.clone();
+                let name = req.name.clone();
+                blocking(move || pool.set_limit(&name, cfg.disk_bytes)).await??;
+            }
+            Ok::<(), ManagerError>(())
         }
-        if let Some(rules) = rules {
-            rules.await.map_err(|e| ManagerError::Host {
+        .await;
+        // The rule load is always waited for, even when making the disk
+        // failed: a rollback must not race a load of the rules it removes.
+        let loaded = match rules {
+            Some(rules) => rules.await.map_err(|e| ManagerError::Host {
                 what: "load the VPS's network rules".into(),
                 detail: e.to_string(),
-            })??;
-        }
+            }),
+            None => Ok(Ok(())),
+        };
+        made?;
+        loaded??;
         self.db.set_status(&req.name, Status::Stopped, None, None).await?;
         if !req.no_start {
             job.progress(80, "starting").await;

@@ -194,7 +194,13 @@ impl Manager {
                 .push((host_if.to_string(), text));
             let mut loaded = self.rules_loaded.lock().await;
             if loaded.contains(host_if) {
-                return Ok(()); // added with an earlier batch
+                // Added with an earlier batch, or by a full reload: the
+                // entry is not needed any more.
+                self.rules_queue
+                    .lock()
+                    .expect("rules queue")
+                    .retain(|(port, _)| port != host_if);
+                return Ok(());
             }
             let batch = std::mem::take(&mut *self.rules_queue.lock().expect("rules queue"));
             if !batch.is_empty() {
