@@ -341,6 +341,20 @@ pub fn render_added_port(isolated: bool, v: &VpsRules) -> Option<String> {
     Some(out)
 }
 
+/// The reverse of [`render_added_port`]: a deleted VPS's port leaves the
+/// port map (and isolation set), then its chain goes. Only for a VPS that
+/// had no forwards and no firewall, whose rules are nothing else.
+pub fn render_removed_port(isolated: bool, port: &str) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "delete element bridge croft ports {{ \"{port}\" }}");
+    if isolated {
+        let _ = writeln!(w, "delete element bridge croft isolated_ports {{ \"{port}\" }}");
+    }
+    let _ = writeln!(w, "delete chain bridge croft from_{port}");
+    out
+}
+
 /// Per-VPS firewall chains, entered from the forward hook (traffic routed
 /// or bridged to the VPS, port forwards included, after their DNAT) and
 /// the output hook (traffic from the host itself). Bridged traffic passes
@@ -536,6 +550,12 @@ mod tests {
         assert!(!render_added_port(false, &r.vpses[0])
             .unwrap()
             .contains("isolated_ports"));
+        assert_eq!(
+            render_removed_port(true, "crv1"),
+            "delete element bridge croft ports { \"crv1\" }\n\
+             delete element bridge croft isolated_ports { \"crv1\" }\n\
+             delete chain bridge croft from_crv1\n"
+        );
     }
 
     #[test]

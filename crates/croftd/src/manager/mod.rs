@@ -444,7 +444,8 @@ impl Manager {
                 "rollback of a failed launch could not delete the row: {e}"
             );
         }
-        if let Err(e) = self.release_nic(host_if).await {
+        // A failed launch: whatever it loaded goes with a full reload.
+        if let Err(e) = self.release_nic(host_if, true).await {
             warn!(vps = name, "rollback could not remove the network setup: {e}");
         }
     }
@@ -942,8 +943,9 @@ impl Manager {
         blocking(move || pool.delete_volume(&volume)).await??;
         crate::failpoint::crash_point("delete:volume-gone");
         let host_if = self.db.nic(name).await?.map(|n| n.host_if);
+        let more_rules = self.has_more_rules(name).await?;
         self.db.delete_instance(name).await?;
-        self.release_nic(host_if).await?;
+        self.release_nic(host_if, more_rules).await?;
         info!(vps = name, "deleted");
         Ok(())
     }

@@ -437,12 +437,42 @@ impl Manager {
         }
     }
 
-    /// Remove what is left of a deleted VPS's interface on the host.
-    pub(super) async fn release_nic(&self, host_if: Option<String>) -> Result<()> {
-        if let Some(host_if) = host_if {
+    /// Whether VPS `name` has rules beyond its own port chain (forwards or
+    /// a firewall), so that removing it needs a full reload.
+    pub(super) async fn has_more_rules(&self, name: &str) -> Result<bool> {
+        let forwards = self.db.forwards().await?;
+        let rules = self.db.firewall_rules().await?;
+        let deny = match self.db.instance(name).await? {
+            Some(row) => croft_api::InstanceConfig::parse(&row.config)
+                .map(|c| c.firewall_deny)
+                .unwrap_or(false),
+            None => false,
+        };
+        Ok(deny || forwards.iter().any(|f| f.instance == name) || rules.iter().any(|(n, _)| n == name))
+    }
+
+    /// Remove what is left of a deleted VPS's interface on the host, and
+    /// its rules: only its port chain and elements when that is all it had
+    /// (`more_rules` false), else by reloading everything.
+    pub(super) async fn release_nic(&self, host_if: Option<String>, more_rules: bool) -> Result<()> {
+        if let Some(host_if) = host_if.clone() {
             blocking(move || croft_host::net::detach(&host_if))
                 .await?
                 .map_err(net_host_err("remove the VPS's veth"))?;
+        }
+        if let (Some(net), Some(host_if), false) = (self.network.clone(), host_if, more_rules) {
+            let mut loaded = self.rules_loaded.lock().await;
+            if !loaded.contains(&host_if) {
+                return Ok(()); // never loaded since croftd started: nothing to remove
+            }
+            let text = nft::render_removed_port(net.isolated, &host_if);
+            match blocking(move || nft::apply(&text)).await? {
+                Ok(()) => {
+                    loaded.remove(&host_if);
+                    return Ok(());
+                }
+                Err(e) => tracing::warn!(port = %host_if, "removing its rules failed ({e}); reloading all"),
+            }
         }
         self.apply_rules().await
     }
