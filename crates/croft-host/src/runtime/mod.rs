@@ -174,7 +174,9 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
     let init = cstrings(&spec.init)?;
     let env = cstrings(&spec.env)?;
     let cgroups = CgroupJoin::open(&spec.cgroup_dirs)?;
-    let lxcfs = spec.lxcfs.as_deref().map(mounts::LxcfsFiles::clone_from);
+    // The child takes its copy of these out of the closure (clone copies
+    // the fd table); the parent's copy goes when the closure does.
+    let mut lxcfs = spec.lxcfs.as_deref().map(mounts::LxcfsFiles::clone_from);
     let (parent, child) = proto::pair().map_err(RuntimeError::Sync)?;
 
     let flags = CloneFlags::CLONE_NEWUSER
@@ -187,21 +189,11 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
     let child_ref = &child;
     let parent_end = parent.as_raw_fd();
     let cgroups_ref = &cgroups;
-    // The child's copy of the lxcfs files (clone copies the fd table).
-    let mut lxcfs_for_child = lxcfs;
     let cb = Box::new(move || {
         // The child's copy of the supervisor's end goes first: with it
         // closed, a supervisor that dies mid-start ends the child's wait.
         let _ = nix::unistd::close(parent_end);
-        child_main(
-            spec,
-            cgroups_ref,
-            lxcfs_for_child.take(),
-            child_ref,
-            &init,
-            &env,
-            seccomp,
-        )
+        child_main(spec, cgroups_ref, lxcfs.take(), child_ref, &init, &env, seccomp)
     });
     // SAFETY: the supervisor is single-threaded, so the child (a copy of
     // this process without CLONE_VM) can allocate and run arbitrary code;

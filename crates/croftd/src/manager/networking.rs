@@ -28,8 +28,6 @@ fn net_host_err(what: &str) -> impl FnOnce(croft_host::net::NetError) -> Manager
     }
 }
 
-/// The host-side firewall of VPS `name`, or `None` if it lets everything
-/// in (no rules, default allow). Stored rules were validated on the way in.
 /// The rules of the VPS with `nic`, from the stored forwards and firewall
 /// rules of all VPSes.
 fn vps_rules(
@@ -56,6 +54,8 @@ fn vps_rules(
     })
 }
 
+/// The host-side firewall of VPS `name`, or `None` if it lets everything
+/// in (no rules, default allow). Stored rules were validated on the way in.
 fn firewall_for(
     name: &str,
     default_deny: bool,
@@ -178,15 +178,9 @@ impl Manager {
         if self.rules_loaded.lock().await.contains(host_if) {
             return Ok(());
         }
-        let Some(nic) = self.db.nic(name).await? else {
+        let Some(vps) = self.rules_of(name).await? else {
             return Ok(());
         };
-        let forwards = self.db.forwards().await?;
-        let rules = self.db.firewall_rules().await?;
-        let deny = croft_api::InstanceConfig::parse(&self.row(name).await?.config)
-            .map(|c| c.firewall_deny)
-            .unwrap_or(false);
-        let vps = vps_rules(&nic, &forwards, &rules, deny)?;
         if let Some(text) = nft::render_added_port(net.isolated, &vps) {
             self.rules_queue
                 .lock()
@@ -437,18 +431,27 @@ impl Manager {
         }
     }
 
+    /// The rules of VPS `name` as the database has them; `None` if it has
+    /// no network interface.
+    async fn rules_of(&self, name: &str) -> Result<Option<nft::VpsRules>> {
+        let Some(nic) = self.db.nic(name).await? else {
+            return Ok(None);
+        };
+        let forwards = self.db.forwards().await?;
+        let rules = self.db.firewall_rules().await?;
+        let deny = croft_api::InstanceConfig::parse(&self.row(name).await?.config)
+            .map(|c| c.firewall_deny)
+            .unwrap_or(false);
+        vps_rules(&nic, &forwards, &rules, deny).map(Some)
+    }
+
     /// Whether VPS `name` has rules beyond its own port chain (forwards or
     /// a firewall), so that removing it needs a full reload.
     pub(super) async fn has_more_rules(&self, name: &str) -> Result<bool> {
-        let forwards = self.db.forwards().await?;
-        let rules = self.db.firewall_rules().await?;
-        let deny = match self.db.instance(name).await? {
-            Some(row) => croft_api::InstanceConfig::parse(&row.config)
-                .map(|c| c.firewall_deny)
-                .unwrap_or(false),
-            None => false,
-        };
-        Ok(deny || forwards.iter().any(|f| f.instance == name) || rules.iter().any(|(n, _)| n == name))
+        Ok(self
+            .rules_of(name)
+            .await?
+            .is_some_and(|v| !v.forwards.is_empty() || v.firewall.is_some()))
     }
 
     /// Remove what is left of a deleted VPS's interface on the host, and
