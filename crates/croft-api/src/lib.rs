@@ -458,9 +458,14 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotRequest {
-    /// Default: the first free `snapN`.
+    /// Default: the first free `snapN`, or for an import the name the
+    /// snapshot had when it was exported.
     #[serde(default)]
     pub name: Option<String>,
+    /// Import instead of taking one: the absolute path, on the host, of a
+    /// stream written by a snapshot export (here or on another host).
+    #[serde(default)]
+    pub from_file: Option<String>,
 }
 
 /// `POST /1.0/instances/{name}/snapshots/{snap}/restore`.
@@ -534,6 +539,30 @@ pub struct ExportResult {
     pub path: String,
     pub sha256: String,
     pub size_bytes: u64,
+}
+
+/// `POST /1.0/instances/{name}/snapshots/{snap}/export`: write the
+/// snapshot to a file on the host as a btrfs send stream.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotExportRequest {
+    /// Absolute path of the file to write, in an existing directory.
+    pub path: String,
+    /// Send only what changed since this (older) snapshot of the same VPS;
+    /// the receiving side must have imported that one first.
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Replace an existing file at `path` (refused otherwise).
+    #[serde(default)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SnapshotExportResult {
+    pub path: String,
+    pub size_bytes: u64,
+    /// The snapshot the stream is incremental on, if it is.
+    pub since: Option<String>,
 }
 
 /// Image names: a label, or two joined by '/', of lowercase letters,

@@ -46,6 +46,50 @@ pub fn run(cmd: &mut Command) -> Result<Output, CommandError> {
     Ok(out)
 }
 
+/// Run `cmd` with `feed` writing its stdin (closed when `feed` returns);
+/// a non-zero exit is an error. Its stderr is read meanwhile by a thread,
+/// so a chatty tool cannot stall the feed.
+pub fn run_feeding(
+    cmd: &mut Command,
+    feed: impl FnOnce(&mut std::process::ChildStdin) -> std::io::Result<()>,
+) -> Result<(), CommandError> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let command = describe(cmd);
+    let spawn_err = |source| CommandError::Spawn {
+        command: command.clone(),
+        source,
+    };
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(spawn_err)?;
+    let mut err_pipe = child.stderr.take().expect("stderr is piped");
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = err_pipe.read_to_string(&mut text);
+        text
+    });
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    // A tool that stops reading (it failed) breaks the pipe: its own exit
+    // status and stderr tell why, so the feed's error only counts when the
+    // tool itself succeeded.
+    let fed = feed(&mut stdin);
+    drop(stdin);
+    let status = child.wait().map_err(spawn_err)?;
+    let stderr = stderr.join().unwrap_or_default().trim().to_string();
+    if !status.success() {
+        return Err(CommandError::Failed {
+            command,
+            status: status.to_string(),
+            stderr,
+        });
+    }
+    fed.map_err(spawn_err)
+}
+
 /// Run `cmd` and return its stdout as text.
 pub fn stdout(cmd: &mut Command) -> Result<String, CommandError> {
     run(cmd).map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
@@ -54,6 +98,26 @@ pub fn stdout(cmd: &mut Command) -> Result<String, CommandError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fed_command_reads_what_it_is_fed_and_reports_its_failure() {
+        let out = std::env::temp_dir().join(format!("croft-cmd-feed-{}", std::process::id()));
+        run_feeding(
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("cat > {}", out.display())),
+            |stdin| std::io::Write::write_all(stdin, b"fed"),
+        )
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "fed");
+        let _ = std::fs::remove_file(&out);
+        let err = run_feeding(
+            Command::new("sh").args(["-c", "echo refused >&2; exit 4"]),
+            |stdin| std::io::Write::write_all(stdin, &vec![0u8; 1 << 20]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("refused"), "{err}");
+    }
 
     #[test]
     fn failures_carry_command_status_and_stderr() {

@@ -253,6 +253,29 @@ enum SnapshotCommand {
     },
     /// Delete a snapshot.
     Delete { name: String, snapshot: String },
+    /// Write a snapshot to FILE as a btrfs send stream: all of it, or with
+    /// --since only what changed since an older snapshot (btrfs pools).
+    Export {
+        name: String,
+        snapshot: String,
+        file: PathBuf,
+        /// Send only the changes since this snapshot of the same VPS (the
+        /// receiving VPS must have imported it already).
+        #[arg(long)]
+        since: Option<String>,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Receive a stream written by `croft snapshot export` (on this host or
+    /// another) as a new snapshot of a VPS; restore or copy it from there.
+    Import {
+        name: String,
+        file: PathBuf,
+        /// Name of the new snapshot (default: the name it was exported with).
+        #[arg(long = "name")]
+        snapshot: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -964,11 +987,7 @@ fn image(client: &Client, command: ImageCommand) -> Result<()> {
             println!("Imported {name}");
         }
         ImageCommand::Export { name, file, force } => {
-            let file = if file.is_absolute() {
-                file
-            } else {
-                std::env::current_dir()?.join(file)
-            };
+            let file = absolute(file)?;
             let r: croft_api::ExportResult = client.post(
                 &format!("/1.0/images/{}/export", image_path(&name)?),
                 &croft_api::ExportRequest {
@@ -986,14 +1005,69 @@ fn image(client: &Client, command: ImageCommand) -> Result<()> {
     Ok(())
 }
 
+/// croftd reads and writes files by path, from its own working directory:
+/// a relative path is the user's, so it is made absolute here.
+fn absolute(file: PathBuf) -> Result<PathBuf> {
+    Ok(if file.is_absolute() {
+        file
+    } else {
+        std::env::current_dir()?.join(file)
+    })
+}
+
 fn snapshot(client: &Client, command: SnapshotCommand) -> Result<()> {
     match command {
         SnapshotCommand::Create { name, snapshot } => {
             let snap: croft_api::Snapshot = client.post(
                 &format!("/1.0/instances/{}/snapshots", path_name(&name)?),
-                &croft_api::SnapshotRequest { name: snapshot },
+                &croft_api::SnapshotRequest {
+                    name: snapshot,
+                    from_file: None,
+                },
             )?;
             println!("Snapshot {}/{} taken", name, snap.name);
+        }
+        SnapshotCommand::Export {
+            name,
+            snapshot,
+            file,
+            since,
+            force,
+        } => {
+            let r: croft_api::SnapshotExportResult = client.post(
+                &format!(
+                    "/1.0/instances/{}/snapshots/{}/export",
+                    path_name(&name)?,
+                    path_name(&snapshot)?
+                ),
+                &croft_api::SnapshotExportRequest {
+                    path: absolute(file)?.display().to_string(),
+                    since,
+                    overwrite: force,
+                },
+            )?;
+            match r.since {
+                Some(since) => println!(
+                    "Exported {name}/{snapshot} (changes since {since}) to {}: {}",
+                    r.path,
+                    format_size(r.size_bytes)
+                ),
+                None => println!(
+                    "Exported {name}/{snapshot} to {}: {}",
+                    r.path,
+                    format_size(r.size_bytes)
+                ),
+            }
+        }
+        SnapshotCommand::Import { name, file, snapshot } => {
+            let snap: croft_api::Snapshot = client.post(
+                &format!("/1.0/instances/{}/snapshots", path_name(&name)?),
+                &croft_api::SnapshotRequest {
+                    name: snapshot,
+                    from_file: Some(absolute(file)?.display().to_string()),
+                },
+            )?;
+            println!("Imported snapshot {}/{}", name, snap.name);
         }
         SnapshotCommand::List { name, format } => {
             let snaps: Vec<croft_api::Snapshot> =

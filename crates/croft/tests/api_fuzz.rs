@@ -71,6 +71,16 @@ const ENDPOINTS: &[(&str, &str, &str)] = &[
     ),
     ("GET", "/1.0/instances/{name}/snapshots", ""),
     ("POST", "/1.0/instances/{name}/snapshots", r#"{"name":"..bad"}"#),
+    (
+        "POST",
+        "/1.0/instances/{name}/snapshots",
+        r#"{"name":null,"from_file":"/etc/hostname"}"#,
+    ),
+    (
+        "POST",
+        "/1.0/instances/{name}/snapshots/{snap}/export",
+        r#"{"path":"/nonexistent/dir/x.stream","since":"base","overwrite":false}"#,
+    ),
     ("DELETE", "/1.0/instances/{name}/snapshots/{snap}", ""),
     (
         "POST",

@@ -1,9 +1,10 @@
 //! Fault injection: croftd killed with SIGKILL at random moments during
-//! launch, delete, snapshot, copy, rebuild and image import, many times
-//! over. After every restart the state must be consistent (every VPS
-//! running or stopped with exactly one disk; no orphaned volume, snapshot,
-//! cgroup, veth, nftables rule or address) and the VPS that runs
-//! throughout is never disturbed. `CROFT_FAULT_SEED` replays a run,
+//! launch, delete, snapshot, snapshot import, copy, rebuild and image
+//! import, many times over. After every restart the state must be
+//! consistent (every VPS running or stopped with exactly one disk; no
+//! orphaned volume, snapshot (whole or half-received), cgroup, veth,
+//! nftables rule or address) and the VPS that runs throughout is never
+//! disturbed. `CROFT_FAULT_SEED` replays a run,
 //! `CROFT_FAULT_ROUNDS` makes it longer. Root needed.
 
 mod common;
@@ -157,6 +158,9 @@ fn croftd_killed_at_random_moments_always_restarts_into_a_consistent_state() {
     // A small image to import again and again.
     let tarball = host.dir.join("small.tar.gz");
     host.ok(&["image", "export", "busybox", tarball.to_str().unwrap()]);
+    // And a snapshot stream to import again and again.
+    let stream = host.dir.join("base.stream");
+    host.ok(&["snapshot", "export", "keep1", "base", stream.to_str().unwrap()]);
     let seed = common::seed_from_env("CROFT_FAULT_SEED");
     let rounds = common::count_from_env("CROFT_FAULT_ROUNDS", 24);
     eprintln!("fault seed {seed} (CROFT_FAULT_SEED={seed} replays it), {rounds} rounds");
@@ -172,7 +176,7 @@ fn croftd_killed_at_random_moments_always_restarts_into_a_consistent_state() {
             .collect();
         let new = format!("v{round}");
         let other = existing.first().cloned();
-        let args: Vec<String> = match (rng.below(7), &other) {
+        let args: Vec<String> = match (rng.below(8), &other) {
             (0, _) | (1, None) => vec!["launch".into(), "busybox".into(), new],
             (1, Some(o)) => vec!["delete".into(), "--force".into(), o.clone()],
             (2, _) => vec![
@@ -188,6 +192,14 @@ fn croftd_killed_at_random_moments_always_restarts_into_a_consistent_state() {
                 "import".into(),
                 tarball.to_str().unwrap().into(),
                 format!("fz/i{round}"),
+            ],
+            (6, _) => vec![
+                "snapshot".into(),
+                "import".into(),
+                "keep1".into(),
+                stream.to_str().unwrap().into(),
+                "--name".into(),
+                format!("i{round}"),
             ],
             (_, _) => vec![
                 "snapshot".into(),

@@ -105,6 +105,22 @@ fn the_dir_driver_refuses_disk_limits_instead_of_ignoring_them() {
     let err = host.fails(&["config", "set", "plain1", "limits.disk=1GiB"]);
     assert!(err.contains("dir storage driver"), "{err}");
     assert!(host.info("plain1")["config"].get("limits.disk").is_none());
+    // No snapshots to import into either: the head of a real stream (a
+    // SUBVOL command naming "s1") is read, then refused, and nothing stays.
+    let mut stream = b"btrfs-stream\0\x01\0\0\0".to_vec();
+    stream.extend([
+        26, 0, 0, 0, 1, 0, 0, 0, 0, 0, 15, 0, 2, 0, b's', b'1', 1, 0, 16, 0,
+    ]);
+    stream.extend([7u8; 16]);
+    let file = host.dir.join("s1.stream");
+    std::fs::write(&file, &stream).unwrap();
+    let err = host.fails(&["snapshot", "import", "plain1", file.to_str().unwrap()]);
+    assert!(err.contains("dir storage driver cannot import"), "{err}");
+    assert_eq!(
+        host.ok(&["snapshot", "list", "plain1", "--format", "json"])
+            .trim(),
+        "[]"
+    );
     let info = host.ok(&["storage", "info"]);
     assert!(info.contains("Driver:  dir"), "{info}");
     host.wait_for("a running VPS", Duration::from_secs(5), || {
@@ -221,6 +237,208 @@ fn snapshot_change_restore_returns_the_old_content() {
     // Deleting the VPS takes its snapshots along.
     host.ok(&["delete", "--force", "web1"]);
     host.assert_no_trace_of("web1");
+}
+
+#[test]
+fn snapshots_move_to_another_host_whole_then_as_changes_only_and_restore_there() {
+    let a = Host::new();
+    let b = Host::new();
+    a.ok(&["launch", "busybox", "src1"]);
+    a.sh_ok(
+        "src1",
+        "dd if=/dev/urandom of=/root/big bs=1M count=24 2>/dev/null && echo v1 > /root/app && sync",
+    );
+    a.ok(&["snapshot", "create", "src1", "s1"]);
+    a.sh_ok(
+        "src1",
+        "echo v2 > /root/app && echo new > /root/added && rm /bin/vi && sync",
+    );
+    a.ok(&["snapshot", "create", "src1", "s2"]);
+    let big_sum = a.sh_ok("src1", "sha256sum /root/big | cut -d' ' -f1");
+    let full = a.dir.join("s1.stream");
+    let changes = a.dir.join("s2-since-s1.stream");
+    let (full_s, changes_s) = (full.to_str().unwrap(), changes.to_str().unwrap());
+    a.ok(&["snapshot", "export", "src1", "s1", full_s]);
+    let out = a.ok(&["snapshot", "export", "src1", "s2", changes_s, "--since", "s1"]);
+    assert!(out.contains("changes since s1"), "{out}");
+    let (full_len, changes_len) = (
+        std::fs::metadata(&full).unwrap().len(),
+        std::fs::metadata(&changes).unwrap().len(),
+    );
+    assert!(full_len > 24 << 20, "whole stream is {full_len} bytes");
+    assert!(
+        changes_len < 256 << 10,
+        "the changes alone are {changes_len} bytes"
+    );
+
+    // The other host: a VPS to hold them.
+    b.ok(&["launch", "busybox", "dst1"]);
+    let snaps = |h: &Host, vps: &str| -> Vec<String> {
+        let list: serde_json::Value =
+            serde_json::from_str(&h.ok(&["snapshot", "list", vps, "--format", "json"])).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // The changes before what they change: refused, nothing left.
+    let err = b.fails(&["snapshot", "import", "dst1", changes_s]);
+    assert!(err.contains("import that one"), "{err}");
+    assert!(snaps(&b, "dst1").is_empty());
+    let leftovers = |h: &Host, vps: &str| -> Vec<String> {
+        std::fs::read_dir(h.instance_dir(vps).join("snapshots"))
+            .map(|d| {
+                let mut names: Vec<String> = d
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect();
+                names.sort();
+                names
+            })
+            .unwrap_or_default()
+    };
+    assert!(leftovers(&b, "dst1").is_empty(), "{:?}", leftovers(&b, "dst1"));
+    b.ok(&["snapshot", "import", "dst1", full_s]);
+    b.ok(&["snapshot", "import", "dst1", changes_s]);
+    assert_eq!(snaps(&b, "dst1"), ["s1", "s2"]);
+    b.ok(&["snapshot", "restore", "dst1", "s2", "--stop"]);
+    assert_eq!(b.sh_ok("dst1", "cat /root/app").trim(), "v2");
+    assert_eq!(b.sh_ok("dst1", "cat /root/added").trim(), "new");
+    assert!(
+        !b.sh("dst1", "test -e /bin/vi").status.success(),
+        "a deleted file came back"
+    );
+    assert_eq!(b.sh_ok("dst1", "sha256sum /root/big | cut -d' ' -f1"), big_sum);
+    // The older one is there too, whole, and a new VPS can be made of it.
+    b.ok(&["copy", "dst1/s1", "old1"]);
+    b.ok(&["start", "old1"]);
+    assert_eq!(b.sh_ok("old1", "cat /root/app").trim(), "v1");
+    assert_eq!(b.sh_ok("old1", "hostname").trim(), "old1");
+    // Under another name, on the first host too.
+    a.ok(&["snapshot", "import", "src1", full_s, "--name", "s1-again"]);
+    assert_eq!(snaps(&a, "src1"), ["s1", "s2", "s1-again"]);
+
+    // Bad input: a clear error, nothing changed.
+    let not_a_stream = a.dir.join("not-a-stream");
+    std::fs::write(&not_a_stream, b"hello, not btrfs").unwrap();
+    let nas = not_a_stream.to_str().unwrap();
+    for (h, args, expect) in [
+        (
+            &b,
+            vec!["snapshot", "import", "dst1", nas],
+            "not a btrfs send stream",
+        ),
+        (
+            &b,
+            vec!["snapshot", "import", "dst1", full_s],
+            "already has a snapshot s1",
+        ),
+        (
+            &b,
+            vec!["snapshot", "import", "dst1", "/nonexistent/x.stream"],
+            "cannot read",
+        ),
+        (
+            &b,
+            vec!["snapshot", "import", "dst1", full_s, "--name", "../x"],
+            "name",
+        ),
+        (&b, vec!["snapshot", "import", "nope1", full_s], "not found"),
+        (
+            &a,
+            vec!["snapshot", "export", "src1", "nope", "/tmp/x.stream"],
+            "not found",
+        ),
+        (&a, vec!["snapshot", "export", "src1", "s2", full_s], "exists"),
+        (
+            &a,
+            vec!["snapshot", "export", "src1", "s2", "/tmp", "--force"],
+            "directory",
+        ),
+        (
+            &a,
+            vec!["snapshot", "export", "src1", "s2", "/nonexistent/x.stream"],
+            "existing directory",
+        ),
+        (
+            &a,
+            vec![
+                "snapshot",
+                "export",
+                "src1",
+                "s2",
+                "/tmp/y.stream",
+                "--since",
+                "s2",
+            ],
+            "itself",
+        ),
+        (
+            &a,
+            vec![
+                "snapshot",
+                "export",
+                "src1",
+                "s2",
+                "/tmp/y.stream",
+                "--since",
+                "nope",
+            ],
+            "not found",
+        ),
+    ] {
+        let err = h.fails(&args);
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+    assert_eq!(snaps(&b, "dst1"), ["s1", "s2"]);
+    assert_eq!(leftovers(&b, "dst1"), ["s1", "s2"]);
+    assert_eq!(std::fs::metadata(&full).unwrap().len(), full_len);
+    assert!(!std::path::Path::new("/tmp/y.stream").exists());
+    for h in [&a, &b] {
+        assert!(!h.dir.read_dir().unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".partial")));
+    }
+    b.ok(&["delete", "--force", "dst1"]);
+    b.assert_no_trace_of("dst1");
+}
+
+#[test]
+fn an_import_croftd_dies_in_leaves_no_snapshot_behind_and_the_next_one_works() {
+    let mut host = Host::new();
+    host.ok(&["launch", "busybox", "src1"]);
+    host.ok(&["snapshot", "create", "src1", "s1"]);
+    let stream = host.dir.join("s1.stream");
+    let stream = stream.to_str().unwrap();
+    host.ok(&["snapshot", "export", "src1", "s1", stream]);
+    let point = "snapshot-import:recorded";
+    host.kill_daemon();
+    host.start_daemon_with_env(&[("CROFTD_CRASH_AT", point)]);
+    let _ = host.croft(&["snapshot", "import", "src1", stream, "--name", "s2"]);
+    host.wait_daemon_gone();
+    assert!(host.daemon_log().contains(point), "{point} not reached");
+    // What a croftd killed in the middle of the receive leaves: the
+    // snapshot under its hidden name, writable, half-filled.
+    let snapshots = host.instance_dir("src1").join("snapshots");
+    let half = snapshots.join(".incoming-s2");
+    let made = std::process::Command::new("btrfs")
+        .args(["-q", "subvolume", "create"])
+        .arg(&half)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::fs::write(half.join("part"), b"half a stream").unwrap();
+    host.start_daemon();
+    let list: serde_json::Value =
+        serde_json::from_str(&host.ok(&["snapshot", "list", "src1", "--format", "json"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert!(!half.exists(), "the half-received snapshot was left");
+    host.ok(&["snapshot", "import", "src1", stream, "--name", "s2"]);
+    host.ok(&["copy", "src1/s2", "again1"]);
+    host.ok(&["start", "again1"]);
+    host.sh_ok("again1", "true");
 }
 
 #[test]

@@ -123,6 +123,10 @@ pub fn router(manager: Arc<Manager>) -> Router {
             post(restore_snapshot),
         )
         .route(
+            "/1.0/instances/{name}/snapshots/{snap}/export",
+            post(export_snapshot),
+        )
+        .route(
             "/1.0/instances/{name}/forwards",
             get(list_forwards).post(add_forward),
         )
@@ -291,7 +295,9 @@ async fn create_snapshot(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<SnapshotRequest>,
 ) -> ApiResult<Response> {
-    let snap = m.create_snapshot(&name, req.name).await?;
+    let snap = m
+        .create_snapshot(&name, req.name, req.from_file.as_deref())
+        .await?;
     Ok((StatusCode::CREATED, Json(snap)).into_response())
 }
 
@@ -309,6 +315,14 @@ async fn restore_snapshot(
     ApiJson(req): ApiJson<RestoreRequest>,
 ) -> ApiResult<Response> {
     Ok(Json(m.restore_snapshot(&name, &snap, req.stop).await?).into_response())
+}
+
+async fn export_snapshot(
+    State(m): State<AppState>,
+    Path((name, snap)): Path<(String, String)>,
+    ApiJson(req): ApiJson<croft_api::SnapshotExportRequest>,
+) -> ApiResult<Response> {
+    Ok(Json(m.export_snapshot(&name, &snap, req).await?).into_response())
 }
 
 async fn copy_instance(

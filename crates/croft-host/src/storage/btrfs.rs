@@ -4,8 +4,9 @@
 //! existing btrfs directory. A loop mount uses autoclear, so unmounting the
 //! pool also releases its loop device.
 
-use super::{io, list_dirs, pool_info, Pool, PoolConfig, PoolInfo, SideVolume, StorageError};
+use super::{io, list_dirs, pool_info, send_stream, Pool, PoolConfig, PoolInfo, SideVolume, StorageError};
 use crate::cmd;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -89,6 +90,10 @@ impl BtrfsPool {
         self.root.join("images").join(name)
     }
 }
+
+/// Name prefix, in a VPS's `snapshots/`, of a snapshot being received
+/// (no snapshot name begins with a dot).
+const INCOMING: &str = ".incoming-";
 
 /// Suffix of an image volume still being built or imported: such a volume
 /// is never used, and removed by the next build or croftd start.
@@ -264,8 +269,92 @@ impl Pool for BtrfsPool {
         Ok(())
     }
 
+    fn send_snapshot(
+        &self,
+        vps: &str,
+        snap: &str,
+        parent: Option<&str>,
+        out: &Path,
+    ) -> Result<(), StorageError> {
+        let snapshots = self.instance_dir(vps).join("snapshots");
+        let mut send = Command::new("btrfs");
+        send.args(["-q", "send", "-f"]).arg(out);
+        if let Some(parent) = parent {
+            send.arg("-p").arg(snapshots.join(parent));
+        }
+        cmd::run(send.arg(snapshots.join(snap)))?;
+        Ok(())
+    }
+
+    fn receive_snapshot(&self, vps: &str, stream: &Path, snap: &str) -> Result<(), StorageError> {
+        let snapshots = self.instance_dir(vps).join("snapshots");
+        std::fs::create_dir_all(&snapshots).map_err(io("create", &snapshots))?;
+        self.discard_incoming(vps)?;
+        // The stream arrives under a name no snapshot can have, renamed by
+        // rewriting its first command (btrfs receive takes the name from
+        // the stream, and a read-only subvolume cannot be moved to another
+        // directory afterwards, only renamed in its own).
+        let incoming = snapshots.join(format!("{INCOMING}{snap}"));
+        let mut file = std::fs::File::open(stream).map_err(io("open", stream))?;
+        let incoming_name = incoming
+            .file_name()
+            .expect("a file name")
+            .to_string_lossy()
+            .into_owned();
+        let (_, head) =
+            send_stream::read_head_renamed(&mut file, &incoming_name).map_err(|e| StorageError::Parse {
+                command: format!("read {}", stream.display()),
+                output: e.to_string(),
+            })?;
+        let received = cmd::run_feeding(
+            // -e: stop at the end of the first stream; a file holding more
+            // than one cannot add snapshots under names of its own choice.
+            // Not confined with --chroot: an incremental stream's parent is
+            // found by UUID anywhere in the pool and must be reachable from
+            // the receive's root. The stream comes from the host's root
+            // (the API is root-only), like any file it hands croftd.
+            Command::new("btrfs")
+                .args(["-q", "receive", "-e"])
+                .arg(&snapshots),
+            |stdin| {
+                stdin.write_all(&head)?;
+                std::io::copy(&mut file, stdin).map(|_| ())
+            },
+        )
+        .map_err(StorageError::from)
+        .and_then(|()| {
+            let target = snapshots.join(snap);
+            std::fs::rename(&incoming, &target).map_err(io("rename to", &target))
+        });
+        if received.is_err() {
+            let _ = self.discard_incoming(vps);
+        }
+        received
+    }
+
+    fn discard_incoming(&self, vps: &str) -> Result<(), StorageError> {
+        let snapshots = self.instance_dir(vps).join("snapshots");
+        let Ok(entries) = std::fs::read_dir(&snapshots) else {
+            return Ok(());
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            if !entry.file_name().to_string_lossy().starts_with(INCOMING) {
+                continue;
+            }
+            // A partly received snapshot is a subvolume, read-write until
+            // the receive completes.
+            let path = entry.path();
+            if delete_subvolume(&self.root, &path).is_err() {
+                std::fs::remove_dir_all(&path).map_err(io("remove", &path))?;
+            }
+        }
+        Ok(())
+    }
+
     fn snapshot_names(&self, vps: &str) -> Result<Vec<String>, StorageError> {
-        list_dirs(&self.instance_dir(vps).join("snapshots"))
+        let mut names = list_dirs(&self.instance_dir(vps).join("snapshots"))?;
+        names.retain(|n| !n.starts_with(INCOMING));
+        Ok(names)
     }
 
     fn delete_snapshot(&self, vps: &str, snap: &str) -> Result<(), StorageError> {

@@ -13,6 +13,7 @@
 
 pub mod btrfs;
 pub mod dir;
+pub mod send_stream;
 
 use crate::cmd::CommandError;
 use serde::{Deserialize, Serialize};
@@ -199,6 +200,37 @@ pub trait Pool: Send + Sync + std::fmt::Debug {
             driver: self.driver(),
             what: "copy VPS disks (use btrfs)",
         })
+    }
+
+    /// Write snapshot `snap` of `vps` to the new file `out` as a btrfs
+    /// send stream: all of it, or only what changed since `parent` (another
+    /// snapshot of `vps`) when given.
+    fn send_snapshot(
+        &self,
+        _vps: &str,
+        _snap: &str,
+        _parent: Option<&str>,
+        _out: &Path,
+    ) -> Result<(), StorageError> {
+        Err(StorageError::Unsupported {
+            driver: self.driver(),
+            what: "export snapshots (use btrfs)",
+        })
+    }
+
+    /// Receive the send stream in file `stream` as snapshot `snap` of
+    /// `vps`. It arrives under a hidden name and becomes the snapshot only
+    /// once whole; on failure nothing of it is left.
+    fn receive_snapshot(&self, _vps: &str, _stream: &Path, _snap: &str) -> Result<(), StorageError> {
+        Err(StorageError::Unsupported {
+            driver: self.driver(),
+            what: "import snapshots (use btrfs)",
+        })
+    }
+
+    /// Remove what a receive croftd did not finish left of a snapshot.
+    fn discard_incoming(&self, _vps: &str) -> Result<(), StorageError> {
+        Ok(())
     }
 
     /// The snapshots of `vps` present in the pool.

@@ -27,6 +27,7 @@ use tokio::io::unix::AsyncFd;
 use tracing::{info, warn};
 
 mod networking;
+mod transfer;
 
 #[derive(Debug, Error)]
 pub enum ManagerError {
@@ -82,6 +83,8 @@ pub struct Manager {
     /// Bridged traffic passes the IP hooks (br_netfilter), so per-VPS
     /// firewalls can be enforced.
     firewall_capable: std::sync::atomic::AtomicBool,
+    /// Snapshots (VPS, snapshot) an export is reading, with how many.
+    exporting: Mutex<HashMap<(String, String), usize>>,
 }
 
 fn limits(cfg: &InstanceConfig) -> Limits {
@@ -141,6 +144,7 @@ impl Manager {
             rules_loaded: tokio::sync::Mutex::new(Default::default()),
             rules_queue: Mutex::new(Vec::new()),
             firewall_capable: std::sync::atomic::AtomicBool::new(false),
+            exporting: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -918,6 +922,7 @@ impl Manager {
         let lock = self.lock_for(name);
         let _guard = lock.lock().await;
         let row = self.row(name).await?;
+        self.refuse_while_exporting(name, None)?;
         match row.status {
             Status::Running if !force => {
                 return Err(ManagerError::Conflict(format!(
@@ -982,10 +987,13 @@ impl Manager {
         Ok(out)
     }
 
+    /// Take a snapshot of `name`'s disk, or import one from the stream in
+    /// file `from`.
     pub async fn create_snapshot(
         self: &Arc<Self>,
         name: &str,
         snap: Option<String>,
+        from: Option<&str>,
     ) -> Result<croft_api::Snapshot> {
         croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         if let Some(s) = &snap {
@@ -995,6 +1003,9 @@ impl Manager {
         let lock = self.lock_for(name);
         let _guard = lock.lock().await;
         self.row(name).await?;
+        if let Some(from) = from {
+            return self.import_snapshot_locked(name, snap, from).await;
+        }
         let existing = self.db.snapshot_names(name).await?;
         let snap = snap.unwrap_or_else(|| {
             (0..)
@@ -1050,6 +1061,7 @@ impl Manager {
         let lock = self.lock_for(name);
         let _guard = lock.lock().await;
         self.require_snapshot(name, snap).await?;
+        self.refuse_while_exporting(name, Some(snap))?;
         let pool = self.pool.clone();
         let (vps, s) = (name.to_string(), snap.to_string());
         blocking(move || pool.delete_snapshot(&vps, &s)).await??;
@@ -1507,17 +1519,7 @@ impl Manager {
                 "image {name} (launch it once to build it)"
             )));
         }
-        let out = PathBuf::from(path);
-        if !out.is_absolute() || out.parent().map(|p| !p.is_dir()).unwrap_or(true) {
-            return Err(ManagerError::Invalid(format!(
-                "{path}: give an absolute path in an existing directory"
-            )));
-        }
-        if !overwrite && std::fs::symlink_metadata(&out).is_ok() {
-            return Err(ManagerError::Conflict(format!(
-                "{path} exists (use --force to replace it)"
-            )));
-        }
+        let out = output_file(path, overwrite)?;
         let src = self.pool.image_dir(&dir_name);
         let target = out.clone();
         let (sha256, size_bytes) = blocking(move || croft_host::archive::pack(&src, &target))
@@ -1812,16 +1814,20 @@ impl Manager {
         });
     }
 
-    /// A snapshot is recorded before it is taken and removed before its
-    /// record is: a crash in between leaves a record without a snapshot,
-    /// which goes. A snapshot without a record is not something a crash
+    /// A snapshot is recorded before it is taken (or received) and removed
+    /// before its record is: a crash in between leaves a record without a
+    /// snapshot, which goes, with what a receive left of it. A snapshot without a record is not something a crash
     /// makes (a database older than the pool, say): it is reported, and
     /// kept.
     async fn reconcile_snapshots(&self, name: &str) -> Result<()> {
         let recorded = self.db.snapshot_names(name).await?;
         let pool = self.pool.clone();
         let vps = name.to_string();
-        let present = blocking(move || pool.snapshot_names(&vps)).await??;
+        let present = blocking(move || {
+            pool.discard_incoming(&vps)?;
+            pool.snapshot_names(&vps)
+        })
+        .await??;
         for snap in recorded.iter().filter(|s| !present.contains(s)) {
             warn!(vps = name, snapshot = %snap, "forgetting a snapshot a crash left unmade");
             self.db.delete_snapshot(name, snap).await?;
@@ -1984,6 +1990,24 @@ fn sha256_file(path: &Path) -> Result<String> {
     let mut hash = sha2::Sha256::new();
     std::io::copy(&mut f, &mut hash).map_err(host_err(format!("read {}", path.display())))?;
     Ok(format!("{:x}", hash.finalize()))
+}
+
+/// Check `path` as the file an export writes: absolute, in an existing
+/// directory, and new unless `overwrite` (and never a directory).
+fn output_file(path: &str, overwrite: bool) -> Result<PathBuf> {
+    let out = PathBuf::from(path);
+    if !out.is_absolute() || out.parent().map(|p| !p.is_dir()).unwrap_or(true) {
+        return Err(ManagerError::Invalid(format!(
+            "{path}: give an absolute path in an existing directory"
+        )));
+    }
+    match std::fs::symlink_metadata(&out) {
+        Ok(m) if m.is_dir() => Err(ManagerError::Invalid(format!("{path} is a directory"))),
+        Ok(_) if !overwrite => Err(ManagerError::Conflict(format!(
+            "{path} exists (use --force to replace it)"
+        ))),
+        _ => Ok(out),
+    }
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {

@@ -1,0 +1,207 @@
+//! Snapshot export and import: a snapshot written to a file on the host
+//! as a btrfs send stream, whole or with only what changed since an older
+//! snapshot, and received back (here or on another host) as a snapshot.
+//! A chain of them (export s1; export s2 since s1; import both, in order)
+//! is how a VPS's disk moves between hosts with only the changes sent.
+
+use super::{blocking, host_err, Manager, ManagerError, Result};
+use croft_api::{Snapshot, SnapshotExportRequest, SnapshotExportResult};
+use croft_host::cmd::CommandError;
+use croft_host::storage::send_stream::{self, StreamHead};
+use croft_host::storage::StorageError;
+use std::path::{Path, PathBuf};
+use tracing::info;
+
+/// Marks snapshots as being read by an export while it lives: a btrfs
+/// send holds its subvolumes, so deleting one of them (or their VPS)
+/// meanwhile is refused up front instead of failing half-way.
+pub(super) struct Exporting<'a> {
+    manager: &'a Manager,
+    keys: Vec<(String, String)>,
+}
+
+impl Drop for Exporting<'_> {
+    fn drop(&mut self) {
+        let mut busy = self.manager.exporting.lock().expect("exporting poisoned");
+        for key in &self.keys {
+            if let Some(n) = busy.get_mut(key) {
+                *n -= 1;
+                if *n == 0 {
+                    busy.remove(key);
+                }
+            }
+        }
+    }
+}
+
+/// Where a partly written export lives until it is complete.
+fn partial_path(out: &Path) -> PathBuf {
+    let name = out.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    out.with_file_name(format!(".{name}.partial"))
+}
+
+impl Manager {
+    /// Refuse (409) while an export reads snapshot `snap` of `name`, or any
+    /// of its snapshots when `snap` is `None`. Called with the VPS's lock
+    /// held, which an export takes to mark its snapshots.
+    pub(super) fn refuse_while_exporting(&self, name: &str, snap: Option<&str>) -> Result<()> {
+        let busy = self.exporting.lock().expect("exporting poisoned");
+        if let Some((_, s)) = busy
+            .keys()
+            .find(|(vps, s)| vps == name && snap.is_none_or(|snap| snap == s))
+        {
+            return Err(ManagerError::Conflict(format!(
+                "snapshot {s} of {name} is being exported; try again when the export is done"
+            )));
+        }
+        Ok(())
+    }
+
+    pub async fn export_snapshot(
+        &self,
+        name: &str,
+        snap: &str,
+        req: SnapshotExportRequest,
+    ) -> Result<SnapshotExportResult> {
+        let out = super::output_file(&req.path, req.overwrite)?;
+        let _exporting = {
+            let lock = self.lock_for(name);
+            let _guard = lock.lock().await;
+            self.require_snapshot(name, snap).await?;
+            if let Some(since) = &req.since {
+                if since == snap {
+                    return Err(ManagerError::Invalid(format!(
+                        "snapshot {snap} cannot be exported as the changes since itself"
+                    )));
+                }
+                self.require_snapshot(name, since).await?;
+            }
+            let keys: Vec<(String, String)> = std::iter::once(snap)
+                .chain(req.since.as_deref())
+                .map(|s| (name.to_string(), s.to_string()))
+                .collect();
+            let mut busy = self.exporting.lock().expect("exporting poisoned");
+            for key in &keys {
+                *busy.entry(key.clone()).or_default() += 1;
+            }
+            Exporting { manager: self, keys }
+        };
+        let partial = partial_path(&out);
+        let _ = std::fs::remove_file(&partial);
+        let pool = self.pool.clone();
+        let (vps, s, since, file) = (
+            name.to_string(),
+            snap.to_string(),
+            req.since.clone(),
+            partial.clone(),
+        );
+        let sent = blocking(move || pool.send_snapshot(&vps, &s, since.as_deref(), &file)).await?;
+        if let Err(e) = sent.map_err(storage_err).and_then(|()| {
+            std::fs::rename(&partial, &out).map_err(host_err(format!("rename to {}", out.display())))
+        }) {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+        let size_bytes = std::fs::metadata(&out)
+            .map_err(host_err(format!("stat {}", out.display())))?
+            .len();
+        info!(vps = name, snapshot = snap, since = ?req.since, path = %out.display(), size_bytes, "exported");
+        Ok(SnapshotExportResult {
+            path: out.display().to_string(),
+            size_bytes,
+            since: req.since,
+        })
+    }
+
+    /// Receive the stream in file `from` as a snapshot of `name` (called
+    /// with `name` and `snap` validated and the VPS's lock held).
+    pub(super) async fn import_snapshot_locked(
+        &self,
+        name: &str,
+        snap: Option<String>,
+        from: &str,
+    ) -> Result<Snapshot> {
+        let path = PathBuf::from(from);
+        if !path.is_absolute() {
+            return Err(ManagerError::Invalid(format!("{from}: give an absolute path")));
+        }
+        let file = path.clone();
+        let head = blocking(move || read_head(&file)).await??;
+        let snap = match snap {
+            Some(snap) => snap,
+            None => {
+                croft_api::validate_name(&head.name).map_err(|_| {
+                    ManagerError::Invalid(format!(
+                        "the stream's snapshot is named {:?}, not a valid snapshot name; give it one (--name)",
+                        head.name
+                    ))
+                })?;
+                head.name.clone()
+            }
+        };
+        // Recorded first, like a snapshot taken here: a crash before the
+        // snapshot is whole leaves a record without a snapshot, which the
+        // next start forgets, and the half-received stream with it.
+        if !self.db.insert_snapshot(name, &snap).await? {
+            return Err(ManagerError::Conflict(format!(
+                "VPS {name} already has a snapshot {snap}"
+            )));
+        }
+        crate::failpoint::crash_point("snapshot-import:recorded");
+        let pool = self.pool.clone();
+        let (vps, s, file) = (name.to_string(), snap.clone(), path.clone());
+        let received = blocking(move || pool.receive_snapshot(&vps, &file, &s)).await?;
+        if let Err(e) = received {
+            self.db.delete_snapshot(name, &snap).await?;
+            return Err(receive_err(e, from, name, &head));
+        }
+        info!(vps = name, snapshot = %snap, path = from, incremental = head.parent_uuid.is_some(), "imported");
+        let created_at = self
+            .db
+            .snapshots(name)
+            .await?
+            .into_iter()
+            .find(|(n, _)| *n == snap)
+            .map(|(_, c)| c)
+            .ok_or_else(|| ManagerError::NotFound(format!("snapshot {snap}")))?;
+        Ok(Snapshot {
+            name: snap,
+            created_at,
+            size_bytes: None,
+        })
+    }
+}
+
+fn read_head(path: &Path) -> Result<StreamHead> {
+    let mut file = std::fs::File::open(path)
+        .map_err(|e| ManagerError::Invalid(format!("cannot read {}: {e}", path.display())))?;
+    if !file.metadata().map(|m| m.is_file()).unwrap_or(false) {
+        return Err(ManagerError::Invalid(format!("{} is not a file", path.display())));
+    }
+    send_stream::read_head(&mut file).map_err(|e| ManagerError::Invalid(format!("{}: {e}", path.display())))
+}
+
+fn storage_err(e: StorageError) -> ManagerError {
+    match e {
+        StorageError::Unsupported { .. } => ManagerError::Invalid(crate::error_chain(&e)),
+        e => e.into(),
+    }
+}
+
+/// A receive fails on what the stream holds far more often than on the
+/// host, so its failures are the caller's to fix (4xx): the parent of an
+/// incremental stream missing above all.
+fn receive_err(e: StorageError, path: &str, vps: &str, head: &StreamHead) -> ManagerError {
+    match (&e, head.parent_uuid) {
+        (StorageError::Command(CommandError::Failed { stderr, .. }), Some(parent))
+            if stderr.contains("parent") =>
+        {
+            ManagerError::Conflict(format!(
+                "{path} holds only the changes since a snapshot (UUID {}) that this pool does not have; import that one into {vps} first",
+                send_stream::format_uuid(&parent)
+            ))
+        }
+        (StorageError::Unsupported { .. }, _) => ManagerError::Invalid(crate::error_chain(&e)),
+        _ => ManagerError::Invalid(format!("cannot receive {path}: {}", crate::error_chain(&e))),
+    }
+}
