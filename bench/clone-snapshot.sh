@@ -5,19 +5,25 @@
 #   clone      croft copy (new identity)  vs cp -a --reflink=always
 #   launch     croft launch IMAGE (clone of the image + start), per image size
 #   disk       pool space each extra VPS launched from one image costs
+#   send       croft snapshot export (whole, and --since an older snapshot
+#              after CHANGE_MB more MB were written) vs btrfs send [-p];
+#              croft snapshot import of both vs btrfs receive
 # Sizes: a bare busybox disk, then 200 MB and 2 GB of random data (SIZES).
 #
 # Usage: bash bench/clone-snapshot.sh [--build]
-# Environment: N=10 timed runs (median reported), SIZES="0 200 2000" (MB),
+# Environment: N=10 timed runs (median reported), N_SEND=5 for the send
+#   table, CHANGE_MB=20 written between the two snapshots sent, SIZES="0 200 2000" (MB),
 #   EXTRA=10 VPSes for the disk-per-VPS figure, BIN_DIR as in start-exec.sh.
 # Runs as root; croftd runs in its own network namespace on its own 8 GiB
-# loop-file pool; everything is removed by the EXIT trap, even on failure.
+# loop-file pool (sparse, 16 GiB); everything is removed by the EXIT trap, even on failure.
 set -euo pipefail
 
 REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 N=${N:-10}
 SIZES=${SIZES:-0 200 2000}
 EXTRA=${EXTRA:-10}
+N_SEND=${N_SEND:-5}
+CHANGE_MB=${CHANGE_MB:-20}
 
 die() { echo "clone-snapshot: error: $*" >&2; exit 1; }
 log() { echo "clone-snapshot: $*" >&2; }
@@ -39,7 +45,7 @@ state_dir = "$WORK/state"
 run_dir = "$WORK/run"
 cgroup_prefix = "croft-bench-clone-$$"
 raise_host_limits = false
-storage_size = "8GiB"
+storage_size = "16GiB"
 log_level = "warn"
 EOF
 croft() { "$BIN_DIR/croft" --socket "$WORK/run/croftd.sock" "$@"; }
@@ -87,7 +93,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 used() { croft storage info default --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["used_bytes"])'; }
 
 mkdir -p "$SCRATCH"
-ROWS=()
+ROWS=() SEND_ROWS=()
 for size in $SIZES; do
     src=d$size
     log "VPS $src with $size MB of data"
@@ -105,6 +111,45 @@ for size in $SIZES; do
         reflink+=("$(ms cp -a --reflink=always "$rootfs/." "$SCRATCH/ref$i/")")
         btrfs -q subvolume delete "$SCRATCH/ref$i" >/dev/null
     done
+    # Export and import: the whole snapshot, then only what changed since
+    # it, beside btrfs send and receive by hand of the same snapshots.
+    snaps=$POOL/containers/$src/snapshots
+    croft exec "$src" -- sh -c "dd if=/dev/urandom of=/root/change bs=1M count=$CHANGE_MB 2>/dev/null && sync"
+    croft snapshot create "$src" changed >/dev/null
+    croft launch busybox "$src-r" >/dev/null
+    # Each step starts with nothing dirty (sync first): otherwise a step
+    # pays for writing back what the one before it left in the page cache
+    # (neither croft nor btrfs receive syncs at the end). croft goes first
+    # in odd rounds and the plain tool in even ones, so neither always
+    # meets cold metadata.
+    exp=() send=() expi=() sendi=() imp=() recv=() impi=() recvi=()
+    for i in $(seq "$N_SEND"); do
+        mkdir "$SCRATCH/recv$i"
+        croft_side() {
+            sync; exp+=("$(ms croft snapshot export "$src" s1 "$WORK/full.stream" --force)")
+            sync; expi+=("$(ms croft snapshot export "$src" changed "$WORK/inc.stream" --since s1 --force)")
+            sync; imp+=("$(ms croft snapshot import "$src-r" "$WORK/full.stream" --name "f$i")")
+            sync; impi+=("$(ms croft snapshot import "$src-r" "$WORK/inc.stream" --name "i$i")")
+        }
+        btrfs_side() {
+            sync; send+=("$(ms btrfs -q send -f "$WORK/raw-full.stream" "$snaps/s1")")
+            sync; sendi+=("$(ms btrfs -q send -p "$snaps/s1" -f "$WORK/raw-inc.stream" "$snaps/changed")")
+            sync; recv+=("$(ms btrfs -q receive -f "$WORK/raw-full.stream" "$SCRATCH/recv$i")")
+            sync; recvi+=("$(ms btrfs -q receive -f "$WORK/raw-inc.stream" "$SCRATCH/recv$i")")
+        }
+        if [ $((i % 2)) = 1 ]; then croft_side; btrfs_side; else btrfs_side; croft_side; fi
+        full_mb=$(du -m --apparent-size "$WORK/full.stream" | cut -f1)
+        inc_mb=$(du -m --apparent-size "$WORK/inc.stream" | cut -f1)
+        rm -f "$WORK"/*.stream
+        croft snapshot delete "$src-r" "f$i" >/dev/null
+        croft snapshot delete "$src-r" "i$i" >/dev/null
+        for d in "$SCRATCH/recv$i"/*; do btrfs -q subvolume delete "$d" >/dev/null; done
+        rmdir "$SCRATCH/recv$i"
+    done
+    croft delete --force "$src-r" >/dev/null
+    croft snapshot delete "$src" changed >/dev/null
+    m() { printf '%s\n' "$@" | median; }
+    SEND_ROWS+=("| $size MB | $full_mb / $inc_mb MB | $(m "${exp[@]}") | $(m "${send[@]}") | $(m "${expi[@]}") | $(m "${sendi[@]}") | $(m "${imp[@]}") | $(m "${recv[@]}") | $(m "${impi[@]}") | $(m "${recvi[@]}") |")
     # The same tree as an image, to time launches from it.
     launch=()
     if [ "$size" != 0 ]; then
@@ -122,7 +167,6 @@ for size in $SIZES; do
             croft delete --force "$src-l$i" >/dev/null
         done
     fi
-    m() { printf '%s\n' "$@" | median; }
     ROWS+=("| $size MB | $(m "${snap[@]}") | $(m "${raw[@]}") | $(m "${copy[@]}") | $(m "${reflink[@]}") | $(m "${launch[@]}") |")
 done
 
@@ -146,3 +190,11 @@ echo "|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "Disk per extra VPS launched from $image: $per_vps KiB ($EXTRA VPSes, pool used before/after)."
+echo
+echo "Export and import (medians of $N_SEND runs, milliseconds): the whole snapshot, then"
+echo "the changes since it after $CHANGE_MB MB more were written; streams as files in $WORK."
+echo
+echo "| data | stream whole / changes | croft export | btrfs send | croft export --since | btrfs send -p | croft import | btrfs receive | croft import (changes) | btrfs receive (changes) |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+printf '%s\n' "${SEND_ROWS[@]}"
+
