@@ -18,6 +18,12 @@ pub enum CommandError {
         status: String,
         stderr: String,
     },
+    #[error("cannot feed `{command}`")]
+    Feed {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 fn describe(cmd: &Command) -> String {
@@ -75,7 +81,7 @@ pub fn run_feeding(
     let mut stdin = child.stdin.take().expect("stdin is piped");
     // A tool that stops reading (it failed) breaks the pipe: its own exit
     // status and stderr tell why, so the feed's error only counts when the
-    // tool itself succeeded.
+    // tool itself succeeded; then it counts whatever the tool thought.
     let fed = feed(&mut stdin);
     drop(stdin);
     let status = child.wait().map_err(spawn_err)?;
@@ -87,7 +93,7 @@ pub fn run_feeding(
             stderr,
         });
     }
-    fed.map_err(spawn_err)
+    fed.map_err(|source| CommandError::Feed { command, source })
 }
 
 /// Run `cmd` and return its stdout as text.

@@ -239,6 +239,18 @@ fn snapshot_change_restore_returns_the_old_content() {
     host.assert_no_trace_of("web1");
 }
 
+/// The offset of the first command boundary of a btrfs send stream at or
+/// after `at` (commands: u32 length of the attributes, u16 kind, u32 crc).
+fn command_boundary_near(stream: &[u8], at: usize) -> usize {
+    let mut pos = 17;
+    while pos < at {
+        let len = u32::from_le_bytes(stream[pos..pos + 4].try_into().unwrap()) as usize;
+        pos += 10 + len;
+    }
+    assert!(pos < stream.len(), "no boundary before the end");
+    pos
+}
+
 #[test]
 fn snapshots_move_to_another_host_whole_then_as_changes_only_and_restore_there() {
     let a = Host::new();
@@ -322,11 +334,31 @@ fn snapshots_move_to_another_host_whole_then_as_changes_only_and_restore_there()
     let not_a_stream = a.dir.join("not-a-stream");
     std::fs::write(&not_a_stream, b"hello, not btrfs").unwrap();
     let nas = not_a_stream.to_str().unwrap();
+    // A stream cut short (a copy that did not finish), at a byte inside a
+    // command and exactly after one (which btrfs receive accepts as whole
+    // unless told to expect the end marker).
+    let bytes = std::fs::read(&full).unwrap();
+    let cut_inside = a.dir.join("cut-inside.stream");
+    std::fs::write(&cut_inside, &bytes[..bytes.len() / 2]).unwrap();
+    let boundary = command_boundary_near(&bytes, bytes.len() / 2);
+    let cut_between = a.dir.join("cut-between.stream");
+    std::fs::write(&cut_between, &bytes[..boundary]).unwrap();
+    let (cut_inside, cut_between) = (cut_inside.to_str().unwrap(), cut_between.to_str().unwrap());
     for (h, args, expect) in [
         (
             &b,
             vec!["snapshot", "import", "dst1", nas],
             "not a btrfs send stream",
+        ),
+        (
+            &b,
+            vec!["snapshot", "import", "dst1", cut_inside, "--name", "cut"],
+            "cannot receive",
+        ),
+        (
+            &b,
+            vec!["snapshot", "import", "dst1", cut_between, "--name", "cut"],
+            "EOF in stream",
         ),
         (
             &b,
@@ -403,6 +435,44 @@ fn snapshots_move_to_another_host_whole_then_as_changes_only_and_restore_there()
     }
     b.ok(&["delete", "--force", "dst1"]);
     b.assert_no_trace_of("dst1");
+}
+
+#[test]
+fn an_import_that_fills_the_pool_is_refused_whole_and_the_space_comes_back() {
+    let a = Host::with_config("storage_size = \"2GiB\"");
+    let b = Host::new(); // 512 MiB
+    a.ok(&["launch", "busybox", "big1"]);
+    a.sh_ok(
+        "big1",
+        "dd if=/dev/zero of=/root/zeros bs=1M count=640 2>/dev/null && sync",
+    );
+    a.ok(&["snapshot", "create", "big1", "s1"]);
+    let stream = a.dir.join("big.stream");
+    a.ok(&["snapshot", "export", "big1", "s1", stream.to_str().unwrap()]);
+    a.ok(&["delete", "--force", "big1"]);
+    b.ok(&["launch", "busybox", "dst1"]);
+    let used = |h: &Host| -> u64 {
+        let pool: serde_json::Value =
+            serde_json::from_str(&h.ok(&["storage", "info", "default", "--format", "json"])).unwrap();
+        pool["used_bytes"].as_u64().unwrap()
+    };
+    let before = used(&b);
+    let err = b.fails(&["snapshot", "import", "dst1", stream.to_str().unwrap()]);
+    assert!(err.contains("pool is full"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(b.instance_dir("dst1").join("snapshots"))
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left after a failed import: {left:?}");
+    // The space comes back (the cleaner frees it in the background), and
+    // the VPS and the pool go on working.
+    b.wait_for("the space back", Duration::from_secs(30), || {
+        used(&b) < before + (64 << 20)
+    });
+    b.sh_ok(
+        "dst1",
+        "dd if=/dev/zero of=/root/f bs=1M count=100 2>/dev/null && sync && rm /root/f",
+    );
+    b.ok(&["snapshot", "create", "dst1", "after"]);
 }
 
 #[test]

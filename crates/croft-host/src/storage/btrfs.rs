@@ -318,7 +318,8 @@ impl Pool for BtrfsPool {
                 .arg(&snapshots),
             |stdin| {
                 stdin.write_all(&head)?;
-                std::io::copy(&mut file, stdin).map(|_| ())
+                let mut file = std::io::BufReader::with_capacity(1 << 20, &mut file);
+                send_stream::copy_commands(&mut file, stdin).map(|_| ())
             },
         )
         .map_err(StorageError::from)

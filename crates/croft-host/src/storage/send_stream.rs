@@ -13,6 +13,7 @@ use std::io::Read;
 const MAGIC: &[u8; 13] = b"btrfs-stream\0";
 const CMD_SUBVOL: u16 = 1;
 const CMD_SNAPSHOT: u16 = 2;
+const CMD_END: u16 = 21;
 const ATTR_UUID: u16 = 1;
 const ATTR_PATH: u16 = 15;
 const ATTR_CLONE_UUID: u16 = 20;
@@ -75,6 +76,47 @@ pub fn read_head_renamed(r: &mut impl Read, name: &str) -> Result<(StreamHead, V
     let crc = crc32c(&out[command_start..]);
     out[command_start + 6..command_start + 10].copy_from_slice(&crc.to_le_bytes());
     Ok((head, out))
+}
+
+/// Copy the commands that follow a stream's head from `r` to `w`, up to
+/// and including the end marker, and stop there. A stream that ends
+/// without it was cut short (btrfs receive takes one cut at a command
+/// boundary for whole unless run with `-e`; this checks it either way),
+/// and what follows the marker is never fed to the receive.
+pub fn copy_commands(r: &mut impl Read, w: &mut impl std::io::Write) -> std::io::Result<u64> {
+    let mut copied = 0u64;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let mut header = [0u8; 10];
+        if let Err(e) = r.read_exact(&mut header) {
+            return Err(match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    StreamError::Truncated.to_string() + " (no end marker)",
+                ),
+                _ => e,
+            });
+        }
+        w.write_all(&header)?;
+        let kind = u16::from_le_bytes([header[4], header[5]]);
+        let mut left = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as u64;
+        copied += 10 + left;
+        while left > 0 {
+            let n = (left as usize).min(buf.len());
+            r.read_exact(&mut buf[..n]).map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    StreamError::Truncated.to_string(),
+                ),
+                _ => e,
+            })?;
+            w.write_all(&buf[..n])?;
+            left -= n as u64;
+        }
+        if kind == CMD_END {
+            return Ok(copied);
+        }
+    }
 }
 
 struct RawHead {
@@ -289,6 +331,29 @@ mod tests {
         let mut zeroed = renamed[17..].to_vec();
         zeroed[6..10].fill(0);
         assert_eq!(crc32c(&zeroed).to_le_bytes(), renamed[23..27]);
+    }
+
+    #[test]
+    fn copies_commands_up_to_the_end_marker_and_refuses_a_stream_cut_short() {
+        let command = |kind: u16, body: &[u8]| {
+            let mut v = (body.len() as u32).to_le_bytes().to_vec();
+            v.extend(kind.to_le_bytes());
+            v.extend([0u8; 4]);
+            v.extend(body);
+            v
+        };
+        let write = command(15, &[9u8; 100_000]);
+        let end = command(CMD_END, &[]);
+        let whole = [write.clone(), end.clone(), b"trailing".to_vec()].concat();
+        let mut out = Vec::new();
+        let n = copy_commands(&mut &whole[..], &mut out).unwrap();
+        assert_eq!(out, [write.clone(), end].concat());
+        assert_eq!(n as usize, out.len());
+        // Cut at a command boundary, and inside a command.
+        for cut in [&write[..], &write[..5000]] {
+            let err = copy_commands(&mut &cut[..], &mut Vec::new()).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+        }
     }
 
     #[test]

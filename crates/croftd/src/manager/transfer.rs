@@ -201,6 +201,13 @@ fn receive_err(e: StorageError, path: &str, vps: &str, head: &StreamHead) -> Man
                 send_stream::format_uuid(&parent)
             ))
         }
+        (StorageError::Command(CommandError::Failed { stderr, .. }), _)
+            if stderr.contains("No space left on device") || stderr.contains("Disk quota exceeded") =>
+        {
+            ManagerError::Conflict(format!(
+                "the storage pool is full: cannot receive {path} (nothing of it was kept)"
+            ))
+        }
         (StorageError::Unsupported { .. }, _) => ManagerError::Invalid(crate::error_chain(&e)),
         _ => ManagerError::Invalid(format!("cannot receive {path}: {}", crate::error_chain(&e))),
     }
