@@ -42,7 +42,8 @@
 #   ROUNDS=5        rounds (host and VPS once each per workload per round)
 #   TESTS="cpu memory disk network"   the workloads to run
 #   CPU_TIME=10     seconds of sysbench cpu
-#   MEM_SIZE=4G     sysbench memory --memory-total-size
+#   MEM_SIZE=16G    sysbench memory --memory-total-size (a 4G run lasts ~1 s:
+#                   too short to tell 2% from its noise here)
 #   FIO_SIZE=256M   fio file size
 #   FIO_TIME=10     seconds of fio I/O (after laying the file out)
 #   FIO_DIRECT=auto 1: O_DIRECT (fail if refused), 0: buffered, auto: O_DIRECT
@@ -71,7 +72,7 @@ REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=${ROUNDS:-5}
 TESTS=${TESTS:-cpu memory disk network}
 CPU_TIME=${CPU_TIME:-10}
-MEM_SIZE=${MEM_SIZE:-4G}
+MEM_SIZE=${MEM_SIZE:-16G}
 FIO_SIZE=${FIO_SIZE:-256M}
 FIO_TIME=${FIO_TIME:-10}
 FIO_DIRECT=${FIO_DIRECT:-auto}
