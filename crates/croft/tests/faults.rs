@@ -1,6 +1,6 @@
 //! Fault injection: croftd killed with SIGKILL at random moments during
-//! launch, delete, snapshot, snapshot import, copy, rebuild and image
-//! import, many times over. After every restart the state must be
+//! launch, delete, snapshot, snapshot import, copy, rebuild, image build
+//! and image import, many times over. After every restart the state must be
 //! consistent (every VPS running or stopped with exactly one disk; no
 //! orphaned volume, snapshot (whole or half-received), cgroup, veth,
 //! nftables rule or address) and the VPS that runs throughout is never
@@ -176,7 +176,7 @@ fn croftd_killed_at_random_moments_always_restarts_into_a_consistent_state() {
             .collect();
         let new = format!("v{round}");
         let other = existing.first().cloned();
-        let args: Vec<String> = match (rng.below(8), &other) {
+        let args: Vec<String> = match (rng.below(9), &other) {
             (0, _) | (1, None) => vec!["launch".into(), "busybox".into(), new],
             (1, Some(o)) => vec!["delete".into(), "--force".into(), o.clone()],
             (2, _) => vec![
@@ -201,6 +201,12 @@ fn croftd_killed_at_random_moments_always_restarts_into_a_consistent_state() {
                 "--name".into(),
                 format!("i{round}"),
             ],
+            (7, _) => {
+                // A build from scratch (the image goes first, unhurried;
+                // VPSes launched from it keep their disks).
+                host.ok(&["image", "delete", "busybox"]);
+                vec!["image".into(), "build".into(), "busybox".into()]
+            }
             (_, _) => vec![
                 "snapshot".into(),
                 "delete".into(),

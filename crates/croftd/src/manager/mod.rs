@@ -1031,6 +1031,11 @@ impl Manager {
         // Its size is not measured here: that needs a btrfs commit (several
         // times the snapshot itself), and a new snapshot holds nothing of
         // its own yet. `croft snapshot list` measures.
+        self.recorded_snapshot(name, snap).await
+    }
+
+    /// Snapshot `snap` of `name` as recorded, its size not measured.
+    async fn recorded_snapshot(&self, name: &str, snap: String) -> Result<croft_api::Snapshot> {
         let created_at = self
             .db
             .snapshots(name)

@@ -156,19 +156,7 @@ impl Manager {
             return Err(receive_err(e, from, name, &head));
         }
         info!(vps = name, snapshot = %snap, path = from, incremental = head.parent_uuid.is_some(), "imported");
-        let created_at = self
-            .db
-            .snapshots(name)
-            .await?
-            .into_iter()
-            .find(|(n, _)| *n == snap)
-            .map(|(_, c)| c)
-            .ok_or_else(|| ManagerError::NotFound(format!("snapshot {snap}")))?;
-        Ok(Snapshot {
-            name: snap,
-            created_at,
-            size_bytes: None,
-        })
+        self.recorded_snapshot(name, snap).await
     }
 }
 
