@@ -80,12 +80,19 @@ pub fn run_feeding(
     });
     let mut stdin = child.stdin.take().expect("stdin is piped");
     // A tool that stops reading (it failed) breaks the pipe: its own exit
-    // status and stderr tell why, so the feed's error only counts when the
-    // tool itself succeeded; then it counts whatever the tool thought.
+    // status and stderr tell why. But a feed that refused its input
+    // (InvalidData) cut the tool short: that is the reason to report.
+    // A feed error after the tool succeeded counts too.
     let fed = feed(&mut stdin);
     drop(stdin);
     let status = child.wait().map_err(spawn_err)?;
     let stderr = stderr.join().unwrap_or_default().trim().to_string();
+    if let Err(e) = &fed {
+        if e.kind() == std::io::ErrorKind::InvalidData {
+            let source = std::io::Error::new(e.kind(), e.to_string());
+            return Err(CommandError::Feed { command, source });
+        }
+    }
     if !status.success() {
         return Err(CommandError::Failed {
             command,

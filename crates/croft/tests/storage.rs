@@ -335,8 +335,7 @@ fn snapshots_move_to_another_host_whole_then_as_changes_only_and_restore_there()
     std::fs::write(&not_a_stream, b"hello, not btrfs").unwrap();
     let nas = not_a_stream.to_str().unwrap();
     // A stream cut short (a copy that did not finish), at a byte inside a
-    // command and exactly after one (which btrfs receive accepts as whole
-    // unless told to expect the end marker).
+    // command and exactly after one.
     let bytes = std::fs::read(&full).unwrap();
     let cut_inside = a.dir.join("cut-inside.stream");
     std::fs::write(&cut_inside, &bytes[..bytes.len() / 2]).unwrap();
@@ -344,6 +343,19 @@ fn snapshots_move_to_another_host_whole_then_as_changes_only_and_restore_there()
     let cut_between = a.dir.join("cut-between.stream");
     std::fs::write(&cut_between, &bytes[..boundary]).unwrap();
     let (cut_inside, cut_between) = (cut_inside.to_str().unwrap(), cut_between.to_str().unwrap());
+    // One file holding two snapshots, as `btrfs send A B` writes it (two
+    // whole streams, one after the other): only the first is taken, the
+    // second never lands under a name of the stream's choosing.
+    let two = a.dir.join("two.stream");
+    let sent = std::process::Command::new("btrfs")
+        .args(["-q", "send", "-f"])
+        .arg(&two)
+        .arg(a.instance_dir("src1").join("snapshots/s1"))
+        .arg(a.instance_dir("src1").join("snapshots/s2"))
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let two = two.to_str().unwrap();
     for (h, args, expect) in [
         (
             &b,
@@ -353,12 +365,12 @@ fn snapshots_move_to_another_host_whole_then_as_changes_only_and_restore_there()
         (
             &b,
             vec!["snapshot", "import", "dst1", cut_inside, "--name", "cut"],
-            "cannot receive",
+            "cut short",
         ),
         (
             &b,
             vec!["snapshot", "import", "dst1", cut_between, "--name", "cut"],
-            "EOF in stream",
+            "cut short (no end marker)",
         ),
         (
             &b,
@@ -424,6 +436,9 @@ fn snapshots_move_to_another_host_whole_then_as_changes_only_and_restore_there()
     }
     assert_eq!(snaps(&b, "dst1"), ["s1", "s2"]);
     assert_eq!(leftovers(&b, "dst1"), ["s1", "s2"]);
+    b.ok(&["snapshot", "import", "dst1", two, "--name", "two"]);
+    assert_eq!(leftovers(&b, "dst1"), ["s1", "s2", "two"]);
+    assert!(!b.instance_dir("dst1").join("snapshots/two/root/added").exists());
     assert_eq!(std::fs::metadata(&full).unwrap().len(), full_len);
     assert!(!std::path::Path::new("/tmp/y.stream").exists());
     for h in [&a, &b] {

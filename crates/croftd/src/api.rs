@@ -295,9 +295,10 @@ async fn create_snapshot(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<SnapshotRequest>,
 ) -> ApiResult<Response> {
-    let snap = m
-        .create_snapshot(&name, req.name, req.from_file.as_deref())
-        .await?;
+    // Finished even if the client goes away: a dropped request must not
+    // drop an import half-way (with the VPS's lock released under it).
+    let snap = run_to_end(async move { m.create_snapshot(&name, req.name, req.from_file.as_deref()).await })
+        .await??;
     Ok((StatusCode::CREATED, Json(snap)).into_response())
 }
 
@@ -322,7 +323,21 @@ async fn export_snapshot(
     Path((name, snap)): Path<(String, String)>,
     ApiJson(req): ApiJson<croft_api::SnapshotExportRequest>,
 ) -> ApiResult<Response> {
-    Ok(Json(m.export_snapshot(&name, &snap, req).await?).into_response())
+    let result = run_to_end(async move { m.export_snapshot(&name, &snap, req).await }).await??;
+    Ok(Json(result).into_response())
+}
+
+/// Run `work` on its own task, so it runs to its end even if the client
+/// disconnects (axum drops a handler's future then).
+async fn run_to_end<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::spawn(work).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the operation failed: {e}"),
+        )
+    })
 }
 
 async fn copy_instance(

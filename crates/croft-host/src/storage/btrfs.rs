@@ -89,6 +89,41 @@ impl BtrfsPool {
     fn image_path(&self, name: &str) -> PathBuf {
         self.root.join("images").join(name)
     }
+
+    /// The UUIDs, own and received, of `vps`'s snapshots (as btrfs prints
+    /// them).
+    fn snapshot_uuids(&self, vps: &str) -> Result<Vec<String>, StorageError> {
+        let out = cmd::stdout(
+            Command::new("btrfs")
+                .args(["subvolume", "list", "-o", "-u", "-R"])
+                .arg(&self.root),
+        )?;
+        let prefix = format!("containers/{vps}/snapshots/");
+        Ok(parse_snapshot_uuids(&out, &prefix))
+    }
+}
+
+/// From `btrfs subvolume list -u -R` lines (`ID 257 gen 9 top level 5
+/// received_uuid - uuid 5c1e... path containers/web1/snapshots/s1`), the
+/// uuids and received uuids of the subvolumes under `prefix`.
+fn parse_snapshot_uuids(out: &str, prefix: &str) -> Vec<String> {
+    let mut uuids = Vec::new();
+    for line in out.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let value = |key: &str| words.windows(2).find(|w| w[0] == key).map(|w| w[1]);
+        let Some(path) = line.split_once(" path ").map(|(_, p)| p) else {
+            continue;
+        };
+        if !path.starts_with(prefix) || path[prefix.len()..].contains('/') {
+            continue;
+        }
+        for key in ["uuid", "received_uuid"] {
+            if let Some(u) = value(key).filter(|u| *u != "-") {
+                uuids.push(u.to_string());
+            }
+        }
+    }
+    uuids
 }
 
 /// Name prefix, in a VPS's `snapshots/`, of a snapshot being received
@@ -301,25 +336,33 @@ impl Pool for BtrfsPool {
             .expect("a file name")
             .to_string_lossy()
             .into_owned();
-        let (_, head) =
+        let (head, head_bytes) =
             send_stream::read_head_renamed(&mut file, &incoming_name).map_err(|e| StorageError::Parse {
                 command: format!("read {}", stream.display()),
                 output: e.to_string(),
             })?;
+        // btrfs finds an incremental stream's parent by UUID anywhere in
+        // the pool: only this VPS's own snapshots may serve.
+        if let Some(parent) = head.parent_uuid {
+            let parent = send_stream::format_uuid(&parent);
+            if !self.snapshot_uuids(vps)?.contains(&parent) {
+                return Err(StorageError::MissingParent(parent));
+            }
+        }
+        let allowed_clones: Vec<[u8; 16]> = std::iter::once(head.uuid).chain(head.parent_uuid).collect();
         let received = cmd::run_feeding(
-            // -e: stop at the end of the first stream; a file holding more
-            // than one cannot add snapshots under names of its own choice.
-            // Not confined with --chroot: an incremental stream's parent is
-            // found by UUID anywhere in the pool and must be reachable from
-            // the receive's root. The stream comes from the host's root
-            // (the API is root-only), like any file it hands croftd.
+            // -e: stop at the end marker. -C: confined to the snapshots
+            // directory (btrfs receive follows the stream's paths and
+            // symlinks; the feed refuses paths that climb out, this makes
+            // sure). The parent and clone sources are opened from the
+            // pool's root before the chroot.
             Command::new("btrfs")
-                .args(["-q", "receive", "-e"])
+                .args(["-q", "receive", "-e", "-C"])
                 .arg(&snapshots),
             |stdin| {
-                stdin.write_all(&head)?;
+                stdin.write_all(&head_bytes)?;
                 let mut file = std::io::BufReader::with_capacity(1 << 20, &mut file);
-                send_stream::copy_commands(&mut file, stdin).map(|_| ())
+                send_stream::copy_commands(&mut file, stdin, head.version, &allowed_clones).map(|_| ())
             },
         )
         .map_err(StorageError::from)
@@ -646,6 +689,19 @@ mod tests {
         assert_eq!(
             nix::request_code_write!(0x94, 23, std::mem::size_of::<VolArgsV2>()) as u64,
             0x5000_9417
+        );
+    }
+
+    #[test]
+    fn reads_the_uuids_of_one_vps_s_snapshots() {
+        let out = "ID 256 gen 9 top level 5 received_uuid - uuid aaaa-1 path containers/web1/rootfs\n\
+                   ID 257 gen 10 top level 5 received_uuid - uuid aaaa-2 path containers/web1/snapshots/s1\n\
+                   ID 258 gen 11 top level 5 received_uuid rrrr-3 uuid aaaa-3 path containers/web1/snapshots/in\n\
+                   ID 259 gen 12 top level 5 received_uuid - uuid aaaa-4 path containers/web10/snapshots/s1\n\
+                   ID 260 gen 13 top level 5 received_uuid - uuid aaaa-5 path images/busybox\n";
+        assert_eq!(
+            parse_snapshot_uuids(out, "containers/web1/snapshots/"),
+            ["aaaa-2", "aaaa-3", "rrrr-3"]
         );
     }
 

@@ -44,6 +44,8 @@ pub enum StorageError {
     ImageBuild { name: String, detail: String },
     #[error("unknown storage driver {0:?} (btrfs or dir)")]
     UnknownDriver(String),
+    #[error("the stream holds only the changes since a snapshot (UUID {0}) this VPS does not have")]
+    MissingParent(String),
 }
 
 pub(crate) fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StorageError + 'a {

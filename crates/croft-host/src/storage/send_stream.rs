@@ -15,6 +15,13 @@ const CMD_SUBVOL: u16 = 1;
 const CMD_SNAPSHOT: u16 = 2;
 const CMD_END: u16 = 21;
 const ATTR_UUID: u16 = 1;
+const ATTR_PATH_TO: u16 = 16;
+const ATTR_DATA: u16 = 19;
+const ATTR_CLONE_PATH: u16 = 22;
+/// Longer than any command btrfs writes (v1 at most about 64 KiB of data
+/// a command, v2 about 144 KiB): a forged length is refused before the
+/// receive would allocate it.
+const MAX_COMMAND: usize = 1 << 20;
 const ATTR_PATH: u16 = 15;
 const ATTR_CLONE_UUID: u16 = 20;
 /// A first command longer than this is not one btrfs writes (it holds a
@@ -45,6 +52,16 @@ pub enum StreamError {
     NoSnapshot(u16),
     #[error("the stream's first command lacks its {0}")]
     MissingAttribute(&'static str),
+    #[error("the stream is cut short (no end marker)")]
+    NoEndMarker,
+    #[error("the stream holds a command of {0} bytes, more than btrfs writes")]
+    CommandTooLong(usize),
+    #[error("the stream holds more than one snapshot")]
+    SecondSnapshot,
+    #[error("the stream names a path outside its snapshot: {0:?}")]
+    UnsafePath(String),
+    #[error("the stream clones data from a subvolume other than its own snapshot and its parent")]
+    ForeignClone,
 }
 
 /// Read the head of a send stream from `r` (which it consumes a little of).
@@ -79,44 +96,93 @@ pub fn read_head_renamed(r: &mut impl Read, name: &str) -> Result<(StreamHead, V
 }
 
 /// Copy the commands that follow a stream's head from `r` to `w`, up to
-/// and including the end marker, and stop there. A stream that ends
-/// without it was cut short (btrfs receive takes one cut at a command
-/// boundary for whole unless run with `-e`; this checks it either way),
-/// and what follows the marker is never fed to the receive.
-pub fn copy_commands(r: &mut impl Read, w: &mut impl std::io::Write) -> std::io::Result<u64> {
+/// and including the end marker, and stop there; what follows the marker
+/// never reaches the receive. Each command is checked first, because
+/// `btrfs receive` trusts its stream: no second snapshot (a stream may
+/// carry several, each under a name of its own choosing), no path that is
+/// absolute or climbs out with `..`, and no clone from a subvolume other
+/// than the stream's own snapshot or its parent (`allowed_clones`: btrfs
+/// finds a clone source by UUID anywhere in the pool, a neighbour's disk
+/// included). A stream that ends without the marker was cut short.
+pub fn copy_commands(
+    r: &mut impl Read,
+    w: &mut impl std::io::Write,
+    version: u32,
+    allowed_clones: &[[u8; 16]],
+) -> std::io::Result<u64> {
+    let invalid = |e: StreamError| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string());
     let mut copied = 0u64;
-    let mut buf = vec![0u8; 64 << 10];
+    let mut body = Vec::new();
     loop {
         let mut header = [0u8; 10];
         if let Err(e) = r.read_exact(&mut header) {
             return Err(match e.kind() {
-                std::io::ErrorKind::UnexpectedEof => std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    StreamError::Truncated.to_string() + " (no end marker)",
-                ),
+                std::io::ErrorKind::UnexpectedEof => invalid(StreamError::NoEndMarker),
                 _ => e,
             });
         }
-        w.write_all(&header)?;
         let kind = u16::from_le_bytes([header[4], header[5]]);
-        let mut left = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as u64;
-        copied += 10 + left;
-        while left > 0 {
-            let n = (left as usize).min(buf.len());
-            r.read_exact(&mut buf[..n]).map_err(|e| match e.kind() {
-                std::io::ErrorKind::UnexpectedEof => std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    StreamError::Truncated.to_string(),
-                ),
-                _ => e,
-            })?;
-            w.write_all(&buf[..n])?;
-            left -= n as u64;
+        let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
+        if len > MAX_COMMAND {
+            return Err(invalid(StreamError::CommandTooLong(len)));
         }
+        body.resize(len, 0);
+        r.read_exact(&mut body).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => invalid(StreamError::Truncated),
+            _ => e,
+        })?;
+        check_command(kind, &body, version, allowed_clones).map_err(invalid)?;
+        w.write_all(&header)?;
+        w.write_all(&body)?;
+        copied += 10 + len as u64;
         if kind == CMD_END {
             return Ok(copied);
         }
     }
+}
+
+/// Whether one command (after the first) is one croft lets through.
+fn check_command(
+    kind: u16,
+    body: &[u8],
+    version: u32,
+    allowed_clones: &[[u8; 16]],
+) -> Result<(), StreamError> {
+    if kind == CMD_SUBVOL || kind == CMD_SNAPSHOT {
+        return Err(StreamError::SecondSnapshot);
+    }
+    let mut rest = body;
+    while !rest.is_empty() {
+        if rest.len() < 4 {
+            return Err(StreamError::Truncated);
+        }
+        let attr = u16::from_le_bytes([rest[0], rest[1]]);
+        if version >= 2 && attr == ATTR_DATA {
+            // From version 2 on, file data runs to the end of its command
+            // with no length of its own.
+            break;
+        }
+        let len = u16::from_le_bytes([rest[2], rest[3]]) as usize;
+        let data = rest.get(4..4 + len).ok_or(StreamError::Truncated)?;
+        match attr {
+            ATTR_PATH | ATTR_PATH_TO | ATTR_CLONE_PATH if !stays_inside(data) => {
+                return Err(StreamError::UnsafePath(
+                    String::from_utf8_lossy(data).into_owned(),
+                ))
+            }
+            ATTR_CLONE_UUID if !allowed_clones.iter().any(|u| u[..] == *data) => {
+                return Err(StreamError::ForeignClone)
+            }
+            _ => {}
+        }
+        rest = &rest[4 + len..];
+    }
+    Ok(())
+}
+
+/// A path relative to the snapshot's root that does not climb out of it.
+fn stays_inside(path: &[u8]) -> bool {
+    !path.starts_with(b"/") && path.split(|b| *b == b'/').all(|part| part != b"..")
 }
 
 struct RawHead {
@@ -333,27 +399,81 @@ mod tests {
         assert_eq!(crc32c(&zeroed).to_le_bytes(), renamed[23..27]);
     }
 
+    fn command(kind: u16, attrs: &[Vec<u8>]) -> Vec<u8> {
+        let body: Vec<u8> = attrs.concat();
+        let mut v = (body.len() as u32).to_le_bytes().to_vec();
+        v.extend(kind.to_le_bytes());
+        v.extend([0u8; 4]);
+        v.extend(body);
+        v
+    }
+
     #[test]
     fn copies_commands_up_to_the_end_marker_and_refuses_a_stream_cut_short() {
-        let command = |kind: u16, body: &[u8]| {
-            let mut v = (body.len() as u32).to_le_bytes().to_vec();
-            v.extend(kind.to_le_bytes());
-            v.extend([0u8; 4]);
-            v.extend(body);
-            v
-        };
-        let write = command(15, &[9u8; 100_000]);
+        let write = command(15, &[attr(ATTR_PATH, b"etc/motd"), attr(19, &[9u8; 60_000])]);
         let end = command(CMD_END, &[]);
         let whole = [write.clone(), end.clone(), b"trailing".to_vec()].concat();
         let mut out = Vec::new();
-        let n = copy_commands(&mut &whole[..], &mut out).unwrap();
+        let n = copy_commands(&mut &whole[..], &mut out, 1, &[]).unwrap();
         assert_eq!(out, [write.clone(), end].concat());
         assert_eq!(n as usize, out.len());
         // Cut at a command boundary, and inside a command.
         for cut in [&write[..], &write[..5000]] {
-            let err = copy_commands(&mut &cut[..], &mut Vec::new()).unwrap_err();
+            let err = copy_commands(&mut &cut[..], &mut Vec::new(), 1, &[]).unwrap_err();
             assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
         }
+        // A version 2 data attribute runs to the end of its command.
+        let mut v2 = command(15, &[attr(ATTR_PATH, b"f")]);
+        v2.extend(ATTR_DATA.to_le_bytes());
+        v2.extend(b"raw bytes with no length, ../../ included");
+        let len = (v2.len() - 10) as u32;
+        v2[..4].copy_from_slice(&len.to_le_bytes());
+        let stream = [v2, command(CMD_END, &[])].concat();
+        copy_commands(&mut &stream[..], &mut Vec::new(), 2, &[]).unwrap();
+    }
+
+    #[test]
+    fn refuses_what_btrfs_receive_would_trust() {
+        let own = [1u8; 16];
+        let refused = |cmd: Vec<u8>| {
+            let stream = [cmd, command(CMD_END, &[])].concat();
+            let mut out = Vec::new();
+            let err = copy_commands(&mut &stream[..], &mut out, 1, &[own]).unwrap_err();
+            assert!(out.is_empty(), "a refused command was fed on");
+            err.to_string()
+        };
+        assert!(refused(command(CMD_SUBVOL, &[attr(ATTR_PATH, b"other")])).contains("more than one"));
+        assert!(refused(command(CMD_SNAPSHOT, &[attr(ATTR_PATH, b"other")])).contains("more than one"));
+        for path in [&b"../escape"[..], b"/etc/cron.d/x", b"a/../../b", b".."] {
+            let err = refused(command(3, &[attr(ATTR_PATH, path)]));
+            assert!(err.contains("outside its snapshot"), "{err}");
+        }
+        assert!(
+            refused(command(9, &[attr(ATTR_PATH, b"a"), attr(ATTR_PATH_TO, b"../b")])).contains("outside")
+        );
+        let clone = |uuid: [u8; 16]| {
+            command(
+                16,
+                &[
+                    attr(ATTR_PATH, b"a"),
+                    attr(ATTR_CLONE_UUID, &uuid),
+                    attr(ATTR_CLONE_PATH, b"b"),
+                ],
+            )
+        };
+        assert!(refused(clone([2; 16])).contains("clones data"));
+        let ok = [clone(own), command(CMD_END, &[])].concat();
+        copy_commands(&mut &ok[..], &mut Vec::new(), 1, &[own]).unwrap();
+        let mut huge = command(15, &[]);
+        huge[..4].copy_from_slice(&(64u32 << 20).to_le_bytes());
+        assert!(refused(huge).contains("more than btrfs writes"));
+        // Symlink targets may point anywhere: they are data, not paths.
+        let link = [
+            command(8, &[attr(ATTR_PATH, b"bin/sh"), attr(17, b"/usr/bin/dash")]),
+            command(CMD_END, &[]),
+        ]
+        .concat();
+        copy_commands(&mut &link[..], &mut Vec::new(), 1, &[own]).unwrap();
     }
 
     #[test]

@@ -1829,7 +1829,11 @@ impl Manager {
         let pool = self.pool.clone();
         let vps = name.to_string();
         let present = blocking(move || {
-            pool.discard_incoming(&vps)?;
+            // Left for the next start if it fails: the records still get
+            // reconciled now.
+            if let Err(e) = pool.discard_incoming(&vps) {
+                warn!(vps = %vps, "cannot remove a half-received snapshot: {}", crate::error_chain(&e));
+            }
             pool.snapshot_names(&vps)
         })
         .await??;
@@ -2001,6 +2005,11 @@ fn sha256_file(path: &Path) -> Result<String> {
 /// directory, and new unless `overwrite` (and never a directory).
 fn output_file(path: &str, overwrite: bool) -> Result<PathBuf> {
     let out = PathBuf::from(path);
+    if path.ends_with('/') {
+        return Err(ManagerError::Invalid(format!(
+            "{path} names a directory, not a file"
+        )));
+    }
     if !out.is_absolute() || out.parent().map(|p| !p.is_dir()).unwrap_or(true) {
         return Err(ManagerError::Invalid(format!(
             "{path}: give an absolute path in an existing directory"

@@ -34,10 +34,13 @@ impl Drop for Exporting<'_> {
     }
 }
 
-/// Where a partly written export lives until it is complete.
+/// Where a partly written export lives until it is complete: a name of
+/// its own, so two exports to one path never write the same file.
 fn partial_path(out: &Path) -> PathBuf {
+    static EXPORTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = EXPORTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name = out.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    out.with_file_name(format!(".{name}.partial"))
+    out.with_file_name(format!(".{name}.partial-{}-{n}", std::process::id()))
 }
 
 impl Manager {
@@ -87,7 +90,6 @@ impl Manager {
             Exporting { manager: self, keys }
         };
         let partial = partial_path(&out);
-        let _ = std::fs::remove_file(&partial);
         let pool = self.pool.clone();
         let (vps, s, since, file) = (
             name.to_string(),
@@ -96,7 +98,7 @@ impl Manager {
             partial.clone(),
         );
         let sent = blocking(move || pool.send_snapshot(&vps, &s, since.as_deref(), &file)).await?;
-        if let Err(e) = sent.map_err(storage_err).and_then(|()| {
+        if let Err(e) = sent.map_err(|e| send_err(e, &req.path)).and_then(|()| {
             std::fs::rename(&partial, &out).map_err(host_err(format!("rename to {}", out.display())))
         }) {
             let _ = std::fs::remove_file(&partial);
@@ -161,7 +163,13 @@ impl Manager {
 }
 
 fn read_head(path: &Path) -> Result<StreamHead> {
-    let mut file = std::fs::File::open(path)
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking, so a FIFO given as the file cannot hold the open (and
+    // the VPS's lock) forever; it is refused as not a file just below.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
         .map_err(|e| ManagerError::Invalid(format!("cannot read {}: {e}", path.display())))?;
     if !file.metadata().map(|m| m.is_file()).unwrap_or(false) {
         return Err(ManagerError::Invalid(format!("{} is not a file", path.display())));
@@ -169,10 +177,15 @@ fn read_head(path: &Path) -> Result<StreamHead> {
     send_stream::read_head(&mut file).map_err(|e| ManagerError::Invalid(format!("{}: {e}", path.display())))
 }
 
-fn storage_err(e: StorageError) -> ManagerError {
-    match e {
+fn send_err(e: StorageError, path: &str) -> ManagerError {
+    match &e {
         StorageError::Unsupported { .. } => ManagerError::Invalid(crate::error_chain(&e)),
-        e => e.into(),
+        StorageError::Command(CommandError::Failed { stderr, .. })
+            if stderr.contains("No space left on device") =>
+        {
+            ManagerError::Conflict(format!("no space left for {path} (nothing of it was kept)"))
+        }
+        _ => e.into(),
     }
 }
 
@@ -181,6 +194,9 @@ fn storage_err(e: StorageError) -> ManagerError {
 /// incremental stream missing above all.
 fn receive_err(e: StorageError, path: &str, vps: &str, head: &StreamHead) -> ManagerError {
     match (&e, head.parent_uuid) {
+        (StorageError::MissingParent(parent), _) => ManagerError::Conflict(format!(
+            "{path} holds only the changes since a snapshot (UUID {parent}) that {vps} does not have; import that one into {vps} first"
+        )),
         (StorageError::Command(CommandError::Failed { stderr, .. }), Some(parent))
             if stderr.contains("parent") =>
         {
