@@ -87,20 +87,17 @@ pub fn run_feeding(
     drop(stdin);
     let status = child.wait().map_err(spawn_err)?;
     let stderr = stderr.join().unwrap_or_default().trim().to_string();
-    if let Err(e) = &fed {
-        if e.kind() == std::io::ErrorKind::InvalidData {
-            let source = std::io::Error::new(e.kind(), e.to_string());
-            return Err(CommandError::Feed { command, source });
+    match fed {
+        Err(source) if source.kind() == std::io::ErrorKind::InvalidData || status.success() => {
+            Err(CommandError::Feed { command, source })
         }
-    }
-    if !status.success() {
-        return Err(CommandError::Failed {
+        _ if !status.success() => Err(CommandError::Failed {
             command,
             status: status.to_string(),
             stderr,
-        });
+        }),
+        _ => Ok(()),
     }
-    fed.map_err(|source| CommandError::Feed { command, source })
 }
 
 /// Run `cmd` and return its stdout as text.

@@ -123,6 +123,17 @@ fn the_dir_driver_refuses_disk_limits_instead_of_ignoring_them() {
     );
     let info = host.ok(&["storage", "info"]);
     assert!(info.contains("Driver:  dir"), "{info}");
+    // A rebuild copies the image into a new disk too (owners shifted).
+    host.sh_ok("plain1", "echo old > /root/mark");
+    host.ok(&["rebuild", "plain1", "busybox"]);
+    host.wait_for("the rebuilt VPS running", Duration::from_secs(5), || {
+        host.info("plain1")["status"] == "running"
+    });
+    assert_eq!(
+        host.sh_ok("plain1", "ls /root/mark 2>/dev/null || echo gone")
+            .trim(),
+        "gone"
+    );
     host.wait_for("a running VPS", Duration::from_secs(5), || {
         host.info("plain1")["status"] == "running"
     });

@@ -386,12 +386,7 @@ impl Manager {
                 let src = blocking(move || images.ensure(&image)).await??;
                 job.progress(40, "copying the image into the VPS").await;
                 let dst = blocking(move || pool.create_volume(&name)).await??;
-                blocking(move || croft_host::rootfs::copy_shifted(&src, &dst, uid_base))
-                    .await?
-                    .map_err(|e| ManagerError::Host {
-                        what: "copy image".into(),
-                        detail: crate::error_chain(&e),
-                    })?;
+                copy_image_shifted(src, dst, uid_base).await?;
             }
             self.identify(dir.join("rootfs"), &req.name, req.user_data.clone())
                 .await?;
@@ -497,13 +492,7 @@ impl Manager {
                 let (images, image, uid_base) = (self.images.clone(), image.to_string(), row.uid_base);
                 let src = blocking(move || images.ensure(&image)).await??;
                 let dst = blocking(move || pool.create_side_volume(&name, side, None)).await??;
-                let to = dst.clone();
-                blocking(move || croft_host::rootfs::copy_shifted(&src, &to, uid_base))
-                    .await?
-                    .map_err(|e| ManagerError::Host {
-                        what: "copy the image".into(),
-                        detail: crate::error_chain(&e),
-                    })?;
+                copy_image_shifted(src, dst.clone(), uid_base).await?;
                 dst
             };
             // A rescue system or a new disk is the tenant's to write from
@@ -2022,6 +2011,17 @@ fn output_file(path: &str, overwrite: bool) -> Result<PathBuf> {
         ))),
         _ => Ok(out),
     }
+}
+
+/// Copy image tree `src` into the empty volume `dst`, shifting owners to
+/// the VPS's id range (pools without snapshots).
+async fn copy_image_shifted(src: PathBuf, dst: PathBuf, uid_base: u32) -> Result<()> {
+    blocking(move || croft_host::rootfs::copy_shifted(&src, &dst, uid_base))
+        .await?
+        .map_err(|e| ManagerError::Host {
+            what: "copy the image".into(),
+            detail: crate::error_chain(&e),
+        })
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {

@@ -155,7 +155,7 @@ impl Manager {
         let received = blocking(move || pool.receive_snapshot(&vps, &file, &s)).await?;
         if let Err(e) = received {
             self.db.delete_snapshot(name, &snap).await?;
-            return Err(receive_err(e, from, name, &head));
+            return Err(receive_err(e, from, name));
         }
         info!(vps = name, snapshot = %snap, path = from, incremental = head.parent_uuid.is_some(), "imported");
         self.recorded_snapshot(name, snap).await
@@ -191,28 +191,20 @@ fn send_err(e: StorageError, path: &str) -> ManagerError {
 
 /// A receive fails on what the stream holds far more often than on the
 /// host, so its failures are the caller's to fix (4xx): the parent of an
-/// incremental stream missing above all.
-fn receive_err(e: StorageError, path: &str, vps: &str, head: &StreamHead) -> ManagerError {
-    match (&e, head.parent_uuid) {
-        (StorageError::MissingParent(parent), _) => ManagerError::Conflict(format!(
+/// incremental stream missing above all (found before the receive runs).
+fn receive_err(e: StorageError, path: &str, vps: &str) -> ManagerError {
+    match &e {
+        StorageError::MissingParent(parent) => ManagerError::Conflict(format!(
             "{path} holds only the changes since a snapshot (UUID {parent}) that {vps} does not have; import that one into {vps} first"
         )),
-        (StorageError::Command(CommandError::Failed { stderr, .. }), Some(parent))
-            if stderr.contains("parent") =>
-        {
-            ManagerError::Conflict(format!(
-                "{path} holds only the changes since a snapshot (UUID {}) that this pool does not have; import that one into {vps} first",
-                send_stream::format_uuid(&parent)
-            ))
-        }
-        (StorageError::Command(CommandError::Failed { stderr, .. }), _)
+        StorageError::Command(CommandError::Failed { stderr, .. })
             if stderr.contains("No space left on device") || stderr.contains("Disk quota exceeded") =>
         {
             ManagerError::Conflict(format!(
                 "the storage pool is full: cannot receive {path} (nothing of it was kept)"
             ))
         }
-        (StorageError::Unsupported { .. }, _) => ManagerError::Invalid(crate::error_chain(&e)),
+        StorageError::Unsupported { .. } => ManagerError::Invalid(crate::error_chain(&e)),
         _ => ManagerError::Invalid(format!("cannot receive {path}: {}", crate::error_chain(&e))),
     }
 }
