@@ -9,6 +9,7 @@
 pub mod archive;
 pub mod cgroup;
 pub mod cmd;
+pub mod fds;
 pub mod net;
 pub mod proto;
 pub mod rootfs;

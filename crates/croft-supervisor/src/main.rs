@@ -22,6 +22,23 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before anything else, and before any process of ours joins a VPS:
+    // non-dumpable (so VPS root can never ptrace us or our helpers, or
+    // open our descriptors through /proc) and holding no descriptor croftd
+    // did not mean to give us (a pipe or terminal croftd itself inherited).
+    if let Err(e) = croft_host::runtime::security::make_non_dumpable() {
+        println!("error make non-dumpable: {e}");
+        return ExitCode::FAILURE;
+    }
+    let lock: &[i32] = if std::env::var_os(croft_host::spec::LOCK_FD_ENV).is_some() {
+        &[croft_host::spec::LOCK_FD]
+    } else {
+        &[]
+    };
+    if let Err(e) = croft_host::fds::close_all_except(lock) {
+        println!("error close inherited descriptors: {e}");
+        return ExitCode::FAILURE;
+    }
     keep_lock_from_children();
     let Some(run_dir) = std::env::args_os().nth(1).map(PathBuf::from) else {
         eprintln!("usage: croft-supervisor RUN_DIR");

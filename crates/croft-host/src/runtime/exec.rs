@@ -5,6 +5,15 @@
 //! again so the command is born inside the VPS pid namespace. The helper
 //! waits for it and exits with its status (128 + signal for a signal), so
 //! the supervisor only ever waits for its own direct children.
+//!
+//! The command's process is visible to VPS root from its birth (it is in
+//! the VPS's pid namespace) and VPS root holds CAP_SYS_PTRACE there, so
+//! it must never be worth catching (runc's CVE-2016-9962): the helper is
+//! non-dumpable (inherited from the supervisor: neither ptrace nor
+//! /proc/PID/fd reach it), keeps only the descriptors it needs, and
+//! takes the VPS's ids, bounding set and seccomp filter *before* it forks
+//! the command, which is born with them and drops everything but its
+//! stdio before exec.
 
 use super::{cstrings, mounts, security, CgroupJoin, RuntimeError, SeccompProgram};
 use crate::proto::{Conn, Reply};
@@ -93,12 +102,6 @@ pub fn spawn(
     match unsafe { fork() }.map_err(RuntimeError::Fork)? {
         ForkResult::Parent { child } => Ok(child),
         ForkResult::Child => {
-            // The helper outlives no exec of its own, so CLOEXEC would not
-            // close the supervisor's liveness lock here: close it, or a
-            // long exec session would keep a finished supervisor "alive".
-            if std::env::var_os(crate::spec::LOCK_FD_ENV).is_some() {
-                let _ = nix::unistd::close(crate::spec::LOCK_FD);
-            }
             let code = helper(
                 cgroup_dirs,
                 &ns_files,
@@ -131,7 +134,8 @@ fn helper(
     cwd: &str,
     seccomp: &SeccompProgram,
 ) -> i32 {
-    // Errors go to the caller's stderr (or the pty, once it is fd 2).
+    // Errors go to the caller's stderr (or the supervisor's log, until
+    // the pty is fd 2).
     let err_fd = stdio.as_ref().map(|s| s[2].as_raw_fd()).unwrap_or(2);
     let report = |what: &str, err: &dyn std::fmt::Display| {
         let msg = format!("croft: exec: {what}: {err}\n");
@@ -139,6 +143,21 @@ fn helper(
         unsafe { libc::write(err_fd, msg.as_ptr().cast(), msg.len()) };
         126
     };
+    // Non-dumpable already (the supervisor is); made sure of here, since
+    // everything below relies on it.
+    if let Err(e) = security::make_non_dumpable() {
+        return report("make non-dumpable", &e);
+    }
+    // Everything of the supervisor's (its control socket, the console,
+    // the liveness lock, logs, other clients) goes before the VPS is
+    // joined: the helper keeps the namespaces to join, the caller's stdio
+    // and its connection.
+    let mut keep: Vec<RawFd> = ns_files.iter().map(|(f, _)| f.as_raw_fd()).collect();
+    keep.push(conn.as_raw_fd());
+    keep.extend(stdio.iter().flatten().map(|fd| fd.as_raw_fd()));
+    if let Err(e) = crate::fds::close_all_except(&keep) {
+        return report("close the supervisor's descriptors", &e);
+    }
     if let Err(e) = CgroupJoin::open(cgroup_dirs).and_then(|c| c.join()) {
         return report("join cgroups", &e);
     }
@@ -146,6 +165,15 @@ fn helper(
         if let Err(e) = setns(file, *flag) {
             return report("join namespaces", &e);
         }
+    }
+    // From here on the helper is confined as the command will be: root of
+    // the VPS (its uid_base on the host), the VPS's bounding set and
+    // seccomp filter. The command, forked below, is born that way.
+    if let Err(e) = become_root() {
+        return report("become root of the VPS", &e);
+    }
+    if let Err(e) = security::lock_down(seccomp) {
+        return report("capabilities and seccomp", &e);
     }
     // SAFETY: still single-threaded (a fork of the supervisor).
     match unsafe { fork() } {
@@ -163,8 +191,12 @@ fn helper(
             }
         }
         Ok(ForkResult::Child) => {
-            let err = run_command(&stdio, window, conn, args, env, path_var, cwd, seccomp);
-            report(&args[0].to_string_lossy(), &err);
+            let err = run_command(stdio, window, conn, args, env, path_var, cwd);
+            // Once run_command has set up stdio, fd 2 is the caller's (or
+            // the pty); before, it is the supervisor's log.
+            let msg = format!("croft: exec: {}: {err}\n", args[0].to_string_lossy());
+            // SAFETY: writing a valid buffer to fd 2.
+            unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
             // Shell conventions: 127 for a command not found, 126 otherwise.
             let code = if err == NOT_FOUND { 127 } else { 126 };
             // SAFETY: see `spawn`.
@@ -173,31 +205,30 @@ fn helper(
     }
 }
 
-/// Inside the VPS namespaces: become root, wire up stdio, lock down, exec.
-/// Only returns on failure, with the reason.
-#[allow(clippy::too_many_arguments)]
+/// Take root's ids in the VPS's user namespace (joined just before).
+fn become_root() -> Result<(), nix::Error> {
+    let root = Uid::from_raw(0);
+    let root_gid = Gid::from_raw(0);
+    setresgid(root_gid, root_gid, root_gid)
+        .and_then(|_| setresuid(root, root, root))
+        .and_then(|_| setgroups(&[]))
+}
+
+/// Inside the VPS, already confined: wire up stdio, drop every other
+/// descriptor, exec. Only returns on failure, with the reason.
 fn run_command(
-    stdio: &Option<[OwnedFd; 3]>,
+    stdio: Option<[OwnedFd; 3]>,
     window: Option<(u16, u16)>,
     conn: &Conn,
     args: &[CString],
     env: &[CString],
     path_var: &str,
     cwd: &str,
-    seccomp: &SeccompProgram,
 ) -> String {
     if let Err(e) = super::reset_signals() {
         return format!("reset signal mask: {e}");
     }
-    let root = Uid::from_raw(0);
-    let root_gid = Gid::from_raw(0);
-    if let Err(e) = setresgid(root_gid, root_gid, root_gid)
-        .and_then(|_| setresuid(root, root, root))
-        .and_then(|_| setgroups(&[]))
-    {
-        return format!("become root: {e}");
-    }
-    match stdio {
+    match &stdio {
         Some(fds) => {
             for (i, fd) in fds.iter().enumerate() {
                 if let Err(e) = dup2(fd.as_raw_fd(), i as RawFd) {
@@ -222,11 +253,15 @@ fn run_command(
             }
         }
     }
+    // Only stdio crosses into the command. (The originals above, the
+    // connection and the namespace files are closed by number: this
+    // process never returns, so nothing drops them a second time.)
+    std::mem::forget(stdio);
+    if let Err(e) = crate::fds::close_all_except(&[]) {
+        return format!("close descriptors: {e}");
+    }
     if let Err(e) = std::env::set_current_dir(cwd) {
         return format!("chdir {cwd}: {e}");
-    }
-    if let Err(e) = security::lock_down(seccomp) {
-        return e;
     }
     let program = match resolve(&args[0], path_var) {
         Some(p) => p,

@@ -193,6 +193,12 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
         // The child's copy of the supervisor's end goes first: with it
         // closed, a supervisor that dies mid-start ends the child's wait.
         let _ = nix::unistd::close(parent_end);
+        // Non-dumpable as the supervisor is (see exec.rs): nothing inside
+        // the VPS could reach this child before init runs, but a reboot
+        // from inside must not change that.
+        if security::make_non_dumpable().is_err() {
+            return 1;
+        }
         child_main(spec, cgroups_ref, lxcfs.take(), child_ref, &init, &env, seccomp)
     });
     // SAFETY: the supervisor is single-threaded, so the child (a copy of
@@ -466,6 +472,11 @@ fn child_main(
     }
     if let Err(e) = security::lock_down(seccomp) {
         return fail("capabilities and seccomp", e.to_string());
+    }
+    // Only the console (fds 0-2) crosses into init; the sync socket stays
+    // open until the exec succeeds, so it reports a failed one.
+    if let Err(e) = crate::fds::cloexec_from(3) {
+        return fail("close descriptors", e.to_string());
     }
     let err = nix::unistd::execve(&init[0], init, env).unwrap_err();
     fail("exec init", format!("{}: {err}", init[0].to_string_lossy()))

@@ -111,6 +111,19 @@ impl SeccompProgram {
     }
 }
 
+/// Make the calling process non-dumpable. VPS root holds CAP_SYS_PTRACE
+/// in its own user namespace; a non-dumpable process is reachable only
+/// with that capability in the namespace its memory was created in (the
+/// host's), so VPS root can neither ptrace it nor open its /proc/PID
+/// files (fd, mem, environ, cwd), even once it has joined the VPS. Kept
+/// across fork and clone and by every change of ids; only an execve makes
+/// a process dumpable again, and nothing croft starts in a VPS execs
+/// before it is confined (the VPS's ids, bounding set, seccomp, no host
+/// descriptor).
+pub fn make_non_dumpable() -> Result<(), nix::Error> {
+    nix::sys::prctl::set_dumpable(false)
+}
+
 /// Drop [`DROPPED_CAPS`] from the bounding set and install the filter.
 /// Called last before exec, as root of the VPS's user namespace.
 pub fn lock_down(program: &SeccompProgram) -> Result<(), String> {

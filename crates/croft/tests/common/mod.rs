@@ -133,13 +133,20 @@ impl Host {
 
     /// Start the daemon with extra environment variables.
     pub fn start_daemon_with_env(&mut self, env: &[(&str, &str)]) {
+        self.start_daemon_inheriting(env, None)
+    }
+
+    /// Start the daemon with `fd` open (not close-on-exec) at descriptor
+    /// 9, as a careless shell or service manager would leave it.
+    pub fn start_daemon_inheriting(&mut self, env: &[(&str, &str)], fd: Option<std::os::fd::RawFd>) {
         assert!(self.daemon.is_none(), "daemon already running");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.join("croftd.log"))
             .unwrap();
-        let child = Command::new("nsenter")
+        let mut command = Command::new("nsenter");
+        command
             .arg(format!("--net=/run/netns/{}", self.netns))
             .arg(bin_dir().join("croftd"))
             .arg("--config")
@@ -147,9 +154,21 @@ impl Host {
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("spawn croftd");
+            .stderr(log);
+        if let Some(fd) = fd {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: dup2 is async-signal-safe; the new descriptor has no
+            // close-on-exec flag, so croftd inherits it.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::dup2(fd, 9) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = command.spawn().expect("spawn croftd");
         self.daemon = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
