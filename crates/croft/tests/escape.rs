@@ -524,3 +524,135 @@ fn no_host_descriptor_crosses_into_a_vps() {
         "descriptors beyond stdio inside:\n{targets}"
     );
 }
+
+/// The pool's loop device as the host knows it: its path and its
+/// `(major, minor)`.
+fn pool_loop_device(host: &Host) -> (u64, u64) {
+    let pool = host.pool_dir();
+    let table = host_file("/proc/self/mountinfo");
+    let line = table
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(&*pool.to_string_lossy()))
+        .expect("the pool is mounted");
+    let source = line
+        .split(" - ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(source.starts_with("/dev/loop"), "pool on {source}");
+    let rdev = std::os::unix::fs::MetadataExt::rdev(&std::fs::metadata(&source).unwrap());
+    (libc::major(rdev) as u64, libc::minor(rdev) as u64)
+}
+
+/// A snapshot stream that makes a device node: the attack put the
+/// pool's loop device on a VPS disk through `btrfs receive` (host root),
+/// and a VPS copied from that snapshot read every tenant's disk through
+/// it. Three layers, each tried here: the stream check refuses MKNOD; a
+/// VPS's disk is mounted `nodev`; and the devices cgroup denies every
+/// device but the usual ones, even after VPS root takes `nodev` off.
+#[test]
+fn a_device_node_on_a_vps_disk_opens_nothing() {
+    use croft_host::storage::send_stream::encode_command;
+    let host = attacker();
+    let (major, minor) = pool_loop_device(&host);
+    host.sh_ok("esc", "echo mine > /root/file");
+    host.ok(&["snapshot", "create", "esc", "s1"]);
+    let stream = host.dir.join("s1.stream");
+    host.ok(&["snapshot", "export", "esc", "s1", stream.to_str().unwrap()]);
+
+    // Layer 1: the crafted stream, a MKNOD with a valid checksum slipped in
+    // before the end marker.
+    let bytes = std::fs::read(&stream).unwrap();
+    let end = bytes.len() - 10;
+    assert_eq!(
+        u16::from_le_bytes([bytes[end + 4], bytes[end + 5]]),
+        21,
+        "the stream ends with END"
+    );
+    let mode = u64::from(libc::S_IFBLK | 0o666);
+    let rdev = libc::makedev(major as u32, minor as u32);
+    let mknod = encode_command(
+        5,
+        &[
+            (15, b"root/disk"),
+            (5, &mode.to_le_bytes()),
+            (8, &rdev.to_le_bytes()),
+        ],
+    );
+    let crafted = host.dir.join("crafted.stream");
+    std::fs::write(&crafted, [&bytes[..end], &mknod, &bytes[end..]].concat()).unwrap();
+    let err = host.fails(&[
+        "snapshot",
+        "import",
+        "esc",
+        crafted.to_str().unwrap(),
+        "--name",
+        "evil",
+    ]);
+    assert!(err.contains("device node"), "{err}");
+    let list = host.ok(&["snapshot", "list", "esc"]);
+    assert!(!list.contains("evil"), "{list}");
+    assert!(!host.instance_dir("esc").join("snapshots/evil").exists());
+
+    // Layers 2 and 3: a device node that reached the disk anyway (put
+    // there by the host here) opens nothing, nodev or not.
+    let rootfs = host.instance_dir("esc").join("rootfs");
+    for (name, kind, maj, min) in [
+        ("disk", libc::S_IFBLK, major, minor),
+        ("mem", libc::S_IFCHR, 1, 1),
+    ] {
+        nix::sys::stat::mknod(
+            &rootfs.join("root").join(name),
+            nix::sys::stat::SFlag::from_bits_truncate(kind),
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+            libc::makedev(maj as u32, min as u32),
+        )
+        .unwrap();
+    }
+    let root_mount = host.sh_ok("esc", "awk '$5 == \"/\"' /proc/self/mountinfo");
+    assert!(
+        root_mount.contains("nodev"),
+        "the VPS disk is mounted without nodev: {root_mount}"
+    );
+    for device in ["/root/disk", "/root/mem"] {
+        let err = refused(
+            &host,
+            &format!("reading {device}"),
+            &format!("head -c 512 {device} > /dev/null"),
+        );
+        assert!(
+            err.contains("denied") || err.contains("not permitted"),
+            "{device}: {err}"
+        );
+    }
+    // VPS root may take nodev off its own mount (it is not locked); the
+    // devices cgroup still says no.
+    host.sh_ok("esc", "mount -o remount,bind,dev / ; true");
+    for device in ["/root/disk", "/root/mem"] {
+        refused(
+            &host,
+            &format!("reading {device} without nodev"),
+            &format!("head -c 512 {device} > /dev/null"),
+        );
+    }
+    refused(&host, "writing the pool's loop device", "echo x > /root/disk");
+    let list = host_file(
+        &host
+            .vps_cgroup("devices", "esc")
+            .join("devices.list")
+            .to_string_lossy(),
+    );
+    assert!(
+        !list.contains("a *:* rwm") && !list.contains(&format!("b {major}:")),
+        "{list}"
+    );
+    assert!(list.contains("c 1:3 rwm"), "{list}");
+    // The usual devices still work.
+    host.sh_ok(
+        "esc",
+        "echo x > /dev/null && head -c 4 /dev/urandom > /dev/null && head -c 4 /dev/zero > /dev/null",
+    );
+}

@@ -27,6 +27,7 @@
 
 mod cpu;
 pub mod cpuset;
+pub mod devices;
 mod fs;
 mod memory;
 mod mountinfo;
@@ -364,11 +365,13 @@ impl CgroupManager {
                 }
             }
         }
-        if let Dirs::V1(v1::Dirs {
-            cpuset: Some(cpuset), ..
-        }) = &cgroup.dirs
-        {
-            if let Err(err) = cpuset::inherit(cpuset) {
+        if let Dirs::V1(dirs) = &cgroup.dirs {
+            let prepared = dirs
+                .cpuset
+                .as_deref()
+                .map_or(Ok(()), cpuset::inherit)
+                .and_then(|()| dirs.devices.as_deref().map_or(Ok(()), devices::v1_restrict));
+            if let Err(err) = prepared {
                 for dir in created.iter().rev() {
                     let _ = std::fs::remove_dir(dir);
                 }

@@ -96,11 +96,23 @@ struct V1Files {
     pids: PathBuf,
 }
 
+/// The interface files the kernel gives a new devices cgroup, if the
+/// manager's layout has a devices hierarchy.
+fn fake_devices_files(manager: &CgroupManager, name: &str) {
+    for dir in manager.open(name).unwrap().dirs() {
+        if dir.components().any(|c| c.as_os_str() == "devices") {
+            put(&dir.join("devices.deny"), "");
+            put(&dir.join("devices.allow"), "");
+        }
+    }
+}
+
 /// Creates `name` and fills it with the files and defaults the kernel would.
 fn fake_v1_cgroup(manager: &CgroupManager, name: &str, memsw: bool) -> (Cgroup, V1Files) {
     for dir in manager.open(name).unwrap().dirs() {
         std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
     }
+    fake_devices_files(manager, name);
     let cgroup = manager.create(name).unwrap();
     let dirs = cgroup.dirs();
     let files = V1Files {
@@ -162,6 +174,7 @@ fn hybrid_host_is_v1_and_uses_the_own_cgroup_of_each_hierarchy() {
             fs.join("pids/t1"),
             fs.join("systemd/t1"),
             fs.join("cpuset/t1"),
+            fs.join("devices/t1"),
         ]
     );
     let cgroup = manager.open("vps1").unwrap();
@@ -377,7 +390,7 @@ fn v1_prepare_creates_the_prefix_in_every_hierarchy() {
     }
     manager.prepare().unwrap();
     manager.prepare().unwrap();
-    assert_eq!(manager.base_dirs().len(), 6);
+    assert_eq!(manager.base_dirs().len(), 7);
     assert!(manager.base_dirs().iter().all(|d| d.is_dir()));
 }
 
@@ -450,9 +463,10 @@ fn create_is_idempotent_and_rolls_back_on_failure() {
     assert!(base.iter().all(|d| !d.join("vps1").exists()), "not rolled back");
 
     std::fs::create_dir_all(&base[3]).unwrap();
+    fake_devices_files(&manager, "vps1");
     let cgroup = manager.create("vps1").unwrap();
     assert!(cgroup.exists());
-    assert_eq!(cgroup.dirs().len(), 6);
+    assert_eq!(cgroup.dirs().len(), 7);
     manager.create("vps1").unwrap();
     // A name clashing with an interface file is not taken for a cgroup.
     put(&base[0].join("memory.stat"), "");
@@ -764,7 +778,7 @@ fn add_process_writes_every_hierarchy() {
     for dir in cgroup.dirs() {
         assert_eq!(get(&dir.join("cgroup.procs")), "4321", "{}", dir.display());
     }
-    assert_eq!(cgroup.dirs().len(), 6);
+    assert_eq!(cgroup.dirs().len(), 7);
 }
 
 #[test]
@@ -785,10 +799,36 @@ fn a_new_cpuset_cgroup_gets_its_parents_cpus_and_memory_nodes() {
     assert_eq!(get(&cpuset.join("t1/cpuset.mems")), "0");
     put(&cpuset.join("t1/vps1/cpuset.cpus"), "");
     put(&cpuset.join("t1/vps1/cpuset.mems"), "");
+    fake_devices_files(&manager, "vps1");
     manager.create("vps1").unwrap();
     assert_eq!(get(&cpuset.join("t1/vps1/cpuset.cpus")), "0-3");
     // One already set (a pinned VPS) is left alone.
     put(&cpuset.join("t1/vps1/cpuset.cpus"), "1");
     manager.create("vps1").unwrap();
     assert_eq!(get(&cpuset.join("t1/vps1/cpuset.cpus")), "1");
+}
+
+#[test]
+fn a_new_v1_cgroup_denies_every_device_but_the_allow_list() {
+    let tmp = TempDir::new().unwrap();
+    let manager = hybrid(tmp.path());
+    for dir in manager.base_dirs() {
+        std::fs::create_dir_all(&dir).unwrap();
+    }
+    fake_devices_files(&manager, "vps1");
+    manager.create("vps1").unwrap();
+    let dir = tmp.path().join("sys/fs/cgroup/devices/t1/vps1");
+    assert_eq!(get(&dir.join("devices.deny")), "a");
+    // Plain files keep the last write; the plan is checked whole below.
+    assert_eq!(get(&dir.join("devices.allow")), *devices::ALLOWED.last().unwrap());
+    let plan = devices::v1_writes();
+    assert_eq!((plan[0].file, plan[0].value.as_str()), ("devices.deny", "a"));
+    let allowed: Vec<&str> = plan[1..].iter().map(|w| w.value.as_str()).collect();
+    for device in ["c 1:3 rwm", "c 1:9 rwm", "c 5:2 rwm", "c 136:* rwm"] {
+        assert!(allowed.contains(&device), "{device} missing");
+    }
+    // No block device, no wildcard over every device, no /dev/mem (1:1).
+    assert!(allowed
+        .iter()
+        .all(|r| r.starts_with("c ") && !r.starts_with("c *") && !r.starts_with("c 1:1 ")));
 }

@@ -8,6 +8,8 @@
 //! `nproc` and /proc/cpuinfo inside would show every host CPU. A new
 //! cpuset cgroup starts with empty `cpuset.cpus`/`cpuset.mems` and refuses
 //! processes (ENOSPC) until they are filled ([`super::cpuset::inherit`]).
+//! Where `devices` is mounted each VPS gets a devices cgroup holding its
+//! device allow-list ([`super::devices`]).
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +28,8 @@ pub(super) struct Dirs {
     pub systemd: Option<PathBuf>,
     /// `None` when no `cpuset` hierarchy is mounted.
     pub cpuset: Option<PathBuf>,
+    /// `None` when no `devices` hierarchy is mounted.
+    pub devices: Option<PathBuf>,
 }
 
 impl Dirs {
@@ -37,16 +41,18 @@ impl Dirs {
             pids: self.pids.join(name),
             systemd: self.systemd.as_ref().map(|dir| dir.join(name)),
             cpuset: self.cpuset.as_ref().map(|dir| dir.join(name)),
+            devices: self.devices.as_ref().map(|dir| dir.join(name)),
         }
     }
 
     /// Every distinct directory, memory first.
     pub fn unique(&self) -> Vec<PathBuf> {
-        let mut dirs: Vec<PathBuf> = Vec::with_capacity(6);
+        let mut dirs: Vec<PathBuf> = Vec::with_capacity(7);
         let all = [&self.memory, &self.cpu, &self.cpuacct, &self.pids]
             .into_iter()
             .chain(self.systemd.as_ref())
-            .chain(self.cpuset.as_ref());
+            .chain(self.cpuset.as_ref())
+            .chain(self.devices.as_ref());
         for dir in all {
             if !dirs.contains(dir) {
                 dirs.push(dir.clone());
@@ -78,6 +84,7 @@ pub(super) fn resolve(mounts: &[Mount], own: &[Membership], fs_root: &Path) -> R
         pids: required("pids")?,
         systemd: own_dir(mounts, own, fs_root, "name=systemd")?,
         cpuset: own_dir(mounts, own, fs_root, "cpuset")?,
+        devices: own_dir(mounts, own, fs_root, "devices")?,
     })
 }
 

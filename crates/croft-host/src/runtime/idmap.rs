@@ -17,6 +17,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOUNT_ATTR_NODEV: u64 = 0x0000_0004;
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x0000_0004;
 
@@ -53,11 +54,13 @@ pub fn detached_clone(path: &Path) -> Result<OwnedFd, nix::Error> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-/// A detached copy of the mount at `path`, idmapped through `userns`.
+/// A detached copy of the mount at `path`, idmapped through `userns` and
+/// `nodev`: it is a VPS's disk, which VPS root writes, and a device node
+/// that reaches it by any way must not open.
 pub fn idmapped_clone(path: &Path, userns: &impl AsRawFd) -> Result<OwnedFd, nix::Error> {
     let tree = detached_clone(path)?;
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_IDMAP,
+        attr_set: MOUNT_ATTR_IDMAP | MOUNT_ATTR_NODEV,
         attr_clr: 0,
         propagation: 0,
         userns_fd: userns.as_raw_fd() as u64,

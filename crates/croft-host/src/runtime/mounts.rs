@@ -2,7 +2,7 @@
 //! namespaces before `pivot_root`.
 //!
 //! Layout (as runc, crun and LXC converge on): private propagation, the
-//! rootfs bound onto itself, fresh `proc`, read-only `sysfs`, a tmpfs `/dev`
+//! rootfs bound onto itself (`nodev`, as every disk a VPS writes), fresh `proc`, read-only `sysfs`, a tmpfs `/dev`
 //! holding only bind-mounted safe host devices and a private devpts, masked
 //! /proc entries that leak host information, and a read-only /proc/sys.
 
@@ -89,9 +89,16 @@ fn bind_read_only(path: &Path) -> Result<(), MountError> {
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None,
     )?;
+    remount_adding(path, MsFlags::MS_RDONLY)
+}
+
+/// Remount the bind mount at `path` with `extra` flags, keeping those it
+/// has (a remount that drops a flag the kernel locked fails).
+fn remount_adding(path: &Path, extra: MsFlags) -> Result<(), MountError> {
     let kept = statvfs(path).map(|s| s.flags()).unwrap_or(FsFlags::empty());
-    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra;
     for (have, want) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
         (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
         (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
@@ -100,7 +107,13 @@ fn bind_read_only(path: &Path) -> Result<(), MountError> {
             flags |= want;
         }
     }
-    do_mount("remount read-only", None, path, None, flags, None)
+    do_mount("remount", None, path, None, flags, None)
+}
+
+/// Bind a VPS disk (files already in its id range) at `target`, `nodev`.
+fn bind_disk(what: &'static str, source: &Path, target: &Path) -> Result<(), MountError> {
+    do_mount(what, Some(source), target, None, MsFlags::MS_BIND, None)?;
+    remount_adding(target, MsFlags::MS_NODEV)
 }
 
 fn ensure_file(path: &Path) -> Result<(), MountError> {
@@ -157,14 +170,7 @@ pub fn setup_rootfs(
             target: rootfs.to_path_buf(),
             source,
         })?,
-        None => do_mount(
-            "bind rootfs",
-            Some(rootfs),
-            rootfs,
-            None,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None,
-        )?,
+        None => bind_disk("bind rootfs", rootfs, rootfs)?,
     }
     if let Some(disk) = rescue_disk {
         let target = rootfs.join(crate::spec::RESCUE_MOUNT);
@@ -177,14 +183,7 @@ pub fn setup_rootfs(
                     source,
                 })?
             }
-            Disk::Shifted(path) => do_mount(
-                "bind the VPS disk",
-                Some(&path),
-                &target,
-                None,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None,
-            )?,
+            Disk::Shifted(path) => bind_disk("bind the VPS disk", &path, &target)?,
         }
     }
 
@@ -352,7 +351,9 @@ fn setup_dev(dev: &Path) -> Result<(), MountError> {
         Some(Path::new("tmpfs")),
         dev,
         Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        // The devices bound in below are mounts of their own, with the
+        // host /dev's flags; nodev here covers what VPS root writes there.
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV,
         Some("mode=755,size=65536k"),
     )?;
     for name in DEVICES {

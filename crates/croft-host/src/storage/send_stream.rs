@@ -14,6 +14,45 @@ const MAGIC: &[u8; 13] = b"btrfs-stream\0";
 const CMD_SUBVOL: u16 = 1;
 const CMD_SNAPSHOT: u16 = 2;
 const CMD_END: u16 = 21;
+/// The commands a VPS disk's stream is made of (btrfs-progs `send.h`):
+/// files, directories, symlinks, hard links, fifos and sockets (VPSes keep
+/// both on disk: postfix's private sockets, a daemon's fifo), renames and
+/// removals, data (plain, cloned, encoded, preallocated), xattrs, mode,
+/// owner and times, and fs-verity. Not here, and so refused: `MKNOD` (a
+/// device node: a VPS cannot make one itself, and one on its disk would
+/// open a host device) and `FILEATTR` (inode flags such as immutable or
+/// append-only, which VPS root cannot set or clear itself), and any
+/// command a newer btrfs may add.
+const ALLOWED_COMMANDS: &[u16] = &[
+    3,  // MKFILE
+    4,  // MKDIR
+    6,  // MKFIFO
+    7,  // MKSOCK
+    8,  // SYMLINK
+    9,  // RENAME
+    10, // LINK
+    11, // UNLINK
+    12, // RMDIR
+    13, // SET_XATTR
+    14, // REMOVE_XATTR
+    15, // WRITE
+    16, // CLONE
+    17, // TRUNCATE
+    18, // CHMOD
+    19, // CHOWN
+    20, // UTIMES
+    CMD_END, 22, // UPDATE_EXTENT
+    23, // FALLOCATE (v2)
+    25, // ENCODED_WRITE (v2)
+];
+const CMD_MKNOD: u16 = 5;
+const ATTR_UID: u16 = 6;
+const ATTR_GID: u16 = 7;
+const ATTR_XATTR_NAME: u16 = 13;
+/// Ids on a VPS disk are its own, 0..65536 (shifted into the VPS's range
+/// only when mounted); a file owned by anything else belongs to nobody
+/// inside and to some other user outside.
+const VPS_IDS: u64 = 65536;
 const ATTR_UUID: u16 = 1;
 const ATTR_PATH_TO: u16 = 16;
 const ATTR_DATA: u16 = 19;
@@ -62,6 +101,14 @@ pub enum StreamError {
     UnsafePath(String),
     #[error("the stream clones data from a subvolume other than its own snapshot and its parent")]
     ForeignClone,
+    #[error("the stream creates a device node ({0:?}), which no VPS disk holds")]
+    DeviceNode(String),
+    #[error("the stream holds command {0}, which croft does not receive")]
+    Command(u16),
+    #[error("the stream gives a file an owner outside the VPS's ids ({0})")]
+    ForeignOwner(u64),
+    #[error("the stream sets the extended attribute {0:?}, which VPS root cannot set itself")]
+    PrivilegedXattr(String),
 }
 
 /// Read the head of a send stream from `r` (which it consumes a little of).
@@ -77,22 +124,32 @@ pub fn read_head(r: &mut impl Read) -> Result<StreamHead, StreamError> {
 /// `name` (every later command names paths inside the snapshot).
 pub fn read_head_renamed(r: &mut impl Read, name: &str) -> Result<(StreamHead, Vec<u8>), StreamError> {
     let (head, raw) = read_raw(r)?;
+    let attrs: Vec<(u16, &[u8])> = attributes(&raw.body)?
+        .into_iter()
+        .map(|(attr, data)| (attr, if attr == ATTR_PATH { name.as_bytes() } else { data }))
+        .collect();
+    let mut out = raw.header.to_vec();
+    out.extend(encode_command(raw.kind, &attrs));
+    Ok((head, out))
+}
+
+/// One send-stream command as btrfs writes it: the header (length of the
+/// attributes, kind, crc32c of the whole command) and the attributes.
+pub fn encode_command(kind: u16, attrs: &[(u16, &[u8])]) -> Vec<u8> {
     let mut body = Vec::new();
-    for (attr, data) in attributes(&raw.body)? {
-        let data = if attr == ATTR_PATH { name.as_bytes() } else { data };
+    for (attr, data) in attrs {
         body.extend(attr.to_le_bytes());
         body.extend((data.len() as u16).to_le_bytes());
-        body.extend(data);
+        body.extend(*data);
     }
-    let mut out = raw.header.to_vec();
-    let command_start = out.len();
+    let mut out = Vec::with_capacity(10 + body.len());
     out.extend((body.len() as u32).to_le_bytes());
-    out.extend(raw.kind.to_le_bytes());
+    out.extend(kind.to_le_bytes());
     out.extend([0u8; 4]);
     out.extend(&body);
-    let crc = crc32c(&out[command_start..]);
-    out[command_start + 6..command_start + 10].copy_from_slice(&crc.to_le_bytes());
-    Ok((head, out))
+    let crc = crc32c(&out);
+    out[6..10].copy_from_slice(&crc.to_le_bytes());
+    out
 }
 
 /// Copy the commands that follow a stream's head from `r` to `w`, up to
@@ -151,6 +208,18 @@ fn check_command(
     if kind == CMD_SUBVOL || kind == CMD_SNAPSHOT {
         return Err(StreamError::SecondSnapshot);
     }
+    if !ALLOWED_COMMANDS.contains(&kind) {
+        return Err(if kind == CMD_MKNOD {
+            let path = attributes(body)
+                .ok()
+                .and_then(|attrs| attrs.into_iter().find(|(a, _)| *a == ATTR_PATH))
+                .map(|(_, p)| String::from_utf8_lossy(p).into_owned())
+                .unwrap_or_default();
+            StreamError::DeviceNode(path)
+        } else {
+            StreamError::Command(kind)
+        });
+    }
     let mut rest = body;
     while !rest.is_empty() {
         if rest.len() < 4 {
@@ -172,6 +241,27 @@ fn check_command(
             }
             ATTR_CLONE_UUID if !allowed_clones.iter().any(|u| u[..] == *data) => {
                 return Err(StreamError::ForeignClone)
+            }
+            ATTR_UID | ATTR_GID => {
+                let id = match data.len() {
+                    8 => u64::from_le_bytes(data.try_into().expect("8 bytes")),
+                    4 => u64::from(u32::from_le_bytes(data.try_into().expect("4 bytes"))),
+                    _ => return Err(StreamError::Truncated),
+                };
+                if id >= VPS_IDS {
+                    return Err(StreamError::ForeignOwner(id));
+                }
+            }
+            // trusted.* (overlayfs's metadata among them) needs
+            // CAP_SYS_ADMIN on the host; security.* beyond file
+            // capabilities feeds host LSMs.
+            ATTR_XATTR_NAME
+                if data.starts_with(b"trusted.")
+                    || (data.starts_with(b"security.") && data != b"security.capability") =>
+            {
+                return Err(StreamError::PrivilegedXattr(
+                    String::from_utf8_lossy(data).into_owned(),
+                ))
             }
             _ => {}
         }
@@ -474,6 +564,68 @@ mod tests {
         ]
         .concat();
         copy_commands(&mut &link[..], &mut Vec::new(), 1, &[own]).unwrap();
+    }
+
+    #[test]
+    fn refuses_commands_a_vps_disk_never_holds() {
+        let check = |cmd: Vec<u8>| {
+            let stream = [cmd, command(CMD_END, &[])].concat();
+            copy_commands(&mut &stream[..], &mut Vec::new(), 2, &[]).map_err(|e| e.to_string())
+        };
+        // The pool's loop device, as the attack on the stream had it.
+        let mode = (libc::S_IFBLK | 0o666) as u64;
+        let mknod = command(
+            CMD_MKNOD,
+            &[
+                attr(ATTR_PATH, b"dev/loop0"),
+                attr(5, &mode.to_le_bytes()),
+                attr(8, &0x700u64.to_le_bytes()),
+            ],
+        );
+        let err = check(mknod).unwrap_err();
+        assert!(err.contains("device node") && err.contains("dev/loop0"), "{err}");
+        // Even a MKNOD that claims a fifo: btrfs sends those as MKFIFO.
+        let fifo_mode = (libc::S_IFIFO | 0o600) as u64;
+        assert!(check(command(
+            CMD_MKNOD,
+            &[attr(ATTR_PATH, b"p"), attr(5, &fifo_mode.to_le_bytes())]
+        ))
+        .is_err());
+        assert!(check(command(
+            24,
+            &[attr(ATTR_PATH, b"f"), attr(26, &0x10u64.to_le_bytes())]
+        ))
+        .unwrap_err()
+        .contains("command 24"));
+        assert!(check(command(99, &[])).unwrap_err().contains("command 99"));
+        let chown = |uid: u64| {
+            command(
+                19,
+                &[
+                    attr(ATTR_PATH, b"f"),
+                    attr(ATTR_UID, &uid.to_le_bytes()),
+                    attr(ATTR_GID, &0u64.to_le_bytes()),
+                ],
+            )
+        };
+        assert!(check(chown(65536)).unwrap_err().contains("owner outside"));
+        assert!(check(chown(u64::MAX)).unwrap_err().contains("owner outside"));
+        check(chown(65535)).unwrap();
+        let xattr = |name: &[u8]| {
+            command(
+                13,
+                &[attr(ATTR_PATH, b"f"), attr(ATTR_XATTR_NAME, name), attr(14, b"x")],
+            )
+        };
+        assert!(check(xattr(b"trusted.overlay.redirect"))
+            .unwrap_err()
+            .contains("extended attribute"));
+        assert!(check(xattr(b"security.selinux")).is_err());
+        check(xattr(b"security.capability")).unwrap();
+        check(xattr(b"user.mime_type")).unwrap();
+        // Fifos and sockets are no devices: VPS disks hold them.
+        check(command(6, &[attr(ATTR_PATH, b"run/fifo")])).unwrap();
+        check(command(7, &[attr(ATTR_PATH, b"var/spool/postfix/private/smtp")])).unwrap();
     }
 
     #[test]
