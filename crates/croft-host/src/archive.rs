@@ -204,40 +204,27 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// Write `src` as a gzip-compressed tarball to `out` (through a temporary
-/// file, renamed when complete); returns the tarball's sha256 and size.
-pub fn pack(src: &Path, out: &Path) -> Result<(String, u64), ArchiveError> {
-    let tmp = out.with_extension("partial");
+/// Write `src` as a gzip-compressed tarball into `out` (an
+/// [`crate::outfile::OutFile`]'s file when it lands on a path a request
+/// named); returns the tarball's sha256 and size.
+pub fn pack(src: &Path, out: &File) -> Result<(String, u64), ArchiveError> {
     let io = |what, path: &Path| {
         let path = path.to_path_buf();
         move |source| ArchiveError::Io { what, path, source }
     };
-    let file = File::create(&tmp).map_err(io("create", &tmp))?;
-    let result = (|| {
-        let hashing = HashingWriter {
-            inner: std::io::BufWriter::new(file),
-            hash: Sha256::new(),
-            bytes: 0,
-        };
-        let gz = flate2::write::GzEncoder::new(hashing, flate2::Compression::fast());
-        let mut builder = tar::Builder::new(gz);
-        builder.follow_symlinks(false);
-        builder.append_dir_all(".", src).map_err(io("archive", src))?;
-        let gz = builder.into_inner().map_err(io("write", &tmp))?;
-        let mut hashing = gz.finish().map_err(io("write", &tmp))?;
-        hashing.flush().map_err(io("write", &tmp))?;
-        Ok((format!("{:x}", hashing.hash.finalize()), hashing.bytes))
-    })();
-    match result {
-        Ok(r) => {
-            std::fs::rename(&tmp, out).map_err(io("rename", &tmp))?;
-            Ok(r)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
+    let hashing = HashingWriter {
+        inner: std::io::BufWriter::new(out),
+        hash: Sha256::new(),
+        bytes: 0,
+    };
+    let gz = flate2::write::GzEncoder::new(hashing, flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gz);
+    builder.follow_symlinks(false);
+    builder.append_dir_all(".", src).map_err(io("archive", src))?;
+    let gz = builder.into_inner().map_err(io("write the tarball of", src))?;
+    let mut hashing = gz.finish().map_err(io("write the tarball of", src))?;
+    hashing.flush().map_err(io("write the tarball of", src))?;
+    Ok((format!("{:x}", hashing.hash.finalize()), hashing.bytes))
 }
 
 #[cfg(test)]
@@ -316,7 +303,7 @@ mod tests {
         std::fs::write(src.join("bin/sh"), b"#!shell").unwrap();
         std::fs::write(src.join("data"), vec![7u8; 200_000]).unwrap();
         let out = dir.path().join("img.tar.gz");
-        let (sha, size) = pack(&src, &out).unwrap();
+        let (sha, size) = pack(&src, &File::create(&out).unwrap()).unwrap();
         assert_eq!(sha.len(), 64);
         assert_eq!(size, std::fs::metadata(&out).unwrap().len());
         let dest = dir.path().join("dest");
@@ -334,7 +321,7 @@ mod tests {
         // An empty tree is not a root filesystem.
         let empty = dir.path().join("empty");
         std::fs::create_dir_all(&empty).unwrap();
-        pack(&empty, &dir.path().join("e.tar.gz")).unwrap();
+        pack(&empty, &File::create(dir.path().join("e.tar.gz")).unwrap()).unwrap();
         let dest3 = dir.path().join("dest3");
         std::fs::create_dir_all(&dest3).unwrap();
         assert!(matches!(

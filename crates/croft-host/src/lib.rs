@@ -11,6 +11,7 @@ pub mod cgroup;
 pub mod cmd;
 pub mod fds;
 pub mod net;
+pub mod outfile;
 pub mod proto;
 pub mod rootfs;
 pub mod runtime;

@@ -39,7 +39,7 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
                     )
                     .unwrap_or_else(|e| panic!("debootstrap {release} (needs the Debian mirror): {e}"));
                     let tarball = dir.join(format!("{release}.tar.gz"));
-                    croft_host::archive::pack(&build, &tarball).unwrap();
+                    croft_host::archive::pack(&build, &std::fs::File::create(&tarball).unwrap()).unwrap();
                     std::fs::remove_dir_all(&build).unwrap();
                     (release.to_string(), steps)
                 })

@@ -656,3 +656,77 @@ fn a_device_node_on_a_vps_disk_opens_nothing() {
         "echo x > /dev/null && head -c 4 /dev/urandom > /dev/null && head -c 4 /dev/zero > /dev/null",
     );
 }
+
+/// Exports write host files a request names: the attacks planted
+/// a symlink where the temporary `<name>.partial` would be made (the
+/// export followed it and truncated its target, even without
+/// `overwrite`), and exported with `overwrite` to `/dev/full`, replacing
+/// the device node with a file. A device node of our own stands in for
+/// `/dev/full` here.
+#[test]
+fn an_export_never_writes_through_a_symlink_or_replaces_a_device() {
+    let host = attacker();
+    host.ok(&["snapshot", "create", "esc", "s1"]);
+    let dir = host.dir.join("exports");
+    std::fs::create_dir(&dir).unwrap();
+    let victim = host.dir.join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    // The old temporary names, planted as symlinks to the victim.
+    for planted in ["img.tar.partial", ".img.tar.gz.partial", "snap.partial"] {
+        std::os::unix::fs::symlink(&victim, dir.join(planted)).unwrap();
+    }
+    host.ok(&["image", "export", "busybox", &path("img.tar.gz")]);
+    host.ok(&["snapshot", "export", "esc", "s1", &path("snap")]);
+    // Targets that are not regular files, with and without --force.
+    std::os::unix::fs::symlink(&victim, dir.join("link")).unwrap();
+    nix::sys::stat::mknod(
+        &dir.join("full"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        libc::makedev(1, 7),
+    )
+    .unwrap();
+    nix::unistd::mkfifo(&dir.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    for target in ["link", "full", "fifo"] {
+        let target_path = path(target);
+        for force in [&[][..], &["--force"][..]] {
+            let image = [&["image", "export"][..], force, &["busybox", &target_path]].concat();
+            let err = host.fails(&image);
+            assert!(
+                err.contains("not a regular file"),
+                "image export to {target}: {err}"
+            );
+            let snap = [&["snapshot", "export"][..], force, &["esc", "s1", &target_path]].concat();
+            let err = host.fails(&snap);
+            assert!(
+                err.contains("not a regular file"),
+                "snapshot export to {target}: {err}"
+            );
+        }
+    }
+    assert_eq!(host_file(&victim.to_string_lossy()), "precious");
+    let kind = |name: &str| std::fs::symlink_metadata(dir.join(name)).unwrap().file_type();
+    use std::os::unix::fs::FileTypeExt;
+    assert!(kind("link").is_symlink() && kind("full").is_char_device() && kind("fifo").is_fifo());
+    // Only what was asked for (and what was planted) is there: no
+    // temporary file is left behind.
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            ".img.tar.gz.partial",
+            "fifo",
+            "full",
+            "img.tar.gz",
+            "img.tar.partial",
+            "link",
+            "snap",
+            "snap.partial"
+        ]
+    );
+}

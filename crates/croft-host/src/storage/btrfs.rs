@@ -309,11 +309,16 @@ impl Pool for BtrfsPool {
         vps: &str,
         snap: &str,
         parent: Option<&str>,
-        out: &Path,
+        out: &std::fs::File,
     ) -> Result<(), StorageError> {
         let snapshots = self.instance_dir(vps).join("snapshots");
+        // The stream goes to the already open file, never to a path btrfs
+        // would open itself (following symlinks, truncating).
+        let stdout = out
+            .try_clone()
+            .map_err(io("duplicate the output file of", &snapshots))?;
         let mut send = Command::new("btrfs");
-        send.args(["-q", "send", "-f"]).arg(out);
+        send.args(["-q", "send"]).stdout(stdout);
         if let Some(parent) = parent {
             send.arg("-p").arg(snapshots.join(parent));
         }

@@ -204,15 +204,15 @@ pub trait Pool: Send + Sync + std::fmt::Debug {
         })
     }
 
-    /// Write snapshot `snap` of `vps` to the new file `out` as a btrfs
-    /// send stream: all of it, or only what changed since `parent` (another
-    /// snapshot of `vps`) when given.
+    /// Write snapshot `snap` of `vps` into the file `out` (fresh and
+    /// empty) as a btrfs send stream: all of it, or only what changed since
+    /// `parent` (another snapshot of `vps`) when given.
     fn send_snapshot(
         &self,
         _vps: &str,
         _snap: &str,
         _parent: Option<&str>,
-        _out: &Path,
+        _out: &std::fs::File,
     ) -> Result<(), StorageError> {
         Err(StorageError::Unsupported {
             driver: self.driver(),

@@ -1515,13 +1515,16 @@ impl Manager {
         }
         let out = output_file(path, overwrite)?;
         let src = self.pool.image_dir(&dir_name);
-        let target = out.clone();
-        let (sha256, size_bytes) = blocking(move || croft_host::archive::pack(&src, &target))
-            .await?
-            .map_err(|e| ManagerError::Host {
+        let (sha256, size_bytes) = blocking(move || {
+            let file = croft_host::outfile::OutFile::create(&out, overwrite).map_err(outfile_err)?;
+            let packed = croft_host::archive::pack(&src, file.file()).map_err(|e| ManagerError::Host {
                 what: "export".into(),
                 detail: crate::error_chain(&e),
             })?;
+            file.persist().map_err(outfile_err)?;
+            Ok::<_, ManagerError>(packed)
+        })
+        .await??;
         let source = if ImageStore::kind(name).is_ok() {
             "built"
         } else {
@@ -2004,12 +2007,21 @@ fn output_file(path: &str, overwrite: bool) -> Result<PathBuf> {
             "{path}: give an absolute path in an existing directory"
         )));
     }
-    match std::fs::symlink_metadata(&out) {
-        Ok(m) if m.is_dir() => Err(ManagerError::Invalid(format!("{path} is a directory"))),
-        Ok(_) if !overwrite => Err(ManagerError::Conflict(format!(
-            "{path} exists (use --force to replace it)"
-        ))),
-        _ => Ok(out),
+    croft_host::outfile::check_target(&out, overwrite).map_err(outfile_err)?;
+    Ok(out)
+}
+
+/// An output file's refusal is the caller's to fix: a target that exists
+/// is a 409, one that is not a regular file (or a bad path) a 400.
+fn outfile_err(e: croft_host::outfile::OutFileError) -> ManagerError {
+    use croft_host::outfile::OutFileError;
+    match e {
+        OutFileError::Exists(_) => ManagerError::Conflict(e.to_string()),
+        OutFileError::NotRegular(..) | OutFileError::BadPath(_) => ManagerError::Invalid(e.to_string()),
+        OutFileError::Io { .. } => ManagerError::Host {
+            what: "write the output file".into(),
+            detail: crate::error_chain(&e),
+        },
     }
 }
 

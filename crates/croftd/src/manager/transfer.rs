@@ -4,9 +4,10 @@
 //! A chain of them (export s1; export s2 since s1; import both, in order)
 //! is how a VPS's disk moves between hosts with only the changes sent.
 
-use super::{blocking, host_err, Manager, ManagerError, Result};
+use super::{blocking, Manager, ManagerError, Result};
 use croft_api::{Snapshot, SnapshotExportRequest, SnapshotExportResult};
 use croft_host::cmd::CommandError;
+use croft_host::outfile::OutFile;
 use croft_host::storage::send_stream::{self, StreamHead};
 use croft_host::storage::StorageError;
 use std::path::{Path, PathBuf};
@@ -32,15 +33,6 @@ impl Drop for Exporting<'_> {
             }
         }
     }
-}
-
-/// Where a partly written export lives until it is complete: a name of
-/// its own, so two exports to one path never write the same file.
-fn partial_path(out: &Path) -> PathBuf {
-    static EXPORTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = EXPORTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = out.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    out.with_file_name(format!(".{name}.partial-{}-{n}", std::process::id()))
 }
 
 impl Manager {
@@ -89,24 +81,23 @@ impl Manager {
             }
             Exporting { manager: self, keys }
         };
-        let partial = partial_path(&out);
         let pool = self.pool.clone();
-        let (vps, s, since, file) = (
+        let (vps, s, since, path, target) = (
             name.to_string(),
             snap.to_string(),
             req.since.clone(),
-            partial.clone(),
+            req.path.clone(),
+            out.clone(),
         );
-        let sent = blocking(move || pool.send_snapshot(&vps, &s, since.as_deref(), &file)).await?;
-        if let Err(e) = sent.map_err(|e| send_err(e, &req.path)).and_then(|()| {
-            std::fs::rename(&partial, &out).map_err(host_err(format!("rename to {}", out.display())))
-        }) {
-            let _ = std::fs::remove_file(&partial);
-            return Err(e);
-        }
-        let size_bytes = std::fs::metadata(&out)
-            .map_err(host_err(format!("stat {}", out.display())))?
-            .len();
+        // Each export writes a temporary file of its own (two exports to
+        // one path never write the same file), renamed over `out` when whole.
+        let size_bytes = blocking(move || {
+            let file = OutFile::create(&target, req.overwrite).map_err(super::outfile_err)?;
+            pool.send_snapshot(&vps, &s, since.as_deref(), file.file())
+                .map_err(|e| send_err(e, &path))?;
+            file.persist().map_err(super::outfile_err)
+        })
+        .await??;
         info!(vps = name, snapshot = snap, since = ?req.since, path = %out.display(), size_bytes, "exported");
         Ok(SnapshotExportResult {
             path: out.display().to_string(),
