@@ -332,17 +332,41 @@ const MASKED_UNITS: &[&str] = &[
     "getty@tty1.service",
 ];
 
+/// Where a Debian image's packages and their fixes come from.
+#[derive(Debug, Clone, Copy)]
+pub struct DebianMirrors<'a> {
+    /// The archive: the release and its `-updates` suite.
+    pub archive: &'a str,
+    /// The security archive: the release's `-security` suite.
+    pub security: &'a str,
+}
+
+/// The image's APT sources (deb822, as Debian 13 installs write them):
+/// the release, its point-release fixes (`-updates`) and Debian's
+/// security fixes (`-security`), so `apt upgrade` inside a VPS gets them.
+pub fn debian_sources(release: &str, mirrors: DebianMirrors) -> String {
+    let keyring = "/usr/share/keyrings/debian-archive-keyring.gpg";
+    format!(
+        "Types: deb\nURIs: {archive}\nSuites: {release} {release}-updates\nComponents: main\nSigned-By: {keyring}\n\n\
+         Types: deb\nURIs: {security}\nSuites: {release}-security\nComponents: main\nSigned-By: {keyring}\n",
+        archive = mirrors.archive,
+        security = mirrors.security,
+    )
+}
+
 /// Build Debian `release` into the empty directory `root` with debootstrap
-/// from `mirror`, then make it VPS-ready: units that need real hardware
-/// masked, a UTF-8 locale, an empty machine-id and no SSH host keys (each
-/// VPS gets its own), the package cache emptied.
+/// from `mirrors.archive`, then make it VPS-ready: APT sources with the
+/// security and update suites, units that need real hardware masked, a
+/// UTF-8 locale, an empty machine-id and no SSH host keys (each VPS gets
+/// its own), the package cache emptied.
 pub fn debootstrap(
     release: &str,
-    mirror: &str,
+    mirrors: DebianMirrors,
     root: &Path,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(), RootfsError> {
     use std::io::BufRead;
+    let mirror = mirrors.archive;
     // stdout and stderr share one pipe so the "I: ..." lines arrive in order.
     let (reader, writer) = nix::unistd::pipe().map_err(|e| io("create a pipe for", root)(e.into()))?;
     let writer2 = writer.try_clone().map_err(io("create a pipe for", root))?;
@@ -386,6 +410,12 @@ pub fn debootstrap(
         fs::remove_dir_all(&dev).map_err(io("empty", &dev))?;
         fs::create_dir(&dev).map_err(io("create", &dev))?;
     }
+    // debootstrap writes a sources.list with the release alone.
+    let _ = fs::remove_file(root.join("etc/apt/sources.list"));
+    let sources = root.join("etc/apt/sources.list.d");
+    fs::create_dir_all(&sources).map_err(io("create", &sources))?;
+    fs::write(sources.join("debian.sources"), debian_sources(release, mirrors))
+        .map_err(io("write", &sources))?;
     let units = root.join("etc/systemd/system");
     fs::create_dir_all(&units).map_err(io("create", &units))?;
     for unit in MASKED_UNITS {

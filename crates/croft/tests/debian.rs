@@ -16,6 +16,35 @@ fn wait_running(host: &Host, name: &str) -> Duration {
     start.elapsed()
 }
 
+/// Debian's security and point-release fixes reach a VPS: apt inside
+/// would fetch the release's `-security` and `-updates` suites (asked
+/// offline, the VPS has no way out here), and the mirror has both (asked
+/// from the host).
+fn assert_apt_gets_fixes(host: &Host, vps: &str, release: &str) {
+    let uris = host.sh_ok(vps, "apt-get --print-uris update");
+    for suite in ["", "-updates", "-security"] {
+        let uri = uris
+            .lines()
+            .filter_map(|l| l.split('\'').nth(1))
+            .find(|u| u.ends_with(&format!("/dists/{release}{suite}/InRelease")))
+            .unwrap_or_else(|| panic!("{vps}: apt does not fetch {release}{suite}: {uris}"));
+        // From the host's own network namespace, as debootstrap above.
+        let fetched = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sys, urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1], method='HEAD'), timeout=20)",
+                uri,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            fetched.status.success(),
+            "{uri}: {}",
+            String::from_utf8_lossy(&fetched.stderr)
+        );
+    }
+}
+
 #[test]
 fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
     common::require_root();
@@ -33,7 +62,10 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
                     let mut steps = Vec::new();
                     croft_host::rootfs::debootstrap(
                         release,
-                        "http://deb.debian.org/debian",
+                        croft_host::rootfs::DebianMirrors {
+                            archive: "http://deb.debian.org/debian",
+                            security: "http://deb.debian.org/debian-security",
+                        },
                         &build,
                         &mut |s| steps.push(s.to_string()),
                     )
@@ -90,6 +122,7 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
     assert!(host
         .sh_ok("new1", "systemctl --version")
         .starts_with("systemd 257"));
+    assert_apt_gets_fixes(&host, "new1", "trixie");
 
     // Root over SSH with a key given at launch, and a first-boot script
     // that runs once.
@@ -135,6 +168,7 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ssh1\nconfigured\n");
+    assert_apt_gets_fixes(&host, "ssh1", "bookworm");
     assert_eq!(host.info("ssh1")["user_data"], "succeeded");
     host.ok(&["restart", "ssh1"]);
     wait_running(&host, "ssh1");

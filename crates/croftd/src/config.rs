@@ -33,8 +33,11 @@ pub struct DaemonConfig {
     pub storage_source: Option<PathBuf>,
     /// The static busybox the `busybox` image is built from.
     pub busybox: PathBuf,
-    /// The Debian mirror Debian images are built from.
+    /// The Debian mirror Debian images are built from (and whose
+    /// `-updates` suite they list).
     pub debian_mirror: String,
+    /// The Debian security archive Debian images list for security fixes.
+    pub debian_security_mirror: String,
     /// error, warn, info, debug or trace.
     pub log_level: String,
     /// Give VPSes honest /proc files through lxcfs (run by croftd).
@@ -66,6 +69,7 @@ impl Default for DaemonConfig {
             storage_source: None,
             busybox: "/bin/busybox".into(),
             debian_mirror: "http://deb.debian.org/debian".into(),
+            debian_security_mirror: "http://deb.debian.org/debian-security".into(),
             log_level: "info".into(),
             lxcfs: true,
             ssh_key_files: Vec::new(),

@@ -55,14 +55,21 @@ pub struct ImageStore {
     dir: PathBuf,
     busybox: PathBuf,
     debian_mirror: String,
+    debian_security_mirror: String,
 }
 
 impl ImageStore {
-    pub fn new(dir: PathBuf, busybox: PathBuf, debian_mirror: String) -> ImageStore {
+    pub fn new(
+        dir: PathBuf,
+        busybox: PathBuf,
+        debian_mirror: String,
+        debian_security_mirror: String,
+    ) -> ImageStore {
         ImageStore {
             dir,
             busybox,
             debian_mirror,
+            debian_security_mirror,
         }
     }
 
@@ -75,7 +82,13 @@ impl ImageStore {
         progress: &mut dyn FnMut(&str),
     ) -> Result<(), String> {
         match name.strip_prefix("debian/") {
-            Some(release) => croft_host::rootfs::debootstrap(release, &self.debian_mirror, root, progress),
+            Some(release) => {
+                let mirrors = croft_host::rootfs::DebianMirrors {
+                    archive: &self.debian_mirror,
+                    security: &self.debian_security_mirror,
+                };
+                croft_host::rootfs::debootstrap(release, mirrors, root, progress)
+            }
             None => croft_host::rootfs::populate_busybox(&self.busybox, root),
         }
         .map_err(|e| {

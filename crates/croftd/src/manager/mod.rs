@@ -117,7 +117,12 @@ impl Manager {
         make_dir(&cfg.vps_run_dir(), 0o700)?;
         let cgroups = CgroupManager::detect(&cfg.cgroup_prefix)?;
         cgroups.prepare()?;
-        let images = ImageStore::new(cfg.images_dir(), cfg.busybox.clone(), cfg.debian_mirror.clone());
+        let images = ImageStore::new(
+            cfg.images_dir(),
+            cfg.busybox.clone(),
+            cfg.debian_mirror.clone(),
+            cfg.debian_security_mirror.clone(),
+        );
         let pool: Arc<dyn Pool> = Arc::from(
             croft_host::storage::open(&cfg.pool())
                 .map_err(|e| anyhow::anyhow!("storage pool: {}", crate::error_chain(&e)))?,
