@@ -8,6 +8,7 @@
 
 mod client;
 mod network;
+mod relay;
 mod terminal;
 
 use anyhow::{anyhow, bail, Result};
@@ -155,9 +156,14 @@ enum Command {
     /// Attach to the VPS console (detach with Ctrl+a q).
     Console {
         name: String,
-        /// Print the console output recorded while nobody was attached, and exit.
+        /// Print the console output recorded while nobody was attached, and
+        /// exit. Control characters are shown, not obeyed (see --raw).
         #[arg(long)]
         show_log: bool,
+        /// With --show-log: print the log as recorded, terminal escape
+        /// sequences of the VPS's included (for a file or a pipe).
+        #[arg(long, requires = "show_log")]
+        raw: bool,
     },
     /// Show or change VPS configuration.
     Config {
@@ -545,14 +551,24 @@ fn run(cli: Cli) -> Result<u8> {
             cwd,
             command,
         } => return exec(&client, &name, tty, env, cwd, command),
-        Command::Console { name, show_log: true } => {
+        Command::Console {
+            name,
+            show_log: true,
+            raw,
+        } => {
             let log: serde_json::Value =
                 client.get(&format!("/1.0/instances/{}/console", path_name(&name)?))?;
-            print!("{}", log["log"].as_str().unwrap_or_default());
+            let log = log["log"].as_str().unwrap_or_default();
+            if raw {
+                print!("{log}");
+            } else {
+                print!("{}", terminal::printable(log));
+            }
         }
         Command::Console {
             name,
             show_log: false,
+            ..
         } => console(&client, &name)?,
         Command::Config { command } => config(&client, command)?,
         Command::Snapshot { command } => snapshot(&client, command)?,
@@ -839,14 +855,10 @@ fn exec(
         // Signals meant for the command (Ctrl+C, kill of this CLI) are
         // forwarded to it rather than ending only the CLI.
         let forward = terminal::ForwardedSignals::new()?;
-        conn.send(&req, &[0, 1, 2])?;
-        forward.until_readable(&conn, |signal| {
-            conn.send(&Request::Signal { signal }, &[]).is_ok()
-        })?;
-        return match conn.recv::<Reply>()? {
-            (Reply::Exited { code }, _) => Ok(code.clamp(0, 255) as u8),
-            (Reply::Error { message }, _) => bail!("{message}"),
-            (other, _) => bail!("unexpected answer from the supervisor: {other:?}"),
+        return match relay::exec(&conn, &req, &forward)? {
+            Reply::Exited { code } => Ok(code.clamp(0, 255) as u8),
+            Reply::Error { message } => bail!("{message}"),
+            other => bail!("unexpected answer from the supervisor: {other:?}"),
         };
     }
     conn.send(&req, &[])?;

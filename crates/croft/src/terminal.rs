@@ -1,5 +1,6 @@
-//! Interactive sessions: raw mode on the user's terminal and the copy loop
-//! between it and a pty master inside the VPS (exec -t and console).
+//! The user's terminal: raw mode and the copy loop between it and a pty
+//! master inside the VPS (exec -t and console), the signals forwarded to a
+//! command, and what a VPS wrote made safe to show on it.
 
 use anyhow::Result;
 use croft_host::proto::{Conn, Reply};
@@ -83,32 +84,43 @@ impl ForwardedSignals {
         })
     }
 
-    /// Hand every caught signal to `forward` until `conn` has a message.
-    pub fn until_readable(&self, conn: &Conn, mut forward: impl FnMut(i32) -> bool) -> Result<()> {
-        loop {
-            let mut fds = [
-                PollFd::new(conn.as_fd(), PollFlags::POLLIN),
-                PollFd::new(self.fd.as_fd(), PollFlags::POLLIN),
-            ];
-            match poll(&mut fds, PollTimeout::NONE) {
-                Err(nix::Error::EINTR) => continue,
-                Err(e) => return Err(e.into()),
-                Ok(_) => {}
+    /// The signals caught since the last call, by number.
+    pub fn pending(&self) -> Vec<i32> {
+        std::iter::from_fn(|| self.fd.read_signal().ok().flatten())
+            .map(|info| info.ssi_signo as i32)
+            .collect()
+    }
+}
+
+impl AsFd for ForwardedSignals {
+    /// Readable when a signal was caught.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Text a VPS wrote, made safe to print on the user's terminal: each
+/// control character but newline, tab and the carriage return of a CRLF
+/// shown as a visible `^X` (ESC as `^[`, DEL as `^?`), and each C1 control
+/// (which terminals may obey like an ESC sequence) as `<U+009B>`; so no
+/// escape sequence recorded from a VPS reaches the terminal.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            '\r' if chars.peek() == Some(&'\n') => out.push(c),
+            '\x7f' => out.push_str("^?"),
+            c if (c as u32) < 0x20 => {
+                out.push('^');
+                out.push(char::from(b'@' + c as u8));
             }
-            let conn_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
-            let sig_ready = fds[1].revents().is_some_and(|r| !r.is_empty());
-            if sig_ready {
-                while let Ok(Some(info)) = self.fd.read_signal() {
-                    if !forward(info.ssi_signo as i32) {
-                        return Ok(());
-                    }
-                }
-            }
-            if conn_ready {
-                return Ok(());
-            }
+            c if ('\u{80}'..='\u{9f}').contains(&c) => out.push_str(&format!("<U+{:04X}>", c as u32)),
+            c => out.push(c),
         }
     }
+    out
 }
 
 /// How an interactive session ended.
@@ -226,4 +238,22 @@ fn finish(conn: &Conn) -> Result<SessionEnd> {
         Ok((other, _)) => SessionEnd::Closed(format!("unexpected message {other:?}")),
         Err(e) => SessionEnd::Closed(e.to_string()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn printable_shows_controls_and_keeps_text_lines_and_tabs() {
+        assert_eq!(printable("boot ok\r\nlogin:\tx\n"), "boot ok\r\nlogin:\tx\n");
+        // A title change, a screen clear, a lone CR that would overwrite
+        // the line, BEL, DEL and a C1 CSI: all visible, none obeyed.
+        assert_eq!(
+            printable("\x1b]0;pwned\x07\x1b[2Jover\rwrite\x7f\u{9b}31m"),
+            "^[]0;pwned^G^[[2Jover^Mwrite^?<U+009B>31m"
+        );
+        assert_eq!(printable("é ✓"), "é ✓");
+        assert!(!printable(&(0u8..=127).map(char::from).collect::<String>()).contains('\x1b'));
+    }
 }

@@ -730,3 +730,77 @@ fn an_export_never_writes_through_a_symlink_or_replaces_a_device() {
         ]
     );
 }
+
+/// `croft exec` without `-t` used to hand the CLI's own stdin, stdout and
+/// stderr (the admin's terminal) into the VPS: a process that kept them
+/// read what the admin typed after `croft exec` returned, and could write
+/// escape sequences to their terminal. Here the admin's terminal is a pty
+/// of the test's; the command leaves two processes behind holding its
+/// stdio, one to read what is typed next, one to write to the terminal.
+/// Then the console log's escape sequences are shown, not obeyed.
+#[test]
+fn exec_and_the_console_log_never_lend_the_admins_terminal() {
+    use std::io::{Read, Write};
+    let host = attacker();
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    let script =
+        "echo $(readlink /proc/$$/fd/0) $(readlink /proc/$$/fd/1) $(readlink /proc/$$/fd/2) > /tmp/fds; \
+                  exec 3<&0 4>&1; \
+                  (sleep 1; cat <&3 > /tmp/stolen) & \
+                  (sleep 1; printf '\\033]0;pwned\\007' >&4) & \
+                  echo done";
+    let out = std::process::Command::new(common::bin_dir().join("croft"))
+        .arg("--socket")
+        .arg(&host.socket)
+        .args(["exec", "esc", "--", "sh", "-c", script])
+        .stdin(slave.try_clone().unwrap())
+        .stdout(std::process::Stdio::piped())
+        .stderr(slave)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "done\n");
+    // The admin types the next command's password at the terminal.
+    let mut master = std::fs::File::from(pty.master);
+    master.write_all(b"hunter2\n").unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let fds = host.sh_ok("esc", "cat /tmp/fds");
+    assert!(
+        fds.split_whitespace().count() == 3 && fds.split_whitespace().all(|l| l.starts_with("pipe:")),
+        "the command's stdio are not pipes of the CLI's: {fds}"
+    );
+    assert_eq!(
+        host.sh_ok("esc", "cat /tmp/stolen"),
+        "",
+        "what the admin typed was read inside"
+    );
+    // Nothing was written to the terminal either: what it shows is the
+    // echo of the password typed, not the escape sequence.
+    nix::fcntl::fcntl(
+        std::os::fd::AsRawFd::as_raw_fd(&master),
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )
+    .unwrap();
+    let mut shown = Vec::new();
+    let _ = master.read_to_end(&mut shown);
+    assert!(!String::from_utf8_lossy(&shown).contains("pwned"), "{shown:?}");
+
+    // The console log as recorded holds what init and anything in the VPS
+    // wrote to the console; shown, its controls are made visible.
+    host.sh_ok(
+        "esc",
+        "printf 'before \\033]0;pwned\\007\\033[2J after\\n' > /dev/console",
+    );
+    host.wait_for("the console log", Duration::from_secs(5), || {
+        host.ok(&["console", "esc", "--show-log", "--raw"])
+            .contains("after")
+    });
+    let shown = host.ok(&["console", "esc", "--show-log"]);
+    assert!(!shown.contains('\x1b') && !shown.contains('\x07'), "{shown:?}");
+    assert!(shown.contains("before ^[]0;pwned^G^[[2J after"), "{shown:?}");
+    let raw = host.ok(&["console", "esc", "--show-log", "--raw"]);
+    assert!(raw.contains("before \x1b]0;pwned\x07\x1b[2J after"), "{raw:?}");
+    let err = host.fails(&["console", "esc", "--raw"]);
+    assert!(err.contains("--show-log"), "{err}");
+}

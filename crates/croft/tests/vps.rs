@@ -388,6 +388,17 @@ fn exec_streams_stdio_and_propagates_exit_codes() {
     child.stdin.take().unwrap().write_all(&[b'x'; 100_000]).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "100000");
+    // A command that stops reading its endless stdin ends normally (the
+    // CLI is not killed by SIGPIPE feeding it), and a megabyte of output
+    // arrives whole.
+    let out = host.host_sh(&format!(
+        "yes | {} --socket {} exec ex1 -- sh -c 'head -1; head -c 1048576 /dev/zero'",
+        common::bin_dir().join("croft").display(),
+        host.socket.display()
+    ));
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout.len(), 2 + (1 << 20));
+    assert!(out.stdout.starts_with(b"y\n"));
     // Signals to the CLI reach the command inside.
     let child = std::process::Command::new(common::bin_dir().join("croft"))
         .args([
