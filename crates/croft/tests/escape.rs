@@ -804,3 +804,51 @@ fn exec_and_the_console_log_never_lend_the_admins_terminal() {
     let err = host.fails(&["console", "esc", "--raw"]);
     assert!(err.contains("--show-log"), "{err}");
 }
+
+/// Every namespace a VPS made was counted against host root's
+/// `user.max_user_namespaces`: one VPS holding ~96k user namespaces made
+/// every launch on the host fail (ENOSPC) and a restart left it stopped.
+/// Here the attacker takes every user namespace the kernel grants it, and
+/// while it holds them host root, a new VPS and the attacker's own restart
+/// must all still get theirs.
+#[test]
+fn one_vps_using_up_its_namespaces_leaves_the_host_and_other_vpses_theirs() {
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "esc", "--memory", "1GiB"]);
+    install_probe(&host);
+    host.sh_ok("esc", "syscall_probe userns > /tmp/userns 2>&1 &");
+    let mut report = String::new();
+    host.wait_for("the flood to stop", Duration::from_secs(120), || {
+        report = host.sh_ok("esc", "cat /tmp/userns");
+        report.contains("userns held=")
+    });
+    let field = |name: &str| -> u64 {
+        report
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {report:?}"))
+    };
+    // It stopped at its budget (ENOSPC), not at a descriptor limit, and
+    // that budget is the host's whole limit: the attack ran to the end.
+    let host_limit: u64 = host_file("/proc/sys/user/max_user_namespaces")
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(field("errno="), libc::ENOSPC as u64, "{report}");
+    assert!(field("held=") + 100 > host_limit, "{report} of {host_limit}");
+
+    let unshare = std::process::Command::new("unshare")
+        .args(["--user", "true"])
+        .output()
+        .unwrap();
+    assert!(
+        unshare.status.success(),
+        "host root got no user namespace: {unshare:?}"
+    );
+    host.ok(&["launch", "busybox", "other"]);
+    assert_eq!(host.sh_ok("other", "echo up").trim(), "up");
+    // The attacker's restart frees its namespaces and gets new ones.
+    host.ok(&["restart", "esc"]);
+    assert_eq!(host.sh_ok("esc", "echo up").trim(), "up");
+}

@@ -56,6 +56,7 @@ impl From<ManagerError> for ApiError {
             ManagerError::Invalid(_) => StatusCode::BAD_REQUEST,
             ManagerError::NotFound(_) => StatusCode::NOT_FOUND,
             ManagerError::Conflict(_) => StatusCode::CONFLICT,
+            ManagerError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ManagerError::Image(ImageError::Unknown { .. }) => StatusCode::NOT_FOUND,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -1,13 +1,16 @@
 //! Kernel limits that are per *host user*, not per VPS, and so run out long
 //! before memory does when many VPSes run.
 //!
-//! Every VPS's user namespace is created by host root, and the kernel
-//! charges some per-user counters at every level of the user-namespace
-//! tree: all VPSes together share host root's allowance. The default of 128
-//! inotify instances runs out after about fifteen idle Debian VPSes (systemd
-//! alone takes several), after which their units fail with "Too many open
-//! files". croftd raises such limits at start, never lowers them, to what
-//! LXD's and Incus's production guides recommend.
+//! The kernel charges some per-user counters (inotify instances and
+//! watches, namespaces) at every level of the user-namespace tree, at the
+//! host level to the uid that owns the VPS's user namespace: its uid base
+//! (see `runtime::security::as_namespace_owner`), so each VPS has an
+//! allowance of its own, not shared with other VPSes or host root. The
+//! default of 128 inotify instances is still too few for one busy Debian
+//! VPS (systemd alone takes several, every unit watching files more), so
+//! croftd raises these limits at start, never lowers them, to what LXD's
+//! and Incus's production guides recommend. The memory they take is
+//! charged to the VPS's memory cgroup.
 
 use tracing::{info, warn};
 

@@ -6,8 +6,10 @@
 //! in a sibling module:
 //!
 //! 1. the supervisor opens the VPS cgroups' attach files and `clone`s the
-//!    VPS init with new user, mount, pid, uts, ipc and net namespaces; the
-//!    child joins the cgroups itself through those files at once;
+//!    VPS init with new user, mount, pid, uts, ipc and net namespaces, the
+//!    user namespace owned by the VPS's uid base (its own budget of the
+//!    host's namespace counts); the child joins the cgroups itself through
+//!    those files at once;
 //! 2. the supervisor writes the child's uid/gid maps (`0 <uid_base>
 //!    65536`) and lets it go, then builds its network while the child
 //!    builds its mounts;
@@ -44,6 +46,9 @@ pub use security::SeccompProgram;
 pub enum RuntimeError {
     #[error("clone of the VPS init failed")]
     Clone(#[source] nix::Error),
+    /// A `user.max_*_namespaces` count of the host is used up (ENOSPC).
+    #[error("the host's limit on namespaces is reached (see /proc/sys/user); try again once VPSes holding many have stopped")]
+    NamespaceLimit,
     #[error("cannot join cgroup {dir}")]
     Cgroup {
         dir: PathBuf,
@@ -196,16 +201,25 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
         // Non-dumpable as the supervisor is (see exec.rs): nothing inside
         // the VPS could reach this child before init runs, but a reboot
         // from inside must not change that.
-        if security::make_non_dumpable().is_err() {
+        if security::make_non_dumpable().is_err() || security::clear_securebits().is_err() {
             return 1;
         }
         child_main(spec, cgroups_ref, lxcfs.take(), child_ref, &init, &env, seccomp)
     });
-    // SAFETY: the supervisor is single-threaded, so the child (a copy of
-    // this process without CLONE_VM) can allocate and run arbitrary code;
-    // `stack` outlives the call in the parent and is the child's own copy.
-    let pid = unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) }
-        .map_err(RuntimeError::Clone)?;
+    // The VPS's user namespace is owned by its uid base, so what is made
+    // inside is counted against a budget of its own (see the function).
+    let pid = security::as_namespace_owner(spec.uid_base, || {
+        // SAFETY: the supervisor is single-threaded, so the child (a copy
+        // of this process without CLONE_VM) can allocate and run arbitrary
+        // code; `stack` outlives the call in the parent and is the
+        // child's own copy.
+        unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) }
+    })
+    .and_then(|cloned| cloned)
+    .map_err(|e| match e {
+        nix::Error::ENOSPC => RuntimeError::NamespaceLimit,
+        e => RuntimeError::Clone(e),
+    })?;
     drop(child);
     drop(cgroups);
 

@@ -156,6 +156,57 @@ pub fn lock_down(program: &SeccompProgram) -> Result<(), String> {
     Ok(())
 }
 
+/// Run `clone` (which creates the VPS's user namespace) with the effective
+/// uid `owner`, the host uid VPS root maps to, keeping every capability.
+///
+/// The kernel charges every namespace and inotify instance or watch made
+/// inside a user namespace, at the host level, to the uid that *owns*
+/// that namespace, against the host's `user.max_*` sysctls. Owned by host
+/// root (uid 0), all VPSes would draw on one budget shared with host root
+/// itself: one VPS holding ~96k user namespaces made every launch on the
+/// host fail. Owned by its own uid base, each VPS has a budget of its own.
+///
+/// `SECBIT_NO_SETUID_FIXUP` keeps the effective capabilities across the
+/// uid change (the clone needs them); the caller's securebits and uid are
+/// restored before returning, and the cloned child must call
+/// [`clear_securebits`] before anything else. Should restoring fail after
+/// a clone that worked, the error is returned all the same: the caller
+/// drops its end of the sync socket and the waiting child exits.
+pub fn as_namespace_owner<T>(owner: u32, clone: impl FnOnce() -> T) -> Result<T, nix::Error> {
+    // SAFETY: PR_GET_SECUREBITS takes no pointer and returns the bits.
+    let saved = unsafe { libc::prctl(libc::PR_GET_SECUREBITS) };
+    if saved < 0 {
+        return Err(nix::Error::last());
+    }
+    set_securebits(saved as libc::c_ulong | SECBIT_NO_SETUID_FIXUP)?;
+    let keep = nix::unistd::Uid::from_raw(u32::MAX); // -1: leave unchanged
+    let switched = nix::unistd::setresuid(keep, nix::unistd::Uid::from_raw(owner), keep);
+    let result = switched.map(|()| clone());
+    // The real and saved uid stayed 0, so taking euid 0 back is allowed.
+    let restored = nix::unistd::setresuid(keep, nix::unistd::Uid::from_raw(0), keep)
+        .and_then(|()| set_securebits(saved as libc::c_ulong));
+    match (result, restored) {
+        (Ok(value), Ok(())) => Ok(value),
+        (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+    }
+}
+
+/// Clear every securebit: the VPS's own uid changes (login dropping to a
+/// user) must drop capabilities as they do on any Linux system.
+pub fn clear_securebits() -> Result<(), nix::Error> {
+    set_securebits(0)
+}
+
+const SECBIT_NO_SETUID_FIXUP: libc::c_ulong = 1 << 2;
+
+fn set_securebits(bits: libc::c_ulong) -> Result<(), nix::Error> {
+    // SAFETY: PR_SET_SECUREBITS takes the bits by value; no pointers.
+    if unsafe { libc::prctl(libc::PR_SET_SECUREBITS, bits) } < 0 {
+        return Err(nix::Error::last());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,6 +47,9 @@ pub enum ManagerError {
     Storage(#[from] StorageError),
     #[error("cannot start VPS {name}: {detail}")]
     Start { name: String, detail: String },
+    /// The host lacks a resource for now (HTTP 503); nothing changed.
+    #[error("cannot start VPS {name} now: {detail}")]
+    Unavailable { name: String, detail: String },
     #[error("{what}: {detail}")]
     Host { what: String, detail: String },
 }
@@ -733,6 +736,10 @@ impl Manager {
             let verdict = stdout.trim();
             match verdict.strip_prefix("ready ").map(|p| p.trim().parse::<i32>()) {
                 Some(Ok(pid)) => Ok(pid),
+                _ if verdict.starts_with("unavailable ") => Err(ManagerError::Unavailable {
+                    name: name.clone(),
+                    detail: verdict["unavailable ".len()..].to_string(),
+                }),
                 _ => {
                     let detail = verdict.strip_prefix("error ").unwrap_or(verdict);
                     let stderr = String::from_utf8_lossy(&out.stderr);
