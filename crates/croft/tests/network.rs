@@ -705,3 +705,156 @@ fn outbound_ipv4_is_masqueraded_unless_nat_is_switched_off() {
         serde_json::from_str(&plain.ok(&["network", "info", "default", "--format", "json"])).unwrap();
     assert_eq!(net["nat"], false);
 }
+
+/// Two ports on the VPS bridge that are not croft's (`lan0` and `lan1` on
+/// the host, `eth0` and `eth1` in their own namespace): a machine on the
+/// VPS LAN that sends any frame it likes. Removed on drop.
+struct Lan {
+    netns: String,
+}
+
+impl Lan {
+    fn new(host: &Host) -> Lan {
+        let lan = Lan {
+            netns: format!("{}-lan", host.netns),
+        };
+        let run = |args: &[&str]| {
+            let st = std::process::Command::new("ip").args(args).status().unwrap();
+            assert!(st.success(), "ip {args:?}");
+        };
+        run(&["netns", "add", &lan.netns]);
+        for (port, dev) in [("lan0", "eth0"), ("lan1", "eth1")] {
+            run(&[
+                "-n",
+                &host.netns,
+                "link",
+                "add",
+                port,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                dev,
+                "netns",
+                &lan.netns,
+            ]);
+            run(&["-n", &host.netns, "link", "set", port, "master", "croftbr0", "up"]);
+            run(&["-n", &lan.netns, "link", "set", dev, "up"]);
+        }
+        run(&["-n", &lan.netns, "addr", "add", "10.87.0.251/24", "dev", "eth1"]);
+        lan
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+    }
+}
+
+/// Sends, from the LAN's eth0, UDP to port 9999 in frames to the MAC
+/// `argv[1]`: to the broadcast 10.87.0.255, to 255.255.255.255, to ff02::1,
+/// then to the VPS's own address `argv[2]`; then to eth1's MAC, to
+/// 255.255.255.255 from 10.87.0.77, and prints the source eth1 got it from.
+const LAN_SENDER: &str = r#"
+import socket, struct, sys
+vmac, vip = sys.argv[1], sys.argv[2]
+mac = lambda s: bytes.fromhex(s.strip().replace(':', ''))
+own = open('/sys/class/net/eth0/address').read()
+def csum(b):
+    b += b'\0' * (len(b) % 2)
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff)
+    return ~(s + (s >> 16)) & 0xffff
+def v4(to, src, dst):
+    udp = struct.pack('!HHHH', 40000, 9999, 12, 0) + b'ping'
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                     socket.inet_aton(src), socket.inet_aton(dst))
+    ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
+    return mac(to) + mac(own) + b'\x08\x00' + ip + udp
+def v6(to, src, dst):
+    s, d = socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst)
+    udp = struct.pack('!HHHH', 40000, 9999, 12, 0) + b'ping'
+    sum6 = csum(s + d + struct.pack('!I3xB', len(udp), 17) + udp) or 0xffff
+    udp = udp[:6] + struct.pack('!H', sum6) + udp[8:]
+    return mac(to) + mac(own) + b'\x86\xdd' + struct.pack('!IHBB', 6 << 28, len(udp), 17, 1) + s + d + udp
+listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b'eth1')
+listener.bind(('', 9999))
+listener.settimeout(5)
+raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+raw.bind(('eth0', 0))
+for frame in [v4(vmac, '10.87.0.77', '10.87.0.255'), v4(vmac, '10.87.0.77', '255.255.255.255'),
+              v6(vmac, 'fd63:726f:6674::77', 'ff02::1'), v4(vmac, '10.87.0.77', vip),
+              v4(open('/sys/class/net/eth1/address').read(), '10.87.0.77', '255.255.255.255')]:
+    raw.send(frame)
+try:
+    print(listener.recvfrom(100)[1][0])
+except socket.timeout:
+    print('nothing')
+"#;
+
+/// The UDP datagrams `name`'s kernel took in (delivered, to no socket, or
+/// broadcast or multicast no socket wanted), for IPv4 and for IPv6.
+fn udp_received(host: &Host, name: &str) -> (u64, u64) {
+    let snmp = host.sh_ok(name, "cat /proc/net/snmp");
+    let udp: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Udp: ")).collect();
+    let v4: u64 = udp[0]
+        .split_whitespace()
+        .zip(udp[1].split_whitespace())
+        .filter(|(k, _)| ["InDatagrams", "NoPorts", "IgnoredMulti"].contains(k))
+        .map(|(_, v)| v.parse::<u64>().unwrap())
+        .sum();
+    let v6: u64 = host
+        .sh_ok(name, "cat /proc/net/snmp6")
+        .lines()
+        .filter_map(|l| l.split_once(char::is_whitespace))
+        .filter(|(k, _)| ["Udp6InDatagrams", "Udp6NoPorts", "Udp6IgnoredMulti"].contains(k))
+        .map(|(_, v)| v.trim().parse::<u64>().unwrap())
+        .sum();
+    (v4, v6)
+}
+
+/// With `firewall default deny`, UDP in a frame to the VPS's MAC but to a
+/// broadcast or multicast address passed (its firewall matches by the
+/// VPS's address); and bridged traffic to 255.255.255.255 was masqueraded,
+/// arriving from the gateway. Now a VPS gets IP only to its own addresses,
+/// and bridged traffic keeps its source.
+#[test]
+fn ip_to_a_vps_reaches_it_only_at_its_own_address_and_bridged_traffic_keeps_its_source() {
+    let host = Host::new();
+    let lan = Lan::new(&host);
+    host.ok(&["launch", "busybox", "fw1"]);
+    host.ok(&["firewall", "default", "fw1", "deny"]);
+    host.ok(&["firewall", "add", "fw1", "allow", "udp", "9999"]);
+    let mac = nic(&host, "fw1")["mac"].as_str().unwrap().to_string();
+    let before = udp_received(&host, "fw1");
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lan.netns,
+            "python3",
+            "-c",
+            LAN_SENDER,
+            &mac,
+            &ipv4(&host, "fw1"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let after = udp_received(&host, "fw1");
+    // Only the datagram to its own address (allowed by its firewall).
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1),
+        (1, 0),
+        "UDP to a broadcast or multicast address reached the VPS"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "10.87.0.77",
+        "bridged traffic was masqueraded"
+    );
+}

@@ -4,12 +4,15 @@
 //! state twice gives the same rules, so croftd re-applies them at every
 //! start and after every change.
 //!
-//! - `inet croft`: IPv4 masquerade for the VPS subnet, port forwards
+//! - `inet croft`: IPv4 masquerade for traffic routed out of the VPS
+//!   subnet (never for traffic bridged between its ports), port forwards
 //!   (DNAT from the host's own addresses, from outside and from the host).
 //! - `bridge croft`: anti-spoofing on every frame a VPS sends (its MAC, its
 //!   IPv4 in IP and ARP, its IPv6 and link-local address in IPv6 and in
 //!   neighbour advertisements, no router advertisements or DHCP service,
-//!   only IPv4/IPv6/ARP), and VPS-to-VPS isolation when asked.
+//!   only IPv4/IPv6/ARP); on every frame to a VPS, IP only to its own
+//!   addresses (ARP, neighbour discovery and MLD queries aside); and
+//!   VPS-to-VPS isolation when asked.
 
 use super::NetError;
 use std::fmt::Write as _;
@@ -143,10 +146,14 @@ pub fn render(r: &Ruleset) -> String {
         w,
         "  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;"
     );
+    // Only what is routed out: traffic bridged between ports (which
+    // br_netfilter passes through this hook too) keeps its source, else a
+    // VPS's frame to a broadcast address would arrive from the gateway.
     if let (true, Some((net, prefix))) = (r.nat, r.ipv4_subnet) {
         let _ = writeln!(
             w,
-            "    ip saddr {net}/{prefix} ip daddr != {net}/{prefix} masquerade"
+            "    oifname != \"{b}\" ip saddr {net}/{prefix} ip daddr != {net}/{prefix} masquerade",
+            b = r.bridge
         );
     }
     // A forwarded connection from the host, or from a VPS (to its own or a
@@ -192,18 +199,23 @@ pub fn render(r: &Ruleset) -> String {
     for v in &r.vpses {
         render_port_chain(w, v);
     }
-    // The ports: a named map (and set), so one more VPS is a chain and
-    // an element or two (see [`render_added_port`]).
-    let _ = writeln!(w, "  map ports {{\n    type ifname : verdict");
-    if !r.vpses.is_empty() {
-        let jumps: Vec<String> = r
-            .vpses
-            .iter()
-            .map(|v| format!("\"{0}\" : jump from_{0}", v.host_if))
-            .collect();
-        let _ = writeln!(w, "    elements = {{ {} }}", jumps.join(", "));
+    // The ports: named maps (and a set), so one more VPS is two chains
+    // and an element in each (see [`render_added_port`]).
+    for v in &r.vpses {
+        render_to_port_chain(w, v);
     }
-    let _ = writeln!(w, "  }}");
+    for (map, chain) in [("ports", "from"), ("to_ports", "to")] {
+        let _ = writeln!(w, "  map {map} {{\n    type ifname : verdict");
+        if !r.vpses.is_empty() {
+            let jumps: Vec<String> = r
+                .vpses
+                .iter()
+                .map(|v| format!("\"{0}\" : jump {chain}_{0}", v.host_if))
+                .collect();
+            let _ = writeln!(w, "    elements = {{ {} }}", jumps.join(", "));
+        }
+        let _ = writeln!(w, "  }}");
+    }
     if r.isolated {
         let _ = writeln!(w, "  set isolated_ports {{\n    type ifname");
         if !r.vpses.is_empty() {
@@ -228,44 +240,39 @@ pub fn render(r: &Ruleset) -> String {
     if r.isolated {
         let _ = writeln!(w, "    iifname @isolated_ports oifname @isolated_ports drop");
     }
-    // A firewall that denies by default matches unicast by the VPS's
-    // addresses (in the inet table); broadcast and multicast IP, which no
-    // address match sees, reach such a VPS only as ARP and neighbour
-    // discovery.
-    let closed: Vec<&VpsRules> = r
-        .vpses
-        .iter()
-        .filter(|v| v.firewall.as_ref().is_some_and(|f| f.default_deny))
-        .collect();
-    // Frames to them, forwarded from another port or sent by the host.
-    let to_closed = (!closed.is_empty()).then(|| {
-        let jumps: Vec<String> = closed
-            .iter()
-            .map(|v| format!("\"{0}\" : jump to_{0}", v.host_if))
-            .collect();
-        format!("    oifname vmap {{ {} }}\n", jumps.join(", "))
-    });
-    let _ = writeln!(w, "{}  }}", to_closed.as_deref().unwrap_or(""));
+    // Frames to a VPS, forwarded from another port or sent by the host,
+    // carry IP only to its own addresses: broadcast, multicast or a
+    // foreign address in a frame sent to its MAC would slip past its
+    // firewall (which matches by address) and is nothing a VPS needs.
+    // ARP and neighbour discovery (and MLD queries) pass.
+    let _ = writeln!(w, "    oifname vmap @to_ports\n  }}");
     let _ = writeln!(
         w,
         "  chain output {{\n    type filter hook output priority 0; policy accept;"
     );
-    let _ = writeln!(w, "{}  }}", to_closed.as_deref().unwrap_or(""));
-    for v in closed {
-        let _ = writeln!(w, "  chain to_{} {{", v.host_if);
-        let _ = writeln!(
-            w,
-            "    ether daddr & 01:00:00:00:00:00 == 00:00:00:00:00:00 return"
-        );
-        let _ = writeln!(w, "    ether type arp return");
-        let _ = writeln!(
-            w,
-            "    icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, mld-listener-query }} return"
-        );
-        let _ = writeln!(w, "    drop\n  }}");
-    }
+    let _ = writeln!(w, "    oifname vmap @to_ports\n  }}");
     let _ = writeln!(w, "}}");
     out
+}
+
+/// The chain every frame to VPS port `v.host_if` passes: IP only to the
+/// VPS's own addresses.
+fn render_to_port_chain(w: &mut String, v: &VpsRules) {
+    let _ = writeln!(w, "  chain to_{} {{", v.host_if);
+    let _ = writeln!(w, "    ether type arp return");
+    if let Some(ip) = v.ipv4 {
+        let _ = writeln!(w, "    ip daddr {ip} return");
+    }
+    let own6 = match v.ipv6 {
+        Some(ip) => format!("{{ {}, {ip} }}", link_local(&v.mac)),
+        None => format!("{{ {} }}", link_local(&v.mac)),
+    };
+    let _ = writeln!(w, "    ip6 daddr {own6} return");
+    let _ = writeln!(
+        w,
+        "    icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, mld-listener-query }} return"
+    );
+    let _ = writeln!(w, "    drop\n  }}");
 }
 
 /// The chain every frame from VPS port `v.host_if` passes: anti-spoofing.
@@ -307,7 +314,7 @@ fn render_port_chain(w: &mut String, v: &VpsRules) {
 
 /// The rules for one more VPS, as an `nft -f` transaction that adds to
 /// croft's loaded tables instead of replacing them: its port chain and its
-/// elements in the port map (and isolation set). `None` when the VPS needs
+/// elements in the port maps (and isolation set). `None` when the VPS needs
 /// more than that (port forwards or a firewall): then the whole ruleset is
 /// reloaded. Loading this on top of [`render`]'s rules gives the same
 /// rules as rendering them with the VPS included.
@@ -315,26 +322,32 @@ pub fn render_added_port(isolated: bool, v: &VpsRules) -> Option<String> {
     if !v.forwards.is_empty() || v.firewall.is_some() {
         return None;
     }
-    let mut chain = String::new();
-    render_port_chain(&mut chain, v);
     let mut out = String::new();
     let w = &mut out;
     let port = &v.host_if;
-    // A leftover chain of that name starts over, not doubled.
-    let _ = writeln!(
-        w,
-        "add chain bridge croft from_{port}\nflush chain bridge croft from_{port}"
-    );
-    // The chain's rules as `add rule` commands: nft takes several times
-    // longer (20 vs 6 ms here) to load the same rules as a table block.
-    let lines: Vec<&str> = chain.lines().collect();
-    for rule in &lines[1..lines.len() - 1] {
-        let _ = writeln!(w, "add rule bridge croft from_{port} {}", rule.trim());
+    for (render_chain, map, chain) in [
+        (render_port_chain as fn(&mut String, &VpsRules), "ports", "from"),
+        (render_to_port_chain, "to_ports", "to"),
+    ] {
+        let mut text = String::new();
+        render_chain(&mut text, v);
+        // A leftover chain of that name starts over, not doubled.
+        let _ = writeln!(
+            w,
+            "add chain bridge croft {chain}_{port}\nflush chain bridge croft {chain}_{port}"
+        );
+        // The chain's rules as `add rule` commands: nft takes several
+        // times longer (20 vs 6 ms here) to load the same rules as a
+        // table block.
+        let lines: Vec<&str> = text.lines().collect();
+        for rule in &lines[1..lines.len() - 1] {
+            let _ = writeln!(w, "add rule bridge croft {chain}_{port} {}", rule.trim());
+        }
+        let _ = writeln!(
+            w,
+            "add element bridge croft {map} {{ \"{port}\" : jump {chain}_{port} }}"
+        );
     }
-    let _ = writeln!(
-        w,
-        "add element bridge croft ports {{ \"{port}\" : jump from_{port} }}"
-    );
     if isolated {
         let _ = writeln!(w, "add element bridge croft isolated_ports {{ \"{port}\" }}");
     }
@@ -342,16 +355,18 @@ pub fn render_added_port(isolated: bool, v: &VpsRules) -> Option<String> {
 }
 
 /// The reverse of [`render_added_port`]: a deleted VPS's port leaves the
-/// port map (and isolation set), then its chain goes. Only for a VPS that
+/// port maps (and isolation set), then its chains go. Only for a VPS that
 /// had no forwards and no firewall, whose rules are nothing else.
 pub fn render_removed_port(isolated: bool, port: &str) -> String {
     let mut out = String::new();
     let w = &mut out;
     let _ = writeln!(w, "delete element bridge croft ports {{ \"{port}\" }}");
+    let _ = writeln!(w, "delete element bridge croft to_ports {{ \"{port}\" }}");
     if isolated {
         let _ = writeln!(w, "delete element bridge croft isolated_ports {{ \"{port}\" }}");
     }
     let _ = writeln!(w, "delete chain bridge croft from_{port}");
+    let _ = writeln!(w, "delete chain bridge croft to_{port}");
     out
 }
 
@@ -505,7 +520,20 @@ mod tests {
     fn renders_nat_forwards_spoofing_and_isolation() {
         let text = render(&sample());
         assert!(text.starts_with("table inet croft {}\ndelete table inet croft\n"));
-        assert!(text.contains("ip saddr 10.87.0.0/24 ip daddr != 10.87.0.0/24 masquerade"));
+        assert!(text
+            .contains("oifname != \"croftbr0\" ip saddr 10.87.0.0/24 ip daddr != 10.87.0.0/24 masquerade"));
+        // IP to a VPS only to its own addresses, ND aside.
+        let to = &text[text.find("chain to_crv1 {").unwrap()..];
+        let to = &to[..to.find("\n  }").unwrap()];
+        assert!(to.contains("ip daddr 10.87.0.2 return"), "{to}");
+        assert!(
+            to.contains("ip6 daddr { fe80::ccf:ff:fe00:1, fd63::2 } return"),
+            "{to}"
+        );
+        assert!(to.contains("nd-neighbor-solicit"), "{to}");
+        assert!(to.ends_with("    drop"), "{to}");
+        assert!(text.contains("elements = { \"crv1\" : jump to_crv1 }"));
+        assert_eq!(text.matches("oifname vmap @to_ports").count(), 2);
         assert_eq!(text.matches("tcp dport 8080 dnat ip to 10.87.0.2:80").count(), 2);
         assert!(text.contains("ether saddr != 0e:cf:00:00:00:01 drop"));
         assert!(text.contains("arp saddr ip != { 0.0.0.0, 10.87.0.2 } drop"));
@@ -533,19 +561,23 @@ mod tests {
         r.vpses[0].forwards.clear();
         let added = render_added_port(true, &r.vpses[0]).unwrap();
         let full = render(&r);
-        let start = full.find("  chain from_crv1 {\n").unwrap() + "  chain from_crv1 {\n".len();
-        let in_full: Vec<&str> = full[start..start + full[start..].find("\n  }").unwrap()]
-            .lines()
-            .map(str::trim)
-            .collect();
-        let in_added: Vec<&str> = added
-            .lines()
-            .filter_map(|l| l.strip_prefix("add rule bridge croft from_crv1 "))
-            .collect();
-        assert!(in_full.len() > 5, "{in_full:?}");
-        assert_eq!(in_added, in_full);
-        assert!(added.starts_with("add chain bridge croft from_crv1\nflush chain bridge croft from_crv1\n"));
+        for (chain, least) in [("from_crv1", 5), ("to_crv1", 4)] {
+            let head = format!("  chain {chain} {{\n");
+            let start = full.find(&head).unwrap() + head.len();
+            let in_full: Vec<&str> = full[start..start + full[start..].find("\n  }").unwrap()]
+                .lines()
+                .map(str::trim)
+                .collect();
+            let prefix = format!("add rule bridge croft {chain} ");
+            let in_added: Vec<&str> = added.lines().filter_map(|l| l.strip_prefix(&prefix)).collect();
+            assert!(in_full.len() >= least, "{in_full:?}");
+            assert_eq!(in_added, in_full);
+            assert!(added.contains(&format!(
+                "add chain bridge croft {chain}\nflush chain bridge croft {chain}\n"
+            )));
+        }
         assert!(added.contains("add element bridge croft ports { \"crv1\" : jump from_crv1 }"));
+        assert!(added.contains("add element bridge croft to_ports { \"crv1\" : jump to_crv1 }"));
         assert!(added.contains("add element bridge croft isolated_ports { \"crv1\" }"));
         assert!(!render_added_port(false, &r.vpses[0])
             .unwrap()
@@ -553,8 +585,10 @@ mod tests {
         assert_eq!(
             render_removed_port(true, "crv1"),
             "delete element bridge croft ports { \"crv1\" }\n\
+             delete element bridge croft to_ports { \"crv1\" }\n\
              delete element bridge croft isolated_ports { \"crv1\" }\n\
-             delete chain bridge croft from_crv1\n"
+             delete chain bridge croft from_crv1\n\
+             delete chain bridge croft to_crv1\n"
         );
     }
 
