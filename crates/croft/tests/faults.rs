@@ -279,3 +279,70 @@ fn croftd_killed_at_random_moments_always_restarts_into_a_consistent_state() {
         host.ok(&["delete", "--force", v["name"].as_str().unwrap()]);
     }
 }
+
+/// The memory cgroup directory of process `pid` (v1).
+fn memory_cgroup_of(pid: u32) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let path = text
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_string()))
+        .expect("a v1 memory cgroup");
+    std::path::Path::new("/sys/fs/cgroup/memory").join(path.trim_start_matches('/'))
+}
+
+/// A cgroup of the test's own, removed on drop (once empty).
+struct OwnCgroup(std::path::PathBuf);
+
+impl Drop for OwnCgroup {
+    fn drop(&mut self) {
+        for _ in 0..100 {
+            if std::fs::remove_dir(&self.0).is_ok() || !self.0.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// croftd derived each VPS's cgroup from its own current cgroup: started
+/// again from another shell (another memory cgroup here; systemd on a real
+/// host), it set limits in a cgroup no VPS was in (answering 200 while the
+/// VPS kept its limit), read usage from there (`-` in `croft list`) and
+/// left the real cgroup behind on delete. Now it uses where each VPS's
+/// cgroup was made.
+#[test]
+fn croftd_restarted_in_another_cgroup_keeps_each_vps_where_its_cgroup_is() {
+    // Declared first, so it is removed after the daemon in it is gone.
+    let elsewhere = OwnCgroup(
+        memory_cgroup_of(std::process::id()).join(format!("croft-test-{}-elsewhere", std::process::id())),
+    );
+    std::fs::create_dir(&elsewhere.0).unwrap();
+    let mut host = Host::new();
+    host.ok(&["launch", "busybox", "sec1", "--memory", "256MiB"]);
+    let real = memory_cgroup_of(host.init_pid("sec1") as u32);
+    let limit = || {
+        std::fs::read_to_string(real.join("memory.limit_in_bytes"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(limit(), (256u64 << 20).to_string());
+
+    host.kill_daemon();
+    host.start_daemon_in_cgroup(&elsewhere.0.join("cgroup.procs"));
+    assert!(memory_cgroup_of(host.daemon_pid()).starts_with(&elsewhere.0));
+    host.ok(&["config", "set", "sec1", "limits.memory=300MiB"]);
+    assert_eq!(
+        limit(),
+        (300u64 << 20).to_string(),
+        "the new limit was not applied"
+    );
+    let usage = &host.info("sec1")["usage"];
+    assert!(usage["memory_bytes"].as_u64().is_some_and(|b| b > 0), "{usage}");
+    assert_eq!(usage["memory_limit_bytes"].as_u64(), Some(300 << 20), "{usage}");
+    // A VPS this croftd starts lives beneath it.
+    host.ok(&["launch", "busybox", "sec2"]);
+    assert!(memory_cgroup_of(host.init_pid("sec2") as u32).starts_with(&elsewhere.0));
+    host.ok(&["delete", "--force", "sec1"]);
+    assert!(!real.exists(), "{} left behind", real.display());
+}

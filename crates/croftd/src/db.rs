@@ -63,6 +63,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "firewall", include_str!("../migrations/0006_firewall.sql")),
     (7, "ssh keys", include_str!("../migrations/0007_ssh_keys.sql")),
     (8, "rescue", include_str!("../migrations/0008_rescue.sql")),
+    (9, "cgroup", include_str!("../migrations/0009_cgroup.sql")),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -119,6 +120,8 @@ pub struct InstanceRow {
     pub created_at: String,
     /// The rescue image it runs from while in rescue mode.
     pub rescue_image: Option<String>,
+    /// Where its cgroup is while it runs.
+    pub cgroup: Option<croft_host::cgroup::CgroupLocation>,
 }
 
 #[derive(Clone, Debug)]
@@ -184,6 +187,14 @@ impl Db {
             last_exit: row.try_get("last_exit")?,
             created_at: row.try_get("created_at")?,
             rescue_image: row.try_get("rescue_image")?,
+            cgroup: row
+                .try_get::<Option<String>, _>("cgroup")?
+                .map(|json| serde_json::from_str(&json))
+                .transpose()
+                .map_err(|e| DbError::Corrupt {
+                    what: format!("cgroup of {name}"),
+                    detail: e.to_string(),
+                })?,
             name,
         })
     }
@@ -272,6 +283,27 @@ impl Db {
         .bind(name)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// Record where a VPS's cgroup is (`None`: it has none, not running).
+    pub async fn set_cgroup(
+        &self,
+        name: &str,
+        location: Option<&croft_host::cgroup::CgroupLocation>,
+    ) -> Result<(), DbError> {
+        let json = location
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| DbError::Corrupt {
+                what: format!("cgroup of {name}"),
+                detail: e.to_string(),
+            })?;
+        sqlx::query("UPDATE instances SET cgroup = ? WHERE name = ?")
+            .bind(json)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

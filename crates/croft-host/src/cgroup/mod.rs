@@ -118,6 +118,9 @@ pub enum CgroupError {
     /// A v2 controller croft needs is not available in a cgroup.
     #[error("controller {controller} is not available in {path}")]
     ControllerUnavailable { controller: &'static str, path: PathBuf },
+    /// A recorded cgroup location does not fit this host's hierarchies.
+    #[error("the recorded cgroup of {name} is not one this host's cgroup hierarchies hold")]
+    ForeignLocation { name: String },
     /// A VPS name or prefix cannot be used as a cgroup directory name.
     #[error("invalid cgroup name {name:?}: {reason}")]
     InvalidName { name: String, reason: &'static str },
@@ -206,7 +209,8 @@ pub enum Version {
 }
 
 /// Directories of one cgroup (or of the prefix) in every hierarchy used.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 enum Dirs {
     V1(v1::Dirs),
     V2(PathBuf),
@@ -228,6 +232,14 @@ impl Dirs {
         }
     }
 }
+
+/// Where a VPS's cgroup is, in every hierarchy: recorded when it is made
+/// (JSON through serde), so a daemon started later in another cgroup of
+/// its own (another shell, systemd) still finds a running VPS's cgroup
+/// instead of deriving a path beneath itself where there is none.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CgroupLocation(Dirs);
 
 /// Finds the host's cgroup hierarchies and creates VPS cgroups beneath the
 /// daemon's own cgroup.
@@ -390,6 +402,32 @@ impl CgroupManager {
         })
     }
 
+    /// A handle on the cgroup of VPS `name` at a recorded `location`
+    /// (see [`Cgroup::location`]). Refused if the location is not one this
+    /// manager's hierarchies could have made for `name`: another cgroup
+    /// version, or directories not named after the VPS.
+    pub fn adopt(&self, name: &str, location: &CgroupLocation) -> Result<Cgroup, CgroupError> {
+        validate_name(name)?;
+        let dirs = &location.0;
+        let same_kind = matches!(
+            (&self.base, dirs),
+            (Dirs::V1(_), Dirs::V1(_)) | (Dirs::V2(_), Dirs::V2(_))
+        );
+        let named = dirs
+            .unique()
+            .iter()
+            .all(|dir| dir.is_absolute() && dir.file_name() == Some(std::ffi::OsStr::new(name)));
+        if !same_kind || !named {
+            return Err(CgroupError::ForeignLocation {
+                name: name.to_owned(),
+            });
+        }
+        Ok(Cgroup {
+            name: name.to_owned(),
+            dirs: dirs.clone(),
+        })
+    }
+
     /// Names of the VPS cgroups under the prefix, sorted, in any hierarchy
     /// (so a half-created cgroup is listed too). Empty if the prefix does not
     /// exist.
@@ -518,6 +556,11 @@ impl Cgroup {
     /// Every directory of this cgroup (for chown-delegation to the VPS's root).
     pub fn dirs(&self) -> Vec<PathBuf> {
         self.dirs.unique()
+    }
+
+    /// Where this cgroup is, to be recorded and later [`CgroupManager::adopt`]ed.
+    pub fn location(&self) -> CgroupLocation {
+        CgroupLocation(self.dirs.clone())
     }
 
     /// Delegate the subtree an init system manages (`systemd_dir`) to

@@ -832,3 +832,29 @@ fn a_new_v1_cgroup_denies_every_device_but_the_allow_list() {
         .iter()
         .all(|r| r.starts_with("c ") && !r.starts_with("c *") && !r.starts_with("c 1:1 ")));
 }
+
+#[test]
+fn a_recorded_location_is_adopted_by_a_daemon_in_another_cgroup() {
+    let tmp = TempDir::new().unwrap();
+    let first = hybrid(tmp.path());
+    let made = first.open("vps1").unwrap();
+    let recorded = serde_json::to_string(&made.location()).unwrap();
+    // The same daemon started from another shell: another memory cgroup.
+    let elsewhere = HYBRID_CGROUP.replace("/process_api/3e6845d5", "/process_api/99");
+    let second = CgroupManager::from_sources(HYBRID_MOUNTINFO, &elsewhere, "t1", tmp.path()).unwrap();
+    assert_ne!(second.open("vps1").unwrap().dirs(), made.dirs());
+    let location: CgroupLocation = serde_json::from_str(&recorded).unwrap();
+    let adopted = second.adopt("vps1", &location).unwrap();
+    assert_eq!(adopted.dirs(), made.dirs());
+    assert_eq!(adopted.name(), "vps1");
+    // Not another VPS's cgroup, nor a location of the other cgroup version.
+    assert!(matches!(
+        second.adopt("vps2", &location),
+        Err(CgroupError::ForeignLocation { .. })
+    ));
+    let v2_location = v2(tmp.path()).open("vps1").unwrap().location();
+    assert!(matches!(
+        second.adopt("vps1", &v2_location),
+        Err(CgroupError::ForeignLocation { .. })
+    ));
+}

@@ -18,7 +18,7 @@ use super::{cpu, fs, memory, pids, CgroupError, Limits, Stats};
 
 /// The directories of one cgroup in each v1 hierarchy used. `cpu` and
 /// `cpuacct` are the same directory when the two are co-mounted.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(super) struct Dirs {
     pub memory: PathBuf,
     pub cpu: PathBuf,

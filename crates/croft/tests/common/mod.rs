@@ -139,6 +139,16 @@ impl Host {
     /// Start the daemon with `fd` open (not close-on-exec) at descriptor
     /// 9, as a careless shell or service manager would leave it.
     pub fn start_daemon_inheriting(&mut self, env: &[(&str, &str)], fd: Option<std::os::fd::RawFd>) {
+        self.spawn_daemon(env, fd, None)
+    }
+
+    /// Start the daemon in cgroup `procs`' directory (a `cgroup.procs`
+    /// file), as when restarted from another shell or by systemd.
+    pub fn start_daemon_in_cgroup(&mut self, procs: &Path) {
+        self.spawn_daemon(&[], None, Some(procs))
+    }
+
+    fn spawn_daemon(&mut self, env: &[(&str, &str)], fd: Option<std::os::fd::RawFd>, cgroup: Option<&Path>) {
         assert!(self.daemon.is_none(), "daemon already running");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -164,6 +174,24 @@ impl Host {
                     if libc::dup2(fd, 9) < 0 {
                         return Err(std::io::Error::last_os_error());
                     }
+                    Ok(())
+                });
+            }
+        }
+        if let Some(procs) = cgroup {
+            use std::os::unix::ffi::OsStrExt;
+            use std::os::unix::process::CommandExt;
+            let procs = std::ffi::CString::new(procs.as_os_str().as_bytes()).unwrap();
+            // SAFETY: open, write and close are async-signal-safe and use
+            // only this C string, made before the fork; "0" moves the
+            // writing process (nsenter, then croftd) into the cgroup.
+            unsafe {
+                command.pre_exec(move || {
+                    let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                    if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    libc::close(fd);
                     Ok(())
                 });
             }

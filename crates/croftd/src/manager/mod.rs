@@ -230,7 +230,7 @@ impl Manager {
     fn view(&self, row: InstanceRow, nics: &[NicRow], forwards: &[ForwardRow]) -> Instance {
         let running = row.status == Status::Running;
         let usage = running
-            .then(|| self.cgroups.open(&row.name).ok()?.stats().ok())
+            .then(|| self.cgroup_of(&row).ok()?.stats().ok())
             .flatten()
             .map(|s| Usage {
                 memory_bytes: s.memory_bytes,
@@ -429,7 +429,7 @@ impl Manager {
     }
 
     async fn rollback_launch(&self, name: &str) {
-        if let Ok(cg) = self.cgroups.open(name) {
+        if let Some(cg) = self.cgroup_named(name).await {
             let _ = cg.remove();
         }
         let _ = std::fs::remove_dir_all(self.run_dir(name));
@@ -574,12 +574,43 @@ impl Manager {
         }
     }
 
+    /// The cgroup of VPS `row`: where it was recorded when the VPS
+    /// started (this croftd may since run in another cgroup, see
+    /// `CgroupLocation`), else where this croftd makes it.
+    fn cgroup_of(&self, row: &InstanceRow) -> Result<Cgroup> {
+        Ok(match &row.cgroup {
+            Some(location) => self.cgroups.adopt(&row.name, location)?,
+            None => self.cgroups.open(&row.name)?,
+        })
+    }
+
+    /// [`Self::cgroup_of`] VPS `name`, looked up; `None` for a bad name.
+    async fn cgroup_named(&self, name: &str) -> Option<Cgroup> {
+        match self.db.instance(name).await {
+            Ok(Some(row)) => self.cgroup_of(&row).ok(),
+            _ => self.cgroups.open(name).ok(),
+        }
+    }
+
+    /// The cgroups of the running VPSes other than `name`.
+    async fn other_cgroups(&self, name: &str) -> Result<Vec<Cgroup>> {
+        Ok(self
+            .db
+            .instances()
+            .await?
+            .iter()
+            .filter(|r| r.name != name && matches!(r.status, Status::Running | Status::Starting))
+            .filter_map(|r| self.cgroup_of(r).ok())
+            .collect())
+    }
+
     /// Pin a VPS with a CPU quota to ceil(quota) of the CPUs the fewest
     /// other VPSes are pinned to (so `nproc` and /proc/cpuinfo inside show
     /// the CPUs it has, and its threads stay on them); let one without a
     /// quota, or with a quota of every CPU, run anywhere. A running VPS
     /// whose quota still needs as many CPUs keeps the ones it has.
-    fn pin_cpus(&self, name: &str, cgroup: &Cgroup, cfg: &InstanceConfig) -> Result<()> {
+    /// `others`: the cgroups of the other running VPSes.
+    fn pin_cpus(&self, cgroup: &Cgroup, others: &[Cgroup], cfg: &InstanceConfig) -> Result<()> {
         let Some(host) = self.cgroups.host_cpus()?.filter(|c| !c.is_empty()) else {
             return Ok(());
         };
@@ -592,8 +623,8 @@ impl Manager {
             }
         }
         let mut pins = std::collections::BTreeMap::new();
-        for other in self.cgroups.list()?.into_iter().filter(|n| n != name) {
-            let Ok(Some(cpus)) = self.cgroups.open(&other).and_then(|cg| cg.cpus()) else {
+        for other in others {
+            let Ok(Some(cpus)) = other.cpus() else {
                 continue;
             };
             if cpus.len() < host.len() {
@@ -673,8 +704,10 @@ impl Manager {
             })?;
         let cgroup = self.cgroups.create(name)?;
         let result = async {
+            self.db.set_cgroup(name, Some(&cgroup.location())).await?;
             cgroup.apply(&limits(cfg))?;
-            self.pin_cpus(name, &cgroup, cfg)?;
+            let others = self.other_cgroups(name).await?;
+            self.pin_cpus(&cgroup, &others, cfg)?;
             cgroup.delegate(row.uid_base)?;
             let lxcfs = self.lxcfs_mount().await;
             let spec = VpsSpec {
@@ -764,7 +797,9 @@ impl Manager {
                 Ok(pid)
             }
             Err(e) => {
-                let _ = cgroup.remove();
+                if cgroup.remove().is_ok() {
+                    let _ = self.db.set_cgroup(name, None).await;
+                }
                 let _ = std::fs::remove_file(RunDir(&self.run_dir(name)).spec());
                 self.db
                     .set_status(name, Status::Stopped, None, Some(&format!("start failed: {e}")))
@@ -841,14 +876,22 @@ impl Manager {
 
     /// Record a VPS as stopped and release its cgroup.
     async fn finish_stop(&self, name: &str, reason: &str) -> Result<()> {
-        if let Ok(cg) = self.cgroups.open(name) {
+        if let Some(cg) = self.cgroup_named(name).await {
             // Exec helpers outside the pid namespace may take a moment.
             let mut tries = 0;
-            while let Err(e) = cg.remove() {
-                tries += 1;
-                if tries > 50 {
-                    warn!(vps = name, "cgroup not removed: {e}");
-                    break;
+            loop {
+                match cg.remove() {
+                    Ok(()) => {
+                        self.db.set_cgroup(name, None).await?;
+                        break;
+                    }
+                    Err(e) if tries > 50 => {
+                        // Kept on record: the next stop or start of croftd
+                        // tries again where it is.
+                        warn!(vps = name, "cgroup not removed: {e}");
+                        break;
+                    }
+                    Err(_) => tries += 1,
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -902,7 +945,9 @@ impl Manager {
     }
 
     async fn kill_cgroup(&self, name: &str) {
-        let Ok(cg) = self.cgroups.open(name) else { return };
+        let Some(cg) = self.cgroup_named(name).await else {
+            return;
+        };
         for _ in 0..50 {
             let procs = cg.procs().unwrap_or_default();
             if procs.is_empty() {
@@ -940,7 +985,7 @@ impl Manager {
 
     async fn finish_delete(&self, name: &str) -> Result<()> {
         self.db.set_status(name, Status::Deleting, None, None).await?;
-        if let Ok(cg) = self.cgroups.open(name) {
+        if let Some(cg) = self.cgroup_named(name).await {
             cg.remove()?;
         }
         let _ = std::fs::remove_dir_all(self.run_dir(name));
@@ -1628,15 +1673,16 @@ impl Manager {
             }
         }
         if row.status == Status::Running {
-            let cg = self.cgroups.open(name)?;
+            let cg = self.cgroup_of(&row)?;
+            let others = self.other_cgroups(name).await?;
             if let Err(e) = cg
                 .apply(&limits(&parsed))
                 .map_err(ManagerError::from)
-                .and_then(|()| self.pin_cpus(name, &cg, &parsed))
+                .and_then(|()| self.pin_cpus(&cg, &others, &parsed))
             {
                 // Put back what was there; the user's change did not take.
                 let _ = cg.apply(&limits(&old));
-                let _ = self.pin_cpus(name, &cg, &old);
+                let _ = self.pin_cpus(&cg, &others, &old);
                 if parsed.disk_bytes != old.disk_bytes {
                     let _ = self.pool.set_limit(name, old.disk_bytes);
                 }
@@ -1750,7 +1796,7 @@ impl Manager {
                     }
                 }
                 Status::Stopped | Status::Error => {
-                    if let Ok(cg) = self.cgroups.open(name) {
+                    if let Ok(cg) = self.cgroup_of(row) {
                         if cg.exists() && cg.procs().map(|p| p.is_empty()).unwrap_or(false) {
                             let _ = cg.remove();
                         }
