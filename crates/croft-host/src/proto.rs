@@ -94,9 +94,13 @@ pub enum Reply {
     Down {
         exit: ExitRecord,
     },
-    /// The VPS rebooted itself and runs with a new init.
+    /// The VPS rebooted and runs with a new init.
     Rebooted {
         init_pid: i32,
+        /// Why, when it was not the VPS's own reboot (its init was killed
+        /// by the OOM killer).
+        #[serde(default)]
+        reason: Option<String>,
     },
     Error {
         message: String,

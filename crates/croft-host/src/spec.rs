@@ -52,6 +52,11 @@ pub struct VpsSpec {
     /// disk, is mounted at `/mnt` inside it (idmapped like the rootfs).
     #[serde(default)]
     pub rescue_disk: Option<PathBuf>,
+    /// The VPS's memory limit, which sizes its `/dev/shm` and `/run` as a
+    /// machine with that much RAM has them; none: the kernel's default
+    /// (half the host's RAM), as the VPS may then use all of it anyway.
+    #[serde(default)]
+    pub memory_limit: Option<u64>,
 }
 
 /// Where a rescue boot mounts the VPS's own disk.

@@ -21,6 +21,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// when the VPS's budget of them is used up.
 const NAMESPACE_RELEASE_WAIT: Duration = Duration::from_secs(5);
 
+/// A VPS whose init the OOM killer kills is restarted at most this many
+/// times within [`OOM_RESTART_WINDOW`]; once more, and it stays down.
+const OOM_RESTARTS_MAX: usize = 3;
+const OOM_RESTART_WINDOW: Duration = Duration::from_secs(600);
+
 /// Console output kept on disk while nobody is attached; the log is
 /// rotated once to `console.log.1` past this size.
 const CONSOLE_LOG_MAX: u64 = 1 << 20;
@@ -65,6 +70,10 @@ pub struct Supervisor {
     /// Exit statuses of exec helpers that ended before their client was
     /// found (kept for a final flush).
     finished_execs: HashMap<i32, i32>,
+    /// The VPS cgroup's OOM kill count when init last started.
+    oom_kills_at_boot: Option<u64>,
+    /// When the OOM killer last killed init (restarts are limited).
+    oom_restarts: Vec<Instant>,
 }
 
 impl Supervisor {
@@ -123,6 +132,8 @@ impl Supervisor {
             clients: Vec::new(),
             console_log,
             console_attached: false,
+            oom_kills_at_boot: None,
+            oom_restarts: Vec::new(),
             finished_execs: HashMap::new(),
         })
     }
@@ -152,6 +163,7 @@ impl Supervisor {
             }
         };
         self.vps = Some(started);
+        self.oom_kills_at_boot = croft_host::cgroup::oom_kills_in(&self.spec.cgroup_dirs);
         self.boots += 1;
         self.started_at = now();
         self.console_attached = false;
@@ -504,9 +516,40 @@ impl Supervisor {
         };
         self.vps = None;
         self.kill_deadline = None;
+        // Nothing inside can SIGKILL its own init: unasked for, that is
+        // the OOM killer (the cgroup's count says so). The VPS restarts
+        // rather than stay down, unless it keeps happening.
+        let oom_killed = !self.stop_requested
+            && signal == Some(libc::SIGKILL)
+            && croft_host::cgroup::oom_kills_in(&self.spec.cgroup_dirs) > self.oom_kills_at_boot;
+        let mut restart_reason = None;
+        if oom_killed {
+            let killed_at = Instant::now();
+            self.oom_restarts
+                .retain(|at| killed_at.duration_since(*at) < OOM_RESTART_WINDOW);
+            if self.oom_restarts.len() < OOM_RESTARTS_MAX {
+                self.oom_restarts.push(killed_at);
+                restart_reason = Some(
+                    "its init was killed by the OOM killer (the VPS ran out of memory) and it was restarted"
+                        .to_string(),
+                );
+            } else {
+                return Some(ExitRecord {
+                    reason: format!(
+                        "its init was killed by the OOM killer {} times in {} minutes; left stopped",
+                        OOM_RESTARTS_MAX + 1,
+                        OOM_RESTART_WINDOW.as_secs() / 60
+                    ),
+                    code,
+                    signal,
+                    at: now(),
+                    clean: false,
+                });
+            }
+        }
         // In a pid namespace, reboot(2) from inside ends PID 1 with SIGHUP
         // (restart) or SIGINT (power off, halt).
-        if !self.stop_requested && signal == Some(libc::SIGHUP) {
+        if !self.stop_requested && (signal == Some(libc::SIGHUP) || restart_reason.is_some()) {
             for c in self
                 .clients
                 .iter()
@@ -524,7 +567,13 @@ impl Supervisor {
                 Ok(()) => {
                     let init_pid = self.init_pid();
                     for c in self.clients.iter().filter(|c| matches!(c.kind, ConnKind::Watch)) {
-                        let _ = c.conn.send(&Reply::Rebooted { init_pid }, &[]);
+                        let _ = c.conn.send(
+                            &Reply::Rebooted {
+                                init_pid,
+                                reason: restart_reason.clone(),
+                            },
+                            &[],
+                        );
                     }
                     return None;
                 }

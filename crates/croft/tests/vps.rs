@@ -146,6 +146,68 @@ fn memory_hog_is_oom_killed_inside_and_the_vps_survives() {
     );
 }
 
+/// /dev/shm and /run were sized from the host's RAM: filling them (anyone
+/// may write /dev/shm) took more than the VPS's memory, the OOM killer
+/// killed every process, init last, and the VPS stayed down. Now they are
+/// sized from its limit, and a VPS whose init the OOM killer kills anyway
+/// is restarted and says why.
+#[test]
+fn filling_ram_disks_cannot_stop_a_vps_and_an_oom_killed_init_restarts() {
+    let host = Host::new();
+    launch(&host, "shm1", &["--memory", "64MiB"]);
+    let init = host.init_pid("shm1");
+    // busybox df -k: name, size in KiB, used, available, use%, mount point.
+    let sizes: Vec<(String, u64)> = host
+        .sh_ok("shm1", "df -k /dev/shm /run")
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[5].to_string(), f[1].parse().unwrap())
+        })
+        .collect();
+    // Half and a fifth of the limit, in whole 4 KiB pages.
+    let run_kib = ((64 << 10) / 5u64).div_ceil(4) * 4;
+    assert_eq!(
+        sizes,
+        [("/dev/shm".to_string(), 32 << 10), ("/run".to_string(), run_kib)]
+    );
+    for dir in ["/dev/shm", "/run"] {
+        let out = host.sh("shm1", &format!("dd if=/dev/zero of={dir}/fill bs=1M count=200"));
+        assert!(!out.status.success(), "{dir} took 200 MiB");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("No space left"),
+            "{out:?}"
+        );
+    }
+    assert_eq!(host.sh_ok("shm1", "echo alive").trim(), "alive");
+    assert_eq!(host.init_pid("shm1"), init, "the VPS restarted");
+
+    // Its init made the OOM killer's first choice, then memory runs out.
+    let _ = host.sh(
+        "shm1",
+        "echo 1000 > /proc/1/oom_score_adj; x=$(head -c 200000000 /dev/zero | tr '\\0' a)",
+    );
+    host.wait_for("the VPS to come back", Duration::from_secs(20), || {
+        let info = host.info("shm1");
+        info["status"] == "running" && info["init_pid"].as_i64() != Some(init as i64)
+    });
+    let info = host.info("shm1");
+    assert!(
+        info["last_exit"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("OOM killer"),
+        "{info}"
+    );
+    assert_eq!(
+        host.sh_ok("shm1", "ls /dev/shm /run | grep -c fill || true")
+            .trim(),
+        "0"
+    );
+    assert_eq!(host.sh_ok("shm1", "echo alive").trim(), "alive");
+}
+
 #[test]
 fn fork_bomb_stops_at_the_pids_limit_and_the_limit_changes_live() {
     let host = Host::new();

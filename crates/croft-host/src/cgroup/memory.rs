@@ -85,6 +85,16 @@ pub(super) fn v1_stats(dir: &Path, stats: &mut Stats) -> Result<(), CgroupError>
     Ok(())
 }
 
+/// How many processes the OOM killer killed in memory cgroup `dir` (v1
+/// or v2); `None` where it cannot be read.
+pub(super) fn oom_kills(dir: &Path) -> Option<u64> {
+    [V1_OOM_CONTROL, V2_EVENTS].iter().find_map(|file| {
+        let path = dir.join(file);
+        let content = fs::read_optional(&path).ok()??;
+        fs::keyed_u64(&path, &content, "oom_kill").ok()?
+    })
+}
+
 pub(super) fn v2_stats(dir: &Path, stats: &mut Stats) -> Result<(), CgroupError> {
     stats.memory_bytes = fs::read_u64(&dir.join(V2_CURRENT))?;
     let path = dir.join(V2_MAX);

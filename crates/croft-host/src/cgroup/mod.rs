@@ -50,6 +50,14 @@ pub use cpu::{CFS_PERIOD_US, DEFAULT_CPU_WEIGHT};
 /// cgroup may enable controllers for its children ("no internal processes").
 pub const DAEMON_LEAF: &str = "croftd";
 
+/// How many processes the OOM killer has killed in the cgroup whose
+/// directories are `dirs` (as [`Cgroup::dirs`] gives them, the memory one
+/// first); `None` where that cannot be read. For the supervisor, which
+/// knows its VPS's cgroup only by these directories.
+pub fn oom_kills_in(dirs: &[PathBuf]) -> Option<u64> {
+    dirs.iter().find_map(|dir| memory::oom_kills(dir))
+}
+
 /// Errors of the cgroup module.
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {

@@ -460,6 +460,7 @@ fn child_main(
         rescue_disk,
         spec.cgroup_mount.as_deref(),
         lxcfs,
+        spec.memory_limit,
     ) {
         return fail("mount setup", e.to_string());
     }

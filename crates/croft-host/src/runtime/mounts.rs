@@ -144,13 +144,16 @@ pub enum Disk {
 /// [`super::idmap`]) attached over `rootfs`; without, `rootfs` is bound
 /// onto itself (its files are already owned by the VPS's id range).
 /// `rescue_disk` is mounted at /mnt (see [`crate::spec::RESCUE_MOUNT`]).
+/// `memory_limit` sizes the tmpfs mounts (see [`RamSizes`]).
 pub fn setup_rootfs(
     rootfs: &Path,
     idmapped: Option<OwnedFd>,
     rescue_disk: Option<Disk>,
     cgroup_mount: Option<&str>,
     lxcfs: Option<LxcfsFiles>,
+    memory_limit: Option<u64>,
 ) -> Result<(), MountError> {
+    let sizes = RamSizes::for_limit(memory_limit);
     let none: Option<&Path> = None;
     let nodev_nosuid_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     // Nothing we mount may propagate back to the host, and host mounts
@@ -215,7 +218,19 @@ pub fn setup_rootfs(
     if let Some(lxcfs) = lxcfs {
         lxcfs.attach(rootfs)?;
     }
-    setup_dev(&rootfs.join("dev"))?;
+    setup_dev(&rootfs.join("dev"), &sizes)?;
+    // /run is a tmpfs on every modern system (systemd mounts one where
+    // there is none); made here, it has a size that fits the VPS.
+    let run = rootfs.join("run");
+    ensure_dir(&run)?;
+    do_mount(
+        "mount /run",
+        Some(Path::new("tmpfs")),
+        &run,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(&format!("mode=755{}", sizes.run)),
+    )?;
 
     for file in MASKED_FILES {
         let target = proc_dir.join(file);
@@ -344,7 +359,33 @@ fn setup_cgroupfs(dir: &Path, version: &str) -> Result<(), MountError> {
     )
 }
 
-fn setup_dev(dev: &Path) -> Result<(), MountError> {
+/// The size options of the VPS's RAM-backed mounts: what a machine with
+/// the VPS's memory limit as its RAM has (the kernel's default for
+/// /dev/shm, half the RAM; systemd's for /run, a fifth). Sized from the
+/// host's RAM instead, filling them took more than the VPS's whole limit,
+/// and the OOM killer then killed every process of the VPS, its init last.
+struct RamSizes {
+    shm: String,
+    run: String,
+}
+
+impl RamSizes {
+    fn for_limit(memory_limit: Option<u64>) -> RamSizes {
+        match memory_limit {
+            Some(limit) => RamSizes {
+                shm: format!(",size={}k", (limit / 2 / 1024).max(1024)),
+                run: format!(",size={}k", (limit / 5 / 1024).max(1024)),
+            },
+            // No limit: the kernel's default, half the host's RAM.
+            None => RamSizes {
+                shm: String::new(),
+                run: String::new(),
+            },
+        }
+    }
+}
+
+fn setup_dev(dev: &Path, sizes: &RamSizes) -> Result<(), MountError> {
     ensure_dir(dev)?;
     do_mount(
         "mount /dev",
@@ -380,7 +421,7 @@ fn setup_dev(dev: &Path) -> Result<(), MountError> {
         &shm,
         Some("tmpfs"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some("mode=1777"),
+        Some(&format!("mode=1777{}", sizes.shm)),
     )?;
     let mqueue = dev.join("mqueue");
     ensure_dir(&mqueue)?;

@@ -726,6 +726,7 @@ impl Manager {
                 nic,
                 lxcfs,
                 rescue_disk,
+                memory_limit: cfg.memory_bytes,
             };
             let json = serde_json::to_vec_pretty(&spec).expect("spec serializes");
             std::fs::write(RunDir(&run_dir).spec(), json).map_err(host_err("write spec"))?;
@@ -1715,13 +1716,19 @@ impl Manager {
             let mut conn = None;
             let end = loop {
                 match watch_next(&socket, &mut conn).await {
-                    WatchEvent::Rebooted(pid) => {
+                    WatchEvent::Rebooted(pid, reason) => {
                         let lock = this.lock_for(&name);
                         let _guard = lock.lock().await;
                         if let Ok(Some(row)) = this.db.instance(&name).await {
                             if row.status == Status::Running && row.init_pid == Some(current) {
-                                let _ = this.db.set_status(&name, Status::Running, Some(pid), None).await;
-                                info!(vps = %name, init_pid = pid, "rebooted");
+                                let _ = this
+                                    .db
+                                    .set_status(&name, Status::Running, Some(pid), reason.as_deref())
+                                    .await;
+                                match &reason {
+                                    Some(reason) => warn!(vps = %name, init_pid = pid, "restarted: {reason}"),
+                                    None => info!(vps = %name, init_pid = pid, "rebooted"),
+                                }
                             }
                         }
                         current = pid;
@@ -1742,7 +1749,7 @@ impl Manager {
                 WatchEvent::Lost(e) => read_exit_record(&this.run_dir(&name))
                     .map(|r| r.reason)
                     .unwrap_or(format!("supervisor lost: {e}")),
-                WatchEvent::Rebooted(_) => unreachable!("handled in the loop"),
+                WatchEvent::Rebooted(..) => unreachable!("handled in the loop"),
             };
             if let Err(e) = this.finish_stop(&name, &reason).await {
                 warn!(vps = %name, "recording the exit failed: {e}");
@@ -1964,7 +1971,8 @@ impl Manager {
 }
 
 enum WatchEvent {
-    Rebooted(i32),
+    /// The new init's pid, and why when the VPS did not reboot itself.
+    Rebooted(i32, Option<String>),
     Down(ExitRecord),
     Lost(String),
 }
@@ -1993,7 +2001,9 @@ async fn watch_next(socket: &Path, conn: &mut Option<WatchConn>) -> WatchEvent {
         match res {
             Err(_would_block) => continue,
             Ok(Ok(Ok((Reply::Down { exit }, _)))) => return WatchEvent::Down(exit),
-            Ok(Ok(Ok((Reply::Rebooted { init_pid }, _)))) => return WatchEvent::Rebooted(init_pid),
+            Ok(Ok(Ok((Reply::Rebooted { init_pid, reason }, _)))) => {
+                return WatchEvent::Rebooted(init_pid, reason)
+            }
             Ok(Ok(Ok(_))) => continue,
             Ok(Ok(Err(e))) => return WatchEvent::Lost(e.to_string()),
             Ok(Err(e)) => return WatchEvent::Lost(e.to_string()),
