@@ -258,4 +258,18 @@ fn main() {
         libc::SYS_perf_event_open,
         [0, 0, usize::MAX, usize::MAX, 0],
     );
+    // Should they succeed: a one-entry ring and a user-mode-only
+    // userfaultfd, both closed with the process.
+    let mut uring_params = [0u8; 120];
+    probe(
+        "io_uring_setup",
+        libc::SYS_io_uring_setup,
+        [1, uring_params.as_mut_ptr() as usize, 0, 0, 0],
+    );
+    const UFFD_USER_MODE_ONLY: usize = 1;
+    probe(
+        "userfaultfd",
+        libc::SYS_userfaultfd,
+        [libc::O_CLOEXEC as usize | UFFD_USER_MODE_ONLY, 0, 0, 0, 0],
+    );
 }

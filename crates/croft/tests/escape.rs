@@ -164,7 +164,15 @@ fn kernel_memory_and_host_kernel_state_are_not_readable() {
     let host = attacker();
     refused(&host, "reading /proc/kcore", "head -c 1 /proc/kcore | grep -q .");
     // Masked files read as empty.
-    for file in ["kallsyms", "sched_debug", "timer_list", "keys", "kmsg"] {
+    for file in [
+        "kallsyms",
+        "sched_debug",
+        "timer_list",
+        "keys",
+        "kmsg",
+        "cmdline",
+        "diskstats",
+    ] {
         let out = host.sh("esc", &format!("head -c 100 /proc/{file} 2>/dev/null | wc -c"));
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).trim(),
@@ -172,6 +180,14 @@ fn kernel_memory_and_host_kernel_state_are_not_readable() {
             "/proc/{file} shows host data"
         );
     }
+    // Every VPS's disk usage and limit, as the pool's quota groups.
+    // (The host's shows them: the pool is btrfs.)
+    assert!(std::fs::read_dir("/sys/fs/btrfs").unwrap().count() > 0);
+    assert_eq!(
+        host.sh_ok("esc", "ls -A /sys/fs/btrfs | wc -l").trim(),
+        "0",
+        "/sys/fs/btrfs shows the pool's quota groups"
+    );
     refused(&host, "dmesg", "dmesg | grep -q .");
     assert_eq!(
         probe(&host, "")["syslog"],
@@ -400,7 +416,7 @@ fn another_vps_files_are_unreachable_through_proc_pid_root() {
 fn the_remaining_dangerous_syscalls_are_refused() {
     let host = attacker();
     let calls = probe(&host, "");
-    assert_eq!(calls.len(), 15, "{calls:?}");
+    assert_eq!(calls.len(), 17, "{calls:?}");
     for (name, errno) in calls {
         assert_eq!(errno, libc::EPERM, "{name} was not refused with EPERM");
     }

@@ -35,6 +35,9 @@ pub enum MountError {
 /// Host devices every VPS gets, bind-mounted (a user namespace cannot mknod).
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 /// /proc files that reveal or control the host: hidden behind /dev/null.
+/// `cmdline` is the host kernel's (a VPS's systemd reads its own PID 1's
+/// instead); `diskstats` the host's disks' traffic (lxcfs would show the
+/// host's too: VPSes have no block device or blkio cgroup of their own).
 const MASKED_FILES: &[&str] = &[
     "kcore",
     "keys",
@@ -43,9 +46,19 @@ const MASKED_FILES: &[&str] = &[
     "latency_stats",
     "kallsyms",
     "kmsg",
+    "cmdline",
+    "diskstats",
 ];
 /// /proc and /sys directories hidden behind an empty read-only tmpfs.
-const MASKED_DIRS: &[&str] = &["proc/acpi", "proc/scsi", "sys/firmware", "proc/asound"];
+/// `sys/fs/btrfs` lists every subvolume's quota group of the pool: every
+/// VPS's disk usage and limit.
+const MASKED_DIRS: &[&str] = &[
+    "proc/acpi",
+    "proc/scsi",
+    "sys/firmware",
+    "proc/asound",
+    "sys/fs/btrfs",
+];
 /// /proc entries that stay visible but read-only.
 const READ_ONLY: &[&str] = &[
     "proc/sys",
@@ -272,7 +285,6 @@ pub fn setup_rootfs(
 /// `uptime` and the like inside show the VPS's own limits and usage.
 const LXCFS_FILES: &[&str] = &[
     "proc/cpuinfo",
-    "proc/diskstats",
     "proc/loadavg",
     "proc/meminfo",
     "proc/stat",

@@ -27,7 +27,11 @@ pub const DROPPED_CAPS: &[Capability] = &[
 /// file handles ("shocker"), the kernel keyring (not namespaced), port I/O,
 /// swap, process accounting, the system clock, perf and the kernel log
 /// (host-wide, and readable without privilege wherever the host leaves
-/// `kernel.dmesg_restrict` at 0).
+/// `kernel.dmesg_restrict` at 0); and, as Docker's and Podman's default
+/// profiles do, io_uring (a large kernel attack surface behind most of
+/// its recent privilege escalations; programs fall back to plain system
+/// calls) and userfaultfd (stalls kernel copies at will, the building
+/// block of many kernel race exploits).
 pub const DENIED_SYSCALLS: &[i64] = &[
     libc::SYS_init_module,
     libc::SYS_finit_module,
@@ -51,6 +55,10 @@ pub const DENIED_SYSCALLS: &[i64] = &[
     libc::SYS_lookup_dcookie,
     libc::SYS_quotactl,
     libc::SYS_syslog,
+    libc::SYS_io_uring_setup,
+    libc::SYS_io_uring_enter,
+    libc::SYS_io_uring_register,
+    libc::SYS_userfaultfd,
 ];
 
 /// ioctl requests that fail with EPERM inside a VPS: creating btrfs
