@@ -219,6 +219,37 @@ fn a_port_forward_reaches_a_service_in_the_vps_and_survives_restarts() {
     host.ok(&["launch", "busybox", "web1"]);
     let serve = "mkdir -p /www && echo served-by-web1 > /www/index.html && httpd -p 80 -h /www";
     host.sh_ok("web1", serve);
+    // Never a host service's port: SSH and DNS are reserved, and a port
+    // a host service listens on is taken.
+    for (protocol, port) in [("tcp", "22:80"), ("udp", "53:53")] {
+        let err = host.fails(&["port", "add", "web1", protocol, port]);
+        assert!(err.contains("reserved for the host"), "{err}");
+    }
+    let mut listener = std::process::Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", host.netns))
+        .args([
+            "python3",
+            "-c",
+            "import socket, sys\ns = socket.socket()\ns.bind(('0.0.0.0', 2222))\ns.listen(1)\n\
+             print('ready', flush=True)\nsys.stdin.read()",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(listener.stdout.as_mut().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(ready.trim(), "ready");
+    let err = host.fails(&["port", "add", "web1", "tcp", "2222:80"]);
+    drop(listener.stdin.take());
+    listener.wait().unwrap();
+    assert!(err.contains("in use by a service on the host"), "{err}");
+    let info = host.ok(&["info", "web1"]);
+    assert!(!info.contains("host port"), "{info}");
     host.ok(&["port", "add", "web1", "tcp", "8080:80"]);
     let fetch = "python3 -c \"import urllib.request; print(urllib.request.urlopen('http://10.87.0.1:8080/', timeout=5).read().decode())\"";
     assert_eq!(host_out(&host, fetch).trim(), "served-by-web1");

@@ -41,6 +41,10 @@ pub struct NetworkConfig {
     /// Name servers written to each VPS's /etc/resolv.conf; default: the
     /// host's own.
     pub dns: Option<Vec<IpAddr>>,
+    /// Host ports no port forward may take (TCP or UDP): by default SSH
+    /// and DNS, whose host services a forward would hijack even while
+    /// they are down. A port a host service listens on is refused too.
+    pub reserved_ports: Vec<u16>,
 }
 
 impl Default for NetworkConfig {
@@ -54,8 +58,41 @@ impl Default for NetworkConfig {
             nat: true,
             isolated: false,
             dns: None,
+            reserved_ports: vec![22, 53],
         }
     }
+}
+
+/// Whether a socket of this host (croftd's network namespace) listens on
+/// `port`: a TCP socket in LISTEN, or any bound UDP socket. A port forward
+/// there would take its traffic from the host service.
+pub fn host_listens(protocol: &str, port: u16) -> std::io::Result<bool> {
+    let tcp = protocol == "tcp";
+    for family in ["", "6"] {
+        let table = format!("/proc/net/{protocol}{family}");
+        match std::fs::read_to_string(&table) {
+            Ok(text) if listens_in(&text, port, tcp) => return Ok(true),
+            Ok(_) => {}
+            // No IPv6 on this host.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
+}
+
+/// [`host_listens`] on the text of one /proc/net/{tcp,udp}{,6} table:
+/// `sl local_address rem_address st ...`, addresses as `HEXADDR:HEXPORT`.
+fn listens_in(table: &str, port: u16, tcp: bool) -> bool {
+    const TCP_LISTEN: &str = "0A";
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let local_port = fields
+            .get(1)
+            .and_then(|a| a.rsplit_once(':'))
+            .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+        local_port == Some(port) && (!tcp || fields.get(3) == Some(&TCP_LISTEN))
+    })
 }
 
 /// A subnet as croft uses it: the bridge (gateway) address and prefix.
@@ -348,6 +385,21 @@ mod tests {
             let err = s.check_assignable(ip(bad)).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn listeners_are_found_by_port_and_tcp_state() {
+        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue\n\
+                   0: 00000000:0016 00000000:0000 0A 00000000:00000000\n\
+                   1: 0100007F:1F90 0100007F:D2A4 01 00000000:00000000\n";
+        assert!(listens_in(tcp, 22, true));
+        // An established connection from port 8080 is no listener.
+        assert!(!listens_in(tcp, 8080, true));
+        assert!(!listens_in(tcp, 53, true));
+        let udp6 = "  sl  local_address                         remote_address                        st\n\
+                    0: 00000000000000000000000000000000:0035 00000000000000000000000000000000:0000 07\n";
+        assert!(listens_in(udp6, 53, false));
+        assert!(!listens_in(udp6, 54, false));
     }
 
     #[test]

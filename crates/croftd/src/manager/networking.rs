@@ -4,7 +4,7 @@
 //! `crate::network`); the rules are always rebuilt from the database, so
 //! applying them is idempotent and a croftd restart restores them.
 
-use super::{blocking, Manager, ManagerError, Result};
+use super::{blocking, host_err, Manager, ManagerError, Result};
 use crate::db::{DbError, ForwardRow, NicRow};
 use crate::network::{host_if, new_mac, Network, NetworkError};
 use croft_host::net::{nft, NicSpec};
@@ -513,6 +513,18 @@ impl Manager {
         croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         croft_api::validate_forward(&f).map_err(ManagerError::Invalid)?;
         self.row(name).await?;
+        if self.cfg.network.reserved_ports.contains(&f.host_port) {
+            return Err(ManagerError::Invalid(format!(
+                "host port {} is reserved for the host's own services (network.reserved_ports)",
+                f.host_port
+            )));
+        }
+        if crate::network::host_listens(&f.protocol, f.host_port).map_err(host_err("read /proc/net"))? {
+            return Err(ManagerError::Conflict(format!(
+                "host port {}/{} is in use by a service on the host",
+                f.host_port, f.protocol
+            )));
+        }
         let nic = self.db.nic(name).await?;
         if nic.as_ref().and_then(|n| n.ipv4.as_ref()).is_none() {
             return Err(ManagerError::Invalid(format!(
