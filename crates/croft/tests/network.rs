@@ -358,6 +358,72 @@ fn a_vps_that_takes_a_neighbours_ip_or_mac_gets_no_traffic_through() {
     assert!(neigh(&host).contains(&good_mac));
 }
 
+/// Sends, on eth0 of the network namespace it runs in, an IPv6 neighbour
+/// solicitation to the gateway fd63:726f:6674::1 at its MAC `argv[3]`
+/// (unicast, as neighbour unreachability detection does) from `argv[1]`
+/// (the sender's address) and MAC `argv[4]`, whose source link-layer
+/// option names `argv[2]`.
+const NS_SENDER: &str = r#"
+import socket, struct, sys
+src, claimed, gateway, own = sys.argv[1:5]
+mac = lambda s: bytes.fromhex(s.strip().replace(':', ''))
+def csum(b):
+    b += b'\0' * (len(b) % 2)
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff)
+    return ~(s + (s >> 16)) & 0xffff
+s6 = socket.inet_pton(socket.AF_INET6, src)
+target = socket.inet_pton(socket.AF_INET6, 'fd63:726f:6674::1')
+d6 = target
+icmp = struct.pack('!BBHI', 135, 0, 0, 0) + target + bytes([1, 1]) + mac(claimed)
+c = csum(s6 + d6 + struct.pack('!I3xB', len(icmp), 58) + icmp)
+icmp = icmp[:2] + struct.pack('!H', c) + icmp[4:]
+ip6 = struct.pack('!IHBB', 6 << 28, len(icmp), 58, 255) + s6 + d6
+raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+raw.bind(('eth0', 0))
+raw.send(mac(gateway) + mac(own) + b'\x86\xdd' + ip6 + icmp)
+"#;
+
+/// A neighbour solicitation whose source link-layer option names another
+/// MAC than the sender's rewrote the host's neighbour entry for the
+/// sender's address (its traffic then went to that MAC).
+#[test]
+fn neighbour_discovery_cannot_claim_another_mac() {
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "nd1"]);
+    let ip6 = ipv6(&host, "nd1");
+    let own_mac = nic(&host, "nd1")["mac"].as_str().unwrap().to_string();
+    let forged = "0e:cf:de:ad:be:ef";
+    let gateway = host_out(&host, "ip -br link show croftbr0")
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .to_string();
+    let send = |claimed: &str| {
+        let out = std::process::Command::new("nsenter")
+            .arg(format!("--net=/proc/{}/ns/net", host.init_pid("nd1")))
+            .args(["python3", "-c", NS_SENDER, &ip6, claimed, &gateway, &own_mac])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        eprintln!("DEBUG {}", host_out(&host, "grep -e NeighborSolicits -e InErrors -e CsumErrors /proc/net/snmp6; ip -6 neigh; ip -6 addr show dev croftbr0"));
+        host_out(&host, &format!("ip -6 neigh show {ip6} dev croftbr0"))
+    };
+    let after_forged = send(forged);
+    assert!(
+        !after_forged.contains(forged),
+        "the host now sends to {forged}: {after_forged}"
+    );
+    // The same solicitation with the VPS's own MAC is taken: the forged
+    // one was dropped for its option, not for its form.
+    let after_genuine = send(&own_mac);
+    assert!(
+        after_genuine.contains(&own_mac),
+        "the genuine solicitation was not taken: {after_genuine:?}"
+    );
+}
+
 #[test]
 fn an_isolated_network_keeps_vpses_apart_but_reaches_the_gateway() {
     let host = Host::with_config("[network]\nisolated = true\nipv4 = \"10.88.0.1/24\"\nipv6 = \"\"");

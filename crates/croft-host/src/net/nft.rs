@@ -9,7 +9,9 @@
 //!   (DNAT from the host's own addresses, from outside and from the host).
 //! - `bridge croft`: anti-spoofing on every frame a VPS sends (its MAC, its
 //!   IPv4 in IP and ARP, its IPv6 and link-local address in IPv6 and in
-//!   neighbour advertisements, no router advertisements or DHCP service,
+//!   neighbour advertisements, its MAC in the link-layer options of
+//!   neighbour discovery, no router advertisements, redirects or DHCP
+//!   service,
 //!   only IPv4/IPv6/ARP); on every frame to a VPS, IP only to its own
 //!   addresses (ARP, neighbour discovery and MLD queries aside); and
 //!   VPS-to-VPS isolation when asked.
@@ -299,7 +301,27 @@ fn render_port_chain(w: &mut String, v: &VpsRules) {
         None => format!("{{ ::, {lla} }}"),
     };
     let _ = writeln!(w, "    ether type ip6 ip6 saddr != {own6} drop");
-    let _ = writeln!(w, "    icmpv6 type nd-router-advert drop");
+    let _ = writeln!(w, "    icmpv6 type {{ nd-router-advert, nd-redirect }} drop");
+    let _ = writeln!(w, "    ether type ip icmp type redirect drop");
+    // The link-layer address a neighbour or router solicitation or a
+    // neighbour advertisement carries is what the receiver records for
+    // the sender: it must be the VPS's MAC. The kernel keeps the first of
+    // duplicate options, so the first option must be that one (or there
+    // be none: then the load fails and the rule does not match). DAD
+    // solicitations, from ::, carry none and are ignored if they do.
+    let hex_mac: String = v.mac.iter().map(|b| format!("{b:02x}")).collect();
+    let _ = writeln!(
+        w,
+        "    icmpv6 type nd-neighbor-solicit ip6 saddr != :: @th,192,64 != 0x0101{hex_mac} drop"
+    );
+    let _ = writeln!(
+        w,
+        "    icmpv6 type nd-router-solicit @th,64,64 != 0x0101{hex_mac} drop"
+    );
+    let _ = writeln!(
+        w,
+        "    icmpv6 type nd-neighbor-advert @th,192,64 != 0x0201{hex_mac} drop"
+    );
     let _ = writeln!(w, "    udp sport 547 drop");
     // The target of a neighbour advertisement is the address it claims.
     let targets: Vec<String> = std::iter::once(lla)
@@ -537,6 +559,10 @@ mod tests {
         assert_eq!(text.matches("tcp dport 8080 dnat ip to 10.87.0.2:80").count(), 2);
         assert!(text.contains("ether saddr != 0e:cf:00:00:00:01 drop"));
         assert!(text.contains("arp saddr ip != { 0.0.0.0, 10.87.0.2 } drop"));
+        assert!(text.contains(
+            "icmpv6 type nd-neighbor-solicit ip6 saddr != :: @th,192,64 != 0x01010ecf00000001 drop"
+        ));
+        assert!(text.contains("icmpv6 type nd-neighbor-advert @th,192,64 != 0x02010ecf00000001 drop"));
         assert!(text.contains("ip6 saddr != { ::, fe80::ccf:ff:fe00:1, fd63::2 } drop"));
         assert!(text.contains("elements = { \"crv1\" : jump from_crv1 }"));
         assert!(text.contains("iifname vmap @ports"));
