@@ -868,3 +868,78 @@ fn one_vps_using_up_its_namespaces_leaves_the_host_and_other_vpses_theirs() {
     host.ok(&["restart", "esc"]);
     assert_eq!(host.sh_ok("esc", "echo up").trim(), "up");
 }
+
+/// The masks over /proc and /sys were made in the VPS's own user
+/// namespace, so its root could unmount them (`umount /proc/timer_list`,
+/// then read the host's timers) or mount a fresh, unmasked procfs or
+/// sysfs. Now they are made by the host and locked by the kernel.
+#[test]
+fn the_masks_over_proc_and_sys_cannot_be_lifted() {
+    let host = attacker();
+    for target in [
+        "/proc/timer_list",
+        "/proc/sched_debug",
+        "/proc/cmdline",
+        "/sys/firmware",
+        "/sys/fs/btrfs",
+    ] {
+        refused(
+            &host,
+            &format!("unmounting the mask over {target}"),
+            &format!("umount {target}"),
+        );
+        refused(
+            &host,
+            &format!("lazily unmounting the mask over {target}"),
+            &format!("umount -l {target}"),
+        );
+    }
+    assert_eq!(
+        host.sh_ok("esc", "head -c 100 /proc/timer_list | wc -c").trim(),
+        "0",
+        "the host's timers are readable"
+    );
+    // A fresh procfs or sysfs would have no masks.
+    refused(
+        &host,
+        "mounting a fresh procfs",
+        "mkdir -p /tmp/p && mount -t proc proc /tmp/p",
+    );
+    refused(
+        &host,
+        "mounting a fresh sysfs",
+        "mkdir -p /tmp/s && mount -t sysfs sysfs /tmp/s",
+    );
+    // Read-only stays read-only.
+    refused(
+        &host,
+        "remounting /proc/sys writable",
+        "mount -o remount,rw,bind /proc/sys",
+    );
+    refused(&host, "unmounting /proc/sys", "umount /proc/sys");
+    // What the VPS mounts itself stays its own to unmount.
+    host.sh_ok(
+        "esc",
+        "mkdir -p /tmp/t && mount -t tmpfs tmpfs /tmp/t && umount /tmp/t",
+    );
+
+    // A /proc on the disk that is a symlink (to /run, which a tmpfs then
+    // covers) would have put proc, and every mask, out of sight, leaving
+    // the kernel nothing locked to refuse a fresh procfs for: the start
+    // is refused instead, and says why.
+    host.ok(&["stop", "esc", "--force"]);
+    let proc_dir = host.instance_dir("esc").join("rootfs/proc");
+    std::fs::remove_dir(&proc_dir).unwrap();
+    std::os::unix::fs::symlink("run", &proc_dir).unwrap();
+    let err = host.fails(&["start", "esc"]);
+    assert!(err.contains("/proc is not a directory"), "{err}");
+    assert_eq!(host.info("esc")["status"], "stopped");
+    std::fs::remove_file(&proc_dir).unwrap();
+    std::fs::create_dir(&proc_dir).unwrap();
+    host.ok(&["start", "esc"]);
+    refused(
+        &host,
+        "mounting a fresh procfs",
+        "mkdir -p /tmp/p && mount -t proc proc /tmp/p",
+    );
+}

@@ -5,19 +5,25 @@
 //! sequence is short and in one place ([`start`]); each step is a function
 //! in a sibling module:
 //!
-//! 1. the supervisor opens the VPS cgroups' attach files and `clone`s the
-//!    VPS init with new user, mount, pid, uts, ipc and net namespaces, the
-//!    user namespace owned by the VPS's uid base (its own budget of the
-//!    host's namespace counts); the child joins the cgroups itself through
-//!    those files at once;
-//! 2. the supervisor writes the child's uid/gid maps (`0 <uid_base>
-//!    65536`) and lets it go, then builds its network while the child
-//!    builds its mounts;
-//! 3. the child becomes root of its user namespace, unshares its cgroup
-//!    namespace (now rooted at the VPS cgroup), sets the hostname, builds
-//!    its mounts and `pivot_root`s into the VPS rootfs ([`mounts`]);
-//! 4. it opens the console pty inside its own devpts, passes the master to
-//!    the supervisor and makes the slave its controlling terminal;
+//! 1. the supervisor opens the VPS cgroups' attach files and forks the
+//!    mount helper, which unshares a mount namespace of the host's user
+//!    namespace and `clone`s the VPS init into it with new user, pid, uts,
+//!    ipc and net namespaces, the user namespace owned by the VPS's uid
+//!    base (its own budget of the host's namespace counts); the init joins
+//!    the cgroups itself through those files at once;
+//! 2. the supervisor writes the init's uid/gid maps (`0 <uid_base>
+//!    65536`) and lets it go: it becomes root of its user namespace,
+//!    unshares its cgroup namespace (now rooted at the VPS cgroup) and sets
+//!    the hostname;
+//! 3. a process of the helper's, joined to the VPS's pid, net, ipc and
+//!    cgroup namespaces, builds the VPS's mounts as host root
+//!    ([`mounts::build_tree`]) while the supervisor builds its network;
+//!    the helper exits and the init is handed to the supervisor, a
+//!    subreaper;
+//! 4. the init copies that mount namespace into one of its own user
+//!    namespace, which locks every mount, and `pivot_root`s into the rootfs
+//!    ([`mounts::enter_tree`]); it opens the console pty inside its devpts
+//!    and passes the master to the supervisor;
 //! 5. once the supervisor says the network is ready, it drops the dangerous
 //!    capabilities from its bounding set, installs the seccomp filter
 //!    ([`security`]) and execs init. An exec failure is reported back over
@@ -83,12 +89,25 @@ pub enum RuntimeError {
     Seccomp(String),
 }
 
-/// Messages from a child being set up to the supervisor.
+/// Messages between the supervisor, the mount helper and the init being
+/// set up.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "msg", rename_all = "snake_case")]
 enum ChildMsg {
-    /// The parent wrote the id maps (and made the idmapped trees).
+    /// Helper: the init is cloned, with this pid.
+    Cloned { pid: i32 },
+    /// Helper: the clone of the init failed with this errno.
+    CloneFailed { errno: i32 },
+    /// To the init: the parent wrote the id maps.
     Go,
+    /// Init: its cgroup namespace and hostname are set.
+    NamespacesReady,
+    /// To the helper: build the mounts; the idmapped trees come with it.
+    Mount,
+    /// Helper: the mounts are built.
+    Mounted,
+    /// To the init: enter the mounts.
+    MountsReady,
     /// The parent finished the VPS's network: init may run.
     NetworkReady,
     /// Carries the console pty master and a second handle on its slave.
@@ -179,67 +198,90 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
     let init = cstrings(&spec.init)?;
     let env = cstrings(&spec.env)?;
     let cgroups = CgroupJoin::open(&spec.cgroup_dirs)?;
-    // The child takes its copy of these out of the closure (clone copies
-    // the fd table); the parent's copy goes when the closure does.
-    let mut lxcfs = spec.lxcfs.as_deref().map(mounts::LxcfsFiles::clone_from);
+    let lxcfs = spec.lxcfs.as_deref().map(mounts::LxcfsFiles::clone_from);
     let (parent, child) = proto::pair().map_err(RuntimeError::Sync)?;
-
-    let flags = CloneFlags::CLONE_NEWUSER
-        | CloneFlags::CLONE_NEWNS
-        | CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWNET;
-    let mut stack = vec![0u8; 256 * 1024];
-    let child_ref = &child;
-    let parent_end = parent.as_raw_fd();
-    let cgroups_ref = &cgroups;
-    let cb = Box::new(move || {
-        // The child's copy of the supervisor's end goes first: with it
-        // closed, a supervisor that dies mid-start ends the child's wait.
-        let _ = nix::unistd::close(parent_end);
-        // Non-dumpable as the supervisor is (see exec.rs): nothing inside
-        // the VPS could reach this child before init runs, but a reboot
-        // from inside must not change that.
-        if security::make_non_dumpable().is_err() || security::clear_securebits().is_err() {
-            return 1;
+    let (helper_parent, helper_child) = proto::pair().map_err(RuntimeError::Sync)?;
+    // The init is cloned by the mount helper, which then exits: the init
+    // is handed to the nearest subreaper, this process.
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an int flag; no pointers.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) } < 0 {
+        return Err(RuntimeError::Fork(nix::Error::last()));
+    }
+    let supervisor_ends = [parent.as_raw_fd(), helper_parent.as_raw_fd()];
+    // SAFETY: the supervisor is single-threaded; the helper runs our own
+    // code and leaves with _exit.
+    let helper = match unsafe { nix::unistd::fork() }.map_err(RuntimeError::Fork)? {
+        nix::unistd::ForkResult::Child => {
+            let code = helper_main(
+                spec,
+                HelperWork {
+                    cgroups: &cgroups,
+                    lxcfs,
+                    init_sync: child,
+                    sync: &helper_child,
+                    supervisor_ends,
+                    init: &init,
+                    env: &env,
+                    seccomp,
+                },
+            );
+            // SAFETY: _exit ends the helper without running the
+            // supervisor's destructors or atexit handlers.
+            unsafe { libc::_exit(code) }
         }
-        child_main(spec, cgroups_ref, lxcfs.take(), child_ref, &init, &env, seccomp)
-    });
-    // The VPS's user namespace is owned by its uid base, so what is made
-    // inside is counted against a budget of its own (see the function).
-    let pid = security::as_namespace_owner(spec.uid_base, || {
-        // SAFETY: the supervisor is single-threaded, so the child (a copy
-        // of this process without CLONE_VM) can allocate and run arbitrary
-        // code; `stack` outlives the call in the parent and is the
-        // child's own copy.
-        unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) }
-    })
-    .and_then(|cloned| cloned)
-    .map_err(|e| match e {
-        nix::Error::ENOSPC => RuntimeError::NamespaceLimit,
-        e => RuntimeError::Clone(e),
-    })?;
-    drop(child);
-    drop(cgroups);
+        nix::unistd::ForkResult::Parent { child } => child,
+    };
+    drop((child, helper_child, cgroups, lxcfs));
 
-    // Every failure after the clone: the child is killed and reaped first
-    // (so reading the socket cannot block), then a reason it sent before
-    // dying wins over the parent's own view of the failure.
-    let kill_child = |e: RuntimeError| {
-        let _ = kill(pid, Signal::SIGKILL);
-        let _ = waitpid(pid, None);
-        match queued_failure(&parent) {
+    // Every failure: the helper is killed and reaped first (so the init,
+    // then handed to us, can be reaped too and reading cannot block), then
+    // the init; a reason either sent before dying wins over the
+    // supervisor's own view of the failure.
+    // Once reaped, the helper's pid may be anyone's: it is not killed.
+    let helper_reaped = std::cell::Cell::new(false);
+    let reap_helper = || {
+        if !helper_reaped.replace(true) {
+            let _ = waitpid(helper, None);
+        }
+    };
+    let kill_all = |init_pid: Option<Pid>, e: RuntimeError| {
+        if !helper_reaped.get() {
+            let _ = kill(helper, Signal::SIGKILL);
+            reap_helper();
+        }
+        if let Some(pid) = init_pid {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        match queued_failure(&helper_parent).or_else(|| queued_failure(&parent)) {
             Some(reason) => RuntimeError::Child(reason),
             None => e,
         }
     };
-    write_id_maps(pid.as_raw(), spec.uid_base, spec.id_count).map_err(kill_child)?;
+    let pid = match helper_parent.recv::<ChildMsg>() {
+        Ok((ChildMsg::Cloned { pid }, _)) => Pid::from_raw(pid),
+        Ok((ChildMsg::CloneFailed { errno }, _)) => {
+            reap_helper();
+            return Err(match nix::Error::from_raw(errno) {
+                nix::Error::ENOSPC => RuntimeError::NamespaceLimit,
+                e => RuntimeError::Clone(e),
+            });
+        }
+        Ok(_) | Err(ProtoError::Closed) => {
+            return Err(kill_all(
+                None,
+                RuntimeError::Child("the mount helper ended".into()),
+            ))
+        }
+        Err(e) => return Err(kill_all(None, RuntimeError::Sync(e))),
+    };
+    let fail = |e: RuntimeError| kill_all(Some(pid), e);
+    write_id_maps(pid.as_raw(), spec.uid_base, spec.id_count).map_err(fail)?;
     // An idmapped rootfs (and a rescue boot's disk) is made here, as host
-    // root, with the child's new user namespace, and handed over with "go".
+    // root, with the child's new user namespace, and handed to the helper.
     let trees = if spec.idmap_rootfs {
         let userns = std::fs::File::open(format!("/proc/{pid}/ns/user")).map_err(|source| {
-            kill_child(RuntimeError::Namespace {
+            fail(RuntimeError::Namespace {
                 path: format!("/proc/{pid}/ns/user").into(),
                 source,
             })
@@ -247,7 +289,7 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
         let mut trees = Vec::new();
         for path in std::iter::once(&spec.rootfs).chain(spec.rescue_disk.as_ref()) {
             trees.push(idmap::idmapped_clone(path, &userns).map_err(|e| {
-                kill_child(RuntimeError::Child(format!(
+                fail(RuntimeError::Child(format!(
                     "idmapped mount of {}: {e}",
                     path.display()
                 )))
@@ -257,19 +299,44 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
     } else {
         Vec::new()
     };
-    let go_fds: Vec<i32> = trees.iter().map(|t| t.as_raw_fd()).collect();
     parent
-        .send(&ChildMsg::Go, &go_fds)
-        .map_err(|e| kill_child(RuntimeError::Sync(e)))?;
-    drop(trees);
-    // The network is built while the child builds its mounts; the child
-    // waits for it only before exec.
-    if let Some(nic) = &spec.nic {
-        crate::net::attach(pid.as_raw(), nic).map_err(|e| kill_child(RuntimeError::Network(e)))?;
+        .send(&ChildMsg::Go, &[])
+        .map_err(|e| fail(RuntimeError::Sync(e)))?;
+    // The init made its cgroup namespace: the helper may mount.
+    match parent.recv::<ChildMsg>() {
+        Ok((ChildMsg::NamespacesReady, _)) => {}
+        Ok((ChildMsg::Failed { step, error }, _)) => {
+            return Err(fail(RuntimeError::Child(format!("{step}: {error}"))))
+        }
+        Ok(_) | Err(ProtoError::Closed) => {
+            return Err(fail(RuntimeError::Child("the VPS init ended".into())))
+        }
+        Err(e) => return Err(fail(RuntimeError::Sync(e))),
     }
-    parent
-        .send(&ChildMsg::NetworkReady, &[])
-        .map_err(|e| kill_child(RuntimeError::Sync(e)))?;
+    let tree_fds: Vec<i32> = trees.iter().map(|t| t.as_raw_fd()).collect();
+    helper_parent
+        .send(&ChildMsg::Mount, &tree_fds)
+        .map_err(|e| fail(RuntimeError::Sync(e)))?;
+    drop(trees);
+    // The network is built while the helper builds the mounts.
+    if let Some(nic) = &spec.nic {
+        crate::net::attach(pid.as_raw(), nic).map_err(|e| fail(RuntimeError::Network(e)))?;
+    }
+    match helper_parent.recv::<ChildMsg>() {
+        Ok((ChildMsg::Mounted, _)) => {}
+        Ok((ChildMsg::Failed { step, error }, _)) => {
+            return Err(fail(RuntimeError::Child(format!("{step}: {error}"))))
+        }
+        Ok(_) | Err(ProtoError::Closed) => {
+            return Err(fail(RuntimeError::Child("the mount helper ended".into())))
+        }
+        Err(e) => return Err(fail(RuntimeError::Sync(e))),
+    }
+    // The helper exits after saying so; reaped, the init is ours.
+    reap_helper();
+    for msg in [ChildMsg::MountsReady, ChildMsg::NetworkReady] {
+        parent.send(&msg, &[]).map_err(|e| fail(RuntimeError::Sync(e)))?;
+    }
 
     let (console, console_slave) = match parent.recv::<ChildMsg>() {
         Ok((ChildMsg::Console, mut fds)) if fds.len() == 2 => {
@@ -277,10 +344,10 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
             (fds.pop().expect("two fds"), slave)
         }
         Ok((ChildMsg::Failed { step, error }, _)) => {
-            return Err(kill_child(RuntimeError::Child(format!("{step}: {error}"))))
+            return Err(fail(RuntimeError::Child(format!("{step}: {error}"))))
         }
-        Ok(_) | Err(ProtoError::Closed) => return Err(kill_child(RuntimeError::NoConsole)),
-        Err(e) => return Err(kill_child(RuntimeError::Sync(e))),
+        Ok(_) | Err(ProtoError::Closed) => return Err(fail(RuntimeError::NoConsole)),
+        Err(e) => return Err(fail(RuntimeError::Sync(e))),
     };
     // The sync socket closes on a successful exec (CLOEXEC); a message
     // instead means exec failed.
@@ -291,12 +358,163 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
             console_slave,
         }),
         Ok((ChildMsg::Failed { step, error }, _)) => {
-            Err(kill_child(RuntimeError::Child(format!("{step}: {error}"))))
+            Err(fail(RuntimeError::Child(format!("{step}: {error}"))))
         }
-        Ok(_) => Err(kill_child(RuntimeError::Child(
+        Ok(_) => Err(fail(RuntimeError::Child(
             "unexpected message from the VPS init".into(),
         ))),
-        Err(e) => Err(kill_child(RuntimeError::Sync(e))),
+        Err(e) => Err(fail(RuntimeError::Sync(e))),
+    }
+}
+
+/// What the mount helper is handed.
+struct HelperWork<'a> {
+    cgroups: &'a CgroupJoin,
+    lxcfs: Option<mounts::LxcfsFiles>,
+    /// The init's end of its sync socket.
+    init_sync: Conn,
+    /// The helper's own end of its socket to the supervisor.
+    sync: &'a Conn,
+    /// The supervisor's ends of both sockets, closed at once.
+    supervisor_ends: [i32; 2],
+    init: &'a [CString],
+    env: &'a [CString],
+    seccomp: &'a SeccompProgram,
+}
+
+/// The mount helper, forked by the supervisor: in a mount namespace of its
+/// own (of the host's user namespace) it clones the VPS init with the
+/// VPS's other namespaces, reports its pid, and once the supervisor says
+/// so builds the VPS's mounts there (see [`mounts::build_tree`]) from a
+/// process of its own in the VPS's pid namespace. It then exits, and the
+/// init is handed to the supervisor, its subreaper.
+fn helper_main(spec: &VpsSpec, work: HelperWork) -> i32 {
+    for fd in work.supervisor_ends {
+        let _ = nix::unistd::close(fd);
+    }
+    let sync = work.sync;
+    let fail = |step: &str, error: String| -> i32 {
+        let _ = sync.send(
+            &ChildMsg::Failed {
+                step: step.into(),
+                error,
+            },
+            &[],
+        );
+        1
+    };
+    if let Err(e) = security::make_non_dumpable() {
+        return fail("non-dumpable", e.to_string());
+    }
+    // Nothing mounted here may propagate back to the host, and host
+    // mounts appearing later must not show up inside.
+    let private = nix::sched::unshare(CloneFlags::CLONE_NEWNS).and_then(|()| {
+        nix::mount::mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+    });
+    if let Err(e) = private {
+        return fail("mount namespace", e.to_string());
+    }
+    let flags = CloneFlags::CLONE_NEWUSER
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWNET;
+    let mut stack = vec![0u8; 256 * 1024];
+    let init_sync = &work.init_sync;
+    let helper_end = sync.as_raw_fd();
+    let (cgroups, init, env, seccomp) = (work.cgroups, work.init, work.env, work.seccomp);
+    let cb = Box::new(move || {
+        // The helper's socket is not the init's; with it closed, only the
+        // supervisor holds the init's other end.
+        let _ = nix::unistd::close(helper_end);
+        // Non-dumpable as the supervisor is (see exec.rs): nothing inside
+        // the VPS could reach this child before init runs, but a reboot
+        // from inside must not change that.
+        if security::make_non_dumpable().is_err() || security::clear_securebits().is_err() {
+            return 1;
+        }
+        child_main(spec, cgroups, init_sync, init, env, seccomp)
+    });
+    // The VPS's user namespace is owned by its uid base, so what is made
+    // inside is counted against a budget of its own (see the function).
+    let cloned = security::as_namespace_owner(spec.uid_base, || {
+        // SAFETY: the helper is single-threaded, so the child (a copy of
+        // this process without CLONE_VM) can allocate and run arbitrary
+        // code; `stack` outlives the call in the parent and is the
+        // child's own copy.
+        unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) }
+    })
+    .and_then(|cloned| cloned);
+    let pid = match cloned {
+        Ok(pid) => pid,
+        Err(e) => {
+            let _ = sync.send(&ChildMsg::CloneFailed { errno: e as i32 }, &[]);
+            return 1;
+        }
+    };
+    drop(work.init_sync);
+    if sync.send(&ChildMsg::Cloned { pid: pid.as_raw() }, &[]).is_err() {
+        return 1;
+    }
+    let trees = match sync.recv::<ChildMsg>() {
+        Ok((ChildMsg::Mount, fds)) => fds,
+        _ => return 1, // the supervisor gave up; it kills us
+    };
+    let mut trees = trees.into_iter();
+    let (idmapped_root, idmapped_disk) = (trees.next(), trees.next());
+    let rescue_disk = spec.rescue_disk.as_ref().map(|path| match idmapped_disk {
+        Some(tree) => mounts::Disk::Idmapped(tree),
+        None => mounts::Disk::Shifted(path.clone()),
+    });
+    // proc shows the pid namespace of who mounts it: the mounting process
+    // is forked into the VPS's, after joining its network (sysfs), IPC
+    // (mqueue) and cgroup (cgroupfs) namespaces.
+    let join = |kind: &str, flag: CloneFlags| -> Result<(), String> {
+        let path = format!("/proc/{pid}/ns/{kind}");
+        let ns = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+        nix::sched::setns(ns, flag).map_err(|e| format!("join {path}: {e}"))
+    };
+    if let Err(e) = join("pid", CloneFlags::CLONE_NEWPID) {
+        return fail("mount helper", e);
+    }
+    // SAFETY: single-threaded; the child runs our code and leaves with _exit.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => fail("mount helper", format!("fork: {e}")),
+        Ok(nix::unistd::ForkResult::Child) => {
+            let joined = join("net", CloneFlags::CLONE_NEWNET)
+                .and_then(|()| join("ipc", CloneFlags::CLONE_NEWIPC))
+                .and_then(|()| join("cgroup", CloneFlags::CLONE_NEWCGROUP));
+            let code = match joined {
+                Err(e) => fail("mount helper", e),
+                Ok(()) => match mounts::build_tree(mounts::Tree {
+                    rootfs: &spec.rootfs,
+                    idmapped: idmapped_root,
+                    rescue_disk,
+                    cgroup_mount: spec.cgroup_mount.as_deref(),
+                    lxcfs: work.lxcfs,
+                    memory_limit: spec.memory_limit,
+                    uid_base: spec.uid_base,
+                }) {
+                    Ok(()) => match sync.send(&ChildMsg::Mounted, &[]) {
+                        Ok(()) => 0,
+                        Err(_) => 1,
+                    },
+                    Err(e) => fail("mount setup", e.to_string()),
+                },
+            };
+            // SAFETY: _exit ends the mounting process at once.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => match waitpid(child, None) {
+            Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => 0,
+            _ => 1,
+        },
     }
 }
 
@@ -403,7 +621,6 @@ fn loopback_up() -> Result<(), nix::Error> {
 fn child_main(
     spec: &VpsSpec,
     cgroups: &CgroupJoin,
-    lxcfs: Option<mounts::LxcfsFiles>,
     sync: &Conn,
     init: &[CString],
     env: &[CString],
@@ -422,14 +639,10 @@ fn child_main(
     // Joined first, while the parent writes the id maps; a failure is
     // reported once the parent listens (after "go").
     let joined = cgroups.join();
-    // With an idmapped rootfs: its tree, then the rescue disk's.
-    let (idmapped_root, idmapped_disk) = match sync.recv::<ChildMsg>() {
-        Ok((ChildMsg::Go, fds)) => {
-            let mut fds = fds.into_iter();
-            (fds.next(), fds.next())
-        }
+    match sync.recv::<ChildMsg>() {
+        Ok((ChildMsg::Go, _)) => {}
         _ => return 1, // the parent gave up; it kills us
-    };
+    }
     if let Err(e) = joined {
         return fail("join the VPS cgroups", e.to_string());
     }
@@ -450,18 +663,14 @@ fn child_main(
     if let Err(e) = sethostname(&spec.hostname) {
         return fail("set hostname", e.to_string());
     }
-    let rescue_disk = spec.rescue_disk.as_ref().map(|path| match idmapped_disk {
-        Some(tree) => mounts::Disk::Idmapped(tree),
-        None => mounts::Disk::Shifted(path.clone()),
-    });
-    if let Err(e) = mounts::setup_rootfs(
-        &spec.rootfs,
-        idmapped_root,
-        rescue_disk,
-        spec.cgroup_mount.as_deref(),
-        lxcfs,
-        spec.memory_limit,
-    ) {
+    if sync.send(&ChildMsg::NamespacesReady, &[]).is_err() {
+        return 1;
+    }
+    match sync.recv::<ChildMsg>() {
+        Ok((ChildMsg::MountsReady, _)) => {}
+        _ => return 1, // the parent gave up; it kills us
+    }
+    if let Err(e) = mounts::enter_tree(&spec.rootfs) {
         return fail("mount setup", e.to_string());
     }
     let console = match mounts::open_console() {

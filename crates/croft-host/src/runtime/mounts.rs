@@ -1,10 +1,13 @@
-//! The VPS's mount table, built by its init inside its own mount and user
-//! namespaces before `pivot_root`.
+//! The VPS's mount table: built by a host-root helper in a mount namespace
+//! of the host's user namespace ([`build_tree`]), then copied by the VPS's
+//! init into a namespace of its own, which locks every mount, before it
+//! pivots into its rootfs ([`enter_tree`]).
 //!
 //! Layout (as runc, crun and LXC converge on): private propagation, the
-//! rootfs bound onto itself (`nodev`, as every disk a VPS writes), fresh `proc`, read-only `sysfs`, a tmpfs `/dev`
-//! holding only bind-mounted safe host devices and a private devpts, masked
-//! /proc entries that leak host information, and a read-only /proc/sys.
+//! rootfs bound onto itself (`nodev`, as every disk a VPS writes), fresh
+//! `proc`, read-only `sysfs`, a tmpfs `/dev` holding only bind-mounted safe
+//! host devices and a private devpts, masked /proc and /sys entries that
+//! leak host information, and a read-only /proc/sys.
 
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -16,6 +19,8 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum MountError {
+    #[error("the VPS's {path} is not a directory (a symlink?); boot its rescue system to repair it")]
+    NotADirectory { path: PathBuf },
     #[error("{what} {target}: {source}")]
     Mount {
         what: &'static str,
@@ -143,6 +148,23 @@ fn ensure_dir(path: &Path) -> Result<(), MountError> {
     fs::create_dir_all(path).map_err(io("create", path))
 }
 
+/// A top-level mount point on the VPS's disk (`/proc`, `/sys`, `/dev`,
+/// `/run`), made if missing. It must be a directory itself: a symlink
+/// there (VPS root can leave any) would put the mount, and every mask
+/// and read-only bind beneath it, somewhere else.
+fn mount_point(path: &Path) -> Result<(), MountError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(MountError::NotADirectory {
+            path: path.to_path_buf(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir(path).map_err(io("create", path))
+        }
+        Err(e) => Err(io("inspect", path)(e)),
+    }
+}
+
 /// A second disk a VPS mounts (a rescue boot's view of its own disk).
 pub enum Disk {
     /// A detached idmapped mount, like an idmapped rootfs.
@@ -151,60 +173,103 @@ pub enum Disk {
     Shifted(PathBuf),
 }
 
-/// Build the VPS mounts under `rootfs` and pivot into it. Runs as root of
-/// the VPS's user namespace, in its fresh mount namespace.
-/// With `idmapped`, the rootfs is that detached idmapped mount (see
-/// [`super::idmap`]) attached over `rootfs`; without, `rootfs` is bound
-/// onto itself (its files are already owned by the VPS's id range).
-/// `rescue_disk` is mounted at /mnt (see [`crate::spec::RESCUE_MOUNT`]).
-/// `memory_limit` sizes the tmpfs mounts (see [`RamSizes`]).
-pub fn setup_rootfs(
-    rootfs: &Path,
-    idmapped: Option<OwnedFd>,
-    rescue_disk: Option<Disk>,
-    cgroup_mount: Option<&str>,
-    lxcfs: Option<LxcfsFiles>,
-    memory_limit: Option<u64>,
-) -> Result<(), MountError> {
-    let sizes = RamSizes::for_limit(memory_limit);
-    let none: Option<&Path> = None;
+/// What [`build_tree`] mounts.
+pub struct Tree<'a> {
+    /// The VPS's disk, where its root is mounted.
+    pub rootfs: &'a Path,
+    /// The detached idmapped mount of the disk (see [`super::idmap`]);
+    /// `None`: the disk's files are already in the VPS's id range and it
+    /// is bound onto itself.
+    pub idmapped: Option<OwnedFd>,
+    /// Mounted at /mnt (see [`crate::spec::RESCUE_MOUNT`]).
+    pub rescue_disk: Option<Disk>,
+    /// The VPS's /sys/fs/cgroup: "v1" (the name=systemd hierarchy) or "v2".
+    pub cgroup_mount: Option<&'a str>,
+    pub lxcfs: Option<LxcfsFiles>,
+    /// Sizes the tmpfs mounts (see [`RamSizes`]).
+    pub memory_limit: Option<u64>,
+    /// The host uid (and gid) of the VPS's root, owner of what is made.
+    pub uid_base: u32,
+}
+
+/// Build the VPS's mount tree under `tree.rootfs`, as host root, in a mount
+/// namespace of the host's user namespace that the caller made for it,
+/// having joined the VPS's pid, network, IPC and cgroup namespaces (proc,
+/// sysfs, mqueue and cgroupfs show the namespaces of who mounts them).
+///
+/// Made here rather than by the VPS's init, every mount is *locked* once
+/// the init copies this namespace into one of its own user namespace
+/// ([`enter_tree`]): VPS root cannot unmount a mask to read what it hides,
+/// remount a read-only mount writable, or mount a fresh procfs or sysfs
+/// (the kernel refuses one while the existing one is not fully visible).
+///
+/// After the disk is attached the helper `chroot`s into it, so a symlink
+/// VPS root left on its disk resolves inside the disk, never on the host;
+/// what the helper creates is owned by VPS root (its fsuid).
+pub fn build_tree(tree: Tree) -> Result<(), MountError> {
+    let sizes = RamSizes::for_limit(tree.memory_limit);
+    let owner = format!("uid={0},gid={0}", tree.uid_base);
     let nodev_nosuid_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    // Nothing we mount may propagate back to the host, and host mounts
-    // appearing later must not show up inside.
-    do_mount(
-        "make private",
-        none,
-        Path::new("/"),
-        None,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None,
-    )?;
-    // pivot_root needs the new root to be a mount point.
-    match idmapped {
-        Some(tree) => super::idmap::attach(&tree, rootfs).map_err(|source| MountError::Mount {
+    let rootfs = tree.rootfs;
+    // pivot_root (in enter_tree) needs the new root to be a mount point.
+    match tree.idmapped {
+        Some(disk) => super::idmap::attach(&disk, rootfs).map_err(|source| MountError::Mount {
             what: "attach idmapped rootfs",
             target: rootfs.to_path_buf(),
             source,
         })?,
         None => bind_disk("bind rootfs", rootfs, rootfs)?,
     }
-    if let Some(disk) = rescue_disk {
-        let target = rootfs.join(crate::spec::RESCUE_MOUNT);
-        ensure_dir(&target)?;
-        match disk {
-            Disk::Idmapped(tree) => {
-                super::idmap::attach(&tree, &target).map_err(|source| MountError::Mount {
-                    what: "attach the VPS disk",
-                    target: target.clone(),
+    // The host devices VPSes get, opened before the chroot hides them.
+    let mut devices = Vec::with_capacity(DEVICES.len());
+    for name in DEVICES {
+        let host = Path::new("/dev").join(name);
+        let fd: OwnedFd = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+            .open(&host)
+            .map_err(io("open", &host))?
+            .into();
+        devices.push((*name, fd));
+    }
+    let rescue_disk = match tree.rescue_disk {
+        Some(Disk::Shifted(path)) => {
+            Some(
+                super::idmap::detached_clone(&path).map_err(|source| MountError::Mount {
+                    what: "clone the VPS disk",
+                    target: path.clone(),
                     source,
-                })?
-            }
-            Disk::Shifted(path) => bind_disk("bind the VPS disk", &path, &target)?,
+                })?,
+            )
         }
+        Some(Disk::Idmapped(disk)) => Some(disk),
+        None => None,
+    };
+    // From here on, files are made (and paths searched) as VPS root.
+    nix::unistd::setfsgid(nix::unistd::Gid::from_raw(tree.uid_base));
+    nix::unistd::setfsuid(nix::unistd::Uid::from_raw(tree.uid_base));
+    nix::unistd::chroot(rootfs).map_err(|source| MountError::Mount {
+        what: "chroot",
+        target: rootfs.to_path_buf(),
+        source,
+    })?;
+    let root = Path::new("/");
+    std::env::set_current_dir(root).map_err(io("chdir", root))?;
+    if let Some(disk) = rescue_disk {
+        let target = root.join(crate::spec::RESCUE_MOUNT);
+        mount_point(&target)?;
+        super::idmap::attach(&disk, &target).map_err(|source| MountError::Mount {
+            what: "attach the VPS disk",
+            target: target.clone(),
+            source,
+        })?;
+        remount_adding(&target, MsFlags::MS_NODEV)?;
     }
 
-    let proc_dir = rootfs.join("proc");
-    ensure_dir(&proc_dir)?;
+    for dir in ["proc", "sys", "dev", "run"] {
+        mount_point(&root.join(dir))?;
+    }
+    let proc_dir = root.join("proc");
     do_mount(
         "mount proc",
         Some(Path::new("proc")),
@@ -214,8 +279,7 @@ pub fn setup_rootfs(
         None,
     )?;
 
-    let sys_dir = rootfs.join("sys");
-    ensure_dir(&sys_dir)?;
+    let sys_dir = root.join("sys");
     do_mount(
         "mount sysfs",
         Some(Path::new("sysfs")),
@@ -225,24 +289,23 @@ pub fn setup_rootfs(
         None,
     )?;
 
-    if let Some(version) = cgroup_mount {
-        setup_cgroupfs(&sys_dir.join("fs/cgroup"), version)?;
+    if let Some(version) = tree.cgroup_mount {
+        setup_cgroupfs(&sys_dir.join("fs/cgroup"), version, &owner)?;
     }
-    if let Some(lxcfs) = lxcfs {
-        lxcfs.attach(rootfs)?;
+    if let Some(lxcfs) = tree.lxcfs {
+        lxcfs.attach(root)?;
     }
-    setup_dev(&rootfs.join("dev"), &sizes)?;
+    setup_dev(&root.join("dev"), &sizes, &owner, tree.uid_base, devices)?;
     // /run is a tmpfs on every modern system (systemd mounts one where
     // there is none); made here, it has a size that fits the VPS.
-    let run = rootfs.join("run");
-    ensure_dir(&run)?;
+    let run = root.join("run");
     do_mount(
         "mount /run",
         Some(Path::new("tmpfs")),
         &run,
         Some("tmpfs"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some(&format!("mode=755{}", sizes.run)),
+        Some(&format!("mode=755,{owner}{}", sizes.run)),
     )?;
 
     for file in MASKED_FILES {
@@ -250,7 +313,7 @@ pub fn setup_rootfs(
         if target.exists() {
             do_mount(
                 "mask",
-                Some(&rootfs.join("dev/null")),
+                Some(&root.join("dev/null")),
                 &target,
                 None,
                 MsFlags::MS_BIND,
@@ -259,7 +322,7 @@ pub fn setup_rootfs(
         }
     }
     for dir in MASKED_DIRS {
-        let target = rootfs.join(dir);
+        let target = root.join(dir);
         if target.is_dir() {
             do_mount(
                 "mask",
@@ -272,12 +335,33 @@ pub fn setup_rootfs(
         }
     }
     for entry in READ_ONLY {
-        let target = rootfs.join(entry);
+        let target = root.join(entry);
         if target.exists() {
             bind_read_only(&target)?;
         }
     }
+    Ok(())
+}
 
+/// Run by the VPS's init, in the mount namespace [`build_tree`] filled:
+/// copy it into a namespace of the VPS's own (which locks every mount in
+/// it, see there) and pivot into the rootfs.
+pub fn enter_tree(rootfs: &Path) -> Result<(), MountError> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(|source| MountError::Mount {
+        what: "unshare the mount namespace",
+        target: rootfs.to_path_buf(),
+        source,
+    })?;
+    // pivot_root refuses a locked new root: a recursive bind of it is an
+    // unlocked mount of the same tree, whose submounts stay locked.
+    do_mount(
+        "bind rootfs",
+        Some(rootfs),
+        rootfs,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )?;
     pivot(rootfs)
 }
 
@@ -294,8 +378,7 @@ const LXCFS_FILES: &[&str] = &[
 ];
 
 /// lxcfs's view of each of [`LXCFS_FILES`] it offers, as detached mounts
-/// made by the supervisor and attached by the VPS's init over its own
-/// files (lxcfs answers according to the cgroup of the process that reads).
+/// made by the supervisor and attached over the VPS's own files (lxcfs answers according to the cgroup of the process that reads).
 /// Looked up from the host: a first lookup from the VPS's new pid namespace
 /// makes lxcfs fork to find that namespace's init (about 2 ms), which
 /// would sit in the start path.
@@ -339,7 +422,7 @@ impl LxcfsFiles {
 
 /// The VPS's own /sys/fs/cgroup. Its cgroup namespace roots every
 /// hierarchy at the VPS's cgroup, so the init system sees only its subtree.
-fn setup_cgroupfs(dir: &Path, version: &str) -> Result<(), MountError> {
+fn setup_cgroupfs(dir: &Path, version: &str, owner: &str) -> Result<(), MountError> {
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     if version == "v2" {
         return do_mount(
@@ -357,7 +440,7 @@ fn setup_cgroupfs(dir: &Path, version: &str) -> Result<(), MountError> {
         dir,
         Some("tmpfs"),
         flags,
-        Some("mode=755"),
+        Some(&format!("mode=755,{owner}")),
     )?;
     let systemd = dir.join("systemd");
     ensure_dir(&systemd)?;
@@ -397,7 +480,16 @@ impl RamSizes {
     }
 }
 
-fn setup_dev(dev: &Path, sizes: &RamSizes) -> Result<(), MountError> {
+/// The VPS's /dev: a tmpfs of its root's with the host `devices` (opened
+/// `O_PATH`) bound in, its own devpts (ttys group `tty`, gid 5 inside),
+/// /dev/shm and mqueue.
+fn setup_dev(
+    dev: &Path,
+    sizes: &RamSizes,
+    owner: &str,
+    uid_base: u32,
+    devices: Vec<(&str, OwnedFd)>,
+) -> Result<(), MountError> {
     ensure_dir(dev)?;
     do_mount(
         "mount /dev",
@@ -407,13 +499,20 @@ fn setup_dev(dev: &Path, sizes: &RamSizes) -> Result<(), MountError> {
         // The devices bound in below are mounts of their own, with the
         // host /dev's flags; nodev here covers what VPS root writes there.
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV,
-        Some("mode=755,size=65536k"),
+        Some(&format!("mode=755,size=65536k,{owner}")),
     )?;
-    for name in DEVICES {
+    for (name, host) in devices {
         let target = dev.join(name);
         ensure_file(&target)?;
-        let host = Path::new("/dev").join(name);
-        do_mount("bind device", Some(&host), &target, None, MsFlags::MS_BIND, None)?;
+        let source = PathBuf::from(format!("/proc/self/fd/{}", host.as_raw_fd()));
+        do_mount(
+            "bind device",
+            Some(&source),
+            &target,
+            None,
+            MsFlags::MS_BIND,
+            None,
+        )?;
     }
     let pts = dev.join("pts");
     ensure_dir(&pts)?;
@@ -423,7 +522,10 @@ fn setup_dev(dev: &Path, sizes: &RamSizes) -> Result<(), MountError> {
         &pts,
         Some("devpts"),
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        Some(&format!(
+            "newinstance,ptmxmode=0666,mode=0620,gid={}",
+            uid_base + 5
+        )),
     )?;
     let shm = dev.join("shm");
     ensure_dir(&shm)?;
@@ -433,7 +535,7 @@ fn setup_dev(dev: &Path, sizes: &RamSizes) -> Result<(), MountError> {
         &shm,
         Some("tmpfs"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some(&format!("mode=1777{}", sizes.shm)),
+        Some(&format!("mode=1777,{owner}{}", sizes.shm)),
     )?;
     let mqueue = dev.join("mqueue");
     ensure_dir(&mqueue)?;
