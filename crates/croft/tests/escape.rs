@@ -943,3 +943,88 @@ fn the_masks_over_proc_and_sys_cannot_be_lifted() {
         "mkdir -p /tmp/p && mount -t proc proc /tmp/p",
     );
 }
+
+/// A snapshot import's stream may make symlinks, and `btrfs receive`
+/// follows them (confined to the VPS's snapshots directory): one to the
+/// directory itself let the stream leave, in that directory, a symlink to
+/// another VPS's disk where croftd expects a subvolume (a partly received
+/// snapshot, or an existing snapshot renamed away), and croftd's next
+/// delete, restore, copy or export acted on that disk as host root.
+#[test]
+fn an_imported_stream_cannot_point_croftd_at_another_vps_disk() {
+    use croft_host::storage::send_stream::encode_command;
+    let host = attacker();
+    host.ok(&["launch", "busybox", "victim"]);
+    host.sh_ok("victim", "echo precious > /root/data");
+    let victim_disk = host.instance_dir("victim").join("rootfs");
+    let victim_link = victim_disk.to_str().unwrap().as_bytes().to_vec();
+    host.ok(&["snapshot", "create", "esc", "s1"]);
+    let stream = host.dir.join("s1.stream");
+    host.ok(&["snapshot", "export", "esc", "s1", stream.to_str().unwrap()]);
+    let bytes = std::fs::read(&stream).unwrap();
+    let end = bytes.len() - 10;
+    let symlink = |path: &[u8], target: &[u8], ino: u64| {
+        encode_command(8, &[(15, path), (3, &ino.to_le_bytes()), (17, target)])
+    };
+    // `up` leads to the snapshots directory.
+    let up = symlink(b"up", b"/", 1_000_001);
+    let import = |name: &str, extra: &[Vec<u8>]| {
+        let crafted = host.dir.join(format!("{name}.stream"));
+        let injected: Vec<u8> = extra.concat();
+        std::fs::write(&crafted, [&bytes[..end], &up, &injected, &bytes[end..]].concat()).unwrap();
+        host.croft(&[
+            "snapshot",
+            "import",
+            "esc",
+            crafted.to_str().unwrap(),
+            "--name",
+            name,
+        ])
+    };
+    // 1. A partly received snapshot's name on a symlink to the victim's
+    //    disk, then a refused command: croftd discards the partial import.
+    let mode = u64::from(libc::S_IFBLK | 0o600);
+    let refused_mknod = encode_command(
+        5,
+        &[(15, b"dev0"), (5, &mode.to_le_bytes()), (8, &0u64.to_le_bytes())],
+    );
+    let out = import(
+        "evil1",
+        &[
+            symlink(b"up/.incoming-evil9", &victim_link, 1_000_002),
+            refused_mknod,
+        ],
+    );
+    assert!(!out.status.success(), "{out:?}");
+    // 2. The VPS's own snapshot renamed away, a symlink in its place.
+    let _ = import(
+        "evil2",
+        &[
+            encode_command(9, &[(15, b"up/s1"), (16, b"up/s1-moved")]),
+            symlink(b"up/s1", &victim_link, 1_000_003),
+        ],
+    );
+    for args in [
+        vec!["snapshot", "restore", "esc", "s1", "--stop"],
+        vec!["copy", "esc/s1", "stolen"],
+        vec![
+            "snapshot",
+            "export",
+            "esc",
+            "s1",
+            host.dir.join("out.stream").to_str().unwrap(),
+        ],
+    ] {
+        let out = host.croft(&args);
+        assert!(!out.status.success(), "{args:?} went through: {out:?}");
+    }
+    let _ = host.croft(&["snapshot", "delete", "esc", "s1"]);
+    // The victim's disk is whole and its own.
+    assert!(
+        victim_disk.join("root/data").exists(),
+        "the victim's disk is gone"
+    );
+    assert_eq!(host.sh_ok("victim", "cat /root/data").trim(), "precious");
+    let list = host.ok(&["list"]);
+    assert!(!list.contains("stolen"), "{list}");
+}

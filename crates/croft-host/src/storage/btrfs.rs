@@ -320,8 +320,10 @@ impl Pool for BtrfsPool {
         let mut send = Command::new("btrfs");
         send.args(["-q", "send"]).stdout(stdout);
         if let Some(parent) = parent {
+            real_subvolume(&snapshots.join(parent))?;
             send.arg("-p").arg(snapshots.join(parent));
         }
+        real_subvolume(&snapshots.join(snap))?;
         cmd::run(send.arg(snapshots.join(snap)))?;
         Ok(())
     }
@@ -371,6 +373,7 @@ impl Pool for BtrfsPool {
             },
         )
         .map_err(StorageError::from)
+        .and_then(|()| real_subvolume(&incoming))
         .and_then(|()| {
             let target = snapshots.join(snap);
             std::fs::rename(&incoming, &target).map_err(io("rename to", &target))
@@ -391,10 +394,11 @@ impl Pool for BtrfsPool {
                 continue;
             }
             // A partly received snapshot is a subvolume, read-write until
-            // the receive completes.
+            // the receive completes. Anything else (a symlink the stream
+            // left) is removed itself, never what it points to.
             let path = entry.path();
             if delete_subvolume(&self.root, &path).is_err() {
-                std::fs::remove_dir_all(&path).map_err(io("remove", &path))?;
+                remove_entry(&path)?;
             }
         }
         Ok(())
@@ -408,16 +412,18 @@ impl Pool for BtrfsPool {
 
     fn delete_snapshot(&self, vps: &str, snap: &str) -> Result<(), StorageError> {
         let path = self.instance_dir(vps).join("snapshots").join(snap);
-        if path.exists() {
-            delete_subvolume(&self.root, &path)?;
+        match real_subvolume(&path) {
+            Ok(()) => delete_subvolume(&self.root, &path),
+            // Not there, or something an imported stream put in its place.
+            Err(_) => remove_entry(&path),
         }
-        Ok(())
     }
 
     fn restore_snapshot(&self, vps: &str, snap: &str) -> Result<(), StorageError> {
         // A writable snapshot of the snapshot first, then the swap: the old
         // disk is only removed once the restored one exists.
         let snapshot = self.instance_dir(vps).join("snapshots").join(snap);
+        real_subvolume(&snapshot)?;
         let replacement = self.side_volume(vps, SideVolume::Replacement);
         self.delete_side_volume(vps, SideVolume::Replacement)?;
         cmd::run(
@@ -500,6 +506,7 @@ impl Pool for BtrfsPool {
             Some(s) => self.instance_dir(src).join("snapshots").join(s),
             None => self.rootfs(src),
         };
+        real_subvolume(&from)?;
         let target = self.rootfs(dst);
         cmd::run(
             Command::new("btrfs")
@@ -512,6 +519,7 @@ impl Pool for BtrfsPool {
 
     fn snapshot_usage(&self, vps: &str, snap: &str) -> Result<Option<u64>, StorageError> {
         let path = self.instance_dir(vps).join("snapshots").join(snap);
+        real_subvolume(&path)?;
         let out = cmd::stdout(
             Command::new("btrfs")
                 .args(["qgroup", "show", "--raw", "--sync", "-f"])
@@ -631,7 +639,42 @@ const CLEANER_WAIT: &str = "10";
 /// sync` waits for it (at most [`CLEANER_WAIT`] seconds), then the qgroup
 /// goes (newer kernels drop it themselves, so "not found" is fine). A
 /// qgroup left stale by a timed-out wait is cleared at the next attach.
+/// Remove `path` itself, whatever it is, if it is there: a symlink or file
+/// is unlinked (never followed), a directory removed with its contents
+/// (`remove_dir_all` does not follow symlinks either).
+fn remove_entry(path: &Path) -> Result<(), StorageError> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io("inspect", path)(e)),
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path).map_err(io("remove", path)),
+        Ok(_) => std::fs::remove_file(path).map_err(io("remove", path)),
+    }
+}
+
+/// The inode number of every btrfs subvolume's root directory.
+const SUBVOLUME_ROOT_INO: u64 = 256;
+
+/// `path` itself (not what a symlink there points to) is a subvolume.
+///
+/// btrfs(8) follows symlinks in every path it is given, and a snapshot
+/// import's stream, which VPS root may write, can leave symlinks (and
+/// rename snapshots) in the VPS's snapshots directory: pointed at another
+/// VPS's disk, a delete, restore, copy or export through one would act on
+/// that disk as host root. So every path croft hands btrfs for a snapshot
+/// or volume is checked here first; nothing runs in that directory by
+/// then (a receive has ended), so the check holds when btrfs acts.
+fn real_subvolume(path: &Path) -> Result<(), StorageError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).map_err(io("inspect", path))?;
+    if meta.is_dir() && meta.ino() == SUBVOLUME_ROOT_INO {
+        Ok(())
+    } else {
+        Err(StorageError::NotASubvolume(path.to_path_buf()))
+    }
+}
+
 fn delete_subvolume(root: &Path, path: &Path) -> Result<(), StorageError> {
+    real_subvolume(path)?;
     let id = cmd::stdout(
         Command::new("btrfs")
             .args(["inspect-internal", "rootid"])

@@ -46,6 +46,10 @@ pub enum StorageError {
     UnknownDriver(String),
     #[error("the stream holds only the changes since a snapshot (UUID {0}) this VPS does not have")]
     MissingParent(String),
+    /// Where a subvolume should be, something else is (a symlink or a
+    /// directory an imported stream made in its snapshots directory).
+    #[error("{0} is not a subvolume")]
+    NotASubvolume(PathBuf),
 }
 
 pub(crate) fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StorageError + 'a {
