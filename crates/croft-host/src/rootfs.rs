@@ -27,6 +27,27 @@ pub enum RootfsError {
     IdOutOfRange { path: PathBuf, id: u32 },
     #[error("`{command}` failed: {detail}")]
     Command { command: String, detail: String },
+    #[error("{path} is larger than the {max} bytes croft reads of it")]
+    TooLarge { path: PathBuf, max: u64 },
+}
+
+/// The most croft reads of a small system file on a VPS's disk
+/// (`/etc/hosts`): the tenant can make it a sparse file of any size.
+const SMALL_FILE_MAX: u64 = 1 << 20;
+
+/// The regular file `rootfs/<dir>/<file>` as text, read as [`read_inside`]
+/// does (no link followed, never blocking on a FIFO); `None` if there is
+/// no such regular file.
+fn read_small_inside(rootfs: &Path, dir: &str, file: &str) -> Result<Option<String>, RootfsError> {
+    let path = rootfs.join(dir).join(file);
+    match read_inside(rootfs, dir, file, SMALL_FILE_MAX + 1) {
+        Some(bytes) if bytes.len() as u64 > SMALL_FILE_MAX => Err(RootfsError::TooLarge {
+            path,
+            max: SMALL_FILE_MAX,
+        }),
+        Some(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        None => Ok(None),
+    }
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RootfsError + 'a {
@@ -202,21 +223,26 @@ fn create_inside(rootfs: &Path, dir: &str, file: &str) -> Result<fs::File, Rootf
         return Err(RootfsError::Unsupported { path: d });
     }
     let path = d.join(file);
-    if fs::symlink_metadata(&path)
-        .map(|m| m.file_type().is_symlink())
-        .unwrap_or(false)
-    {
-        fs::remove_file(&path).map_err(io("remove", &path))?;
+    // A symlink, FIFO, socket or device there is replaced, not followed
+    // or opened (a FIFO would block croftd for good).
+    match fs::symlink_metadata(&path) {
+        Ok(m) if m.is_dir() => return Err(RootfsError::Unsupported { path }),
+        Ok(m) if !m.is_file() => fs::remove_file(&path).map_err(io("remove", &path))?,
+        _ => {}
     }
     use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
+    let f = fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&path)
-        .map_err(io("write", &path))
+        .map_err(io("write", &path))?;
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(RootfsError::Unsupported { path });
+    }
+    Ok(f)
 }
 
 /// Give a copied root filesystem its own identity: its hostname, a new
@@ -230,8 +256,7 @@ pub fn new_identity(rootfs: &Path, hostname: &str) -> Result<(), RootfsError> {
         .map_err(io("write", &rootfs.join("etc/hostname")))?;
     // The name resolves locally, as on a Debian install (127.0.1.1).
     let hosts = rootfs.join("etc/hosts");
-    if fs::symlink_metadata(&hosts).map(|m| m.is_file()).unwrap_or(false) {
-        let old = fs::read_to_string(&hosts).map_err(io("read", &hosts))?;
+    if let Some(old) = read_small_inside(rootfs, "etc", "hosts")? {
         let mut text: String = old
             .lines()
             .filter(|l| !l.starts_with("127.0.1.1"))
@@ -536,11 +561,7 @@ pub fn add_authorized_keys(rootfs: &Path, keys: &[String]) -> Result<(), RootfsE
     }
     dir_inside(rootfs, "root", 0o700)?;
     dir_inside(rootfs, "root/.ssh", 0o700)?;
-    let path = rootfs.join("root/.ssh/authorized_keys");
-    let mut text = match fs::symlink_metadata(&path) {
-        Ok(m) if m.is_file() => fs::read_to_string(&path).map_err(io("read", &path))?,
-        _ => String::new(),
-    };
+    let mut text = read_small_inside(rootfs, "root/.ssh", "authorized_keys")?.unwrap_or_default();
     for key in keys {
         if !text.lines().any(|l| l.trim() == key.trim()) {
             if !text.is_empty() && !text.ends_with('\n') {
@@ -631,10 +652,8 @@ pub fn write_network_files(
         std::os::unix::fs::fchown(f, Some(owner.uid()), Some(owner.gid())).map_err(io("chown", path))
     };
     let hosts = etc.join("hosts");
-    let old = match fs::symlink_metadata(&hosts) {
-        Ok(m) if m.is_file() => fs::read_to_string(&hosts).map_err(io("read", &hosts))?,
-        _ => "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n".into(),
-    };
+    let old = read_small_inside(rootfs, "etc", "hosts")?
+        .unwrap_or_else(|| "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n".into());
     let mut text: String = old
         .lines()
         .filter(|l| !l.ends_with(MARK))
@@ -712,10 +731,11 @@ pub fn describe(root: &Path) -> OsFacts {
         (meta.is_file() && parents_real).then_some(path)
     };
     let mut facts = OsFacts::default();
-    if let Some(text) = ["etc/os-release", "usr/lib/os-release"]
-        .iter()
-        .find_map(|rel| regular(rel).and_then(|p| fs::read_to_string(p).ok()))
-    {
+    if let Some(text) = ["etc/os-release", "usr/lib/os-release"].iter().find_map(|rel| {
+        regular(rel)?;
+        let (dir, file) = rel.rsplit_once('/')?;
+        read_inside(root, dir, file, SMALL_FILE_MAX).map(|b| String::from_utf8_lossy(&b).into_owned())
+    }) {
         let field = |key: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
@@ -854,6 +874,35 @@ mod tests {
         fs::create_dir_all(evil.path().join("lib")).unwrap();
         fs::write(evil.path().join("lib/os-release"), "ID=host-secret\n").unwrap();
         assert_eq!(describe(root2.path()), OsFacts::default());
+    }
+
+    /// A tenant's /etc/hosts that is a FIFO would block croftd for good
+    /// (holding the VPS's lock); a sparse one of gigabytes would have it
+    /// read them all into memory.
+    #[test]
+    fn network_files_never_block_on_a_fifo_or_read_a_huge_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("etc")).unwrap();
+        let hosts = root.join("etc/hosts");
+        nix::unistd::mkfifo(&hosts, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let a: Vec<std::net::IpAddr> = vec!["10.87.0.2".parse().unwrap()];
+        write_network_files(root, "web1", &a, &[]).unwrap();
+        assert!(fs::symlink_metadata(&hosts).unwrap().is_file());
+        assert!(fs::read_to_string(&hosts)
+            .unwrap()
+            .contains("10.87.0.2 web1 # croft"));
+        new_identity(root, "web2").unwrap();
+        // Sparse: no disk, and far more than croft reads.
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&hosts)
+            .unwrap()
+            .set_len(SMALL_FILE_MAX * 1024)
+            .unwrap();
+        let err = write_network_files(root, "web1", &a, &[]).unwrap_err();
+        assert!(matches!(err, RootfsError::TooLarge { .. }), "{err}");
+        assert!(new_identity(root, "web2").is_err());
     }
 
     #[test]

@@ -1028,3 +1028,30 @@ fn an_imported_stream_cannot_point_croftd_at_another_vps_disk() {
     let list = host.ok(&["list"]);
     assert!(!list.contains("stolen"), "{list}");
 }
+
+/// An imported image keeps its files' modes and owners, setuid root ones
+/// included, and the pool is mounted without `nosuid` (VPSes need setuid
+/// inside): a host user who could reach the pool's images could run one
+/// as host root. The pool's images and VPS disks are host root's alone.
+#[test]
+fn no_host_user_reaches_the_pools_images_or_disks() {
+    let host = attacker();
+    for (dir, want) in [("images", 0o700), ("containers", 0o711)] {
+        let path = host.pool_dir().join(dir);
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+        assert_eq!(mode & 0o777, want, "{}", path.display());
+        let out = std::process::Command::new("runuser")
+            .args(["-u", "nobody", "--", "ls"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "nobody listed {}: {out:?}", path.display());
+    }
+    // Nor enters a VPS's disk by its name.
+    let out = std::process::Command::new("runuser")
+        .args(["-u", "nobody", "--", "ls"])
+        .arg(host.instance_dir("esc").join("rootfs"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "nobody listed a VPS disk: {out:?}");
+}

@@ -245,9 +245,6 @@ pub fn build_tree(tree: Tree) -> Result<(), MountError> {
         Some(Disk::Idmapped(disk)) => Some(disk),
         None => None,
     };
-    // From here on, files are made (and paths searched) as VPS root.
-    nix::unistd::setfsgid(nix::unistd::Gid::from_raw(tree.uid_base));
-    nix::unistd::setfsuid(nix::unistd::Uid::from_raw(tree.uid_base));
     nix::unistd::chroot(rootfs).map_err(|source| MountError::Mount {
         what: "chroot",
         target: rootfs.to_path_buf(),
@@ -255,6 +252,10 @@ pub fn build_tree(tree: Tree) -> Result<(), MountError> {
     })?;
     let root = Path::new("/");
     std::env::set_current_dir(root).map_err(io("chdir", root))?;
+    // From here on, inside the disk, files are made (and paths searched)
+    // as VPS root.
+    nix::unistd::setfsgid(nix::unistd::Gid::from_raw(tree.uid_base));
+    nix::unistd::setfsuid(nix::unistd::Uid::from_raw(tree.uid_base));
     if let Some(disk) = rescue_disk {
         let target = root.join(crate::spec::RESCUE_MOUNT);
         mount_point(&target)?;

@@ -4,7 +4,9 @@
 //! existing btrfs directory. A loop mount uses autoclear, so unmounting the
 //! pool also releases its loop device.
 
-use super::{io, list_dirs, pool_info, send_stream, Pool, PoolConfig, PoolInfo, SideVolume, StorageError};
+use super::{
+    io, list_dirs, pool_info, private_dir, send_stream, Pool, PoolConfig, PoolInfo, SideVolume, StorageError,
+};
 use crate::cmd;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -73,8 +75,8 @@ impl BtrfsPool {
         if !matches!(&cfg.source, Some(dir) if dir.is_dir()) {
             let _ = cmd::run(Command::new("btrfs").args(["qgroup", "clear-stale"]).arg(&root));
         }
-        let containers = root.join("containers");
-        std::fs::create_dir_all(&containers).map_err(io("create", &containers))?;
+        private_dir(&root.join("containers"), 0o711)?;
+        private_dir(&root.join("images"), 0o700)?;
         Ok(BtrfsPool {
             name: cfg.name.clone(),
             root,
@@ -266,7 +268,7 @@ impl Pool for BtrfsPool {
             return Ok(path);
         }
         let images = self.root.join("images");
-        std::fs::create_dir_all(&images).map_err(io("create", &images))?;
+        private_dir(&images, 0o700)?;
         // Built under a temporary name, made read-only, then renamed: a
         // crash never leaves a half-built image under the real name.
         let building = images.join(format!(".{name}{UNFINISHED}"));

@@ -1,7 +1,7 @@
 //! The `dir` driver: plain directories on whatever filesystem holds the
 //! pool path. No copy-on-write, no disk limits (refused, not ignored).
 
-use super::{io, list_dirs, pool_info, Pool, PoolConfig, PoolInfo, SideVolume, StorageError};
+use super::{io, list_dirs, pool_info, private_dir, Pool, PoolConfig, PoolInfo, SideVolume, StorageError};
 use std::path::PathBuf;
 
 #[derive(Debug)]
@@ -13,8 +13,7 @@ pub struct DirPool {
 impl DirPool {
     pub fn open(cfg: &PoolConfig) -> Result<DirPool, StorageError> {
         let root = cfg.source.clone().unwrap_or_else(|| cfg.mount.clone());
-        let containers = root.join("containers");
-        std::fs::create_dir_all(&containers).map_err(io("create", &containers))?;
+        private_dir(&root.join("containers"), 0o711)?;
         Ok(DirPool {
             name: cfg.name.clone(),
             root,

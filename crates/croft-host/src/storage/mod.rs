@@ -334,6 +334,17 @@ pub(crate) fn fs_usage(path: &Path) -> Result<(u64, u64, u64), StorageError> {
     Ok((total, used, st.blocks_available() * frsize))
 }
 
+/// Create `path` (and its parents) and give it `mode`, closed to host
+/// users: what a pool holds (VPS disks, imported images) may carry setuid
+/// files of any owner, which no host user may reach to run. (`containers`
+/// is 0711: a VPS's root, entering its mounts, passes through it into its
+/// own instance directory, which is 0700 and its.)
+pub(crate) fn private_dir(path: &Path, mode: u32) -> Result<(), StorageError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path).map_err(io("create", path))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io("chmod", path))
+}
+
 pub(crate) fn list_dirs(path: &Path) -> Result<Vec<String>, StorageError> {
     let mut names = Vec::new();
     let entries = match std::fs::read_dir(path) {
