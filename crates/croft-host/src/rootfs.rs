@@ -515,22 +515,20 @@ fn dir_inside(rootfs: &Path, rel: &str, mode: u32) -> Result<PathBuf, RootfsErro
 /// Read at most `max` bytes of the regular file `rel_dir/file` below
 /// `rootfs` without following a link anywhere on the way and without
 /// blocking (the disk is the tenant's: a symlink out of it, a FIFO or a
-/// device must not be read). `None` if it is not such a file.
+/// device must not be read). `None` if it is not such a file. The kernel
+/// resolves the path (openat2, no symlinks, beneath the disk), so a
+/// running VPS swapping a directory for a link meanwhile changes nothing.
 fn read_inside(rootfs: &Path, rel_dir: &str, file: &str, max: u64) -> Option<Vec<u8>> {
+    use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut path = rootfs.to_path_buf();
-    for part in Path::new(rel_dir).components() {
-        path.push(part);
-        if !fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
-            return None;
-        }
-    }
-    let f = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path.join(file))
-        .ok()?;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let root = fs::File::open(rootfs).ok()?;
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
+    let fd = openat2(root.as_raw_fd(), &Path::new(rel_dir).join(file), how).ok()?;
+    // SAFETY: openat2 just returned this descriptor; nothing else owns it.
+    let f = unsafe { fs::File::from_raw_fd(fd) };
     if !f.metadata().is_ok_and(|m| m.is_file()) {
         return None;
     }
@@ -965,6 +963,15 @@ mod tests {
         .is_symlink());
         fs::write(root.join("var/lib/croft/user-data.status"), "3\n").unwrap();
         assert!(user_data_status(root).unwrap().contains("exit status 3"));
+        // The directory swapped for a link to a host directory holding
+        // files of those names (a running VPS may do that at any moment):
+        // nothing is read through it.
+        let host_dir = tempfile::tempdir().unwrap();
+        fs::write(host_dir.path().join("user-data"), "x").unwrap();
+        fs::write(host_dir.path().join("user-data.status"), "7\n").unwrap();
+        fs::rename(root.join("var/lib/croft"), root.join("var/lib/croft-moved")).unwrap();
+        std::os::unix::fs::symlink(host_dir.path(), root.join("var/lib/croft")).unwrap();
+        assert_eq!(user_data_status(root), None);
 
         // A planted link (root -> a host directory) is refused.
         let evil = tempfile::tempdir().unwrap();
