@@ -1055,3 +1055,56 @@ fn no_host_user_reaches_the_pools_images_or_disks() {
         .unwrap();
     assert!(!out.status.success(), "nobody listed a VPS disk: {out:?}");
 }
+
+/// What a VPS writes to its console while nobody is attached is copied to
+/// its console log by its supervisor, which no limit of the VPS covers: a
+/// flood cost the supervisor ~35% of a CPU. The log now takes it at a
+/// fast serial line's rate, and the flooding writer waits.
+#[test]
+fn a_console_flood_costs_the_supervisor_little() {
+    let host = attacker();
+    let run = host.run_dir().join("vps/esc");
+    let supervisor: i32 = std::fs::read_to_string(run.join("supervisor.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Nanoseconds on a CPU, exactly (schedstat's first field; stat's
+    // utime and stime are sampled at ticks).
+    let cpu_ns = || -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{supervisor}/schedstat")).unwrap();
+        stat.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let (before, start) = (cpu_ns(), std::time::Instant::now());
+    let _ = host.sh(
+        "esc",
+        "timeout 4 sh -c 'while :; do cat /bin/busybox; done > /dev/console'",
+    );
+    let wall = start.elapsed().as_secs_f64();
+    let share = (cpu_ns() - before) as f64 / 1e9 / wall;
+    let logged: u64 = ["console.log", "console.log.1"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(run.join(f)).ok())
+        .map(|m| m.len())
+        .sum();
+    eprintln!(
+        "supervisor: {:.1}% of a CPU, {logged} bytes logged in {wall:.1} s",
+        share * 100.0
+    );
+    assert!(
+        share < 0.10,
+        "the supervisor spent {:.0}% of a CPU",
+        share * 100.0
+    );
+    // At most the burst and the rate (1 MiB, 256 KiB/s), a little slack.
+    assert!(
+        logged < (1 << 20) + (wall * 1.2 * 262_144.0) as u64,
+        "{logged} bytes"
+    );
+    // The console is still the VPS's: a line written afterwards is logged.
+    host.sh_ok("esc", "sleep 4; echo after-the-flood > /dev/console");
+    host.wait_for("the line after the flood", Duration::from_secs(10), || {
+        host.ok(&["console", "esc", "--show-log", "--raw"])
+            .contains("after-the-flood")
+    });
+}
