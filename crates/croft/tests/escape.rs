@@ -1108,3 +1108,83 @@ fn a_console_flood_costs_the_supervisor_little() {
             .contains("after-the-flood")
     });
 }
+
+/// The cgroup2 mount point and this process's cgroup in it.
+fn own_cgroup2() -> Option<std::path::PathBuf> {
+    let mountinfo = host_file("/proc/self/mountinfo");
+    let mount = mountinfo
+        .lines()
+        .find(|l| l.split(" - ").nth(1).is_some_and(|fs| fs.starts_with("cgroup2 ")))?
+        .split_whitespace()
+        .nth(4)?
+        .to_string();
+    let own = host_file("/proc/self/cgroup")
+        .lines()
+        .find_map(|l| l.strip_prefix("0::").map(str::to_string))?;
+    Some(std::path::Path::new(&mount).join(own.trim_start_matches('/')))
+}
+
+/// A cgroup of the test's own, removed (once empty) on drop.
+struct TestCgroup(std::path::PathBuf);
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        for _ in 0..100 {
+            if std::fs::remove_dir(&self.0).is_ok() || !self.0.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// On a cgroup v2 host the device allow-list is a BPF program attached
+/// to each VPS's cgroup. This host is v1 (hybrid), but its cgroup2
+/// hierarchy runs cgroup BPF programs all the same, so the program is
+/// tried here on a cgroup of the test's own: host root in it (who may
+/// open anything, /dev/mem included) opens only the allowed devices.
+#[test]
+fn the_v2_device_program_allows_only_the_allow_list() {
+    common::require_root();
+    let Some(parent) = own_cgroup2() else {
+        panic!("no cgroup2 hierarchy mounted");
+    };
+    // Devices of both kinds, all present here, all of which host root
+    // may open without the program.
+    let allowed = ["/dev/null", "/dev/zero", "/dev/full", "/dev/urandom"];
+    let denied = ["/dev/loop-control", "/dev/kmsg", "/dev/loop0"];
+    for device in allowed.iter().chain(&denied) {
+        assert!(std::path::Path::new(device).exists(), "{device} is missing here");
+    }
+    let cgroup = TestCgroup(parent.join(format!("croft-test-{}-devices", std::process::id())));
+    std::fs::create_dir(&cgroup.0).unwrap();
+    croft_host::cgroup::devices::v2_restrict(&cgroup.0).unwrap();
+    let procs = std::ffi::CString::new(cgroup.0.join("cgroup.procs").to_str().unwrap()).unwrap();
+    // Opens each device (and reads nothing) and says how it went.
+    let script: String = allowed
+        .iter()
+        .chain(&denied)
+        .map(|d| format!("(: < {d}) 2>/dev/null && echo '{d} opened' || echo '{d} refused'; "))
+        .collect();
+    let mut command = std::process::Command::new("sh");
+    command.args(["-c", &script]);
+    // SAFETY: open, write and close are async-signal-safe and use only a
+    // C string made before the fork.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(fd);
+            Ok(())
+        });
+    }
+    let out = command.output().unwrap();
+    let want: String = allowed
+        .iter()
+        .map(|d| format!("{d} opened\n"))
+        .chain(denied.iter().map(|d| format!("{d} refused\n")))
+        .collect();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{out:?}");
+}

@@ -258,6 +258,9 @@ pub struct CgroupManager {
     base: Dirs,
     /// v2 only: the daemon's own cgroup directory.
     own_v2: Option<PathBuf>,
+    /// The hierarchies are the kernel's (the filesystem root is `/`), so
+    /// BPF programs can be attached; not on the fake trees of unit tests.
+    kernel: bool,
 }
 
 impl CgroupManager {
@@ -304,12 +307,14 @@ impl CgroupManager {
                 prefix: prefix.to_owned(),
                 base: Dirs::V1(dirs.join(prefix)),
                 own_v2: None,
+                kernel: fs_root == Path::new("/"),
             })
         } else if let Some(own_dir) = v2::resolve(&mounts, &own, fs_root)? {
             Ok(Self {
                 prefix: prefix.to_owned(),
                 base: Dirs::V2(own_dir.join(prefix)),
                 own_v2: Some(own_dir),
+                kernel: fs_root == Path::new("/"),
             })
         } else {
             Err(CgroupError::NoHierarchy)
@@ -385,18 +390,22 @@ impl CgroupManager {
                 }
             }
         }
-        if let Dirs::V1(dirs) = &cgroup.dirs {
-            let prepared = dirs
+        let prepared = match &cgroup.dirs {
+            Dirs::V1(dirs) => dirs
                 .cpuset
                 .as_deref()
                 .map_or(Ok(()), cpuset::inherit)
-                .and_then(|()| dirs.devices.as_deref().map_or(Ok(()), devices::v1_restrict));
-            if let Err(err) = prepared {
-                for dir in created.iter().rev() {
-                    let _ = std::fs::remove_dir(dir);
-                }
-                return Err(err);
+                .and_then(|()| dirs.devices.as_deref().map_or(Ok(()), devices::v1_restrict)),
+            // A program attached stays for the cgroup's life: a reused
+            // cgroup (a VPS's, left by a crash) has its own already.
+            Dirs::V2(dir) if self.kernel && created.contains(dir) => devices::v2_restrict(dir),
+            Dirs::V2(_) => Ok(()),
+        };
+        if let Err(err) = prepared {
+            for dir in created.iter().rev() {
+                let _ = std::fs::remove_dir(dir);
             }
+            return Err(err);
         }
         Ok(cgroup)
     }
