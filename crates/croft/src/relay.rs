@@ -46,15 +46,9 @@ pub fn exec(conn: &Conn, req: &Request, signals: &ForwardedSignals) -> Result<Re
                 PollFlags::POLLIN,
             ));
         }
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(nix::Error::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-            Ok(_) => {}
-        }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
+        let Some(ready) = crate::terminal::wait_ready(&mut fds)? else {
+            continue;
+        };
         drop(fds);
         for (slot, &i) in watched.iter().enumerate() {
             if ready[2 + slot] && !copy_once(&mut outputs[i], i) {

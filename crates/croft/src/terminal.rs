@@ -156,15 +156,9 @@ pub fn session(master: &OwnedFd, conn: &Conn, detach_key: Option<u8>) -> Result<
         if stdin_open {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(nix::Error::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-            Ok(_) => {}
-        }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
+        let Some(ready) = wait_ready(&mut fds)? else {
+            continue;
+        };
         drop(fds);
         if ready[0] {
             match nix::unistd::read(master.as_raw_fd(), &mut buf) {
@@ -238,6 +232,20 @@ fn finish(conn: &Conn) -> Result<SessionEnd> {
         Ok((other, _)) => SessionEnd::Closed(format!("unexpected message {other:?}")),
         Err(e) => SessionEnd::Closed(e.to_string()),
     })
+}
+
+/// Wait until one of `fds` is ready; which are, or `None` when a signal
+/// interrupted the wait (the caller loops).
+pub fn wait_ready(fds: &mut [PollFd]) -> Result<Option<Vec<bool>>> {
+    match poll(fds, PollTimeout::NONE) {
+        Err(nix::Error::EINTR) => Ok(None),
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(Some(
+            fds.iter()
+                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+                .collect(),
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -1124,20 +1124,6 @@ fn own_cgroup2() -> Option<std::path::PathBuf> {
     Some(std::path::Path::new(&mount).join(own.trim_start_matches('/')))
 }
 
-/// A cgroup of the test's own, removed (once empty) on drop.
-struct TestCgroup(std::path::PathBuf);
-
-impl Drop for TestCgroup {
-    fn drop(&mut self) {
-        for _ in 0..100 {
-            if std::fs::remove_dir(&self.0).is_ok() || !self.0.exists() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
 /// On a cgroup v2 host the device allow-list is a BPF program attached
 /// to each VPS's cgroup. This host is v1 (hybrid), but its cgroup2
 /// hierarchy runs cgroup BPF programs all the same, so the program is
@@ -1156,10 +1142,8 @@ fn the_v2_device_program_allows_only_the_allow_list() {
     for device in allowed.iter().chain(&denied) {
         assert!(std::path::Path::new(device).exists(), "{device} is missing here");
     }
-    let cgroup = TestCgroup(parent.join(format!("croft-test-{}-devices", std::process::id())));
-    std::fs::create_dir(&cgroup.0).unwrap();
+    let cgroup = common::ScratchCgroup::new(&parent, "devices");
     croft_host::cgroup::devices::v2_restrict(&cgroup.0).unwrap();
-    let procs = std::ffi::CString::new(cgroup.0.join("cgroup.procs").to_str().unwrap()).unwrap();
     // Opens each device (and reads nothing) and says how it went.
     let script: String = allowed
         .iter()
@@ -1168,18 +1152,7 @@ fn the_v2_device_program_allows_only_the_allow_list() {
         .collect();
     let mut command = std::process::Command::new("sh");
     command.args(["-c", &script]);
-    // SAFETY: open, write and close are async-signal-safe and use only a
-    // C string made before the fork.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
-            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-            if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::close(fd);
-            Ok(())
-        });
-    }
+    common::join_cgroup_on_exec(&mut command, &cgroup.0.join("cgroup.procs"));
     let out = command.output().unwrap();
     let want: String = allowed
         .iter()

@@ -290,20 +290,6 @@ fn memory_cgroup_of(pid: u32) -> std::path::PathBuf {
     std::path::Path::new("/sys/fs/cgroup/memory").join(path.trim_start_matches('/'))
 }
 
-/// A cgroup of the test's own, removed on drop (once empty).
-struct OwnCgroup(std::path::PathBuf);
-
-impl Drop for OwnCgroup {
-    fn drop(&mut self) {
-        for _ in 0..100 {
-            if std::fs::remove_dir(&self.0).is_ok() || !self.0.exists() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
 /// croftd derived each VPS's cgroup from its own current cgroup: started
 /// again from another shell (another memory cgroup here; systemd on a real
 /// host), it set limits in a cgroup no VPS was in (answering 200 while the
@@ -313,10 +299,7 @@ impl Drop for OwnCgroup {
 #[test]
 fn croftd_restarted_in_another_cgroup_keeps_each_vps_where_its_cgroup_is() {
     // Declared first, so it is removed after the daemon in it is gone.
-    let elsewhere = OwnCgroup(
-        memory_cgroup_of(std::process::id()).join(format!("croft-test-{}-elsewhere", std::process::id())),
-    );
-    std::fs::create_dir(&elsewhere.0).unwrap();
+    let elsewhere = common::ScratchCgroup::new(&memory_cgroup_of(std::process::id()), "elsewhere");
     let mut host = Host::new();
     host.ok(&["launch", "busybox", "sec1", "--memory", "256MiB"]);
     let real = memory_cgroup_of(host.init_pid("sec1") as u32);

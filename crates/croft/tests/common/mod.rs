@@ -179,22 +179,7 @@ impl Host {
             }
         }
         if let Some(procs) = cgroup {
-            use std::os::unix::ffi::OsStrExt;
-            use std::os::unix::process::CommandExt;
-            let procs = std::ffi::CString::new(procs.as_os_str().as_bytes()).unwrap();
-            // SAFETY: open, write and close are async-signal-safe and use
-            // only this C string, made before the fork; "0" moves the
-            // writing process (nsenter, then croftd) into the cgroup.
-            unsafe {
-                command.pre_exec(move || {
-                    let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                    if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    libc::close(fd);
-                    Ok(())
-                });
-            }
+            join_cgroup_on_exec(&mut command, procs);
         }
         let child = command.spawn().expect("spawn croftd");
         self.daemon = Some(child);
@@ -507,6 +492,51 @@ impl Drop for Host {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         let _ = Command::new("ip").args(["netns", "del", &self.netns]).status();
+    }
+}
+
+/// Have `command`'s process join the cgroup whose `cgroup.procs` file is
+/// `procs` before it execs.
+pub fn join_cgroup_on_exec(command: &mut Command, procs: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    let procs = std::ffi::CString::new(procs.as_os_str().as_bytes()).unwrap();
+    // SAFETY: open, write and close are async-signal-safe and use only this
+    // C string, made before the fork; "0" moves the writing process.
+    unsafe {
+        command.pre_exec(move || {
+            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(fd);
+            Ok(())
+        });
+    }
+}
+
+/// A cgroup a test makes for itself (named `croft-test-*`, which the
+/// suite's leak check looks for), removed on drop once its processes are
+/// gone.
+pub struct ScratchCgroup(pub PathBuf);
+
+impl ScratchCgroup {
+    /// Make `<parent>/croft-test-<pid>-<what>`.
+    pub fn new(parent: &Path, what: &str) -> ScratchCgroup {
+        let dir = parent.join(format!("croft-test-{}-{what}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        ScratchCgroup(dir)
+    }
+}
+
+impl Drop for ScratchCgroup {
+    fn drop(&mut self) {
+        for _ in 0..100 {
+            if std::fs::remove_dir(&self.0).is_ok() || !self.0.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
