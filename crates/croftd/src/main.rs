@@ -1,21 +1,11 @@
-//! croftd: the croft daemon.
-//!
-//! Serves the REST API on a root-only unix socket, keeps state in SQLite
-//! and manages VPSes through their supervisors. See ARCHITECTURE.md.
-
-mod api;
-mod config;
-mod db;
-mod failpoint;
-mod host_limits;
-mod images;
-mod jobs;
-mod lxcfs;
-mod manager;
-mod network;
+//! croftd: the croft daemon's entry point. It reads the configuration,
+//! sets up logging and the runtime, and wires the store, the manager and
+//! the API listener together; everything else is the `croftd` library.
+//! See ARCHITECTURE.md.
 
 use anyhow::Context;
 use clap::Parser;
+use croftd::{api, config, db, error_chain, host_limits, manager};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use tracing::info;
@@ -26,20 +16,6 @@ struct Args {
     /// TOML configuration file (every setting has a default).
     #[arg(long, short)]
     config: Option<PathBuf>,
-}
-
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let next = c.to_string();
-        if !s.contains(&next) {
-            s.push_str(": ");
-            s.push_str(&next);
-        }
-        cur = c.source();
-    }
-    s
 }
 
 fn main() -> anyhow::Result<()> {
