@@ -206,8 +206,8 @@ pub struct Instance {
     pub last_exit: Option<String>,
     /// Live resource usage while running.
     pub usage: Option<Usage>,
-    /// Bytes the VPS's disk uses (shown for one VPS, where the pool can
-    /// tell; not computed for lists).
+    /// Bytes the VPS's disk uses, where the pool can tell: exact for one
+    /// VPS, as of the pool's last commit (seconds old) in a list.
     #[serde(default)]
     pub disk_bytes: Option<u64>,
     /// The supervisor's control socket while running (local clients attach
@@ -219,14 +219,14 @@ pub struct Instance {
     /// Host ports forwarded to it.
     #[serde(default)]
     pub forwards: Vec<PortForward>,
-    /// Its inbound firewall (shown for one VPS, not in lists).
+    /// Its inbound firewall, when it has a network interface.
     #[serde(default)]
     pub firewall: Option<Firewall>,
-    /// Public keys root was given (shown for one VPS).
+    /// Public keys root was given.
     #[serde(default)]
     pub ssh_keys: Vec<String>,
     /// What became of its first-boot script, if it has one: "pending",
-    /// "succeeded" or "failed with exit status N ..." (shown for one VPS).
+    /// "succeeded" or "failed with exit status N ...".
     #[serde(default)]
     pub user_data: Option<String>,
     /// While it runs a rescue system: that system's image (its own disk

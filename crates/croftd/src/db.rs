@@ -539,6 +539,18 @@ impl Db {
         )
     }
 
+    /// Every VPS's keys, by VPS name, each list in the order added.
+    pub async fn all_ssh_keys(&self) -> Result<std::collections::HashMap<String, Vec<String>>, DbError> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT instance, key FROM ssh_keys ORDER BY rowid")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut keys: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for (instance, key) in rows {
+            keys.entry(instance).or_default().push(key);
+        }
+        Ok(keys)
+    }
+
     pub async fn add_ssh_keys(&self, instance: &str, keys: &[String]) -> Result<(), DbError> {
         for key in keys {
             sqlx::query("INSERT OR IGNORE INTO ssh_keys (instance, key) VALUES (?, ?)")

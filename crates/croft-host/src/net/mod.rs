@@ -118,9 +118,11 @@ pub fn attach(pid: i32, nic: &NicSpec) -> Result<(), NetError> {
         source,
     })?;
     let mut host = Rtnl::new()?;
-    // A host end still here belongs to an init that is gone (a crash).
+    // A host end still here belongs to an init that is gone (a crash, or
+    // a reboot whose old namespace the kernel is still tearing down: it
+    // may vanish between the lookup and the delete).
     if let Some(stale) = host.link_index(&nic.host_if)? {
-        host.delete_link(stale)?;
+        host.delete_link_if_present(stale)?;
     }
     let bridge = host.require_link(&nic.bridge)?;
     let host_index = host.create_veth(&nic.host_if, bridge, GUEST_IF, mac, pid as u32)?;
@@ -159,7 +161,7 @@ pub fn detach(host_if: &str) -> Result<(), NetError> {
     let mut host = Rtnl::new()?;
     for name in [host_if.to_string(), tc::ifb_name(host_if)] {
         if let Some(index) = host.link_index(&name)? {
-            host.delete_link(index)?;
+            host.delete_link_if_present(index)?;
         }
     }
     Ok(())

@@ -237,6 +237,16 @@ impl Rtnl {
         Ok(())
     }
 
+    /// [`Self::delete_link`] for a link that may be going away by itself
+    /// (a veth whose peer's network namespace the kernel is tearing down
+    /// after its VPS's init died): gone by now is as good as deleted.
+    pub fn delete_link_if_present(&mut self, index: u32) -> Result<(), NetError> {
+        match self.delete_link(index) {
+            Err(NetError::Netlink { source, .. }) if source.raw_os_error() == Some(libc::ENODEV) => Ok(()),
+            other => other,
+        }
+    }
+
     /// Bridge port `index` no longer learns source MACs nor floods unicast
     /// to unknown MACs (`ip link set dev X type bridge_slave learning off
     /// flood off`).

@@ -129,6 +129,14 @@ pub trait Pool: Send + Sync + std::fmt::Debug {
     fn set_limit(&self, name: &str, bytes: Option<u64>) -> Result<(), StorageError>;
     /// Bytes used by `name`'s volume, when the driver can tell.
     fn usage(&self, name: &str) -> Result<Option<u64>, StorageError>;
+    /// Bytes used by every VPS volume the driver can tell, by name, as of
+    /// the filesystem's last commit (cheap: for lists, where [`usage`]'s
+    /// exact figure would cost a commit per volume).
+    ///
+    /// [`usage`]: Pool::usage
+    fn usages(&self) -> Result<std::collections::HashMap<String, u64>, StorageError> {
+        Ok(std::collections::HashMap::new())
+    }
     /// Where side volume `side` of `vps` is (whether or not it exists).
     fn side_volume(&self, vps: &str, side: SideVolume) -> PathBuf {
         self.instance_dir(vps).join(side.file_name())

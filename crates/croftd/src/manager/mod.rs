@@ -262,15 +262,44 @@ impl Manager {
         }
     }
 
+    /// Every VPS, as [`Self::get`] shows each, but with its disk usage as
+    /// of the pool's last commit (exact figures would cost one per VPS).
     pub async fn list(&self) -> Result<Vec<Instance>> {
         let (nics, forwards) = (self.db.nics().await?, self.db.forwards().await?);
-        Ok(self
-            .db
-            .instances()
-            .await?
-            .into_iter()
-            .map(|r| self.view(r, &nics, &forwards))
-            .collect())
+        let mut keys = self.db.all_ssh_keys().await?;
+        let pool = self.pool.clone();
+        let usages = match blocking(move || pool.usages()).await? {
+            Ok(usages) => usages,
+            Err(e) => {
+                warn!("disk usage for the list: {}", crate::error_chain(&e));
+                Default::default()
+            }
+        };
+        let rows = self.db.instances().await?;
+        let disks: Vec<PathBuf> = rows
+            .iter()
+            .map(|r| self.instance_dir(&r.name).join("rootfs"))
+            .collect();
+        let user_data = blocking(move || {
+            disks
+                .iter()
+                .map(|d| croft_host::rootfs::user_data_status(d))
+                .collect::<Vec<_>>()
+        })
+        .await?;
+        let mut views = Vec::with_capacity(rows.len());
+        for (row, user_data) in rows.into_iter().zip(user_data) {
+            let name = row.name.clone();
+            let mut view = self.view(row, &nics, &forwards);
+            if view.nic.is_some() {
+                view.firewall = Some(self.firewall(&name).await?);
+            }
+            view.ssh_keys = keys.remove(&name).unwrap_or_default();
+            view.user_data = user_data;
+            view.disk_bytes = usages.get(&name).copied();
+            views.push(view);
+        }
+        Ok(views)
     }
 
     /// One VPS as `croft info` shows it, with its disk usage (which costs
