@@ -645,12 +645,6 @@ fn parse_max_referenced(out: &str) -> Option<u64> {
 /// minutes, until the dentry cache was dropped).
 const CLEANER_WAIT: &str = "10";
 
-/// Delete a subvolume and free its qgroup. The cleaner removes a deleted
-/// subvolume in the background and its qgroup stays (stale) until then: a
-/// filesystem sync commits the deletion and wakes the cleaner, `subvolume
-/// sync` waits for it (at most [`CLEANER_WAIT`] seconds), then the qgroup
-/// goes (newer kernels drop it themselves, so "not found" is fine). A
-/// qgroup left stale by a timed-out wait is cleared at the next attach.
 /// Remove `path` itself, whatever it is, if it is there: a symlink or file
 /// is unlinked (never followed), a directory removed with its contents
 /// (`remove_dir_all` does not follow symlinks either).
@@ -685,6 +679,12 @@ fn real_subvolume(path: &Path) -> Result<(), StorageError> {
     }
 }
 
+/// Delete a subvolume and free its qgroup. The cleaner removes a deleted
+/// subvolume in the background and its qgroup stays (stale) until then: a
+/// filesystem sync commits the deletion and wakes the cleaner, `subvolume
+/// sync` waits for it (at most [`CLEANER_WAIT`] seconds), then the qgroup
+/// goes (newer kernels drop it themselves, so "not found" is fine). A
+/// qgroup left stale by a timed-out wait is cleared at the next attach.
 fn delete_subvolume(root: &Path, path: &Path) -> Result<(), StorageError> {
     real_subvolume(path)?;
     let id = cmd::stdout(
@@ -717,7 +717,6 @@ fn delete_subvolume(root: &Path, path: &Path) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// The "Referenced" bytes of the subvolume's own qgroup (0/ID).
 /// Bytes the subvolume at `path` references (its apparent data size).
 fn referenced(path: &Path) -> Result<u64, StorageError> {
     let mut command = Command::new("btrfs");
@@ -754,6 +753,8 @@ fn parse_usages(subvolumes: &str, qgroups: &str) -> std::collections::HashMap<St
         .collect()
 }
 
+/// The "Referenced" bytes of the subvolume's own qgroup (0/ID) in
+/// `btrfs qgroup show -f` output.
 fn parse_referenced(out: &str) -> Option<u64> {
     out.lines()
         .find(|l| l.starts_with("0/"))
