@@ -407,7 +407,6 @@ fn neighbour_discovery_cannot_claim_another_mac() {
             .unwrap();
         assert!(out.status.success(), "{out:?}");
         std::thread::sleep(std::time::Duration::from_millis(300));
-        eprintln!("DEBUG {}", host_out(&host, "grep -e NeighborSolicits -e InErrors -e CsumErrors /proc/net/snmp6; ip -6 neigh; ip -6 addr show dev croftbr0"));
         host_out(&host, &format!("ip -6 neigh show {ip6} dev croftbr0"))
     };
     let after_forged = send(forged);
