@@ -56,6 +56,9 @@ pub enum ManagerError {
 
 type Result<T, E = ManagerError> = std::result::Result<T, E>;
 
+/// How long a stop waits for a VPS's killed processes to leave its cgroup.
+const CGROUP_DRAIN: Duration = Duration::from_secs(5);
+
 fn host_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ManagerError {
     let what = what.into();
     move |e| ManagerError::Host {
@@ -458,9 +461,8 @@ impl Manager {
     }
 
     async fn rollback_launch(&self, name: &str) {
-        if let Some(cg) = self.cgroup_named(name).await {
-            let _ = cg.remove();
-        }
+        self.kill_cgroup(name).await;
+        let _ = self.remove_cgroup(name).await;
         let _ = std::fs::remove_dir_all(self.run_dir(name));
         let pool = self.pool.clone();
         let volume = name.to_string();
@@ -905,27 +907,31 @@ impl Manager {
     }
 
     /// Record a VPS as stopped and release its cgroup.
-    async fn finish_stop(&self, name: &str, reason: &str) -> Result<()> {
-        if let Some(cg) = self.cgroup_named(name).await {
-            // Exec helpers outside the pid namespace may take a moment.
-            let mut tries = 0;
-            loop {
-                match cg.remove() {
-                    Ok(()) => {
-                        self.db.set_cgroup(name, None).await?;
-                        break;
-                    }
-                    Err(e) if tries > 50 => {
-                        // Kept on record: the next stop or start of croftd
-                        // tries again where it is.
-                        warn!(vps = name, "cgroup not removed: {e}");
-                        break;
-                    }
-                    Err(_) => tries += 1,
+    /// Remove VPS `name`'s cgroup once its processes are gone, and forget
+    /// where it was. Processes killed a moment ago (exec helpers outside
+    /// the pid namespace, an init still tearing down its mount namespaces
+    /// on a busy host) may take a while to leave: up to [`CGROUP_DRAIN`].
+    async fn remove_cgroup(&self, name: &str) -> Result<()> {
+        let Some(cg) = self.cgroup_named(name).await else {
+            return Ok(());
+        };
+        let deadline = std::time::Instant::now() + CGROUP_DRAIN;
+        loop {
+            match cg.remove() {
+                Ok(()) => return Ok(self.db.set_cgroup(name, None).await?),
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    // Kept on record: the next stop or croftd start tries
+                    // again where it is.
+                    warn!(vps = name, "cgroup not removed: {e}");
+                    return Ok(());
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             }
         }
+    }
+
+    async fn finish_stop(&self, name: &str, reason: &str) -> Result<()> {
+        self.remove_cgroup(name).await?;
         let _ = std::fs::remove_file(RunDir(&self.run_dir(name)).spec());
         self.after_stop_network(name).await;
         self.end_rescue(name).await?;
