@@ -568,9 +568,10 @@ impl Supervisor {
         // Nothing inside can SIGKILL its own init: unasked for, that is
         // the OOM killer (the cgroup's count says so). The VPS restarts
         // rather than stay down, unless it keeps happening.
+        let oom_kills = croft_host::cgroup::oom_kills_in(&self.spec.cgroup_dirs);
         let oom_killed = !self.stop_requested
             && signal == Some(libc::SIGKILL)
-            && croft_host::cgroup::oom_kills_in(&self.spec.cgroup_dirs) > self.oom_kills_at_boot;
+            && matches!((oom_kills, self.oom_kills_at_boot), (Some(now), Some(then)) if now > then);
         let mut restart_reason = None;
         if oom_killed {
             let killed_at = Instant::now();

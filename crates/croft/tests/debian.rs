@@ -170,14 +170,7 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ssh1\nconfigured\n");
     assert_apt_gets_fixes(&host, "ssh1", "bookworm");
     assert_eq!(host.info("ssh1")["user_data"], "succeeded");
-    let listed: serde_json::Value = serde_json::from_str(&host.ok(&["list", "--format", "json"])).unwrap();
-    let ssh1 = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "ssh1")
-        .unwrap();
-    assert_eq!(ssh1["user_data"], "succeeded", "{ssh1}");
+    assert_eq!(host.listed("ssh1")["user_data"], "succeeded");
     host.ok(&["restart", "ssh1"]);
     wait_running(&host, "ssh1");
     assert_eq!(

@@ -873,14 +873,7 @@ fn ssh_keys_and_user_data_are_checked_and_keys_land_in_roots_authorized_keys() {
     assert!(inside.contains("700\n600"), "{inside}");
     assert_eq!(host.info("k1")["ssh_keys"][0].as_str().unwrap(), wanted.trim());
     // The list shows a VPS as info does (it showed no keys and no disk).
-    let listed: serde_json::Value = serde_json::from_str(&host.ok(&["list", "--format", "json"])).unwrap();
-    let k1 = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "k1")
-        .unwrap()
-        .clone();
+    let k1 = host.listed("k1");
     let info = host.info("k1");
     assert_eq!(k1["ssh_keys"], info["ssh_keys"], "{k1}");
     assert_eq!(k1["user_data"], info["user_data"], "{k1}");

@@ -303,16 +303,12 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
         .send(&ChildMsg::Go, &[])
         .map_err(|e| fail(RuntimeError::Sync(e)))?;
     // The init made its cgroup namespace: the helper may mount.
-    match parent.recv::<ChildMsg>() {
-        Ok((ChildMsg::NamespacesReady, _)) => {}
-        Ok((ChildMsg::Failed { step, error }, _)) => {
-            return Err(fail(RuntimeError::Child(format!("{step}: {error}"))))
-        }
-        Ok(_) | Err(ProtoError::Closed) => {
-            return Err(fail(RuntimeError::Child("the VPS init ended".into())))
-        }
-        Err(e) => return Err(fail(RuntimeError::Sync(e))),
-    }
+    expect(
+        &parent,
+        |m| matches!(m, ChildMsg::NamespacesReady),
+        "the VPS init",
+    )
+    .map_err(fail)?;
     let tree_fds: Vec<i32> = trees.iter().map(|t| t.as_raw_fd()).collect();
     helper_parent
         .send(&ChildMsg::Mount, &tree_fds)
@@ -322,16 +318,12 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
     if let Some(nic) = &spec.nic {
         crate::net::attach(pid.as_raw(), nic).map_err(|e| fail(RuntimeError::Network(e)))?;
     }
-    match helper_parent.recv::<ChildMsg>() {
-        Ok((ChildMsg::Mounted, _)) => {}
-        Ok((ChildMsg::Failed { step, error }, _)) => {
-            return Err(fail(RuntimeError::Child(format!("{step}: {error}"))))
-        }
-        Ok(_) | Err(ProtoError::Closed) => {
-            return Err(fail(RuntimeError::Child("the mount helper ended".into())))
-        }
-        Err(e) => return Err(fail(RuntimeError::Sync(e))),
-    }
+    expect(
+        &helper_parent,
+        |m| matches!(m, ChildMsg::Mounted),
+        "the mount helper",
+    )
+    .map_err(fail)?;
     // The helper exits after saying so; reaped, the init is ours.
     reap_helper();
     for msg in [ChildMsg::MountsReady, ChildMsg::NetworkReady] {
@@ -364,6 +356,17 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
             "unexpected message from the VPS init".into(),
         ))),
         Err(e) => Err(fail(RuntimeError::Sync(e))),
+    }
+}
+
+/// Wait for the message `want` accepts from `who` on `conn`: a failure it
+/// reported, its end, or anything else is the error.
+fn expect(conn: &Conn, want: fn(&ChildMsg) -> bool, who: &str) -> Result<(), RuntimeError> {
+    match conn.recv::<ChildMsg>() {
+        Ok((msg, _)) if want(&msg) => Ok(()),
+        Ok((ChildMsg::Failed { step, error }, _)) => Err(RuntimeError::Child(format!("{step}: {error}"))),
+        Ok(_) | Err(ProtoError::Closed) => Err(RuntimeError::Child(format!("{who} ended"))),
+        Err(e) => Err(RuntimeError::Sync(e)),
     }
 }
 

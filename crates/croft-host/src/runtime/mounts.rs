@@ -483,7 +483,7 @@ impl RamSizes {
 
 /// The VPS's /dev: a tmpfs of its root's with the host `devices` (opened
 /// `O_PATH`) bound in, its own devpts (ttys group `tty`, gid 5 inside),
-/// /dev/shm and mqueue.
+/// /dev/shm and mqueue. `dev` is a checked [`mount_point`].
 fn setup_dev(
     dev: &Path,
     sizes: &RamSizes,
@@ -491,7 +491,6 @@ fn setup_dev(
     uid_base: u32,
     devices: Vec<(&str, OwnedFd)>,
 ) -> Result<(), MountError> {
-    ensure_dir(dev)?;
     do_mount(
         "mount /dev",
         Some(Path::new("tmpfs")),

@@ -311,6 +311,17 @@ impl Host {
         serde_json::from_str(&self.ok(&["info", name, "--format", "json"])).unwrap()
     }
 
+    /// VPS `name` as `croft list --format json` shows it.
+    pub fn listed(&self, name: &str) -> serde_json::Value {
+        let list: serde_json::Value = serde_json::from_str(&self.ok(&["list", "--format", "json"])).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {list}"))
+            .clone()
+    }
+
     pub fn init_pid(&self, name: &str) -> i32 {
         self.info(name)["init_pid"]
             .as_i64()

@@ -270,6 +270,7 @@ impl Manager {
     pub async fn list(&self) -> Result<Vec<Instance>> {
         let (nics, forwards) = (self.db.nics().await?, self.db.forwards().await?);
         let mut keys = self.db.all_ssh_keys().await?;
+        let rules = self.db.firewall_rules().await?;
         let pool = self.pool.clone();
         let usages = match blocking(move || pool.usages()).await? {
             Ok(usages) => usages,
@@ -293,10 +294,9 @@ impl Manager {
         let mut views = Vec::with_capacity(rows.len());
         for (row, user_data) in rows.into_iter().zip(user_data) {
             let name = row.name.clone();
+            let firewall = Self::firewall_view(&row, &rules);
             let mut view = self.view(row, &nics, &forwards);
-            if view.nic.is_some() {
-                view.firewall = Some(self.firewall(&name).await?);
-            }
+            view.firewall = view.nic.is_some().then_some(firewall);
             view.ssh_keys = keys.remove(&name).unwrap_or_default();
             view.user_data = user_data;
             view.disk_bytes = usages.get(&name).copied();
@@ -906,7 +906,6 @@ impl Manager {
         self.finish_stop(&name, &reason).await
     }
 
-    /// Record a VPS as stopped and release its cgroup.
     /// Remove VPS `name`'s cgroup once its processes are gone, and forget
     /// where it was. Processes killed a moment ago (exec helpers outside
     /// the pid namespace, an init still tearing down its mount namespaces
@@ -930,6 +929,7 @@ impl Manager {
         }
     }
 
+    /// Record a VPS as stopped and release its cgroup.
     async fn finish_stop(&self, name: &str, reason: &str) -> Result<()> {
         self.remove_cgroup(name).await?;
         let _ = std::fs::remove_file(RunDir(&self.run_dir(name)).spec());
@@ -1839,8 +1839,11 @@ impl Manager {
                 }
                 Status::Stopped | Status::Error => {
                     if let Ok(cg) = self.cgroup_of(row) {
-                        if cg.exists() && cg.procs().map(|p| p.is_empty()).unwrap_or(false) {
-                            let _ = cg.remove();
+                        if cg.exists()
+                            && cg.procs().map(|p| p.is_empty()).unwrap_or(false)
+                            && cg.remove().is_ok()
+                        {
+                            self.db.set_cgroup(name, None).await?;
                         }
                     }
                     // One VPS's trouble must not keep croftd from serving

@@ -572,20 +572,26 @@ impl Manager {
     pub async fn firewall(&self, name: &str) -> Result<croft_api::Firewall> {
         croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
         let row = self.row(name).await?;
+        Ok(Self::firewall_view(&row, &self.db.firewall_rules().await?))
+    }
+
+    /// VPS `row`'s firewall as shown: its default (from its config) and
+    /// its rules among `rules`, every VPS's.
+    pub(super) fn firewall_view(
+        row: &crate::db::InstanceRow,
+        rules: &[(String, croft_api::FirewallRule)],
+    ) -> croft_api::Firewall {
         let deny = croft_api::InstanceConfig::parse(&row.config)
             .map(|c| c.firewall_deny)
             .unwrap_or(false);
-        Ok(croft_api::Firewall {
+        croft_api::Firewall {
             default: if deny { "deny" } else { "allow" }.into(),
-            rules: self
-                .db
-                .firewall_rules()
-                .await?
-                .into_iter()
-                .filter(|(n, _)| n == name)
-                .map(|(_, r)| r)
+            rules: rules
+                .iter()
+                .filter(|(n, _)| *n == row.name)
+                .map(|(_, r)| r.clone())
                 .collect(),
-        })
+        }
     }
 
     /// `croft firewall add`: append a rule; in force at once.
