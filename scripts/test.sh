@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, unit tests and the privileged
-# end-to-end tests (real croftd, croft and supervisors; run as root), then
-# a check that nothing was left behind on the machine.
+# The whole test suite: formatting, lints, and the three tiers of tests
+# (see docs/testing.md): unit tests, service and API tests on the simulated
+# backend, and the privileged end-to-end tests (real croftd, croft and
+# supervisors; run as root); then a check that nothing was left behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "test: run as root (the end-to-end tests create namespaces and cgroups)" >&2; exit 1; }
 scripts/deps.sh
 
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo build --workspace --bins --examples
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # The leak check runs whether or not tests failed: a failing test must clean
 # up too.
 set +e
-cargo test --workspace --no-fail-fast --lib --bins --tests -- --test-threads=2 2>&1 | tee "$log"
+cargo test --workspace --features croft/e2e --no-fail-fast --lib --bins --tests -- --test-threads=2 2>&1 | tee "$log"
 test_status=${PIPESTATUS[0]}
 set -e
 read -r passed failed < <(awk '/^test result:/ { for (i = 2; i <= NF; i++) {

@@ -167,7 +167,6 @@ pub enum Status {
     Running,
     Stopping,
     Deleting,
-    Error,
 }
 
 impl Status {
@@ -179,7 +178,6 @@ impl Status {
             Status::Running => "running",
             Status::Stopping => "stopping",
             Status::Deleting => "deleting",
-            Status::Error => "error",
         }
     }
 }
@@ -664,4 +662,21 @@ mod forward_tests {
         assert!(validate_user_data("echo hi").unwrap_err().contains("#!"));
         assert!(validate_user_data(&format!("#!/bin/sh\n{}", "x".repeat(MAX_USER_DATA))).is_err());
     }
+}
+
+/// `GET /1.0`: who answers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ServerInfo {
+    pub api_version: String,
+    pub server_version: String,
+    /// What runs the VPSes: "container", or "sim" for the simulator.
+    pub backend: String,
+    /// The host's cgroup version ("v1", "v2"), where VPSes run in cgroups.
+    pub cgroup_version: Option<String>,
+}
+
+/// `GET /1.0/instances/{name}/console`: recent console output.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConsoleLog {
+    pub log: String,
 }

@@ -149,6 +149,17 @@ impl Conn {
         Conn { fd }
     }
 
+    /// Make `recv` answer `EAGAIN` instead of waiting (for a caller that
+    /// polls the socket itself).
+    pub fn set_nonblocking(&self) -> Result<(), ProtoError> {
+        let flags =
+            nix::fcntl::fcntl(self.fd.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL).map_err(ProtoError::Io)?;
+        let flags = nix::fcntl::OFlag::from_bits_retain(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+        nix::fcntl::fcntl(self.fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))
+            .map_err(ProtoError::Io)?;
+        Ok(())
+    }
+
     pub fn send<T: Serialize>(&self, msg: &T, fds: &[RawFd]) -> Result<(), ProtoError> {
         let body = serde_json::to_vec(msg).map_err(ProtoError::Malformed)?;
         if body.len() > MAX_MESSAGE {

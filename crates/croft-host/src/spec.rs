@@ -84,6 +84,12 @@ impl RunDir<'_> {
     pub fn log(&self) -> PathBuf {
         self.0.join("supervisor.log")
     }
+    /// Where the VPS's cgroup is ([`crate::cgroup::CgroupLocation`] as
+    /// JSON), written before it starts: a croftd started later in another
+    /// cgroup of its own still finds it.
+    pub fn cgroup(&self) -> PathBuf {
+        self.0.join("cgroup.json")
+    }
     /// Locked (flock) for as long as a supervisor for this run dir lives,
     /// from before it starts until it has exited: see [`SupervisorLock`].
     pub fn lock(&self) -> PathBuf {

@@ -6,6 +6,7 @@
 //! throughout is unchanged at the end. The inputs come from a seeded
 //! generator: `CROFT_FUZZ_SEED=N` replays a run, `CROFT_FUZZ_ROUNDS=N`
 //! makes it longer. Root needed.
+#![cfg(feature = "e2e")]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! End to end with a real Debian image: debootstrap (run here, in the
 //! host's network namespace, since the daemon under test has no network),
 //! imported into croft, booted with systemd as PID 1.
+#![cfg(feature = "e2e")]
 
 mod common;
 

@@ -4,6 +4,7 @@
 //! resource-exhaustion attempts live beside the limits they hit: fork bomb
 //! and memory in vps.rs, disk in storage.rs, neighbour spoofing in
 //! network.rs; docs/security.md lists them all. Root needed.
+#![cfg(feature = "e2e")]
 
 mod common;
 

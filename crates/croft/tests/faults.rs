@@ -6,6 +6,7 @@
 //! nftables rule or address) and the VPS that runs throughout is never
 //! disturbed. `CROFT_FAULT_SEED` replays a run,
 //! `CROFT_FAULT_ROUNDS` makes it longer. Root needed.
+#![cfg(feature = "e2e")]
 
 mod common;
 

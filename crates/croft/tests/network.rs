@@ -2,6 +2,7 @@
 //! and IPv6, port forwards, anti-spoofing, isolation, and clean removal.
 //! Each test's daemon runs in a network namespace of its own; "the host"
 //! below is that namespace.
+#![cfg(feature = "e2e")]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! a VPS no longer boots or must be reinstalled: a rescue boot (a rescue
 //! system with the VPS's disk at /mnt) and a rebuild (a fresh disk from an
 //! image, everything else about the VPS kept). Root needed.
+#![cfg(feature = "e2e")]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! End-to-end tests of storage pools: the btrfs loop pool, per-VPS
 //! subvolumes and disk limits, and the dir driver. Root needed; each test
 //! has its own daemon and its own small loop-file pool.
+#![cfg(feature = "e2e")]
 
 mod common;
 

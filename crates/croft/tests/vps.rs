@@ -1,6 +1,7 @@
 //! End-to-end tests of the VPS runtime through the real croftd, croft and
 //! croft-supervisor binaries. They need root; each test runs its own
 //! daemon in its own network namespace (see common/mod.rs).
+#![cfg(feature = "e2e")]
 
 mod common;
 

@@ -51,7 +51,7 @@ pub struct DaemonConfig {
     /// The image `croft start --rescue` boots when none is named.
     pub rescue_image: String,
     /// The network VPSes join (`[network]` table).
-    pub network: crate::network::NetworkConfig,
+    pub network: crate::service::network::ipam::NetworkConfig,
 }
 
 impl Default for DaemonConfig {
@@ -91,7 +91,7 @@ impl DaemonConfig {
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))?;
         croft_api::parse_size(&cfg.storage_size)
             .map_err(|e| anyhow::anyhow!("invalid config {}: storage_size: {e}", path.display()))?;
-        crate::network::Network::from_config(&cfg.network)
+        crate::service::network::ipam::Network::from_config(&cfg.network)
             .map_err(|e| anyhow::anyhow!("invalid config {}: [network] {e}", path.display()))?;
         cfg.default_ssh_keys()
             .map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))?;

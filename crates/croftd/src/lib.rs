@@ -1,18 +1,23 @@
-//! The croft daemon as a library: the REST API ([`api`]), the state
-//! database ([`db`]), VPS lifecycle and operations ([`manager`]), images,
-//! jobs, networking and the host-wide settings croftd keeps. `main.rs`
-//! wires them together. See ARCHITECTURE.md.
+//! The croft daemon as a library. `main.rs` wires it together:
+//!
+//! - [`http`]: the REST API, one file per resource, one error→status map;
+//! - [`service`]: what croftd does — VPS lifecycle and operations, images,
+//!   network, jobs — over the seams below;
+//! - [`backend`]: what runs a VPS (containers under supervisors, or the
+//!   in-memory simulator);
+//! - [`store`]: croftd's state as typed records (SQLite).
+//!
+//! See ARCHITECTURE.md.
 
-pub mod api;
+pub mod backend;
 pub mod config;
-pub mod db;
 mod failpoint;
 pub mod host_limits;
-mod images;
-mod jobs;
-mod lxcfs;
-pub mod manager;
-mod network;
+pub mod http;
+pub mod service;
+pub mod store;
+
+use thiserror::Error;
 
 /// An error and its sources as one line: `what: why: deeper why`, each
 /// source once (a source whose text its parent already carries is left
@@ -29,4 +34,14 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+/// A blocking task died (it panicked) before it answered.
+#[derive(Debug, Error)]
+#[error("a background task failed")]
+pub struct TaskFailed(#[source] tokio::task::JoinError);
+
+/// Run blocking work `f` (files, tools, the kernel) off the async threads.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, TaskFailed> {
+    tokio::task::spawn_blocking(f).await.map_err(TaskFailed)
 }

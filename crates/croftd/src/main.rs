@@ -1,13 +1,23 @@
 //! croftd: the croft daemon's entry point. It reads the configuration,
-//! sets up logging and the runtime, and wires the store, the manager and
-//! the API listener together; everything else is the `croftd` library.
-//! See ARCHITECTURE.md.
+//! sets up logging and the runtime, builds the seams (store, storage pool,
+//! backend, host network), hands them to the services and serves the API
+//! on the local socket; everything else is the `croftd` library. See
+//! ARCHITECTURE.md.
 
 use anyhow::Context;
 use clap::Parser;
-use croftd::{api, config, db, error_chain, host_limits, manager};
+use croftd::backend::container::{ContainerBackend, ContainerConfig};
+use croftd::backend::sim::SimBackend;
+use croftd::backend::Backend;
+use croftd::config::DaemonConfig;
+use croftd::service::images::catalog::Catalog;
+use croftd::service::network::{KernelNet, NetHost, SimNet};
+use croftd::service::{Seams, Services};
+use croftd::store::{SqliteStore, Store};
+use croftd::{error_chain, host_limits, http};
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tracing::info;
 
 #[derive(Parser)]
@@ -16,6 +26,11 @@ struct Args {
     /// TOML configuration file (every setting has a default).
     #[arg(long, short)]
     config: Option<PathBuf>,
+    /// Run the whole API on simulated VPSes, without root: state in
+    /// memory, disks as plain directories, no host network changed. For
+    /// developing clients and the panel.
+    #[arg(long)]
+    simulate: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -23,7 +38,10 @@ fn main() -> anyhow::Result<()> {
     // must reach no supervisor and so no VPS.
     croft_host::fds::cloexec_from(3).context("mark inherited descriptors close-on-exec")?;
     let args = Args::parse();
-    let cfg = config::DaemonConfig::load(args.config.as_deref())?;
+    let mut cfg = DaemonConfig::load(args.config.as_deref())?;
+    if args.simulate && args.config.is_none() {
+        simulated_dirs(&mut cfg);
+    }
     let level: tracing::Level = cfg
         .log_level
         .parse()
@@ -34,28 +52,99 @@ fn main() -> anyhow::Result<()> {
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    if !nix::unistd::geteuid().is_root() {
-        anyhow::bail!("croftd must run as root");
+    if !args.simulate && !nix::unistd::geteuid().is_root() {
+        anyhow::bail!("croftd must run as root (or try croftd --simulate)");
     }
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("tokio runtime")?
-        .block_on(run(cfg))
+        .block_on(run(cfg, args.simulate))
 }
 
-async fn run(cfg: config::DaemonConfig) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&cfg.state_dir).with_context(|| format!("create {}", cfg.state_dir.display()))?;
-    let db = db::Db::open(&cfg.db_path())
-        .await
-        .map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
+/// A simulated croftd's state and socket, in a directory of the user's.
+fn simulated_dirs(cfg: &mut DaemonConfig) {
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(format!("/tmp/croft-sim-{}", nix::unistd::geteuid())))
+        .join("croft-sim");
+    cfg.state_dir = base.join("state");
+    cfg.run_dir = base.join("run");
+}
+
+fn make_dir(path: &Path, mode: u32) -> anyhow::Result<()> {
+    std::fs::create_dir_all(path).with_context(|| format!("create {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("chmod {}", path.display()))
+}
+
+/// The seams croftd runs on: the real ones, or the simulated ones.
+async fn seams(cfg: Arc<DaemonConfig>, simulate: bool) -> anyhow::Result<Seams> {
+    // 0711 on the path to VPS root filesystems, so VPS root can traverse
+    // into its own rootfs.
+    make_dir(&cfg.state_dir, 0o711)?;
+    make_dir(&cfg.images_dir(), 0o711)?;
+    make_dir(&cfg.run_dir, 0o711)?;
+    make_dir(&cfg.vps_run_dir(), 0o700)?;
+    let catalog = Catalog::new(
+        cfg.images_dir(),
+        cfg.busybox.clone(),
+        cfg.debian_mirror.clone(),
+        cfg.debian_security_mirror.clone(),
+    );
+    let mut pool_cfg = cfg.pool();
+    if simulate {
+        pool_cfg.driver = "dir".into();
+        pool_cfg.source = None;
+    }
+    let pool: Arc<dyn croft_host::storage::Pool> = Arc::from(
+        croft_host::storage::open(&pool_cfg)
+            .map_err(|e| anyhow::anyhow!("storage pool: {}", error_chain(&e)))?,
+    );
+    let store_err = |e: croftd::store::StoreError| anyhow::anyhow!(error_chain(&e));
+    let (store, backend, net_host): (Arc<dyn Store>, Arc<dyn Backend>, Arc<dyn NetHost>) = if simulate {
+        (
+            Arc::new(SqliteStore::in_memory().await.map_err(store_err)?),
+            Arc::new(SimBackend::new(pool.clone())),
+            Arc::new(SimNet::default()),
+        )
+    } else {
+        let container = ContainerConfig {
+            vps_run_dir: cfg.vps_run_dir(),
+            supervisor: cfg.supervisor_path(),
+            lxcfs_dir: cfg.lxcfs.then(|| cfg.run_dir.clone()),
+            cgroup_prefix: cfg.cgroup_prefix.clone(),
+        };
+        (
+            Arc::new(SqliteStore::open(&cfg.db_path()).await.map_err(store_err)?),
+            Arc::new(
+                ContainerBackend::new(container, pool.clone(), catalog.clone())
+                    .map_err(|e| anyhow::anyhow!(error_chain(&e)))?,
+            ),
+            Arc::new(KernelNet),
+        )
+    };
+    Ok(Seams {
+        cfg,
+        store,
+        backend,
+        pool,
+        catalog,
+        net_host,
+    })
+}
+
+async fn run(cfg: DaemonConfig, simulate: bool) -> anyhow::Result<()> {
     let socket = cfg.socket_path();
-    if cfg.raise_host_limits {
+    if cfg.raise_host_limits && !simulate {
         host_limits::raise();
     }
-    let manager = manager::Manager::new(cfg, db).await?;
-    manager
+    let cfg = Arc::new(cfg);
+    let services =
+        Services::new(seams(cfg, simulate).await?).map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
+    services
+        .instances
         .reconcile()
         .await
         .map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
@@ -67,9 +156,9 @@ async fn run(cfg: config::DaemonConfig) -> anyhow::Result<()> {
     let listener =
         tokio::net::UnixListener::bind(&socket).with_context(|| format!("bind {}", socket.display()))?;
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
-    info!(socket = %socket.display(), "croftd listening");
+    info!(socket = %socket.display(), backend = services.backend_kind, "croftd listening");
 
-    let autostart = manager.clone();
+    let autostart = services.instances.clone();
     tokio::spawn(async move {
         if let Err(e) = autostart.autostart().await {
             tracing::warn!("autostart: {}", error_chain(&e));
@@ -85,10 +174,10 @@ async fn run(cfg: config::DaemonConfig) -> anyhow::Result<()> {
         }
         info!("croftd stopping; VPSes keep running under their supervisors");
     };
-    axum::serve(listener, api::router(manager.clone()))
+    axum::serve(listener, http::router(services.clone()))
         .with_graceful_shutdown(shutdown)
         .await?;
-    manager.tidy_on_shutdown().await;
+    services.instances.tidy_on_shutdown().await;
     let _ = std::fs::remove_file(&socket);
     Ok(())
 }

@@ -523,6 +523,17 @@ impl Cgroup {
         Ok(pids.into_iter().collect())
     }
 
+    /// SIGKILL every process in this cgroup and its descendants; how many
+    /// there were (0: it is empty).
+    pub fn kill_all(&self) -> Result<usize, CgroupError> {
+        let procs = self.procs()?;
+        for &pid in &procs {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        Ok(procs.len())
+    }
+
     /// Whether the cgroup exists in every hierarchy.
     pub fn exists(&self) -> bool {
         self.dirs.unique().iter().all(|dir| dir.is_dir())

@@ -336,7 +336,7 @@ impl Pool for BtrfsPool {
             send.arg("-p").arg(snapshots.join(parent));
         }
         real_subvolume(&snapshots.join(snap))?;
-        cmd::run(send.arg(snapshots.join(snap)))?;
+        cmd::run(send.arg(snapshots.join(snap))).map_err(super::out_of_space)?;
         Ok(())
     }
 
@@ -384,7 +384,7 @@ impl Pool for BtrfsPool {
                 send_stream::copy_commands(&mut file, stdin, head.version, &allowed_clones).map(|_| ())
             },
         )
-        .map_err(StorageError::from)
+        .map_err(super::out_of_space)
         .and_then(|()| real_subvolume(&incoming))
         .and_then(|()| {
             let target = snapshots.join(snap);

@@ -50,6 +50,23 @@ pub enum StorageError {
     /// directory an imported stream made in its snapshots directory).
     #[error("{0} is not a subvolume")]
     NotASubvolume(PathBuf),
+    /// The pool (or the VPS's disk limit) has no room left for what was
+    /// being written; nothing of it is kept.
+    #[error("the storage pool is full")]
+    NoSpace(#[source] CommandError),
+}
+
+/// A failed btrfs command that ran out of room is [`StorageError::NoSpace`]
+/// (the tool says so only on stderr; callers need not read it).
+pub(crate) fn out_of_space(e: CommandError) -> StorageError {
+    match &e {
+        CommandError::Failed { stderr, .. }
+            if stderr.contains("No space left on device") || stderr.contains("Disk quota exceeded") =>
+        {
+            StorageError::NoSpace(e)
+        }
+        _ => StorageError::Command(e),
+    }
 }
 
 pub(crate) fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StorageError + 'a {

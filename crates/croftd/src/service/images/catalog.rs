@@ -1,6 +1,7 @@
-//! Images croft builds itself. On a btrfs pool an image is a read-only
-//! subvolume built on first use (or by `croft image build`); the `dir`
-//! driver keeps a plain directory under `<state_dir>/images/<name>/rootfs`.
+//! The images croft builds itself, and their builds. On a btrfs pool an
+//! image is a read-only subvolume built on first use (or by `croft image
+//! build`); the `dir` driver keeps a plain directory under
+//! `<state_dir>/images/<name>/rootfs`.
 
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -51,21 +52,21 @@ pub const KINDS: &[ImageKind] = &[
 ];
 
 #[derive(Debug, Clone)]
-pub struct ImageStore {
+pub struct Catalog {
     dir: PathBuf,
     busybox: PathBuf,
     debian_mirror: String,
     debian_security_mirror: String,
 }
 
-impl ImageStore {
+impl Catalog {
     pub fn new(
         dir: PathBuf,
         busybox: PathBuf,
         debian_mirror: String,
         debian_security_mirror: String,
-    ) -> ImageStore {
-        ImageStore {
+    ) -> Catalog {
+        Catalog {
             dir,
             busybox,
             debian_mirror,
@@ -91,16 +92,7 @@ impl ImageStore {
             }
             None => croft_host::rootfs::populate_busybox(&self.busybox, root),
         }
-        .map_err(|e| {
-            let mut s = e.to_string();
-            let mut cur = std::error::Error::source(&e);
-            while let Some(c) = cur {
-                s.push_str(": ");
-                s.push_str(&c.to_string());
-                cur = c.source();
-            }
-            s
-        })
+        .map_err(|e| crate::error_chain(&e))
     }
 
     pub fn kind(name: &str) -> Result<&'static ImageKind, ImageError> {

@@ -4,9 +4,9 @@
 //! A chain of them (export s1; export s2 since s1; import both, in order)
 //! is how a VPS's disk moves between hosts with only the changes sent.
 
-use super::{blocking, Manager, ManagerError, Result};
+use super::InstanceService;
+use crate::service::{Result, ServiceError};
 use croft_api::{Snapshot, SnapshotExportRequest, SnapshotExportResult};
-use croft_host::cmd::CommandError;
 use croft_host::outfile::OutFile;
 use croft_host::storage::send_stream::{self, StreamHead};
 use croft_host::storage::StorageError;
@@ -17,13 +17,13 @@ use tracing::info;
 /// send holds its subvolumes, so deleting one of them (or their VPS)
 /// meanwhile is refused up front instead of failing half-way.
 pub(super) struct Exporting<'a> {
-    manager: &'a Manager,
+    service: &'a InstanceService,
     keys: Vec<(String, String)>,
 }
 
 impl Drop for Exporting<'_> {
     fn drop(&mut self) {
-        let mut busy = self.manager.exporting.lock().expect("exporting poisoned");
+        let mut busy = self.service.exporting.lock().expect("exporting poisoned");
         for key in &self.keys {
             if let Some(n) = busy.get_mut(key) {
                 *n -= 1;
@@ -35,7 +35,7 @@ impl Drop for Exporting<'_> {
     }
 }
 
-impl Manager {
+impl InstanceService {
     /// Refuse (409) while an export reads snapshot `snap` of `name`, or any
     /// of its snapshots when `snap` is `None`. Called with the VPS's lock
     /// held, which an export takes to mark its snapshots.
@@ -45,7 +45,7 @@ impl Manager {
             .keys()
             .find(|(vps, s)| vps == name && snap.is_none_or(|snap| snap == s))
         {
-            return Err(ManagerError::Conflict(format!(
+            return Err(ServiceError::Conflict(format!(
                 "snapshot {s} of {name} is being exported; try again when the export is done"
             )));
         }
@@ -58,14 +58,14 @@ impl Manager {
         snap: &str,
         req: SnapshotExportRequest,
     ) -> Result<SnapshotExportResult> {
-        let out = super::output_file(&req.path, req.overwrite)?;
+        let out = crate::service::output_file(&req.path, req.overwrite)?;
         let _exporting = {
             let lock = self.lock_for(name);
             let _guard = lock.lock().await;
             self.require_snapshot(name, snap).await?;
             if let Some(since) = &req.since {
                 if since == snap {
-                    return Err(ManagerError::Invalid(format!(
+                    return Err(ServiceError::Invalid(format!(
                         "snapshot {snap} cannot be exported as the changes since itself"
                     )));
                 }
@@ -79,7 +79,7 @@ impl Manager {
             for key in &keys {
                 *busy.entry(key.clone()).or_default() += 1;
             }
-            Exporting { manager: self, keys }
+            Exporting { service: self, keys }
         };
         let pool = self.pool.clone();
         let (vps, s, since, path, target) = (
@@ -91,11 +91,11 @@ impl Manager {
         );
         // Each export writes a temporary file of its own (two exports to
         // one path never write the same file), renamed over `out` when whole.
-        let size_bytes = blocking(move || {
-            let file = OutFile::create(&target, req.overwrite).map_err(super::outfile_err)?;
+        let size_bytes = crate::blocking(move || {
+            let file = OutFile::create(&target, req.overwrite).map_err(crate::service::outfile_err)?;
             pool.send_snapshot(&vps, &s, since.as_deref(), file.file())
                 .map_err(|e| send_err(e, &path))?;
-            file.persist().map_err(super::outfile_err)
+            file.persist().map_err(crate::service::outfile_err)
         })
         .await??;
         info!(vps = name, snapshot = snap, since = ?req.since, path = %out.display(), size_bytes, "exported");
@@ -116,15 +116,15 @@ impl Manager {
     ) -> Result<Snapshot> {
         let path = PathBuf::from(from);
         if !path.is_absolute() {
-            return Err(ManagerError::Invalid(format!("{from}: give an absolute path")));
+            return Err(ServiceError::Invalid(format!("{from}: give an absolute path")));
         }
         let file = path.clone();
-        let head = blocking(move || read_head(&file)).await??;
+        let head = crate::blocking(move || read_head(&file)).await??;
         let snap = match snap {
             Some(snap) => snap,
             None => {
                 croft_api::validate_name(&head.name).map_err(|_| {
-                    ManagerError::Invalid(format!(
+                    ServiceError::Invalid(format!(
                         "the stream's snapshot is named {:?}, not a valid snapshot name; give it one (--name)",
                         head.name
                     ))
@@ -135,17 +135,17 @@ impl Manager {
         // Recorded first, like a snapshot taken here: a crash before the
         // snapshot is whole leaves a record without a snapshot, which the
         // next start forgets, and the half-received stream with it.
-        if !self.db.insert_snapshot(name, &snap).await? {
-            return Err(ManagerError::Conflict(format!(
+        if !self.store.insert_snapshot(name, &snap).await? {
+            return Err(ServiceError::Conflict(format!(
                 "VPS {name} already has a snapshot {snap}"
             )));
         }
         crate::failpoint::crash_point("snapshot-import:recorded");
         let pool = self.pool.clone();
         let (vps, s, file) = (name.to_string(), snap.clone(), path.clone());
-        let received = blocking(move || pool.receive_snapshot(&vps, &file, &s)).await?;
+        let received = crate::blocking(move || pool.receive_snapshot(&vps, &file, &s)).await?;
         if let Err(e) = received {
-            self.db.delete_snapshot(name, &snap).await?;
+            self.store.delete_snapshot(name, &snap).await?;
             return Err(receive_err(e, from, name));
         }
         info!(vps = name, snapshot = %snap, path = from, incremental = head.parent_uuid.is_some(), "imported");
@@ -159,22 +159,20 @@ fn read_head(path: &Path) -> Result<StreamHead> {
     // the VPS's lock) forever; it is refused as not a file just below.
     let mut file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
         .open(path)
-        .map_err(|e| ManagerError::Invalid(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| ServiceError::Invalid(format!("cannot read {}: {e}", path.display())))?;
     if !file.metadata().map(|m| m.is_file()).unwrap_or(false) {
-        return Err(ManagerError::Invalid(format!("{} is not a file", path.display())));
+        return Err(ServiceError::Invalid(format!("{} is not a file", path.display())));
     }
-    send_stream::read_head(&mut file).map_err(|e| ManagerError::Invalid(format!("{}: {e}", path.display())))
+    send_stream::read_head(&mut file).map_err(|e| ServiceError::Invalid(format!("{}: {e}", path.display())))
 }
 
-fn send_err(e: StorageError, path: &str) -> ManagerError {
+fn send_err(e: StorageError, path: &str) -> ServiceError {
     match &e {
-        StorageError::Unsupported { .. } => ManagerError::Invalid(crate::error_chain(&e)),
-        StorageError::Command(CommandError::Failed { stderr, .. })
-            if stderr.contains("No space left on device") =>
-        {
-            ManagerError::Conflict(format!("no space left for {path} (nothing of it was kept)"))
+        StorageError::Unsupported { .. } => ServiceError::invalid(&e),
+        StorageError::NoSpace(_) => {
+            ServiceError::Conflict(format!("no space left for {path} (nothing of it was kept)"))
         }
         _ => e.into(),
     }
@@ -183,19 +181,15 @@ fn send_err(e: StorageError, path: &str) -> ManagerError {
 /// A receive fails on what the stream holds far more often than on the
 /// host, so its failures are the caller's to fix (4xx): the parent of an
 /// incremental stream missing above all (found before the receive runs).
-fn receive_err(e: StorageError, path: &str, vps: &str) -> ManagerError {
+fn receive_err(e: StorageError, path: &str, vps: &str) -> ServiceError {
     match &e {
-        StorageError::MissingParent(parent) => ManagerError::Conflict(format!(
+        StorageError::MissingParent(parent) => ServiceError::Conflict(format!(
             "{path} holds only the changes since a snapshot (UUID {parent}) that {vps} does not have; import that one into {vps} first"
         )),
-        StorageError::Command(CommandError::Failed { stderr, .. })
-            if stderr.contains("No space left on device") || stderr.contains("Disk quota exceeded") =>
-        {
-            ManagerError::Conflict(format!(
-                "the storage pool is full: cannot receive {path} (nothing of it was kept)"
-            ))
-        }
-        StorageError::Unsupported { .. } => ManagerError::Invalid(crate::error_chain(&e)),
-        _ => ManagerError::Invalid(format!("cannot receive {path}: {}", crate::error_chain(&e))),
+        StorageError::NoSpace(_) => ServiceError::Conflict(format!(
+            "the storage pool is full: cannot receive {path} (nothing of it was kept)"
+        )),
+        StorageError::Unsupported { .. } => ServiceError::invalid(&e),
+        _ => ServiceError::Invalid(format!("cannot receive {path}: {}", crate::error_chain(&e))),
     }
 }

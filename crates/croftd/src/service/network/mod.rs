@@ -1,44 +1,47 @@
-//! The manager's network side: the bridge and rules at start, an
-//! interface with addresses for every VPS, port forwards, and the views of
-//! all of it. Address management is the `nics` table (see
-//! `crate::network`); the rules are always rebuilt from the database, so
-//! applying them is idempotent and a croftd restart restores them.
+//! The network service: the bridge and the rules, an interface with
+//! addresses for every VPS (IPAM, see [`ipam`]), port forwards and
+//! firewalls, and the views of all of it. The rules are always rebuilt
+//! from the store, so applying them is idempotent and a croftd restart
+//! restores them; what they change on the host goes through [`NetHost`].
 
-use super::{blocking, host_err, Manager, ManagerError, Result};
-use crate::db::{DbError, ForwardRow, NicRow};
-use crate::network::{host_if, new_mac, Network, NetworkError};
-use croft_host::net::{nft, NicSpec};
+pub mod host;
+pub mod ipam;
+
+use super::{Result, ServiceError};
+use crate::store::{ForwardRecord, InstanceRecord, NicRecord, RuleRecord, Store, StoreError};
+use croft_host::net::{nft, NetError, NicSpec};
+pub use host::{KernelNet, NetHost, SimNet};
+use ipam::{host_if, new_mac, Network, NetworkConfig, NetworkError};
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use tracing::info;
 
-impl From<NetworkError> for ManagerError {
-    fn from(e: NetworkError) -> ManagerError {
+impl From<NetworkError> for ServiceError {
+    fn from(e: NetworkError) -> ServiceError {
         match e {
-            NetworkError::Exhausted { .. } => ManagerError::Conflict(e.to_string()),
-            _ => ManagerError::Invalid(e.to_string()),
+            NetworkError::Exhausted { .. } => ServiceError::Conflict(e.to_string()),
+            _ => ServiceError::Invalid(e.to_string()),
         }
     }
 }
 
-fn net_host_err(what: &str) -> impl FnOnce(croft_host::net::NetError) -> ManagerError + '_ {
-    move |e| ManagerError::Host {
-        what: what.into(),
-        detail: crate::error_chain(&e),
-    }
+fn net_err(what: &'static str) -> impl FnOnce(NetError) -> ServiceError {
+    move |e| ServiceError::host(what, e)
 }
 
 /// The rules of the VPS with `nic`, from the stored forwards and firewall
 /// rules of all VPSes.
 fn vps_rules(
-    nic: &crate::db::NicRow,
-    forwards: &[crate::db::ForwardRow],
-    rules: &[(String, croft_api::FirewallRule)],
+    nic: &NicRecord,
+    forwards: &[ForwardRecord],
+    rules: &[RuleRecord],
     default_deny: bool,
 ) -> Result<nft::VpsRules> {
     Ok(nft::VpsRules {
         host_if: nic.host_if.clone(),
-        mac: croft_host::net::parse_mac(&nic.mac).map_err(net_host_err("read a stored MAC"))?,
+        mac: croft_host::net::parse_mac(&nic.mac).map_err(net_err("read a stored MAC"))?,
         ipv4: nic.ipv4.as_deref().and_then(|a| a.parse().ok()),
         ipv6: nic.ipv6.as_deref().and_then(|a| a.parse().ok()),
         forwards: forwards
@@ -56,22 +59,23 @@ fn vps_rules(
 
 /// The host-side firewall of VPS `name`, or `None` if it lets everything
 /// in (no rules, default allow). Stored rules were validated on the way in.
-fn firewall_for(
-    name: &str,
-    default_deny: bool,
-    rules: &[(String, croft_api::FirewallRule)],
-) -> Option<nft::Firewall> {
+fn firewall_for(name: &str, default_deny: bool, rules: &[RuleRecord]) -> Option<nft::Firewall> {
     let rules: Vec<nft::FirewallRule> = rules
         .iter()
-        .filter(|(n, _)| n == name)
-        .map(|(_, r)| nft::FirewallRule {
-            allow: r.action == "allow",
-            protocol: r.protocol.clone(),
+        .filter(|r| r.instance == name)
+        .map(|r| nft::FirewallRule {
+            allow: r.rule.action == "allow",
+            protocol: r.rule.protocol.clone(),
             ports: r
+                .rule
                 .port
                 .as_deref()
                 .and_then(|p| croft_api::parse_port_range(p).ok()),
-            source: r.source.as_deref().and_then(|s| croft_api::parse_source(s).ok()),
+            source: r
+                .rule
+                .source
+                .as_deref()
+                .and_then(|s| croft_api::parse_source(s).ok()),
         })
         .collect();
     (default_deny || !rules.is_empty()).then_some(nft::Firewall { default_deny, rules })
@@ -85,14 +89,59 @@ pub struct AddressRequest {
     pub ipv6: Option<IpAddr>,
 }
 
-impl Manager {
-    /// The network VPSes join, unless networking is off.
-    pub(super) fn network(&self) -> Option<&Network> {
-        self.network.as_ref()
+pub struct NetworkService {
+    store: Arc<dyn Store>,
+    host: Arc<dyn NetHost>,
+    /// The network VPSes join; `None` when networking is off.
+    network: Option<Network>,
+    reserved_ports: Vec<u16>,
+    /// The first id range's base: interface names count ranges from it.
+    id_base: u32,
+    /// Held while addresses are chosen and recorded.
+    ipam: tokio::sync::Mutex<()>,
+    /// VPS ports whose rules are in the loaded ruleset; held while rules
+    /// are rebuilt, so two rebuilds never interleave.
+    rules_loaded: tokio::sync::Mutex<HashSet<String>>,
+    /// Rules of new VPS ports waiting to be added (port, `nft` input):
+    /// whoever holds `rules_loaded` next adds all of them in one `nft`
+    /// run, so concurrent launches share one.
+    rules_queue: Mutex<Vec<(String, String)>>,
+    /// Bridged traffic passes the IP hooks (br_netfilter), so per-VPS
+    /// firewalls can be enforced.
+    firewall_capable: AtomicBool,
+}
+
+impl NetworkService {
+    pub fn new(
+        cfg: &NetworkConfig,
+        id_base: u32,
+        store: Arc<dyn Store>,
+        host: Arc<dyn NetHost>,
+    ) -> Result<NetworkService, NetworkError> {
+        Ok(NetworkService {
+            store,
+            host,
+            network: cfg.enabled.then(|| Network::from_config(cfg)).transpose()?,
+            reserved_ports: cfg.reserved_ports.clone(),
+            id_base,
+            ipam: tokio::sync::Mutex::new(()),
+            rules_loaded: tokio::sync::Mutex::new(HashSet::new()),
+            rules_queue: Mutex::new(Vec::new()),
+            firewall_capable: AtomicBool::new(false),
+        })
+    }
+
+    /// Run `f` with the host network off the async threads.
+    async fn on_host<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn NetHost) -> T + Send + 'static,
+    ) -> Result<T> {
+        let host = self.host.clone();
+        Ok(crate::blocking(move || f(host.as_ref())).await?)
     }
 
     /// Bring up the bridge and load the rules: at every croftd start.
-    pub(super) async fn setup_network(&self) -> Result<()> {
+    pub async fn setup(&self) -> Result<()> {
         let Some(net) = self.network.clone() else {
             return Ok(());
         };
@@ -102,11 +151,11 @@ impl Manager {
             .map(|s| (s.gateway, s.prefix))
             .collect();
         let bridge = net.bridge.clone();
-        let capable = blocking(move || croft_host::net::ensure_bridge(&bridge, &addresses))
+        let capable = self
+            .on_host(move |h| h.ensure_bridge(&bridge, &addresses))
             .await?
-            .map_err(net_host_err("set up the network bridge"))?;
-        self.firewall_capable
-            .store(capable, std::sync::atomic::Ordering::Relaxed);
+            .map_err(net_err("set up the network bridge"))?;
+        self.firewall_capable.store(capable, Ordering::Relaxed);
         if !capable {
             tracing::warn!("no br_netfilter on this host: per-VPS firewalls are refused");
         }
@@ -116,28 +165,24 @@ impl Manager {
         Ok(())
     }
 
-    /// Rebuild croft's nftables rules from the database and load them. A
+    /// Rebuild croft's nftables rules from the store and load them. A
     /// VPS's anti-spoofing rules must be loaded before it first starts
-    /// (`start_locked` sees to that); everything else that changes rules
+    /// ([`Self::load_rules_for`]); everything else that changes rules
     /// calls this at once.
-    pub(super) async fn apply_rules(&self) -> Result<()> {
+    pub async fn apply_rules(&self) -> Result<()> {
         let Some(net) = self.network.clone() else {
             return Ok(());
         };
         let mut loaded = self.rules_loaded.lock().await;
-        let nics = self.db.nics().await?;
-        let forwards = self.db.forwards().await?;
-        let rules = self.db.firewall_rules().await?;
+        let nics = self.store.nics().await?;
+        let forwards = self.store.forwards().await?;
+        let rules = self.store.firewall_rules().await?;
         let deny: HashSet<String> = self
-            .db
+            .store
             .instances()
             .await?
             .into_iter()
-            .filter(|i| {
-                croft_api::InstanceConfig::parse(&i.config)
-                    .map(|c| c.firewall_deny)
-                    .unwrap_or(false)
-            })
+            .filter(|i| i.settings.parsed.firewall_deny)
             .map(|i| i.name)
             .collect();
         let vpses = nics
@@ -155,12 +200,12 @@ impl Manager {
             vpses,
         };
         let text = nft::render(&ruleset);
-        blocking(move || nft::apply(&text))
+        self.on_host(move |h| h.apply_rules(&text))
             .await?
-            .map_err(net_host_err("apply the network rules"))?;
+            .map_err(net_err("apply the network rules"))?;
         *loaded = nics.into_iter().map(|n| n.host_if).collect();
         // Queued ports are in this load, or (made after it read the
-        // database) not marked loaded: their launches reload again.
+        // store) not marked loaded: their launches reload again.
         self.rules_queue.lock().expect("rules queue").clear();
         Ok(())
     }
@@ -171,10 +216,14 @@ impl Manager {
     /// loaded rules (a few milliseconds, whatever the number of VPSes)
     /// instead of reloading every VPS's rules, and the ports of concurrent
     /// launches are added together in one `nft` run.
-    pub(super) async fn load_rules_for(&self, name: &str, host_if: &str) -> Result<()> {
+    pub async fn load_rules_for(&self, name: &str) -> Result<()> {
         let Some(net) = self.network.clone() else {
             return Ok(());
         };
+        let Some(nic) = self.store.nic(name).await? else {
+            return Ok(());
+        };
+        let host_if = nic.host_if.as_str();
         if self.rules_loaded.lock().await.contains(host_if) {
             return Ok(());
         }
@@ -199,7 +248,7 @@ impl Manager {
             let batch = std::mem::take(&mut *self.rules_queue.lock().expect("rules queue"));
             if !batch.is_empty() {
                 let text: String = batch.iter().map(|(_, t)| t.as_str()).collect();
-                match blocking(move || nft::apply(&text)).await? {
+                match self.on_host(move |h| h.apply_rules(&text)).await? {
                     Ok(()) => loaded.extend(batch.into_iter().map(|(port, _)| port)),
                     Err(e) => tracing::warn!(vps = %name, "adding VPS rules failed ({e}); reloading all"),
                 }
@@ -209,7 +258,7 @@ impl Manager {
             }
         }
         // Forwards or a firewall, or the batch that carried this port
-        // failed: everything, from the database.
+        // failed: everything, from the store.
         self.apply_rules().await
     }
 
@@ -217,7 +266,7 @@ impl Manager {
     /// a crash between making and removing them left behind.
     async fn remove_stray_links(&self) -> Result<()> {
         let running: HashSet<String> = self
-            .db
+            .store
             .instances()
             .await?
             .into_iter()
@@ -230,30 +279,31 @@ impl Manager {
             .map(|i| i.name)
             .collect();
         let keep: HashSet<String> = self
-            .db
+            .store
             .nics()
             .await?
             .into_iter()
             .filter(|n| running.contains(&n.instance))
             .flat_map(|n| [croft_host::net::tc::ifb_name(&n.host_if), n.host_if])
             .collect();
-        let links = blocking(|| croft_host::net::links_with_prefix(nft::VETH_PREFIX))
+        let links = self
+            .on_host(|h| h.links(nft::VETH_PREFIX))
             .await?
-            .map_err(net_host_err("list network links"))?;
+            .map_err(net_err("list network links"))?;
         for link in links.into_iter().filter(|l| !keep.contains(l)) {
             tracing::warn!(link = %link, "removing a link no running VPS owns");
-            let _ = blocking(move || croft_host::net::detach(&link)).await;
+            let _ = self.on_host(move |h| h.detach(&link)).await;
         }
         Ok(())
     }
 
     /// Refuse a firewall the host cannot enforce between VPSes.
-    pub(super) fn require_firewall(&self) -> Result<()> {
-        if self.network().is_none() {
-            return Err(ManagerError::Invalid("networking is off".into()));
+    pub fn require_firewall(&self) -> Result<()> {
+        if self.network.is_none() {
+            return Err(ServiceError::Invalid("networking is off".into()));
         }
-        if !self.firewall_capable.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(ManagerError::Invalid(
+        if !self.firewall_capable.load(Ordering::Relaxed) {
+            return Err(ServiceError::Invalid(
                 "this host has no br_netfilter (traffic between VPSes bypasses the IP hooks), so croft cannot \
                  enforce per-VPS firewalls; load the br_netfilter module and restart croftd"
                     .into(),
@@ -264,25 +314,21 @@ impl Manager {
 
     /// Parse and check the addresses a launch asks for (400 before anything
     /// is created).
-    pub(super) fn check_address_request(
-        &self,
-        ipv4: Option<&str>,
-        ipv6: Option<&str>,
-    ) -> Result<AddressRequest> {
+    pub fn check_address_request(&self, ipv4: Option<&str>, ipv6: Option<&str>) -> Result<AddressRequest> {
         let mut req = AddressRequest::default();
         for (text, v4) in [(ipv4, true), (ipv6, false)] {
             let Some(text) = text else { continue };
             let family = if v4 { "IPv4" } else { "IPv6" };
-            let net = self.network().ok_or_else(|| {
-                ManagerError::Invalid(format!("networking is off; no {family} address can be given"))
+            let net = self.network.as_ref().ok_or_else(|| {
+                ServiceError::Invalid(format!("networking is off; no {family} address can be given"))
             })?;
             let addr: IpAddr = text
                 .parse()
                 .ok()
                 .filter(|a: &IpAddr| a.is_ipv4() == v4)
-                .ok_or_else(|| ManagerError::Invalid(format!("{text:?} is not an {family} address")))?;
+                .ok_or_else(|| ServiceError::Invalid(format!("{text:?} is not an {family} address")))?;
             let subnet = if v4 { net.ipv4 } else { net.ipv6 }
-                .ok_or_else(|| ManagerError::Invalid(format!("the network has no {family} subnet")))?;
+                .ok_or_else(|| ServiceError::Invalid(format!("the network has no {family} subnet")))?;
             subnet.check_assignable(addr)?;
             if v4 {
                 req.ipv4 = Some(addr);
@@ -293,16 +339,26 @@ impl Manager {
         Ok(req)
     }
 
-    /// Give VPS `name` its interface: a MAC and the requested or next free
-    /// addresses, recorded in one row (the UNIQUE constraints make a taken
-    /// address a conflict, never a duplicate).
-    pub(super) async fn allocate_nic(&self, name: &str, uid_base: u32, req: AddressRequest) -> Result<()> {
+    /// Held while a new VPS's addresses are chosen ([`Self::plan_nic`])
+    /// and recorded with it, so two launches never choose the same.
+    pub async fn allocating(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.ipam.lock().await
+    }
+
+    /// The interface VPS `name` (id range `uid_base`) gets: a MAC and the
+    /// requested or next free addresses; `None` when networking is off.
+    /// Call with [`Self::allocating`] held until it is recorded.
+    pub async fn plan_nic(
+        &self,
+        name: &str,
+        uid_base: u32,
+        req: AddressRequest,
+    ) -> Result<Option<NicRecord>> {
         let Some(net) = self.network.clone() else {
-            return Ok(());
+            return Ok(None);
         };
-        let _ipam = self.ipam.lock().await;
-        let nics = self.db.nics().await?;
-        let used = |pick: fn(&NicRow) -> Option<&String>| -> HashSet<IpAddr> {
+        let nics = self.store.nics().await?;
+        let used = |pick: fn(&NicRecord) -> Option<&String>| -> HashSet<IpAddr> {
             nics.iter()
                 .filter_map(|n| pick(n).and_then(|a| a.parse().ok()))
                 .collect()
@@ -322,28 +378,20 @@ impl Manager {
             }
             (None, None) => None,
         };
-        let row = NicRow {
+        Ok(Some(NicRecord {
             instance: name.into(),
             network: net.name.clone(),
-            host_if: host_if(uid_base, self.cfg.id_base),
+            host_if: host_if(uid_base, self.id_base),
             mac: new_mac(),
             ipv4: ipv4.map(|a| a.to_string()),
             ipv6: ipv6.map(|a| a.to_string()),
-        };
-        self.db.insert_nic(&row).await.map_err(|e| match e {
-            DbError::Taken(what) => ManagerError::Conflict(format!("address {what} is already in use")),
-            e => e.into(),
-        })
+        }))
     }
 
-    /// What the supervisor needs to make the VPS's interface, with the
-    /// bandwidth limits of its configuration `cfg`.
-    pub(super) async fn nic_spec(
-        &self,
-        name: &str,
-        cfg: &croft_api::InstanceConfig,
-    ) -> Result<Option<NicSpec>> {
-        let (Some(net), Some(nic)) = (self.network(), self.db.nic(name).await?) else {
+    /// What the backend needs to make the VPS's interface, with the
+    /// bandwidth limits of its configuration.
+    pub async fn nic_spec(&self, vps: &InstanceRecord) -> Result<Option<NicSpec>> {
+        let (Some(net), Some(nic)) = (self.network.as_ref(), self.store.nic(&vps.name).await?) else {
             return Ok(None);
         };
         let mut addresses = Vec::new();
@@ -360,116 +408,95 @@ impl Manager {
             mac: nic.mac,
             addresses,
             gateways,
-            ingress_bps: cfg.ingress_bps,
-            egress_bps: cfg.egress_bps,
+            ingress_bps: vps.settings.parsed.ingress_bps,
+            egress_bps: vps.settings.parsed.egress_bps,
         }))
     }
 
-    /// /etc/hosts and /etc/resolv.conf for the VPS's addresses, written
-    /// into its disk before each start.
-    pub(super) async fn write_network_files(&self, name: &str, rootfs: &std::path::Path) -> Result<()> {
-        let (Some(net), Some(nic)) = (self.network(), self.db.nic(name).await?) else {
-            return Ok(());
+    /// The addresses and name servers a VPS's /etc/hosts and
+    /// /etc/resolv.conf get; `None` without an interface.
+    pub async fn network_files(&self, name: &str) -> Result<Option<crate::backend::NetworkFiles>> {
+        let (Some(net), Some(nic)) = (self.network.as_ref(), self.store.nic(name).await?) else {
+            return Ok(None);
         };
-        let addresses: Vec<IpAddr> = [nic.ipv4, nic.ipv6]
-            .into_iter()
-            .flatten()
-            .filter_map(|a| a.parse().ok())
-            .collect();
-        let (rootfs, hostname, dns) = (rootfs.to_path_buf(), name.to_string(), net.dns.clone());
-        blocking(move || croft_host::rootfs::write_network_files(&rootfs, &hostname, &addresses, &dns))
-            .await?
-            .map_err(|e| ManagerError::Host {
-                what: "write the VPS's network files".into(),
-                detail: crate::error_chain(&e),
-            })
+        Ok(Some(crate::backend::NetworkFiles {
+            addresses: [nic.ipv4, nic.ipv6]
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.parse().ok())
+                .collect(),
+            dns: net.dns.clone(),
+        }))
     }
 
-    /// Change the bandwidth limits of a running VPS now, and in its spec so
-    /// a reboot from inside (which makes a new veth) keeps them.
-    pub(super) async fn apply_bandwidth(
-        &self,
-        name: &str,
-        ingress: Option<u64>,
-        egress: Option<u64>,
-    ) -> Result<()> {
-        let Some(nic) = self.db.nic(name).await? else {
+    /// Change the bandwidth limits of running VPS `name`'s interface now.
+    pub async fn apply_bandwidth(&self, name: &str, ingress: Option<u64>, egress: Option<u64>) -> Result<()> {
+        let Some(nic) = self.store.nic(name).await? else {
             if ingress.is_some() || egress.is_some() {
-                return Err(ManagerError::Invalid(format!(
+                return Err(ServiceError::Invalid(format!(
                     "VPS {name} has no network interface to limit"
                 )));
             }
             return Ok(());
         };
-        let host_if = nic.host_if.clone();
-        blocking(move || croft_host::net::tc::set_limits(&host_if, ingress, egress))
+        self.on_host(move |h| h.set_bandwidth(&nic.host_if, ingress, egress))
             .await?
-            .map_err(net_host_err("apply the bandwidth limits"))?;
-        let spec_path = croft_host::spec::RunDir(&self.run_dir(name)).spec();
-        if let Ok(text) = std::fs::read(&spec_path) {
-            if let Ok(mut spec) = serde_json::from_slice::<croft_host::spec::VpsSpec>(&text) {
-                if let Some(n) = spec.nic.as_mut() {
-                    n.ingress_bps = ingress;
-                    n.egress_bps = egress;
-                }
-                // Written aside and renamed: the supervisor may read it at any
-                // moment (a reboot from inside).
-                let json = serde_json::to_vec_pretty(&spec).expect("spec serializes");
-                let tmp = spec_path.with_extension("json.tmp");
-                std::fs::write(&tmp, json)
-                    .and_then(|_| std::fs::rename(&tmp, &spec_path))
-                    .map_err(super::host_err("update the spec"))?;
-            }
-        }
-        Ok(())
+            .map_err(net_err("apply the bandwidth limits"))
     }
 
     /// Remove a stopped VPS's leftovers on the host (its shaping device).
-    pub(super) async fn after_stop_network(&self, name: &str) {
-        if let Ok(Some(nic)) = self.db.nic(name).await {
-            let _ = blocking(move || croft_host::net::detach(&nic.host_if)).await;
+    pub async fn after_stop(&self, name: &str) {
+        if let Ok(Some(nic)) = self.store.nic(name).await {
+            let _ = self.on_host(move |h| h.detach(&nic.host_if)).await;
         }
     }
 
-    /// The rules of VPS `name` as the database has them; `None` if it has
+    /// The rules of VPS `name` as the store has them; `None` if it has
     /// no network interface.
     async fn rules_of(&self, name: &str) -> Result<Option<nft::VpsRules>> {
-        let Some(nic) = self.db.nic(name).await? else {
+        let Some(nic) = self.store.nic(name).await? else {
             return Ok(None);
         };
-        let forwards = self.db.forwards().await?;
-        let rules = self.db.firewall_rules().await?;
-        let deny = croft_api::InstanceConfig::parse(&self.row(name).await?.config)
-            .map(|c| c.firewall_deny)
-            .unwrap_or(false);
+        let forwards = self.store.forwards().await?;
+        let rules = self.store.firewall_rules().await?;
+        let deny = super::instance(self.store.as_ref(), name)
+            .await?
+            .settings
+            .parsed
+            .firewall_deny;
         vps_rules(&nic, &forwards, &rules, deny).map(Some)
     }
 
-    /// Whether VPS `name` has rules beyond its own port chain (forwards or
-    /// a firewall), so that removing it needs a full reload.
-    pub(super) async fn has_more_rules(&self, name: &str) -> Result<bool> {
-        Ok(self
-            .rules_of(name)
-            .await?
-            .is_some_and(|v| !v.forwards.is_empty() || v.firewall.is_some()))
+    /// What a VPS about to be forgotten leaves to remove from the host:
+    /// its link, and whether it has rules beyond its own port chain
+    /// (forwards or a firewall), so that removing them needs a full
+    /// reload. Read before its records go.
+    pub async fn leftovers(&self, name: &str) -> Result<Leftovers> {
+        Ok(Leftovers {
+            host_if: self.store.nic(name).await?.map(|n| n.host_if),
+            more_rules: self
+                .rules_of(name)
+                .await?
+                .is_some_and(|v| !v.forwards.is_empty() || v.firewall.is_some()),
+        })
     }
 
-    /// Remove what is left of a deleted VPS's interface on the host, and
-    /// its rules: only its port chain and elements when that is all it had
-    /// (`more_rules` false), else by reloading everything.
-    pub(super) async fn release_nic(&self, host_if: Option<String>, more_rules: bool) -> Result<()> {
-        if let Some(host_if) = host_if.clone() {
-            blocking(move || croft_host::net::detach(&host_if))
+    /// Remove what is left of a forgotten VPS's interface on the host,
+    /// and its rules: only its port chain and elements when that is all
+    /// it had, else by reloading everything.
+    pub async fn release(&self, left: Leftovers) -> Result<()> {
+        if let Some(host_if) = left.host_if.clone() {
+            self.on_host(move |h| h.detach(&host_if))
                 .await?
-                .map_err(net_host_err("remove the VPS's veth"))?;
+                .map_err(net_err("remove the VPS's veth"))?;
         }
-        if let (Some(net), Some(host_if), false) = (self.network.clone(), host_if, more_rules) {
+        if let (Some(net), Some(host_if), false) = (self.network.clone(), left.host_if, left.more_rules) {
             let mut loaded = self.rules_loaded.lock().await;
             if !loaded.contains(&host_if) {
                 return Ok(()); // never loaded since croftd started: nothing to remove
             }
             let text = nft::render_removed_port(net.isolated, &host_if);
-            match blocking(move || nft::apply(&text)).await? {
+            match self.on_host(move |h| h.apply_rules(&text)).await? {
                 Ok(()) => {
                     loaded.remove(&host_if);
                     return Ok(());
@@ -480,7 +507,7 @@ impl Manager {
         self.apply_rules().await
     }
 
-    pub(super) fn nic_view(nic: Option<&NicRow>) -> Option<croft_api::Nic> {
+    pub fn nic_view(nic: Option<&NicRecord>) -> Option<croft_api::Nic> {
         nic.map(|n| croft_api::Nic {
             network: n.network.clone(),
             mac: n.mac.clone(),
@@ -490,7 +517,7 @@ impl Manager {
         })
     }
 
-    pub(super) fn forwards_view(forwards: &[ForwardRow], name: &str) -> Vec<croft_api::PortForward> {
+    pub fn forwards_view(forwards: &[ForwardRecord], name: &str) -> Vec<croft_api::PortForward> {
         forwards
             .iter()
             .filter(|f| f.instance == name)
@@ -502,49 +529,71 @@ impl Manager {
             .collect()
     }
 
+    /// VPS `vps`'s firewall as shown: its default (from its config) and
+    /// its rules among `rules`, every VPS's.
+    pub fn firewall_view(vps: &InstanceRecord, rules: &[RuleRecord]) -> croft_api::Firewall {
+        croft_api::Firewall {
+            default: if vps.settings.parsed.firewall_deny {
+                "deny"
+            } else {
+                "allow"
+            }
+            .into(),
+            rules: rules
+                .iter()
+                .filter(|r| r.instance == vps.name)
+                .map(|r| r.rule.clone())
+                .collect(),
+        }
+    }
+
     /// `croft port add`: forward a host port to the VPS; lasts across
-    /// restarts of the VPS and of croftd (it is a row, and the rules are
-    /// rebuilt from the rows).
+    /// restarts of the VPS and of croftd (it is a record, and the rules
+    /// are rebuilt from the records).
     pub async fn add_forward(
         &self,
         name: &str,
         f: croft_api::PortForward,
     ) -> Result<Vec<croft_api::PortForward>> {
-        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
-        croft_api::validate_forward(&f).map_err(ManagerError::Invalid)?;
-        self.row(name).await?;
-        if self.cfg.network.reserved_ports.contains(&f.host_port) {
-            return Err(ManagerError::Invalid(format!(
+        croft_api::validate_forward(&f).map_err(ServiceError::Invalid)?;
+        super::instance(self.store.as_ref(), name).await?;
+        if self.reserved_ports.contains(&f.host_port) {
+            return Err(ServiceError::Invalid(format!(
                 "host port {} is reserved for the host's own services (network.reserved_ports)",
                 f.host_port
             )));
         }
-        if crate::network::host_listens(&f.protocol, f.host_port).map_err(host_err("read /proc/net"))? {
-            return Err(ManagerError::Conflict(format!(
+        let (protocol, port) = (f.protocol.clone(), f.host_port);
+        if self
+            .on_host(move |h| h.host_listens(&protocol, port))
+            .await?
+            .map_err(super::error::host_err("read /proc/net"))?
+        {
+            return Err(ServiceError::Conflict(format!(
                 "host port {}/{} is in use by a service on the host",
                 f.host_port, f.protocol
             )));
         }
-        let nic = self.db.nic(name).await?;
+        let nic = self.store.nic(name).await?;
         if nic.as_ref().and_then(|n| n.ipv4.as_ref()).is_none() {
-            return Err(ManagerError::Invalid(format!(
+            return Err(ServiceError::Invalid(format!(
                 "VPS {name} has no IPv4 address to forward to"
             )));
         }
-        let row = ForwardRow {
+        let record = ForwardRecord {
             protocol: f.protocol.clone(),
             host_port: f.host_port,
             instance: name.into(),
             vps_port: f.vps_port,
         };
-        self.db.insert_forward(&row).await.map_err(|e| match e {
-            DbError::Taken(what) => ManagerError::Conflict(format!("{what} is already forwarded")),
+        self.store.insert_forward(&record).await.map_err(|e| match e {
+            StoreError::Taken(what) => ServiceError::Conflict(format!("{what} is already forwarded")),
             e => e.into(),
         })?;
         if let Err(e) = self.apply_rules().await {
             // Nothing half-applied: the rules stay as they were, and so
             // does the state.
-            let _ = self.db.delete_forward(name, &f.protocol, f.host_port).await;
+            let _ = self.store.delete_forward(name, &f.protocol, f.host_port).await;
             return Err(e);
         }
         info!(vps = name, protocol = %f.protocol, host_port = f.host_port, vps_port = f.vps_port, "port forwarded");
@@ -552,10 +601,9 @@ impl Manager {
     }
 
     pub async fn remove_forward(&self, name: &str, protocol: &str, host_port: u16) -> Result<()> {
-        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
-        self.row(name).await?;
-        if !self.db.delete_forward(name, protocol, host_port).await? {
-            return Err(ManagerError::NotFound(format!(
+        super::instance(self.store.as_ref(), name).await?;
+        if !self.store.delete_forward(name, protocol, host_port).await? {
+            return Err(ServiceError::NotFound(format!(
                 "port forward {host_port}/{protocol} of VPS {name}"
             )));
         }
@@ -563,35 +611,14 @@ impl Manager {
     }
 
     pub async fn forwards(&self, name: &str) -> Result<Vec<croft_api::PortForward>> {
-        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
-        self.row(name).await?;
-        Ok(Self::forwards_view(&self.db.forwards().await?, name))
+        super::instance(self.store.as_ref(), name).await?;
+        Ok(Self::forwards_view(&self.store.forwards().await?, name))
     }
 
     /// `croft firewall list`.
     pub async fn firewall(&self, name: &str) -> Result<croft_api::Firewall> {
-        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
-        let row = self.row(name).await?;
-        Ok(Self::firewall_view(&row, &self.db.firewall_rules().await?))
-    }
-
-    /// VPS `row`'s firewall as shown: its default (from its config) and
-    /// its rules among `rules`, every VPS's.
-    pub(super) fn firewall_view(
-        row: &crate::db::InstanceRow,
-        rules: &[(String, croft_api::FirewallRule)],
-    ) -> croft_api::Firewall {
-        let deny = croft_api::InstanceConfig::parse(&row.config)
-            .map(|c| c.firewall_deny)
-            .unwrap_or(false);
-        croft_api::Firewall {
-            default: if deny { "deny" } else { "allow" }.into(),
-            rules: rules
-                .iter()
-                .filter(|(n, _)| *n == row.name)
-                .map(|(_, r)| r.clone())
-                .collect(),
-        }
+        let vps = super::instance(self.store.as_ref(), name).await?;
+        Ok(Self::firewall_view(&vps, &self.store.firewall_rules().await?))
     }
 
     /// `croft firewall add`: append a rule; in force at once.
@@ -600,13 +627,12 @@ impl Manager {
         name: &str,
         rule: croft_api::FirewallRule,
     ) -> Result<croft_api::Firewall> {
-        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
-        croft_api::validate_firewall_rule(&rule).map_err(ManagerError::Invalid)?;
-        self.row(name).await?;
+        croft_api::validate_firewall_rule(&rule).map_err(ServiceError::Invalid)?;
+        super::instance(self.store.as_ref(), name).await?;
         self.require_firewall()?;
-        let id = self.db.insert_firewall_rule(name, &rule).await?;
+        let id = self.store.insert_firewall_rule(name, &rule).await?;
         if let Err(e) = self.apply_rules().await {
-            let _ = self.db.delete_firewall_rule_id(id).await;
+            let _ = self.store.delete_firewall_rule_id(id).await;
             return Err(e);
         }
         self.firewall(name).await
@@ -614,26 +640,25 @@ impl Manager {
 
     /// `croft firewall remove`: remove the `index`th rule (1-based).
     pub async fn remove_firewall_rule(&self, name: &str, index: usize) -> Result<croft_api::Firewall> {
-        croft_api::validate_name(name).map_err(|e| ManagerError::Invalid(crate::error_chain(&e)))?;
-        self.row(name).await?;
-        let Some((id, rule)) = self.db.delete_firewall_rule(name, index).await? else {
-            return Err(ManagerError::NotFound(format!(
+        super::instance(self.store.as_ref(), name).await?;
+        let Some(removed) = self.store.delete_firewall_rule(name, index).await? else {
+            return Err(ServiceError::NotFound(format!(
                 "firewall rule {index} of VPS {name}"
             )));
         };
         if let Err(e) = self.apply_rules().await {
-            let _ = self.db.restore_firewall_rule(id, name, &rule).await;
+            let _ = self.store.restore_firewall_rule(&removed).await;
             return Err(e);
         }
         self.firewall(name).await
     }
 
     pub async fn networks(&self) -> Result<Vec<croft_api::Network>> {
-        let Some(net) = self.network() else {
+        let Some(net) = self.network.as_ref() else {
             return Ok(Vec::new());
         };
         let leases = self
-            .db
+            .store
             .nics()
             .await?
             .into_iter()
@@ -662,6 +687,15 @@ impl Manager {
             .await?
             .into_iter()
             .find(|n| n.name == name)
-            .ok_or_else(|| ManagerError::NotFound(format!("network {name}")))
+            .ok_or_else(|| ServiceError::NotFound(format!("network {name}")))
     }
+}
+
+/// See [`NetworkService::leftovers`].
+#[derive(Debug, Default)]
+pub struct Leftovers {
+    /// Its host-side link.
+    pub host_if: Option<String>,
+    /// Rules beyond its own port chain: removing them needs a reload.
+    pub more_rules: bool,
 }

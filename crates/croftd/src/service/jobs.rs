@@ -1,7 +1,7 @@
 //! Long-running operations: each gets an id, a row in the database with
 //! progress and outcome, and can be waited for by clients.
 
-use crate::db::{Db, DbError};
+use crate::store::{Store, StoreError};
 use croft_api::{Job, JobStatus};
 use std::future::Future;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use tracing::warn;
 
 #[derive(Clone)]
 pub struct Jobs {
-    db: Db,
+    db: Arc<dyn Store>,
     /// Woken whenever any job ends, for `wait`.
     changed: Arc<Notify>,
 }
@@ -19,7 +19,7 @@ pub struct Jobs {
 /// Given to a job's body to report progress.
 #[derive(Clone)]
 pub struct JobHandle {
-    db: Db,
+    db: Arc<dyn Store>,
     id: String,
 }
 
@@ -50,7 +50,7 @@ fn new_id() -> String {
 }
 
 impl Jobs {
-    pub fn new(db: Db) -> Jobs {
+    pub fn new(db: Arc<dyn Store>) -> Jobs {
         Jobs {
             db,
             changed: Arc::new(Notify::new()),
@@ -58,7 +58,7 @@ impl Jobs {
     }
 
     /// Record a job and run `body` in the background.
-    pub async fn submit<F, Fut, E>(&self, kind: &str, target: &str, body: F) -> Result<Job, DbError>
+    pub async fn submit<F, Fut, E>(&self, kind: &str, target: &str, body: F) -> Result<Job, StoreError>
     where
         F: FnOnce(JobHandle) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
@@ -94,16 +94,16 @@ impl Jobs {
         Ok(self.db.job(&id).await?.expect("job row just inserted"))
     }
 
-    pub async fn get(&self, id: &str) -> Result<Option<Job>, DbError> {
+    pub async fn get(&self, id: &str) -> Result<Option<Job>, StoreError> {
         self.db.job(id).await
     }
 
-    pub async fn list(&self) -> Result<Vec<Job>, DbError> {
+    pub async fn list(&self) -> Result<Vec<Job>, StoreError> {
         self.db.jobs().await
     }
 
     /// Wait until the job has ended or `timeout` passed; returns its state.
-    pub async fn wait(&self, id: &str, timeout: Duration) -> Result<Option<Job>, DbError> {
+    pub async fn wait(&self, id: &str, timeout: Duration) -> Result<Option<Job>, StoreError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.changed.notified();

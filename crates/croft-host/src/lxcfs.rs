@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 pub fn ensure(run_dir: &Path) -> Result<PathBuf, String> {
     let mnt = run_dir.join("lxcfs");
     let alive = |m: &Path| std::fs::metadata(m.join("proc/meminfo")).is_ok();
-    if croft_host::storage::btrfs::is_mount_point(&mnt) {
+    if crate::storage::btrfs::is_mount_point(&mnt) {
         // Asked at every VPS start: the pid file answers without a round
         // trip through FUSE to lxcfs (about 2 ms here).
         if running(run_dir) || alive(&mnt) {

@@ -1,0 +1,205 @@
+//! The container backend: each VPS runs under its own `croft-supervisor`,
+//! in a cgroup of its own beneath croftd's, from a disk in the pool.
+//!
+//! croftd never forks a VPS itself: a start writes the spec and launches a
+//! supervisor, which detaches and owns the VPS from then on. This backend
+//! talks to supervisors over their control sockets and keeps one `watch`
+//! connection per running VPS to learn of exits and reboots.
+
+mod cgroups;
+mod disk;
+mod supervisor;
+
+use super::{Backend, BackendError, DiskSource, Found, Identity, Result, StartSpec, VpsEvent};
+use crate::service::images::catalog::Catalog;
+use crate::store::InstanceRecord;
+use async_trait::async_trait;
+use croft_api::config::InstanceConfig;
+use croft_api::{Status, Usage};
+use croft_host::cgroup::CgroupManager;
+use croft_host::spec::RunDir;
+use croft_host::storage::{Pool, SideVolume};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tracing::warn;
+
+/// Where the container backend keeps things on the host.
+#[derive(Debug, Clone)]
+pub struct ContainerConfig {
+    /// Each VPS's run directory (spec, control socket, console log) is
+    /// `<vps_run_dir>/<name>`.
+    pub vps_run_dir: PathBuf,
+    /// The `croft-supervisor` binary.
+    pub supervisor: PathBuf,
+    /// Where lxcfs is mounted (`<dir>/lxcfs`), when VPSes get lxcfs.
+    pub lxcfs_dir: Option<PathBuf>,
+    /// croft's cgroup beneath croftd's own.
+    pub cgroup_prefix: String,
+}
+
+pub struct ContainerBackend {
+    cfg: ContainerConfig,
+    cgroups: CgroupManager,
+    pool: Arc<dyn Pool>,
+    catalog: Catalog,
+}
+
+impl ContainerBackend {
+    /// Find the host's cgroups and make croft's beneath croftd's own.
+    pub fn new(cfg: ContainerConfig, pool: Arc<dyn Pool>, catalog: Catalog) -> Result<ContainerBackend> {
+        let cgroups = CgroupManager::detect(&cfg.cgroup_prefix)?;
+        cgroups.prepare()?;
+        Ok(ContainerBackend {
+            cfg,
+            cgroups,
+            pool,
+            catalog,
+        })
+    }
+
+    fn run_dir(&self, name: &str) -> PathBuf {
+        self.cfg.vps_run_dir.join(name)
+    }
+}
+
+#[async_trait]
+impl Backend for ContainerBackend {
+    fn kind(&self) -> &'static str {
+        "container"
+    }
+
+    fn cgroup_version(&self) -> Option<&'static str> {
+        Some(match self.cgroups.version() {
+            croft_host::cgroup::Version::V1 => "v1",
+            croft_host::cgroup::Version::V2 => "v2",
+        })
+    }
+
+    async fn prepare_disk(
+        &self,
+        vps: &InstanceRecord,
+        source: DiskSource<'_>,
+        side: Option<SideVolume>,
+    ) -> Result<PathBuf> {
+        self.make_disk(vps, source, side).await
+    }
+
+    async fn provision(&self, disk: PathBuf, identity: Identity) -> Result<()> {
+        disk::provision(disk, identity).await
+    }
+
+    async fn start(&self, vps: &InstanceRecord, spec: StartSpec) -> Result<i32> {
+        self.start_supervised(vps, spec).await
+    }
+
+    async fn stop(&self, vps: &InstanceRecord, force: bool, timeout_secs: u64) -> Result<String> {
+        let socket = RunDir(&self.run_dir(&vps.name)).socket();
+        let reply = crate::blocking(move || supervisor::stop(&socket, force, timeout_secs)).await?;
+        Ok(match reply {
+            Ok(exit) => exit.reason,
+            Err(e) => {
+                // The supervisor is gone: end whatever it left in the cgroup.
+                warn!(vps = %vps.name, "supervisor unreachable during stop ({e}); killing the VPS cgroup");
+                self.kill(&vps.name).await;
+                supervisor::read_exit_record(&self.run_dir(&vps.name))
+                    .map(|r| r.reason)
+                    .unwrap_or_else(|| "killed".into())
+            }
+        })
+    }
+
+    async fn kill(&self, name: &str) {
+        self.kill_cgroup(name).await;
+    }
+
+    async fn release(&self, name: &str) {
+        self.remove_cgroup(name).await;
+        let _ = std::fs::remove_file(RunDir(&self.run_dir(name)).spec());
+    }
+
+    async fn remove(&self, name: &str) -> Result<()> {
+        if let Some(cg) = self.cgroup(name) {
+            cg.remove()?;
+        }
+        let _ = std::fs::remove_dir_all(self.run_dir(name));
+        Ok(())
+    }
+
+    async fn reattach(&self, name: &str) -> Found {
+        let run_dir = self.run_dir(name);
+        let status = crate::blocking(move || supervisor::wait_for_supervisor(&run_dir)).await;
+        match status {
+            Ok(Ok(init_pid)) => Found::Running { init_pid },
+            _ => {
+                let reason = supervisor::read_exit_record(&self.run_dir(name))
+                    .map(|r| r.reason)
+                    .unwrap_or_else(|| "stopped while croftd was down".into());
+                self.kill_cgroup(name).await;
+                Found::Gone { reason }
+            }
+        }
+    }
+
+    fn watch(&self, name: &str) -> mpsc::UnboundedReceiver<VpsEvent> {
+        supervisor::watch(self.run_dir(name))
+    }
+
+    async fn tidy(&self, known: &[(String, Status)]) {
+        self.tidy_cgroups(known).await;
+    }
+
+    async fn shutdown(&self) {
+        if let Err(e) = self.cgroups.remove_prefix() {
+            warn!("leaving croft's cgroup prefix in place: {e}");
+        }
+    }
+
+    async fn apply_limits(&self, name: &str, new: &InstanceConfig, old: &InstanceConfig) -> Result<()> {
+        self.apply_cgroup_limits(name, new, old).await
+    }
+
+    async fn record_bandwidth(&self, name: &str, ingress: Option<u64>, egress: Option<u64>) -> Result<()> {
+        let spec_path = RunDir(&self.run_dir(name)).spec();
+        let Ok(text) = std::fs::read(&spec_path) else {
+            return Ok(());
+        };
+        let Ok(mut spec) = serde_json::from_slice::<croft_host::spec::VpsSpec>(&text) else {
+            return Ok(());
+        };
+        if let Some(n) = spec.nic.as_mut() {
+            n.ingress_bps = ingress;
+            n.egress_bps = egress;
+        }
+        // Written aside and renamed: the supervisor may read it at any
+        // moment (a reboot from inside).
+        let json = serde_json::to_vec_pretty(&spec).expect("spec serializes");
+        let tmp = spec_path.with_extension("json.tmp");
+        std::fs::write(&tmp, json)
+            .and_then(|_| std::fs::rename(&tmp, &spec_path))
+            .map_err(|e| BackendError::host("update the spec", e))
+    }
+
+    fn usage(&self, name: &str) -> Option<Usage> {
+        let s = self.cgroup(name)?.stats().ok()?;
+        Some(Usage {
+            memory_bytes: s.memory_bytes,
+            memory_limit_bytes: s.memory_limit_bytes,
+            oom_kills: s.oom_kills,
+            cpu_usage_ns: s.cpu_usage_ns,
+            processes: s.pids_current,
+        })
+    }
+
+    fn control_socket(&self, name: &str) -> Option<String> {
+        Some(RunDir(&self.run_dir(name)).socket().display().to_string())
+    }
+
+    async fn console_log(&self, name: &str, max: usize) -> Vec<u8> {
+        let path = RunDir(&self.run_dir(name)).console_log();
+        let mut bytes = std::fs::read(path.with_extension("log.1")).unwrap_or_default();
+        bytes.extend(std::fs::read(&path).unwrap_or_default());
+        let start = bytes.len().saturating_sub(max);
+        bytes.split_off(start)
+    }
+}

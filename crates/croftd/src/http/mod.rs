@@ -1,0 +1,161 @@
+//! The REST API (`/1.0/...`): the router, request decoding, the caller
+//! behind each request, and one file per resource. Handlers only decode,
+//! call a service and encode; every error becomes a JSON body whose status
+//! follows from its kind (`error.rs`).
+
+mod error;
+mod images;
+mod instances;
+mod jobs;
+mod network;
+mod snapshots;
+
+use crate::service::Services;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+pub use error::{status_of, ApiError, ApiResult};
+
+/// Largest request body accepted.
+const BODY_LIMIT: usize = 1 << 20;
+
+/// Who makes a request. Over the local socket (mode 0600) that is host
+/// root; authentication of remote callers attaches here, and services
+/// will authorize by it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// Root on this host, through the local socket.
+    HostRoot,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Caller::HostRoot)
+    }
+}
+
+/// `Json` whose rejections (bad syntax, wrong types, unknown fields,
+/// missing content type, oversized body) become our JSON errors.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => {
+                let status = match rejection.status() {
+                    s if s.is_client_error() => s,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                Err(ApiError::new(
+                    status,
+                    format!("invalid request body: {}", rejection.body_text()),
+                ))
+            }
+        }
+    }
+}
+
+/// A query string decoded, or a 400 saying what is wrong with it.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
+/// A path segment that must parse as `T` (a port, a rule number).
+fn parse_segment<T: std::str::FromStr>(text: &str, what: &str) -> ApiResult<T> {
+    text.parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid {what} {text:?}")))
+}
+
+type AppState = Services;
+
+pub fn router(services: Services) -> Router {
+    Router::new()
+        .route("/1.0", get(server_info))
+        .merge(instances::routes())
+        .merge(snapshots::routes())
+        .merge(network::routes())
+        .merge(images::routes())
+        .merge(jobs::routes())
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this endpoint",
+            )
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::map_response(json_errors))
+        .with_state(services)
+}
+
+/// Errors axum answers itself (a path that does not decode, such as a
+/// name that is not UTF-8) come as plain text: wrap them in the same JSON
+/// error body as ours, so every error a client sees has one shape.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = match axum::body::to_bytes(response.into_body(), BODY_LIMIT).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    ApiError::new(status, message).into_response()
+}
+
+async fn server_info(State(s): State<AppState>, _: Caller) -> Json<croft_api::ServerInfo> {
+    Json(croft_api::ServerInfo {
+        api_version: "1.0".into(),
+        server_version: env!("CARGO_PKG_VERSION").into(),
+        backend: s.backend_kind.into(),
+        cgroup_version: s.cgroup_version.map(str::to_string),
+    })
+}
+
+/// Run `work` on its own task, so it runs to its end even if the client
+/// disconnects (axum drops a handler's future then).
+async fn run_to_end<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::spawn(work).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the operation failed: {e}"),
+        )
+    })
+}

@@ -1,0 +1,358 @@
+//! The image service: the images croft builds ([`catalog`]) and those
+//! imported into the pool, their records, builds, imports, exports and
+//! deletes.
+
+pub mod catalog;
+
+use super::{blocking_host, error::host_err, Result, ServiceError};
+use crate::service::jobs::{JobHandle, Jobs};
+use crate::service::locks::Locks;
+use crate::store::{ImageUpdate, Store};
+use catalog::{pool_name, Catalog, ImageError, KINDS};
+use croft_host::storage::Pool;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, warn};
+
+pub struct ImageService {
+    store: Arc<dyn Store>,
+    pool: Arc<dyn Pool>,
+    catalog: Catalog,
+    jobs: Jobs,
+    locks: Arc<Locks>,
+}
+
+impl ImageService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        pool: Arc<dyn Pool>,
+        catalog: Catalog,
+        jobs: Jobs,
+        locks: Arc<Locks>,
+    ) -> ImageService {
+        ImageService {
+            store,
+            pool,
+            catalog,
+            jobs,
+            locks,
+        }
+    }
+
+    /// Make sure image `name` (one croft builds) is in the pool, building it
+    /// if it is not, and record what it is. Build steps are reported on
+    /// `job`, scaled into the `span` of its percent.
+    pub async fn ensure_built(&self, name: &str, job: Option<&JobHandle>, span: (u8, u8)) -> Result<()> {
+        let kind = Catalog::kind(name)?;
+        let lock = self.locks.of(&format!("image:{name}"));
+        let _guard = lock.lock().await;
+        let dir_name = pool_name(name);
+        if self.pool.image_exists(&dir_name) {
+            return Ok(());
+        }
+        if let Some(job) = job {
+            job.progress(span.0, &format!("building image {name}")).await;
+        }
+        let (catalog, pool, image, job2) = (
+            self.catalog.clone(),
+            self.pool.clone(),
+            name.to_string(),
+            job.cloned(),
+        );
+        let runtime = tokio::runtime::Handle::current();
+        crate::blocking(move || {
+            let mut last_report: Option<std::time::Instant> = None;
+            catalog.ensure_in_pool(&image, pool.as_ref(), &mut |step| {
+                let Some(job2) = &job2 else { return };
+                // A build prints a line per package: report a few a second.
+                if last_report.is_some_and(|t| t.elapsed() < Duration::from_millis(250)) {
+                    return;
+                }
+                last_report = Some(std::time::Instant::now());
+                let pct = span.0
+                    + (u32::from(span.1 - span.0) * u32::from(catalog::build_percent(step)) / 100) as u8;
+                runtime.block_on(job2.progress(pct, &format!("building image {image}: {step}")));
+            })
+        })
+        .await??;
+        let pool = self.pool.clone();
+        let (facts, size) = crate::blocking(move || {
+            let mut facts = croft_host::rootfs::describe(&pool.image_dir(&dir_name));
+            // The busybox image has no os-release.
+            facts.distro.get_or_insert_with(|| "busybox".into());
+            (facts, pool.image_usage(&dir_name).ok().flatten())
+        })
+        .await?;
+        self.store
+            .upsert_image(ImageUpdate {
+                name,
+                source: "built",
+                description: kind.description,
+                size_bytes: size,
+                facts: Some(facts),
+                ..Default::default()
+            })
+            .await?;
+        info!(image = %name, "built");
+        Ok(())
+    }
+
+    /// Make a disk of image `name` possible: on a pool that keeps images,
+    /// build it if croft builds it.
+    pub async fn prepare(&self, name: &str, job: Option<&JobHandle>, span: (u8, u8)) -> Result<()> {
+        if self.pool.snapshots() && Catalog::kind(name).is_ok() {
+            self.ensure_built(name, job, span).await?;
+        }
+        Ok(())
+    }
+
+    /// `croft image build`: a job that builds the image unless it is built.
+    pub async fn build(self: &Arc<Self>, name: &str) -> Result<croft_api::Job> {
+        croft_api::validate_image_name(name).map_err(ServiceError::Invalid)?;
+        if let Err(unknown) = Catalog::kind(name) {
+            let imported = self.store.images().await?.iter().any(|i| i.name == name);
+            return Err(if imported {
+                ServiceError::Invalid(format!("image {name} is imported; croft cannot build it"))
+            } else {
+                unknown.into()
+            });
+        }
+        if !self.pool.snapshots() {
+            return Err(ServiceError::Invalid(
+                "the dir storage driver builds images on first launch only; use btrfs".into(),
+            ));
+        }
+        let this = self.clone();
+        let image = name.to_string();
+        Ok(self
+            .jobs
+            .submit("image-build", name, move |job| async move {
+                this.ensure_built(&image, Some(&job), (0, 100)).await
+            })
+            .await?)
+    }
+
+    /// One image, as `croft image info` shows it.
+    pub async fn get(&self, name: &str) -> Result<croft_api::Image> {
+        croft_api::validate_image_name(name).map_err(ServiceError::Invalid)?;
+        self.list()
+            .await?
+            .into_iter()
+            .find(|i| i.name == name)
+            .ok_or_else(|| ServiceError::NotFound(format!("image {name}")))
+    }
+
+    /// A known image for this host: one croft builds, or one imported
+    /// into the pool.
+    pub async fn require(&self, name: &str) -> Result<()> {
+        croft_api::validate_image_name(name).map_err(ServiceError::Invalid)?;
+        let records = self.store.images().await?;
+        let record = records.iter().find(|i| i.name == name);
+        if let Some(arch) = record.and_then(|i| i.arch.as_deref()) {
+            let host = croft_host::rootfs::host_arch();
+            if arch != host {
+                return Err(ServiceError::Invalid(format!(
+                    "image {name} is built for {arch}; this host runs {host}"
+                )));
+            }
+        }
+        if Catalog::kind(name).is_ok() || record.is_some_and(|i| i.source == "imported") {
+            return Ok(());
+        }
+        let mut known: Vec<String> = KINDS.iter().map(|k| k.name.to_string()).collect();
+        known.extend(
+            records
+                .into_iter()
+                .filter(|i| i.source == "imported")
+                .map(|i| i.name),
+        );
+        Err(ImageError::Unknown {
+            name: name.into(),
+            available: known.join(", "),
+        }
+        .into())
+    }
+
+    pub async fn list(&self) -> Result<Vec<croft_api::Image>> {
+        let records = self.store.images().await?;
+        let mut out = Vec::new();
+        for kind in KINDS {
+            let record = records.iter().find(|r| r.name == kind.name);
+            out.push(croft_api::Image {
+                name: kind.name.into(),
+                description: kind.description.into(),
+                source: "built".into(),
+                available: self.pool.image_exists(&pool_name(kind.name)),
+                size_bytes: record.and_then(|r| r.size_bytes),
+                sha256: record.and_then(|r| r.sha256.clone()),
+                created_at: record.map(|r| r.created_at.clone()),
+                distro: record.and_then(|r| r.distro.clone()),
+                release: record.and_then(|r| r.release.clone()),
+                arch: record.and_then(|r| r.arch.clone()),
+            });
+        }
+        for r in records.into_iter().filter(|r| r.source == "imported") {
+            out.push(croft_api::Image {
+                available: self.pool.image_exists(&pool_name(&r.name)),
+                name: r.name,
+                description: r.description,
+                source: r.source,
+                size_bytes: r.size_bytes,
+                sha256: r.sha256,
+                created_at: Some(r.created_at),
+                distro: r.distro,
+                release: r.release,
+                arch: r.arch,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Import a tarball on this host as image `name` (a job): unpacked into
+    /// a fresh volume with every entry checked, published only when whole.
+    pub async fn import(self: &Arc<Self>, req: croft_api::ImportRequest) -> Result<croft_api::Job> {
+        croft_api::validate_image_name(&req.name).map_err(ServiceError::Invalid)?;
+        if Catalog::kind(&req.name).is_ok() || self.store.images().await?.iter().any(|i| i.name == req.name) {
+            return Err(ServiceError::Conflict(format!(
+                "image {} already exists",
+                req.name
+            )));
+        }
+        if !self.pool.snapshots() {
+            return Err(ServiceError::Invalid(
+                "the dir storage driver cannot keep imported images; use btrfs".into(),
+            ));
+        }
+        let path = PathBuf::from(&req.path);
+        if !path.is_absolute() || !path.is_file() {
+            return Err(ServiceError::Invalid(format!(
+                "{} is not a file on croftd's host (give an absolute path)",
+                req.path
+            )));
+        }
+        let this = self.clone();
+        let lock_name = format!("image:{}", req.name);
+        Ok(self
+            .jobs
+            .submit("image-import", &req.name.clone(), move |job| async move {
+                let lock = this.locks.of(&lock_name);
+                let _guard = lock.lock().await;
+                job.progress(10, "unpacking").await;
+                let pool = this.pool.clone();
+                let (name, file) = (req.name.clone(), path.clone());
+                let (bytes, digest, facts) = blocking_host(move || -> Result<_> {
+                    let digest = sha256_file(&file)?;
+                    let mut unpacked = None;
+                    pool.ensure_image(&pool_name(&name), &mut |dir| {
+                        let u =
+                            croft_host::archive::unpack(&file, dir).map_err(|e| crate::error_chain(&e))?;
+                        unpacked = Some((u.bytes, croft_host::rootfs::describe(dir)));
+                        Ok(())
+                    })?;
+                    let (bytes, facts) = unpacked.unwrap_or_default();
+                    Ok((bytes, digest, facts))
+                })
+                .await?;
+                this.store
+                    .upsert_image(ImageUpdate {
+                        name: &req.name,
+                        source: "imported",
+                        description: &format!("imported from {}", req.path),
+                        size_bytes: Some(bytes),
+                        sha256: Some(&digest),
+                        facts: Some(facts),
+                    })
+                    .await?;
+                info!(image = %req.name, "imported");
+                Ok::<(), ServiceError>(())
+            })
+            .await?)
+    }
+
+    pub async fn export(&self, name: &str, path: &str, overwrite: bool) -> Result<croft_api::ExportResult> {
+        croft_api::validate_image_name(name).map_err(ServiceError::Invalid)?;
+        let dir_name = pool_name(name);
+        if !self.pool.image_exists(&dir_name) {
+            return Err(ServiceError::NotFound(format!(
+                "image {name} (launch it once to build it)"
+            )));
+        }
+        let out = super::output_file(path, overwrite)?;
+        let src = self.pool.image_dir(&dir_name);
+        let (sha256, size_bytes) = blocking_host(move || {
+            let file = croft_host::outfile::OutFile::create(&out, overwrite).map_err(super::outfile_err)?;
+            let packed =
+                croft_host::archive::pack(&src, file.file()).map_err(|e| ServiceError::host("export", e))?;
+            file.persist().map_err(super::outfile_err)?;
+            Ok::<_, ServiceError>(packed)
+        })
+        .await?;
+        let source = if Catalog::kind(name).is_ok() {
+            "built"
+        } else {
+            "imported"
+        };
+        self.store
+            .upsert_image(ImageUpdate {
+                name,
+                source,
+                sha256: Some(&sha256),
+                ..Default::default()
+            })
+            .await?;
+        Ok(croft_api::ExportResult {
+            path: path.into(),
+            sha256,
+            size_bytes,
+        })
+    }
+
+    /// Delete an image; VPSes launched from it keep their own disks. A
+    /// built image is rebuilt on its next launch.
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        croft_api::validate_image_name(name).map_err(ServiceError::Invalid)?;
+        let known = Catalog::kind(name).is_ok() || self.store.images().await?.iter().any(|i| i.name == name);
+        if !known {
+            return Err(ServiceError::NotFound(format!("image {name}")));
+        }
+        let pool = self.pool.clone();
+        let dir_name = pool_name(name);
+        crate::blocking(move || pool.delete_image(&dir_name)).await??;
+        self.store.delete_image(name).await?;
+        Ok(())
+    }
+
+    /// Image volumes a crash left behind: half-built ones, and imports
+    /// that were unpacked but never recorded.
+    pub async fn reconcile(&self) -> Result<()> {
+        let pool = self.pool.clone();
+        for name in crate::blocking(move || pool.remove_unfinished_images()).await?? {
+            warn!(volume = %name, "removed an image volume a crash left half-built");
+        }
+        let recorded: Vec<String> = self
+            .store
+            .images()
+            .await?
+            .into_iter()
+            .map(|i| pool_name(&i.name))
+            .chain(KINDS.iter().map(|k| pool_name(k.name)))
+            .collect();
+        for orphan in self.pool.images()?.into_iter().filter(|n| !recorded.contains(n)) {
+            warn!(volume = %orphan, "removing an image volume no image record names");
+            let pool = self.pool.clone();
+            if let Ok(Err(e)) = crate::blocking(move || pool.delete_image(&orphan)).await {
+                warn!("{}", crate::error_chain(&e));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    let mut f = std::fs::File::open(path).map_err(host_err(format!("open {}", path.display())))?;
+    let mut hash = sha2::Sha256::new();
+    std::io::copy(&mut f, &mut hash).map_err(host_err(format!("read {}", path.display())))?;
+    Ok(format!("{:x}", hash.finalize()))
+}

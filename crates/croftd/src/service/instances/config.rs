@@ -1,0 +1,93 @@
+//! Configuration changes: checked whole, applied live to a running VPS,
+//! stored only once everything took.
+
+use super::InstanceService;
+use crate::service::{Result, ServiceError};
+use crate::store::Settings;
+use croft_api::{ConfigPatch, Instance, Status};
+use croft_host::storage::StorageError;
+use std::sync::Arc;
+
+impl InstanceService {
+    /// Change configuration; limits apply live to a running VPS. Nothing is
+    /// stored unless every value is valid and applied.
+    pub async fn patch_config(self: &Arc<Self>, name: &str, patch: ConfigPatch) -> Result<Instance> {
+        let lock = self.lock_for(name);
+        let _guard = lock.lock().await;
+        let row = self.row(name).await?;
+        let mut raw = row.settings.raw.clone();
+        for key in &patch.unset {
+            if !croft_api::config::KEYS.iter().any(|(k, _)| k == key) {
+                return Err(ServiceError::Invalid(format!(
+                    "unknown configuration key {key:?}"
+                )));
+            }
+            raw.remove(key);
+        }
+        for (k, v) in &patch.set {
+            raw.insert(k.clone(), v.clone());
+        }
+        let new = Settings::parse(raw).map_err(|e| ServiceError::invalid(&e))?;
+        let (parsed, old) = (&new.parsed, &row.settings.parsed);
+        self.check_disk_limit(parsed)?;
+        if parsed.firewall_deny && !old.firewall_deny {
+            self.network.require_firewall()?;
+        }
+        let disk_changed = parsed.disk_bytes != old.disk_bytes;
+        if disk_changed {
+            let (pool, volume, limit) = (self.pool.clone(), name.to_string(), parsed.disk_bytes);
+            crate::blocking(move || pool.set_limit(&volume, limit))
+                .await?
+                .map_err(|e| match e {
+                    StorageError::BelowUsage { limit, used } => ServiceError::Invalid(format!(
+                        "limits.disk={} is below the {} the VPS already uses",
+                        croft_api::format_size(limit),
+                        croft_api::format_size(used)
+                    )),
+                    e => ServiceError::Storage(e),
+                })?;
+        }
+        // Put back what was changed on the host; the user's change did
+        // not take.
+        let undo = |bandwidth: bool| async move {
+            if disk_changed {
+                let _ = self.pool.set_limit(name, old.disk_bytes);
+            }
+            if bandwidth {
+                let _ = self.apply_bandwidth(name, old.ingress_bps, old.egress_bps).await;
+            }
+        };
+        let running = row.status == Status::Running;
+        let bandwidth_changed = (parsed.ingress_bps, parsed.egress_bps) != (old.ingress_bps, old.egress_bps);
+        if running && bandwidth_changed {
+            if let Err(e) = self
+                .apply_bandwidth(name, parsed.ingress_bps, parsed.egress_bps)
+                .await
+            {
+                undo(true).await;
+                return Err(e);
+            }
+        }
+        if running {
+            if let Err(e) = self.backend.apply_limits(name, parsed, old).await {
+                undo(bandwidth_changed).await;
+                return Err(e.into());
+            }
+        }
+        self.store.set_settings(name, &new.raw).await?;
+        if parsed.firewall_deny != old.firewall_deny {
+            if let Err(e) = self.network.apply_rules().await {
+                self.store.set_settings(name, &row.settings.raw).await?;
+                return Err(e);
+            }
+        }
+        self.get_brief(name).await
+    }
+
+    /// Change the bandwidth limits of a running VPS now, and where a
+    /// reboot from inside (which makes a new interface) finds them.
+    async fn apply_bandwidth(&self, name: &str, ingress: Option<u64>, egress: Option<u64>) -> Result<()> {
+        self.network.apply_bandwidth(name, ingress, egress).await?;
+        Ok(self.backend.record_bandwidth(name, ingress, egress).await?)
+    }
+}

@@ -1,0 +1,473 @@
+//! Launch, start, stop, restart and delete, and following a running VPS.
+
+use super::status::{plan, Action, Plan};
+use super::{free_id_base, InstanceService};
+use crate::backend::{BackendError, DiskSource, Found, Identity, StartSpec, VpsEvent};
+use crate::service::images::catalog::Catalog;
+use crate::service::jobs::JobHandle;
+use crate::service::network::{AddressRequest, Leftovers};
+use crate::service::{Result, ServiceError};
+use crate::store::{InstanceRecord, NewInstance, Settings, StoreError};
+use croft_api::{Instance, LaunchRequest, Status};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tracing::{info, warn};
+
+impl InstanceService {
+    /// Check a launch request and record the VPS with its id range,
+    /// addresses and keys; the rest happens in a job. Nothing is recorded
+    /// if this fails.
+    pub async fn launch(self: &Arc<Self>, req: LaunchRequest) -> Result<croft_api::Job> {
+        croft_api::validate_name(&req.name).map_err(|e| ServiceError::invalid(&e))?;
+        self.images.require(&req.image).await?;
+        let settings = Settings::parse(req.config.clone()).map_err(|e| ServiceError::invalid(&e))?;
+        self.check_disk_limit(&settings.parsed)?;
+        let addresses = self
+            .network
+            .check_address_request(req.ipv4.as_deref(), req.ipv6.as_deref())?;
+        for key in &req.ssh_keys {
+            if croft_api::parse_ssh_keys(key)
+                .map_err(ServiceError::Invalid)?
+                .len()
+                != 1
+            {
+                return Err(ServiceError::Invalid(
+                    "give one public key per ssh_keys entry".into(),
+                ));
+            }
+        }
+        if let Some(script) = &req.user_data {
+            croft_api::validate_user_data(script).map_err(ServiceError::Invalid)?;
+        }
+        let mut keys = self.cfg.default_ssh_keys().map_err(ServiceError::Invalid)?;
+        keys.extend(req.ssh_keys.iter().map(|k| k.trim().to_string()));
+        let vps = self
+            .create_record(&req.name, &req.image, settings.raw, addresses, keys)
+            .await?;
+        let this = self.clone();
+        let name = req.name.clone();
+        Ok(self
+            .jobs
+            .submit("launch", &name.clone(), move |job| async move {
+                let lock = this.lock_for(&name);
+                let _guard = lock.lock().await;
+                let result = this.create_and_start(&req, &vps, &job).await;
+                if result.is_err() {
+                    this.rollback_launch(&name).await;
+                }
+                result
+            })
+            .await?)
+    }
+
+    /// Record a new VPS (status `creating`) with the next free id range,
+    /// its interface and its keys, in one step.
+    pub(super) async fn create_record(
+        &self,
+        name: &str,
+        image: &str,
+        settings: BTreeMap<String, String>,
+        addresses: AddressRequest,
+        ssh_keys: Vec<String>,
+    ) -> Result<InstanceRecord> {
+        let _allocating = self.network.allocating().await;
+        let exists = || ServiceError::Conflict(format!("VPS {name} already exists"));
+        let vpses = self.store.instances().await?;
+        if vpses.iter().any(|v| v.name == name) {
+            return Err(exists());
+        }
+        let uid_base = free_id_base(
+            vpses.iter().map(|v| v.uid_base).collect(),
+            self.cfg.id_base,
+            self.cfg.id_ranges,
+        )
+        .ok_or_else(|| {
+            ServiceError::Conflict(format!(
+                "all {} id ranges are in use (id_ranges in croftd's configuration)",
+                self.cfg.id_ranges
+            ))
+        })?;
+        let nic = self.network.plan_nic(name, uid_base, addresses).await?;
+        let new = NewInstance {
+            uuid: uuid::Uuid::new_v4(),
+            name: name.into(),
+            image: image.into(),
+            uid_base,
+            settings,
+            nic,
+            ssh_keys,
+        };
+        self.store.create_instance(&new).await.map_err(|e| match e {
+            StoreError::Taken(what) if what.starts_with("the name") => exists(),
+            StoreError::Taken(what) => ServiceError::Conflict(format!("{what} is already in use")),
+            e => e.into(),
+        })
+    }
+
+    async fn create_and_start(
+        self: &Arc<Self>,
+        req: &LaunchRequest,
+        vps: &InstanceRecord,
+        job: &JobHandle,
+    ) -> Result<()> {
+        // The VPS's anti-spoofing rules load while its disk is made (the
+        // start would otherwise wait for them).
+        let rules = (!req.no_start).then(|| {
+            let network = self.network.clone();
+            let name = req.name.clone();
+            tokio::spawn(async move { network.load_rules_for(&name).await })
+        });
+        let made = async {
+            job.progress(10, "preparing image").await;
+            self.images.prepare(&req.image, Some(job), (10, 75)).await?;
+            if !self.pool.snapshots() {
+                job.progress(40, "copying the image into the VPS").await;
+            }
+            let disk = self
+                .backend
+                .prepare_disk(vps, DiskSource::Image(&req.image), None)
+                .await?;
+            crate::failpoint::crash_point("launch:disk-made");
+            let identity = Identity {
+                hostname: req.name.clone(),
+                ssh_keys: self.store.ssh_keys(&req.name).await?,
+                user_data: req.user_data.clone(),
+            };
+            self.backend.provision(disk, identity).await?;
+            if let Some(limit) = vps.settings.parsed.disk_bytes {
+                let (pool, name) = (self.pool.clone(), req.name.clone());
+                crate::blocking(move || pool.set_limit(&name, Some(limit))).await??;
+            }
+            Ok::<(), ServiceError>(())
+        }
+        .await;
+        // The rule load is always waited for, even when making the disk
+        // failed: a rollback must not race a load of the rules it removes.
+        let loaded = match rules {
+            Some(rules) => rules
+                .await
+                .map_err(|e| ServiceError::host("load the VPS's network rules", e)),
+            None => Ok(Ok(())),
+        };
+        made?;
+        loaded??;
+        self.store
+            .set_status(&req.name, Status::Stopped, None, None)
+            .await?;
+        if !req.no_start {
+            job.progress(80, "starting").await;
+            let row = self.row(&req.name).await?;
+            self.start_locked(&row, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Undo a launch (or copy) that failed or that a crash interrupted:
+    /// whatever of it runs, its disk, its records and its network setup.
+    pub(super) async fn rollback_launch(&self, name: &str) {
+        self.backend.kill(name).await;
+        self.backend.release(name).await;
+        if let Err(e) = self.backend.remove(name).await {
+            warn!(
+                vps = name,
+                "rollback could not remove its runtime remains: {}",
+                crate::error_chain(&e)
+            );
+        }
+        let pool = self.pool.clone();
+        let volume = name.to_string();
+        match crate::blocking(move || pool.delete_volume(&volume)).await {
+            Ok(Err(e)) => warn!(
+                vps = name,
+                "rollback could not remove the volume: {}",
+                crate::error_chain(&e)
+            ),
+            Err(e) => warn!(vps = name, "rollback could not remove the volume: {e}"),
+            Ok(Ok(())) => {}
+        }
+        let host_if = self.store.nic(name).await.ok().flatten().map(|n| n.host_if);
+        if let Err(e) = self.store.delete_instance(name).await {
+            warn!(
+                vps = name,
+                "rollback of a failed launch could not delete the record: {e}"
+            );
+        }
+        // A failed launch: whatever it loaded goes with a full reload.
+        let left = Leftovers {
+            host_if,
+            more_rules: true,
+        };
+        if let Err(e) = self.network.release(left).await {
+            warn!(vps = name, "rollback could not remove the network setup: {e}");
+        }
+    }
+
+    /// Start a stopped VPS: from its own disk, or with `rescue` from a
+    /// rescue system (the given image, else the configured one) with its
+    /// disk at /mnt.
+    pub async fn start(self: &Arc<Self>, name: &str, rescue: Option<Option<&str>>) -> Result<Instance> {
+        let rescue_image = rescue.map(|image| image.unwrap_or(&self.cfg.rescue_image).to_string());
+        if let Some(image) = &rescue_image {
+            self.images.require(image).await?;
+        }
+        let lock = self.lock_for(name);
+        let _guard = lock.lock().await;
+        let row = self.row(name).await?;
+        plan(name, row.status, Action::Start)?;
+        self.start_locked(&row, rescue_image.as_deref()).await?;
+        self.get_brief(name).await
+    }
+
+    /// Start a VPS whose lock the caller holds, from its own disk or from
+    /// `rescue` image with its disk at /mnt.
+    pub(super) async fn start_locked(
+        self: &Arc<Self>,
+        row: &InstanceRecord,
+        rescue: Option<&str>,
+    ) -> Result<i32> {
+        let name = &row.name;
+        let disk = self.disk(name);
+        if !disk.is_dir() {
+            return Err(BackendError::Start {
+                name: name.clone(),
+                detail: format!("{} is missing", disk.display()),
+            }
+            .into());
+        }
+        let (rootfs, rescue_disk) = match rescue {
+            None => (disk, None),
+            Some(image) => {
+                let root = self
+                    .disk_from_image(row, croft_host::storage::SideVolume::Rescue, image, None, None)
+                    .await?;
+                self.store.set_rescue(name, Some(image)).await?;
+                (root, Some(disk))
+            }
+        };
+        let result = self.start_from(row, rootfs, rescue_disk, rescue).await;
+        if result.is_err() && rescue.is_some() {
+            self.remove_side_volume(name, croft_host::storage::SideVolume::Rescue)
+                .await;
+            self.store.set_rescue(name, None).await?;
+        }
+        result
+    }
+
+    async fn start_from(
+        self: &Arc<Self>,
+        row: &InstanceRecord,
+        rootfs: std::path::PathBuf,
+        rescue_disk: Option<std::path::PathBuf>,
+        rescue: Option<&str>,
+    ) -> Result<i32> {
+        let name = &row.name;
+        // Imported images boot /sbin/init; the stop signal follows the init
+        // found in the rootfs.
+        let (init, default_stop_signal) = match Catalog::kind(rescue.unwrap_or(&row.image)) {
+            Ok(kind) => (
+                kind.init.iter().map(|s| s.to_string()).collect(),
+                kind.stop_signal.to_string(),
+            ),
+            Err(_) => (vec!["/sbin/init".into()], "SIGTERM".into()),
+        };
+        let nic = self.network.nic_spec(row).await?;
+        if nic.is_some() {
+            self.network.load_rules_for(name).await?;
+        }
+        let spec = StartSpec {
+            rootfs,
+            rescue_disk,
+            init,
+            default_stop_signal,
+            nic,
+            network_files: self.network.network_files(name).await?,
+        };
+        self.store.set_status(name, Status::Starting, None, None).await?;
+        match self.backend.start(row, spec).await {
+            Ok(pid) => {
+                self.store
+                    .set_status(name, Status::Running, Some(pid), None)
+                    .await?;
+                info!(vps = %name, init_pid = pid, "started");
+                self.follow(name.clone(), pid);
+                Ok(pid)
+            }
+            Err(e) => {
+                // Refused before anything started (an old supervisor still
+                // there): the VPS did not try to start.
+                let last_exit = match e {
+                    BackendError::Busy(_) => None,
+                    _ => Some(format!("start failed: {e}")),
+                };
+                self.store
+                    .set_status(name, Status::Stopped, None, last_exit.as_deref())
+                    .await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    pub async fn stop(self: &Arc<Self>, name: &str, force: bool, timeout: Option<u64>) -> Result<Instance> {
+        let lock = self.lock_for(name);
+        let _guard = lock.lock().await;
+        let row = self.row(name).await?;
+        plan(name, row.status, Action::Stop)?;
+        self.stop_locked(&row, force, timeout).await?;
+        self.get_brief(name).await
+    }
+
+    pub async fn restart(
+        self: &Arc<Self>,
+        name: &str,
+        force: bool,
+        timeout: Option<u64>,
+    ) -> Result<Instance> {
+        let lock = self.lock_for(name);
+        let _guard = lock.lock().await;
+        let row = self.row(name).await?;
+        if plan(name, row.status, Action::Restart)? == Plan::StopFirst {
+            self.stop_locked(&row, force, timeout).await?;
+        }
+        let row = self.row(name).await?;
+        self.start_locked(&row, None).await?;
+        self.get_brief(name).await
+    }
+
+    /// Stop a VPS whose lock the caller holds.
+    pub(super) async fn stop_locked(
+        &self,
+        row: &InstanceRecord,
+        force: bool,
+        timeout: Option<u64>,
+    ) -> Result<()> {
+        let timeout_secs = timeout.unwrap_or(row.settings.parsed.stop_timeout_secs.max(1));
+        self.store
+            .set_status(&row.name, Status::Stopping, row.init_pid, None)
+            .await?;
+        let reason = self.backend.stop(row, force, timeout_secs).await?;
+        self.finish_stop(&row.name, &reason).await
+    }
+
+    /// Record a VPS as stopped and release what it held while it ran.
+    pub(super) async fn finish_stop(&self, name: &str, reason: &str) -> Result<()> {
+        self.backend.release(name).await;
+        self.network.after_stop(name).await;
+        self.end_rescue(name).await?;
+        self.store
+            .set_status(name, Status::Stopped, None, Some(reason))
+            .await?;
+        info!(vps = name, reason, "stopped");
+        Ok(())
+    }
+
+    /// A rescue boot ends with the VPS: its rescue system goes.
+    pub(super) async fn end_rescue(&self, name: &str) -> Result<()> {
+        if self
+            .pool
+            .side_volume(name, croft_host::storage::SideVolume::Rescue)
+            .exists()
+        {
+            self.remove_side_volume(name, croft_host::storage::SideVolume::Rescue)
+                .await;
+        }
+        if self.row(name).await?.rescue_image.is_some() {
+            self.store.set_rescue(name, None).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn delete(self: &Arc<Self>, name: &str, force: bool) -> Result<()> {
+        let lock = self.lock_for(name);
+        let _guard = lock.lock().await;
+        let row = self.row(name).await?;
+        self.refuse_while_exporting(name, None)?;
+        if plan(name, row.status, Action::Delete { force })? == Plan::StopFirst {
+            self.stop_locked(&row, true, Some(1)).await?;
+        }
+        self.finish_delete(name).await
+    }
+
+    /// Delete a stopped VPS: its runtime remains, its disk, its records,
+    /// its network setup. Resumed at the next start if croftd dies in it.
+    pub(super) async fn finish_delete(&self, name: &str) -> Result<()> {
+        self.store.set_status(name, Status::Deleting, None, None).await?;
+        self.backend.remove(name).await?;
+        let pool = self.pool.clone();
+        let volume = name.to_string();
+        crate::blocking(move || pool.delete_volume(&volume)).await??;
+        crate::failpoint::crash_point("delete:volume-gone");
+        let left = self.network.leftovers(name).await?;
+        self.store.delete_instance(name).await?;
+        self.network.release(left).await?;
+        info!(vps = name, "deleted");
+        Ok(())
+    }
+
+    /// Follow running VPS `name`: reboots update its init pid, the final
+    /// exit marks it stopped, unless an operation (stop, restart) already
+    /// took over: the watcher acts only while the store still names the
+    /// init it follows.
+    pub(super) fn follow(self: &Arc<Self>, name: String, init_pid: i32) {
+        let mut events = self.backend.watch(&name);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut current = Some(init_pid);
+            while let Some(event) = events.recv().await {
+                let lock = this.lock_for(&name);
+                let _guard = lock.lock().await;
+                let Ok(Some(row)) = this.store.instance(&name).await else {
+                    return;
+                };
+                let ours = row.status == Status::Running && row.init_pid == current;
+                match event {
+                    VpsEvent::Rebooted { init_pid, reason } => {
+                        if ours {
+                            let _ = this
+                                .store
+                                .set_status(&name, Status::Running, Some(init_pid), reason.as_deref())
+                                .await;
+                            match &reason {
+                                Some(reason) => warn!(vps = %name, init_pid, "restarted: {reason}"),
+                                None => info!(vps = %name, init_pid, "rebooted"),
+                            }
+                        }
+                        current = Some(init_pid);
+                    }
+                    VpsEvent::Down { reason } => {
+                        if ours {
+                            if let Err(e) = this.finish_stop(&name, &reason).await {
+                                warn!(vps = %name, "recording the exit failed: {e}");
+                            }
+                        }
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Find a VPS recorded as running (or starting, or stopping) after
+    /// croftd (re)started: follow it if it still runs, else record how it
+    /// ended.
+    pub(super) async fn reattach(self: &Arc<Self>, row: &InstanceRecord) -> Result<()> {
+        let name = &row.name;
+        match self.backend.reattach(name).await {
+            Found::Running { init_pid } => {
+                // A stop croftd was killed in the middle of is still one:
+                // it shows, and gets finished.
+                let status = match row.status {
+                    Status::Stopping => Status::Stopping,
+                    _ => Status::Running,
+                };
+                self.store.set_status(name, status, Some(init_pid), None).await?;
+                info!(vps = %name, init_pid, "reattached");
+                self.follow(name.clone(), init_pid);
+                if status == Status::Stopping {
+                    self.finish_interrupted_stop(name.clone());
+                }
+                Ok(())
+            }
+            Found::Gone { reason } => self.finish_stop(name, &reason).await,
+        }
+    }
+}

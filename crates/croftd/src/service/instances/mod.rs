@@ -1,0 +1,245 @@
+//! The instance service: every VPS's lifecycle and the operations on its
+//! disk, each serialized per VPS by its lock.
+//!
+//! - `lifecycle.rs`: launch, start, stop, restart, delete, and following
+//!   a running VPS; which may run when is `status.rs`'s table;
+//! - `config.rs`: configuration changes, applied live;
+//! - `disks.rs`: disks made from images (rescue systems, rebuilds);
+//! - `copy.rs`, `snapshots.rs`, `transfer.rs`: copies, snapshots, and
+//!   snapshots moved as streams;
+//! - `reconcile.rs`: the state brought in line with the host when croftd
+//!   starts, and autostart.
+
+mod config;
+mod copy;
+mod disks;
+mod lifecycle;
+mod reconcile;
+mod snapshots;
+pub mod status;
+mod transfer;
+
+use super::images::ImageService;
+use super::jobs::Jobs;
+use super::locks::Locks;
+use super::network::NetworkService;
+use super::{Result, ServiceError};
+use crate::backend::Backend;
+use crate::config::DaemonConfig;
+use crate::store::{ForwardRecord, InstanceRecord, NicRecord, Store};
+use croft_api::config::InstanceConfig;
+use croft_api::{Instance, Status};
+use croft_host::storage::Pool;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tracing::warn;
+
+pub struct InstanceService {
+    cfg: Arc<DaemonConfig>,
+    store: Arc<dyn Store>,
+    backend: Arc<dyn Backend>,
+    pool: Arc<dyn Pool>,
+    images: Arc<ImageService>,
+    network: Arc<NetworkService>,
+    jobs: Jobs,
+    locks: Arc<Locks>,
+    /// Snapshots (VPS, snapshot) an export is reading, with how many.
+    exporting: Mutex<HashMap<(String, String), usize>>,
+}
+
+/// What the instance service works with.
+pub struct Deps {
+    pub cfg: Arc<DaemonConfig>,
+    pub store: Arc<dyn Store>,
+    pub backend: Arc<dyn Backend>,
+    pub pool: Arc<dyn Pool>,
+    pub images: Arc<ImageService>,
+    pub network: Arc<NetworkService>,
+    pub jobs: Jobs,
+    pub locks: Arc<Locks>,
+}
+
+impl InstanceService {
+    pub fn new(deps: Deps) -> InstanceService {
+        InstanceService {
+            cfg: deps.cfg,
+            store: deps.store,
+            backend: deps.backend,
+            pool: deps.pool,
+            images: deps.images,
+            network: deps.network,
+            jobs: deps.jobs,
+            locks: deps.locks,
+            exporting: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock_for(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks.of(name)
+    }
+
+    async fn row(&self, name: &str) -> Result<InstanceRecord> {
+        super::instance(self.store.as_ref(), name).await
+    }
+
+    /// The VPS's own disk.
+    fn disk(&self, name: &str) -> PathBuf {
+        self.pool.instance_dir(name).join("rootfs")
+    }
+
+    /// Refuse a disk limit the pool cannot enforce, before anything changes.
+    fn check_disk_limit(&self, cfg: &InstanceConfig) -> Result<()> {
+        if cfg.disk_bytes.is_some() && self.pool.driver() == "dir" {
+            return Err(ServiceError::Invalid(
+                "the dir storage driver cannot enforce limits.disk; use a btrfs pool".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn view(&self, row: InstanceRecord, nics: &[NicRecord], forwards: &[ForwardRecord]) -> Instance {
+        let running = row.status == Status::Running;
+        let usage = running.then(|| self.backend.usage(&row.name)).flatten();
+        let socket = running.then(|| self.backend.control_socket(&row.name)).flatten();
+        Instance {
+            nic: NetworkService::nic_view(nics.iter().find(|n| n.instance == row.name)),
+            forwards: NetworkService::forwards_view(forwards, &row.name),
+            name: row.name,
+            image: row.image,
+            status: row.status,
+            config: row.settings.raw,
+            uid_base: row.uid_base,
+            created_at: row.created_at,
+            init_pid: if running { row.init_pid } else { None },
+            last_exit: row.last_exit,
+            usage,
+            disk_bytes: None,
+            supervisor_socket: socket,
+            firewall: None,
+            ssh_keys: Vec::new(),
+            user_data: None,
+            rescue: row.rescue_image,
+        }
+    }
+
+    /// Every VPS, as [`Self::get`] shows each, but with its disk usage as
+    /// of the pool's last commit (exact figures would cost one per VPS).
+    pub async fn list(&self) -> Result<Vec<Instance>> {
+        let (nics, forwards) = (self.store.nics().await?, self.store.forwards().await?);
+        let mut keys = self.store.all_ssh_keys().await?;
+        let rules = self.store.firewall_rules().await?;
+        let pool = self.pool.clone();
+        let usages = match crate::blocking(move || pool.usages()).await? {
+            Ok(usages) => usages,
+            Err(e) => {
+                warn!("disk usage for the list: {}", crate::error_chain(&e));
+                Default::default()
+            }
+        };
+        let rows = self.store.instances().await?;
+        let disks: Vec<PathBuf> = rows.iter().map(|r| self.disk(&r.name)).collect();
+        let user_data = crate::blocking(move || {
+            disks
+                .iter()
+                .map(|d| croft_host::rootfs::user_data_status(d))
+                .collect::<Vec<_>>()
+        })
+        .await?;
+        let mut views = Vec::with_capacity(rows.len());
+        for (row, user_data) in rows.into_iter().zip(user_data) {
+            let name = row.name.clone();
+            let firewall = NetworkService::firewall_view(&row, &rules);
+            let mut view = self.view(row, &nics, &forwards);
+            view.firewall = view.nic.is_some().then_some(firewall);
+            view.ssh_keys = keys.remove(&name).unwrap_or_default();
+            view.user_data = user_data;
+            view.disk_bytes = usages.get(&name).copied();
+            views.push(view);
+        }
+        Ok(views)
+    }
+
+    /// One VPS as `croft info` shows it, with its disk usage (which costs
+    /// a btrfs commit to read exactly).
+    pub async fn get(&self, name: &str) -> Result<Instance> {
+        let mut view = self.get_brief(name).await?;
+        let pool = self.pool.clone();
+        let volume = name.to_string();
+        view.disk_bytes = crate::blocking(move || pool.usage(&volume)).await?.ok().flatten();
+        Ok(view)
+    }
+
+    /// One VPS without its disk usage: the answer to a state change, which
+    /// should not wait for a filesystem commit.
+    pub async fn get_brief(&self, name: &str) -> Result<Instance> {
+        let row = self.row(name).await?;
+        let (nics, forwards) = (self.store.nics().await?, self.store.forwards().await?);
+        let firewall = NetworkService::firewall_view(&row, &self.store.firewall_rules().await?);
+        let mut view = self.view(row, &nics, &forwards);
+        view.firewall = view.nic.is_some().then_some(firewall);
+        view.ssh_keys = self.store.ssh_keys(name).await?;
+        let rootfs = self.disk(name);
+        view.user_data = crate::blocking(move || croft_host::rootfs::user_data_status(&rootfs)).await?;
+        Ok(view)
+    }
+
+    /// The VPS's recent console output (kept while no console client is
+    /// attached), newest last, at most `max` bytes.
+    pub async fn console_log(&self, name: &str, max: usize) -> Result<String> {
+        self.row(name).await?;
+        let bytes = self.backend.console_log(name, max).await;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// The storage pools (one, for now).
+    pub fn pools(&self) -> Result<Vec<croft_host::storage::PoolInfo>> {
+        Ok(vec![self.pool.info()?])
+    }
+
+    pub fn pool_info(&self, name: &str) -> Result<croft_host::storage::PoolInfo> {
+        let info = self.pool.info()?;
+        if info.name != name {
+            return Err(ServiceError::NotFound(format!("storage pool {name}")));
+        }
+        Ok(info)
+    }
+}
+
+/// The first id range at or above `id_base` that no VPS in `used` has,
+/// among `ranges` ranges.
+fn free_id_base(mut used: Vec<u32>, id_base: u32, ranges: u32) -> Option<u32> {
+    used.sort_unstable();
+    let range = croft_host::spec::ID_RANGE;
+    let mut candidate = u64::from(id_base);
+    for u in used.into_iter().map(u64::from) {
+        if u == candidate {
+            candidate += u64::from(range);
+        } else if u > candidate {
+            break;
+        }
+    }
+    let last = u64::from(id_base) + u64::from(range) * u64::from(ranges.max(1) - 1);
+    (candidate <= last && candidate + u64::from(range) <= u64::from(u32::MAX))
+        .then(|| u32::try_from(candidate).expect("checked above"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::free_id_base;
+
+    #[test]
+    fn id_ranges_fill_gaps_and_run_out() {
+        const R: u32 = croft_host::spec::ID_RANGE;
+        let base = 1_000_000;
+        assert_eq!(free_id_base(vec![], base, 3), Some(base));
+        assert_eq!(free_id_base(vec![base + R, base], base, 3), Some(base + 2 * R));
+        assert_eq!(free_id_base(vec![base, base + 2 * R], base, 3), Some(base + R));
+        assert_eq!(free_id_base(vec![base, base + R, base + 2 * R], base, 3), None);
+        assert_eq!(
+            free_id_base(vec![], u32::MAX - R + 1, 2),
+            None,
+            "past the top of the id space"
+        );
+    }
+}

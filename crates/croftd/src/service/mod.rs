@@ -1,0 +1,143 @@
+//! The services: what croftd does, over the seams it does it through.
+//! Each service receives what it works with ([`Store`], [`Backend`], the
+//! storage [`Pool`], the host network) and builds none of it, so the same
+//! services run on the host for real and on the simulated backend in
+//! tests.
+//!
+//! - [`instances`]: VPS lifecycle and the operations on disks;
+//! - [`images`]: images built and imported;
+//! - [`network`]: addresses, forwards, firewalls and the rules;
+//! - [`jobs`]: long operations, with progress, that clients wait for.
+
+pub mod error;
+pub mod images;
+pub mod instances;
+pub mod jobs;
+mod locks;
+pub mod network;
+
+use crate::backend::Backend;
+use crate::config::DaemonConfig;
+use crate::store::{InstanceRecord, Store};
+use croft_host::storage::Pool;
+pub use error::{ErrorKind, Result, ServiceError};
+use images::catalog::Catalog;
+use images::ImageService;
+use instances::InstanceService;
+use jobs::Jobs;
+use locks::Locks;
+use network::{NetHost, NetworkService};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Every service, wired together: what the HTTP layer serves.
+#[derive(Clone)]
+pub struct Services {
+    pub instances: Arc<InstanceService>,
+    pub images: Arc<ImageService>,
+    pub network: Arc<NetworkService>,
+    pub jobs: Jobs,
+    /// "container", "sim": what runs the VPSes.
+    pub backend_kind: &'static str,
+    pub cgroup_version: Option<&'static str>,
+}
+
+/// What the services are built from.
+pub struct Seams {
+    pub cfg: Arc<DaemonConfig>,
+    pub store: Arc<dyn Store>,
+    pub backend: Arc<dyn Backend>,
+    pub pool: Arc<dyn Pool>,
+    pub catalog: Catalog,
+    pub net_host: Arc<dyn NetHost>,
+}
+
+impl Services {
+    pub fn new(seams: Seams) -> Result<Services> {
+        let Seams {
+            cfg,
+            store,
+            backend,
+            pool,
+            catalog,
+            net_host,
+        } = seams;
+        let jobs = Jobs::new(store.clone());
+        let locks = Arc::new(Locks::default());
+        let network = Arc::new(
+            NetworkService::new(&cfg.network, cfg.id_base, store.clone(), net_host)
+                .map_err(|e| ServiceError::Invalid(format!("[network] {e}")))?,
+        );
+        let images = Arc::new(ImageService::new(
+            store.clone(),
+            pool.clone(),
+            catalog,
+            jobs.clone(),
+            locks.clone(),
+        ));
+        let instances = Arc::new(InstanceService::new(instances::Deps {
+            cfg,
+            store,
+            backend: backend.clone(),
+            pool,
+            images: images.clone(),
+            network: network.clone(),
+            jobs: jobs.clone(),
+            locks,
+        }));
+        Ok(Services {
+            instances,
+            images,
+            network,
+            jobs,
+            backend_kind: backend.kind(),
+            cgroup_version: backend.cgroup_version(),
+        })
+    }
+}
+
+/// VPS `name`, its name checked first: a bad name is refused (400), an
+/// unknown one not found (404).
+pub(crate) async fn instance(store: &dyn Store, name: &str) -> Result<InstanceRecord> {
+    croft_api::validate_name(name).map_err(|e| ServiceError::invalid(&e))?;
+    store
+        .instance(name)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("VPS {name}")))
+}
+
+/// Run blocking host work `f` off the async threads.
+pub(crate) async fn blocking_host<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    crate::blocking(f).await?
+}
+
+/// Check `path` as the file an export writes: absolute, in an existing
+/// directory, and new unless `overwrite` (and never a directory).
+pub(crate) fn output_file(path: &str, overwrite: bool) -> Result<PathBuf> {
+    let out = PathBuf::from(path);
+    if path.ends_with('/') {
+        return Err(ServiceError::Invalid(format!(
+            "{path} names a directory, not a file"
+        )));
+    }
+    if !out.is_absolute() || out.parent().map(|p| !p.is_dir()).unwrap_or(true) {
+        return Err(ServiceError::Invalid(format!(
+            "{path}: give an absolute path in an existing directory"
+        )));
+    }
+    croft_host::outfile::check_target(&out, overwrite).map_err(outfile_err)?;
+    Ok(out)
+}
+
+/// An output file's refusal is the caller's to fix: a target that exists
+/// is a 409, one that is not a regular file (or a bad path) a 400.
+pub(crate) fn outfile_err(e: croft_host::outfile::OutFileError) -> ServiceError {
+    use croft_host::outfile::OutFileError;
+    match e {
+        OutFileError::Exists(_) => ServiceError::Conflict(e.to_string()),
+        OutFileError::NotRegular(..) | OutFileError::BadPath(_) => ServiceError::Invalid(e.to_string()),
+        OutFileError::Io { .. } => ServiceError::host("write the output file", e),
+    }
+}

@@ -1,0 +1,107 @@
+//! What the network service changes on the host, behind [`NetHost`]: the
+//! bridge, the nftables ruleset, VPS links and their shaping. The kernel
+//! does it for real ([`KernelNet`]); [`SimNet`] keeps it in memory for
+//! the simulated backend.
+
+use croft_host::net::{nft, NetError};
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+/// Blocking calls (run them off the async threads).
+pub trait NetHost: Send + Sync + 'static {
+    /// Make sure the bridge exists with `addresses`; whether bridged
+    /// traffic passes the IP hooks (so per-VPS firewalls can be enforced).
+    fn ensure_bridge(&self, bridge: &str, addresses: &[(IpAddr, u8)]) -> Result<bool, NetError>;
+    /// Load an nftables script (a whole ruleset or a change to it).
+    fn apply_rules(&self, script: &str) -> Result<(), NetError>;
+    /// Links whose names start with `prefix`.
+    fn links(&self, prefix: &str) -> Result<Vec<String>, NetError>;
+    /// Remove a VPS's host-side link and what shapes it; gone is removed.
+    fn detach(&self, link: &str) -> Result<(), NetError>;
+    /// Limit the bandwidth of a VPS's link.
+    fn set_bandwidth(&self, host_if: &str, ingress: Option<u64>, egress: Option<u64>)
+        -> Result<(), NetError>;
+    /// Whether a service on the host listens on `port`.
+    fn host_listens(&self, protocol: &str, port: u16) -> std::io::Result<bool>;
+}
+
+pub struct KernelNet;
+
+impl NetHost for KernelNet {
+    fn ensure_bridge(&self, bridge: &str, addresses: &[(IpAddr, u8)]) -> Result<bool, NetError> {
+        croft_host::net::ensure_bridge(bridge, addresses)
+    }
+
+    fn apply_rules(&self, script: &str) -> Result<(), NetError> {
+        nft::apply(script)
+    }
+
+    fn links(&self, prefix: &str) -> Result<Vec<String>, NetError> {
+        croft_host::net::links_with_prefix(prefix)
+    }
+
+    fn detach(&self, link: &str) -> Result<(), NetError> {
+        croft_host::net::detach(link)
+    }
+
+    fn set_bandwidth(
+        &self,
+        host_if: &str,
+        ingress: Option<u64>,
+        egress: Option<u64>,
+    ) -> Result<(), NetError> {
+        croft_host::net::tc::set_limits(host_if, ingress, egress)
+    }
+
+    fn host_listens(&self, protocol: &str, port: u16) -> std::io::Result<bool> {
+        super::ipam::host_listens(protocol, port)
+    }
+}
+
+/// The host network in memory: every script loaded is kept, in order.
+#[derive(Default)]
+pub struct SimNet {
+    scripts: Mutex<Vec<String>>,
+}
+
+impl SimNet {
+    /// The scripts loaded so far.
+    pub fn scripts(&self) -> Vec<String> {
+        self.scripts.lock().expect("sim net poisoned").clone()
+    }
+}
+
+impl NetHost for SimNet {
+    fn ensure_bridge(&self, _bridge: &str, _addresses: &[(IpAddr, u8)]) -> Result<bool, NetError> {
+        Ok(true)
+    }
+
+    fn apply_rules(&self, script: &str) -> Result<(), NetError> {
+        self.scripts
+            .lock()
+            .expect("sim net poisoned")
+            .push(script.to_string());
+        Ok(())
+    }
+
+    fn links(&self, _prefix: &str) -> Result<Vec<String>, NetError> {
+        Ok(Vec::new())
+    }
+
+    fn detach(&self, _link: &str) -> Result<(), NetError> {
+        Ok(())
+    }
+
+    fn set_bandwidth(
+        &self,
+        _host_if: &str,
+        _ingress: Option<u64>,
+        _egress: Option<u64>,
+    ) -> Result<(), NetError> {
+        Ok(())
+    }
+
+    fn host_listens(&self, _protocol: &str, _port: u16) -> std::io::Result<bool> {
+        Ok(false)
+    }
+}

@@ -1,0 +1,334 @@
+//! The conformance suite every [`Store`] must pass: what services rely on,
+//! stated as tests. A store's own tests instantiate it with
+//! `store_conformance!(expression making a fresh, empty store)`.
+
+use super::{ForwardRecord, ImageUpdate, NewInstance, NicRecord, Store, StoreError};
+use croft_api::{FirewallRule, JobStatus, Status};
+use std::collections::BTreeMap;
+
+/// A new VPS `name` at id range `uid_base`, without an interface.
+pub fn new_instance(name: &str, uid_base: u32) -> NewInstance {
+    NewInstance {
+        uuid: uuid::Uuid::new_v4(),
+        name: name.into(),
+        image: "busybox".into(),
+        uid_base,
+        settings: BTreeMap::from([("limits.memory".to_string(), "64MiB".to_string())]),
+        nic: None,
+        ssh_keys: vec!["ssh-ed25519 AAAA one".into(), "ssh-ed25519 AAAA two".into()],
+    }
+}
+
+fn nic(name: &str, ipv4: &str) -> NicRecord {
+    NicRecord {
+        instance: name.into(),
+        network: "croft0".into(),
+        host_if: format!("cr-{name}"),
+        mac: format!("02:00:00:00:00:{:02x}", name.len()),
+        ipv4: Some(ipv4.into()),
+        ipv6: None,
+    }
+}
+
+fn rule(port: &str) -> FirewallRule {
+    FirewallRule {
+        action: "allow".into(),
+        protocol: "tcp".into(),
+        port: Some(port.into()),
+        source: None,
+    }
+}
+
+/// Generates one `#[tokio::test]` per conformance check, each on a fresh
+/// store made by `$make`.
+#[macro_export]
+macro_rules! store_conformance {
+    ($make:expr) => {
+        $crate::store_conformance!(@tests $make;
+            created_vps_reads_back_whole,
+            creating_is_all_or_nothing,
+            names_uuids_and_id_ranges_are_unique,
+            delete_forgets_everything_recorded_with_a_vps,
+            status_changes_keep_the_last_exit_unless_given,
+            settings_rescue_and_image_change,
+            forwards_are_unique_per_host_port,
+            firewall_rules_keep_their_order_and_come_back,
+            snapshots_are_unique_per_vps,
+            images_upsert_keeps_what_is_not_given,
+            jobs_run_and_interrupted_ones_fail,
+        );
+    };
+    (@tests $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let store = $make;
+                $crate::store::conformance::$check(&store).await;
+            }
+        )*
+    };
+}
+
+pub async fn created_vps_reads_back_whole(store: &dyn Store) {
+    let mut new = new_instance("web", 1_000_000);
+    new.nic = Some(nic("web", "10.0.0.2"));
+    let created = store.create_instance(&new).await.unwrap();
+    assert_eq!(created.uuid, new.uuid);
+    assert_eq!(created.status, Status::Creating);
+    assert_eq!(created.settings.raw, new.settings);
+    assert_eq!(created.settings.parsed.memory_bytes, Some(64 << 20));
+    assert_eq!(store.instance("web").await.unwrap(), Some(created.clone()));
+    assert_eq!(store.instances().await.unwrap(), vec![created]);
+    assert_eq!(store.nic("web").await.unwrap(), new.nic);
+    assert_eq!(store.ssh_keys("web").await.unwrap(), new.ssh_keys);
+    assert_eq!(store.all_ssh_keys().await.unwrap()["web"], new.ssh_keys);
+    assert_eq!(store.instance("other").await.unwrap(), None);
+}
+
+pub async fn creating_is_all_or_nothing(store: &dyn Store) {
+    let mut first = new_instance("a", 1_000_000);
+    first.nic = Some(nic("a", "10.0.0.2"));
+    store.create_instance(&first).await.unwrap();
+    // The second's address is taken: neither it nor its keys are kept.
+    let mut second = new_instance("b", 1_065_536);
+    second.nic = Some(nic("b", "10.0.0.2"));
+    let err = store.create_instance(&second).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Taken(what) if what.contains("10.0.0.2")),
+        "{err:?}"
+    );
+    assert_eq!(store.instance("b").await.unwrap(), None);
+    assert!(store.ssh_keys("b").await.unwrap().is_empty());
+    assert_eq!(store.nics().await.unwrap().len(), 1);
+}
+
+pub async fn names_uuids_and_id_ranges_are_unique(store: &dyn Store) {
+    let first = new_instance("a", 1_000_000);
+    store.create_instance(&first).await.unwrap();
+    let same_name = new_instance("a", 1_065_536);
+    assert!(matches!(
+        store.create_instance(&same_name).await,
+        Err(StoreError::Taken(what)) if what.contains("name")
+    ));
+    let same_range = new_instance("b", 1_000_000);
+    assert!(matches!(
+        store.create_instance(&same_range).await,
+        Err(StoreError::Taken(what)) if what.contains("id range")
+    ));
+    let mut same_uuid = new_instance("c", 1_131_072);
+    same_uuid.uuid = first.uuid;
+    assert!(matches!(
+        store.create_instance(&same_uuid).await,
+        Err(StoreError::Taken(what)) if what.contains("uuid")
+    ));
+    assert_eq!(store.instances().await.unwrap().len(), 1);
+}
+
+pub async fn delete_forgets_everything_recorded_with_a_vps(store: &dyn Store) {
+    let mut new = new_instance("gone", 1_000_000);
+    new.nic = Some(nic("gone", "10.0.0.9"));
+    store.create_instance(&new).await.unwrap();
+    store
+        .create_instance(&new_instance("kept", 1_065_536))
+        .await
+        .unwrap();
+    let forward = ForwardRecord {
+        protocol: "tcp".into(),
+        host_port: 2222,
+        instance: "gone".into(),
+        vps_port: 22,
+    };
+    store.insert_forward(&forward).await.unwrap();
+    store.insert_firewall_rule("gone", &rule("22")).await.unwrap();
+    store.insert_firewall_rule("kept", &rule("80")).await.unwrap();
+    assert!(store.insert_snapshot("gone", "s1").await.unwrap());
+    store.delete_instance("gone").await.unwrap();
+    store.delete_instance("never-was").await.unwrap();
+    assert_eq!(store.instance("gone").await.unwrap(), None);
+    assert!(store.nics().await.unwrap().is_empty());
+    assert!(store.forwards().await.unwrap().is_empty());
+    assert!(store.ssh_keys("gone").await.unwrap().is_empty());
+    assert!(store.snapshots("gone").await.unwrap().is_empty());
+    let rules = store.firewall_rules().await.unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].instance, "kept");
+    // Its name, range and address are free again.
+    let mut again = new_instance("gone", 1_000_000);
+    again.nic = Some(nic("gone", "10.0.0.9"));
+    store.create_instance(&again).await.unwrap();
+    assert!(store.snapshots("gone").await.unwrap().is_empty());
+}
+
+pub async fn status_changes_keep_the_last_exit_unless_given(store: &dyn Store) {
+    store
+        .create_instance(&new_instance("v", 1_000_000))
+        .await
+        .unwrap();
+    store
+        .set_status("v", Status::Running, Some(42), None)
+        .await
+        .unwrap();
+    let r = store.instance("v").await.unwrap().unwrap();
+    assert_eq!(
+        (r.status, r.init_pid, r.last_exit),
+        (Status::Running, Some(42), None)
+    );
+    store
+        .set_status("v", Status::Stopped, None, Some("init exited with status 0"))
+        .await
+        .unwrap();
+    store.set_status("v", Status::Starting, None, None).await.unwrap();
+    let r = store.instance("v").await.unwrap().unwrap();
+    assert_eq!(r.status, Status::Starting);
+    assert_eq!(r.init_pid, None);
+    assert_eq!(r.last_exit.as_deref(), Some("init exited with status 0"));
+}
+
+pub async fn settings_rescue_and_image_change(store: &dyn Store) {
+    store
+        .create_instance(&new_instance("v", 1_000_000))
+        .await
+        .unwrap();
+    let settings = BTreeMap::from([("limits.cpu".to_string(), "1.5".to_string())]);
+    store.set_settings("v", &settings).await.unwrap();
+    store.set_rescue("v", Some("debian-12")).await.unwrap();
+    store.set_image("v", "debian-13").await.unwrap();
+    let r = store.instance("v").await.unwrap().unwrap();
+    assert_eq!(r.settings.raw, settings);
+    assert_eq!(r.settings.parsed.cpu_millicores, Some(1500));
+    assert_eq!(r.settings.parsed.memory_bytes, None);
+    assert_eq!(r.rescue_image.as_deref(), Some("debian-12"));
+    assert_eq!(r.image, "debian-13");
+    store.set_rescue("v", None).await.unwrap();
+    assert_eq!(store.instance("v").await.unwrap().unwrap().rescue_image, None);
+}
+
+pub async fn forwards_are_unique_per_host_port(store: &dyn Store) {
+    store
+        .create_instance(&new_instance("a", 1_000_000))
+        .await
+        .unwrap();
+    store
+        .create_instance(&new_instance("b", 1_065_536))
+        .await
+        .unwrap();
+    let f = |instance: &str, protocol: &str| ForwardRecord {
+        protocol: protocol.into(),
+        host_port: 8080,
+        instance: instance.into(),
+        vps_port: 80,
+    };
+    store.insert_forward(&f("a", "tcp")).await.unwrap();
+    assert!(matches!(
+        store.insert_forward(&f("b", "tcp")).await,
+        Err(StoreError::Taken(what)) if what.contains("8080/tcp")
+    ));
+    store.insert_forward(&f("b", "udp")).await.unwrap();
+    assert_eq!(
+        store.forwards().await.unwrap(),
+        vec![f("a", "tcp"), f("b", "udp")]
+    );
+    assert!(!store.delete_forward("b", "tcp", 8080).await.unwrap());
+    assert!(store.delete_forward("a", "tcp", 8080).await.unwrap());
+    assert_eq!(store.forwards().await.unwrap(), vec![f("b", "udp")]);
+}
+
+pub async fn firewall_rules_keep_their_order_and_come_back(store: &dyn Store) {
+    store
+        .create_instance(&new_instance("v", 1_000_000))
+        .await
+        .unwrap();
+    for port in ["22", "80", "443"] {
+        store.insert_firewall_rule("v", &rule(port)).await.unwrap();
+    }
+    assert_eq!(store.delete_firewall_rule("v", 0).await.unwrap(), None);
+    assert_eq!(store.delete_firewall_rule("v", 4).await.unwrap(), None);
+    let removed = store.delete_firewall_rule("v", 2).await.unwrap().unwrap();
+    assert_eq!(removed.rule, rule("80"));
+    let ports = |rules: Vec<super::RuleRecord>| -> Vec<String> {
+        rules.into_iter().filter_map(|r| r.rule.port).collect()
+    };
+    assert_eq!(ports(store.firewall_rules().await.unwrap()), ["22", "443"]);
+    store.restore_firewall_rule(&removed).await.unwrap();
+    assert_eq!(ports(store.firewall_rules().await.unwrap()), ["22", "80", "443"]);
+    store.delete_firewall_rule_id(removed.id).await.unwrap();
+    assert_eq!(ports(store.firewall_rules().await.unwrap()), ["22", "443"]);
+}
+
+pub async fn snapshots_are_unique_per_vps(store: &dyn Store) {
+    store
+        .create_instance(&new_instance("a", 1_000_000))
+        .await
+        .unwrap();
+    store
+        .create_instance(&new_instance("b", 1_065_536))
+        .await
+        .unwrap();
+    assert!(store.insert_snapshot("a", "s1").await.unwrap());
+    assert!(!store.insert_snapshot("a", "s1").await.unwrap());
+    assert!(store.insert_snapshot("b", "s1").await.unwrap());
+    assert!(store.insert_snapshot("a", "s0").await.unwrap());
+    let names: Vec<String> = store
+        .snapshots("a")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["s1", "s0"], "oldest first");
+    store.delete_snapshot("a", "s1").await.unwrap();
+    assert_eq!(store.snapshots("a").await.unwrap().len(), 1);
+    assert_eq!(store.snapshots("b").await.unwrap().len(), 1);
+}
+
+pub async fn images_upsert_keeps_what_is_not_given(store: &dyn Store) {
+    store
+        .upsert_image(ImageUpdate {
+            name: "mine",
+            source: "imported",
+            description: "imported from a file",
+            size_bytes: Some(100),
+            sha256: Some("abc"),
+            facts: None,
+        })
+        .await
+        .unwrap();
+    store
+        .upsert_image(ImageUpdate {
+            name: "mine",
+            source: "imported",
+            sha256: Some("def"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let images = store.images().await.unwrap();
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0].size_bytes, Some(100));
+    assert_eq!(images[0].sha256.as_deref(), Some("def"));
+    assert_eq!(images[0].description, "imported from a file");
+    store.delete_image("mine").await.unwrap();
+    assert!(store.images().await.unwrap().is_empty());
+}
+
+pub async fn jobs_run_and_interrupted_ones_fail(store: &dyn Store) {
+    store.insert_job("j1", "launch", "web").await.unwrap();
+    store.insert_job("j2", "launch", "db").await.unwrap();
+    store
+        .update_job("j1", JobStatus::Running, 40, Some("copying"), None)
+        .await
+        .unwrap();
+    store
+        .update_job("j1", JobStatus::Success, 100, None, None)
+        .await
+        .unwrap();
+    let j1 = store.job("j1").await.unwrap().unwrap();
+    assert_eq!((j1.status, j1.progress), (JobStatus::Success, 100));
+    assert_eq!(j1.message.as_deref(), Some("copying"), "kept when not given");
+    assert_eq!(store.fail_interrupted_jobs().await.unwrap(), 1);
+    let j2 = store.job("j2").await.unwrap().unwrap();
+    assert_eq!(j2.status, JobStatus::Failure);
+    assert!(j2.error.unwrap().contains("interrupted"));
+    assert_eq!(store.jobs().await.unwrap().len(), 2);
+    assert_eq!(store.job("nope").await.unwrap(), None);
+}

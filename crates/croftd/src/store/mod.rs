@@ -1,0 +1,229 @@
+//! The store: croftd's state as typed records behind the [`Store`] trait.
+//!
+//! Services read and change state only through this trait, so the same
+//! services run on SQLite today ([`sqlite::SqliteStore`], on a file or in
+//! memory for tests) and on a cluster store later. Every store must pass
+//! the conformance suite in `conformance.rs`. A record is parsed once,
+//! here at the edge: a row that does not parse is [`StoreError::Corrupt`],
+//! never silently a default.
+
+pub mod sqlite;
+
+#[cfg(test)]
+pub(crate) mod conformance;
+
+use async_trait::async_trait;
+use croft_api::config::InstanceConfig;
+use croft_api::{FirewallRule, Job, JobStatus, Status};
+use std::collections::{BTreeMap, HashMap};
+use thiserror::Error;
+use uuid::Uuid;
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database error")]
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("database migration failed")]
+    Migrate(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("corrupt record of {what}: {detail}")]
+    Corrupt { what: String, detail: String },
+    /// A uniqueness rule refused the record: the value is taken.
+    #[error("{0} is already in use")]
+    Taken(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A VPS's configuration: the `key=value` strings as the user gave them
+/// (what `croft config show` echoes) and what they mean, parsed once when
+/// the record is read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    pub raw: BTreeMap<String, String>,
+    pub parsed: InstanceConfig,
+}
+
+impl Settings {
+    /// Parse `raw`; a value croft refuses is an error.
+    pub fn parse(raw: BTreeMap<String, String>) -> Result<Settings, croft_api::ConfigError> {
+        let parsed = InstanceConfig::parse(&raw)?;
+        Ok(Settings { raw, parsed })
+    }
+}
+
+/// One VPS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceRecord {
+    /// Its identity for good: a name can be reused after a delete, a UUID
+    /// never (moves and backups between hosts name VPSes by it).
+    pub uuid: Uuid,
+    pub name: String,
+    pub image: String,
+    /// First host uid/gid of its private id range.
+    pub uid_base: u32,
+    pub settings: Settings,
+    pub status: Status,
+    pub init_pid: Option<i32>,
+    pub last_exit: Option<String>,
+    pub created_at: String,
+    /// The rescue image it runs from while in rescue mode.
+    pub rescue_image: Option<String>,
+}
+
+/// What creating a VPS records, all of it or nothing.
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    pub uuid: Uuid,
+    pub name: String,
+    pub image: String,
+    pub uid_base: u32,
+    pub settings: BTreeMap<String, String>,
+    pub nic: Option<NicRecord>,
+    pub ssh_keys: Vec<String>,
+}
+
+/// A VPS's interface on a croft network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NicRecord {
+    pub instance: String,
+    pub network: String,
+    pub host_if: String,
+    pub mac: String,
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+}
+
+/// A host port forwarded to a VPS port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardRecord {
+    pub protocol: String,
+    pub host_port: u16,
+    pub instance: String,
+    pub vps_port: u16,
+}
+
+/// A snapshot of a VPS's disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotRecord {
+    pub name: String,
+    pub created_at: String,
+}
+
+/// An image croft built or imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRecord {
+    pub name: String,
+    pub source: String,
+    pub description: String,
+    pub size_bytes: Option<u64>,
+    pub sha256: Option<String>,
+    pub created_at: String,
+    pub distro: Option<String>,
+    pub release: Option<String>,
+    pub arch: Option<String>,
+}
+
+/// What to record about an image; `None` keeps what is already stored.
+#[derive(Debug, Clone, Default)]
+pub struct ImageUpdate<'a> {
+    pub name: &'a str,
+    pub source: &'a str,
+    pub description: &'a str,
+    pub size_bytes: Option<u64>,
+    pub sha256: Option<&'a str>,
+    pub facts: Option<croft_host::rootfs::OsFacts>,
+}
+
+/// A firewall rule as stored, with the id that orders it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleRecord {
+    pub id: i64,
+    pub instance: String,
+    pub rule: FirewallRule,
+}
+
+/// croftd's state. Methods that change several records do so in one
+/// transaction: a crash or an error leaves all of the change or none.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- VPSes ---
+    /// Every VPS, by name.
+    async fn instances(&self) -> Result<Vec<InstanceRecord>>;
+    async fn instance(&self, name: &str) -> Result<Option<InstanceRecord>>;
+    /// Record a new VPS in state `creating` with its interface and SSH
+    /// keys. A name, uuid, id range or address already taken is
+    /// [`StoreError::Taken`] and records nothing.
+    async fn create_instance(&self, new: &NewInstance) -> Result<InstanceRecord>;
+    /// Forget a VPS and everything recorded with it (interface, forwards,
+    /// firewall rules, keys, snapshots). Forgetting one that is not there
+    /// does nothing.
+    async fn delete_instance(&self, name: &str) -> Result<()>;
+    /// Set the status and init pid; `last_exit` is kept unless given.
+    async fn set_status(
+        &self,
+        name: &str,
+        status: Status,
+        init_pid: Option<i32>,
+        last_exit: Option<&str>,
+    ) -> Result<()>;
+    async fn set_rescue(&self, name: &str, image: Option<&str>) -> Result<()>;
+    async fn set_image(&self, name: &str, image: &str) -> Result<()>;
+    async fn set_settings(&self, name: &str, settings: &BTreeMap<String, String>) -> Result<()>;
+
+    // --- Networking ---
+    async fn nics(&self) -> Result<Vec<NicRecord>>;
+    async fn nic(&self, instance: &str) -> Result<Option<NicRecord>>;
+    async fn forwards(&self) -> Result<Vec<ForwardRecord>>;
+    /// A host port already forwarded is [`StoreError::Taken`].
+    async fn insert_forward(&self, forward: &ForwardRecord) -> Result<()>;
+    /// False if there was no such forward.
+    async fn delete_forward(&self, instance: &str, protocol: &str, host_port: u16) -> Result<bool>;
+    /// Every VPS's firewall rules, each VPS's in match order.
+    async fn firewall_rules(&self) -> Result<Vec<RuleRecord>>;
+    /// Append a rule to `instance`'s; its id.
+    async fn insert_firewall_rule(&self, instance: &str, rule: &FirewallRule) -> Result<i64>;
+    /// Remove the `index`th (1-based, in match order) rule of `instance`;
+    /// the removed rule, or `None` if there is no such rule.
+    async fn delete_firewall_rule(&self, instance: &str, index: usize) -> Result<Option<RuleRecord>>;
+    /// Put a removed rule back where it was (a rollback).
+    async fn restore_firewall_rule(&self, rule: &RuleRecord) -> Result<()>;
+    async fn delete_firewall_rule_id(&self, id: i64) -> Result<()>;
+
+    // --- SSH keys ---
+    /// A VPS's keys in the order added.
+    async fn ssh_keys(&self, instance: &str) -> Result<Vec<String>>;
+    /// Every VPS's keys, by VPS name.
+    async fn all_ssh_keys(&self) -> Result<HashMap<String, Vec<String>>>;
+
+    // --- Snapshots ---
+    /// A VPS's snapshots, oldest first.
+    async fn snapshots(&self, instance: &str) -> Result<Vec<SnapshotRecord>>;
+    /// Record a snapshot; `false` if one of that name exists.
+    async fn insert_snapshot(&self, instance: &str, name: &str) -> Result<bool>;
+    async fn delete_snapshot(&self, instance: &str, name: &str) -> Result<()>;
+
+    // --- Images ---
+    async fn images(&self) -> Result<Vec<ImageRecord>>;
+    /// Record an image, or update the record: fields given replace the
+    /// stored ones, fields left `None` keep them.
+    async fn upsert_image(&self, update: ImageUpdate<'_>) -> Result<()>;
+    async fn delete_image(&self, name: &str) -> Result<()>;
+
+    // --- Jobs ---
+    async fn insert_job(&self, id: &str, kind: &str, target: &str) -> Result<()>;
+    async fn update_job(
+        &self,
+        id: &str,
+        status: JobStatus,
+        progress: u8,
+        message: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<()>;
+    /// Mark failed the jobs a previous croftd left running; how many.
+    async fn fail_interrupted_jobs(&self) -> Result<u64>;
+    async fn job(&self, id: &str) -> Result<Option<Job>>;
+    /// The latest jobs, newest first.
+    async fn jobs(&self) -> Result<Vec<Job>>;
+}

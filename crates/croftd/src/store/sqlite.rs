@@ -1,0 +1,717 @@
+//! The SQLite store (through sqlx): a file in croftd's state directory,
+//! or a private in-memory database for tests and `croftd --simulate`.
+//! The queries stay plain SQL so that a PostgreSQL store can share them.
+
+use super::{
+    ForwardRecord, ImageRecord, ImageUpdate, InstanceRecord, NewInstance, NicRecord, Result, RuleRecord,
+    Settings, SnapshotRecord, Store, StoreError,
+};
+use async_trait::async_trait;
+use croft_api::{FirewallRule, Job, JobStatus, Status};
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        StoreError::Database(Box::new(e))
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// Migrations compiled into the binary, so a fresh host needs no files.
+#[derive(Debug)]
+struct Embedded;
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../../migrations/0001_initial.sql")),
+    (
+        2,
+        "snapshots",
+        include_str!("../../migrations/0002_snapshots.sql"),
+    ),
+    (3, "images", include_str!("../../migrations/0003_images.sql")),
+    (
+        4,
+        "image facts",
+        include_str!("../../migrations/0004_image_facts.sql"),
+    ),
+    (5, "network", include_str!("../../migrations/0005_network.sql")),
+    (6, "firewall", include_str!("../../migrations/0006_firewall.sql")),
+    (7, "ssh keys", include_str!("../../migrations/0007_ssh_keys.sql")),
+    (8, "rescue", include_str!("../../migrations/0008_rescue.sql")),
+    (9, "cgroup", include_str!("../../migrations/0009_cgroup.sql")),
+    (10, "uuid", include_str!("../../migrations/0010_uuid.sql")),
+];
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(self) -> BoxFuture<'s, std::result::Result<Vec<Migration>, sqlx::error::BoxDynError>> {
+        Box::pin(async {
+            Ok(MIGRATIONS
+                .iter()
+                .map(|(v, d, sql)| {
+                    Migration::new(*v, (*d).into(), MigrationType::Simple, (*sql).into(), false)
+                })
+                .collect())
+        })
+    }
+}
+
+/// The future type `MigrationSource::resolve` returns.
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn corrupt(what: impl Into<String>, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        what: what.into(),
+        detail: detail.to_string(),
+    }
+}
+
+fn parse_status(s: &str) -> Result<Status> {
+    Ok(match s {
+        "creating" => Status::Creating,
+        "stopped" => Status::Stopped,
+        "starting" => Status::Starting,
+        "running" => Status::Running,
+        "stopping" => Status::Stopping,
+        "deleting" => Status::Deleting,
+        other => return Err(corrupt("instance status", other)),
+    })
+}
+
+fn settings_json(settings: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(settings).expect("a string map serializes")
+}
+
+impl SqliteStore {
+    /// The database at `path`, created and migrated as needed.
+    pub async fn open(path: &Path) -> Result<SqliteStore> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
+        Self::migrated(pool).await
+    }
+
+    /// A private database in memory, gone with the store: one connection
+    /// that is never closed (each connection would have its own).
+    pub async fn in_memory() -> Result<SqliteStore> {
+        let opts = SqliteConnectOptions::new().in_memory(true).foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(opts)
+            .await?;
+        Self::migrated(pool).await
+    }
+
+    async fn migrated(pool: SqlitePool) -> Result<SqliteStore> {
+        Migrator::new(Embedded)
+            .await
+            .map_err(|e| StoreError::Migrate(Box::new(e)))?
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migrate(Box::new(e)))?;
+        Ok(SqliteStore { pool })
+    }
+
+    fn row_to_instance(row: &sqlx::sqlite::SqliteRow) -> Result<InstanceRecord> {
+        let name: String = row.try_get("name")?;
+        let raw: String = row.try_get("config")?;
+        let raw: BTreeMap<String, String> =
+            serde_json::from_str(&raw).map_err(|e| corrupt(format!("the configuration of {name}"), e))?;
+        let settings = Settings::parse(raw)
+            .map_err(|e| corrupt(format!("the configuration of {name}"), crate::error_chain(&e)))?;
+        let uid_base: i64 = row.try_get("uid_base")?;
+        let uuid: Option<String> = row.try_get("uuid")?;
+        Ok(InstanceRecord {
+            uuid: uuid
+                .as_deref()
+                .unwrap_or_default()
+                .parse()
+                .map_err(|e| corrupt(format!("the uuid of {name}"), e))?,
+            image: row.try_get("image")?,
+            uid_base: u32::try_from(uid_base)
+                .map_err(|_| corrupt(format!("uid_base of {name}"), uid_base))?,
+            settings,
+            status: parse_status(&row.try_get::<String, _>("status")?)?,
+            init_pid: row.try_get("init_pid")?,
+            last_exit: row.try_get("last_exit")?,
+            created_at: row.try_get("created_at")?,
+            rescue_image: row.try_get("rescue_image")?,
+            name,
+        })
+    }
+
+    fn row_to_nic(r: &sqlx::sqlite::SqliteRow) -> Result<NicRecord> {
+        Ok(NicRecord {
+            instance: r.try_get("instance")?,
+            network: r.try_get("network")?,
+            host_if: r.try_get("host_if")?,
+            mac: r.try_get("mac")?,
+            ipv4: r.try_get("ipv4")?,
+            ipv6: r.try_get("ipv6")?,
+        })
+    }
+
+    fn row_to_rule(r: &sqlx::sqlite::SqliteRow) -> Result<RuleRecord> {
+        Ok(RuleRecord {
+            id: r.try_get("id")?,
+            instance: r.try_get("instance")?,
+            rule: FirewallRule {
+                action: r.try_get("action")?,
+                protocol: r.try_get("protocol")?,
+                port: r.try_get("port")?,
+                source: r.try_get("source")?,
+            },
+        })
+    }
+
+    fn row_to_job(row: &sqlx::sqlite::SqliteRow) -> Result<Job> {
+        let status: String = row.try_get("status")?;
+        Ok(Job {
+            id: row.try_get("id")?,
+            kind: row.try_get("kind")?,
+            target: row.try_get("target")?,
+            status: match status.as_str() {
+                "running" => JobStatus::Running,
+                "success" => JobStatus::Success,
+                "failure" => JobStatus::Failure,
+                other => return Err(corrupt("job status", other)),
+            },
+            progress: row.try_get::<i64, _>("progress")?.clamp(0, 100) as u8,
+            message: row.try_get("message")?,
+            error: row.try_get("error")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+
+    /// What a uniqueness refusal on creating `new` was about.
+    fn taken_by(e: &sqlx::Error, new: &NewInstance) -> StoreError {
+        let msg = match e {
+            sqlx::Error::Database(d) => d.message().to_string(),
+            _ => String::new(),
+        };
+        StoreError::Taken(if msg.contains("instances.name") {
+            format!("the name {}", new.name)
+        } else if msg.contains("instances.uid_base") {
+            format!("id range {}", new.uid_base)
+        } else if msg.contains("uuid") {
+            format!("uuid {}", new.uuid)
+        } else if msg.contains("nics.host_if") || msg.contains("nics.mac") {
+            "the interface".to_string()
+        } else {
+            let nic = new.nic.as_ref();
+            let addrs: Vec<&str> = [
+                nic.and_then(|n| n.ipv4.as_deref()),
+                nic.and_then(|n| n.ipv6.as_deref()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            format!("address {}", addrs.join(" or "))
+        })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn instances(&self) -> Result<Vec<InstanceRecord>> {
+        let rows = sqlx::query("SELECT * FROM instances ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::row_to_instance).collect()
+    }
+
+    async fn instance(&self, name: &str) -> Result<Option<InstanceRecord>> {
+        let row = sqlx::query("SELECT * FROM instances WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::row_to_instance).transpose()
+    }
+
+    async fn create_instance(&self, new: &NewInstance) -> Result<InstanceRecord> {
+        // IMMEDIATE: take the write lock up front, so two creations wait
+        // for each other instead of one failing with SQLITE_BUSY_SNAPSHOT.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let taken = |e: sqlx::Error| {
+            if is_unique_violation(&e) {
+                Self::taken_by(&e, new)
+            } else {
+                e.into()
+            }
+        };
+        sqlx::query(
+            "INSERT INTO instances (uuid, name, image, uid_base, config, status)
+             VALUES (?, ?, ?, ?, ?, 'creating')",
+        )
+        .bind(new.uuid.to_string())
+        .bind(&new.name)
+        .bind(&new.image)
+        .bind(i64::from(new.uid_base))
+        .bind(settings_json(&new.settings))
+        .execute(&mut *tx)
+        .await
+        .map_err(taken)?;
+        if let Some(nic) = &new.nic {
+            sqlx::query(
+                "INSERT INTO nics (instance, network, host_if, mac, ipv4, ipv6) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&new.name)
+            .bind(&nic.network)
+            .bind(&nic.host_if)
+            .bind(&nic.mac)
+            .bind(&nic.ipv4)
+            .bind(&nic.ipv6)
+            .execute(&mut *tx)
+            .await
+            .map_err(taken)?;
+        }
+        for key in &new.ssh_keys {
+            sqlx::query("INSERT OR IGNORE INTO ssh_keys (instance, key) VALUES (?, ?)")
+                .bind(&new.name)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let row = sqlx::query("SELECT * FROM instances WHERE name = ?")
+            .bind(&new.name)
+            .fetch_one(&mut *tx)
+            .await?;
+        let record = Self::row_to_instance(&row)?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn delete_instance(&self, name: &str) -> Result<()> {
+        // The other tables cascade from `instances`.
+        sqlx::query("DELETE FROM instances WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_status(
+        &self,
+        name: &str,
+        status: Status,
+        init_pid: Option<i32>,
+        last_exit: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE instances SET status = ?, init_pid = ?, last_exit = COALESCE(?, last_exit) WHERE name = ?",
+        )
+        .bind(status.as_str())
+        .bind(init_pid)
+        .bind(last_exit)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_rescue(&self, name: &str, image: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE instances SET rescue_image = ? WHERE name = ?")
+            .bind(image)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_image(&self, name: &str, image: &str) -> Result<()> {
+        sqlx::query("UPDATE instances SET image = ? WHERE name = ?")
+            .bind(image)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_settings(&self, name: &str, settings: &BTreeMap<String, String>) -> Result<()> {
+        sqlx::query("UPDATE instances SET config = ? WHERE name = ?")
+            .bind(settings_json(settings))
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn nics(&self) -> Result<Vec<NicRecord>> {
+        let rows = sqlx::query("SELECT * FROM nics ORDER BY instance")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::row_to_nic).collect()
+    }
+
+    async fn nic(&self, instance: &str) -> Result<Option<NicRecord>> {
+        let row = sqlx::query("SELECT * FROM nics WHERE instance = ?")
+            .bind(instance)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::row_to_nic).transpose()
+    }
+
+    async fn forwards(&self) -> Result<Vec<ForwardRecord>> {
+        let rows = sqlx::query("SELECT * FROM port_forwards ORDER BY instance, protocol, host_port")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let port = |column: &str| -> Result<u16> {
+                    let v: i64 = r.try_get(column)?;
+                    u16::try_from(v).map_err(|_| corrupt(format!("port forward {column}"), v))
+                };
+                Ok(ForwardRecord {
+                    protocol: r.try_get("protocol")?,
+                    host_port: port("host_port")?,
+                    instance: r.try_get("instance")?,
+                    vps_port: port("vps_port")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_forward(&self, f: &ForwardRecord) -> Result<()> {
+        let r = sqlx::query(
+            "INSERT INTO port_forwards (protocol, host_port, instance, vps_port) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&f.protocol)
+        .bind(i64::from(f.host_port))
+        .bind(&f.instance)
+        .bind(i64::from(f.vps_port))
+        .execute(&self.pool)
+        .await;
+        match r {
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Taken(format!(
+                "host port {}/{}",
+                f.host_port, f.protocol
+            ))),
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    async fn delete_forward(&self, instance: &str, protocol: &str, host_port: u16) -> Result<bool> {
+        let r =
+            sqlx::query("DELETE FROM port_forwards WHERE instance = ? AND protocol = ? AND host_port = ?")
+                .bind(instance)
+                .bind(protocol)
+                .bind(i64::from(host_port))
+                .execute(&self.pool)
+                .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn firewall_rules(&self) -> Result<Vec<RuleRecord>> {
+        let rows = sqlx::query("SELECT * FROM firewall_rules ORDER BY instance, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::row_to_rule).collect()
+    }
+
+    async fn insert_firewall_rule(&self, instance: &str, rule: &FirewallRule) -> Result<i64> {
+        let r = sqlx::query(
+            "INSERT INTO firewall_rules (instance, action, protocol, port, source) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(instance)
+        .bind(&rule.action)
+        .bind(&rule.protocol)
+        .bind(&rule.port)
+        .bind(&rule.source)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.last_insert_rowid())
+    }
+
+    async fn delete_firewall_rule(&self, instance: &str, index: usize) -> Result<Option<RuleRecord>> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let rows = sqlx::query("SELECT * FROM firewall_rules WHERE instance = ? ORDER BY id")
+            .bind(instance)
+            .fetch_all(&mut *tx)
+            .await?;
+        let Some(r) = index.checked_sub(1).and_then(|i| rows.get(i)) else {
+            return Ok(None);
+        };
+        let record = Self::row_to_rule(r)?;
+        sqlx::query("DELETE FROM firewall_rules WHERE id = ?")
+            .bind(record.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(record))
+    }
+
+    async fn restore_firewall_rule(&self, r: &RuleRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO firewall_rules (id, instance, action, protocol, port, source) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(r.id)
+        .bind(&r.instance)
+        .bind(&r.rule.action)
+        .bind(&r.rule.protocol)
+        .bind(&r.rule.port)
+        .bind(&r.rule.source)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_firewall_rule_id(&self, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM firewall_rules WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn ssh_keys(&self, instance: &str) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT key FROM ssh_keys WHERE instance = ? ORDER BY rowid")
+                .bind(instance)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn all_ssh_keys(&self) -> Result<HashMap<String, Vec<String>>> {
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT instance, key FROM ssh_keys ORDER BY rowid")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut keys: HashMap<String, Vec<String>> = HashMap::new();
+        for (instance, key) in rows {
+            keys.entry(instance).or_default().push(key);
+        }
+        Ok(keys)
+    }
+
+    async fn snapshots(&self, instance: &str) -> Result<Vec<SnapshotRecord>> {
+        let rows = sqlx::query("SELECT name, created_at FROM snapshots WHERE instance = ? ORDER BY rowid")
+            .bind(instance)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SnapshotRecord {
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_snapshot(&self, instance: &str, name: &str) -> Result<bool> {
+        let r = sqlx::query("INSERT OR IGNORE INTO snapshots (instance, name) VALUES (?, ?)")
+            .bind(instance)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_snapshot(&self, instance: &str, name: &str) -> Result<()> {
+        sqlx::query("DELETE FROM snapshots WHERE instance = ? AND name = ?")
+            .bind(instance)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn images(&self) -> Result<Vec<ImageRecord>> {
+        let rows = sqlx::query("SELECT * FROM images ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ImageRecord {
+                    name: r.try_get("name")?,
+                    source: r.try_get("source")?,
+                    description: r.try_get("description")?,
+                    size_bytes: r
+                        .try_get::<Option<i64>, _>("size_bytes")?
+                        .map(|v| v.max(0) as u64),
+                    sha256: r.try_get("sha256")?,
+                    created_at: r.try_get("created_at")?,
+                    distro: r.try_get("distro")?,
+                    release: r.try_get("release")?,
+                    arch: r.try_get("arch")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn upsert_image(&self, u: ImageUpdate<'_>) -> Result<()> {
+        let facts = u.facts.unwrap_or_default();
+        sqlx::query(
+            "INSERT INTO images (name, source, description, size_bytes, sha256, distro, release, arch)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(name) DO UPDATE SET size_bytes = COALESCE(excluded.size_bytes, size_bytes),
+             sha256 = COALESCE(excluded.sha256, sha256), distro = COALESCE(excluded.distro, distro),
+             release = COALESCE(excluded.release, release), arch = COALESCE(excluded.arch, arch)",
+        )
+        .bind(u.name)
+        .bind(u.source)
+        .bind(u.description)
+        .bind(u.size_bytes.map(|v| v as i64))
+        .bind(u.sha256)
+        .bind(facts.distro)
+        .bind(facts.release)
+        .bind(facts.arch)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_image(&self, name: &str) -> Result<()> {
+        sqlx::query("DELETE FROM images WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_job(&self, id: &str, kind: &str, target: &str) -> Result<()> {
+        sqlx::query("INSERT INTO jobs (id, kind, target, status) VALUES (?, ?, ?, 'running')")
+            .bind(id)
+            .bind(kind)
+            .bind(target)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn update_job(
+        &self,
+        id: &str,
+        status: JobStatus,
+        progress: u8,
+        message: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let status = match status {
+            JobStatus::Running => "running",
+            JobStatus::Success => "success",
+            JobStatus::Failure => "failure",
+        };
+        sqlx::query(
+            "UPDATE jobs SET status = ?, progress = ?, message = COALESCE(?, message), error = ?,
+             updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?",
+        )
+        .bind(status)
+        .bind(i64::from(progress))
+        .bind(message)
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn fail_interrupted_jobs(&self) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE jobs SET status = 'failure', error = 'interrupted: croftd stopped while the job ran'
+             WHERE status = 'running'",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn job(&self, id: &str) -> Result<Option<Job>> {
+        let row = sqlx::query("SELECT * FROM jobs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::row_to_job).transpose()
+    }
+
+    async fn jobs(&self) -> Result<Vec<Job>> {
+        let rows = sqlx::query("SELECT * FROM jobs ORDER BY created_at DESC, id LIMIT 200")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::row_to_job).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    crate::store_conformance!(SqliteStore::in_memory().await.unwrap());
+
+    /// A database file with VPSes from before migration 10 gets a distinct
+    /// UUID for each, and its 'error' rows become stopped.
+    #[tokio::test]
+    async fn migration_10_gives_existing_vpses_distinct_uuids() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("croft.db");
+        let opts = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
+        for (_, _, sql) in &MIGRATIONS[..9] {
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+        }
+        for (i, status) in ["running", "error", "stopped"].iter().enumerate() {
+            sqlx::query("INSERT INTO instances (name, image, uid_base, status) VALUES (?, 'busybox', ?, ?)")
+                .bind(format!("v{i}"))
+                .bind(1_000_000 + i as i64 * 65536)
+                .bind(status)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        sqlx::raw_sql(MIGRATIONS[9].2).execute(&pool).await.unwrap();
+        pool.close().await;
+        // Read back on a fresh connection: one that saw the old schema may
+        // describe `SELECT *` by it.
+        let opts = SqliteConnectOptions::new().filename(&path);
+        let store = SqliteStore {
+            pool: SqlitePoolOptions::new().connect_with(opts).await.unwrap(),
+        };
+        let all = store.instances().await.unwrap();
+        assert_eq!(all.len(), 3);
+        let uuids: std::collections::HashSet<_> = all.iter().map(|i| i.uuid).collect();
+        assert_eq!(uuids.len(), 3, "every VPS has its own uuid");
+        assert!(all.iter().all(|i| i.uuid.get_version_num() == 4));
+        assert_eq!(all[1].status, Status::Stopped);
+    }
+
+    /// A configuration row croft would refuse is an error, not defaults.
+    #[tokio::test]
+    async fn a_corrupt_configuration_is_an_error() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let new = super::super::conformance::new_instance("bad", 1_000_000);
+        store.create_instance(&new).await.unwrap();
+        sqlx::query("UPDATE instances SET config = '{\"limits.memory\":\"lots\"}'")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let err = store.instance("bad").await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Corrupt { what, .. } if what.contains("configuration of bad")),
+            "{err:?}"
+        );
+    }
+}

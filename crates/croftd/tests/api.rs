@@ -1,0 +1,776 @@
+//! Service and API tests (tier 2): the whole REST API on the simulated
+//! backend, a dir pool in a temporary directory, the simulated host
+//! network and an in-memory store. No root needed; every test builds its
+//! own croftd (services behind the router) and talks HTTP to it.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use croft_api::{ErrorBody, Firewall, Instance, Job, JobStatus, Network, PortForward, Status};
+use croftd::backend::sim::SimBackend;
+use croftd::config::DaemonConfig;
+use croftd::service::images::catalog::Catalog;
+use croftd::service::network::SimNet;
+use croftd::service::{Seams, Services};
+use croftd::store::{SqliteStore, Store};
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test@croft";
+
+struct Sim {
+    dir: tempfile::TempDir,
+    store: Arc<dyn Store>,
+    backend: Arc<SimBackend>,
+    net: Arc<SimNet>,
+    services: Services,
+    router: axum::Router,
+}
+
+impl Sim {
+    async fn new() -> Sim {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
+        Sim::on(dir, store).await
+    }
+
+    /// A croftd over `store` (another croftd's, to restart one).
+    async fn on(dir: tempfile::TempDir, store: Arc<dyn Store>) -> Sim {
+        let cfg = DaemonConfig {
+            state_dir: dir.path().join("state"),
+            run_dir: dir.path().join("run"),
+            storage_driver: "dir".into(),
+            ..Default::default()
+        };
+        let pool: Arc<dyn croft_host::storage::Pool> =
+            Arc::from(croft_host::storage::open(&cfg.pool()).unwrap());
+        let backend = Arc::new(SimBackend::new(pool.clone()));
+        let net = Arc::new(SimNet::default());
+        let catalog = Catalog::new(
+            cfg.images_dir(),
+            cfg.busybox.clone(),
+            String::new(),
+            String::new(),
+        );
+        let services = Services::new(Seams {
+            cfg: Arc::new(cfg),
+            store: store.clone(),
+            backend: backend.clone(),
+            pool,
+            catalog,
+            net_host: net.clone(),
+        })
+        .unwrap();
+        services.instances.reconcile().await.unwrap();
+        let router = croftd::http::router(services.clone());
+        Sim {
+            dir,
+            store,
+            backend,
+            net,
+            services,
+            router,
+        }
+    }
+
+    /// Send a request; its status and body.
+    async fn send(&self, method: &str, path: &str, body: Option<&str>) -> (StatusCode, Vec<u8>) {
+        let mut req = Request::builder().method(method).uri(path);
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let req = req
+            .body(body.map(|b| Body::from(b.to_string())).unwrap_or_default())
+            .unwrap();
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        (status, bytes.to_vec())
+    }
+
+    /// A request that must succeed, and its answer.
+    async fn ok<T: DeserializeOwned>(&self, method: &str, path: &str, body: Option<&str>) -> T {
+        let (status, bytes) = self.send(method, path, body).await;
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(status.is_success(), "{method} {path}: {status} {text}");
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{method} {path}: {e}: {text}"))
+    }
+
+    /// A request that must be refused with `want`, and its error message
+    /// (the body is always our JSON error, its code the status).
+    async fn refused(&self, method: &str, path: &str, body: Option<&str>, want: StatusCode) -> String {
+        let (status, bytes) = self.send(method, path, body).await;
+        let text = String::from_utf8_lossy(&bytes);
+        assert_eq!(status, want, "{method} {path} {body:?}: {text}");
+        let err: ErrorBody =
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("not an error body ({e}): {text}"));
+        assert_eq!(err.code, want.as_u16());
+        assert!(
+            !err.error.is_empty() && !err.error.contains('\n'),
+            "{:?}",
+            err.error
+        );
+        err.error
+    }
+
+    async fn wait_job(&self, job: &Job) -> Job {
+        self.ok("GET", &format!("/1.0/jobs/{}/wait?timeout=10", job.id), None)
+            .await
+    }
+
+    /// Launch `name` from busybox with `extra` request fields; the job's end.
+    async fn launch_with(&self, name: &str, extra: &str) -> Job {
+        let body = format!(r#"{{"name":"{name}","image":"busybox"{extra}}}"#);
+        let job: Job = self.ok("POST", "/1.0/instances", Some(&body)).await;
+        self.wait_job(&job).await
+    }
+
+    async fn launch(&self, name: &str) -> Instance {
+        let job = self.launch_with(name, "").await;
+        assert_eq!(job.status, JobStatus::Success, "{job:?}");
+        self.info(name).await
+    }
+
+    async fn info(&self, name: &str) -> Instance {
+        self.ok("GET", &format!("/1.0/instances/{name}"), None).await
+    }
+
+    async fn state(&self, name: &str, body: &str) -> Instance {
+        self.ok("POST", &format!("/1.0/instances/{name}/state"), Some(body))
+            .await
+    }
+
+    /// Wait until `name`'s view satisfies `cond` (what a watcher task
+    /// records arrives a moment after the event).
+    async fn wait_for(&self, name: &str, what: &str, cond: impl Fn(&Instance) -> bool) -> Instance {
+        for _ in 0..200 {
+            let vps = self.info(name).await;
+            if cond(&vps) {
+                return vps;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{name}: {what} never happened: {:?}", self.info(name).await);
+    }
+}
+
+#[tokio::test]
+async fn a_vps_goes_through_its_whole_life() {
+    let sim = Sim::new().await;
+    let vps = sim.launch("web").await;
+    assert_eq!(vps.status, Status::Running);
+    let pid = sim.backend.running("web").expect("the backend runs it");
+    assert_eq!(vps.init_pid, Some(pid));
+    let nic = vps.nic.expect("an interface");
+    assert_eq!(nic.ipv4.as_deref(), Some("10.87.0.2"));
+    assert!(
+        sim.net.scripts().iter().any(|s| s.contains(&nic.host_interface)),
+        "its rules were loaded"
+    );
+
+    let stopped = sim.state("web", r#"{"action":"stop"}"#).await;
+    assert_eq!(stopped.status, Status::Stopped);
+    assert_eq!(stopped.last_exit.as_deref(), Some("init exited with status 0"));
+    assert_eq!(sim.backend.running("web"), None);
+    sim.refused(
+        "POST",
+        "/1.0/instances/web/state",
+        Some(r#"{"action":"stop"}"#),
+        StatusCode::CONFLICT,
+    )
+    .await;
+
+    let started = sim.state("web", r#"{"action":"start"}"#).await;
+    assert_eq!(started.status, Status::Running);
+    let restarted = sim.state("web", r#"{"action":"restart"}"#).await;
+    assert_ne!(restarted.init_pid, started.init_pid, "a new init");
+
+    let err = sim
+        .refused("DELETE", "/1.0/instances/web", None, StatusCode::CONFLICT)
+        .await;
+    assert!(err.contains("running"), "{err}");
+    assert_eq!(
+        sim.info("web").await.status,
+        Status::Running,
+        "a refused delete changes nothing"
+    );
+    let (status, _) = sim.send("DELETE", "/1.0/instances/web?force=true", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    sim.refused("GET", "/1.0/instances/web", None, StatusCode::NOT_FOUND)
+        .await;
+    assert_eq!(sim.backend.running("web"), None);
+    assert!(
+        sim.store.nics().await.unwrap().is_empty(),
+        "its address is free again"
+    );
+    assert!(!sim
+        .dir
+        .path()
+        .join("state/storage-pools/default/containers/web")
+        .exists());
+}
+
+#[tokio::test]
+async fn list_and_info_show_one_view() {
+    let sim = Sim::new().await;
+    sim.launch_with("a", &format!(r#","ssh_keys":["{KEY}"],"no_start":true"#))
+        .await;
+    sim.launch("b").await;
+    sim.ok::<Firewall>(
+        "POST",
+        "/1.0/instances/a/firewall/rules",
+        Some(r#"{"action":"allow","protocol":"tcp","port":"22","source":null}"#),
+    )
+    .await;
+    let list: Vec<Instance> = sim.ok("GET", "/1.0/instances", None).await;
+    assert_eq!(list.len(), 2);
+    for listed in list {
+        let mut info = sim.info(&listed.name).await;
+        // Usage moves between two reads; everything else must agree.
+        info.usage = listed.usage.clone();
+        assert_eq!(listed, info, "list and info differ for {}", listed.name);
+    }
+    let a = sim.info("a").await;
+    assert_eq!(a.ssh_keys, vec![KEY.to_string()]);
+    assert_eq!(a.status, Status::Stopped);
+    assert_eq!(a.firewall.map(|f| f.rules.len()), Some(1));
+    let disk = sim
+        .dir
+        .path()
+        .join("state/storage-pools/default/containers/a/rootfs");
+    let identity = sim
+        .backend
+        .identity(&disk)
+        .expect("the disk was given an identity");
+    assert_eq!(
+        (identity.hostname.as_str(), identity.ssh_keys),
+        ("a", vec![KEY.to_string()])
+    );
+}
+
+#[tokio::test]
+async fn a_vps_that_dies_or_reboots_on_its_own_is_recorded() {
+    let sim = Sim::new().await;
+    sim.launch("v").await;
+    let new_pid = sim.backend.reboot("v").unwrap();
+    sim.wait_for("v", "the reboot", |v| v.init_pid == Some(new_pid))
+        .await;
+    sim.backend.crash("v", "init exited with status 3");
+    let down = sim
+        .wait_for("v", "the exit", |v| v.status == Status::Stopped)
+        .await;
+    assert_eq!(down.last_exit.as_deref(), Some("init exited with status 3"));
+    assert_eq!(down.init_pid, None);
+}
+
+#[tokio::test]
+async fn a_launch_that_fails_to_start_leaves_nothing() {
+    let sim = Sim::new().await;
+    sim.backend.fail_next_start("no init in the image");
+    let job = sim.launch_with("broken", "").await;
+    assert_eq!(job.status, JobStatus::Failure);
+    assert!(
+        job.error.as_deref().unwrap().contains("no init in the image"),
+        "{job:?}"
+    );
+    sim.refused("GET", "/1.0/instances/broken", None, StatusCode::NOT_FOUND)
+        .await;
+    assert!(sim.store.instances().await.unwrap().is_empty());
+    assert!(sim.store.nics().await.unwrap().is_empty());
+    assert!(sim.store.ssh_keys("broken").await.unwrap().is_empty());
+    // The name and the address are free again.
+    let again = sim.launch("broken").await;
+    assert_eq!(again.nic.unwrap().ipv4.as_deref(), Some("10.87.0.2"));
+}
+
+#[tokio::test]
+async fn a_failed_start_leaves_the_vps_stopped_with_the_reason() {
+    let sim = Sim::new().await;
+    sim.launch_with("v", r#","no_start":true"#).await;
+    sim.backend.fail_next_start("exec /sbin/init: no such file");
+    let err = sim
+        .refused(
+            "POST",
+            "/1.0/instances/v/state",
+            Some(r#"{"action":"start"}"#),
+            StatusCode::INTERNAL_SERVER_ERROR,
+        )
+        .await;
+    assert!(err.contains("exec /sbin/init"), "{err}");
+    let v = sim.info("v").await;
+    assert_eq!(v.status, Status::Stopped);
+    assert!(v.last_exit.unwrap().starts_with("start failed"));
+}
+
+#[tokio::test]
+async fn limits_change_live_and_bad_ones_change_nothing() {
+    let sim = Sim::new().await;
+    sim.launch("v").await;
+    let v: Instance = sim
+        .ok(
+            "PATCH",
+            "/1.0/instances/v/config",
+            Some(r#"{"set":{"limits.memory":"256MiB","limits.cpu":"1.5"}}"#),
+        )
+        .await;
+    assert_eq!(v.config["limits.memory"], "256MiB");
+    let live = sim.backend.limits("v").unwrap();
+    assert_eq!(
+        (live.memory_bytes, live.cpu_millicores),
+        (Some(256 << 20), Some(1500))
+    );
+    for (body, why) in [
+        (r#"{"set":{"limits.memory":"lots"}}"#, "limits.memory"),
+        (r#"{"set":{"limits.memory":"1KiB"}}"#, "out of range"),
+        (r#"{"set":{"no.such.key":"1"}}"#, "unknown configuration key"),
+        (r#"{"unset":["no.such.key"]}"#, "unknown configuration key"),
+        (r#"{"set":{"limits.disk":"1GiB"}}"#, "dir storage driver"),
+    ] {
+        let err = sim
+            .refused(
+                "PATCH",
+                "/1.0/instances/v/config",
+                Some(body),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        assert!(err.contains(why), "{body}: {err}");
+    }
+    assert_eq!(
+        sim.info("v").await.config,
+        v.config,
+        "refused changes are not stored"
+    );
+    assert_eq!(sim.backend.limits("v").unwrap().memory_bytes, Some(256 << 20));
+}
+
+#[tokio::test]
+async fn forwards_and_firewalls_reach_the_rules() {
+    let sim = Sim::new().await;
+    sim.launch("v").await;
+    sim.launch("w").await;
+    let fwd: Vec<PortForward> = sim
+        .ok(
+            "POST",
+            "/1.0/instances/v/forwards",
+            Some(r#"{"protocol":"tcp","host_port":8080,"vps_port":80}"#),
+        )
+        .await;
+    assert_eq!(fwd.len(), 1);
+    assert!(
+        sim.net.scripts().last().unwrap().contains("8080"),
+        "the forward is in the loaded rules"
+    );
+    let err = sim
+        .refused(
+            "POST",
+            "/1.0/instances/w/forwards",
+            Some(r#"{"protocol":"tcp","host_port":8080,"vps_port":80}"#),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert!(err.contains("already forwarded"), "{err}");
+    let err = sim
+        .refused(
+            "POST",
+            "/1.0/instances/w/forwards",
+            Some(r#"{"protocol":"tcp","host_port":22,"vps_port":22}"#),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(err.contains("reserved"), "{err}");
+    let (status, _) = sim
+        .send("DELETE", "/1.0/instances/v/forwards/tcp/8080", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(!sim.net.scripts().last().unwrap().contains("8080"));
+    sim.refused(
+        "DELETE",
+        "/1.0/instances/v/forwards/tcp/8080",
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    let fw: Firewall = sim
+        .ok(
+            "POST",
+            "/1.0/instances/v/firewall/rules",
+            Some(r#"{"action":"deny","protocol":"tcp","port":"25","source":"203.0.113.0/24"}"#),
+        )
+        .await;
+    assert_eq!(fw.rules.len(), 1);
+    assert!(sim.net.scripts().last().unwrap().contains("203.0.113.0/24"));
+    let fw: Firewall = sim.ok("DELETE", "/1.0/instances/v/firewall/rules/1", None).await;
+    assert!(fw.rules.is_empty());
+    let nets: Vec<Network> = sim.ok("GET", "/1.0/networks", None).await;
+    assert_eq!(nets[0].leases.len(), 2);
+}
+
+#[tokio::test]
+async fn a_restarted_croftd_finds_what_the_simulator_lost() {
+    let sim = Sim::new().await;
+    sim.launch("v").await;
+    sim.launch_with("s", r#","no_start":true"#).await;
+    // A new croftd on the same state: its simulator knows no running VPS.
+    let Sim { dir, store, .. } = sim;
+    let again = Sim::on(dir, store).await;
+    let v = again.info("v").await;
+    assert_eq!(v.status, Status::Stopped);
+    assert_eq!(
+        v.last_exit.as_deref(),
+        Some("the simulator does not outlive croftd")
+    );
+    assert_eq!(again.info("s").await.status, Status::Stopped);
+    assert_eq!(again.services.backend_kind, "sim");
+}
+
+/// Every endpoint's answers to bad input: the status and what the
+/// message says, and nothing changed by any of them.
+#[tokio::test]
+async fn every_endpoint_refuses_bad_input_clearly() {
+    let sim = Sim::new().await;
+    sim.launch("v").await;
+    let before = sim.info("v").await;
+    use StatusCode as S;
+    let cases: &[(&str, &str, Option<&str>, StatusCode, &str)] = &[
+        ("GET", "/1.0/nowhere", None, S::NOT_FOUND, "no such API endpoint"),
+        (
+            "PUT",
+            "/1.0/instances",
+            None,
+            S::METHOD_NOT_ALLOWED,
+            "method not allowed",
+        ),
+        ("GET", "/1.0/instances/UPPER", None, S::BAD_REQUEST, "name"),
+        (
+            "GET",
+            "/1.0/instances/nope",
+            None,
+            S::NOT_FOUND,
+            "VPS nope not found",
+        ),
+        ("GET", "/1.0/instances/%FF", None, S::BAD_REQUEST, ""),
+        (
+            "POST",
+            "/1.0/instances",
+            Some("{"),
+            S::BAD_REQUEST,
+            "invalid request body",
+        ),
+        (
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"x"}"#),
+            S::UNPROCESSABLE_ENTITY,
+            "image",
+        ),
+        (
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"x","image":"busybox","bogus":1}"#),
+            S::UNPROCESSABLE_ENTITY,
+            "bogus",
+        ),
+        (
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"-x","image":"busybox"}"#),
+            S::BAD_REQUEST,
+            "name",
+        ),
+        (
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"x","image":"nosuch"}"#),
+            S::NOT_FOUND,
+            "unknown image",
+        ),
+        (
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"v","image":"busybox"}"#),
+            S::CONFLICT,
+            "already exists",
+        ),
+        (
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"x","image":"busybox","config":{"limits.cpu":"0"}}"#),
+            S::BAD_REQUEST,
+            "limits.cpu",
+        ),
+        (
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"x","image":"busybox","ipv4":"10.87.0.2"}"#),
+            S::CONFLICT,
+            "already in use",
+        ),
+        (
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"x","image":"busybox","ipv4":"192.0.2.7"}"#),
+            S::BAD_REQUEST,
+            "192.0.2.7",
+        ),
+        (
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"x","image":"busybox","ipv6":"10.87.0.9"}"#),
+            S::BAD_REQUEST,
+            "not an IPv6 address",
+        ),
+        (
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"x","image":"busybox","ssh_keys":["nonsense"]}"#),
+            S::BAD_REQUEST,
+            "OpenSSH public key",
+        ),
+        (
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"x","image":"busybox","user_data":"echo hi"}"#),
+            S::BAD_REQUEST,
+            "#!",
+        ),
+        (
+            "DELETE",
+            "/1.0/instances/v?force=maybe",
+            None,
+            S::BAD_REQUEST,
+            "force",
+        ),
+        (
+            "DELETE",
+            "/1.0/instances/v?other=1",
+            None,
+            S::BAD_REQUEST,
+            "other",
+        ),
+        (
+            "POST",
+            "/1.0/instances/v/state",
+            Some(r#"{"action":"fly"}"#),
+            S::UNPROCESSABLE_ENTITY,
+            "action",
+        ),
+        (
+            "POST",
+            "/1.0/instances/v/state",
+            Some(r#"{"action":"start"}"#),
+            S::CONFLICT,
+            "not stopped",
+        ),
+        (
+            "POST",
+            "/1.0/instances/v/state",
+            Some(r#"{"action":"stop","timeout":0}"#),
+            S::BAD_REQUEST,
+            "timeout",
+        ),
+        (
+            "POST",
+            "/1.0/instances/v/state",
+            Some(r#"{"action":"stop","rescue":true}"#),
+            S::BAD_REQUEST,
+            "rescue applies to start only",
+        ),
+        (
+            "POST",
+            "/1.0/instances/v/state",
+            Some(r#"{"action":"start","rescue_image":"busybox"}"#),
+            S::BAD_REQUEST,
+            "rescue_image needs rescue",
+        ),
+        (
+            "POST",
+            "/1.0/instances/v/rebuild",
+            Some(r#"{"image":"nosuch"}"#),
+            S::NOT_FOUND,
+            "unknown image",
+        ),
+        (
+            "POST",
+            "/1.0/instances/nope/rebuild",
+            Some(r#"{"image":"busybox"}"#),
+            S::NOT_FOUND,
+            "VPS nope",
+        ),
+        (
+            "POST",
+            "/1.0/instances/v/copy",
+            Some(r#"{"name":"w"}"#),
+            S::BAD_REQUEST,
+            "dir storage driver",
+        ),
+        (
+            "GET",
+            "/1.0/instances/nope/console",
+            None,
+            S::NOT_FOUND,
+            "VPS nope",
+        ),
+        (
+            "GET",
+            "/1.0/instances/nope/snapshots",
+            None,
+            S::NOT_FOUND,
+            "VPS nope",
+        ),
+        (
+            "POST",
+            "/1.0/instances/v/snapshots",
+            Some(r#"{"name":"..bad"}"#),
+            S::BAD_REQUEST,
+            "snapshot",
+        ),
+        (
+            "POST",
+            "/1.0/instances/v/snapshots",
+            Some(r#"{"name":"s1"}"#),
+            S::BAD_REQUEST,
+            "dir storage driver cannot",
+        ),
+        (
+            "DELETE",
+            "/1.0/instances/v/snapshots/s1",
+            None,
+            S::NOT_FOUND,
+            "snapshot s1 of v",
+        ),
+        (
+            "POST",
+            "/1.0/instances/v/snapshots/s1/restore",
+            Some(r#"{"stop":false}"#),
+            S::NOT_FOUND,
+            "snapshot s1",
+        ),
+        (
+            "POST",
+            "/1.0/instances/v/snapshots/s1/export",
+            Some(r#"{"path":"relative.stream"}"#),
+            S::BAD_REQUEST,
+            "absolute path",
+        ),
+        (
+            "POST",
+            "/1.0/instances/v/forwards",
+            Some(r#"{"protocol":"sctp","host_port":80,"vps_port":80}"#),
+            S::BAD_REQUEST,
+            "sctp",
+        ),
+        (
+            "POST",
+            "/1.0/instances/v/forwards",
+            Some(r#"{"protocol":"tcp","host_port":0,"vps_port":80}"#),
+            S::BAD_REQUEST,
+            "port",
+        ),
+        (
+            "DELETE",
+            "/1.0/instances/v/forwards/tcp/http",
+            None,
+            S::BAD_REQUEST,
+            "invalid port",
+        ),
+        (
+            "POST",
+            "/1.0/instances/v/firewall/rules",
+            Some(r#"{"action":"maybe","protocol":"tcp"}"#),
+            S::BAD_REQUEST,
+            "maybe",
+        ),
+        (
+            "POST",
+            "/1.0/instances/v/firewall/rules",
+            Some(r#"{"action":"allow","protocol":"tcp","source":"300.1.1.1/8"}"#),
+            S::BAD_REQUEST,
+            "300.1.1.1",
+        ),
+        (
+            "DELETE",
+            "/1.0/instances/v/firewall/rules/one",
+            None,
+            S::BAD_REQUEST,
+            "invalid rule number",
+        ),
+        (
+            "DELETE",
+            "/1.0/instances/v/firewall/rules/7",
+            None,
+            S::NOT_FOUND,
+            "firewall rule 7",
+        ),
+        ("GET", "/1.0/networks/nope", None, S::NOT_FOUND, "network nope"),
+        ("GET", "/1.0/images/nosuch", None, S::NOT_FOUND, "image nosuch"),
+        ("GET", "/1.0/images/a%20b", None, S::BAD_REQUEST, ""),
+        (
+            "POST",
+            "/1.0/images/build",
+            Some(r#"{"name":"nosuch"}"#),
+            S::NOT_FOUND,
+            "unknown image",
+        ),
+        (
+            "POST",
+            "/1.0/images/build",
+            Some(r#"{"name":"busybox"}"#),
+            S::BAD_REQUEST,
+            "dir storage driver",
+        ),
+        (
+            "POST",
+            "/1.0/images/import",
+            Some(r#"{"name":"busybox","path":"/x.tar"}"#),
+            S::CONFLICT,
+            "already exists",
+        ),
+        (
+            "POST",
+            "/1.0/images/import",
+            Some(r#"{"name":"mine","path":"/x.tar"}"#),
+            S::BAD_REQUEST,
+            "dir storage driver",
+        ),
+        (
+            "POST",
+            "/1.0/images/busybox/export",
+            Some(r#"{"path":"/tmp/x.tar"}"#),
+            S::NOT_FOUND,
+            "launch it once",
+        ),
+        ("DELETE", "/1.0/images/nosuch", None, S::NOT_FOUND, "image nosuch"),
+        (
+            "GET",
+            "/1.0/storage-pools/nope",
+            None,
+            S::NOT_FOUND,
+            "storage pool nope",
+        ),
+        ("GET", "/1.0/jobs/nope", None, S::NOT_FOUND, "job \"nope\""),
+        (
+            "GET",
+            "/1.0/jobs/nope/wait?timeout=x",
+            None,
+            S::BAD_REQUEST,
+            "timeout",
+        ),
+    ];
+    for (method, path, body, want, says) in cases {
+        let err = sim.refused(method, path, *body, *want).await;
+        assert!(
+            err.contains(says),
+            "{method} {path} {body:?}: {err:?} does not say {says:?}"
+        );
+    }
+    let mut after = sim.info("v").await;
+    after.usage = before.usage.clone();
+    assert_eq!(after, before, "the VPS is as it was");
+    let list: Vec<Instance> = sim.ok("GET", "/1.0/instances", None).await;
+    assert_eq!(list.len(), 1, "nothing was created");
+    assert_eq!(sim.store.nics().await.unwrap().len(), 1);
+}
