@@ -14,12 +14,19 @@ cd "$(dirname "$0")/.."
 BIN=target/release
 export PATH="$PWD/$BIN:$PATH"
 PIDFILE=/run/croft/croftd.pid
+UNIT=/etc/systemd/system/croftd.service
+# Where systemd is PID 1 croftd runs as its service (packaging/croftd.service);
+# elsewhere (a container, a chroot) it is started in the background.
+with_systemd() { [ -d /run/systemd/system ]; }
 
 if [ "${1:-}" = "--down" ] || [ "${1:-}" = "--purge" ]; then
   croft delete --force demo 2>/dev/null || true
   if [ "${1:-}" = "--purge" ] && [ -n "$(croft list --format json 2>/dev/null | grep '"name"' || true)" ]; then
     echo "quickstart: VPSes still exist (croft list); delete them before --purge" >&2
     exit 1
+  fi
+  if with_systemd && [ -f "$UNIT" ]; then
+    systemctl stop croftd.service || true
   fi
   if [ -f "$PIDFILE" ]; then
     pid=$(cat "$PIDFILE")
@@ -30,6 +37,11 @@ if [ "${1:-}" = "--down" ] || [ "${1:-}" = "--purge" ]; then
   if [ "${1:-}" = "--down" ]; then
     echo "croftd stopped (other VPSes keep running under their supervisors; state stays in /var/lib/croft)"
     exit 0
+  fi
+  if [ -f "$UNIT" ]; then
+    with_systemd && systemctl disable croftd.service 2>/dev/null || true
+    rm -f "$UNIT"
+    with_systemd && systemctl daemon-reload || true
   fi
   if mountpoint -q /var/lib/croft/storage-pools/default; then umount /var/lib/croft/storage-pools/default; fi
   # The lxcfs croftd started for honest /proc files inside VPSes.
@@ -49,13 +61,21 @@ scripts/deps.sh
 cargo build --release --workspace
 install -m 0755 "$BIN/croftd" "$BIN/croft" "$BIN/croft-supervisor" /usr/local/bin/
 
-if ! croft list >/dev/null 2>&1; then
+if with_systemd; then
+  install -m 0644 packaging/croftd.service "$UNIT"
+  systemctl daemon-reload
+  systemctl enable croftd.service
+  # A newly built croftd replaces the running one; VPSes keep running.
+  systemctl restart croftd.service
+  log="journalctl -u croftd"
+elif ! croft list >/dev/null 2>&1; then
   mkdir -p /run/croft /var/log/croft
   nohup /usr/local/bin/croftd >>/var/log/croft/croftd.log 2>&1 &
   echo $! > "$PIDFILE"
-  for _ in $(seq 100); do croft list >/dev/null 2>&1 && break; sleep 0.1; done
-  croft list >/dev/null || { echo "croftd did not start; see /var/log/croft/croftd.log" >&2; exit 1; }
+  log=/var/log/croft/croftd.log
 fi
+for _ in $(seq 100); do croft list >/dev/null 2>&1 && break; sleep 0.1; done
+croft list >/dev/null || { echo "croftd did not start; see ${log:-/var/log/croft/croftd.log}" >&2; exit 1; }
 # The first launch builds the Debian image with debootstrap (a minute or
 # two); later launches snapshot it in well under a second.
 croft info demo >/dev/null 2>&1 || croft launch debian/bookworm demo --memory 1GiB --cpu 1 --processes 500 --disk 4GiB

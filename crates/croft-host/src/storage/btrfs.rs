@@ -20,6 +20,9 @@ pub struct BtrfsPool {
     /// Where the pool's filesystem is reachable.
     root: PathBuf,
     source: String,
+    /// The filesystem is croft's own (a loop file or a device), not a
+    /// btrfs directory others may use too: its stale qgroups are croft's.
+    own_filesystem: bool,
 }
 
 /// Is `path` itself a mount point (as this process sees the mount table)?
@@ -72,7 +75,8 @@ impl BtrfsPool {
         // Qgroups of subvolumes deleted without waiting for their cleanup
         // (see `delete_subvolume`); on a filesystem of croft's own only,
         // not on a btrfs directory others may use too.
-        if !matches!(&cfg.source, Some(dir) if dir.is_dir()) {
+        let own_filesystem = !matches!(&cfg.source, Some(dir) if dir.is_dir());
+        if own_filesystem {
             let _ = cmd::run(Command::new("btrfs").args(["qgroup", "clear-stale"]).arg(&root));
         }
         private_dir(&root.join("containers"), 0o711)?;
@@ -81,6 +85,7 @@ impl BtrfsPool {
             name: cfg.name.clone(),
             root,
             source,
+            own_filesystem,
         })
     }
 
@@ -212,7 +217,7 @@ impl Pool for BtrfsPool {
         }
         let rootfs = self.rootfs(name);
         if rootfs.exists() {
-            delete_subvolume(&self.root, &rootfs)?;
+            delete_subvolume(&rootfs)?;
         }
         let dir = self.instance_dir(name);
         match std::fs::remove_dir_all(&dir) {
@@ -244,6 +249,26 @@ impl Pool for BtrfsPool {
 
     fn usage(&self, name: &str) -> Result<Option<u64>, StorageError> {
         referenced(&self.rootfs(name)).map(Some)
+    }
+
+    fn reclaim(&self) -> Result<(), StorageError> {
+        // Commit the deletions (which wakes the cleaner), wait for the
+        // cleaner, then drop what is left of their qgroups (newer kernels
+        // drop them themselves).
+        cmd::run(Command::new("btrfs").args(["filesystem", "sync"]).arg(&self.root))?;
+        cmd::run(
+            Command::new("timeout")
+                .args([CLEANER_WAIT, "btrfs", "subvolume", "sync"])
+                .arg(&self.root),
+        )?;
+        if self.own_filesystem {
+            cmd::run(
+                Command::new("btrfs")
+                    .args(["qgroup", "clear-stale"])
+                    .arg(&self.root),
+            )?;
+        }
+        Ok(())
     }
 
     fn usages(&self) -> Result<std::collections::HashMap<String, u64>, StorageError> {
@@ -283,7 +308,7 @@ impl Pool for BtrfsPool {
         // crash never leaves a half-built image under the real name.
         let building = images.join(format!(".{name}{UNFINISHED}"));
         if building.exists() {
-            delete_subvolume(&self.root, &building)?;
+            delete_subvolume(&building)?;
         }
         btrfs(&["-q", "subvolume", "create"], &building)?;
         let built = build(&building).map_err(|detail| StorageError::ImageBuild {
@@ -291,7 +316,7 @@ impl Pool for BtrfsPool {
             detail,
         });
         if let Err(e) = built {
-            let _ = delete_subvolume(&self.root, &building);
+            let _ = delete_subvolume(&building);
             return Err(e);
         }
         cmd::run(
@@ -409,7 +434,7 @@ impl Pool for BtrfsPool {
             // the receive completes. Anything else (a symlink the stream
             // left) is removed itself, never what it points to.
             let path = entry.path();
-            if delete_subvolume(&self.root, &path).is_err() {
+            if delete_subvolume(&path).is_err() {
                 remove_entry(&path)?;
             }
         }
@@ -425,7 +450,7 @@ impl Pool for BtrfsPool {
     fn delete_snapshot(&self, vps: &str, snap: &str) -> Result<(), StorageError> {
         let path = self.instance_dir(vps).join("snapshots").join(snap);
         match real_subvolume(&path) {
-            Ok(()) => delete_subvolume(&self.root, &path),
+            Ok(()) => delete_subvolume(&path),
             // Not there, or something an imported stream put in its place.
             Err(_) => remove_entry(&path),
         }
@@ -469,7 +494,7 @@ impl Pool for BtrfsPool {
     fn delete_side_volume(&self, vps: &str, side: SideVolume) -> Result<(), StorageError> {
         let path = self.side_volume(vps, side);
         if path.exists() {
-            delete_subvolume(&self.root, &path)?;
+            delete_subvolume(&path)?;
         }
         Ok(())
     }
@@ -508,7 +533,7 @@ impl Pool for BtrfsPool {
                     )?;
                 }
             }
-            delete_subvolume(&self.root, &rootfs)?;
+            delete_subvolume(&rootfs)?;
         }
         std::fs::rename(&replacement, &rootfs).map_err(io("rename", &replacement))
     }
@@ -563,7 +588,7 @@ impl Pool for BtrfsPool {
         let mut removed = Vec::new();
         for n in list_dirs(&images)? {
             if n.starts_with('.') && n.ends_with(UNFINISHED) {
-                delete_subvolume(&self.root, &images.join(&n))?;
+                delete_subvolume(&images.join(&n))?;
                 removed.push(n);
             }
         }
@@ -573,7 +598,7 @@ impl Pool for BtrfsPool {
     fn delete_image(&self, name: &str) -> Result<(), StorageError> {
         let path = self.image_path(name);
         if path.exists() {
-            delete_subvolume(&self.root, &path)?;
+            delete_subvolume(&path)?;
         }
         Ok(())
     }
@@ -639,11 +664,11 @@ fn parse_max_referenced(out: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// How long a delete waits for the btrfs cleaner. It usually takes well
-/// under a second; it can wait indefinitely when the kernel still has the
-/// deleted subvolume's inodes cached (seen once in a 100-VPS bulk run: 11
-/// minutes, until the dentry cache was dropped).
-const CLEANER_WAIT: &str = "10";
+/// How long a reclaim waits for the btrfs cleaner. It usually takes well
+/// under a second per subvolume; it can wait indefinitely when the kernel
+/// still has a deleted subvolume's inodes cached (seen once in a 100-VPS
+/// bulk run: 11 minutes, until the dentry cache was dropped).
+const CLEANER_WAIT: &str = "600";
 
 /// Remove `path` itself, whatever it is, if it is there: a symlink or file
 /// is unlinked (never followed), a directory removed with its contents
@@ -679,41 +704,16 @@ fn real_subvolume(path: &Path) -> Result<(), StorageError> {
     }
 }
 
-/// Delete a subvolume and free its qgroup. The cleaner removes a deleted
-/// subvolume in the background and its qgroup stays (stale) until then: a
-/// filesystem sync commits the deletion and wakes the cleaner, `subvolume
-/// sync` waits for it (at most [`CLEANER_WAIT`] seconds), then the qgroup
-/// goes (newer kernels drop it themselves, so "not found" is fine). A
-/// qgroup left stale by a timed-out wait is cleared at the next attach.
-fn delete_subvolume(root: &Path, path: &Path) -> Result<(), StorageError> {
+/// Delete a subvolume. Its space and qgroup come back when the btrfs
+/// cleaner has removed it, in the background: [`Pool::reclaim`] waits for
+/// that and drops the qgroups left stale (as does the next attach).
+fn delete_subvolume(path: &Path) -> Result<(), StorageError> {
     real_subvolume(path)?;
-    let id = cmd::stdout(
-        Command::new("btrfs")
-            .args(["inspect-internal", "rootid"])
-            .arg(path),
-    )
-    .ok()
-    .and_then(|s| s.trim().parse::<u64>().ok());
     cmd::run(
         Command::new("btrfs")
             .args(["-q", "subvolume", "delete"])
             .arg(path),
     )?;
-    if let Some(id) = id {
-        let id = id.to_string();
-        let _ = cmd::run(Command::new("btrfs").args(["filesystem", "sync"]).arg(root));
-        let _ = cmd::run(
-            Command::new("timeout")
-                .args([CLEANER_WAIT, "btrfs", "subvolume", "sync"])
-                .arg(root)
-                .arg(&id),
-        );
-        let _ = cmd::run(
-            Command::new("btrfs")
-                .args(["qgroup", "destroy", &format!("0/{id}")])
-                .arg(root),
-        );
-    }
     Ok(())
 }
 

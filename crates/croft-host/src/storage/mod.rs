@@ -181,6 +181,13 @@ pub trait Pool: Send + Sync + std::fmt::Debug {
     fn commit_replacement(&self, vps: &str) -> Result<(), StorageError>;
     /// Names of the VPS volumes present in the pool.
     fn volumes(&self) -> Result<Vec<String>, StorageError>;
+    /// Wait until the space of what was deleted is free again, and drop
+    /// what the deletions left (btrfs frees a deleted subvolume in the
+    /// background). Blocking, for as long as that takes: call it off the
+    /// path of any request.
+    fn reclaim(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
 
     /// Whether VPS disks are copy-on-write snapshots of image volumes kept
     /// in the pool (the VPS then mounts its disk idmapped); otherwise the

@@ -15,6 +15,7 @@ pub mod instances;
 pub mod jobs;
 mod locks;
 pub mod network;
+mod reclaim;
 
 use crate::backend::Backend;
 use crate::config::DaemonConfig;
@@ -27,6 +28,7 @@ use instances::InstanceService;
 use jobs::Jobs;
 use locks::Locks;
 use network::{NetHost, NetworkService};
+use reclaim::Reclaimer;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -64,6 +66,7 @@ impl Services {
         } = seams;
         let jobs = Jobs::new(store.clone());
         let locks = Arc::new(Locks::default());
+        let reclaimer = Arc::new(Reclaimer::new(pool.clone()));
         let network = Arc::new(
             NetworkService::new(&cfg.network, cfg.id_base, store.clone(), net_host)
                 .map_err(|e| ServiceError::Invalid(format!("[network] {e}")))?,
@@ -74,6 +77,7 @@ impl Services {
             catalog,
             jobs.clone(),
             locks.clone(),
+            reclaimer.clone(),
         ));
         let instances = Arc::new(InstanceService::new(instances::Deps {
             cfg,
@@ -84,6 +88,7 @@ impl Services {
             network: network.clone(),
             jobs: jobs.clone(),
             locks,
+            reclaimer,
         }));
         Ok(Services {
             instances,

@@ -7,6 +7,7 @@ pub mod catalog;
 use super::{blocking_host, error::host_err, Result, ServiceError};
 use crate::service::jobs::{JobHandle, Jobs};
 use crate::service::locks::Locks;
+use crate::service::reclaim::Reclaimer;
 use crate::store::{ImageUpdate, Store};
 use catalog::{pool_name, Catalog, ImageError, KINDS};
 use croft_host::storage::Pool;
@@ -21,6 +22,7 @@ pub struct ImageService {
     catalog: Catalog,
     jobs: Jobs,
     locks: Arc<Locks>,
+    reclaimer: Arc<Reclaimer>,
 }
 
 impl ImageService {
@@ -30,6 +32,7 @@ impl ImageService {
         catalog: Catalog,
         jobs: Jobs,
         locks: Arc<Locks>,
+        reclaimer: Arc<Reclaimer>,
     ) -> ImageService {
         ImageService {
             store,
@@ -37,6 +40,7 @@ impl ImageService {
             catalog,
             jobs,
             locks,
+            reclaimer,
         }
     }
 
@@ -241,7 +245,7 @@ impl ImageService {
                 job.progress(10, "unpacking").await;
                 let pool = this.pool.clone();
                 let (name, file) = (req.name.clone(), path.clone());
-                let (bytes, digest, facts) = blocking_host(move || -> Result<_> {
+                let unpacked = blocking_host(move || -> Result<_> {
                     let digest = sha256_file(&file)?;
                     let mut unpacked = None;
                     pool.ensure_image(&pool_name(&name), &mut |dir| {
@@ -253,7 +257,12 @@ impl ImageService {
                     let (bytes, facts) = unpacked.unwrap_or_default();
                     Ok((bytes, digest, facts))
                 })
-                .await?;
+                .await;
+                if unpacked.is_err() {
+                    // What it wrote before it failed goes in the background.
+                    this.reclaimer.request();
+                }
+                let (bytes, digest, facts) = unpacked?;
                 this.store
                     .upsert_image(ImageUpdate {
                         name: &req.name,
@@ -319,6 +328,7 @@ impl ImageService {
         let pool = self.pool.clone();
         let dir_name = pool_name(name);
         crate::blocking(move || pool.delete_image(&dir_name)).await??;
+        self.reclaimer.request();
         self.store.delete_image(name).await?;
         Ok(())
     }

@@ -183,7 +183,7 @@ impl InstanceService {
                 crate::error_chain(&e)
             ),
             Err(e) => warn!(vps = name, "rollback could not remove the volume: {e}"),
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => self.reclaimer.request(),
         }
         let host_if = self.store.nic(name).await.ok().flatten().map(|n| n.host_if);
         if let Err(e) = self.store.delete_instance(name).await {
@@ -395,6 +395,7 @@ impl InstanceService {
         let pool = self.pool.clone();
         let volume = name.to_string();
         crate::blocking(move || pool.delete_volume(&volume)).await??;
+        self.reclaimer.request();
         crate::failpoint::crash_point("delete:volume-gone");
         let left = self.network.leftovers(name).await?;
         self.store.delete_instance(name).await?;

@@ -23,6 +23,7 @@ use super::images::ImageService;
 use super::jobs::Jobs;
 use super::locks::Locks;
 use super::network::NetworkService;
+use super::reclaim::Reclaimer;
 use super::{Result, ServiceError};
 use crate::backend::Backend;
 use crate::config::DaemonConfig;
@@ -44,6 +45,7 @@ pub struct InstanceService {
     network: Arc<NetworkService>,
     jobs: Jobs,
     locks: Arc<Locks>,
+    reclaimer: Arc<Reclaimer>,
     /// Snapshots (VPS, snapshot) an export is reading, with how many.
     exporting: Mutex<HashMap<(String, String), usize>>,
 }
@@ -58,6 +60,7 @@ pub struct Deps {
     pub network: Arc<NetworkService>,
     pub jobs: Jobs,
     pub locks: Arc<Locks>,
+    pub reclaimer: Arc<Reclaimer>,
 }
 
 impl InstanceService {
@@ -71,6 +74,7 @@ impl InstanceService {
             network: deps.network,
             jobs: deps.jobs,
             locks: deps.locks,
+            reclaimer: deps.reclaimer,
             exporting: Mutex::new(HashMap::new()),
         }
     }

@@ -69,6 +69,8 @@ impl InstanceService {
                 warn!("{}", crate::error_chain(&e));
             }
         }
+        // What deletes before a restart left for the cleaner.
+        self.reclaimer.request();
         Ok(())
     }
 

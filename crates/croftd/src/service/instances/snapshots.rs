@@ -118,6 +118,7 @@ impl InstanceService {
         let pool = self.pool.clone();
         let (vps, s) = (name.to_string(), snap.to_string());
         crate::blocking(move || pool.delete_snapshot(&vps, &s)).await??;
+        self.reclaimer.request();
         self.store.delete_snapshot(name, snap).await?;
         Ok(())
     }

@@ -145,6 +145,7 @@ impl InstanceService {
         let (vps, s, file) = (name.to_string(), snap.clone(), path.clone());
         let received = crate::blocking(move || pool.receive_snapshot(&vps, &file, &s)).await?;
         if let Err(e) = received {
+            self.reclaimer.request();
             self.store.delete_snapshot(name, &snap).await?;
             return Err(receive_err(e, from, name));
         }
