@@ -16,6 +16,18 @@ pub use config::{ConfigError, InstanceConfig};
 pub use names::{validate_name, NameError};
 pub use units::{format_size, parse_cpu, parse_rate, parse_size, UnitError};
 
+/// A value croft refuses, and why, in words for the user: what every
+/// validator here returns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ValueError(pub String);
+
+impl From<String> for ValueError {
+    fn from(why: String) -> ValueError {
+        ValueError(why)
+    }
+}
+
 /// The API version prefix every route lives under.
 pub const API_PREFIX: &str = "/1.0";
 
@@ -64,7 +76,7 @@ const SSH_KEY_TYPES: &[&str] = &[
 /// `TYPE BASE64 [COMMENT]` per line, blank lines and `#` comments skipped.
 /// Options (`command=...`) are refused: a key given to croft grants plain
 /// root login, nothing else.
-pub fn parse_ssh_keys(text: &str) -> Result<Vec<String>, String> {
+pub fn parse_ssh_keys(text: &str) -> Result<Vec<String>, ValueError> {
     let mut keys = Vec::new();
     for line in text
         .lines()
@@ -76,35 +88,39 @@ pub fn parse_ssh_keys(text: &str) -> Result<Vec<String>, String> {
         let blob = parts.next().unwrap_or_default();
         let short: String = line.chars().take(40).collect();
         if !SSH_KEY_TYPES.contains(&kind) {
-            return Err(format!(
+            return Err(ValueError(format!(
                 "not an OpenSSH public key: {short:?} (expected e.g. ssh-ed25519 AAAA... comment)"
-            ));
+            )));
         }
         let base64 = blob.len() >= 16
             && blob
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=');
         if !base64 || line.chars().any(|c| c.is_control()) {
-            return Err(format!("malformed {kind} key: {short:?}"));
+            return Err(ValueError(format!("malformed {kind} key: {short:?}")));
         }
         keys.push(line.to_string());
     }
     if keys.is_empty() {
-        return Err("no public key found (expected e.g. ssh-ed25519 AAAA... comment)".into());
+        return Err(ValueError(
+            "no public key found (expected e.g. ssh-ed25519 AAAA... comment)".into(),
+        ));
     }
     Ok(keys)
 }
 
 /// Check a user-data script: a `#!` interpreter line, at most 64 KiB.
-pub fn validate_user_data(script: &str) -> Result<(), String> {
+pub fn validate_user_data(script: &str) -> Result<(), ValueError> {
     if !script.starts_with("#!") {
-        return Err("the user-data script must start with an interpreter line (#!/bin/sh)".into());
+        return Err(ValueError(
+            "the user-data script must start with an interpreter line (#!/bin/sh)".into(),
+        ));
     }
     if script.len() > MAX_USER_DATA {
-        return Err(format!(
+        return Err(ValueError(format!(
             "the user-data script is larger than {} KiB",
             MAX_USER_DATA >> 10
-        ));
+        )));
     }
     Ok(())
 }
@@ -188,18 +204,17 @@ impl std::fmt::Display for Status {
     }
 }
 
-/// One VPS as listed and shown.
+/// One VPS as listed and shown: what its owner sees (how it sits on the
+/// host is [`HostDetails`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Instance {
     pub name: String,
+    /// Its identity for good (a name may be reused after a delete).
+    pub uuid: String,
     pub image: String,
     pub status: Status,
     pub config: BTreeMap<String, String>,
-    /// First host uid of the VPS's 65536-id range (root inside maps to it).
-    pub uid_base: u32,
     pub created_at: String,
-    /// Host pid of the VPS init while running.
-    pub init_pid: Option<i32>,
     /// How the VPS last stopped, e.g. "init exited with status 0".
     pub last_exit: Option<String>,
     /// Live resource usage while running.
@@ -208,9 +223,6 @@ pub struct Instance {
     /// VPS, as of the pool's last commit (seconds old) in a list.
     #[serde(default)]
     pub disk_bytes: Option<u64>,
-    /// The supervisor's control socket while running (local clients attach
-    /// exec and console through it).
-    pub supervisor_socket: Option<String>,
     /// The VPS's network interface, if it has one.
     #[serde(default)]
     pub nic: Option<Nic>,
@@ -231,6 +243,39 @@ pub struct Instance {
     /// is at /mnt inside).
     #[serde(default)]
     pub rescue: Option<String>,
+}
+
+/// `GET /1.0/instances/{name}/host`: how a VPS sits on its host, for the
+/// host's administrator (and local exec and console).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HostDetails {
+    pub name: String,
+    pub uuid: String,
+    /// What runs it: "container", or "sim" for the simulator.
+    pub backend: String,
+    /// First host uid (and gid) of its id range; root inside is this one.
+    pub uid_base: u32,
+    /// How many ids the range has.
+    pub id_count: u32,
+    /// Host pid of its init while it runs.
+    pub init_pid: Option<i32>,
+    /// Its supervisor's control socket while it runs (local clients
+    /// attach exec and console through it).
+    pub control_socket: Option<String>,
+}
+
+/// A storage pool, as `croft storage info` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoragePool {
+    pub name: String,
+    pub driver: String,
+    /// The loop file, block device or directory behind the pool.
+    pub source: String,
+    pub mount: String,
+    pub size_bytes: u64,
+    pub used_bytes: u64,
+    pub free_bytes: u64,
+    pub volumes: usize,
 }
 
 /// A VPS's interface on a croft network (`eth0` inside).
@@ -304,18 +349,18 @@ pub struct Firewall {
 }
 
 /// Parse a port or range: `22` -> (22, 22), `8000-8100`.
-pub fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
-    let port = |p: &str| -> Result<u16, String> {
+pub fn parse_port_range(text: &str) -> Result<(u16, u16), ValueError> {
+    let port = |p: &str| -> Result<u16, ValueError> {
         match p.trim().parse::<u32>() {
             Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
-            _ => Err(format!("invalid port {p:?} (1 to 65535)")),
+            _ => Err(ValueError(format!("invalid port {p:?} (1 to 65535)"))),
         }
     };
     match text.split_once('-') {
         Some((a, b)) => {
             let (a, b) = (port(a)?, port(b)?);
             if a > b {
-                return Err(format!("invalid port range {text:?} (low-high)"));
+                return Err(ValueError(format!("invalid port range {text:?} (low-high)")));
             }
             Ok((a, b))
         }
@@ -325,7 +370,7 @@ pub fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
 
 /// Parse an address or CIDR into its network address and prefix:
 /// `192.0.2.7` -> 192.0.2.7/32, `192.0.2.7/24` -> 192.0.2.0/24.
-pub fn parse_source(text: &str) -> Result<(std::net::IpAddr, u8), String> {
+pub fn parse_source(text: &str) -> Result<(std::net::IpAddr, u8), ValueError> {
     use std::net::IpAddr;
     let bad = || format!("invalid address or CIDR {text:?} (e.g. 192.0.2.0/24 or 2001:db8::/32)");
     let (addr, prefix) = match text.split_once('/') {
@@ -357,19 +402,25 @@ pub fn parse_source(text: &str) -> Result<(std::net::IpAddr, u8), String> {
 
 /// Check a firewall rule: known action and protocol, a port only with tcp
 /// or udp, a valid source.
-pub fn validate_firewall_rule(r: &FirewallRule) -> Result<(), String> {
+pub fn validate_firewall_rule(r: &FirewallRule) -> Result<(), ValueError> {
     if r.action != "allow" && r.action != "deny" {
-        return Err(format!("unknown action {:?} (use allow or deny)", r.action));
+        return Err(ValueError(format!(
+            "unknown action {:?} (use allow or deny)",
+            r.action
+        )));
     }
     if !["tcp", "udp", "icmp", "any"].contains(&r.protocol.as_str()) {
-        return Err(format!(
+        return Err(ValueError(format!(
             "unknown protocol {:?} (use tcp, udp, icmp or any)",
             r.protocol
-        ));
+        )));
     }
     if let Some(port) = &r.port {
         if r.protocol != "tcp" && r.protocol != "udp" {
-            return Err(format!("a port needs protocol tcp or udp, not {}", r.protocol));
+            return Err(ValueError(format!(
+                "a port needs protocol tcp or udp, not {}",
+                r.protocol
+            )));
         }
         parse_port_range(port)?;
     }
@@ -380,22 +431,25 @@ pub fn validate_firewall_rule(r: &FirewallRule) -> Result<(), String> {
 }
 
 /// Check a port forward request: a known protocol and ports 1-65535.
-pub fn validate_forward(f: &PortForward) -> Result<(), String> {
+pub fn validate_forward(f: &PortForward) -> Result<(), ValueError> {
     if f.protocol != "tcp" && f.protocol != "udp" {
-        return Err(format!("unknown protocol {:?} (use tcp or udp)", f.protocol));
+        return Err(ValueError(format!(
+            "unknown protocol {:?} (use tcp or udp)",
+            f.protocol
+        )));
     }
     if f.host_port == 0 || f.vps_port == 0 {
-        return Err("ports must be between 1 and 65535".into());
+        return Err(ValueError("ports must be between 1 and 65535".into()));
     }
     Ok(())
 }
 
 /// Parse `HOST:VPS` (or one port for both), as `croft port add` takes it.
-pub fn parse_port_pair(text: &str) -> Result<(u16, u16), String> {
-    let port = |p: &str| -> Result<u16, String> {
+pub fn parse_port_pair(text: &str) -> Result<(u16, u16), ValueError> {
+    let port = |p: &str| -> Result<u16, ValueError> {
         match p.parse::<u32>() {
             Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
-            _ => Err(format!("invalid port {p:?} (1 to 65535)")),
+            _ => Err(ValueError(format!("invalid port {p:?} (1 to 65535)"))),
         }
     };
     match text.split_once(':') {
@@ -456,14 +510,43 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotRequest {
-    /// Default: the first free `snapN`, or for an import the name the
-    /// snapshot had when it was exported.
+    /// Default: the first free `snapN`.
     #[serde(default)]
     pub name: Option<String>,
-    /// Import instead of taking one: the absolute path, on the host, of a
-    /// stream written by a snapshot export (here or on another host).
+}
+
+/// The media type of the bytes a stream endpoint sends or takes (an image
+/// tarball, a snapshot's send stream).
+pub const STREAM_TYPE: &str = "application/octet-stream";
+
+/// `POST /1.0/instances/{name}/snapshots?name=` with a [`STREAM_TYPE`]
+/// body: import the send stream a snapshot export wrote (here or on
+/// another host) as a snapshot.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotImportQuery {
+    /// Default: the name the snapshot had when it was exported.
     #[serde(default)]
-    pub from_file: Option<String>,
+    pub name: Option<String>,
+}
+
+/// `GET /1.0/instances/{name}/snapshots/{snap}/export?since=`: the
+/// snapshot as a btrfs send stream.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotExportQuery {
+    /// Send only what changed since this (older) snapshot of the same VPS;
+    /// the receiving side must have imported that one first.
+    #[serde(default)]
+    pub since: Option<String>,
+}
+
+/// `POST /1.0/images?name=` with a [`STREAM_TYPE`] body: import a tarball
+/// (.tar, .tar.gz or .tar.zst) as an image.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ImageImportQuery {
+    pub name: String,
 }
 
 /// `POST /1.0/instances/{name}/snapshots/{snap}/restore`.
@@ -514,58 +597,9 @@ pub struct BuildRequest {
     pub name: String,
 }
 
-/// `POST /1.0/images/import`: a tarball on croftd's host.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ImportRequest {
-    pub name: String,
-    pub path: String,
-}
-
-/// `POST /1.0/images/{name}/export`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ExportRequest {
-    pub path: String,
-    /// Replace an existing file at `path` (refused otherwise).
-    #[serde(default)]
-    pub overwrite: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ExportResult {
-    pub path: String,
-    pub sha256: String,
-    pub size_bytes: u64,
-}
-
-/// `POST /1.0/instances/{name}/snapshots/{snap}/export`: write the
-/// snapshot to a file on the host as a btrfs send stream.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SnapshotExportRequest {
-    /// Absolute path of the file to write, in an existing directory.
-    pub path: String,
-    /// Send only what changed since this (older) snapshot of the same VPS;
-    /// the receiving side must have imported that one first.
-    #[serde(default)]
-    pub since: Option<String>,
-    /// Replace an existing file at `path` (refused otherwise).
-    #[serde(default)]
-    pub overwrite: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SnapshotExportResult {
-    pub path: String,
-    pub size_bytes: u64,
-    /// The snapshot the stream is incremental on, if it is.
-    pub since: Option<String>,
-}
-
 /// Image names: a label, or two joined by '/', of lowercase letters,
 /// digits, '.' and '-' (`busybox`, `debian/bookworm`, `my-app.v2`).
-pub fn validate_image_name(name: &str) -> Result<(), String> {
+pub fn validate_image_name(name: &str) -> Result<(), ValueError> {
     let ok_part = |p: &str| {
         !p.is_empty()
             && p.len() <= 63
@@ -576,9 +610,9 @@ pub fn validate_image_name(name: &str) -> Result<(), String> {
     };
     let parts: Vec<&str> = name.split('/').collect();
     if parts.len() > 2 || !parts.iter().all(|p| ok_part(p)) {
-        return Err(format!(
+        return Err(ValueError(format!(
             "invalid image name {name:?}: use lowercase letters, digits, '.' and '-', optionally two parts joined by '/'"
-        ));
+        )));
     }
     Ok(())
 }
@@ -604,7 +638,7 @@ mod forward_tests {
             protocol: "sctp".into(),
             ..ok
         };
-        assert!(validate_forward(&bad).unwrap_err().contains("unknown protocol"));
+        assert!(validate_forward(&bad).unwrap_err().0.contains("unknown protocol"));
     }
 
     #[test]
@@ -628,7 +662,7 @@ mod forward_tests {
             (rule("allow", "tcp", None, Some("example.com")), "invalid address"),
         ] {
             let err = validate_firewall_rule(&bad).unwrap_err();
-            assert!(err.contains(why), "{bad:?}: {err}");
+            assert!(err.0.contains(why), "{bad:?}: {err}");
         }
         assert_eq!(
             parse_source("192.0.2.77/24").unwrap(),
@@ -659,7 +693,7 @@ mod forward_tests {
             assert!(parse_ssh_keys(bad).is_err(), "{bad}");
         }
         assert!(validate_user_data("#!/bin/sh\necho hi\n").is_ok());
-        assert!(validate_user_data("echo hi").unwrap_err().contains("#!"));
+        assert!(validate_user_data("echo hi").unwrap_err().0.contains("#!"));
         assert!(validate_user_data(&format!("#!/bin/sh\n{}", "x".repeat(MAX_USER_DATA))).is_err());
     }
 }

@@ -44,16 +44,27 @@ pub struct Unpacked {
 }
 
 fn open_decompressed(path: &Path) -> Result<Box<dyn Read>, ArchiveError> {
-    let io = |source| ArchiveError::Io {
+    let file = File::open(path).map_err(|source| ArchiveError::Io {
         what: "open",
         path: path.to_path_buf(),
         source,
-    };
-    let mut file = BufReader::new(File::open(path).map_err(io)?);
+    })?;
+    decompressed(BufReader::new(file))
+}
+
+/// `r` decompressed as its first bytes say: gzip, zstd, or a plain tar.
+fn decompressed<'a>(mut r: impl Read + 'a) -> Result<Box<dyn Read + 'a>, ArchiveError> {
     let mut magic = [0u8; 4];
-    let n = file.read(&mut magic).map_err(ArchiveError::Corrupt)?;
+    let mut n = 0;
+    // A stream may hand over fewer bytes than asked for.
+    while n < magic.len() {
+        match r.read(&mut magic[n..]).map_err(ArchiveError::Corrupt)? {
+            0 => break,
+            got => n += got,
+        }
+    }
     let head = std::io::Cursor::new(magic[..n].to_vec());
-    let reader = head.chain(file);
+    let reader = head.chain(r);
     Ok(match &magic[..n] {
         [0x1f, 0x8b, ..] => Box::new(GzDecoder::new(reader)),
         [0x28, 0xb5, 0x2f, 0xfd] => Box::new(ZstdFrames::new(BufReader::new(reader))?),
@@ -127,7 +138,16 @@ fn check_path(path: &Path) -> Result<(), &'static str> {
 /// Unpack `archive` (.tar or .tar.gz) into the empty directory `dest`.
 /// On error `dest` may hold part of the tree; the caller discards it.
 pub fn unpack(archive: &Path, dest: &Path) -> Result<Unpacked, ArchiveError> {
-    let mut tar = tar::Archive::new(open_decompressed(archive)?);
+    unpack_tar(open_decompressed(archive)?, dest)
+}
+
+/// [`unpack`] an archive read from a stream (an upload), never held whole.
+pub fn unpack_from(stream: impl Read, dest: &Path) -> Result<Unpacked, ArchiveError> {
+    unpack_tar(decompressed(stream)?, dest)
+}
+
+fn unpack_tar(tarball: impl Read, dest: &Path) -> Result<Unpacked, ArchiveError> {
+    let mut tar = tar::Archive::new(tarball);
     tar.set_preserve_permissions(true);
     tar.set_preserve_ownerships(true);
     tar.set_unpack_xattrs(false);
@@ -204,10 +224,9 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// Write `src` as a gzip-compressed tarball into `out` (an
-/// [`crate::outfile::OutFile`]'s file when it lands on a path a request
-/// named); returns the tarball's sha256 and size.
-pub fn pack(src: &Path, out: &File) -> Result<(String, u64), ArchiveError> {
+/// Write `src` as a gzip-compressed tarball into `out` (a download, as
+/// the client takes it); returns the tarball's sha256 and size.
+pub fn pack(src: &Path, out: impl Write) -> Result<(String, u64), ArchiveError> {
     let io = |what, path: &Path| {
         let path = path.to_path_buf();
         move |source| ArchiveError::Io { what, path, source }

@@ -12,8 +12,8 @@ pub mod cmd;
 pub mod fds;
 pub mod lxcfs;
 pub mod net;
-pub mod outfile;
-pub mod proto;
+/// The supervisor control protocol (the `croft-proto` crate).
+pub use croft_proto as proto;
 pub mod rootfs;
 pub mod runtime;
 pub mod spec;

@@ -1,25 +1,26 @@
 //! croft: the command line for croftd.
 //!
-//! Every command is an API call on croftd's unix socket, except the data
-//! path of `exec` and `console`: once croftd has confirmed the VPS runs and
-//! named its supervisor's socket, the CLI hands its own terminal to the
-//! supervisor (descriptor passing), so no process copies the bytes of a
-//! non-interactive exec.
+//! Every command is an API call on croftd's unix socket through the typed
+//! client (`croft-client`), except the data path of `exec` and `console`
+//! (`session.rs`), which talks to the VPS's supervisor directly.
+//! Image and snapshot transfers stream local files to and from croftd
+//! (`transfer.rs`).
 
-mod client;
+mod images;
 mod network;
 mod relay;
+mod session;
+mod snapshots;
 mod terminal;
+mod transfer;
 
 use anyhow::{anyhow, bail, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use client::Client;
 use croft_api::config::{parse_assignment, LIMITS_CPU, LIMITS_DISK, LIMITS_MEMORY, LIMITS_PROCESSES};
 use croft_api::{
-    format_size, ConfigPatch, Image, Instance, Job, JobStatus, LaunchRequest, StateAction, StateRequest,
-    Status,
+    format_size, ConfigPatch, Instance, Job, JobStatus, LaunchRequest, StateAction, StateRequest,
 };
-use croft_host::proto::{Conn, Reply, Request};
+use croft_client::Client;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,7 +34,7 @@ use std::process::ExitCode;
 )]
 struct Cli {
     /// croftd's API socket.
-    #[arg(long, global = true, env = "CROFT_SOCKET", default_value = client::DEFAULT_SOCKET)]
+    #[arg(long, global = true, env = "CROFT_SOCKET", default_value = croft_client::DEFAULT_SOCKET)]
     socket: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -173,12 +174,12 @@ enum Command {
     /// Images VPSes are launched from.
     Image {
         #[command(subcommand)]
-        command: ImageCommand,
+        command: images::ImageCommand,
     },
     /// Snapshots of a VPS's disk.
     Snapshot {
         #[command(subcommand)]
-        command: SnapshotCommand,
+        command: snapshots::SnapshotCommand,
     },
     /// Reinstall a VPS's disk from an image, keeping its name, addresses, port
     /// forwards, firewall, limits, SSH keys and snapshots (a running VPS is
@@ -240,51 +241,6 @@ enum ConfigCommand {
 }
 
 #[derive(Subcommand)]
-enum SnapshotCommand {
-    /// Take a read-only snapshot (default name: the first free snapN).
-    Create { name: String, snapshot: Option<String> },
-    /// List a VPS's snapshots.
-    List {
-        name: String,
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-    },
-    /// Make a snapshot the VPS's disk again.
-    Restore {
-        name: String,
-        snapshot: String,
-        /// Stop a running VPS first and start it again afterwards.
-        #[arg(long)]
-        stop: bool,
-    },
-    /// Delete a snapshot.
-    Delete { name: String, snapshot: String },
-    /// Write a snapshot to FILE as a btrfs send stream: all of it, or with
-    /// --since only what changed since an older snapshot (btrfs pools).
-    Export {
-        name: String,
-        snapshot: String,
-        file: PathBuf,
-        /// Send only the changes since this snapshot of the same VPS (the
-        /// receiving VPS must have imported it already).
-        #[arg(long)]
-        since: Option<String>,
-        /// Replace FILE if it exists.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Receive a stream written by `croft snapshot export` (on this host or
-    /// another) as a new snapshot of a VPS; restore or copy it from there.
-    Import {
-        name: String,
-        file: PathBuf,
-        /// Name of the new snapshot (default: the name it was exported with).
-        #[arg(long = "name")]
-        snapshot: Option<String>,
-    },
-}
-
-#[derive(Subcommand)]
 enum StorageCommand {
     /// List storage pools with their size and use.
     List {
@@ -298,36 +254,6 @@ enum StorageCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-}
-
-#[derive(Subcommand)]
-enum ImageCommand {
-    /// List the images croft can launch.
-    List {
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-    },
-    /// Show one image: distribution, release, architecture, size, digest.
-    Info {
-        name: String,
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-    },
-    /// Build an image croft knows how to build (debian/bookworm, ...) now
-    /// rather than on its first launch.
-    Build { name: String },
-    /// Import a root filesystem tarball (.tar, .tar.gz or .tar.zst) as an image.
-    Import { file: PathBuf, name: String },
-    /// Export an image as a .tar.gz (prints its sha256).
-    Export {
-        name: String,
-        file: PathBuf,
-        /// Replace FILE if it exists.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Delete an image (VPSes launched from it keep their disks).
-    Delete { name: String },
 }
 
 fn main() -> ExitCode {
@@ -422,19 +348,16 @@ fn run(cli: Cli) -> Result<u8> {
                 );
             }
             let user_data = user_data.as_deref().map(read_user_data).transpose()?;
-            let job: Job = client.post(
-                "/1.0/instances",
-                &LaunchRequest {
-                    name: name.clone(),
-                    image,
-                    config: cfg,
-                    no_start,
-                    ipv4,
-                    ipv6,
-                    ssh_keys: keys,
-                    user_data,
-                },
-            )?;
+            let job: Job = client.launch(&LaunchRequest {
+                name: name.clone(),
+                image,
+                config: cfg,
+                no_start,
+                ipv4,
+                ipv6,
+                ssh_keys: keys,
+                user_data,
+            })?;
             println!("Creating {name}");
             let job = wait_job(&client, &job)?;
             if job.status != JobStatus::Success {
@@ -443,21 +366,12 @@ fn run(cli: Cli) -> Result<u8> {
             println!("{} {name}", if no_start { "Created" } else { "Started" });
         }
         Command::List { format } => {
-            let list: Vec<Instance> = client.get("/1.0/instances")?;
+            let list = client.instances()?;
             if format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
                 print_table(
-                    &[
-                        "NAME",
-                        "STATUS",
-                        "IMAGE",
-                        "IPV4",
-                        "CPU",
-                        "MEMORY",
-                        "PROCESSES",
-                        "INIT PID",
-                    ],
+                    &["NAME", "STATUS", "IMAGE", "IPV4", "CPU", "MEMORY", "PROCESSES"],
                     list.iter().map(|i| {
                         vec![
                             i.name.clone(),
@@ -476,18 +390,18 @@ fn run(cli: Cli) -> Result<u8> {
                                 .as_ref()
                                 .map(|u| u.processes.to_string())
                                 .unwrap_or_else(|| "-".into()),
-                            i.init_pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
                         ]
                     }),
                 );
             }
         }
         Command::Info { name, format } => {
-            let i: Instance = client.get(&format!("/1.0/instances/{}", path_name(&name)?))?;
+            let i = client.instance(path_name(&name)?)?;
             if format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&i)?);
             } else {
-                print_info(&i);
+                let host = client.host_details(path_name(&name)?)?;
+                print_info(&i, &host);
             }
         }
         Command::Start {
@@ -495,8 +409,8 @@ fn run(cli: Cli) -> Result<u8> {
             rescue,
             rescue_image,
         } => {
-            let i: Instance = client.post(
-                &format!("/1.0/instances/{}/state", path_name(&name)?),
+            let i: Instance = client.change_state(
+                path_name(&name)?,
                 &StateRequest {
                     action: StateAction::Start,
                     force: false,
@@ -518,8 +432,8 @@ fn run(cli: Cli) -> Result<u8> {
             user_data,
         } => {
             let user_data = user_data.as_deref().map(read_user_data).transpose()?;
-            let job: Job = client.post(
-                &format!("/1.0/instances/{}/rebuild", path_name(&name)?),
+            let job: Job = client.rebuild(
+                path_name(&name)?,
                 &croft_api::RebuildRequest {
                     image: image.clone(),
                     user_data,
@@ -541,7 +455,7 @@ fn run(cli: Cli) -> Result<u8> {
             println!("Restarted {name}");
         }
         Command::Delete { name, force } => {
-            client.delete(&format!("/1.0/instances/{}?force={force}", path_name(&name)?))?;
+            client.delete_instance(path_name(&name)?, force)?;
             println!("Deleted {name}");
         }
         Command::Exec {
@@ -550,15 +464,14 @@ fn run(cli: Cli) -> Result<u8> {
             env,
             cwd,
             command,
-        } => return exec(&client, &name, tty, env, cwd, command),
+        } => return session::exec(&client, &name, tty, env, cwd, command),
         Command::Console {
             name,
             show_log: true,
             raw,
         } => {
-            let log: serde_json::Value =
-                client.get(&format!("/1.0/instances/{}/console", path_name(&name)?))?;
-            let log = log["log"].as_str().unwrap_or_default();
+            let log = client.console_log(path_name(&name)?)?.log;
+            let log = log.as_str();
             if raw {
                 print!("{log}");
             } else {
@@ -569,17 +482,17 @@ fn run(cli: Cli) -> Result<u8> {
             name,
             show_log: false,
             ..
-        } => console(&client, &name)?,
+        } => session::console(&client, &name)?,
         Command::Config { command } => config(&client, command)?,
-        Command::Snapshot { command } => snapshot(&client, command)?,
+        Command::Snapshot { command } => snapshots::run(&client, command)?,
         Command::Copy { source, name } => {
             let (src, snap) = match source.split_once('/') {
                 Some((src, snap)) => (src.to_string(), Some(snap.to_string())),
                 None => (source.clone(), None),
             };
             croft_api::validate_name(&name)?;
-            let _: Instance = client.post(
-                &format!("/1.0/instances/{}/copy", path_name(&src)?),
+            client.copy(
+                path_name(&src)?,
                 &croft_api::CopyRequest {
                     name: name.clone(),
                     snapshot: snap,
@@ -590,22 +503,21 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Storage {
             command: StorageCommand::List { format },
         } => {
-            let pools: Vec<serde_json::Value> = client.get("/1.0/storage-pools")?;
+            let pools = client.storage_pools()?;
             if format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&pools)?);
             } else {
                 print_table(
                     &["NAME", "DRIVER", "SIZE", "USED", "FREE", "VPSES", "SOURCE"],
                     pools.iter().map(|p| {
-                        let size = |k: &str| format_size(p[k].as_u64().unwrap_or(0));
                         vec![
-                            p["name"].as_str().unwrap_or("").to_string(),
-                            p["driver"].as_str().unwrap_or("").to_string(),
-                            size("size_bytes"),
-                            size("used_bytes"),
-                            size("free_bytes"),
-                            p["volumes"].to_string(),
-                            p["source"].as_str().unwrap_or("").to_string(),
+                            p.name.clone(),
+                            p.driver.clone(),
+                            format_size(p.size_bytes),
+                            format_size(p.used_bytes),
+                            format_size(p.free_bytes),
+                            p.volumes.to_string(),
+                            p.source.clone(),
                         ]
                     }),
                 );
@@ -617,22 +529,21 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Storage {
             command: StorageCommand::Info { name, format },
         } => {
-            let p: serde_json::Value = client.get(&format!("/1.0/storage-pools/{}", path_name(&name)?))?;
+            let p = client.storage_pool(path_name(&name)?)?;
             if format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&p)?);
             } else {
-                let size = |k: &str| format_size(p[k].as_u64().unwrap_or(0));
-                println!("Name:    {}", p["name"].as_str().unwrap_or(""));
-                println!("Driver:  {}", p["driver"].as_str().unwrap_or(""));
-                println!("Source:  {}", p["source"].as_str().unwrap_or(""));
-                println!("Mount:   {}", p["mount"].as_str().unwrap_or(""));
-                println!("Size:    {}", size("size_bytes"));
-                println!("Used:    {}", size("used_bytes"));
-                println!("Free:    {}", size("free_bytes"));
-                println!("VPSes:   {}", p["volumes"]);
+                println!("Name:    {}", p.name);
+                println!("Driver:  {}", p.driver);
+                println!("Source:  {}", p.source);
+                println!("Mount:   {}", p.mount);
+                println!("Size:    {}", format_size(p.size_bytes));
+                println!("Used:    {}", format_size(p.used_bytes));
+                println!("Free:    {}", format_size(p.free_bytes));
+                println!("VPSes:   {}", p.volumes);
             }
         }
-        Command::Image { command } => image(&client, command)?,
+        Command::Image { command } => images::run(&client, command)?,
     }
     Ok(0)
 }
@@ -650,7 +561,7 @@ fn wait_job(client: &Client, job: &Job) -> Result<Job> {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
         loop {
-            let j: Job = client.get(&format!("/1.0/jobs/{}/wait?timeout=30", job.id))?;
+            let j = client.wait_job(&job.id, 30)?;
             if j.status != JobStatus::Running {
                 return Ok(j);
             }
@@ -663,7 +574,7 @@ fn wait_job(client: &Client, job: &Job) -> Result<Job> {
             .progress_chars("=> "),
     );
     loop {
-        let j: Job = client.get(&format!("/1.0/jobs/{}", job.id))?;
+        let j = client.job(&job.id)?;
         bar.set_position(j.progress.into());
         bar.set_message(j.message.clone().unwrap_or_default());
         if j.status != JobStatus::Running {
@@ -675,8 +586,8 @@ fn wait_job(client: &Client, job: &Job) -> Result<Job> {
 }
 
 fn state(client: &Client, name: &str, action: StateAction, force: bool, timeout: Option<u64>) -> Result<()> {
-    let _: Instance = client.post(
-        &format!("/1.0/instances/{}/state", path_name(name)?),
+    client.change_state(
+        path_name(name)?,
         &StateRequest {
             action,
             force,
@@ -723,16 +634,21 @@ pub(crate) fn print_table(header: &[&str], rows: impl Iterator<Item = Vec<String
     }
 }
 
-fn print_info(i: &Instance) {
+fn print_info(i: &Instance, host: &croft_api::HostDetails) {
     println!("Name:        {}", i.name);
+    println!("UUID:        {}", i.uuid);
     match &i.rescue {
         Some(image) => println!("Status:      {} (rescue system {image}, disk at /mnt)", i.status),
         None => println!("Status:      {}", i.status),
     }
     println!("Image:       {}", i.image);
     println!("Created:     {}", i.created_at);
-    println!("Id range:    {}-{}", i.uid_base, i.uid_base as u64 + 65535);
-    if let Some(pid) = i.init_pid {
+    println!(
+        "Id range:    {}-{}",
+        host.uid_base,
+        u64::from(host.uid_base) + u64::from(host.id_count) - 1
+    );
+    if let Some(pid) = host.init_pid {
         println!("Init PID:    {pid}");
     }
     if let Some(e) = &i.last_exit {
@@ -812,316 +728,6 @@ fn print_info(i: &Instance) {
     }
 }
 
-/// Ask croftd where the VPS's supervisor listens.
-fn supervisor(client: &Client, name: &str) -> Result<Conn> {
-    let i: Instance = client.get(&format!("/1.0/instances/{}/state", path_name(name)?))?;
-    if i.status != Status::Running {
-        bail!("VPS {name} is {}, not running", i.status);
-    }
-    let socket = i
-        .supervisor_socket
-        .ok_or_else(|| anyhow!("croftd did not name the supervisor of {name}"))?;
-    Ok(Conn::connect(std::path::Path::new(&socket))?)
-}
-
-fn exec(
-    client: &Client,
-    name: &str,
-    tty: bool,
-    env: Vec<String>,
-    cwd: Option<String>,
-    args: Vec<String>,
-) -> Result<u8> {
-    for e in &env {
-        if !e.contains('=') || e.starts_with('=') {
-            bail!("invalid --env {e:?}: expected NAME=value");
-        }
-    }
-    let conn = supervisor(client, name)?;
-    let mut env = env;
-    if tty {
-        if let Ok(term) = std::env::var("TERM") {
-            env.insert(0, format!("TERM={term}"));
-        }
-    }
-    let req = Request::Exec {
-        args,
-        env,
-        cwd,
-        tty,
-        window: if tty { terminal::window_size() } else { None },
-    };
-    if !tty {
-        // Signals meant for the command (Ctrl+C, kill of this CLI) are
-        // forwarded to it rather than ending only the CLI.
-        let forward = terminal::ForwardedSignals::new()?;
-        return match relay::exec(&conn, &req, &forward)? {
-            Reply::Exited { code } => Ok(code.clamp(0, 255) as u8),
-            Reply::Error { message } => bail!("{message}"),
-            other => bail!("unexpected answer from the supervisor: {other:?}"),
-        };
-    }
-    conn.send(&req, &[])?;
-    let master = match conn.recv::<Reply>()? {
-        (Reply::Pty, mut fds) if fds.len() == 1 => fds.remove(0),
-        (Reply::Exited { code }, _) => return Ok(code.clamp(0, 255) as u8),
-        (Reply::Error { message }, _) => bail!("{message}"),
-        (other, _) => bail!("unexpected answer from the supervisor: {other:?}"),
-    };
-    let raw = terminal::RawMode::enter();
-    let end = terminal::session(&master, &conn, None)?;
-    drop(raw);
-    match end {
-        terminal::SessionEnd::Exited(code) => Ok(code.clamp(0, 255) as u8),
-        terminal::SessionEnd::Detached => Ok(0),
-        terminal::SessionEnd::Closed(why) => bail!("{why}"),
-    }
-}
-
-/// Ctrl+a, as in screen and incus.
-const DETACH_PREFIX: u8 = 0x01;
-
-fn console(client: &Client, name: &str) -> Result<()> {
-    let conn = supervisor(client, name)?;
-    conn.send(&Request::Console, &[])?;
-    let master = match conn.recv::<Reply>()? {
-        (Reply::Console, mut fds) if fds.len() == 1 => fds.remove(0),
-        (Reply::Error { message }, _) => bail!("{message}"),
-        (other, _) => bail!("unexpected answer from the supervisor: {other:?}"),
-    };
-    eprintln!("Connected to the console of {name}. Detach with Ctrl+a q.\r");
-    let raw = terminal::RawMode::enter();
-    let end = terminal::session(&master, &conn, Some(DETACH_PREFIX))?;
-    drop(raw);
-    match end {
-        terminal::SessionEnd::Closed(why) => eprintln!("\r\nConsole closed: {why}"),
-        _ => eprintln!("\r\nDetached from {name}."),
-    }
-    Ok(())
-}
-
-/// An image name inside a URL path ('/' encoded).
-fn image_path(name: &str) -> Result<String> {
-    croft_api::validate_image_name(name).map_err(|e| anyhow!(e))?;
-    Ok(name.replace('/', "%2F"))
-}
-
-/// "debian bookworm", as far as the image says.
-fn os_name(i: &Image) -> String {
-    match (&i.distro, &i.release) {
-        (Some(d), Some(r)) => format!("{d} {r}"),
-        (Some(d), None) => d.clone(),
-        _ => "-".into(),
-    }
-}
-
-fn image(client: &Client, command: ImageCommand) -> Result<()> {
-    match command {
-        ImageCommand::List { format } => {
-            let images: Vec<Image> = client.get("/1.0/images")?;
-            if format == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&images)?);
-            } else {
-                print_table(
-                    &["NAME", "SOURCE", "AVAILABLE", "OS", "ARCH", "SIZE", "CREATED"],
-                    images.iter().map(|i| {
-                        vec![
-                            i.name.clone(),
-                            i.source.clone(),
-                            if i.available {
-                                "yes".into()
-                            } else {
-                                "no (built on launch)".into()
-                            },
-                            os_name(i),
-                            i.arch.clone().unwrap_or_else(|| "-".into()),
-                            i.size_bytes.map(format_size).unwrap_or_else(|| "-".into()),
-                            i.created_at.clone().unwrap_or_else(|| "-".into()),
-                        ]
-                    }),
-                );
-            }
-        }
-        ImageCommand::Info { name, format } => {
-            let i: Image = client.get(&format!("/1.0/images/{}", image_path(&name)?))?;
-            if format == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&i)?);
-            } else {
-                let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-                println!("Name:         {}", i.name);
-                println!("Description:  {}", i.description);
-                println!("Source:       {}", i.source);
-                println!(
-                    "Available:    {}",
-                    if i.available {
-                        "yes"
-                    } else {
-                        "no (built on first launch)"
-                    }
-                );
-                println!("Distribution: {}", dash(&i.distro));
-                println!("Release:      {}", dash(&i.release));
-                println!("Architecture: {}", dash(&i.arch));
-                println!(
-                    "Size:         {}",
-                    i.size_bytes.map(format_size).unwrap_or_else(|| "-".into())
-                );
-                println!("Created:      {}", dash(&i.created_at));
-                println!("SHA-256:      {}", dash(&i.sha256));
-            }
-        }
-        ImageCommand::Build { name } => {
-            image_path(&name)?;
-            let job: Job = client.post(
-                "/1.0/images/build",
-                &croft_api::BuildRequest { name: name.clone() },
-            )?;
-            let job = wait_job(client, &job)?;
-            if job.status != JobStatus::Success {
-                bail!("build of {name} failed: {}", job.error.unwrap_or_default());
-            }
-            println!("Image {name} is built");
-        }
-        ImageCommand::Import { file, name } => {
-            image_path(&name)?;
-            let file = std::fs::canonicalize(&file).map_err(|e| anyhow!("{}: {e}", file.display()))?;
-            let job: Job = client.post(
-                "/1.0/images/import",
-                &croft_api::ImportRequest {
-                    name: name.clone(),
-                    path: file.display().to_string(),
-                },
-            )?;
-            let job = wait_job(client, &job)?;
-            if job.status != JobStatus::Success {
-                bail!("import of {name} failed: {}", job.error.unwrap_or_default());
-            }
-            println!("Imported {name}");
-        }
-        ImageCommand::Export { name, file, force } => {
-            let file = absolute(file)?;
-            let r: croft_api::ExportResult = client.post(
-                &format!("/1.0/images/{}/export", image_path(&name)?),
-                &croft_api::ExportRequest {
-                    path: file.display().to_string(),
-                    overwrite: force,
-                },
-            )?;
-            println!("{}  {}", r.sha256, r.path);
-        }
-        ImageCommand::Delete { name } => {
-            client.delete(&format!("/1.0/images/{}", image_path(&name)?))?;
-            println!("Deleted image {name} (VPSes launched from it keep their own disks)");
-        }
-    }
-    Ok(())
-}
-
-/// croftd reads and writes files by path, from its own working directory:
-/// a relative path is the user's, so it is made absolute here.
-fn absolute(file: PathBuf) -> Result<PathBuf> {
-    Ok(if file.is_absolute() {
-        file
-    } else {
-        std::env::current_dir()?.join(file)
-    })
-}
-
-fn snapshot(client: &Client, command: SnapshotCommand) -> Result<()> {
-    match command {
-        SnapshotCommand::Create { name, snapshot } => {
-            let snap: croft_api::Snapshot = client.post(
-                &format!("/1.0/instances/{}/snapshots", path_name(&name)?),
-                &croft_api::SnapshotRequest {
-                    name: snapshot,
-                    from_file: None,
-                },
-            )?;
-            println!("Snapshot {}/{} taken", name, snap.name);
-        }
-        SnapshotCommand::Export {
-            name,
-            snapshot,
-            file,
-            since,
-            force,
-        } => {
-            let r: croft_api::SnapshotExportResult = client.post(
-                &format!(
-                    "/1.0/instances/{}/snapshots/{}/export",
-                    path_name(&name)?,
-                    path_name(&snapshot)?
-                ),
-                &croft_api::SnapshotExportRequest {
-                    path: absolute(file)?.display().to_string(),
-                    since,
-                    overwrite: force,
-                },
-            )?;
-            match r.since {
-                Some(since) => println!(
-                    "Exported {name}/{snapshot} (changes since {since}) to {}: {}",
-                    r.path,
-                    format_size(r.size_bytes)
-                ),
-                None => println!(
-                    "Exported {name}/{snapshot} to {}: {}",
-                    r.path,
-                    format_size(r.size_bytes)
-                ),
-            }
-        }
-        SnapshotCommand::Import { name, file, snapshot } => {
-            let snap: croft_api::Snapshot = client.post(
-                &format!("/1.0/instances/{}/snapshots", path_name(&name)?),
-                &croft_api::SnapshotRequest {
-                    name: snapshot,
-                    from_file: Some(absolute(file)?.display().to_string()),
-                },
-            )?;
-            println!("Imported snapshot {}/{}", name, snap.name);
-        }
-        SnapshotCommand::List { name, format } => {
-            let snaps: Vec<croft_api::Snapshot> =
-                client.get(&format!("/1.0/instances/{}/snapshots", path_name(&name)?))?;
-            if format == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&snaps)?);
-            } else {
-                print_table(
-                    &["NAME", "CREATED", "SIZE"],
-                    snaps.iter().map(|s| {
-                        vec![
-                            s.name.clone(),
-                            s.created_at.clone(),
-                            s.size_bytes.map(format_size).unwrap_or_else(|| "-".into()),
-                        ]
-                    }),
-                );
-            }
-        }
-        SnapshotCommand::Restore { name, snapshot, stop } => {
-            let _: Instance = client.post(
-                &format!(
-                    "/1.0/instances/{}/snapshots/{}/restore",
-                    path_name(&name)?,
-                    path_name(&snapshot)?
-                ),
-                &croft_api::RestoreRequest { stop },
-            )?;
-            println!("Restored {name} from {snapshot}");
-        }
-        SnapshotCommand::Delete { name, snapshot } => {
-            client.delete(&format!(
-                "/1.0/instances/{}/snapshots/{}",
-                path_name(&name)?,
-                path_name(&snapshot)?
-            ))?;
-            println!("Deleted snapshot {name}/{snapshot}");
-        }
-    }
-    Ok(())
-}
-
 fn config(client: &Client, command: ConfigCommand) -> Result<()> {
     match command {
         ConfigCommand::Set { name, settings } => {
@@ -1130,14 +736,11 @@ fn config(client: &Client, command: ConfigCommand) -> Result<()> {
                 let (k, v) = parse_assignment(s)?;
                 set.insert(k, v);
             }
-            let _: Instance = client.patch(
-                &format!("/1.0/instances/{}/config", path_name(&name)?),
-                &ConfigPatch { set, unset: vec![] },
-            )?;
+            client.patch_config(path_name(&name)?, &ConfigPatch { set, unset: vec![] })?;
         }
         ConfigCommand::Unset { name, keys } => {
-            let _: Instance = client.patch(
-                &format!("/1.0/instances/{}/config", path_name(&name)?),
+            client.patch_config(
+                path_name(&name)?,
                 &ConfigPatch {
                     set: BTreeMap::new(),
                     unset: keys,
@@ -1145,7 +748,7 @@ fn config(client: &Client, command: ConfigCommand) -> Result<()> {
             )?;
         }
         ConfigCommand::Show { name, format } => {
-            let i: Instance = client.get(&format!("/1.0/instances/{}", path_name(&name)?))?;
+            let i = client.instance(path_name(&name)?)?;
             if format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&i.config)?);
             } else {

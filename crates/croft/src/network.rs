@@ -1,10 +1,10 @@
 //! `croft network ...` and `croft port ...`.
 
-use crate::client::Client;
 use crate::{path_name, print_table, Format};
 use anyhow::Result;
 use clap::Subcommand;
-use croft_api::{ConfigPatch, Firewall, FirewallRule, Network, PortForward};
+use croft_api::{ConfigPatch, FirewallRule, PortForward};
+use croft_client::Client;
 
 #[derive(Subcommand)]
 pub enum NetworkCommand {
@@ -81,7 +81,7 @@ fn dash(v: &Option<String>) -> String {
 pub fn network(client: &Client, command: NetworkCommand) -> Result<()> {
     match command {
         NetworkCommand::List { format } => {
-            let nets: Vec<Network> = client.get("/1.0/networks")?;
+            let nets = client.networks()?;
             if format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&nets)?);
                 return Ok(());
@@ -102,7 +102,7 @@ pub fn network(client: &Client, command: NetworkCommand) -> Result<()> {
             );
         }
         NetworkCommand::Info { name, format } => {
-            let n: Network = client.get(&format!("/1.0/networks/{}", path_name(&name)?))?;
+            let n = client.network(path_name(&name)?)?;
             if format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&n)?);
                 return Ok(());
@@ -152,13 +152,11 @@ pub fn port(client: &Client, command: PortCommand) -> Result<()> {
                 vps_port,
             };
             croft_api::validate_forward(&f).map_err(anyhow::Error::msg)?;
-            let _: Vec<PortForward> =
-                client.post(&format!("/1.0/instances/{}/forwards", path_name(&name)?), &f)?;
+            client.add_forward(path_name(&name)?, &f)?;
             println!("Forwarding host port {host_port}/{protocol} to {name} port {vps_port}");
         }
         PortCommand::List { name, format } => {
-            let list: Vec<PortForward> =
-                client.get(&format!("/1.0/instances/{}/forwards", path_name(&name)?))?;
+            let list = client.forwards(path_name(&name)?)?;
             if format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
                 return Ok(());
@@ -179,12 +177,12 @@ pub fn port(client: &Client, command: PortCommand) -> Result<()> {
             protocol,
             host_port,
         } => {
-            client.delete(&format!(
-                "/1.0/instances/{}/forwards/{}/{host_port}",
+            client.remove_forward(
                 path_name(&name)?,
                 path_name(&protocol)
-                    .map_err(|_| anyhow::anyhow!("unknown protocol {protocol:?} (use tcp or udp)"))?
-            ))?;
+                    .map_err(|_| anyhow::anyhow!("unknown protocol {protocol:?} (use tcp or udp)"))?,
+                host_port,
+            )?;
             println!("Removed the forward of host port {host_port}/{protocol} to {name}");
         }
     }
@@ -207,14 +205,11 @@ pub fn firewall(client: &Client, command: FirewallCommand) -> Result<()> {
                 source: from,
             };
             croft_api::validate_firewall_rule(&rule).map_err(anyhow::Error::msg)?;
-            let fw: Firewall = client.post(
-                &format!("/1.0/instances/{}/firewall/rules", path_name(&name)?),
-                &rule,
-            )?;
+            let fw = client.add_firewall_rule(path_name(&name)?, &rule)?;
             println!("Added rule {} to the firewall of {name}", fw.rules.len());
         }
         FirewallCommand::List { name, format } => {
-            let fw: Firewall = client.get(&format!("/1.0/instances/{}/firewall", path_name(&name)?))?;
+            let fw = client.firewall(path_name(&name)?)?;
             if format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&fw)?);
                 return Ok(());
@@ -237,10 +232,7 @@ pub fn firewall(client: &Client, command: FirewallCommand) -> Result<()> {
             );
         }
         FirewallCommand::Remove { name, number } => {
-            client.delete(&format!(
-                "/1.0/instances/{}/firewall/rules/{number}",
-                path_name(&name)?
-            ))?;
+            client.remove_firewall_rule(path_name(&name)?, number)?;
             println!("Removed rule {number} from the firewall of {name}");
         }
         FirewallCommand::Default { name, policy } => {
@@ -251,8 +243,7 @@ pub fn firewall(client: &Client, command: FirewallCommand) -> Result<()> {
                 set: [(croft_api::config::FIREWALL_DEFAULT.to_string(), policy.clone())].into(),
                 unset: vec![],
             };
-            let _: croft_api::Instance =
-                client.patch(&format!("/1.0/instances/{}/config", path_name(&name)?), &patch)?;
+            client.patch_config(path_name(&name)?, &patch)?;
             println!("Inbound traffic to {name} that no rule matches: {policy}");
         }
     }

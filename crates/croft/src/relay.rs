@@ -7,7 +7,7 @@
 
 use crate::terminal::ForwardedSignals;
 use anyhow::Result;
-use croft_host::proto::{Conn, Reply, Request};
+use croft_proto::{Conn, Reply, Request};
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io::{Read, Write};

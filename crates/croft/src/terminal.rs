@@ -3,7 +3,7 @@
 //! command, and what a VPS wrote made safe to show on it.
 
 use anyhow::Result;
-use croft_host::proto::{Conn, Reply};
+use croft_proto::{Conn, Reply};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -51,7 +51,7 @@ pub fn window_size() -> Option<(u16, u16)> {
 
 fn set_window(fd: RawFd) {
     if let Some((rows, cols)) = window_size() {
-        croft_host::runtime::exec::set_window(fd, rows, cols);
+        croft_proto::set_window(fd, rows, cols);
     }
 }
 

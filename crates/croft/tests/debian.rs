@@ -6,6 +6,7 @@
 mod common;
 
 use common::Host;
+use croft_api::{Image, Status};
 use std::time::{Duration, Instant};
 
 fn wait_running(host: &Host, name: &str) -> Duration {
@@ -96,22 +97,15 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
             &format!("test/{release}"),
         ]);
         std::fs::remove_file(&tarball).unwrap();
-        let info: serde_json::Value = serde_json::from_str(&host.ok(&[
-            "image",
-            "info",
-            &format!("test/{release}"),
-            "--format",
-            "json",
-        ]))
-        .unwrap();
+        let info: Image = host.ok_json(&["image", "info", &format!("test/{release}"), "--format", "json"]);
         assert_eq!(
             (
-                info["distro"].as_str(),
-                info["release"].as_str(),
-                info["arch"].as_str()
+                info.distro.as_deref(),
+                info.release.as_deref(),
+                info.arch.as_deref()
             ),
             (Some("debian"), Some(release.as_str()), Some("amd64")),
-            "{info}"
+            "{info:?}"
         );
     }
 
@@ -156,7 +150,7 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
         failing.to_str().unwrap(),
     ]);
     wait_running(&host, "ssh1");
-    let ip = host.info("ssh1")["nic"]["ipv4"].as_str().unwrap().to_string();
+    let ip = host.info("ssh1").nic.unwrap().ipv4.unwrap();
     let ssh = format!(
         "ssh -i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
          -o ConnectTimeout=5 root@{ip} 'hostname; cat /root/user-data-runs'",
@@ -170,8 +164,8 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ssh1\nconfigured\n");
     assert_apt_gets_fixes(&host, "ssh1", "bookworm");
-    assert_eq!(host.info("ssh1")["user_data"], "succeeded");
-    assert_eq!(host.listed("ssh1")["user_data"], "succeeded");
+    assert_eq!(host.info("ssh1").user_data.as_deref(), Some("succeeded"));
+    assert_eq!(host.listed("ssh1").user_data.as_deref(), Some("succeeded"));
     host.ok(&["restart", "ssh1"]);
     wait_running(&host, "ssh1");
     assert_eq!(
@@ -206,8 +200,11 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
     host.ok(&["rebuild", "ssh1", "test/trixie"]);
     host.ok(&["start", "ssh1"]);
     wait_running(&host, "ssh1");
-    assert_eq!(host.info("ssh1")["nic"]["ipv4"].as_str(), Some(ip.as_str()));
-    assert_eq!(host.info("ssh1")["image"], "test/trixie");
+    assert_eq!(
+        host.info("ssh1").nic.and_then(|n| n.ipv4).as_deref(),
+        Some(ip.as_str())
+    );
+    assert_eq!(host.info("ssh1").image, "test/trixie");
     assert_eq!(
         ssh_run(". /etc/os-release; echo $VERSION_CODENAME; test -e /root/user-data-runs || echo fresh"),
         "trixie\nfresh\n"
@@ -217,7 +214,7 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
     // A failing script: the VPS still boots (running, not degraded) and
     // croft info says what happened.
     wait_running(&host, "ud2");
-    let status = host.info("ud2")["user_data"].as_str().unwrap().to_string();
+    let status = host.info("ud2").user_data.unwrap();
     assert!(status.contains("exit status 3"), "{status}");
     assert!(host
         .sh_ok("ud2", "cat /var/log/croft-user-data.log")
@@ -297,7 +294,7 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
         "stop took {:?}",
         start.elapsed()
     );
-    assert_eq!(host.info("web1")["last_exit"], "stopped");
+    assert_eq!(host.info("web1").last_exit.as_deref(), Some("stopped"));
     assert!(host
         .ok(&["console", "web1", "--show-log"])
         .contains("Halting system"));
@@ -311,12 +308,12 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
         "early stop took {:?}",
         start.elapsed()
     );
-    assert_eq!(host.info("web1")["last_exit"], "stopped");
+    assert_eq!(host.info("web1").last_exit.as_deref(), Some("stopped"));
     // And it boots again.
     host.ok(&["start", "web1"]);
     wait_running(&host, "web1");
     // Its name resolves to its own address, set up before init ran.
-    let ip = host.info("web1")["nic"]["ipv4"].as_str().unwrap().to_string();
+    let ip = host.info("web1").nic.unwrap().ipv4.unwrap();
     assert!(host.sh_ok("web1", "getent ahostsv4 web1").contains(&ip));
     assert!(host.sh_ok("web1", "ip -4 addr show eth0").contains(&ip));
     // Power from inside: reboot comes back as a new boot (a new init, the
@@ -327,8 +324,8 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
         "the VPS to come back from a reboot",
         Duration::from_secs(60),
         || {
-            let i = host.info("web1");
-            i["status"] == "running" && i["init_pid"].as_i64().is_some_and(|p| p != i64::from(pid_before))
+            host.info("web1").status == Status::Running
+                && host.details("web1").init_pid.is_some_and(|p| p != pid_before)
         },
     );
     wait_running(&host, "web1");
@@ -338,12 +335,12 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
     );
     let _ = host.croft(&["exec", "web1", "--", "systemctl", "poweroff"]);
     host.wait_for("the VPS to power off", Duration::from_secs(60), || {
-        host.info("web1")["status"] == "stopped"
+        host.info("web1").status == Status::Stopped
     });
     // The trixie VPS ran beside them all along and shuts down cleanly too.
     assert!(host
         .sh_ok("new1", "systemctl is-system-running")
         .starts_with("running"));
     host.ok(&["stop", "new1", "--timeout", "20"]);
-    assert_eq!(host.info("new1")["last_exit"], "stopped");
+    assert_eq!(host.info("new1").last_exit.as_deref(), Some("stopped"));
 }

@@ -396,7 +396,7 @@ fn another_vps_files_are_unreachable_through_proc_pid_root() {
     );
     // The victim's disk on the host is closed to the attacker's ids too.
     let victim_dir = host.instance_dir("victim");
-    let attacker_uid = host.info("esc")["uid_base"].as_u64().unwrap();
+    let attacker_uid = host.uid_base("esc");
     let denied = std::process::Command::new("setpriv")
         .args([
             &format!("--reuid={attacker_uid}"),
@@ -934,7 +934,7 @@ fn the_masks_over_proc_and_sys_cannot_be_lifted() {
     std::os::unix::fs::symlink("run", &proc_dir).unwrap();
     let err = host.fails(&["start", "esc"]);
     assert!(err.contains("/proc is not a directory"), "{err}");
-    assert_eq!(host.info("esc")["status"], "stopped");
+    assert_eq!(host.info("esc").status, croft_api::Status::Stopped);
     std::fs::remove_file(&proc_dir).unwrap();
     std::fs::create_dir(&proc_dir).unwrap();
     host.ok(&["start", "esc"]);

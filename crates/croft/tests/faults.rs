@@ -11,11 +11,12 @@
 mod common;
 
 use common::Host;
+use croft_api::{Instance, Network, Snapshot, Status};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-fn list(host: &Host) -> Vec<serde_json::Value> {
-    serde_json::from_str(&host.ok(&["list", "--format", "json"])).unwrap()
+fn list(host: &Host) -> Vec<Instance> {
+    host.list()
 }
 
 fn names_in(dir: &std::path::Path) -> BTreeSet<String> {
@@ -38,17 +39,14 @@ fn assert_consistent(host: &Host, context: &str) {
     for _ in 0..300 {
         if vpses
             .iter()
-            .all(|v| v["status"] == "running" || v["status"] == "stopped")
+            .all(|v| v.status == Status::Running || v.status == Status::Stopped)
         {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
         vpses = list(host);
     }
-    let known: BTreeSet<String> = vpses
-        .iter()
-        .map(|v| v["name"].as_str().unwrap().to_string())
-        .collect();
+    let known: BTreeSet<String> = vpses.iter().map(|v| v.name.clone()).collect();
     let containers = host.pool_dir().join("containers");
     assert_eq!(
         names_in(&containers),
@@ -58,8 +56,8 @@ fn assert_consistent(host: &Host, context: &str) {
     let mut running = BTreeSet::new();
     let mut host_ifs = BTreeSet::new();
     for v in &vpses {
-        let name = v["name"].as_str().unwrap();
-        let status = v["status"].as_str().unwrap();
+        let name = v.name.as_str();
+        let status = v.status.as_str();
         assert!(
             status == "running" || status == "stopped",
             "{context}: {name} is {status}"
@@ -68,23 +66,24 @@ fn assert_consistent(host: &Host, context: &str) {
         assert!(dir.join("rootfs").is_dir(), "{context}: {name} has no disk");
         if status == "running" {
             running.insert(name.to_string());
-            let pid = v["init_pid"].as_i64().unwrap() as i32;
+            let pid = host
+                .details(name)
+                .init_pid
+                .unwrap_or_else(|| panic!("{context}: {name} runs without an init pid"));
             assert!(common::pid_alive(pid), "{context}: {name}'s init {pid} is gone");
         } else {
             for side in ["rescue", "rootfs.new"] {
                 assert!(!dir.join(side).exists(), "{context}: {name} kept {side}");
             }
         }
-        if let Some(host_if) = v["nic"]["host_interface"].as_str() {
-            host_ifs.insert(host_if.to_string());
+        if let Some(nic) = &v.nic {
+            host_ifs.insert(nic.host_interface.clone());
         }
-        let (code, snaps) = host.api("GET", &format!("/1.0/instances/{name}/snapshots"), None);
+        let (code, snaps) = host.api_raw("GET", &format!("/1.0/instances/{name}/snapshots"), None);
         assert_eq!(code, 200);
-        let recorded: BTreeSet<String> = snaps
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["name"].as_str().unwrap().to_string())
+        let recorded: BTreeSet<String> = common::decode::<Vec<Snapshot>>(&snaps)
+            .into_iter()
+            .map(|s| s.name)
             .collect();
         assert_eq!(
             names_in(&dir.join("snapshots")),
@@ -106,12 +105,19 @@ fn assert_consistent(host: &Host, context: &str) {
         .collect();
     let running_ifs: BTreeSet<String> = vpses
         .iter()
-        .filter(|v| v["status"] == "running")
-        .filter_map(|v| v["nic"]["host_interface"].as_str().map(str::to_string))
+        .filter(|v| v.status == Status::Running)
+        .filter_map(|v| v.nic.as_ref().map(|n| n.host_interface.clone()))
         .collect();
     let table: Vec<String> = vpses
         .iter()
-        .map(|v| format!("{} {} {}", v["name"], v["status"], v["nic"]["host_interface"]))
+        .map(|v| {
+            format!(
+                "{:?} {:?} {:?}",
+                v.name,
+                v.status.as_str(),
+                v.nic.as_ref().map(|n| &n.host_interface)
+            )
+        })
         .collect();
     assert_eq!(
         veths, running_ifs,
@@ -133,10 +139,9 @@ fn assert_consistent(host: &Host, context: &str) {
         }
     }
     // Addresses are held by known VPSes only.
-    let net: serde_json::Value =
-        serde_json::from_str(&host.ok(&["network", "info", "default", "--format", "json"])).unwrap();
-    for lease in net["leases"].as_array().unwrap() {
-        let owner = lease["instance"].as_str().unwrap();
+    let net: Network = host.ok_json(&["network", "info", "default", "--format", "json"]);
+    for lease in &net.leases {
+        let owner = lease.instance.as_str();
         assert!(
             known.contains(owner),
             "{context}: {owner} holds an address but is gone"
@@ -171,8 +176,8 @@ fn croftd_killed_at_random_moments_always_restarts_into_a_consistent_state() {
     for round in 0..rounds {
         // Something to delete, copy from or rebuild, most rounds.
         let existing: Vec<String> = list(&host)
-            .iter()
-            .map(|v| v["name"].as_str().unwrap().to_string())
+            .into_iter()
+            .map(|v| v.name)
             .filter(|n| n != "keep1")
             .collect();
         let new = format!("v{round}");
@@ -246,10 +251,10 @@ fn croftd_killed_at_random_moments_always_restarts_into_a_consistent_state() {
             // on its way down: its supervisor finishes the stop it was
             // asked for, and the new croftd records it.)
             for v in list(&host) {
-                let name = v["name"].as_str().unwrap();
+                let name = v.name.as_str();
                 let mut tries = 0;
                 loop {
-                    if host.info(name)["status"] == "stopped" {
+                    if host.info(name).status == Status::Stopped {
                         host.ok(&["start", name]);
                     }
                     if host.sh(name, "true").status.success() {
@@ -264,10 +269,10 @@ fn croftd_killed_at_random_moments_always_restarts_into_a_consistent_state() {
         if let Err(panic) = usable {
             eprintln!("{context}\ndaemon log:\n{}", host.daemon_log());
             for v in list(&host) {
-                let name = v["name"].as_str().unwrap();
+                let name = v.name.as_str();
                 let log = host.run_dir().join("vps").join(name).join("supervisor.log");
                 eprintln!(
-                    "{v}\n{name} supervisor log:\n{}",
+                    "{v:?}\n{name} supervisor log:\n{}",
                     std::fs::read_to_string(log).unwrap_or_default()
                 );
             }
@@ -277,7 +282,7 @@ fn croftd_killed_at_random_moments_always_restarts_into_a_consistent_state() {
     eprintln!("{killed_mid_way} of {rounds} operations killed before they answered");
     assert!(killed_mid_way > 0, "no operation was ever interrupted");
     for v in list(&host) {
-        host.ok(&["delete", "--force", v["name"].as_str().unwrap()]);
+        host.ok(&["delete", "--force", &v.name]);
     }
 }
 
@@ -321,9 +326,13 @@ fn croftd_restarted_in_another_cgroup_keeps_each_vps_where_its_cgroup_is() {
         (300u64 << 20).to_string(),
         "the new limit was not applied"
     );
-    let usage = &host.info("sec1")["usage"];
-    assert!(usage["memory_bytes"].as_u64().is_some_and(|b| b > 0), "{usage}");
-    assert_eq!(usage["memory_limit_bytes"].as_u64(), Some(300 << 20), "{usage}");
+    let usage = &host.info("sec1").usage;
+    assert!(usage.as_ref().is_some_and(|u| u.memory_bytes > 0), "{usage:?}");
+    assert_eq!(
+        usage.as_ref().and_then(|u| u.memory_limit_bytes),
+        Some(300 << 20),
+        "{usage:?}"
+    );
     // A VPS this croftd starts lives beneath it.
     host.ok(&["launch", "busybox", "sec2"]);
     assert!(memory_cgroup_of(host.init_pid("sec2") as u32).starts_with(&elsewhere.0));

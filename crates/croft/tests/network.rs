@@ -7,23 +7,18 @@
 mod common;
 
 use common::Host;
+use croft_api::{Firewall, Network, Nic, PortForward};
 
-fn nic(host: &Host, name: &str) -> serde_json::Value {
-    host.info(name)["nic"].clone()
+fn nic(host: &Host, name: &str) -> Nic {
+    host.info(name).nic.expect("a network interface")
 }
 
 fn ipv4(host: &Host, name: &str) -> String {
-    nic(host, name)["ipv4"]
-        .as_str()
-        .expect("an IPv4 address")
-        .to_string()
+    nic(host, name).ipv4.expect("an IPv4 address")
 }
 
 fn ipv6(host: &Host, name: &str) -> String {
-    nic(host, name)["ipv6"]
-        .as_str()
-        .expect("an IPv6 address")
-        .to_string()
+    nic(host, name).ipv6.expect("an IPv6 address")
 }
 
 /// Exit status of a command run inside VPS `name`.
@@ -64,7 +59,7 @@ fn vpses_reach_each_other_and_the_host_over_ipv4_and_ipv6_and_delete_leaves_noth
     let (a4, b4, b6) = (ipv4(&host, "n1"), ipv4(&host, "n2"), ipv6(&host, "n2"));
     assert_eq!((a4.as_str(), b4.as_str()), ("10.87.0.2", "10.87.0.3"));
     assert_eq!(b6, "fd63:726f:6674::3", "IPv6 follows the IPv4 host part");
-    assert_ne!(nic(&host, "n1")["mac"], nic(&host, "n2")["mac"]);
+    assert_ne!(nic(&host, "n1").mac, nic(&host, "n2").mac);
 
     // Set up before init: the address, route and names are there at once.
     let inside = host.sh_ok("n1", "ip -4 addr show eth0; ip route; cat /etc/hosts");
@@ -93,23 +88,19 @@ fn vpses_reach_each_other_and_the_host_over_ipv4_and_ipv6_and_delete_leaves_noth
         "host -> n1 (v6)"
     );
 
-    let net: serde_json::Value =
-        serde_json::from_str(&host.ok(&["network", "info", "default", "--format", "json"])).unwrap();
-    assert_eq!(net["bridge"], "croftbr0");
+    let net: Network = host.ok_json(&["network", "info", "default", "--format", "json"]);
+    assert_eq!(net.bridge, "croftbr0");
     // Each VPS's port takes only its own frames: no learning, no flooding
     // of unknown unicast, its MAC a static entry.
     let port = host_out(
         &host,
-        &format!(
-            "bridge -d link show dev {}",
-            nic(&host, "n1")["host_interface"].as_str().unwrap()
-        ),
+        &format!("bridge -d link show dev {}", nic(&host, "n1").host_interface),
     );
     assert!(
         port.contains("learning off") && port.contains("flood off"),
         "{port}"
     );
-    let mac = nic(&host, "n1")["mac"].as_str().unwrap().to_string();
+    let mac = nic(&host, "n1").mac;
     assert!(host_out(&host, "bridge fdb show")
         .lines()
         .any(|l| l.starts_with(&mac) && l.contains("static")));
@@ -119,23 +110,22 @@ fn vpses_reach_each_other_and_the_host_over_ipv4_and_ipv6_and_delete_leaves_noth
     host.ok(&["launch", "busybox", "n9"]);
     host.ok(&["delete", "--force", "n9"]);
     assert_eq!(bridge_mac(), before);
-    assert_eq!(net["leases"].as_array().unwrap().len(), 2, "{net}");
+    assert_eq!(net.leases.len(), 2, "{net:?}");
 
     // A restart keeps the addresses (they are the VPS's, not the run's).
     host.ok(&["restart", "n1"]);
     assert_eq!(ipv4(&host, "n1"), a4);
     assert!(vps_ok(&host, "n1", &format!("ping -c1 -W2 {b4}")));
 
-    let host_if = nic(&host, "n1")["host_interface"].as_str().unwrap().to_string();
+    let host_if = nic(&host, "n1").host_interface;
     host.ok(&["delete", "--force", "n1"]);
     host.ok(&["delete", "--force", "n2"]);
     let links = host_out(&host, "ip -br link");
     assert!(!links.contains("crv"), "veths left: {links}");
     let rules = host_out(&host, "nft list table bridge croft");
     assert!(!rules.contains(&host_if), "rules left for {host_if}: {rules}");
-    let net: serde_json::Value =
-        serde_json::from_str(&host.ok(&["network", "info", "default", "--format", "json"])).unwrap();
-    assert_eq!(net["leases"].as_array().unwrap().len(), 0, "{net}");
+    let net: Network = host.ok_json(&["network", "info", "default", "--format", "json"]);
+    assert_eq!(net.leases.len(), 0, "{net:?}");
     // Freed addresses are given again.
     host.ok(&["launch", "busybox", "n3"]);
     assert_eq!(ipv4(&host, "n3"), "10.87.0.2");
@@ -175,12 +165,12 @@ fn fixed_addresses_and_bad_network_input_get_clear_errors_and_change_nothing() {
             "{args:?} left a VPS"
         );
     }
-    let (code, body) = host.api(
+    let (code, body) = host.api_err(
         "POST",
         "/1.0/instances",
         Some(r#"{"name":"f3","image":"busybox","ipv4":"10.87.0.50"}"#),
     );
-    assert_eq!(code, 409, "{body}");
+    assert_eq!(code, 409, "{body:?}");
 
     host.ok(&["port", "add", "f1", "tcp", "8080:80"]);
     for (args, expect) in [
@@ -195,21 +185,20 @@ fn fixed_addresses_and_bad_network_input_get_clear_errors_and_change_nothing() {
         let err = host.fails(&cmd);
         assert!(err.contains(expect), "{args:?}: {err}");
     }
-    let (code, body) = host.api(
+    let (code, body) = host.api_err(
         "POST",
         "/1.0/instances/f1/forwards",
         Some(r#"{"protocol":"icmp","host_port":1,"vps_port":1}"#),
     );
-    assert_eq!(code, 400, "{body}");
+    assert_eq!(code, 400, "{body:?}");
     assert!(host
         .fails(&["port", "remove", "f1", "tcp", "9999"])
         .contains("not found"));
     assert!(host
         .fails(&["port", "add", "nosuch", "tcp", "81"])
         .contains("not found"));
-    let list: serde_json::Value =
-        serde_json::from_str(&host.ok(&["port", "list", "f1", "--format", "json"])).unwrap();
-    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let list: Vec<PortForward> = host.ok_json(&["port", "list", "f1", "--format", "json"]);
+    assert_eq!(list.len(), 1, "{list:?}");
     let rules = host_out(&host, "nft list table inet croft");
     assert_eq!(rules.matches("dnat ip to").count(), 2, "{rules}");
 }
@@ -304,7 +293,7 @@ fn a_vps_that_takes_a_neighbours_ip_or_mac_gets_no_traffic_through() {
     host.ok(&["launch", "busybox", "good1"]);
     host.ok(&["launch", "busybox", "evil1"]);
     let good_ip = ipv4(&host, "good1");
-    let good_mac = nic(&host, "good1")["mac"].as_str().unwrap().to_string();
+    let good_mac = nic(&host, "good1").mac;
     let good_ip6 = ipv6(&host, "good1");
     assert!(host_ok(&host, &format!("busybox ping -c1 -W2 {good_ip}")));
     let neigh = |host: &Host| host_out(host, &format!("ip neigh show {good_ip}"));
@@ -393,7 +382,7 @@ fn neighbour_discovery_cannot_claim_another_mac() {
     let host = Host::new();
     host.ok(&["launch", "busybox", "nd1"]);
     let ip6 = ipv6(&host, "nd1");
-    let own_mac = nic(&host, "nd1")["mac"].as_str().unwrap().to_string();
+    let own_mac = nic(&host, "nd1").mac;
     let forged = "0e:cf:de:ad:be:ef";
     let gateway = host_out(&host, "ip -br link show croftbr0")
         .split_whitespace()
@@ -430,7 +419,10 @@ fn an_isolated_network_keeps_vpses_apart_but_reaches_the_gateway() {
     host.ok(&["launch", "busybox", "i1"]);
     host.ok(&["launch", "busybox", "i2"]);
     assert_eq!(ipv4(&host, "i1"), "10.88.0.2");
-    assert!(nic(&host, "i1")["ipv6"].is_null(), "no IPv6 subnet configured");
+    assert!(
+        host.info("i1").nic.and_then(|n| n.ipv6).is_none(),
+        "no IPv6 subnet configured"
+    );
     assert!(vps_ok(&host, "i1", "ping -c1 -W2 10.88.0.1"));
     assert!(
         !vps_ok(&host, "i1", "ping -c1 -W2 10.88.0.3"),
@@ -473,10 +465,24 @@ fn iperf(host: &Host, from: &str, to: &str) -> f64 {
     let _ = server.kill();
     let _ = server.wait();
     let out = out.expect("iperf3 client never connected");
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    report["end"]["sum_received"]["bits_per_second"]
-        .as_f64()
-        .expect("iperf3 report")
+    let report: IperfReport = serde_json::from_slice(&out.stdout).expect("iperf3 report");
+    report.end.sum_received.bits_per_second
+}
+
+/// What `iperf3 -J` reports (the part read here).
+#[derive(serde::Deserialize)]
+struct IperfReport {
+    end: IperfEnd,
+}
+
+#[derive(serde::Deserialize)]
+struct IperfEnd {
+    sum_received: IperfSum,
+}
+
+#[derive(serde::Deserialize)]
+struct IperfSum {
+    bits_per_second: f64,
 }
 
 fn assert_near(measured: f64, limit: f64, what: &str) {
@@ -516,9 +522,12 @@ fn bandwidth_limits_hold_within_ten_percent_and_change_live() {
         let err = host.fails(&["config", "set", "bw2", bad]);
         assert!(err.contains("limits."), "{bad}: {err}");
     }
-    assert_eq!(host.info("bw2")["config"]["limits.egress"], "30Mbit");
+    assert_eq!(
+        host.info("bw2").config.get("limits.egress").map(String::as_str),
+        Some("30Mbit")
+    );
 
-    let host_if = nic(&host, "bw2")["host_interface"].as_str().unwrap().to_string();
+    let host_if = nic(&host, "bw2").host_interface;
     assert!(host_out(&host, "ip -br link").contains(&format!("{host_if}i")));
     host.ok(&["delete", "--force", "bw2"]);
     let links = host_out(&host, "ip -br link");
@@ -605,10 +614,9 @@ fn the_firewall_denies_by_default_admits_what_is_allowed_and_keeps_replies() {
     host.ok(&["port", "add", "fw1", "tcp", "8080:80"]);
     assert!(tcp_open(&host, None, "10.87.0.1", 8080));
 
-    let fw: serde_json::Value =
-        serde_json::from_str(&host.ok(&["firewall", "list", "fw1", "--format", "json"])).unwrap();
-    assert_eq!(fw["default"], "deny");
-    assert_eq!(fw["rules"].as_array().unwrap().len(), 3, "{fw}");
+    let fw: Firewall = host.ok_json(&["firewall", "list", "fw1", "--format", "json"]);
+    assert_eq!(fw.default, "deny");
+    assert_eq!(fw.rules.len(), 3, "{fw:?}");
     host.ok(&["firewall", "remove", "fw1", "1"]);
     assert!(
         !tcp_open(&host, Some("fw2"), &ip1, 80),
@@ -636,25 +644,20 @@ fn the_firewall_denies_by_default_admits_what_is_allowed_and_keeps_replies() {
         let err = host.fails(&cmd);
         assert!(err.contains(expect), "{args:?}: {err}");
     }
-    let (code, body) = host.api(
+    let (code, body) = host.api_err(
         "POST",
         "/1.0/instances/fw1/firewall/rules",
         Some(r#"{"action":"allow","protocol":"tcp","port":"1-0"}"#),
     );
-    assert_eq!(code, 400, "{body}");
-    let (code, _) = host.api(
+    assert_eq!(code, 400, "{body:?}");
+    let (code, _) = host.api_err(
         "PATCH",
         "/1.0/instances/fw1/config",
         Some(r#"{"set":{"firewall.default":"x"}}"#),
     );
     assert_eq!(code, 400);
-    let fw: serde_json::Value =
-        serde_json::from_str(&host.ok(&["firewall", "list", "fw1", "--format", "json"])).unwrap();
-    assert_eq!(
-        fw["rules"].as_array().unwrap().len(),
-        2,
-        "bad input changed the rules: {fw}"
-    );
+    let fw: Firewall = host.ok_json(&["firewall", "list", "fw1", "--format", "json"]);
+    assert_eq!(fw.rules.len(), 2, "bad input changed the rules: {fw:?}");
 
     host.ok(&["firewall", "default", "fw1", "allow"]);
     assert!(tcp_open(&host, None, &ip1, 81));
@@ -798,9 +801,8 @@ fn outbound_ipv4_is_masqueraded_unless_nat_is_switched_off() {
         None,
         "reached outside without NAT"
     );
-    let net: serde_json::Value =
-        serde_json::from_str(&plain.ok(&["network", "info", "default", "--format", "json"])).unwrap();
-    assert_eq!(net["nat"], false);
+    let net: Network = plain.ok_json(&["network", "info", "default", "--format", "json"]);
+    assert!(!net.nat);
 }
 
 /// Two ports on the VPS bridge that are not croft's (`lan0` and `lan1` on
@@ -926,7 +928,7 @@ fn ip_to_a_vps_reaches_it_only_at_its_own_address_and_bridged_traffic_keeps_its_
     host.ok(&["launch", "busybox", "fw1"]);
     host.ok(&["firewall", "default", "fw1", "deny"]);
     host.ok(&["firewall", "add", "fw1", "allow", "udp", "9999"]);
-    let mac = nic(&host, "fw1")["mac"].as_str().unwrap().to_string();
+    let mac = nic(&host, "fw1").mac;
     let before = udp_received(&host, "fw1");
     let out = std::process::Command::new("ip")
         .args([

@@ -7,17 +7,18 @@
 mod common;
 
 use common::Host;
+use croft_api::Status;
 use std::time::Duration;
 
 fn status(host: &Host, name: &str) -> String {
-    host.info(name)["status"].as_str().unwrap_or_default().to_string()
+    host.info(name).status.to_string()
 }
 
 #[test]
 fn rescue_boot_mounts_the_disk_at_mnt_and_a_normal_start_boots_the_repaired_disk() {
     let host = Host::new();
     host.ok(&["launch", "busybox", "r1", "--disk", "64MiB"]);
-    let ip = host.info("r1")["nic"]["ipv4"].clone();
+    let ip = host.info("r1").nic.and_then(|n| n.ipv4);
     // Break the VPS: an init that exits at once, the working one kept aside.
     host.sh_ok(
         "r1",
@@ -28,14 +29,21 @@ fn rescue_boot_mounts_the_disk_at_mnt_and_a_normal_start_boots_the_repaired_disk
     host.wait_for("the broken init to exit", Duration::from_secs(10), || {
         status(&host, "r1") == "stopped"
     });
-    assert_eq!(host.info("r1")["last_exit"], "init exited with status 1");
+    assert_eq!(
+        host.info("r1").last_exit.as_deref(),
+        Some("init exited with status 1")
+    );
 
     let out = host.ok(&["start", "r1", "--rescue"]);
     assert!(out.contains("rescue mode (busybox)"), "{out}");
     let info = host.info("r1");
-    assert_eq!(info["status"], "running");
-    assert_eq!(info["rescue"], "busybox");
-    assert_eq!(info["nic"]["ipv4"], ip, "a rescue boot keeps the VPS's address");
+    assert_eq!(info.status, Status::Running);
+    assert_eq!(info.rescue.as_deref(), Some("busybox"));
+    assert_eq!(
+        info.nic.and_then(|n| n.ipv4),
+        ip,
+        "a rescue boot keeps the VPS's address"
+    );
     let listed = host.ok(&["list"]);
     assert!(listed.contains("running (rescue)"), "{listed}");
     // Inside: a different root (the rescue system), the VPS's own disk at
@@ -60,7 +68,7 @@ fn rescue_boot_mounts_the_disk_at_mnt_and_a_normal_start_boots_the_repaired_disk
     );
     host.ok(&["stop", "r1"]);
     assert!(!rescue_root.exists(), "the rescue system outlived its boot");
-    assert!(host.info("r1")["rescue"].is_null());
+    assert!(host.info("r1").rescue.is_none());
 
     // A normal start boots the repaired disk.
     host.ok(&["start", "r1"]);
@@ -69,7 +77,7 @@ fn rescue_boot_mounts_the_disk_at_mnt_and_a_normal_start_boots_the_repaired_disk
         "cat /root/data /root/repair-note; stat -c %u /root/repair-note",
     );
     assert_eq!(seen, "precious\nfixed\n0\n");
-    assert!(host.info("r1")["rescue"].is_null());
+    assert!(host.info("r1").rescue.is_none());
     host.ok(&["stop", "r1"]);
     host.ok(&["delete", "r1"]);
     host.assert_no_trace_of("r1");
@@ -81,7 +89,7 @@ fn rescue_bad_input_changes_nothing_and_a_croftd_crash_keeps_the_rescue_boot() {
     host.ok(&["launch", "busybox", "r2"]);
     let err = host.fails(&["start", "r2", "--rescue"]);
     assert!(err.contains("running, not stopped"), "{err}");
-    assert!(host.info("r2")["rescue"].is_null());
+    assert!(host.info("r2").rescue.is_none());
     host.ok(&["stop", "r2"]);
     let err = host.fails(&["start", "r2", "--rescue", "--rescue-image", "nosuch/image"]);
     assert!(err.contains("unknown image"), "{err}");
@@ -92,9 +100,9 @@ fn rescue_bad_input_changes_nothing_and_a_croftd_crash_keeps_the_rescue_boot() {
         r#"{"action":"start","rescue_image":"busybox"}"#,
         r#"{"action":"start","rescue":"yes"}"#,
     ] {
-        let (code, reply) = host.api("POST", "/1.0/instances/r2/state", Some(body));
-        assert!((400..500).contains(&code), "{body}: {code} {reply}");
-        assert!(reply["error"].as_str().is_some_and(|e| !e.is_empty()), "{reply}");
+        let (code, reply) = host.api_err("POST", "/1.0/instances/r2/state", Some(body));
+        assert!((400..500).contains(&code), "{body}: {code} {reply:?}");
+        assert!(!reply.error.is_empty(), "{reply:?}");
     }
     assert_eq!(status(&host, "r2"), "stopped");
     assert!(!host.instance_dir("r2").join("rescue").exists());
@@ -107,15 +115,15 @@ fn rescue_bad_input_changes_nothing_and_a_croftd_crash_keeps_the_rescue_boot() {
     host.kill_daemon();
     host.start_daemon();
     let info = host.info("r2");
-    assert_eq!(info["init_pid"], pid);
-    assert_eq!(info["rescue"], "busybox");
+    assert_eq!(host.details("r2").init_pid, Some(pid));
+    assert_eq!(info.rescue.as_deref(), Some("busybox"));
     host.sh_ok("r2", "test -d /mnt/etc");
     // A poweroff from inside ends it like a stop.
     host.sh("r2", "poweroff");
     host.wait_for("the rescue boot to end", Duration::from_secs(20), || {
         status(&host, "r2") == "stopped"
     });
-    assert!(host.info("r2")["rescue"].is_null());
+    assert!(host.info("r2").rescue.is_none());
     assert!(!host.instance_dir("r2").join("rescue").exists());
     host.ok(&["delete", "r2"]);
     host.assert_no_trace_of("r2");
@@ -148,23 +156,21 @@ fn rebuild_reinstalls_the_disk_and_keeps_addresses_forwards_firewall_limits_keys
     host.sh_ok("b1", "echo old > /root/marker");
     host.ok(&["snapshot", "create", "b1", "before"]);
     let before = host.info("b1");
+    let before_host = host.details("b1");
 
     let out = host.ok(&["rebuild", "b1", "busybox"]);
     assert!(out.contains("Rebuilt b1"), "{out}");
     let after = host.info("b1");
-    assert_eq!(after["status"], "running", "a running VPS runs again");
-    for field in [
-        "nic",
-        "forwards",
-        "firewall",
-        "config",
-        "ssh_keys",
-        "uid_base",
-        "created_at",
-    ] {
-        assert_eq!(after[field], before[field], "{field} changed");
-    }
-    assert_ne!(after["init_pid"], before["init_pid"]);
+    let after_host = host.details("b1");
+    assert_eq!(after.status, Status::Running, "a running VPS runs again");
+    assert_eq!(after.nic, before.nic, "nic changed");
+    assert_eq!(after.forwards, before.forwards, "forwards changed");
+    assert_eq!(after.firewall, before.firewall, "firewall changed");
+    assert_eq!(after.config, before.config, "config changed");
+    assert_eq!(after.ssh_keys, before.ssh_keys, "ssh_keys changed");
+    assert_eq!(after_host.uid_base, before_host.uid_base, "uid_base changed");
+    assert_eq!(after.created_at, before.created_at, "created_at changed");
+    assert_ne!(after_host.init_pid, before_host.init_pid);
     // A fresh disk, with the key put in place again.
     let inside = host.sh_ok(
         "b1",
@@ -186,9 +192,9 @@ fn rebuild_reinstalls_the_disk_and_keeps_addresses_forwards_firewall_limits_keys
     );
     // The memory limit is applied to the rebuilt VPS's cgroup.
     assert_eq!(
-        after["usage"]["memory_limit_bytes"].as_u64(),
+        after.usage.as_ref().and_then(|u| u.memory_limit_bytes),
         Some(256 << 20),
-        "{after}"
+        "{after:?}"
     );
 
     // A stopped VPS is rebuilt and stays stopped.
@@ -212,12 +218,12 @@ fn a_failed_or_interrupted_rebuild_keeps_the_old_disk() {
     assert!(err.contains("unknown image"), "{err}");
     let err = host.fails(&["rebuild", "nosuch", "busybox"]);
     assert!(err.contains("not found"), "{err}");
-    let (code, reply) = host.api(
+    let (code, reply) = host.api_err(
         "POST",
         "/1.0/instances/f1/rebuild",
         Some(r#"{"image":"busybox","wipe":true}"#),
     );
-    assert!((400..500).contains(&code), "{code} {reply}");
+    assert!((400..500).contains(&code), "{code} {reply:?}");
     assert_eq!(status(&host, "f1"), "running");
 
     // Fails half-way (busybox cannot run a user-data script: no systemd):

@@ -6,6 +6,7 @@
 mod common;
 
 use common::Host;
+use croft_api::{Image, Network, Snapshot, Status, StoragePool};
 use std::time::Duration;
 
 #[test]
@@ -24,7 +25,7 @@ fn a_write_past_the_disk_limit_fails_with_edquot_inside_and_nothing_else_breaks(
     std::fs::write(host.dir.join("host-write"), vec![0u8; 1 << 20]).unwrap();
     assert_eq!(host.sh_ok("full1", "echo still-alive").trim(), "still-alive");
     // Usage is reported, and a live raise lets the write through.
-    let disk = host.info("full1")["disk_bytes"].as_u64().unwrap();
+    let disk = host.info("full1").disk_bytes.unwrap();
     assert!(disk > 50 << 20 && disk <= 64 << 20, "disk usage {disk}");
     host.ok(&["config", "set", "full1", "limits.disk=256MiB"]);
     host.sh_ok(
@@ -34,7 +35,10 @@ fn a_write_past_the_disk_limit_fails_with_edquot_inside_and_nothing_else_breaks(
     // A limit below what is used is refused and changes nothing.
     let err = host.fails(&["config", "set", "full1", "limits.disk=32MiB"]);
     assert!(err.contains("below"), "{err}");
-    assert_eq!(host.info("full1")["config"]["limits.disk"], "256MiB");
+    assert_eq!(
+        host.info("full1").config.get("limits.disk").map(String::as_str),
+        Some("256MiB")
+    );
     // Lifting the limit works too.
     host.ok(&["config", "unset", "full1", "limits.disk"]);
     host.sh_ok(
@@ -46,21 +50,18 @@ fn a_write_past_the_disk_limit_fails_with_edquot_inside_and_nothing_else_breaks(
 #[test]
 fn pool_is_listed_reattached_after_a_restart_and_volumes_are_removed_on_delete() {
     let mut host = Host::new();
-    let pools: serde_json::Value =
-        serde_json::from_str(&host.ok(&["storage", "list", "--format", "json"])).unwrap();
+    let pools: Vec<StoragePool> = host.ok_json(&["storage", "list", "--format", "json"]);
     let pool = &pools[0];
-    assert_eq!(pool["driver"], "btrfs");
-    assert_eq!(pool["name"], "default");
-    let size = pool["size_bytes"].as_u64().unwrap();
+    assert_eq!(pool.driver, "btrfs");
+    assert_eq!(pool.name, "default");
+    let size = pool.size_bytes;
     assert!(size > 450 << 20 && size <= 512 << 20, "pool size {size}");
-    assert!(pool["source"].as_str().unwrap().ends_with("disks/default.img"));
+    assert!(pool.source.ends_with("disks/default.img"));
     host.ok(&["launch", "busybox", "keep1"]);
     host.sh_ok("keep1", "echo persisted > /root/note");
-    assert_eq!(
-        host.api("GET", "/1.0/storage-pools/default", None).1["volumes"],
-        1
-    );
-    assert_eq!(host.api("GET", "/1.0/storage-pools/nope", None).0, 404);
+    let client = host.client();
+    assert_eq!(client.storage_pool("default").unwrap().volumes, 1);
+    assert_eq!(client.storage_pool("nope").unwrap_err().status(), Some(404));
 
     // Host reboot: everything stops, the pool is unmounted, /run is empty.
     host.ok(&["stop", "keep1"]);
@@ -105,7 +106,7 @@ fn the_dir_driver_refuses_disk_limits_instead_of_ignoring_them() {
     host.ok(&["launch", "busybox", "plain1"]);
     let err = host.fails(&["config", "set", "plain1", "limits.disk=1GiB"]);
     assert!(err.contains("dir storage driver"), "{err}");
-    assert!(host.info("plain1")["config"].get("limits.disk").is_none());
+    assert!(!host.info("plain1").config.contains_key("limits.disk"));
     // No snapshots to import into either: the head of a real stream (a
     // SUBVOL command naming "s1") is read, then refused, and nothing stays.
     let mut stream = b"btrfs-stream\0\x01\0\0\0".to_vec();
@@ -128,7 +129,7 @@ fn the_dir_driver_refuses_disk_limits_instead_of_ignoring_them() {
     host.sh_ok("plain1", "echo old > /root/mark");
     host.ok(&["rebuild", "plain1", "busybox"]);
     host.wait_for("the rebuilt VPS running", Duration::from_secs(5), || {
-        host.info("plain1")["status"] == "running"
+        host.info("plain1").status == Status::Running
     });
     assert_eq!(
         host.sh_ok("plain1", "ls /root/mark 2>/dev/null || echo gone")
@@ -136,7 +137,7 @@ fn the_dir_driver_refuses_disk_limits_instead_of_ignoring_them() {
         "gone"
     );
     host.wait_for("a running VPS", Duration::from_secs(5), || {
-        host.info("plain1")["status"] == "running"
+        host.info("plain1").status == Status::Running
     });
 }
 
@@ -205,14 +206,8 @@ fn snapshot_change_restore_returns_the_old_content() {
     host.ok(&["snapshot", "create", "web1"]);
     host.ok(&["snapshot", "create", "web1", "before-upgrade"]);
     host.sh_ok("web1", "echo version-2 > /root/app && rm /bin/ls && sync");
-    let list: serde_json::Value =
-        serde_json::from_str(&host.ok(&["snapshot", "list", "web1", "--format", "json"])).unwrap();
-    let names: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let list: Vec<Snapshot> = host.ok_json(&["snapshot", "list", "web1", "--format", "json"]);
+    let names: Vec<&str> = list.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["snap0", "before-upgrade"]);
     // A snapshot is read-only.
     let snap = host.instance_dir("web1").join("snapshots/snap0");
@@ -225,7 +220,7 @@ fn snapshot_change_restore_returns_the_old_content() {
     assert!(err.contains("--stop"), "{err}");
     assert_eq!(host.sh_ok("web1", "cat /root/app").trim(), "version-2");
     host.ok(&["snapshot", "restore", "web1", "snap0", "--stop"]);
-    assert_eq!(host.info("web1")["status"], "running");
+    assert_eq!(host.info("web1").status, Status::Running);
     assert_eq!(host.sh_ok("web1", "cat /root/app").trim(), "version-1");
     host.sh_ok("web1", "ls / >/dev/null");
     // The disk limit survives the restore.
@@ -298,13 +293,8 @@ fn snapshots_move_to_another_host_whole_then_as_changes_only_and_restore_there()
     // The other host: a VPS to hold them.
     b.ok(&["launch", "busybox", "dst1"]);
     let snaps = |h: &Host, vps: &str| -> Vec<String> {
-        let list: serde_json::Value =
-            serde_json::from_str(&h.ok(&["snapshot", "list", vps, "--format", "json"])).unwrap();
-        list.as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["name"].as_str().unwrap().to_string())
-            .collect()
+        let list: Vec<Snapshot> = h.ok_json(&["snapshot", "list", vps, "--format", "json"]);
+        list.into_iter().map(|s| s.name).collect()
     };
     // The changes before what they change: refused, nothing left.
     let err = b.fails(&["snapshot", "import", "dst1", changes_s]);
@@ -479,9 +469,8 @@ fn an_import_that_fills_the_pool_is_refused_whole_and_the_space_comes_back() {
     a.ok(&["delete", "--force", "big1"]);
     b.ok(&["launch", "busybox", "dst1"]);
     let used = |h: &Host| -> u64 {
-        let pool: serde_json::Value =
-            serde_json::from_str(&h.ok(&["storage", "info", "default", "--format", "json"])).unwrap();
-        pool["used_bytes"].as_u64().unwrap()
+        let pool: StoragePool = h.ok_json(&["storage", "info", "default", "--format", "json"]);
+        pool.used_bytes
     };
     let before = used(&b);
     let err = b.fails(&["snapshot", "import", "dst1", stream.to_str().unwrap()]);
@@ -528,9 +517,8 @@ fn an_import_croftd_dies_in_leaves_no_snapshot_behind_and_the_next_one_works() {
     assert!(made.success());
     std::fs::write(half.join("part"), b"half a stream").unwrap();
     host.start_daemon();
-    let list: serde_json::Value =
-        serde_json::from_str(&host.ok(&["snapshot", "list", "src1", "--format", "json"])).unwrap();
-    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let list: Vec<Snapshot> = host.ok_json(&["snapshot", "list", "src1", "--format", "json"]);
+    assert_eq!(list.len(), 1, "{list:?}");
     assert!(!half.exists(), "the half-received snapshot was left");
     host.ok(&["snapshot", "import", "src1", stream, "--name", "s2"]);
     host.ok(&["copy", "src1/s2", "again1"]);
@@ -551,9 +539,9 @@ fn copy_gives_a_new_vps_with_its_own_identity() {
     host.ok(&["copy", "orig1", "copy1"]);
     host.ok(&["copy", "orig1/s1", "copy2"]);
     let c1 = host.info("copy1");
-    assert_eq!(c1["status"], "stopped");
-    assert_eq!(c1["config"]["limits.memory"], "64MiB");
-    assert_ne!(c1["uid_base"], host.info("orig1")["uid_base"]);
+    assert_eq!(c1.status, Status::Stopped);
+    assert_eq!(c1.config.get("limits.memory").map(String::as_str), Some("64MiB"));
+    assert_ne!(host.uid_base("copy1"), host.uid_base("orig1"));
     host.ok(&["start", "copy1"]);
     host.ok(&["start", "copy2"]);
     assert_eq!(host.sh_ok("copy1", "cat /root/d").trim(), "later");
@@ -570,10 +558,13 @@ fn copy_gives_a_new_vps_with_its_own_identity() {
     assert_ne!(ids[1], ids[2]);
     // Its own network identity too: a new MAC and address, reachable, and
     // the anti-spoofing rules that let it send were loaded at its start.
-    let (o, c) = (&host.info("orig1")["nic"], &host.info("copy1")["nic"]);
-    assert_ne!(o["mac"], c["mac"]);
-    assert_ne!(o["ipv4"], c["ipv4"]);
-    let ip = c["ipv4"].as_str().unwrap();
+    let (o, c) = (host.info("orig1").nic, host.info("copy1").nic);
+    assert_ne!(o.as_ref().map(|n| &n.mac), c.as_ref().map(|n| &n.mac));
+    assert_ne!(
+        o.as_ref().and_then(|n| n.ipv4.as_ref()),
+        c.as_ref().and_then(|n| n.ipv4.as_ref())
+    );
+    let ip = c.as_ref().and_then(|n| n.ipv4.as_deref()).unwrap();
     assert!(host.sh_ok("copy1", "ip -4 addr show eth0").contains(ip));
     assert!(host.sh("orig1", &format!("ping -c1 -W2 {ip}")).status.success());
     // The copies are independent of the original.
@@ -618,32 +609,27 @@ fn images_export_import_and_delete_and_hostile_tarballs_are_refused() {
     );
 
     host.ok(&["image", "import", tarball.to_str().unwrap(), "mine/box"]);
-    let images: serde_json::Value =
-        serde_json::from_str(&host.ok(&["image", "list", "--format", "json"])).unwrap();
+    let images: Vec<Image> = host.ok_json(&["image", "list", "--format", "json"]);
     let mine = images
-        .as_array()
-        .unwrap()
         .iter()
-        .find(|i| i["name"] == "mine/box")
+        .find(|i| i.name == "mine/box")
         .expect("imported image listed");
-    assert_eq!(mine["source"], "imported");
-    assert_eq!(mine["available"], true);
-    assert_eq!(mine["sha256"], sha);
+    assert_eq!(mine.source, "imported");
+    assert!(mine.available);
+    assert_eq!(mine.sha256.as_deref(), Some(sha.as_str()));
     host.ok(&["launch", "mine/box", "fromimg1"]);
     assert_eq!(host.sh_ok("fromimg1", "hostname").trim(), "fromimg1");
     // What the image is, read from its files.
-    let info: serde_json::Value =
-        serde_json::from_str(&host.ok(&["image", "info", "mine/box", "--format", "json"])).unwrap();
-    assert_eq!(info["arch"], "amd64", "{info}");
-    assert_eq!(info["sha256"], sha);
-    let built: serde_json::Value =
-        serde_json::from_str(&host.ok(&["image", "info", "busybox", "--format", "json"])).unwrap();
+    let info: Image = host.ok_json(&["image", "info", "mine/box", "--format", "json"]);
+    assert_eq!(info.arch.as_deref(), Some("amd64"), "{info:?}");
+    assert_eq!(info.sha256.as_deref(), Some(sha.as_str()));
+    let built: Image = host.ok_json(&["image", "info", "busybox", "--format", "json"]);
     assert_eq!(
-        (built["distro"].as_str(), built["arch"].as_str()),
+        (built.distro.as_deref(), built.arch.as_deref()),
         (Some("busybox"), Some("amd64")),
-        "{built}"
+        "{built:?}"
     );
-    assert!(built["size_bytes"].as_u64().unwrap_or(0) > 1 << 20, "{built}");
+    assert!(built.size_bytes.unwrap_or(0) > 1 << 20, "{built:?}");
     assert!(host.fails(&["image", "info", "nosuch"]).contains("not found"));
     // An existing file is not overwritten by an export unless asked.
     assert!(host
@@ -724,22 +710,19 @@ fn images_export_import_and_delete_and_hostile_tarballs_are_refused() {
     assert!(host
         .fails(&["image", "import", tarball.to_str().unwrap(), "../x"])
         .contains("invalid image name"));
-    let (code, body) = host.api(
+    // No request names a file on croftd's host: the tarball is the body.
+    let (code, body) = host.api_err(
         "POST",
         "/1.0/images/import",
         Some(r#"{"name":"x1","path":"/nonexistent.tar"}"#),
     );
+    assert_eq!(code, 405, "{body:?}");
+    let (code, body) = host.api_err("POST", "/1.0/images?name=x1", Some(r#"{"path":"/etc/shadow"}"#));
     assert_eq!(
-        (code, body["error"].as_str().unwrap_or("").contains("not a file")),
+        (code, body.error.contains("send the tarball as the body")),
         (400, true),
-        "{body}"
+        "{body:?}"
     );
-    let (code, _) = host.api(
-        "POST",
-        "/1.0/images/import",
-        Some(r#"{"name":"x1","path":"relative.tar"}"#),
-    );
-    assert_eq!(code, 400);
     for leftover in ["escaped", "evil", "dev1", "cut1"] {
         assert!(
             !host.pool_dir().join(leftover).exists() && !images_dir.join(leftover).exists(),
@@ -757,19 +740,16 @@ fn images_export_import_and_delete_and_hostile_tarballs_are_refused() {
         ["busybox", "mine_box"],
         "unexpected volumes in the image store"
     );
-    let images: serde_json::Value =
-        serde_json::from_str(&host.ok(&["image", "list", "--format", "json"])).unwrap();
+    let images: Vec<Image> = host.ok_json(&["image", "list", "--format", "json"]);
     let imported: Vec<&str> = images
-        .as_array()
-        .unwrap()
         .iter()
-        .filter(|i| i["source"] == "imported")
-        .map(|i| i["name"].as_str().unwrap())
+        .filter(|i| i.source == "imported")
+        .map(|i| i.name.as_str())
         .collect();
     assert_eq!(
         imported,
         ["mine/box"],
-        "a refused import was registered: {images}"
+        "a refused import was registered: {images:?}"
     );
 
     // Deleting the image leaves VPSes made from it running.
@@ -804,22 +784,22 @@ fn a_full_pool_or_a_crash_mid_import_leaves_no_image_and_no_volume() {
     let images = host.pool_dir().join("images");
     let unfinished = images.join(".big.building");
 
-    // Killed mid-import: the job is reported interrupted, the half-written
-    // volume is removed on the next start, and nothing is registered.
-    let body = format!(r#"{{"name":"big","path":"{}"}}"#, tarball.display());
-    let (code, job) = host.api("POST", "/1.0/images/import", Some(&body));
-    assert_eq!(code, 202, "{job}");
+    // Killed mid-import: the upload fails, the half-written volume is
+    // removed on the next start, and nothing is registered.
+    let import = host.croft_spawn(&["image", "import", tarball.to_str().unwrap(), "big"]);
     host.wait_for("the import to start writing", Duration::from_secs(20), || {
         unfinished.exists()
     });
     std::thread::sleep(Duration::from_millis(200));
     host.kill_daemon();
     assert!(unfinished.exists(), "the import finished before the kill");
+    let out = import.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the import succeeded without its daemon");
     host.start_daemon();
-    let (_, job) = host.api("GET", &format!("/1.0/jobs/{}", job["id"].as_str().unwrap()), None);
-    assert_eq!(job["status"], "failure", "{job}");
-    assert!(job["error"].as_str().unwrap().contains("interrupted"), "{job}");
     assert!(!unfinished.exists(), "half-written volume left after restart");
+    assert!(!host
+        .ok(&["image", "list", "--format", "json"])
+        .contains("\"big\""));
 
     // The pool fills up: a clear error, and the space comes back.
     let err = host.fails(&["image", "import", tarball.to_str().unwrap(), "big"]);
@@ -835,9 +815,8 @@ fn a_full_pool_or_a_crash_mid_import_leaves_no_image_and_no_volume() {
     // The space comes back in the background (the btrfs cleaner frees a
     // deleted volume after the answer).
     let used = || -> u64 {
-        let pool: serde_json::Value =
-            serde_json::from_str(&host.ok(&["storage", "info", "default", "--format", "json"])).unwrap();
-        pool["used_bytes"].as_u64().unwrap()
+        let pool: StoragePool = host.ok_json(&["storage", "info", "default", "--format", "json"]);
+        pool.used_bytes
     };
     host.wait_for("the space back", Duration::from_secs(30), || used() < 200 << 20);
     host.ok(&["launch", "busybox", "after1"]);
@@ -871,14 +850,8 @@ fn croftd_killed_mid_copy_launch_or_delete_leaves_a_consistent_state() {
             "{point}: {gone} survived"
         );
         assert!(!containers.join(gone).exists(), "{point}: volume of {gone} left");
-        let net: serde_json::Value =
-            serde_json::from_str(&host.ok(&["network", "info", "default", "--format", "json"])).unwrap();
-        let leases: Vec<&str> = net["leases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["instance"].as_str().unwrap())
-            .collect();
+        let net: Network = host.ok_json(&["network", "info", "default", "--format", "json"]);
+        let leases: Vec<&str> = net.leases.iter().map(|l| l.instance.as_str()).collect();
         assert!(
             !leases.contains(&gone),
             "{point}: address of {gone} not freed: {leases:?}"
@@ -906,9 +879,8 @@ fn a_failed_image_build_registers_nothing_and_leaves_no_volume() {
         err.contains("build of debian/bookworm failed") && err.contains("debootstrap"),
         "{err}"
     );
-    let info: serde_json::Value =
-        serde_json::from_str(&host.ok(&["image", "info", "debian/bookworm", "--format", "json"])).unwrap();
-    assert_eq!(info["available"], false, "{info}");
+    let info: Image = host.ok_json(&["image", "info", "debian/bookworm", "--format", "json"]);
+    assert!(!info.available, "{info:?}");
     let images = host.pool_dir().join("images");
     let left: Vec<String> = std::fs::read_dir(&images)
         .map(|d| {

@@ -6,6 +6,7 @@
 mod common;
 
 use common::{pid_alive, Host};
+use croft_api::Status;
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
@@ -74,9 +75,7 @@ fn root_inside_is_an_unprivileged_uid_outside_with_a_private_range() {
     let host = Host::new();
     launch(&host, "ids1", &[]);
     launch(&host, "ids2", &[]);
-    let a = host.info("ids1");
-    let b = host.info("ids2");
-    let (base_a, base_b) = (a["uid_base"].as_u64().unwrap(), b["uid_base"].as_u64().unwrap());
+    let (base_a, base_b) = (u64::from(host.uid_base("ids1")), u64::from(host.uid_base("ids2")));
     assert!(base_a >= 65536 && base_b >= 65536);
     assert!(
         base_a.abs_diff(base_b) >= 65536,
@@ -129,22 +128,19 @@ fn memory_hog_is_oom_killed_inside_and_the_vps_survives() {
         "the hog was not stopped"
     );
     let info = host.info("mem1");
+    let init = host.init_pid("mem1");
     assert!(
-        info["usage"]["oom_kills"].as_u64().unwrap() >= 1,
-        "no OOM kill recorded: {info}"
+        info.usage.as_ref().unwrap().oom_kills >= 1,
+        "no OOM kill recorded: {info:?}"
     );
-    assert_eq!(info["status"], "running");
+    assert_eq!(info.status, Status::Running);
     assert_eq!(host.sh_ok("mem1", "echo alive").trim(), "alive");
     // Live change, no restart.
     host.ok(&["config", "set", "mem1", "limits.memory=48MiB"]);
     let limit =
         std::fs::read_to_string(host.vps_cgroup("memory", "mem1").join("memory.limit_in_bytes")).unwrap();
     assert_eq!(limit.trim(), (48u64 << 20).to_string());
-    assert_eq!(
-        host.init_pid("mem1"),
-        info["init_pid"].as_i64().unwrap() as i32,
-        "VPS was restarted"
-    );
+    assert_eq!(host.init_pid("mem1"), init, "VPS was restarted");
 }
 
 /// /dev/shm and /run were sized from the host's RAM: filling them (anyone
@@ -190,16 +186,15 @@ fn filling_ram_disks_cannot_stop_a_vps_and_an_oom_killed_init_restarts() {
         "echo 1000 > /proc/1/oom_score_adj; x=$(head -c 200000000 /dev/zero | tr '\\0' a)",
     );
     host.wait_for("the VPS to come back", Duration::from_secs(20), || {
-        let info = host.info("shm1");
-        info["status"] == "running" && info["init_pid"].as_i64() != Some(init as i64)
+        host.info("shm1").status == Status::Running && host.details("shm1").init_pid != Some(init)
     });
     let info = host.info("shm1");
     assert!(
-        info["last_exit"]
-            .as_str()
+        info.last_exit
+            .as_deref()
             .unwrap_or_default()
             .contains("OOM killer"),
-        "{info}"
+        "{info:?}"
     );
     assert_eq!(
         host.sh_ok("shm1", "ls /dev/shm /run | grep -c fill || true")
@@ -262,7 +257,8 @@ fn cpu_usage_stays_near_the_quota() {
     launch(&host, "cpu1", &["--cpu", "0.5"]);
     let quota = std::fs::read_to_string(host.vps_cgroup("cpu", "cpu1").join("cpu.cfs_quota_us")).unwrap();
     assert_eq!(quota.trim(), "50000");
-    let before = host.info("cpu1")["usage"]["cpu_usage_ns"].as_u64().unwrap();
+    let cpu_usage_ns = || host.info("cpu1").usage.unwrap().cpu_usage_ns;
+    let before = cpu_usage_ns();
     let start = std::time::Instant::now();
     // Two busy loops would use two CPUs unconstrained.
     host.sh(
@@ -270,7 +266,7 @@ fn cpu_usage_stays_near_the_quota() {
         "timeout 3 sh -c 'while :; do :; done' & timeout 3 sh -c 'while :; do :; done'; wait",
     );
     let wall = start.elapsed().as_secs_f64();
-    let used = (host.info("cpu1")["usage"]["cpu_usage_ns"].as_u64().unwrap() - before) as f64 / 1e9;
+    let used = (cpu_usage_ns() - before) as f64 / 1e9;
     let share = used / wall;
     assert!(
         share < 0.7,
@@ -339,14 +335,14 @@ fn vps_survives_a_daemon_crash_and_the_restarted_daemon_reattaches() {
     });
     host.start_daemon();
     let info = host.info("crash1");
-    assert_eq!(info["status"], "running");
-    assert_eq!(info["init_pid"].as_i64().unwrap() as i32, init1);
+    assert_eq!(info.status, Status::Running);
+    assert_eq!(host.details("crash1").init_pid.unwrap(), init1);
     assert_eq!(host.sh_ok("crash1", "hostname").trim(), "crash1");
     let info2 = host.info("crash2");
-    assert_eq!(info2["status"], "stopped");
+    assert_eq!(info2.status, Status::Stopped);
     assert!(
-        info2["last_exit"].as_str().unwrap().contains("signal 9"),
-        "{info2}"
+        info2.last_exit.as_deref().unwrap().contains("signal 9"),
+        "{info2:?}"
     );
     host.ok(&["stop", "crash1"]);
     assert!(!pid_alive(init1));
@@ -359,7 +355,7 @@ fn vps_survives_a_daemon_crash_and_the_restarted_daemon_reattaches() {
     )
     .unwrap();
     host.wait_for("croftd to notice the exit", Duration::from_secs(10), || {
-        host.info("crash1")["status"] == "stopped"
+        host.info("crash1").status == Status::Stopped
     });
 }
 
@@ -384,9 +380,9 @@ fn autostart_vpses_come_back_after_a_host_reboot() {
     std::fs::remove_dir_all(host.run_dir()).unwrap();
     host.start_daemon();
     host.wait_for("auto1 to start", Duration::from_secs(20), || {
-        host.info("auto1")["status"] == "running"
+        host.info("auto1").status == Status::Running
     });
-    assert_eq!(host.info("manual1")["status"], "stopped");
+    assert_eq!(host.info("manual1").status, Status::Stopped);
     assert_eq!(host.sh_ok("auto1", "hostname").trim(), "auto1");
 }
 
@@ -395,7 +391,7 @@ fn stop_is_clean_force_kills_and_delete_removes_everything() {
     let host = Host::new();
     launch(&host, "life1", &[]);
     host.ok(&["stop", "life1"]);
-    assert_eq!(host.info("life1")["last_exit"], "stopped");
+    assert_eq!(host.info("life1").last_exit.as_deref(), Some("stopped"));
     // Stop asked init to power off, not to reboot.
     assert!(host
         .ok(&["console", "life1", "--show-log"])
@@ -404,7 +400,7 @@ fn stop_is_clean_force_kills_and_delete_removes_everything() {
     host.ok(&["start", "life1"]);
     assert!(host.fails(&["start", "life1"]).contains("not stopped"));
     host.ok(&["stop", "life1", "--force"]);
-    assert_eq!(host.info("life1")["last_exit"], "stopped (killed)");
+    assert_eq!(host.info("life1").last_exit.as_deref(), Some("stopped (killed)"));
     host.ok(&["start", "life1"]);
     assert!(host.fails(&["delete", "life1"]).contains("force the delete"));
     host.ok(&["delete", "life1", "--force"]);
@@ -697,13 +693,12 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
             "croft {args:?}: {err:?} does not mention {expect:?}"
         );
     }
-    assert_eq!(host.info("good1")["config"]["limits.memory"], "64MiB");
-    let list: serde_json::Value = serde_json::from_str(&host.ok(&["list", "--format", "json"])).unwrap();
     assert_eq!(
-        list.as_array().unwrap().len(),
-        1,
-        "bad input created something: {list}"
+        host.info("good1").config.get("limits.memory").map(String::as_str),
+        Some("64MiB")
     );
+    let list = host.list();
+    assert_eq!(list.len(), 1, "bad input created something: {list:?}");
 
     // The API answers malformed requests with a 4xx JSON error.
     for (method, path, body, code) in [
@@ -743,19 +738,16 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
         ("PUT", "/1.0/instances", "", 405),
         ("GET", "/1.0/jobs/does-not-exist", "", 404),
     ] {
-        let (status, json) = host.api(method, path, Some(body));
-        assert_eq!(status, code, "{method} {path} {body}: {json}");
-        assert!(
-            json["error"].as_str().is_some_and(|e| !e.is_empty()),
-            "{method} {path}: no JSON error: {json}"
-        );
+        let (status, json) = host.api_err(method, path, Some(body));
+        assert_eq!(status, code, "{method} {path} {body}: {json:?}");
+        assert!(!json.error.is_empty(), "{method} {path}: no JSON error: {json:?}");
     }
     // A body over the limit is refused.
     let big = format!(r#"{{"name":"big","image":"{}"}}"#, "x".repeat(2 << 20));
-    let (status, json) = host.api("POST", "/1.0/instances", Some(&big));
-    assert_eq!(status, 413, "{json}");
+    let (status, json) = host.api_err("POST", "/1.0/instances", Some(&big));
+    assert_eq!(status, 413, "{json:?}");
 
-    assert_eq!(host.info("good1")["status"], "running");
+    assert_eq!(host.info("good1").status, Status::Running);
 }
 
 #[test]
@@ -787,7 +779,7 @@ fn concurrent_operations_on_one_vps_are_serialized() {
         1,
         "{results:?}"
     );
-    assert_eq!(host.info("conc2")["status"], "running");
+    assert_eq!(host.info("conc2").status, Status::Running);
     // Many launches at once all succeed, each with its own id range and
     // address (no "database is locked" under contention).
     let names: Vec<String> = (0..8).map(|i| format!("many{i}")).collect();
@@ -812,9 +804,9 @@ fn concurrent_operations_on_one_vps_are_serialized() {
     let mut addresses = std::collections::BTreeSet::new();
     for n in &names {
         let i = host.info(n);
-        assert_eq!(i["status"], "running", "{n}");
-        ranges.insert(i["uid_base"].as_u64().unwrap());
-        addresses.insert(i["nic"]["ipv4"].as_str().unwrap().to_string());
+        assert_eq!(i.status, Status::Running, "{n}");
+        ranges.insert(host.uid_base(n));
+        addresses.insert(i.nic.unwrap().ipv4.unwrap());
     }
     assert_eq!((ranges.len(), addresses.len()), (8, 8));
     // Their ports' rules went in together (one nft run for several
@@ -842,15 +834,18 @@ fn a_guest_ignoring_shutdown_is_killed_after_the_timeout_and_a_dying_init_is_rep
         took >= Duration::from_secs(2),
         "stop returned after {took:?}, before the timeout"
     );
-    assert_eq!(host.info("stub1")["last_exit"], "stopped (killed)");
+    assert_eq!(host.info("stub1").last_exit.as_deref(), Some("stopped (killed)"));
     // An init that exits at once: the VPS ends up stopped with the reason.
     let rootfs = host.instance_dir("stub1").join("rootfs");
     std::fs::write(rootfs.join("sbin/init"), "#!/bin/sh\nexit 3\n").unwrap();
     host.ok(&["start", "stub1"]);
     host.wait_for("the exit to be recorded", Duration::from_secs(10), || {
-        host.info("stub1")["status"] == "stopped"
+        host.info("stub1").status == Status::Stopped
     });
-    assert_eq!(host.info("stub1")["last_exit"], "init exited with status 3");
+    assert_eq!(
+        host.info("stub1").last_exit.as_deref(),
+        Some("init exited with status 3")
+    );
 }
 
 #[test]
@@ -872,14 +867,14 @@ fn ssh_keys_and_user_data_are_checked_and_keys_land_in_roots_authorized_keys() {
     );
     assert!(inside.contains(wanted.trim()), "{inside}");
     assert!(inside.contains("700\n600"), "{inside}");
-    assert_eq!(host.info("k1")["ssh_keys"][0].as_str().unwrap(), wanted.trim());
+    assert_eq!(host.info("k1").ssh_keys[0], wanted.trim());
     // The list shows a VPS as info does (it showed no keys and no disk).
     let k1 = host.listed("k1");
     let info = host.info("k1");
-    assert_eq!(k1["ssh_keys"], info["ssh_keys"], "{k1}");
-    assert_eq!(k1["user_data"], info["user_data"], "{k1}");
-    assert!(k1["disk_bytes"].as_u64().is_some_and(|b| b > 0), "{k1}");
-    assert_eq!(k1["firewall"], info["firewall"], "{k1}");
+    assert_eq!(k1.ssh_keys, info.ssh_keys, "{k1:?}");
+    assert_eq!(k1.user_data, info.user_data, "{k1:?}");
+    assert!(k1.disk_bytes.is_some_and(|b| b > 0), "{k1:?}");
+    assert_eq!(k1.firewall, info.firewall, "{k1:?}");
 
     let garbage = host.dir.join("garbage.pub");
     std::fs::write(&garbage, "this is not a key\n").unwrap();
@@ -904,12 +899,12 @@ fn ssh_keys_and_user_data_are_checked_and_keys_land_in_roots_authorized_keys() {
         assert!(err.contains(expect), "{args:?}: {err}");
         host.assert_no_trace_of("k2");
     }
-    let (code, body) = host.api(
+    let (code, body) = host.api_err(
         "POST",
         "/1.0/instances",
         Some(r#"{"name":"k3","image":"busybox","ssh_keys":["command=\"sh\" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA"]}"#),
     );
-    assert_eq!(code, 400, "{body}");
+    assert_eq!(code, 400, "{body:?}");
     host.assert_no_trace_of("k3");
 }
 
@@ -946,7 +941,7 @@ fn every_new_vps_gets_the_keys_of_croftds_ssh_key_files() {
     let keys = host.sh_ok("dk1", "cat /root/.ssh/authorized_keys");
     assert!(keys.contains("admin@croft"), "the default key is missing: {keys}");
     assert!(keys.contains("tenant@croft"), "the launch key is missing: {keys}");
-    assert_eq!(host.info("dk1")["ssh_keys"].as_array().unwrap().len(), 2);
+    assert_eq!(host.info("dk1").ssh_keys.len(), 2);
 }
 
 #[test]

@@ -75,12 +75,23 @@ impl Sim {
         }
     }
 
-    /// Send a request; its status and body.
+    /// Send a request; its status and body. A body starting with `STREAM:`
+    /// goes as a stream (the rest of it), any other as JSON.
     async fn send(&self, method: &str, path: &str, body: Option<&str>) -> (StatusCode, Vec<u8>) {
         let mut req = Request::builder().method(method).uri(path);
-        if body.is_some() {
-            req = req.header("content-type", "application/json");
-        }
+        let body = match body {
+            Some(b) => match b.strip_prefix("STREAM:") {
+                Some(bytes) => {
+                    req = req.header("content-type", croft_api::STREAM_TYPE);
+                    Some(bytes)
+                }
+                None => {
+                    req = req.header("content-type", "application/json");
+                    Some(b)
+                }
+            },
+            None => None,
+        };
         let req = req
             .body(body.map(|b| Body::from(b.to_string())).unwrap_or_default())
             .unwrap();
@@ -137,6 +148,10 @@ impl Sim {
         self.ok("GET", &format!("/1.0/instances/{name}"), None).await
     }
 
+    async fn details(&self, name: &str) -> croft_api::HostDetails {
+        self.ok("GET", &format!("/1.0/instances/{name}/host"), None).await
+    }
+
     async fn state(&self, name: &str, body: &str) -> Instance {
         self.ok("POST", &format!("/1.0/instances/{name}/state"), Some(body))
             .await
@@ -162,7 +177,10 @@ async fn a_vps_goes_through_its_whole_life() {
     let vps = sim.launch("web").await;
     assert_eq!(vps.status, Status::Running);
     let pid = sim.backend.running("web").expect("the backend runs it");
-    assert_eq!(vps.init_pid, Some(pid));
+    let details = sim.details("web").await;
+    assert_eq!((details.init_pid, details.backend.as_str()), (Some(pid), "sim"));
+    assert_eq!(details.uuid, vps.uuid);
+    assert_eq!(details.control_socket, None, "the simulator has none");
     let nic = vps.nic.expect("an interface");
     assert_eq!(nic.ipv4.as_deref(), Some("10.87.0.2"));
     assert!(
@@ -182,10 +200,12 @@ async fn a_vps_goes_through_its_whole_life() {
     )
     .await;
 
+    assert_eq!(sim.details("web").await.init_pid, None);
     let started = sim.state("web", r#"{"action":"start"}"#).await;
     assert_eq!(started.status, Status::Running);
-    let restarted = sim.state("web", r#"{"action":"restart"}"#).await;
-    assert_ne!(restarted.init_pid, started.init_pid, "a new init");
+    let first = sim.details("web").await.init_pid;
+    sim.state("web", r#"{"action":"restart"}"#).await;
+    assert_ne!(sim.details("web").await.init_pid, first, "a new init");
 
     let err = sim
         .refused("DELETE", "/1.0/instances/web", None, StatusCode::CONFLICT)
@@ -255,14 +275,24 @@ async fn a_vps_that_dies_or_reboots_on_its_own_is_recorded() {
     let sim = Sim::new().await;
     sim.launch("v").await;
     let new_pid = sim.backend.reboot("v").unwrap();
-    sim.wait_for("v", "the reboot", |v| v.init_pid == Some(new_pid))
-        .await;
+    for _ in 0..200 {
+        if sim.details("v").await.init_pid == Some(new_pid) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        sim.details("v").await.init_pid,
+        Some(new_pid),
+        "the reboot is recorded"
+    );
+    assert_eq!(sim.info("v").await.status, Status::Running);
     sim.backend.crash("v", "init exited with status 3");
     let down = sim
         .wait_for("v", "the exit", |v| v.status == Status::Stopped)
         .await;
     assert_eq!(down.last_exit.as_deref(), Some("init exited with status 3"));
-    assert_eq!(down.init_pid, None);
+    assert_eq!(sim.details("v").await.init_pid, None);
 }
 
 #[tokio::test]
@@ -650,11 +680,104 @@ async fn every_endpoint_refuses_bad_input_clearly() {
             "snapshot s1",
         ),
         (
+            "GET",
+            "/1.0/instances/v/snapshots/s1/export",
+            None,
+            S::NOT_FOUND,
+            "snapshot s1 of v",
+        ),
+        (
+            "GET",
+            "/1.0/instances/v/snapshots/s1/export?to=/etc/passwd",
+            None,
+            S::BAD_REQUEST,
+            "to",
+        ),
+        // No request names a file on croftd's host any more.
+        (
             "POST",
             "/1.0/instances/v/snapshots/s1/export",
-            Some(r#"{"path":"relative.stream"}"#),
+            Some(r#"{"path":"/tmp/x"}"#),
+            S::METHOD_NOT_ALLOWED,
+            "method not allowed",
+        ),
+        (
+            "POST",
+            "/1.0/instances/v/snapshots",
+            Some(r#"{"from_file":"/etc/shadow"}"#),
+            S::UNPROCESSABLE_ENTITY,
+            "from_file",
+        ),
+        (
+            "POST",
+            "/1.0/instances/v/snapshots",
+            Some("STREAM:not a send stream"),
             S::BAD_REQUEST,
-            "absolute path",
+            "dir storage driver cannot import snapshots",
+        ),
+        (
+            "POST",
+            "/1.0/instances/v/snapshots?name=../x",
+            Some("STREAM:x"),
+            S::BAD_REQUEST,
+            "snapshot",
+        ),
+        (
+            "POST",
+            "/1.0/instances/nope/snapshots",
+            Some("STREAM:x"),
+            S::NOT_FOUND,
+            "VPS nope",
+        ),
+        (
+            "POST",
+            "/1.0/images/import",
+            Some(r#"{"name":"mine","path":"/x.tar"}"#),
+            S::METHOD_NOT_ALLOWED,
+            "method not allowed",
+        ),
+        (
+            "POST",
+            "/1.0/images?name=mine",
+            Some(r#"{"path":"/x.tar"}"#),
+            S::BAD_REQUEST,
+            "send the tarball as the body",
+        ),
+        ("POST", "/1.0/images", Some("STREAM:x"), S::BAD_REQUEST, "name"),
+        (
+            "POST",
+            "/1.0/images?name=a%20b",
+            Some("STREAM:x"),
+            S::BAD_REQUEST,
+            "image name",
+        ),
+        (
+            "POST",
+            "/1.0/images?name=busybox",
+            Some("STREAM:x"),
+            S::CONFLICT,
+            "already exists",
+        ),
+        (
+            "POST",
+            "/1.0/images?name=mine",
+            Some("STREAM:x"),
+            S::BAD_REQUEST,
+            "dir storage driver",
+        ),
+        (
+            "GET",
+            "/1.0/images/busybox/export",
+            None,
+            S::NOT_FOUND,
+            "launch it once",
+        ),
+        (
+            "POST",
+            "/1.0/images/busybox/export",
+            Some(r#"{"path":"/tmp/x.tar"}"#),
+            S::METHOD_NOT_ALLOWED,
+            "method not allowed",
         ),
         (
             "POST",
@@ -721,27 +844,6 @@ async fn every_endpoint_refuses_bad_input_clearly() {
             Some(r#"{"name":"busybox"}"#),
             S::BAD_REQUEST,
             "dir storage driver",
-        ),
-        (
-            "POST",
-            "/1.0/images/import",
-            Some(r#"{"name":"busybox","path":"/x.tar"}"#),
-            S::CONFLICT,
-            "already exists",
-        ),
-        (
-            "POST",
-            "/1.0/images/import",
-            Some(r#"{"name":"mine","path":"/x.tar"}"#),
-            S::BAD_REQUEST,
-            "dir storage driver",
-        ),
-        (
-            "POST",
-            "/1.0/images/busybox/export",
-            Some(r#"{"path":"/tmp/x.tar"}"#),
-            S::NOT_FOUND,
-            "launch it once",
         ),
         ("DELETE", "/1.0/images/nosuch", None, S::NOT_FOUND, "image nosuch"),
         (

@@ -286,17 +286,7 @@ fn resolve(name: &CString, path_var: &str) -> Option<CString> {
     })
 }
 
-/// Set the size of the terminal `fd` (a pty master or slave).
-pub fn set_window(fd: RawFd, rows: u16, cols: u16) {
-    let ws = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCSWINSZ reads a winsize through a valid pointer.
-    unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
-}
+pub use croft_proto::set_window;
 
 /// Start a new session with `slave` as controlling terminal and as
 /// stdin/stdout/stderr.

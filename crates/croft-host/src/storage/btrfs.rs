@@ -8,7 +8,7 @@ use super::{
     io, list_dirs, pool_info, private_dir, send_stream, Pool, PoolConfig, PoolInfo, SideVolume, StorageError,
 };
 use crate::cmd;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -365,7 +365,7 @@ impl Pool for BtrfsPool {
         Ok(())
     }
 
-    fn receive_snapshot(&self, vps: &str, stream: &Path, snap: &str) -> Result<(), StorageError> {
+    fn receive_snapshot(&self, vps: &str, stream: &mut dyn Read, snap: &str) -> Result<(), StorageError> {
         let snapshots = self.instance_dir(vps).join("snapshots");
         std::fs::create_dir_all(&snapshots).map_err(io("create", &snapshots))?;
         self.discard_incoming(vps)?;
@@ -374,17 +374,13 @@ impl Pool for BtrfsPool {
         // the stream, and a read-only subvolume cannot be moved to another
         // directory afterwards, only renamed in its own).
         let incoming = snapshots.join(format!("{INCOMING}{snap}"));
-        let mut file = std::fs::File::open(stream).map_err(io("open", stream))?;
         let incoming_name = incoming
             .file_name()
             .expect("a file name")
             .to_string_lossy()
             .into_owned();
-        let (head, head_bytes) =
-            send_stream::read_head_renamed(&mut file, &incoming_name).map_err(|e| StorageError::Parse {
-                command: format!("read {}", stream.display()),
-                output: e.to_string(),
-            })?;
+        let (head, head_bytes) = send_stream::read_head_renamed(&mut &mut *stream, &incoming_name)
+            .map_err(StorageError::Stream)?;
         // btrfs finds an incremental stream's parent by UUID anywhere in
         // the pool: only this VPS's own snapshots may serve.
         if let Some(parent) = head.parent_uuid {
@@ -405,8 +401,8 @@ impl Pool for BtrfsPool {
                 .arg(&snapshots),
             |stdin| {
                 stdin.write_all(&head_bytes)?;
-                let mut file = std::io::BufReader::with_capacity(1 << 20, &mut file);
-                send_stream::copy_commands(&mut file, stdin, head.version, &allowed_clones).map(|_| ())
+                let mut stream = std::io::BufReader::with_capacity(1 << 20, stream);
+                send_stream::copy_commands(&mut stream, stdin, head.version, &allowed_clones).map(|_| ())
             },
         )
         .map_err(super::out_of_space)

@@ -50,6 +50,9 @@ pub enum StorageError {
     /// directory an imported stream made in its snapshots directory).
     #[error("{0} is not a subvolume")]
     NotASubvolume(PathBuf),
+    /// A snapshot stream that is not one croft accepts.
+    #[error("not a snapshot stream croft accepts")]
+    Stream(#[source] send_stream::StreamError),
     /// The pool (or the VPS's disk limit) has no room left for what was
     /// being written; nothing of it is kept.
     #[error("the storage pool is full")]
@@ -256,10 +259,15 @@ pub trait Pool: Send + Sync + std::fmt::Debug {
         })
     }
 
-    /// Receive the send stream in file `stream` as snapshot `snap` of
+    /// Receive the send stream read from `stream` as snapshot `snap` of
     /// `vps`. It arrives under a hidden name and becomes the snapshot only
     /// once whole; on failure nothing of it is left.
-    fn receive_snapshot(&self, _vps: &str, _stream: &Path, _snap: &str) -> Result<(), StorageError> {
+    fn receive_snapshot(
+        &self,
+        _vps: &str,
+        _stream: &mut dyn std::io::Read,
+        _snap: &str,
+    ) -> Result<(), StorageError> {
         Err(StorageError::Unsupported {
             driver: self.driver(),
             what: "import snapshots (use btrfs)",

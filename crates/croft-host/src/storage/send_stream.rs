@@ -117,6 +117,16 @@ pub fn read_head(r: &mut impl Read) -> Result<StreamHead, StreamError> {
     Ok(head)
 }
 
+/// The head of the stream, and its bytes to put back in front of the rest
+/// (re-encoded as read): for a caller that must know the snapshot's name
+/// before it hands the whole stream on.
+pub fn read_head_bytes(r: &mut impl Read) -> Result<(StreamHead, Vec<u8>), StreamError> {
+    let (head, raw) = read_raw(r)?;
+    let mut out = raw.header.to_vec();
+    out.extend(encode_command(raw.kind, &attributes(&raw.body)?));
+    Ok((head, out))
+}
+
 /// Read the head of a send stream from `r` and give back, beside it, the
 /// stream's header and first command with the snapshot renamed `name` (and
 /// that command's checksum made anew): fed to `btrfs receive` in place of

@@ -5,6 +5,8 @@
 //! test fails.
 #![allow(dead_code)]
 
+use croft_api::{ErrorBody, HostDetails, Instance};
+use serde::de::DeserializeOwned;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -185,7 +187,7 @@ impl Host {
         self.daemon = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok((200, _)) = self.try_api("GET", "/1.0", None) {
+            if let Ok((200, _)) = self.try_api_raw("GET", "/1.0", None) {
                 return;
             }
             if let Some(status) = self.daemon.as_mut().unwrap().try_wait().unwrap() {
@@ -253,6 +255,20 @@ impl Host {
             .expect("run croft")
     }
 
+    /// Start croft in the background (its output collected), for a
+    /// command to interrupt.
+    pub fn croft_spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(bin_dir().join("croft"))
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run croft")
+    }
+
     /// Run croft, assert success, return stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.croft(args);
@@ -307,34 +323,63 @@ impl Host {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    pub fn info(&self, name: &str) -> serde_json::Value {
-        serde_json::from_str(&self.ok(&["info", name, "--format", "json"])).unwrap()
+    /// Run croft with `args` (a command with `--format json`), assert
+    /// success and decode what it printed.
+    pub fn ok_json<T: DeserializeOwned>(&self, args: &[&str]) -> T {
+        decode(self.ok(args))
+    }
+
+    /// VPS `name` as `croft info --format json` shows it.
+    pub fn info(&self, name: &str) -> Instance {
+        self.ok_json(&["info", name, "--format", "json"])
+    }
+
+    /// Every VPS, as `croft list --format json` shows them.
+    pub fn list(&self) -> Vec<Instance> {
+        self.ok_json(&["list", "--format", "json"])
     }
 
     /// VPS `name` as `croft list --format json` shows it.
-    pub fn listed(&self, name: &str) -> serde_json::Value {
-        let list: serde_json::Value = serde_json::from_str(&self.ok(&["list", "--format", "json"])).unwrap();
-        list.as_array()
-            .unwrap()
-            .iter()
-            .find(|v| v["name"] == name)
-            .unwrap_or_else(|| panic!("{name} not listed: {list}"))
+    pub fn listed(&self, name: &str) -> Instance {
+        let list = self.list();
+        list.iter()
+            .find(|v| v.name == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {list:?}"))
             .clone()
     }
 
-    pub fn init_pid(&self, name: &str) -> i32 {
-        self.info(name)["init_pid"]
-            .as_i64()
-            .expect("running VPS has an init pid") as i32
+    /// The typed API client on this daemon's socket (what the CLI uses).
+    pub fn client(&self) -> croft_client::Client {
+        croft_client::Client::new(&self.socket).expect("a client")
     }
 
-    /// A raw HTTP request to the API; returns status and JSON body.
-    pub fn try_api(
+    /// How VPS `name` sits on the host (`GET /1.0/instances/{name}/host`).
+    pub fn details(&self, name: &str) -> HostDetails {
+        self.client()
+            .host_details(name)
+            .unwrap_or_else(|e| panic!("details of {name}: {e}"))
+    }
+
+    /// The host pid of the init of VPS `name`, which must be running.
+    pub fn init_pid(&self, name: &str) -> i32 {
+        let details = self.details(name);
+        details
+            .init_pid
+            .unwrap_or_else(|| panic!("VPS {name} is not running: no init pid in {details:?}"))
+    }
+
+    /// The first host uid of VPS `name`'s id range.
+    pub fn uid_base(&self, name: &str) -> u32 {
+        self.details(name).uid_base
+    }
+
+    /// A raw HTTP request to the API; returns the status and the body.
+    pub fn try_api_raw(
         &self,
         method: &str,
         path: &str,
         body: Option<&str>,
-    ) -> std::io::Result<(u16, serde_json::Value)> {
+    ) -> std::io::Result<(u16, Vec<u8>)> {
         let mut s = UnixStream::connect(&self.socket)?;
         s.set_read_timeout(Some(Duration::from_secs(60)))?;
         let body = body.unwrap_or("");
@@ -361,15 +406,59 @@ impl Host {
                 Err(e) => return Err(e),
             }
         }
-        let resp = String::from_utf8_lossy(&raw).into_owned();
-        let status: u16 = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let payload = resp.split("\r\n\r\n").nth(1).unwrap_or("");
-        let json = serde_json::from_str(payload).unwrap_or(serde_json::Value::Null);
-        Ok((status, json))
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|i| i + 4)
+            .unwrap_or(raw.len());
+        let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+        let status: u16 = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let payload = &raw[split..];
+        let payload = if head.contains("\r\ntransfer-encoding: chunked") {
+            dechunk(payload)
+        } else {
+            payload.to_vec()
+        };
+        Ok((status, payload))
     }
 
-    pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
-        self.try_api(method, path, body).expect("API reachable")
+    /// A raw HTTP request to the API; returns the status and the body.
+    pub fn api_raw(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Vec<u8>) {
+        self.try_api_raw(method, path, body).expect("API reachable")
+    }
+
+    /// An API request that must succeed (2xx), its answer decoded as `T`.
+    pub fn api_ok<T: DeserializeOwned>(&self, method: &str, path: &str, body: Option<&str>) -> T {
+        decode(self.api_ok_bytes(method, path, body))
+    }
+
+    /// An API request that must succeed (2xx) and whose answer, if any, is
+    /// not needed (a 204).
+    pub fn api_ok_empty(&self, method: &str, path: &str, body: Option<&str>) {
+        self.api_ok_bytes(method, path, body);
+    }
+
+    /// An API request that must succeed (2xx); returns the body as sent.
+    pub fn api_ok_bytes(&self, method: &str, path: &str, body: Option<&str>) -> Vec<u8> {
+        let (status, reply) = self.api_raw(method, path, body);
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: expected a success, got {status}: {}",
+            text(&reply)
+        );
+        reply
+    }
+
+    /// An API request that must fail (4xx or 5xx) with a JSON error body;
+    /// returns the status and that body.
+    pub fn api_err(&self, method: &str, path: &str, body: Option<&str>) -> (u16, ErrorBody) {
+        let (status, reply) = self.api_raw(method, path, body);
+        assert!(
+            status >= 400,
+            "{method} {path}: expected an error, got {status}: {}",
+            text(&reply)
+        );
+        (status, decode(&reply))
     }
 
     /// Directories of this daemon's cgroup tree in every hierarchy.
@@ -390,7 +479,7 @@ impl Host {
 
     /// Nothing of `name` is left: no row, no files, no cgroup, no mounts.
     pub fn assert_no_trace_of(&self, name: &str) {
-        let (code, _) = self.api("GET", &format!("/1.0/instances/{name}"), None);
+        let (code, _) = self.api_raw("GET", &format!("/1.0/instances/{name}"), None);
         assert_eq!(code, 404, "VPS {name} still known to croftd");
         assert!(!self.instance_dir(name).exists(), "files of {name} left behind");
         assert!(
@@ -427,6 +516,39 @@ impl Host {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Decode JSON text (what croft printed, an API answer) as `T`, or panic
+/// showing the text.
+pub fn decode<T: DeserializeOwned>(json: impl AsRef<[u8]>) -> T {
+    let json = json.as_ref();
+    serde_json::from_slice(json)
+        .unwrap_or_else(|e| panic!("not a {}: {e}: {}", std::any::type_name::<T>(), text(json)))
+}
+
+/// Bytes as text, for messages.
+pub fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
+/// The body of a chunked HTTP/1.1 answer (`SIZE\r\nDATA\r\n`..., `0\r\n\r\n`).
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&raw[..eol]);
+        let size = size.split(';').next().unwrap_or_default().trim();
+        let Ok(size) = usize::from_str_radix(size, 16) else {
+            break;
+        };
+        let data = &raw[eol + 2..];
+        if size == 0 || data.len() < size {
+            body.extend_from_slice(&data[..size.min(data.len())]);
+            break;
+        }
+        body.extend_from_slice(&data[..size]);
+        raw = data[size..].strip_prefix(b"\r\n").unwrap_or(&data[size..]);
+    }
+    body
 }
 
 fn find_dirs_named(dir: &Path, name: &str, depth: usize, out: &mut Vec<PathBuf>) {

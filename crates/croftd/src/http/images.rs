@@ -1,8 +1,10 @@
 //! `/1.0/images`: images croft builds and those imported, their builds,
 //! imports and exports.
 
-use super::{ApiJson, ApiResult, AppState, Caller};
-use axum::extract::{Path, State};
+use super::{
+    download, is_stream, run_to_end, upload, ApiError, ApiJson, ApiQuery, ApiResult, AppState, Caller,
+};
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -10,11 +12,10 @@ use axum::{Json, Router};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/1.0/images", get(list))
-        .route("/1.0/images/import", post(import))
+        .route("/1.0/images", get(list).post(import))
         .route("/1.0/images/build", post(build))
         .route("/1.0/images/{name}", get(info).delete(remove))
-        .route("/1.0/images/{name}/export", post(export))
+        .route("/1.0/images/{name}/export", get(export))
 }
 
 async fn list(State(s): State<AppState>, _: Caller) -> ApiResult<Response> {
@@ -34,22 +35,29 @@ async fn build(
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
+/// A tarball streamed in the body becomes image `?name=`.
 async fn import(
     State(s): State<AppState>,
     _: Caller,
-    ApiJson(req): ApiJson<croft_api::ImportRequest>,
+    ApiQuery(q): ApiQuery<croft_api::ImageImportQuery>,
+    req: Request,
 ) -> ApiResult<Response> {
-    let job = s.images.import(req).await?;
-    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+    if !is_stream(req.headers()) {
+        return Err(ApiError::bad_request(format!(
+            "send the tarball as the body, with content type {}",
+            croft_api::STREAM_TYPE
+        )));
+    }
+    let body = upload(req.into_body());
+    // Finished even if the client goes away: an import is undone whole,
+    // never dropped half-way.
+    let image = run_to_end(async move { s.images.import(&q.name, body).await }).await??;
+    Ok((StatusCode::CREATED, Json(image)).into_response())
 }
 
-async fn export(
-    State(s): State<AppState>,
-    _: Caller,
-    Path(name): Path<String>,
-    ApiJson(req): ApiJson<croft_api::ExportRequest>,
-) -> ApiResult<Response> {
-    Ok(Json(s.images.export(&name, &req.path, req.overwrite).await?).into_response())
+/// The image as a gzip-compressed tarball.
+async fn export(State(s): State<AppState>, _: Caller, Path(name): Path<String>) -> ApiResult<Response> {
+    Ok(download(s.images.export(&name).await?))
 }
 
 async fn remove(State(s): State<AppState>, _: Caller, Path(name): Path<String>) -> ApiResult<Response> {

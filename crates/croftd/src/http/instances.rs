@@ -15,6 +15,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/1.0/instances", get(list).post(launch))
         .route("/1.0/instances/{name}", get(info).delete(delete))
         .route("/1.0/instances/{name}/state", get(state).post(change_state))
+        .route("/1.0/instances/{name}/host", get(host_details))
         .route("/1.0/instances/{name}/config", patch(patch_config))
         .route("/1.0/instances/{name}/console", get(console_log))
         .route("/1.0/instances/{name}/copy", post(copy))
@@ -35,6 +36,11 @@ async fn info(State(s): State<AppState>, _: Caller, Path(name): Path<String>) ->
 /// read): what `croft exec` and `croft console` ask before they connect.
 async fn state(State(s): State<AppState>, _: Caller, Path(name): Path<String>) -> ApiResult<Response> {
     Ok(Json(s.instances.get_brief(&name).await?).into_response())
+}
+
+/// How the VPS sits on the host (id range, init, control socket).
+async fn host_details(State(s): State<AppState>, _: Caller, Path(name): Path<String>) -> ApiResult<Response> {
+    Ok(Json(s.instances.host_details(&name).await?).into_response())
 }
 
 async fn launch(

@@ -86,6 +86,37 @@ where
     }
 }
 
+/// A request body as a blocking reader: an upload read as it arrives
+/// (and never limited to [`BODY_LIMIT`]).
+fn upload(body: axum::body::Body) -> crate::service::stream::Upload {
+    use futures_util::TryStreamExt;
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    Box::new(tokio_util::io::SyncIoBridge::new(
+        tokio_util::io::StreamReader::new(stream),
+    ))
+}
+
+/// A download as the response body: its chunks as they come; a failure
+/// part-way aborts the response, so the client never takes it for whole.
+fn download(download: crate::service::stream::Download) -> Response {
+    let chunks = futures_util::stream::unfold(download, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, croft_api::STREAM_TYPE)],
+        axum::body::Body::from_stream(chunks),
+    )
+        .into_response()
+}
+
+/// Whether a request carries a stream ([`croft_api::STREAM_TYPE`]) rather
+/// than JSON.
+fn is_stream(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(croft_api::STREAM_TYPE.as_bytes()))
+}
+
 /// A path segment that must parse as `T` (a port, a rule number).
 fn parse_segment<T: std::str::FromStr>(text: &str, what: &str) -> ApiResult<T> {
     text.parse()

@@ -1,40 +1,44 @@
 //! `/1.0/instances/{name}/snapshots`: snapshots, restores and exports.
 
-use super::{run_to_end, ApiJson, ApiResult, AppState, Caller};
-use axum::extract::{Path, State};
+use super::{download, is_stream, run_to_end, upload, ApiJson, ApiQuery, ApiResult, AppState, Caller};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use croft_api::{RestoreRequest, SnapshotRequest};
+use croft_api::{RestoreRequest, SnapshotExportQuery, SnapshotImportQuery, SnapshotRequest};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/1.0/instances/{name}/snapshots", get(list).post(create))
         .route("/1.0/instances/{name}/snapshots/{snap}", delete(remove))
         .route("/1.0/instances/{name}/snapshots/{snap}/restore", post(restore))
-        .route("/1.0/instances/{name}/snapshots/{snap}/export", post(export))
+        .route("/1.0/instances/{name}/snapshots/{snap}/export", get(export))
 }
 
 async fn list(State(s): State<AppState>, _: Caller, Path(name): Path<String>) -> ApiResult<Response> {
     Ok(Json(s.instances.snapshots(&name).await?).into_response())
 }
 
+/// Take a snapshot (a JSON body), or import one from the send stream in
+/// the body (a stream body, `?name=` to rename it).
 async fn create(
     State(s): State<AppState>,
     _: Caller,
     Path(name): Path<String>,
-    ApiJson(req): ApiJson<SnapshotRequest>,
+    ApiQuery(q): ApiQuery<SnapshotImportQuery>,
+    req: Request,
 ) -> ApiResult<Response> {
+    let instances = s.instances.clone();
     // Finished even if the client goes away: a dropped request must not
     // drop an import half-way (with the VPS's lock released under it).
-    let instances = s.instances.clone();
-    let snap = run_to_end(async move {
-        instances
-            .create_snapshot(&name, req.name, req.from_file.as_deref())
-            .await
-    })
-    .await??;
+    let snap = if is_stream(req.headers()) {
+        let body = upload(req.into_body());
+        run_to_end(async move { instances.import_snapshot(&name, q.name, body).await }).await??
+    } else {
+        let ApiJson(take) = ApiJson::<SnapshotRequest>::from_request(req, &()).await?;
+        run_to_end(async move { instances.create_snapshot(&name, take.name).await }).await??
+    };
     Ok((StatusCode::CREATED, Json(snap)).into_response())
 }
 
@@ -56,13 +60,14 @@ async fn restore(
     Ok(Json(s.instances.restore_snapshot(&name, &snap, req.stop).await?).into_response())
 }
 
+/// The snapshot as a btrfs send stream, whole or `?since=` an older one.
 async fn export(
     State(s): State<AppState>,
     _: Caller,
     Path((name, snap)): Path<(String, String)>,
-    ApiJson(req): ApiJson<croft_api::SnapshotExportRequest>,
+    ApiQuery(q): ApiQuery<SnapshotExportQuery>,
 ) -> ApiResult<Response> {
-    let instances = s.instances.clone();
-    let result = run_to_end(async move { instances.export_snapshot(&name, &snap, req).await }).await??;
-    Ok(Json(result).into_response())
+    Ok(download(
+        s.instances.export_snapshot(&name, &snap, q.since).await?,
+    ))
 }

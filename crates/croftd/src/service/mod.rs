@@ -16,6 +16,7 @@ pub mod jobs;
 mod locks;
 pub mod network;
 mod reclaim;
+pub mod stream;
 
 use crate::backend::Backend;
 use crate::config::DaemonConfig;
@@ -29,7 +30,6 @@ use jobs::Jobs;
 use locks::Locks;
 use network::{NetHost, NetworkService};
 use reclaim::Reclaimer;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Every service, wired together: what the HTTP layer serves.
@@ -109,40 +109,4 @@ pub(crate) async fn instance(store: &dyn Store, name: &str) -> Result<InstanceRe
         .instance(name)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("VPS {name}")))
-}
-
-/// Run blocking host work `f` off the async threads.
-pub(crate) async fn blocking_host<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    crate::blocking(f).await?
-}
-
-/// Check `path` as the file an export writes: absolute, in an existing
-/// directory, and new unless `overwrite` (and never a directory).
-pub(crate) fn output_file(path: &str, overwrite: bool) -> Result<PathBuf> {
-    let out = PathBuf::from(path);
-    if path.ends_with('/') {
-        return Err(ServiceError::Invalid(format!(
-            "{path} names a directory, not a file"
-        )));
-    }
-    if !out.is_absolute() || out.parent().map(|p| !p.is_dir()).unwrap_or(true) {
-        return Err(ServiceError::Invalid(format!(
-            "{path}: give an absolute path in an existing directory"
-        )));
-    }
-    croft_host::outfile::check_target(&out, overwrite).map_err(outfile_err)?;
-    Ok(out)
-}
-
-/// An output file's refusal is the caller's to fix: a target that exists
-/// is a 409, one that is not a regular file (or a bad path) a 400.
-pub(crate) fn outfile_err(e: croft_host::outfile::OutFileError) -> ServiceError {
-    use croft_host::outfile::OutFileError;
-    match e {
-        OutFileError::Exists(_) => ServiceError::Conflict(e.to_string()),
-        OutFileError::NotRegular(..) | OutFileError::BadPath(_) => ServiceError::Invalid(e.to_string()),
-        OutFileError::Io { .. } => ServiceError::host("write the output file", e),
-    }
 }

@@ -4,14 +4,15 @@
 
 pub mod catalog;
 
-use super::{blocking_host, error::host_err, Result, ServiceError};
+use super::{Result, ServiceError};
 use crate::service::jobs::{JobHandle, Jobs};
 use crate::service::locks::Locks;
 use crate::service::reclaim::Reclaimer;
+use crate::service::stream::{Download, DownloadWriter, Hashing, Upload};
 use crate::store::{ImageUpdate, Store};
 use catalog::{pool_name, Catalog, ImageError, KINDS};
+use croft_host::archive::ArchiveError;
 use croft_host::storage::Pool;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
@@ -113,7 +114,7 @@ impl ImageService {
 
     /// `croft image build`: a job that builds the image unless it is built.
     pub async fn build(self: &Arc<Self>, name: &str) -> Result<croft_api::Job> {
-        croft_api::validate_image_name(name).map_err(ServiceError::Invalid)?;
+        croft_api::validate_image_name(name).map_err(|e| ServiceError::invalid(&e))?;
         if let Err(unknown) = Catalog::kind(name) {
             let imported = self.store.images().await?.iter().any(|i| i.name == name);
             return Err(if imported {
@@ -139,7 +140,7 @@ impl ImageService {
 
     /// One image, as `croft image info` shows it.
     pub async fn get(&self, name: &str) -> Result<croft_api::Image> {
-        croft_api::validate_image_name(name).map_err(ServiceError::Invalid)?;
+        croft_api::validate_image_name(name).map_err(|e| ServiceError::invalid(&e))?;
         self.list()
             .await?
             .into_iter()
@@ -150,7 +151,7 @@ impl ImageService {
     /// A known image for this host: one croft builds, or one imported
     /// into the pool.
     pub async fn require(&self, name: &str) -> Result<()> {
-        croft_api::validate_image_name(name).map_err(ServiceError::Invalid)?;
+        croft_api::validate_image_name(name).map_err(|e| ServiceError::invalid(&e))?;
         let records = self.store.images().await?;
         let record = records.iter().find(|i| i.name == name);
         if let Some(arch) = record.and_then(|i| i.arch.as_deref()) {
@@ -213,114 +214,143 @@ impl ImageService {
         Ok(out)
     }
 
-    /// Import a tarball on this host as image `name` (a job): unpacked into
-    /// a fresh volume with every entry checked, published only when whole.
-    pub async fn import(self: &Arc<Self>, req: croft_api::ImportRequest) -> Result<croft_api::Job> {
-        croft_api::validate_image_name(&req.name).map_err(ServiceError::Invalid)?;
-        if Catalog::kind(&req.name).is_ok() || self.store.images().await?.iter().any(|i| i.name == req.name) {
-            return Err(ServiceError::Conflict(format!(
-                "image {} already exists",
-                req.name
-            )));
+    /// Import image `name` from a tarball (.tar, .tar.gz or .tar.zst)
+    /// read from `upload` as it arrives: unpacked into a fresh volume with
+    /// every entry checked, published only when whole. Nothing of a failed
+    /// import is kept.
+    pub async fn import(&self, name: &str, upload: Upload) -> Result<croft_api::Image> {
+        croft_api::validate_image_name(name).map_err(|e| ServiceError::invalid(&e))?;
+        let exists = || async {
+            Ok::<_, ServiceError>(
+                Catalog::kind(name).is_ok() || self.store.images().await?.iter().any(|i| i.name == name),
+            )
+        };
+        if exists().await? {
+            return Err(ServiceError::Conflict(format!("image {name} already exists")));
         }
         if !self.pool.snapshots() {
             return Err(ServiceError::Invalid(
                 "the dir storage driver cannot keep imported images; use btrfs".into(),
             ));
         }
-        let path = PathBuf::from(&req.path);
-        if !path.is_absolute() || !path.is_file() {
-            return Err(ServiceError::Invalid(format!(
-                "{} is not a file on croftd's host (give an absolute path)",
-                req.path
-            )));
+        let lock = self.locks.of(&format!("image:{name}"));
+        let _guard = lock.lock().await;
+        if exists().await? {
+            return Err(ServiceError::Conflict(format!("image {name} already exists")));
         }
-        let this = self.clone();
-        let lock_name = format!("image:{}", req.name);
-        Ok(self
-            .jobs
-            .submit("image-import", &req.name.clone(), move |job| async move {
-                let lock = this.locks.of(&lock_name);
-                let _guard = lock.lock().await;
-                job.progress(10, "unpacking").await;
-                let pool = this.pool.clone();
-                let (name, file) = (req.name.clone(), path.clone());
-                let unpacked = blocking_host(move || -> Result<_> {
-                    let digest = sha256_file(&file)?;
-                    let mut unpacked = None;
-                    pool.ensure_image(&pool_name(&name), &mut |dir| {
-                        let u =
-                            croft_host::archive::unpack(&file, dir).map_err(|e| crate::error_chain(&e))?;
-                        unpacked = Some((u.bytes, croft_host::rootfs::describe(dir)));
-                        Ok(())
-                    })?;
-                    let (bytes, facts) = unpacked.unwrap_or_default();
-                    Ok((bytes, digest, facts))
-                })
-                .await;
-                if unpacked.is_err() {
-                    // What it wrote before it failed goes in the background.
-                    this.reclaimer.request();
+        let (pool, dir_name) = (self.pool.clone(), pool_name(name));
+        let (made, unpacked, (sha256, _)) = crate::blocking(move || {
+            let mut upload = Hashing::new(upload);
+            let mut unpacked = None;
+            let made = pool.ensure_image(&dir_name, &mut |dir| match croft_host::archive::unpack_from(
+                &mut upload,
+                dir,
+            ) {
+                Ok(u) => {
+                    unpacked = Some(Ok((u.bytes, croft_host::rootfs::describe(dir))));
+                    Ok(())
                 }
-                let (bytes, digest, facts) = unpacked?;
-                this.store
-                    .upsert_image(ImageUpdate {
-                        name: &req.name,
-                        source: "imported",
-                        description: &format!("imported from {}", req.path),
-                        size_bytes: Some(bytes),
-                        sha256: Some(&digest),
-                        facts: Some(facts),
-                    })
-                    .await?;
-                info!(image = %req.name, "imported");
-                Ok::<(), ServiceError>(())
+                Err(e) => {
+                    let why = crate::error_chain(&e);
+                    unpacked = Some(Err(e));
+                    Err(why)
+                }
+            });
+            if made.is_ok() {
+                // The tarball's own end may come before the upload's: the
+                // digest is of everything sent.
+                let _ = std::io::copy(&mut upload, &mut std::io::sink());
+            }
+            (made, unpacked, upload.finish())
+        })
+        .await?;
+        let failed = |e: ServiceError| {
+            // What it wrote before it failed goes in the background.
+            self.reclaimer.request();
+            Err(e)
+        };
+        let (bytes, facts) = match (made, unpacked) {
+            (Ok(_), Some(Ok(unpacked))) => unpacked,
+            (_, Some(Err(ArchiveError::NoSpace(_)))) => {
+                return failed(ServiceError::Conflict(format!(
+                    "the storage pool is full: cannot import image {name} (nothing of it was kept)"
+                )))
+            }
+            (_, Some(Err(e))) => {
+                return failed(ServiceError::Invalid(format!(
+                    "cannot import image {name}: {}",
+                    crate::error_chain(&e)
+                )))
+            }
+            (Err(e), _) => return failed(e.into()),
+            (Ok(_), None) => unreachable!("a made image was unpacked"),
+        };
+        self.store
+            .upsert_image(ImageUpdate {
+                name,
+                source: "imported",
+                description: "imported",
+                size_bytes: Some(bytes),
+                sha256: Some(&sha256),
+                facts: Some(facts),
             })
-            .await?)
+            .await?;
+        info!(image = %name, sha256 = %sha256, "imported");
+        self.get(name).await
     }
 
-    pub async fn export(&self, name: &str, path: &str, overwrite: bool) -> Result<croft_api::ExportResult> {
-        croft_api::validate_image_name(name).map_err(ServiceError::Invalid)?;
+    /// Image `name` as a gzip-compressed tarball, made as the client takes
+    /// it; its sha256 is recorded once it is whole.
+    pub async fn export(self: &Arc<Self>, name: &str) -> Result<Download> {
+        croft_api::validate_image_name(name).map_err(|e| ServiceError::invalid(&e))?;
         let dir_name = pool_name(name);
         if !self.pool.image_exists(&dir_name) {
             return Err(ServiceError::NotFound(format!(
                 "image {name} (launch it once to build it)"
             )));
         }
-        let out = super::output_file(path, overwrite)?;
+        let (mut out, download) = DownloadWriter::new();
         let src = self.pool.image_dir(&dir_name);
-        let (sha256, size_bytes) = blocking_host(move || {
-            let file = croft_host::outfile::OutFile::create(&out, overwrite).map_err(super::outfile_err)?;
-            let packed =
-                croft_host::archive::pack(&src, file.file()).map_err(|e| ServiceError::host("export", e))?;
-            file.persist().map_err(super::outfile_err)?;
-            Ok::<_, ServiceError>(packed)
-        })
-        .await?;
-        let source = if Catalog::kind(name).is_ok() {
-            "built"
-        } else {
-            "imported"
-        };
-        self.store
-            .upsert_image(ImageUpdate {
-                name,
-                source,
-                sha256: Some(&sha256),
-                ..Default::default()
+        let (this, name) = (self.clone(), name.to_string());
+        tokio::spawn(async move {
+            let packed = crate::blocking(move || match croft_host::archive::pack(&src, &mut out) {
+                Ok(packed) => Some(packed),
+                Err(e) => {
+                    out.fail(format!("cannot export image: {}", crate::error_chain(&e)));
+                    None
+                }
             })
-            .await?;
-        Ok(croft_api::ExportResult {
-            path: path.into(),
-            sha256,
-            size_bytes,
-        })
+            .await;
+            let Ok(Some((sha256, size))) = packed else {
+                warn!(image = %name, "export failed or was abandoned");
+                return;
+            };
+            let source = if Catalog::kind(&name).is_ok() {
+                "built"
+            } else {
+                "imported"
+            };
+            let recorded = this
+                .store
+                .upsert_image(ImageUpdate {
+                    name: &name,
+                    source,
+                    sha256: Some(&sha256),
+                    ..Default::default()
+                })
+                .await;
+            if let Err(e) = recorded {
+                warn!(image = %name, "cannot record the export's sha256: {}", crate::error_chain(&e));
+            }
+            info!(image = %name, sha256 = %sha256, size, "exported");
+        });
+        Ok(download)
     }
 
     /// Delete an image; VPSes launched from it keep their own disks. A
     /// built image is rebuilt on its next launch.
     pub async fn delete(&self, name: &str) -> Result<()> {
-        croft_api::validate_image_name(name).map_err(ServiceError::Invalid)?;
+        croft_api::validate_image_name(name).map_err(|e| ServiceError::invalid(&e))?;
         let known = Catalog::kind(name).is_ok() || self.store.images().await?.iter().any(|i| i.name == name);
         if !known {
             return Err(ServiceError::NotFound(format!("image {name}")));
@@ -357,12 +387,4 @@ impl ImageService {
         }
         Ok(())
     }
-}
-
-fn sha256_file(path: &Path) -> Result<String> {
-    use sha2::Digest;
-    let mut f = std::fs::File::open(path).map_err(host_err(format!("open {}", path.display())))?;
-    let mut hash = sha2::Sha256::new();
-    std::io::copy(&mut f, &mut hash).map_err(host_err(format!("read {}", path.display())))?;
-    Ok(format!("{:x}", hash.finalize()))
 }

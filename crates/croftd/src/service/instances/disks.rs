@@ -109,7 +109,7 @@ impl InstanceService {
         croft_api::validate_name(name).map_err(|e| ServiceError::invalid(&e))?;
         self.images.require(&req.image).await?;
         if let Some(script) = &req.user_data {
-            croft_api::validate_user_data(script).map_err(ServiceError::Invalid)?;
+            croft_api::validate_user_data(script).map_err(|e| ServiceError::invalid(&e))?;
         }
         let row = self.row(name).await?;
         plan(name, row.status, Action::Rebuild)?;

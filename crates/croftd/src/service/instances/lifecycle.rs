@@ -27,7 +27,7 @@ impl InstanceService {
             .check_address_request(req.ipv4.as_deref(), req.ipv6.as_deref())?;
         for key in &req.ssh_keys {
             if croft_api::parse_ssh_keys(key)
-                .map_err(ServiceError::Invalid)?
+                .map_err(|e| ServiceError::invalid(&e))?
                 .len()
                 != 1
             {
@@ -37,7 +37,7 @@ impl InstanceService {
             }
         }
         if let Some(script) = &req.user_data {
-            croft_api::validate_user_data(script).map_err(ServiceError::Invalid)?;
+            croft_api::validate_user_data(script).map_err(|e| ServiceError::invalid(&e))?;
         }
         let mut keys = self.cfg.default_ssh_keys().map_err(ServiceError::Invalid)?;
         keys.extend(req.ssh_keys.iter().map(|k| k.trim().to_string()));

@@ -105,21 +105,18 @@ impl InstanceService {
     fn view(&self, row: InstanceRecord, nics: &[NicRecord], forwards: &[ForwardRecord]) -> Instance {
         let running = row.status == Status::Running;
         let usage = running.then(|| self.backend.usage(&row.name)).flatten();
-        let socket = running.then(|| self.backend.control_socket(&row.name)).flatten();
         Instance {
             nic: NetworkService::nic_view(nics.iter().find(|n| n.instance == row.name)),
             forwards: NetworkService::forwards_view(forwards, &row.name),
             name: row.name,
+            uuid: row.uuid.to_string(),
             image: row.image,
             status: row.status,
             config: row.settings.raw,
-            uid_base: row.uid_base,
             created_at: row.created_at,
-            init_pid: if running { row.init_pid } else { None },
             last_exit: row.last_exit,
             usage,
             disk_bytes: None,
-            supervisor_socket: socket,
             firewall: None,
             ssh_keys: Vec::new(),
             user_data: None,
@@ -188,6 +185,22 @@ impl InstanceService {
         Ok(view)
     }
 
+    /// How VPS `name` sits on this host: its id range, its init, the
+    /// socket local clients attach through.
+    pub async fn host_details(&self, name: &str) -> Result<croft_api::HostDetails> {
+        let row = self.row(name).await?;
+        let running = row.status == Status::Running;
+        Ok(croft_api::HostDetails {
+            control_socket: running.then(|| self.backend.control_socket(name)).flatten(),
+            init_pid: if running { row.init_pid } else { None },
+            name: row.name,
+            uuid: row.uuid.to_string(),
+            backend: self.backend.kind().into(),
+            uid_base: row.uid_base,
+            id_count: croft_host::spec::ID_RANGE,
+        })
+    }
+
     /// The VPS's recent console output (kept while no console client is
     /// attached), newest last, at most `max` bytes.
     pub async fn console_log(&self, name: &str, max: usize) -> Result<String> {
@@ -197,16 +210,25 @@ impl InstanceService {
     }
 
     /// The storage pools (one, for now).
-    pub fn pools(&self) -> Result<Vec<croft_host::storage::PoolInfo>> {
-        Ok(vec![self.pool.info()?])
+    pub fn pools(&self) -> Result<Vec<croft_api::StoragePool>> {
+        let p = self.pool.info()?;
+        Ok(vec![croft_api::StoragePool {
+            name: p.name,
+            driver: p.driver,
+            source: p.source,
+            mount: p.mount,
+            size_bytes: p.size_bytes,
+            used_bytes: p.used_bytes,
+            free_bytes: p.free_bytes,
+            volumes: p.volumes,
+        }])
     }
 
-    pub fn pool_info(&self, name: &str) -> Result<croft_host::storage::PoolInfo> {
-        let info = self.pool.info()?;
-        if info.name != name {
-            return Err(ServiceError::NotFound(format!("storage pool {name}")));
-        }
-        Ok(info)
+    pub fn pool_info(&self, name: &str) -> Result<croft_api::StoragePool> {
+        self.pools()?
+            .into_iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| ServiceError::NotFound(format!("storage pool {name}")))
     }
 }
 

@@ -29,14 +29,8 @@ impl InstanceService {
         Ok(out)
     }
 
-    /// Take a snapshot of `name`'s disk, or import one from the stream in
-    /// file `from`.
-    pub async fn create_snapshot(
-        self: &Arc<Self>,
-        name: &str,
-        snap: Option<String>,
-        from: Option<&str>,
-    ) -> Result<Snapshot> {
+    /// Take a snapshot of `name`'s disk.
+    pub async fn create_snapshot(self: &Arc<Self>, name: &str, snap: Option<String>) -> Result<Snapshot> {
         croft_api::validate_name(name).map_err(|e| ServiceError::invalid(&e))?;
         if let Some(s) = &snap {
             croft_api::validate_name(s)
@@ -45,9 +39,6 @@ impl InstanceService {
         let lock = self.lock_for(name);
         let _guard = lock.lock().await;
         self.row(name).await?;
-        if let Some(from) = from {
-            return self.import_snapshot_locked(name, snap, from).await;
-        }
         let existing: Vec<String> = self
             .store
             .snapshots(name)

@@ -1,27 +1,29 @@
-//! Snapshot export and import: a snapshot written to a file on the host
-//! as a btrfs send stream, whole or with only what changed since an older
-//! snapshot, and received back (here or on another host) as a snapshot.
-//! A chain of them (export s1; export s2 since s1; import both, in order)
-//! is how a VPS's disk moves between hosts with only the changes sent.
+//! Snapshot export and import: a snapshot sent to the client as a btrfs
+//! send stream, whole or with only what changed since an older snapshot,
+//! and received back from a client (here or on another host) as a
+//! snapshot. A chain of them (export s1; export s2 since s1; import both,
+//! in order) is how a VPS's disk moves between hosts with only the changes
+//! sent. Both directions stream: nothing is held whole.
 
 use super::InstanceService;
+use crate::service::stream::{Download, DownloadWriter, Upload};
 use crate::service::{Result, ServiceError};
-use croft_api::{Snapshot, SnapshotExportRequest, SnapshotExportResult};
-use croft_host::outfile::OutFile;
-use croft_host::storage::send_stream::{self, StreamHead};
-use croft_host::storage::StorageError;
-use std::path::{Path, PathBuf};
-use tracing::info;
+use croft_api::Snapshot;
+use croft_host::storage::send_stream;
+use croft_host::storage::{Pool, StorageError};
+use std::io::Read;
+use std::sync::Arc;
+use tracing::{info, warn};
 
 /// Marks snapshots as being read by an export while it lives: a btrfs
 /// send holds its subvolumes, so deleting one of them (or their VPS)
 /// meanwhile is refused up front instead of failing half-way.
-pub(super) struct Exporting<'a> {
-    service: &'a InstanceService,
+pub(super) struct Exporting {
+    service: Arc<InstanceService>,
     keys: Vec<(String, String)>,
 }
 
-impl Drop for Exporting<'_> {
+impl Drop for Exporting {
     fn drop(&mut self) {
         let mut busy = self.service.exporting.lock().expect("exporting poisoned");
         for key in &self.keys {
@@ -52,18 +54,19 @@ impl InstanceService {
         Ok(())
     }
 
+    /// Snapshot `snap` of `name` as a send stream made as the client takes
+    /// it: whole, or only what changed since snapshot `since`.
     pub async fn export_snapshot(
-        &self,
+        self: &Arc<Self>,
         name: &str,
         snap: &str,
-        req: SnapshotExportRequest,
-    ) -> Result<SnapshotExportResult> {
-        let out = crate::service::output_file(&req.path, req.overwrite)?;
-        let _exporting = {
+        since: Option<String>,
+    ) -> Result<Download> {
+        let exporting = {
             let lock = self.lock_for(name);
             let _guard = lock.lock().await;
             self.require_snapshot(name, snap).await?;
-            if let Some(since) = &req.since {
+            if let Some(since) = &since {
                 if since == snap {
                     return Err(ServiceError::Invalid(format!(
                         "snapshot {snap} cannot be exported as the changes since itself"
@@ -71,55 +74,67 @@ impl InstanceService {
                 }
                 self.require_snapshot(name, since).await?;
             }
+            if !self.pool.snapshots() {
+                return Err(ServiceError::Invalid(
+                    "the dir storage driver cannot export snapshots (use btrfs)".into(),
+                ));
+            }
             let keys: Vec<(String, String)> = std::iter::once(snap)
-                .chain(req.since.as_deref())
+                .chain(since.as_deref())
                 .map(|s| (name.to_string(), s.to_string()))
                 .collect();
             let mut busy = self.exporting.lock().expect("exporting poisoned");
             for key in &keys {
                 *busy.entry(key.clone()).or_default() += 1;
             }
-            Exporting { service: self, keys }
+            Exporting {
+                service: self.clone(),
+                keys,
+            }
         };
-        let pool = self.pool.clone();
-        let (vps, s, since, path, target) = (
-            name.to_string(),
-            snap.to_string(),
-            req.since.clone(),
-            req.path.clone(),
-            out.clone(),
-        );
-        // Each export writes a temporary file of its own (two exports to
-        // one path never write the same file), renamed over `out` when whole.
-        let size_bytes = crate::blocking(move || {
-            let file = OutFile::create(&target, req.overwrite).map_err(crate::service::outfile_err)?;
-            pool.send_snapshot(&vps, &s, since.as_deref(), file.file())
-                .map_err(|e| send_err(e, &path))?;
-            file.persist().map_err(crate::service::outfile_err)
-        })
-        .await??;
-        info!(vps = name, snapshot = snap, since = ?req.since, path = %out.display(), size_bytes, "exported");
-        Ok(SnapshotExportResult {
-            path: out.display().to_string(),
-            size_bytes,
-            since: req.since,
-        })
+        let (mut out, download) = DownloadWriter::new();
+        let (pool, vps, s) = (self.pool.clone(), name.to_string(), snap.to_string());
+        tokio::task::spawn_blocking(move || {
+            // Held until the stream ends, whether it is taken whole or not.
+            let _exporting = exporting;
+            match send_through_pipe(pool.as_ref(), &vps, &s, since.as_deref(), &mut out) {
+                Ok(size_bytes) => info!(vps = %vps, snapshot = %s, since = ?since, size_bytes, "exported"),
+                Err(why) => {
+                    warn!(vps = %vps, snapshot = %s, "export failed: {why}");
+                    out.fail(why);
+                }
+            }
+        });
+        Ok(download)
     }
 
-    /// Receive the stream in file `from` as a snapshot of `name` (called
-    /// with `name` and `snap` validated and the VPS's lock held).
-    pub(super) async fn import_snapshot_locked(
-        &self,
+    /// Receive the send stream `upload` as a snapshot of `name`: named
+    /// `snap`, else as the stream names it.
+    pub async fn import_snapshot(
+        self: &Arc<Self>,
         name: &str,
         snap: Option<String>,
-        from: &str,
+        upload: Upload,
     ) -> Result<Snapshot> {
-        let path = PathBuf::from(from);
-        if !path.is_absolute() {
-            return Err(ServiceError::Invalid(format!("{from}: give an absolute path")));
+        croft_api::validate_name(name).map_err(|e| ServiceError::invalid(&e))?;
+        if let Some(s) = &snap {
+            croft_api::validate_name(s)
+                .map_err(|e| ServiceError::Invalid(format!("snapshot {}", crate::error_chain(&e))))?;
         }
-        let file = path.clone();
-        let head = crate::blocking(move || read_head(&file)).await??;
+        let lock = self.lock_for(name);
+        let _guard = lock.lock().await;
+        self.row(name).await?;
+        if !self.pool.snapshots() {
+            return Err(ServiceError::Invalid(
+                "the dir storage driver cannot import snapshots (use btrfs)".into(),
+            ));
+        }
+        let (head, head_bytes, rest) = crate::blocking(move || {
+            let mut upload = upload;
+            send_stream::read_head_bytes(&mut upload).map(|(head, bytes)| (head, bytes, upload))
+        })
+        .await?
+        .map_err(|e| ServiceError::Invalid(format!("not a snapshot stream croft accepts: {e}")))?;
         let snap = match snap {
             Some(snap) => snap,
             None => {
@@ -141,56 +156,67 @@ impl InstanceService {
             )));
         }
         crate::failpoint::crash_point("snapshot-import:recorded");
-        let pool = self.pool.clone();
-        let (vps, s, file) = (name.to_string(), snap.clone(), path.clone());
-        let received = crate::blocking(move || pool.receive_snapshot(&vps, &file, &s)).await?;
+        let (pool, vps, s) = (self.pool.clone(), name.to_string(), snap.clone());
+        let received = crate::blocking(move || {
+            let mut stream = std::io::Cursor::new(head_bytes).chain(rest);
+            pool.receive_snapshot(&vps, &mut stream, &s)
+        })
+        .await?;
         if let Err(e) = received {
             self.reclaimer.request();
             self.store.delete_snapshot(name, &snap).await?;
-            return Err(receive_err(e, from, name));
+            return Err(receive_err(e, name));
         }
-        info!(vps = name, snapshot = %snap, path = from, incremental = head.parent_uuid.is_some(), "imported");
+        info!(vps = name, snapshot = %snap, incremental = head.parent_uuid.is_some(), "imported");
         self.recorded_snapshot(name, snap).await
     }
 }
 
-fn read_head(path: &Path) -> Result<StreamHead> {
-    use std::os::unix::fs::OpenOptionsExt;
-    // Non-blocking, so a FIFO given as the file cannot hold the open (and
-    // the VPS's lock) forever; it is refused as not a file just below.
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-        .open(path)
-        .map_err(|e| ServiceError::Invalid(format!("cannot read {}: {e}", path.display())))?;
-    if !file.metadata().map(|m| m.is_file()).unwrap_or(false) {
-        return Err(ServiceError::Invalid(format!("{} is not a file", path.display())));
-    }
-    send_stream::read_head(&mut file).map_err(|e| ServiceError::Invalid(format!("{}: {e}", path.display())))
-}
-
-fn send_err(e: StorageError, path: &str) -> ServiceError {
-    match &e {
-        StorageError::Unsupported { .. } => ServiceError::invalid(&e),
-        StorageError::NoSpace(_) => {
-            ServiceError::Conflict(format!("no space left for {path} (nothing of it was kept)"))
+/// Run `btrfs send` into a pipe and copy the pipe into `out`; the bytes
+/// sent, or why it failed.
+fn send_through_pipe(
+    pool: &dyn Pool,
+    vps: &str,
+    snap: &str,
+    since: Option<&str>,
+    out: &mut DownloadWriter,
+) -> Result<u64, String> {
+    let (reader, writer) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("cannot make a pipe: {e}"))?;
+    std::thread::scope(|scope| {
+        let sender = scope.spawn(move || {
+            // Dropped when btrfs is done, so the reader sees the end.
+            let writer = std::fs::File::from(writer);
+            pool.send_snapshot(vps, snap, since, &writer)
+        });
+        let mut reader = std::fs::File::from(reader);
+        let copied = out.copy_from(&mut reader);
+        // A client gone: btrfs send finds the pipe closed and ends.
+        drop(reader);
+        let sent = sender
+            .join()
+            .map_err(|_| "the send thread panicked".to_string())?;
+        match (sent, copied) {
+            (Err(StorageError::NoSpace(_)), _) => Err("no space left to send the snapshot".into()),
+            (Err(e), _) => Err(format!("cannot send the snapshot: {}", crate::error_chain(&e))),
+            (Ok(()), Err(e)) => Err(format!("the stream was not taken whole: {e}")),
+            (Ok(()), Ok(n)) => Ok(n),
         }
-        _ => e.into(),
-    }
+    })
 }
 
 /// A receive fails on what the stream holds far more often than on the
 /// host, so its failures are the caller's to fix (4xx): the parent of an
 /// incremental stream missing above all (found before the receive runs).
-fn receive_err(e: StorageError, path: &str, vps: &str) -> ServiceError {
+fn receive_err(e: StorageError, vps: &str) -> ServiceError {
     match &e {
         StorageError::MissingParent(parent) => ServiceError::Conflict(format!(
-            "{path} holds only the changes since a snapshot (UUID {parent}) that {vps} does not have; import that one into {vps} first"
+            "the stream holds only the changes since a snapshot (UUID {parent}) that {vps} does not have; import that one into {vps} first"
         )),
-        StorageError::NoSpace(_) => ServiceError::Conflict(format!(
-            "the storage pool is full: cannot receive {path} (nothing of it was kept)"
-        )),
+        StorageError::NoSpace(_) => ServiceError::Conflict(
+            "the storage pool is full: cannot receive the snapshot (nothing of it was kept)".into(),
+        ),
         StorageError::Unsupported { .. } => ServiceError::invalid(&e),
-        _ => ServiceError::Invalid(format!("cannot receive {path}: {}", crate::error_chain(&e))),
+        _ => ServiceError::Invalid(format!("cannot receive the snapshot: {}", crate::error_chain(&e))),
     }
 }

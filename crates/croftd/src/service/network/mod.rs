@@ -555,7 +555,7 @@ impl NetworkService {
         name: &str,
         f: croft_api::PortForward,
     ) -> Result<Vec<croft_api::PortForward>> {
-        croft_api::validate_forward(&f).map_err(ServiceError::Invalid)?;
+        croft_api::validate_forward(&f).map_err(|e| ServiceError::invalid(&e))?;
         super::instance(self.store.as_ref(), name).await?;
         if self.reserved_ports.contains(&f.host_port) {
             return Err(ServiceError::Invalid(format!(
@@ -627,7 +627,7 @@ impl NetworkService {
         name: &str,
         rule: croft_api::FirewallRule,
     ) -> Result<croft_api::Firewall> {
-        croft_api::validate_firewall_rule(&rule).map_err(ServiceError::Invalid)?;
+        croft_api::validate_firewall_rule(&rule).map_err(|e| ServiceError::invalid(&e))?;
         super::instance(self.store.as_ref(), name).await?;
         self.require_firewall()?;
         let id = self.store.insert_firewall_rule(name, &rule).await?;

@@ -1,4 +1,5 @@
-//! The supervisor control protocol.
+//! The supervisor control protocol (its own crate, so clients such as the
+//! CLI speak it without linking croft-host).
 //!
 //! Each supervisor listens on a root-only `SOCK_SEQPACKET` unix socket in
 //! its run directory. A message is one JSON document in one packet, and may
@@ -239,6 +240,20 @@ pub fn pair() -> Result<(Conn, Conn), ProtoError> {
     )
     .map_err(ProtoError::Io)?;
     Ok((Conn { fd: a }, Conn { fd: b }))
+}
+
+/// Set the size of the terminal `fd` (a pty master or slave): what both
+/// ends of a console or `exec -t` session do when a window changes.
+pub fn set_window(fd: RawFd, rows: u16, cols: u16) {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize through a valid pointer; a bad
+    // descriptor makes the ioctl fail, nothing more.
+    unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
-//! Host files written on a request (image and snapshot exports): written
-//! to an exclusive, randomly named temporary file beside the target and
-//! renamed over it only when complete, so a request can never write
-//! through a symlink or a device node, truncate a file it did not create,
-//! or leave half a file under the asked-for name.
+//! Local files a download is written to (image and snapshot exports):
+//! written to an exclusive, randomly named temporary file beside the
+//! target and renamed over it only when complete, so an export can never
+//! write through a symlink or a device node, truncate a file it did not
+//! create, or leave half a file under the asked-for name.
 //!
 //! The temporary file is made with `O_CREAT|O_EXCL` (which does not follow
 //! a symlink in its place) and mode 0600; it is removed if dropped before

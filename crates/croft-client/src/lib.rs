@@ -1,0 +1,511 @@
+//! The typed client of croftd's REST API (`/1.0/...`) over its unix
+//! socket: one method per endpoint, answers as `croft_api` types, errors
+//! as [`ClientError`] (croftd's refusals with their status and message).
+//! Image and snapshot exports and imports stream: nothing is held whole.
+//! The CLI, the end-to-end tests and (later) the web panel use it.
+
+pub mod outfile;
+
+use bytes::Bytes;
+use croft_api::*;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Where croftd listens unless told otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/croft/croftd.sock";
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("cannot reach croftd at {socket} (is it running? are you root?)")]
+    Unreachable {
+        socket: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// croftd refused the request: its status and message.
+    #[error("{message}")]
+    Api { status: u16, message: String },
+    #[error("croftd closed the connection")]
+    Connection(#[source] hyper::Error),
+    #[error("unexpected answer from croftd")]
+    Decode(#[source] serde_json::Error),
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot make the request")]
+    Request(#[source] hyper::http::Error),
+}
+
+impl ClientError {
+    /// The HTTP status croftd refused the request with, if it did.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// A body this client sends.
+type SendBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+/// Percent-encode one path segment (a VPS, snapshot or image name, a job
+/// id): whatever it holds stays one segment.
+pub fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A blocking client; each call is one connection.
+pub struct Client {
+    socket: PathBuf,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Client {
+    pub fn new(socket: impl Into<PathBuf>) -> Result<Client> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|source| ClientError::Io {
+                what: "cannot start the client's runtime".into(),
+                source,
+            })?;
+        Ok(Client {
+            socket: socket.into(),
+            rt,
+        })
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Send a request and return the response whose body is still to
+    /// read; croftd's refusals become [`ClientError::Api`].
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: SendBody,
+    ) -> Result<Response<Incoming>> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                socket: self.socket.clone(),
+                source,
+            })?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(ClientError::Connection)?;
+        tokio::spawn(conn);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "croftd");
+        if let Some(t) = content_type {
+            req = req.header("content-type", t);
+        }
+        let req = req.body(body).map_err(ClientError::Request)?;
+        let resp = sender.send_request(req).await.map_err(ClientError::Connection)?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(ClientError::Connection)?
+            .to_bytes();
+        let message = serde_json::from_slice::<ErrorBody>(&bytes)
+            .map(|e| e.error)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).trim().to_string());
+        Err(ClientError::Api {
+            status: status.as_u16(),
+            message,
+        })
+    }
+
+    /// One JSON call: `body` serialized, the answer decoded as `T`.
+    fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<T> {
+        let body = body
+            .map(|b| serde_json::to_vec(b).map_err(ClientError::Decode))
+            .transpose()?;
+        let content_type = body.is_some().then_some("application/json");
+        let full: SendBody = Full::new(Bytes::from(body.unwrap_or_default()))
+            .map_err(|never| match never {})
+            .boxed();
+        self.rt.block_on(async {
+            let resp = self.send(method, path, content_type, full).await?;
+            let no_content = resp.status() == StatusCode::NO_CONTENT;
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(ClientError::Connection)?
+                .to_bytes();
+            let bytes = if no_content || bytes.is_empty() {
+                Bytes::from_static(b"null")
+            } else {
+                bytes
+            };
+            serde_json::from_slice(&bytes).map_err(ClientError::Decode)
+        })
+    }
+
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.call(Method::GET, path, None::<&()>)
+    }
+
+    fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T> {
+        self.call(Method::POST, path, Some(body))
+    }
+
+    fn delete(&self, path: &str) -> Result<()> {
+        self.call::<Option<()>>(Method::DELETE, path, None::<&()>)
+            .map(drop)
+    }
+
+    /// Upload what `from` yields as a stream body; `progress` hears the
+    /// bytes sent so far.
+    fn upload<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        from: impl Read + Send + 'static,
+        progress: impl Fn(u64) + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
+        let reader = std::thread::spawn(move || {
+            let mut from = from;
+            let mut sent = 0u64;
+            let mut buf = vec![0u8; 256 << 10];
+            loop {
+                let chunk = match from.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => Ok(Bytes::copy_from_slice(&buf[..n])),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(e),
+                };
+                let failed = chunk.is_err();
+                if let Ok(c) = &chunk {
+                    sent += c.len() as u64;
+                }
+                if tx.blocking_send(chunk).is_err() || failed {
+                    return;
+                }
+                progress(sent);
+            }
+        });
+        let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk.map(Frame::data), rx))
+        });
+        let body: SendBody = BodyExt::boxed(StreamBody::new(frames));
+        let answer = self.rt.block_on(async {
+            let resp = self.send(Method::POST, path, Some(STREAM_TYPE), body).await?;
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(ClientError::Connection)?
+                .to_bytes();
+            serde_json::from_slice(&bytes).map_err(ClientError::Decode)
+        });
+        // The reader ends once the body is taken or the request has failed.
+        let _ = reader.join();
+        answer
+    }
+
+    /// Download a stream body into `to`; `progress` hears the bytes so
+    /// far. An answer that ends early is an error, never a short file.
+    fn download(&self, path: &str, to: &mut dyn Write, progress: &dyn Fn(u64)) -> Result<u64> {
+        let empty: SendBody = Full::new(Bytes::new()).map_err(|never| match never {}).boxed();
+        self.rt.block_on(async {
+            let resp = self.send(Method::GET, path, None, empty).await?;
+            let mut body = resp.into_body();
+            let mut total = 0u64;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(ClientError::Connection)?;
+                if let Ok(data) = frame.into_data() {
+                    to.write_all(&data).map_err(|source| ClientError::Io {
+                        what: "cannot write the download".into(),
+                        source,
+                    })?;
+                    total += data.len() as u64;
+                    progress(total);
+                }
+            }
+            to.flush().map_err(|source| ClientError::Io {
+                what: "cannot write the download".into(),
+                source,
+            })?;
+            Ok(total)
+        })
+    }
+
+    // --- The daemon ---
+
+    pub fn server_info(&self) -> Result<ServerInfo> {
+        self.get("/1.0")
+    }
+
+    // --- VPSes ---
+
+    pub fn instances(&self) -> Result<Vec<Instance>> {
+        self.get("/1.0/instances")
+    }
+
+    /// One VPS, with its exact disk usage.
+    pub fn instance(&self, name: &str) -> Result<Instance> {
+        self.get(&format!("/1.0/instances/{}", segment(name)))
+    }
+
+    /// One VPS without its disk usage (cheaper: no filesystem commit).
+    pub fn instance_state(&self, name: &str) -> Result<Instance> {
+        self.get(&format!("/1.0/instances/{}/state", segment(name)))
+    }
+
+    /// How a VPS sits on its host (id range, init, control socket).
+    pub fn host_details(&self, name: &str) -> Result<HostDetails> {
+        self.get(&format!("/1.0/instances/{}/host", segment(name)))
+    }
+
+    pub fn launch(&self, req: &LaunchRequest) -> Result<Job> {
+        self.post("/1.0/instances", req)
+    }
+
+    pub fn change_state(&self, name: &str, req: &StateRequest) -> Result<Instance> {
+        self.post(&format!("/1.0/instances/{}/state", segment(name)), req)
+    }
+
+    pub fn delete_instance(&self, name: &str, force: bool) -> Result<()> {
+        self.delete(&format!("/1.0/instances/{}?force={force}", segment(name)))
+    }
+
+    pub fn patch_config(&self, name: &str, patch: &ConfigPatch) -> Result<Instance> {
+        self.call(
+            Method::PATCH,
+            &format!("/1.0/instances/{}/config", segment(name)),
+            Some(patch),
+        )
+    }
+
+    pub fn console_log(&self, name: &str) -> Result<ConsoleLog> {
+        self.get(&format!("/1.0/instances/{}/console", segment(name)))
+    }
+
+    pub fn copy(&self, name: &str, req: &CopyRequest) -> Result<Instance> {
+        self.post(&format!("/1.0/instances/{}/copy", segment(name)), req)
+    }
+
+    pub fn rebuild(&self, name: &str, req: &RebuildRequest) -> Result<Job> {
+        self.post(&format!("/1.0/instances/{}/rebuild", segment(name)), req)
+    }
+
+    // --- Snapshots ---
+
+    pub fn snapshots(&self, name: &str) -> Result<Vec<Snapshot>> {
+        self.get(&format!("/1.0/instances/{}/snapshots", segment(name)))
+    }
+
+    pub fn create_snapshot(&self, name: &str, req: &SnapshotRequest) -> Result<Snapshot> {
+        self.post(&format!("/1.0/instances/{}/snapshots", segment(name)), req)
+    }
+
+    pub fn delete_snapshot(&self, name: &str, snap: &str) -> Result<()> {
+        self.delete(&format!(
+            "/1.0/instances/{}/snapshots/{}",
+            segment(name),
+            segment(snap)
+        ))
+    }
+
+    pub fn restore_snapshot(&self, name: &str, snap: &str, req: &RestoreRequest) -> Result<Instance> {
+        self.post(
+            &format!(
+                "/1.0/instances/{}/snapshots/{}/restore",
+                segment(name),
+                segment(snap)
+            ),
+            req,
+        )
+    }
+
+    /// Write snapshot `snap` of `name` as a send stream into `to` (whole,
+    /// or the changes `since` an older one); the bytes written.
+    pub fn export_snapshot(
+        &self,
+        name: &str,
+        snap: &str,
+        since: Option<&str>,
+        to: &mut dyn Write,
+        progress: &dyn Fn(u64),
+    ) -> Result<u64> {
+        let mut path = format!(
+            "/1.0/instances/{}/snapshots/{}/export",
+            segment(name),
+            segment(snap)
+        );
+        if let Some(since) = since {
+            path.push_str(&format!("?since={}", segment(since)));
+        }
+        self.download(&path, to, progress)
+    }
+
+    /// Import the send stream `from` yields as a snapshot of `name`
+    /// (named `snap`, else as the stream names it).
+    pub fn import_snapshot(
+        &self,
+        name: &str,
+        snap: Option<&str>,
+        from: impl Read + Send + 'static,
+        progress: impl Fn(u64) + Send + 'static,
+    ) -> Result<Snapshot> {
+        let mut path = format!("/1.0/instances/{}/snapshots", segment(name));
+        if let Some(snap) = snap {
+            path.push_str(&format!("?name={}", segment(snap)));
+        }
+        self.upload(&path, from, progress)
+    }
+
+    // --- Networking ---
+
+    pub fn forwards(&self, name: &str) -> Result<Vec<PortForward>> {
+        self.get(&format!("/1.0/instances/{}/forwards", segment(name)))
+    }
+
+    pub fn add_forward(&self, name: &str, forward: &PortForward) -> Result<Vec<PortForward>> {
+        self.post(&format!("/1.0/instances/{}/forwards", segment(name)), forward)
+    }
+
+    pub fn remove_forward(&self, name: &str, protocol: &str, host_port: u16) -> Result<()> {
+        self.delete(&format!(
+            "/1.0/instances/{}/forwards/{}/{host_port}",
+            segment(name),
+            segment(protocol)
+        ))
+    }
+
+    pub fn firewall(&self, name: &str) -> Result<Firewall> {
+        self.get(&format!("/1.0/instances/{}/firewall", segment(name)))
+    }
+
+    pub fn add_firewall_rule(&self, name: &str, rule: &FirewallRule) -> Result<Firewall> {
+        self.post(&format!("/1.0/instances/{}/firewall/rules", segment(name)), rule)
+    }
+
+    /// Remove the `index`th rule (1-based, in match order).
+    pub fn remove_firewall_rule(&self, name: &str, index: usize) -> Result<Firewall> {
+        self.call(
+            Method::DELETE,
+            &format!("/1.0/instances/{}/firewall/rules/{index}", segment(name)),
+            None::<&()>,
+        )
+    }
+
+    pub fn networks(&self) -> Result<Vec<Network>> {
+        self.get("/1.0/networks")
+    }
+
+    pub fn network(&self, name: &str) -> Result<Network> {
+        self.get(&format!("/1.0/networks/{}", segment(name)))
+    }
+
+    // --- Images ---
+
+    pub fn images(&self) -> Result<Vec<Image>> {
+        self.get("/1.0/images")
+    }
+
+    pub fn image(&self, name: &str) -> Result<Image> {
+        self.get(&format!("/1.0/images/{}", segment(name)))
+    }
+
+    pub fn build_image(&self, name: &str) -> Result<Job> {
+        self.post("/1.0/images/build", &BuildRequest { name: name.into() })
+    }
+
+    /// Import the tarball `from` yields as image `name`.
+    pub fn import_image(
+        &self,
+        name: &str,
+        from: impl Read + Send + 'static,
+        progress: impl Fn(u64) + Send + 'static,
+    ) -> Result<Image> {
+        self.upload(&format!("/1.0/images?name={}", segment(name)), from, progress)
+    }
+
+    /// Write image `name` as a gzip-compressed tarball into `to`; the
+    /// bytes written.
+    pub fn export_image(&self, name: &str, to: &mut dyn Write, progress: &dyn Fn(u64)) -> Result<u64> {
+        self.download(&format!("/1.0/images/{}/export", segment(name)), to, progress)
+    }
+
+    pub fn delete_image(&self, name: &str) -> Result<()> {
+        self.delete(&format!("/1.0/images/{}", segment(name)))
+    }
+
+    // --- Storage ---
+
+    pub fn storage_pools(&self) -> Result<Vec<StoragePool>> {
+        self.get("/1.0/storage-pools")
+    }
+
+    pub fn storage_pool(&self, name: &str) -> Result<StoragePool> {
+        self.get(&format!("/1.0/storage-pools/{}", segment(name)))
+    }
+
+    // --- Jobs ---
+
+    pub fn jobs(&self) -> Result<Vec<Job>> {
+        self.get("/1.0/jobs")
+    }
+
+    pub fn job(&self, id: &str) -> Result<Job> {
+        self.get(&format!("/1.0/jobs/{}", segment(id)))
+    }
+
+    /// Job `id` once it has ended, or as it is after `timeout_secs`.
+    pub fn wait_job(&self, id: &str, timeout_secs: u64) -> Result<Job> {
+        self.get(&format!("/1.0/jobs/{}/wait?timeout={timeout_secs}", segment(id)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::segment;
+
+    #[test]
+    fn segments_stay_one_segment() {
+        assert_eq!(segment("web1"), "web1");
+        assert_eq!(segment("debian/bookworm"), "debian%2Fbookworm");
+        assert_eq!(segment("../etc"), "..%2Fetc");
+        assert_eq!(segment("a b?c#d%"), "a%20b%3Fc%23d%25");
+        assert_eq!(segment("café"), "caf%C3%A9");
+    }
+}
