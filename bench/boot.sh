@@ -259,7 +259,10 @@ inner() {
     quiet croft start "$s" || die "croft start $s failed"
     wait_running croft_start "$EPOCHREALTIME" 0 croft exec "$s" --
     sleep "$IDLE"
-    init=$(croft info "$s" --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["init_pid"])')
+    # The init pid is in the host view (`info --host`) since issue 13, in
+    # the plain view before: either croft this script is pointed at.
+    init=$( (croft info "$s" --host --format json 2>/dev/null || croft info "$s" --format json) |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["init_pid"])')
     sup=$(<"$RUN/vps/$s/supervisor.pid")
     grep -q croft-supervisor "/proc/$sup/cmdline" || die "pid $sup in $RUN/vps/$s/supervisor.pid is not a croft-supervisor"
     mem_of "$init" "$sup" >"$M/croft.json"

@@ -10,7 +10,9 @@
 #                    hierarchy roots, see DESIGN.md). The busybox image is
 #                    built before any timing.
 #      bulk delete   `croft delete --force NAME` (stop + delete) of every one
-#                    of them, sequentially and CONCURRENCY at once, deletes/s.
+#                    of them, sequentially and CONCURRENCY at once, deletes/s;
+#                    and at the end the N_DENSE booted Debian VPSes deleted
+#                    one after another, ms a delete.
 #   2. density       N_DENSE idle Debian bookworm VPSes (debootstrap
 #                    --variant=minbase --include=systemd-sysv,dbus,
 #                    openssh-server,iproute2), all launched, each waited for
@@ -313,6 +315,17 @@ EOF
     for ((i = 1; i <= N_DENSE; i++)); do
         echo "d$i $(qgroup_of "$pool/containers/d$i/rootfs")" >>"$D/qgroups"
     done
+
+    # Deleting booted Debian VPSes, whose disks have data of their own: a
+    # delete that waited for the btrfs cleaner paid for each disk's cleanup.
+    log "density: deleting the $N_DENSE Debian VPSes one after another"
+    local t0 t1
+    t0=$EPOCHREALTIME
+    for ((i = 1; i <= N_DENSE; i++)); do
+        quiet croft delete --force "d$i" || die "croft delete --force d$i failed (last output: $(logtail))"
+    done
+    t1=$EPOCHREALTIME
+    echo "$t0 $t1" >"$D/delete_seq"
 }
 
 # --------------------------------------------------------------------------
@@ -586,6 +599,9 @@ if not_running:
 else:
     print(f"Every one of the {nd} reached `running`.")
 print(f"Guest processes (first VPS): " + ", ".join(f"{p['comm']} {p['pss']}" for p in V[0]["guest"]))
+dd = span(os.path.join(D, "delete_seq"))
+print(f"\nDeleting the {nd} booted Debian VPSes (`croft delete --force`: stop and delete), "
+      f"one after another: {dd:.2f} s, **{dd / nd * 1000:.0f} ms** a delete.")
 print(f"\nLoad average (1 min) before: {env['LOAD_BEFORE']}, after: {open('/proc/loadavg').read().split()[0]}; "
       f"whole run {env['DURATION']} s.")
 EOF

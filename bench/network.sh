@@ -127,8 +127,13 @@ log "throughput: VPS to VPS through the bridge, and a bare veth pair"
 croft_on launch busybox t1 >/dev/null
 croft_on launch busybox t2 >/dev/null
 ip1=$(croft_on info t1 --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["nic"]["ipv4"])')
-pid1=$(croft_on info t1 --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["init_pid"])')
-pid2=$(croft_on info t2 --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["init_pid"])')
+# The init pid is in the host view (`info --host`) since issue 13.
+init_pid() {
+    (croft_on info "$1" --host --format json 2>/dev/null || croft_on info "$1" --format json) |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["init_pid"])'
+}
+pid1=$(init_pid t1)
+pid2=$(init_pid t2)
 ip netns add "$TAG-a"
 ip netns add "$TAG-b"
 ip -n "$TAG-a" link add veth0 type veth peer name veth0 netns "$TAG-b"

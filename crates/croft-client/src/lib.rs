@@ -100,6 +100,28 @@ impl Client {
         &self.socket
     }
 
+    /// Drive `work` to its end on a thread of its own that ignores
+    /// SIGPIPE: a socket croftd closed under an upload (it refused the
+    /// upload before reading all of it) or a closed stdout under a download
+    /// must end the call with an error, never kill the caller, whatever the
+    /// caller's own SIGPIPE disposition (the CLI's is the default, to die
+    /// quietly under `| head`).
+    fn run<T: Send>(&self, work: impl std::future::Future<Output = T> + Send) -> T {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let mut pipe = nix::sys::signal::SigSet::empty();
+                    pipe.add(nix::sys::signal::Signal::SIGPIPE);
+                    // A thread's signal mask is its own: the caller's is
+                    // untouched. A failure leaves the default in place.
+                    let _ = pipe.thread_block();
+                    self.rt.block_on(work)
+                })
+                .join()
+                .expect("the client's thread does not panic")
+        })
+    }
+
     /// Send a request and return the response whose body is still to
     /// read; croftd's refusals become [`ClientError::Api`].
     async fn send(
@@ -148,7 +170,7 @@ impl Client {
     }
 
     /// One JSON call: `body` serialized, the answer decoded as `T`.
-    fn call<T: DeserializeOwned>(
+    fn call<T: DeserializeOwned + Send>(
         &self,
         method: Method,
         path: &str,
@@ -161,7 +183,7 @@ impl Client {
         let full: SendBody = Full::new(Bytes::from(body.unwrap_or_default()))
             .map_err(|never| match never {})
             .boxed();
-        self.rt.block_on(async {
+        self.run(async {
             let resp = self.send(method, path, content_type, full).await?;
             let no_content = resp.status() == StatusCode::NO_CONTENT;
             let bytes = resp
@@ -179,11 +201,11 @@ impl Client {
         })
     }
 
-    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+    fn get<T: DeserializeOwned + Send>(&self, path: &str) -> Result<T> {
         self.call(Method::GET, path, None::<&()>)
     }
 
-    fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T> {
+    fn post<T: DeserializeOwned + Send>(&self, path: &str, body: &impl Serialize) -> Result<T> {
         self.call(Method::POST, path, Some(body))
     }
 
@@ -194,14 +216,17 @@ impl Client {
 
     /// Upload what `from` yields as a stream body; `progress` hears the
     /// bytes sent so far.
-    fn upload<T: DeserializeOwned>(
+    fn upload<T: DeserializeOwned + Send>(
         &self,
         path: &str,
         from: impl Read + Send + 'static,
         progress: impl Fn(u64) + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
-        let reader = std::thread::spawn(move || {
+        // The reader is not joined: croftd may answer (a refusal) before it
+        // has taken the whole body, and the reader then waits on a full
+        // channel until the connection, and the body with it, is dropped.
+        std::thread::spawn(move || {
             let mut from = from;
             let mut sent = 0u64;
             let mut buf = vec![0u8; 256 << 10];
@@ -226,7 +251,7 @@ impl Client {
             rx.recv().await.map(|chunk| (chunk.map(Frame::data), rx))
         });
         let body: SendBody = BodyExt::boxed(StreamBody::new(frames));
-        let answer = self.rt.block_on(async {
+        let answer = self.run(async {
             let resp = self.send(Method::POST, path, Some(STREAM_TYPE), body).await?;
             let bytes = resp
                 .into_body()
@@ -236,16 +261,19 @@ impl Client {
                 .to_bytes();
             serde_json::from_slice(&bytes).map_err(ClientError::Decode)
         });
-        // The reader ends once the body is taken or the request has failed.
-        let _ = reader.join();
         answer
     }
 
     /// Download a stream body into `to`; `progress` hears the bytes so
     /// far. An answer that ends early is an error, never a short file.
-    fn download(&self, path: &str, to: &mut dyn Write, progress: &dyn Fn(u64)) -> Result<u64> {
+    fn download(
+        &self,
+        path: &str,
+        to: &mut (dyn Write + Send),
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<u64> {
         let empty: SendBody = Full::new(Bytes::new()).map_err(|never| match never {}).boxed();
-        self.rt.block_on(async {
+        self.run(async {
             let resp = self.send(Method::GET, path, None, empty).await?;
             let mut body = resp.into_body();
             let mut total = 0u64;
@@ -363,8 +391,8 @@ impl Client {
         name: &str,
         snap: &str,
         since: Option<&str>,
-        to: &mut dyn Write,
-        progress: &dyn Fn(u64),
+        to: &mut (dyn Write + Send),
+        progress: &(dyn Fn(u64) + Sync),
     ) -> Result<u64> {
         let mut path = format!(
             "/1.0/instances/{}/snapshots/{}/export",
@@ -462,7 +490,12 @@ impl Client {
 
     /// Write image `name` as a gzip-compressed tarball into `to`; the
     /// bytes written.
-    pub fn export_image(&self, name: &str, to: &mut dyn Write, progress: &dyn Fn(u64)) -> Result<u64> {
+    pub fn export_image(
+        &self,
+        name: &str,
+        to: &mut (dyn Write + Send),
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<u64> {
         self.download(&format!("/1.0/images/{}/export", segment(name)), to, progress)
     }
 

@@ -94,6 +94,10 @@ enum Command {
     /// Show one VPS.
     Info {
         name: String,
+        /// Show how it sits on the host instead: id range, init pid,
+        /// backend, control socket (for the host's administrator).
+        #[arg(long)]
+        host: bool,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -395,7 +399,33 @@ fn run(cli: Cli) -> Result<u8> {
                 );
             }
         }
-        Command::Info { name, format } => {
+        Command::Info {
+            name,
+            host: true,
+            format,
+        } => {
+            let host = client.host_details(path_name(&name)?)?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&host)?);
+            } else {
+                println!("Name:        {}", host.name);
+                println!("UUID:        {}", host.uuid);
+                println!("Backend:     {}", host.backend);
+                println!(
+                    "Id range:    {}-{}",
+                    host.uid_base,
+                    u64::from(host.uid_base) + u64::from(host.id_count) - 1
+                );
+                let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+                println!("Init PID:    {}", dash(host.init_pid.map(|p| p.to_string())));
+                println!("Socket:      {}", dash(host.control_socket));
+            }
+        }
+        Command::Info {
+            name,
+            host: false,
+            format,
+        } => {
             let i = client.instance(path_name(&name)?)?;
             if format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&i)?);

@@ -10,14 +10,15 @@ use croft_proto::{Conn, Reply, Request};
 
 /// Ask croftd where the VPS's supervisor listens.
 fn supervisor(client: &Client, name: &str) -> Result<Conn> {
-    let i = client.instance_state(path_name(name)?)?;
-    if i.status != Status::Running {
-        bail!("VPS {name} is {}, not running", i.status);
-    }
-    let host = client.host_details(path_name(name)?)?;
-    let socket = host
-        .control_socket
-        .ok_or_else(|| anyhow!("croftd did not name the supervisor of {name}"))?;
+    // One round trip on the way in (the socket is named only while the
+    // VPS runs); a second only to say why not.
+    let Some(socket) = client.host_details(path_name(name)?)?.control_socket else {
+        let i = client.instance_state(name)?;
+        if i.status != Status::Running {
+            bail!("VPS {name} is {}, not running", i.status);
+        }
+        return Err(anyhow!("croftd did not name the supervisor of {name}"));
+    };
     Ok(Conn::connect(std::path::Path::new(&socket))?)
 }
 

@@ -85,16 +85,20 @@ fn pool_is_listed_reattached_after_a_restart_and_volumes_are_removed_on_delete()
         "subvolume left: {}",
         String::from_utf8_lossy(&subvols.stdout)
     );
-    let qgroups = std::process::Command::new("btrfs")
-        .args(["qgroup", "show"])
-        .arg(host.pool_dir())
-        .output()
-        .unwrap();
-    let qgroups = String::from_utf8_lossy(&qgroups.stdout);
-    assert!(
-        !qgroups.contains("containers/") && !qgroups.contains("<stale>"),
-        "qgroups left: {qgroups:?}"
-    );
+    // Its qgroup goes in the background, once deletes pause (the delete
+    // answers without waiting for btrfs's cleaner).
+    let qgroups = || {
+        let out = std::process::Command::new("btrfs")
+            .args(["qgroup", "show"])
+            .arg(host.pool_dir())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let gone = |q: &str| !q.contains("containers/") && !q.contains("<stale>");
+    host.wait_for("its qgroup gone", Duration::from_secs(30), || gone(&qgroups()));
+    let left = qgroups();
+    assert!(gone(&left), "qgroups left: {left:?}");
 }
 
 #[test]

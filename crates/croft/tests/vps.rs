@@ -77,6 +77,13 @@ fn root_inside_is_an_unprivileged_uid_outside_with_a_private_range() {
     launch(&host, "ids2", &[]);
     let (base_a, base_b) = (u64::from(host.uid_base("ids1")), u64::from(host.uid_base("ids2")));
     assert!(base_a >= 65536 && base_b >= 65536);
+    // The CLI shows the same host view as the API, and the plain view
+    // keeps it out.
+    let shown: croft_api::HostDetails = host.ok_json(&["info", "ids1", "--host", "--format", "json"]);
+    assert_eq!(shown, host.details("ids1"));
+    assert!(!host
+        .ok(&["info", "ids1", "--format", "json"])
+        .contains("uid_base"));
     assert!(
         base_a.abs_diff(base_b) >= 65536,
         "ranges overlap: {base_a} {base_b}"

@@ -4,8 +4,14 @@
 
 use croft_host::storage::Pool;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 use tokio::sync::Notify;
 use tracing::{debug, warn};
+
+/// Deletes come in runs (a cleanup script, a tenant going away): the
+/// reclaim waits until none came for this long, so it never competes with
+/// the run for the filesystem (a reclaim commits a btrfs transaction).
+const QUIET: Duration = Duration::from_secs(1);
 
 pub struct Reclaimer {
     pool: Arc<dyn Pool>,
@@ -22,14 +28,16 @@ impl Reclaimer {
         }
     }
 
-    /// Something was deleted: reclaim its space soon. Requests made while
-    /// a reclaim runs are served by one more after it.
+    /// Something was deleted: reclaim its space soon, once deletes have
+    /// paused for [`QUIET`]. Requests made while a reclaim runs are served
+    /// by one more after it.
     pub fn request(&self) {
         self.worker.get_or_init(|| {
             let (pool, wanted) = (self.pool.clone(), self.wanted.clone());
             tokio::spawn(async move {
                 loop {
                     wanted.notified().await;
+                    while tokio::time::timeout(QUIET, wanted.notified()).await.is_ok() {}
                     let pool = pool.clone();
                     match crate::blocking(move || pool.reclaim()).await {
                         Ok(Ok(())) => debug!("deleted space reclaimed"),
