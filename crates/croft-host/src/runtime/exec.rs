@@ -17,6 +17,7 @@
 
 use super::{cstrings, mounts, security, CgroupJoin, RuntimeError, SeccompProgram};
 use crate::proto::{Conn, Reply};
+use croft_proto::set_window;
 use nix::sched::{setns, CloneFlags};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{dup2, fork, setgroups, setresgid, setresuid, setsid, ForkResult, Gid, Pid, Uid};
@@ -285,8 +286,6 @@ fn resolve(name: &CString, path_var: &str) -> Option<CString> {
             .and_then(|_| CString::new(candidate).ok())
     })
 }
-
-pub use croft_proto::set_window;
 
 /// Start a new session with `slave` as controlling terminal and as
 /// stdin/stdout/stderr.

@@ -33,8 +33,7 @@ impl InstanceService {
     pub async fn create_snapshot(self: &Arc<Self>, name: &str, snap: Option<String>) -> Result<Snapshot> {
         croft_api::validate_name(name).map_err(|e| ServiceError::invalid(&e))?;
         if let Some(s) = &snap {
-            croft_api::validate_name(s)
-                .map_err(|e| ServiceError::Invalid(format!("snapshot {}", crate::error_chain(&e))))?;
+            snapshot_name(s)?;
         }
         let lock = self.lock_for(name);
         let _guard = lock.lock().await;
@@ -92,8 +91,7 @@ impl InstanceService {
 
     pub(super) async fn require_snapshot(&self, name: &str, snap: &str) -> Result<()> {
         croft_api::validate_name(name).map_err(|e| ServiceError::invalid(&e))?;
-        croft_api::validate_name(snap)
-            .map_err(|e| ServiceError::Invalid(format!("snapshot {}", crate::error_chain(&e))))?;
+        snapshot_name(snap)?;
         self.row(name).await?;
         if !self.store.snapshots(name).await?.iter().any(|s| s.name == snap) {
             return Err(ServiceError::NotFound(format!("snapshot {snap} of {name}")));
@@ -169,4 +167,10 @@ impl InstanceService {
         }
         Ok(())
     }
+}
+
+/// Refuse a snapshot name croft would not give (400), saying it is one.
+pub(super) fn snapshot_name(snap: &str) -> Result<()> {
+    croft_api::validate_name(snap)
+        .map_err(|e| ServiceError::Invalid(format!("snapshot {}", crate::error_chain(&e))))
 }

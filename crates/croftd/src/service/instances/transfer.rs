@@ -118,8 +118,7 @@ impl InstanceService {
     ) -> Result<Snapshot> {
         croft_api::validate_name(name).map_err(|e| ServiceError::invalid(&e))?;
         if let Some(s) = &snap {
-            croft_api::validate_name(s)
-                .map_err(|e| ServiceError::Invalid(format!("snapshot {}", crate::error_chain(&e))))?;
+            super::snapshots::snapshot_name(s)?;
         }
         let lock = self.lock_for(name);
         let _guard = lock.lock().await;
