@@ -167,10 +167,10 @@ fn croftd_killed_at_random_moments_always_restarts_into_a_consistent_state() {
     // And a snapshot stream to import again and again.
     let stream = host.dir.join("base.stream");
     host.ok(&["snapshot", "export", "keep1", "base", stream.to_str().unwrap()]);
-    let seed = common::seed_from_env("CROFT_FAULT_SEED");
-    let rounds = common::count_from_env("CROFT_FAULT_ROUNDS", 24);
+    let seed = common::fuzz::seed_from_env("CROFT_FAULT_SEED");
+    let rounds = common::fuzz::count_from_env("CROFT_FAULT_ROUNDS", 24);
     eprintln!("fault seed {seed} (CROFT_FAULT_SEED={seed} replays it), {rounds} rounds");
-    let mut rng = common::Rng(seed);
+    let mut rng = common::fuzz::Rng(seed);
     let croft = common::bin_dir().join("croft");
     let mut killed_mid_way = 0;
     for round in 0..rounds {

@@ -723,43 +723,11 @@ pub fn install_host_binary(rootfs: &std::path::Path, binary: &std::path::Path, d
     std::fs::copy(binary, target).unwrap();
 }
 
-/// splitmix64: a small seedable generator for the randomized tests.
-pub struct Rng(pub u64);
+pub mod attack;
+pub mod net;
 
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
-
-/// A randomized test's seed: `var` from the environment to replay a run,
-/// else the clock.
-pub fn seed_from_env(var: &str) -> u64 {
-    std::env::var(var)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        })
-}
-
-/// A count from the environment, or `default`.
-pub fn count_from_env(var: &str, default: usize) -> usize {
-    std::env::var(var)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
+/// The API fuzzer, which croftd's tier-2 tests run on the simulator and
+/// `api_fuzz.rs` here on real VPSes; its seeded generator serves the other
+/// randomized tests too.
+#[path = "../../../croftd/tests/fuzz/mod.rs"]
+pub mod fuzz;

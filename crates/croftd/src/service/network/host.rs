@@ -9,6 +9,8 @@ use std::sync::Mutex;
 
 /// Blocking calls (run them off the async threads).
 pub trait NetHost: Send + Sync + 'static {
+    /// What this host network is, for the logs: `kernel` or `simulated`.
+    fn kind(&self) -> &'static str;
     /// Make sure the bridge exists with `addresses`; whether bridged
     /// traffic passes the IP hooks (so per-VPS firewalls can be enforced).
     fn ensure_bridge(&self, bridge: &str, addresses: &[(IpAddr, u8)]) -> Result<bool, NetError>;
@@ -28,6 +30,10 @@ pub trait NetHost: Send + Sync + 'static {
 pub struct KernelNet;
 
 impl NetHost for KernelNet {
+    fn kind(&self) -> &'static str {
+        "kernel"
+    }
+
     fn ensure_bridge(&self, bridge: &str, addresses: &[(IpAddr, u8)]) -> Result<bool, NetError> {
         croft_host::net::ensure_bridge(bridge, addresses)
     }
@@ -72,6 +78,10 @@ impl SimNet {
 }
 
 impl NetHost for SimNet {
+    fn kind(&self) -> &'static str {
+        "simulated"
+    }
+
     fn ensure_bridge(&self, _bridge: &str, _addresses: &[(IpAddr, u8)]) -> Result<bool, NetError> {
         Ok(true)
     }

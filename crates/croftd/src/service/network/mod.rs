@@ -161,7 +161,7 @@ impl NetworkService {
         }
         self.apply_rules().await?;
         self.remove_stray_links().await?;
-        info!(bridge = %net.bridge, "network up");
+        info!(bridge = %net.bridge, host = self.host.kind(), "network up");
         Ok(())
     }
 

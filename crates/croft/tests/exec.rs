@@ -1,0 +1,238 @@
+//! End-to-end tests of exec and the console through the real croftd,
+//! croft and croft-supervisor: stdio streams, exit codes and signals,
+//! and interactive sessions on a pty. Root needed.
+#![cfg(feature = "e2e")]
+
+mod common;
+
+use common::Host;
+use std::time::Duration;
+
+#[test]
+fn exec_streams_stdio_and_propagates_exit_codes() {
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "ex1"]);
+    let out = host.croft(&["exec", "ex1", "--", "sh", "-c", "echo out; echo err >&2; exit 42"]);
+    assert_eq!(out.status.code(), Some(42));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    assert_eq!(
+        host.croft(&["exec", "ex1", "--", "no-such-command"])
+            .status
+            .code(),
+        Some(127)
+    );
+    assert_eq!(
+        host.croft(&["exec", "ex1", "--", "sh", "-c", "kill -9 $$"])
+            .status
+            .code(),
+        Some(137)
+    );
+    // stdin is the caller's.
+    let mut child = std::process::Command::new(common::bin_dir().join("croft"))
+        .args([
+            "--socket",
+            host.socket.to_str().unwrap(),
+            "exec",
+            "ex1",
+            "--",
+            "wc",
+            "-c",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&[b'x'; 100_000]).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "100000");
+    // A command that stops reading its endless stdin ends normally (the
+    // CLI is not killed by SIGPIPE feeding it), and a megabyte of output
+    // arrives whole.
+    let out = host.host_sh(&format!(
+        "yes | {} --socket {} exec ex1 -- sh -c 'head -1; head -c 1048576 /dev/zero'",
+        common::bin_dir().join("croft").display(),
+        host.socket.display()
+    ));
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout.len(), 2 + (1 << 20));
+    assert!(out.stdout.starts_with(b"y\n"));
+    // Signals to the CLI reach the command inside.
+    let child = std::process::Command::new(common::bin_dir().join("croft"))
+        .args([
+            "--socket",
+            host.socket.to_str().unwrap(),
+            "exec",
+            "ex1",
+            "--",
+            "sleep",
+            "31",
+        ])
+        .spawn()
+        .unwrap();
+    host.wait_for("the command to run", Duration::from_secs(20), || {
+        host.sh_ok("ex1", "ps").contains("sleep 31")
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait_with_output().unwrap().status;
+    assert_eq!(status.code(), Some(130), "SIGINT was not forwarded");
+    assert!(
+        !host.sh_ok("ex1", "ps").contains("sleep 31"),
+        "the command outlived the interrupted exec"
+    );
+    // A closed pipe ends the CLI quietly.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} --socket {} info ex1 | head -c1",
+            common::bin_dir().join("croft").display(),
+            host.socket.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{out:?}"
+    );
+    let env = host.ok(&[
+        "exec",
+        "ex1",
+        "--env",
+        "GREETING=hi",
+        "--cwd",
+        "/etc",
+        "--",
+        "sh",
+        "-c",
+        "echo $GREETING $(pwd)",
+    ]);
+    assert_eq!(env.trim(), "hi /etc");
+}
+
+#[test]
+fn interactive_exec_and_console_work_through_a_pty() {
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "tty1"]);
+    let out = run_in_pty(
+        &host,
+        &["exec", "-t", "tty1", "--", "sh", "-c", "tty; exit 3"],
+        b"",
+        Duration::from_secs(10),
+    );
+    assert_eq!(out.0, Some(3));
+    assert!(out.1.contains("/dev/pts/"), "no pty inside: {:?}", out.1);
+    // What init printed before anyone attached is in the console log.
+    let log = host.ok(&["console", "tty1", "--show-log"]);
+    assert!(
+        log.contains("Please press Enter to activate this console"),
+        "{log:?}"
+    );
+    // The console shows busybox's askfirst shell, with job control: Ctrl+C
+    // interrupts the shell's command, not init. Ctrl+a q detaches.
+    let init = host.init_pid("tty1");
+    let (code, text) = run_in_pty(
+        &host,
+        &["console", "tty1"],
+        b"\r\recho con$((40+2))sole\rsleep 100\r\x03\recho after$((1+1))\r\x01q",
+        Duration::from_secs(15),
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("con42sole"),
+        "console did not run the command: {text:?}"
+    );
+    assert!(
+        text.contains("after2"),
+        "Ctrl+C did not interrupt the command: {text:?}"
+    );
+    assert!(
+        !text.contains("job control turned off"),
+        "the console shell has no controlling tty: {text:?}"
+    );
+    assert!(text.contains("Detached"), "{text:?}");
+    assert_eq!(
+        host.init_pid("tty1"),
+        init,
+        "Ctrl+C on the console rebooted the VPS"
+    );
+}
+
+/// Run croft with a pty as its terminal, type `input` after a moment, and
+/// collect everything it prints.
+fn run_in_pty(host: &Host, args: &[&str], input: &[u8], timeout: Duration) -> (Option<i32>, String) {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    let mut child = std::process::Command::new(common::bin_dir().join("croft"))
+        .arg("--socket")
+        .arg(&host.socket)
+        .args(args)
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .spawn()
+        .unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    let fd = master.as_raw_fd();
+    let mut writer = master.try_clone().unwrap();
+    let input = input.to_vec();
+    std::thread::spawn(move || {
+        for chunk in input.split_inclusive(|b| *b == b'\r') {
+            std::thread::sleep(Duration::from_millis(400));
+            let _ = std::io::Write::write_all(&mut writer, chunk);
+        }
+    });
+    let deadline = std::time::Instant::now() + timeout;
+    let mut text = Vec::new();
+    let mut code = None;
+    loop {
+        let mut fds = [nix::poll::PollFd::new(
+            // SAFETY: `master` outlives this borrow.
+            unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16));
+        if fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(nix::poll::PollFlags::POLLIN))
+        {
+            let mut buf = [0u8; 4096];
+            match master.read(&mut buf) {
+                Ok(n) if n > 0 => text.extend_from_slice(&buf[..n]),
+                _ => {}
+            }
+        }
+        if code.is_none() {
+            if let Some(status) = child.try_wait().unwrap() {
+                code = status.code();
+                // Drain what is left, then stop.
+                std::thread::sleep(Duration::from_millis(100));
+                let mut fds = [nix::poll::PollFd::new(
+                    // SAFETY: as above.
+                    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+                    nix::poll::PollFlags::POLLIN,
+                )];
+                if nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).unwrap_or(0) > 0 {
+                    let mut buf = [0u8; 65536];
+                    if let Ok(n) = master.read(&mut buf) {
+                        text.extend_from_slice(&buf[..n]);
+                    }
+                }
+                break;
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+    }
+    let _ = child.wait();
+    (code, String::from_utf8_lossy(&text).into_owned())
+}
