@@ -5,6 +5,7 @@
 //! input before a round trip and the daemon rejects the same input with the same
 //! message when it arrives through the API from any other client.
 
+pub mod access;
 pub mod config;
 pub mod names;
 pub mod units;
@@ -12,6 +13,7 @@ pub mod units;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub use access::{Tenant, TenantCreate, Token, TokenCreate, TokenCreated, WhoAmI};
 pub use config::{ConfigError, InstanceConfig};
 pub use names::{validate_name, NameError};
 pub use units::{format_size, parse_cpu, parse_rate, parse_size, UnitError};
@@ -208,7 +210,10 @@ impl std::fmt::Display for Status {
 /// host is [`HostDetails`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Instance {
+    /// Its name, unique within its tenant.
     pub name: String,
+    /// The tenant it belongs to.
+    pub tenant: String,
     /// Its identity for good (a name may be reused after a delete).
     pub uuid: String,
     pub image: String,
@@ -250,7 +255,11 @@ pub struct Instance {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct HostDetails {
     pub name: String,
+    pub tenant: String,
     pub uuid: String,
+    /// What names it on the host: its disk volume, run directory and
+    /// cgroup (its name in the default tenant, its UUID in others).
+    pub key: String,
     /// What runs it: "container", or "sim" for the simulator.
     pub backend: String,
     /// First host uid (and gid) of its id range; root inside is this one.
@@ -472,6 +481,8 @@ pub struct Usage {
 pub struct Job {
     pub id: String,
     pub kind: String,
+    /// The tenant whose VPS or image it works on.
+    pub tenant: String,
     pub target: String,
     pub status: JobStatus,
     /// 0..=100.

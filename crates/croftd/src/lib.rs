@@ -1,6 +1,7 @@
 //! The croft daemon as a library. `main.rs` wires it together:
 //!
 //! - [`http`]: the REST API, one file per resource, one error→status map;
+//! - [`auth`]: who calls, and the one policy table of what each may do;
 //! - [`service`]: what croftd does — VPS lifecycle and operations, images,
 //!   network, jobs — over the seams below;
 //! - [`backend`]: what runs a VPS (containers under supervisors, or the
@@ -9,6 +10,7 @@
 //!
 //! See ARCHITECTURE.md.
 
+pub mod auth;
 pub mod backend;
 pub mod config;
 mod failpoint;

@@ -174,7 +174,7 @@ async fn run(cfg: DaemonConfig, simulate: bool) -> anyhow::Result<()> {
         }
         info!("croftd stopping; VPSes keep running under their supervisors");
     };
-    axum::serve(listener, http::router(services.clone()))
+    axum::serve(listener, http::local(services.clone()))
         .with_graceful_shutdown(shutdown)
         .await?;
     services.instances.tidy_on_shutdown().await;

@@ -138,6 +138,9 @@ pub enum Found {
     },
 }
 
+/// What runs VPSes on this host. A VPS is named here by its key
+/// ([`InstanceRecord::key`]: the `name` of these methods), which names
+/// everything it has on the host; its own name is only its hostname.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// "container", "sim".

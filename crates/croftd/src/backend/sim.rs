@@ -123,22 +123,22 @@ impl Backend for SimBackend {
         source: DiskSource<'_>,
         side: Option<SideVolume>,
     ) -> Result<PathBuf> {
-        let dir = self.pool.instance_dir(&vps.name);
+        let dir = self.pool.instance_dir(&vps.key);
         std::fs::create_dir_all(&dir)
             .map_err(|e| BackendError::host(format!("create {}", dir.display()), e))?;
         let image = match source {
             DiskSource::Image(image) => crate::service::images::catalog::pool_name(image),
             DiskSource::Copy { vps: from, snapshot } => {
-                return Ok(self.pool.copy_volume(from, snapshot, &vps.name)?);
+                return Ok(self.pool.copy_volume(from, snapshot, &vps.key)?);
             }
         };
         let snapshots = self.pool.snapshots();
         Ok(match side {
-            None if snapshots => self.pool.clone_image(&image, &vps.name)?,
-            None => self.pool.create_volume(&vps.name)?,
+            None if snapshots => self.pool.clone_image(&image, &vps.key)?,
+            None => self.pool.create_volume(&vps.key)?,
             Some(side) => {
                 self.pool
-                    .create_side_volume(&vps.name, side, snapshots.then_some(image.as_str()))?
+                    .create_side_volume(&vps.key, side, snapshots.then_some(image.as_str()))?
             }
         })
     }
@@ -164,7 +164,7 @@ impl Backend for SimBackend {
         }
         state.next_pid += 1;
         let pid = state.next_pid;
-        let entry = state.vpses.entry(vps.name.clone()).or_default();
+        let entry = state.vpses.entry(vps.key.clone()).or_default();
         if entry.init_pid.is_some() {
             return Err(BackendError::Busy(format!("VPS {} is still running", vps.name)));
         }
@@ -175,7 +175,7 @@ impl Backend for SimBackend {
 
     async fn stop(&self, vps: &InstanceRecord, force: bool, _timeout_secs: u64) -> Result<String> {
         let mut state = self.state();
-        if let Some(v) = state.vpses.get_mut(&vps.name) {
+        if let Some(v) = state.vpses.get_mut(&vps.key) {
             v.init_pid = None;
             // A stop answers itself: the watcher hears nothing more.
             v.events = None;

@@ -1,34 +1,33 @@
 //! `/1.0/images`: images croft builds and those imported, their builds,
 //! imports and exports.
 
-use super::{
-    download, is_stream, run_to_end, upload, ApiError, ApiJson, ApiQuery, ApiResult, AppState, Caller,
-};
+use super::routes::Routes;
+use super::{download, is_stream, run_to_end, upload, ApiError, ApiJson, ApiQuery, ApiResult, AppState};
+use crate::auth::Action::{ImageChange, ImageRead};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/1.0/images", get(list).post(import))
-        .route("/1.0/images/build", post(build))
-        .route("/1.0/images/{name}", get(info).delete(remove))
-        .route("/1.0/images/{name}/export", get(export))
+pub(super) fn routes(r: Routes) -> Routes {
+    r.get("/1.0/images", ImageRead, list)
+        .post("/1.0/images", ImageChange, import)
+        .post("/1.0/images/build", ImageChange, build)
+        .get("/1.0/images/{name}", ImageRead, info)
+        .delete("/1.0/images/{name}", ImageChange, remove)
+        .get("/1.0/images/{name}/export", ImageChange, export)
 }
 
-async fn list(State(s): State<AppState>, _: Caller) -> ApiResult<Response> {
+async fn list(State(s): State<AppState>) -> ApiResult<Response> {
     Ok(Json(s.images.list().await?).into_response())
 }
 
-async fn info(State(s): State<AppState>, _: Caller, Path(name): Path<String>) -> ApiResult<Response> {
+async fn info(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     Ok(Json(s.images.get(&name).await?).into_response())
 }
 
 async fn build(
     State(s): State<AppState>,
-    _: Caller,
     ApiJson(req): ApiJson<croft_api::BuildRequest>,
 ) -> ApiResult<Response> {
     let job = s.images.build(&req.name).await?;
@@ -38,7 +37,6 @@ async fn build(
 /// A tarball streamed in the body becomes image `?name=`.
 async fn import(
     State(s): State<AppState>,
-    _: Caller,
     ApiQuery(q): ApiQuery<croft_api::ImageImportQuery>,
     req: Request,
 ) -> ApiResult<Response> {
@@ -56,11 +54,11 @@ async fn import(
 }
 
 /// The image as a gzip-compressed tarball.
-async fn export(State(s): State<AppState>, _: Caller, Path(name): Path<String>) -> ApiResult<Response> {
+async fn export(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     Ok(download(s.images.export(&name).await?))
 }
 
-async fn remove(State(s): State<AppState>, _: Caller, Path(name): Path<String>) -> ApiResult<Response> {
+async fn remove(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     s.images.delete(&name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,54 +1,69 @@
 //! `/1.0/instances`: VPSes, their state, configuration, console and
 //! copies; and `/1.0/storage-pools`.
 
-use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState, Caller};
+use super::guard::Scope;
+use super::routes::Routes;
+use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState};
+use crate::auth::Action::{HostRead, VpsChange, VpsHost, VpsRead};
+use crate::service::VpsName;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
-use axum::{Json, Router};
+use axum::Json;
 use croft_api::{ConfigPatch, CopyRequest, LaunchRequest, StateAction, StateRequest};
 use serde::Deserialize;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/1.0/instances", get(list).post(launch))
-        .route("/1.0/instances/{name}", get(info).delete(delete))
-        .route("/1.0/instances/{name}/state", get(state).post(change_state))
-        .route("/1.0/instances/{name}/host", get(host_details))
-        .route("/1.0/instances/{name}/config", patch(patch_config))
-        .route("/1.0/instances/{name}/console", get(console_log))
-        .route("/1.0/instances/{name}/copy", post(copy))
-        .route("/1.0/instances/{name}/rebuild", post(rebuild))
-        .route("/1.0/storage-pools", get(list_pools))
-        .route("/1.0/storage-pools/{name}", get(pool_info))
+pub(super) fn routes(r: Routes) -> Routes {
+    r.get("/1.0/instances", VpsRead, list)
+        .post("/1.0/instances", VpsChange, launch)
+        .get("/1.0/instances/{name}", VpsRead, info)
+        .delete("/1.0/instances/{name}", VpsChange, delete)
+        .get("/1.0/instances/{name}/state", VpsRead, state)
+        .post("/1.0/instances/{name}/state", VpsChange, change_state)
+        .get("/1.0/instances/{name}/host", VpsHost, host_details)
+        .patch("/1.0/instances/{name}/config", VpsChange, patch_config)
+        .get("/1.0/instances/{name}/console", VpsRead, console_log)
+        .post("/1.0/instances/{name}/copy", VpsChange, copy)
+        .post("/1.0/instances/{name}/rebuild", VpsChange, rebuild)
+        .get("/1.0/storage-pools", HostRead, list_pools)
+        .get("/1.0/storage-pools/{name}", HostRead, pool_info)
 }
 
-async fn list(State(s): State<AppState>, _: Caller) -> ApiResult<Response> {
-    Ok(Json(s.instances.list().await?).into_response())
+/// The VPSes of the request's tenant.
+async fn list(State(s): State<AppState>, scope: Scope) -> ApiResult<Response> {
+    Ok(Json(s.instances.list(Some(&scope.tenant)).await?).into_response())
 }
 
-async fn info(State(s): State<AppState>, _: Caller, Path(name): Path<String>) -> ApiResult<Response> {
-    Ok(Json(s.instances.get(&name).await?).into_response())
+async fn info(State(s): State<AppState>, scope: Scope, Path(name): Path<String>) -> ApiResult<Response> {
+    Ok(Json(s.instances.get(VpsName::new(&scope.tenant, &name)).await?).into_response())
 }
 
 /// The VPS without its disk usage (which costs a filesystem commit to
 /// read): what `croft exec` and `croft console` ask before they connect.
-async fn state(State(s): State<AppState>, _: Caller, Path(name): Path<String>) -> ApiResult<Response> {
-    Ok(Json(s.instances.get_brief(&name).await?).into_response())
+async fn state(State(s): State<AppState>, scope: Scope, Path(name): Path<String>) -> ApiResult<Response> {
+    Ok(Json(s.instances.get_brief(VpsName::new(&scope.tenant, &name)).await?).into_response())
 }
 
 /// How the VPS sits on the host (id range, init, control socket).
-async fn host_details(State(s): State<AppState>, _: Caller, Path(name): Path<String>) -> ApiResult<Response> {
-    Ok(Json(s.instances.host_details(&name).await?).into_response())
+async fn host_details(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(
+        s.instances
+            .host_details(VpsName::new(&scope.tenant, &name))
+            .await?,
+    )
+    .into_response())
 }
 
 async fn launch(
     State(s): State<AppState>,
-    _: Caller,
+    scope: Scope,
     ApiJson(req): ApiJson<LaunchRequest>,
 ) -> ApiResult<Response> {
-    let job = s.instances.launch(req).await?;
+    let job = s.instances.launch(&scope.tenant, req).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
@@ -61,17 +76,19 @@ struct DeleteQuery {
 
 async fn delete(
     State(s): State<AppState>,
-    _: Caller,
+    scope: Scope,
     Path(name): Path<String>,
     ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> ApiResult<Response> {
-    s.instances.delete(&name, q.force).await?;
+    s.instances
+        .delete(VpsName::new(&scope.tenant, &name), q.force)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn change_state(
     State(s): State<AppState>,
-    _: Caller,
+    scope: Scope,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<StateRequest>,
 ) -> ApiResult<Response> {
@@ -92,55 +109,83 @@ async fn change_state(
     let vps = match req.action {
         StateAction::Start => {
             let rescue = req.rescue.then_some(req.rescue_image.as_deref());
-            s.instances.start(&name, rescue).await?
+            s.instances
+                .start(VpsName::new(&scope.tenant, &name), rescue)
+                .await?
         }
-        StateAction::Stop => s.instances.stop(&name, req.force, req.timeout).await?,
-        StateAction::Restart => s.instances.restart(&name, req.force, req.timeout).await?,
+        StateAction::Stop => {
+            s.instances
+                .stop(VpsName::new(&scope.tenant, &name), req.force, req.timeout)
+                .await?
+        }
+        StateAction::Restart => {
+            s.instances
+                .restart(VpsName::new(&scope.tenant, &name), req.force, req.timeout)
+                .await?
+        }
     };
     Ok(Json(vps).into_response())
 }
 
 async fn rebuild(
     State(s): State<AppState>,
-    _: Caller,
+    scope: Scope,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<croft_api::RebuildRequest>,
 ) -> ApiResult<Response> {
-    let job = s.instances.rebuild(&name, req).await?;
+    let job = s
+        .instances
+        .rebuild(VpsName::new(&scope.tenant, &name), req)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
 async fn patch_config(
     State(s): State<AppState>,
-    _: Caller,
+    scope: Scope,
     Path(name): Path<String>,
     ApiJson(patch): ApiJson<ConfigPatch>,
 ) -> ApiResult<Response> {
-    Ok(Json(s.instances.patch_config(&name, patch).await?).into_response())
+    Ok(Json(
+        s.instances
+            .patch_config(VpsName::new(&scope.tenant, &name), patch)
+            .await?,
+    )
+    .into_response())
 }
 
 async fn copy(
     State(s): State<AppState>,
-    _: Caller,
+    scope: Scope,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<CopyRequest>,
 ) -> ApiResult<Response> {
-    let vps = s.instances.copy(&name, &req.name, req.snapshot).await?;
+    let vps = s
+        .instances
+        .copy(VpsName::new(&scope.tenant, &name), &req.name, req.snapshot)
+        .await?;
     Ok((StatusCode::CREATED, Json(vps)).into_response())
 }
 
 /// Console history returned at most (the supervisor keeps about 2 MiB).
 const CONSOLE_LOG_MAX: usize = 1 << 20;
 
-async fn console_log(State(s): State<AppState>, _: Caller, Path(name): Path<String>) -> ApiResult<Response> {
-    let log = s.instances.console_log(&name, CONSOLE_LOG_MAX).await?;
+async fn console_log(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    let log = s
+        .instances
+        .console_log(VpsName::new(&scope.tenant, &name), CONSOLE_LOG_MAX)
+        .await?;
     Ok(Json(croft_api::ConsoleLog { log }).into_response())
 }
 
-async fn list_pools(State(s): State<AppState>, _: Caller) -> ApiResult<Response> {
+async fn list_pools(State(s): State<AppState>) -> ApiResult<Response> {
     Ok(Json(s.instances.pools()?).into_response())
 }
 
-async fn pool_info(State(s): State<AppState>, _: Caller, Path(name): Path<String>) -> ApiResult<Response> {
+async fn pool_info(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     Ok(Json(s.instances.pool_info(&name)?).into_response())
 }

@@ -1,31 +1,43 @@
 //! `/1.0/jobs`: long operations, their progress and outcome.
 
-use super::{ApiError, ApiQuery, ApiResult, AppState, Caller};
+use super::guard::Scope;
+use super::routes::Routes;
+use super::{ApiError, ApiQuery, ApiResult, AppState};
+use crate::auth::Action::VpsRead;
+use crate::auth::Caller;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use croft_api::Job;
 use serde::Deserialize;
 use std::time::Duration;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/1.0/jobs", get(list))
-        .route("/1.0/jobs/{id}", get(info))
-        .route("/1.0/jobs/{id}/wait", get(wait))
+pub(super) fn routes(r: Routes) -> Routes {
+    r.get("/1.0/jobs", VpsRead, list)
+        .get("/1.0/jobs/{id}", VpsRead, info)
+        .get("/1.0/jobs/{id}/wait", VpsRead, wait)
 }
 
 fn not_found(id: &str) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, format!("job {id:?} not found"))
 }
 
-async fn list(State(s): State<AppState>, _: Caller) -> ApiResult<Response> {
-    Ok(Json(s.jobs.list().await?).into_response())
+/// A job the caller may see: a tenant role sees its tenant's only (and
+/// another's is "not found"); the admin sees every job by its id.
+fn visible(job: Option<Job>, caller: &Caller, id: &str) -> ApiResult<Job> {
+    match job {
+        Some(job) if caller.tenant.as_ref().is_none_or(|t| *t == job.tenant) => Ok(job),
+        _ => Err(not_found(id)),
+    }
 }
 
-async fn info(State(s): State<AppState>, _: Caller, Path(id): Path<String>) -> ApiResult<Response> {
-    let job = s.jobs.get(&id).await?.ok_or_else(|| not_found(&id))?;
+async fn list(State(s): State<AppState>, caller: Caller, scope: Scope) -> ApiResult<Response> {
+    Ok(Json(s.jobs.list(scope.listing(&caller)).await?).into_response())
+}
+
+async fn info(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    let job = visible(s.jobs.get(&id).await?, &caller, &id)?;
     Ok(Json(job).into_response())
 }
 
@@ -38,10 +50,12 @@ struct WaitQuery {
 
 async fn wait(
     State(s): State<AppState>,
-    _: Caller,
+    caller: Caller,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> ApiResult<Response> {
+    // Checked before waiting: another tenant's job is not waited on.
+    visible(s.jobs.get(&id).await?, &caller, &id)?;
     let timeout = Duration::from_secs(q.timeout.unwrap_or(60).min(3600));
     let job = s.jobs.wait(&id, timeout).await?.ok_or_else(|| not_found(&id))?;
     Ok(Json(job).into_response())

@@ -1,13 +1,17 @@
-//! The REST API (`/1.0/...`): the router, request decoding, the caller
-//! behind each request, and one file per resource. Handlers only decode,
-//! call a service and encode; every error becomes a JSON body whose status
+//! The REST API (`/1.0/...`): the route table (`routes.rs`), the guard
+//! that authenticates and authorizes every request (`guard.rs`), request
+//! decoding, and one file per resource. Handlers only decode, call a
+//! service and encode; every error becomes a JSON body whose status
 //! follows from its kind (`error.rs`).
 
+mod access;
 mod error;
+pub mod guard;
 mod images;
 mod instances;
 mod jobs;
 mod network;
+pub mod routes;
 mod snapshots;
 
 use crate::service::Services;
@@ -16,29 +20,13 @@ use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 pub use error::{status_of, ApiError, ApiResult};
+pub use guard::{Peer, Scope};
+pub use routes::Endpoint;
 
 /// Largest request body accepted.
 const BODY_LIMIT: usize = 1 << 20;
-
-/// Who makes a request. Over the local socket (mode 0600) that is host
-/// root; authentication of remote callers attaches here, and services
-/// will authorize by it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Caller {
-    /// Root on this host, through the local socket.
-    HostRoot,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Caller::HostRoot)
-    }
-}
 
 /// `Json` whose rejections (bad syntax, wrong types, unknown fields,
 /// missing content type, oversized body) become our JSON errors.
@@ -125,14 +113,17 @@ fn parse_segment<T: std::str::FromStr>(text: &str, what: &str) -> ApiResult<T> {
 
 type AppState = Services;
 
-pub fn router(services: Services) -> Router {
-    Router::new()
-        .route("/1.0", get(server_info))
-        .merge(instances::routes())
-        .merge(snapshots::routes())
-        .merge(network::routes())
-        .merge(images::routes())
-        .merge(jobs::routes())
+/// The API as served to remote callers, whose listener tells each
+/// request's [`Peer`]; and its route table.
+pub fn api(services: Services) -> (Router, Vec<Endpoint>) {
+    let r = routes::Routes::new(services.clone()).get("/1.0", crate::auth::Action::Connect, server_info);
+    let r = instances::routes(r);
+    let r = snapshots::routes(r);
+    let r = network::routes(r);
+    let r = images::routes(r);
+    let r = jobs::routes(r);
+    let (router, table) = access::routes(r).into_parts();
+    let router = router
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -142,7 +133,13 @@ pub fn router(services: Services) -> Router {
         })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(json_errors))
-        .with_state(services)
+        .with_state(services);
+    (router, table)
+}
+
+/// The API as served on the local socket: every request is host root's.
+pub fn local(services: Services) -> Router {
+    api(services).0.layer(Extension(Peer::Local))
 }
 
 /// Errors axum answers itself (a path that does not decode, such as a
@@ -169,7 +166,7 @@ async fn json_errors(response: Response) -> Response {
     ApiError::new(status, message).into_response()
 }
 
-async fn server_info(State(s): State<AppState>, _: Caller) -> Json<croft_api::ServerInfo> {
+async fn server_info(State(s): State<AppState>) -> Json<croft_api::ServerInfo> {
     Json(croft_api::ServerInfo {
         api_version: "1.0".into(),
         server_version: env!("CARGO_PKG_VERSION").into(),

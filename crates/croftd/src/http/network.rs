@@ -1,93 +1,110 @@
 //! `/1.0/networks` and each VPS's port forwards and firewall.
 
-use super::{parse_segment, ApiJson, ApiResult, AppState, Caller};
+use super::guard::Scope;
+use super::routes::Routes;
+use super::{parse_segment, ApiJson, ApiResult, AppState};
+use crate::auth::Action::{HostRead, VpsChange, VpsRead};
+use crate::service::VpsName;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/1.0/instances/{name}/forwards",
-            get(list_forwards).post(add_forward),
-        )
-        .route(
+pub(super) fn routes(r: Routes) -> Routes {
+    r.get("/1.0/instances/{name}/forwards", VpsRead, list_forwards)
+        .post("/1.0/instances/{name}/forwards", VpsChange, add_forward)
+        .delete(
             "/1.0/instances/{name}/forwards/{protocol}/{port}",
-            delete(remove_forward),
+            VpsChange,
+            remove_forward,
         )
-        .route("/1.0/instances/{name}/firewall", get(firewall))
-        .route("/1.0/instances/{name}/firewall/rules", post(add_rule))
-        .route(
+        .get("/1.0/instances/{name}/firewall", VpsRead, firewall)
+        .post("/1.0/instances/{name}/firewall/rules", VpsChange, add_rule)
+        .delete(
             "/1.0/instances/{name}/firewall/rules/{index}",
-            delete(remove_rule),
+            VpsChange,
+            remove_rule,
         )
-        .route("/1.0/networks", get(list_networks))
-        .route("/1.0/networks/{name}", get(network_info))
+        .get("/1.0/networks", HostRead, list_networks)
+        .get("/1.0/networks/{name}", HostRead, network_info)
 }
 
 async fn list_forwards(
     State(s): State<AppState>,
-    _: Caller,
+    scope: Scope,
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
-    Ok(Json(s.network.forwards(&name).await?).into_response())
+    Ok(Json(s.network.forwards(VpsName::new(&scope.tenant, &name)).await?).into_response())
 }
 
 async fn add_forward(
     State(s): State<AppState>,
-    _: Caller,
+    scope: Scope,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<croft_api::PortForward>,
 ) -> ApiResult<Response> {
     Ok((
         StatusCode::CREATED,
-        Json(s.network.add_forward(&name, req).await?),
+        Json(
+            s.network
+                .add_forward(VpsName::new(&scope.tenant, &name), req)
+                .await?,
+        ),
     )
         .into_response())
 }
 
 async fn remove_forward(
     State(s): State<AppState>,
-    _: Caller,
+    scope: Scope,
     Path((name, protocol, port)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
     let port: u16 = parse_segment(&port, "port")?;
-    s.network.remove_forward(&name, &protocol, port).await?;
+    s.network
+        .remove_forward(VpsName::new(&scope.tenant, &name), &protocol, port)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn firewall(State(s): State<AppState>, _: Caller, Path(name): Path<String>) -> ApiResult<Response> {
-    Ok(Json(s.network.firewall(&name).await?).into_response())
+async fn firewall(State(s): State<AppState>, scope: Scope, Path(name): Path<String>) -> ApiResult<Response> {
+    Ok(Json(s.network.firewall(VpsName::new(&scope.tenant, &name)).await?).into_response())
 }
 
 async fn add_rule(
     State(s): State<AppState>,
-    _: Caller,
+    scope: Scope,
     Path(name): Path<String>,
     ApiJson(rule): ApiJson<croft_api::FirewallRule>,
 ) -> ApiResult<Response> {
     Ok((
         StatusCode::CREATED,
-        Json(s.network.add_firewall_rule(&name, rule).await?),
+        Json(
+            s.network
+                .add_firewall_rule(VpsName::new(&scope.tenant, &name), rule)
+                .await?,
+        ),
     )
         .into_response())
 }
 
 async fn remove_rule(
     State(s): State<AppState>,
-    _: Caller,
+    scope: Scope,
     Path((name, index)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let index: usize = parse_segment(&index, "rule number")?;
-    Ok(Json(s.network.remove_firewall_rule(&name, index).await?).into_response())
+    Ok(Json(
+        s.network
+            .remove_firewall_rule(VpsName::new(&scope.tenant, &name), index)
+            .await?,
+    )
+    .into_response())
 }
 
-async fn list_networks(State(s): State<AppState>, _: Caller) -> ApiResult<Response> {
+async fn list_networks(State(s): State<AppState>) -> ApiResult<Response> {
     Ok(Json(s.network.networks().await?).into_response())
 }
 
-async fn network_info(State(s): State<AppState>, _: Caller, Path(name): Path<String>) -> ApiResult<Response> {
+async fn network_info(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     Ok(Json(s.network.network_info(&name).await?).into_response())
 }

@@ -25,6 +25,13 @@ pub enum ErrorKind {
     Unavailable,
     /// croft or its host failed; not the client's to fix.
     Internal,
+    /// The caller did not prove who it is (no, a wrong, an expired or a
+    /// revoked credential).
+    Unauthenticated,
+    /// The caller is known but its role may not do this.
+    Forbidden,
+    /// The caller failed to authenticate too often; it must wait.
+    TooManyAttempts,
 }
 
 #[derive(Debug, Error)]
@@ -35,6 +42,12 @@ pub enum ServiceError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    TooManyAttempts(String),
     #[error("{what}")]
     Host {
         what: String,
@@ -61,6 +74,11 @@ impl ServiceError {
             ServiceError::Invalid(_) => ErrorKind::Invalid,
             ServiceError::NotFound(_) => ErrorKind::NotFound,
             ServiceError::Conflict(_) => ErrorKind::Conflict,
+            ServiceError::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            ServiceError::Forbidden(_) => ErrorKind::Forbidden,
+            ServiceError::TooManyAttempts(_) => ErrorKind::TooManyAttempts,
+            ServiceError::Store(StoreError::Taken(_) | StoreError::InUse(_)) => ErrorKind::Conflict,
+            ServiceError::Store(StoreError::Missing(_)) => ErrorKind::NotFound,
             ServiceError::Image(ImageError::Unknown { .. }) => ErrorKind::NotFound,
             ServiceError::Backend(e) => e.kind(),
             ServiceError::Storage(StorageError::NoSpace { .. }) => ErrorKind::Conflict,

@@ -57,15 +57,22 @@ impl Jobs {
         }
     }
 
-    /// Record a job and run `body` in the background.
-    pub async fn submit<F, Fut, E>(&self, kind: &str, target: &str, body: F) -> Result<Job, StoreError>
+    /// Record a job on `target` (a VPS or image name) of `tenant` and run
+    /// `body` in the background.
+    pub async fn submit<F, Fut, E>(
+        &self,
+        kind: &str,
+        tenant: &str,
+        target: &str,
+        body: F,
+    ) -> Result<Job, StoreError>
     where
         F: FnOnce(JobHandle) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: std::error::Error + Send + 'static,
     {
         let id = new_id();
-        self.db.insert_job(&id, kind, target).await?;
+        self.db.insert_job(&id, kind, tenant, target).await?;
         let handle = JobHandle {
             db: self.db.clone(),
             id: id.clone(),
@@ -98,8 +105,9 @@ impl Jobs {
         self.db.job(id).await
     }
 
-    pub async fn list(&self) -> Result<Vec<Job>, StoreError> {
-        self.db.jobs().await
+    /// The latest jobs of `tenant`, or of all tenants.
+    pub async fn list(&self, tenant: Option<&str>) -> Result<Vec<Job>, StoreError> {
+        self.db.jobs(tenant).await
     }
 
     /// Wait until the job has ended or `timeout` passed; returns its state.

@@ -7,8 +7,11 @@
 //! - [`instances`]: VPS lifecycle and the operations on disks;
 //! - [`images`]: images built and imported;
 //! - [`network`]: addresses, forwards, firewalls and the rules;
-//! - [`jobs`]: long operations, with progress, that clients wait for.
+//! - [`jobs`]: long operations, with progress, that clients wait for;
+//! - [`tenants`]: the customers VPSes belong to;
+//! - [`access`]: API tokens, and the callers they prove.
 
+pub mod access;
 pub mod error;
 pub mod images;
 pub mod instances;
@@ -17,10 +20,12 @@ mod locks;
 pub mod network;
 mod reclaim;
 pub mod stream;
+pub mod tenants;
 
 use crate::backend::Backend;
 use crate::config::DaemonConfig;
 use crate::store::{InstanceRecord, Store};
+use access::AccessService;
 use croft_host::storage::Pool;
 pub use error::{ErrorKind, Result, ServiceError};
 use images::catalog::Catalog;
@@ -31,6 +36,7 @@ use locks::Locks;
 use network::{NetHost, NetworkService};
 use reclaim::Reclaimer;
 use std::sync::Arc;
+use tenants::TenantService;
 
 /// Every service, wired together: what the HTTP layer serves.
 #[derive(Clone)]
@@ -38,6 +44,8 @@ pub struct Services {
     pub instances: Arc<InstanceService>,
     pub images: Arc<ImageService>,
     pub network: Arc<NetworkService>,
+    pub tenants: Arc<TenantService>,
+    pub access: Arc<AccessService>,
     pub jobs: Jobs,
     /// "container", "sim": what runs the VPSes.
     pub backend_kind: &'static str,
@@ -79,6 +87,8 @@ impl Services {
             locks.clone(),
             reclaimer.clone(),
         ));
+        let tenants = Arc::new(TenantService::new(store.clone()));
+        let access = Arc::new(AccessService::new(store.clone()));
         let instances = Arc::new(InstanceService::new(instances::Deps {
             cfg,
             store,
@@ -94,6 +104,8 @@ impl Services {
             instances,
             images,
             network,
+            tenants,
+            access,
             jobs,
             backend_kind: backend.kind(),
             cgroup_version: backend.cgroup_version(),
@@ -101,12 +113,41 @@ impl Services {
     }
 }
 
-/// VPS `name`, its name checked first: a bad name is refused (400), an
-/// unknown one not found (404).
-pub(crate) async fn instance(store: &dyn Store, name: &str) -> Result<InstanceRecord> {
-    croft_api::validate_name(name).map_err(|e| ServiceError::invalid(&e))?;
+/// A VPS as its users name it: a name, unique within its tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VpsName<'a> {
+    pub tenant: &'a str,
+    pub name: &'a str,
+}
+
+impl<'a> VpsName<'a> {
+    pub fn new(tenant: &'a str, name: &'a str) -> VpsName<'a> {
+        VpsName { tenant, name }
+    }
+}
+
+impl std::fmt::Display for VpsName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// The record of `vps`, its name checked first: a bad name is refused
+/// (400), one its tenant has not not found (404), whether or not another
+/// tenant has a VPS of that name.
+pub(crate) async fn find(store: &dyn Store, vps: VpsName<'_>) -> Result<InstanceRecord> {
+    croft_api::validate_name(vps.name).map_err(|e| ServiceError::invalid(&e))?;
     store
-        .instance(name)
+        .instance_named(vps.tenant, vps.name)
         .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("VPS {name}")))
+        .ok_or_else(|| ServiceError::NotFound(format!("VPS {}", vps.name)))
+}
+
+/// The record of the VPS of key `key` (one found by name before, and
+/// maybe deleted since).
+pub(crate) async fn by_key(store: &dyn Store, key: &str) -> Result<InstanceRecord> {
+    store
+        .instance(key)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("VPS {key}")))
 }

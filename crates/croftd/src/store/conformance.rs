@@ -2,14 +2,26 @@
 //! stated as tests. A store's own tests instantiate it with
 //! `store_conformance!(expression making a fresh, empty store)`.
 
-use super::{ForwardRecord, ImageUpdate, NewInstance, NicRecord, Store, StoreError};
+use super::{
+    ForwardRecord, ImageUpdate, NewInstance, NewTokenRecord, NicRecord, Store, StoreError, DEFAULT_TENANT,
+};
+use crate::auth::Role;
 use croft_api::{FirewallRule, JobStatus, Status};
 use std::collections::BTreeMap;
 
-/// A new VPS `name` at id range `uid_base`, without an interface.
+/// A new VPS `name` of the default tenant at id range `uid_base`,
+/// without an interface.
 pub fn new_instance(name: &str, uid_base: u32) -> NewInstance {
+    new_instance_of(DEFAULT_TENANT, name, uid_base)
+}
+
+/// A new VPS `name` of `tenant`, keyed as croftd keys it.
+pub fn new_instance_of(tenant: &str, name: &str, uid_base: u32) -> NewInstance {
+    let uuid = uuid::Uuid::new_v4();
     NewInstance {
-        uuid: uuid::Uuid::new_v4(),
+        uuid,
+        key: super::instance_key(tenant, name, uuid),
+        tenant: tenant.into(),
         name: name.into(),
         image: "busybox".into(),
         uid_base,
@@ -56,6 +68,9 @@ macro_rules! store_conformance {
             snapshots_are_unique_per_vps,
             images_upsert_keeps_what_is_not_given,
             jobs_run_and_interrupted_ones_fail,
+            names_are_unique_within_a_tenant,
+            a_tenant_goes_only_when_it_has_no_vps,
+            tokens_are_kept_hashed_expire_and_go_with_their_tenant,
         );
     };
     (@tests $make:expr; $($check:ident),* $(,)?) => {
@@ -312,8 +327,12 @@ pub async fn images_upsert_keeps_what_is_not_given(store: &dyn Store) {
 }
 
 pub async fn jobs_run_and_interrupted_ones_fail(store: &dyn Store) {
-    store.insert_job("j1", "launch", "web").await.unwrap();
-    store.insert_job("j2", "launch", "db").await.unwrap();
+    store.create_tenant("acme", "").await.unwrap();
+    store
+        .insert_job("j1", "launch", DEFAULT_TENANT, "web")
+        .await
+        .unwrap();
+    store.insert_job("j2", "launch", "acme", "db").await.unwrap();
     store
         .update_job("j1", JobStatus::Running, 40, Some("copying"), None)
         .await
@@ -329,6 +348,124 @@ pub async fn jobs_run_and_interrupted_ones_fail(store: &dyn Store) {
     let j2 = store.job("j2").await.unwrap().unwrap();
     assert_eq!(j2.status, JobStatus::Failure);
     assert!(j2.error.unwrap().contains("interrupted"));
-    assert_eq!(store.jobs().await.unwrap().len(), 2);
+    assert_eq!(store.jobs(None).await.unwrap().len(), 2);
+    let acme = store.jobs(Some("acme")).await.unwrap();
+    assert_eq!(acme.len(), 1);
+    assert_eq!((acme[0].id.as_str(), acme[0].tenant.as_str()), ("j2", "acme"));
     assert_eq!(store.job("nope").await.unwrap(), None);
+}
+
+pub async fn names_are_unique_within_a_tenant(store: &dyn Store) {
+    store.create_tenant("acme", "a customer").await.unwrap();
+    let ours = store
+        .create_instance(&new_instance("web", 1_000_000))
+        .await
+        .unwrap();
+    let theirs = store
+        .create_instance(&new_instance_of("acme", "web", 1_065_536))
+        .await
+        .unwrap();
+    assert_eq!((ours.key.as_str(), ours.tenant.as_str()), ("web", DEFAULT_TENANT));
+    assert_eq!(theirs.key, theirs.uuid.to_string(), "keyed by its uuid");
+    assert_eq!(theirs.name, "web");
+    assert_eq!(
+        store.instance_named("acme", "web").await.unwrap().map(|i| i.uuid),
+        Some(theirs.uuid)
+    );
+    assert_eq!(store.instance_named("other", "web").await.unwrap(), None);
+    assert!(matches!(
+        store.create_instance(&new_instance_of("acme", "web", 1_131_072)).await,
+        Err(StoreError::Taken(what)) if what.contains("name")
+    ));
+    assert!(matches!(
+        store.create_instance(&new_instance_of("nobody", "web", 1_131_072)).await,
+        Err(StoreError::Missing(what)) if what.contains("nobody")
+    ));
+    assert_eq!(store.instances().await.unwrap().len(), 2);
+}
+
+pub async fn a_tenant_goes_only_when_it_has_no_vps(store: &dyn Store) {
+    let made = store.create_tenant("acme", "a customer").await.unwrap();
+    assert_eq!(made.description, "a customer");
+    assert!(matches!(
+        store.create_tenant("acme", "").await,
+        Err(StoreError::Taken(_))
+    ));
+    let names: Vec<String> = store
+        .tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["acme", DEFAULT_TENANT]);
+    let vps = store
+        .create_instance(&new_instance_of("acme", "web", 1_000_000))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.delete_tenant("acme").await,
+        Err(StoreError::InUse(_))
+    ));
+    assert!(store.tenant("acme").await.unwrap().is_some());
+    store.delete_instance(&vps.key).await.unwrap();
+    assert!(store.delete_tenant("acme").await.unwrap());
+    assert!(!store.delete_tenant("acme").await.unwrap());
+    assert_eq!(store.tenant("acme").await.unwrap(), None);
+}
+
+pub async fn tokens_are_kept_hashed_expire_and_go_with_their_tenant(store: &dyn Store) {
+    store.create_tenant("acme", "").await.unwrap();
+    let token = |id: &'static str, tenant: Option<&'static str>, lifetime_secs| NewTokenRecord {
+        id,
+        hash: "h",
+        description: "billing",
+        role: if tenant.is_some() {
+            Role::Owner
+        } else {
+            Role::Admin
+        },
+        tenant,
+        from_cidr: Some("192.0.2.0/24"),
+        lifetime_secs,
+    };
+    let made = store
+        .create_token(&token("t1", Some("acme"), Some(3600)))
+        .await
+        .unwrap();
+    assert_eq!((made.role, made.tenant.as_deref()), (Role::Owner, Some("acme")));
+    assert!(made.expires_at.is_some() && !made.expired);
+    assert_eq!(made.from_cidr.as_deref(), Some("192.0.2.0/24"));
+    let expired = store
+        .create_token(&token("t2", Some("acme"), Some(0)))
+        .await
+        .unwrap();
+    assert!(expired.expired, "a lifetime of 0 has passed at once");
+    let admin = store.create_token(&token("t3", None, None)).await.unwrap();
+    assert!(admin.expires_at.is_none() && !admin.expired);
+    assert!(matches!(
+        store.create_token(&token("t4", Some("nobody"), None)).await,
+        Err(StoreError::Missing(_))
+    ));
+    assert!(matches!(
+        store.create_token(&token("t1", None, None)).await,
+        Err(StoreError::Taken(_))
+    ));
+    assert_eq!(store.tokens(None).await.unwrap().len(), 3);
+    assert_eq!(store.tokens(Some(Some("acme"))).await.unwrap().len(), 2);
+    let tenantless = store.tokens(Some(None)).await.unwrap();
+    assert_eq!(
+        tenantless.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        ["t3"]
+    );
+    store.touch_token("t1", "192.0.2.7").await.unwrap();
+    let used = store.token("t1").await.unwrap().unwrap();
+    assert!(used.last_used_at.is_some());
+    assert_eq!(used.last_used_from.as_deref(), Some("192.0.2.7"));
+    assert!(store.delete_token("t3").await.unwrap());
+    assert!(!store.delete_token("t3").await.unwrap());
+    assert_eq!(store.token("t3").await.unwrap(), None);
+    // A tenant's tokens go with it.
+    assert!(store.delete_tenant("acme").await.unwrap());
+    assert!(store.tokens(None).await.unwrap().is_empty());
 }

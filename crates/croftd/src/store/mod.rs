@@ -7,6 +7,7 @@
 //! here at the edge: a row that does not parse is [`StoreError::Corrupt`],
 //! never silently a default.
 
+pub mod access;
 pub mod sqlite;
 
 #[cfg(test)]
@@ -19,7 +20,12 @@ use std::collections::{BTreeMap, HashMap};
 use thiserror::Error;
 use uuid::Uuid;
 
+pub use access::{AccessStore, NewTokenRecord, TenantRecord, TokenRecord};
 pub use sqlite::SqliteStore;
+
+/// The tenant of the host administrator's own VPSes, and of every VPS
+/// from before tenants. It always exists.
+pub const DEFAULT_TENANT: &str = "default";
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -32,6 +38,12 @@ pub enum StoreError {
     /// A uniqueness rule refused the record: the value is taken.
     #[error("{0} is already in use")]
     Taken(String),
+    /// The record is still needed by others (a tenant that owns VPSes).
+    #[error("{0}")]
+    InUse(String),
+    /// A record the change refers to is not there (a tenant).
+    #[error("{0} not found")]
+    Missing(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -59,6 +71,11 @@ pub struct InstanceRecord {
     /// Its identity for good: a name can be reused after a delete, a UUID
     /// never (moves and backups between hosts name VPSes by it).
     pub uuid: Uuid,
+    /// What names it on this host: its disk, run directory and cgroup,
+    /// and its records in the store. See [`instance_key`].
+    pub key: String,
+    pub tenant: String,
+    /// Its name within its tenant (and its default hostname).
     pub name: String,
     pub image: String,
     /// First host uid/gid of its private id range.
@@ -76,6 +93,8 @@ pub struct InstanceRecord {
 #[derive(Debug, Clone)]
 pub struct NewInstance {
     pub uuid: Uuid,
+    pub key: String,
+    pub tenant: String,
     pub name: String,
     pub image: String,
     pub uid_base: u32,
@@ -84,9 +103,22 @@ pub struct NewInstance {
     pub ssh_keys: Vec<String>,
 }
 
+/// The key of a new VPS `name` of `tenant` with `uuid`: its name in the
+/// default tenant (as before tenants, so its host paths read as its
+/// name), its UUID in others, so that nothing a tenant chooses names
+/// anything on the host, and two tenants' VPSes of one name never meet.
+pub fn instance_key(tenant: &str, name: &str, uuid: Uuid) -> String {
+    if tenant == DEFAULT_TENANT {
+        name.to_string()
+    } else {
+        uuid.to_string()
+    }
+}
+
 /// A VPS's interface on a croft network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NicRecord {
+    /// The VPS's key.
     pub instance: String,
     pub network: String,
     pub host_if: String,
@@ -100,6 +132,7 @@ pub struct NicRecord {
 pub struct ForwardRecord {
     pub protocol: String,
     pub host_port: u16,
+    /// The VPS's key.
     pub instance: String,
     pub vps_port: u16,
 }
@@ -140,21 +173,28 @@ pub struct ImageUpdate<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleRecord {
     pub id: i64,
+    /// The VPS's key.
     pub instance: String,
     pub rule: FirewallRule,
 }
 
 /// croftd's state. Methods that change several records do so in one
 /// transaction: a crash or an error leaves all of the change or none.
+/// A VPS is named by its key (`instance`, `key`), except where a method
+/// says it takes a tenant and a name.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AccessStore + Send + Sync + 'static {
     // --- VPSes ---
-    /// Every VPS, by name.
+    /// Every VPS of every tenant, by tenant and name.
     async fn instances(&self) -> Result<Vec<InstanceRecord>>;
-    async fn instance(&self, name: &str) -> Result<Option<InstanceRecord>>;
+    /// The VPS of key `key`.
+    async fn instance(&self, key: &str) -> Result<Option<InstanceRecord>>;
+    /// VPS `name` of `tenant`.
+    async fn instance_named(&self, tenant: &str, name: &str) -> Result<Option<InstanceRecord>>;
     /// Record a new VPS in state `creating` with its interface and SSH
-    /// keys. A name, uuid, id range or address already taken is
-    /// [`StoreError::Taken`] and records nothing.
+    /// keys. A name (in its tenant), key, uuid, id range or address
+    /// already taken is [`StoreError::Taken`], a tenant that is not there
+    /// [`StoreError::Missing`], and records nothing.
     async fn create_instance(&self, new: &NewInstance) -> Result<InstanceRecord>;
     /// Forget a VPS and everything recorded with it (interface, forwards,
     /// firewall rules, keys, snapshots). Forgetting one that is not there
@@ -194,7 +234,7 @@ pub trait Store: Send + Sync + 'static {
     // --- SSH keys ---
     /// A VPS's keys in the order added.
     async fn ssh_keys(&self, instance: &str) -> Result<Vec<String>>;
-    /// Every VPS's keys, by VPS name.
+    /// Every VPS's keys, by VPS key.
     async fn all_ssh_keys(&self) -> Result<HashMap<String, Vec<String>>>;
 
     // --- Snapshots ---
@@ -212,7 +252,9 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_image(&self, name: &str) -> Result<()>;
 
     // --- Jobs ---
-    async fn insert_job(&self, id: &str, kind: &str, target: &str) -> Result<()>;
+    /// Record a running job of `kind` on `target` (a VPS or image name)
+    /// of `tenant`.
+    async fn insert_job(&self, id: &str, kind: &str, tenant: &str, target: &str) -> Result<()>;
     async fn update_job(
         &self,
         id: &str,
@@ -224,6 +266,6 @@ pub trait Store: Send + Sync + 'static {
     /// Mark failed the jobs a previous croftd left running; how many.
     async fn fail_interrupted_jobs(&self) -> Result<u64>;
     async fn job(&self, id: &str) -> Result<Option<Job>>;
-    /// The latest jobs, newest first.
-    async fn jobs(&self) -> Result<Vec<Job>>;
+    /// The latest jobs (of `tenant`, or of all), newest first.
+    async fn jobs(&self, tenant: Option<&str>) -> Result<Vec<Job>>;
 }

@@ -24,8 +24,15 @@ pub struct Sim {
     pub backend: Arc<SimBackend>,
     pub net: Arc<SimNet>,
     pub services: Services,
+    /// The API as the local socket serves it (every request host root's).
     pub router: axum::Router,
+    /// The API as the network listener serves it, and its route table.
+    pub remote: axum::Router,
+    pub table: Vec<croftd::http::Endpoint>,
 }
+
+/// The address remote test requests come from.
+pub const REMOTE: &str = "192.0.2.10:40000";
 
 impl Sim {
     pub async fn new() -> Sim {
@@ -62,7 +69,8 @@ impl Sim {
         })
         .unwrap();
         services.instances.reconcile().await.unwrap();
-        let router = croftd::http::router(services.clone());
+        let router = croftd::http::local(services.clone());
+        let (remote, table) = croftd::http::api(services.clone());
         Sim {
             dir,
             store,
@@ -70,13 +78,44 @@ impl Sim {
             net,
             services,
             router,
+            remote,
+            table,
         }
     }
 
     /// Send a request; its status and body. A body starting with `STREAM:`
     /// goes as a stream (the rest of it), any other as JSON.
     pub async fn send(&self, method: &str, path: &str, body: Option<&str>) -> (StatusCode, Vec<u8>) {
+        self.send_as(None, method, path, body).await
+    }
+
+    /// [`Self::send`] as a remote caller from [`REMOTE`] with `token`
+    /// (as a bearer token; no header if empty), or locally if `None`.
+    pub async fn send_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (StatusCode, Vec<u8>) {
+        self.send_from(token.map(|t| (t, REMOTE)), method, path, body)
+            .await
+    }
+
+    /// [`Self::send_as`] from a given address: `remote` is the token and
+    /// the address, or `None` for the local socket.
+    pub async fn send_from(
+        &self,
+        remote: Option<(&str, &str)>,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (StatusCode, Vec<u8>) {
+        let token = remote.map(|(t, _)| t);
         let mut req = Request::builder().method(method).uri(path);
+        if let Some(token) = token.filter(|t| !t.is_empty()) {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
         let body = match body {
             Some(b) => match b.strip_prefix("STREAM:") {
                 Some(bytes) => {
@@ -90,10 +129,19 @@ impl Sim {
             },
             None => None,
         };
-        let req = req
+        let mut req = req
             .body(body.map(|b| Body::from(b.to_string())).unwrap_or_default())
             .unwrap();
-        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let router = match token {
+            None => self.router.clone(),
+            Some(_) => {
+                let addr = remote.map(|(_, a)| a).unwrap_or(REMOTE);
+                let peer = croftd::http::Peer::Remote(addr.parse().unwrap());
+                req.extensions_mut().insert(peer);
+                self.remote.clone()
+            }
+        };
+        let resp = router.oneshot(req).await.unwrap();
         let status = resp.status();
         let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
         (status, bytes.to_vec())

@@ -21,7 +21,7 @@ impl ContainerBackend {
         if side.is_none() {
             self.make_instance_dir(vps)?;
         }
-        let (pool, name) = (self.pool.clone(), vps.name.clone());
+        let (pool, name) = (self.pool.clone(), vps.key.clone());
         let image = match source {
             DiskSource::Image(image) => image,
             DiskSource::Copy { vps: from, snapshot } => {
@@ -59,7 +59,7 @@ impl ContainerBackend {
     /// The VPS's directory belongs to its root and nobody else may enter:
     /// its files stay readable only through its own id range.
     fn make_instance_dir(&self, vps: &InstanceRecord) -> Result<PathBuf> {
-        let dir = self.pool.instance_dir(&vps.name);
+        let dir = self.pool.instance_dir(&vps.key);
         let io = |what: &str| {
             let what = format!("{what} {}", dir.display());
             move |e| BackendError::host(what, e)

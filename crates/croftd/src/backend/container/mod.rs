@@ -94,15 +94,15 @@ impl Backend for ContainerBackend {
     }
 
     async fn stop(&self, vps: &InstanceRecord, force: bool, timeout_secs: u64) -> Result<String> {
-        let socket = RunDir(&self.run_dir(&vps.name)).socket();
+        let socket = RunDir(&self.run_dir(&vps.key)).socket();
         let reply = crate::blocking(move || supervisor::stop(&socket, force, timeout_secs)).await?;
         Ok(match reply {
             Ok(exit) => exit.reason,
             Err(e) => {
                 // The supervisor is gone: end whatever it left in the cgroup.
-                warn!(vps = %vps.name, "supervisor unreachable during stop ({e}); killing the VPS cgroup");
-                self.kill(&vps.name).await;
-                supervisor::read_exit_record(&self.run_dir(&vps.name))
+                warn!(vps = %vps.key, "supervisor unreachable during stop ({e}); killing the VPS cgroup");
+                self.kill(&vps.key).await;
+                supervisor::read_exit_record(&self.run_dir(&vps.key))
                     .map(|r| r.reason)
                     .unwrap_or_else(|| "killed".into())
             }

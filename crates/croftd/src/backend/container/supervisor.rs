@@ -16,9 +16,10 @@ use tokio::sync::mpsc;
 impl ContainerBackend {
     /// Start `vps` from `spec` under a new supervisor; its init's pid.
     pub(super) async fn start_supervised(&self, vps: &InstanceRecord, spec: StartSpec) -> Result<i32> {
-        let name = &vps.name;
+        // Its key names what it has on the host; its name is its hostname.
+        let name = &vps.key;
         if let Some(files) = spec.network_files.clone() {
-            let (rootfs, hostname) = (spec.rootfs.clone(), name.clone());
+            let (rootfs, hostname) = (spec.rootfs.clone(), vps.name.clone());
             crate::blocking(move || {
                 croft_host::rootfs::write_network_files(&rootfs, &hostname, &files.addresses, &files.dns)
             })
@@ -35,7 +36,8 @@ impl ContainerBackend {
             .map_err(|e| BackendError::host(format!("lock {}", RunDir(&run_dir).lock().display()), e))?
             .ok_or_else(|| {
                 BackendError::Busy(format!(
-                    "a supervisor of VPS {name} is still running; try again when it has exited"
+                    "a supervisor of VPS {} is still running; try again when it has exited",
+                    vps.name
                 ))
             })?;
         let cgroup = self.create_cgroup(name)?;
@@ -48,7 +50,7 @@ impl ContainerBackend {
             let lxcfs = self.lxcfs_mount().await;
             let vps_spec = VpsSpec {
                 name: name.clone(),
-                hostname: name.clone(),
+                hostname: vps.name.clone(),
                 stop_signal: croft_host::rootfs::stop_signal_for(&spec.rootfs, &spec.default_stop_signal),
                 rootfs: spec.rootfs,
                 uid_base: vps.uid_base,

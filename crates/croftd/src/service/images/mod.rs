@@ -132,9 +132,12 @@ impl ImageService {
         let image = name.to_string();
         Ok(self
             .jobs
-            .submit("image-build", name, move |job| async move {
-                this.ensure_built(&image, Some(&job), (0, 100)).await
-            })
+            .submit(
+                "image-build",
+                crate::store::DEFAULT_TENANT,
+                name,
+                move |job| async move { this.ensure_built(&image, Some(&job), (0, 100)).await },
+            )
             .await?)
     }
 

@@ -2,7 +2,7 @@
 //! stored only once everything took.
 
 use super::InstanceService;
-use crate::service::{Result, ServiceError};
+use crate::service::{Result, ServiceError, VpsName};
 use crate::store::Settings;
 use croft_api::{ConfigPatch, Instance, Status};
 use croft_host::storage::StorageError;
@@ -11,10 +11,9 @@ use std::sync::Arc;
 impl InstanceService {
     /// Change configuration; limits apply live to a running VPS. Nothing is
     /// stored unless every value is valid and applied.
-    pub async fn patch_config(self: &Arc<Self>, name: &str, patch: ConfigPatch) -> Result<Instance> {
-        let lock = self.lock_for(name);
-        let _guard = lock.lock().await;
-        let row = self.row(name).await?;
+    pub async fn patch_config(self: &Arc<Self>, vps: VpsName<'_>, patch: ConfigPatch) -> Result<Instance> {
+        let (_guard, row) = self.locked(vps).await?;
+        let name = row.key.as_str();
         let mut raw = row.settings.raw.clone();
         for key in &patch.unset {
             if !croft_api::config::KEYS.iter().any(|(k, _)| k == key) {
@@ -81,10 +80,10 @@ impl InstanceService {
                 return Err(e);
             }
         }
-        self.get_brief(name).await
+        self.brief(name).await
     }
 
-    /// Change the bandwidth limits of a running VPS now, and where a
+    /// Change the bandwidth limits of a running VPS (of key `name`) now, and where a
     /// reboot from inside (which makes a new interface) finds them.
     async fn apply_bandwidth(&self, name: &str, ingress: Option<u64>, egress: Option<u64>) -> Result<()> {
         self.network.apply_bandwidth(name, ingress, egress).await?;

@@ -3,34 +3,35 @@
 
 use super::InstanceService;
 use crate::backend::{DiskSource, Identity};
-use crate::service::{Result, ServiceError};
+use crate::service::{Result, ServiceError, VpsName};
 use croft_api::{Instance, Status};
 use std::sync::Arc;
 use tracing::info;
 
 impl InstanceService {
-    /// A new VPS from `src`'s disk (or its snapshot) with its own identity:
-    /// name and hostname, id range, machine-id and SSH host keys. Created
-    /// stopped.
-    pub async fn copy(self: &Arc<Self>, src: &str, dst: &str, snap: Option<String>) -> Result<Instance> {
+    /// A new VPS `dst` (of `src`'s tenant) from `src`'s disk (or its
+    /// snapshot) with its own identity: name and hostname, id range,
+    /// machine-id and SSH host keys. Created stopped.
+    pub async fn copy(
+        self: &Arc<Self>,
+        src: VpsName<'_>,
+        dst: &str,
+        snap: Option<String>,
+    ) -> Result<Instance> {
         croft_api::validate_name(dst).map_err(|e| ServiceError::invalid(&e))?;
         if !self.pool.snapshots() {
             return Err(ServiceError::Invalid(
                 "the dir storage driver cannot copy VPS disks; use a btrfs pool".into(),
             ));
         }
-        let src_lock = self.lock_for(src);
-        let _src_guard = src_lock.lock().await;
-        let source = match &snap {
-            Some(s) => {
-                self.require_snapshot(src, s).await?;
-                self.row(src).await?
-            }
-            None => self.row(src).await?,
-        };
-        let keys = self.store.ssh_keys(src).await?;
+        let (_src_guard, source) = self.locked(src).await?;
+        if let Some(s) = &snap {
+            self.require_snapshot(&source, s).await?;
+        }
+        let keys = self.store.ssh_keys(&source.key).await?;
         let copy = self
             .create_record(
+                src.tenant,
                 dst,
                 &source.image,
                 source.settings.raw.clone(),
@@ -38,11 +39,11 @@ impl InstanceService {
                 keys,
             )
             .await?;
-        let dst_lock = self.lock_for(dst);
+        let dst_lock = self.lock_for(&copy.key);
         let _dst_guard = dst_lock.lock().await;
         let result = async {
             let source = DiskSource::Copy {
-                vps: src,
+                vps: &source.key,
                 snapshot: snap.as_deref(),
             };
             let rootfs = self.backend.prepare_disk(&copy, source, None).await?;
@@ -54,20 +55,22 @@ impl InstanceService {
             };
             self.backend.provision(rootfs, identity).await?;
             if let Some(limit) = copy.settings.parsed.disk_bytes {
-                let (pool, to) = (self.pool.clone(), dst.to_string());
+                let (pool, to) = (self.pool.clone(), copy.key.clone());
                 crate::blocking(move || pool.set_limit(&to, Some(limit))).await??;
             }
             // Its rules are loaded when it first starts (a copy must stay
             // a snapshot's cost, and a stopped VPS sends nothing).
-            self.store.set_status(dst, Status::Stopped, None, None).await?;
+            self.store
+                .set_status(&copy.key, Status::Stopped, None, None)
+                .await?;
             Ok::<(), ServiceError>(())
         }
         .await;
         if let Err(e) = result {
-            self.rollback_launch(dst).await;
+            self.rollback_launch(&copy.key).await;
             return Err(e);
         }
-        info!(src, dst, "copied");
-        self.get_brief(dst).await
+        info!(src = %source.name, dst, tenant = %source.tenant, "copied");
+        self.brief(&copy.key).await
     }
 }

@@ -5,7 +5,7 @@ use super::status::{plan, Action, Plan};
 use super::InstanceService;
 use crate::backend::{DiskSource, Identity};
 use crate::service::jobs::JobHandle;
-use crate::service::{Result, ServiceError};
+use crate::service::{Result, ServiceError, VpsName};
 use crate::store::InstanceRecord;
 use croft_host::storage::SideVolume;
 use std::path::PathBuf;
@@ -34,12 +34,12 @@ impl InstanceService {
             // the first boot: it gets the VPS's disk limit before that.
             let limit = row.settings.parsed.disk_bytes;
             if limit.is_some() {
-                let (pool, name) = (self.pool.clone(), row.name.clone());
-                crate::blocking(move || pool.limit_side_volume(&name, side, limit)).await??;
+                let (pool, key) = (self.pool.clone(), row.key.clone());
+                crate::blocking(move || pool.limit_side_volume(&key, side, limit)).await??;
             }
             let identity = Identity {
                 hostname: row.name.clone(),
-                ssh_keys: self.store.ssh_keys(&row.name).await?,
+                ssh_keys: self.store.ssh_keys(&row.key).await?,
                 user_data,
             };
             self.backend.provision(path.clone(), identity).await?;
@@ -47,12 +47,12 @@ impl InstanceService {
         }
         .await;
         if result.is_err() {
-            self.remove_side_volume(&row.name, side).await;
+            self.remove_side_volume(&row.key, side).await;
         }
         result
     }
 
-    /// Remove a side volume, logging (not failing) if it cannot be.
+    /// Remove a side volume of the VPS of key `name`, logging (not failing) if it cannot be.
     pub(super) async fn remove_side_volume(&self, name: &str, side: SideVolume) {
         let pool = self.pool.clone();
         let vps = name.to_string();
@@ -72,7 +72,7 @@ impl InstanceService {
     /// already swapped halfway in (the old disk gone) is finished, any
     /// other is dropped, so the VPS has exactly one whole disk.
     pub(super) async fn recover_replacement(&self, row: &InstanceRecord) -> Result<()> {
-        let name = &row.name;
+        let name = &row.key;
         let has = |side| self.pool.side_volume(name, side).exists();
         let disk = self.disk(name).exists();
         if has(SideVolume::Replacement) {
@@ -95,7 +95,7 @@ impl InstanceService {
         Ok(())
     }
 
-    /// Reinstall `name`'s disk from `req.image`, keeping its name, id
+    /// Reinstall `vps`'s disk from `req.image`, keeping its name, id
     /// range, addresses, port forwards, firewall, limits, SSH keys and
     /// snapshots. A running VPS is stopped first and started again after.
     /// The new disk is made beside the old one and swapped in only once
@@ -103,28 +103,29 @@ impl InstanceService {
     /// again if it ran).
     pub async fn rebuild(
         self: &Arc<Self>,
-        name: &str,
+        vps: VpsName<'_>,
         req: croft_api::RebuildRequest,
     ) -> Result<croft_api::Job> {
-        croft_api::validate_name(name).map_err(|e| ServiceError::invalid(&e))?;
+        croft_api::validate_name(vps.name).map_err(|e| ServiceError::invalid(&e))?;
         self.images.require(&req.image).await?;
         if let Some(script) = &req.user_data {
             croft_api::validate_user_data(script).map_err(|e| ServiceError::invalid(&e))?;
         }
-        let row = self.row(name).await?;
-        plan(name, row.status, Action::Rebuild)?;
+        let row = self.find(vps).await?;
+        plan(&row.name, row.status, Action::Rebuild)?;
         let this = self.clone();
-        let name = name.to_string();
+        let key = row.key;
         Ok(self
             .jobs
-            .submit("rebuild", &name.clone(), move |job| async move {
-                let lock = this.lock_for(&name);
+            .submit("rebuild", vps.tenant, vps.name, move |job| async move {
+                let lock = this.lock_for(&key);
                 let _guard = lock.lock().await;
-                this.rebuild_locked(&name, &req, &job).await
+                this.rebuild_locked(&key, &req, &job).await
             })
             .await?)
     }
 
+    /// Rebuild the VPS of key `name`, its lock held.
     async fn rebuild_locked(
         self: &Arc<Self>,
         name: &str,
@@ -132,7 +133,7 @@ impl InstanceService {
         job: &JobHandle,
     ) -> Result<()> {
         let row = self.row(name).await?;
-        let was_running = plan(name, row.status, Action::Rebuild)? == Plan::StopFirst;
+        let was_running = plan(&row.name, row.status, Action::Rebuild)? == Plan::StopFirst;
         if was_running {
             job.progress(5, "stopping").await;
             self.stop_locked(&row, false, None).await?;

@@ -6,8 +6,8 @@ use crate::backend::{BackendError, DiskSource, Found, Identity, StartSpec, VpsEv
 use crate::service::images::catalog::Catalog;
 use crate::service::jobs::JobHandle;
 use crate::service::network::{AddressRequest, Leftovers};
-use crate::service::{Result, ServiceError};
-use crate::store::{InstanceRecord, NewInstance, Settings, StoreError};
+use crate::service::{Result, ServiceError, VpsName};
+use crate::store::{instance_key, InstanceRecord, NewInstance, Settings, StoreError};
 use croft_api::{Instance, LaunchRequest, Status};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ impl InstanceService {
     /// Check a launch request and record the VPS with its id range,
     /// addresses and keys; the rest happens in a job. Nothing is recorded
     /// if this fails.
-    pub async fn launch(self: &Arc<Self>, req: LaunchRequest) -> Result<croft_api::Job> {
+    pub async fn launch(self: &Arc<Self>, tenant: &str, req: LaunchRequest) -> Result<croft_api::Job> {
         croft_api::validate_name(&req.name).map_err(|e| ServiceError::invalid(&e))?;
         self.images.require(&req.image).await?;
         let settings = Settings::parse(req.config.clone()).map_err(|e| ServiceError::invalid(&e))?;
@@ -42,28 +42,28 @@ impl InstanceService {
         let mut keys = self.cfg.default_ssh_keys().map_err(ServiceError::Invalid)?;
         keys.extend(req.ssh_keys.iter().map(|k| k.trim().to_string()));
         let vps = self
-            .create_record(&req.name, &req.image, settings.raw, addresses, keys)
+            .create_record(tenant, &req.name, &req.image, settings.raw, addresses, keys)
             .await?;
         let this = self.clone();
-        let name = req.name.clone();
         Ok(self
             .jobs
-            .submit("launch", &name.clone(), move |job| async move {
-                let lock = this.lock_for(&name);
+            .submit("launch", tenant, &req.name.clone(), move |job| async move {
+                let lock = this.lock_for(&vps.key);
                 let _guard = lock.lock().await;
                 let result = this.create_and_start(&req, &vps, &job).await;
                 if result.is_err() {
-                    this.rollback_launch(&name).await;
+                    this.rollback_launch(&vps.key).await;
                 }
                 result
             })
             .await?)
     }
 
-    /// Record a new VPS (status `creating`) with the next free id range,
-    /// its interface and its keys, in one step.
+    /// Record a new VPS `name` of `tenant` (status `creating`) with the
+    /// next free id range, its interface and its keys, in one step.
     pub(super) async fn create_record(
         &self,
+        tenant: &str,
         name: &str,
         image: &str,
         settings: BTreeMap<String, String>,
@@ -73,7 +73,7 @@ impl InstanceService {
         let _allocating = self.network.allocating().await;
         let exists = || ServiceError::Conflict(format!("VPS {name} already exists"));
         let vpses = self.store.instances().await?;
-        if vpses.iter().any(|v| v.name == name) {
+        if vpses.iter().any(|v| v.tenant == tenant && v.name == name) {
             return Err(exists());
         }
         let uid_base = free_id_base(
@@ -87,9 +87,13 @@ impl InstanceService {
                 self.cfg.id_ranges
             ))
         })?;
-        let nic = self.network.plan_nic(name, uid_base, addresses).await?;
+        let uuid = uuid::Uuid::new_v4();
+        let key = instance_key(tenant, name, uuid);
+        let nic = self.network.plan_nic(&key, uid_base, addresses).await?;
         let new = NewInstance {
-            uuid: uuid::Uuid::new_v4(),
+            uuid,
+            key,
+            tenant: tenant.into(),
             name: name.into(),
             image: image.into(),
             uid_base,
@@ -100,6 +104,7 @@ impl InstanceService {
         self.store.create_instance(&new).await.map_err(|e| match e {
             StoreError::Taken(what) if what.starts_with("the name") => exists(),
             StoreError::Taken(what) => ServiceError::Conflict(format!("{what} is already in use")),
+            StoreError::Missing(what) => ServiceError::NotFound(what),
             e => e.into(),
         })
     }
@@ -114,8 +119,8 @@ impl InstanceService {
         // start would otherwise wait for them).
         let rules = (!req.no_start).then(|| {
             let network = self.network.clone();
-            let name = req.name.clone();
-            tokio::spawn(async move { network.load_rules_for(&name).await })
+            let key = vps.key.clone();
+            tokio::spawn(async move { network.load_rules_for(&key).await })
         });
         let made = async {
             job.progress(10, "preparing image").await;
@@ -130,13 +135,13 @@ impl InstanceService {
             crate::failpoint::crash_point("launch:disk-made");
             let identity = Identity {
                 hostname: req.name.clone(),
-                ssh_keys: self.store.ssh_keys(&req.name).await?,
+                ssh_keys: self.store.ssh_keys(&vps.key).await?,
                 user_data: req.user_data.clone(),
             };
             self.backend.provision(disk, identity).await?;
             if let Some(limit) = vps.settings.parsed.disk_bytes {
-                let (pool, name) = (self.pool.clone(), req.name.clone());
-                crate::blocking(move || pool.set_limit(&name, Some(limit))).await??;
+                let (pool, key) = (self.pool.clone(), vps.key.clone());
+                crate::blocking(move || pool.set_limit(&key, Some(limit))).await??;
             }
             Ok::<(), ServiceError>(())
         }
@@ -152,11 +157,11 @@ impl InstanceService {
         made?;
         loaded??;
         self.store
-            .set_status(&req.name, Status::Stopped, None, None)
+            .set_status(&vps.key, Status::Stopped, None, None)
             .await?;
         if !req.no_start {
             job.progress(80, "starting").await;
-            let row = self.row(&req.name).await?;
+            let row = self.row(&vps.key).await?;
             self.start_locked(&row, None).await?;
         }
         Ok(())
@@ -164,6 +169,7 @@ impl InstanceService {
 
     /// Undo a launch (or copy) that failed or that a crash interrupted:
     /// whatever of it runs, its disk, its records and its network setup.
+    /// `name` is the VPS's key.
     pub(super) async fn rollback_launch(&self, name: &str) {
         self.backend.kill(name).await;
         self.backend.release(name).await;
@@ -205,17 +211,15 @@ impl InstanceService {
     /// Start a stopped VPS: from its own disk, or with `rescue` from a
     /// rescue system (the given image, else the configured one) with its
     /// disk at /mnt.
-    pub async fn start(self: &Arc<Self>, name: &str, rescue: Option<Option<&str>>) -> Result<Instance> {
+    pub async fn start(self: &Arc<Self>, vps: VpsName<'_>, rescue: Option<Option<&str>>) -> Result<Instance> {
         let rescue_image = rescue.map(|image| image.unwrap_or(&self.cfg.rescue_image).to_string());
         if let Some(image) = &rescue_image {
             self.images.require(image).await?;
         }
-        let lock = self.lock_for(name);
-        let _guard = lock.lock().await;
-        let row = self.row(name).await?;
-        plan(name, row.status, Action::Start)?;
+        let (_guard, row) = self.locked(vps).await?;
+        plan(&row.name, row.status, Action::Start)?;
         self.start_locked(&row, rescue_image.as_deref()).await?;
-        self.get_brief(name).await
+        self.brief(&row.key).await
     }
 
     /// Start a VPS whose lock the caller holds, from its own disk or from
@@ -225,11 +229,11 @@ impl InstanceService {
         row: &InstanceRecord,
         rescue: Option<&str>,
     ) -> Result<i32> {
-        let name = &row.name;
+        let name = &row.key;
         let disk = self.disk(name);
         if !disk.is_dir() {
             return Err(BackendError::Start {
-                name: name.clone(),
+                name: row.name.clone(),
                 detail: format!("{} is missing", disk.display()),
             }
             .into());
@@ -260,7 +264,7 @@ impl InstanceService {
         rescue_disk: Option<std::path::PathBuf>,
         rescue: Option<&str>,
     ) -> Result<i32> {
-        let name = &row.name;
+        let name = &row.key;
         // Imported images boot /sbin/init; the stop signal follows the init
         // found in the rootfs.
         let (init, default_stop_signal) = match Catalog::kind(rescue.unwrap_or(&row.image)) {
@@ -288,7 +292,7 @@ impl InstanceService {
                 self.store
                     .set_status(name, Status::Running, Some(pid), None)
                     .await?;
-                info!(vps = %name, init_pid = pid, "started");
+                info!(vps = %row.name, tenant = %row.tenant, init_pid = pid, "started");
                 self.follow(name.clone(), pid);
                 Ok(pid)
             }
@@ -307,30 +311,31 @@ impl InstanceService {
         }
     }
 
-    pub async fn stop(self: &Arc<Self>, name: &str, force: bool, timeout: Option<u64>) -> Result<Instance> {
-        let lock = self.lock_for(name);
-        let _guard = lock.lock().await;
-        let row = self.row(name).await?;
-        plan(name, row.status, Action::Stop)?;
+    pub async fn stop(
+        self: &Arc<Self>,
+        vps: VpsName<'_>,
+        force: bool,
+        timeout: Option<u64>,
+    ) -> Result<Instance> {
+        let (_guard, row) = self.locked(vps).await?;
+        plan(&row.name, row.status, Action::Stop)?;
         self.stop_locked(&row, force, timeout).await?;
-        self.get_brief(name).await
+        self.brief(&row.key).await
     }
 
     pub async fn restart(
         self: &Arc<Self>,
-        name: &str,
+        vps: VpsName<'_>,
         force: bool,
         timeout: Option<u64>,
     ) -> Result<Instance> {
-        let lock = self.lock_for(name);
-        let _guard = lock.lock().await;
-        let row = self.row(name).await?;
-        if plan(name, row.status, Action::Restart)? == Plan::StopFirst {
+        let (_guard, row) = self.locked(vps).await?;
+        if plan(&row.name, row.status, Action::Restart)? == Plan::StopFirst {
             self.stop_locked(&row, force, timeout).await?;
         }
-        let row = self.row(name).await?;
+        let row = self.row(&row.key).await?;
         self.start_locked(&row, None).await?;
-        self.get_brief(name).await
+        self.brief(&row.key).await
     }
 
     /// Stop a VPS whose lock the caller holds.
@@ -342,13 +347,14 @@ impl InstanceService {
     ) -> Result<()> {
         let timeout_secs = timeout.unwrap_or(row.settings.parsed.stop_timeout_secs.max(1));
         self.store
-            .set_status(&row.name, Status::Stopping, row.init_pid, None)
+            .set_status(&row.key, Status::Stopping, row.init_pid, None)
             .await?;
         let reason = self.backend.stop(row, force, timeout_secs).await?;
-        self.finish_stop(&row.name, &reason).await
+        self.finish_stop(&row.key, &reason).await
     }
 
-    /// Record a VPS as stopped and release what it held while it ran.
+    /// Record a VPS (of key `name`) as stopped and release what it held
+    /// while it ran.
     pub(super) async fn finish_stop(&self, name: &str, reason: &str) -> Result<()> {
         self.backend.release(name).await;
         self.network.after_stop(name).await;
@@ -376,18 +382,16 @@ impl InstanceService {
         Ok(())
     }
 
-    pub async fn delete(self: &Arc<Self>, name: &str, force: bool) -> Result<()> {
-        let lock = self.lock_for(name);
-        let _guard = lock.lock().await;
-        let row = self.row(name).await?;
-        self.refuse_while_exporting(name, None)?;
-        if plan(name, row.status, Action::Delete { force })? == Plan::StopFirst {
+    pub async fn delete(self: &Arc<Self>, vps: VpsName<'_>, force: bool) -> Result<()> {
+        let (_guard, row) = self.locked(vps).await?;
+        self.refuse_while_exporting(&row, None)?;
+        if plan(&row.name, row.status, Action::Delete { force })? == Plan::StopFirst {
             self.stop_locked(&row, true, Some(1)).await?;
         }
-        self.finish_delete(name).await
+        self.finish_delete(&row.key).await
     }
 
-    /// Delete a stopped VPS: its runtime remains, its disk, its records,
+    /// Delete a stopped VPS (of key `name`): its runtime remains, its disk, its records,
     /// its network setup. Resumed at the next start if croftd dies in it.
     pub(super) async fn finish_delete(&self, name: &str) -> Result<()> {
         self.store.set_status(name, Status::Deleting, None, None).await?;
@@ -404,7 +408,7 @@ impl InstanceService {
         Ok(())
     }
 
-    /// Follow running VPS `name`: reboots update its init pid, the final
+    /// Follow running VPS (of key) `name`: reboots update its init pid, the final
     /// exit marks it stopped, unless an operation (stop, restart) already
     /// took over: the watcher acts only while the store still names the
     /// init it follows.
@@ -451,7 +455,7 @@ impl InstanceService {
     /// croftd (re)started: follow it if it still runs, else record how it
     /// ended.
     pub(super) async fn reattach(self: &Arc<Self>, row: &InstanceRecord) -> Result<()> {
-        let name = &row.name;
+        let name = &row.key;
         match self.backend.reattach(name).await {
             Found::Running { init_pid } => {
                 // A stop croftd was killed in the middle of is still one:

@@ -24,7 +24,7 @@ use super::jobs::Jobs;
 use super::locks::Locks;
 use super::network::NetworkService;
 use super::reclaim::Reclaimer;
-use super::{Result, ServiceError};
+use super::{Result, ServiceError, VpsName};
 use crate::backend::Backend;
 use crate::config::DaemonConfig;
 use crate::store::{ForwardRecord, InstanceRecord, NicRecord, Store};
@@ -79,17 +79,36 @@ impl InstanceService {
         }
     }
 
-    fn lock_for(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks.of(name)
+    /// The lock of the VPS of key `key`.
+    fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks.of(key)
     }
 
-    async fn row(&self, name: &str) -> Result<InstanceRecord> {
-        super::instance(self.store.as_ref(), name).await
+    /// The record of the VPS of key `key`.
+    async fn row(&self, key: &str) -> Result<InstanceRecord> {
+        super::by_key(self.store.as_ref(), key).await
     }
 
-    /// The VPS's own disk.
-    fn disk(&self, name: &str) -> PathBuf {
-        self.pool.instance_dir(name).join("rootfs")
+    /// The record of `vps` (400 for a bad name, 404 for one not in its tenant).
+    async fn find(&self, vps: VpsName<'_>) -> Result<InstanceRecord> {
+        super::find(self.store.as_ref(), vps).await
+    }
+
+    /// `vps` with its lock held, and its record as read under the lock
+    /// (not the one found first: that VPS may have been deleted, and
+    /// another made with its name, while the lock was awaited).
+    async fn locked(&self, vps: VpsName<'_>) -> Result<(tokio::sync::OwnedMutexGuard<()>, InstanceRecord)> {
+        let found = self.find(vps).await?;
+        let guard = self.lock_for(&found.key).lock_owned().await;
+        match self.store.instance(&found.key).await? {
+            Some(row) => Ok((guard, row)),
+            None => Err(ServiceError::NotFound(format!("VPS {}", vps.name))),
+        }
+    }
+
+    /// The disk of the VPS of key `key`.
+    fn disk(&self, key: &str) -> PathBuf {
+        self.pool.instance_dir(key).join("rootfs")
     }
 
     /// Refuse a disk limit the pool cannot enforce, before anything changes.
@@ -104,11 +123,12 @@ impl InstanceService {
 
     fn view(&self, row: InstanceRecord, nics: &[NicRecord], forwards: &[ForwardRecord]) -> Instance {
         let running = row.status == Status::Running;
-        let usage = running.then(|| self.backend.usage(&row.name)).flatten();
+        let usage = running.then(|| self.backend.usage(&row.key)).flatten();
         Instance {
-            nic: NetworkService::nic_view(nics.iter().find(|n| n.instance == row.name)),
-            forwards: NetworkService::forwards_view(forwards, &row.name),
+            nic: NetworkService::nic_view(nics.iter().find(|n| n.instance == row.key)),
+            forwards: NetworkService::forwards_view(forwards, &row.key),
             name: row.name,
+            tenant: row.tenant,
             uuid: row.uuid.to_string(),
             image: row.image,
             status: row.status,
@@ -124,9 +144,10 @@ impl InstanceService {
         }
     }
 
-    /// Every VPS, as [`Self::get`] shows each, but with its disk usage as
-    /// of the pool's last commit (exact figures would cost one per VPS).
-    pub async fn list(&self) -> Result<Vec<Instance>> {
+    /// Every VPS of `tenant` (of all tenants if `None`), as [`Self::get`]
+    /// shows each, but with its disk usage as of the pool's last commit
+    /// (exact figures would cost one per VPS).
+    pub async fn list(&self, tenant: Option<&str>) -> Result<Vec<Instance>> {
         let (nics, forwards) = (self.store.nics().await?, self.store.forwards().await?);
         let mut keys = self.store.all_ssh_keys().await?;
         let rules = self.store.firewall_rules().await?;
@@ -138,8 +159,9 @@ impl InstanceService {
                 Default::default()
             }
         };
-        let rows = self.store.instances().await?;
-        let disks: Vec<PathBuf> = rows.iter().map(|r| self.disk(&r.name)).collect();
+        let mut rows = self.store.instances().await?;
+        rows.retain(|r| tenant.is_none_or(|t| r.tenant == t));
+        let disks: Vec<PathBuf> = rows.iter().map(|r| self.disk(&r.key)).collect();
         let user_data = crate::blocking(move || {
             disks
                 .iter()
@@ -149,13 +171,13 @@ impl InstanceService {
         .await?;
         let mut views = Vec::with_capacity(rows.len());
         for (row, user_data) in rows.into_iter().zip(user_data) {
-            let name = row.name.clone();
+            let key = row.key.clone();
             let firewall = NetworkService::firewall_view(&row, &rules);
             let mut view = self.view(row, &nics, &forwards);
             view.firewall = view.nic.is_some().then_some(firewall);
-            view.ssh_keys = keys.remove(&name).unwrap_or_default();
+            view.ssh_keys = keys.remove(&key).unwrap_or_default();
             view.user_data = user_data;
-            view.disk_bytes = usages.get(&name).copied();
+            view.disk_bytes = usages.get(&key).copied();
             views.push(view);
         }
         Ok(views)
@@ -163,37 +185,44 @@ impl InstanceService {
 
     /// One VPS as `croft info` shows it, with its disk usage (which costs
     /// a btrfs commit to read exactly).
-    pub async fn get(&self, name: &str) -> Result<Instance> {
-        let mut view = self.get_brief(name).await?;
+    pub async fn get(&self, vps: VpsName<'_>) -> Result<Instance> {
+        let key = self.find(vps).await?.key;
+        let mut view = self.brief(&key).await?;
         let pool = self.pool.clone();
-        let volume = name.to_string();
-        view.disk_bytes = crate::blocking(move || pool.usage(&volume)).await?.ok().flatten();
+        view.disk_bytes = crate::blocking(move || pool.usage(&key)).await?.ok().flatten();
         Ok(view)
     }
 
     /// One VPS without its disk usage: the answer to a state change, which
     /// should not wait for a filesystem commit.
-    pub async fn get_brief(&self, name: &str) -> Result<Instance> {
-        let row = self.row(name).await?;
+    pub async fn get_brief(&self, vps: VpsName<'_>) -> Result<Instance> {
+        self.brief(&self.find(vps).await?.key).await
+    }
+
+    /// [`Self::get_brief`] of the VPS of key `key`.
+    async fn brief(&self, key: &str) -> Result<Instance> {
+        let row = self.row(key).await?;
         let (nics, forwards) = (self.store.nics().await?, self.store.forwards().await?);
         let firewall = NetworkService::firewall_view(&row, &self.store.firewall_rules().await?);
         let mut view = self.view(row, &nics, &forwards);
         view.firewall = view.nic.is_some().then_some(firewall);
-        view.ssh_keys = self.store.ssh_keys(name).await?;
-        let rootfs = self.disk(name);
+        view.ssh_keys = self.store.ssh_keys(key).await?;
+        let rootfs = self.disk(key);
         view.user_data = crate::blocking(move || croft_host::rootfs::user_data_status(&rootfs)).await?;
         Ok(view)
     }
 
     /// How VPS `name` sits on this host: its id range, its init, the
     /// socket local clients attach through.
-    pub async fn host_details(&self, name: &str) -> Result<croft_api::HostDetails> {
-        let row = self.row(name).await?;
+    pub async fn host_details(&self, vps: VpsName<'_>) -> Result<croft_api::HostDetails> {
+        let row = self.find(vps).await?;
         let running = row.status == Status::Running;
         Ok(croft_api::HostDetails {
-            control_socket: running.then(|| self.backend.control_socket(name)).flatten(),
+            control_socket: running.then(|| self.backend.control_socket(&row.key)).flatten(),
             init_pid: if running { row.init_pid } else { None },
             name: row.name,
+            tenant: row.tenant,
+            key: row.key,
             uuid: row.uuid.to_string(),
             backend: self.backend.kind().into(),
             uid_base: row.uid_base,
@@ -203,9 +232,9 @@ impl InstanceService {
 
     /// The VPS's recent console output (kept while no console client is
     /// attached), newest last, at most `max` bytes.
-    pub async fn console_log(&self, name: &str, max: usize) -> Result<String> {
-        self.row(name).await?;
-        let bytes = self.backend.console_log(name, max).await;
+    pub async fn console_log(&self, vps: VpsName<'_>, max: usize) -> Result<String> {
+        let row = self.find(vps).await?;
+        let bytes = self.backend.console_log(&row.key, max).await;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 

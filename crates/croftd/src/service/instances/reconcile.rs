@@ -2,7 +2,7 @@
 //! the VPSes of a host boot autostarted, and the host tidied at shutdown.
 
 use super::InstanceService;
-use crate::service::Result;
+use crate::service::{Result, VpsName};
 use croft_api::Status;
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -19,7 +19,7 @@ impl InstanceService {
             );
         }
         for row in self.store.instances().await? {
-            let name = &row.name;
+            let name = &row.key;
             match row.status {
                 Status::Creating => {
                     warn!(vps = %name, "removing a launch that croftd did not finish");
@@ -53,7 +53,7 @@ impl InstanceService {
             .instances()
             .await?
             .into_iter()
-            .map(|r| (r.name, r.status))
+            .map(|r| (r.key, r.status))
             .collect();
         self.backend.tidy(&known).await;
         self.images.reconcile().await?;
@@ -78,6 +78,7 @@ impl InstanceService {
     /// delete): its supervisor may already be shutting it down. Finish the
     /// stop, in the background, so the VPS ends up stopped as the user
     /// asked rather than running or half-way down.
+    /// `name` is the VPS's key.
     pub(super) fn finish_interrupted_stop(self: &Arc<Self>, name: String) {
         let this = self.clone();
         tokio::spawn(async move {
@@ -117,9 +118,9 @@ impl InstanceService {
         }
         for row in self.store.instances().await? {
             if row.settings.parsed.autostart && row.status == Status::Stopped {
-                match self.start(&row.name, None).await {
-                    Ok(_) => info!(vps = %row.name, "autostarted"),
-                    Err(e) => warn!(vps = %row.name, "autostart failed: {e}"),
+                match self.start(VpsName::new(&row.tenant, &row.name), None).await {
+                    Ok(_) => info!(vps = %row.name, tenant = %row.tenant, "autostarted"),
+                    Err(e) => warn!(vps = %row.name, tenant = %row.tenant, "autostart failed: {e}"),
                 }
             }
         }

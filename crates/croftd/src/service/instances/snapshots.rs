@@ -3,15 +3,17 @@
 
 use super::status::{plan, Action, Plan};
 use super::InstanceService;
-use crate::service::{Result, ServiceError};
+use crate::service::{Result, ServiceError, VpsName};
+use crate::store::InstanceRecord;
 use croft_api::{Instance, Snapshot};
 use croft_host::storage::StorageError;
 use std::sync::Arc;
 use tracing::{info, warn};
 
 impl InstanceService {
-    pub async fn snapshots(&self, name: &str) -> Result<Vec<Snapshot>> {
-        self.row(name).await?;
+    pub async fn snapshots(&self, vps: VpsName<'_>) -> Result<Vec<Snapshot>> {
+        let row = self.find(vps).await?;
+        let name = row.key.as_str();
         let mut out = Vec::new();
         for record in self.store.snapshots(name).await? {
             let pool = self.pool.clone();
@@ -29,15 +31,18 @@ impl InstanceService {
         Ok(out)
     }
 
-    /// Take a snapshot of `name`'s disk.
-    pub async fn create_snapshot(self: &Arc<Self>, name: &str, snap: Option<String>) -> Result<Snapshot> {
-        croft_api::validate_name(name).map_err(|e| ServiceError::invalid(&e))?;
+    /// Take a snapshot of `vps`'s disk.
+    pub async fn create_snapshot(
+        self: &Arc<Self>,
+        vps: VpsName<'_>,
+        snap: Option<String>,
+    ) -> Result<Snapshot> {
+        croft_api::validate_name(vps.name).map_err(|e| ServiceError::invalid(&e))?;
         if let Some(s) = &snap {
             snapshot_name(s)?;
         }
-        let lock = self.lock_for(name);
-        let _guard = lock.lock().await;
-        self.row(name).await?;
+        let (_guard, row) = self.locked(vps).await?;
+        let name = row.key.as_str();
         let existing: Vec<String> = self
             .store
             .snapshots(name)
@@ -53,12 +58,13 @@ impl InstanceService {
         });
         if !self.store.insert_snapshot(name, &snap).await? {
             return Err(ServiceError::Conflict(format!(
-                "VPS {name} already has a snapshot {snap}"
+                "VPS {} already has a snapshot {snap}",
+                row.name
             )));
         }
         let pool = self.pool.clone();
-        let (vps, s) = (name.to_string(), snap.clone());
-        if let Err(e) = crate::blocking(move || pool.create_snapshot(&vps, &s)).await? {
+        let (key, s) = (name.to_string(), snap.clone());
+        if let Err(e) = crate::blocking(move || pool.create_snapshot(&key, &s)).await? {
             self.store.delete_snapshot(name, &snap).await?;
             return Err(match e {
                 StorageError::Unsupported { .. } => ServiceError::invalid(&e),
@@ -72,7 +78,8 @@ impl InstanceService {
         self.recorded_snapshot(name, snap).await
     }
 
-    /// Snapshot `snap` of `name` as recorded, its size not measured.
+    /// Snapshot `snap` of the VPS of key `name` as recorded, its size not
+    /// measured.
     pub(super) async fn recorded_snapshot(&self, name: &str, snap: String) -> Result<Snapshot> {
         let created_at = self
             .store
@@ -89,21 +96,26 @@ impl InstanceService {
         })
     }
 
-    pub(super) async fn require_snapshot(&self, name: &str, snap: &str) -> Result<()> {
-        croft_api::validate_name(name).map_err(|e| ServiceError::invalid(&e))?;
+    /// Refuse a bad snapshot name (400) and one `vps` does not have (404).
+    pub(super) async fn require_snapshot(&self, vps: &InstanceRecord, snap: &str) -> Result<()> {
         snapshot_name(snap)?;
-        self.row(name).await?;
-        if !self.store.snapshots(name).await?.iter().any(|s| s.name == snap) {
-            return Err(ServiceError::NotFound(format!("snapshot {snap} of {name}")));
+        if !self
+            .store
+            .snapshots(&vps.key)
+            .await?
+            .iter()
+            .any(|s| s.name == snap)
+        {
+            return Err(ServiceError::NotFound(format!("snapshot {snap} of {}", vps.name)));
         }
         Ok(())
     }
 
-    pub async fn delete_snapshot(self: &Arc<Self>, name: &str, snap: &str) -> Result<()> {
-        let lock = self.lock_for(name);
-        let _guard = lock.lock().await;
-        self.require_snapshot(name, snap).await?;
-        self.refuse_while_exporting(name, Some(snap))?;
+    pub async fn delete_snapshot(self: &Arc<Self>, vps: VpsName<'_>, snap: &str) -> Result<()> {
+        let (_guard, row) = self.locked(vps).await?;
+        let name = row.key.as_str();
+        self.require_snapshot(&row, snap).await?;
+        self.refuse_while_exporting(&row, Some(snap))?;
         let pool = self.pool.clone();
         let (vps, s) = (name.to_string(), snap.to_string());
         crate::blocking(move || pool.delete_snapshot(&vps, &s)).await??;
@@ -114,31 +126,36 @@ impl InstanceService {
 
     /// Put a snapshot back as the VPS's disk. A running VPS is refused
     /// unless `stop`, then stopped cleanly and started again.
-    pub async fn restore_snapshot(self: &Arc<Self>, name: &str, snap: &str, stop: bool) -> Result<Instance> {
-        let lock = self.lock_for(name);
-        let _guard = lock.lock().await;
-        self.require_snapshot(name, snap).await?;
-        let row = self.row(name).await?;
-        let was_running = plan(name, row.status, Action::Restore { stop })? == Plan::StopFirst;
+    pub async fn restore_snapshot(
+        self: &Arc<Self>,
+        vps: VpsName<'_>,
+        snap: &str,
+        stop: bool,
+    ) -> Result<Instance> {
+        let (_guard, row) = self.locked(vps).await?;
+        let name = row.key.as_str();
+        self.require_snapshot(&row, snap).await?;
+        let was_running = plan(&row.name, row.status, Action::Restore { stop })? == Plan::StopFirst;
         if was_running {
             self.stop_locked(&row, false, None).await?;
         }
         let pool = self.pool.clone();
         let (vps, s) = (name.to_string(), snap.to_string());
         crate::blocking(move || pool.restore_snapshot(&vps, &s)).await??;
-        info!(vps = name, snapshot = snap, "restored");
+        info!(vps = %row.name, tenant = %row.tenant, snapshot = snap, "restored");
         if was_running {
             let row = self.row(name).await?;
             self.start_locked(&row, None).await?;
         }
-        self.get_brief(name).await
+        self.brief(name).await
     }
 
     /// A snapshot is recorded before it is taken (or received) and removed
     /// before its record is: a crash in between leaves a record without a
     /// snapshot, which goes, with what a receive left of it. A snapshot
     /// without a record is not something a crash makes (a database older
-    /// than the pool, say): it is reported, and kept.
+    /// than the pool, say): it is reported, and kept. `name` is the VPS's
+    /// key.
     pub(super) async fn reconcile_snapshots(&self, name: &str) -> Result<()> {
         let recorded: Vec<String> = self
             .store

@@ -7,7 +7,8 @@
 
 use super::InstanceService;
 use crate::service::stream::{Download, DownloadWriter, Upload};
-use crate::service::{Result, ServiceError};
+use crate::service::{Result, ServiceError, VpsName};
+use crate::store::InstanceRecord;
 use croft_api::Snapshot;
 use croft_host::storage::send_stream;
 use croft_host::storage::{Pool, StorageError};
@@ -41,38 +42,39 @@ impl InstanceService {
     /// Refuse (409) while an export reads snapshot `snap` of `name`, or any
     /// of its snapshots when `snap` is `None`. Called with the VPS's lock
     /// held, which an export takes to mark its snapshots.
-    pub(super) fn refuse_while_exporting(&self, name: &str, snap: Option<&str>) -> Result<()> {
+    pub(super) fn refuse_while_exporting(&self, vps: &InstanceRecord, snap: Option<&str>) -> Result<()> {
         let busy = self.exporting.lock().expect("exporting poisoned");
         if let Some((_, s)) = busy
             .keys()
-            .find(|(vps, s)| vps == name && snap.is_none_or(|snap| snap == s))
+            .find(|(key, s)| *key == vps.key && snap.is_none_or(|snap| snap == s))
         {
             return Err(ServiceError::Conflict(format!(
-                "snapshot {s} of {name} is being exported; try again when the export is done"
+                "snapshot {s} of {} is being exported; try again when the export is done",
+                vps.name
             )));
         }
         Ok(())
     }
 
-    /// Snapshot `snap` of `name` as a send stream made as the client takes
+    /// Snapshot `snap` of `vps` as a send stream made as the client takes
     /// it: whole, or only what changed since snapshot `since`.
     pub async fn export_snapshot(
         self: &Arc<Self>,
-        name: &str,
+        vps: VpsName<'_>,
         snap: &str,
         since: Option<String>,
     ) -> Result<Download> {
+        let (guard, row) = self.locked(vps).await?;
+        let name = row.key.as_str();
         let exporting = {
-            let lock = self.lock_for(name);
-            let _guard = lock.lock().await;
-            self.require_snapshot(name, snap).await?;
+            self.require_snapshot(&row, snap).await?;
             if let Some(since) = &since {
                 if since == snap {
                     return Err(ServiceError::Invalid(format!(
                         "snapshot {snap} cannot be exported as the changes since itself"
                     )));
                 }
-                self.require_snapshot(name, since).await?;
+                self.require_snapshot(&row, since).await?;
             }
             if !self.pool.snapshots() {
                 return Err(ServiceError::Invalid(
@@ -92,6 +94,7 @@ impl InstanceService {
                 keys,
             }
         };
+        drop(guard);
         let (mut out, download) = DownloadWriter::new();
         let (pool, vps, s) = (self.pool.clone(), name.to_string(), snap.to_string());
         tokio::task::spawn_blocking(move || {
@@ -108,21 +111,20 @@ impl InstanceService {
         Ok(download)
     }
 
-    /// Receive the send stream `upload` as a snapshot of `name`: named
+    /// Receive the send stream `upload` as a snapshot of `vps`: named
     /// `snap`, else as the stream names it.
     pub async fn import_snapshot(
         self: &Arc<Self>,
-        name: &str,
+        vps: VpsName<'_>,
         snap: Option<String>,
         upload: Upload,
     ) -> Result<Snapshot> {
-        croft_api::validate_name(name).map_err(|e| ServiceError::invalid(&e))?;
+        croft_api::validate_name(vps.name).map_err(|e| ServiceError::invalid(&e))?;
         if let Some(s) = &snap {
             super::snapshots::snapshot_name(s)?;
         }
-        let lock = self.lock_for(name);
-        let _guard = lock.lock().await;
-        self.row(name).await?;
+        let (_guard, row) = self.locked(vps).await?;
+        let name = row.key.as_str();
         if !self.pool.snapshots() {
             return Err(ServiceError::Invalid(
                 "the dir storage driver cannot import snapshots (use btrfs)".into(),
@@ -151,7 +153,8 @@ impl InstanceService {
         // next start forgets, and the half-received stream with it.
         if !self.store.insert_snapshot(name, &snap).await? {
             return Err(ServiceError::Conflict(format!(
-                "VPS {name} already has a snapshot {snap}"
+                "VPS {} already has a snapshot {snap}",
+                row.name
             )));
         }
         crate::failpoint::crash_point("snapshot-import:recorded");
@@ -164,7 +167,7 @@ impl InstanceService {
         if let Err(e) = received {
             self.reclaimer.request();
             self.store.delete_snapshot(name, &snap).await?;
-            return Err(receive_err(e, name));
+            return Err(receive_err(e, &row.name));
         }
         info!(vps = name, snapshot = %snap, incremental = head.parent_uuid.is_some(), "imported");
         self.recorded_snapshot(name, snap).await

@@ -7,7 +7,7 @@
 pub mod host;
 pub mod ipam;
 
-use super::{Result, ServiceError};
+use super::{Result, ServiceError, VpsName};
 use crate::store::{ForwardRecord, InstanceRecord, NicRecord, RuleRecord, Store, StoreError};
 use croft_host::net::{nft, NetError, NicSpec};
 pub use host::{KernelNet, NetHost, SimNet};
@@ -183,7 +183,7 @@ impl NetworkService {
             .await?
             .into_iter()
             .filter(|i| i.settings.parsed.firewall_deny)
-            .map(|i| i.name)
+            .map(|i| i.key)
             .collect();
         let vpses = nics
             .iter()
@@ -276,7 +276,7 @@ impl NetworkService {
                     croft_api::Status::Running | croft_api::Status::Starting | croft_api::Status::Stopping
                 )
             })
-            .map(|i| i.name)
+            .map(|i| i.key)
             .collect();
         let keep: HashSet<String> = self
             .store
@@ -391,7 +391,7 @@ impl NetworkService {
     /// What the backend needs to make the VPS's interface, with the
     /// bandwidth limits of its configuration.
     pub async fn nic_spec(&self, vps: &InstanceRecord) -> Result<Option<NicSpec>> {
-        let (Some(net), Some(nic)) = (self.network.as_ref(), self.store.nic(&vps.name).await?) else {
+        let (Some(net), Some(nic)) = (self.network.as_ref(), self.store.nic(&vps.key).await?) else {
             return Ok(None);
         };
         let mut addresses = Vec::new();
@@ -459,7 +459,7 @@ impl NetworkService {
         };
         let forwards = self.store.forwards().await?;
         let rules = self.store.firewall_rules().await?;
-        let deny = super::instance(self.store.as_ref(), name)
+        let deny = super::by_key(self.store.as_ref(), name)
             .await?
             .settings
             .parsed
@@ -541,7 +541,7 @@ impl NetworkService {
             .into(),
             rules: rules
                 .iter()
-                .filter(|r| r.instance == vps.name)
+                .filter(|r| r.instance == vps.key)
                 .map(|r| r.rule.clone())
                 .collect(),
         }
@@ -552,11 +552,11 @@ impl NetworkService {
     /// are rebuilt from the records).
     pub async fn add_forward(
         &self,
-        name: &str,
+        vps: VpsName<'_>,
         f: croft_api::PortForward,
     ) -> Result<Vec<croft_api::PortForward>> {
         croft_api::validate_forward(&f).map_err(|e| ServiceError::invalid(&e))?;
-        super::instance(self.store.as_ref(), name).await?;
+        let row = super::find(self.store.as_ref(), vps).await?;
         if self.reserved_ports.contains(&f.host_port) {
             return Err(ServiceError::Invalid(format!(
                 "host port {} is reserved for the host's own services (network.reserved_ports)",
@@ -574,16 +574,16 @@ impl NetworkService {
                 f.host_port, f.protocol
             )));
         }
-        let nic = self.store.nic(name).await?;
+        let nic = self.store.nic(&row.key).await?;
         if nic.as_ref().and_then(|n| n.ipv4.as_ref()).is_none() {
             return Err(ServiceError::Invalid(format!(
-                "VPS {name} has no IPv4 address to forward to"
+                "VPS {vps} has no IPv4 address to forward to"
             )));
         }
         let record = ForwardRecord {
             protocol: f.protocol.clone(),
             host_port: f.host_port,
-            instance: name.into(),
+            instance: row.key.clone(),
             vps_port: f.vps_port,
         };
         self.store.insert_forward(&record).await.map_err(|e| match e {
@@ -593,70 +593,88 @@ impl NetworkService {
         if let Err(e) = self.apply_rules().await {
             // Nothing half-applied: the rules stay as they were, and so
             // does the state.
-            let _ = self.store.delete_forward(name, &f.protocol, f.host_port).await;
+            let _ = self
+                .store
+                .delete_forward(&row.key, &f.protocol, f.host_port)
+                .await;
             return Err(e);
         }
-        info!(vps = name, protocol = %f.protocol, host_port = f.host_port, vps_port = f.vps_port, "port forwarded");
-        self.forwards(name).await
+        info!(vps = %vps, tenant = vps.tenant, protocol = %f.protocol, host_port = f.host_port, vps_port = f.vps_port, "port forwarded");
+        self.forwards(vps).await
     }
 
-    pub async fn remove_forward(&self, name: &str, protocol: &str, host_port: u16) -> Result<()> {
-        super::instance(self.store.as_ref(), name).await?;
-        if !self.store.delete_forward(name, protocol, host_port).await? {
+    pub async fn remove_forward(&self, vps: VpsName<'_>, protocol: &str, host_port: u16) -> Result<()> {
+        let row = super::find(self.store.as_ref(), vps).await?;
+        if !self.store.delete_forward(&row.key, protocol, host_port).await? {
             return Err(ServiceError::NotFound(format!(
-                "port forward {host_port}/{protocol} of VPS {name}"
+                "port forward {host_port}/{protocol} of VPS {vps}"
             )));
         }
         self.apply_rules().await
     }
 
-    pub async fn forwards(&self, name: &str) -> Result<Vec<croft_api::PortForward>> {
-        super::instance(self.store.as_ref(), name).await?;
-        Ok(Self::forwards_view(&self.store.forwards().await?, name))
+    pub async fn forwards(&self, vps: VpsName<'_>) -> Result<Vec<croft_api::PortForward>> {
+        let row = super::find(self.store.as_ref(), vps).await?;
+        Ok(Self::forwards_view(&self.store.forwards().await?, &row.key))
     }
 
     /// `croft firewall list`.
-    pub async fn firewall(&self, name: &str) -> Result<croft_api::Firewall> {
-        let vps = super::instance(self.store.as_ref(), name).await?;
-        Ok(Self::firewall_view(&vps, &self.store.firewall_rules().await?))
+    pub async fn firewall(&self, vps: VpsName<'_>) -> Result<croft_api::Firewall> {
+        let row = super::find(self.store.as_ref(), vps).await?;
+        Ok(Self::firewall_view(&row, &self.store.firewall_rules().await?))
     }
 
     /// `croft firewall add`: append a rule; in force at once.
     pub async fn add_firewall_rule(
         &self,
-        name: &str,
+        vps: VpsName<'_>,
         rule: croft_api::FirewallRule,
     ) -> Result<croft_api::Firewall> {
         croft_api::validate_firewall_rule(&rule).map_err(|e| ServiceError::invalid(&e))?;
-        super::instance(self.store.as_ref(), name).await?;
+        let row = super::find(self.store.as_ref(), vps).await?;
         self.require_firewall()?;
-        let id = self.store.insert_firewall_rule(name, &rule).await?;
+        let id = self.store.insert_firewall_rule(&row.key, &rule).await?;
         if let Err(e) = self.apply_rules().await {
             let _ = self.store.delete_firewall_rule_id(id).await;
             return Err(e);
         }
-        self.firewall(name).await
+        self.firewall(vps).await
     }
 
     /// `croft firewall remove`: remove the `index`th rule (1-based).
-    pub async fn remove_firewall_rule(&self, name: &str, index: usize) -> Result<croft_api::Firewall> {
-        super::instance(self.store.as_ref(), name).await?;
-        let Some(removed) = self.store.delete_firewall_rule(name, index).await? else {
+    pub async fn remove_firewall_rule(&self, vps: VpsName<'_>, index: usize) -> Result<croft_api::Firewall> {
+        let row = super::find(self.store.as_ref(), vps).await?;
+        let Some(removed) = self.store.delete_firewall_rule(&row.key, index).await? else {
             return Err(ServiceError::NotFound(format!(
-                "firewall rule {index} of VPS {name}"
+                "firewall rule {index} of VPS {vps}"
             )));
         };
         if let Err(e) = self.apply_rules().await {
             let _ = self.store.restore_firewall_rule(&removed).await;
             return Err(e);
         }
-        self.firewall(name).await
+        self.firewall(vps).await
     }
 
     pub async fn networks(&self) -> Result<Vec<croft_api::Network>> {
         let Some(net) = self.network.as_ref() else {
             return Ok(Vec::new());
         };
+        // Leases name VPSes as `tenant/name` outside the default tenant.
+        let names: std::collections::HashMap<String, String> = self
+            .store
+            .instances()
+            .await?
+            .into_iter()
+            .map(|i| {
+                let shown = if i.tenant == crate::store::DEFAULT_TENANT {
+                    i.name
+                } else {
+                    format!("{}/{}", i.tenant, i.name)
+                };
+                (i.key, shown)
+            })
+            .collect();
         let leases = self
             .store
             .nics()
@@ -664,7 +682,7 @@ impl NetworkService {
             .into_iter()
             .filter(|n| n.network == net.name)
             .map(|n| croft_api::Lease {
-                instance: n.instance,
+                instance: names.get(&n.instance).cloned().unwrap_or(n.instance),
                 mac: n.mac,
                 ipv4: n.ipv4,
                 ipv6: n.ipv6,

@@ -1,6 +1,9 @@
 //! The SQLite store (through sqlx): a file in croftd's state directory,
 //! or a private in-memory database for tests and `croftd --simulate`.
 //! The queries stay plain SQL so that a PostgreSQL store can share them.
+//! `access.rs` holds the tenants' half.
+
+mod access;
 
 use super::{
     ForwardRecord, ImageRecord, ImageUpdate, InstanceRecord, NewInstance, NicRecord, Result, RuleRecord,
@@ -29,24 +32,42 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 struct Embedded;
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "initial", include_str!("../../migrations/0001_initial.sql")),
+    (1, "initial", include_str!("../../../migrations/0001_initial.sql")),
     (
         2,
         "snapshots",
-        include_str!("../../migrations/0002_snapshots.sql"),
+        include_str!("../../../migrations/0002_snapshots.sql"),
     ),
-    (3, "images", include_str!("../../migrations/0003_images.sql")),
+    (3, "images", include_str!("../../../migrations/0003_images.sql")),
     (
         4,
         "image facts",
-        include_str!("../../migrations/0004_image_facts.sql"),
+        include_str!("../../../migrations/0004_image_facts.sql"),
     ),
-    (5, "network", include_str!("../../migrations/0005_network.sql")),
-    (6, "firewall", include_str!("../../migrations/0006_firewall.sql")),
-    (7, "ssh keys", include_str!("../../migrations/0007_ssh_keys.sql")),
-    (8, "rescue", include_str!("../../migrations/0008_rescue.sql")),
-    (9, "cgroup", include_str!("../../migrations/0009_cgroup.sql")),
-    (10, "uuid", include_str!("../../migrations/0010_uuid.sql")),
+    (5, "network", include_str!("../../../migrations/0005_network.sql")),
+    (
+        6,
+        "firewall",
+        include_str!("../../../migrations/0006_firewall.sql"),
+    ),
+    (
+        7,
+        "ssh keys",
+        include_str!("../../../migrations/0007_ssh_keys.sql"),
+    ),
+    (8, "rescue", include_str!("../../../migrations/0008_rescue.sql")),
+    (9, "cgroup", include_str!("../../../migrations/0009_cgroup.sql")),
+    (10, "uuid", include_str!("../../../migrations/0010_uuid.sql")),
+    (
+        11,
+        "tenants",
+        include_str!("../../../migrations/0011_tenants.sql"),
+    ),
+    (
+        12,
+        "api tokens",
+        include_str!("../../../migrations/0012_api_tokens.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -134,7 +155,7 @@ impl SqliteStore {
     }
 
     fn row_to_instance(row: &sqlx::sqlite::SqliteRow) -> Result<InstanceRecord> {
-        let name: String = row.try_get("name")?;
+        let name: String = row.try_get("key")?;
         let raw: String = row.try_get("config")?;
         let raw: BTreeMap<String, String> =
             serde_json::from_str(&raw).map_err(|e| corrupt(format!("the configuration of {name}"), e))?;
@@ -157,7 +178,9 @@ impl SqliteStore {
             last_exit: row.try_get("last_exit")?,
             created_at: row.try_get("created_at")?,
             rescue_image: row.try_get("rescue_image")?,
-            name,
+            tenant: row.try_get("tenant")?,
+            name: row.try_get("name")?,
+            key: name,
         })
     }
 
@@ -190,6 +213,7 @@ impl SqliteStore {
         Ok(Job {
             id: row.try_get("id")?,
             kind: row.try_get("kind")?,
+            tenant: row.try_get("tenant")?,
             target: row.try_get("target")?,
             status: match status.as_str() {
                 "running" => JobStatus::Running,
@@ -210,39 +234,50 @@ impl SqliteStore {
             sqlx::Error::Database(d) => d.message().to_string(),
             _ => String::new(),
         };
-        StoreError::Taken(if msg.contains("instances.name") {
-            format!("the name {}", new.name)
-        } else if msg.contains("instances.uid_base") {
-            format!("id range {}", new.uid_base)
-        } else if msg.contains("uuid") {
-            format!("uuid {}", new.uuid)
-        } else if msg.contains("nics.host_if") || msg.contains("nics.mac") {
-            "the interface".to_string()
-        } else {
-            let nic = new.nic.as_ref();
-            let addrs: Vec<&str> = [
-                nic.and_then(|n| n.ipv4.as_deref()),
-                nic.and_then(|n| n.ipv6.as_deref()),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            format!("address {}", addrs.join(" or "))
-        })
+        StoreError::Taken(
+            if msg.contains("instances.name") || msg.contains("instances.key") {
+                format!("the name {}", new.name)
+            } else if msg.contains("instances.uid_base") {
+                format!("id range {}", new.uid_base)
+            } else if msg.contains("uuid") {
+                format!("uuid {}", new.uuid)
+            } else if msg.contains("nics.host_if") || msg.contains("nics.mac") {
+                "the interface".to_string()
+            } else {
+                let nic = new.nic.as_ref();
+                let addrs: Vec<&str> = [
+                    nic.and_then(|n| n.ipv4.as_deref()),
+                    nic.and_then(|n| n.ipv6.as_deref()),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                format!("address {}", addrs.join(" or "))
+            },
+        )
     }
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn instances(&self) -> Result<Vec<InstanceRecord>> {
-        let rows = sqlx::query("SELECT * FROM instances ORDER BY name")
+        let rows = sqlx::query("SELECT * FROM instances ORDER BY tenant, name")
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(Self::row_to_instance).collect()
     }
 
-    async fn instance(&self, name: &str) -> Result<Option<InstanceRecord>> {
-        let row = sqlx::query("SELECT * FROM instances WHERE name = ?")
+    async fn instance(&self, key: &str) -> Result<Option<InstanceRecord>> {
+        let row = sqlx::query("SELECT * FROM instances WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::row_to_instance).transpose()
+    }
+
+    async fn instance_named(&self, tenant: &str, name: &str) -> Result<Option<InstanceRecord>> {
+        let row = sqlx::query("SELECT * FROM instances WHERE tenant = ? AND name = ?")
+            .bind(tenant)
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
@@ -260,11 +295,21 @@ impl Store for SqliteStore {
                 e.into()
             }
         };
+        let tenant_exists = sqlx::query("SELECT 1 FROM tenants WHERE name = ?")
+            .bind(&new.tenant)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !tenant_exists {
+            return Err(StoreError::Missing(format!("tenant {}", new.tenant)));
+        }
         sqlx::query(
-            "INSERT INTO instances (uuid, name, image, uid_base, config, status)
-             VALUES (?, ?, ?, ?, ?, 'creating')",
+            "INSERT INTO instances (uuid, key, tenant, name, image, uid_base, config, status)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'creating')",
         )
         .bind(new.uuid.to_string())
+        .bind(&new.key)
+        .bind(&new.tenant)
         .bind(&new.name)
         .bind(&new.image)
         .bind(i64::from(new.uid_base))
@@ -276,7 +321,7 @@ impl Store for SqliteStore {
             sqlx::query(
                 "INSERT INTO nics (instance, network, host_if, mac, ipv4, ipv6) VALUES (?, ?, ?, ?, ?, ?)",
             )
-            .bind(&new.name)
+            .bind(&new.key)
             .bind(&nic.network)
             .bind(&nic.host_if)
             .bind(&nic.mac)
@@ -288,13 +333,13 @@ impl Store for SqliteStore {
         }
         for key in &new.ssh_keys {
             sqlx::query("INSERT OR IGNORE INTO ssh_keys (instance, key) VALUES (?, ?)")
-                .bind(&new.name)
+                .bind(&new.key)
                 .bind(key)
                 .execute(&mut *tx)
                 .await?;
         }
-        let row = sqlx::query("SELECT * FROM instances WHERE name = ?")
-            .bind(&new.name)
+        let row = sqlx::query("SELECT * FROM instances WHERE key = ?")
+            .bind(&new.key)
             .fetch_one(&mut *tx)
             .await?;
         let record = Self::row_to_instance(&row)?;
@@ -302,10 +347,10 @@ impl Store for SqliteStore {
         Ok(record)
     }
 
-    async fn delete_instance(&self, name: &str) -> Result<()> {
+    async fn delete_instance(&self, key: &str) -> Result<()> {
         // The other tables cascade from `instances`.
-        sqlx::query("DELETE FROM instances WHERE name = ?")
-            .bind(name)
+        sqlx::query("DELETE FROM instances WHERE key = ?")
+            .bind(key)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -319,7 +364,7 @@ impl Store for SqliteStore {
         last_exit: Option<&str>,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE instances SET status = ?, init_pid = ?, last_exit = COALESCE(?, last_exit) WHERE name = ?",
+            "UPDATE instances SET status = ?, init_pid = ?, last_exit = COALESCE(?, last_exit) WHERE key = ?",
         )
         .bind(status.as_str())
         .bind(init_pid)
@@ -331,7 +376,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_rescue(&self, name: &str, image: Option<&str>) -> Result<()> {
-        sqlx::query("UPDATE instances SET rescue_image = ? WHERE name = ?")
+        sqlx::query("UPDATE instances SET rescue_image = ? WHERE key = ?")
             .bind(image)
             .bind(name)
             .execute(&self.pool)
@@ -340,7 +385,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_image(&self, name: &str, image: &str) -> Result<()> {
-        sqlx::query("UPDATE instances SET image = ? WHERE name = ?")
+        sqlx::query("UPDATE instances SET image = ? WHERE key = ?")
             .bind(image)
             .bind(name)
             .execute(&self.pool)
@@ -349,7 +394,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_settings(&self, name: &str, settings: &BTreeMap<String, String>) -> Result<()> {
-        sqlx::query("UPDATE instances SET config = ? WHERE name = ?")
+        sqlx::query("UPDATE instances SET config = ? WHERE key = ?")
             .bind(settings_json(settings))
             .bind(name)
             .execute(&self.pool)
@@ -591,10 +636,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn insert_job(&self, id: &str, kind: &str, target: &str) -> Result<()> {
-        sqlx::query("INSERT INTO jobs (id, kind, target, status) VALUES (?, ?, ?, 'running')")
+    async fn insert_job(&self, id: &str, kind: &str, tenant: &str, target: &str) -> Result<()> {
+        sqlx::query("INSERT INTO jobs (id, kind, tenant, target, status) VALUES (?, ?, ?, ?, 'running')")
             .bind(id)
             .bind(kind)
+            .bind(tenant)
             .bind(target)
             .execute(&self.pool)
             .await?;
@@ -646,10 +692,13 @@ impl Store for SqliteStore {
         row.as_ref().map(Self::row_to_job).transpose()
     }
 
-    async fn jobs(&self) -> Result<Vec<Job>> {
-        let rows = sqlx::query("SELECT * FROM jobs ORDER BY created_at DESC, id LIMIT 200")
-            .fetch_all(&self.pool)
-            .await?;
+    async fn jobs(&self, tenant: Option<&str>) -> Result<Vec<Job>> {
+        let rows = sqlx::query(
+            "SELECT * FROM jobs WHERE ?1 IS NULL OR tenant = ?1 ORDER BY created_at DESC, id LIMIT 200",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(Self::row_to_job).collect()
     }
 }
@@ -661,9 +710,10 @@ mod tests {
     crate::store_conformance!(SqliteStore::in_memory().await.unwrap());
 
     /// A database file with VPSes from before migration 10 gets a distinct
-    /// UUID for each, and its 'error' rows become stopped.
+    /// UUID for each, and its 'error' rows become stopped; migration 11
+    /// puts them in the default tenant, keyed by their names.
     #[tokio::test]
-    async fn migration_10_gives_existing_vpses_distinct_uuids() {
+    async fn migrations_give_existing_vpses_uuids_and_the_default_tenant() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("croft.db");
         let opts = SqliteConnectOptions::new()
@@ -682,7 +732,9 @@ mod tests {
                 .await
                 .unwrap();
         }
-        sqlx::raw_sql(MIGRATIONS[9].2).execute(&pool).await.unwrap();
+        for (_, _, sql) in &MIGRATIONS[9..] {
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+        }
         pool.close().await;
         // Read back on a fresh connection: one that saw the old schema may
         // describe `SELECT *` by it.
@@ -696,6 +748,11 @@ mod tests {
         assert_eq!(uuids.len(), 3, "every VPS has its own uuid");
         assert!(all.iter().all(|i| i.uuid.get_version_num() == 4));
         assert_eq!(all[1].status, Status::Stopped);
+        for (i, vps) in all.iter().enumerate() {
+            assert_eq!(vps.name, format!("v{i}"));
+            assert_eq!(vps.key, vps.name);
+            assert_eq!(vps.tenant, crate::store::DEFAULT_TENANT);
+        }
     }
 
     /// A configuration row croft would refuse is an error, not defaults.

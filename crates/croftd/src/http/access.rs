@@ -1,0 +1,103 @@
+//! `/1.0/auth/whoami`, `/1.0/tenants` and `/1.0/tokens`: who the caller
+//! is, the tenants, and their API tokens.
+
+use super::guard::Scope;
+use super::routes::Routes;
+use super::{ApiError, ApiJson, ApiResult, AppState};
+use crate::auth::Action::{Connect, TenantManage, TenantRead, TokenManage};
+use crate::auth::{permitted, Caller, Credential};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+pub(super) fn routes(r: Routes) -> Routes {
+    r.get("/1.0/auth/whoami", Connect, whoami)
+        .get("/1.0/tenants", TenantManage, list_tenants)
+        .post("/1.0/tenants", TenantManage, create_tenant)
+        .get("/1.0/tenants/{name}", TenantRead, tenant_info)
+        .delete("/1.0/tenants/{name}", TenantManage, delete_tenant)
+        .get("/1.0/tokens", TokenManage, list_tokens)
+        .post("/1.0/tokens", TokenManage, create_token)
+        .delete("/1.0/tokens/{id}", TokenManage, revoke_token)
+}
+
+async fn whoami(caller: Caller) -> Json<croft_api::WhoAmI> {
+    let permitted = permitted(&caller)
+        .into_iter()
+        .map(|a| {
+            serde_json::to_value(a)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        })
+        .collect();
+    Json(croft_api::WhoAmI {
+        credential: match caller.credential {
+            Credential::LocalSocket => "local-socket".into(),
+            Credential::Token { .. } => "token".into(),
+        },
+        name: caller.name,
+        role: caller.role.as_str().into(),
+        tenant: caller.tenant,
+        permitted,
+    })
+}
+
+async fn list_tenants(State(s): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(s.tenants.list().await?).into_response())
+}
+
+async fn create_tenant(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<croft_api::TenantCreate>,
+) -> ApiResult<Response> {
+    Ok((StatusCode::CREATED, Json(s.tenants.create(req).await?)).into_response())
+}
+
+/// A tenant: its own users see theirs, and no other.
+async fn tenant_info(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    if caller.tenant.as_ref().is_some_and(|own| *own != name) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("tenant {name} not found"),
+        ));
+    }
+    Ok(Json(s.tenants.get(&name).await?).into_response())
+}
+
+async fn delete_tenant(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+    s.tenants.delete(&name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The tokens of the request's tenant; every token for the admin who
+/// names no tenant.
+async fn list_tokens(State(s): State<AppState>, caller: Caller, scope: Scope) -> ApiResult<Response> {
+    Ok(Json(s.access.list_tokens(scope.listing(&caller)).await?).into_response())
+}
+
+async fn create_token(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: Scope,
+    ApiJson(req): ApiJson<croft_api::TokenCreate>,
+) -> ApiResult<Response> {
+    let made = s.access.create_token(&caller, &scope.tenant, req).await?;
+    Ok((StatusCode::CREATED, Json(made)).into_response())
+}
+
+async fn revoke_token(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    s.access
+        .revoke_token(&caller, caller.tenant.as_deref(), &id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,193 @@
+//! The guard every route passes first: who the caller is (the local
+//! socket's root, or a remote caller's bearer token), which tenant the
+//! request acts in, and whether [`authorize`] lets the caller do the
+//! route's action there. Handlers get the outcome as the [`Caller`] and
+//! [`Scope`] extractors.
+
+use super::{ApiError, ApiResult, AppState};
+use crate::auth::{authorize, Action, Caller};
+use crate::store::DEFAULT_TENANT;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::Response;
+use std::net::SocketAddr;
+
+/// How a request reached croftd: put on every request by the listener
+/// that accepted it. A request without one is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// The local socket (mode 0600): root on this host.
+    Local,
+    /// The network, from this address.
+    Remote(SocketAddr),
+}
+
+/// The tenant a request acts in: a tenant role's own; the admin's
+/// `?tenant=`, or the default tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub tenant: String,
+    /// Whether the request named it (`?tenant=`), rather than taking the
+    /// caller's or the default one.
+    pub explicit: bool,
+}
+
+impl Scope {
+    /// The tenant to list things of: the named or own one, or every
+    /// tenant for the admin that named none.
+    pub fn listing(&self, caller: &Caller) -> Option<&str> {
+        (self.explicit || caller.tenant.is_some()).then_some(self.tenant.as_str())
+    }
+}
+
+/// What the guard of one route knows: the services, and the route's action.
+#[derive(Clone)]
+pub(super) struct Guard {
+    pub services: AppState,
+    pub action: Action,
+}
+
+/// The guard itself (an axum middleware on each route).
+pub(super) async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> ApiResult<Response> {
+    let peer = req
+        .extensions()
+        .get::<Peer>()
+        .copied()
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "a request from no listener"))?;
+    let caller = match peer {
+        Peer::Local => Caller::host_root(),
+        Peer::Remote(addr) => {
+            let token = bearer(req.headers())?;
+            g.services.access.authenticate(token, addr.ip()).await?
+        }
+    };
+    let asked = take_tenant(req.uri_mut())?;
+    let scope = match (&asked, &caller.tenant) {
+        (Some(asked), _) => Scope {
+            tenant: asked.clone(),
+            explicit: true,
+        },
+        (None, Some(own)) => Scope {
+            tenant: own.clone(),
+            explicit: false,
+        },
+        (None, None) => Scope {
+            tenant: DEFAULT_TENANT.into(),
+            explicit: false,
+        },
+    };
+    authorize(&caller, g.action, Some(&scope.tenant))?;
+    if scope.explicit && g.action.tenant_scoped() && g.services.tenants.get(&scope.tenant).await.is_err() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("tenant {} not found", scope.tenant),
+        ));
+    }
+    req.extensions_mut().insert(caller);
+    req.extensions_mut().insert(scope);
+    Ok(next.run(req).await)
+}
+
+/// The bearer token of a remote request: 401 without one.
+fn bearer(headers: &axum::http::HeaderMap) -> ApiResult<&str> {
+    let missing = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication required: send an API token as Authorization: Bearer <token>",
+        )
+    };
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
+    let value = value.to_str().map_err(|_| missing())?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(token.trim()),
+        _ => Err(missing()),
+    }
+}
+
+/// Take `tenant=` out of the query (it is the guard's, not the
+/// handler's, whose query types refuse fields they do not know): the
+/// tenant named, checked, if any.
+fn take_tenant(uri: &mut Uri) -> ApiResult<Option<String>> {
+    let Some(query) = uri.query() else {
+        return Ok(None);
+    };
+    let mut tenant = None;
+    let mut rest = Vec::new();
+    for pair in query.split('&') {
+        match pair.strip_prefix("tenant=") {
+            Some(value) => {
+                if tenant.is_some() {
+                    return Err(ApiError::bad_request("give tenant= once"));
+                }
+                croft_api::validate_name(value).map_err(|e| ApiError::bad_request(format!("tenant {e}")))?;
+                tenant = Some(value.to_string());
+            }
+            None => rest.push(pair),
+        }
+    }
+    if tenant.is_some() {
+        let path = uri.path();
+        let rebuilt = if rest.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{}", rest.join("&"))
+        };
+        *uri = rebuilt
+            .parse()
+            .map_err(|_| ApiError::bad_request("invalid request target"))?;
+    }
+    Ok(tenant)
+}
+
+/// A value the guard put on the request, for a handler.
+fn from_guard<T: Clone + Send + Sync + 'static>(parts: &Parts) -> ApiResult<T> {
+    parts
+        .extensions
+        .get::<T>()
+        .cloned()
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "a route without its guard"))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        from_guard(parts)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Scope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        from_guard(parts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tenant_leaves_the_query() {
+        let mut uri: Uri = "/1.0/instances/web?tenant=acme&force=true".parse().unwrap();
+        assert_eq!(take_tenant(&mut uri).unwrap().as_deref(), Some("acme"));
+        assert_eq!(uri, "/1.0/instances/web?force=true");
+        let mut uri: Uri = "/1.0/instances?tenant=acme".parse().unwrap();
+        assert_eq!(take_tenant(&mut uri).unwrap().as_deref(), Some("acme"));
+        assert_eq!(uri.query(), None);
+        let mut uri: Uri = "/1.0/instances?force=1".parse().unwrap();
+        assert_eq!(take_tenant(&mut uri).unwrap(), None);
+        for bad in [
+            "/x?tenant=",
+            "/x?tenant=A%20B",
+            "/x?tenant=a&tenant=b",
+            "/x?tenant=../etc",
+        ] {
+            let mut uri: Uri = bad.parse().unwrap();
+            assert!(take_tenant(&mut uri).is_err(), "{bad}");
+        }
+    }
+}

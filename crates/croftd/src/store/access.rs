@@ -1,0 +1,74 @@
+//! The records of who may use croftd: tenants (and, with them, the API
+//! tokens and trusted certificates of their users).
+
+use super::Result;
+use crate::auth::Role;
+use async_trait::async_trait;
+
+/// A tenant: a customer, whose VPSes only its own users see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRecord {
+    pub name: String,
+    pub description: String,
+    pub created_at: String,
+}
+
+/// A bearer API token as stored: never the token, only its secret's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Public: names the token in lists and logs.
+    pub id: String,
+    pub hash: String,
+    pub description: String,
+    pub role: Role,
+    /// The tenant of an owner or viewer token.
+    pub tenant: Option<String>,
+    /// Accepted only from this network, if set.
+    pub from_cidr: Option<String>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    /// Whether `expires_at` has passed, as of the read.
+    pub expired: bool,
+    pub last_used_at: Option<String>,
+    pub last_used_from: Option<String>,
+}
+
+/// A token to record.
+#[derive(Debug, Clone)]
+pub struct NewTokenRecord<'a> {
+    pub id: &'a str,
+    pub hash: &'a str,
+    pub description: &'a str,
+    pub role: Role,
+    pub tenant: Option<&'a str>,
+    pub from_cidr: Option<&'a str>,
+    /// Seconds from now until it expires; `None`: never.
+    pub lifetime_secs: Option<u64>,
+}
+
+/// The access half of the [`Store`](super::Store).
+#[async_trait]
+pub trait AccessStore: Send + Sync {
+    /// Every tenant, by name.
+    async fn tenants(&self) -> Result<Vec<TenantRecord>>;
+    async fn tenant(&self, name: &str) -> Result<Option<TenantRecord>>;
+    /// A tenant of that name already there is [`StoreError::Taken`](super::StoreError::Taken).
+    async fn create_tenant(&self, name: &str, description: &str) -> Result<TenantRecord>;
+    /// Forget a tenant: [`StoreError::InUse`](super::StoreError::InUse)
+    /// while it owns a VPS, checked in the same transaction; false if
+    /// there was no such tenant.
+    async fn delete_tenant(&self, name: &str) -> Result<bool>;
+
+    // --- API tokens ---
+    /// Record a token; a tenant that is not there is
+    /// [`StoreError::Missing`](super::StoreError::Missing).
+    async fn create_token(&self, new: &NewTokenRecord<'_>) -> Result<TokenRecord>;
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>>;
+    /// The tokens of `tenant` (`Some(None)`: the tenant-less ones), or
+    /// every token (`None`), newest first.
+    async fn tokens(&self, tenant: Option<Option<&str>>) -> Result<Vec<TokenRecord>>;
+    /// Forget a token at once; false if there was none.
+    async fn delete_token(&self, id: &str) -> Result<bool>;
+    /// Record that the token was used now, from `from`.
+    async fn touch_token(&self, id: &str, from: &str) -> Result<()>;
+}

@@ -1,0 +1,181 @@
+//! The SQLite store's access half: tenants and API tokens.
+
+use super::{corrupt, is_unique_violation, SqliteStore};
+use crate::auth::Role;
+use crate::store::{AccessStore, NewTokenRecord, Result, StoreError, TenantRecord, TokenRecord};
+use async_trait::async_trait;
+use sqlx::Row;
+
+fn row_to_tenant(r: &sqlx::sqlite::SqliteRow) -> Result<TenantRecord> {
+    Ok(TenantRecord {
+        name: r.try_get("name")?,
+        description: r.try_get("description")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+/// The columns of a token, with whether it has expired.
+const TOKEN_COLUMNS: &str = "*, (expires_at IS NOT NULL
+    AND expires_at <= strftime('%Y-%m-%dT%H:%M:%SZ', 'now')) AS expired";
+
+fn row_to_token(r: &sqlx::sqlite::SqliteRow) -> Result<TokenRecord> {
+    let id: String = r.try_get("id")?;
+    let role: String = r.try_get("role")?;
+    Ok(TokenRecord {
+        role: Role::parse(&role).ok_or_else(|| corrupt(format!("the role of token {id}"), &role))?,
+        hash: r.try_get("hash")?,
+        description: r.try_get("description")?,
+        tenant: r.try_get("tenant")?,
+        from_cidr: r.try_get("from_cidr")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        expired: r.try_get("expired")?,
+        last_used_at: r.try_get("last_used_at")?,
+        last_used_from: r.try_get("last_used_from")?,
+        id,
+    })
+}
+
+#[async_trait]
+impl AccessStore for SqliteStore {
+    async fn tenants(&self) -> Result<Vec<TenantRecord>> {
+        let rows = sqlx::query("SELECT * FROM tenants ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_to_tenant).collect()
+    }
+
+    async fn tenant(&self, name: &str) -> Result<Option<TenantRecord>> {
+        let row = sqlx::query("SELECT * FROM tenants WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(row_to_tenant).transpose()
+    }
+
+    async fn create_tenant(&self, name: &str, description: &str) -> Result<TenantRecord> {
+        let row = sqlx::query("INSERT INTO tenants (name, description) VALUES (?, ?) RETURNING *")
+            .bind(name)
+            .bind(description)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Taken(format!("tenant name {name}"))
+                } else {
+                    e.into()
+                }
+            })?;
+        row_to_tenant(&row)
+    }
+
+    async fn delete_tenant(&self, name: &str) -> Result<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let vpses: i64 = sqlx::query_scalar("SELECT count(*) FROM instances WHERE tenant = ?")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?;
+        if vpses > 0 {
+            return Err(StoreError::InUse(format!(
+                "tenant {name} still has {vpses} VPS{}; delete them first",
+                if vpses == 1 { "" } else { "es" }
+            )));
+        }
+        let deleted = sqlx::query("DELETE FROM tenants WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted > 0)
+    }
+
+    async fn create_token(&self, new: &NewTokenRecord<'_>) -> Result<TokenRecord> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if let Some(tenant) = new.tenant {
+            let exists = sqlx::query("SELECT 1 FROM tenants WHERE name = ?")
+                .bind(tenant)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            if !exists {
+                return Err(StoreError::Missing(format!("tenant {tenant}")));
+            }
+        }
+        let lifetime = new
+            .lifetime_secs
+            .map(|s| format!("+{} seconds", s.min(i64::MAX as u64)));
+        sqlx::query(
+            "INSERT INTO api_tokens (id, hash, description, tenant, role, from_cidr, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?,
+                CASE WHEN ?7 IS NULL THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?7) END)",
+        )
+        .bind(new.id)
+        .bind(new.hash)
+        .bind(new.description)
+        .bind(new.tenant)
+        .bind(new.role.as_str())
+        .bind(new.from_cidr)
+        .bind(lifetime)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Taken(format!("token id {}", new.id))
+            } else {
+                e.into()
+            }
+        })?;
+        let row = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ?"))
+            .bind(new.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let record = row_to_token(&row)?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        let row = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(row_to_token).transpose()
+    }
+
+    async fn tokens(&self, tenant: Option<Option<&str>>) -> Result<Vec<TokenRecord>> {
+        let (all, tenant) = match tenant {
+            None => (true, None),
+            Some(t) => (false, t),
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE ?1 OR tenant IS ?2
+             ORDER BY created_at DESC, id"
+        ))
+        .bind(all)
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row_to_token).collect()
+    }
+
+    async fn delete_token(&self, id: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM api_tokens WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn touch_token(&self, id: &str, from: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE api_tokens SET last_used_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
+             last_used_from = ? WHERE id = ?",
+        )
+        .bind(from)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

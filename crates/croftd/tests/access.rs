@@ -1,0 +1,414 @@
+//! Tier 2: tenants, API tokens and authorization, on the simulator. Remote
+//! callers are driven through the API as the network listener serves it
+//! (their bearer token in the header, their address on the request), the
+//! admin through the local socket's API.
+
+mod sim;
+
+use axum::http::StatusCode;
+use croft_api::{Instance, Job, Token, TokenCreated, WhoAmI};
+use croftd::auth::{Action, Role};
+use sim::Sim;
+
+/// Make tenant `name`.
+async fn tenant(sim: &Sim, name: &str) {
+    let _: croft_api::Tenant = sim
+        .ok("POST", "/1.0/tenants", Some(&format!(r#"{{"name":"{name}"}}"#)))
+        .await;
+}
+
+/// Launch busybox VPS `name` in `tenant` as the admin.
+async fn launch_in(sim: &Sim, tenant: &str, name: &str) -> Instance {
+    let body = format!(r#"{{"name":"{name}","image":"busybox","no_start":true}}"#);
+    let job: Job = sim
+        .ok("POST", &format!("/1.0/instances?tenant={tenant}"), Some(&body))
+        .await;
+    let job = sim.wait_job(&job).await;
+    assert_eq!(job.status, croft_api::JobStatus::Success, "{job:?}");
+    sim.ok("GET", &format!("/1.0/instances/{name}?tenant={tenant}"), None)
+        .await
+}
+
+/// A token made by the admin: `body` as `POST /1.0/tokens` takes it.
+async fn token(sim: &Sim, tenant: Option<&str>, body: &str) -> TokenCreated {
+    let path = match tenant {
+        Some(t) => format!("/1.0/tokens?tenant={t}"),
+        None => "/1.0/tokens".into(),
+    };
+    sim.ok("POST", &path, Some(body)).await
+}
+
+/// Send as the holder of `token`; the status and the error message, if any.
+async fn as_token(
+    sim: &Sim,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (StatusCode, String) {
+    let (status, bytes) = sim.send_as(Some(token), method, path, body).await;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let message = serde_json::from_slice::<croft_api::ErrorBody>(&bytes)
+        .map(|e| e.error)
+        .unwrap_or(text);
+    (status, message)
+}
+
+#[tokio::test]
+async fn tenants_keep_their_vpses_apart() {
+    let sim = Sim::new().await;
+    tenant(&sim, "acme").await;
+    tenant(&sim, "beta").await;
+    let ours = launch_in(&sim, "default", "web").await;
+    let acme = launch_in(&sim, "acme", "web").await;
+    let beta = launch_in(&sim, "beta", "web").await;
+    assert_eq!((ours.tenant.as_str(), acme.tenant.as_str()), ("default", "acme"));
+    assert_ne!(acme.uuid, beta.uuid);
+    // One name once per tenant.
+    let msg = sim
+        .refused(
+            "POST",
+            "/1.0/instances?tenant=acme",
+            Some(r#"{"name":"web","image":"busybox"}"#),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert!(msg.contains("web already exists"), "{msg}");
+    // Each list holds its tenant's VPSes only; acme's web stops alone.
+    let list: Vec<Instance> = sim.ok("GET", "/1.0/instances?tenant=acme", None).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].uuid, acme.uuid);
+    let details: croft_api::HostDetails = sim.ok("GET", "/1.0/instances/web/host?tenant=beta", None).await;
+    assert_eq!(
+        details.key, beta.uuid,
+        "another tenant's VPS is keyed by its uuid on the host"
+    );
+    assert_eq!(sim.details("web").await.key, "web");
+    sim.ok::<Instance>(
+        "POST",
+        "/1.0/instances/web/state?tenant=acme",
+        Some(r#"{"action":"start"}"#),
+    )
+    .await;
+    assert_eq!(sim.info("web").await.status, croft_api::Status::Stopped);
+    let acme_web: Instance = sim.ok("GET", "/1.0/instances/web?tenant=acme", None).await;
+    assert_eq!(acme_web.status, croft_api::Status::Running);
+    // A tenant with VPSes stays; the default one always does.
+    let msg = sim
+        .refused("DELETE", "/1.0/tenants/beta", None, StatusCode::CONFLICT)
+        .await;
+    assert!(msg.contains("1 VPS"), "{msg}");
+    sim.refused("DELETE", "/1.0/tenants/default", None, StatusCode::BAD_REQUEST)
+        .await;
+    sim.refused("GET", "/1.0/instances?tenant=nobody", None, StatusCode::NOT_FOUND)
+        .await;
+    sim.refused(
+        "GET",
+        "/1.0/instances?tenant=Bad%20Name",
+        None,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let (status, _) = sim.send("DELETE", "/1.0/instances/web?tenant=beta", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = sim.send("DELETE", "/1.0/tenants/beta", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let tenants: Vec<croft_api::Tenant> = sim.ok("GET", "/1.0/tenants", None).await;
+    let names: Vec<&str> = tenants.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["acme", "default"]);
+    assert_eq!(tenants[0].vpses, 1);
+}
+
+#[tokio::test]
+async fn tokens_prove_a_role_in_one_tenant_and_revocation_is_immediate() {
+    let sim = Sim::new().await;
+    tenant(&sim, "acme").await;
+    tenant(&sim, "beta").await;
+    launch_in(&sim, "acme", "web").await;
+    launch_in(&sim, "beta", "db").await;
+    let owner = token(
+        &sim,
+        Some("acme"),
+        r#"{"description":"billing","scope":"read-write"}"#,
+    )
+    .await;
+    let viewer = token(&sim, Some("acme"), r#"{"scope":"read"}"#).await;
+    assert_eq!(
+        (owner.info.role.as_str(), viewer.info.role.as_str()),
+        ("owner", "viewer")
+    );
+    assert!(owner.info.expires_at.is_some(), "tokens expire by default");
+
+    // The owner sees and changes acme's VPSes and nothing of beta's: a
+    // VPS of beta is "not found", by name or by naming beta.
+    let (status, _) = as_token(&sim, &owner.token, "GET", "/1.0/instances/web", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, msg) = as_token(&sim, &owner.token, "GET", "/1.0/instances/db", None).await;
+    assert_eq!(
+        (status, msg.as_str()),
+        (StatusCode::NOT_FOUND, "VPS db not found")
+    );
+    let (status, msg) = as_token(&sim, &owner.token, "GET", "/1.0/instances/db?tenant=beta", None).await;
+    assert_eq!(
+        (status, msg.as_str()),
+        (StatusCode::NOT_FOUND, "tenant beta not found")
+    );
+    let (status, _) = as_token(
+        &sim,
+        &owner.token,
+        "POST",
+        "/1.0/instances/web/state",
+        Some(r#"{"action":"start"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // The viewer reads, and is told plainly why it may not change.
+    let (status, msg) = as_token(
+        &sim,
+        &viewer.token,
+        "POST",
+        "/1.0/instances/web/state",
+        Some(r#"{"action":"stop"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(msg.contains("viewer role") && msg.contains("owner"), "{msg}");
+    let web: Instance = sim.ok("GET", "/1.0/instances/web?tenant=acme", None).await;
+    assert_eq!(
+        web.status,
+        croft_api::Status::Running,
+        "the refused stop changed nothing"
+    );
+    // Tenants cannot touch the host's things.
+    let (status, _) = as_token(&sim, &owner.token, "GET", "/1.0/storage-pools", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = as_token(&sim, &owner.token, "GET", "/1.0/tenants", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A token list never holds a secret; an owner lists its tenant's.
+    let (status, listed) = sim.send_as(Some(&owner.token), "GET", "/1.0/tokens", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let listed: Vec<Token> = serde_json::from_slice(&listed).unwrap();
+    assert_eq!(listed.len(), 2);
+    let text = serde_json::to_string(&listed).unwrap();
+    assert!(!text.contains(&owner.token[20..]), "no secret in the list");
+    let used = listed.iter().find(|t| t.id == owner.info.id).unwrap();
+    assert_eq!(used.last_used_from.as_deref(), Some("192.0.2.10"));
+
+    // Revoked: refused on the very next request.
+    let (status, _) = as_token(
+        &sim,
+        &owner.token,
+        "DELETE",
+        &format!("/1.0/tokens/{}", viewer.info.id),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, msg) = as_token(&sim, &viewer.token, "GET", "/1.0/instances", None).await;
+    assert_eq!(
+        (status, msg.as_str()),
+        (StatusCode::UNAUTHORIZED, "unknown or revoked API token")
+    );
+}
+
+#[tokio::test]
+async fn bad_credentials_are_refused_and_an_address_that_keeps_failing_waits() {
+    let sim = Sim::new().await;
+    let good = token(&sim, None, r#"{"role":"admin","expires":"1h"}"#).await;
+    let (status, msg) = as_token(&sim, "", "GET", "/1.0/instances", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(msg.contains("Authorization: Bearer"), "{msg}");
+    // A wrong secret for a real id reads like an unknown token.
+    let forged = format!("{}{}", &good.token[..good.token.len() - 4], "0000");
+    let forged = if forged == good.token {
+        good.token.replace('a', "b")
+    } else {
+        forged
+    };
+    for bad in ["nonsense", forged.as_str()] {
+        let (status, msg) = as_token(&sim, bad, "GET", "/1.0/instances", None).await;
+        assert_eq!(
+            (status, msg.as_str()),
+            (StatusCode::UNAUTHORIZED, "unknown or revoked API token")
+        );
+    }
+    // Expired (made in the store with no time left) and wrong network.
+    let made = croftd::auth::token::generate();
+    sim.store
+        .create_token(&croftd::store::NewTokenRecord {
+            id: &made.id,
+            hash: &made.hash,
+            description: "",
+            role: Role::Admin,
+            tenant: None,
+            from_cidr: None,
+            lifetime_secs: Some(0),
+        })
+        .await
+        .unwrap();
+    let (status, msg) = as_token(&sim, &made.token, "GET", "/1.0/instances", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(msg.contains("expired"), "{msg}");
+    let fenced = token(&sim, None, r#"{"role":"admin","from":"198.51.100.0/24"}"#).await;
+    let (status, msg) = as_token(&sim, &fenced.token, "GET", "/1.0/instances", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(msg.contains("not accepted from 192.0.2.10"), "{msg}");
+    let (status, _) = sim
+        .send_from(
+            Some((&fenced.token, "198.51.100.9:5000")),
+            "GET",
+            "/1.0/instances",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // Bad requests to make a token change nothing.
+    for body in [
+        r#"{"scope":"write"}"#,
+        r#"{"role":"owner"}"#,
+        r#"{"role":"admin","scope":"read"}"#,
+        r#"{"expires":"forever"}"#,
+        r#"{"from":"not-a-net"}"#,
+    ] {
+        sim.refused("POST", "/1.0/tokens", Some(body), StatusCode::BAD_REQUEST)
+            .await;
+    }
+    sim.refused(
+        "POST",
+        "/1.0/tokens?tenant=nobody",
+        Some("{}"),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let all: Vec<Token> = sim.ok("GET", "/1.0/tokens", None).await;
+    assert_eq!(all.len(), 3, "{all:?}");
+
+    // Ten failures from one address: it waits, with its good token too;
+    // another address is not held up.
+    let attacker = "203.0.113.5:1000";
+    for _ in 0..10 {
+        let (status, _) = sim
+            .send_from(Some(("croft_nope", attacker)), "GET", "/1.0/instances", None)
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _) = sim
+        .send_from(Some((&good.token, attacker)), "GET", "/1.0/instances", None)
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, _) = as_token(&sim, &good.token, "GET", "/1.0/instances", None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn whoami_says_who_and_exactly_what() {
+    let sim = Sim::new().await;
+    tenant(&sim, "acme").await;
+    let me: WhoAmI = sim.ok("GET", "/1.0/auth/whoami", None).await;
+    assert_eq!(
+        (me.name.as_str(), me.role.as_str(), me.credential.as_str()),
+        ("root@host", "admin", "local-socket")
+    );
+    assert!(me.permitted.contains(&"tenant-manage".to_string()), "{me:?}");
+    let viewer = token(&sim, Some("acme"), r#"{"scope":"read"}"#).await;
+    let (status, body) = sim
+        .send_as(Some(&viewer.token), "GET", "/1.0/auth/whoami", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let me: WhoAmI = serde_json::from_slice(&body).unwrap();
+    assert_eq!(me.name, format!("token {}", viewer.info.id));
+    assert_eq!((me.role.as_str(), me.tenant.as_deref()), ("viewer", Some("acme")));
+    assert_eq!(
+        me.permitted,
+        ["connect", "vps-read", "image-read", "tenant-read"],
+        "{me:?}"
+    );
+}
+
+/// Which roles may do `action`: the policy, stated again here by hand, so
+/// a change to the policy table must be made twice on purpose. The match
+/// has no wildcard: a new action does not compile until it has a line.
+fn expected_roles(action: Action) -> &'static [Role] {
+    use Role::*;
+    match action {
+        Action::Connect => &[Admin, Owner, Viewer, Metrics],
+        Action::VpsRead | Action::ImageRead | Action::TenantRead => &[Admin, Owner, Viewer],
+        Action::VpsChange | Action::TokenManage => &[Admin, Owner],
+        Action::VpsHost | Action::ImageChange | Action::TenantManage => &[Admin],
+        Action::HostRead => &[Admin, Metrics],
+    }
+}
+
+/// Every endpoint of the route table × every role × its own or another
+/// tenant: allowed, refused (403), or, for another tenant's things, not
+/// found. The targets named do not exist, so an allowed request ends in
+/// its handler (a 400 or a 404 of its own) and changes nothing.
+#[tokio::test]
+async fn the_authorization_matrix_holds_for_every_endpoint() {
+    let sim = Sim::new().await;
+    tenant(&sim, "acme").await;
+    tenant(&sim, "beta").await;
+    let admin = token(&sim, None, r#"{"role":"admin"}"#).await.token;
+    let metrics = token(&sim, None, r#"{"role":"metrics"}"#).await.token;
+    let owner = token(&sim, Some("acme"), r#"{"scope":"read-write"}"#).await.token;
+    let viewer = token(&sim, Some("acme"), r#"{"scope":"read"}"#).await.token;
+    let callers = [
+        (Role::Admin, admin.as_str()),
+        (Role::Metrics, metrics.as_str()),
+        (Role::Owner, owner.as_str()),
+        (Role::Viewer, viewer.as_str()),
+    ];
+    assert!(
+        sim.table.len() >= 40,
+        "the table has every endpoint: {}",
+        sim.table.len()
+    );
+    let mut checked = 0;
+    for endpoint in &sim.table {
+        let path = endpoint
+            .path
+            .replace("{name}", "ghost")
+            .replace("{snap}", "s1")
+            .replace("{id}", "ghost")
+            .replace("{protocol}", "tcp")
+            .replace("{port}", "8080")
+            .replace("{index}", "1");
+        let body = matches!(endpoint.method.as_str(), "POST" | "PATCH").then_some("{}");
+        let method = endpoint.method.as_str();
+        for (role, token) in callers {
+            let allowed = expected_roles(endpoint.action).contains(&role);
+            let (status, msg) = as_token(&sim, token, method, &path, body).await;
+            let what = format!("{method} {} as {role:?}: {status} {msg}", endpoint.path);
+            if allowed {
+                assert!(
+                    status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
+                    "allowed, yet refused: {what}"
+                );
+                assert!(
+                    msg != "tenant acme not found" && msg != "tenant default not found",
+                    "{what}"
+                );
+            } else {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{what}");
+            }
+            // A tenant role naming another tenant finds nothing there.
+            if role.is_tenant_role() && endpoint.action.tenant_scoped() {
+                let sep = if path.contains('?') { '&' } else { '?' };
+                let other = format!("{path}{sep}tenant=beta");
+                let (status, msg) = as_token(&sim, token, method, &other, body).await;
+                assert_eq!(
+                    (status, msg.as_str()),
+                    (StatusCode::NOT_FOUND, "tenant beta not found"),
+                    "{method} {other} as {role:?}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, sim.table.len() * callers.len());
+    // Nothing was made by all that, but the tokens it was made with.
+    assert!(sim.store.instances().await.unwrap().is_empty());
+    let tenants: Vec<croft_api::Tenant> = sim.ok("GET", "/1.0/tenants", None).await;
+    assert_eq!(tenants.len(), 3);
+}
