@@ -718,6 +718,11 @@ pub struct ServerInfo {
     pub backend: String,
     /// The host's cgroup version ("v1", "v2"), where VPSes run in cgroups.
     pub cgroup_version: Option<String>,
+    /// Where remote callers reach the API (TLS 1.3), if it listens there.
+    pub https_address: Option<String>,
+    /// The SHA-256 fingerprint of the server certificate remote clients
+    /// pin.
+    pub certificate_fingerprint: Option<String>,
 }
 
 /// `GET /1.0/instances/{name}/console`: recent console output.

@@ -5,6 +5,7 @@
 //! The CLI, the end-to-end tests and (later) the web panel use it.
 
 pub mod outfile;
+pub mod tls;
 
 use bytes::Bytes;
 use croft_api::*;
@@ -16,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Where croftd listens unless told otherwise.
@@ -29,6 +31,22 @@ pub enum ClientError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot reach croftd at {address}")]
+    UnreachableRemote {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TLS handshake failed: the server is not the one pinned, or
+    /// speaks no TLS 1.3.
+    #[error("no TLS session with {address}")]
+    Tls {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid remote address {0:?}: expected https://HOST[:PORT]")]
+    BadUrl(String),
     /// croftd refused the request: its status and message.
     #[error("{message}")]
     Api { status: u16, message: String },
@@ -61,6 +79,19 @@ pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 /// A body this client sends.
 type SendBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
 
+/// Send `req` over a fresh connection `io`; the response, its body to
+/// read.
+async fn exchange<I>(io: I, req: Request<SendBody>) -> Result<Response<Incoming>>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(ClientError::Connection)?;
+    tokio::spawn(conn);
+    sender.send_request(req).await.map_err(ClientError::Connection)
+}
+
 /// Percent-encode one path segment (a VPS, snapshot or image name, a job
 /// id): whatever it holds stays one segment.
 pub fn segment(text: &str) -> String {
@@ -74,9 +105,44 @@ pub fn segment(text: &str) -> String {
     out
 }
 
+/// How a client reaches croftd.
+enum Transport {
+    /// The local socket: root on this host, always admin.
+    Unix,
+    /// A remote croftd over TLS, its certificate pinned, the caller
+    /// proving itself with a bearer token (if it has one).
+    Https {
+        /// `host:port`.
+        address: String,
+        host: String,
+        tls: Arc<rustls::ClientConfig>,
+        token: Option<String>,
+    },
+}
+
+/// The port a remote croftd listens on when its address names none.
+pub const DEFAULT_PORT: u16 = 8443;
+
+/// `https://HOST[:PORT]` as `(host, host:port)`.
+pub fn parse_url(url: &str) -> Result<(String, String)> {
+    let bad = || ClientError::BadUrl(url.to_string());
+    let uri: hyper::Uri = url.parse().map_err(|_| bad())?;
+    if uri.scheme_str() != Some("https") || uri.path() != "/" && !uri.path().is_empty() {
+        return Err(bad());
+    }
+    let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(bad)?;
+    let port = uri.port_u16().unwrap_or(DEFAULT_PORT);
+    let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    Ok((bare, format!("{host}:{port}")))
+}
+
 /// A blocking client; each call is one connection.
 pub struct Client {
     socket: PathBuf,
+    transport: Transport,
+    /// The tenant every call acts in (`?tenant=`), if not the caller's
+    /// own or the default one.
+    tenant: Option<String>,
     rt: tokio::runtime::Runtime,
 }
 
@@ -92,8 +158,64 @@ impl Client {
             })?;
         Ok(Client {
             socket: socket.into(),
+            transport: Transport::Unix,
+            tenant: None,
             rt,
         })
+    }
+
+    /// A client of the croftd at `url` (`https://HOST[:PORT]`) whose
+    /// certificate has `fingerprint`, sending `token`.
+    pub fn remote(url: &str, fingerprint: &str, token: Option<String>) -> Result<Client> {
+        let (host, address) = parse_url(url)?;
+        let mut client = Client::new(PathBuf::new())?;
+        client.transport = Transport::Https {
+            address,
+            host,
+            tls: Arc::new(tls::client_config(fingerprint)),
+            token,
+        };
+        Ok(client)
+    }
+
+    /// Whether this client talks to a remote croftd.
+    pub fn is_remote(&self) -> bool {
+        matches!(self.transport, Transport::Https { .. })
+    }
+
+    /// The SHA-256 fingerprint of the certificate the croftd at `url`
+    /// presents, to pin (before anything is sent to it).
+    pub fn server_fingerprint(url: &str) -> Result<String> {
+        let (host, address) = parse_url(url)?;
+        let client = Client::new(PathBuf::new())?;
+        client.run(async {
+            let tcp = tokio::net::TcpStream::connect(&address).await.map_err(|source| {
+                ClientError::UnreachableRemote {
+                    address: address.clone(),
+                    source,
+                }
+            })?;
+            tls::fingerprint_of(tcp, &host)
+                .await
+                .map_err(|source| ClientError::Tls { address, source })
+        })
+    }
+
+    /// Act in `tenant` (the admin's way to reach a tenant's VPSes).
+    pub fn with_tenant(mut self, tenant: Option<String>) -> Client {
+        self.tenant = tenant;
+        self
+    }
+
+    /// `path` with the client's tenant added to its query.
+    fn target(&self, path: &str) -> String {
+        match &self.tenant {
+            None => path.to_string(),
+            Some(t) => {
+                let sep = if path.contains('?') { '&' } else { '?' };
+                format!("{path}{sep}tenant={}", segment(t))
+            }
+        }
     }
 
     pub fn socket(&self) -> &Path {
@@ -131,25 +253,48 @@ impl Client {
         content_type: Option<&str>,
         body: SendBody,
     ) -> Result<Response<Incoming>> {
-        let stream = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                socket: self.socket.clone(),
-                source,
-            })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(ClientError::Connection)?;
-        tokio::spawn(conn);
         let mut req = Request::builder()
             .method(method)
-            .uri(path)
+            .uri(self.target(path))
             .header("host", "croftd");
         if let Some(t) = content_type {
             req = req.header("content-type", t);
         }
+        if let Transport::Https { token: Some(t), .. } = &self.transport {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
         let req = req.body(body).map_err(ClientError::Request)?;
-        let resp = sender.send_request(req).await.map_err(ClientError::Connection)?;
+        let resp = match &self.transport {
+            Transport::Unix => {
+                let stream = tokio::net::UnixStream::connect(&self.socket)
+                    .await
+                    .map_err(|source| ClientError::Unreachable {
+                        socket: self.socket.clone(),
+                        source,
+                    })?;
+                exchange(stream, req).await?
+            }
+            Transport::Https {
+                address, host, tls, ..
+            } => {
+                let tcp = tokio::net::TcpStream::connect(address).await.map_err(|source| {
+                    ClientError::UnreachableRemote {
+                        address: address.clone(),
+                        source,
+                    }
+                })?;
+                let _ = tcp.set_nodelay(true);
+                let name = tls::server_name(host);
+                let stream = tokio_rustls::TlsConnector::from(tls.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|source| ClientError::Tls {
+                        address: address.clone(),
+                        source,
+                    })?;
+                exchange(stream, req).await?
+            }
+        };
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -526,6 +671,40 @@ impl Client {
     /// Job `id` once it has ended, or as it is after `timeout_secs`.
     pub fn wait_job(&self, id: &str, timeout_secs: u64) -> Result<Job> {
         self.get(&format!("/1.0/jobs/{}/wait?timeout={timeout_secs}", segment(id)))
+    }
+
+    // --- Who may use croft ---
+
+    pub fn whoami(&self) -> Result<WhoAmI> {
+        self.get("/1.0/auth/whoami")
+    }
+
+    pub fn tenants(&self) -> Result<Vec<Tenant>> {
+        self.get("/1.0/tenants")
+    }
+
+    pub fn tenant(&self, name: &str) -> Result<Tenant> {
+        self.get(&format!("/1.0/tenants/{}", segment(name)))
+    }
+
+    pub fn create_tenant(&self, req: &TenantCreate) -> Result<Tenant> {
+        self.post("/1.0/tenants", req)
+    }
+
+    pub fn delete_tenant(&self, name: &str) -> Result<()> {
+        self.delete(&format!("/1.0/tenants/{}", segment(name)))
+    }
+
+    pub fn tokens(&self) -> Result<Vec<Token>> {
+        self.get("/1.0/tokens")
+    }
+
+    pub fn create_token(&self, req: &TokenCreate) -> Result<TokenCreated> {
+        self.post("/1.0/tokens", req)
+    }
+
+    pub fn revoke_token(&self, id: &str) -> Result<()> {
+        self.delete(&format!("/1.0/tokens/{}", segment(id)))
     }
 }
 

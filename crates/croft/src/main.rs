@@ -6,9 +6,11 @@
 //! Image and snapshot transfers stream local files to and from croftd
 //! (`transfer.rs`).
 
+mod access;
 mod images;
 mod network;
 mod relay;
+mod remote;
 mod session;
 mod snapshots;
 mod terminal;
@@ -36,6 +38,12 @@ struct Cli {
     /// croftd's API socket.
     #[arg(long, global = true, env = "CROFT_SOCKET", default_value = croft_client::DEFAULT_SOCKET)]
     socket: PathBuf,
+    /// Act in this tenant (the admin's way to a tenant's VPSes and tokens).
+    #[arg(long, global = true, env = "CROFT_TENANT")]
+    tenant: Option<String>,
+    /// Talk to this remote croftd (croft remote list), not the local one.
+    #[arg(long, global = true, env = "CROFT_REMOTE")]
+    remote: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -218,6 +226,41 @@ enum Command {
         #[command(subcommand)]
         command: network::FirewallCommand,
     },
+    /// Tenants: the customers VPSes belong to.
+    Tenant {
+        #[command(subcommand)]
+        command: access::TenantCommand,
+    },
+    /// API tokens for remote callers and automation.
+    Token {
+        #[command(subcommand)]
+        command: access::TokenCommand,
+    },
+    /// Who croftd takes you for, and what you may do.
+    Whoami {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Remote croftds this CLI talks to over TLS.
+    Remote {
+        #[command(subcommand)]
+        command: remote::RemoteCommand,
+    },
+    /// The croftd itself.
+    Server {
+        #[command(subcommand)]
+        command: ServerCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServerCommand {
+    /// Version, backend, where remote callers reach it and the fingerprint
+    /// of its certificate (what `croft remote add` pins).
+    Info {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
 }
 
 #[derive(Subcommand)]
@@ -266,7 +309,15 @@ fn main() -> ExitCode {
     // SAFETY: setting a signal disposition to its default at start-up,
     // before any thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let cli = match Cli::try_parse() {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let prefixed = match remote_of_arguments(&mut args) {
+        Ok(remote) => remote,
+        Err(e) => {
+            eprintln!("croft: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             // --help and --version.
@@ -289,7 +340,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(cli) {
+    match run(cli, prefixed) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let mut msg = e.to_string();
@@ -303,13 +354,53 @@ fn main() -> ExitCode {
     }
 }
 
+/// `exec` and `console` reach a VPS through its supervisor on this host;
+/// over a remote they need croftd's WebSocket relay, which is not there
+/// yet.
+fn refuse_remote(client: &Client, what: &str) -> Result<()> {
+    if client.is_remote() {
+        bail!("croft {what} works on this host's VPSes only, for now (run it on the host, or through SSH)");
+    }
+    Ok(())
+}
+
 pub(crate) fn path_name(name: &str) -> Result<&str> {
     croft_api::validate_name(name)?;
     Ok(name)
 }
 
-fn run(cli: Cli) -> Result<u8> {
-    let client = Client::new(cli.socket)?;
+/// The remote `REMOTE:vps` arguments name, taken off them (the
+/// arguments that are not UTF-8 name no remote).
+fn remote_of_arguments(args: &mut [std::ffi::OsString]) -> Result<Option<String>> {
+    let remotes = remote::Remotes::load()?;
+    let mut text: Vec<String> = args
+        .iter()
+        .map(|a| a.to_str().map(str::to_string).unwrap_or_default())
+        .collect();
+    let chosen = remote::take_remote_prefix(&mut text, &remotes)?;
+    for (arg, new) in args.iter_mut().zip(text) {
+        if arg.to_str().is_some() {
+            *arg = new.into();
+        }
+    }
+    Ok(chosen)
+}
+
+fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
+    if let Some(tenant) = &cli.tenant {
+        croft_api::validate_name(tenant).map_err(|e| anyhow!("tenant {e}"))?;
+    }
+    if let Command::Remote { command } = cli.command {
+        remote::run(command)?;
+        return Ok(0);
+    }
+    let remotes = remote::Remotes::load()?;
+    let chosen = match (cli.remote, prefixed) {
+        (Some(a), Some(b)) if a != b => bail!("--remote {a} and {b}:… name two remotes"),
+        (Some(r), _) | (None, Some(r)) => r,
+        (None, None) => remotes.default.clone().unwrap_or_else(|| remote::LOCAL.into()),
+    };
+    let client = remotes.client(&chosen, cli.socket)?.with_tenant(cli.tenant);
     match cli.command {
         Command::Launch {
             image,
@@ -494,7 +585,10 @@ fn run(cli: Cli) -> Result<u8> {
             env,
             cwd,
             command,
-        } => return session::exec(&client, &name, tty, env, cwd, command),
+        } => {
+            refuse_remote(&client, "exec")?;
+            return session::exec(&client, &name, tty, env, cwd, command);
+        }
         Command::Console {
             name,
             show_log: true,
@@ -512,7 +606,10 @@ fn run(cli: Cli) -> Result<u8> {
             name,
             show_log: false,
             ..
-        } => session::console(&client, &name)?,
+        } => {
+            refuse_remote(&client, "console")?;
+            session::console(&client, &name)?
+        }
         Command::Config { command } => config(&client, command)?,
         Command::Snapshot { command } => snapshots::run(&client, command)?,
         Command::Copy { source, name } => {
@@ -556,6 +653,26 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Network { command } => network::network(&client, command)?,
         Command::Port { command } => network::port(&client, command)?,
         Command::Firewall { command } => network::firewall(&client, command)?,
+        Command::Tenant { command } => access::tenant(&client, command)?,
+        Command::Token { command } => access::token(&client, command)?,
+        Command::Whoami { format } => access::whoami(&client, format)?,
+        Command::Remote { .. } => unreachable!("handled above"),
+        Command::Server {
+            command: ServerCommand::Info { format },
+        } => {
+            let info = client.server_info()?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+                println!("API:            {}", info.api_version);
+                println!("Version:        {}", info.server_version);
+                println!("Backend:        {}", info.backend);
+                println!("cgroups:        {}", dash(info.cgroup_version));
+                println!("HTTPS address:  {}", dash(info.https_address));
+                println!("Fingerprint:    {}", dash(info.certificate_fingerprint));
+            }
+        }
         Command::Storage {
             command: StorageCommand::Info { name, format },
         } => {

@@ -12,8 +12,17 @@ pub struct DaemonConfig {
     /// Runtime files that vanish on host reboot: the API socket and one
     /// directory per running VPS for its supervisor.
     pub run_dir: PathBuf,
-    /// The API socket; default `<run_dir>/croftd.sock`.
+    /// The API socket; default `<run_dir>/croftd.sock`. Always on, always
+    /// admin (mode 0600).
     pub socket: Option<PathBuf>,
+    /// Where the API listens for remote callers over TLS 1.3, e.g.
+    /// `[::]:8443`; off when unset.
+    pub https_address: Option<String>,
+    /// The server certificate (PEM) for `https_address`; default
+    /// `<state_dir>/server.crt`, made self-signed on first start.
+    pub tls_certificate: Option<PathBuf>,
+    /// Its private key (PEM); default `<state_dir>/server.key`.
+    pub tls_key: Option<PathBuf>,
     /// Name of croft's cgroup beneath the daemon's own cgroup.
     pub cgroup_prefix: String,
     /// First host id handed to VPSes; each VPS gets the next free
@@ -60,6 +69,9 @@ impl Default for DaemonConfig {
             state_dir: "/var/lib/croft".into(),
             run_dir: "/run/croft".into(),
             socket: None,
+            https_address: None,
+            tls_certificate: None,
+            tls_key: None,
             cgroup_prefix: "croft".into(),
             id_base: 1_000_000,
             id_ranges: 10_000,
@@ -97,6 +109,14 @@ impl DaemonConfig {
             .map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))?;
         croft_api::validate_image_name(&cfg.rescue_image)
             .map_err(|e| anyhow::anyhow!("invalid config {}: rescue_image: {e}", path.display()))?;
+        if let Some(addr) = &cfg.https_address {
+            addr.parse::<std::net::SocketAddr>().map_err(|_| {
+                anyhow::anyhow!(
+                    "invalid config {}: https_address {addr:?} is not an address and port, e.g. [::]:8443",
+                    path.display()
+                )
+            })?;
+        }
         if cfg.id_base == 0 {
             anyhow::bail!(
                 "invalid config {}: id_base must not be 0 (host root)",
@@ -124,6 +144,18 @@ impl DaemonConfig {
         self.socket
             .clone()
             .unwrap_or_else(|| self.run_dir.join("croftd.sock"))
+    }
+
+    /// The server certificate and key the network listener uses.
+    pub fn tls_paths(&self) -> (PathBuf, PathBuf) {
+        (
+            self.tls_certificate
+                .clone()
+                .unwrap_or_else(|| self.state_dir.join("server.crt")),
+            self.tls_key
+                .clone()
+                .unwrap_or_else(|| self.state_dir.join("server.key")),
+        )
     }
 
     pub fn db_path(&self) -> PathBuf {

@@ -135,14 +135,41 @@ async fn seams(cfg: Arc<DaemonConfig>, simulate: bool) -> anyhow::Result<Seams> 
     })
 }
 
+/// The network listener on `address` with its TLS configuration; its
+/// address and certificate fingerprint go on `services`, for `GET /1.0`.
+async fn https_listener(
+    cfg: &DaemonConfig,
+    address: &str,
+    services: &mut Services,
+) -> anyhow::Result<(tokio::net::TcpListener, rustls::ServerConfig)> {
+    let (cert, key) = cfg.tls_paths();
+    let mut names = vec!["croftd".to_string(), "localhost".to_string()];
+    if let Ok(host) = nix::unistd::gethostname() {
+        names.extend(host.into_string().ok());
+    }
+    let identity =
+        http::tls::load_or_create(&cert, &key, &names).map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
+    let config = http::tls::server_config(&identity).map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("listen on {address} (https_address)"))?;
+    let bound = listener.local_addr()?.to_string();
+    info!(address = %bound, fingerprint = %identity.fingerprint, "listening for remote callers (TLS 1.3)");
+    services.https = Some(croftd::service::Https {
+        address: bound,
+        fingerprint: identity.fingerprint,
+    });
+    Ok((listener, config))
+}
+
 async fn run(cfg: DaemonConfig, simulate: bool) -> anyhow::Result<()> {
     let socket = cfg.socket_path();
     if cfg.raise_host_limits && !simulate {
         host_limits::raise();
     }
     let cfg = Arc::new(cfg);
-    let services =
-        Services::new(seams(cfg, simulate).await?).map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
+    let mut services =
+        Services::new(seams(cfg.clone(), simulate).await?).map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
     services
         .instances
         .reconcile()
@@ -157,6 +184,15 @@ async fn run(cfg: DaemonConfig, simulate: bool) -> anyhow::Result<()> {
         tokio::net::UnixListener::bind(&socket).with_context(|| format!("bind {}", socket.display()))?;
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
     info!(socket = %socket.display(), backend = services.backend_kind, "croftd listening");
+
+    let remote = match &cfg.https_address {
+        Some(address) => Some(https_listener(&cfg, address, &mut services).await?),
+        None => None,
+    };
+    if let Some((listener, config)) = remote {
+        let (router, _) = http::api(services.clone());
+        tokio::spawn(http::tls::serve(listener, config, router));
+    }
 
     let autostart = services.instances.clone();
     tokio::spawn(async move {

@@ -13,6 +13,7 @@ mod jobs;
 mod network;
 pub mod routes;
 mod snapshots;
+pub mod tls;
 
 use crate::service::Services;
 use axum::extract::rejection::JsonRejection;
@@ -172,6 +173,8 @@ async fn server_info(State(s): State<AppState>) -> Json<croft_api::ServerInfo> {
         server_version: env!("CARGO_PKG_VERSION").into(),
         backend: s.backend_kind.into(),
         cgroup_version: s.cgroup_version.map(str::to_string),
+        https_address: s.https.as_ref().map(|h| h.address.clone()),
+        certificate_fingerprint: s.https.as_ref().map(|h| h.fingerprint.clone()),
     })
 }
 

@@ -50,6 +50,16 @@ pub struct Services {
     /// "container", "sim": what runs the VPSes.
     pub backend_kind: &'static str,
     pub cgroup_version: Option<&'static str>,
+    /// The network listener, once it is up: what `GET /1.0` tells.
+    pub https: Option<Https>,
+}
+
+/// Where the network listener is, and the fingerprint of its
+/// certificate.
+#[derive(Debug, Clone)]
+pub struct Https {
+    pub address: String,
+    pub fingerprint: String,
 }
 
 /// What the services are built from.
@@ -109,6 +119,7 @@ impl Services {
             jobs,
             backend_kind: backend.kind(),
             cgroup_version: backend.cgroup_version(),
+            https: None,
         })
     }
 }

@@ -1,0 +1,180 @@
+//! Trusting a remote croftd: by the SHA-256 fingerprint of its
+//! certificate, pinned when the remote is added (as SSH pins a host key),
+//! not by a certificate authority. The handshake's signature is still
+//! checked against that certificate, and only TLS 1.3 is spoken.
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
+
+/// The SHA-256 fingerprint of a DER certificate, lowercase hex: what
+/// croftd shows and what clients pin.
+pub fn fingerprint(der: &[u8]) -> String {
+    Sha256::digest(der).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Accepts exactly the server certificate of one fingerprint.
+#[derive(Debug)]
+pub struct PinnedServer {
+    fingerprint: String,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinnedServer {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let got = fingerprint(end_entity);
+        if got == self.fingerprint {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(format!(
+                "the server's certificate {got} is not the one pinned for this remote ({}): \
+                 another server, or croftd's certificate changed",
+                self.fingerprint
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// A TLS 1.3 client configuration that trusts only the server whose
+/// certificate has `fingerprint`.
+pub fn client_config(fingerprint: &str) -> rustls::ClientConfig {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = Arc::new(PinnedServer {
+        fingerprint: fingerprint.to_ascii_lowercase(),
+        provider: provider.clone(),
+    });
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("aws-lc-rs speaks TLS 1.3")
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config
+}
+
+/// The name the TLS handshake gives for `host`: an IP address as one, a
+/// DNS name as one, anything else as `croftd` (the certificate is pinned
+/// by fingerprint, so the name is not what is trusted).
+pub fn server_name(host: &str) -> ServerName<'static> {
+    ServerName::try_from(host.to_string())
+        .unwrap_or_else(|_| ServerName::try_from("croftd").expect("a DNS name"))
+}
+
+/// Remembers the certificate it is shown and refuses it: a handshake
+/// that learns the fingerprint and sends nothing.
+#[derive(Debug)]
+struct Recorder {
+    seen: Mutex<Option<String>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Recorder {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        *self.seen.lock().expect("recorder poisoned") = Some(fingerprint(end_entity));
+        Err(rustls::Error::General("only looking at the certificate".into()))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The fingerprint of the certificate the TLS 1.3 server on `tcp`
+/// presents; the handshake is abandoned once it is seen.
+pub async fn fingerprint_of(tcp: tokio::net::TcpStream, host: &str) -> std::io::Result<String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let recorder = Arc::new(Recorder {
+        seen: Mutex::new(None),
+        provider: provider.clone(),
+    });
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("aws-lc-rs speaks TLS 1.3")
+        .dangerous()
+        .with_custom_certificate_verifier(recorder.clone())
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let outcome = connector.connect(server_name(host), tcp).await;
+    let seen = recorder.seen.lock().expect("recorder poisoned").take();
+    match (seen, outcome) {
+        (Some(fingerprint), _) => Ok(fingerprint),
+        (None, Err(e)) => Err(e),
+        (None, Ok(_)) => Err(std::io::Error::other("the server showed no certificate")),
+    }
+}

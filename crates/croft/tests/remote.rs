@@ -1,0 +1,230 @@
+//! End-to-end tests of the remote API: croftd listens on TLS in its
+//! network namespace; the CLI and curl run in another namespace, joined to
+//! it by a veth pair, and reach it over TCP. Root needed.
+#![cfg(feature = "e2e")]
+
+mod common;
+
+use common::{bin_dir, Host};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+/// croftd's address on the link to the client's namespace.
+const SERVER_IP: &str = "10.231.0.1";
+const CLIENT_IP: &str = "10.231.0.2";
+
+/// A network namespace for the client, linked to the daemon's, with a
+/// home of its own for the CLI's remotes; removed when dropped.
+struct Client {
+    netns: String,
+    home: PathBuf,
+}
+
+impl Client {
+    fn new(host: &Host) -> Client {
+        let netns = format!("{}-client", host.netns);
+        let home = host.dir.join("client-home");
+        std::fs::create_dir_all(&home).unwrap();
+        let run = |args: &[&str]| {
+            let ok = Command::new("ip").args(args).status().unwrap().success();
+            assert!(ok, "ip {args:?}");
+        };
+        let _ = Command::new("ip")
+            .args(["netns", "del", &netns])
+            .stderr(Stdio::null())
+            .status();
+        run(&["netns", "add", &netns]);
+        let client = Client { netns, home };
+        run(&["-n", &client.netns, "link", "set", "lo", "up"]);
+        run(&[
+            "-n",
+            &host.netns,
+            "link",
+            "add",
+            "crremote",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "crclient",
+            "netns",
+            &client.netns,
+        ]);
+        run(&[
+            "-n",
+            &host.netns,
+            "addr",
+            "add",
+            &format!("{SERVER_IP}/30"),
+            "dev",
+            "crremote",
+        ]);
+        run(&["-n", &host.netns, "link", "set", "crremote", "up"]);
+        run(&[
+            "-n",
+            &client.netns,
+            "addr",
+            "add",
+            &format!("{CLIENT_IP}/30"),
+            "dev",
+            "crclient",
+        ]);
+        run(&["-n", &client.netns, "link", "set", "crclient", "up"]);
+        client
+    }
+
+    /// Run `program` in the client's namespace with the client's home.
+    fn run(&self, program: &str, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.netns, program])
+            .args(args)
+            .env("CROFT_CONFIG_DIR", &self.home)
+            .env_remove("CROFT_SOCKET")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn croft(&self, args: &[&str]) -> Output {
+        self.run(bin_dir().join("croft").to_str().unwrap(), args)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.croft(args);
+        assert!(
+            out.status.success(),
+            "croft {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The one-line error of a croft command that must fail.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.croft(args);
+        assert!(!out.status.success(), "croft {args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        err
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        // The veth pair goes with the namespace.
+        let _ = Command::new("ip").args(["netns", "del", &self.netns]).status();
+    }
+}
+
+#[test]
+fn a_tenant_manages_its_vpses_from_another_machine_over_tls() {
+    let host = Host::with_config("https_address = \"0.0.0.0:8443\"\n");
+    let client = Client::new(&host);
+    let url = format!("https://{SERVER_IP}:8443");
+    // The admin, on the host: a tenant, a VPS of someone else's, and an
+    // owner token for the tenant.
+    host.ok(&["tenant", "create", "acme", "--description", "a customer"]);
+    host.ok(&["launch", "busybox", "theirs", "--no-start"]);
+    let token = host.ok(&[
+        "--tenant",
+        "acme",
+        "token",
+        "create",
+        "--scope",
+        "read-write",
+        "--expires",
+        "1d",
+    ]);
+    let token = token.trim();
+    let info: croft_api::ServerInfo = host.ok_json(&["server", "info", "--format", "json"]);
+    let fingerprint = info.certificate_fingerprint.expect("a fingerprint");
+    assert_eq!(info.https_address.as_deref(), Some("0.0.0.0:8443"));
+
+    // A wrong fingerprint is refused; nothing is kept.
+    let err = client.fails(&[
+        "remote",
+        "add",
+        "prod",
+        &url,
+        "--token",
+        token,
+        "--fingerprint",
+        &"ab".repeat(32),
+    ]);
+    assert!(err.contains("not adding it"), "{err}");
+    // Without a fingerprint and no terminal to ask on: told how.
+    let err = client.fails(&["remote", "add", "prod", &url, "--token", token]);
+    assert!(err.contains(&fingerprint), "{err}");
+    let added = client.ok(&[
+        "remote",
+        "add",
+        "prod",
+        &url,
+        "--token",
+        token,
+        "--fingerprint",
+        &fingerprint,
+    ]);
+    assert!(added.contains("owner of tenant acme"), "{added}");
+    let kept = std::fs::metadata(client.home.join("remotes.toml")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&kept.permissions()) & 0o777,
+        0o600
+    );
+
+    // The tenant's life, remotely: launch, list, stop, snapshot, delete.
+    client.ok(&["--remote", "prod", "launch", "busybox", "web"]);
+    let list: Vec<croft_api::Instance> =
+        serde_json::from_str(&client.ok(&["--remote", "prod", "list", "--format", "json"])).unwrap();
+    let names: Vec<&str> = list.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["web"], "the tenant sees its own VPS only");
+    assert_eq!(list[0].tenant, "acme");
+    client.ok(&["stop", "prod:web"]);
+    client.ok(&["snapshot", "create", "prod:web", "s1"]);
+    let snaps = client.ok(&["--remote", "prod", "snapshot", "list", "web"]);
+    assert!(snaps.contains("s1"), "{snaps}");
+    // Another tenant's VPS does not exist for it, by name or by tenant.
+    let err = client.fails(&["--remote", "prod", "info", "theirs"]);
+    assert!(err.contains("VPS theirs not found"), "{err}");
+    let err = client.fails(&["--remote", "prod", "--tenant", "default", "info", "theirs"]);
+    assert!(err.contains("tenant default not found"), "{err}");
+    // It may not touch the host's things.
+    let err = client.fails(&["--remote", "prod", "storage", "list"]);
+    assert!(err.contains("owner role"), "{err}");
+    // The admin sees the tenant's VPS, made over the network.
+    let web: croft_api::Instance = host.ok_json(&["--tenant", "acme", "info", "web", "--format", "json"]);
+    assert_eq!(web.status, croft_api::Status::Stopped);
+
+    // A plain HTTPS client: TLS 1.3 with the token works; TLS 1.2 gets no
+    // session; no token is a 401 JSON error.
+    let curl = |args: &[&str]| {
+        let mut all = vec!["-sS", "--insecure", "--max-time", "10"];
+        all.extend_from_slice(args);
+        client.run("curl", &all)
+    };
+    let auth = format!("Authorization: Bearer {token}");
+    let whoami = curl(&["-H", &auth, &format!("{url}/1.0/auth/whoami")]);
+    assert!(
+        whoami.status.success(),
+        "{}",
+        String::from_utf8_lossy(&whoami.stderr)
+    );
+    let me: croft_api::WhoAmI = serde_json::from_slice(&whoami.stdout).unwrap();
+    assert_eq!((me.role.as_str(), me.tenant.as_deref()), ("owner", Some("acme")));
+    let old = curl(&["--tls-max", "1.2", "-H", &auth, &format!("{url}/1.0")]);
+    assert!(!old.status.success(), "a TLS 1.2 client got an answer");
+    let anonymous = curl(&["-w", "\n%{http_code}", &format!("{url}/1.0/instances")]);
+    let text = String::from_utf8_lossy(&anonymous.stdout);
+    assert!(text.ends_with("\n401") && text.contains("Bearer"), "{text}");
+
+    // Revoked on the host: the next remote request is refused.
+    let id = token.split('_').nth(1).unwrap();
+    host.ok(&["token", "revoke", id]);
+    let err = client.fails(&["--remote", "prod", "list"]);
+    assert!(err.contains("unknown or revoked API token"), "{err}");
+
+    // exec over a remote says plainly it is not there yet.
+    let err = client.fails(&["--remote", "prod", "exec", "web", "--", "true"]);
+    assert!(err.contains("this host's VPSes only"), "{err}");
+    host.ok(&["--tenant", "acme", "delete", "web", "--force"]);
+}

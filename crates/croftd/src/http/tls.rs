@@ -1,0 +1,175 @@
+//! The network listener: the API over TLS 1.3 (and nothing older: rustls
+//! is built without TLS 1.2), with a server certificate the admin gives or
+//! a self-signed one made on first start. Clients pin it by its SHA-256
+//! fingerprint, SSH-style; remote callers then prove who they are per
+//! request (the guard). Each connection's requests carry its address as
+//! their [`Peer`].
+
+use super::Peer;
+use axum::Router;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tracing::{debug, info, warn};
+
+/// How long a client may take to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Error)]
+pub enum TlsError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0} exists but {1} does not: give both the certificate and its key, or neither")]
+    HalfPair(PathBuf, PathBuf),
+    #[error("cannot make a self-signed certificate")]
+    Generate(#[source] rcgen::Error),
+    #[error("the certificate and key do not make a TLS server")]
+    Config(#[source] rustls::Error),
+}
+
+/// The server's certificate chain and key, and the fingerprint clients
+/// pin.
+pub struct ServerIdentity {
+    pub certs: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+    /// SHA-256 of the leaf certificate, lowercase hex.
+    pub fingerprint: String,
+}
+
+/// The SHA-256 fingerprint of a DER certificate, as clients pin it.
+pub fn fingerprint(der: &[u8]) -> String {
+    Sha256::digest(der).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The identity at `cert`/`key`, made (self-signed, for `names`) if
+/// neither file exists yet. The key is written readable by root only.
+pub fn load_or_create(cert: &Path, key: &Path, names: &[String]) -> Result<ServerIdentity, TlsError> {
+    match (cert.exists(), key.exists()) {
+        (true, true) => {}
+        (false, false) => create(cert, key, names)?,
+        (true, false) => return Err(TlsError::HalfPair(cert.into(), key.into())),
+        (false, true) => return Err(TlsError::HalfPair(key.into(), cert.into())),
+    }
+    let read_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e: rustls::pki_types::pem::Error| TlsError::Read {
+            path,
+            source: Box::new(e),
+        }
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .map_err(read_err(cert))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(read_err(cert))?;
+    let leaf = certs.first().ok_or_else(|| TlsError::Read {
+        path: cert.into(),
+        source: "no certificate in the file".into(),
+    })?;
+    let fingerprint = fingerprint(leaf);
+    let key = PrivateKeyDer::from_pem_file(key).map_err(read_err(key))?;
+    Ok(ServerIdentity {
+        certs,
+        key,
+        fingerprint,
+    })
+}
+
+fn create(cert: &Path, key: &Path, names: &[String]) -> Result<(), TlsError> {
+    let made = rcgen::generate_simple_self_signed(names.to_vec()).map_err(TlsError::Generate)?;
+    let write = |path: &Path, mode: u32, text: &str| {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| TlsError::Write {
+                path: dir.into(),
+                source,
+            })?;
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(path)
+            .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+            .map_err(|source| TlsError::Write {
+                path: path.into(),
+                source,
+            })
+    };
+    // The key first: a crash between the two leaves a key without a
+    // certificate, which the next start reports rather than reusing half.
+    write(key, 0o600, &made.key_pair.serialize_pem())?;
+    write(cert, 0o644, &made.cert.pem())?;
+    info!(cert = %cert.display(), "made a self-signed server certificate");
+    Ok(())
+}
+
+/// A TLS 1.3-only server configuration for `identity`, speaking HTTP/1.1.
+pub fn server_config(identity: &ServerIdentity) -> Result<rustls::ServerConfig, TlsError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(TlsError::Config)?
+        .with_no_client_auth()
+        .with_single_cert(identity.certs.clone(), identity.key.clone_key())
+        .map_err(TlsError::Config)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Serve `router` to whoever connects to `listener` over TLS with
+/// `config`, until the task is dropped. A failed handshake (a TLS 1.2
+/// client, a scanner) closes that connection only.
+pub async fn serve(listener: TcpListener, config: rustls::ServerConfig, router: Router) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    loop {
+        let (tcp, addr) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors, say: wait instead of spinning.
+                warn!("accepting a connection failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => return debug!(%addr, "TLS handshake failed: {e}"),
+                Err(_) => return debug!(%addr, "TLS handshake timed out"),
+            };
+            let service = tower::ServiceExt::map_request(
+                router,
+                move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(Peer::Remote(addr));
+                    req
+                },
+            );
+            let service = hyper_util::service::TowerToHyperService::new(service);
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                .with_upgrades()
+                .await
+            {
+                debug!(%addr, "connection ended: {e}");
+            }
+        });
+    }
+}

@@ -1,0 +1,180 @@
+//! Tier 2: the API over the network listener, TLS 1.3 on loopback TCP,
+//! with a client that pins the server's certificate by fingerprint, as
+//! `croft` does. The VPSes behind it are simulated.
+
+mod sim;
+
+use axum::http::StatusCode;
+use croftd::http::tls;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use sim::Sim;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// A croftd on the simulator listening on a loopback port with a
+/// certificate made in its state directory; its address and fingerprint.
+async fn listening(sim: &Sim) -> (SocketAddr, String, tokio::task::JoinHandle<()>) {
+    let dir = sim.dir.path().join("tls");
+    let identity = tls::load_or_create(
+        &dir.join("server.crt"),
+        &dir.join("server.key"),
+        &["croftd".into()],
+    )
+    .unwrap();
+    let config = tls::server_config(&identity).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(tls::serve(listener, config, sim.remote.clone()));
+    (addr, identity.fingerprint, server)
+}
+
+/// One request over a fresh TLS connection made with `config`.
+async fn request(
+    addr: SocketAddr,
+    config: rustls::ClientConfig,
+    token: Option<&str>,
+    path: &str,
+) -> Result<(StatusCode, String), String> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = rustls::pki_types::ServerName::try_from("croftd").unwrap();
+    let tls = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let mut req = hyper::Request::get(path).header("host", "croftd");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = sender
+        .send_request(req.body(Full::new(Bytes::new())).unwrap())
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+#[tokio::test]
+async fn the_api_answers_over_tls_to_a_pinned_client_with_a_token() {
+    let sim = Sim::new().await;
+    let (addr, fingerprint, server) = listening(&sim).await;
+    let made: croft_api::TokenCreated = sim
+        .ok("POST", "/1.0/tokens", Some(r#"{"scope":"read-write"}"#))
+        .await;
+    let pinned = || croft_client::tls::client_config(&fingerprint);
+
+    let (status, body) = request(addr, pinned(), Some(&made.token), "/1.0/auth/whoami")
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let me: croft_api::WhoAmI = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (me.role.as_str(), me.tenant.as_deref()),
+        ("owner", Some("default"))
+    );
+    assert_eq!(me.credential, "token");
+
+    // No token over the network: 401, whatever the local socket allows.
+    let (status, body) = request(addr, pinned(), None, "/1.0/instances").await.unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+
+    // A client pinning another certificate refuses this server.
+    let other = "00".repeat(32);
+    let err = request(
+        addr,
+        croft_client::tls::client_config(&other),
+        Some(&made.token),
+        "/1.0",
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("not the one pinned"), "{err}");
+
+    // A TLS 1.2 client gets no session at all.
+    let tls12 =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCert))
+            .with_no_client_auth();
+    let err = request(addr, tls12, Some(&made.token), "/1.0").await.unwrap_err();
+    assert!(
+        err.to_lowercase().contains("protocol") || err.contains("alert"),
+        "{err}"
+    );
+
+    // The listener still serves after all that.
+    let (status, _) = request(addr, pinned(), Some(&made.token), "/1.0").await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    server.abort();
+}
+
+#[test]
+fn the_certificate_is_made_once_and_its_key_kept_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("c/server.crt"), dir.path().join("c/server.key"));
+    let first = tls::load_or_create(&cert, &key, &["croftd".into()]).unwrap();
+    let again = tls::load_or_create(&cert, &key, &["croftd".into()]).unwrap();
+    assert_eq!(first.fingerprint, again.fingerprint, "made once, then reused");
+    assert_eq!(first.fingerprint.len(), 64);
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // Half a pair is refused, not silently replaced.
+    std::fs::remove_file(&cert).unwrap();
+    let err = tls::load_or_create(&cert, &key, &["croftd".into()])
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("give both"), "{err}");
+    assert!(key.exists());
+}
+
+/// For the TLS 1.2 attempt only: the server must refuse before any
+/// certificate is looked at.
+#[derive(Debug)]
+struct AnyCert;
+
+impl rustls::client::danger::ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::aws_lc_rs::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
