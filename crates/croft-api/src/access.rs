@@ -11,6 +11,7 @@ pub struct Tenant {
     pub created_at: String,
     /// How many VPSes it has.
     pub vpses: usize,
+    pub quota: crate::Quota,
 }
 
 /// What `POST /1.0/tenants` takes.

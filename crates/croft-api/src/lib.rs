@@ -8,6 +8,7 @@
 pub mod access;
 pub mod config;
 pub mod names;
+pub mod quota;
 pub mod units;
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,7 @@ use std::collections::BTreeMap;
 pub use access::{Tenant, TenantCreate, Token, TokenCreate, TokenCreated, WhoAmI};
 pub use config::{ConfigError, InstanceConfig};
 pub use names::{validate_name, NameError};
+pub use quota::{Plan, PlanCreate, Quota, QuotaUsage, TenantUsage};
 pub use units::{format_size, parse_cpu, parse_rate, parse_size, UnitError};
 
 /// A value croft refuses, and why, in words for the user: what every
@@ -58,6 +60,9 @@ pub struct LaunchRequest {
     /// A script run once at first boot (it must start with `#!`).
     #[serde(default)]
     pub user_data: Option<String>,
+    /// A plan whose limits it gets (what `config` sets wins).
+    #[serde(default)]
+    pub plan: Option<String>,
 }
 
 /// Largest user-data script accepted.

@@ -695,6 +695,34 @@ impl Client {
         self.delete(&format!("/1.0/tenants/{}", segment(name)))
     }
 
+    pub fn set_quota(&self, tenant: &str, quota: &Quota) -> Result<Tenant> {
+        self.call(
+            Method::PUT,
+            &format!("/1.0/tenants/{}/quota", segment(tenant)),
+            Some(quota),
+        )
+    }
+
+    pub fn tenant_usage(&self, tenant: &str) -> Result<TenantUsage> {
+        self.get(&format!("/1.0/tenants/{}/usage", segment(tenant)))
+    }
+
+    pub fn plans(&self) -> Result<Vec<Plan>> {
+        self.get("/1.0/plans")
+    }
+
+    pub fn plan(&self, name: &str) -> Result<Plan> {
+        self.get(&format!("/1.0/plans/{}", segment(name)))
+    }
+
+    pub fn create_plan(&self, req: &PlanCreate) -> Result<Plan> {
+        self.post("/1.0/plans", req)
+    }
+
+    pub fn delete_plan(&self, name: &str) -> Result<()> {
+        self.delete(&format!("/1.0/plans/{}", segment(name)))
+    }
+
     pub fn tokens(&self) -> Result<Vec<Token>> {
         self.get("/1.0/tokens")
     }

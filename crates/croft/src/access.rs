@@ -1,11 +1,15 @@
-//! `croft tenant ...`, `croft token ...` and `croft whoami`: the tenants,
-//! their API tokens, and who the caller is.
+//! `croft tenant ...`, `croft plan ...`, `croft token ...` and `croft
+//! whoami`: the tenants with their quotas, plans, API tokens, and who the
+//! caller is.
 
 use crate::{print_table, Format};
+use anyhow::anyhow;
 use anyhow::Result;
 use clap::Subcommand;
-use croft_api::{TenantCreate, TokenCreate};
+use croft_api::config::{LIMITS_CPU, LIMITS_DISK, LIMITS_MEMORY, LIMITS_PROCESSES};
+use croft_api::{format_size, PlanCreate, TenantCreate, TokenCreate};
 use croft_client::Client;
+use std::collections::BTreeMap;
 
 #[derive(Subcommand)]
 pub enum TenantCommand {
@@ -27,6 +31,64 @@ pub enum TenantCommand {
         format: Format,
     },
     /// Delete a tenant that has no VPS left (its API tokens go with it).
+    Delete { name: String },
+    /// Set caps on what a tenant's VPSes hold together (`none` lifts
+    /// one); the caps not given stay as they are.
+    Quota {
+        name: String,
+        #[arg(long)]
+        vpses: Option<String>,
+        /// Total CPUs of limits.cpu, e.g. 8 or 2.5.
+        #[arg(long)]
+        cpu: Option<String>,
+        /// Total limits.memory, e.g. 16GiB.
+        #[arg(long)]
+        memory: Option<String>,
+        /// Total limits.disk, e.g. 200GiB.
+        #[arg(long)]
+        disk: Option<String>,
+        /// Highest limits.processes of one VPS.
+        #[arg(long)]
+        processes: Option<String>,
+        #[arg(long)]
+        snapshots: Option<String>,
+        #[arg(long)]
+        ipv4: Option<String>,
+        #[arg(long)]
+        forwards: Option<String>,
+        #[arg(long)]
+        firewall_rules: Option<String>,
+    },
+    /// What a tenant holds against its quota.
+    Usage {
+        name: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PlanCommand {
+    /// Make a plan: a named VPS size.
+    Create {
+        name: String,
+        #[arg(long)]
+        cpu: Option<String>,
+        #[arg(long)]
+        memory: Option<String>,
+        #[arg(long)]
+        disk: Option<String>,
+        #[arg(long)]
+        processes: Option<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List the plans.
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Delete a plan (VPSes launched with it keep their limits).
     Delete { name: String },
 }
 
@@ -93,11 +155,165 @@ pub fn tenant(client: &Client, command: TenantCommand) -> Result<()> {
                 println!("Description: {}", t.description);
                 println!("Created:     {}", t.created_at);
                 println!("VPSes:       {}", t.vpses);
+                let caps = serde_json::to_value(t.quota)?;
+                let set: Vec<String> = caps
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                println!(
+                    "Quota:       {}",
+                    if set.is_empty() {
+                        "none".into()
+                    } else {
+                        set.join(", ")
+                    }
+                );
             }
         }
         TenantCommand::Delete { name } => {
             client.delete_tenant(&name)?;
             println!("Deleted tenant {name}");
+        }
+        TenantCommand::Quota {
+            name,
+            vpses,
+            cpu,
+            memory,
+            disk,
+            processes,
+            snapshots,
+            ipv4,
+            forwards,
+            firewall_rules,
+        } => {
+            let mut quota = client.tenant(&name)?.quota;
+            let number = |v: &str| {
+                v.parse::<u64>()
+                    .map_err(|_| anyhow!("{v:?} is not a whole number"))
+            };
+            set_cap(&mut quota.vpses, vpses, number)?;
+            set_cap(&mut quota.cpu_millicores, cpu, |v| Ok(croft_api::parse_cpu(v)?))?;
+            set_cap(&mut quota.memory_bytes, memory, |v| Ok(croft_api::parse_size(v)?))?;
+            set_cap(&mut quota.disk_bytes, disk, |v| Ok(croft_api::parse_size(v)?))?;
+            set_cap(&mut quota.processes_per_vps, processes, number)?;
+            set_cap(&mut quota.snapshots, snapshots, number)?;
+            set_cap(&mut quota.ipv4_addresses, ipv4, number)?;
+            set_cap(&mut quota.port_forwards, forwards, number)?;
+            set_cap(&mut quota.firewall_rules, firewall_rules, number)?;
+            client.set_quota(&name, &quota)?;
+            println!("Set the quota of tenant {name}");
+        }
+        TenantCommand::Usage { name, format } => {
+            let usage = client.tenant_usage(&name)?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&usage)?);
+            } else {
+                let (u, q) = (usage.used, usage.quota);
+                let cpus = |m: u64| {
+                    let text = format!("{}.{:03}", m / 1000, m % 1000);
+                    text.trim_end_matches('0').trim_end_matches('.').to_string()
+                };
+                let size = |b: u64| format_size(b);
+                let count = |n: u64| n.to_string();
+                let row = |what: &str, show: &dyn Fn(u64) -> String, used: u64, cap: Option<u64>| {
+                    vec![
+                        what.to_string(),
+                        show(used),
+                        cap.map(show).unwrap_or_else(|| "-".into()),
+                    ]
+                };
+                print_table(
+                    &["", "USED", "QUOTA"],
+                    [
+                        row("VPSes", &count, u.vpses, q.vpses),
+                        row("CPU", &cpus, u.cpu_millicores, q.cpu_millicores),
+                        row("memory", &size, u.memory_bytes, q.memory_bytes),
+                        row("disk", &size, u.disk_bytes, q.disk_bytes),
+                        row(
+                            "processes per VPS",
+                            &count,
+                            u.processes_per_vps,
+                            q.processes_per_vps,
+                        ),
+                        row("snapshots", &count, u.snapshots, q.snapshots),
+                        row("IPv4 addresses", &count, u.ipv4_addresses, q.ipv4_addresses),
+                        row("port forwards", &count, u.port_forwards, q.port_forwards),
+                        row("firewall rules", &count, u.firewall_rules, q.firewall_rules),
+                    ]
+                    .into_iter(),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Set `cap` from `given`: `none` lifts it, anything else is parsed.
+fn set_cap(cap: &mut Option<u64>, given: Option<String>, parse: impl Fn(&str) -> Result<u64>) -> Result<()> {
+    match given.as_deref() {
+        None => {}
+        Some("none") => *cap = None,
+        Some(v) => *cap = Some(parse(v)?),
+    }
+    Ok(())
+}
+
+pub fn plan(client: &Client, command: PlanCommand) -> Result<()> {
+    match command {
+        PlanCommand::Create {
+            name,
+            cpu,
+            memory,
+            disk,
+            processes,
+            description,
+        } => {
+            croft_api::validate_name(&name).map_err(|e| anyhow!("plan {e}"))?;
+            let config: BTreeMap<String, String> = [
+                (LIMITS_CPU, cpu),
+                (LIMITS_MEMORY, memory),
+                (LIMITS_DISK, disk),
+                (LIMITS_PROCESSES, processes),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+            .collect();
+            croft_api::InstanceConfig::parse(&config)?;
+            let plan = client.create_plan(&PlanCreate {
+                name,
+                description,
+                config,
+            })?;
+            println!("Created plan {}", plan.name);
+        }
+        PlanCommand::List { format } => {
+            let plans = client.plans()?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&plans)?);
+            } else {
+                let get =
+                    |p: &croft_api::Plan, k: &str| p.config.get(k).cloned().unwrap_or_else(|| "-".into());
+                print_table(
+                    &["NAME", "CPU", "MEMORY", "DISK", "PROCESSES", "DESCRIPTION"],
+                    plans.iter().map(|p| {
+                        vec![
+                            p.name.clone(),
+                            get(p, LIMITS_CPU),
+                            get(p, LIMITS_MEMORY),
+                            get(p, LIMITS_DISK),
+                            get(p, LIMITS_PROCESSES),
+                            p.description.clone(),
+                        ]
+                    }),
+                );
+            }
+        }
+        PlanCommand::Delete { name } => {
+            client.delete_plan(&name)?;
+            println!("Deleted plan {name}");
         }
     }
     Ok(())

@@ -92,6 +92,10 @@ enum Command {
         /// output in /var/log/croft-user-data.log, outcome in croft info).
         #[arg(long, value_name = "FILE")]
         user_data: Option<PathBuf>,
+        /// A plan whose limits the VPS gets (croft plan list); --cpu,
+        /// --memory, --disk and --processes win over it.
+        #[arg(long)]
+        plan: Option<String>,
     },
     /// List VPSes.
     #[command(alias = "ls")]
@@ -230,6 +234,11 @@ enum Command {
     Tenant {
         #[command(subcommand)]
         command: access::TenantCommand,
+    },
+    /// Plans: named VPS sizes (croft launch --plan).
+    Plan {
+        #[command(subcommand)]
+        command: access::PlanCommand,
     },
     /// API tokens for remote callers and automation.
     Token {
@@ -415,8 +424,12 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
             ipv6,
             ssh_keys,
             user_data,
+            plan,
         } => {
             croft_api::validate_name(&name)?;
+            if let Some(plan) = &plan {
+                croft_api::validate_name(plan).map_err(|e| anyhow!("plan {e}"))?;
+            }
             let mut cfg = BTreeMap::new();
             for s in &config {
                 let (k, v) = parse_assignment(s)?;
@@ -452,6 +465,7 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
                 ipv6,
                 ssh_keys: keys,
                 user_data,
+                plan,
             })?;
             println!("Creating {name}");
             let job = wait_job(&client, &job)?;
@@ -655,6 +669,7 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
         Command::Firewall { command } => network::firewall(&client, command)?,
         Command::Tenant { command } => access::tenant(&client, command)?,
         Command::Token { command } => access::token(&client, command)?,
+        Command::Plan { command } => access::plan(&client, command)?,
         Command::Whoami { format } => access::whoami(&client, format)?,
         Command::Remote { .. } => unreachable!("handled above"),
         Command::Server {

@@ -124,6 +124,8 @@ fn a_tenant_manages_its_vpses_from_another_machine_over_tls() {
     // The admin, on the host: a tenant, a VPS of someone else's, and an
     // owner token for the tenant.
     host.ok(&["tenant", "create", "acme", "--description", "a customer"]);
+    host.ok(&["tenant", "quota", "acme", "--vpses", "1", "--memory", "256MiB"]);
+    host.ok(&["plan", "create", "small", "--memory", "128MiB", "--cpu", "0.5"]);
     host.ok(&["launch", "busybox", "theirs", "--no-start"]);
     let token = host.ok(&[
         "--tenant",
@@ -172,8 +174,15 @@ fn a_tenant_manages_its_vpses_from_another_machine_over_tls() {
         0o600
     );
 
-    // The tenant's life, remotely: launch, list, stop, snapshot, delete.
-    client.ok(&["--remote", "prod", "launch", "busybox", "web"]);
+    // The tenant's life, remotely: launch, list, stop, snapshot, delete;
+    // held to its quota.
+    let err = client.fails(&["--remote", "prod", "launch", "busybox", "web"]);
+    assert!(err.contains("limits.memory"), "{err}");
+    client.ok(&["--remote", "prod", "launch", "busybox", "web", "--plan", "small"]);
+    let err = client.fails(&["--remote", "prod", "launch", "busybox", "web2", "--plan", "small"]);
+    assert!(err.contains("quota of 1 VPSes"), "{err}");
+    let usage = client.ok(&["--remote", "prod", "tenant", "usage", "acme"]);
+    assert!(usage.contains("128MiB") && usage.contains("256MiB"), "{usage}");
     let list: Vec<croft_api::Instance> =
         serde_json::from_str(&client.ok(&["--remote", "prod", "list", "--format", "json"])).unwrap();
     let names: Vec<&str> = list.iter().map(|i| i.name.as_str()).collect();

@@ -321,7 +321,7 @@ async fn whoami_says_who_and_exactly_what() {
     assert_eq!((me.role.as_str(), me.tenant.as_deref()), ("viewer", Some("acme")));
     assert_eq!(
         me.permitted,
-        ["connect", "vps-read", "image-read", "tenant-read"],
+        ["connect", "vps-read", "image-read", "tenant-read", "plan-read"],
         "{me:?}"
     );
 }
@@ -337,6 +337,8 @@ fn expected_roles(action: Action) -> &'static [Role] {
         Action::VpsChange | Action::TokenManage => &[Admin, Owner],
         Action::VpsHost | Action::ImageChange | Action::TenantManage => &[Admin],
         Action::HostRead => &[Admin, Metrics],
+        Action::PlanRead => &[Admin, Owner, Viewer],
+        Action::PlanManage => &[Admin],
     }
 }
 
@@ -374,7 +376,7 @@ async fn the_authorization_matrix_holds_for_every_endpoint() {
             .replace("{protocol}", "tcp")
             .replace("{port}", "8080")
             .replace("{index}", "1");
-        let body = matches!(endpoint.method.as_str(), "POST" | "PATCH").then_some("{}");
+        let body = matches!(endpoint.method.as_str(), "POST" | "PATCH" | "PUT").then_some("{}");
         let method = endpoint.method.as_str();
         for (role, token) in callers {
             let allowed = expected_roles(endpoint.action).contains(&role);

@@ -106,6 +106,10 @@ pub enum Action {
     TenantManage,
     /// Create, list and revoke a tenant's API tokens.
     TokenManage,
+    /// See the plans VPSes can be launched with.
+    PlanRead,
+    /// Create and delete plans.
+    PlanManage,
 }
 
 /// One rule: which roles may do an action, and whether the action is
@@ -183,6 +187,18 @@ const POLICY: &[Rule] = &[
         roles: &[Admin, Owner],
         tenant_scoped: true,
         what: "manage API tokens",
+    },
+    Rule {
+        action: Action::PlanRead,
+        roles: &[Admin, Owner, Viewer],
+        tenant_scoped: false,
+        what: "see plans",
+    },
+    Rule {
+        action: Action::PlanManage,
+        roles: &[Admin],
+        tenant_scoped: false,
+        what: "create or delete plans",
     },
 ];
 
@@ -294,6 +310,7 @@ mod tests {
             Action::TenantManage,
             Action::HostRead,
             Action::VpsHost,
+            Action::PlanManage,
         ] {
             assert!(matches!(
                 authorize(&owner, action, Some("acme")),

@@ -1,10 +1,11 @@
-//! `/1.0/auth/whoami`, `/1.0/tenants` and `/1.0/tokens`: who the caller
-//! is, the tenants, and their API tokens.
+//! `/1.0/auth/whoami`, `/1.0/tenants`, `/1.0/tokens` and `/1.0/plans`:
+//! who the caller is, the tenants with their quotas and usage, their API
+//! tokens, and plans.
 
 use super::guard::Scope;
 use super::routes::Routes;
 use super::{ApiError, ApiJson, ApiResult, AppState};
-use crate::auth::Action::{Connect, TenantManage, TenantRead, TokenManage};
+use crate::auth::Action::{Connect, PlanManage, PlanRead, TenantManage, TenantRead, TokenManage};
 use crate::auth::{permitted, Caller, Credential};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -17,6 +18,12 @@ pub(super) fn routes(r: Routes) -> Routes {
         .post("/1.0/tenants", TenantManage, create_tenant)
         .get("/1.0/tenants/{name}", TenantRead, tenant_info)
         .delete("/1.0/tenants/{name}", TenantManage, delete_tenant)
+        .put("/1.0/tenants/{name}/quota", TenantManage, set_quota)
+        .get("/1.0/tenants/{name}/usage", TenantRead, usage)
+        .get("/1.0/plans", PlanRead, list_plans)
+        .post("/1.0/plans", PlanManage, create_plan)
+        .get("/1.0/plans/{name}", PlanRead, plan_info)
+        .delete("/1.0/plans/{name}", PlanManage, delete_plan)
         .get("/1.0/tokens", TokenManage, list_tokens)
         .post("/1.0/tokens", TokenManage, create_token)
         .delete("/1.0/tokens/{id}", TokenManage, revoke_token)
@@ -55,19 +62,59 @@ async fn create_tenant(
     Ok((StatusCode::CREATED, Json(s.tenants.create(req).await?)).into_response())
 }
 
+/// Refuse (404) a tenant role asking about another tenant.
+fn own_tenant(caller: &Caller, name: &str) -> ApiResult<()> {
+    if caller.tenant.as_ref().is_some_and(|own| own != name) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("tenant {name} not found"),
+        ));
+    }
+    Ok(())
+}
+
 /// A tenant: its own users see theirs, and no other.
 async fn tenant_info(
     State(s): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
-    if caller.tenant.as_ref().is_some_and(|own| *own != name) {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("tenant {name} not found"),
-        ));
-    }
+    own_tenant(&caller, &name)?;
     Ok(Json(s.tenants.get(&name).await?).into_response())
+}
+
+/// What a tenant holds against its quota.
+async fn usage(State(s): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Response> {
+    own_tenant(&caller, &name)?;
+    Ok(Json(s.tenants.usage(&name).await?).into_response())
+}
+
+async fn set_quota(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(quota): ApiJson<croft_api::Quota>,
+) -> ApiResult<Response> {
+    Ok(Json(s.tenants.set_quota(&name, quota).await?).into_response())
+}
+
+async fn list_plans(State(s): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(s.tenants.plans().await?).into_response())
+}
+
+async fn plan_info(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+    Ok(Json(s.tenants.plan(&name).await?).into_response())
+}
+
+async fn create_plan(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<croft_api::PlanCreate>,
+) -> ApiResult<Response> {
+    Ok((StatusCode::CREATED, Json(s.tenants.create_plan(req).await?)).into_response())
+}
+
+async fn delete_plan(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+    s.tenants.delete_plan(&name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn delete_tenant(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {

@@ -82,6 +82,15 @@ impl Routes {
         self.add(Method::PATCH, path, action, h)
     }
 
+    pub fn put<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        action: Action,
+        h: H,
+    ) -> Routes {
+        self.add(Method::PUT, path, action, h)
+    }
+
     pub fn delete<H: Handler<T, AppState>, T: 'static>(
         self,
         path: &'static str,

@@ -77,7 +77,10 @@ impl ServiceError {
             ServiceError::Unauthenticated(_) => ErrorKind::Unauthenticated,
             ServiceError::Forbidden(_) => ErrorKind::Forbidden,
             ServiceError::TooManyAttempts(_) => ErrorKind::TooManyAttempts,
-            ServiceError::Store(StoreError::Taken(_) | StoreError::InUse(_)) => ErrorKind::Conflict,
+            ServiceError::Store(StoreError::Taken(_) | StoreError::InUse(_) | StoreError::Quota(_)) => {
+                ErrorKind::Conflict
+            }
+            ServiceError::Store(StoreError::LimitRequired(_)) => ErrorKind::Invalid,
             ServiceError::Store(StoreError::Missing(_)) => ErrorKind::NotFound,
             ServiceError::Image(ImageError::Unknown { .. }) => ErrorKind::NotFound,
             ServiceError::Backend(e) => e.kind(),

@@ -1,7 +1,8 @@
-//! Tenants: created and deleted by the admin; every VPS belongs to one.
+//! Tenants, their quotas and usage, and plans (named VPS sizes): made by
+//! the admin; every VPS belongs to a tenant.
 
 use super::{Result, ServiceError};
-use crate::store::{Store, StoreError, TenantRecord, DEFAULT_TENANT};
+use crate::store::{PlanRecord, Store, StoreError, TenantRecord, DEFAULT_TENANT};
 use std::sync::Arc;
 use tracing::info;
 
@@ -20,6 +21,7 @@ impl TenantService {
             description: record.description,
             created_at: record.created_at,
             vpses,
+            quota: record.quota,
         }
     }
 
@@ -95,5 +97,80 @@ impl TenantService {
             Err(StoreError::InUse(why)) => Err(ServiceError::Conflict(why)),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Set tenant `name`'s quota (all of it: a cap left out is no cap).
+    /// Refused if the tenant already holds more, or has a VPS without a
+    /// limit the quota caps.
+    pub async fn set_quota(&self, name: &str, quota: croft_api::Quota) -> Result<croft_api::Tenant> {
+        self.get(name).await?;
+        self.store.set_quota(name, &quota).await?;
+        info!(tenant = %name, ?quota, "quota set");
+        self.get(name).await
+    }
+
+    /// What tenant `name` holds, beside its quota.
+    pub async fn usage(&self, name: &str) -> Result<croft_api::TenantUsage> {
+        let tenant = self.get(name).await?;
+        Ok(croft_api::TenantUsage {
+            used: self.store.tenant_usage(name).await?,
+            tenant: tenant.name,
+            quota: tenant.quota,
+        })
+    }
+
+    pub async fn plans(&self) -> Result<Vec<croft_api::Plan>> {
+        Ok(self.store.plans().await?.into_iter().map(plan_view).collect())
+    }
+
+    /// Plan `name`: 400 for a bad name, 404 for an unknown one.
+    pub async fn plan(&self, name: &str) -> Result<croft_api::Plan> {
+        croft_api::validate_name(name).map_err(|e| ServiceError::Invalid(format!("plan {e}")))?;
+        self.store
+            .plan(name)
+            .await?
+            .map(plan_view)
+            .ok_or_else(|| ServiceError::NotFound(format!("plan {name}")))
+    }
+
+    /// Make a plan: its settings must be `limits.*` keys croft accepts.
+    pub async fn create_plan(&self, req: croft_api::PlanCreate) -> Result<croft_api::Plan> {
+        croft_api::validate_name(&req.name).map_err(|e| ServiceError::Invalid(format!("plan {e}")))?;
+        if let Some(key) = req.config.keys().find(|k| !k.starts_with("limits.")) {
+            return Err(ServiceError::Invalid(format!(
+                "a plan sets limits.* keys only, not {key:?}"
+            )));
+        }
+        if req.config.is_empty() {
+            return Err(ServiceError::Invalid("a plan sets at least one limit".into()));
+        }
+        croft_api::InstanceConfig::parse(&req.config).map_err(|e| ServiceError::invalid(&e))?;
+        let record = PlanRecord {
+            name: req.name,
+            description: req.description,
+            config: req.config,
+        };
+        self.store.create_plan(&record).await.map_err(|e| match e {
+            StoreError::Taken(_) => ServiceError::Conflict(format!("plan {} already exists", record.name)),
+            e => e.into(),
+        })?;
+        info!(plan = %record.name, "plan created");
+        Ok(plan_view(record))
+    }
+
+    pub async fn delete_plan(&self, name: &str) -> Result<()> {
+        croft_api::validate_name(name).map_err(|e| ServiceError::Invalid(format!("plan {e}")))?;
+        if !self.store.delete_plan(name).await? {
+            return Err(ServiceError::NotFound(format!("plan {name}")));
+        }
+        Ok(())
+    }
+}
+
+fn plan_view(p: PlanRecord) -> croft_api::Plan {
+    croft_api::Plan {
+        name: p.name,
+        description: p.description,
+        config: p.config,
     }
 }

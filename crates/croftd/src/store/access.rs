@@ -11,6 +11,16 @@ pub struct TenantRecord {
     pub name: String,
     pub description: String,
     pub created_at: String,
+    pub quota: croft_api::Quota,
+}
+
+/// A plan: a named VPS size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanRecord {
+    pub name: String,
+    pub description: String,
+    /// Its `limits.*` settings.
+    pub config: std::collections::BTreeMap<String, String>,
 }
 
 /// A bearer API token as stored: never the token, only its secret's hash.
@@ -58,6 +68,21 @@ pub trait AccessStore: Send + Sync {
     /// while it owns a VPS, checked in the same transaction; false if
     /// there was no such tenant.
     async fn delete_tenant(&self, name: &str) -> Result<bool>;
+    /// Set a tenant's quota: [`StoreError::Quota`](super::StoreError::Quota)
+    /// if it already holds more, [`StoreError::LimitRequired`](super::StoreError::LimitRequired)
+    /// if a VPS of it lacks a limit the quota caps, checked in the same
+    /// transaction.
+    async fn set_quota(&self, tenant: &str, quota: &croft_api::Quota) -> Result<()>;
+    /// What a tenant holds.
+    async fn tenant_usage(&self, tenant: &str) -> Result<croft_api::QuotaUsage>;
+
+    // --- Plans ---
+    async fn plans(&self) -> Result<Vec<PlanRecord>>;
+    async fn plan(&self, name: &str) -> Result<Option<PlanRecord>>;
+    /// A plan of that name already there is [`StoreError::Taken`](super::StoreError::Taken).
+    async fn create_plan(&self, plan: &PlanRecord) -> Result<()>;
+    /// False if there was no such plan.
+    async fn delete_plan(&self, name: &str) -> Result<bool>;
 
     // --- API tokens ---
     /// Record a token; a tenant that is not there is

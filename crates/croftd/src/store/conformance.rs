@@ -71,6 +71,7 @@ macro_rules! store_conformance {
             names_are_unique_within_a_tenant,
             a_tenant_goes_only_when_it_has_no_vps,
             tokens_are_kept_hashed_expire_and_go_with_their_tenant,
+            every_addition_is_held_to_the_tenants_quota,
         );
     };
     (@tests $make:expr; $($check:ident),* $(,)?) => {
@@ -468,4 +469,112 @@ pub async fn tokens_are_kept_hashed_expire_and_go_with_their_tenant(store: &dyn 
     // A tenant's tokens go with it.
     assert!(store.delete_tenant("acme").await.unwrap());
     assert!(store.tokens(None).await.unwrap().is_empty());
+}
+
+pub async fn every_addition_is_held_to_the_tenants_quota(store: &dyn Store) {
+    store.create_tenant("acme", "").await.unwrap();
+    let quota = croft_api::Quota {
+        vpses: Some(2),
+        memory_bytes: Some(128 << 20),
+        snapshots: Some(1),
+        ipv4_addresses: Some(1),
+        port_forwards: Some(1),
+        firewall_rules: Some(1),
+        ..Default::default()
+    };
+    store.set_quota("acme", &quota).await.unwrap();
+    let mut a = new_instance_of("acme", "a", 1_000_000);
+    a.nic = Some(nic(&a.key.clone(), "10.0.0.2"));
+    let a = store.create_instance(&a).await.unwrap();
+    // A second address is one too many; the VPS is not recorded.
+    let mut b = new_instance_of("acme", "b", 1_065_536);
+    b.nic = Some(nic(&b.key.clone(), "10.0.0.3"));
+    assert!(matches!(store.create_instance(&b).await, Err(StoreError::Quota(m)) if m.contains("IPv4")));
+    // 64MiB more fits; 128MiB more does not, in a new VPS or a raise.
+    let b = store
+        .create_instance(&new_instance_of("acme", "b", 1_065_536))
+        .await
+        .unwrap();
+    let big = BTreeMap::from([("limits.memory".to_string(), "128MiB".to_string())]);
+    assert!(matches!(
+        store.set_settings(&b.key, &big).await,
+        Err(StoreError::Quota(_))
+    ));
+    assert_eq!(
+        store.instance(&b.key).await.unwrap().unwrap().settings.raw["limits.memory"],
+        "64MiB"
+    );
+    let none = BTreeMap::new();
+    assert!(matches!(
+        store.set_settings(&b.key, &none).await,
+        Err(StoreError::LimitRequired(_))
+    ));
+    assert!(matches!(
+        store.create_instance(&new_instance_of("acme", "c", 1_131_072)).await,
+        Err(StoreError::Quota(m)) if m.contains("VPSes")
+    ));
+    // One of each child record.
+    assert!(store.insert_snapshot(&a.key, "s1").await.unwrap());
+    assert!(matches!(
+        store.insert_snapshot(&b.key, "s1").await,
+        Err(StoreError::Quota(_))
+    ));
+    let forward = |port| ForwardRecord {
+        protocol: "tcp".into(),
+        host_port: port,
+        instance: a.key.clone(),
+        vps_port: 80,
+    };
+    store.insert_forward(&forward(8080)).await.unwrap();
+    assert!(matches!(
+        store.insert_forward(&forward(8081)).await,
+        Err(StoreError::Quota(_))
+    ));
+    store.insert_firewall_rule(&a.key, &rule("22")).await.unwrap();
+    assert!(matches!(
+        store.insert_firewall_rule(&b.key, &rule("80")).await,
+        Err(StoreError::Quota(_))
+    ));
+    let used = store.tenant_usage("acme").await.unwrap();
+    assert_eq!(
+        (
+            used.vpses,
+            used.memory_bytes,
+            used.snapshots,
+            used.ipv4_addresses,
+            used.port_forwards,
+            used.firewall_rules
+        ),
+        (2, 128 << 20, 1, 1, 1, 1)
+    );
+    // The default tenant has no quota.
+    for i in 0..3 {
+        store
+            .create_instance(&new_instance(&format!("d{i}"), 2_000_000 + i * 65_536))
+            .await
+            .unwrap();
+    }
+    // A quota below what is held, or capping a limit a VPS lacks, is
+    // refused and changes nothing.
+    let lower = croft_api::Quota {
+        vpses: Some(1),
+        ..quota
+    };
+    assert!(matches!(
+        store.set_quota("acme", &lower).await,
+        Err(StoreError::Quota(_))
+    ));
+    let cpu = croft_api::Quota {
+        cpu_millicores: Some(1000),
+        ..quota
+    };
+    assert!(matches!(
+        store.set_quota("acme", &cpu).await,
+        Err(StoreError::LimitRequired(_))
+    ));
+    assert_eq!(store.tenant("acme").await.unwrap().unwrap().quota, quota);
+    assert!(matches!(
+        store.set_quota("nobody", &quota).await,
+        Err(StoreError::Missing(_))
+    ));
 }

@@ -8,6 +8,7 @@
 //! never silently a default.
 
 pub mod access;
+pub mod quota;
 pub mod sqlite;
 
 #[cfg(test)]
@@ -20,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use thiserror::Error;
 use uuid::Uuid;
 
-pub use access::{AccessStore, NewTokenRecord, TenantRecord, TokenRecord};
+pub use access::{AccessStore, NewTokenRecord, PlanRecord, TenantRecord, TokenRecord};
 pub use sqlite::SqliteStore;
 
 /// The tenant of the host administrator's own VPSes, and of every VPS
@@ -44,6 +45,12 @@ pub enum StoreError {
     /// A record the change refers to is not there (a tenant).
     #[error("{0} not found")]
     Missing(String),
+    /// The change would take its tenant past a quota.
+    #[error("{0}")]
+    Quota(String),
+    /// The tenant's quota caps a limit the VPS does not set.
+    #[error("{0}")]
+    LimitRequired(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

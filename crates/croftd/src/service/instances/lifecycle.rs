@@ -20,7 +20,20 @@ impl InstanceService {
     pub async fn launch(self: &Arc<Self>, tenant: &str, req: LaunchRequest) -> Result<croft_api::Job> {
         croft_api::validate_name(&req.name).map_err(|e| ServiceError::invalid(&e))?;
         self.images.require(&req.image).await?;
-        let settings = Settings::parse(req.config.clone()).map_err(|e| ServiceError::invalid(&e))?;
+        let mut config = match &req.plan {
+            Some(plan) => {
+                croft_api::validate_name(plan).map_err(|e| ServiceError::Invalid(format!("plan {e}")))?;
+                self.store
+                    .plan(plan)
+                    .await?
+                    .ok_or_else(|| ServiceError::NotFound(format!("plan {plan}")))?
+                    .config
+            }
+            None => BTreeMap::new(),
+        };
+        // What the request sets wins over the plan.
+        config.extend(req.config.clone());
+        let settings = Settings::parse(config).map_err(|e| ServiceError::invalid(&e))?;
         self.check_disk_limit(&settings.parsed)?;
         let addresses = self
             .network

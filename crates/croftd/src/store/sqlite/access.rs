@@ -1,16 +1,30 @@
 //! The SQLite store's access half: tenants and API tokens.
 
-use super::{corrupt, is_unique_violation, SqliteStore};
+use super::{corrupt, is_unique_violation, quota, SqliteStore};
 use crate::auth::Role;
-use crate::store::{AccessStore, NewTokenRecord, Result, StoreError, TenantRecord, TokenRecord};
+use crate::store::{AccessStore, NewTokenRecord, PlanRecord, Result, StoreError, TenantRecord, TokenRecord};
 use async_trait::async_trait;
 use sqlx::Row;
+use std::collections::BTreeMap;
 
 fn row_to_tenant(r: &sqlx::sqlite::SqliteRow) -> Result<TenantRecord> {
+    let name: String = r.try_get("name")?;
     Ok(TenantRecord {
-        name: r.try_get("name")?,
+        quota: quota::parse_quota(&name, &r.try_get::<String, _>("quota")?)?,
         description: r.try_get("description")?,
         created_at: r.try_get("created_at")?,
+        name,
+    })
+}
+
+fn row_to_plan(r: &sqlx::sqlite::SqliteRow) -> Result<PlanRecord> {
+    let name: String = r.try_get("name")?;
+    let config: String = r.try_get("config")?;
+    Ok(PlanRecord {
+        config: serde_json::from_str::<BTreeMap<String, String>>(&config)
+            .map_err(|e| corrupt(format!("plan {name}"), e))?,
+        description: r.try_get("description")?,
+        name,
     })
 }
 
@@ -88,6 +102,76 @@ impl AccessStore for SqliteStore {
             .rows_affected();
         tx.commit().await?;
         Ok(deleted > 0)
+    }
+
+    async fn set_quota(&self, tenant: &str, q: &croft_api::Quota) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if quota::quota_of(&mut tx, tenant).await?.is_none() {
+            return Err(StoreError::Missing(format!("tenant {tenant}")));
+        }
+        let usage = quota::usage_of(&mut tx, tenant, None).await?;
+        crate::store::quota::fits(tenant, q, &usage)?;
+        let vpses: Vec<(String, String)> =
+            sqlx::query_as("SELECT name, config FROM instances WHERE tenant = ?")
+                .bind(tenant)
+                .fetch_all(&mut *tx)
+                .await?;
+        for (name, config) in vpses {
+            let cfg = quota::parse_config(&name, &config)?;
+            crate::store::quota::require_limits(tenant, &name, q, &cfg)?;
+        }
+        sqlx::query("UPDATE tenants SET quota = ? WHERE name = ?")
+            .bind(serde_json::to_string(q).expect("a quota serializes"))
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn tenant_usage(&self, tenant: &str) -> Result<croft_api::QuotaUsage> {
+        let mut conn = self.pool.acquire().await?;
+        quota::usage_of(&mut conn, tenant, None).await
+    }
+
+    async fn plans(&self) -> Result<Vec<PlanRecord>> {
+        let rows = sqlx::query("SELECT * FROM plans ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_to_plan).collect()
+    }
+
+    async fn plan(&self, name: &str) -> Result<Option<PlanRecord>> {
+        let row = sqlx::query("SELECT * FROM plans WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(row_to_plan).transpose()
+    }
+
+    async fn create_plan(&self, plan: &PlanRecord) -> Result<()> {
+        sqlx::query("INSERT INTO plans (name, description, config) VALUES (?, ?, ?)")
+            .bind(&plan.name)
+            .bind(&plan.description)
+            .bind(serde_json::to_string(&plan.config).expect("a string map serializes"))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Taken(format!("plan name {}", plan.name))
+                } else {
+                    e.into()
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn delete_plan(&self, name: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM plans WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     async fn create_token(&self, new: &NewTokenRecord<'_>) -> Result<TokenRecord> {

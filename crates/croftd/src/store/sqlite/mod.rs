@@ -4,12 +4,14 @@
 //! `access.rs` holds the tenants' half.
 
 mod access;
+mod quota;
 
 use super::{
     ForwardRecord, ImageRecord, ImageUpdate, InstanceRecord, NewInstance, NicRecord, Result, RuleRecord,
     Settings, SnapshotRecord, Store, StoreError,
 };
 use async_trait::async_trait;
+use croft_api::config::InstanceConfig;
 use croft_api::{FirewallRule, Job, JobStatus, Status};
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -68,6 +70,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "api tokens",
         include_str!("../../../migrations/0012_api_tokens.sql"),
     ),
+    (13, "quotas", include_str!("../../../migrations/0013_quotas.sql")),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -295,14 +298,22 @@ impl Store for SqliteStore {
                 e.into()
             }
         };
-        let tenant_exists = sqlx::query("SELECT 1 FROM tenants WHERE name = ?")
-            .bind(&new.tenant)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        if !tenant_exists {
+        // The tenant's quota, checked against its usage in this
+        // transaction: concurrent creations at the edge cannot both pass.
+        let Some(quota) = quota::quota_of(&mut tx, &new.tenant).await? else {
             return Err(StoreError::Missing(format!("tenant {}", new.tenant)));
-        }
+        };
+        let cfg = InstanceConfig::parse(&new.settings).map_err(|e| {
+            corrupt(
+                format!("the configuration of new VPS {}", new.name),
+                crate::error_chain(&e),
+            )
+        })?;
+        crate::store::quota::require_limits(&new.tenant, &new.name, &quota, &cfg)?;
+        let before = quota::usage_of(&mut tx, &new.tenant, None).await?;
+        let has_ipv4 = new.nic.as_ref().is_some_and(|n| n.ipv4.is_some());
+        let after = crate::store::quota::add(before, crate::store::quota::of_vps(&cfg, has_ipv4));
+        crate::store::quota::check(&new.tenant, &quota, &before, &after)?;
         sqlx::query(
             "INSERT INTO instances (uuid, key, tenant, name, image, uid_base, config, status)
              VALUES (?, ?, ?, ?, ?, ?, ?, 'creating')",
@@ -394,11 +405,28 @@ impl Store for SqliteStore {
     }
 
     async fn set_settings(&self, name: &str, settings: &BTreeMap<String, String>) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query("SELECT tenant, name FROM instances WHERE key = ?")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::Missing(format!("VPS {name}")))?;
+        let (tenant, vps): (String, String) = (row.try_get("tenant")?, row.try_get("name")?);
+        let quota = quota::quota_of(&mut tx, &tenant).await?.unwrap_or_default();
+        if quota != croft_api::Quota::default() {
+            let cfg = InstanceConfig::parse(settings)
+                .map_err(|e| corrupt(format!("the new configuration of {vps}"), crate::error_chain(&e)))?;
+            crate::store::quota::require_limits(&tenant, &vps, &quota, &cfg)?;
+            let before = quota::usage_of(&mut tx, &tenant, None).await?;
+            let after = quota::usage_of(&mut tx, &tenant, Some((name, &cfg))).await?;
+            crate::store::quota::check(&tenant, &quota, &before, &after)?;
+        }
         sqlx::query("UPDATE instances SET config = ? WHERE key = ?")
             .bind(settings_json(settings))
             .bind(name)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -438,6 +466,12 @@ impl Store for SqliteStore {
     }
 
     async fn insert_forward(&self, f: &ForwardRecord) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let more = croft_api::QuotaUsage {
+            port_forwards: 1,
+            ..Default::default()
+        };
+        quota::guard_addition(&mut tx, &f.instance, more).await?;
         let r = sqlx::query(
             "INSERT INTO port_forwards (protocol, host_port, instance, vps_port) VALUES (?, ?, ?, ?)",
         )
@@ -445,7 +479,7 @@ impl Store for SqliteStore {
         .bind(i64::from(f.host_port))
         .bind(&f.instance)
         .bind(i64::from(f.vps_port))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await;
         match r {
             Err(e) if is_unique_violation(&e) => Err(StoreError::Taken(format!(
@@ -453,7 +487,7 @@ impl Store for SqliteStore {
                 f.host_port, f.protocol
             ))),
             Err(e) => Err(e.into()),
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(tx.commit().await?),
         }
     }
 
@@ -476,6 +510,12 @@ impl Store for SqliteStore {
     }
 
     async fn insert_firewall_rule(&self, instance: &str, rule: &FirewallRule) -> Result<i64> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let more = croft_api::QuotaUsage {
+            firewall_rules: 1,
+            ..Default::default()
+        };
+        quota::guard_addition(&mut tx, instance, more).await?;
         let r = sqlx::query(
             "INSERT INTO firewall_rules (instance, action, protocol, port, source) VALUES (?, ?, ?, ?, ?)",
         )
@@ -484,8 +524,9 @@ impl Store for SqliteStore {
         .bind(&rule.protocol)
         .bind(&rule.port)
         .bind(&rule.source)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(r.last_insert_rowid())
     }
 
@@ -566,11 +607,18 @@ impl Store for SqliteStore {
     }
 
     async fn insert_snapshot(&self, instance: &str, name: &str) -> Result<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let more = croft_api::QuotaUsage {
+            snapshots: 1,
+            ..Default::default()
+        };
+        quota::guard_addition(&mut tx, instance, more).await?;
         let r = sqlx::query("INSERT OR IGNORE INTO snapshots (instance, name) VALUES (?, ?)")
             .bind(instance)
             .bind(name)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -704,71 +752,4 @@ impl Store for SqliteStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    crate::store_conformance!(SqliteStore::in_memory().await.unwrap());
-
-    /// A database file with VPSes from before migration 10 gets a distinct
-    /// UUID for each, and its 'error' rows become stopped; migration 11
-    /// puts them in the default tenant, keyed by their names.
-    #[tokio::test]
-    async fn migrations_give_existing_vpses_uuids_and_the_default_tenant() {
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("croft.db");
-        let opts = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true);
-        let pool = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
-        for (_, _, sql) in &MIGRATIONS[..9] {
-            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
-        }
-        for (i, status) in ["running", "error", "stopped"].iter().enumerate() {
-            sqlx::query("INSERT INTO instances (name, image, uid_base, status) VALUES (?, 'busybox', ?, ?)")
-                .bind(format!("v{i}"))
-                .bind(1_000_000 + i as i64 * 65536)
-                .bind(status)
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-        for (_, _, sql) in &MIGRATIONS[9..] {
-            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
-        }
-        pool.close().await;
-        // Read back on a fresh connection: one that saw the old schema may
-        // describe `SELECT *` by it.
-        let opts = SqliteConnectOptions::new().filename(&path);
-        let store = SqliteStore {
-            pool: SqlitePoolOptions::new().connect_with(opts).await.unwrap(),
-        };
-        let all = store.instances().await.unwrap();
-        assert_eq!(all.len(), 3);
-        let uuids: std::collections::HashSet<_> = all.iter().map(|i| i.uuid).collect();
-        assert_eq!(uuids.len(), 3, "every VPS has its own uuid");
-        assert!(all.iter().all(|i| i.uuid.get_version_num() == 4));
-        assert_eq!(all[1].status, Status::Stopped);
-        for (i, vps) in all.iter().enumerate() {
-            assert_eq!(vps.name, format!("v{i}"));
-            assert_eq!(vps.key, vps.name);
-            assert_eq!(vps.tenant, crate::store::DEFAULT_TENANT);
-        }
-    }
-
-    /// A configuration row croft would refuse is an error, not defaults.
-    #[tokio::test]
-    async fn a_corrupt_configuration_is_an_error() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        let new = super::super::conformance::new_instance("bad", 1_000_000);
-        store.create_instance(&new).await.unwrap();
-        sqlx::query("UPDATE instances SET config = '{\"limits.memory\":\"lots\"}'")
-            .execute(&store.pool)
-            .await
-            .unwrap();
-        let err = store.instance("bad").await.unwrap_err();
-        assert!(
-            matches!(&err, StoreError::Corrupt { what, .. } if what.contains("configuration of bad")),
-            "{err:?}"
-        );
-    }
-}
+mod tests;
