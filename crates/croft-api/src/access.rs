@@ -68,6 +68,26 @@ pub struct TokenCreated {
     pub info: Token,
 }
 
+/// One entry of the audit log: a mutating request, once authenticated.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: String,
+    /// `root@host`, `token 5f2c…`: never a secret.
+    pub caller: String,
+    pub role: String,
+    /// The tenant the request acted in.
+    pub tenant: String,
+    pub method: String,
+    pub path: String,
+    /// The policy's name for what it did (`vps-change`).
+    pub action: String,
+    /// The answer's HTTP status.
+    pub status: u16,
+    /// The caller's address, for a remote one.
+    pub remote: Option<String>,
+}
+
 /// `GET /1.0/auth/whoami`: who the caller is and exactly what it may do.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct WhoAmI {

@@ -723,6 +723,11 @@ impl Client {
         self.delete(&format!("/1.0/plans/{}", segment(name)))
     }
 
+    /// The latest `limit` audit entries, newest first.
+    pub fn audit(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        self.get(&format!("/1.0/audit?limit={limit}"))
+    }
+
     pub fn tokens(&self) -> Result<Vec<Token>> {
         self.get("/1.0/tokens")
     }

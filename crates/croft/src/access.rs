@@ -408,3 +408,26 @@ pub fn whoami(client: &Client, format: Format) -> Result<()> {
     }
     Ok(())
 }
+
+pub fn audit(client: &Client, limit: u32, format: Format) -> Result<()> {
+    let entries = client.audit(limit)?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+    } else {
+        print_table(
+            &["TIME", "CALLER", "ROLE", "TENANT", "REQUEST", "STATUS", "FROM"],
+            entries.iter().map(|e| {
+                vec![
+                    e.at.clone(),
+                    e.caller.clone(),
+                    e.role.clone(),
+                    e.tenant.clone(),
+                    format!("{} {}", e.method, e.path),
+                    e.status.to_string(),
+                    e.remote.clone().unwrap_or_else(|| "local".into()),
+                ]
+            }),
+        );
+    }
+    Ok(())
+}

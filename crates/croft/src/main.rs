@@ -245,6 +245,14 @@ enum Command {
         #[command(subcommand)]
         command: access::TokenCommand,
     },
+    /// The audit log: every change asked of croftd, newest first (the
+    /// admin's; --tenant for one tenant's).
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Who croftd takes you for, and what you may do.
     Whoami {
         #[arg(long, value_enum, default_value = "table")]
@@ -671,6 +679,7 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
         Command::Token { command } => access::token(&client, command)?,
         Command::Plan { command } => access::plan(&client, command)?,
         Command::Whoami { format } => access::whoami(&client, format)?,
+        Command::Audit { limit, format } => access::audit(&client, limit, format)?,
         Command::Remote { .. } => unreachable!("handled above"),
         Command::Server {
             command: ServerCommand::Info { format },

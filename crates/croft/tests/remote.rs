@@ -226,6 +226,22 @@ fn a_tenant_manages_its_vpses_from_another_machine_over_tls() {
     let text = String::from_utf8_lossy(&anonymous.stdout);
     assert!(text.ends_with("\n401") && text.contains("Bearer"), "{text}");
 
+    // The admin's audit log has the remote changes, with where from.
+    let log: Vec<croft_api::AuditEntry> = host.ok_json(&["audit", "--format", "json"]);
+    let launch = log
+        .iter()
+        .find(|e| e.method == "POST" && e.path == "/1.0/instances" && e.status == 202)
+        .expect("the remote launch is audited");
+    assert_eq!(launch.tenant, "acme");
+    assert!(
+        launch.remote.as_deref().is_some_and(|r| r.starts_with(CLIENT_IP)),
+        "{launch:?}"
+    );
+    assert!(
+        !serde_json::to_string(&log).unwrap().contains(token),
+        "no token in the audit log"
+    );
+
     // Revoked on the host: the next remote request is refused.
     let id = token.split('_').nth(1).unwrap();
     host.ok(&["token", "revoke", id]);

@@ -335,7 +335,7 @@ fn expected_roles(action: Action) -> &'static [Role] {
         Action::Connect => &[Admin, Owner, Viewer, Metrics],
         Action::VpsRead | Action::ImageRead | Action::TenantRead => &[Admin, Owner, Viewer],
         Action::VpsChange | Action::TokenManage => &[Admin, Owner],
-        Action::VpsHost | Action::ImageChange | Action::TenantManage => &[Admin],
+        Action::VpsHost | Action::ImageChange | Action::TenantManage | Action::AuditRead => &[Admin],
         Action::HostRead => &[Admin, Metrics],
         Action::PlanRead => &[Admin, Owner, Viewer],
         Action::PlanManage => &[Admin],
@@ -413,4 +413,54 @@ async fn the_authorization_matrix_holds_for_every_endpoint() {
     assert!(sim.store.instances().await.unwrap().is_empty());
     let tenants: Vec<croft_api::Tenant> = sim.ok("GET", "/1.0/tenants", None).await;
     assert_eq!(tenants.len(), 3);
+}
+
+#[tokio::test]
+async fn every_change_is_audited_with_who_and_what_and_never_a_secret() {
+    let sim = Sim::new().await;
+    tenant(&sim, "acme").await;
+    let owner = token(&sim, Some("acme"), r#"{"scope":"read-write"}"#).await;
+    let viewer = token(&sim, Some("acme"), r#"{"scope":"read"}"#).await;
+    let body = r#"{"name":"web","image":"busybox","no_start":true}"#;
+    let (status, _) = as_token(&sim, &owner.token, "POST", "/1.0/instances", Some(body)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, _) = as_token(&sim, &viewer.token, "DELETE", "/1.0/instances/web", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = as_token(&sim, &owner.token, "GET", "/1.0/instances", None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let log: Vec<croft_api::AuditEntry> = sim.ok("GET", "/1.0/audit", None).await;
+    let seen: Vec<(String, String, String, u16)> = log
+        .iter()
+        .map(|e| (e.caller.clone(), e.method.clone(), e.path.clone(), e.status))
+        .collect();
+    let by = |t: &TokenCreated| format!("token {}", t.info.id);
+    assert_eq!(
+        seen,
+        [
+            (by(&viewer), "DELETE".into(), "/1.0/instances/web".into(), 403),
+            (by(&owner), "POST".into(), "/1.0/instances".into(), 202),
+            ("root@host".into(), "POST".into(), "/1.0/tokens".into(), 201),
+            ("root@host".into(), "POST".into(), "/1.0/tokens".into(), 201),
+            ("root@host".into(), "POST".into(), "/1.0/tenants".into(), 201),
+        ],
+        "every change, newest first; reads are not changes"
+    );
+    assert_eq!(log[1].tenant, "acme");
+    assert_eq!(
+        (log[1].role.as_str(), log[1].action.as_str()),
+        ("owner", "vps-change")
+    );
+    assert_eq!(log[1].remote.as_deref(), Some(sim::REMOTE));
+    assert_eq!(log[2].remote, None, "the local socket");
+    let text = serde_json::to_string(&log).unwrap();
+    for t in [&owner, &viewer] {
+        let secret = t.token.rsplit('_').next().unwrap();
+        assert!(!text.contains(secret), "a token's secret in the audit log");
+    }
+    let acme: Vec<croft_api::AuditEntry> = sim.ok("GET", "/1.0/audit?tenant=acme&limit=1", None).await;
+    assert_eq!(acme.len(), 1);
+    assert_eq!(acme[0].method, "DELETE");
+    let (status, _) = as_token(&sim, &owner.token, "GET", "/1.0/audit", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the audit log is the admin's");
 }

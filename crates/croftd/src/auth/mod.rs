@@ -110,6 +110,8 @@ pub enum Action {
     PlanRead,
     /// Create and delete plans.
     PlanManage,
+    /// Read the audit log.
+    AuditRead,
 }
 
 /// One rule: which roles may do an action, and whether the action is
@@ -200,6 +202,12 @@ const POLICY: &[Rule] = &[
         tenant_scoped: false,
         what: "create or delete plans",
     },
+    Rule {
+        action: Action::AuditRead,
+        roles: &[Admin],
+        tenant_scoped: false,
+        what: "read the audit log",
+    },
 ];
 
 fn rule(action: Action) -> &'static Rule {
@@ -218,6 +226,14 @@ impl Action {
     /// The roles that may do it.
     pub fn roles(self) -> &'static [Role] {
         rule(self).roles
+    }
+
+    /// Its name in answers and the audit log: `vps-change`.
+    pub fn name(self) -> String {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(name)) => name,
+            _ => format!("{self:?}"),
+        }
     }
 }
 

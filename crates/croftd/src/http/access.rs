@@ -1,11 +1,11 @@
 //! `/1.0/auth/whoami`, `/1.0/tenants`, `/1.0/tokens` and `/1.0/plans`:
 //! who the caller is, the tenants with their quotas and usage, their API
-//! tokens, and plans.
+//! tokens, and plans; and `/1.0/audit`, the audit log.
 
 use super::guard::Scope;
 use super::routes::Routes;
-use super::{ApiError, ApiJson, ApiResult, AppState};
-use crate::auth::Action::{Connect, PlanManage, PlanRead, TenantManage, TenantRead, TokenManage};
+use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState};
+use crate::auth::Action::{AuditRead, Connect, PlanManage, PlanRead, TenantManage, TenantRead, TokenManage};
 use crate::auth::{permitted, Caller, Credential};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -27,18 +27,11 @@ pub(super) fn routes(r: Routes) -> Routes {
         .get("/1.0/tokens", TokenManage, list_tokens)
         .post("/1.0/tokens", TokenManage, create_token)
         .delete("/1.0/tokens/{id}", TokenManage, revoke_token)
+        .get("/1.0/audit", AuditRead, audit)
 }
 
 async fn whoami(caller: Caller) -> Json<croft_api::WhoAmI> {
-    let permitted = permitted(&caller)
-        .into_iter()
-        .map(|a| {
-            serde_json::to_value(a)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
-        })
-        .collect();
+    let permitted = permitted(&caller).into_iter().map(|a| a.name()).collect();
     Json(croft_api::WhoAmI {
         credential: match caller.credential {
             Credential::LocalSocket => "local-socket".into(),
@@ -147,4 +140,25 @@ async fn revoke_token(
         .revoke_token(&caller, caller.tenant.as_deref(), &id)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    /// How many of the latest entries (default 100).
+    limit: Option<u32>,
+}
+
+/// The audit log, newest first: one tenant's with `?tenant=`, else all.
+async fn audit(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: Scope,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Response> {
+    let entries = s
+        .access
+        .audit(scope.listing(&caller), q.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(entries).into_response())
 }

@@ -1,7 +1,8 @@
 //! The guard every route passes first: who the caller is (the local
 //! socket's root, or a remote caller's bearer token), which tenant the
 //! request acts in, and whether [`authorize`] lets the caller do the
-//! route's action there. Handlers get the outcome as the [`Caller`] and
+//! route's action there; and, for a mutating request, its entry in the
+//! audit log (who, which tenant, what, the answer's status). Handlers get the outcome as the [`Caller`] and
 //! [`Scope`] extractors.
 
 use super::{ApiError, ApiResult, AppState};
@@ -9,9 +10,9 @@ use crate::auth::{authorize, Action, Caller};
 use crate::store::DEFAULT_TENANT;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode, Uri};
+use axum::http::{header, Method, StatusCode, Uri};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
 
 /// How a request reached croftd: put on every request by the listener
@@ -78,16 +79,48 @@ pub(super) async fn guard(State(g): State<Guard>, mut req: Request, next: Next) 
             explicit: false,
         },
     };
-    authorize(&caller, g.action, Some(&scope.tenant))?;
+    let mutating = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let audit = mutating.then(|| croft_api::AuditEntry {
+        id: 0,
+        at: String::new(),
+        caller: caller.name.clone(),
+        role: caller.role.as_str().into(),
+        tenant: scope.tenant.clone(),
+        method: req.method().to_string(),
+        path: req.uri().path().to_string(),
+        action: g.action.name(),
+        status: 0,
+        remote: match peer {
+            Peer::Local => None,
+            Peer::Remote(addr) => Some(addr.to_string()),
+        },
+    });
+    let response = match authorize(&caller, g.action, Some(&scope.tenant)) {
+        Ok(()) => serve(&g, caller, scope, req, next).await,
+        Err(refused) => ApiError::from(refused).into_response(),
+    };
+    if let Some(mut entry) = audit {
+        entry.status = response.status().as_u16();
+        if let Err(e) = g.services.access.record_audit(&entry).await {
+            tracing::error!("cannot write the audit log: {}", crate::error_chain(&e));
+        }
+    }
+    Ok(response)
+}
+
+/// The rest of an authorized request: the tenant it names checked, then
+/// its handler.
+async fn serve(g: &Guard, caller: Caller, scope: Scope, mut req: Request, next: Next) -> Response {
     if scope.explicit && g.action.tenant_scoped() && g.services.tenants.get(&scope.tenant).await.is_err() {
-        return Err(ApiError::new(
+        return ApiError::new(
             StatusCode::NOT_FOUND,
             format!("tenant {} not found", scope.tenant),
-        ));
+        )
+        .into_response();
     }
     req.extensions_mut().insert(caller);
     req.extensions_mut().insert(scope);
-    Ok(next.run(req).await)
+    next.run(req).await
 }
 
 /// The bearer token of a remote request: 401 without one.

@@ -166,6 +166,16 @@ impl AccessService {
         Ok(())
     }
 
+    /// Append `entry` to the audit log.
+    pub async fn record_audit(&self, entry: &croft_api::AuditEntry) -> Result<()> {
+        Ok(self.store.record_audit(entry).await?)
+    }
+
+    /// The latest `limit` audit entries (of `tenant`, or of all).
+    pub async fn audit(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<croft_api::AuditEntry>> {
+        Ok(self.store.audit(tenant, limit.clamp(1, 10_000)).await?)
+    }
+
     /// The caller a bearer token proves, presented from `from`. Every
     /// refusal is 401 and says why without saying whether a token of that
     /// id exists; an address that failed too often is refused (429)

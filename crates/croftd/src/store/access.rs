@@ -96,4 +96,10 @@ pub trait AccessStore: Send + Sync {
     async fn delete_token(&self, id: &str) -> Result<bool>;
     /// Record that the token was used now, from `from`.
     async fn touch_token(&self, id: &str, from: &str) -> Result<()>;
+
+    // --- The audit log ---
+    /// Append an entry (its id and time are the store's).
+    async fn record_audit(&self, entry: &croft_api::AuditEntry) -> Result<()>;
+    /// The latest `limit` entries (of `tenant`, or of all), newest first.
+    async fn audit(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<croft_api::AuditEntry>>;
 }

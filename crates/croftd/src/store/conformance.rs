@@ -72,6 +72,7 @@ macro_rules! store_conformance {
             a_tenant_goes_only_when_it_has_no_vps,
             tokens_are_kept_hashed_expire_and_go_with_their_tenant,
             every_addition_is_held_to_the_tenants_quota,
+            the_audit_log_keeps_entries_newest_first,
         );
     };
     (@tests $make:expr; $($check:ident),* $(,)?) => {
@@ -577,4 +578,42 @@ pub async fn every_addition_is_held_to_the_tenants_quota(store: &dyn Store) {
         store.set_quota("nobody", &quota).await,
         Err(StoreError::Missing(_))
     ));
+}
+
+pub async fn the_audit_log_keeps_entries_newest_first(store: &dyn Store) {
+    let entry = |tenant: &str, path: &str| croft_api::AuditEntry {
+        id: 0,
+        at: String::new(),
+        caller: "token abc".into(),
+        role: "owner".into(),
+        tenant: tenant.into(),
+        method: "POST".into(),
+        path: path.into(),
+        action: "vps-change".into(),
+        status: 202,
+        remote: Some("192.0.2.1:4000".into()),
+    };
+    store
+        .record_audit(&entry("acme", "/1.0/instances"))
+        .await
+        .unwrap();
+    store
+        .record_audit(&entry("default", "/1.0/tenants"))
+        .await
+        .unwrap();
+    store
+        .record_audit(&entry("acme", "/1.0/instances/web/state"))
+        .await
+        .unwrap();
+    let all = store.audit(None, 10).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0].path, "/1.0/instances/web/state", "newest first");
+    assert!(all[0].id > all[1].id && !all[0].at.is_empty());
+    assert_eq!(
+        (all[0].status, all[0].remote.as_deref()),
+        (202, Some("192.0.2.1:4000"))
+    );
+    let acme = store.audit(Some("acme"), 1).await.unwrap();
+    assert_eq!(acme.len(), 1);
+    assert_eq!(acme[0].tenant, "acme");
 }

@@ -262,4 +262,48 @@ impl AccessStore for SqliteStore {
         .await?;
         Ok(())
     }
+
+    async fn record_audit(&self, e: &croft_api::AuditEntry) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (caller, role, tenant, method, path, action, status, remote)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&e.caller)
+        .bind(&e.role)
+        .bind(&e.tenant)
+        .bind(&e.method)
+        .bind(&e.path)
+        .bind(&e.action)
+        .bind(i64::from(e.status))
+        .bind(&e.remote)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<croft_api::AuditEntry>> {
+        let rows =
+            sqlx::query("SELECT * FROM audit_log WHERE ?1 IS NULL OR tenant = ?1 ORDER BY id DESC LIMIT ?2")
+                .bind(tenant)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                let status: i64 = r.try_get("status")?;
+                Ok(croft_api::AuditEntry {
+                    id: r.try_get("id")?,
+                    at: r.try_get("at")?,
+                    caller: r.try_get("caller")?,
+                    role: r.try_get("role")?,
+                    tenant: r.try_get("tenant")?,
+                    method: r.try_get("method")?,
+                    path: r.try_get("path")?,
+                    action: r.try_get("action")?,
+                    status: u16::try_from(status).map_err(|_| corrupt("an audit entry's status", status))?,
+                    remote: r.try_get("remote")?,
+                })
+            })
+            .collect()
+    }
 }

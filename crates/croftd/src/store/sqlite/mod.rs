@@ -71,6 +71,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/0012_api_tokens.sql"),
     ),
     (13, "quotas", include_str!("../../../migrations/0013_quotas.sql")),
+    (14, "audit", include_str!("../../../migrations/0014_audit.sql")),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
