@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod config;
+pub mod exec;
 pub mod names;
 pub mod quota;
 pub mod units;

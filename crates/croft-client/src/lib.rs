@@ -4,8 +4,10 @@
 //! Image and snapshot exports and imports stream: nothing is held whole.
 //! The CLI, the end-to-end tests and (later) the web panel use it.
 
+mod exec;
 pub mod outfile;
 pub mod tls;
+pub use exec::ExecIo;
 
 use bytes::Bytes;
 use croft_api::*;
@@ -78,6 +80,54 @@ pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
 /// A body this client sends.
 type SendBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+/// A connection to croftd: its socket, or TLS to a remote one.
+pub(crate) trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+impl Client {
+    /// A fresh connection to croftd.
+    pub(crate) async fn connect(&self) -> Result<Box<dyn Stream>> {
+        match &self.transport {
+            Transport::Unix => {
+                let stream = tokio::net::UnixStream::connect(&self.socket)
+                    .await
+                    .map_err(|source| ClientError::Unreachable {
+                        socket: self.socket.clone(),
+                        source,
+                    })?;
+                Ok(Box::new(stream))
+            }
+            Transport::Https {
+                address, host, tls, ..
+            } => {
+                let tcp = tokio::net::TcpStream::connect(address).await.map_err(|source| {
+                    ClientError::UnreachableRemote {
+                        address: address.clone(),
+                        source,
+                    }
+                })?;
+                let _ = tcp.set_nodelay(true);
+                let stream = tokio_rustls::TlsConnector::from(tls.clone())
+                    .connect(tls::server_name(host), tcp)
+                    .await
+                    .map_err(|source| ClientError::Tls {
+                        address: address.clone(),
+                        source,
+                    })?;
+                Ok(Box::new(stream))
+            }
+        }
+    }
+
+    /// The bearer token this client presents, if any.
+    pub(crate) fn token(&self) -> Option<&str> {
+        match &self.transport {
+            Transport::Https { token, .. } => token.as_deref(),
+            Transport::Unix => None,
+        }
+    }
+}
 
 /// Send `req` over a fresh connection `io`; the response, its body to
 /// read.
@@ -264,37 +314,7 @@ impl Client {
             req = req.header("authorization", format!("Bearer {t}"));
         }
         let req = req.body(body).map_err(ClientError::Request)?;
-        let resp = match &self.transport {
-            Transport::Unix => {
-                let stream = tokio::net::UnixStream::connect(&self.socket)
-                    .await
-                    .map_err(|source| ClientError::Unreachable {
-                        socket: self.socket.clone(),
-                        source,
-                    })?;
-                exchange(stream, req).await?
-            }
-            Transport::Https {
-                address, host, tls, ..
-            } => {
-                let tcp = tokio::net::TcpStream::connect(address).await.map_err(|source| {
-                    ClientError::UnreachableRemote {
-                        address: address.clone(),
-                        source,
-                    }
-                })?;
-                let _ = tcp.set_nodelay(true);
-                let name = tls::server_name(host);
-                let stream = tokio_rustls::TlsConnector::from(tls.clone())
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|source| ClientError::Tls {
-                        address: address.clone(),
-                        source,
-                    })?;
-                exchange(stream, req).await?
-            }
-        };
+        let resp = exchange(self.connect().await?, req).await?;
         if resp.status().is_success() {
             return Ok(resp);
         }

@@ -371,9 +371,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// `exec` and `console` reach a VPS through its supervisor on this host;
-/// over a remote they need croftd's WebSocket relay, which is not there
-/// yet.
+/// `console` reaches a VPS through its supervisor on this host; over a
+/// remote it needs croftd's WebSocket relay, which is not there yet.
 fn refuse_remote(client: &Client, what: &str) -> Result<()> {
     if client.is_remote() {
         bail!("croft {what} works on this host's VPSes only, for now (run it on the host, or through SSH)");
@@ -607,10 +606,7 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
             env,
             cwd,
             command,
-        } => {
-            refuse_remote(&client, "exec")?;
-            return session::exec(&client, &name, tty, env, cwd, command);
-        }
+        } => return session::exec(&client, &name, tty, env, cwd, command),
         Command::Console {
             name,
             show_log: true,

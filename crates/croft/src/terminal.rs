@@ -84,6 +84,11 @@ impl ForwardedSignals {
         })
     }
 
+    /// Wait until a signal is caught; false if waiting failed.
+    pub fn wait(&self) -> bool {
+        wait_readable(self.fd.as_fd())
+    }
+
     /// The signals caught since the last call, by number.
     pub fn pending(&self) -> Vec<i32> {
         std::iter::from_fn(|| self.fd.read_signal().ok().flatten())
@@ -96,6 +101,44 @@ impl AsFd for ForwardedSignals {
     /// Readable when a signal was caught.
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+/// Window size changes (SIGWINCH), caught through a signalfd.
+pub struct WindowChanges {
+    fd: SignalFd,
+}
+
+impl WindowChanges {
+    /// Block SIGWINCH in this thread (and the threads it starts after)
+    /// and catch it.
+    pub fn new() -> Result<WindowChanges> {
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGWINCH);
+        mask.thread_block()?;
+        Ok(WindowChanges {
+            fd: SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?,
+        })
+    }
+
+    /// Wait for a change (several at once count as one); false if
+    /// waiting failed.
+    pub fn wait(&self) -> bool {
+        let ok = wait_readable(self.fd.as_fd());
+        while self.fd.read_signal().ok().flatten().is_some() {}
+        ok
+    }
+}
+
+/// Wait until `fd` is readable; false on an error other than EINTR.
+fn wait_readable(fd: BorrowedFd<'_>) -> bool {
+    loop {
+        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => return true,
+            Err(nix::Error::EINTR) => continue,
+            Err(_) => return false,
+        }
     }
 }
 

@@ -85,6 +85,37 @@ impl Client {
             .unwrap()
     }
 
+    /// Run croft in the client's namespace with `input` as its stdin.
+    fn croft_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.netns])
+            .arg(bin_dir().join("croft"))
+            .args(args)
+            .env("CROFT_CONFIG_DIR", &self.home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Start croft in the client's namespace (`ip netns exec` becomes it).
+    fn croft_spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new("ip")
+            .args(["netns", "exec", &self.netns])
+            .arg(bin_dir().join("croft"))
+            .args(args)
+            .env("CROFT_CONFIG_DIR", &self.home)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     fn croft(&self, args: &[&str]) -> Output {
         self.run(bin_dir().join("croft").to_str().unwrap(), args)
     }
@@ -188,6 +219,36 @@ fn a_tenant_manages_its_vpses_from_another_machine_over_tls() {
     let names: Vec<&str> = list.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(names, ["web"], "the tenant sees its own VPS only");
     assert_eq!(list[0].tenant, "acme");
+    // exec over the network: streams, stdin, the exit code, Ctrl+C.
+    let out = client.croft(&[
+        "exec",
+        "prod:web",
+        "--",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    let out = client.croft_with_input(&["exec", "prod:web", "--", "tr", "a-z", "A-Z"], b"piped in\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "PIPED IN\n");
+    let sleeper = client.croft_spawn(&["exec", "prod:web", "--", "sleep", "60"]);
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sleeper.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = sleeper.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let gone = client.ok(&["exec", "prod:web", "--", "sh", "-c", "pidof sleep || echo none"]);
+    assert_eq!(gone.trim(), "none", "the interrupted command is gone");
     client.ok(&["stop", "prod:web"]);
     client.ok(&["snapshot", "create", "prod:web", "s1"]);
     let snaps = client.ok(&["--remote", "prod", "snapshot", "list", "web"]);
@@ -248,8 +309,8 @@ fn a_tenant_manages_its_vpses_from_another_machine_over_tls() {
     let err = client.fails(&["--remote", "prod", "list"]);
     assert!(err.contains("unknown or revoked API token"), "{err}");
 
-    // exec over a remote says plainly it is not there yet.
-    let err = client.fails(&["--remote", "prod", "exec", "web", "--", "true"]);
+    // console over a remote says plainly it is not there yet.
+    let err = client.fails(&["--remote", "prod", "console", "web"]);
     assert!(err.contains("this host's VPSes only"), "{err}");
     host.ok(&["--tenant", "acme", "delete", "web", "--force"]);
 }

@@ -178,3 +178,120 @@ impl rustls::client::danger::ServerCertVerifier for AnyCert {
             .supported_schemes()
     }
 }
+
+/// Run `args` in VPS `vps` through `client`, with `stdin` and the
+/// controls sent once output starts; the exit code and what came out.
+fn exec(
+    client: &croft_client::Client,
+    vps: &str,
+    args: &[&str],
+    tty: bool,
+    stdin: &'static [u8],
+    controls: Vec<croft_api::exec::ExecInput>,
+) -> Result<(i32, String, String), croft_client::ClientError> {
+    use std::sync::{Arc, Mutex};
+    let start = croft_api::exec::ExecStart {
+        args: args.iter().map(|a| a.to_string()).collect(),
+        tty,
+        ..Default::default()
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    for c in controls {
+        tx.send(c).unwrap();
+    }
+    let out = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+    let sink = out.clone();
+    let io = croft_client::ExecIo {
+        stdin: Box::new(stdin),
+        output: Box::new(move |stream, bytes| {
+            let mut o = sink.lock().unwrap();
+            match stream {
+                croft_api::exec::STDOUT => o.0.extend_from_slice(bytes),
+                _ => o.1.extend_from_slice(bytes),
+            }
+        }),
+        controls: rx,
+    };
+    let code = client.exec(vps, &start, io)?;
+    drop(tx);
+    let o = out.lock().unwrap();
+    Ok((
+        code,
+        String::from_utf8_lossy(&o.0).into_owned(),
+        String::from_utf8_lossy(&o.1).into_owned(),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_over_the_api_passes_streams_exit_codes_signals_and_window_sizes() {
+    use croft_api::exec::ExecInput;
+    let sim = Sim::new().await;
+    let (addr, fingerprint, server) = listening(&sim).await;
+    sim.launch("web").await;
+    sim.ok::<croft_api::Job>(
+        "POST",
+        "/1.0/instances",
+        Some(r#"{"name":"off","image":"busybox","no_start":true}"#),
+    )
+    .await;
+    let owner: croft_api::TokenCreated = sim
+        .ok("POST", "/1.0/tokens", Some(r#"{"scope":"read-write"}"#))
+        .await;
+    let viewer: croft_api::TokenCreated = sim.ok("POST", "/1.0/tokens", Some(r#"{"scope":"read"}"#)).await;
+    let url = format!("https://{addr}");
+    let results = tokio::task::spawn_blocking(move || {
+        let client = |t: &str| croft_client::Client::remote(&url, &fingerprint, Some(t.to_string())).unwrap();
+        let (c, v) = (client(&owner.token), client(&viewer.token));
+        (
+            exec(&c, "web", &["echo", "hello", "world"], false, b"", vec![]).unwrap(),
+            exec(&c, "web", &["warn", "careful"], false, b"", vec![]).unwrap(),
+            exec(&c, "web", &["cat"], false, b"from stdin\n", vec![]).unwrap(),
+            exec(&c, "web", &["exit", "3"], false, b"", vec![]).unwrap(),
+            exec(
+                &c,
+                "web",
+                &["sleep"],
+                false,
+                b"",
+                vec![ExecInput::Signal { signal: 2 }],
+            )
+            .unwrap(),
+            exec(
+                &c,
+                "web",
+                &["size"],
+                true,
+                b"",
+                vec![ExecInput::Resize { rows: 24, cols: 80 }],
+            )
+            .unwrap(),
+            exec(&c, "web", &["nosuch"], false, b"", vec![]).unwrap(),
+            exec(&c, "off", &["echo"], false, b"", vec![]).unwrap_err(),
+            exec(&c, "ghost", &["echo"], false, b"", vec![]).unwrap_err(),
+            exec(&v, "web", &["echo"], false, b"", vec![]).unwrap_err(),
+            exec(&c, "web", &[""], false, b"", vec![]).unwrap_err(),
+        )
+    })
+    .await
+    .unwrap();
+    let (echo, warn, cat, exit, signalled, size, missing, stopped, ghost, viewer, empty) = results;
+    assert_eq!(echo, (0, "hello world\n".into(), String::new()));
+    assert_eq!(warn, (0, String::new(), "careful\n".into()));
+    assert_eq!(cat, (0, "from stdin\n".into(), String::new()));
+    assert_eq!(exit.0, 3);
+    assert_eq!(signalled.0, 130, "128 + SIGINT");
+    assert_eq!(size, (0, "24 80\n".into(), String::new()));
+    assert_eq!((missing.0, missing.2.as_str()), (127, "sim: nosuch: not found\n"));
+    // Refused before the upgrade, as JSON errors.
+    assert_eq!(stopped.status(), Some(409), "{stopped}");
+    assert!(stopped.to_string().contains("not running"), "{stopped}");
+    assert_eq!(ghost.status(), Some(404), "{ghost}");
+    assert_eq!(viewer.status(), Some(403), "{viewer}");
+    assert!(empty.to_string().contains("give a command"), "{empty}");
+    // Each exec is in the audit log.
+    let log: Vec<croft_api::AuditEntry> = sim.ok("GET", "/1.0/audit", None).await;
+    assert!(log
+        .iter()
+        .any(|e| e.path == "/1.0/instances/web/exec" && e.status == 101));
+    server.abort();
+}

@@ -228,6 +228,19 @@ impl Action {
         rule(self).roles
     }
 
+    /// Whether it changes something (and so is audited whatever the
+    /// request's method: an exec is a GET that upgrades).
+    pub fn changes(self) -> bool {
+        matches!(
+            self,
+            Action::VpsChange
+                | Action::ImageChange
+                | Action::TenantManage
+                | Action::TokenManage
+                | Action::PlanManage
+        )
+    }
+
     /// Its name in answers and the audit log: `vps-change`.
     pub fn name(self) -> String {
         match serde_json::to_value(self) {

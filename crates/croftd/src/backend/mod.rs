@@ -9,7 +9,9 @@
 //! A virtual-machine backend is meant to be a third.
 
 pub mod container;
+pub mod session;
 pub mod sim;
+mod sim_exec;
 
 use crate::service::images::catalog::ImageError;
 use crate::service::ErrorKind;
@@ -193,4 +195,8 @@ pub trait Backend: Send + Sync + 'static {
     fn control_socket(&self, name: &str) -> Option<String>;
     /// Its recent console output, newest last, at most `max` bytes.
     async fn console_log(&self, name: &str, max: usize) -> Vec<u8>;
+    /// Run a command in running VPS `name`: its session, whose channels
+    /// the API relays. Refused before anything runs if the VPS cannot
+    /// take it.
+    async fn exec(&self, name: &str, start: croft_api::exec::ExecStart) -> Result<session::ExecSession>;
 }

@@ -5,7 +5,8 @@
 //!
 //! Tests drive what a real VPS would do on its own through
 //! [`SimBackend::crash`], [`SimBackend::reboot`] and
-//! [`SimBackend::fail_next_start`].
+//! [`SimBackend::fail_next_start`]. Exec runs a handful of simulated
+//! commands (`sim_exec.rs`).
 
 use super::{Backend, BackendError, DiskSource, Found, Identity, Result, StartSpec, VpsEvent};
 use crate::store::InstanceRecord;
@@ -253,5 +254,21 @@ impl Backend for SimBackend {
 
     async fn console_log(&self, _name: &str, _max: usize) -> Vec<u8> {
         Vec::new()
+    }
+
+    async fn exec(
+        &self,
+        name: &str,
+        start: croft_api::exec::ExecStart,
+    ) -> Result<super::session::ExecSession> {
+        if self.running(name).is_none() {
+            return Err(BackendError::Unavailable {
+                name: name.to_string(),
+                detail: "it is not running".into(),
+            });
+        }
+        let (session, ends) = super::session::channels();
+        tokio::spawn(super::sim_exec::run(start, ends));
+        Ok(session)
     }
 }

@@ -79,7 +79,8 @@ pub(super) async fn guard(State(g): State<Guard>, mut req: Request, next: Next) 
             explicit: false,
         },
     };
-    let mutating = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let mutating =
+        g.action.changes() || !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let audit = mutating.then(|| croft_api::AuditEntry {
         id: 0,
         at: String::new(),

@@ -6,6 +6,7 @@
 
 mod access;
 mod error;
+mod exec;
 pub mod guard;
 mod images;
 mod instances;
@@ -123,6 +124,7 @@ pub fn api(services: Services) -> (Router, Vec<Endpoint>) {
     let r = network::routes(r);
     let r = images::routes(r);
     let r = jobs::routes(r);
+    let r = exec::routes(r);
     let (router, table) = access::routes(r).into_parts();
     let router = router
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API endpoint") })

@@ -8,6 +8,7 @@
 
 mod cgroups;
 mod disk;
+mod exec;
 mod supervisor;
 
 use super::{Backend, BackendError, DiskSource, Found, Identity, Result, StartSpec, VpsEvent};
@@ -201,5 +202,13 @@ impl Backend for ContainerBackend {
         bytes.extend(std::fs::read(&path).unwrap_or_default());
         let start = bytes.len().saturating_sub(max);
         bytes.split_off(start)
+    }
+
+    async fn exec(
+        &self,
+        name: &str,
+        start: croft_api::exec::ExecStart,
+    ) -> Result<super::session::ExecSession> {
+        self.exec_supervised(name, start).await
     }
 }

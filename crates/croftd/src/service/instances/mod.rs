@@ -238,6 +238,32 @@ impl InstanceService {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// Run a command in running VPS `vps`: its session, for the API to
+    /// relay. A bad command is refused (400), a VPS that does not run
+    /// too (409).
+    pub async fn exec(
+        &self,
+        vps: VpsName<'_>,
+        start: croft_api::exec::ExecStart,
+    ) -> Result<crate::backend::session::ExecSession> {
+        croft_api::exec::validate_exec(&start).map_err(|e| ServiceError::invalid(&e))?;
+        let row = self.running(vps).await?;
+        Ok(self.backend.exec(&row.key, start).await?)
+    }
+
+    /// The record of `vps` if it runs: 404 if there is none, 409 if it is
+    /// not running.
+    pub async fn running(&self, vps: VpsName<'_>) -> Result<InstanceRecord> {
+        let row = self.find(vps).await?;
+        if row.status != Status::Running {
+            return Err(ServiceError::Conflict(format!(
+                "VPS {} is {}, not running",
+                row.name, row.status
+            )));
+        }
+        Ok(row)
+    }
+
     /// The storage pools (one, for now).
     pub fn pools(&self) -> Result<Vec<croft_api::StoragePool>> {
         let p = self.pool.info()?;
