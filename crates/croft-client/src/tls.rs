@@ -16,14 +16,24 @@ pub fn fingerprint(der: &[u8]) -> String {
     Sha256::digest(der).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Accepts exactly the server certificate of one fingerprint.
+/// What a client does with the certificate a server shows.
 #[derive(Debug)]
-pub struct PinnedServer {
-    fingerprint: String,
+enum Trust {
+    /// Accept exactly the one of this fingerprint.
+    Pinned(String),
+    /// Remember its fingerprint and refuse it: a handshake that learns
+    /// the fingerprint and sends nothing.
+    Record(Mutex<Option<String>>),
+}
+
+/// The client's certificate verifier.
+#[derive(Debug)]
+struct ServerTrust {
+    trust: Trust,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for PinnedServer {
+impl ServerCertVerifier for ServerTrust {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -33,14 +43,16 @@ impl ServerCertVerifier for PinnedServer {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let got = fingerprint(end_entity);
-        if got == self.fingerprint {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "the server's certificate {got} is not the one pinned for this remote ({}): \
-                 another server, or croftd's certificate changed",
-                self.fingerprint
-            )))
+        match &self.trust {
+            Trust::Pinned(want) if *want == got => Ok(ServerCertVerified::assertion()),
+            Trust::Pinned(want) => Err(rustls::Error::General(format!(
+                "the server's certificate {got} is not the one pinned for this remote ({want}): \
+                 another server, or croftd's certificate changed"
+            ))),
+            Trust::Record(seen) => {
+                *seen.lock().expect("recorder poisoned") = Some(got);
+                Err(rustls::Error::General("only looking at the certificate".into()))
+            }
         }
     }
 
@@ -76,15 +88,9 @@ impl ServerCertVerifier for PinnedServer {
     }
 }
 
-/// A TLS 1.3 client configuration that trusts only the server whose
-/// certificate has `fingerprint`.
-pub fn client_config(fingerprint: &str) -> rustls::ClientConfig {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = Arc::new(PinnedServer {
-        fingerprint: fingerprint.to_ascii_lowercase(),
-        provider: provider.clone(),
-    });
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+/// A TLS 1.3 client configuration trusting as `verifier` says.
+fn config_with(verifier: Arc<ServerTrust>) -> rustls::ClientConfig {
+    let mut config = rustls::ClientConfig::builder_with_provider(verifier.provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .expect("aws-lc-rs speaks TLS 1.3")
         .dangerous()
@@ -92,6 +98,19 @@ pub fn client_config(fingerprint: &str) -> rustls::ClientConfig {
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config
+}
+
+fn verifier(trust: Trust) -> Arc<ServerTrust> {
+    Arc::new(ServerTrust {
+        trust,
+        provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+    })
+}
+
+/// A TLS 1.3 client configuration that trusts only the server whose
+/// certificate has `fingerprint`.
+pub fn client_config(fingerprint: &str) -> rustls::ClientConfig {
+    config_with(verifier(Trust::Pinned(fingerprint.to_ascii_lowercase())))
 }
 
 /// The name the TLS handshake gives for `host`: an IP address as one, a
@@ -102,76 +121,16 @@ pub fn server_name(host: &str) -> ServerName<'static> {
         .unwrap_or_else(|_| ServerName::try_from("croftd").expect("a DNS name"))
 }
 
-/// Remembers the certificate it is shown and refuses it: a handshake
-/// that learns the fingerprint and sends nothing.
-#[derive(Debug)]
-struct Recorder {
-    seen: Mutex<Option<String>>,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Recorder {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        *self.seen.lock().expect("recorder poisoned") = Some(fingerprint(end_entity));
-        Err(rustls::Error::General("only looking at the certificate".into()))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls12NotOffered,
-        ))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 /// The fingerprint of the certificate the TLS 1.3 server on `tcp`
 /// presents; the handshake is abandoned once it is seen.
 pub async fn fingerprint_of(tcp: tokio::net::TcpStream, host: &str) -> std::io::Result<String> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let recorder = Arc::new(Recorder {
-        seen: Mutex::new(None),
-        provider: provider.clone(),
-    });
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .expect("aws-lc-rs speaks TLS 1.3")
-        .dangerous()
-        .with_custom_certificate_verifier(recorder.clone())
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let recorder = verifier(Trust::Record(Mutex::new(None)));
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config_with(recorder.clone())));
     let outcome = connector.connect(server_name(host), tcp).await;
-    let seen = recorder.seen.lock().expect("recorder poisoned").take();
+    let seen = match &recorder.trust {
+        Trust::Record(seen) => seen.lock().expect("recorder poisoned").take(),
+        Trust::Pinned(_) => None,
+    };
     match (seen, outcome) {
         (Some(fingerprint), _) => Ok(fingerprint),
         (None, Err(e)) => Err(e),

@@ -2,7 +2,7 @@
 //! whoami`: the tenants with their quotas, plans, API tokens, and who the
 //! caller is.
 
-use crate::{print_table, Format};
+use crate::{print_table, show_list, Format};
 use anyhow::anyhow;
 use anyhow::Result;
 use clap::Subcommand;
@@ -129,22 +129,19 @@ pub fn tenant(client: &Client, command: TenantCommand) -> Result<()> {
             println!("Created tenant {}", t.name);
         }
         TenantCommand::List { format } => {
-            let tenants = client.tenants()?;
-            if format == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&tenants)?);
-            } else {
-                print_table(
-                    &["NAME", "VPSES", "CREATED", "DESCRIPTION"],
-                    tenants.iter().map(|t| {
-                        vec![
-                            t.name.clone(),
-                            t.vpses.to_string(),
-                            t.created_at.clone(),
-                            t.description.clone(),
-                        ]
-                    }),
-                );
-            }
+            show_list(
+                format,
+                &client.tenants()?,
+                &["NAME", "VPSES", "CREATED", "DESCRIPTION"],
+                |t| {
+                    vec![
+                        t.name.clone(),
+                        t.vpses.to_string(),
+                        t.created_at.clone(),
+                        t.description.clone(),
+                    ]
+                },
+            )?;
         }
         TenantCommand::Show { name, format } => {
             let t = client.tenant(&name)?;
@@ -290,26 +287,22 @@ pub fn plan(client: &Client, command: PlanCommand) -> Result<()> {
             println!("Created plan {}", plan.name);
         }
         PlanCommand::List { format } => {
-            let plans = client.plans()?;
-            if format == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&plans)?);
-            } else {
-                let get =
-                    |p: &croft_api::Plan, k: &str| p.config.get(k).cloned().unwrap_or_else(|| "-".into());
-                print_table(
-                    &["NAME", "CPU", "MEMORY", "DISK", "PROCESSES", "DESCRIPTION"],
-                    plans.iter().map(|p| {
-                        vec![
-                            p.name.clone(),
-                            get(p, LIMITS_CPU),
-                            get(p, LIMITS_MEMORY),
-                            get(p, LIMITS_DISK),
-                            get(p, LIMITS_PROCESSES),
-                            p.description.clone(),
-                        ]
-                    }),
-                );
-            }
+            let get = |p: &croft_api::Plan, k: &str| p.config.get(k).cloned().unwrap_or_else(|| "-".into());
+            show_list(
+                format,
+                &client.plans()?,
+                &["NAME", "CPU", "MEMORY", "DISK", "PROCESSES", "DESCRIPTION"],
+                |p| {
+                    vec![
+                        p.name.clone(),
+                        get(p, LIMITS_CPU),
+                        get(p, LIMITS_MEMORY),
+                        get(p, LIMITS_DISK),
+                        get(p, LIMITS_PROCESSES),
+                        p.description.clone(),
+                    ]
+                },
+            )?;
         }
         PlanCommand::Delete { name } => {
             client.delete_plan(&name)?;
@@ -352,40 +345,37 @@ pub fn token(client: &Client, command: TokenCommand) -> Result<()> {
             println!("{}", made.token);
         }
         TokenCommand::List { format } => {
-            let tokens = client.tokens()?;
-            if format == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&tokens)?);
-            } else {
-                let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-                print_table(
-                    &[
-                        "ID",
-                        "ROLE",
-                        "TENANT",
-                        "FROM",
-                        "EXPIRES",
-                        "LAST USED",
-                        "DESCRIPTION",
-                    ],
-                    tokens.iter().map(|t| {
-                        vec![
-                            t.id.clone(),
-                            t.role.clone(),
-                            dash(&t.tenant),
-                            dash(&t.from),
-                            match (&t.expires_at, t.expired) {
-                                (Some(at), true) => format!("{at} (expired)"),
-                                (at, _) => at.clone().unwrap_or_else(|| "never".into()),
-                            },
-                            match (&t.last_used_at, &t.last_used_from) {
-                                (Some(at), Some(from)) => format!("{at} from {from}"),
-                                (at, _) => dash(at),
-                            },
-                            t.description.clone(),
-                        ]
-                    }),
-                );
-            }
+            let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+            show_list(
+                format,
+                &client.tokens()?,
+                &[
+                    "ID",
+                    "ROLE",
+                    "TENANT",
+                    "FROM",
+                    "EXPIRES",
+                    "LAST USED",
+                    "DESCRIPTION",
+                ],
+                |t| {
+                    vec![
+                        t.id.clone(),
+                        t.role.clone(),
+                        dash(&t.tenant),
+                        dash(&t.from),
+                        match (&t.expires_at, t.expired) {
+                            (Some(at), true) => format!("{at} (expired)"),
+                            (at, _) => at.clone().unwrap_or_else(|| "never".into()),
+                        },
+                        match (&t.last_used_at, &t.last_used_from) {
+                            (Some(at), Some(from)) => format!("{at} from {from}"),
+                            (at, _) => dash(at),
+                        },
+                        t.description.clone(),
+                    ]
+                },
+            )?;
         }
         TokenCommand::Revoke { id } => {
             client.revoke_token(&id)?;
@@ -410,24 +400,20 @@ pub fn whoami(client: &Client, format: Format) -> Result<()> {
 }
 
 pub fn audit(client: &Client, limit: u32, format: Format) -> Result<()> {
-    let entries = client.audit(limit)?;
-    if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
-    } else {
-        print_table(
-            &["TIME", "CALLER", "ROLE", "TENANT", "REQUEST", "STATUS", "FROM"],
-            entries.iter().map(|e| {
-                vec![
-                    e.at.clone(),
-                    e.caller.clone(),
-                    e.role.clone(),
-                    e.tenant.clone(),
-                    format!("{} {}", e.method, e.path),
-                    e.status.to_string(),
-                    e.remote.clone().unwrap_or_else(|| "local".into()),
-                ]
-            }),
-        );
-    }
-    Ok(())
+    show_list(
+        format,
+        &client.audit(limit)?,
+        &["TIME", "CALLER", "ROLE", "TENANT", "REQUEST", "STATUS", "FROM"],
+        |e| {
+            vec![
+                e.at.clone(),
+                e.caller.clone(),
+                e.role.clone(),
+                e.tenant.clone(),
+                format!("{} {}", e.method, e.path),
+                e.status.to_string(),
+                e.remote.clone().unwrap_or_else(|| "local".into()),
+            ]
+        },
+    )
 }

@@ -779,6 +779,21 @@ fn memory_column(i: &Instance) -> String {
     }
 }
 
+/// A list as JSON, or as a table of `header` with a row of each item.
+pub(crate) fn show_list<T: serde::Serialize>(
+    format: Format,
+    items: &[T],
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> Result<()> {
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(items)?);
+    } else {
+        print_table(header, items.iter().map(row));
+    }
+    Ok(())
+}
+
 pub(crate) fn print_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
     let rows: Vec<Vec<String>> = rows.collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();

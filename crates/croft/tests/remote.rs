@@ -303,8 +303,14 @@ fn a_tenant_manages_its_vpses_from_another_machine_over_tls() {
         "no token in the audit log"
     );
 
-    // Revoked on the host: the next remote request is refused.
+    // The admin's tables name what was made.
     let id = token.split('_').nth(1).unwrap();
+    assert!(host.ok(&["token", "list"]).contains(id));
+    assert!(host.ok(&["plan", "list"]).contains("128MiB"));
+    assert!(host.ok(&["tenant", "list"]).contains("a customer"));
+    assert!(host.ok(&["audit"]).contains("POST /1.0/instances"));
+
+    // Revoked on the host: the next remote request is refused.
     host.ok(&["token", "revoke", id]);
     let err = client.fails(&["--remote", "prod", "list"]);
     assert!(err.contains("unknown or revoked API token"), "{err}");
