@@ -1,7 +1,8 @@
-//! A command in a VPS over croftd's API: one WebSocket
-//! (`GET /1.0/instances/{name}/exec`, frames as `croft_api::exec` says).
-//! What a remote `croft exec` uses; stdin is read on a thread of its own,
-//! signals and window sizes arrive from the caller's.
+//! A command in a VPS, or its console, over croftd's API: one WebSocket
+//! (`GET /1.0/instances/{name}/exec` or `.../console/attach`, frames as
+//! `croft_api::exec` says). What a remote `croft exec` and `croft console`
+//! use; stdin is read on a thread of its own, signals and window sizes
+//! arrive from the caller's.
 
 use crate::{segment, Client, ClientError, Result};
 use croft_api::exec::{ExecInput, ExecOutput, ExecStart};
@@ -35,13 +36,29 @@ impl Client {
     /// Run `start` in VPS `name` and relay `io` until it ends: its exit
     /// code (128 + a signal that ended it).
     pub fn exec(&self, name: &str, start: &ExecStart, io: ExecIo) -> Result<i32> {
+        let path = format!("/1.0/instances/{}/exec", segment(name));
+        self.session(&path, Some(start), io)
+    }
+
+    /// Attach to VPS `name`'s console and relay `io` until its stdin ends
+    /// (the user detached: `Ok(0)`) or the console closes (the VPS
+    /// stopped: an error saying so).
+    pub fn console(&self, name: &str, io: ExecIo) -> Result<i32> {
+        let path = format!("/1.0/instances/{}/console/attach", segment(name));
+        self.session(&path, None, io)
+    }
+
+    /// One session on the WebSocket at `path`: `start` first if given (an
+    /// exec, whose end of stdin is passed on), else a console (whose end
+    /// of stdin detaches).
+    fn session(&self, path: &str, start: Option<&ExecStart>, io: ExecIo) -> Result<i32> {
         let ExecIo {
             stdin,
             mut output,
             controls,
         } = io;
         self.run(async move {
-            let path = self.target(&format!("/1.0/instances/{}/exec", segment(name)));
+            let path = self.target(path);
             let mut req = format!("ws://croftd{path}")
                 .into_client_request()
                 .map_err(broken)?;
@@ -63,8 +80,10 @@ impl Client {
                 }
                 Err(e) => return Err(broken(e)),
             };
-            let start = serde_json::to_string(start).map_err(ClientError::Decode)?;
-            ws.send(Message::Text(start.into())).await.map_err(broken)?;
+            if let Some(start) = start {
+                let start = serde_json::to_string(start).map_err(ClientError::Decode)?;
+                ws.send(Message::Text(start.into())).await.map_err(broken)?;
+            }
 
             // Input from threads: stdin, then its end; signals and sizes.
             let (input_tx, mut input_rx) = tokio::sync::mpsc::channel::<Option<Vec<u8>>>(8);
@@ -96,6 +115,11 @@ impl Client {
                     input = input_rx.recv(), if stdin_open => {
                         let msg = match input.flatten() {
                             Some(bytes) => Message::Binary(bytes.into()),
+                            None if start.is_none() => {
+                                // Detached from the console.
+                                let _ = ws.close(None).await;
+                                return Ok(0);
+                            }
                             None => {
                                 stdin_open = false;
                                 Message::Text(json(&ExecInput::Eof).into())

@@ -371,15 +371,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// `console` reaches a VPS through its supervisor on this host; over a
-/// remote it needs croftd's WebSocket relay, which is not there yet.
-fn refuse_remote(client: &Client, what: &str) -> Result<()> {
-    if client.is_remote() {
-        bail!("croft {what} works on this host's VPSes only, for now (run it on the host, or through SSH)");
-    }
-    Ok(())
-}
-
 pub(crate) fn path_name(name: &str) -> Result<&str> {
     croft_api::validate_name(name)?;
     Ok(name)
@@ -624,10 +615,7 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
             name,
             show_log: false,
             ..
-        } => {
-            refuse_remote(&client, "console")?;
-            session::console(&client, &name)?
-        }
+        } => session::console(&client, &name)?,
         Command::Config { command } => config(&client, command)?,
         Command::Snapshot { command } => snapshots::run(&client, command)?,
         Command::Copy { source, name } => {

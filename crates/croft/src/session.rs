@@ -160,6 +160,9 @@ fn exec_remote(
 const DETACH_PREFIX: u8 = 0x01;
 
 pub fn console(client: &Client, name: &str) -> Result<()> {
+    if client.is_remote() {
+        return console_remote(client, path_name(name)?);
+    }
     let conn = supervisor(client, name)?;
     conn.send(&Request::Console, &[])?;
     let master = match conn.recv::<Reply>()? {
@@ -176,4 +179,115 @@ pub fn console(client: &Client, name: &str) -> Result<()> {
         _ => eprintln!("\r\nDetached from {name}."),
     }
     Ok(())
+}
+
+/// `croft console` on a remote croftd, through the API: keys as typed
+/// (Ctrl+a q detaches), window sizes followed.
+fn console_remote(client: &Client, name: &str) -> Result<()> {
+    use croft_api::exec::ExecInput;
+    use std::io::Write;
+    let (controls, caught) = std::sync::mpsc::channel();
+    if let Some((rows, cols)) = terminal::window_size() {
+        let _ = controls.send(ExecInput::Resize { rows, cols });
+    }
+    let winch = terminal::WindowChanges::new()?;
+    std::thread::spawn(move || {
+        while winch.wait() {
+            if let Some((rows, cols)) = terminal::window_size() {
+                if controls.send(ExecInput::Resize { rows, cols }).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    eprintln!("Connected to the console of {name}. Detach with Ctrl+a q.\r");
+    let raw = terminal::RawMode::enter();
+    let io = croft_client::ExecIo {
+        stdin: Box::new(DetachKeys::new(std::io::stdin(), DETACH_PREFIX)),
+        output: Box::new(|_, bytes| {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(bytes).and_then(|()| out.flush());
+        }),
+        controls: caught,
+    };
+    let end = client.console(name, io);
+    drop(raw);
+    match end {
+        Ok(_) => eprintln!("\r\nDetached from {name}."),
+        Err(e) => eprintln!("\r\nConsole closed: {e}"),
+    }
+    Ok(())
+}
+
+/// Keys read through, until `prefix` then `q` (detach) ends them; the
+/// prefix twice sends it once.
+struct DetachKeys<R> {
+    inner: R,
+    prefix: u8,
+    prefix_seen: bool,
+    detached: bool,
+}
+
+impl<R> DetachKeys<R> {
+    fn new(inner: R, prefix: u8) -> Self {
+        DetachKeys {
+            inner,
+            prefix,
+            prefix_seen: false,
+            detached: false,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for DetachKeys<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if self.detached || buf.len() < 2 {
+                return Ok(0);
+            }
+            let mut raw = vec![0u8; buf.len() / 2];
+            let n = self.inner.read(&mut raw)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            let mut out = 0;
+            for &b in &raw[..n] {
+                if self.prefix_seen {
+                    self.prefix_seen = false;
+                    if b == b'q' {
+                        self.detached = true;
+                        break;
+                    }
+                    buf[out] = self.prefix;
+                    out += 1;
+                    if b != self.prefix {
+                        buf[out] = b;
+                        out += 1;
+                    }
+                } else if b == self.prefix {
+                    self.prefix_seen = true;
+                } else {
+                    buf[out] = b;
+                    out += 1;
+                }
+            }
+            if out > 0 || self.detached {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DetachKeys;
+    use std::io::Read;
+
+    #[test]
+    fn ctrl_a_q_detaches_and_ctrl_a_twice_sends_one() {
+        let mut keys = DetachKeys::new(&b"ls\x01\x01x\x01yz\x01qafter"[..], 0x01);
+        let mut got = Vec::new();
+        keys.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"ls\x01x\x01yz");
+    }
 }

@@ -249,6 +249,27 @@ fn a_tenant_manages_its_vpses_from_another_machine_over_tls() {
     );
     let gone = client.ok(&["exec", "prod:web", "--", "sh", "-c", "pidof sleep || echo none"]);
     assert_eq!(gone.trim(), "none", "the interrupted command is gone");
+    // A terminal: exec -t, and the console (busybox's askfirst shell),
+    // detached with Ctrl+a q.
+    let in_pty = |args: &[&str], input: &[u8]| {
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", &client.netns])
+            .arg(bin_dir().join("croft"))
+            .args(args)
+            .env("CROFT_CONFIG_DIR", &client.home);
+        common::run_in_pty(command, input, std::time::Duration::from_secs(15))
+    };
+    let (code, text) = in_pty(&["exec", "-t", "prod:web", "--", "sh", "-c", "tty; exit 4"], b"");
+    assert_eq!(code, Some(4), "{text}");
+    assert!(text.contains("/dev/pts/"), "no terminal inside: {text:?}");
+    let (code, text) = in_pty(&["console", "prod:web"], b"\r\recho con$((40+2))sole\r\x01q");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("con42sole"),
+        "the console did not run the command: {text:?}"
+    );
+    assert!(text.contains("Detached from web"), "{text:?}");
     client.ok(&["stop", "prod:web"]);
     client.ok(&["snapshot", "create", "prod:web", "s1"]);
     let snaps = client.ok(&["--remote", "prod", "snapshot", "list", "web"]);
@@ -315,8 +336,5 @@ fn a_tenant_manages_its_vpses_from_another_machine_over_tls() {
     let err = client.fails(&["--remote", "prod", "list"]);
     assert!(err.contains("unknown or revoked API token"), "{err}");
 
-    // console over a remote says plainly it is not there yet.
-    let err = client.fails(&["--remote", "prod", "console", "web"]);
-    assert!(err.contains("this host's VPSes only"), "{err}");
     host.ok(&["--tenant", "acme", "delete", "web", "--force"]);
 }

@@ -295,3 +295,79 @@ async fn exec_over_the_api_passes_streams_exit_codes_signals_and_window_sizes() 
         .any(|e| e.path == "/1.0/instances/web/exec" && e.status == 101));
     server.abort();
 }
+
+/// Input that yields `text`, then waits for `go` before it ends (the user
+/// detaching once they saw what they typed echoed).
+struct TypeThenDetach {
+    text: Option<&'static [u8]>,
+    go: std::sync::mpsc::Receiver<()>,
+}
+
+impl std::io::Read for TypeThenDetach {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(text) = self.text.take() {
+            buf[..text.len()].copy_from_slice(text);
+            return Ok(text.len());
+        }
+        let _ = self.go.recv();
+        Ok(0)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_attaches_over_the_api_and_detaching_leaves_the_vps_running() {
+    let sim = Sim::new().await;
+    let (addr, fingerprint, server) = listening(&sim).await;
+    let vps = sim.launch("web").await;
+    let owner: croft_api::TokenCreated = sim
+        .ok("POST", "/1.0/tokens", Some(r#"{"scope":"read-write"}"#))
+        .await;
+    let viewer: croft_api::TokenCreated = sim.ok("POST", "/1.0/tokens", Some(r#"{"scope":"read"}"#)).await;
+    let url = format!("https://{addr}");
+    let (seen, refused) = tokio::task::spawn_blocking(move || {
+        let client = |t: &str| croft_client::Client::remote(&url, &fingerprint, Some(t.to_string())).unwrap();
+        let (go_tx, go) = std::sync::mpsc::channel();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let io = croft_client::ExecIo {
+            stdin: Box::new(TypeThenDetach {
+                text: Some(b"typed"),
+                go,
+            }),
+            output: Box::new(move |_, bytes| {
+                let mut s = sink.lock().unwrap();
+                s.extend_from_slice(bytes);
+                if s.ends_with(b"typed") {
+                    let _ = go_tx.send(());
+                }
+            }),
+            controls: std::sync::mpsc::channel().1,
+        };
+        let code = client(&owner.token).console("web", io).unwrap();
+        assert_eq!(code, 0, "detached");
+        let io = croft_client::ExecIo {
+            stdin: Box::new(&b""[..]),
+            output: Box::new(|_, _| {}),
+            controls: std::sync::mpsc::channel().1,
+        };
+        let refused = client(&viewer.token).console("web", io).unwrap_err();
+        let seen = seen.lock().unwrap().clone();
+        (seen, refused)
+    })
+    .await
+    .unwrap();
+    assert_eq!(String::from_utf8_lossy(&seen), "sim console\r\ntyped");
+    assert_eq!(
+        refused.status(),
+        Some(403),
+        "a viewer may not type on the console"
+    );
+    let after = sim.info("web").await;
+    assert_eq!(
+        after.status,
+        croft_api::Status::Running,
+        "detaching leaves it running"
+    );
+    assert_eq!(after.uuid, vps.uuid);
+    server.abort();
+}

@@ -731,3 +731,76 @@ pub mod net;
 /// randomized tests too.
 #[path = "../../../croftd/tests/fuzz/mod.rs"]
 pub mod fuzz;
+
+/// Run `command` with a pty as its terminal, type `input` (a chunk per
+/// line, 0.4 s apart) and collect everything it prints: its exit code
+/// and its output.
+pub fn run_in_pty(mut command: Command, input: &[u8], timeout: Duration) -> (Option<i32>, String) {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    let mut child = command
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .spawn()
+        .unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    let fd = master.as_raw_fd();
+    let mut writer = master.try_clone().unwrap();
+    let input = input.to_vec();
+    std::thread::spawn(move || {
+        for chunk in input.split_inclusive(|b| *b == b'\r') {
+            std::thread::sleep(Duration::from_millis(400));
+            let _ = std::io::Write::write_all(&mut writer, chunk);
+        }
+    });
+    let deadline = std::time::Instant::now() + timeout;
+    let mut text = Vec::new();
+    let mut code = None;
+    loop {
+        let mut fds = [nix::poll::PollFd::new(
+            // SAFETY: `master` outlives this borrow.
+            unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16));
+        if fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(nix::poll::PollFlags::POLLIN))
+        {
+            let mut buf = [0u8; 4096];
+            match master.read(&mut buf) {
+                Ok(n) if n > 0 => text.extend_from_slice(&buf[..n]),
+                _ => {}
+            }
+        }
+        if code.is_none() {
+            if let Some(status) = child.try_wait().unwrap() {
+                code = status.code();
+                // Drain what is left, then stop.
+                std::thread::sleep(Duration::from_millis(100));
+                let mut fds = [nix::poll::PollFd::new(
+                    // SAFETY: as above.
+                    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+                    nix::poll::PollFlags::POLLIN,
+                )];
+                if nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).unwrap_or(0) > 0 {
+                    let mut buf = [0u8; 65536];
+                    if let Ok(n) = master.read(&mut buf) {
+                        text.extend_from_slice(&buf[..n]);
+                    }
+                }
+                break;
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+    }
+    let _ = child.wait();
+    (code, String::from_utf8_lossy(&text).into_owned())
+}

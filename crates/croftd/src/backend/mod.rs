@@ -199,4 +199,8 @@ pub trait Backend: Send + Sync + 'static {
     /// the API relays. Refused before anything runs if the VPS cannot
     /// take it.
     async fn exec(&self, name: &str, start: croft_api::exec::ExecStart) -> Result<session::ExecSession>;
+    /// Attach to running VPS `name`'s console: a session whose input goes
+    /// to it and whose output is what it shows (sizes apply, signals do
+    /// not); dropping the session detaches, and the VPS runs on.
+    async fn console(&self, name: &str) -> Result<session::ExecSession>;
 }

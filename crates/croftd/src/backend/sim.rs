@@ -271,4 +271,16 @@ impl Backend for SimBackend {
         tokio::spawn(super::sim_exec::run(start, ends));
         Ok(session)
     }
+
+    async fn console(&self, name: &str) -> Result<super::session::ExecSession> {
+        if self.running(name).is_none() {
+            return Err(BackendError::Unavailable {
+                name: name.to_string(),
+                detail: "it is not running".into(),
+            });
+        }
+        let (session, ends) = super::session::channels();
+        tokio::spawn(super::sim_exec::console(ends));
+        Ok(session)
+    }
 }

@@ -2,7 +2,8 @@
 //! end to end without a VPS: `echo WORDS` (stdout), `warn WORDS`
 //! (stderr), `cat` (stdin to stdout until its end), `exit N`, `sleep`
 //! (until a signal ends it: 128 + the signal), `size` (the next
-//! window size set). Anything else is "not found" (127).
+//! window size set). Anything else is "not found" (127). The console
+//! greets and echoes what is typed, until detached.
 
 use super::session::{ExecControl, ExecEnds};
 use bytes::Bytes;
@@ -60,4 +61,31 @@ pub(super) async fn run(start: ExecStart, ends: ExecEnds) {
     };
     drop(output);
     let _ = exit.send(Ok(code));
+}
+
+/// A console: a greeting, then what is typed echoed back, until the
+/// client detaches (drops the session).
+pub(super) async fn console(ends: ExecEnds) {
+    let ExecEnds {
+        mut stdin,
+        output,
+        mut control,
+        exit,
+    } = ends;
+    let _ = output
+        .send((STDOUT, Bytes::from_static(b"sim console\r\n")))
+        .await;
+    loop {
+        tokio::select! {
+            typed = stdin.recv() => match typed {
+                Some(bytes) => {
+                    let _ = output.send((STDOUT, bytes)).await;
+                }
+                None => break,
+            },
+            c = control.recv() => if c.is_none() { break },
+        }
+    }
+    drop(output);
+    let _ = exit.send(Ok(0));
 }

@@ -1,5 +1,7 @@
 //! `GET /1.0/instances/{name}/exec`: a command in a VPS over one
-//! WebSocket (the frames are `croft_api::exec`'s). The VPS is checked
+//! WebSocket (the frames are `croft_api::exec`'s); and
+//! `GET /1.0/instances/{name}/console/attach`: the console the same way,
+//! without a start frame (closing the socket detaches). The VPS is checked
 //! before the upgrade, so a missing or stopped one is a plain JSON error;
 //! what goes wrong after it is the session's last frame.
 
@@ -19,7 +21,29 @@ use std::time::Duration;
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(super) fn routes(r: Routes) -> Routes {
-    r.get("/1.0/instances/{name}/exec", VpsChange, exec)
+    r.get("/1.0/instances/{name}/exec", VpsChange, exec).get(
+        "/1.0/instances/{name}/console/attach",
+        VpsChange,
+        console,
+    )
+}
+
+async fn console(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path(name): Path<String>,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    s.instances.running(VpsName::new(&scope.tenant, &name)).await?;
+    Ok(ws.on_upgrade(move |mut socket| async move {
+        let outcome = match s.instances.console(VpsName::new(&scope.tenant, &name)).await {
+            Ok(session) => relay(&mut socket, session).await,
+            Err(e) => ExecOutput::Error {
+                message: crate::error_chain(&e),
+            },
+        };
+        finish(&mut socket, outcome).await;
+    }))
 }
 
 async fn exec(
@@ -42,6 +66,11 @@ async fn session(mut socket: WebSocket, s: AppState, tenant: String, name: Strin
         },
         Err(message) => ExecOutput::Error { message },
     };
+    finish(&mut socket, outcome).await;
+}
+
+/// The session's last frame, and the close.
+async fn finish(socket: &mut WebSocket, outcome: ExecOutput) {
     let last = serde_json::to_string(&outcome).expect("an exec outcome serializes");
     let _ = socket.send(Message::Text(last.into())).await;
     let _ = socket.send(Message::Close(None)).await;

@@ -1,6 +1,7 @@
-//! Exec for the API: croftd asks the VPS's supervisor to run the command,
-//! handing it pipes (or taking the pty it makes), and pumps them to and
-//! from the session's channels on threads of their own. What a process
+//! Exec and console for the API: croftd asks the VPS's supervisor to run
+//! the command, handing it pipes (or taking the pty it makes), or for the
+//! console's pty, and pumps them to and from the session's channels on
+//! threads of their own. What a process
 //! the command left behind writes after the command's exit is not sent
 //! (as `croft exec` on the host does): the output ends with the exit.
 
@@ -46,8 +47,45 @@ impl ContainerBackend {
                 detail,
             })?;
         let (session, ends) = channels();
-        std::thread::spawn(move || pump(Arc::new(conn), started, tty, ends));
+        std::thread::spawn(move || pump(Arc::new(conn), started, tty, Ending::HangUp, ends));
         Ok(session)
+    }
+
+    pub(super) async fn console_supervised(&self, key: &str) -> Result<ExecSession> {
+        let socket = croft_host::spec::RunDir(&self.run_dir(key)).socket();
+        let (conn, master) = crate::blocking(move || attach_console(socket))
+            .await?
+            .map_err(|detail| BackendError::Unavailable {
+                name: key.to_string(),
+                detail,
+            })?;
+        let (session, ends) = channels();
+        let started = Started::Pty { master };
+        std::thread::spawn(move || pump(Arc::new(conn), started, true, Ending::Detach, ends));
+        Ok(session)
+    }
+}
+
+/// What ends a session whose client is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// An exec: the command is hung up, as on a closed terminal.
+    HangUp,
+    /// The console: the connection that holds it is closed, and the VPS
+    /// runs on.
+    Detach,
+}
+
+/// Connect to the supervisor at `socket` and take the console's pty.
+fn attach_console(socket: PathBuf) -> std::result::Result<(Conn, OwnedFd), String> {
+    let conn = Conn::connect(&socket).map_err(|e| format!("cannot reach its supervisor: {e}"))?;
+    conn.send(&Request::Console, &[])
+        .map_err(|e| format!("the supervisor did not hand over the console: {e}"))?;
+    match conn.recv::<Reply>() {
+        Ok((Reply::Console, mut fds)) if fds.len() == 1 => Ok((conn, fds.remove(0))),
+        Ok((Reply::Error { message }, _)) => Err(message),
+        Ok((other, _)) => Err(format!("unexpected answer from the supervisor: {other:?}")),
+        Err(e) => Err(format!("the supervisor did not hand over the console: {e}")),
     }
 }
 
@@ -94,7 +132,7 @@ fn begin(socket: PathBuf, start: ExecStart) -> std::result::Result<(Conn, Starte
 
 /// Run the session to its end: stdin and control on threads of their
 /// own, output and the exit here.
-fn pump(conn: Arc<Conn>, started: Started, tty: bool, ends: ExecEnds) {
+fn pump(conn: Arc<Conn>, started: Started, tty: bool, ending: Ending, ends: ExecEnds) {
     let ExecEnds {
         stdin,
         output,
@@ -124,8 +162,12 @@ fn pump(conn: Arc<Conn>, started: Started, tty: bool, ends: ExecEnds) {
     };
     std::thread::spawn(move || feed(stdin, input));
     let signals = conn.clone();
-    std::thread::spawn(move || steer(control, &signals, master, tty));
-    let _ = exit.send(relay_output(&conn, outputs, &output));
+    std::thread::spawn(move || steer(control, &signals, master, tty, ending));
+    let outcome = relay_output(&conn, outputs, &output);
+    let _ = exit.send(match (ending, outcome) {
+        (Ending::Detach, Err(_)) => Err("the console closed: the VPS stopped".into()),
+        (_, outcome) => outcome,
+    });
 }
 
 /// Write what arrives for stdin into the command's; drop it (end of
@@ -139,18 +181,21 @@ fn feed(mut from: tokio::sync::mpsc::Receiver<Bytes>, to: OwnedFd) {
     }
 }
 
-/// Deliver signals and window sizes; a client gone before the command
-/// ended hangs it up.
+/// Deliver signals and window sizes; when the session is dropped, end
+/// it as `ending` says.
 fn steer(
     mut control: tokio::sync::mpsc::UnboundedReceiver<ExecControl>,
     conn: &Conn,
     master: Option<OwnedFd>,
     tty: bool,
+    ending: Ending,
 ) {
     while let Some(c) = control.blocking_recv() {
         match c {
             ExecControl::Signal(signal) => {
-                let _ = conn.send(&Request::Signal { signal }, &[]);
+                if ending == Ending::HangUp {
+                    let _ = conn.send(&Request::Signal { signal }, &[]);
+                }
             }
             ExecControl::Resize { rows, cols } => {
                 if let (true, Some(m)) = (tty, &master) {
@@ -161,7 +206,17 @@ fn steer(
     }
     // The session was dropped: by a client that went away, or after the
     // exit (when the supervisor no longer listens for this).
-    let _ = conn.send(&Request::Signal { signal: HANGUP }, &[]);
+    match ending {
+        Ending::HangUp => {
+            let _ = conn.send(&Request::Signal { signal: HANGUP }, &[]);
+        }
+        // The output relay then sees the connection end and returns,
+        // which drops the connection: the supervisor takes the console
+        // back.
+        Ending::Detach => {
+            let _ = nix::sys::socket::shutdown(conn.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+        }
+    }
 }
 
 /// Copy the command's output into `to` until its exit arrives on `conn`;

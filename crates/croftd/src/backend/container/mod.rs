@@ -211,4 +211,8 @@ impl Backend for ContainerBackend {
     ) -> Result<super::session::ExecSession> {
         self.exec_supervised(name, start).await
     }
+
+    async fn console(&self, name: &str) -> Result<super::session::ExecSession> {
+        self.console_supervised(name).await
+    }
 }

@@ -251,6 +251,13 @@ impl InstanceService {
         Ok(self.backend.exec(&row.key, start).await?)
     }
 
+    /// Attach to running VPS `vps`'s console: a session for the API to
+    /// relay; dropping it detaches.
+    pub async fn console(&self, vps: VpsName<'_>) -> Result<crate::backend::session::ExecSession> {
+        let row = self.running(vps).await?;
+        Ok(self.backend.console(&row.key).await?)
+    }
+
     /// The record of `vps` if it runs: 404 if there is none, 409 if it is
     /// not running.
     pub async fn running(&self, vps: VpsName<'_>) -> Result<InstanceRecord> {
