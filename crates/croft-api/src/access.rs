@@ -164,3 +164,122 @@ mod tests {
         }
     }
 }
+
+/// What `POST /1.0/trust/tokens` takes: a one-time token that enrolls
+/// one client certificate as `name`, with a role in the request's tenant
+/// (owner, the default, or viewer) or of no tenant (admin, metrics).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TrustTokenCreate {
+    pub name: String,
+    pub role: Option<String>,
+    /// How long it can be used: default 1d.
+    pub expires: Option<String>,
+}
+
+/// A trust token not yet used.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TrustToken {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub tenant: Option<String>,
+    pub created_at: String,
+    pub expires_at: String,
+    pub expired: bool,
+}
+
+/// A trust token just made: `token` is what `croft remote add NAME TOKEN`
+/// takes (a [`JoinToken`], encoded), shown once.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TrustTokenCreated {
+    pub token: String,
+    pub info: TrustToken,
+}
+
+/// `GET /1.0/trust`: the trusted certificates and the trust tokens not
+/// yet used.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Trust {
+    pub certificates: Vec<Certificate>,
+    pub tokens: Vec<TrustToken>,
+}
+
+/// A client certificate trusted by its fingerprint.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Certificate {
+    pub fingerprint: String,
+    pub name: String,
+    pub role: String,
+    pub tenant: Option<String>,
+    pub created_at: String,
+}
+
+/// `POST /1.0/trust/enroll`, sent with the client certificate to trust.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Enroll {
+    /// The trust token's secret ([`JoinToken::secret`]).
+    pub secret: String,
+}
+
+/// What a trust token carries to the user's machine: where croftd
+/// listens, the fingerprint of its certificate (which the client pins),
+/// and the secret that enrolls the client's certificate once.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JoinToken {
+    /// `host:port` addresses croftd may be reached at, most likely first.
+    pub addresses: Vec<String>,
+    pub fingerprint: String,
+    pub secret: String,
+}
+
+impl JoinToken {
+    /// The token as users copy it: `croftjoin_` and base64url of its JSON.
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        let json = serde_json::to_vec(self).expect("a join token serializes");
+        format!(
+            "croftjoin_{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+        )
+    }
+
+    pub fn decode(text: &str) -> Result<JoinToken, ValueError> {
+        use base64::Engine;
+        let bad = || ValueError("not a trust token (croft trust add prints one)".into());
+        let body = text.trim().strip_prefix("croftjoin_").ok_or_else(bad)?;
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| bad())?;
+        let token: JoinToken = serde_json::from_slice(&json).map_err(|_| bad())?;
+        if token.addresses.is_empty() || token.fingerprint.len() != 64 {
+            return Err(bad());
+        }
+        Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod join_tests {
+    use super::JoinToken;
+
+    #[test]
+    fn a_join_token_round_trips_and_garbage_is_refused() {
+        let t = JoinToken {
+            addresses: vec!["192.0.2.1:8443".into(), "[2001:db8::1]:8443".into()],
+            fingerprint: "ab".repeat(32),
+            secret: "croft_0123456789ab_cd".into(),
+        };
+        assert_eq!(JoinToken::decode(&t.encode()), Ok(t.clone()));
+        for bad in [
+            "",
+            "croftjoin_",
+            "croftjoin_!!!",
+            &t.encode().replace("croftjoin_", ""),
+        ] {
+            assert!(JoinToken::decode(bad).is_err(), "{bad}");
+        }
+    }
+}

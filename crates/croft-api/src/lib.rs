@@ -15,7 +15,10 @@ pub mod units;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub use access::{AuditEntry, Tenant, TenantCreate, Token, TokenCreate, TokenCreated, WhoAmI};
+pub use access::{
+    AuditEntry, Certificate, Enroll, JoinToken, Tenant, TenantCreate, Token, TokenCreate, TokenCreated,
+    Trust, TrustToken, TrustTokenCreate, TrustTokenCreated, WhoAmI,
+};
 pub use config::{ConfigError, InstanceConfig};
 pub use names::{validate_name, NameError};
 pub use quota::{Plan, PlanCreate, Quota, QuotaUsage, TenantUsage};

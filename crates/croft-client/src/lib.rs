@@ -217,12 +217,30 @@ impl Client {
     /// A client of the croftd at `url` (`https://HOST[:PORT]`) whose
     /// certificate has `fingerprint`, sending `token`.
     pub fn remote(url: &str, fingerprint: &str, token: Option<String>) -> Result<Client> {
+        Client::remote_with(url, fingerprint, token, None)
+    }
+
+    /// [`Client::remote`], showing the client certificate `identity`
+    /// (how a client enrolled with a trust token proves itself).
+    pub fn remote_with(
+        url: &str,
+        fingerprint: &str,
+        token: Option<String>,
+        identity: Option<&tls::Identity>,
+    ) -> Result<Client> {
         let (host, address) = parse_url(url)?;
+        let config = match identity {
+            None => tls::client_config(fingerprint),
+            Some(id) => tls::client_config_with(fingerprint, id).map_err(|e| ClientError::Io {
+                what: "cannot use the client certificate".into(),
+                source: std::io::Error::other(e),
+            })?,
+        };
         let mut client = Client::new(PathBuf::new())?;
         client.transport = Transport::Https {
             address,
             host,
-            tls: Arc::new(tls::client_config(fingerprint)),
+            tls: Arc::new(config),
             token,
         };
         Ok(client)
@@ -239,12 +257,16 @@ impl Client {
         let (host, address) = parse_url(url)?;
         let client = Client::new(PathBuf::new())?;
         client.run(async {
-            let tcp = tokio::net::TcpStream::connect(&address).await.map_err(|source| {
-                ClientError::UnreachableRemote {
+            // An address of a trust token may lead nowhere: do not wait on
+            // it for the kernel's minutes.
+            let connect = tokio::net::TcpStream::connect(&address);
+            let tcp = tokio::time::timeout(std::time::Duration::from_secs(5), connect)
+                .await
+                .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+                .map_err(|source| ClientError::UnreachableRemote {
                     address: address.clone(),
                     source,
-                }
-            })?;
+                })?;
             tls::fingerprint_of(tcp, &host)
                 .await
                 .map_err(|source| ClientError::Tls { address, source })
@@ -746,6 +768,29 @@ impl Client {
     /// The latest `limit` audit entries, newest first.
     pub fn audit(&self, limit: u32) -> Result<Vec<AuditEntry>> {
         self.get(&format!("/1.0/audit?limit={limit}"))
+    }
+
+    pub fn trust(&self) -> Result<Trust> {
+        self.get("/1.0/trust")
+    }
+
+    pub fn create_trust_token(&self, req: &TrustTokenCreate) -> Result<TrustTokenCreated> {
+        self.post("/1.0/trust/tokens", req)
+    }
+
+    /// Stop trusting a certificate (by fingerprint) or drop a trust token.
+    pub fn untrust(&self, id: &str) -> Result<()> {
+        self.delete(&format!("/1.0/trust/{}", segment(id)))
+    }
+
+    /// Trust this client's certificate with a trust token's secret.
+    pub fn enroll(&self, secret: &str) -> Result<Certificate> {
+        self.post(
+            "/1.0/trust/enroll",
+            &Enroll {
+                secret: secret.to_string(),
+            },
+        )
     }
 
     pub fn tokens(&self) -> Result<Vec<Token>> {

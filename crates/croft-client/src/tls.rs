@@ -88,16 +88,41 @@ impl ServerCertVerifier for ServerTrust {
     }
 }
 
-/// A TLS 1.3 client configuration trusting as `verifier` says.
-fn config_with(verifier: Arc<ServerTrust>) -> rustls::ClientConfig {
-    let mut config = rustls::ClientConfig::builder_with_provider(verifier.provider.clone())
+/// A client certificate and its key (PEM): what a client enrolled with
+/// a trust token shows.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub certificate_pem: String,
+    pub key_pem: String,
+}
+
+/// A TLS 1.3 client configuration trusting as `verifier` says, showing
+/// `identity` if given.
+fn config_with(
+    verifier: Arc<ServerTrust>,
+    identity: Option<&Identity>,
+) -> Result<rustls::ClientConfig, rustls::Error> {
+    use rustls::pki_types::pem::PemObject;
+    let builder = rustls::ClientConfig::builder_with_provider(verifier.provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .expect("aws-lc-rs speaks TLS 1.3")
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match identity {
+        None => builder.with_no_client_auth(),
+        Some(id) => {
+            let bad = |e: rustls::pki_types::pem::Error| {
+                rustls::Error::General(format!("the client certificate: {e}"))
+            };
+            let certs = CertificateDer::pem_slice_iter(id.certificate_pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(bad)?;
+            let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(id.key_pem.as_bytes()).map_err(bad)?;
+            builder.with_client_auth_cert(certs, key)?
+        }
+    };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config
+    Ok(config)
 }
 
 fn verifier(trust: Trust) -> Arc<ServerTrust> {
@@ -110,7 +135,19 @@ fn verifier(trust: Trust) -> Arc<ServerTrust> {
 /// A TLS 1.3 client configuration that trusts only the server whose
 /// certificate has `fingerprint`.
 pub fn client_config(fingerprint: &str) -> rustls::ClientConfig {
-    config_with(verifier(Trust::Pinned(fingerprint.to_ascii_lowercase())))
+    config_with(verifier(Trust::Pinned(fingerprint.to_ascii_lowercase())), None)
+        .expect("a configuration without a client certificate")
+}
+
+/// [`client_config`], showing the client certificate `identity`.
+pub fn client_config_with(
+    fingerprint: &str,
+    identity: &Identity,
+) -> Result<rustls::ClientConfig, rustls::Error> {
+    config_with(
+        verifier(Trust::Pinned(fingerprint.to_ascii_lowercase())),
+        Some(identity),
+    )
 }
 
 /// The name the TLS handshake gives for `host`: an IP address as one, a
@@ -125,7 +162,8 @@ pub fn server_name(host: &str) -> ServerName<'static> {
 /// presents; the handshake is abandoned once it is seen.
 pub async fn fingerprint_of(tcp: tokio::net::TcpStream, host: &str) -> std::io::Result<String> {
     let recorder = verifier(Trust::Record(Mutex::new(None)));
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config_with(recorder.clone())));
+    let config = config_with(recorder.clone(), None).expect("a configuration without a client certificate");
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let outcome = connector.connect(server_name(host), tcp).await;
     let seen = match &recorder.trust {
         Trust::Record(seen) => seen.lock().expect("recorder poisoned").take(),

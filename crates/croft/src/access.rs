@@ -385,6 +385,94 @@ pub fn token(client: &Client, command: TokenCommand) -> Result<()> {
     Ok(())
 }
 
+#[derive(Subcommand)]
+pub enum TrustCommand {
+    /// Make a one-time trust token for NAME's machine to enroll its client
+    /// certificate with (`croft remote add REMOTE TOKEN` there); with
+    /// --tenant an owner (or --role viewer) of that tenant.
+    Add {
+        name: String,
+        /// owner or viewer in the tenant; admin or metrics without one.
+        #[arg(long)]
+        role: Option<String>,
+        /// How long the token can be used.
+        #[arg(long, default_value = "1d")]
+        expires: String,
+    },
+    /// The trusted client certificates and the trust tokens not yet used.
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Stop trusting a certificate (by fingerprint), or drop a trust token
+    /// (by id): at once.
+    Remove { id: String },
+}
+
+pub fn trust(client: &Client, command: TrustCommand) -> Result<()> {
+    match command {
+        TrustCommand::Add { name, role, expires } => {
+            croft_api::validate_name(&name).map_err(|e| anyhow!("trust name {e}"))?;
+            croft_api::access::parse_lifetime(&expires)?;
+            let made = client.create_trust_token(&croft_api::TrustTokenCreate {
+                name,
+                role,
+                expires: Some(expires),
+            })?;
+            let t = &made.info;
+            let whose = match &t.tenant {
+                Some(tenant) => format!("{} of tenant {tenant}", t.role),
+                None => t.role.clone(),
+            };
+            eprintln!(
+                "Trust token {} for {} ({whose}), usable once until {}:",
+                t.id, t.name, t.expires_at
+            );
+            println!("{}", made.token);
+        }
+        TrustCommand::List { format } => {
+            let trust = client.trust()?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&trust)?);
+            } else {
+                let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+                let certs = trust.certificates.iter().map(|c| {
+                    vec![
+                        c.name.clone(),
+                        c.role.clone(),
+                        dash(&c.tenant),
+                        "trusted".into(),
+                        c.fingerprint.clone(),
+                    ]
+                });
+                let tokens = trust.tokens.iter().map(|t| {
+                    let state = if t.expired {
+                        "token expired"
+                    } else {
+                        "token not used"
+                    };
+                    vec![
+                        t.name.clone(),
+                        t.role.clone(),
+                        dash(&t.tenant),
+                        state.into(),
+                        t.id.clone(),
+                    ]
+                });
+                print_table(
+                    &["NAME", "ROLE", "TENANT", "STATE", "FINGERPRINT OR ID"],
+                    certs.chain(tokens),
+                );
+            }
+        }
+        TrustCommand::Remove { id } => {
+            client.untrust(&id)?;
+            println!("Removed {id}");
+        }
+    }
+    Ok(())
+}
+
 pub fn whoami(client: &Client, format: Format) -> Result<()> {
     let me = client.whoami()?;
     if format == Format::Json {

@@ -240,6 +240,12 @@ enum Command {
         #[command(subcommand)]
         command: access::PlanCommand,
     },
+    /// Client certificates trusted by this croftd, and the trust tokens
+    /// that enroll them.
+    Trust {
+        #[command(subcommand)]
+        command: access::TrustCommand,
+    },
     /// API tokens for remote callers and automation.
     Token {
         #[command(subcommand)]
@@ -533,8 +539,14 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
             if format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&i)?);
             } else {
-                let host = client.host_details(path_name(&name)?)?;
-                print_info(&i, &host);
+                // How it sits on the host is the admin's to see; a tenant's
+                // view goes without it.
+                let host = match client.host_details(path_name(&name)?) {
+                    Ok(host) => Some(host),
+                    Err(e) if e.status() == Some(403) => None,
+                    Err(e) => return Err(e.into()),
+                };
+                print_info(&i, host.as_ref());
             }
         }
         Command::Start {
@@ -661,6 +673,7 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
         Command::Firewall { command } => network::firewall(&client, command)?,
         Command::Tenant { command } => access::tenant(&client, command)?,
         Command::Token { command } => access::token(&client, command)?,
+        Command::Trust { command } => access::trust(&client, command)?,
         Command::Plan { command } => access::plan(&client, command)?,
         Command::Whoami { format } => access::whoami(&client, format)?,
         Command::Audit { limit, format } => access::audit(&client, limit, format)?,
@@ -804,8 +817,11 @@ pub(crate) fn print_table(header: &[&str], rows: impl Iterator<Item = Vec<String
     }
 }
 
-fn print_info(i: &Instance, host: &croft_api::HostDetails) {
+fn print_info(i: &Instance, host: Option<&croft_api::HostDetails>) {
     println!("Name:        {}", i.name);
+    if i.tenant != "default" {
+        println!("Tenant:      {}", i.tenant);
+    }
     println!("UUID:        {}", i.uuid);
     match &i.rescue {
         Some(image) => println!("Status:      {} (rescue system {image}, disk at /mnt)", i.status),
@@ -813,13 +829,15 @@ fn print_info(i: &Instance, host: &croft_api::HostDetails) {
     }
     println!("Image:       {}", i.image);
     println!("Created:     {}", i.created_at);
-    println!(
-        "Id range:    {}-{}",
-        host.uid_base,
-        u64::from(host.uid_base) + u64::from(host.id_count) - 1
-    );
-    if let Some(pid) = host.init_pid {
-        println!("Init PID:    {pid}");
+    if let Some(host) = host {
+        println!(
+            "Id range:    {}-{}",
+            host.uid_base,
+            u64::from(host.uid_base) + u64::from(host.id_count) - 1
+        );
+        if let Some(pid) = host.init_pid {
+            println!("Init PID:    {pid}");
+        }
     }
     if let Some(e) = &i.last_exit {
         println!("Last exit:   {e}");

@@ -19,10 +19,13 @@ pub const LOCAL: &str = "local";
 
 #[derive(Subcommand)]
 pub enum RemoteCommand {
-    /// Add a remote croftd: pin its certificate and keep its API token.
+    /// Add a remote croftd: with a trust token (`croft trust add` there
+    /// prints one), which carries its address and certificate, enroll this
+    /// machine's client certificate; or with its URL and an API token.
     Add {
         name: String,
-        /// https://HOST[:PORT] (port 8443 if none).
+        /// A trust token, or https://HOST[:PORT] (port 8443 if none).
+        #[arg(value_name = "TOKEN|URL")]
         url: String,
         /// The API token to present (croft token create on the server).
         #[arg(long, env = "CROFT_TOKEN", hide_env_values = true)]
@@ -55,6 +58,9 @@ pub struct Remote {
     pub fingerprint: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// Whether this machine's client certificate is trusted there.
+    #[serde(default)]
+    pub certificate: bool,
 }
 
 /// The user's remotes file.
@@ -127,10 +133,15 @@ impl Remotes {
             .remotes
             .get(name)
             .ok_or_else(|| anyhow!("no remote {name} (croft remote list)"))?;
-        Ok(Client::remote(
+        let identity = match remote.certificate {
+            true => Some(identity()?),
+            false => None,
+        };
+        Ok(Client::remote_with(
             &remote.url,
             &remote.fingerprint,
             remote.token.clone(),
+            identity.as_ref(),
         )?)
     }
 
@@ -138,6 +149,41 @@ impl Remotes {
     pub fn knows(&self, name: &str) -> bool {
         name == LOCAL || self.remotes.contains_key(name)
     }
+}
+
+/// This machine's client certificate (made on first use, its key 0600),
+/// which remotes enrolled with a trust token know it by.
+fn identity() -> Result<croft_client::tls::Identity> {
+    let dir = path()
+        .and_then(|p| p.parent().map(|d| d.to_path_buf()))
+        .ok_or_else(|| anyhow!("no HOME to keep the client certificate in (set CROFT_CONFIG_DIR)"))?;
+    let (cert, key) = (dir.join("client.crt"), dir.join("client.key"));
+    if !cert.exists() && !key.exists() {
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let host = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "croft".into());
+        let made =
+            rcgen::generate_simple_self_signed(vec![host]).context("cannot make a client certificate")?;
+        let write = |path: &PathBuf, mode: u32, text: &str| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(path)
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .with_context(|| format!("cannot write {}", path.display()))
+        };
+        write(&key, 0o600, &made.key_pair.serialize_pem())?;
+        write(&cert, 0o644, &made.cert.pem())?;
+    }
+    let read =
+        |p: &PathBuf| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()));
+    Ok(croft_client::tls::Identity {
+        certificate_pem: read(&cert)?,
+        key_pem: read(&key)?,
+    })
 }
 
 /// Take `REMOTE:` off arguments that name a VPS on a remote
@@ -179,6 +225,14 @@ pub fn run(command: RemoteCommand) -> Result<()> {
             if remotes.knows(&name) {
                 bail!("remote {name} already exists (croft remote remove {name} first)");
             }
+            if url.starts_with("croftjoin_") {
+                let remote = join(&url)?;
+                let shown = remote.url.clone();
+                remotes.remotes.insert(name.clone(), remote);
+                remotes.save()?;
+                println!("Added remote {name} ({shown}): this machine's certificate is trusted there");
+                return Ok(());
+            }
             croft_client::parse_url(&url)?;
             let shown = Client::server_fingerprint(&url)?;
             match fingerprint {
@@ -193,6 +247,7 @@ pub fn run(command: RemoteCommand) -> Result<()> {
                 url: url.clone(),
                 fingerprint: shown,
                 token,
+                certificate: false,
             };
             // The token is tried before anything is kept.
             let client = Client::remote(&remote.url, &remote.fingerprint, remote.token.clone())?;
@@ -249,6 +304,36 @@ pub fn run(command: RemoteCommand) -> Result<()> {
     Ok(())
 }
 
+/// Use trust token `text`: find croftd at one of its addresses showing
+/// the certificate the token names (nothing is sent to any other), and
+/// enroll this machine's client certificate there.
+fn join(text: &str) -> Result<Remote> {
+    let token = croft_api::JoinToken::decode(text)?;
+    let identity = identity()?;
+    let mut tried = Vec::new();
+    for address in &token.addresses {
+        let url = format!("https://{address}");
+        match Client::server_fingerprint(&url) {
+            Ok(shown) if shown == token.fingerprint => {
+                let client = Client::remote_with(&url, &token.fingerprint, None, Some(&identity))?;
+                client.enroll(&token.secret)?;
+                return Ok(Remote {
+                    url,
+                    fingerprint: token.fingerprint,
+                    token: None,
+                    certificate: true,
+                });
+            }
+            Ok(other) => tried.push(format!("{address} shows another certificate ({other})")),
+            Err(e) => tried.push(format!("{address}: {e}")),
+        }
+    }
+    bail!(
+        "no address in the trust token reaches its croftd: {}",
+        tried.join("; ")
+    )
+}
+
 /// Ask the user to trust a certificate seen for the first time; without
 /// a terminal to ask on, refuse and say how to trust it.
 fn confirm(url: &str, fingerprint: &str) -> Result<()> {
@@ -279,6 +364,7 @@ mod tests {
                 url: "https://192.0.2.1".into(),
                 fingerprint: "ab".into(),
                 token: None,
+                certificate: false,
             },
         );
         let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();

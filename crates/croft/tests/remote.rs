@@ -324,6 +324,37 @@ fn a_tenant_manages_its_vpses_from_another_machine_over_tls() {
         "no token in the audit log"
     );
 
+    // A trust token: the client's certificate enrolled, croftd's pinned
+    // from the token; the certificate's role is the token's.
+    let join = host.ok(&["--tenant", "acme", "trust", "add", "laptop", "--role", "viewer"]);
+    let added = client.ok(&["remote", "add", "office", join.trim()]);
+    assert!(added.contains("trusted there"), "{added}");
+    let key = std::fs::metadata(client.home.join("client.key")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777,
+        0o600
+    );
+    let me: croft_api::WhoAmI =
+        serde_json::from_str(&client.ok(&["--remote", "office", "whoami", "--format", "json"])).unwrap();
+    assert_eq!(
+        (me.name.as_str(), me.role.as_str(), me.credential.as_str()),
+        ("certificate laptop", "viewer", "certificate")
+    );
+    assert!(client.ok(&["info", "office:web"]).contains("web"));
+    let err = client.fails(&["stop", "office:web"]);
+    assert!(err.contains("viewer role"), "{err}");
+    let err = client.fails(&["remote", "add", "again", join.trim()]);
+    assert!(err.contains("unknown or used trust token"), "{err}");
+    let trust: croft_api::Trust = host.ok_json(&["trust", "list", "--format", "json"]);
+    let laptop = trust
+        .certificates
+        .iter()
+        .find(|c| c.name == "laptop")
+        .expect("trusted");
+    host.ok(&["trust", "remove", &laptop.fingerprint]);
+    let err = client.fails(&["--remote", "office", "list"]);
+    assert!(err.contains("not trusted"), "{err}");
+
     // The admin's tables name what was made.
     let id = token.split('_').nth(1).unwrap();
     assert!(host.ok(&["token", "list"]).contains(id));

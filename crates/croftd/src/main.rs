@@ -153,11 +153,13 @@ async fn https_listener(
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("listen on {address} (https_address)"))?;
-    let bound = listener.local_addr()?.to_string();
+    let bound_addr = listener.local_addr()?;
+    let bound = bound_addr.to_string();
     info!(address = %bound, fingerprint = %identity.fingerprint, "listening for remote callers (TLS 1.3)");
     services.https = Some(croftd::service::Https {
         address: bound,
         fingerprint: identity.fingerprint,
+        bound: bound_addr,
     });
     Ok((listener, config))
 }

@@ -339,6 +339,7 @@ fn expected_roles(action: Action) -> &'static [Role] {
         Action::HostRead => &[Admin, Metrics],
         Action::PlanRead => &[Admin, Owner, Viewer],
         Action::PlanManage => &[Admin],
+        Action::Enroll => &[Admin, Owner, Viewer, Metrics],
     }
 }
 
@@ -463,4 +464,132 @@ async fn every_change_is_audited_with_who_and_what_and_never_a_secret() {
     assert_eq!(acme[0].method, "DELETE");
     let (status, _) = as_token(&sim, &owner.token, "GET", "/1.0/audit", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "the audit log is the admin's");
+}
+
+#[tokio::test]
+async fn a_trust_token_enrolls_one_certificate_once_with_its_role() {
+    let sim = Sim::new().await;
+    tenant(&sim, "acme").await;
+    launch_in(&sim, "acme", "web").await;
+    let (alice, mallory) = ("aa".repeat(32), "ee".repeat(32));
+    // Not trusted yet: 401, saying how to be.
+    let (status, msg) = sim
+        .send_with_certificate(&alice, "GET", "/1.0/instances", None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        msg.contains("not trusted") && msg.contains("croft remote add"),
+        "{msg}"
+    );
+
+    let made: croft_api::TrustTokenCreated = sim
+        .ok(
+            "POST",
+            "/1.0/trust/tokens?tenant=acme",
+            Some(r#"{"name":"alice","role":"viewer"}"#),
+        )
+        .await;
+    let join = croft_api::JoinToken::decode(&made.token).unwrap();
+    assert_eq!(
+        join.fingerprint,
+        "ab".repeat(32),
+        "the server's certificate, to pin"
+    );
+    assert_eq!(join.addresses, ["127.0.0.1:8443"]);
+    assert_eq!(
+        (made.info.role.as_str(), made.info.tenant.as_deref()),
+        ("viewer", Some("acme"))
+    );
+    let enroll = format!(r#"{{"secret":"{}"}}"#, join.secret);
+    // A wrong secret, and no certificate at all, enroll nothing.
+    let forged = format!(r#"{{"secret":"{}0"}}"#, &join.secret[..join.secret.len() - 1]);
+    let (status, _) = sim
+        .send_with_certificate(&mallory, "POST", "/1.0/trust/enroll", Some(&forged))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, msg) = sim
+        .send_as(Some("x"), "POST", "/1.0/trust/enroll", Some(&enroll))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        String::from_utf8_lossy(&msg)
+    );
+
+    let (status, msg) = sim
+        .send_with_certificate(&alice, "POST", "/1.0/trust/enroll", Some(&enroll))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{msg}");
+    // Used: a second certificate cannot enroll with it.
+    let (status, msg) = sim
+        .send_with_certificate(&mallory, "POST", "/1.0/trust/enroll", Some(&enroll))
+        .await;
+    assert_eq!(
+        (status, msg.as_str()),
+        (StatusCode::UNAUTHORIZED, "unknown or used trust token")
+    );
+
+    // Alice is a viewer of acme: she sees its VPS, changes nothing, and
+    // finds no other tenant.
+    let (status, body) = sim
+        .send_with_certificate(&alice, "GET", "/1.0/auth/whoami", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let me: WhoAmI = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (
+            me.name.as_str(),
+            me.role.as_str(),
+            me.tenant.as_deref(),
+            me.credential.as_str()
+        ),
+        ("certificate alice", "viewer", Some("acme"), "certificate")
+    );
+    let (status, _) = sim
+        .send_with_certificate(&alice, "GET", "/1.0/instances/web", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = sim
+        .send_with_certificate(&alice, "DELETE", "/1.0/instances/web", None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = sim
+        .send_with_certificate(&alice, "GET", "/1.0/instances?tenant=default", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Listed; removed at once.
+    let trust: croft_api::Trust = sim.ok("GET", "/1.0/trust", None).await;
+    assert_eq!(trust.certificates.len(), 1);
+    assert!(trust.tokens.is_empty(), "a used token is gone");
+    let (status, _) = sim.send("DELETE", &format!("/1.0/trust/{alice}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = sim
+        .send_with_certificate(&alice, "GET", "/1.0/instances", None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Only an admin grants roles of no tenant; tokens expire.
+    let owner = token(&sim, Some("acme"), r#"{"scope":"read-write"}"#).await;
+    let (status, _) = as_token(
+        &sim,
+        &owner.token,
+        "POST",
+        "/1.0/trust/tokens",
+        Some(r#"{"name":"evil","role":"admin"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    sim.refused(
+        "POST",
+        "/1.0/trust/tokens",
+        Some(r#"{"name":"x","expires":"never"}"#),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let log: Vec<croft_api::AuditEntry> = sim.ok("GET", "/1.0/audit", None).await;
+    assert!(log
+        .iter()
+        .any(|e| e.path == "/1.0/trust/enroll" && e.status == 201 && e.caller.contains(&alice)));
 }

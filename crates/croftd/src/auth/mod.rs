@@ -52,6 +52,8 @@ pub enum Credential {
     LocalSocket,
     /// A bearer API token, by its public id.
     Token { id: String },
+    /// A client certificate trusted by its fingerprint.
+    Certificate { fingerprint: String },
 }
 
 /// Who makes a request: its role, the tenant a tenant role belongs to,
@@ -112,6 +114,10 @@ pub enum Action {
     PlanManage,
     /// Read the audit log.
     AuditRead,
+    /// Enroll a client certificate with a trust token: the one action of
+    /// a caller not yet trusted (the guard lets it through to its
+    /// handler, which checks the token).
+    Enroll,
 }
 
 /// One rule: which roles may do an action, and whether the action is
@@ -208,6 +214,12 @@ const POLICY: &[Rule] = &[
         tenant_scoped: false,
         what: "read the audit log",
     },
+    Rule {
+        action: Action::Enroll,
+        roles: &[Admin, Owner, Viewer, Metrics],
+        tenant_scoped: false,
+        what: "enroll a certificate",
+    },
 ];
 
 fn rule(action: Action) -> &'static Rule {
@@ -238,6 +250,7 @@ impl Action {
                 | Action::TenantManage
                 | Action::TokenManage
                 | Action::PlanManage
+                | Action::Enroll
         )
     }
 
@@ -280,7 +293,8 @@ pub fn authorize(caller: &Caller, action: Action, tenant: Option<&str>) -> Resul
 pub fn permitted(caller: &Caller) -> Vec<Action> {
     POLICY
         .iter()
-        .filter(|r| r.roles.contains(&caller.role))
+        // Enrolling is what a caller does before it has a role.
+        .filter(|r| r.roles.contains(&caller.role) && r.action != Action::Enroll)
         .map(|r| r.action)
         .collect()
 }

@@ -2,10 +2,13 @@
 //! who the caller is, the tenants with their quotas and usage, their API
 //! tokens, and plans; and `/1.0/audit`, the audit log.
 
+use super::guard::Peer;
 use super::guard::Scope;
 use super::routes::Routes;
 use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState};
-use crate::auth::Action::{AuditRead, Connect, PlanManage, PlanRead, TenantManage, TenantRead, TokenManage};
+use crate::auth::Action::{
+    AuditRead, Connect, Enroll, PlanManage, PlanRead, TenantManage, TenantRead, TokenManage,
+};
 use crate::auth::{permitted, Caller, Credential};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -28,6 +31,10 @@ pub(super) fn routes(r: Routes) -> Routes {
         .post("/1.0/tokens", TokenManage, create_token)
         .delete("/1.0/tokens/{id}", TokenManage, revoke_token)
         .get("/1.0/audit", AuditRead, audit)
+        .get("/1.0/trust", TokenManage, list_trust)
+        .post("/1.0/trust/tokens", TokenManage, create_trust_token)
+        .delete("/1.0/trust/{id}", TokenManage, untrust)
+        .post("/1.0/trust/enroll", Enroll, enroll)
 }
 
 async fn whoami(caller: Caller) -> Json<croft_api::WhoAmI> {
@@ -36,6 +43,7 @@ async fn whoami(caller: Caller) -> Json<croft_api::WhoAmI> {
         credential: match caller.credential {
             Credential::LocalSocket => "local-socket".into(),
             Credential::Token { .. } => "token".into(),
+            Credential::Certificate { .. } => "certificate".into(),
         },
         name: caller.name,
         role: caller.role.as_str().into(),
@@ -161,4 +169,63 @@ async fn audit(
         .audit(scope.listing(&caller), q.limit.unwrap_or(100))
         .await?;
     Ok(Json(entries).into_response())
+}
+
+/// The certificates trusted and the trust tokens pending: the request's
+/// tenant's, or all for the admin who names none.
+async fn list_trust(State(s): State<AppState>, caller: Caller, scope: Scope) -> ApiResult<Response> {
+    let (tokens, certificates) = s.access.trust(scope.listing(&caller)).await?;
+    Ok(Json(croft_api::Trust { certificates, tokens }).into_response())
+}
+
+/// A trust token for a client certificate; it carries where croftd
+/// listens and its certificate's fingerprint.
+async fn create_trust_token(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: Scope,
+    ApiJson(req): ApiJson<croft_api::TrustTokenCreate>,
+) -> ApiResult<Response> {
+    let Some(https) = &s.https else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "croftd does not listen for remote callers: set https_address in its configuration",
+        ));
+    };
+    let made = s
+        .access
+        .create_trust_token(
+            &caller,
+            &scope.tenant,
+            req,
+            super::tls::reachable_addresses(https.bound),
+            https.fingerprint.clone(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(made)).into_response())
+}
+
+async fn untrust(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    s.access.untrust(&caller, caller.tenant.as_deref(), &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Trust the client certificate this request came with, by a trust
+/// token's secret.
+async fn enroll(
+    State(s): State<AppState>,
+    peer: Peer,
+    ApiJson(req): ApiJson<croft_api::Enroll>,
+) -> ApiResult<Response> {
+    let Peer::Remote {
+        addr,
+        certificate: Some(fingerprint),
+    } = peer
+    else {
+        return Err(ApiError::bad_request(
+            "enrolling needs a client certificate, over the network (croft remote add NAME TOKEN)",
+        ));
+    };
+    let cert = s.access.enroll(&req.secret, &fingerprint, addr.ip()).await?;
+    Ok((StatusCode::CREATED, Json(cert)).into_response())
 }

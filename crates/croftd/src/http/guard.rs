@@ -17,12 +17,16 @@ use std::net::SocketAddr;
 
 /// How a request reached croftd: put on every request by the listener
 /// that accepted it. A request without one is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Peer {
     /// The local socket (mode 0600): root on this host.
     Local,
-    /// The network, from this address.
-    Remote(SocketAddr),
+    /// The network, from `addr`, with the fingerprint of the client
+    /// certificate it showed, if any.
+    Remote {
+        addr: SocketAddr,
+        certificate: Option<String>,
+    },
 }
 
 /// The tenant a request acts in: a tenant role's own; the admin's
@@ -55,13 +59,33 @@ pub(super) async fn guard(State(g): State<Guard>, mut req: Request, next: Next) 
     let peer = req
         .extensions()
         .get::<Peer>()
-        .copied()
+        .cloned()
         .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "a request from no listener"))?;
-    let caller = match peer {
+    if g.action == Action::Enroll {
+        return Ok(enroll(&g, &peer, req, next).await);
+    }
+    let caller = match &peer {
         Peer::Local => Caller::host_root(),
-        Peer::Remote(addr) => {
-            let token = bearer(req.headers())?;
-            g.services.access.authenticate(token, addr.ip()).await?
+        Peer::Remote { addr, certificate } => {
+            match (req.headers().contains_key(header::AUTHORIZATION), certificate) {
+                (false, Some(fingerprint)) => g
+                    .services
+                    .access
+                    .authenticate_certificate(fingerprint)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            StatusCode::UNAUTHORIZED,
+                            format!(
+                                "client certificate {fingerprint} is not trusted: enroll it with a trust token (croft remote add NAME TOKEN)"
+                            ),
+                        )
+                    })?,
+                _ => {
+                    let token = bearer(req.headers())?;
+                    g.services.access.authenticate(token, addr.ip()).await?
+                }
+            }
         }
     };
     let asked = take_tenant(req.uri_mut())?;
@@ -91,10 +115,7 @@ pub(super) async fn guard(State(g): State<Guard>, mut req: Request, next: Next) 
         path: req.uri().path().to_string(),
         action: g.action.name(),
         status: 0,
-        remote: match peer {
-            Peer::Local => None,
-            Peer::Remote(addr) => Some(addr.to_string()),
-        },
+        remote: remote_of(&peer),
     });
     let response = match authorize(&caller, g.action, Some(&scope.tenant)) {
         Ok(()) => serve(&g, caller, scope, req, next).await,
@@ -107,6 +128,47 @@ pub(super) async fn guard(State(g): State<Guard>, mut req: Request, next: Next) 
         }
     }
     Ok(response)
+}
+
+/// Where a request came from, for the audit log.
+fn remote_of(peer: &Peer) -> Option<String> {
+    match peer {
+        Peer::Local => None,
+        Peer::Remote { addr, .. } => Some(addr.to_string()),
+    }
+}
+
+/// An enrollment: the one request a caller makes before it is trusted
+/// (the trust token it carries is its proof), audited all the same.
+async fn enroll(g: &Guard, peer: &Peer, mut req: Request, next: Next) -> Response {
+    let entry = croft_api::AuditEntry {
+        id: 0,
+        at: String::new(),
+        caller: match peer {
+            Peer::Remote {
+                certificate: Some(fingerprint),
+                ..
+            } => format!("certificate {fingerprint}"),
+            _ => "untrusted".into(),
+        },
+        role: "none".into(),
+        tenant: String::new(),
+        method: req.method().to_string(),
+        path: req.uri().path().to_string(),
+        action: g.action.name(),
+        status: 0,
+        remote: remote_of(peer),
+    };
+    req.extensions_mut().insert(peer.clone());
+    let response = next.run(req).await;
+    let entry = croft_api::AuditEntry {
+        status: response.status().as_u16(),
+        ..entry
+    };
+    if let Err(e) = g.services.access.record_audit(&entry).await {
+        tracing::error!("cannot write the audit log: {}", crate::error_chain(&e));
+    }
+    response
 }
 
 /// The rest of an authorized request: the tenant it names checked, then
@@ -129,7 +191,7 @@ fn bearer(headers: &axum::http::HeaderMap) -> ApiResult<&str> {
     let missing = || {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "authentication required: send an API token as Authorization: Bearer <token>",
+            "authentication required: a trusted client certificate, or an API token as Authorization: Bearer <token>",
         )
     };
     let value = headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
@@ -185,6 +247,14 @@ fn from_guard<T: Clone + Send + Sync + 'static>(parts: &Parts) -> ApiResult<T> {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        from_guard(parts)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {

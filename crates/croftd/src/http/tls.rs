@@ -2,8 +2,9 @@
 //! is built without TLS 1.2), with a server certificate the admin gives or
 //! a self-signed one made on first start. Clients pin it by its SHA-256
 //! fingerprint, SSH-style; remote callers then prove who they are per
-//! request (the guard). Each connection's requests carry its address as
-//! their [`Peer`].
+//! request (the guard), by a client certificate the handshake asks for
+//! or a bearer token. Each connection's requests carry its address and
+//! its certificate's fingerprint as their [`Peer`].
 
 use super::Peer;
 use axum::Router;
@@ -119,13 +120,113 @@ fn create(cert: &Path, key: &Path, names: &[String]) -> Result<(), TlsError> {
     Ok(())
 }
 
-/// A TLS 1.3-only server configuration for `identity`, speaking HTTP/1.1.
+/// Asks for a client certificate and takes any that proves its key in
+/// the handshake: whether it is trusted is the guard's to say, by its
+/// fingerprint (clients without one use bearer tokens).
+#[derive(Debug)]
+struct AnyClientCertificate {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::server::danger::ClientCertVerifier for AnyClientCertificate {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The `host:port` addresses clients may reach a listener bound to
+/// `bound` at: that address, or, for an unspecified one (`[::]`,
+/// `0.0.0.0`), the host's interface addresses, global ones first and
+/// loopback last.
+pub fn reachable_addresses(bound: std::net::SocketAddr) -> Vec<String> {
+    use std::net::{IpAddr, SocketAddr};
+    let port = bound.port();
+    if !bound.ip().is_unspecified() {
+        return vec![bound.to_string()];
+    }
+    let mut found: Vec<IpAddr> = nix::ifaddrs::getifaddrs()
+        .map(|addrs| {
+            addrs
+                .filter_map(|a| a.address)
+                .filter_map(|a| {
+                    a.as_sockaddr_in()
+                        .map(|v4| IpAddr::V4(v4.ip()))
+                        .or_else(|| a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+                })
+                // An IPv4 listener is not reached at IPv6 addresses.
+                .filter(|ip| bound.is_ipv6() || ip.is_ipv4())
+                // Link-local IPv6 needs a zone a URL cannot carry well.
+                .filter(|ip| !matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort_by_key(|ip| ip.is_loopback());
+    found.dedup();
+    found
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port).to_string())
+        .collect()
+}
+
+/// A TLS 1.3-only server configuration for `identity`, speaking HTTP/1.1,
+/// asking for (not requiring) a client certificate.
 pub fn server_config(identity: &ServerIdentity) -> Result<rustls::ServerConfig, TlsError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = Arc::new(AnyClientCertificate {
+        provider: provider.clone(),
+    });
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(TlsError::Config)?
-        .with_no_client_auth()
+        .with_client_cert_verifier(verifier)
         .with_single_cert(identity.certs.clone(), identity.key.clone_key())
         .map_err(TlsError::Config)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -158,10 +259,17 @@ pub async fn serve(listener: TcpListener, config: rustls::ServerConfig, router: 
                 Ok(Err(e)) => return debug!(%addr, "TLS handshake failed: {e}"),
                 Err(_) => return debug!(%addr, "TLS handshake timed out"),
             };
+            let certificate = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|leaf| fingerprint(leaf));
+            let peer = Peer::Remote { addr, certificate };
             let service = tower::ServiceExt::map_request(
                 router,
                 move |mut req: axum::extract::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(Peer::Remote(addr));
+                    req.extensions_mut().insert(peer.clone());
                     req
                 },
             );

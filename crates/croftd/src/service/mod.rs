@@ -60,6 +60,9 @@ pub struct Services {
 pub struct Https {
     pub address: String,
     pub fingerprint: String,
+    /// The address it is bound to (trust tokens carry the addresses it
+    /// is reachable at, as of when they are made).
+    pub bound: std::net::SocketAddr,
 }
 
 /// What the services are built from.

@@ -23,6 +23,33 @@ pub struct PlanRecord {
     pub config: std::collections::BTreeMap<String, String>,
 }
 
+/// A client certificate trusted by its fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateRecord {
+    /// SHA-256 of the certificate, lowercase hex.
+    pub fingerprint: String,
+    /// Who it is (the trust token's name).
+    pub name: String,
+    pub role: Role,
+    pub tenant: Option<String>,
+    pub created_at: String,
+}
+
+/// A one-time trust token as stored: its secret's hash only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustTokenRecord {
+    pub id: String,
+    pub hash: String,
+    /// The name the certificate it enrolls gets.
+    pub name: String,
+    pub role: Role,
+    pub tenant: Option<String>,
+    pub created_at: String,
+    pub expires_at: String,
+    /// Whether `expires_at` has passed, as of the read.
+    pub expired: bool,
+}
+
 /// A bearer API token as stored: never the token, only its secret's hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
@@ -102,4 +129,29 @@ pub trait AccessStore: Send + Sync {
     async fn record_audit(&self, entry: &croft_api::AuditEntry) -> Result<()>;
     /// The latest `limit` entries (of `tenant`, or of all), newest first.
     async fn audit(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<croft_api::AuditEntry>>;
+
+    // --- Trust: client certificates and the tokens that enroll them ---
+    /// Record a trust token (its `created_at`, `expired` are the store's),
+    /// valid for `lifetime_secs`; a tenant that is not there is
+    /// [`StoreError::Missing`](super::StoreError::Missing).
+    async fn create_trust_token(
+        &self,
+        token: &TrustTokenRecord,
+        lifetime_secs: u64,
+    ) -> Result<TrustTokenRecord>;
+    async fn trust_token(&self, id: &str) -> Result<Option<TrustTokenRecord>>;
+    /// Every trust token not yet used (of `tenant`, or all), newest first.
+    async fn trust_tokens(&self, tenant: Option<&str>) -> Result<Vec<TrustTokenRecord>>;
+    /// Forget a trust token; false if there was none.
+    async fn delete_trust_token(&self, id: &str) -> Result<bool>;
+    /// Use trust token `id` up and trust `cert`, in one transaction:
+    /// false (and nothing trusted) if the token is gone already (used by a
+    /// concurrent enrollment); a fingerprint already trusted is
+    /// [`StoreError::Taken`](super::StoreError::Taken).
+    async fn enroll(&self, id: &str, cert: &CertificateRecord) -> Result<bool>;
+    async fn certificate(&self, fingerprint: &str) -> Result<Option<CertificateRecord>>;
+    /// The trusted certificates (of `tenant`, or all), by name.
+    async fn certificates(&self, tenant: Option<&str>) -> Result<Vec<CertificateRecord>>;
+    /// Stop trusting a certificate at once; false if it was not trusted.
+    async fn delete_certificate(&self, fingerprint: &str) -> Result<bool>;
 }

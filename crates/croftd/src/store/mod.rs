@@ -21,7 +21,9 @@ use std::collections::{BTreeMap, HashMap};
 use thiserror::Error;
 use uuid::Uuid;
 
-pub use access::{AccessStore, NewTokenRecord, PlanRecord, TenantRecord, TokenRecord};
+pub use access::{
+    AccessStore, CertificateRecord, NewTokenRecord, PlanRecord, TenantRecord, TokenRecord, TrustTokenRecord,
+};
 pub use sqlite::SqliteStore;
 
 /// The tenant of the host administrator's own VPSes, and of every VPS

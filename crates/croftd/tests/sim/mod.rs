@@ -69,6 +69,13 @@ impl Sim {
         })
         .unwrap();
         services.instances.reconcile().await.unwrap();
+        // As if a network listener were up (what trust tokens carry).
+        let mut services = services;
+        services.https = Some(croftd::service::Https {
+            address: "127.0.0.1:8443".into(),
+            fingerprint: "ab".repeat(32),
+            bound: "127.0.0.1:8443".parse().unwrap(),
+        });
         let router = croftd::http::local(services.clone());
         let (remote, table) = croftd::http::api(services.clone());
         Sim {
@@ -100,6 +107,35 @@ impl Sim {
     ) -> (StatusCode, Vec<u8>) {
         self.send_from(token.map(|t| (t, REMOTE)), method, path, body)
             .await
+    }
+
+    /// A remote request with the client certificate of `fingerprint`
+    /// (and no token): its status and error message or body.
+    pub async fn send_with_certificate(
+        &self,
+        fingerprint: &str,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (StatusCode, String) {
+        let mut req = Request::builder().method(method).uri(path);
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let mut req = req
+            .body(body.map(|b| Body::from(b.to_string())).unwrap_or_default())
+            .unwrap();
+        req.extensions_mut().insert(croftd::http::Peer::Remote {
+            addr: REMOTE.parse().unwrap(),
+            certificate: Some(fingerprint.to_string()),
+        });
+        let resp = self.remote.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        let text = serde_json::from_slice::<ErrorBody>(&bytes)
+            .map(|e| e.error)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
+        (status, text)
     }
 
     /// [`Self::send_as`] from a given address: `remote` is the token and
@@ -136,7 +172,10 @@ impl Sim {
             None => self.router.clone(),
             Some(_) => {
                 let addr = remote.map(|(_, a)| a).unwrap_or(REMOTE);
-                let peer = croftd::http::Peer::Remote(addr.parse().unwrap());
+                let peer = croftd::http::Peer::Remote {
+                    addr: addr.parse().unwrap(),
+                    certificate: None,
+                };
                 req.extensions_mut().insert(peer);
                 self.remote.clone()
             }

@@ -2,7 +2,10 @@
 
 use super::{corrupt, is_unique_violation, quota, SqliteStore};
 use crate::auth::Role;
-use crate::store::{AccessStore, NewTokenRecord, PlanRecord, Result, StoreError, TenantRecord, TokenRecord};
+use crate::store::{
+    AccessStore, CertificateRecord, NewTokenRecord, PlanRecord, Result, StoreError, TenantRecord,
+    TokenRecord, TrustTokenRecord,
+};
 use async_trait::async_trait;
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -305,5 +308,41 @@ impl AccessStore for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn create_trust_token(
+        &self,
+        token: &TrustTokenRecord,
+        lifetime_secs: u64,
+    ) -> Result<TrustTokenRecord> {
+        self.create_trust_token_row(token, lifetime_secs).await
+    }
+
+    async fn trust_token(&self, id: &str) -> Result<Option<TrustTokenRecord>> {
+        self.trust_token_row(id).await
+    }
+
+    async fn trust_tokens(&self, tenant: Option<&str>) -> Result<Vec<TrustTokenRecord>> {
+        self.trust_token_rows(tenant).await
+    }
+
+    async fn delete_trust_token(&self, id: &str) -> Result<bool> {
+        self.delete_trust_token_row(id).await
+    }
+
+    async fn enroll(&self, id: &str, cert: &CertificateRecord) -> Result<bool> {
+        self.enroll_row(id, cert).await
+    }
+
+    async fn certificate(&self, fingerprint: &str) -> Result<Option<CertificateRecord>> {
+        self.certificate_row(fingerprint).await
+    }
+
+    async fn certificates(&self, tenant: Option<&str>) -> Result<Vec<CertificateRecord>> {
+        self.certificate_rows(tenant).await
+    }
+
+    async fn delete_certificate(&self, fingerprint: &str) -> Result<bool> {
+        self.delete_certificate_row(fingerprint).await
     }
 }

@@ -5,6 +5,7 @@
 
 mod access;
 mod quota;
+mod trust;
 
 use super::{
     ForwardRecord, ImageRecord, ImageUpdate, InstanceRecord, NewInstance, NicRecord, Result, RuleRecord,
@@ -72,6 +73,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (13, "quotas", include_str!("../../../migrations/0013_quotas.sql")),
     (14, "audit", include_str!("../../../migrations/0014_audit.sql")),
+    (15, "trust", include_str!("../../../migrations/0015_trust.sql")),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {

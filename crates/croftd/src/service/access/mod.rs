@@ -1,6 +1,9 @@
 //! API tokens and authentication: tokens made (shown once), listed with
 //! their last use, revoked at once; a presented token turned into a
 //! [`Caller`]; and repeated failures from one address slowed down.
+//! `trust.rs`: client certificates and the trust tokens that enroll them.
+
+mod trust;
 
 use super::{Result, ServiceError};
 use crate::auth::{token, Caller, Credential, Role};
@@ -66,6 +69,24 @@ impl AccessService {
         }
     }
 
+    /// Where a credential with `role` made by `caller` in `tenant`
+    /// belongs: a tenant role in that tenant; admin and metrics in no
+    /// tenant, and only an admin may make those.
+    fn grant<'t>(caller: &Caller, tenant: &'t str, role: Role) -> Result<Option<&'t str>> {
+        if role.is_tenant_role() {
+            return Ok(Some(tenant));
+        }
+        if caller.role != Role::Admin {
+            return Err(ServiceError::Forbidden(format!(
+                "{} has the {} role and may not grant the {} role; that needs the role admin",
+                caller.name,
+                caller.role.as_str(),
+                role.as_str()
+            )));
+        }
+        Ok(None)
+    }
+
     /// Make a token. In `tenant` with a `scope` (owner for read-write,
     /// viewer for read), or of no tenant with a `role` (admin or metrics,
     /// which only an admin may make).
@@ -90,15 +111,7 @@ impl AccessService {
                         )))
                     }
                 };
-                if caller.role != Role::Admin {
-                    return Err(ServiceError::Forbidden(format!(
-                        "{} has the {} role and may not make {} tokens; that needs the role admin",
-                        caller.name,
-                        caller.role.as_str(),
-                        role.as_str()
-                    )));
-                }
-                (role, None)
+                (role, Self::grant(caller, tenant, role)?)
             }
             (scope, None) => match scope.unwrap_or("read-write") {
                 "read-write" => (Role::Owner, Some(tenant)),
