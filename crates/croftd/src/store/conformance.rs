@@ -3,7 +3,8 @@
 //! `store_conformance!(expression making a fresh, empty store)`.
 
 use super::{
-    ForwardRecord, ImageUpdate, NewInstance, NewTokenRecord, NicRecord, Store, StoreError, DEFAULT_TENANT,
+    CertificateRecord, ForwardRecord, ImageUpdate, NewInstance, NewTokenRecord, NicRecord, Store, StoreError,
+    TrustTokenRecord, DEFAULT_TENANT,
 };
 use crate::auth::Role;
 use croft_api::{FirewallRule, JobStatus, Status};
@@ -73,6 +74,7 @@ macro_rules! store_conformance {
             tokens_are_kept_hashed_expire_and_go_with_their_tenant,
             every_addition_is_held_to_the_tenants_quota,
             the_audit_log_keeps_entries_newest_first,
+            a_trust_token_enrolls_one_certificate_once,
         );
     };
     (@tests $make:expr; $($check:ident),* $(,)?) => {
@@ -616,4 +618,73 @@ pub async fn the_audit_log_keeps_entries_newest_first(store: &dyn Store) {
     let acme = store.audit(Some("acme"), 1).await.unwrap();
     assert_eq!(acme.len(), 1);
     assert_eq!(acme[0].tenant, "acme");
+}
+
+pub async fn a_trust_token_enrolls_one_certificate_once(store: &dyn Store) {
+    store.create_tenant("acme", "").await.unwrap();
+    let token = |id: &str, tenant: Option<&str>| TrustTokenRecord {
+        id: id.into(),
+        hash: "h".into(),
+        name: "laptop".into(),
+        role: if tenant.is_some() {
+            Role::Viewer
+        } else {
+            Role::Admin
+        },
+        tenant: tenant.map(str::to_string),
+        created_at: String::new(),
+        expires_at: String::new(),
+        expired: false,
+    };
+    let made = store
+        .create_trust_token(&token("t1", Some("acme")), 3600)
+        .await
+        .unwrap();
+    assert!(!made.expired && !made.expires_at.is_empty());
+    assert!(
+        store
+            .create_trust_token(&token("t0", Some("acme")), 0)
+            .await
+            .unwrap()
+            .expired
+    );
+    assert!(matches!(
+        store.create_trust_token(&token("t2", Some("nobody")), 60).await,
+        Err(StoreError::Missing(_))
+    ));
+    store.create_trust_token(&token("t3", None), 60).await.unwrap();
+    assert_eq!(store.trust_tokens(Some("acme")).await.unwrap().len(), 2);
+    assert_eq!(store.trust_tokens(None).await.unwrap().len(), 3);
+    let cert = |fingerprint: &str, tenant: Option<&str>| CertificateRecord {
+        fingerprint: fingerprint.into(),
+        name: "laptop".into(),
+        role: Role::Viewer,
+        tenant: tenant.map(str::to_string),
+        created_at: String::new(),
+    };
+    assert!(store.enroll("t1", &cert("aa", Some("acme"))).await.unwrap());
+    assert!(
+        !store.enroll("t1", &cert("bb", Some("acme"))).await.unwrap(),
+        "used up"
+    );
+    assert_eq!(store.certificate("bb").await.unwrap(), None);
+    // A fingerprint already trusted: refused, and the token kept.
+    assert!(matches!(
+        store.enroll("t3", &cert("aa", None)).await,
+        Err(StoreError::Taken(_))
+    ));
+    assert!(store.trust_token("t3").await.unwrap().is_some());
+    let trusted = store.certificate("aa").await.unwrap().unwrap();
+    assert_eq!(
+        (trusted.role, trusted.tenant.as_deref()),
+        (Role::Viewer, Some("acme"))
+    );
+    assert_eq!(store.certificates(Some("acme")).await.unwrap().len(), 1);
+    assert!(store.delete_trust_token("t3").await.unwrap());
+    assert!(!store.delete_trust_token("t3").await.unwrap());
+    // A tenant's certificates and tokens go with it.
+    assert!(store.delete_tenant("acme").await.unwrap());
+    assert!(store.certificates(None).await.unwrap().is_empty());
+    assert!(store.trust_tokens(None).await.unwrap().is_empty());
+    assert!(!store.delete_certificate("aa").await.unwrap());
 }
