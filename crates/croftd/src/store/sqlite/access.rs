@@ -1,6 +1,6 @@
 //! The SQLite store's access half: tenants and API tokens.
 
-use super::{corrupt, is_unique_violation, quota, SqliteStore};
+use super::{corrupt, quota, taken, SqliteStore};
 use crate::auth::Role;
 use crate::store::{
     AccessStore, CertificateRecord, NewTokenRecord, PlanRecord, Result, StoreError, TenantRecord,
@@ -76,13 +76,7 @@ impl AccessStore for SqliteStore {
             .bind(description)
             .fetch_one(&self.pool)
             .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Taken(format!("tenant name {name}"))
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(taken(format!("tenant name {name}")))?;
         row_to_tenant(&row)
     }
 
@@ -159,13 +153,7 @@ impl AccessStore for SqliteStore {
             .bind(serde_json::to_string(&plan.config).expect("a string map serializes"))
             .execute(&self.pool)
             .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Taken(format!("plan name {}", plan.name))
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(taken(format!("plan name {}", plan.name)))?;
         Ok(())
     }
 
@@ -206,13 +194,7 @@ impl AccessStore for SqliteStore {
         .bind(lifetime)
         .execute(&mut *tx)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Taken(format!("token id {}", new.id))
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(taken(format!("token id {}", new.id)))?;
         let row = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ?"))
             .bind(new.id)
             .fetch_one(&mut *tx)

@@ -30,6 +30,18 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
+/// `map_err` for an insert: a uniqueness refusal is [`StoreError::Taken`]
+/// of `what`, anything else a database error.
+fn taken(what: String) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| {
+        if is_unique_violation(&e) {
+            StoreError::Taken(what)
+        } else {
+            e.into()
+        }
+    }
+}
+
 /// Migrations compiled into the binary, so a fresh host needs no files.
 #[derive(Debug)]
 struct Embedded;

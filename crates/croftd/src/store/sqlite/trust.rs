@@ -1,7 +1,7 @@
 //! The SQLite store's trust records: client certificates trusted by
 //! fingerprint, and the one-time tokens that enroll them.
 
-use super::{corrupt, is_unique_violation, SqliteStore};
+use super::{corrupt, taken, SqliteStore};
 use crate::auth::Role;
 use crate::store::{CertificateRecord, Result, StoreError, TrustTokenRecord};
 use sqlx::Row;
@@ -126,13 +126,7 @@ impl SqliteStore {
             .bind(&c.tenant)
             .execute(&mut *tx)
             .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Taken(format!("certificate {}", c.fingerprint))
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(taken(format!("certificate {}", c.fingerprint)))?;
         tx.commit().await?;
         Ok(true)
     }
