@@ -283,3 +283,23 @@ mod join_tests {
         }
     }
 }
+
+/// One event of `GET /1.0/events`: something that happened to a VPS or
+/// an operation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    /// Seconds since the epoch.
+    pub at: f64,
+    /// The tenant it happened in.
+    pub tenant: String,
+    /// `vps-created`, `vps-started`, `vps-stopped`, `vps-rebooted`,
+    /// `vps-deleted`; `operation-started`, `operation-succeeded`,
+    /// `operation-failed`.
+    pub action: String,
+    /// The VPS's name, or the operation's target.
+    pub target: String,
+    /// What else there is to say: why it stopped, the operation's id and
+    /// kind, its error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}

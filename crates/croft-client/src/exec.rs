@@ -58,28 +58,7 @@ impl Client {
             controls,
         } = io;
         self.run(async move {
-            let path = self.target(path);
-            let mut req = format!("ws://croftd{path}")
-                .into_client_request()
-                .map_err(broken)?;
-            if let Some(token) = self.token() {
-                let value = format!("Bearer {token}").parse().map_err(broken)?;
-                req.headers_mut().insert("authorization", value);
-            }
-            let stream = self.connect().await?;
-            let (mut ws, _) = match tokio_tungstenite::client_async(req, stream).await {
-                Ok(done) => done,
-                Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
-                    // A refusal before the upgrade: croftd's JSON error.
-                    let status = resp.status().as_u16();
-                    let body = resp.into_body().unwrap_or_default();
-                    let message = serde_json::from_slice::<croft_api::ErrorBody>(&body)
-                        .map(|e| e.error)
-                        .unwrap_or_else(|_| String::from_utf8_lossy(&body).trim().to_string());
-                    return Err(ClientError::Api { status, message });
-                }
-                Err(e) => return Err(broken(e)),
-            };
+            let mut ws = self.websocket(path).await?;
             if let Some(start) = start {
                 let start = serde_json::to_string(start).map_err(ClientError::Decode)?;
                 ws.send(Message::Text(start.into())).await.map_err(broken)?;
@@ -132,6 +111,59 @@ impl Client {
                     }
                 }
             }
+        })
+    }
+}
+
+/// A WebSocket this client opened.
+pub(crate) type WebSocket = tokio_tungstenite::WebSocketStream<Box<dyn crate::Stream>>;
+
+impl Client {
+    /// Open the WebSocket at `path`: a refusal before the upgrade is
+    /// croftd's JSON error, as for any call.
+    pub(crate) async fn websocket(&self, path: &str) -> Result<WebSocket> {
+        let path = self.target(path);
+        let mut req = format!("ws://croftd{path}")
+            .into_client_request()
+            .map_err(broken)?;
+        if let Some(token) = self.token() {
+            let value = format!("Bearer {token}").parse().map_err(broken)?;
+            req.headers_mut().insert("authorization", value);
+        }
+        let stream = self.connect().await?;
+        match tokio_tungstenite::client_async(req, stream).await {
+            Ok((ws, _)) => Ok(ws),
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                let status = resp.status().as_u16();
+                let body = resp.into_body().unwrap_or_default();
+                let message = serde_json::from_slice::<croft_api::ErrorBody>(&body)
+                    .map(|e| e.error)
+                    .unwrap_or_else(|_| String::from_utf8_lossy(&body).trim().to_string());
+                Err(ClientError::Api { status, message })
+            }
+            Err(e) => Err(broken(e)),
+        }
+    }
+
+    /// Follow croftd's events (`GET /1.0/events`): `on_event` hears each,
+    /// and says whether to go on.
+    pub fn monitor(&self, mut on_event: impl FnMut(croft_api::Event) -> bool + Send) -> Result<()> {
+        self.run(async move {
+            let mut ws = self.websocket("/1.0/events").await?;
+            while let Some(msg) = ws.next().await {
+                match msg.map_err(broken)? {
+                    Message::Text(text) => {
+                        let event = serde_json::from_str(&text).map_err(ClientError::Decode)?;
+                        if !on_event(event) {
+                            let _ = ws.close(None).await;
+                            return Ok(());
+                        }
+                    }
+                    Message::Close(_) => break,
+                    _ => {}
+                }
+            }
+            Err(broken("croftd closed the event stream"))
         })
     }
 }

@@ -259,6 +259,15 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Print what happens to VPSes and operations as it happens (your
+    /// tenant's; the admin's: everything, or --tenant's), until stopped.
+    Monitor {
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Who croftd takes you for, and what you may do.
     Whoami {
         #[arg(long, value_enum, default_value = "table")]
@@ -676,6 +685,20 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
         Command::Trust { command } => access::trust(&client, command)?,
         Command::Plan { command } => access::plan(&client, command)?,
         Command::Whoami { format } => access::whoami(&client, format)?,
+        Command::Monitor { count, format } => {
+            let mut left = count;
+            client.monitor(|e| {
+                if format == Format::Json {
+                    println!("{}", serde_json::to_string(&e).unwrap_or_default());
+                } else {
+                    let detail = e.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+                    println!("{:.3} {} {} {}{detail}", e.at, e.tenant, e.action, e.target);
+                }
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                left = left.map(|n| n.saturating_sub(1));
+                left != Some(0)
+            })?;
+        }
         Command::Audit { limit, format } => access::audit(&client, limit, format)?,
         Command::Remote { .. } => unreachable!("handled above"),
         Command::Server {

@@ -270,7 +270,21 @@ fn a_tenant_manages_its_vpses_from_another_machine_over_tls() {
         "the console did not run the command: {text:?}"
     );
     assert!(text.contains("Detached from web"), "{text:?}");
+    // croft monitor hears the stop.
+    let monitor = client.croft_spawn(&["--remote", "prod", "monitor", "--count", "1", "--format", "json"]);
+    std::thread::sleep(std::time::Duration::from_millis(1000));
     client.ok(&["stop", "prod:web"]);
+    let out = monitor.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let event: croft_api::Event = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            event.tenant.as_str(),
+            event.action.as_str(),
+            event.target.as_str()
+        ),
+        ("acme", "vps-stopped", "web")
+    );
     client.ok(&["snapshot", "create", "prod:web", "s1"]);
     let snaps = client.ok(&["--remote", "prod", "snapshot", "list", "web"]);
     assert!(snaps.contains("s1"), "{snaps}");

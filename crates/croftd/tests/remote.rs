@@ -371,3 +371,91 @@ async fn the_console_attaches_over_the_api_and_detaching_leaves_the_vps_running(
     assert_eq!(after.uuid, vps.uuid);
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_shows_a_tenant_its_own_vpses_and_operations_only() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let sim = Sim::new().await;
+    let (addr, fingerprint, server) = listening(&sim).await;
+    sim.ok::<croft_api::Tenant>("POST", "/1.0/tenants", Some(r#"{"name":"acme"}"#))
+        .await;
+    let owner: croft_api::TokenCreated = sim
+        .ok(
+            "POST",
+            "/1.0/tokens?tenant=acme",
+            Some(r#"{"scope":"read-write"}"#),
+        )
+        .await;
+    let (listening_now, seen) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
+    let (flag, log) = (listening_now.clone(), seen.clone());
+    let url = format!("https://{addr}");
+    let monitor = tokio::task::spawn_blocking(move || {
+        let client = croft_client::Client::remote(&url, &fingerprint, Some(owner.token)).unwrap();
+        client
+            .monitor(|e| {
+                flag.store(true, Ordering::SeqCst);
+                let last = e.action == "vps-deleted" && e.target == "web";
+                log.lock().unwrap().push(e);
+                !last
+            })
+            .unwrap();
+    });
+    // Until the monitor hears something, it may not be listening yet.
+    let launch = |tenant: &'static str, name: String| {
+        let sim = &sim;
+        async move {
+            let body = format!(r#"{{"name":"{name}","image":"busybox","no_start":true}}"#);
+            let job: croft_api::Job = sim
+                .ok("POST", &format!("/1.0/instances?tenant={tenant}"), Some(&body))
+                .await;
+            sim.wait_job(&job).await;
+        }
+    };
+    let mut i = 0;
+    while !listening_now.load(Ordering::SeqCst) {
+        launch("acme", format!("ping{i}")).await;
+        i += 1;
+        assert!(i < 100, "the monitor never heard an event");
+    }
+    launch("default", "theirs".into()).await;
+    launch("acme", "web".into()).await;
+    let _: croft_api::Instance = sim
+        .ok(
+            "POST",
+            "/1.0/instances/web/state?tenant=acme",
+            Some(r#"{"action":"start"}"#),
+        )
+        .await;
+    let (status, _) = sim
+        .send("DELETE", "/1.0/instances/web?tenant=acme&force=true", None)
+        .await;
+    assert_eq!(status, axum::http::StatusCode::NO_CONTENT);
+    tokio::time::timeout(std::time::Duration::from_secs(10), monitor)
+        .await
+        .expect("the monitor saw web deleted")
+        .unwrap();
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.iter().all(|e| e.tenant == "acme"),
+        "another tenant's event: {seen:?}"
+    );
+    let web: Vec<&str> = seen
+        .iter()
+        .filter(|e| e.target == "web")
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(
+        web,
+        [
+            "vps-created",
+            "operation-started",
+            "operation-succeeded",
+            "vps-started",
+            "vps-stopped",
+            "vps-deleted"
+        ],
+        "{seen:?}"
+    );
+    server.abort();
+}

@@ -6,6 +6,7 @@
 
 mod access;
 mod error;
+mod events;
 mod exec;
 pub mod guard;
 mod images;
@@ -125,6 +126,7 @@ pub fn api(services: Services) -> (Router, Vec<Endpoint>) {
     let r = images::routes(r);
     let r = jobs::routes(r);
     let r = exec::routes(r);
+    let r = events::routes(r);
     let (router, table) = access::routes(r).into_parts();
     let router = router
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API endpoint") })

@@ -12,6 +12,7 @@ use tracing::warn;
 #[derive(Clone)]
 pub struct Jobs {
     db: Arc<dyn Store>,
+    events: super::events::Events,
     /// Woken whenever any job ends, for `wait`.
     changed: Arc<Notify>,
 }
@@ -50,9 +51,10 @@ fn new_id() -> String {
 }
 
 impl Jobs {
-    pub fn new(db: Arc<dyn Store>) -> Jobs {
+    pub fn new(db: Arc<dyn Store>, events: super::events::Events) -> Jobs {
         Jobs {
             db,
+            events,
             changed: Arc::new(Notify::new()),
         }
     }
@@ -80,8 +82,31 @@ impl Jobs {
         let db = self.db.clone();
         let changed = self.changed.clone();
         let job_id = id.clone();
+        let events = self.events.clone();
+        let (tenant, target) = (tenant.to_string(), target.to_string());
+        events.emit(
+            &tenant,
+            "operation-started",
+            &target,
+            Some(format!("{kind} {id}")),
+        );
+        let kind = kind.to_string();
         tokio::spawn(async move {
             let outcome = body(handle).await;
+            match &outcome {
+                Ok(()) => events.emit(
+                    &tenant,
+                    "operation-succeeded",
+                    &target,
+                    Some(format!("{kind} {job_id}")),
+                ),
+                Err(e) => events.emit(
+                    &tenant,
+                    "operation-failed",
+                    &target,
+                    Some(format!("{kind} {job_id}: {}", crate::error_chain(e))),
+                ),
+            }
             let update = match &outcome {
                 Ok(()) => {
                     db.update_job(&job_id, JobStatus::Success, 100, Some("done"), None)

@@ -13,6 +13,7 @@
 
 pub mod access;
 pub mod error;
+pub mod events;
 pub mod images;
 pub mod instances;
 pub mod jobs;
@@ -47,6 +48,7 @@ pub struct Services {
     pub tenants: Arc<TenantService>,
     pub access: Arc<AccessService>,
     pub jobs: Jobs,
+    pub events: events::Events,
     /// "container", "sim": what runs the VPSes.
     pub backend_kind: &'static str,
     pub cgroup_version: Option<&'static str>,
@@ -85,7 +87,8 @@ impl Services {
             catalog,
             net_host,
         } = seams;
-        let jobs = Jobs::new(store.clone());
+        let events = events::Events::default();
+        let jobs = Jobs::new(store.clone(), events.clone());
         let locks = Arc::new(Locks::default());
         let reclaimer = Arc::new(Reclaimer::new(pool.clone()));
         let network = Arc::new(
@@ -110,6 +113,7 @@ impl Services {
             images: images.clone(),
             network: network.clone(),
             jobs: jobs.clone(),
+            events: events.clone(),
             locks,
             reclaimer,
         }));
@@ -120,6 +124,7 @@ impl Services {
             tenants,
             access,
             jobs,
+            events,
             backend_kind: backend.kind(),
             cgroup_version: backend.cgroup_version(),
             https: None,

@@ -114,12 +114,14 @@ impl InstanceService {
             nic,
             ssh_keys,
         };
-        self.store.create_instance(&new).await.map_err(|e| match e {
+        let created = self.store.create_instance(&new).await.map_err(|e| match e {
             StoreError::Taken(what) if what.starts_with("the name") => exists(),
             StoreError::Taken(what) => ServiceError::Conflict(format!("{what} is already in use")),
             StoreError::Missing(what) => ServiceError::NotFound(what),
             e => e.into(),
-        })
+        })?;
+        self.emit(&created, "vps-created", Some(image.to_string()));
+        Ok(created)
     }
 
     async fn create_and_start(
@@ -306,6 +308,7 @@ impl InstanceService {
                     .set_status(name, Status::Running, Some(pid), None)
                     .await?;
                 info!(vps = %row.name, tenant = %row.tenant, init_pid = pid, "started");
+                self.emit(row, "vps-started", None);
                 self.follow(name.clone(), pid);
                 Ok(pid)
             }
@@ -369,6 +372,7 @@ impl InstanceService {
     /// Record a VPS (of key `name`) as stopped and release what it held
     /// while it ran.
     pub(super) async fn finish_stop(&self, name: &str, reason: &str) -> Result<()> {
+        let row = self.row(name).await?;
         self.backend.release(name).await;
         self.network.after_stop(name).await;
         self.end_rescue(name).await?;
@@ -376,6 +380,7 @@ impl InstanceService {
             .set_status(name, Status::Stopped, None, Some(reason))
             .await?;
         info!(vps = name, reason, "stopped");
+        self.emit(&row, "vps-stopped", Some(reason.to_string()));
         Ok(())
     }
 
@@ -407,6 +412,7 @@ impl InstanceService {
     /// Delete a stopped VPS (of key `name`): its runtime remains, its disk, its records,
     /// its network setup. Resumed at the next start if croftd dies in it.
     pub(super) async fn finish_delete(&self, name: &str) -> Result<()> {
+        let row = self.row(name).await?;
         self.store.set_status(name, Status::Deleting, None, None).await?;
         self.backend.remove(name).await?;
         let pool = self.pool.clone();
@@ -418,6 +424,7 @@ impl InstanceService {
         self.store.delete_instance(name).await?;
         self.network.release(left).await?;
         info!(vps = name, "deleted");
+        self.emit(&row, "vps-deleted", None);
         Ok(())
     }
 
@@ -448,6 +455,7 @@ impl InstanceService {
                                 Some(reason) => warn!(vps = %name, init_pid, "restarted: {reason}"),
                                 None => info!(vps = %name, init_pid, "rebooted"),
                             }
+                            this.emit(&row, "vps-rebooted", reason.clone());
                         }
                         current = Some(init_pid);
                     }

@@ -44,6 +44,7 @@ pub struct InstanceService {
     images: Arc<ImageService>,
     network: Arc<NetworkService>,
     jobs: Jobs,
+    events: super::events::Events,
     locks: Arc<Locks>,
     reclaimer: Arc<Reclaimer>,
     /// Snapshots (VPS, snapshot) an export is reading, with how many.
@@ -59,6 +60,7 @@ pub struct Deps {
     pub images: Arc<ImageService>,
     pub network: Arc<NetworkService>,
     pub jobs: Jobs,
+    pub events: super::events::Events,
     pub locks: Arc<Locks>,
     pub reclaimer: Arc<Reclaimer>,
 }
@@ -73,6 +75,7 @@ impl InstanceService {
             images: deps.images,
             network: deps.network,
             jobs: deps.jobs,
+            events: deps.events,
             locks: deps.locks,
             reclaimer: deps.reclaimer,
             exporting: Mutex::new(HashMap::new()),
@@ -104,6 +107,11 @@ impl InstanceService {
             Some(row) => Ok((guard, row)),
             None => Err(ServiceError::NotFound(format!("VPS {}", vps.name))),
         }
+    }
+
+    /// Tell the event stream that `action` happened to `vps`.
+    fn emit(&self, vps: &InstanceRecord, action: &str, detail: Option<String>) {
+        self.events.emit(&vps.tenant, action, &vps.name, detail);
     }
 
     /// The disk of the VPS of key `key`.
