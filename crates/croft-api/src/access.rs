@@ -12,6 +12,16 @@ pub struct Tenant {
     /// How many VPSes it has.
     pub vpses: usize,
     pub quota: crate::Quota,
+    /// The images its VPSes may be made from; `None`: every image.
+    pub images: Option<Vec<String>>,
+}
+
+/// `PUT /1.0/tenants/{name}/images`: the images a tenant may use, or
+/// `null` for every image.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TenantImages {
+    pub images: Option<Vec<String>>,
 }
 
 /// What `POST /1.0/tenants` takes.

@@ -745,6 +745,15 @@ impl Client {
         )
     }
 
+    /// Set the images a tenant may use (`None`: every image).
+    pub fn set_tenant_images(&self, tenant: &str, images: Option<Vec<String>>) -> Result<Tenant> {
+        self.call(
+            Method::PUT,
+            &format!("/1.0/tenants/{}/images", segment(tenant)),
+            Some(&TenantImages { images }),
+        )
+    }
+
     pub fn tenant_usage(&self, tenant: &str) -> Result<TenantUsage> {
         self.get(&format!("/1.0/tenants/{}/usage", segment(tenant)))
     }

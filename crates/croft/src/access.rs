@@ -59,6 +59,15 @@ pub enum TenantCommand {
         #[arg(long)]
         firewall_rules: Option<String>,
     },
+    /// Set the images a tenant may launch, rebuild and rescue from
+    /// (`--all`: every image).
+    Images {
+        name: String,
+        #[arg(required_unless_present = "all")]
+        images: Vec<String>,
+        #[arg(long, conflicts_with = "images")]
+        all: bool,
+    },
     /// What a tenant holds against its quota.
     Usage {
         name: String,
@@ -152,6 +161,10 @@ pub fn tenant(client: &Client, command: TenantCommand) -> Result<()> {
                 println!("Description: {}", t.description);
                 println!("Created:     {}", t.created_at);
                 println!("VPSes:       {}", t.vpses);
+                match &t.images {
+                    Some(images) => println!("Images:      {}", images.join(", ")),
+                    None => println!("Images:      all"),
+                }
                 let caps = serde_json::to_value(t.quota)?;
                 let set: Vec<String> = caps
                     .as_object()
@@ -202,6 +215,13 @@ pub fn tenant(client: &Client, command: TenantCommand) -> Result<()> {
             set_cap(&mut quota.firewall_rules, firewall_rules, number)?;
             client.set_quota(&name, &quota)?;
             println!("Set the quota of tenant {name}");
+        }
+        TenantCommand::Images { name, images, all } => {
+            for image in &images {
+                croft_api::validate_image_name(image)?;
+            }
+            client.set_tenant_images(&name, (!all).then_some(images))?;
+            println!("Set the images of tenant {name}");
         }
         TenantCommand::Usage { name, format } => {
             let usage = client.tenant_usage(&name)?;

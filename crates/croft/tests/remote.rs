@@ -157,6 +157,7 @@ fn a_tenant_manages_its_vpses_from_another_machine_over_tls() {
     host.ok(&["tenant", "create", "acme", "--description", "a customer"]);
     host.ok(&["tenant", "quota", "acme", "--vpses", "1", "--memory", "256MiB"]);
     host.ok(&["plan", "create", "small", "--memory", "128MiB", "--cpu", "0.5"]);
+    host.ok(&["tenant", "images", "acme", "busybox"]);
     host.ok(&["launch", "busybox", "theirs", "--no-start"]);
     let token = host.ok(&[
         "--tenant",

@@ -223,3 +223,71 @@ async fn plans_size_vpses_and_what_the_request_sets_wins() {
     sim.refused("DELETE", "/1.0/plans/small", None, StatusCode::NOT_FOUND)
         .await;
 }
+
+#[tokio::test]
+async fn a_tenant_uses_only_the_images_it_is_allowed() {
+    let sim = Sim::new().await;
+    tenant_with_quota(&sim, "acme", "{}").await;
+    sim.launch("ours").await;
+    let t: croft_api::Tenant = sim
+        .ok(
+            "PUT",
+            "/1.0/tenants/acme/images",
+            Some(r#"{"images":["debian-12"]}"#),
+        )
+        .await;
+    assert_eq!(t.images.as_deref(), Some(&["debian-12".to_string()][..]));
+    let (status, msg) = launch(&sim, "acme", "web", "").await.unwrap_err();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        msg,
+        "tenant acme may not use image busybox; it may use: debian-12"
+    );
+    // The default tenant is not held to acme's list; lifting it lets
+    // acme launch; a rescue or rebuild from a refused image is refused.
+    let _: croft_api::Tenant = sim
+        .ok("PUT", "/1.0/tenants/acme/images", Some(r#"{"images":null}"#))
+        .await;
+    launch(&sim, "acme", "web", "").await.unwrap();
+    let _: croft_api::Tenant = sim
+        .ok("PUT", "/1.0/tenants/acme/images", Some(r#"{"images":[]}"#))
+        .await;
+    let msg = sim
+        .refused(
+            "POST",
+            "/1.0/instances/web/rebuild?tenant=acme",
+            Some(r#"{"image":"busybox"}"#),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    assert!(msg.contains("may use: none"), "{msg}");
+    sim.refused(
+        "POST",
+        "/1.0/instances/web/state?tenant=acme",
+        Some(r#"{"action":"start","rescue":true}"#),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let web: Instance = sim.ok("GET", "/1.0/instances/web?tenant=acme", None).await;
+    assert_eq!(
+        web.status,
+        croft_api::Status::Stopped,
+        "the refused rescue changed nothing"
+    );
+    sim.refused(
+        "PUT",
+        "/1.0/tenants/acme/images",
+        Some(r#"{"images":["../etc"]}"#),
+        StatusCode::BAD_REQUEST,
+    )
+    .await; // Its users see only the images it may use.
+    let owner: croft_api::TokenCreated = sim
+        .ok("POST", "/1.0/tokens?tenant=acme", Some(r#"{"scope":"read"}"#))
+        .await;
+    let (status, body) = sim.send_as(Some(&owner.token), "GET", "/1.0/images", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let images: Vec<croft_api::Image> = serde_json::from_slice(&body).unwrap();
+    assert!(images.is_empty(), "{images:?}");
+    let all: Vec<croft_api::Image> = sim.ok("GET", "/1.0/images", None).await;
+    assert!(all.iter().any(|i| i.name == "busybox"), "the admin sees them all");
+}

@@ -22,6 +22,7 @@ pub(super) fn routes(r: Routes) -> Routes {
         .get("/1.0/tenants/{name}", TenantRead, tenant_info)
         .delete("/1.0/tenants/{name}", TenantManage, delete_tenant)
         .put("/1.0/tenants/{name}/quota", TenantManage, set_quota)
+        .put("/1.0/tenants/{name}/images", TenantManage, set_images)
         .get("/1.0/tenants/{name}/usage", TenantRead, usage)
         .get("/1.0/plans", PlanRead, list_plans)
         .post("/1.0/plans", PlanManage, create_plan)
@@ -96,6 +97,14 @@ async fn set_quota(
     ApiJson(quota): ApiJson<croft_api::Quota>,
 ) -> ApiResult<Response> {
     Ok(Json(s.tenants.set_quota(&name, quota).await?).into_response())
+}
+
+async fn set_images(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<croft_api::TenantImages>,
+) -> ApiResult<Response> {
+    Ok(Json(s.tenants.set_images(&name, req.images).await?).into_response())
 }
 
 async fn list_plans(State(s): State<AppState>) -> ApiResult<Response> {

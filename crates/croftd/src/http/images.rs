@@ -4,6 +4,7 @@
 use super::routes::Routes;
 use super::{download, is_stream, run_to_end, upload, ApiError, ApiJson, ApiQuery, ApiResult, AppState};
 use crate::auth::Action::{ImageChange, ImageRead};
+use crate::auth::Caller;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,8 +19,15 @@ pub(super) fn routes(r: Routes) -> Routes {
         .get("/1.0/images/{name}/export", ImageChange, export)
 }
 
-async fn list(State(s): State<AppState>) -> ApiResult<Response> {
-    Ok(Json(s.images.list().await?).into_response())
+/// The images: for a tenant's caller, those its tenant may use.
+async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    let mut images = s.images.list().await?;
+    if let Some(tenant) = &caller.tenant {
+        if let Some(allowed) = s.tenants.get(tenant).await?.images {
+            images.retain(|i| allowed.contains(&i.name));
+        }
+    }
+    Ok(Json(images).into_response())
 }
 
 async fn info(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {

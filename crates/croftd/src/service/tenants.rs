@@ -22,6 +22,7 @@ impl TenantService {
             created_at: record.created_at,
             vpses,
             quota: record.quota,
+            images: record.images,
         }
     }
 
@@ -109,6 +110,26 @@ impl TenantService {
         self.get(name).await
     }
 
+    /// Set the images tenant `name` may use (`None`: every image). Each
+    /// must be a valid image name; an image not there yet is allowed (it
+    /// may be imported later).
+    pub async fn set_images(&self, name: &str, images: Option<Vec<String>>) -> Result<croft_api::Tenant> {
+        self.get(name).await?;
+        if let Some(list) = &images {
+            for image in list {
+                croft_api::validate_image_name(image).map_err(|e| ServiceError::invalid(&e))?;
+            }
+        }
+        self.store.set_tenant_images(name, images.as_deref()).await?;
+        info!(tenant = %name, ?images, "allowed images set");
+        self.get(name).await
+    }
+
+    /// Refuse (403) image `image` to `tenant` unless its list allows it.
+    pub async fn require_image(&self, tenant: &str, image: &str) -> Result<()> {
+        require_image(self.store.as_ref(), tenant, image).await
+    }
+
     /// What tenant `name` holds, beside its quota.
     pub async fn usage(&self, name: &str) -> Result<croft_api::TenantUsage> {
         let tenant = self.get(name).await?;
@@ -172,5 +193,26 @@ fn plan_view(p: PlanRecord) -> croft_api::Plan {
         name: p.name,
         description: p.description,
         config: p.config,
+    }
+}
+
+/// Refuse (403) image `image` to `tenant` unless its list allows it: what
+/// every launch, rebuild and rescue of a tenant's VPS goes through.
+pub(crate) async fn require_image(store: &dyn Store, tenant: &str, image: &str) -> Result<()> {
+    let allowed = store
+        .tenant(tenant)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("tenant {tenant}")))?
+        .images;
+    match allowed {
+        Some(list) if !list.iter().any(|i| i == image) => Err(ServiceError::Forbidden(format!(
+            "tenant {tenant} may not use image {image}; it may use: {}",
+            if list.is_empty() {
+                "none".to_string()
+            } else {
+                list.join(", ")
+            }
+        ))),
+        _ => Ok(()),
     }
 }

@@ -12,6 +12,8 @@ pub struct TenantRecord {
     pub description: String,
     pub created_at: String,
     pub quota: croft_api::Quota,
+    /// The images its VPSes may be made from; `None`: every image.
+    pub images: Option<Vec<String>>,
 }
 
 /// A plan: a named VPS size.
@@ -100,6 +102,9 @@ pub trait AccessStore: Send + Sync {
     /// if a VPS of it lacks a limit the quota caps, checked in the same
     /// transaction.
     async fn set_quota(&self, tenant: &str, quota: &croft_api::Quota) -> Result<()>;
+    /// Set the images a tenant may use (`None`: every image); false if
+    /// there is no such tenant.
+    async fn set_tenant_images(&self, tenant: &str, images: Option<&[String]>) -> Result<bool>;
     /// What a tenant holds.
     async fn tenant_usage(&self, tenant: &str) -> Result<croft_api::QuotaUsage>;
 

@@ -108,6 +108,7 @@ impl InstanceService {
     ) -> Result<croft_api::Job> {
         croft_api::validate_name(vps.name).map_err(|e| ServiceError::invalid(&e))?;
         self.images.require(&req.image).await?;
+        crate::service::tenants::require_image(self.store.as_ref(), vps.tenant, &req.image).await?;
         if let Some(script) = &req.user_data {
             croft_api::validate_user_data(script).map_err(|e| ServiceError::invalid(&e))?;
         }

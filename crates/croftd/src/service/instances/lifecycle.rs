@@ -20,6 +20,7 @@ impl InstanceService {
     pub async fn launch(self: &Arc<Self>, tenant: &str, req: LaunchRequest) -> Result<croft_api::Job> {
         croft_api::validate_name(&req.name).map_err(|e| ServiceError::invalid(&e))?;
         self.images.require(&req.image).await?;
+        crate::service::tenants::require_image(self.store.as_ref(), tenant, &req.image).await?;
         let mut config = match &req.plan {
             Some(plan) => {
                 croft_api::validate_name(plan).map_err(|e| ServiceError::Invalid(format!("plan {e}")))?;
@@ -230,6 +231,7 @@ impl InstanceService {
         let rescue_image = rescue.map(|image| image.unwrap_or(&self.cfg.rescue_image).to_string());
         if let Some(image) = &rescue_image {
             self.images.require(image).await?;
+            crate::service::tenants::require_image(self.store.as_ref(), vps.tenant, image).await?;
         }
         let (_guard, row) = self.locked(vps).await?;
         plan(&row.name, row.status, Action::Start)?;

@@ -14,6 +14,13 @@ fn row_to_tenant(r: &sqlx::sqlite::SqliteRow) -> Result<TenantRecord> {
     let name: String = r.try_get("name")?;
     Ok(TenantRecord {
         quota: quota::parse_quota(&name, &r.try_get::<String, _>("quota")?)?,
+        images: match r.try_get::<Option<String>, _>("images")? {
+            None => None,
+            Some(text) => Some(
+                serde_json::from_str(&text)
+                    .map_err(|e| corrupt(format!("the images of tenant {name}"), e))?,
+            ),
+        },
         description: r.try_get("description")?,
         created_at: r.try_get("created_at")?,
         name,
@@ -124,6 +131,15 @@ impl AccessStore for SqliteStore {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn set_tenant_images(&self, tenant: &str, images: Option<&[String]>) -> Result<bool> {
+        let r = sqlx::query("UPDATE tenants SET images = ? WHERE name = ?")
+            .bind(images.map(|i| serde_json::to_string(i).expect("names serialize")))
+            .bind(tenant)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     async fn tenant_usage(&self, tenant: &str) -> Result<croft_api::QuotaUsage> {

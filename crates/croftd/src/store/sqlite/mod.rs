@@ -86,6 +86,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "quotas", include_str!("../../../migrations/0013_quotas.sql")),
     (14, "audit", include_str!("../../../migrations/0014_audit.sql")),
     (15, "trust", include_str!("../../../migrations/0015_trust.sql")),
+    (
+        16,
+        "tenant images",
+        include_str!("../../../migrations/0016_tenant_images.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
