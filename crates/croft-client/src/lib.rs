@@ -495,6 +495,12 @@ impl Client {
         self.get("/1.0/instances")
     }
 
+    /// Every tenant's VPSes (the admin's view; a tenant's users get
+    /// their own).
+    pub fn all_instances(&self) -> Result<Vec<Instance>> {
+        self.get("/1.0/instances?all-tenants=true")
+    }
+
     /// One VPS, with its exact disk usage.
     pub fn instance(&self, name: &str) -> Result<Instance> {
         self.get(&format!("/1.0/instances/{}", segment(name)))

@@ -100,6 +100,9 @@ enum Command {
     /// List VPSes.
     #[command(alias = "ls")]
     List {
+        /// Every tenant's VPSes, with a TENANT column (the admin's).
+        #[arg(long)]
+        all_tenants: bool,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -487,32 +490,44 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
             }
             println!("{} {name}", if no_start { "Created" } else { "Started" });
         }
-        Command::List { format } => {
-            let list = client.instances()?;
+        Command::List { all_tenants, format } => {
+            let list = if all_tenants {
+                client.all_instances()?
+            } else {
+                client.instances()?
+            };
             if format == Format::Json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
+                let mut header = vec!["NAME", "STATUS", "IMAGE", "IPV4", "CPU", "MEMORY", "PROCESSES"];
+                if all_tenants {
+                    header.insert(0, "TENANT");
+                }
                 print_table(
-                    &["NAME", "STATUS", "IMAGE", "IPV4", "CPU", "MEMORY", "PROCESSES"],
+                    &header,
                     list.iter().map(|i| {
-                        vec![
-                            i.name.clone(),
-                            match i.rescue {
-                                Some(_) => format!("{} (rescue)", i.status),
-                                None => i.status.to_string(),
-                            },
-                            i.image.clone(),
-                            i.nic
-                                .as_ref()
-                                .and_then(|n| n.ipv4.clone())
-                                .unwrap_or_else(|| "-".into()),
-                            i.config.get(LIMITS_CPU).cloned().unwrap_or_else(|| "-".into()),
-                            memory_column(i),
-                            i.usage
-                                .as_ref()
-                                .map(|u| u.processes.to_string())
-                                .unwrap_or_else(|| "-".into()),
-                        ]
+                        let tenant = all_tenants.then(|| i.tenant.clone());
+                        tenant
+                            .into_iter()
+                            .chain([
+                                i.name.clone(),
+                                match i.rescue {
+                                    Some(_) => format!("{} (rescue)", i.status),
+                                    None => i.status.to_string(),
+                                },
+                                i.image.clone(),
+                                i.nic
+                                    .as_ref()
+                                    .and_then(|n| n.ipv4.clone())
+                                    .unwrap_or_else(|| "-".into()),
+                                i.config.get(LIMITS_CPU).cloned().unwrap_or_else(|| "-".into()),
+                                memory_column(i),
+                                i.usage
+                                    .as_ref()
+                                    .map(|u| u.processes.to_string())
+                                    .unwrap_or_else(|| "-".into()),
+                            ])
+                            .collect()
                     }),
                 );
             }

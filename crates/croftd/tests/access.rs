@@ -113,6 +113,24 @@ async fn tenants_keep_their_vpses_apart() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = sim.send("DELETE", "/1.0/tenants/beta", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+    // The admin lists every tenant's at once; a tenant's user only its own.
+    let all: Vec<Instance> = sim.ok("GET", "/1.0/instances?all-tenants=true", None).await;
+    assert_eq!(all.len(), 2);
+    let viewer = token(&sim, Some("acme"), r#"{"scope":"read"}"#).await;
+    let (status, body) = sim
+        .send_as(
+            Some(&viewer.token),
+            "GET",
+            "/1.0/instances?all-tenants=true",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let theirs: Vec<Instance> = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        theirs.iter().map(|i| i.tenant.as_str()).collect::<Vec<_>>(),
+        ["acme"]
+    );
     let tenants: Vec<croft_api::Tenant> = sim.ok("GET", "/1.0/tenants", None).await;
     let names: Vec<&str> = tenants.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["acme", "default"]);

@@ -5,6 +5,7 @@ use super::guard::Scope;
 use super::routes::Routes;
 use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState};
 use crate::auth::Action::{HostRead, VpsChange, VpsHost, VpsRead};
+use crate::auth::Caller;
 use crate::service::VpsName;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -29,9 +30,25 @@ pub(super) fn routes(r: Routes) -> Routes {
         .get("/1.0/storage-pools/{name}", HostRead, pool_info)
 }
 
-/// The VPSes of the request's tenant.
-async fn list(State(s): State<AppState>, scope: Scope) -> ApiResult<Response> {
-    Ok(Json(s.instances.list(Some(&scope.tenant)).await?).into_response())
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// Every tenant's, for the admin.
+    #[serde(default, rename = "all-tenants")]
+    all_tenants: bool,
+}
+
+/// The VPSes of the request's tenant; of every tenant with
+/// `?all-tenants=true` from a caller of no tenant (a tenant's users get
+/// their own).
+async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: Scope,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Response> {
+    let tenant = (!q.all_tenants || caller.tenant.is_some()).then_some(scope.tenant.as_str());
+    Ok(Json(s.instances.list(tenant).await?).into_response())
 }
 
 async fn info(State(s): State<AppState>, scope: Scope, Path(name): Path<String>) -> ApiResult<Response> {
