@@ -372,7 +372,10 @@ fn a_tenant_manages_its_vpses_from_another_machine_over_tls() {
 
     // The admin's tables name what was made.
     let everyone = host.ok(&["list", "--all-tenants"]);
-    assert!(everyone.contains("TENANT") && everyone.contains("acme") && everyone.contains("theirs"), "{everyone}");
+    assert!(
+        everyone.contains("TENANT") && everyone.contains("acme") && everyone.contains("theirs"),
+        "{everyone}"
+    );
     let id = token.split('_').nth(1).unwrap();
     assert!(host.ok(&["token", "list"]).contains(id));
     assert!(host.ok(&["plan", "list"]).contains("128MiB"));
