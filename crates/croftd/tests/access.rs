@@ -611,3 +611,81 @@ async fn a_trust_token_enrolls_one_certificate_once_with_its_role() {
         .iter()
         .any(|e| e.path == "/1.0/trust/enroll" && e.status == 201 && e.caller.contains(&alice)));
 }
+
+/// What one tenant owns and another names by its id (a job, an API
+/// token, a trusted certificate, a pending trust token) is not found by
+/// the other's token, and stays as it was.
+#[tokio::test]
+async fn another_tenants_objects_are_not_found_by_their_ids() {
+    let sim = Sim::new().await;
+    tenant(&sim, "acme").await;
+    tenant(&sim, "beta").await;
+    let body = r#"{"name":"web","image":"busybox","no_start":true}"#;
+    let acme_job: Job = sim.ok("POST", "/1.0/instances?tenant=acme", Some(body)).await;
+    sim.wait_job(&acme_job).await;
+    let acme_token = token(&sim, Some("acme"), r#"{"scope":"read-write"}"#).await;
+    let acme_cert = "cc".repeat(32);
+    let join: croft_api::TrustTokenCreated = sim
+        .ok(
+            "POST",
+            "/1.0/trust/tokens?tenant=acme",
+            Some(r#"{"name":"laptop"}"#),
+        )
+        .await;
+    let secret = croft_api::JoinToken::decode(&join.token).unwrap().secret;
+    let (status, _) = sim
+        .send_with_certificate(
+            &acme_cert,
+            "POST",
+            "/1.0/trust/enroll",
+            Some(&format!(r#"{{"secret":"{secret}"}}"#)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let pending: croft_api::TrustTokenCreated = sim
+        .ok(
+            "POST",
+            "/1.0/trust/tokens?tenant=acme",
+            Some(r#"{"name":"phone"}"#),
+        )
+        .await;
+
+    let beta = token(&sim, Some("beta"), r#"{"scope":"read-write"}"#).await.token;
+    let not_found = [
+        ("GET", format!("/1.0/jobs/{}", acme_job.id)),
+        ("GET", format!("/1.0/jobs/{}/wait?timeout=1", acme_job.id)),
+        ("DELETE", format!("/1.0/tokens/{}", acme_token.info.id)),
+        ("DELETE", format!("/1.0/trust/{acme_cert}")),
+        ("DELETE", format!("/1.0/trust/{}", pending.info.id)),
+        ("GET", "/1.0/instances/web".to_string()),
+        ("DELETE", "/1.0/instances/web".to_string()),
+        ("GET", "/1.0/tenants/acme/usage".to_string()),
+    ];
+    for (method, path) in &not_found {
+        let (status, msg) = as_token(&sim, &beta, method, path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {msg}");
+    }
+    // Beta's lists hold nothing of acme's.
+    for path in ["/1.0/jobs", "/1.0/tokens", "/1.0/instances"] {
+        let (status, body) = sim.send_as(Some(&beta), "GET", path, None).await;
+        assert_eq!(status, StatusCode::OK);
+        let text = String::from_utf8_lossy(&body);
+        assert!(!text.contains("acme"), "{path}: {text}");
+    }
+    let (status, body) = sim.send_as(Some(&beta), "GET", "/1.0/trust", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let trust: croft_api::Trust = serde_json::from_slice(&body).unwrap();
+    assert!(
+        trust.certificates.is_empty() && trust.tokens.is_empty(),
+        "{trust:?}"
+    );
+    // All of acme's still there, working.
+    let (status, _) = as_token(&sim, &acme_token.token, "GET", "/1.0/instances/web", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = sim
+        .send_with_certificate(&acme_cert, "GET", "/1.0/instances/web", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let all: croft_api::Trust = sim.ok("GET", "/1.0/trust?tenant=acme", None).await;
+    assert_eq!((all.certificates.len(), all.tokens.len()), (1, 1));
+}

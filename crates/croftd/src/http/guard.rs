@@ -1,9 +1,10 @@
 //! The guard every route passes first: who the caller is (the local
-//! socket's root, or a remote caller's bearer token), which tenant the
-//! request acts in, and whether [`authorize`] lets the caller do the
-//! route's action there; and, for a mutating request, its entry in the
-//! audit log (who, which tenant, what, the answer's status). Handlers get the outcome as the [`Caller`] and
-//! [`Scope`] extractors.
+//! socket's root, or a remote caller's trusted client certificate or
+//! bearer token), which tenant the request acts in, and whether
+//! [`authorize`] lets the caller do the route's action there; and, for a
+//! change, its entry in the audit log (who, which tenant, what, the
+//! answer's status). Handlers get the outcome as the [`Caller`], [`Scope`]
+//! and [`Peer`] extractors.
 
 use super::{ApiError, ApiResult, AppState};
 use crate::auth::{authorize, Action, Caller};
@@ -174,12 +175,18 @@ async fn enroll(g: &Guard, peer: &Peer, mut req: Request, next: Next) -> Respons
 /// The rest of an authorized request: the tenant it names checked, then
 /// its handler.
 async fn serve(g: &Guard, caller: Caller, scope: Scope, mut req: Request, next: Next) -> Response {
-    if scope.explicit && g.action.tenant_scoped() && g.services.tenants.get(&scope.tenant).await.is_err() {
-        return ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("tenant {} not found", scope.tenant),
-        )
-        .into_response();
+    if scope.explicit && g.action.tenant_scoped() {
+        match g.services.tenants.exists(&scope.tenant).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("tenant {} not found", scope.tenant),
+                )
+                .into_response()
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        }
     }
     req.extensions_mut().insert(caller);
     req.extensions_mut().insert(scope);

@@ -23,7 +23,7 @@ pub(super) fn routes(r: Routes) -> Routes {
 async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
     let mut images = s.images.list().await?;
     if let Some(tenant) = &caller.tenant {
-        if let Some(allowed) = s.tenants.get(tenant).await?.images {
+        if let Some(allowed) = s.tenants.allowed_images(tenant).await? {
             images.retain(|i| allowed.contains(&i.name));
         }
     }

@@ -125,9 +125,15 @@ impl TenantService {
         self.get(name).await
     }
 
-    /// Refuse (403) image `image` to `tenant` unless its list allows it.
-    pub async fn require_image(&self, tenant: &str, image: &str) -> Result<()> {
-        require_image(self.store.as_ref(), tenant, image).await
+    /// Whether tenant `name` exists: one record read (the guard asks
+    /// this of every request that names a tenant).
+    pub async fn exists(&self, name: &str) -> Result<bool> {
+        Ok(self.store.tenant(name).await?.is_some())
+    }
+
+    /// The images tenant `name` may use; `None`: every image.
+    pub async fn allowed_images(&self, name: &str) -> Result<Option<Vec<String>>> {
+        allowed_images(self.store.as_ref(), name).await
     }
 
     /// What tenant `name` holds, beside its quota.
@@ -196,15 +202,20 @@ fn plan_view(p: PlanRecord) -> croft_api::Plan {
     }
 }
 
-/// Refuse (403) image `image` to `tenant` unless its list allows it: what
-/// every launch, rebuild and rescue of a tenant's VPS goes through.
-pub(crate) async fn require_image(store: &dyn Store, tenant: &str, image: &str) -> Result<()> {
-    let allowed = store
+/// The images `tenant` may use (`None`: every image); 404 for no such
+/// tenant.
+async fn allowed_images(store: &dyn Store, tenant: &str) -> Result<Option<Vec<String>>> {
+    Ok(store
         .tenant(tenant)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("tenant {tenant}")))?
-        .images;
-    match allowed {
+        .images)
+}
+
+/// Refuse (403) image `image` to `tenant` unless its list allows it: what
+/// every launch, rebuild and rescue of a tenant's VPS goes through.
+pub(crate) async fn require_image(store: &dyn Store, tenant: &str, image: &str) -> Result<()> {
+    match allowed_images(store, tenant).await? {
         Some(list) if !list.iter().any(|i| i == image) => Err(ServiceError::Forbidden(format!(
             "tenant {tenant} may not use image {image}; it may use: {}",
             if list.is_empty() {
