@@ -507,6 +507,9 @@ pub enum JobStatus {
     Running,
     Success,
     Failure,
+    /// Stopped at a caller's request (`DELETE /1.0/jobs/{id}`), with what
+    /// it had done undone.
+    Cancelled,
 }
 
 /// Every API error has this body, with a 4xx (caller's fault) or 5xx status.

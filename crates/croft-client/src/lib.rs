@@ -716,6 +716,11 @@ impl Client {
         self.get(&format!("/1.0/jobs/{}", segment(id)))
     }
 
+    /// Ask running job `id` to stop at its next step; the job as it is now.
+    pub fn cancel_job(&self, id: &str) -> Result<Job> {
+        self.call(Method::DELETE, &format!("/1.0/jobs/{}", segment(id)), None::<&()>)
+    }
+
     /// Job `id` once it has ended, or as it is after `timeout_secs`.
     pub fn wait_job(&self, id: &str, timeout_secs: u64) -> Result<Job> {
         self.get(&format!("/1.0/jobs/{}/wait?timeout={timeout_secs}", segment(id)))

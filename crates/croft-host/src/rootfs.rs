@@ -8,8 +8,10 @@
 use nix::unistd::{fchownat, Gid, Uid};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::Ordering;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -29,6 +31,8 @@ pub enum RootfsError {
     Command { command: String, detail: String },
     #[error("{path} is larger than the {max} bytes croft reads of it")]
     TooLarge { path: PathBuf, max: u64 },
+    #[error("cancelled")]
+    Cancelled,
 }
 
 /// The most croft reads of a small system file on a VPS's disk
@@ -384,11 +388,18 @@ pub fn debian_sources(release: &str, mirrors: DebianMirrors) -> String {
 /// security and update suites, units that need real hardware masked, a
 /// UTF-8 locale, an empty machine-id and no SSH host keys (each VPS gets
 /// its own), the package cache emptied.
+///
+/// `progress` hears each step debootstrap reports. `cancelled` is asked a
+/// few times a second: once it says yes, debootstrap and everything it
+/// started are killed and the build fails with [`RootfsError::Cancelled`]
+/// (`root` is left for the caller to remove, as after any failure). It is
+/// polled, not tied to output, so a download that hangs is cancelled too.
 pub fn debootstrap(
     release: &str,
     mirrors: DebianMirrors,
     root: &Path,
     progress: &mut dyn FnMut(&str),
+    cancelled: &(dyn Fn() -> bool + Sync),
 ) -> Result<(), RootfsError> {
     use std::io::BufRead;
     let mirror = mirrors.archive;
@@ -406,22 +417,46 @@ pub fn debootstrap(
         .stdin(std::process::Stdio::null())
         .stdout(writer)
         .stderr(writer2)
+        // Its own process group, so a cancel reaches the dpkg and chroot
+        // children too.
+        .process_group(0)
         .spawn()
         .map_err(io("run debootstrap into", root))?;
     // The Command held the only write ends; the loop ends when debootstrap
     // (and anything it left running) closes them.
+    let ended = std::sync::atomic::AtomicBool::new(false);
+    let killed = std::sync::atomic::AtomicBool::new(false);
     let mut tail: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-    for line in std::io::BufReader::new(fs::File::from(reader)).lines() {
-        let Ok(line) = line else { break };
-        if let Some(info) = line.strip_prefix("I: ") {
-            progress(info);
+    // The group's id is debootstrap's pid (process_group(0)); it is not
+    // reaped (and its pid not reused) until the watcher is joined.
+    let group = nix::unistd::Pid::from_raw(child.id() as i32);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !ended.load(Ordering::Relaxed) {
+                if cancelled() {
+                    killed.store(true, Ordering::Relaxed);
+                    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        });
+        for line in std::io::BufReader::new(fs::File::from(reader)).lines() {
+            let Ok(line) = line else { break };
+            if let Some(info) = line.strip_prefix("I: ") {
+                progress(info);
+            }
+            if tail.len() == 3 {
+                tail.pop_front();
+            }
+            tail.push_back(line);
         }
-        if tail.len() == 3 {
-            tail.pop_front();
-        }
-        tail.push_back(line);
-    }
+        ended.store(true, Ordering::Relaxed);
+    });
     let status = child.wait().map_err(io("wait for debootstrap into", root))?;
+    if killed.load(Ordering::Relaxed) {
+        return Err(RootfsError::Cancelled);
+    }
     if !status.success() {
         return Err(RootfsError::Command {
             command: format!("debootstrap {release} {} {mirror}", root.display()),

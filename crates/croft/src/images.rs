@@ -2,9 +2,9 @@
 
 use crate::transfer::{open_input, progress, HashingReader, Output};
 use crate::{print_table, Format};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use clap::Subcommand;
-use croft_api::{format_size, Image, JobStatus};
+use croft_api::{format_size, Image};
 use croft_client::Client;
 use std::path::PathBuf;
 
@@ -114,9 +114,7 @@ pub fn run(client: &Client, command: ImageCommand) -> Result<()> {
         ImageCommand::Build { name } => {
             let job = client.build_image(image_name(&name)?)?;
             let job = crate::wait_job(client, &job)?;
-            if job.status != JobStatus::Success {
-                bail!("build of {name} failed: {}", job.error.unwrap_or_default());
-            }
+            crate::job_succeeded(&format!("build of {name}"), job)?;
             println!("Image {name} is built");
         }
         ImageCommand::Import { file, name } => {

@@ -8,6 +8,7 @@
 
 mod access;
 mod images;
+mod jobs;
 mod network;
 mod relay;
 mod remote;
@@ -249,6 +250,12 @@ enum Command {
         #[command(subcommand)]
         command: access::TrustCommand,
     },
+    /// Long operations (launches, rebuilds, image builds): list, show,
+    /// wait for, cancel.
+    Job {
+        #[command(subcommand)]
+        command: jobs::JobCommand,
+    },
     /// API tokens for remote callers and automation.
     Token {
         #[command(subcommand)]
@@ -485,9 +492,7 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
             })?;
             println!("Creating {name}");
             let job = wait_job(&client, &job)?;
-            if job.status != JobStatus::Success {
-                bail!("launch of {name} failed: {}", job.error.unwrap_or_default());
-            }
+            job_succeeded(&format!("launch of {name}"), job)?;
             println!("{} {name}", if no_start { "Created" } else { "Started" });
         }
         Command::List { all_tenants, format } => {
@@ -610,9 +615,7 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
             )?;
             println!("Rebuilding {name} from {image}");
             let job = wait_job(&client, &job)?;
-            if job.status != JobStatus::Success {
-                bail!("rebuild of {name} failed: {}", job.error.unwrap_or_default());
-            }
+            job_succeeded(&format!("rebuild of {name}"), job)?;
             println!("Rebuilt {name} from {image}");
         }
         Command::Stop { name, force, timeout } => {
@@ -697,6 +700,7 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
         Command::Firewall { command } => network::firewall(&client, command)?,
         Command::Tenant { command } => access::tenant(&client, command)?,
         Command::Token { command } => access::token(&client, command)?,
+        Command::Job { command } => jobs::run(&client, command)?,
         Command::Trust { command } => access::trust(&client, command)?,
         Command::Plan { command } => access::plan(&client, command)?,
         Command::Whoami { format } => access::whoami(&client, format)?,
@@ -762,8 +766,18 @@ fn read_user_data(file: &std::path::Path) -> Result<String> {
     Ok(text)
 }
 
+/// An error unless the job that ended succeeded: `what` failed, with its
+/// error, or was cancelled.
+pub(crate) fn job_succeeded(what: &str, job: Job) -> Result<()> {
+    match job.status {
+        JobStatus::Success => Ok(()),
+        JobStatus::Cancelled => bail!("{what} was cancelled; what it had done is undone"),
+        _ => bail!("{what} failed: {}", job.error.unwrap_or_default()),
+    }
+}
+
 /// Wait for a job; on a terminal, show its progress as a bar.
-fn wait_job(client: &Client, job: &Job) -> Result<Job> {
+pub(crate) fn wait_job(client: &Client, job: &Job) -> Result<Job> {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
         loop {

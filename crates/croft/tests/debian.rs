@@ -70,6 +70,7 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
                         },
                         &build,
                         &mut |s| steps.push(s.to_string()),
+                        &|| false,
                     )
                     .unwrap_or_else(|e| panic!("debootstrap {release} (needs the Debian mirror): {e}"));
                     let tarball = dir.join(format!("{release}.tar.gz"));

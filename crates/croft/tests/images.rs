@@ -295,3 +295,90 @@ fn a_failed_image_build_registers_nothing_and_leaves_no_volume() {
     host.ok(&["launch", "busybox", "b1"]);
     host.ok(&["image", "build", "busybox"]);
 }
+
+/// A process this test started, killed and reaped when dropped.
+struct Started(std::process::Child);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The pids of processes whose command line mentions `text`.
+fn processes_mentioning(text: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter_map(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline
+                .contains(text)
+                .then(|| format!("{}: {cmdline}", e.file_name().to_string_lossy()))
+        })
+        .collect()
+}
+
+/// A build stuck on a download that never comes (a mirror that takes the
+/// connection and says nothing) is stopped by `croft job cancel`:
+/// debootstrap and its children killed, no image registered, no volume
+/// left, the waiting `croft image build` told so.
+#[test]
+fn a_cancelled_image_build_stops_a_hung_download_and_leaves_nothing() {
+    let host = Host::with_config("debian_mirror = \"http://127.0.0.1:8089/debian\"");
+    // The silent mirror, in croftd's network namespace.
+    let _mirror = Started(
+        std::process::Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", host.netns))
+            .args(["python3", "-c"])
+            .arg(
+                "import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+                 s.bind(('127.0.0.1', 8089))\ns.listen(8)\nheld = []\nwhile True:\n    held.append(s.accept())\n",
+            )
+            .spawn()
+            .expect("run python3"),
+    );
+    let mut build = Started(host.croft_spawn(&["image", "build", "debian/bookworm"]));
+    let pool = host.pool_dir().display().to_string();
+    // debootstrap's first download hangs.
+    host.wait_for("a download from the mirror", Duration::from_secs(60), || {
+        !processes_mentioning("127.0.0.1:8089/debian/dists/bookworm").is_empty()
+    });
+    let jobs: Vec<croft_api::Job> = host.ok_json(&["job", "list", "--format", "json"]);
+    let job = jobs
+        .iter()
+        .find(|j| j.kind == "image-build" && j.status == croft_api::JobStatus::Running)
+        .unwrap_or_else(|| panic!("no running build: {jobs:?}"));
+    let out = host.ok(&["job", "cancel", &job.id]);
+    assert!(out.contains("cancelled"), "{out}");
+    // The waiting command hears it, and nothing of the build runs on.
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut build.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!build.0.wait().unwrap().success());
+    assert!(
+        stderr.contains("build of debian/bookworm was cancelled"),
+        "{stderr}"
+    );
+    assert_eq!(processes_mentioning(&pool), Vec::<String>::new());
+    assert_eq!(processes_mentioning("127.0.0.1:8089"), Vec::<String>::new());
+    let info: Image = host.ok_json(&["image", "info", "debian/bookworm", "--format", "json"]);
+    assert!(!info.available, "{info:?}");
+    let left: Vec<String> = std::fs::read_dir(host.pool_dir().join("images"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        left.iter().all(|n| !n.contains("bookworm")),
+        "left behind: {left:?}"
+    );
+    let shown: croft_api::Job = host.ok_json(&["job", "show", &job.id, "--format", "json"]);
+    assert_eq!(shown.status, croft_api::JobStatus::Cancelled, "{shown:?}");
+    let err = host.fails(&["job", "cancel", &job.id]);
+    assert!(err.contains("has ended (cancelled)"), "{err}");
+}

@@ -6,7 +6,7 @@
 mod sim;
 
 use axum::http::StatusCode;
-use croft_api::{Firewall, Instance, JobStatus, Network, PortForward, Status};
+use croft_api::{Firewall, Instance, Job, JobStatus, Network, PortForward, Status};
 use sim::Sim;
 use std::time::Duration;
 
@@ -717,4 +717,143 @@ async fn every_endpoint_refuses_bad_input_clearly() {
     let list: Vec<Instance> = sim.ok("GET", "/1.0/instances", None).await;
     assert_eq!(list.len(), 1, "nothing was created");
     assert_eq!(sim.store.nics().await.unwrap().len(), 1);
+}
+
+/// The disk directory of VPS `key` in the simulator's dir pool.
+fn disk_dir(sim: &Sim, key: &str) -> std::path::PathBuf {
+    sim.dir
+        .path()
+        .join("state/storage-pools/default/containers")
+        .join(key)
+}
+
+#[tokio::test]
+async fn a_cancelled_launch_stops_at_its_next_step_and_leaves_nothing() {
+    let sim = Sim::new().await;
+    let hold = sim.backend.hold_disks();
+    let job: Job = sim
+        .ok(
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"slow","image":"busybox"}"#),
+        )
+        .await;
+    hold.reached().await;
+    // Asked while its disk is being made: the job answers as it is now.
+    let (status, body) = sim.send("DELETE", &format!("/1.0/jobs/{}", job.id), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&body));
+    let asked: Job = serde_json::from_slice(&body).unwrap();
+    assert_eq!(asked.status, JobStatus::Running);
+    hold.release();
+    let ended = sim.wait_job(&job).await;
+    assert_eq!(ended.status, JobStatus::Cancelled, "{ended:?}");
+    assert!(ended.error.as_deref().unwrap().contains("undone"), "{ended:?}");
+    // Nothing of it is left: no record, no address, no disk.
+    sim.refused("GET", "/1.0/instances/slow", None, StatusCode::NOT_FOUND)
+        .await;
+    assert!(sim.store.instances().await.unwrap().is_empty());
+    assert!(sim.store.nics().await.unwrap().is_empty());
+    assert!(!disk_dir(&sim, "slow").exists());
+    // An ended job cannot be cancelled again; an unknown one is not found.
+    let msg = sim
+        .refused(
+            "DELETE",
+            &format!("/1.0/jobs/{}", job.id),
+            None,
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert!(msg.contains("has ended (cancelled)"), "{msg}");
+    sim.refused("DELETE", "/1.0/jobs/nope", None, StatusCode::NOT_FOUND)
+        .await;
+    // The cancel is in the audit log; the name and address are free again.
+    let audit: Vec<croft_api::AuditEntry> = sim.ok("GET", "/1.0/audit", None).await;
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.method == "DELETE" && e.path == format!("/1.0/jobs/{}", job.id)),
+        "{audit:?}"
+    );
+    let again = sim.launch("slow").await;
+    assert_eq!(again.nic.unwrap().ipv4.as_deref(), Some("10.87.0.2"));
+}
+
+#[tokio::test]
+async fn a_cancelled_rebuild_keeps_the_old_disk_and_runs_again() {
+    let sim = Sim::new().await;
+    sim.launch("v").await;
+    let marker = disk_dir(&sim, "v").join("rootfs/kept");
+    std::fs::write(&marker, "the old disk").unwrap();
+    let hold = sim.backend.hold_disks();
+    let job: Job = sim
+        .ok("POST", "/1.0/instances/v/rebuild", Some(r#"{"image":"busybox"}"#))
+        .await;
+    hold.reached().await;
+    // Stopped for the rebuild while the new disk is made.
+    assert_eq!(sim.info("v").await.status, Status::Stopped);
+    let (status, _) = sim.send("DELETE", &format!("/1.0/jobs/{}", job.id), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    hold.release();
+    let ended = sim.wait_job(&job).await;
+    assert_eq!(ended.status, JobStatus::Cancelled, "{ended:?}");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "the old disk");
+    let vps = sim.info("v").await;
+    assert_eq!(vps.status, Status::Running, "{vps:?}");
+    // No half-made replacement disk is left beside it.
+    let left: Vec<_> = std::fs::read_dir(disk_dir(&sim, "v"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(left, ["rootfs"], "{left:?}");
+}
+
+#[tokio::test]
+async fn a_job_past_its_last_step_finishes_and_only_its_tenants_may_cancel() {
+    let sim = Sim::new().await;
+    let done = sim.launch_with("v", "").await;
+    assert_eq!(done.status, JobStatus::Success);
+    let msg = sim
+        .refused(
+            "DELETE",
+            &format!("/1.0/jobs/{}", done.id),
+            None,
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert!(msg.contains("has ended (succeeded)"), "{msg}");
+    // Another tenant's running job is not found for a tenant's owner, and
+    // a viewer of the job's own tenant may not cancel it.
+    sim.ok::<serde_json::Value>("POST", "/1.0/tenants", Some(r#"{"name":"acme"}"#))
+        .await;
+    sim.ok::<serde_json::Value>("POST", "/1.0/tenants", Some(r#"{"name":"beta"}"#))
+        .await;
+    let token = |tenant: &'static str, scope: &'static str| {
+        let sim = &sim;
+        async move {
+            let body = format!(r#"{{"scope":"{scope}"}}"#);
+            let created: croft_api::TokenCreated = sim
+                .ok("POST", &format!("/1.0/tokens?tenant={tenant}"), Some(&body))
+                .await;
+            created.token
+        }
+    };
+    let beta_owner = token("beta", "read-write").await;
+    let acme_viewer = token("acme", "read").await;
+    let hold = sim.backend.hold_disks();
+    let job: Job = sim
+        .ok(
+            "POST",
+            "/1.0/instances?tenant=acme",
+            Some(r#"{"name":"w","image":"busybox"}"#),
+        )
+        .await;
+    hold.reached().await;
+    let path = format!("/1.0/jobs/{}", job.id);
+    let (status, _) = sim.send_as(Some(&beta_owner), "DELETE", &path, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = sim.send_as(Some(&acme_viewer), "DELETE", &path, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    hold.release();
+    // Neither stopped it.
+    assert_eq!(sim.wait_job(&job).await.status, JobStatus::Success);
 }

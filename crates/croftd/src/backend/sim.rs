@@ -5,7 +5,8 @@
 //!
 //! Tests drive what a real VPS would do on its own through
 //! [`SimBackend::crash`], [`SimBackend::reboot`] and
-//! [`SimBackend::fail_next_start`]. Exec runs a handful of simulated
+//! [`SimBackend::fail_next_start`], and hold a disk being made with
+//! [`SimBackend::hold_disks`] (a slow copy) to act while it is. Exec runs a handful of simulated
 //! commands (`sim_exec.rs`).
 
 use super::{Backend, BackendError, DiskSource, Found, Identity, Result, StartSpec, VpsEvent};
@@ -33,6 +34,26 @@ struct State {
     identities: HashMap<PathBuf, Identity>,
     next_pid: i32,
     fail_next_start: Option<String>,
+    disk_hold: Option<Arc<DiskHold>>,
+}
+
+/// Disks being made wait here until released: see [`SimBackend::hold_disks`].
+pub struct DiskHold {
+    reached: tokio::sync::Notify,
+    /// Never given a permit: closing it lets every waiter through.
+    gate: tokio::sync::Semaphore,
+}
+
+impl DiskHold {
+    /// Wait until a disk is being made (and held).
+    pub async fn reached(&self) {
+        self.reached.notified().await;
+    }
+
+    /// Let every held disk (and every later one) be made.
+    pub fn release(&self) {
+        self.gate.close();
+    }
 }
 
 pub struct SimBackend {
@@ -102,6 +123,17 @@ impl SimBackend {
         Some(pid)
     }
 
+    /// From now on each disk being made (launch, copy, rebuild) waits
+    /// until the hold is released, as a slow copy would.
+    pub fn hold_disks(&self) -> Arc<DiskHold> {
+        let hold = Arc::new(DiskHold {
+            reached: tokio::sync::Notify::new(),
+            gate: tokio::sync::Semaphore::new(0),
+        });
+        self.state().disk_hold = Some(hold.clone());
+        hold
+    }
+
     /// The next start fails, with `detail`.
     pub fn fail_next_start(&self, detail: &str) {
         self.state().fail_next_start = Some(detail.into());
@@ -124,6 +156,12 @@ impl Backend for SimBackend {
         source: DiskSource<'_>,
         side: Option<SideVolume>,
     ) -> Result<PathBuf> {
+        let hold = self.state().disk_hold.clone();
+        if let Some(hold) = hold {
+            hold.reached.notify_one();
+            // Err once released (closed): the only way through.
+            let _ = hold.gate.acquire().await;
+        }
         let dir = self.pool.instance_dir(&vps.key);
         std::fs::create_dir_all(&dir)
             .map_err(|e| BackendError::host(format!("create {}", dir.display()), e))?;

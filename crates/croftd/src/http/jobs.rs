@@ -1,9 +1,9 @@
-//! `/1.0/jobs`: long operations, their progress and outcome.
+//! `/1.0/jobs`: long operations, their progress and outcome, and cancels.
 
 use super::guard::Scope;
 use super::routes::Routes;
 use super::{ApiError, ApiQuery, ApiResult, AppState};
-use crate::auth::Action::VpsRead;
+use crate::auth::Action::{VpsChange, VpsRead};
 use crate::auth::Caller;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -17,6 +17,7 @@ pub(super) fn routes(r: Routes) -> Routes {
     r.get("/1.0/jobs", VpsRead, list)
         .get("/1.0/jobs/{id}", VpsRead, info)
         .get("/1.0/jobs/{id}/wait", VpsRead, wait)
+        .delete("/1.0/jobs/{id}", VpsChange, cancel)
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -59,4 +60,12 @@ async fn wait(
     let timeout = Duration::from_secs(q.timeout.unwrap_or(60).min(3600));
     let job = s.jobs.wait(&id, timeout).await?.ok_or_else(|| not_found(&id))?;
     Ok(Json(job).into_response())
+}
+
+/// Ask a running job to stop: 202 with the job as it is now; it ends
+/// `cancelled` at its next step, with what it did undone (wait for it).
+async fn cancel(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    visible(s.jobs.get(&id).await?, &caller, &id)?;
+    let job = s.jobs.cancel(&id).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }

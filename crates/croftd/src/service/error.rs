@@ -64,6 +64,9 @@ pub enum ServiceError {
     Backend(#[from] BackendError),
     #[error(transparent)]
     Task(#[from] crate::TaskFailed),
+    /// A job stopped at a step because a cancel was asked for.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
@@ -77,6 +80,7 @@ impl ServiceError {
             ServiceError::Unauthenticated(_) => ErrorKind::Unauthenticated,
             ServiceError::Forbidden(_) => ErrorKind::Forbidden,
             ServiceError::TooManyAttempts(_) => ErrorKind::TooManyAttempts,
+            ServiceError::Cancelled => ErrorKind::Conflict,
             ServiceError::Store(StoreError::Taken(_) | StoreError::InUse(_) | StoreError::Quota(_)) => {
                 ErrorKind::Conflict
             }

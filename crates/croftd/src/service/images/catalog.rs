@@ -81,6 +81,7 @@ impl Catalog {
         name: &str,
         root: &std::path::Path,
         progress: &mut dyn FnMut(&str),
+        cancelled: &(dyn Fn() -> bool + Sync),
     ) -> Result<(), String> {
         match name.strip_prefix("debian/") {
             Some(release) => {
@@ -88,7 +89,7 @@ impl Catalog {
                     archive: &self.debian_mirror,
                     security: &self.debian_security_mirror,
                 };
-                croft_host::rootfs::debootstrap(release, mirrors, root, progress)
+                croft_host::rootfs::debootstrap(release, mirrors, root, progress, cancelled)
             }
             None => croft_host::rootfs::populate_busybox(&self.busybox, root),
         }
@@ -143,17 +144,20 @@ impl Catalog {
         name: &str,
         pool: &dyn croft_host::storage::Pool,
         progress: &mut dyn FnMut(&str),
+        cancelled: &(dyn Fn() -> bool + Sync),
     ) -> Result<(), ImageError> {
         Self::kind(name)?;
         if pool.image_exists(&pool_name(name)) {
             return Ok(());
         }
         self.check_tools(name)?;
-        pool.ensure_image(&pool_name(name), &mut |dir| self.build_into(name, dir, progress))
-            .map_err(|e| ImageError::Missing {
-                name: name.into(),
-                detail: e.to_string(),
-            })?;
+        pool.ensure_image(&pool_name(name), &mut |dir| {
+            self.build_into(name, dir, progress, cancelled)
+        })
+        .map_err(|e| ImageError::Missing {
+            name: name.into(),
+            detail: e.to_string(),
+        })?;
         Ok(())
     }
 
@@ -176,7 +180,7 @@ impl Catalog {
         let _ = std::fs::remove_dir_all(&tmp);
         let built = std::fs::create_dir_all(&tmp)
             .map_err(|e| e.to_string())
-            .and_then(|_| self.build_into(name, &tmp, &mut |_| {}))
+            .and_then(|_| self.build_into(name, &tmp, &mut |_| {}, &|| false))
             .and_then(|_| std::fs::rename(&tmp, &rootfs).map_err(|e| e.to_string()));
         if let Err(detail) = built {
             let _ = std::fs::remove_dir_all(&tmp);

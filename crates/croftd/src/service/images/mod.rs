@@ -57,7 +57,7 @@ impl ImageService {
             return Ok(());
         }
         if let Some(job) = job {
-            job.progress(span.0, &format!("building image {name}")).await;
+            job.step(span.0, &format!("building image {name}")).await?;
         }
         let (catalog, pool, image, job2) = (
             self.catalog.clone(),
@@ -68,7 +68,9 @@ impl ImageService {
         let runtime = tokio::runtime::Handle::current();
         crate::blocking(move || {
             let mut last_report: Option<std::time::Instant> = None;
-            catalog.ensure_in_pool(&image, pool.as_ref(), &mut |step| {
+            let cancel = job2.clone();
+            let cancelled = move || cancel.as_ref().is_some_and(JobHandle::is_cancelled);
+            let progress = &mut |step: &str| {
                 let Some(job2) = &job2 else { return };
                 // A build prints a line per package: report a few a second.
                 if last_report.is_some_and(|t| t.elapsed() < Duration::from_millis(250)) {
@@ -78,7 +80,8 @@ impl ImageService {
                 let pct = span.0
                     + (u32::from(span.1 - span.0) * u32::from(catalog::build_percent(step)) / 100) as u8;
                 runtime.block_on(job2.progress(pct, &format!("building image {image}: {step}")));
-            })
+            };
+            catalog.ensure_in_pool(&image, pool.as_ref(), progress, &cancelled)
         })
         .await??;
         let pool = self.pool.clone();

@@ -136,12 +136,14 @@ impl InstanceService {
         let row = self.row(name).await?;
         let was_running = plan(&row.name, row.status, Action::Rebuild)? == Plan::StopFirst;
         if was_running {
-            job.progress(5, "stopping").await;
+            job.step(5, "stopping").await?;
             self.stop_locked(&row, false, None).await?;
         }
         let row = self.row(name).await?;
-        job.progress(10, "preparing the new disk").await;
+        // From here on a failure or a cancel gives the VPS its old disk
+        // back and starts it again if it ran.
         let made = async {
+            job.step(10, "preparing the new disk").await?;
             self.disk_from_image(
                 &row,
                 SideVolume::Replacement,
@@ -151,7 +153,7 @@ impl InstanceService {
             )
             .await?;
             crate::failpoint::crash_point("rebuild:disk-made");
-            job.progress(80, "swapping the disk").await;
+            job.step(80, "swapping the disk").await?;
             // The image is recorded first: a crash during the swap is
             // finished at the next start, and the record must then match.
             self.store.set_image(name, &req.image).await?;

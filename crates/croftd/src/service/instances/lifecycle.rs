@@ -139,16 +139,17 @@ impl InstanceService {
             tokio::spawn(async move { network.load_rules_for(&key).await })
         });
         let made = async {
-            job.progress(10, "preparing image").await;
+            job.step(10, "preparing image").await?;
             self.images.prepare(&req.image, Some(job), (10, 75)).await?;
             if !self.pool.snapshots() {
-                job.progress(40, "copying the image into the VPS").await;
+                job.step(40, "copying the image into the VPS").await?;
             }
             let disk = self
                 .backend
                 .prepare_disk(vps, DiskSource::Image(&req.image), None)
                 .await?;
             crate::failpoint::crash_point("launch:disk-made");
+            job.step(76, "setting up the VPS").await?;
             let identity = Identity {
                 hostname: req.name.clone(),
                 ssh_keys: self.store.ssh_keys(&vps.key).await?,
@@ -176,7 +177,7 @@ impl InstanceService {
             .set_status(&vps.key, Status::Stopped, None, None)
             .await?;
         if !req.no_start {
-            job.progress(80, "starting").await;
+            job.step(80, "starting").await?;
             let row = self.row(&vps.key).await?;
             self.start_locked(&row, None).await?;
         }

@@ -242,6 +242,7 @@ impl SqliteStore {
                 "running" => JobStatus::Running,
                 "success" => JobStatus::Success,
                 "failure" => JobStatus::Failure,
+                "cancelled" => JobStatus::Cancelled,
                 other => return Err(corrupt("job status", other)),
             },
             progress: row.try_get::<i64, _>("progress")?.clamp(0, 100) as u8,
@@ -727,6 +728,7 @@ impl Store for SqliteStore {
             JobStatus::Running => "running",
             JobStatus::Success => "success",
             JobStatus::Failure => "failure",
+            JobStatus::Cancelled => "cancelled",
         };
         sqlx::query(
             "UPDATE jobs SET status = ?, progress = ?, message = COALESCE(?, message), error = ?,
