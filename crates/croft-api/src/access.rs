@@ -4,6 +4,7 @@ use crate::ValueError;
 use serde::{Deserialize, Serialize};
 
 /// A tenant: a customer, whose VPSes only its own users see.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Tenant {
     pub name: String,
@@ -18,6 +19,7 @@ pub struct Tenant {
 
 /// `PUT /1.0/tenants/{name}/images`: the images a tenant may use, or
 /// `null` for every image.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct TenantImages {
@@ -25,6 +27,7 @@ pub struct TenantImages {
 }
 
 /// What `POST /1.0/tenants` takes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct TenantCreate {
@@ -34,6 +37,7 @@ pub struct TenantCreate {
 }
 
 /// An API token as listed: never the token itself.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Token {
     /// Public: the token's name in lists, logs and the audit log, and
@@ -56,6 +60,7 @@ pub struct Token {
 /// What `POST /1.0/tokens` takes. A token of a tenant (`?tenant=`) is an
 /// owner's (`scope: read-write`, the default) or a viewer's (`scope:
 /// read`); one of no tenant names its `role`, admin or metrics.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct TokenCreate {
@@ -72,6 +77,7 @@ pub struct TokenCreate {
 }
 
 /// A token just made: the only time the token is shown.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TokenCreated {
     pub token: String,
@@ -79,6 +85,7 @@ pub struct TokenCreated {
 }
 
 /// One entry of the audit log: a mutating request, once authenticated.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AuditEntry {
     pub id: i64,
@@ -99,6 +106,7 @@ pub struct AuditEntry {
 }
 
 /// `GET /1.0/auth/whoami`: who the caller is and exactly what it may do.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct WhoAmI {
     /// `root@host`, `token 5f2c…`.
@@ -178,6 +186,7 @@ mod tests {
 /// What `POST /1.0/trust/tokens` takes: a one-time token that enrolls
 /// one client certificate as `name`, with a role in the request's tenant
 /// (owner, the default, or viewer) or of no tenant (admin, metrics).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct TrustTokenCreate {
@@ -188,6 +197,7 @@ pub struct TrustTokenCreate {
 }
 
 /// A trust token not yet used.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TrustToken {
     pub id: String,
@@ -201,6 +211,7 @@ pub struct TrustToken {
 
 /// A trust token just made: `token` is what `croft remote add NAME TOKEN`
 /// takes (a [`JoinToken`], encoded), shown once.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TrustTokenCreated {
     pub token: String,
@@ -209,6 +220,7 @@ pub struct TrustTokenCreated {
 
 /// `GET /1.0/trust`: the trusted certificates and the trust tokens not
 /// yet used.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Trust {
     pub certificates: Vec<Certificate>,
@@ -216,6 +228,7 @@ pub struct Trust {
 }
 
 /// A client certificate trusted by its fingerprint.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Certificate {
     pub fingerprint: String,
@@ -226,6 +239,7 @@ pub struct Certificate {
 }
 
 /// `POST /1.0/trust/enroll`, sent with the client certificate to trust.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Enroll {
@@ -236,6 +250,7 @@ pub struct Enroll {
 /// What a trust token carries to the user's machine: where croftd
 /// listens, the fingerprint of its certificate (which the client pins),
 /// and the secret that enrolls the client's certificate once.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct JoinToken {
@@ -296,6 +311,7 @@ mod join_tests {
 
 /// One event of `GET /1.0/events`: something that happened to a VPS or
 /// an operation.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Event {
     /// Seconds since the epoch.

@@ -14,6 +14,7 @@ pub const STDOUT: u8 = 1;
 pub const STDERR: u8 = 2;
 
 /// What to run.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ExecStart {
@@ -31,6 +32,7 @@ pub struct ExecStart {
 }
 
 /// A client's text frame after the start.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ExecInput {
@@ -43,6 +45,7 @@ pub enum ExecInput {
 }
 
 /// The server's last frame.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ExecOutput {

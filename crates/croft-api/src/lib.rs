@@ -40,6 +40,7 @@ impl From<String> for ValueError {
 pub const API_PREFIX: &str = "/1.0";
 
 /// What a client sends to create (and start) a VPS.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LaunchRequest {
@@ -137,6 +138,7 @@ pub fn validate_user_data(script: &str) -> Result<(), ValueError> {
 }
 
 /// A partial configuration change: keys to set, keys to unset.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigPatch {
@@ -147,6 +149,7 @@ pub struct ConfigPatch {
 }
 
 /// `POST /1.0/instances/{name}/state`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StateRequest {
@@ -167,6 +170,7 @@ pub struct StateRequest {
 
 /// `POST /1.0/instances/{name}/rebuild`: reinstall the disk from an image,
 /// keeping everything else about the VPS.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RebuildRequest {
@@ -176,6 +180,7 @@ pub struct RebuildRequest {
     pub user_data: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum StateAction {
@@ -185,6 +190,7 @@ pub enum StateAction {
 }
 
 /// The lifecycle state of a VPS as the daemon reports it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -217,6 +223,7 @@ impl std::fmt::Display for Status {
 
 /// One VPS as listed and shown: what its owner sees (how it sits on the
 /// host is [`HostDetails`]).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Instance {
     /// Its name, unique within its tenant.
@@ -261,6 +268,7 @@ pub struct Instance {
 
 /// `GET /1.0/instances/{name}/host`: how a VPS sits on its host, for the
 /// host's administrator (and local exec and console).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct HostDetails {
     pub name: String,
@@ -283,6 +291,7 @@ pub struct HostDetails {
 }
 
 /// A storage pool, as `croft storage info` shows it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StoragePool {
     pub name: String,
@@ -297,6 +306,7 @@ pub struct StoragePool {
 }
 
 /// A VPS's interface on a croft network (`eth0` inside).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Nic {
     pub network: String,
@@ -308,6 +318,7 @@ pub struct Nic {
 }
 
 /// A host port forwarded to a VPS port (`POST /1.0/instances/{name}/forwards`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PortForward {
@@ -318,6 +329,7 @@ pub struct PortForward {
 }
 
 /// A network VPSes are attached to.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Network {
     pub name: String,
@@ -332,6 +344,7 @@ pub struct Network {
     pub leases: Vec<Lease>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Lease {
     pub instance: String,
@@ -342,6 +355,7 @@ pub struct Lease {
 
 /// One rule of a VPS's inbound firewall, in the order rules are matched
 /// (`POST /1.0/instances/{name}/firewall/rules`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct FirewallRule {
@@ -359,6 +373,7 @@ pub struct FirewallRule {
 
 /// A VPS's inbound firewall: its default policy and its rules, first
 /// match wins.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Firewall {
     /// "allow" or "deny": what happens to traffic no rule matches.
@@ -476,6 +491,7 @@ pub fn parse_port_pair(text: &str) -> Result<(u16, u16), ValueError> {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Usage {
     pub memory_bytes: u64,
@@ -486,6 +502,7 @@ pub struct Usage {
 }
 
 /// A long-running operation.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Job {
     pub id: String,
@@ -501,6 +518,7 @@ pub struct Job {
     pub created_at: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
@@ -513,6 +531,7 @@ pub enum JobStatus {
 }
 
 /// Every API error has this body, with a 4xx (caller's fault) or 5xx status.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ErrorBody {
     pub error: String,
@@ -521,6 +540,7 @@ pub struct ErrorBody {
 }
 
 /// A read-only point-in-time copy of a VPS's disk.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Snapshot {
     pub name: String,
@@ -530,6 +550,7 @@ pub struct Snapshot {
 }
 
 /// `POST /1.0/instances/{name}/snapshots`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotRequest {
@@ -545,6 +566,8 @@ pub const STREAM_TYPE: &str = "application/octet-stream";
 /// `POST /1.0/instances/{name}/snapshots?name=` with a [`STREAM_TYPE`]
 /// body: import the send stream a snapshot export wrote (here or on
 /// another host) as a snapshot.
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotImportQuery {
@@ -555,6 +578,8 @@ pub struct SnapshotImportQuery {
 
 /// `GET /1.0/instances/{name}/snapshots/{snap}/export?since=`: the
 /// snapshot as a btrfs send stream.
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotExportQuery {
@@ -566,6 +591,8 @@ pub struct SnapshotExportQuery {
 
 /// `POST /1.0/images?name=` with a [`STREAM_TYPE`] body: import a tarball
 /// (.tar, .tar.gz or .tar.zst) as an image.
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ImageImportQuery {
@@ -573,6 +600,7 @@ pub struct ImageImportQuery {
 }
 
 /// `POST /1.0/instances/{name}/snapshots/{snap}/restore`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RestoreRequest {
@@ -582,6 +610,7 @@ pub struct RestoreRequest {
 }
 
 /// `POST /1.0/instances/{name}/copy`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CopyRequest {
@@ -592,6 +621,7 @@ pub struct CopyRequest {
     pub snapshot: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Image {
     pub name: String,
@@ -614,6 +644,7 @@ pub struct Image {
 
 /// `POST /1.0/images/build`: build one of the images croft knows how to
 /// build (a job; nothing to do if it is already built).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BuildRequest {
@@ -722,6 +753,7 @@ mod forward_tests {
 }
 
 /// `GET /1.0`: who answers.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ServerInfo {
     pub api_version: String,
@@ -738,6 +770,7 @@ pub struct ServerInfo {
 }
 
 /// `GET /1.0/instances/{name}/console`: recent console output.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ConsoleLog {
     pub log: String,

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 /// Hard caps on what a tenant's VPSes hold together; `None`: no cap.
 /// With a cap on CPU, memory, disk or processes, every VPS of the tenant
 /// must have that limit set (a VPS without one would escape the cap).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Quota {
@@ -35,6 +36,7 @@ pub struct Quota {
 }
 
 /// What a tenant's VPSes hold, in the units of [`Quota`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct QuotaUsage {
     pub vpses: u64,
@@ -50,6 +52,7 @@ pub struct QuotaUsage {
 }
 
 /// `GET /1.0/tenants/{name}/usage`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TenantUsage {
     pub tenant: String,
@@ -59,6 +62,7 @@ pub struct TenantUsage {
 
 /// A plan: a named VPS size, its `limits.*` settings, which `croft
 /// launch --plan` applies.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Plan {
     pub name: String,
@@ -68,6 +72,7 @@ pub struct Plan {
 }
 
 /// What `POST /1.0/plans` takes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PlanCreate {

@@ -857,3 +857,76 @@ async fn a_job_past_its_last_step_finishes_and_only_its_tenants_may_cancel() {
     // Neither stopped it.
     assert_eq!(sim.wait_job(&job).await.status, JobStatus::Success);
 }
+
+/// The OpenAPI document served is generated from the code and covers the
+/// route table exactly, each operation with the action the guard checks;
+/// `docs/openapi.json` is a copy of it, kept equal here
+/// (`CROFT_WRITE_OPENAPI=1 cargo test -p croftd --test api openapi`
+/// rewrites it after a change of the API).
+#[tokio::test]
+async fn the_openapi_document_covers_every_endpoint_and_matches_the_committed_copy() {
+    let sim = Sim::new().await;
+    let doc: serde_json::Value = sim.ok("GET", "/1.0/openapi.json", None).await;
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("a path item").keys() {
+            documented.insert((method.to_ascii_uppercase(), path.clone()));
+        }
+    }
+    let routed: std::collections::BTreeSet<(String, String)> = sim
+        .table
+        .iter()
+        .map(|e| (e.method.to_string(), e.path.to_string()))
+        .collect();
+    let undocumented: Vec<_> = routed.difference(&documented).collect();
+    let unrouted: Vec<_> = documented.difference(&routed).collect();
+    assert!(
+        undocumented.is_empty() && unrouted.is_empty(),
+        "routes without a #[utoipa::path] in openapi.rs: {undocumented:?}; documented but not routed: {unrouted:?}"
+    );
+    let mut ids = std::collections::BTreeSet::new();
+    for endpoint in &sim.table {
+        let operation = &doc["paths"][endpoint.path][endpoint.method.as_str().to_ascii_lowercase()];
+        let id = operation["operationId"].as_str().unwrap_or_default();
+        assert!(ids.insert(id.to_string()), "operationId {id:?} twice");
+        let what = format!("{} {}", endpoint.method, endpoint.path);
+        assert_eq!(operation["x-croft-action"], endpoint.action.name(), "{what}");
+        let roles: Vec<&str> = endpoint.action.roles().iter().map(|r| r.as_str()).collect();
+        assert_eq!(operation["x-croft-roles"], serde_json::json!(roles), "{what}");
+        // Every `{parameter}` of the path is described, and errors have
+        // their body.
+        for name in endpoint
+            .path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+        {
+            assert!(
+                operation["parameters"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["name"] == name && p["in"] == "path")),
+                "{what}: no parameter {name}"
+            );
+        }
+        assert_eq!(
+            operation["responses"]["default"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorBody",
+            "{what}"
+        );
+    }
+    // Every schema an operation refers to is in the document.
+    let text = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+    for reference in text.split("\"#/components/schemas/").skip(1) {
+        let name = &reference[..reference.find('"').unwrap()];
+        assert!(doc["components"]["schemas"][name].is_object(), "no schema {name}");
+    }
+    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    if std::env::var_os("CROFT_WRITE_OPENAPI").is_some() {
+        std::fs::write(&committed, &text).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&committed).unwrap_or_default();
+    assert!(
+        on_disk == text,
+        "docs/openapi.json differs from the API in the code: rewrite it with \
+         CROFT_WRITE_OPENAPI=1 cargo test -p croftd --test api openapi, and review the change"
+    );
+}

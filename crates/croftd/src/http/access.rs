@@ -38,7 +38,13 @@ pub(super) fn routes(r: Routes) -> Routes {
         .post("/1.0/trust/enroll", Enroll, enroll)
 }
 
-async fn whoami(caller: Caller) -> Json<croft_api::WhoAmI> {
+#[utoipa::path(
+    get,
+    path = "/1.0/auth/whoami",
+    tag = "auth",
+    responses((status = 200, description = "Who the caller is and what it may do", body = croft_api::WhoAmI))
+)]
+pub(super) async fn whoami(caller: Caller) -> Json<croft_api::WhoAmI> {
     let permitted = permitted(&caller).into_iter().map(|a| a.name()).collect();
     Json(croft_api::WhoAmI {
         credential: match caller.credential {
@@ -53,11 +59,24 @@ async fn whoami(caller: Caller) -> Json<croft_api::WhoAmI> {
     })
 }
 
-async fn list_tenants(State(s): State<AppState>) -> ApiResult<Response> {
+#[utoipa::path(
+    get,
+    path = "/1.0/tenants",
+    tag = "tenants",
+    responses((status = 200, description = "The tenants", body = Vec<croft_api::Tenant>))
+)]
+pub(super) async fn list_tenants(State(s): State<AppState>) -> ApiResult<Response> {
     Ok(Json(s.tenants.list().await?).into_response())
 }
 
-async fn create_tenant(
+#[utoipa::path(
+    post,
+    path = "/1.0/tenants",
+    tag = "tenants",
+    request_body = croft_api::TenantCreate,
+    responses((status = 201, description = "The new tenant", body = croft_api::Tenant))
+)]
+pub(super) async fn create_tenant(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<croft_api::TenantCreate>,
 ) -> ApiResult<Response> {
@@ -76,7 +95,13 @@ fn own_tenant(caller: &Caller, name: &str) -> ApiResult<()> {
 }
 
 /// A tenant: its own users see theirs, and no other.
-async fn tenant_info(
+#[utoipa::path(
+    get,
+    path = "/1.0/tenants/{name}",
+    tag = "tenants",
+    responses((status = 200, description = "The tenant", body = croft_api::Tenant))
+)]
+pub(super) async fn tenant_info(
     State(s): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -86,12 +111,29 @@ async fn tenant_info(
 }
 
 /// What a tenant holds against its quota.
-async fn usage(State(s): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(
+    get,
+    path = "/1.0/tenants/{name}/usage",
+    tag = "tenants",
+    responses((status = 200, description = "What the tenant holds against each cap", body = croft_api::TenantUsage))
+)]
+pub(super) async fn usage(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
     own_tenant(&caller, &name)?;
     Ok(Json(s.tenants.usage(&name).await?).into_response())
 }
 
-async fn set_quota(
+#[utoipa::path(
+    put,
+    path = "/1.0/tenants/{name}/quota",
+    tag = "tenants",
+    request_body = croft_api::Quota,
+    responses((status = 200, description = "The tenant with its new quota", body = croft_api::Tenant))
+)]
+pub(super) async fn set_quota(
     State(s): State<AppState>,
     Path(name): Path<String>,
     ApiJson(quota): ApiJson<croft_api::Quota>,
@@ -99,7 +141,14 @@ async fn set_quota(
     Ok(Json(s.tenants.set_quota(&name, quota).await?).into_response())
 }
 
-async fn set_images(
+#[utoipa::path(
+    put,
+    path = "/1.0/tenants/{name}/images",
+    tag = "tenants",
+    request_body = croft_api::TenantImages,
+    responses((status = 200, description = "The tenant with its new image list", body = croft_api::Tenant))
+)]
+pub(super) async fn set_images(
     State(s): State<AppState>,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<croft_api::TenantImages>,
@@ -107,38 +156,89 @@ async fn set_images(
     Ok(Json(s.tenants.set_images(&name, req.images).await?).into_response())
 }
 
-async fn list_plans(State(s): State<AppState>) -> ApiResult<Response> {
+#[utoipa::path(
+    get,
+    path = "/1.0/plans",
+    tag = "tenants",
+    responses((status = 200, description = "The plans", body = Vec<croft_api::Plan>))
+)]
+pub(super) async fn list_plans(State(s): State<AppState>) -> ApiResult<Response> {
     Ok(Json(s.tenants.plans().await?).into_response())
 }
 
-async fn plan_info(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(
+    get,
+    path = "/1.0/plans/{name}",
+    tag = "tenants",
+    responses((status = 200, description = "The plan", body = croft_api::Plan))
+)]
+pub(super) async fn plan_info(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     Ok(Json(s.tenants.plan(&name).await?).into_response())
 }
 
-async fn create_plan(
+#[utoipa::path(
+    post,
+    path = "/1.0/plans",
+    tag = "tenants",
+    request_body = croft_api::PlanCreate,
+    responses((status = 201, description = "The new plan", body = croft_api::Plan))
+)]
+pub(super) async fn create_plan(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<croft_api::PlanCreate>,
 ) -> ApiResult<Response> {
     Ok((StatusCode::CREATED, Json(s.tenants.create_plan(req).await?)).into_response())
 }
 
-async fn delete_plan(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(
+    delete,
+    path = "/1.0/plans/{name}",
+    tag = "tenants",
+    responses((status = 204, description = "Deleted"))
+)]
+pub(super) async fn delete_plan(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     s.tenants.delete_plan(&name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn delete_tenant(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(
+    delete,
+    path = "/1.0/tenants/{name}",
+    tag = "tenants",
+    responses((status = 204, description = "Deleted"))
+)]
+pub(super) async fn delete_tenant(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
     s.tenants.delete(&name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// The tokens of the request's tenant; every token for the admin who
 /// names no tenant.
-async fn list_tokens(State(s): State<AppState>, caller: Caller, scope: Scope) -> ApiResult<Response> {
+#[utoipa::path(
+    get,
+    path = "/1.0/tokens",
+    tag = "auth",
+    responses((status = 200, description = "The API tokens, never their secrets", body = Vec<croft_api::Token>))
+)]
+pub(super) async fn list_tokens(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: Scope,
+) -> ApiResult<Response> {
     Ok(Json(s.access.list_tokens(scope.listing(&caller)).await?).into_response())
 }
 
-async fn create_token(
+#[utoipa::path(
+    post,
+    path = "/1.0/tokens",
+    tag = "auth",
+    request_body = croft_api::TokenCreate,
+    responses((status = 201, description = "The token, shown this once, and its record", body = croft_api::TokenCreated))
+)]
+pub(super) async fn create_token(
     State(s): State<AppState>,
     caller: Caller,
     scope: Scope,
@@ -148,7 +248,13 @@ async fn create_token(
     Ok((StatusCode::CREATED, Json(made)).into_response())
 }
 
-async fn revoke_token(
+#[utoipa::path(
+    delete,
+    path = "/1.0/tokens/{id}",
+    tag = "auth",
+    responses((status = 204, description = "Revoked: refused from the next request on"))
+)]
+pub(super) async fn revoke_token(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -159,15 +265,23 @@ async fn revoke_token(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct AuditQuery {
+pub(super) struct AuditQuery {
     /// How many of the latest entries (default 100).
     limit: Option<u32>,
 }
 
 /// The audit log, newest first: one tenant's with `?tenant=`, else all.
-async fn audit(
+#[utoipa::path(
+    get,
+    path = "/1.0/audit",
+    tag = "auth",
+    params(AuditQuery),
+    responses((status = 200, description = "The audit log, newest first", body = Vec<croft_api::AuditEntry>))
+)]
+pub(super) async fn audit(
     State(s): State<AppState>,
     caller: Caller,
     scope: Scope,
@@ -182,14 +296,31 @@ async fn audit(
 
 /// The certificates trusted and the trust tokens pending: the request's
 /// tenant's, or all for the admin who names none.
-async fn list_trust(State(s): State<AppState>, caller: Caller, scope: Scope) -> ApiResult<Response> {
+#[utoipa::path(
+    get,
+    path = "/1.0/trust",
+    tag = "auth",
+    responses((status = 200, description = "Trusted certificates and pending trust tokens", body = croft_api::Trust))
+)]
+pub(super) async fn list_trust(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: Scope,
+) -> ApiResult<Response> {
     let (tokens, certificates) = s.access.trust(scope.listing(&caller)).await?;
     Ok(Json(croft_api::Trust { certificates, tokens }).into_response())
 }
 
 /// A trust token for a client certificate; it carries where croftd
 /// listens and its certificate's fingerprint.
-async fn create_trust_token(
+#[utoipa::path(
+    post,
+    path = "/1.0/trust/tokens",
+    tag = "auth",
+    request_body = croft_api::TrustTokenCreate,
+    responses((status = 201, description = "The trust token, shown this once", body = croft_api::TrustTokenCreated))
+)]
+pub(super) async fn create_trust_token(
     State(s): State<AppState>,
     caller: Caller,
     scope: Scope,
@@ -214,14 +345,31 @@ async fn create_trust_token(
     Ok((StatusCode::CREATED, Json(made)).into_response())
 }
 
-async fn untrust(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(
+    delete,
+    path = "/1.0/trust/{id}",
+    tag = "auth",
+    responses((status = 204, description = "Removed: refused from the next request on"))
+)]
+pub(super) async fn untrust(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     s.access.untrust(&caller, caller.tenant.as_deref(), &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Trust the client certificate this request came with, by a trust
 /// token's secret.
-async fn enroll(
+#[utoipa::path(
+    post,
+    path = "/1.0/trust/enroll",
+    tag = "auth",
+    request_body = croft_api::Enroll,
+    responses((status = 201, description = "The certificate this request came with, now trusted", body = croft_api::Certificate))
+)]
+pub(super) async fn enroll(
     State(s): State<AppState>,
     peer: Peer,
     ApiJson(req): ApiJson<croft_api::Enroll>,

@@ -17,7 +17,18 @@ pub(super) fn routes(r: Routes) -> Routes {
     r.get("/1.0/events", VpsRead, events)
 }
 
-async fn events(State(s): State<AppState>, caller: Caller, scope: Scope, ws: WebSocketUpgrade) -> Response {
+#[utoipa::path(
+    get,
+    path = "/1.0/events",
+    tag = "events",
+    responses((status = 101, description = "A WebSocket of Event text frames: the caller's tenant's, or everything for the admin naming none"))
+)]
+pub(super) async fn events(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: Scope,
+    ws: WebSocketUpgrade,
+) -> Response {
     // Subscribed before the upgrade: nothing that happens from the answer
     // on is missed.
     let rx = s.events.subscribe();

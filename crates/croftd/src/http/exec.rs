@@ -28,7 +28,13 @@ pub(super) fn routes(r: Routes) -> Routes {
     )
 }
 
-async fn console(
+#[utoipa::path(
+    get,
+    path = "/1.0/instances/{name}/console/attach",
+    tag = "sessions",
+    responses((status = 101, description = "A WebSocket: binary frames of console input and output, ExecInput text frames to resize; closing detaches"))
+)]
+pub(super) async fn console(
     State(s): State<AppState>,
     scope: Scope,
     Path(name): Path<String>,
@@ -46,7 +52,13 @@ async fn console(
     }))
 }
 
-async fn exec(
+#[utoipa::path(
+    get,
+    path = "/1.0/instances/{name}/exec",
+    tag = "sessions",
+    responses((status = 101, description = "A WebSocket: an ExecStart text frame first, then binary stdin/stdout/stderr frames and ExecInput/ExecOutput text frames"))
+)]
+pub(super) async fn exec(
     State(s): State<AppState>,
     scope: Scope,
     Path(name): Path<String>,

@@ -20,7 +20,13 @@ pub(super) fn routes(r: Routes) -> Routes {
 }
 
 /// The images: for a tenant's caller, those its tenant may use.
-async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
+#[utoipa::path(
+    get,
+    path = "/1.0/images",
+    tag = "images",
+    responses((status = 200, description = "The images (a tenant's users: those it may use)", body = Vec<croft_api::Image>))
+)]
+pub(super) async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
     let mut images = s.images.list().await?;
     if let Some(tenant) = &caller.tenant {
         if let Some(allowed) = s.tenants.allowed_images(tenant).await? {
@@ -30,11 +36,24 @@ async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> 
     Ok(Json(images).into_response())
 }
 
-async fn info(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(
+    get,
+    path = "/1.0/images/{name}",
+    tag = "images",
+    responses((status = 200, description = "The image", body = croft_api::Image))
+)]
+pub(super) async fn info(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     Ok(Json(s.images.get(&name).await?).into_response())
 }
 
-async fn build(
+#[utoipa::path(
+    post,
+    path = "/1.0/images/build",
+    tag = "images",
+    request_body = croft_api::BuildRequest,
+    responses((status = 202, description = "The build, a job", body = croft_api::Job))
+)]
+pub(super) async fn build(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<croft_api::BuildRequest>,
 ) -> ApiResult<Response> {
@@ -43,7 +62,15 @@ async fn build(
 }
 
 /// A tarball streamed in the body becomes image `?name=`.
-async fn import(
+#[utoipa::path(
+    post,
+    path = "/1.0/images",
+    tag = "images",
+    request_body(content((Vec<u8> = "application/octet-stream"))),
+    params(croft_api::ImageImportQuery),
+    responses((status = 201, description = "The imported image", body = croft_api::Image))
+)]
+pub(super) async fn import(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<croft_api::ImageImportQuery>,
     req: Request,
@@ -62,11 +89,23 @@ async fn import(
 }
 
 /// The image as a gzip-compressed tarball.
-async fn export(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(
+    get,
+    path = "/1.0/images/{name}/export",
+    tag = "images",
+    responses((status = 200, description = "The image as a .tar.gz", content_type = "application/octet-stream", body = Vec<u8>))
+)]
+pub(super) async fn export(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     Ok(download(s.images.export(&name).await?))
 }
 
-async fn remove(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(
+    delete,
+    path = "/1.0/images/{name}",
+    tag = "images",
+    responses((status = 204, description = "Deleted"))
+)]
+pub(super) async fn remove(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     s.images.delete(&name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

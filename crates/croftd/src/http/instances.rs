@@ -30,9 +30,10 @@ pub(super) fn routes(r: Routes) -> Routes {
         .get("/1.0/storage-pools/{name}", HostRead, pool_info)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+pub(super) struct ListQuery {
     /// Every tenant's, for the admin.
     #[serde(default, rename = "all-tenants")]
     all_tenants: bool,
@@ -41,7 +42,14 @@ struct ListQuery {
 /// The VPSes of the request's tenant; of every tenant with
 /// `?all-tenants=true` from a caller of no tenant (a tenant's users get
 /// their own).
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/1.0/instances",
+    tag = "instances",
+    params(ListQuery),
+    responses((status = 200, description = "The VPSes", body = Vec<croft_api::Instance>))
+)]
+pub(super) async fn list(
     State(s): State<AppState>,
     caller: Caller,
     scope: Scope,
@@ -51,18 +59,44 @@ async fn list(
     Ok(Json(s.instances.list(tenant).await?).into_response())
 }
 
-async fn info(State(s): State<AppState>, scope: Scope, Path(name): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(
+    get,
+    path = "/1.0/instances/{name}",
+    tag = "instances",
+    responses((status = 200, description = "The VPS", body = croft_api::Instance))
+)]
+pub(super) async fn info(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
     Ok(Json(s.instances.get(VpsName::new(&scope.tenant, &name)).await?).into_response())
 }
 
 /// The VPS without its disk usage (which costs a filesystem commit to
 /// read): what `croft exec` and `croft console` ask before they connect.
-async fn state(State(s): State<AppState>, scope: Scope, Path(name): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(
+    get,
+    path = "/1.0/instances/{name}/state",
+    tag = "instances",
+    responses((status = 200, description = "The VPS without its disk usage", body = croft_api::Instance))
+)]
+pub(super) async fn state(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
     Ok(Json(s.instances.get_brief(VpsName::new(&scope.tenant, &name)).await?).into_response())
 }
 
 /// How the VPS sits on the host (id range, init, control socket).
-async fn host_details(
+#[utoipa::path(
+    get,
+    path = "/1.0/instances/{name}/host",
+    tag = "instances",
+    responses((status = 200, description = "How the VPS sits on the host", body = croft_api::HostDetails))
+)]
+pub(super) async fn host_details(
     State(s): State<AppState>,
     scope: Scope,
     Path(name): Path<String>,
@@ -75,7 +109,14 @@ async fn host_details(
     .into_response())
 }
 
-async fn launch(
+#[utoipa::path(
+    post,
+    path = "/1.0/instances",
+    tag = "instances",
+    request_body = croft_api::LaunchRequest,
+    responses((status = 202, description = "The launch, a job", body = croft_api::Job))
+)]
+pub(super) async fn launch(
     State(s): State<AppState>,
     scope: Scope,
     ApiJson(req): ApiJson<LaunchRequest>,
@@ -84,14 +125,22 @@ async fn launch(
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct DeleteQuery {
+pub(super) struct DeleteQuery {
     #[serde(default)]
     force: bool,
 }
 
-async fn delete(
+#[utoipa::path(
+    delete,
+    path = "/1.0/instances/{name}",
+    tag = "instances",
+    params(DeleteQuery),
+    responses((status = 204, description = "Deleted"))
+)]
+pub(super) async fn delete(
     State(s): State<AppState>,
     scope: Scope,
     Path(name): Path<String>,
@@ -103,7 +152,14 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn change_state(
+#[utoipa::path(
+    post,
+    path = "/1.0/instances/{name}/state",
+    tag = "instances",
+    request_body = croft_api::StateRequest,
+    responses((status = 200, description = "The VPS after the change", body = croft_api::Instance))
+)]
+pub(super) async fn change_state(
     State(s): State<AppState>,
     scope: Scope,
     Path(name): Path<String>,
@@ -144,7 +200,14 @@ async fn change_state(
     Ok(Json(vps).into_response())
 }
 
-async fn rebuild(
+#[utoipa::path(
+    post,
+    path = "/1.0/instances/{name}/rebuild",
+    tag = "instances",
+    request_body = croft_api::RebuildRequest,
+    responses((status = 202, description = "The rebuild, a job", body = croft_api::Job))
+)]
+pub(super) async fn rebuild(
     State(s): State<AppState>,
     scope: Scope,
     Path(name): Path<String>,
@@ -157,7 +220,14 @@ async fn rebuild(
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
-async fn patch_config(
+#[utoipa::path(
+    patch,
+    path = "/1.0/instances/{name}/config",
+    tag = "instances",
+    request_body = croft_api::ConfigPatch,
+    responses((status = 200, description = "The VPS with its new configuration", body = croft_api::Instance))
+)]
+pub(super) async fn patch_config(
     State(s): State<AppState>,
     scope: Scope,
     Path(name): Path<String>,
@@ -171,7 +241,14 @@ async fn patch_config(
     .into_response())
 }
 
-async fn copy(
+#[utoipa::path(
+    post,
+    path = "/1.0/instances/{name}/copy",
+    tag = "instances",
+    request_body = croft_api::CopyRequest,
+    responses((status = 201, description = "The new, stopped VPS", body = croft_api::Instance))
+)]
+pub(super) async fn copy(
     State(s): State<AppState>,
     scope: Scope,
     Path(name): Path<String>,
@@ -187,7 +264,13 @@ async fn copy(
 /// Console history returned at most (the supervisor keeps about 2 MiB).
 const CONSOLE_LOG_MAX: usize = 1 << 20;
 
-async fn console_log(
+#[utoipa::path(
+    get,
+    path = "/1.0/instances/{name}/console",
+    tag = "instances",
+    responses((status = 200, description = "What the console printed lately", body = croft_api::ConsoleLog))
+)]
+pub(super) async fn console_log(
     State(s): State<AppState>,
     scope: Scope,
     Path(name): Path<String>,
@@ -199,10 +282,22 @@ async fn console_log(
     Ok(Json(croft_api::ConsoleLog { log }).into_response())
 }
 
-async fn list_pools(State(s): State<AppState>) -> ApiResult<Response> {
+#[utoipa::path(
+    get,
+    path = "/1.0/storage-pools",
+    tag = "host",
+    responses((status = 200, description = "The storage pools", body = Vec<croft_api::StoragePool>))
+)]
+pub(super) async fn list_pools(State(s): State<AppState>) -> ApiResult<Response> {
     Ok(Json(s.instances.pools()?).into_response())
 }
 
-async fn pool_info(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(
+    get,
+    path = "/1.0/storage-pools/{name}",
+    tag = "host",
+    responses((status = 200, description = "The storage pool", body = croft_api::StoragePool))
+)]
+pub(super) async fn pool_info(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     Ok(Json(s.instances.pool_info(&name)?).into_response())
 }

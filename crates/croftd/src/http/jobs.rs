@@ -33,23 +33,47 @@ fn visible(job: Option<Job>, caller: &Caller, id: &str) -> ApiResult<Job> {
     }
 }
 
-async fn list(State(s): State<AppState>, caller: Caller, scope: Scope) -> ApiResult<Response> {
+#[utoipa::path(
+    get,
+    path = "/1.0/jobs",
+    tag = "jobs",
+    responses((status = 200, description = "The latest jobs", body = Vec<croft_api::Job>))
+)]
+pub(super) async fn list(State(s): State<AppState>, caller: Caller, scope: Scope) -> ApiResult<Response> {
     Ok(Json(s.jobs.list(scope.listing(&caller)).await?).into_response())
 }
 
-async fn info(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(
+    get,
+    path = "/1.0/jobs/{id}",
+    tag = "jobs",
+    responses((status = 200, description = "The job", body = croft_api::Job))
+)]
+pub(super) async fn info(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let job = visible(s.jobs.get(&id).await?, &caller, &id)?;
     Ok(Json(job).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct WaitQuery {
+pub(super) struct WaitQuery {
     /// Seconds to wait at most (default 60, at most 3600).
     timeout: Option<u64>,
 }
 
-async fn wait(
+#[utoipa::path(
+    get,
+    path = "/1.0/jobs/{id}/wait",
+    tag = "jobs",
+    params(WaitQuery),
+    responses((status = 200, description = "The job once ended, or as it is at the timeout", body = croft_api::Job))
+)]
+pub(super) async fn wait(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -64,7 +88,17 @@ async fn wait(
 
 /// Ask a running job to stop: 202 with the job as it is now; it ends
 /// `cancelled` at its next step, with what it did undone (wait for it).
-async fn cancel(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(
+    delete,
+    path = "/1.0/jobs/{id}",
+    tag = "jobs",
+    responses((status = 202, description = "The job as it is now; it ends cancelled at its next step", body = croft_api::Job))
+)]
+pub(super) async fn cancel(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     visible(s.jobs.get(&id).await?, &caller, &id)?;
     let job = s.jobs.cancel(&id).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())

@@ -13,6 +13,7 @@ mod images;
 mod instances;
 mod jobs;
 mod network;
+pub mod openapi;
 pub mod routes;
 mod snapshots;
 pub mod tls;
@@ -127,8 +128,15 @@ pub fn api(services: Services) -> (Router, Vec<Endpoint>) {
     let r = jobs::routes(r);
     let r = exec::routes(r);
     let r = events::routes(r);
+    let r = r.get(
+        "/1.0/openapi.json",
+        crate::auth::Action::Connect,
+        openapi_document,
+    );
     let (router, table) = access::routes(r).into_parts();
+    let document = std::sync::Arc::new(openapi::document(&table));
     let router = router
+        .layer(Extension(document))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -171,7 +179,26 @@ async fn json_errors(response: Response) -> Response {
     ApiError::new(status, message).into_response()
 }
 
-async fn server_info(State(s): State<AppState>) -> Json<croft_api::ServerInfo> {
+/// The API's OpenAPI document (`openapi.rs`).
+#[utoipa::path(
+    get,
+    path = "/1.0/openapi.json",
+    tag = "server",
+    responses((status = 200, description = "This document", content_type = "application/json", body = Object))
+)]
+pub(super) async fn openapi_document(
+    Extension(document): Extension<std::sync::Arc<serde_json::Value>>,
+) -> Response {
+    Json(document.as_ref().clone()).into_response()
+}
+
+#[utoipa::path(
+    get,
+    path = "/1.0",
+    tag = "server",
+    responses((status = 200, description = "croftd: version, backend, where it listens", body = croft_api::ServerInfo))
+)]
+pub(super) async fn server_info(State(s): State<AppState>) -> Json<croft_api::ServerInfo> {
     Json(croft_api::ServerInfo {
         api_version: "1.0".into(),
         server_version: env!("CARGO_PKG_VERSION").into(),

@@ -29,7 +29,13 @@ pub(super) fn routes(r: Routes) -> Routes {
         .get("/1.0/networks/{name}", HostRead, network_info)
 }
 
-async fn list_forwards(
+#[utoipa::path(
+    get,
+    path = "/1.0/instances/{name}/forwards",
+    tag = "network",
+    responses((status = 200, description = "The VPS's port forwards", body = Vec<croft_api::PortForward>))
+)]
+pub(super) async fn list_forwards(
     State(s): State<AppState>,
     scope: Scope,
     Path(name): Path<String>,
@@ -37,7 +43,14 @@ async fn list_forwards(
     Ok(Json(s.network.forwards(VpsName::new(&scope.tenant, &name)).await?).into_response())
 }
 
-async fn add_forward(
+#[utoipa::path(
+    post,
+    path = "/1.0/instances/{name}/forwards",
+    tag = "network",
+    request_body = croft_api::PortForward,
+    responses((status = 201, description = "The VPS's port forwards, the new one with them", body = Vec<croft_api::PortForward>))
+)]
+pub(super) async fn add_forward(
     State(s): State<AppState>,
     scope: Scope,
     Path(name): Path<String>,
@@ -54,7 +67,13 @@ async fn add_forward(
         .into_response())
 }
 
-async fn remove_forward(
+#[utoipa::path(
+    delete,
+    path = "/1.0/instances/{name}/forwards/{protocol}/{port}",
+    tag = "network",
+    responses((status = 204, description = "Removed"))
+)]
+pub(super) async fn remove_forward(
     State(s): State<AppState>,
     scope: Scope,
     Path((name, protocol, port)): Path<(String, String, String)>,
@@ -66,11 +85,28 @@ async fn remove_forward(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn firewall(State(s): State<AppState>, scope: Scope, Path(name): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(
+    get,
+    path = "/1.0/instances/{name}/firewall",
+    tag = "network",
+    responses((status = 200, description = "The VPS's firewall", body = croft_api::Firewall))
+)]
+pub(super) async fn firewall(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
     Ok(Json(s.network.firewall(VpsName::new(&scope.tenant, &name)).await?).into_response())
 }
 
-async fn add_rule(
+#[utoipa::path(
+    post,
+    path = "/1.0/instances/{name}/firewall/rules",
+    tag = "network",
+    request_body = croft_api::FirewallRule,
+    responses((status = 201, description = "The firewall with the new rule", body = croft_api::Firewall))
+)]
+pub(super) async fn add_rule(
     State(s): State<AppState>,
     scope: Scope,
     Path(name): Path<String>,
@@ -87,7 +123,13 @@ async fn add_rule(
         .into_response())
 }
 
-async fn remove_rule(
+#[utoipa::path(
+    delete,
+    path = "/1.0/instances/{name}/firewall/rules/{index}",
+    tag = "network",
+    responses((status = 200, description = "The firewall without the rule", body = croft_api::Firewall))
+)]
+pub(super) async fn remove_rule(
     State(s): State<AppState>,
     scope: Scope,
     Path((name, index)): Path<(String, String)>,
@@ -101,10 +143,22 @@ async fn remove_rule(
     .into_response())
 }
 
-async fn list_networks(State(s): State<AppState>) -> ApiResult<Response> {
+#[utoipa::path(
+    get,
+    path = "/1.0/networks",
+    tag = "network",
+    responses((status = 200, description = "The networks", body = Vec<croft_api::Network>))
+)]
+pub(super) async fn list_networks(State(s): State<AppState>) -> ApiResult<Response> {
     Ok(Json(s.network.networks().await?).into_response())
 }
 
-async fn network_info(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(
+    get,
+    path = "/1.0/networks/{name}",
+    tag = "network",
+    responses((status = 200, description = "The network with its leases", body = croft_api::Network))
+)]
+pub(super) async fn network_info(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     Ok(Json(s.network.network_info(&name).await?).into_response())
 }

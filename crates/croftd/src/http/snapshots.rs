@@ -23,13 +23,31 @@ pub(super) fn routes(r: Routes) -> Routes {
         .get("/1.0/instances/{name}/snapshots/{snap}/export", VpsRead, export)
 }
 
-async fn list(State(s): State<AppState>, scope: Scope, Path(name): Path<String>) -> ApiResult<Response> {
+#[utoipa::path(
+    get,
+    path = "/1.0/instances/{name}/snapshots",
+    tag = "snapshots",
+    responses((status = 200, description = "The VPS's snapshots", body = Vec<croft_api::Snapshot>))
+)]
+pub(super) async fn list(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
     Ok(Json(s.instances.snapshots(VpsName::new(&scope.tenant, &name)).await?).into_response())
 }
 
 /// Take a snapshot (a JSON body), or import one from the send stream in
 /// the body (a stream body, `?name=` to rename it).
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/1.0/instances/{name}/snapshots",
+    tag = "snapshots",
+    request_body(content((croft_api::SnapshotRequest = "application/json"), (Vec<u8> = "application/octet-stream"))),
+    params(croft_api::SnapshotImportQuery),
+    responses((status = 201, description = "The snapshot taken or imported", body = croft_api::Snapshot))
+)]
+pub(super) async fn create(
     State(s): State<AppState>,
     scope: Scope,
     Path(name): Path<String>,
@@ -60,7 +78,13 @@ async fn create(
     Ok((StatusCode::CREATED, Json(snap)).into_response())
 }
 
-async fn remove(
+#[utoipa::path(
+    delete,
+    path = "/1.0/instances/{name}/snapshots/{snap}",
+    tag = "snapshots",
+    responses((status = 204, description = "Deleted"))
+)]
+pub(super) async fn remove(
     State(s): State<AppState>,
     scope: Scope,
     Path((name, snap)): Path<(String, String)>,
@@ -71,7 +95,14 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn restore(
+#[utoipa::path(
+    post,
+    path = "/1.0/instances/{name}/snapshots/{snap}/restore",
+    tag = "snapshots",
+    request_body = croft_api::RestoreRequest,
+    responses((status = 200, description = "The VPS with the snapshot's disk", body = croft_api::Instance))
+)]
+pub(super) async fn restore(
     State(s): State<AppState>,
     scope: Scope,
     Path((name, snap)): Path<(String, String)>,
@@ -86,7 +117,14 @@ async fn restore(
 }
 
 /// The snapshot as a btrfs send stream, whole or `?since=` an older one.
-async fn export(
+#[utoipa::path(
+    get,
+    path = "/1.0/instances/{name}/snapshots/{snap}/export",
+    tag = "snapshots",
+    params(croft_api::SnapshotExportQuery),
+    responses((status = 200, description = "A btrfs send stream", content_type = "application/octet-stream", body = Vec<u8>))
+)]
+pub(super) async fn export(
     State(s): State<AppState>,
     scope: Scope,
     Path((name, snap)): Path<(String, String)>,
