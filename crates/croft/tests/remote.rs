@@ -289,6 +289,21 @@ fn a_tenant_manages_its_vpses_from_another_machine_over_tls() {
     client.ok(&["snapshot", "create", "prod:web", "s1"]);
     let snaps = client.ok(&["--remote", "prod", "snapshot", "list", "web"]);
     assert!(snaps.contains("s1"), "{snaps}");
+    // Snapshots stream both ways over the same authenticated API:
+    // exported from the remote, deleted there, imported back.
+    let stream = client.home.join("web-s1.stream");
+    let stream_path = stream.to_str().unwrap();
+    let out = client.ok(&["snapshot", "export", "prod:web", "s1", stream_path]);
+    assert!(out.contains("sha256"), "{out}");
+    let sent = std::fs::read(&stream).unwrap();
+    assert!(sent.starts_with(b"btrfs-stream\0"), "not a send stream");
+    client.ok(&["--remote", "prod", "snapshot", "delete", "web", "s1"]);
+    client.ok(&["--remote", "prod", "snapshot", "import", "web", stream_path, "--name", "back"]);
+    let snaps = client.ok(&["--remote", "prod", "snapshot", "list", "web"]);
+    assert!(snaps.contains("back") && !snaps.contains("s1"), "{snaps}");
+    // Images are the host's: a tenant's owner may not take them out.
+    let err = client.fails(&["--remote", "prod", "image", "export", "busybox", stream_path, "--force"]);
+    assert!(err.contains("owner role"), "{err}");
     // Another tenant's VPS does not exist for it, by name or by tenant.
     let err = client.fails(&["--remote", "prod", "info", "theirs"]);
     assert!(err.contains("VPS theirs not found"), "{err}");
@@ -381,6 +396,30 @@ fn a_tenant_manages_its_vpses_from_another_machine_over_tls() {
     assert!(host.ok(&["plan", "list"]).contains("128MiB"));
     assert!(host.ok(&["tenant", "list"]).contains("a customer"));
     assert!(host.ok(&["audit"]).contains("POST /1.0/instances"));
+
+    // An admin's remote moves images both ways, streamed, the digests
+    // equal.
+    let admin = host.ok(&["token", "create", "--role", "admin", "--expires", "1d"]);
+    client.ok(&[
+        "remote",
+        "add",
+        "root",
+        &url,
+        "--token",
+        admin.trim(),
+        "--fingerprint",
+        &fingerprint,
+    ]);
+    let tarball = client.home.join("busybox.tar.gz");
+    let tarball_path = tarball.to_str().unwrap();
+    let exported = client.ok(&["--remote", "root", "image", "export", "busybox", tarball_path]);
+    let imported = client.ok(&["--remote", "root", "image", "import", tarball_path, "copied/box"]);
+    let digest = |out: &str| out.split_whitespace().next().unwrap_or_default().to_string();
+    assert_eq!(digest(&exported).len(), 64, "{exported}");
+    assert_eq!(digest(&exported), digest(&imported), "{exported} / {imported}");
+    let image: croft_api::Image = host.ok_json(&["image", "info", "copied/box", "--format", "json"]);
+    assert!(image.available, "{image:?}");
+    host.ok(&["image", "delete", "copied/box"]);
 
     // Revoked on the host: the next remote request is refused.
     host.ok(&["token", "revoke", id]);
