@@ -298,11 +298,28 @@ fn a_tenant_manages_its_vpses_from_another_machine_over_tls() {
     let sent = std::fs::read(&stream).unwrap();
     assert!(sent.starts_with(b"btrfs-stream\0"), "not a send stream");
     client.ok(&["--remote", "prod", "snapshot", "delete", "web", "s1"]);
-    client.ok(&["--remote", "prod", "snapshot", "import", "web", stream_path, "--name", "back"]);
+    client.ok(&[
+        "--remote",
+        "prod",
+        "snapshot",
+        "import",
+        "web",
+        stream_path,
+        "--name",
+        "back",
+    ]);
     let snaps = client.ok(&["--remote", "prod", "snapshot", "list", "web"]);
     assert!(snaps.contains("back") && !snaps.contains("s1"), "{snaps}");
     // Images are the host's: a tenant's owner may not take them out.
-    let err = client.fails(&["--remote", "prod", "image", "export", "busybox", stream_path, "--force"]);
+    let err = client.fails(&[
+        "--remote",
+        "prod",
+        "image",
+        "export",
+        "busybox",
+        stream_path,
+        "--force",
+    ]);
     assert!(err.contains("owner role"), "{err}");
     // Another tenant's VPS does not exist for it, by name or by tenant.
     let err = client.fails(&["--remote", "prod", "info", "theirs"]);
