@@ -16,8 +16,14 @@ pub const LIMITS_PROCESSES: &str = "limits.processes";
 pub const LIMITS_INGRESS: &str = "limits.ingress";
 pub const LIMITS_EGRESS: &str = "limits.egress";
 pub const FIREWALL_DEFAULT: &str = "firewall.default";
+pub const FIREWALL_DEFAULT_OUT: &str = "firewall.default_out";
+pub const FIREWALL_PROVIDER_EXEMPT: &str = "firewall.provider_exempt";
 pub const BOOT_AUTOSTART: &str = "boot.autostart";
 pub const BOOT_STOP_TIMEOUT: &str = "boot.stop_timeout";
+
+/// Keys only the host's admin may set (or a plan carry): a tenant's
+/// request that sets one is refused.
+pub const ADMIN_KEYS: &[&str] = &[FIREWALL_PROVIDER_EXEMPT];
 
 /// Every key `croft config set` accepts, with a one-line description.
 pub const KEYS: &[(&str, &str)] = &[
@@ -43,6 +49,14 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         FIREWALL_DEFAULT,
         "inbound traffic no firewall rule matches: allow (default) or deny",
+    ),
+    (
+        FIREWALL_DEFAULT_OUT,
+        "outbound traffic no firewall rule matches: allow (default) or deny",
+    ),
+    (
+        FIREWALL_PROVIDER_EXEMPT,
+        "true: the provider's outbound rules (blocked_egress) do not apply (the admin's to set)",
     ),
     (BOOT_AUTOSTART, "start when croftd starts (true/false)"),
     (
@@ -95,6 +109,10 @@ pub struct InstanceConfig {
     pub egress_bps: Option<u64>,
     /// Drop inbound traffic no firewall rule allows.
     pub firewall_deny: bool,
+    /// Drop outbound traffic no firewall rule allows.
+    pub firewall_deny_out: bool,
+    /// The provider's outbound rules do not apply.
+    pub provider_exempt: bool,
     pub autostart: bool,
     pub stop_timeout_secs: u64,
 }
@@ -181,6 +199,32 @@ impl InstanceConfig {
                         return Err(range("between 1 and 4194304"));
                     }
                     cfg.processes = Some(n);
+                }
+                FIREWALL_DEFAULT_OUT => {
+                    cfg.firewall_deny_out = match value.trim() {
+                        "allow" => false,
+                        "deny" => true,
+                        _ => {
+                            return Err(ConfigError::Invalid {
+                                key: key.clone(),
+                                value: value.clone(),
+                                expected: "allow or deny",
+                            })
+                        }
+                    }
+                }
+                FIREWALL_PROVIDER_EXEMPT => {
+                    cfg.provider_exempt = match value.as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => {
+                            return Err(ConfigError::Invalid {
+                                key: key.clone(),
+                                value: value.clone(),
+                                expected: "true or false",
+                            })
+                        }
+                    }
                 }
                 BOOT_AUTOSTART => {
                     cfg.autostart = match value.as_str() {

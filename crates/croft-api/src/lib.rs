@@ -353,32 +353,79 @@ pub struct Lease {
     pub ipv6: Option<String>,
 }
 
-/// One rule of a VPS's inbound firewall, in the order rules are matched
+/// One rule of a VPS's firewall. Rules are kept in one ordered list and
+/// matched in that order, first match wins: inbound rules against traffic
+/// to the VPS, outbound rules against traffic from it
 /// (`POST /1.0/instances/{name}/firewall/rules`).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct FirewallRule {
+    /// "in" (default) or "out".
+    #[serde(default = "inbound")]
+    pub direction: String,
     /// "allow" or "deny".
     pub action: String,
     /// "tcp", "udp", "icmp" or "any".
     pub protocol: String,
-    /// A port or range, `22` or `8000-8100` (tcp and udp only).
+    /// A destination port or range, `22` or `8000-8100` (tcp and udp
+    /// only).
     #[serde(default)]
     pub port: Option<String>,
-    /// Only traffic from this address or CIDR (IPv4 or IPv6).
+    /// Inbound rules: only traffic from this address or CIDR (IPv4 or
+    /// IPv6; without one the rule matches both).
     #[serde(default)]
     pub source: Option<String>,
+    /// Outbound rules: only traffic to this address or CIDR.
+    #[serde(default)]
+    pub destination: Option<String>,
 }
 
-/// A VPS's inbound firewall: its default policy and its rules, first
-/// match wins.
+fn inbound() -> String {
+    "in".into()
+}
+
+/// A VPS's firewall: its default policies, its rules in the order they
+/// are matched, and the provider's outbound rules that apply to it.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Firewall {
-    /// "allow" or "deny": what happens to traffic no rule matches.
+    /// "allow" or "deny": what happens to inbound traffic no rule matches.
     pub default: String,
+    /// The same for outbound traffic.
+    #[serde(default = "allow")]
+    pub default_out: String,
     pub rules: Vec<FirewallRule>,
+    /// The provider's outbound rules (`protocol/port`, dropped before the
+    /// VPS's own rules), empty if the VPS is exempt.
+    #[serde(default)]
+    pub provider_blocked: Vec<String>,
+}
+
+fn allow() -> String {
+    "allow".into()
+}
+
+/// `POST /1.0/instances/{name}/firewall/rules/{index}/move`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleMove {
+    /// The rule's new number (1 is matched first).
+    pub to: usize,
+}
+
+/// `POST /1.0/instances/{name}/firewall/rules?position=N`: where a new
+/// rule goes.
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RulePosition {
+    /// The new rule's number: it goes before the rule that had it
+    /// (default: last).
+    #[serde(default)]
+    pub position: Option<usize>,
 }
 
 /// Parse a port or range: `22` -> (22, 22), `8000-8100`.
@@ -457,10 +504,39 @@ pub fn validate_firewall_rule(r: &FirewallRule) -> Result<(), ValueError> {
         }
         parse_port_range(port)?;
     }
-    if let Some(source) = &r.source {
-        parse_source(source)?;
+    match r.direction.as_str() {
+        "in" if r.destination.is_some() => {
+            return Err(ValueError(
+                "an inbound rule matches a source (--from), not a destination".into(),
+            ))
+        }
+        "out" if r.source.is_some() => {
+            return Err(ValueError(
+                "an outbound rule matches a destination (--to), not a source".into(),
+            ))
+        }
+        "in" | "out" => {}
+        other => return Err(ValueError(format!("unknown direction {other:?} (use in or out)"))),
+    }
+    for address in r.source.iter().chain(&r.destination) {
+        parse_source(address)?;
     }
     Ok(())
+}
+
+/// A provider rule as the admin writes it in croftd's configuration:
+/// `tcp/25`, `udp/1900`, `tcp/6660-6669`.
+pub fn parse_blocked(text: &str) -> Result<(String, (u16, u16)), ValueError> {
+    let bad = || {
+        ValueError(format!(
+            "invalid blocked port {text:?} (e.g. tcp/25 or udp/6660-6669)"
+        ))
+    };
+    let (protocol, ports) = text.split_once('/').ok_or_else(bad)?;
+    if protocol != "tcp" && protocol != "udp" {
+        return Err(bad());
+    }
+    Ok((protocol.to_string(), parse_port_range(ports).map_err(|_| bad())?))
 }
 
 /// Check a port forward request: a known protocol and ports 1-65535.
@@ -698,6 +774,8 @@ mod forward_tests {
     #[test]
     fn firewall_rules() {
         let rule = |a: &str, p: &str, port: Option<&str>, src: Option<&str>| FirewallRule {
+            direction: "in".into(),
+            destination: None,
             action: a.into(),
             protocol: p.into(),
             port: port.map(Into::into),
@@ -717,6 +795,24 @@ mod forward_tests {
         ] {
             let err = validate_firewall_rule(&bad).unwrap_err();
             assert!(err.0.contains(why), "{bad:?}: {err}");
+        }
+        // Outbound rules match a destination, inbound ones a source.
+        let mut out = rule("deny", "tcp", Some("25"), None);
+        out.direction = "out".into();
+        out.destination = Some("198.51.100.0/24".into());
+        assert!(validate_firewall_rule(&out).is_ok());
+        out.source = Some("192.0.2.1".into());
+        assert!(validate_firewall_rule(&out)
+            .unwrap_err()
+            .0
+            .contains("destination"));
+        assert_eq!(parse_blocked("tcp/25").unwrap(), ("tcp".into(), (25, 25)));
+        assert_eq!(
+            parse_blocked("udp/6660-6669").unwrap(),
+            ("udp".into(), (6660, 6669))
+        );
+        for bad in ["25", "icmp/1", "tcp/0", "tcp/x"] {
+            assert!(parse_blocked(bad).is_err(), "{bad}");
         }
         assert_eq!(
             parse_source("192.0.2.77/24").unwrap(),

@@ -636,8 +636,36 @@ impl Client {
         self.get(&format!("/1.0/instances/{}/firewall", segment(name)))
     }
 
-    pub fn add_firewall_rule(&self, name: &str, rule: &FirewallRule) -> Result<Firewall> {
-        self.post(&format!("/1.0/instances/{}/firewall/rules", segment(name)), rule)
+    /// Add a rule: at number `position` (before the rule that had it), or
+    /// last.
+    pub fn add_firewall_rule(
+        &self,
+        name: &str,
+        rule: &FirewallRule,
+        position: Option<usize>,
+    ) -> Result<Firewall> {
+        let at = position.map(|p| format!("?position={p}")).unwrap_or_default();
+        self.post(
+            &format!("/1.0/instances/{}/firewall/rules{at}", segment(name)),
+            rule,
+        )
+    }
+
+    /// Replace the `index`th rule (1-based) in its place.
+    pub fn replace_firewall_rule(&self, name: &str, index: usize, rule: &FirewallRule) -> Result<Firewall> {
+        self.call(
+            Method::PUT,
+            &format!("/1.0/instances/{}/firewall/rules/{index}", segment(name)),
+            Some(rule),
+        )
+    }
+
+    /// Give the `index`th rule the number `to`.
+    pub fn move_firewall_rule(&self, name: &str, index: usize, to: usize) -> Result<Firewall> {
+        self.post(
+            &format!("/1.0/instances/{}/firewall/rules/{index}/move", segment(name)),
+            &croft_api::RuleMove { to },
+        )
     }
 
     /// Remove the `index`th rule (1-based, in match order).

@@ -48,21 +48,29 @@ pub enum PortCommand {
 
 #[derive(Subcommand)]
 pub enum FirewallCommand {
-    /// Add a rule (matched in order, first match wins):
-    /// `croft firewall add web1 allow tcp 22 --from 192.0.2.0/24`.
+    /// Add a rule (rules are matched in order, first match wins, each
+    /// direction apart): `croft firewall add web1 allow tcp 22 --from
+    /// 192.0.2.0/24`, `croft firewall add web1 deny tcp 25 --out`.
     Add {
         name: String,
-        /// allow or deny.
-        action: String,
-        /// tcp, udp, icmp or any.
-        protocol: String,
-        /// A port or range (8000-8100), for tcp and udp.
-        port: Option<String>,
-        /// Only traffic from this address or CIDR.
-        #[arg(long, value_name = "CIDR")]
-        from: Option<String>,
+        #[command(flatten)]
+        rule: RuleArgs,
+        /// Put it at this number (before the rule that has it; default:
+        /// last).
+        #[arg(long, value_name = "NUMBER")]
+        position: Option<usize>,
     },
-    /// Show the default policy and the numbered rules.
+    /// Replace rule NUMBER with another, in its place.
+    Replace {
+        name: String,
+        number: usize,
+        #[command(flatten)]
+        rule: RuleArgs,
+    },
+    /// Give rule NUMBER the number TO (the rules between shift).
+    Move { name: String, number: usize, to: usize },
+    /// Show the default policies, the numbered rules and the provider's
+    /// outbound rules that apply.
     List {
         name: String,
         #[arg(long, value_enum, default_value = "table")]
@@ -70,8 +78,49 @@ pub enum FirewallCommand {
     },
     /// Remove rule NUMBER (as `list` numbers them).
     Remove { name: String, number: usize },
-    /// Set what happens to inbound traffic no rule matches: allow or deny.
-    Default { name: String, policy: String },
+    /// Set what happens to traffic no rule matches: allow or deny
+    /// (inbound; --out for outbound).
+    Default {
+        name: String,
+        policy: String,
+        #[arg(long)]
+        out: bool,
+    },
+}
+
+/// A rule as typed: `allow tcp 22 --from 192.0.2.0/24`.
+#[derive(clap::Args)]
+pub struct RuleArgs {
+    /// allow or deny.
+    action: String,
+    /// tcp, udp, icmp or any.
+    protocol: String,
+    /// A destination port or range (8000-8100), for tcp and udp.
+    port: Option<String>,
+    /// An outbound rule (traffic the VPS sends); default: inbound.
+    #[arg(long)]
+    out: bool,
+    /// Inbound: only traffic from this address or CIDR.
+    #[arg(long, value_name = "CIDR")]
+    from: Option<String>,
+    /// Outbound: only traffic to this address or CIDR.
+    #[arg(long, value_name = "CIDR")]
+    to: Option<String>,
+}
+
+impl RuleArgs {
+    fn rule(self) -> Result<FirewallRule> {
+        let rule = FirewallRule {
+            direction: if self.out { "out" } else { "in" }.into(),
+            action: self.action,
+            protocol: self.protocol,
+            port: self.port,
+            source: self.from,
+            destination: self.to,
+        };
+        croft_api::validate_firewall_rule(&rule).map_err(anyhow::Error::msg)?;
+        Ok(rule)
+    }
 }
 
 fn dash(v: &Option<String>) -> String {
@@ -191,22 +240,18 @@ pub fn port(client: &Client, command: PortCommand) -> Result<()> {
 
 pub fn firewall(client: &Client, command: FirewallCommand) -> Result<()> {
     match command {
-        FirewallCommand::Add {
-            name,
-            action,
-            protocol,
-            port,
-            from,
-        } => {
-            let rule = FirewallRule {
-                action,
-                protocol,
-                port,
-                source: from,
-            };
-            croft_api::validate_firewall_rule(&rule).map_err(anyhow::Error::msg)?;
-            let fw = client.add_firewall_rule(path_name(&name)?, &rule)?;
-            println!("Added rule {} to the firewall of {name}", fw.rules.len());
+        FirewallCommand::Add { name, rule, position } => {
+            let fw = client.add_firewall_rule(path_name(&name)?, &rule.rule()?, position)?;
+            let number = position.unwrap_or(fw.rules.len());
+            println!("Added rule {number} to the firewall of {name}");
+        }
+        FirewallCommand::Replace { name, number, rule } => {
+            client.replace_firewall_rule(path_name(&name)?, number, &rule.rule()?)?;
+            println!("Replaced rule {number} of the firewall of {name}");
+        }
+        FirewallCommand::Move { name, number, to } => {
+            client.move_firewall_rule(path_name(&name)?, number, to)?;
+            println!("Moved rule {number} of the firewall of {name} to {to}");
         }
         FirewallCommand::List { name, format } => {
             let fw = client.firewall(path_name(&name)?)?;
@@ -215,18 +260,28 @@ pub fn firewall(client: &Client, command: FirewallCommand) -> Result<()> {
                 return Ok(());
             }
             println!(
-                "Default: {} (replies to connections the VPS opens always pass)",
-                fw.default
+                "Default: inbound {}, outbound {} (replies to connections already let through always pass)",
+                fw.default, fw.default_out
             );
+            if !fw.provider_blocked.is_empty() {
+                println!(
+                    "Blocked by the provider, outbound: {}",
+                    fw.provider_blocked.join(", ")
+                );
+            }
             print_table(
-                &["#", "ACTION", "PROTOCOL", "PORT", "FROM"],
+                &["#", "DIRECTION", "ACTION", "PROTOCOL", "PORT", "FROM/TO"],
                 fw.rules.iter().enumerate().map(|(i, r)| {
                     vec![
                         (i + 1).to_string(),
+                        r.direction.clone(),
                         r.action.clone(),
                         r.protocol.clone(),
                         dash(&r.port),
-                        r.source.clone().unwrap_or_else(|| "anywhere".into()),
+                        r.source
+                            .clone()
+                            .or(r.destination.clone())
+                            .unwrap_or_else(|| "anywhere".into()),
                     ]
                 }),
             );
@@ -235,16 +290,21 @@ pub fn firewall(client: &Client, command: FirewallCommand) -> Result<()> {
             client.remove_firewall_rule(path_name(&name)?, number)?;
             println!("Removed rule {number} from the firewall of {name}");
         }
-        FirewallCommand::Default { name, policy } => {
+        FirewallCommand::Default { name, policy, out } => {
             if policy != "allow" && policy != "deny" {
                 anyhow::bail!("unknown policy {policy:?} (use allow or deny)");
             }
+            let (key, way) = if out {
+                (croft_api::config::FIREWALL_DEFAULT_OUT, "Outbound traffic from")
+            } else {
+                (croft_api::config::FIREWALL_DEFAULT, "Inbound traffic to")
+            };
             let patch = ConfigPatch {
-                set: [(croft_api::config::FIREWALL_DEFAULT.to_string(), policy.clone())].into(),
+                set: [(key.to_string(), policy.clone())].into(),
                 unset: vec![],
             };
             client.patch_config(path_name(&name)?, &patch)?;
-            println!("Inbound traffic to {name} that no rule matches: {policy}");
+            println!("{way} {name} that no rule matches: {policy}");
         }
     }
     Ok(())

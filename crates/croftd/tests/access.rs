@@ -520,7 +520,10 @@ async fn a_trust_token_enrolls_one_certificate_once_with_its_role() {
     );
     let enroll = format!(r#"{{"secret":"{}"}}"#, join.secret);
     // A wrong secret, and no certificate at all, enroll nothing.
-    let forged = format!(r#"{{"secret":"{}0"}}"#, &join.secret[..join.secret.len() - 1]);
+    // (Its last character changed: to 1 where it was 0.)
+    let (head, last) = join.secret.split_at(join.secret.len() - 1);
+    let other = if last == "0" { "1" } else { "0" };
+    let forged = format!(r#"{{"secret":"{head}{other}"}}"#);
     let (status, _) = sim
         .send_with_certificate(&mallory, "POST", "/1.0/trust/enroll", Some(&forged))
         .await;

@@ -930,3 +930,247 @@ async fn the_openapi_document_covers_every_endpoint_and_matches_the_committed_co
          CROFT_WRITE_OPENAPI=1 cargo test -p croftd --test api openapi, and review the change"
     );
 }
+
+/// The rules `croft firewall list` shows, as `direction action port`.
+async fn rules_of(sim: &Sim, name: &str) -> Vec<String> {
+    let fw: Firewall = sim
+        .ok("GET", &format!("/1.0/instances/{name}/firewall"), None)
+        .await;
+    fw.rules
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r.direction,
+                r.action,
+                r.port.as_deref().unwrap_or("-")
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn firewall_rules_go_both_ways_in_the_order_given_and_one_vps_change_loads_its_chains_only() {
+    let sim = Sim::new().await;
+    sim.launch("v").await;
+    sim.launch("w").await;
+    let add = |body: &'static str, at: &'static str| {
+        let sim = &sim;
+        async move {
+            let _: Firewall = sim
+                .ok(
+                    "POST",
+                    &format!("/1.0/instances/v/firewall/rules{at}"),
+                    Some(body),
+                )
+                .await;
+        }
+    };
+    add(r#"{"action":"allow","protocol":"tcp","port":"80"}"#, "").await;
+    add(
+        r#"{"direction":"out","action":"deny","protocol":"tcp","port":"25","destination":"192.0.2.0/24"}"#,
+        "",
+    )
+    .await;
+    // A deny inserted before the allow: matched first.
+    add(
+        r#"{"action":"deny","protocol":"tcp","port":"80","source":"198.51.100.7"}"#,
+        "?position=1",
+    )
+    .await;
+    assert_eq!(
+        rules_of(&sim, "v").await,
+        ["in deny 80", "in allow 80", "out deny 25"]
+    );
+    // The change loaded v's two chains, nothing of w's, and no reload.
+    let loaded = sim.net.scripts().last().unwrap().clone();
+    assert!(loaded.starts_with("flush chain inet croft in_crv0\n"), "{loaded}");
+    assert!(
+        loaded.contains("add rule inet croft in_crv0 ip saddr 198.51.100.7/32 tcp dport 80 drop\nadd rule inet croft in_crv0 tcp dport 80 accept"),
+        "{loaded}"
+    );
+    assert!(
+        loaded.contains("add rule inet croft out_crv0 ip daddr 192.0.2.0/24 tcp dport 25 drop"),
+        "{loaded}"
+    );
+    assert!(!loaded.contains("crv1") && !loaded.contains("table"), "{loaded}");
+    // Moved and replaced in place.
+    let _: Firewall = sim
+        .ok(
+            "POST",
+            "/1.0/instances/v/firewall/rules/3/move",
+            Some(r#"{"to":1}"#),
+        )
+        .await;
+    let _: Firewall = sim
+        .ok(
+            "PUT",
+            "/1.0/instances/v/firewall/rules/2",
+            Some(r#"{"action":"allow","protocol":"tcp","port":"443"}"#),
+        )
+        .await;
+    assert_eq!(
+        rules_of(&sim, "v").await,
+        ["out deny 25", "in allow 443", "in allow 80"]
+    );
+    // Outbound default deny: on the outbound chain only.
+    sim.ok::<Instance>(
+        "PATCH",
+        "/1.0/instances/v/config",
+        Some(r#"{"set":{"firewall.default_out":"deny"}}"#),
+    )
+    .await;
+    let loaded = sim.net.scripts().last().unwrap().clone();
+    let out: Vec<&str> = loaded
+        .lines()
+        .filter_map(|l| l.strip_prefix("add rule inet croft out_crv0 "))
+        .collect();
+    assert_eq!(out.last(), Some(&"drop"), "{loaded}");
+    let fw: Firewall = sim.ok("GET", "/1.0/instances/v/firewall", None).await;
+    assert_eq!((fw.default.as_str(), fw.default_out.as_str()), ("allow", "deny"));
+    assert_eq!(fw.provider_blocked, ["tcp/25"]);
+
+    // Bad input: a clear 4xx and nothing changed.
+    let before = rules_of(&sim, "v").await;
+    let scripts = sim.net.scripts().len();
+    for (path, method, body, want, says) in [
+        (
+            "/1.0/instances/v/firewall/rules/9/move",
+            "POST",
+            r#"{"to":1}"#,
+            StatusCode::NOT_FOUND,
+            "firewall rule 9 (there are 3)",
+        ),
+        (
+            "/1.0/instances/v/firewall/rules/1/move",
+            "POST",
+            r#"{"to":0}"#,
+            StatusCode::NOT_FOUND,
+            "firewall rule 0",
+        ),
+        (
+            "/1.0/instances/v/firewall/rules?position=5",
+            "POST",
+            r#"{"action":"allow","protocol":"tcp"}"#,
+            StatusCode::NOT_FOUND,
+            "firewall rule 5",
+        ),
+        (
+            "/1.0/instances/v/firewall/rules/4",
+            "PUT",
+            r#"{"action":"allow","protocol":"tcp"}"#,
+            StatusCode::NOT_FOUND,
+            "firewall rule 4",
+        ),
+        (
+            "/1.0/instances/v/firewall/rules",
+            "POST",
+            r#"{"direction":"sideways","action":"allow","protocol":"tcp"}"#,
+            StatusCode::BAD_REQUEST,
+            "unknown direction",
+        ),
+        (
+            "/1.0/instances/v/firewall/rules",
+            "POST",
+            r#"{"direction":"out","action":"allow","protocol":"tcp","source":"192.0.2.1"}"#,
+            StatusCode::BAD_REQUEST,
+            "destination",
+        ),
+        (
+            "/1.0/instances/v/firewall/rules",
+            "POST",
+            r#"{"action":"allow","protocol":"tcp","destination":"192.0.2.1"}"#,
+            StatusCode::BAD_REQUEST,
+            "source",
+        ),
+        (
+            "/1.0/instances/v/firewall/rules/1",
+            "PUT",
+            r#"{"action":"maybe","protocol":"tcp"}"#,
+            StatusCode::BAD_REQUEST,
+            "unknown action",
+        ),
+        (
+            "/1.0/instances/v/firewall/rules/x/move",
+            "POST",
+            r#"{"to":1}"#,
+            StatusCode::BAD_REQUEST,
+            "invalid rule number",
+        ),
+    ] {
+        let msg = sim.refused(method, path, Some(body), want).await;
+        assert!(msg.contains(says), "{method} {path}: {msg}");
+    }
+    assert_eq!(rules_of(&sim, "v").await, before);
+    assert_eq!(sim.net.scripts().len(), scripts, "nothing was loaded");
+    // Rules the host refuses to load are undone.
+    sim.net.fail_next_apply("Error: Could not process rule");
+    sim.refused(
+        "POST",
+        "/1.0/instances/v/firewall/rules",
+        Some(r#"{"action":"deny","protocol":"udp"}"#),
+        StatusCode::INTERNAL_SERVER_ERROR,
+    )
+    .await;
+    assert_eq!(rules_of(&sim, "v").await, before);
+}
+
+#[tokio::test]
+async fn only_the_admin_exempts_a_vps_from_the_providers_rules() {
+    let sim = Sim::new().await;
+    sim.ok::<serde_json::Value>("POST", "/1.0/tenants", Some(r#"{"name":"acme"}"#))
+        .await;
+    let owner: croft_api::TokenCreated = sim
+        .ok(
+            "POST",
+            "/1.0/tokens?tenant=acme",
+            Some(r#"{"scope":"read-write"}"#),
+        )
+        .await;
+    let owner = owner.token.as_str();
+    let job: Job = sim
+        .ok(
+            "POST",
+            "/1.0/instances?tenant=acme",
+            Some(r#"{"name":"mail","image":"busybox"}"#),
+        )
+        .await;
+    assert_eq!(sim.wait_job(&job).await.status, JobStatus::Success);
+    let exempt = r#"{"set":{"firewall.provider_exempt":"true"}}"#;
+    let (status, body) = sim
+        .send_as(Some(owner), "PATCH", "/1.0/instances/mail/config", Some(exempt))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(String::from_utf8_lossy(&body).contains("needs the role admin"));
+    let launch = r#"{"name":"mail2","image":"busybox","config":{"firewall.provider_exempt":"true"}}"#;
+    let (status, _) = sim
+        .send_as(Some(owner), "POST", "/1.0/instances", Some(launch))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let fw: Firewall = sim
+        .ok("GET", "/1.0/instances/mail/firewall?tenant=acme", None)
+        .await;
+    assert_eq!(fw.provider_blocked, ["tcp/25"]);
+    // The admin lifts it: the VPS's addresses join the exemption sets.
+    sim.ok::<Instance>("PATCH", "/1.0/instances/mail/config?tenant=acme", Some(exempt))
+        .await;
+    let loaded = sim.net.scripts().last().unwrap().clone();
+    assert!(
+        loaded.contains("set provider_exempt4 {\n    type ipv4_addr\n    elements = { 10.87.0.2 }"),
+        "{loaded}"
+    );
+    let fw: Firewall = sim
+        .ok("GET", "/1.0/instances/mail/firewall?tenant=acme", None)
+        .await;
+    assert!(fw.provider_blocked.is_empty());
+    // A tenant may still take it away, and a copy does not inherit it.
+    let (status, _) = sim
+        .send_as(
+            Some(owner),
+            "PATCH",
+            "/1.0/instances/mail/config",
+            Some(r#"{"unset":["firewall.provider_exempt"]}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -6,7 +6,12 @@
 //!
 //! - `inet croft`: IPv4 masquerade for traffic routed out of the VPS
 //!   subnet (never for traffic bridged between its ports), port forwards
-//!   (DNAT from the host's own addresses, from outside and from the host).
+//!   (DNAT from the host's own addresses, from outside and from the host),
+//!   every VPS's firewall in both directions (a chain each way per VPS,
+//!   entered through verdict maps keyed by its addresses, so one VPS's
+//!   change reloads its two chains only), the provider's outbound rules,
+//!   and host protection: from the VPSes' bridge the host answers only
+//!   ICMP and the services the admin opens.
 //! - `bridge croft`: anti-spoofing on every frame a VPS sends (its MAC, its
 //!   IPv4 in IP and ARP, its IPv6 and link-local address in IPv6 and in
 //!   neighbour advertisements, its MAC in the link-layer options of
@@ -32,6 +37,12 @@ pub struct Ruleset {
     pub nat: bool,
     /// Drop traffic between VPSes.
     pub isolated: bool,
+    /// What VPSes may reach on the host itself besides ICMP (everything
+    /// else the host listens on is closed to them).
+    pub host_services: Vec<Service>,
+    /// Outbound traffic of every VPS the provider drops (a VPS may be
+    /// exempt).
+    pub blocked_egress: Vec<Service>,
     pub vpses: Vec<VpsRules>,
 }
 
@@ -42,27 +53,44 @@ pub struct VpsRules {
     pub ipv4: Option<Ipv4Addr>,
     pub ipv6: Option<Ipv6Addr>,
     pub forwards: Vec<PortForward>,
-    /// Its inbound firewall; `None`: everything is let in.
-    pub firewall: Option<Firewall>,
+    pub firewall: Firewall,
+    /// The provider's outbound rules do not apply to it.
+    pub provider_exempt: bool,
 }
 
-/// A VPS's inbound firewall, stateful: replies to what the VPS itself
-/// opened always pass; new traffic meets the rules, first match wins,
-/// then the default.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A VPS's firewall, stateful: replies to connections already let through
+/// always pass; new traffic meets the rules of its direction, first match
+/// wins, then that direction's default. The default lets everything
+/// through.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Firewall {
-    pub default_deny: bool,
+    pub default_deny_in: bool,
+    pub default_deny_out: bool,
+    /// In match order; each direction's are matched apart.
     pub rules: Vec<FirewallRule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirewallRule {
+    /// Traffic to the VPS (else from it).
+    pub inbound: bool,
     pub allow: bool,
     /// "tcp", "udp", "icmp" or "any".
     pub protocol: String,
+    /// Destination ports.
     pub ports: Option<(u16, u16)>,
-    /// Network address and prefix.
-    pub source: Option<(std::net::IpAddr, u8)>,
+    /// The other end: the source of inbound traffic, the destination of
+    /// outbound (network address and prefix).
+    pub remote: Option<(std::net::IpAddr, u8)>,
+}
+
+/// A protocol and port range: a host service VPSes may reach, or a
+/// destination the provider blocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    /// "tcp" or "udp".
+    pub protocol: String,
+    pub ports: (u16, u16),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,7 +221,7 @@ pub fn render(r: &Ruleset) -> String {
         );
     }
     let _ = writeln!(w, "  }}");
-    render_firewalls(w, &r.vpses);
+    render_firewalls(w, r);
     let _ = writeln!(w, "}}");
 
     // --- bridge: anti-spoofing and isolation ---
@@ -335,13 +363,13 @@ fn render_port_chain(w: &mut String, v: &VpsRules) {
 }
 
 /// The rules for one more VPS, as an `nft -f` transaction that adds to
-/// croft's loaded tables instead of replacing them: its port chain and its
-/// elements in the port maps (and isolation set). `None` when the VPS needs
-/// more than that (port forwards or a firewall): then the whole ruleset is
+/// croft's loaded tables instead of replacing them: its port chains and
+/// firewall chains and its elements in the maps and sets. `None` when the
+/// VPS needs more than that (port forwards): then the whole ruleset is
 /// reloaded. Loading this on top of [`render`]'s rules gives the same
 /// rules as rendering them with the VPS included.
 pub fn render_added_port(isolated: bool, v: &VpsRules) -> Option<String> {
-    if !v.forwards.is_empty() || v.firewall.is_some() {
+    if !v.forwards.is_empty() {
         return None;
     }
     let mut out = String::new();
@@ -373,15 +401,36 @@ pub fn render_added_port(isolated: bool, v: &VpsRules) -> Option<String> {
     if isolated {
         let _ = writeln!(w, "add element bridge croft isolated_ports {{ \"{port}\" }}");
     }
+    for inbound in [true, false] {
+        let _ = writeln!(w, "add chain inet croft {}", firewall_chain(v, inbound));
+    }
+    out.push_str(&render_firewall_update(v));
+    let w = &mut out;
+    for (map, inbound) in [
+        ("fw_in4", true),
+        ("fw_in6", true),
+        ("fw_out4", false),
+        ("fw_out6", false),
+    ] {
+        for element in map_elements(v, map, inbound) {
+            let _ = writeln!(w, "add element inet croft {map} {{ {element} }}");
+        }
+    }
+    for set in ["provider_exempt4", "provider_exempt6"] {
+        for element in exempt_elements(v, set) {
+            let _ = writeln!(w, "add element inet croft {set} {{ {element} }}");
+        }
+    }
     Some(out)
 }
 
 /// The reverse of [`render_added_port`]: a deleted VPS's port leaves the
-/// port maps (and isolation set), then its chains go. Only for a VPS that
-/// had no forwards and no firewall, whose rules are nothing else.
-pub fn render_removed_port(isolated: bool, port: &str) -> String {
+/// maps and sets, then its chains go. Only for a VPS that had no forwards,
+/// whose rules are nothing else.
+pub fn render_removed_port(isolated: bool, v: &VpsRules) -> String {
     let mut out = String::new();
     let w = &mut out;
+    let port = &v.host_if;
     let _ = writeln!(w, "delete element bridge croft ports {{ \"{port}\" }}");
     let _ = writeln!(w, "delete element bridge croft to_ports {{ \"{port}\" }}");
     if isolated {
@@ -389,74 +438,240 @@ pub fn render_removed_port(isolated: bool, port: &str) -> String {
     }
     let _ = writeln!(w, "delete chain bridge croft from_{port}");
     let _ = writeln!(w, "delete chain bridge croft to_{port}");
+    for (map, inbound) in [
+        ("fw_in4", true),
+        ("fw_in6", true),
+        ("fw_out4", false),
+        ("fw_out6", false),
+    ] {
+        for element in map_elements(v, map, inbound) {
+            let key = element.split(" : ").next().unwrap_or_default();
+            let _ = writeln!(w, "delete element inet croft {map} {{ {key} }}");
+        }
+    }
+    for set in ["provider_exempt4", "provider_exempt6"] {
+        for element in exempt_elements(v, set) {
+            let _ = writeln!(w, "delete element inet croft {set} {{ {element} }}");
+        }
+    }
+    for inbound in [true, false] {
+        let _ = writeln!(w, "delete chain inet croft {}", firewall_chain(v, inbound));
+    }
     out
 }
 
-/// Per-VPS firewall chains, entered from the forward hook (traffic routed
-/// or bridged to the VPS, port forwards included, after their DNAT) and
-/// the output hook (traffic from the host itself). Bridged traffic passes
-/// these hooks through br_netfilter (`bridge-nf-call-iptables`), which
-/// [`super::ensure_bridge`] loads and turns on; without it croftd refuses
-/// firewall rules rather than pretend.
-fn render_firewalls(w: &mut String, vpses: &[VpsRules]) {
-    let guarded: Vec<&VpsRules> = vpses.iter().filter(|v| v.firewall.is_some()).collect();
-    for hook in ["forward", "output"] {
-        let _ = writeln!(
-            w,
-            "  chain filter_{hook} {{\n    type filter hook {hook} priority filter; policy accept;"
-        );
-        for v in &guarded {
-            if let Some(ip) = v.ipv4 {
-                let _ = writeln!(w, "    ip daddr {ip} jump fw_{}", v.host_if);
+/// Every VPS's firewall, the provider's outbound rules and host
+/// protection, in `inet croft`.
+///
+/// Traffic routed or bridged past the host (bridged traffic passes the IP
+/// hooks through br_netfilter, which [`super::ensure_bridge`] turns on;
+/// without it croftd refuses firewall rules rather than pretend) meets,
+/// in the forward hook: the provider's rules if it comes from a VPS, the
+/// sender's outbound chain (by source address), then the receiver's
+/// inbound chain (by destination address). An outbound chain lets traffic
+/// on with `return`, so the receiver's rules still apply; an inbound one
+/// ends with `accept`. The host's own traffic to a VPS meets the VPS's
+/// inbound chain in the output hook. Traffic from the bridge to the host
+/// itself meets host protection in the input hook.
+fn render_firewalls(w: &mut String, r: &Ruleset) {
+    for v in &r.vpses {
+        for inbound in [true, false] {
+            let _ = writeln!(w, "  chain {} {{", firewall_chain(v, inbound));
+            for rule in firewall_rules(v, inbound) {
+                let _ = writeln!(w, "    {rule}");
             }
-            if let Some(ip) = v.ipv6 {
-                let _ = writeln!(w, "    ip6 daddr {ip} jump fw_{}", v.host_if);
-            }
-            let _ = writeln!(w, "    ip6 daddr {} jump fw_{}", link_local(&v.mac), v.host_if);
+            let _ = writeln!(w, "  }}");
+        }
+    }
+    for (map, family, inbound) in [
+        ("fw_in4", "ipv4_addr", true),
+        ("fw_in6", "ipv6_addr", true),
+        ("fw_out4", "ipv4_addr", false),
+        ("fw_out6", "ipv6_addr", false),
+    ] {
+        let _ = writeln!(w, "  map {map} {{\n    type {family} : verdict");
+        let elements: Vec<String> = r
+            .vpses
+            .iter()
+            .flat_map(|v| map_elements(v, map, inbound))
+            .collect();
+        if !elements.is_empty() {
+            let _ = writeln!(w, "    elements = {{ {} }}", elements.join(", "));
         }
         let _ = writeln!(w, "  }}");
     }
-    for v in guarded {
-        let Some(fw) = &v.firewall else { continue };
-        let _ = writeln!(w, "  chain fw_{} {{", v.host_if);
-        let _ = writeln!(w, "    ct state established,related accept");
-        // Neighbour discovery and path MTU must work whatever the rules say.
-        let _ = writeln!(
-            w,
-            "    icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, packet-too-big }} accept"
-        );
-        for rule in &fw.rules {
-            let mut m = String::new();
-            if let Some((net, prefix)) = rule.source {
-                let family = if net.is_ipv4() { "ip" } else { "ip6" };
-                let _ = write!(m, "{family} saddr {net}/{prefix} ");
-            }
-            match rule.protocol.as_str() {
-                "tcp" | "udp" => {
-                    let _ = write!(m, "{} ", rule.protocol);
-                    match rule.ports {
-                        Some((a, b)) if a == b => {
-                            let _ = write!(m, "dport {a} ");
-                        }
-                        Some((a, b)) => {
-                            let _ = write!(m, "dport {a}-{b} ");
-                        }
-                        None => {
-                            let _ = write!(m, "dport 1-65535 ");
-                        }
-                    }
-                }
-                "icmp" => m.push_str("meta l4proto { icmp, ipv6-icmp } "),
-                _ => {}
-            }
-            let verdict = if rule.allow { "accept" } else { "drop" };
-            let _ = writeln!(w, "    {m}{verdict}");
-        }
-        if fw.default_deny {
-            let _ = writeln!(w, "    drop");
+    for (set, family) in [
+        ("provider_exempt4", "ipv4_addr"),
+        ("provider_exempt6", "ipv6_addr"),
+    ] {
+        let _ = writeln!(w, "  set {set} {{\n    type {family}");
+        let elements: Vec<String> = r.vpses.iter().flat_map(|v| exempt_elements(v, set)).collect();
+        if !elements.is_empty() {
+            let _ = writeln!(w, "    elements = {{ {} }}", elements.join(", "));
         }
         let _ = writeln!(w, "  }}");
     }
+    let _ = writeln!(
+        w,
+        "  chain provider_egress {{\n    ip saddr @provider_exempt4 return\n    ip6 saddr @provider_exempt6 return"
+    );
+    for blocked in &r.blocked_egress {
+        let _ = writeln!(w, "    {} drop", service_match(blocked));
+    }
+    let _ = writeln!(w, "  }}");
+    let _ = writeln!(
+        w,
+        "  chain filter_forward {{\n    type filter hook forward priority filter; policy accept;"
+    );
+    if !r.blocked_egress.is_empty() {
+        let _ = writeln!(w, "    iifname \"{}\" jump provider_egress", r.bridge);
+    }
+    let _ = writeln!(
+        w,
+        "    ip saddr vmap @fw_out4\n    ip6 saddr vmap @fw_out6\n    ip daddr vmap @fw_in4\n    ip6 daddr vmap @fw_in6\n  }}"
+    );
+    let _ = writeln!(
+        w,
+        "  chain filter_output {{\n    type filter hook output priority filter; policy accept;\n    ip daddr vmap @fw_in4\n    ip6 daddr vmap @fw_in6\n  }}"
+    );
+    // Host protection: nothing the host listens on is a VPS's to reach
+    // (croftd's API, sshd, anything bound to the bridge or the host's own
+    // addresses), but ICMP (ping, neighbour discovery, path MTU), replies
+    // to what the host opened, and what the admin opens.
+    let _ = writeln!(
+        w,
+        "  chain host_input {{\n    type filter hook input priority filter; policy accept;\n    iifname \"{}\" jump from_vpses\n  }}",
+        r.bridge
+    );
+    let _ = writeln!(
+        w,
+        "  chain from_vpses {{\n    ct state established,related accept\n    meta l4proto {{ icmp, ipv6-icmp }} accept"
+    );
+    for service in &r.host_services {
+        let _ = writeln!(w, "    {} accept", service_match(service));
+    }
+    let _ = writeln!(w, "    drop\n  }}");
+}
+
+/// The name of a VPS's inbound or outbound firewall chain.
+fn firewall_chain(v: &VpsRules, inbound: bool) -> String {
+    format!("{}_{}", if inbound { "in" } else { "out" }, v.host_if)
+}
+
+/// The rules of a VPS's inbound or outbound chain (none when it lets
+/// everything through that way).
+fn firewall_rules(v: &VpsRules, inbound: bool) -> Vec<String> {
+    let fw = &v.firewall;
+    let default_deny = if inbound {
+        fw.default_deny_in
+    } else {
+        fw.default_deny_out
+    };
+    let rules: Vec<&FirewallRule> = fw.rules.iter().filter(|r| r.inbound == inbound).collect();
+    if rules.is_empty() && !default_deny {
+        return Vec::new();
+    }
+    let (pass, mut out) = if inbound {
+        (
+            "accept",
+            vec![
+                "ct state established,related accept".to_string(),
+                // Neighbour discovery and path MTU must work whatever the
+                // rules say.
+                "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, packet-too-big } accept"
+                    .to_string(),
+            ],
+        )
+    } else {
+        (
+            "return",
+            vec![
+                "ct state established,related return".to_string(),
+                "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, packet-too-big } return"
+                    .to_string(),
+            ],
+        )
+    };
+    for rule in rules {
+        let mut m = String::new();
+        if let Some((net, prefix)) = rule.remote {
+            let family = if net.is_ipv4() { "ip" } else { "ip6" };
+            let end = if inbound { "saddr" } else { "daddr" };
+            let _ = write!(m, "{family} {end} {net}/{prefix} ");
+        }
+        match (rule.protocol.as_str(), rule.ports) {
+            (p @ ("tcp" | "udp"), Some((a, b))) if a == b => {
+                let _ = write!(m, "{p} dport {a} ");
+            }
+            (p @ ("tcp" | "udp"), Some((a, b))) => {
+                let _ = write!(m, "{p} dport {a}-{b} ");
+            }
+            (p @ ("tcp" | "udp"), None) => {
+                let _ = write!(m, "meta l4proto {p} ");
+            }
+            ("icmp", _) => m.push_str("meta l4proto { icmp, ipv6-icmp } "),
+            _ => {}
+        }
+        out.push(format!("{m}{}", if rule.allow { pass } else { "drop" }));
+    }
+    if default_deny {
+        out.push("drop".into());
+    }
+    out
+}
+
+/// A VPS's entries in firewall verdict map `map`.
+fn map_elements(v: &VpsRules, map: &str, inbound: bool) -> Vec<String> {
+    let chain = firewall_chain(v, inbound);
+    let addresses: Vec<String> = if map.ends_with('4') {
+        v.ipv4.iter().map(|a| a.to_string()).collect()
+    } else {
+        v.ipv6
+            .iter()
+            .copied()
+            .chain(std::iter::once(link_local(&v.mac)))
+            .map(|a| a.to_string())
+            .collect()
+    };
+    addresses
+        .into_iter()
+        .map(|a| format!("{a} : jump {chain}"))
+        .collect()
+}
+
+/// A VPS's entries in provider exemption set `set`.
+fn exempt_elements(v: &VpsRules, set: &str) -> Vec<String> {
+    if !v.provider_exempt {
+        return Vec::new();
+    }
+    if set.ends_with('4') {
+        v.ipv4.iter().map(|a| a.to_string()).collect()
+    } else {
+        v.ipv6.iter().map(|a| a.to_string()).collect()
+    }
+}
+
+fn service_match(service: &Service) -> String {
+    match service.ports {
+        (a, b) if a == b => format!("{} dport {a}", service.protocol),
+        (a, b) => format!("{} dport {a}-{b}", service.protocol),
+    }
+}
+
+/// The `nft -f` input that makes VPS `v`'s two firewall chains what its
+/// rules say, and nothing else: what a rule change of one VPS loads,
+/// whatever the number of VPSes. Its chains must be loaded (by [`render`]
+/// or [`render_added_port`]).
+pub fn render_firewall_update(v: &VpsRules) -> String {
+    let mut out = String::new();
+    for inbound in [true, false] {
+        let chain = firewall_chain(v, inbound);
+        let _ = writeln!(out, "flush chain inet croft {chain}");
+        for rule in firewall_rules(v, inbound) {
+            let _ = writeln!(out, "add rule inet croft {chain} {rule}");
+        }
+    }
+    out
 }
 
 /// `MATCH != X drop` for a single value; with several, one `MATCH == X
@@ -523,6 +738,14 @@ mod tests {
             ipv4_subnet: Some(("10.87.0.0".parse().unwrap(), 24)),
             nat: true,
             isolated: true,
+            host_services: vec![Service {
+                protocol: "udp".into(),
+                ports: (53, 53),
+            }],
+            blocked_egress: vec![Service {
+                protocol: "tcp".into(),
+                ports: (25, 25),
+            }],
             vpses: vec![VpsRules {
                 host_if: "crv1".into(),
                 mac: [0x0e, 0xcf, 0, 0, 0, 1],
@@ -533,7 +756,8 @@ mod tests {
                     host_port: 8080,
                     vps_port: 80,
                 }],
-                firewall: None,
+                firewall: Firewall::default(),
+                provider_exempt: false,
             }],
         }
     }
@@ -608,13 +832,28 @@ mod tests {
         assert!(!render_added_port(false, &r.vpses[0])
             .unwrap()
             .contains("isolated_ports"));
-        assert_eq!(
-            render_removed_port(true, "crv1"),
+        let removed = render_removed_port(true, &r.vpses[0]);
+        assert!(removed.starts_with(
             "delete element bridge croft ports { \"crv1\" }\n\
              delete element bridge croft to_ports { \"crv1\" }\n\
              delete element bridge croft isolated_ports { \"crv1\" }\n\
              delete chain bridge croft from_crv1\n\
              delete chain bridge croft to_crv1\n"
+        ));
+        assert!(removed.contains("delete element inet croft fw_in4 { 10.87.0.2 }"));
+        assert!(removed.contains("delete element inet croft fw_out6 { fd63::2 }"));
+        assert!(removed.ends_with("delete chain inet croft in_crv1\ndelete chain inet croft out_crv1\n"));
+        // The firewall chains and map entries of the added port are the
+        // full render's.
+        assert!(added.contains("add element inet croft fw_in4 { 10.87.0.2 : jump in_crv1 }"));
+        assert!(added.contains("add element inet croft fw_out6 { fd63::2 : jump out_crv1 }"));
+        assert!(full.contains("elements = { 10.87.0.2 : jump in_crv1 }"));
+        assert!(!added.contains("provider_exempt"), "not exempt");
+        r.vpses[0].provider_exempt = true;
+        let added = render_added_port(true, &r.vpses[0]).unwrap();
+        assert!(added.contains("add element inet croft provider_exempt4 { 10.87.0.2 }"));
+        assert!(
+            render(&r).contains("set provider_exempt4 {\n    type ipv4_addr\n    elements = { 10.87.0.2 }")
         );
     }
 
@@ -627,53 +866,88 @@ mod tests {
     }
 
     #[test]
-    fn renders_a_stateful_firewall_only_for_vpses_that_have_one() {
+    fn renders_firewalls_both_ways_in_order_with_provider_rules_and_host_protection() {
         let mut r = sample();
-        assert!(!render(&r).contains("jump fw_"));
-        r.vpses[0].firewall = Some(Firewall {
-            default_deny: true,
+        // No rules and default allow: empty chains, entered all the same.
+        let text = render(&r);
+        assert!(text.contains("  chain in_crv1 {\n  }"), "{text}");
+        assert!(
+            text.contains("ip saddr vmap @fw_out4\n    ip6 saddr vmap @fw_out6\n    ip daddr vmap @fw_in4")
+        );
+        r.vpses[0].firewall = Firewall {
+            default_deny_in: true,
+            default_deny_out: false,
             rules: vec![
                 FirewallRule {
+                    inbound: false,
+                    allow: false,
+                    protocol: "tcp".into(),
+                    ports: Some((25, 25)),
+                    remote: None,
+                },
+                FirewallRule {
+                    inbound: true,
                     allow: true,
                     protocol: "tcp".into(),
                     ports: Some((22, 22)),
-                    source: Some(("192.0.2.0".parse().unwrap(), 24)),
+                    remote: Some(("192.0.2.0".parse().unwrap(), 24)),
                 },
                 FirewallRule {
+                    inbound: true,
                     allow: false,
                     protocol: "udp".into(),
                     ports: Some((8000, 8100)),
-                    source: None,
+                    remote: None,
                 },
                 FirewallRule {
+                    inbound: false,
                     allow: true,
-                    protocol: "icmp".into(),
+                    protocol: "any".into(),
                     ports: None,
-                    source: None,
+                    remote: Some(("2001:db8::".parse().unwrap(), 32)),
                 },
             ],
-        });
+        };
         let text = render(&r);
+        let chain = |name: &str| {
+            let head = format!("  chain {name} {{\n");
+            let start = text.find(&head).unwrap() + head.len();
+            text[start..start + text[start..].find("  }").unwrap()].to_string()
+        };
         assert_eq!(
-            text.matches("ip daddr 10.87.0.2 jump fw_crv1").count(),
-            2,
-            "{text}"
+            chain("in_crv1"),
+            "    ct state established,related accept\n\
+             \x20   icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, packet-too-big } accept\n\
+             \x20   ip saddr 192.0.2.0/24 tcp dport 22 accept\n\
+             \x20   udp dport 8000-8100 drop\n\
+             \x20   drop\n"
         );
-        assert!(text.contains("ip6 daddr fd63::2 jump fw_crv1"));
-        let chain = &text[text.find("chain fw_crv1").unwrap()..];
-        let order = [
-            "ct state established,related accept",
-            "ip saddr 192.0.2.0/24 tcp dport 22 accept",
-            "udp dport 8000-8100 drop",
-            "meta l4proto { icmp, ipv6-icmp } accept",
-            "    drop\n",
-        ];
-        let mut at = 0;
-        for line in order {
-            let found = chain[at..]
-                .find(line)
-                .unwrap_or_else(|| panic!("{line:?} missing or out of order in {chain}"));
-            at += found;
-        }
+        // Outbound: an allow lets the receiver's rules still apply.
+        assert_eq!(
+            chain("out_crv1"),
+            "    ct state established,related return\n\
+             \x20   icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, packet-too-big } return\n\
+             \x20   tcp dport 25 drop\n\
+             \x20   ip6 daddr 2001:db8::/32 return\n"
+        );
+        assert!(text.contains("elements = { 10.87.0.2 : jump in_crv1 }"));
+        assert!(text.contains("elements = { fd63::2 : jump out_crv1, fe80::ccf:ff:fe00:1 : jump out_crv1 }"));
+        // The provider's rules, for traffic from the bridge.
+        assert!(text.contains("iifname \"croftbr0\" jump provider_egress"));
+        assert!(chain("provider_egress").ends_with("    tcp dport 25 drop\n"));
+        // Host protection: ICMP and the services opened, nothing else.
+        assert!(text.contains("iifname \"croftbr0\" jump from_vpses"));
+        assert_eq!(
+            chain("from_vpses"),
+            "    ct state established,related accept\n\
+             \x20   meta l4proto { icmp, ipv6-icmp } accept\n\
+             \x20   udp dport 53 accept\n\
+             \x20   drop\n"
+        );
+        // One VPS's change reloads its two chains, as the full render has them.
+        let update = render_firewall_update(&r.vpses[0]);
+        assert!(update.starts_with("flush chain inet croft in_crv1\n"));
+        assert!(update.contains("add rule inet croft out_crv1 tcp dport 25 drop\n"));
+        assert_eq!(update.lines().filter(|l| l.starts_with("add rule")).count(), 9);
     }
 }

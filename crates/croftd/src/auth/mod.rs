@@ -289,6 +289,27 @@ pub fn authorize(caller: &Caller, action: Action, tenant: Option<&str>) -> Resul
     Ok(())
 }
 
+/// Refuse a caller other than the admin that sets one of the
+/// configuration keys only the admin may set
+/// ([`croft_api::config::ADMIN_KEYS`]): a VPS's exemption from the
+/// provider's rules is the provider's to give.
+pub fn refuse_admin_keys<'k>(caller: &Caller, keys: impl IntoIterator<Item = &'k String>) -> Result<()> {
+    if caller.role == Role::Admin {
+        return Ok(());
+    }
+    match keys
+        .into_iter()
+        .find(|k| croft_api::config::ADMIN_KEYS.contains(&k.as_str()))
+    {
+        Some(key) => Err(ServiceError::Forbidden(format!(
+            "{} has the {} role, which may not set {key}; that needs the role admin",
+            caller.name,
+            caller.role.as_str()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Every action `caller` may do (what `whoami` shows).
 pub fn permitted(caller: &Caller) -> Vec<Action> {
     POLICY

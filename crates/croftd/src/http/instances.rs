@@ -118,9 +118,11 @@ pub(super) async fn host_details(
 )]
 pub(super) async fn launch(
     State(s): State<AppState>,
+    caller: Caller,
     scope: Scope,
     ApiJson(req): ApiJson<LaunchRequest>,
 ) -> ApiResult<Response> {
+    crate::auth::refuse_admin_keys(&caller, req.config.keys())?;
     let job = s.instances.launch(&scope.tenant, req).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
@@ -229,10 +231,12 @@ pub(super) async fn rebuild(
 )]
 pub(super) async fn patch_config(
     State(s): State<AppState>,
+    caller: Caller,
     scope: Scope,
     Path(name): Path<String>,
     ApiJson(patch): ApiJson<ConfigPatch>,
 ) -> ApiResult<Response> {
+    crate::auth::refuse_admin_keys(&caller, patch.set.keys())?;
     Ok(Json(
         s.instances
             .patch_config(VpsName::new(&scope.tenant, &name), patch)

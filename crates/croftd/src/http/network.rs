@@ -2,9 +2,10 @@
 
 use super::guard::Scope;
 use super::routes::Routes;
-use super::{parse_segment, ApiJson, ApiResult, AppState};
+use super::{parse_segment, ApiJson, ApiQuery, ApiResult, AppState};
 use crate::auth::Action::{HostRead, VpsChange, VpsRead};
 use crate::service::VpsName;
+use crate::store::RuleEdit;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -20,6 +21,16 @@ pub(super) fn routes(r: Routes) -> Routes {
         )
         .get("/1.0/instances/{name}/firewall", VpsRead, firewall)
         .post("/1.0/instances/{name}/firewall/rules", VpsChange, add_rule)
+        .put(
+            "/1.0/instances/{name}/firewall/rules/{index}",
+            VpsChange,
+            replace_rule,
+        )
+        .post(
+            "/1.0/instances/{name}/firewall/rules/{index}/move",
+            VpsChange,
+            move_rule,
+        )
         .delete(
             "/1.0/instances/{name}/firewall/rules/{index}",
             VpsChange,
@@ -99,28 +110,80 @@ pub(super) async fn firewall(
     Ok(Json(s.network.firewall(VpsName::new(&scope.tenant, &name)).await?).into_response())
 }
 
+/// Add a rule: last, or at `?position=N` (before the rule that had
+/// that number).
 #[utoipa::path(
     post,
     path = "/1.0/instances/{name}/firewall/rules",
     tag = "network",
     request_body = croft_api::FirewallRule,
+    params(croft_api::RulePosition),
     responses((status = 201, description = "The firewall with the new rule", body = croft_api::Firewall))
 )]
 pub(super) async fn add_rule(
     State(s): State<AppState>,
     scope: Scope,
     Path(name): Path<String>,
+    ApiQuery(at): ApiQuery<croft_api::RulePosition>,
     ApiJson(rule): ApiJson<croft_api::FirewallRule>,
 ) -> ApiResult<Response> {
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            s.network
-                .add_firewall_rule(VpsName::new(&scope.tenant, &name), rule)
-                .await?,
-        ),
+    let edit = RuleEdit::Insert {
+        position: at.position,
+        rule,
+    };
+    let firewall = s
+        .network
+        .edit_firewall(VpsName::new(&scope.tenant, &name), edit)
+        .await?;
+    Ok((StatusCode::CREATED, Json(firewall)).into_response())
+}
+
+/// Replace rule `index` with another, in its place.
+#[utoipa::path(
+    put,
+    path = "/1.0/instances/{name}/firewall/rules/{index}",
+    tag = "network",
+    request_body = croft_api::FirewallRule,
+    responses((status = 200, description = "The firewall with the rule replaced", body = croft_api::Firewall))
+)]
+pub(super) async fn replace_rule(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path((name, index)): Path<(String, String)>,
+    ApiJson(rule): ApiJson<croft_api::FirewallRule>,
+) -> ApiResult<Response> {
+    let index: usize = parse_segment(&index, "rule number")?;
+    let edit = RuleEdit::Replace { index, rule };
+    Ok(Json(
+        s.network
+            .edit_firewall(VpsName::new(&scope.tenant, &name), edit)
+            .await?,
     )
-        .into_response())
+    .into_response())
+}
+
+/// Give rule `index` another number; the rules between shift.
+#[utoipa::path(
+    post,
+    path = "/1.0/instances/{name}/firewall/rules/{index}/move",
+    tag = "network",
+    request_body = croft_api::RuleMove,
+    responses((status = 200, description = "The firewall in its new order", body = croft_api::Firewall))
+)]
+pub(super) async fn move_rule(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path((name, index)): Path<(String, String)>,
+    ApiJson(to): ApiJson<croft_api::RuleMove>,
+) -> ApiResult<Response> {
+    let index: usize = parse_segment(&index, "rule number")?;
+    let edit = RuleEdit::Move { index, to: to.to };
+    Ok(Json(
+        s.network
+            .edit_firewall(VpsName::new(&scope.tenant, &name), edit)
+            .await?,
+    )
+    .into_response())
 }
 
 #[utoipa::path(
@@ -137,7 +200,7 @@ pub(super) async fn remove_rule(
     let index: usize = parse_segment(&index, "rule number")?;
     Ok(Json(
         s.network
-            .remove_firewall_rule(VpsName::new(&scope.tenant, &name), index)
+            .edit_firewall(VpsName::new(&scope.tenant, &name), RuleEdit::Remove { index })
             .await?,
     )
     .into_response())

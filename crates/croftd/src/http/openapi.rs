@@ -41,6 +41,8 @@ use utoipa::OpenApi;
         super::network::remove_forward,
         super::network::firewall,
         super::network::add_rule,
+        super::network::replace_rule,
+        super::network::move_rule,
         super::network::remove_rule,
         super::network::list_networks,
         super::network::network_info,

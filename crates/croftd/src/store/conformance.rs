@@ -45,6 +45,8 @@ fn nic(name: &str, ipv4: &str) -> NicRecord {
 
 fn rule(port: &str) -> FirewallRule {
     FirewallRule {
+        direction: "in".into(),
+        destination: None,
         action: "allow".into(),
         protocol: "tcp".into(),
         port: Some(port.into()),
@@ -158,8 +160,26 @@ pub async fn delete_forgets_everything_recorded_with_a_vps(store: &dyn Store) {
         vps_port: 22,
     };
     store.insert_forward(&forward).await.unwrap();
-    store.insert_firewall_rule("gone", &rule("22")).await.unwrap();
-    store.insert_firewall_rule("kept", &rule("80")).await.unwrap();
+    store
+        .edit_firewall_rules(
+            "gone",
+            &super::RuleEdit::Insert {
+                position: None,
+                rule: rule("22"),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .edit_firewall_rules(
+            "kept",
+            &super::RuleEdit::Insert {
+                position: None,
+                rule: rule("80"),
+            },
+        )
+        .await
+        .unwrap();
     assert!(store.insert_snapshot("gone", "s1").await.unwrap());
     store.delete_instance("gone").await.unwrap();
     store.delete_instance("never-was").await.unwrap();
@@ -253,25 +273,65 @@ pub async fn forwards_are_unique_per_host_port(store: &dyn Store) {
 }
 
 pub async fn firewall_rules_keep_their_order_and_come_back(store: &dyn Store) {
+    use super::RuleEdit;
     store
         .create_instance(&new_instance("v", 1_000_000))
         .await
         .unwrap();
     for port in ["22", "80", "443"] {
-        store.insert_firewall_rule("v", &rule(port)).await.unwrap();
+        let edit = RuleEdit::Insert {
+            position: None,
+            rule: rule(port),
+        };
+        store.edit_firewall_rules("v", &edit).await.unwrap();
     }
-    assert_eq!(store.delete_firewall_rule("v", 0).await.unwrap(), None);
-    assert_eq!(store.delete_firewall_rule("v", 4).await.unwrap(), None);
-    let removed = store.delete_firewall_rule("v", 2).await.unwrap().unwrap();
-    assert_eq!(removed.rule, rule("80"));
     let ports = |rules: Vec<super::RuleRecord>| -> Vec<String> {
         rules.into_iter().filter_map(|r| r.rule.port).collect()
     };
-    assert_eq!(ports(store.firewall_rules().await.unwrap()), ["22", "443"]);
-    store.restore_firewall_rule(&removed).await.unwrap();
     assert_eq!(ports(store.firewall_rules().await.unwrap()), ["22", "80", "443"]);
-    store.delete_firewall_rule_id(removed.id).await.unwrap();
-    assert_eq!(ports(store.firewall_rules().await.unwrap()), ["22", "443"]);
+    // Inserted first, moved, replaced, removed: the order follows.
+    let first = RuleEdit::Insert {
+        position: Some(1),
+        rule: rule("25"),
+    };
+    store.edit_firewall_rules("v", &first).await.unwrap();
+    let moved = RuleEdit::Move { index: 1, to: 3 };
+    store.edit_firewall_rules("v", &moved).await.unwrap();
+    assert_eq!(
+        ports(store.firewall_rules().await.unwrap()),
+        ["22", "80", "25", "443"]
+    );
+    let replaced = RuleEdit::Replace {
+        index: 4,
+        rule: rule("8443"),
+    };
+    let before = store.edit_firewall_rules("v", &replaced).await.unwrap();
+    assert_eq!(before.len(), 4);
+    store
+        .edit_firewall_rules("v", &RuleEdit::Remove { index: 2 })
+        .await
+        .unwrap();
+    assert_eq!(ports(store.firewall_rules().await.unwrap()), ["22", "25", "8443"]);
+    // A number that names no rule changes nothing.
+    for bad in [
+        RuleEdit::Remove { index: 0 },
+        RuleEdit::Remove { index: 4 },
+        RuleEdit::Move { index: 1, to: 9 },
+        RuleEdit::Insert {
+            position: Some(5),
+            rule: rule("1"),
+        },
+    ] {
+        let err = store.edit_firewall_rules("v", &bad).await.unwrap_err();
+        assert!(matches!(err, StoreError::Missing(_)), "{bad:?}: {err}");
+    }
+    assert_eq!(ports(store.firewall_rules().await.unwrap()), ["22", "25", "8443"]);
+    // A rollback puts back what an edit found.
+    store.set_firewall_rules("v", &before).await.unwrap();
+    assert_eq!(
+        ports(store.firewall_rules().await.unwrap()),
+        ["22", "80", "25", "443"]
+    );
 }
 
 pub async fn snapshots_are_unique_per_vps(store: &dyn Store) {
@@ -533,9 +593,26 @@ pub async fn every_addition_is_held_to_the_tenants_quota(store: &dyn Store) {
         store.insert_forward(&forward(8081)).await,
         Err(StoreError::Quota(_))
     ));
-    store.insert_firewall_rule(&a.key, &rule("22")).await.unwrap();
+    store
+        .edit_firewall_rules(
+            &a.key,
+            &super::RuleEdit::Insert {
+                position: None,
+                rule: rule("22"),
+            },
+        )
+        .await
+        .unwrap();
     assert!(matches!(
-        store.insert_firewall_rule(&b.key, &rule("80")).await,
+        store
+            .edit_firewall_rules(
+                &b.key,
+                &super::RuleEdit::Insert {
+                    position: None,
+                    rule: rule("80")
+                }
+            )
+            .await,
         Err(StoreError::Quota(_))
     ));
     let used = store.tenant_usage("acme").await.unwrap();

@@ -187,6 +187,62 @@ pub struct RuleRecord {
     pub rule: FirewallRule,
 }
 
+/// One change to a VPS's ordered firewall rules; numbers count from 1,
+/// as `croft firewall list` shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleEdit {
+    /// Put `rule` at number `position` (before the rule that had it), or
+    /// last.
+    Insert {
+        position: Option<usize>,
+        rule: FirewallRule,
+    },
+    Replace {
+        index: usize,
+        rule: FirewallRule,
+    },
+    /// Give rule `index` the number `to`, the rules between shifting.
+    Move {
+        index: usize,
+        to: usize,
+    },
+    Remove {
+        index: usize,
+    },
+}
+
+impl RuleEdit {
+    /// Apply the edit to `rules` (in match order): a number that names no
+    /// rule is [`StoreError::Missing`].
+    pub fn apply(&self, rules: &mut Vec<FirewallRule>) -> Result<()> {
+        let len = rules.len();
+        let at = |n: usize, last: usize| {
+            n.checked_sub(1)
+                .filter(|i| *i < last)
+                .ok_or_else(|| StoreError::Missing(format!("firewall rule {n} (there are {len})")))
+        };
+        match self {
+            RuleEdit::Insert { position, rule } => {
+                let i = match position {
+                    Some(n) => at(*n, len + 1)?,
+                    None => len,
+                };
+                rules.insert(i, rule.clone());
+            }
+            RuleEdit::Replace { index, rule } => rules[at(*index, len)?] = rule.clone(),
+            RuleEdit::Move { index, to } => {
+                let (from, to) = (at(*index, len)?, at(*to, len)?);
+                let rule = rules.remove(from);
+                rules.insert(to, rule);
+            }
+            RuleEdit::Remove { index } => {
+                rules.remove(at(*index, len)?);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// croftd's state. Methods that change several records do so in one
 /// transaction: a crash or an error leaves all of the change or none.
 /// A VPS is named by its key (`instance`, `key`), except where a method
@@ -231,14 +287,11 @@ pub trait Store: AccessStore + Send + Sync + 'static {
     async fn delete_forward(&self, instance: &str, protocol: &str, host_port: u16) -> Result<bool>;
     /// Every VPS's firewall rules, each VPS's in match order.
     async fn firewall_rules(&self) -> Result<Vec<RuleRecord>>;
-    /// Append a rule to `instance`'s; its id.
-    async fn insert_firewall_rule(&self, instance: &str, rule: &FirewallRule) -> Result<i64>;
-    /// Remove the `index`th (1-based, in match order) rule of `instance`;
-    /// the removed rule, or `None` if there is no such rule.
-    async fn delete_firewall_rule(&self, instance: &str, index: usize) -> Result<Option<RuleRecord>>;
-    /// Put a removed rule back where it was (a rollback).
-    async fn restore_firewall_rule(&self, rule: &RuleRecord) -> Result<()>;
-    async fn delete_firewall_rule_id(&self, id: i64) -> Result<()>;
+    /// Change `instance`'s rules by `edit`, in one transaction (an added
+    /// rule within its tenant's quota); its rules as they were before.
+    async fn edit_firewall_rules(&self, instance: &str, edit: &RuleEdit) -> Result<Vec<FirewallRule>>;
+    /// Make `instance`'s rules exactly `rules` (a rollback of an edit).
+    async fn set_firewall_rules(&self, instance: &str, rules: &[FirewallRule]) -> Result<()>;
 
     // --- SSH keys ---
     /// A VPS's keys in the order added.

@@ -29,7 +29,9 @@ impl InstanceService {
         let new = Settings::parse(raw).map_err(|e| ServiceError::invalid(&e))?;
         let (parsed, old) = (&new.parsed, &row.settings.parsed);
         self.check_disk_limit(parsed)?;
-        if parsed.firewall_deny && !old.firewall_deny {
+        if (parsed.firewall_deny && !old.firewall_deny)
+            || (parsed.firewall_deny_out && !old.firewall_deny_out)
+        {
             self.network.require_firewall()?;
         }
         let disk_changed = parsed.disk_bytes != old.disk_bytes;
@@ -74,8 +76,15 @@ impl InstanceService {
             }
         }
         self.store.set_settings(name, &new.raw).await?;
-        if parsed.firewall_deny != old.firewall_deny {
+        let firewall_changed =
+            (parsed.firewall_deny, parsed.firewall_deny_out) != (old.firewall_deny, old.firewall_deny_out);
+        if parsed.provider_exempt != old.provider_exempt {
             if let Err(e) = self.network.apply_rules().await {
+                self.store.set_settings(name, &row.settings.raw).await?;
+                return Err(e);
+            }
+        } else if firewall_changed {
+            if let Err(e) = self.network.reload_firewall(name).await {
                 self.store.set_settings(name, &row.settings.raw).await?;
                 return Err(e);
             }

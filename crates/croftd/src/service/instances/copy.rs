@@ -29,15 +29,12 @@ impl InstanceService {
             self.require_snapshot(&source, s).await?;
         }
         let keys = self.store.ssh_keys(&source.key).await?;
+        // What the admin granted the source alone is not inherited: a
+        // tenant could otherwise copy an exemption to any number of VPSes.
+        let mut settings = source.settings.raw.clone();
+        settings.retain(|key, _| !croft_api::config::ADMIN_KEYS.contains(&key.as_str()));
         let copy = self
-            .create_record(
-                src.tenant,
-                dst,
-                &source.image,
-                source.settings.raw.clone(),
-                Default::default(),
-                keys,
-            )
+            .create_record(src.tenant, dst, &source.image, settings, Default::default(), keys)
             .await?;
         let dst_lock = self.lock_for(&copy.key);
         let _dst_guard = dst_lock.lock().await;

@@ -216,10 +216,7 @@ impl InstanceService {
             );
         }
         // A failed launch: whatever it loaded goes with a full reload.
-        let left = Leftovers {
-            host_if,
-            more_rules: true,
-        };
+        let left = Leftovers { host_if, rules: None };
         if let Err(e) = self.network.release(left).await {
             warn!(vps = name, "rollback could not remove the network setup: {e}");
         }

@@ -180,7 +180,7 @@ impl InstanceService {
         let mut views = Vec::with_capacity(rows.len());
         for (row, user_data) in rows.into_iter().zip(user_data) {
             let key = row.key.clone();
-            let firewall = NetworkService::firewall_view(&row, &rules);
+            let firewall = self.network.firewall_view(&row, &rules);
             let mut view = self.view(row, &nics, &forwards);
             view.firewall = view.nic.is_some().then_some(firewall);
             view.ssh_keys = keys.remove(&key).unwrap_or_default();
@@ -211,7 +211,9 @@ impl InstanceService {
     async fn brief(&self, key: &str) -> Result<Instance> {
         let row = self.row(key).await?;
         let (nics, forwards) = (self.store.nics().await?, self.store.forwards().await?);
-        let firewall = NetworkService::firewall_view(&row, &self.store.firewall_rules().await?);
+        let firewall = self
+            .network
+            .firewall_view(&row, &self.store.firewall_rules().await?);
         let mut view = self.view(row, &nics, &forwards);
         view.firewall = view.nic.is_some().then_some(firewall);
         view.ssh_keys = self.store.ssh_keys(key).await?;

@@ -68,9 +68,16 @@ impl NetHost for KernelNet {
 #[derive(Default)]
 pub struct SimNet {
     scripts: Mutex<Vec<String>>,
+    fail_next: Mutex<Option<String>>,
 }
 
 impl SimNet {
+    /// The next script fails to load, with `detail` (as nft would refuse
+    /// it).
+    pub fn fail_next_apply(&self, detail: &str) {
+        *self.fail_next.lock().expect("sim net poisoned") = Some(detail.into());
+    }
+
     /// The scripts loaded so far.
     pub fn scripts(&self) -> Vec<String> {
         self.scripts.lock().expect("sim net poisoned").clone()
@@ -87,6 +94,12 @@ impl NetHost for SimNet {
     }
 
     fn apply_rules(&self, script: &str) -> Result<(), NetError> {
+        if let Some(detail) = self.fail_next.lock().expect("sim net poisoned").take() {
+            return Err(NetError::Nft {
+                what: "load croft's nftables rules".into(),
+                detail,
+            });
+        }
         self.scripts
             .lock()
             .expect("sim net poisoned")

@@ -45,6 +45,15 @@ pub struct NetworkConfig {
     /// and DNS, whose host services a forward would hijack even while
     /// they are down. A port a host service listens on is refused too.
     pub reserved_ports: Vec<u16>,
+    /// What VPSes may reach on the host itself besides ICMP, as
+    /// `protocol/port[-port]` (`udp/53` for a resolver on the gateway):
+    /// everything else the host listens on is closed to them.
+    pub host_services: Vec<String>,
+    /// Outbound traffic of every VPS the provider drops, as
+    /// `protocol/port[-port]`: by default SMTP (tcp/25), the usual
+    /// anti-spam rule; a VPS the admin sets `firewall.provider_exempt` on
+    /// is spared.
+    pub blocked_egress: Vec<String>,
 }
 
 impl Default for NetworkConfig {
@@ -59,6 +68,8 @@ impl Default for NetworkConfig {
             isolated: false,
             dns: None,
             reserved_ports: vec![22, 53],
+            host_services: Vec::new(),
+            blocked_egress: vec!["tcp/25".into()],
         }
     }
 }

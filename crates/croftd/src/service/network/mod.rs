@@ -8,11 +8,12 @@ pub mod host;
 pub mod ipam;
 
 use super::{Result, ServiceError, VpsName};
-use crate::store::{ForwardRecord, InstanceRecord, NicRecord, RuleRecord, Store, StoreError};
+use crate::store::{ForwardRecord, InstanceRecord, NicRecord, RuleEdit, RuleRecord, Store, StoreError};
+use croft_api::config::InstanceConfig;
 use croft_host::net::{nft, NetError, NicSpec};
 pub use host::{KernelNet, NetHost, SimNet};
 use ipam::{host_if, new_mac, Network, NetworkConfig, NetworkError};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,13 +32,13 @@ fn net_err(what: &'static str) -> impl FnOnce(NetError) -> ServiceError {
     move |e| ServiceError::host(what, e)
 }
 
-/// The rules of the VPS with `nic`, from the stored forwards and firewall
-/// rules of all VPSes.
+/// The rules of the VPS with `nic` (whose settings are `settings`), from
+/// the stored forwards and firewall rules of all VPSes.
 fn vps_rules(
     nic: &NicRecord,
     forwards: &[ForwardRecord],
     rules: &[RuleRecord],
-    default_deny: bool,
+    settings: &InstanceConfig,
 ) -> Result<nft::VpsRules> {
     Ok(nft::VpsRules {
         host_if: nic.host_if.clone(),
@@ -53,17 +54,19 @@ fn vps_rules(
                 vps_port: f.vps_port,
             })
             .collect(),
-        firewall: firewall_for(&nic.instance, default_deny, rules),
+        firewall: firewall_for(&nic.instance, settings, rules),
+        provider_exempt: settings.provider_exempt,
     })
 }
 
-/// The host-side firewall of VPS `name`, or `None` if it lets everything
-/// in (no rules, default allow). Stored rules were validated on the way in.
-fn firewall_for(name: &str, default_deny: bool, rules: &[RuleRecord]) -> Option<nft::Firewall> {
+/// The host-side firewall of VPS `name`. Stored rules were validated on
+/// the way in.
+fn firewall_for(name: &str, settings: &InstanceConfig, rules: &[RuleRecord]) -> nft::Firewall {
     let rules: Vec<nft::FirewallRule> = rules
         .iter()
         .filter(|r| r.instance == name)
         .map(|r| nft::FirewallRule {
+            inbound: r.rule.direction != "out",
             allow: r.rule.action == "allow",
             protocol: r.rule.protocol.clone(),
             ports: r
@@ -71,14 +74,34 @@ fn firewall_for(name: &str, default_deny: bool, rules: &[RuleRecord]) -> Option<
                 .port
                 .as_deref()
                 .and_then(|p| croft_api::parse_port_range(p).ok()),
-            source: r
+            remote: r
                 .rule
                 .source
                 .as_deref()
+                .or(r.rule.destination.as_deref())
                 .and_then(|s| croft_api::parse_source(s).ok()),
         })
         .collect();
-    (default_deny || !rules.is_empty()).then_some(nft::Firewall { default_deny, rules })
+    nft::Firewall {
+        default_deny_in: settings.firewall_deny,
+        default_deny_out: settings.firewall_deny_out,
+        rules,
+    }
+}
+
+/// `protocol/port[-port]` settings of `[network]` `key`.
+fn services(key: &'static str, texts: &[String]) -> Result<Vec<nft::Service>, NetworkError> {
+    texts
+        .iter()
+        .map(|text| {
+            croft_api::parse_blocked(text)
+                .map(|(protocol, ports)| nft::Service { protocol, ports })
+                .map_err(|e| NetworkError::Config {
+                    key,
+                    why: e.to_string(),
+                })
+        })
+        .collect()
 }
 
 /// Addresses a launch asks for, checked against the network before
@@ -95,6 +118,10 @@ pub struct NetworkService {
     /// The network VPSes join; `None` when networking is off.
     network: Option<Network>,
     reserved_ports: Vec<u16>,
+    /// What VPSes may reach on the host (`[network] host_services`).
+    host_services: Vec<nft::Service>,
+    /// The provider's outbound rules (`[network] blocked_egress`).
+    blocked_egress: Vec<nft::Service>,
     /// The first id range's base: interface names count ranges from it.
     id_base: u32,
     /// Held while addresses are chosen and recorded.
@@ -123,6 +150,8 @@ impl NetworkService {
             host,
             network: cfg.enabled.then(|| Network::from_config(cfg)).transpose()?,
             reserved_ports: cfg.reserved_ports.clone(),
+            host_services: services("host_services", &cfg.host_services)?,
+            blocked_egress: services("blocked_egress", &cfg.blocked_egress)?,
             id_base,
             ipam: tokio::sync::Mutex::new(()),
             rules_loaded: tokio::sync::Mutex::new(HashSet::new()),
@@ -177,17 +206,17 @@ impl NetworkService {
         let nics = self.store.nics().await?;
         let forwards = self.store.forwards().await?;
         let rules = self.store.firewall_rules().await?;
-        let deny: HashSet<String> = self
+        let settings: HashMap<String, InstanceConfig> = self
             .store
             .instances()
             .await?
             .into_iter()
-            .filter(|i| i.settings.parsed.firewall_deny)
-            .map(|i| i.key)
+            .map(|i| (i.key, i.settings.parsed))
             .collect();
         let vpses = nics
             .iter()
-            .map(|n| vps_rules(n, &forwards, &rules, deny.contains(&n.instance)))
+            .filter_map(|n| Some((n, settings.get(&n.instance)?)))
+            .map(|(n, settings)| vps_rules(n, &forwards, &rules, settings))
             .collect::<Result<Vec<_>>>()?;
         let ruleset = nft::Ruleset {
             bridge: net.bridge.clone(),
@@ -197,6 +226,8 @@ impl NetworkService {
             }),
             nat: net.nat,
             isolated: net.isolated,
+            host_services: self.host_services.clone(),
+            blocked_egress: self.blocked_egress.clone(),
             vpses,
         };
         let text = nft::render(&ruleset);
@@ -459,30 +490,22 @@ impl NetworkService {
         };
         let forwards = self.store.forwards().await?;
         let rules = self.store.firewall_rules().await?;
-        let deny = super::by_key(self.store.as_ref(), name)
-            .await?
-            .settings
-            .parsed
-            .firewall_deny;
-        vps_rules(&nic, &forwards, &rules, deny).map(Some)
+        let settings = super::by_key(self.store.as_ref(), name).await?.settings.parsed;
+        vps_rules(&nic, &forwards, &rules, &settings).map(Some)
     }
 
     /// What a VPS about to be forgotten leaves to remove from the host:
-    /// its link, and whether it has rules beyond its own port chain
-    /// (forwards or a firewall), so that removing them needs a full
-    /// reload. Read before its records go.
+    /// its link, and its rules (removed by themselves unless it has port
+    /// forwards, which need a full reload). Read before its records go.
     pub async fn leftovers(&self, name: &str) -> Result<Leftovers> {
         Ok(Leftovers {
             host_if: self.store.nic(name).await?.map(|n| n.host_if),
-            more_rules: self
-                .rules_of(name)
-                .await?
-                .is_some_and(|v| !v.forwards.is_empty() || v.firewall.is_some()),
+            rules: self.rules_of(name).await?,
         })
     }
 
     /// Remove what is left of a forgotten VPS's interface on the host,
-    /// and its rules: only its port chain and elements when that is all
+    /// and its rules: only its own chains and elements when that is all
     /// it had, else by reloading everything.
     pub async fn release(&self, left: Leftovers) -> Result<()> {
         if let Some(host_if) = left.host_if.clone() {
@@ -490,12 +513,14 @@ impl NetworkService {
                 .await?
                 .map_err(net_err("remove the VPS's veth"))?;
         }
-        if let (Some(net), Some(host_if), false) = (self.network.clone(), left.host_if, left.more_rules) {
+        let own_only = left.rules.filter(|v| v.forwards.is_empty());
+        if let (Some(net), Some(vps)) = (self.network.clone(), own_only) {
             let mut loaded = self.rules_loaded.lock().await;
-            if !loaded.contains(&host_if) {
+            if !loaded.contains(&vps.host_if) {
                 return Ok(()); // never loaded since croftd started: nothing to remove
             }
-            let text = nft::render_removed_port(net.isolated, &host_if);
+            let text = nft::render_removed_port(net.isolated, &vps);
+            let host_if = vps.host_if;
             match self.on_host(move |h| h.apply_rules(&text)).await? {
                 Ok(()) => {
                     loaded.remove(&host_if);
@@ -529,21 +554,31 @@ impl NetworkService {
             .collect()
     }
 
-    /// VPS `vps`'s firewall as shown: its default (from its config) and
-    /// its rules among `rules`, every VPS's.
-    pub fn firewall_view(vps: &InstanceRecord, rules: &[RuleRecord]) -> croft_api::Firewall {
+    /// VPS `vps`'s firewall as shown: its defaults (from its config), its
+    /// rules among `rules` (every VPS's), and the provider's rules that
+    /// apply to it.
+    pub fn firewall_view(&self, vps: &InstanceRecord, rules: &[RuleRecord]) -> croft_api::Firewall {
+        let word = |deny: bool| if deny { "deny" } else { "allow" }.to_string();
+        let settings = &vps.settings.parsed;
         croft_api::Firewall {
-            default: if vps.settings.parsed.firewall_deny {
-                "deny"
-            } else {
-                "allow"
-            }
-            .into(),
+            default: word(settings.firewall_deny),
+            default_out: word(settings.firewall_deny_out),
             rules: rules
                 .iter()
                 .filter(|r| r.instance == vps.key)
                 .map(|r| r.rule.clone())
                 .collect(),
+            provider_blocked: if settings.provider_exempt {
+                Vec::new()
+            } else {
+                self.blocked_egress
+                    .iter()
+                    .map(|b| match b.ports {
+                        (a, z) if a == z => format!("{}/{a}", b.protocol),
+                        (a, z) => format!("{}/{a}-{z}", b.protocol),
+                    })
+                    .collect()
+            },
         }
     }
 
@@ -621,39 +656,56 @@ impl NetworkService {
     /// `croft firewall list`.
     pub async fn firewall(&self, vps: VpsName<'_>) -> Result<croft_api::Firewall> {
         let row = super::find(self.store.as_ref(), vps).await?;
-        Ok(Self::firewall_view(&row, &self.store.firewall_rules().await?))
+        Ok(self.firewall_view(&row, &self.store.firewall_rules().await?))
     }
 
-    /// `croft firewall add`: append a rule; in force at once.
-    pub async fn add_firewall_rule(
-        &self,
-        vps: VpsName<'_>,
-        rule: croft_api::FirewallRule,
-    ) -> Result<croft_api::Firewall> {
-        croft_api::validate_firewall_rule(&rule).map_err(|e| ServiceError::invalid(&e))?;
+    /// `croft firewall add|replace|move|remove`: change the VPS's rules
+    /// by `edit`, in force at once; if the rules cannot be loaded the
+    /// change is undone.
+    pub async fn edit_firewall(&self, vps: VpsName<'_>, edit: RuleEdit) -> Result<croft_api::Firewall> {
+        if let RuleEdit::Insert { rule, .. } | RuleEdit::Replace { rule, .. } = &edit {
+            croft_api::validate_firewall_rule(rule).map_err(|e| ServiceError::invalid(&e))?;
+        }
         let row = super::find(self.store.as_ref(), vps).await?;
-        self.require_firewall()?;
-        let id = self.store.insert_firewall_rule(&row.key, &rule).await?;
-        if let Err(e) = self.apply_rules().await {
-            let _ = self.store.delete_firewall_rule_id(id).await;
+        if matches!(edit, RuleEdit::Insert { .. } | RuleEdit::Replace { .. }) {
+            self.require_firewall()?;
+        }
+        let before = self
+            .store
+            .edit_firewall_rules(&row.key, &edit)
+            .await
+            .map_err(|e| match e {
+                StoreError::Missing(what) => ServiceError::NotFound(format!("{what} of VPS {vps}")),
+                e => e.into(),
+            })?;
+        if let Err(e) = self.reload_firewall(&row.key).await {
+            let _ = self.store.set_firewall_rules(&row.key, &before).await;
             return Err(e);
         }
+        info!(vps = %vps, tenant = vps.tenant, ?edit, "firewall changed");
         self.firewall(vps).await
     }
 
-    /// `croft firewall remove`: remove the `index`th rule (1-based).
-    pub async fn remove_firewall_rule(&self, vps: VpsName<'_>, index: usize) -> Result<croft_api::Firewall> {
-        let row = super::find(self.store.as_ref(), vps).await?;
-        let Some(removed) = self.store.delete_firewall_rule(&row.key, index).await? else {
-            return Err(ServiceError::NotFound(format!(
-                "firewall rule {index} of VPS {vps}"
-            )));
+    /// Load the firewall of VPS `name` (its key) as the store has it:
+    /// its two chains only when they are loaded, else everything.
+    pub async fn reload_firewall(&self, name: &str) -> Result<()> {
+        if self.network.is_none() {
+            return Ok(());
+        }
+        let Some(vps) = self.rules_of(name).await? else {
+            return Ok(());
         };
-        if let Err(e) = self.apply_rules().await {
-            let _ = self.store.restore_firewall_rule(&removed).await;
-            return Err(e);
+        let loaded = self.rules_loaded.lock().await;
+        if !loaded.contains(&vps.host_if) {
+            drop(loaded);
+            return self.apply_rules().await;
         }
-        self.firewall(vps).await
+        let text = nft::render_firewall_update(&vps);
+        self.on_host(move |h| h.apply_rules(&text))
+            .await?
+            .map_err(net_err("load the VPS's firewall"))?;
+        drop(loaded);
+        Ok(())
     }
 
     pub async fn networks(&self) -> Result<Vec<croft_api::Network>> {
@@ -714,6 +766,6 @@ impl NetworkService {
 pub struct Leftovers {
     /// Its host-side link.
     pub host_if: Option<String>,
-    /// Rules beyond its own port chain: removing them needs a reload.
-    pub more_rules: bool,
+    /// Its rules as loaded; `None` to remove them by reloading all.
+    pub rules: Option<nft::VpsRules>,
 }

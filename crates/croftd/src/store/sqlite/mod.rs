@@ -8,8 +8,8 @@ mod quota;
 mod trust;
 
 use super::{
-    ForwardRecord, ImageRecord, ImageUpdate, InstanceRecord, NewInstance, NicRecord, Result, RuleRecord,
-    Settings, SnapshotRecord, Store, StoreError,
+    ForwardRecord, ImageRecord, ImageUpdate, InstanceRecord, NewInstance, NicRecord, Result, RuleEdit,
+    RuleRecord, Settings, SnapshotRecord, Store, StoreError,
 };
 use async_trait::async_trait;
 use croft_api::config::InstanceConfig;
@@ -90,6 +90,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         16,
         "tenant images",
         include_str!("../../../migrations/0016_tenant_images.sql"),
+    ),
+    (
+        17,
+        "firewall order",
+        include_str!("../../../migrations/0017_firewall_order.sql"),
     ),
 ];
 
@@ -223,6 +228,8 @@ impl SqliteStore {
             id: r.try_get("id")?,
             instance: r.try_get("instance")?,
             rule: FirewallRule {
+                direction: r.try_get("direction")?,
+                destination: r.try_get("destination")?,
                 action: r.try_get("action")?,
                 protocol: r.try_get("protocol")?,
                 port: r.try_get("port")?,
@@ -524,71 +531,40 @@ impl Store for SqliteStore {
     }
 
     async fn firewall_rules(&self) -> Result<Vec<RuleRecord>> {
-        let rows = sqlx::query("SELECT * FROM firewall_rules ORDER BY instance, id")
+        let rows = sqlx::query("SELECT * FROM firewall_rules ORDER BY instance, position, id")
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(Self::row_to_rule).collect()
     }
 
-    async fn insert_firewall_rule(&self, instance: &str, rule: &FirewallRule) -> Result<i64> {
+    async fn edit_firewall_rules(&self, instance: &str, edit: &RuleEdit) -> Result<Vec<FirewallRule>> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let more = croft_api::QuotaUsage {
-            firewall_rules: 1,
-            ..Default::default()
-        };
-        quota::guard_addition(&mut tx, instance, more).await?;
-        let r = sqlx::query(
-            "INSERT INTO firewall_rules (instance, action, protocol, port, source) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(instance)
-        .bind(&rule.action)
-        .bind(&rule.protocol)
-        .bind(&rule.port)
-        .bind(&rule.source)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(r.last_insert_rowid())
-    }
-
-    async fn delete_firewall_rule(&self, instance: &str, index: usize) -> Result<Option<RuleRecord>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let rows = sqlx::query("SELECT * FROM firewall_rules WHERE instance = ? ORDER BY id")
+        let rows = sqlx::query("SELECT * FROM firewall_rules WHERE instance = ? ORDER BY position, id")
             .bind(instance)
             .fetch_all(&mut *tx)
             .await?;
-        let Some(r) = index.checked_sub(1).and_then(|i| rows.get(i)) else {
-            return Ok(None);
-        };
-        let record = Self::row_to_rule(r)?;
-        sqlx::query("DELETE FROM firewall_rules WHERE id = ?")
-            .bind(record.id)
-            .execute(&mut *tx)
-            .await?;
+        let before = rows
+            .iter()
+            .map(|r| Self::row_to_rule(r).map(|r| r.rule))
+            .collect::<Result<Vec<_>>>()?;
+        let mut after = before.clone();
+        edit.apply(&mut after)?;
+        if after.len() > before.len() {
+            let more = croft_api::QuotaUsage {
+                firewall_rules: (after.len() - before.len()) as u64,
+                ..Default::default()
+            };
+            quota::guard_addition(&mut tx, instance, more).await?;
+        }
+        write_rules(&mut tx, instance, &after).await?;
         tx.commit().await?;
-        Ok(Some(record))
+        Ok(before)
     }
 
-    async fn restore_firewall_rule(&self, r: &RuleRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO firewall_rules (id, instance, action, protocol, port, source) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(r.id)
-        .bind(&r.instance)
-        .bind(&r.rule.action)
-        .bind(&r.rule.protocol)
-        .bind(&r.rule.port)
-        .bind(&r.rule.source)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn delete_firewall_rule_id(&self, id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM firewall_rules WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+    async fn set_firewall_rules(&self, instance: &str, rules: &[FirewallRule]) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        write_rules(&mut tx, instance, rules).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -775,3 +751,32 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests;
+
+/// Make `instance`'s firewall rules `rules`, numbered in order.
+async fn write_rules(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    instance: &str,
+    rules: &[FirewallRule],
+) -> Result<()> {
+    sqlx::query("DELETE FROM firewall_rules WHERE instance = ?")
+        .bind(instance)
+        .execute(&mut **tx)
+        .await?;
+    for (position, rule) in rules.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO firewall_rules (instance, position, direction, action, protocol, port, source, destination)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(instance)
+        .bind(position as i64)
+        .bind(&rule.direction)
+        .bind(&rule.action)
+        .bind(&rule.protocol)
+        .bind(&rule.port)
+        .bind(&rule.source)
+        .bind(&rule.destination)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
