@@ -6,7 +6,10 @@
 
 mod common;
 
-use common::net::{host_ok, host_out, ipv4, ipv6, link_local_of, nic, vps_ok};
+use common::net::{
+    host_ok, host_out, ipv4, ipv6, link_local_of, nic, vps_ok, Started, Upstream, HOST_UP4, UPSTREAM4,
+    UPSTREAM6,
+};
 use common::Host;
 use croft_api::{Firewall, Network};
 
@@ -432,4 +435,175 @@ fn ip_to_a_vps_reaches_it_only_at_its_own_address_and_bridged_traffic_keeps_its_
         "10.87.0.77",
         "bridged traffic was masqueraded"
     );
+}
+
+/// Whether VPS `vps` can fetch the upstream's page on `port`, over IPv4
+/// or IPv6.
+fn upstream_open(host: &Host, vps: &str, v6: bool, port: u16) -> bool {
+    let to = if v6 { UPSTREAM6 } else { UPSTREAM4 };
+    tcp_open(host, Some(vps), to, port)
+}
+
+/// The provider's SMTP block, outbound rules in the order given (IPv4 and
+/// IPv6 from one rule), and host protection, against an upstream
+/// namespace beyond the host.
+#[test]
+fn outbound_rules_the_providers_smtp_block_and_host_protection_hold() {
+    let host = Host::with_config("[network]\nhost_services = [\"tcp/2223\"]\n");
+    let mut upstream = Upstream::new(&host);
+    upstream.serve(25);
+    upstream.serve(80);
+    host.ok(&["launch", "busybox", "out1"]);
+    // The provider's rule: SMTP out is dropped, the web is not, on both
+    // address families.
+    for v6 in [false, true] {
+        assert!(upstream_open(&host, "out1", v6, 80), "v6={v6}: port 80 out");
+        assert!(!upstream_open(&host, "out1", v6, 25), "v6={v6}: port 25 got out");
+    }
+    let fw: Firewall = host.ok_json(&["firewall", "list", "out1", "--format", "json"]);
+    assert_eq!(fw.provider_blocked, ["tcp/25"]);
+    // Lifted for this VPS by the admin.
+    host.ok(&["config", "set", "out1", "firewall.provider_exempt=true"]);
+    assert!(
+        upstream_open(&host, "out1", false, 25),
+        "the exemption did not lift the block"
+    );
+
+    // Tenant rules, in order: a deny inserted before an allow wins.
+    host.ok(&["firewall", "add", "out1", "allow", "tcp", "80", "--out"]);
+    host.ok(&[
+        "firewall",
+        "add",
+        "out1",
+        "deny",
+        "tcp",
+        "80",
+        "--out",
+        "--to",
+        UPSTREAM4,
+        "--position",
+        "1",
+    ]);
+    assert!(
+        !upstream_open(&host, "out1", false, 80),
+        "the deny inserted first did not win"
+    );
+    assert!(
+        upstream_open(&host, "out1", true, 80),
+        "the IPv4-only deny caught IPv6"
+    );
+    host.ok(&["firewall", "move", "out1", "1", "2"]);
+    assert!(
+        upstream_open(&host, "out1", false, 80),
+        "the allow moved first did not win"
+    );
+    // One rule without an address: both families.
+    host.ok(&["firewall", "replace", "out1", "1", "deny", "tcp", "80", "--out"]);
+    for v6 in [false, true] {
+        assert!(
+            !upstream_open(&host, "out1", v6, 80),
+            "v6={v6}: the replacing deny"
+        );
+    }
+    let fw: Firewall = host.ok_json(&["firewall", "list", "out1", "--format", "json"]);
+    let rules: Vec<(&str, &str, Option<&str>)> = fw
+        .rules
+        .iter()
+        .map(|r| (r.direction.as_str(), r.action.as_str(), r.destination.as_deref()))
+        .collect();
+    assert_eq!(rules, [("out", "deny", None), ("out", "deny", Some(UPSTREAM4))]);
+    // Outbound default deny: nothing new gets out, not even ping; what
+    // comes in still does.
+    host.ok(&["firewall", "remove", "out1", "1"]);
+    host.ok(&["firewall", "remove", "out1", "1"]);
+    host.ok(&["firewall", "default", "out1", "deny", "--out"]);
+    assert!(!upstream_open(&host, "out1", false, 80));
+    assert!(!vps_ok(&host, "out1", &format!("ping -c1 -W2 {UPSTREAM4}")));
+    host.sh_ok(
+        "out1",
+        "mkdir -p /www && echo served > /www/index.html && httpd -p 80 -h /www",
+    );
+    let ip1 = ipv4(&host, "out1");
+    assert!(
+        tcp_open(&host, None, &ip1, 80),
+        "inbound with outbound default deny"
+    );
+    host.ok(&["firewall", "default", "out1", "allow", "--out"]);
+    assert!(upstream_open(&host, "out1", false, 80));
+
+    // Host protection: a service of the host is closed to VPSes on every
+    // host address (the upstream still reaches it), one the admin opened
+    // is not, and the gateway answers ping.
+    let www = host.dir.join("host-www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "served\n").unwrap();
+    let _services: Vec<Started> = [2222, 2223]
+        .into_iter()
+        .map(|port| {
+            Started(
+                std::process::Command::new("nsenter")
+                    .arg(format!("--net=/run/netns/{}", host.netns))
+                    .args(["busybox", "httpd", "-f", "-p", &port.to_string(), "-h"])
+                    .arg(&www)
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for address in ["10.87.0.1", HOST_UP4] {
+        assert!(
+            !tcp_open(&host, Some("out1"), address, 2222),
+            "a VPS reached the host's service at {address}"
+        );
+        assert!(
+            tcp_open(&host, Some("out1"), address, 2223),
+            "the opened service at {address}"
+        );
+    }
+    assert!(
+        !tcp_open(&host, Some("out1"), "fd63:726f:6674::1", 2222),
+        "a VPS reached the host's service over IPv6"
+    );
+    assert!(
+        upstream.ok(&format!(
+            "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 3 busybox nc {HOST_UP4} 2222 | grep -q served"
+        )),
+        "the host's service is closed to the rest of the world too"
+    );
+    assert!(vps_ok(&host, "out1", "ping -c1 -W2 10.87.0.1"));
+
+    // Bad input: one-line errors, nothing changed.
+    for (args, expect) in [
+        (
+            vec![
+                "add",
+                "out1",
+                "allow",
+                "tcp",
+                "22",
+                "--out",
+                "--from",
+                "192.0.2.0/24",
+            ],
+            "destination",
+        ),
+        (
+            vec!["add", "out1", "allow", "tcp", "22", "--to", "192.0.2.0/24"],
+            "source",
+        ),
+        (vec!["move", "out1", "1", "2"], "not found"),
+        (
+            vec!["add", "out1", "allow", "tcp", "22", "--position", "3"],
+            "not found",
+        ),
+    ] {
+        let mut cmd = vec!["firewall"];
+        cmd.extend(args.iter());
+        let err = host.fails(&cmd);
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+    let fw: Firewall = host.ok_json(&["firewall", "list", "out1", "--format", "json"]);
+    assert!(fw.rules.is_empty(), "{fw:?}");
+    host.ok(&["delete", "--force", "out1"]);
 }

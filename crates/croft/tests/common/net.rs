@@ -51,3 +51,139 @@ pub fn host_out(host: &Host, script: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A process a test started, killed and reaped when dropped.
+pub struct Started(pub std::process::Child);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The daemon's namespace's address on the link to [`Upstream`], and the
+/// upstream end's (TEST-NET-1 and the documentation IPv6 prefix).
+pub const HOST_UP4: &str = "192.0.2.1";
+pub const UPSTREAM4: &str = "192.0.2.2";
+pub const HOST_UP6: &str = "2001:db8:1::1";
+pub const UPSTREAM6: &str = "2001:db8:1::2";
+
+/// "The internet": a network namespace beyond the host, joined to the
+/// daemon's namespace by a veth pair, which routes to it (IPv6 too: the
+/// upstream routes the VPSes' prefix back). Removed, with what was
+/// started in it, when dropped.
+pub struct Upstream {
+    pub netns: String,
+    started: Vec<Started>,
+    dir: std::path::PathBuf,
+}
+
+impl Upstream {
+    pub fn new(host: &Host) -> Upstream {
+        let netns = format!("{}-up", host.netns);
+        let ip = |args: &[&str]| {
+            let ok = std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "ip {args:?}");
+        };
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &netns])
+            .stderr(std::process::Stdio::null())
+            .status();
+        ip(&["netns", "add", &netns]);
+        let dir = host.dir.join("upstream-www");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("index.html"), "served\n").unwrap();
+        let up = Upstream {
+            netns,
+            started: Vec::new(),
+            dir,
+        };
+        let (h, u) = (host.netns.as_str(), up.netns.as_str());
+        ip(&["-n", u, "link", "set", "lo", "up"]);
+        ip(&[
+            "-n", h, "link", "add", "crup", "type", "veth", "peer", "name", "crdown", "netns", u,
+        ]);
+        ip(&["-n", h, "addr", "add", &format!("{HOST_UP4}/24"), "dev", "crup"]);
+        ip(&[
+            "-n",
+            h,
+            "addr",
+            "add",
+            &format!("{HOST_UP6}/64"),
+            "dev",
+            "crup",
+            "nodad",
+        ]);
+        ip(&["-n", h, "link", "set", "crup", "up"]);
+        ip(&[
+            "-n",
+            u,
+            "addr",
+            "add",
+            &format!("{UPSTREAM4}/24"),
+            "dev",
+            "crdown",
+        ]);
+        ip(&[
+            "-n",
+            u,
+            "addr",
+            "add",
+            &format!("{UPSTREAM6}/64"),
+            "dev",
+            "crdown",
+            "nodad",
+        ]);
+        ip(&["-n", u, "link", "set", "crdown", "up"]);
+        ip(&[
+            "-n",
+            u,
+            "-6",
+            "route",
+            "add",
+            "fd63:726f:6674::/48",
+            "via",
+            HOST_UP6,
+        ]);
+        assert!(host_ok(host, "sysctl -qw net.ipv6.conf.all.forwarding=1"));
+        up
+    }
+
+    /// Serve "served" over HTTP on `port` of the upstream's addresses.
+    pub fn serve(&mut self, port: u16) {
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.netns, "busybox", "httpd", "-f", "-p"])
+            .arg(port.to_string())
+            .arg("-h")
+            .arg(&self.dir)
+            .spawn()
+            .expect("run busybox httpd");
+        self.started.push(Started(child));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    /// Exit status of a shell script run upstream.
+    pub fn ok(&self, script: &str) -> bool {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &self.netns, "sh", "-c", script])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run ip netns exec")
+            .status
+            .success()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.started.clear();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+    }
+}
