@@ -15,6 +15,9 @@ pub const LIMITS_CPU_WEIGHT: &str = "limits.cpu.weight";
 pub const LIMITS_PROCESSES: &str = "limits.processes";
 pub const LIMITS_INGRESS: &str = "limits.ingress";
 pub const LIMITS_EGRESS: &str = "limits.egress";
+pub const LIMITS_TRANSFER: &str = "limits.transfer";
+pub const LIMITS_TRANSFER_ACTION: &str = "limits.transfer.action";
+pub const LIMITS_TRANSFER_THROTTLE: &str = "limits.transfer.throttle";
 pub const FIREWALL_DEFAULT: &str = "firewall.default";
 pub const FIREWALL_DEFAULT_OUT: &str = "firewall.default_out";
 pub const FIREWALL_PROVIDER_EXEMPT: &str = "firewall.provider_exempt";
@@ -47,6 +50,18 @@ pub const KEYS: &[(&str, &str)] = &[
         "bandwidth the VPS sends, e.g. 100Mbit (64kbit..100Gbit)",
     ),
     (
+        LIMITS_TRANSFER,
+        "monthly transfer quota: bytes sent and received per calendar month (UTC), e.g. 1TB",
+    ),
+    (
+        LIMITS_TRANSFER_ACTION,
+        "past the transfer quota: throttle (default) to limits.transfer.throttle, or report",
+    ),
+    (
+        LIMITS_TRANSFER_THROTTLE,
+        "the bandwidth each way past the transfer quota, e.g. 10Mbit (default)",
+    ),
+    (
         FIREWALL_DEFAULT,
         "inbound traffic no firewall rule matches: allow (default) or deny",
     ),
@@ -68,6 +83,8 @@ pub const KEYS: &[(&str, &str)] = &[
 pub const MIN_MEMORY: u64 = 4 << 20;
 pub const MAX_MEMORY: u64 = 16 << 40;
 pub const DEFAULT_STOP_TIMEOUT: u64 = 30;
+/// The bandwidth each way of a VPS past its transfer quota: 10 Mbit/s.
+pub const DEFAULT_TRANSFER_THROTTLE: u64 = 10_000_000;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -107,6 +124,12 @@ pub struct InstanceConfig {
     pub ingress_bps: Option<u64>,
     /// Bits per second the VPS may send.
     pub egress_bps: Option<u64>,
+    /// Monthly transfer quota, bytes sent and received.
+    pub transfer_bytes: Option<u64>,
+    /// Past the quota, only report (else throttle).
+    pub transfer_report_only: bool,
+    /// The bandwidth each way past the quota, when throttled.
+    pub transfer_throttle_bps: u64,
     /// Drop inbound traffic no firewall rule allows.
     pub firewall_deny: bool,
     /// Drop outbound traffic no firewall rule allows.
@@ -121,6 +144,7 @@ impl InstanceConfig {
     pub fn parse(raw: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
         let mut cfg = InstanceConfig {
             stop_timeout_secs: DEFAULT_STOP_TIMEOUT,
+            transfer_throttle_bps: DEFAULT_TRANSFER_THROTTLE,
             ..Default::default()
         };
         for (key, value) in raw {
@@ -158,6 +182,33 @@ impl InstanceConfig {
                     } else {
                         cfg.egress_bps = Some(bps);
                     }
+                }
+                LIMITS_TRANSFER => {
+                    let bytes = parse_size(value).map_err(unit)?;
+                    if bytes < 1 << 20 {
+                        return Err(range("at least 1MiB"));
+                    }
+                    cfg.transfer_bytes = Some(bytes);
+                }
+                LIMITS_TRANSFER_ACTION => {
+                    cfg.transfer_report_only = match value.trim() {
+                        "throttle" => false,
+                        "report" => true,
+                        _ => {
+                            return Err(ConfigError::Invalid {
+                                key: key.clone(),
+                                value: value.clone(),
+                                expected: "throttle or report",
+                            })
+                        }
+                    }
+                }
+                LIMITS_TRANSFER_THROTTLE => {
+                    let bps = parse_rate(value).map_err(unit)?;
+                    if !(64_000..=100_000_000_000).contains(&bps) {
+                        return Err(range("between 64kbit and 100Gbit"));
+                    }
+                    cfg.transfer_throttle_bps = bps;
                 }
                 FIREWALL_DEFAULT => {
                     cfg.firewall_deny = match value.trim() {

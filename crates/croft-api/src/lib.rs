@@ -264,6 +264,38 @@ pub struct Instance {
     /// is at /mnt inside).
     #[serde(default)]
     pub rescue: Option<String>,
+    /// What it sent and received this calendar month, against its
+    /// transfer quota.
+    #[serde(default)]
+    pub traffic: Option<TrafficStatus>,
+}
+
+/// What a VPS sent and received in one calendar month (UTC), counted on
+/// the host end of its interface (`GET /1.0/instances/{name}/traffic`:
+/// every month, for billing).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Traffic {
+    /// `2026-12`.
+    pub month: String,
+    pub received_bytes: u64,
+    pub sent_bytes: u64,
+    pub received_packets: u64,
+    pub sent_packets: u64,
+}
+
+/// This month's traffic of a VPS and where it stands against its quota.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TrafficStatus {
+    #[serde(flatten)]
+    pub month: Traffic,
+    /// `limits.transfer`: bytes sent and received allowed this month.
+    pub quota_bytes: Option<u64>,
+    /// Past the quota this month.
+    pub over_quota: bool,
+    /// Held to `limits.transfer.throttle` for being past it.
+    pub throttled: bool,
 }
 
 /// `GET /1.0/instances/{name}/host`: how a VPS sits on its host, for the

@@ -660,6 +660,11 @@ impl Client {
         )
     }
 
+    /// What VPS `name` sent and received per month, newest first.
+    pub fn traffic(&self, name: &str) -> Result<Vec<croft_api::Traffic>> {
+        self.get(&format!("/1.0/instances/{}/traffic", segment(name)))
+    }
+
     /// Give the `index`th rule the number `to`.
     pub fn move_firewall_rule(&self, name: &str, index: usize, to: usize) -> Result<Firewall> {
         self.post(

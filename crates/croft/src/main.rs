@@ -261,6 +261,13 @@ enum Command {
         #[command(subcommand)]
         command: access::TokenCommand,
     },
+    /// What a VPS sent and received, per calendar month (UTC), newest
+    /// first.
+    Traffic {
+        name: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// The audit log: every change asked of croftd, newest first (the
     /// admin's; --tenant for one tenant's).
     Audit {
@@ -719,6 +726,20 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
             })?;
         }
         Command::Audit { limit, format } => access::audit(&client, limit, format)?,
+        Command::Traffic { name, format } => show_list(
+            format,
+            &client.traffic(path_name(&name)?)?,
+            &["MONTH", "RECEIVED", "SENT", "PACKETS IN", "PACKETS OUT"],
+            |t| {
+                vec![
+                    t.month.clone(),
+                    format_size(t.received_bytes),
+                    format_size(t.sent_bytes),
+                    t.received_packets.to_string(),
+                    t.sent_packets.to_string(),
+                ]
+            },
+        )?,
         Command::Remote { .. } => unreachable!("handled above"),
         Command::Server {
             command: ServerCommand::Info { format },
@@ -930,7 +951,12 @@ fn print_info(i: &Instance, host: Option<&croft_api::HostDetails>) {
         println!("User data:   {u}");
     }
     if let Some(fw) = &i.firewall {
-        println!("Firewall:    default {}, {} rule(s)", fw.default, fw.rules.len());
+        println!(
+            "Firewall:    default in {}, out {}, {} rule(s)",
+            fw.default,
+            fw.default_out,
+            fw.rules.len()
+        );
         for (n, r) in fw.rules.iter().enumerate() {
             let port = r.port.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
             let from = r
@@ -938,8 +964,48 @@ fn print_info(i: &Instance, host: Option<&croft_api::HostDetails>) {
                 .as_deref()
                 .map(|s| format!(" from {s}"))
                 .unwrap_or_default();
-            println!("  {}. {} {}{port}{from}", n + 1, r.action, r.protocol);
+            let to = r
+                .destination
+                .as_deref()
+                .map(|d| format!(" to {d}"))
+                .unwrap_or_default();
+            println!(
+                "  {}. {} {} {}{port}{from}{to}",
+                n + 1,
+                r.direction,
+                r.action,
+                r.protocol
+            );
         }
+        if !fw.provider_blocked.is_empty() {
+            println!(
+                "  blocked by the provider, outbound: {}",
+                fw.provider_blocked.join(", ")
+            );
+        }
+    }
+    if let Some(t) = &i.traffic {
+        let quota = match t.quota_bytes {
+            Some(q) => format!(
+                ", {} of {} transfer{}",
+                format_size(t.month.received_bytes + t.month.sent_bytes),
+                format_size(q),
+                if t.throttled {
+                    " (past it: throttled)"
+                } else if t.over_quota {
+                    " (past it)"
+                } else {
+                    ""
+                }
+            ),
+            None => String::new(),
+        };
+        println!(
+            "Traffic:     {}: {} received, {} sent{quota}",
+            t.month.month,
+            format_size(t.month.received_bytes),
+            format_size(t.month.sent_bytes)
+        );
     }
     if let Some(d) = i.disk_bytes {
         let limit = i

@@ -398,6 +398,13 @@ fn an_isolated_network_keeps_vpses_apart_but_reaches_the_gateway() {
 /// TCP throughput from VPS `from` to VPS `to` in bits per second, measured
 /// with the host's iperf3 run inside each VPS's network namespace.
 fn iperf(host: &Host, from: &str, to: &str) -> f64 {
+    iperf_for(host, from, to, 3, 1).bits_per_second
+}
+
+/// Run iperf3 for `secs` seconds (after `omit` seconds it leaves out of
+/// its figures) from VPS `from` to VPS `to` (the host's iperf3 in their
+/// network namespaces); what the receiver got.
+fn iperf_for(host: &Host, from: &str, to: &str, secs: u32, omit: u32) -> IperfSum {
     let server_ns = format!("--net=/proc/{}/ns/net", host.init_pid(to));
     let client_ns = format!("--net=/proc/{}/ns/net", host.init_pid(from));
     let mut server = std::process::Command::new("nsenter")
@@ -411,7 +418,17 @@ fn iperf(host: &Host, from: &str, to: &str) -> f64 {
     for _ in 0..50 {
         let o = std::process::Command::new("nsenter")
             .args([
-                &client_ns, "iperf3", "-c", &target, "-p", "5201", "-t", "3", "-O", "1", "-J",
+                &client_ns,
+                "iperf3",
+                "-c",
+                &target,
+                "-p",
+                "5201",
+                "-t",
+                &secs.to_string(),
+                "-O",
+                &omit.to_string(),
+                "-J",
             ])
             .output()
             .unwrap();
@@ -425,7 +442,7 @@ fn iperf(host: &Host, from: &str, to: &str) -> f64 {
     let _ = server.wait();
     let out = out.expect("iperf3 client never connected");
     let report: IperfReport = serde_json::from_slice(&out.stdout).expect("iperf3 report");
-    report.end.sum_received.bits_per_second
+    report.end.sum_received
 }
 
 /// What `iperf3 -J` reports (the part read here).
@@ -442,6 +459,9 @@ struct IperfEnd {
 #[derive(serde::Deserialize)]
 struct IperfSum {
     bits_per_second: f64,
+    /// Bytes of the run (the omitted seconds left out).
+    #[serde(default)]
+    bytes: u64,
 }
 
 fn assert_near(measured: f64, limit: f64, what: &str) {
@@ -491,4 +511,84 @@ fn bandwidth_limits_hold_within_ten_percent_and_change_live() {
     host.ok(&["delete", "--force", "bw2"]);
     let links = host_out(&host, "ip -br link");
     assert!(!links.contains(&host_if), "left behind: {links}");
+}
+
+/// This month's traffic of VPS `name`, as `croft info` has it.
+fn traffic(host: &Host, name: &str) -> croft_api::TrafficStatus {
+    host.info(name).traffic.expect("traffic")
+}
+
+/// Wait until croftd has read what VPS `name` moved (the reading every
+/// `traffic_interval`) so that it sent at least `sent` bytes.
+fn wait_sent(host: &Host, name: &str, sent: u64) -> croft_api::TrafficStatus {
+    host.wait_for("the traffic reading", std::time::Duration::from_secs(10), || {
+        traffic(host, name).month.sent_bytes >= sent
+    });
+    traffic(host, name)
+}
+
+#[test]
+fn traffic_is_counted_as_iperf3_moved_it_survives_a_croftd_kill_and_the_quota_throttles() {
+    let mut host = Host::with_config("traffic_interval = 1\n");
+    host.ok(&["launch", "busybox", "tx1"]);
+    host.ok(&["launch", "busybox", "rx1"]);
+    // What iperf3 moved (all of it: nothing omitted).
+    let moved = iperf_for(&host, "tx1", "rx1", 3, 0);
+    let lower = moved.bytes;
+    let t = wait_sent(&host, "tx1", lower);
+    let ratio = t.month.sent_bytes as f64 / moved.bytes as f64;
+    eprintln!(
+        "iperf3 moved {} bytes; tx1 sent {} ({ratio:.4}), rx1 received {}",
+        moved.bytes,
+        t.month.sent_bytes,
+        traffic(&host, "rx1").month.received_bytes
+    );
+    assert!(
+        (1.0..=1.02).contains(&ratio),
+        "the count is not within 2% of what iperf3 moved: {ratio}"
+    );
+    let received = traffic(&host, "rx1").month.received_bytes as f64 / moved.bytes as f64;
+    assert!((1.0..=1.02).contains(&received), "rx1 received {received}");
+
+    // croftd killed and started again: the totals stay, and what moves
+    // after adds to them.
+    let before = traffic(&host, "tx1").month.sent_bytes;
+    host.kill_daemon();
+    host.start_daemon();
+    assert!(
+        traffic(&host, "tx1").month.sent_bytes >= before,
+        "lost with the kill"
+    );
+    let again = iperf_for(&host, "tx1", "rx1", 2, 0);
+    let t = wait_sent(&host, "tx1", before + again.bytes);
+    assert!(
+        (t.month.sent_bytes as f64) <= (before + again.bytes) as f64 * 1.02,
+        "counted twice after the restart: {} against {}",
+        t.month.sent_bytes,
+        before + again.bytes
+    );
+    let months: Vec<croft_api::Traffic> = host.ok_json(&["traffic", "tx1", "--format", "json"]);
+    assert_eq!(months.len(), 1);
+    assert_eq!(months[0].sent_bytes, t.month.sent_bytes.max(months[0].sent_bytes));
+
+    // Past its transfer quota: throttled to 5Mbit each way, and free again
+    // when the quota is lifted.
+    host.ok(&[
+        "config",
+        "set",
+        "tx1",
+        "limits.transfer=1MiB",
+        "limits.transfer.throttle=5Mbit",
+    ]);
+    host.wait_for("the throttle", std::time::Duration::from_secs(10), || {
+        traffic(&host, "tx1").throttled
+    });
+    assert!(host.ok(&["info", "tx1"]).contains("(past it: throttled)"));
+    assert_near(iperf(&host, "tx1", "rx1"), 5e6, "tx1 past its quota");
+    host.ok(&["config", "unset", "tx1", "limits.transfer"]);
+    host.wait_for("the throttle lifted", std::time::Duration::from_secs(10), || {
+        !traffic(&host, "tx1").throttled
+    });
+    let free = iperf(&host, "tx1", "rx1");
+    assert!(free > 50e6, "still throttled: {free} bit/s");
 }

@@ -59,6 +59,8 @@ pub struct DaemonConfig {
     pub raise_host_limits: bool,
     /// The image `croft start --rescue` boots when none is named.
     pub rescue_image: String,
+    /// Seconds between readings of every VPS's traffic (1 to 3600).
+    pub traffic_interval: u64,
     /// The network VPSes join (`[network]` table).
     pub network: crate::service::network::ipam::NetworkConfig,
 }
@@ -86,6 +88,7 @@ impl Default for DaemonConfig {
             lxcfs: true,
             ssh_key_files: Vec::new(),
             rescue_image: "busybox".into(),
+            traffic_interval: 30,
             raise_host_limits: true,
             network: Default::default(),
         }
@@ -116,6 +119,12 @@ impl DaemonConfig {
                     path.display()
                 )
             })?;
+        }
+        if !(1..=3600).contains(&cfg.traffic_interval) {
+            anyhow::bail!(
+                "invalid config {}: traffic_interval must be 1 to 3600 seconds",
+                path.display()
+            );
         }
         if cfg.id_base == 0 {
             anyhow::bail!(

@@ -196,6 +196,21 @@ async fn run(cfg: DaemonConfig, simulate: bool) -> anyhow::Result<()> {
         tokio::spawn(http::tls::serve(listener, config, router));
     }
 
+    // Traffic accounting: every VPS's interface read every interval.
+    let sampler = services.instances.clone();
+    let every = std::time::Duration::from_secs(cfg.traffic_interval);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let month = croftd::service::instances::traffic::this_month();
+            if let Err(e) = sampler.sample_traffic(&month).await {
+                tracing::warn!("reading traffic: {}", error_chain(&e));
+            }
+        }
+    });
+
     let autostart = services.instances.clone();
     tokio::spawn(async move {
         if let Err(e) = autostart.autostart().await {

@@ -1174,3 +1174,99 @@ async fn only_the_admin_exempts_a_vps_from_the_providers_rules() {
         .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn traffic_is_counted_per_month_kept_across_a_restart_and_held_to_the_quota() {
+    use croft_host::net::LinkCounters;
+    let sim = Sim::new().await;
+    let job = sim
+        .launch_with(
+            "v",
+            r#","config":{"limits.transfer":"10MiB","limits.egress":"50Mbit"}"#,
+        )
+        .await;
+    assert_eq!(job.status, JobStatus::Success, "{job:?}");
+    let port = sim.info("v").await.nic.unwrap().host_interface;
+    // This month (the views show it), and a later one.
+    let now = croftd::service::instances::traffic::this_month();
+    let later = "2999-01";
+    const MIB: u64 = 1 << 20;
+    // The host end receives what the VPS sends.
+    let moved = |sent: u64, received: u64| LinkCounters {
+        index: 7,
+        rx_bytes: sent,
+        tx_bytes: received,
+        rx_packets: sent / 1000,
+        tx_packets: received / 1000,
+    };
+    sim.net.set_counters(&port, moved(3 * MIB, MIB));
+    sim.services.instances.sample_traffic(&now).await.unwrap();
+    let t = sim.info("v").await.traffic.unwrap();
+    assert_eq!((t.month.sent_bytes, t.month.received_bytes), (3 * MIB, MIB));
+    assert_eq!(
+        (t.quota_bytes, t.over_quota, t.throttled),
+        (Some(10 * MIB), false, false)
+    );
+    assert_eq!(sim.net.bandwidth(&port), Some((None, Some(50_000_000))));
+
+    // Past the quota: throttled each way, the slower limit kept.
+    sim.net.set_counters(&port, moved(8 * MIB, 3 * MIB));
+    sim.services.instances.sample_traffic(&now).await.unwrap();
+    let t = sim.info("v").await.traffic.unwrap();
+    assert_eq!(
+        (t.month.sent_bytes, t.over_quota, t.throttled),
+        (8 * MIB, true, true)
+    );
+    assert_eq!(
+        sim.net.bandwidth(&port),
+        Some((Some(10_000_000), Some(10_000_000)))
+    );
+
+    // croftd restarts (the simulator forgets the VPS ran; it starts again
+    // on the same interface): only what moved since the last reading is
+    // added.
+    let Sim { dir, store, .. } = sim;
+    let sim = Sim::on(dir, store).await;
+    sim.state("v", r#"{"action":"start"}"#).await;
+    sim.net.set_counters(&port, moved(9 * MIB, 3 * MIB));
+    sim.services.instances.sample_traffic(&now).await.unwrap();
+    let t = sim.info("v").await.traffic.unwrap();
+    assert_eq!((t.month.sent_bytes, t.month.received_bytes), (9 * MIB, 3 * MIB));
+    assert!(t.throttled);
+    // A new month starts from zero, and sets it free.
+    sim.net.set_counters(&port, moved(9 * MIB + MIB / 2, 3 * MIB));
+    sim.services.instances.sample_traffic(later).await.unwrap();
+    assert_eq!(sim.net.bandwidth(&port), Some((None, Some(50_000_000))));
+    let months: Vec<croft_api::Traffic> = sim.ok("GET", "/1.0/instances/v/traffic", None).await;
+    let sent: Vec<(&str, u64)> = months.iter().map(|t| (t.month.as_str(), t.sent_bytes)).collect();
+    assert_eq!(sent, [(later, MIB / 2), (now.as_str(), 9 * MIB)]);
+
+    // Report only: past the quota, nothing is throttled.
+    sim.ok::<Instance>(
+        "PATCH",
+        "/1.0/instances/v/config",
+        Some(r#"{"set":{"limits.transfer":"1MiB","limits.transfer.action":"report"}}"#),
+    )
+    .await;
+    sim.net.set_counters(&port, moved(11 * MIB, 3 * MIB));
+    sim.services.instances.sample_traffic(later).await.unwrap();
+    assert_eq!(sim.net.bandwidth(&port), Some((None, Some(50_000_000))));
+    for (body, says) in [
+        (r#"{"set":{"limits.transfer":"1k"}}"#, "at least 1MiB"),
+        (
+            r#"{"set":{"limits.transfer.action":"maybe"}}"#,
+            "throttle or report",
+        ),
+        (r#"{"set":{"limits.transfer.throttle":"1bit"}}"#, "between 64kbit"),
+    ] {
+        let msg = sim
+            .refused(
+                "PATCH",
+                "/1.0/instances/v/config",
+                Some(body),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        assert!(msg.contains(says), "{body}: {msg}");
+    }
+}

@@ -232,6 +232,24 @@ pub fn links_with_prefix(prefix: &str) -> Result<Vec<String>, NetError> {
     Rtnl::new()?.links_with_prefix(prefix)
 }
 
+/// What a link has moved since it was made, as the kernel counts it
+/// (a GSO packet counts once, with all its bytes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkCounters {
+    /// The link's index: a new link behind the same name has another.
+    pub index: u32,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+}
+
+/// The counters of link `name` in this network namespace; `None` if it
+/// does not exist.
+pub fn link_counters(name: &str) -> Result<Option<LinkCounters>, NetError> {
+    Rtnl::new()?.link_counters(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

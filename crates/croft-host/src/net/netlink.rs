@@ -149,6 +149,39 @@ impl Rtnl {
         }
     }
 
+    /// The counters of link `name`, if it exists.
+    pub fn link_counters(&mut self, name: &str) -> Result<Option<super::LinkCounters>, NetError> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.into()));
+        let answers = match self.request(
+            RouteNetlinkMessage::GetLink(msg),
+            0,
+            &format!("read the counters of link {name}"),
+        ) {
+            Ok(answers) => answers,
+            Err(NetError::Netlink { source, .. }) if source.raw_os_error() == Some(libc::ENODEV) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(answers.into_iter().find_map(|m| match m {
+            RouteNetlinkMessage::NewLink(l) => {
+                let index = l.header.index;
+                l.attributes.into_iter().find_map(|a| match a {
+                    LinkAttribute::Stats64(s) => Some(super::LinkCounters {
+                        index,
+                        rx_bytes: s.rx_bytes,
+                        tx_bytes: s.tx_bytes,
+                        rx_packets: s.rx_packets,
+                        tx_packets: s.tx_packets,
+                    }),
+                    _ => None,
+                })
+            }
+            _ => None,
+        }))
+    }
+
     pub fn require_link(&mut self, name: &str) -> Result<u32, NetError> {
         self.link_index(name)?
             .ok_or_else(|| NetError::NoLink(name.into()))

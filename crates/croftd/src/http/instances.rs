@@ -26,6 +26,7 @@ pub(super) fn routes(r: Routes) -> Routes {
         .get("/1.0/instances/{name}/console", VpsRead, console_log)
         .post("/1.0/instances/{name}/copy", VpsChange, copy)
         .post("/1.0/instances/{name}/rebuild", VpsChange, rebuild)
+        .get("/1.0/instances/{name}/traffic", VpsRead, traffic)
         .get("/1.0/storage-pools", HostRead, list_pools)
         .get("/1.0/storage-pools/{name}", HostRead, pool_info)
 }
@@ -304,4 +305,20 @@ pub(super) async fn list_pools(State(s): State<AppState>) -> ApiResult<Response>
 )]
 pub(super) async fn pool_info(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     Ok(Json(s.instances.pool_info(&name)?).into_response())
+}
+
+/// What the VPS sent and received, per calendar month (UTC), newest first:
+/// for billing.
+#[utoipa::path(
+    get,
+    path = "/1.0/instances/{name}/traffic",
+    tag = "instances",
+    responses((status = 200, description = "Its traffic per month", body = Vec<croft_api::Traffic>))
+)]
+pub(super) async fn traffic(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(s.instances.traffic(VpsName::new(&scope.tenant, &name)).await?).into_response())
 }

@@ -68,6 +68,7 @@ macro_rules! store_conformance {
             settings_rescue_and_image_change,
             forwards_are_unique_per_host_port,
             firewall_rules_keep_their_order_and_come_back,
+            traffic_adds_what_moved_since_the_last_reading_per_month,
             snapshots_are_unique_per_vps,
             images_upsert_keeps_what_is_not_given,
             jobs_run_and_interrupted_ones_fail,
@@ -332,6 +333,60 @@ pub async fn firewall_rules_keep_their_order_and_come_back(store: &dyn Store) {
         ports(store.firewall_rules().await.unwrap()),
         ["22", "80", "25", "443"]
     );
+}
+
+pub async fn traffic_adds_what_moved_since_the_last_reading_per_month(store: &dyn Store) {
+    use super::TrafficReading;
+    store
+        .create_instance(&new_instance("v", 1_000_000))
+        .await
+        .unwrap();
+    let read = |index: u32, bytes: u64| TrafficReading {
+        link_index: index,
+        received_bytes: bytes,
+        sent_bytes: bytes * 2,
+        received_packets: bytes / 100,
+        sent_packets: bytes / 50,
+    };
+    // The first reading counts what the interface moved so far.
+    let t = store
+        .record_traffic("v", "2026-11", &read(7, 1000))
+        .await
+        .unwrap();
+    assert_eq!((t.received_bytes, t.sent_bytes, t.sent_packets), (1000, 2000, 20));
+    let t = store
+        .record_traffic("v", "2026-11", &read(7, 1500))
+        .await
+        .unwrap();
+    assert_eq!((t.received_bytes, t.sent_bytes), (1500, 3000));
+    // A new month starts from what moved since.
+    let t = store
+        .record_traffic("v", "2026-12", &read(7, 1600))
+        .await
+        .unwrap();
+    assert_eq!((t.month.as_str(), t.received_bytes), ("2026-12", 100));
+    // A new interface (the VPS restarted) counts from its own zero.
+    let t = store.record_traffic("v", "2026-12", &read(9, 300)).await.unwrap();
+    assert_eq!(t.received_bytes, 400);
+    // Counters that went back are a new interface too.
+    let t = store.record_traffic("v", "2026-12", &read(9, 50)).await.unwrap();
+    assert_eq!(t.received_bytes, 450);
+    let months: Vec<(String, u64)> = store
+        .traffic("v")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.month, t.received_bytes))
+        .collect();
+    assert_eq!(
+        months,
+        [("2026-12".to_string(), 450), ("2026-11".to_string(), 1500)]
+    );
+    let december = store.traffic_of_month("2026-12").await.unwrap();
+    assert_eq!(december["v"].sent_bytes, 900);
+    // Gone with its VPS.
+    store.delete_instance("v").await.unwrap();
+    assert!(store.traffic("v").await.unwrap().is_empty());
 }
 
 pub async fn snapshots_are_unique_per_vps(store: &dyn Store) {

@@ -16,7 +16,7 @@ pub(crate) mod conformance;
 
 use async_trait::async_trait;
 use croft_api::config::InstanceConfig;
-use croft_api::{FirewallRule, Job, JobStatus, Status};
+use croft_api::{FirewallRule, Job, JobStatus, Status, Traffic};
 use std::collections::{BTreeMap, HashMap};
 use thiserror::Error;
 use uuid::Uuid;
@@ -187,6 +187,18 @@ pub struct RuleRecord {
     pub rule: FirewallRule,
 }
 
+/// A VPS interface's counters as read, from the VPS's side (what the
+/// host end receives, the VPS sent).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrafficReading {
+    /// The interface's index: another one is a new interface.
+    pub link_index: u32,
+    pub received_bytes: u64,
+    pub sent_bytes: u64,
+    pub received_packets: u64,
+    pub sent_packets: u64,
+}
+
 /// One change to a VPS's ordered firewall rules; numbers count from 1,
 /// as `croft firewall list` shows them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,6 +304,16 @@ pub trait Store: AccessStore + Send + Sync + 'static {
     async fn edit_firewall_rules(&self, instance: &str, edit: &RuleEdit) -> Result<Vec<FirewallRule>>;
     /// Make `instance`'s rules exactly `rules` (a rollback of an edit).
     async fn set_firewall_rules(&self, instance: &str, rules: &[FirewallRule]) -> Result<()>;
+
+    // --- Traffic ---
+    /// Add what `instance`'s interface moved since the last reading
+    /// (`reading`, from the VPS's side) to its totals of `month`, in one
+    /// transaction; those totals.
+    async fn record_traffic(&self, instance: &str, month: &str, reading: &TrafficReading) -> Result<Traffic>;
+    /// `instance`'s totals, newest month first.
+    async fn traffic(&self, instance: &str) -> Result<Vec<Traffic>>;
+    /// Every VPS's totals of `month`, by key.
+    async fn traffic_of_month(&self, month: &str) -> Result<HashMap<String, Traffic>>;
 
     // --- SSH keys ---
     /// A VPS's keys in the order added.

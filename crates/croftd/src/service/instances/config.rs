@@ -94,7 +94,12 @@ impl InstanceService {
 
     /// Change the bandwidth limits of a running VPS (of key `name`) now, and where a
     /// reboot from inside (which makes a new interface) finds them.
-    async fn apply_bandwidth(&self, name: &str, ingress: Option<u64>, egress: Option<u64>) -> Result<()> {
+    pub(super) async fn apply_bandwidth(
+        &self,
+        name: &str,
+        ingress: Option<u64>,
+        egress: Option<u64>,
+    ) -> Result<()> {
         self.network.apply_bandwidth(name, ingress, egress).await?;
         Ok(self.backend.record_bandwidth(name, ingress, egress).await?)
     }

@@ -362,6 +362,10 @@ impl InstanceService {
         timeout: Option<u64>,
     ) -> Result<()> {
         let timeout_secs = timeout.unwrap_or(row.settings.parsed.stop_timeout_secs.max(1));
+        // Its interface goes with it: what it moved until now is counted.
+        if let Err(e) = self.read_traffic(&row.key, &super::traffic::this_month()).await {
+            warn!(vps = %row.key, "reading its traffic before the stop: {}", crate::error_chain(&e));
+        }
         self.store
             .set_status(&row.key, Status::Stopping, row.init_pid, None)
             .await?;

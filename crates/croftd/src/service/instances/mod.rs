@@ -8,7 +8,9 @@
 //! - `copy.rs`, `snapshots.rs`, `transfer.rs`: copies, snapshots, and
 //!   snapshots moved as streams;
 //! - `reconcile.rs`: the state brought in line with the host when croftd
-//!   starts, and autostart.
+//!   starts, and autostart;
+//! - `traffic.rs`: what each VPS sends and receives, per month, against
+//!   its transfer quota.
 
 mod config;
 mod copy;
@@ -17,6 +19,7 @@ mod lifecycle;
 mod reconcile;
 mod snapshots;
 pub mod status;
+pub mod traffic;
 mod transfer;
 
 use super::images::ImageService;
@@ -49,6 +52,9 @@ pub struct InstanceService {
     reclaimer: Arc<Reclaimer>,
     /// Snapshots (VPS, snapshot) an export is reading, with how many.
     exporting: Mutex<HashMap<(String, String), usize>>,
+    /// The VPSes held to their transfer throttle (keys); `None` until the
+    /// first reading after croftd starts.
+    throttled: Mutex<Option<std::collections::HashSet<String>>>,
 }
 
 /// What the instance service works with.
@@ -79,6 +85,7 @@ impl InstanceService {
             locks: deps.locks,
             reclaimer: deps.reclaimer,
             exporting: Mutex::new(HashMap::new()),
+            throttled: Mutex::new(None),
         }
     }
 
@@ -149,6 +156,7 @@ impl InstanceService {
             ssh_keys: Vec::new(),
             user_data: None,
             rescue: row.rescue_image,
+            traffic: None,
         }
     }
 
@@ -177,15 +185,18 @@ impl InstanceService {
                 .collect::<Vec<_>>()
         })
         .await?;
+        let mut traffic = self.store.traffic_of_month(&traffic::this_month()).await?;
         let mut views = Vec::with_capacity(rows.len());
         for (row, user_data) in rows.into_iter().zip(user_data) {
             let key = row.key.clone();
             let firewall = self.network.firewall_view(&row, &rules);
+            let traffic = self.traffic_status(&row, traffic.remove(&key));
             let mut view = self.view(row, &nics, &forwards);
             view.firewall = view.nic.is_some().then_some(firewall);
             view.ssh_keys = keys.remove(&key).unwrap_or_default();
             view.user_data = user_data;
             view.disk_bytes = usages.get(&key).copied();
+            view.traffic = Some(traffic);
             views.push(view);
         }
         Ok(views)
@@ -214,7 +225,16 @@ impl InstanceService {
         let firewall = self
             .network
             .firewall_view(&row, &self.store.firewall_rules().await?);
+        let month = traffic::this_month();
+        let totals = self
+            .store
+            .traffic(key)
+            .await?
+            .into_iter()
+            .find(|t| t.month == month);
+        let traffic = self.traffic_status(&row, totals);
         let mut view = self.view(row, &nics, &forwards);
+        view.traffic = Some(traffic);
         view.firewall = view.nic.is_some().then_some(firewall);
         view.ssh_keys = self.store.ssh_keys(key).await?;
         let rootfs = self.disk(key);

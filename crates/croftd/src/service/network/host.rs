@@ -3,7 +3,8 @@
 //! does it for real ([`KernelNet`]); [`SimNet`] keeps it in memory for
 //! the simulated backend.
 
-use croft_host::net::{nft, NetError};
+use croft_host::net::{nft, LinkCounters, NetError};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
@@ -25,6 +26,8 @@ pub trait NetHost: Send + Sync + 'static {
         -> Result<(), NetError>;
     /// Whether a service on the host listens on `port`.
     fn host_listens(&self, protocol: &str, port: u16) -> std::io::Result<bool>;
+    /// What a VPS's host-side link has moved; `None` if it is not there.
+    fn link_counters(&self, host_if: &str) -> Result<Option<LinkCounters>, NetError>;
 }
 
 pub struct KernelNet;
@@ -62,16 +65,43 @@ impl NetHost for KernelNet {
     fn host_listens(&self, protocol: &str, port: u16) -> std::io::Result<bool> {
         super::ipam::host_listens(protocol, port)
     }
+
+    fn link_counters(&self, host_if: &str) -> Result<Option<LinkCounters>, NetError> {
+        croft_host::net::link_counters(host_if)
+    }
 }
 
-/// The host network in memory: every script loaded is kept, in order.
+/// The bandwidth limits of a link, (ingress, egress) in bits/s.
+pub type Bandwidth = (Option<u64>, Option<u64>);
+
+/// The host network in memory: every script loaded is kept, in order;
+/// tests set what links have moved and read the bandwidth they were given.
 #[derive(Default)]
 pub struct SimNet {
     scripts: Mutex<Vec<String>>,
     fail_next: Mutex<Option<String>>,
+    counters: Mutex<HashMap<String, LinkCounters>>,
+    bandwidth: Mutex<HashMap<String, Bandwidth>>,
 }
 
 impl SimNet {
+    /// Link `host_if` has moved `counters` (since it was made).
+    pub fn set_counters(&self, host_if: &str, counters: LinkCounters) {
+        self.counters
+            .lock()
+            .expect("sim net poisoned")
+            .insert(host_if.into(), counters);
+    }
+
+    /// The bandwidth (ingress, egress) link `host_if` was last given.
+    pub fn bandwidth(&self, host_if: &str) -> Option<Bandwidth> {
+        self.bandwidth
+            .lock()
+            .expect("sim net poisoned")
+            .get(host_if)
+            .copied()
+    }
+
     /// The next script fails to load, with `detail` (as nft would refuse
     /// it).
     pub fn fail_next_apply(&self, detail: &str) {
@@ -117,14 +147,27 @@ impl NetHost for SimNet {
 
     fn set_bandwidth(
         &self,
-        _host_if: &str,
-        _ingress: Option<u64>,
-        _egress: Option<u64>,
+        host_if: &str,
+        ingress: Option<u64>,
+        egress: Option<u64>,
     ) -> Result<(), NetError> {
+        self.bandwidth
+            .lock()
+            .expect("sim net poisoned")
+            .insert(host_if.into(), (ingress, egress));
         Ok(())
     }
 
     fn host_listens(&self, _protocol: &str, _port: u16) -> std::io::Result<bool> {
         Ok(false)
+    }
+
+    fn link_counters(&self, host_if: &str) -> Result<Option<LinkCounters>, NetError> {
+        Ok(self
+            .counters
+            .lock()
+            .expect("sim net poisoned")
+            .get(host_if)
+            .copied())
     }
 }

@@ -475,6 +475,17 @@ impl NetworkService {
             .map_err(net_err("apply the bandwidth limits"))
     }
 
+    /// What the interface of VPS `name` (its key) has moved since it was
+    /// made; `None` without an interface up.
+    pub async fn counters(&self, name: &str) -> Result<Option<croft_host::net::LinkCounters>> {
+        let Some(nic) = self.store.nic(name).await? else {
+            return Ok(None);
+        };
+        self.on_host(move |h| h.link_counters(&nic.host_if))
+            .await?
+            .map_err(net_err("read the VPS's interface counters"))
+    }
+
     /// Remove a stopped VPS's leftovers on the host (its shaping device).
     pub async fn after_stop(&self, name: &str) {
         if let Ok(Some(nic)) = self.store.nic(name).await {

@@ -9,11 +9,11 @@ mod trust;
 
 use super::{
     ForwardRecord, ImageRecord, ImageUpdate, InstanceRecord, NewInstance, NicRecord, Result, RuleEdit,
-    RuleRecord, Settings, SnapshotRecord, Store, StoreError,
+    RuleRecord, Settings, SnapshotRecord, Store, StoreError, TrafficReading,
 };
 use async_trait::async_trait;
 use croft_api::config::InstanceConfig;
-use croft_api::{FirewallRule, Job, JobStatus, Status};
+use croft_api::{FirewallRule, Job, JobStatus, Status, Traffic};
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -95,6 +95,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         17,
         "firewall order",
         include_str!("../../../migrations/0017_firewall_order.sql"),
+    ),
+    (
+        18,
+        "traffic",
+        include_str!("../../../migrations/0018_traffic.sql"),
     ),
 ];
 
@@ -235,6 +240,16 @@ impl SqliteStore {
                 port: r.try_get("port")?,
                 source: r.try_get("source")?,
             },
+        })
+    }
+
+    fn row_to_traffic(r: &sqlx::sqlite::SqliteRow) -> Result<Traffic> {
+        Ok(Traffic {
+            month: r.try_get("month")?,
+            received_bytes: r.try_get::<i64, _>("received_bytes")? as u64,
+            sent_bytes: r.try_get::<i64, _>("sent_bytes")? as u64,
+            received_packets: r.try_get::<i64, _>("received_packets")? as u64,
+            sent_packets: r.try_get::<i64, _>("sent_packets")? as u64,
         })
     }
 
@@ -568,6 +583,81 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn record_traffic(&self, instance: &str, month: &str, now: &TrafficReading) -> Result<Traffic> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let last = sqlx::query("SELECT * FROM traffic_cursor WHERE instance = ?")
+            .bind(instance)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| -> Result<TrafficReading> {
+                Ok(TrafficReading {
+                    link_index: r.try_get::<i64, _>("link_index")? as u32,
+                    received_bytes: r.try_get::<i64, _>("received_bytes")? as u64,
+                    sent_bytes: r.try_get::<i64, _>("sent_bytes")? as u64,
+                    received_packets: r.try_get::<i64, _>("received_packets")? as u64,
+                    sent_packets: r.try_get::<i64, _>("sent_packets")? as u64,
+                })
+            })
+            .transpose()?;
+        let delta = traffic_delta(last.as_ref(), now);
+        sqlx::query(
+            "INSERT INTO traffic (instance, month, received_bytes, sent_bytes, received_packets, sent_packets)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (instance, month) DO UPDATE SET
+                 received_bytes = received_bytes + excluded.received_bytes,
+                 sent_bytes = sent_bytes + excluded.sent_bytes,
+                 received_packets = received_packets + excluded.received_packets,
+                 sent_packets = sent_packets + excluded.sent_packets",
+        )
+        .bind(instance)
+        .bind(month)
+        .bind(delta.received_bytes as i64)
+        .bind(delta.sent_bytes as i64)
+        .bind(delta.received_packets as i64)
+        .bind(delta.sent_packets as i64)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO traffic_cursor
+             (instance, link_index, received_bytes, sent_bytes, received_packets, sent_packets)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(instance)
+        .bind(i64::from(now.link_index))
+        .bind(now.received_bytes as i64)
+        .bind(now.sent_bytes as i64)
+        .bind(now.received_packets as i64)
+        .bind(now.sent_packets as i64)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query("SELECT * FROM traffic WHERE instance = ? AND month = ?")
+            .bind(instance)
+            .bind(month)
+            .fetch_one(&mut *tx)
+            .await?;
+        let totals = Self::row_to_traffic(&row)?;
+        tx.commit().await?;
+        Ok(totals)
+    }
+
+    async fn traffic(&self, instance: &str) -> Result<Vec<Traffic>> {
+        let rows = sqlx::query("SELECT * FROM traffic WHERE instance = ? ORDER BY month DESC")
+            .bind(instance)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::row_to_traffic).collect()
+    }
+
+    async fn traffic_of_month(&self, month: &str) -> Result<HashMap<String, Traffic>> {
+        let rows = sqlx::query("SELECT * FROM traffic WHERE month = ?")
+            .bind(month)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("instance")?, Self::row_to_traffic(r)?)))
+            .collect()
+    }
+
     async fn ssh_keys(&self, instance: &str) -> Result<Vec<String>> {
         Ok(
             sqlx::query_scalar("SELECT key FROM ssh_keys WHERE instance = ? ORDER BY rowid")
@@ -779,4 +869,28 @@ async fn write_rules(
         .await?;
     }
     Ok(())
+}
+
+/// What moved between two readings of a VPS's interface: the difference,
+/// or, for a new interface (another index, or counters that went back),
+/// everything the new one counted.
+fn traffic_delta(last: Option<&TrafficReading>, now: &TrafficReading) -> TrafficReading {
+    match last {
+        Some(last)
+            if last.link_index == now.link_index
+                && now.received_bytes >= last.received_bytes
+                && now.sent_bytes >= last.sent_bytes
+                && now.received_packets >= last.received_packets
+                && now.sent_packets >= last.sent_packets =>
+        {
+            TrafficReading {
+                link_index: now.link_index,
+                received_bytes: now.received_bytes - last.received_bytes,
+                sent_bytes: now.sent_bytes - last.sent_bytes,
+                received_packets: now.received_packets - last.received_packets,
+                sent_packets: now.sent_packets - last.sent_packets,
+            }
+        }
+        _ => *now,
+    }
 }
