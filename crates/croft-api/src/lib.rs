@@ -432,10 +432,48 @@ pub struct Firewall {
     /// VPS's own rules), empty if the VPS is exempt.
     #[serde(default)]
     pub provider_blocked: Vec<String>,
+    /// The security groups attached, whose rules follow the VPS's own, in
+    /// this order.
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 fn allow() -> String {
     "allow".into()
+}
+
+/// A security group: rules defined once, attached to many VPSes of its
+/// tenant (`/1.0/firewall-groups`). An attached group's rules are matched
+/// after the VPS's own, groups in the order they were attached.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FirewallGroup {
+    pub name: String,
+    pub tenant: String,
+    #[serde(default)]
+    pub description: String,
+    /// In match order.
+    pub rules: Vec<FirewallRule>,
+    /// The VPSes it is attached to.
+    pub members: Vec<String>,
+}
+
+/// `POST /1.0/firewall-groups`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallGroupCreate {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// `POST /1.0/instances/{name}/firewall/groups`: attach a group.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GroupAttach {
+    pub group: String,
 }
 
 /// `POST /1.0/instances/{name}/firewall/rules/{index}/move`.

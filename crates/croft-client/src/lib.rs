@@ -660,6 +660,89 @@ impl Client {
         )
     }
 
+    // --- Security groups ---
+
+    pub fn firewall_groups(&self) -> Result<Vec<croft_api::FirewallGroup>> {
+        self.get("/1.0/firewall-groups")
+    }
+
+    pub fn firewall_group(&self, name: &str) -> Result<croft_api::FirewallGroup> {
+        self.get(&format!("/1.0/firewall-groups/{}", segment(name)))
+    }
+
+    pub fn create_firewall_group(
+        &self,
+        req: &croft_api::FirewallGroupCreate,
+    ) -> Result<croft_api::FirewallGroup> {
+        self.post("/1.0/firewall-groups", req)
+    }
+
+    pub fn delete_firewall_group(&self, name: &str) -> Result<()> {
+        self.delete(&format!("/1.0/firewall-groups/{}", segment(name)))
+    }
+
+    /// Change a group's rules: `rule` at `position` (or last), or rule
+    /// `index` replaced, moved to `to`, or removed, as the arguments say.
+    pub fn add_group_rule(
+        &self,
+        group: &str,
+        rule: &FirewallRule,
+        position: Option<usize>,
+    ) -> Result<croft_api::FirewallGroup> {
+        let at = position.map(|p| format!("?position={p}")).unwrap_or_default();
+        self.post(
+            &format!("/1.0/firewall-groups/{}/rules{at}", segment(group)),
+            rule,
+        )
+    }
+
+    pub fn replace_group_rule(
+        &self,
+        group: &str,
+        index: usize,
+        rule: &FirewallRule,
+    ) -> Result<croft_api::FirewallGroup> {
+        self.call(
+            Method::PUT,
+            &format!("/1.0/firewall-groups/{}/rules/{index}", segment(group)),
+            Some(rule),
+        )
+    }
+
+    pub fn move_group_rule(&self, group: &str, index: usize, to: usize) -> Result<croft_api::FirewallGroup> {
+        self.post(
+            &format!("/1.0/firewall-groups/{}/rules/{index}/move", segment(group)),
+            &croft_api::RuleMove { to },
+        )
+    }
+
+    pub fn remove_group_rule(&self, group: &str, index: usize) -> Result<croft_api::FirewallGroup> {
+        self.call(
+            Method::DELETE,
+            &format!("/1.0/firewall-groups/{}/rules/{index}", segment(group)),
+            None::<&()>,
+        )
+    }
+
+    pub fn attach_group(&self, name: &str, group: &str) -> Result<Firewall> {
+        self.post(
+            &format!("/1.0/instances/{}/firewall/groups", segment(name)),
+            &croft_api::GroupAttach { group: group.into() },
+        )
+    }
+
+    pub fn detach_group(&self, name: &str, group: &str) -> Result<Firewall> {
+        self.call(
+            Method::DELETE,
+            &format!(
+                "/1.0/instances/{}/firewall/groups/{}",
+                segment(name),
+                segment(group)
+            ),
+            None::<&()>,
+        )
+    }
+
     /// What VPS `name` sent and received per month, newest first.
     pub fn traffic(&self, name: &str) -> Result<Vec<croft_api::Traffic>> {
         self.get(&format!("/1.0/instances/{}/traffic", segment(name)))

@@ -78,6 +78,16 @@ pub enum FirewallCommand {
     },
     /// Remove rule NUMBER (as `list` numbers them).
     Remove { name: String, number: usize },
+    /// Attach a security group: its rules follow the VPS's own (after the
+    /// groups attached before).
+    Attach { name: String, group: String },
+    /// Detach a security group.
+    Detach { name: String, group: String },
+    /// Security groups: rules defined once and attached to many VPSes.
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
     /// Set what happens to traffic no rule matches: allow or deny
     /// (inbound; --out for outbound).
     Default {
@@ -86,6 +96,49 @@ pub enum FirewallCommand {
         #[arg(long)]
         out: bool,
     },
+}
+
+#[derive(Subcommand)]
+pub enum GroupCommand {
+    /// Make an empty group: `croft firewall group create web`.
+    Create {
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List the groups with their rules and members.
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Show a group's numbered rules and the VPSes it is attached to.
+    Show {
+        name: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Delete a group attached to no VPS.
+    Delete { name: String },
+    /// Add a rule to a group: `croft firewall group add web allow tcp 443`.
+    Add {
+        group: String,
+        #[command(flatten)]
+        rule: RuleArgs,
+        /// Put it at this number (default: last).
+        #[arg(long, value_name = "NUMBER")]
+        position: Option<usize>,
+    },
+    /// Replace rule NUMBER of a group.
+    Replace {
+        group: String,
+        number: usize,
+        #[command(flatten)]
+        rule: RuleArgs,
+    },
+    /// Give rule NUMBER of a group the number TO.
+    Move { group: String, number: usize, to: usize },
+    /// Remove rule NUMBER of a group.
+    Remove { group: String, number: usize },
 }
 
 /// A rule as typed: `allow tcp 22 --from 192.0.2.0/24`.
@@ -269,23 +322,20 @@ pub fn firewall(client: &Client, command: FirewallCommand) -> Result<()> {
                     fw.provider_blocked.join(", ")
                 );
             }
-            print_table(
-                &["#", "DIRECTION", "ACTION", "PROTOCOL", "PORT", "FROM/TO"],
-                fw.rules.iter().enumerate().map(|(i, r)| {
-                    vec![
-                        (i + 1).to_string(),
-                        r.direction.clone(),
-                        r.action.clone(),
-                        r.protocol.clone(),
-                        dash(&r.port),
-                        r.source
-                            .clone()
-                            .or(r.destination.clone())
-                            .unwrap_or_else(|| "anywhere".into()),
-                    ]
-                }),
-            );
+            print_rules(&fw.rules);
+            if !fw.groups.is_empty() {
+                println!("Then the rules of security groups: {}", fw.groups.join(", "));
+            }
         }
+        FirewallCommand::Attach { name, group } => {
+            client.attach_group(path_name(&name)?, &group)?;
+            println!("Attached security group {group} to {name}");
+        }
+        FirewallCommand::Detach { name, group } => {
+            client.detach_group(path_name(&name)?, &group)?;
+            println!("Detached security group {group} from {name}");
+        }
+        FirewallCommand::Group { command } => group(client, command)?,
         FirewallCommand::Remove { name, number } => {
             client.remove_firewall_rule(path_name(&name)?, number)?;
             println!("Removed rule {number} from the firewall of {name}");
@@ -305,6 +355,100 @@ pub fn firewall(client: &Client, command: FirewallCommand) -> Result<()> {
             };
             client.patch_config(path_name(&name)?, &patch)?;
             println!("{way} {name} that no rule matches: {policy}");
+        }
+    }
+    Ok(())
+}
+
+fn print_rules(rules: &[FirewallRule]) {
+    print_table(
+        &["#", "DIRECTION", "ACTION", "PROTOCOL", "PORT", "FROM/TO"],
+        rules.iter().enumerate().map(|(i, r)| {
+            vec![
+                (i + 1).to_string(),
+                r.direction.clone(),
+                r.action.clone(),
+                r.protocol.clone(),
+                dash(&r.port),
+                r.source
+                    .clone()
+                    .or(r.destination.clone())
+                    .unwrap_or_else(|| "anywhere".into()),
+            ]
+        }),
+    );
+}
+
+fn group(client: &Client, command: GroupCommand) -> Result<()> {
+    match command {
+        GroupCommand::Create { name, description } => {
+            client.create_firewall_group(&croft_api::FirewallGroupCreate {
+                name: name.clone(),
+                description,
+            })?;
+            println!("Security group {name} created");
+        }
+        GroupCommand::List { format } => crate::show_list(
+            format,
+            &client.firewall_groups()?,
+            &["NAME", "TENANT", "RULES", "ATTACHED TO", "DESCRIPTION"],
+            |g| {
+                vec![
+                    g.name.clone(),
+                    g.tenant.clone(),
+                    g.rules.len().to_string(),
+                    g.members.join(", "),
+                    g.description.clone(),
+                ]
+            },
+        )?,
+        GroupCommand::Show { name, format } => {
+            let g = client.firewall_group(&name)?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&g)?);
+                return Ok(());
+            }
+            println!(
+                "Security group {} (tenant {}): {}",
+                g.name, g.tenant, g.description
+            );
+            println!(
+                "Attached to: {}",
+                if g.members.is_empty() {
+                    "-".into()
+                } else {
+                    g.members.join(", ")
+                }
+            );
+            print_rules(&g.rules);
+        }
+        GroupCommand::Delete { name } => {
+            client.delete_firewall_group(&name)?;
+            println!("Security group {name} deleted");
+        }
+        GroupCommand::Add {
+            group,
+            rule,
+            position,
+        } => {
+            let g = client.add_group_rule(&group, &rule.rule()?, position)?;
+            println!(
+                "Added rule {} to security group {group} ({} VPSes)",
+                position.unwrap_or(g.rules.len()),
+                g.members.len()
+            );
+        }
+        GroupCommand::Replace { group, number, rule } => {
+            client.replace_group_rule(&group, number, &rule.rule()?)?;
+            println!("Replaced rule {number} of security group {group}");
+        }
+        GroupCommand::Move { group, number, to } => {
+            client.move_group_rule(&group, number, to)?;
+            println!("Moved rule {number} of security group {group} to {to}");
+        }
+        GroupCommand::Remove { group, number } => {
+            client.remove_group_rule(&group, number)?;
+            println!("Removed rule {number} from security group {group}");
         }
     }
     Ok(())

@@ -607,3 +607,83 @@ fn outbound_rules_the_providers_smtp_block_and_host_protection_hold() {
     assert!(fw.rules.is_empty(), "{fw:?}");
     host.ok(&["delete", "--force", "out1"]);
 }
+
+/// A security group defined once holds on every VPS it is attached to,
+/// and a change to it takes on all of them at once.
+#[test]
+fn a_security_group_holds_on_every_vps_it_is_attached_to() {
+    let host = Host::new();
+    for vps in ["sg1", "sg2", "sgc"] {
+        host.ok(&["launch", "busybox", vps]);
+    }
+    for vps in ["sg1", "sg2"] {
+        host.sh_ok(
+            vps,
+            "mkdir -p /www && echo served > /www/index.html && httpd -p 80 -h /www && httpd -p 81 -h /www",
+        );
+        host.ok(&["firewall", "default", vps, "deny"]);
+    }
+    host.ok(&[
+        "firewall",
+        "group",
+        "create",
+        "web",
+        "--description",
+        "web servers",
+    ]);
+    host.ok(&["firewall", "group", "add", "web", "allow", "tcp", "80"]);
+    for vps in ["sg1", "sg2"] {
+        host.ok(&["firewall", "attach", vps, "web"]);
+    }
+    let (ip1, ip2, ipc) = (ipv4(&host, "sg1"), ipv4(&host, "sg2"), ipv4(&host, "sgc"));
+    for ip in [&ip1, &ip2] {
+        assert!(tcp_open(&host, Some("sgc"), ip, 80), "the group's allow on {ip}");
+        assert!(!tcp_open(&host, Some("sgc"), ip, 81), "81 open on {ip}");
+    }
+    // One change to the group: on both members.
+    host.ok(&[
+        "firewall",
+        "group",
+        "add",
+        "web",
+        "deny",
+        "tcp",
+        "80",
+        "--from",
+        &ipc,
+        "--position",
+        "1",
+    ]);
+    for ip in [&ip1, &ip2] {
+        assert!(
+            !tcp_open(&host, Some("sgc"), ip, 80),
+            "the group's new deny on {ip}"
+        );
+    }
+    host.ok(&["firewall", "group", "remove", "web", "1"]);
+    assert!(tcp_open(&host, Some("sgc"), &ip2, 80));
+    let shown = host.ok(&["firewall", "list", "sg1"]);
+    assert!(shown.contains("security groups: web"), "{shown}");
+    let group: croft_api::FirewallGroup =
+        host.ok_json(&["firewall", "group", "show", "web", "--format", "json"]);
+    assert_eq!(group.members, ["sg1", "sg2"]);
+    // Detached, sg2 is back to its own default deny.
+    host.ok(&["firewall", "detach", "sg2", "web"]);
+    assert!(!tcp_open(&host, Some("sgc"), &ip2, 80), "detached, yet open");
+    assert!(tcp_open(&host, Some("sgc"), &ip1, 80));
+    for (args, expect) in [
+        (vec!["group", "delete", "web"], "attached to sg1"),
+        (vec!["attach", "sg1", "web"], "attached already"),
+        (vec!["attach", "sg1", "nope"], "not found"),
+        (vec!["group", "create", "web"], "already in use"),
+        (vec!["group", "remove", "web", "5"], "not found"),
+    ] {
+        let mut cmd = vec!["firewall"];
+        cmd.extend(args.iter());
+        let err = host.fails(&cmd);
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+    host.ok(&["firewall", "detach", "sg1", "web"]);
+    host.ok(&["firewall", "group", "delete", "web"]);
+    assert!(!tcp_open(&host, Some("sgc"), &ip1, 80));
+}

@@ -394,7 +394,8 @@ async fn the_authorization_matrix_holds_for_every_endpoint() {
             .replace("{id}", "ghost")
             .replace("{protocol}", "tcp")
             .replace("{port}", "8080")
-            .replace("{index}", "1");
+            .replace("{index}", "1")
+            .replace("{group}", "g1");
         let body = matches!(endpoint.method.as_str(), "POST" | "PATCH" | "PUT").then_some("{}");
         let method = endpoint.method.as_str();
         for (role, token) in callers {

@@ -1270,3 +1270,186 @@ async fn traffic_is_counted_per_month_kept_across_a_restart_and_held_to_the_quot
         assert!(msg.contains(says), "{body}: {msg}");
     }
 }
+
+#[tokio::test]
+async fn a_security_group_is_defined_once_attached_to_many_and_changes_load_its_members_only() {
+    let sim = Sim::new().await;
+    for vps in ["a", "b", "c"] {
+        sim.launch(vps).await;
+    }
+    let g: croft_api::FirewallGroup = sim
+        .ok(
+            "POST",
+            "/1.0/firewall-groups",
+            Some(r#"{"name":"web","description":"the web"}"#),
+        )
+        .await;
+    assert!(g.rules.is_empty() && g.members.is_empty());
+    let _: croft_api::FirewallGroup = sim
+        .ok(
+            "POST",
+            "/1.0/firewall-groups/web/rules",
+            Some(r#"{"action":"allow","protocol":"tcp","port":"443"}"#),
+        )
+        .await;
+    // Own rules first, then the group's.
+    let _: Firewall = sim
+        .ok(
+            "POST",
+            "/1.0/instances/a/firewall/rules",
+            Some(r#"{"action":"deny","protocol":"tcp","port":"443","source":"203.0.113.9"}"#),
+        )
+        .await;
+    for vps in ["a", "b"] {
+        let fw: Firewall = sim
+            .ok(
+                "POST",
+                &format!("/1.0/instances/{vps}/firewall/groups"),
+                Some(r#"{"group":"web"}"#),
+            )
+            .await;
+        assert_eq!(fw.groups, ["web"]);
+    }
+    let loaded = sim.net.scripts().last().unwrap().clone();
+    assert!(
+        loaded.contains("add rule inet croft in_crv1 tcp dport 443 accept"),
+        "{loaded}"
+    );
+    let fw: Firewall = sim.ok("GET", "/1.0/instances/a/firewall", None).await;
+    assert_eq!(fw.groups, ["web"]);
+    // A group change loads its two members' chains in one go, and nothing
+    // of c's.
+    let before = sim.net.scripts().len();
+    let g: croft_api::FirewallGroup = sim
+        .ok(
+            "POST",
+            "/1.0/firewall-groups/web/rules?position=1",
+            Some(r#"{"action":"deny","protocol":"tcp","port":"443","source":"198.51.100.0/24"}"#),
+        )
+        .await;
+    assert_eq!(g.members, ["a", "b"]);
+    assert_eq!(sim.net.scripts().len(), before + 1);
+    let loaded = sim.net.scripts().last().unwrap().clone();
+    assert!(
+        loaded.contains(
+            "add rule inet croft in_crv0 ip saddr 203.0.113.9/32 tcp dport 443 drop\n\
+             add rule inet croft in_crv0 ip saddr 198.51.100.0/24 tcp dport 443 drop\n\
+             add rule inet croft in_crv0 tcp dport 443 accept"
+        ),
+        "{loaded}"
+    );
+    assert!(loaded.contains("flush chain inet croft in_crv1"));
+    assert!(!loaded.contains("crv2"), "{loaded}");
+
+    // Bad input, and what is attached stays.
+    let msg = sim
+        .refused("DELETE", "/1.0/firewall-groups/web", None, StatusCode::CONFLICT)
+        .await;
+    assert!(msg.contains("attached to a, b"), "{msg}");
+    let msg = sim
+        .refused(
+            "POST",
+            "/1.0/firewall-groups",
+            Some(r#"{"name":"web"}"#),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert!(msg.contains("already in use"), "{msg}");
+    let msg = sim
+        .refused(
+            "POST",
+            "/1.0/instances/a/firewall/groups",
+            Some(r#"{"group":"web"}"#),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert!(msg.contains("attached already"), "{msg}");
+    sim.refused(
+        "POST",
+        "/1.0/instances/c/firewall/groups",
+        Some(r#"{"group":"nope"}"#),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    sim.refused(
+        "DELETE",
+        "/1.0/firewall-groups/web/rules/9",
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    sim.refused(
+        "POST",
+        "/1.0/firewall-groups",
+        Some(r#"{"name":"../x"}"#),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+
+    // Another tenant neither sees nor attaches it.
+    sim.ok::<serde_json::Value>("POST", "/1.0/tenants", Some(r#"{"name":"acme"}"#))
+        .await;
+    let owner: croft_api::TokenCreated = sim
+        .ok(
+            "POST",
+            "/1.0/tokens?tenant=acme",
+            Some(r#"{"scope":"read-write"}"#),
+        )
+        .await;
+    let (status, body) = sim
+        .send_as(Some(&owner.token), "GET", "/1.0/firewall-groups", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(String::from_utf8_lossy(&body), "[]");
+    let (status, _) = sim
+        .send_as(Some(&owner.token), "GET", "/1.0/firewall-groups/web", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Detached from both, it can go.
+    for vps in ["a", "b"] {
+        let fw: Firewall = sim
+            .ok(
+                "DELETE",
+                &format!("/1.0/instances/{vps}/firewall/groups/web"),
+                None,
+            )
+            .await;
+        assert!(fw.groups.is_empty());
+    }
+    let (status, _) = sim.send("DELETE", "/1.0/firewall-groups/web", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn a_groups_rules_count_once_against_the_tenants_firewall_rule_quota() {
+    let sim = Sim::new().await;
+    sim.ok::<serde_json::Value>("POST", "/1.0/tenants", Some(r#"{"name":"acme"}"#))
+        .await;
+    sim.ok::<serde_json::Value>("PUT", "/1.0/tenants/acme/quota", Some(r#"{"firewall_rules":2}"#))
+        .await;
+    let _: croft_api::FirewallGroup = sim
+        .ok(
+            "POST",
+            "/1.0/firewall-groups?tenant=acme",
+            Some(r#"{"name":"g"}"#),
+        )
+        .await;
+    let rule = r#"{"action":"allow","protocol":"tcp","port":"80"}"#;
+    for _ in 0..2 {
+        let _: croft_api::FirewallGroup = sim
+            .ok("POST", "/1.0/firewall-groups/g/rules?tenant=acme", Some(rule))
+            .await;
+    }
+    let msg = sim
+        .refused(
+            "POST",
+            "/1.0/firewall-groups/g/rules?tenant=acme",
+            Some(rule),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert!(msg.contains("quota"), "{msg}");
+    let usage: croft_api::TenantUsage = sim.ok("GET", "/1.0/tenants/acme/usage", None).await;
+    assert_eq!(usage.used.firewall_rules, 2);
+}

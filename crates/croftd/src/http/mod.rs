@@ -8,6 +8,7 @@ mod access;
 mod error;
 mod events;
 mod exec;
+mod groups;
 pub mod guard;
 mod images;
 mod instances;
@@ -124,6 +125,7 @@ pub fn api(services: Services) -> (Router, Vec<Endpoint>) {
     let r = instances::routes(r);
     let r = snapshots::routes(r);
     let r = network::routes(r);
+    let r = groups::routes(r);
     let r = images::routes(r);
     let r = jobs::routes(r);
     let r = exec::routes(r);

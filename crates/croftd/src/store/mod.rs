@@ -187,6 +187,18 @@ pub struct RuleRecord {
     pub rule: FirewallRule,
 }
 
+/// A security group as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRecord {
+    pub tenant: String,
+    pub name: String,
+    pub description: String,
+    pub rules: Vec<FirewallRule>,
+    /// The keys of the VPSes it is attached to, each with the group's
+    /// place among the VPS's groups (0 first).
+    pub members: Vec<(String, i64)>,
+}
+
 /// A VPS interface's counters as read, from the VPS's side (what the
 /// host end receives, the VPS sent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -304,6 +316,26 @@ pub trait Store: AccessStore + Send + Sync + 'static {
     async fn edit_firewall_rules(&self, instance: &str, edit: &RuleEdit) -> Result<Vec<FirewallRule>>;
     /// Make `instance`'s rules exactly `rules` (a rollback of an edit).
     async fn set_firewall_rules(&self, instance: &str, rules: &[FirewallRule]) -> Result<()>;
+
+    // --- Security groups ---
+    /// The groups of `tenant` (of all tenants if `None`), by name.
+    async fn firewall_groups(&self, tenant: Option<&str>) -> Result<Vec<GroupRecord>>;
+    /// A new empty group; a name the tenant already uses is
+    /// [`StoreError::Taken`].
+    async fn create_firewall_group(&self, tenant: &str, name: &str, description: &str) -> Result<()>;
+    /// Delete a group; one still attached is [`StoreError::InUse`] (naming
+    /// the VPS keys), an unknown one [`StoreError::Missing`].
+    async fn delete_firewall_group(&self, tenant: &str, name: &str) -> Result<()>;
+    /// Change a group's rules by `edit` (an added rule within the tenant's
+    /// quota); its rules as they were before.
+    async fn edit_group_rules(&self, tenant: &str, name: &str, edit: &RuleEdit) -> Result<Vec<FirewallRule>>;
+    /// Make a group's rules exactly `rules` (a rollback).
+    async fn set_group_rules(&self, tenant: &str, name: &str, rules: &[FirewallRule]) -> Result<()>;
+    /// Attach group `name` of `instance`'s tenant to it, after those
+    /// attached; attached already is [`StoreError::Taken`].
+    async fn attach_group(&self, instance: &str, name: &str) -> Result<()>;
+    /// False if it was not attached.
+    async fn detach_group(&self, instance: &str, name: &str) -> Result<bool>;
 
     // --- Traffic ---
     /// Add what `instance`'s interface moved since the last reading

@@ -167,6 +167,7 @@ impl InstanceService {
         let (nics, forwards) = (self.store.nics().await?, self.store.forwards().await?);
         let mut keys = self.store.all_ssh_keys().await?;
         let rules = self.store.firewall_rules().await?;
+        let groups = self.store.firewall_groups(tenant).await?;
         let pool = self.pool.clone();
         let usages = match crate::blocking(move || pool.usages()).await? {
             Ok(usages) => usages,
@@ -189,7 +190,7 @@ impl InstanceService {
         let mut views = Vec::with_capacity(rows.len());
         for (row, user_data) in rows.into_iter().zip(user_data) {
             let key = row.key.clone();
-            let firewall = self.network.firewall_view(&row, &rules);
+            let firewall = self.network.firewall_view(&row, &rules, &groups);
             let traffic = self.traffic_status(&row, traffic.remove(&key));
             let mut view = self.view(row, &nics, &forwards);
             view.firewall = view.nic.is_some().then_some(firewall);
@@ -222,9 +223,11 @@ impl InstanceService {
     async fn brief(&self, key: &str) -> Result<Instance> {
         let row = self.row(key).await?;
         let (nics, forwards) = (self.store.nics().await?, self.store.forwards().await?);
-        let firewall = self
-            .network
-            .firewall_view(&row, &self.store.firewall_rules().await?);
+        let (rules, groups) = (
+            self.store.firewall_rules().await?,
+            self.store.firewall_groups(Some(&row.tenant)).await?,
+        );
+        let firewall = self.network.firewall_view(&row, &rules, &groups);
         let month = traffic::this_month();
         let totals = self
             .store

@@ -4,11 +4,14 @@
 //! from the store, so applying them is idempotent and a croftd restart
 //! restores them; what they change on the host goes through [`NetHost`].
 
+mod groups;
 pub mod host;
 pub mod ipam;
 
 use super::{Result, ServiceError, VpsName};
-use crate::store::{ForwardRecord, InstanceRecord, NicRecord, RuleEdit, RuleRecord, Store, StoreError};
+use crate::store::{
+    ForwardRecord, GroupRecord, InstanceRecord, NicRecord, RuleEdit, RuleRecord, Store, StoreError,
+};
 use croft_api::config::InstanceConfig;
 use croft_host::net::{nft, NetError, NicSpec};
 pub use host::{KernelNet, NetHost, SimNet};
@@ -38,6 +41,7 @@ fn vps_rules(
     nic: &NicRecord,
     forwards: &[ForwardRecord],
     rules: &[RuleRecord],
+    groups: &[GroupRecord],
     settings: &InstanceConfig,
 ) -> Result<nft::VpsRules> {
     Ok(nft::VpsRules {
@@ -54,31 +58,34 @@ fn vps_rules(
                 vps_port: f.vps_port,
             })
             .collect(),
-        firewall: firewall_for(&nic.instance, settings, rules),
+        firewall: firewall_for(&nic.instance, settings, rules, groups),
         provider_exempt: settings.provider_exempt,
     })
 }
 
 /// The host-side firewall of VPS `name`. Stored rules were validated on
 /// the way in.
-fn firewall_for(name: &str, settings: &InstanceConfig, rules: &[RuleRecord]) -> nft::Firewall {
-    let rules: Vec<nft::FirewallRule> = rules
-        .iter()
-        .filter(|r| r.instance == name)
+fn firewall_for(
+    name: &str,
+    settings: &InstanceConfig,
+    rules: &[RuleRecord],
+    groups: &[GroupRecord],
+) -> nft::Firewall {
+    let own = rules.iter().filter(|r| r.instance == name).map(|r| &r.rule);
+    let rules: Vec<nft::FirewallRule> = own
+        .chain(attached(name, groups).flat_map(|g| g.rules.iter()))
         .map(|r| nft::FirewallRule {
-            inbound: r.rule.direction != "out",
-            allow: r.rule.action == "allow",
-            protocol: r.rule.protocol.clone(),
+            inbound: r.direction != "out",
+            allow: r.action == "allow",
+            protocol: r.protocol.clone(),
             ports: r
-                .rule
                 .port
                 .as_deref()
                 .and_then(|p| croft_api::parse_port_range(p).ok()),
             remote: r
-                .rule
                 .source
                 .as_deref()
-                .or(r.rule.destination.as_deref())
+                .or(r.destination.as_deref())
                 .and_then(|s| croft_api::parse_source(s).ok()),
         })
         .collect();
@@ -87,6 +94,16 @@ fn firewall_for(name: &str, settings: &InstanceConfig, rules: &[RuleRecord]) -> 
         default_deny_out: settings.firewall_deny_out,
         rules,
     }
+}
+
+/// The groups attached to VPS `name` (its key), in the order attached.
+fn attached<'g>(name: &str, groups: &'g [GroupRecord]) -> impl Iterator<Item = &'g GroupRecord> {
+    let mut mine: Vec<(i64, &GroupRecord)> = groups
+        .iter()
+        .filter_map(|g| g.members.iter().find(|(k, _)| k == name).map(|(_, at)| (*at, g)))
+        .collect();
+    mine.sort_by_key(|(at, _)| *at);
+    mine.into_iter().map(|(_, g)| g)
 }
 
 /// `protocol/port[-port]` settings of `[network]` `key`.
@@ -206,6 +223,7 @@ impl NetworkService {
         let nics = self.store.nics().await?;
         let forwards = self.store.forwards().await?;
         let rules = self.store.firewall_rules().await?;
+        let groups = self.store.firewall_groups(None).await?;
         let settings: HashMap<String, InstanceConfig> = self
             .store
             .instances()
@@ -216,7 +234,7 @@ impl NetworkService {
         let vpses = nics
             .iter()
             .filter_map(|n| Some((n, settings.get(&n.instance)?)))
-            .map(|(n, settings)| vps_rules(n, &forwards, &rules, settings))
+            .map(|(n, settings)| vps_rules(n, &forwards, &rules, &groups, settings))
             .collect::<Result<Vec<_>>>()?;
         let ruleset = nft::Ruleset {
             bridge: net.bridge.clone(),
@@ -501,8 +519,9 @@ impl NetworkService {
         };
         let forwards = self.store.forwards().await?;
         let rules = self.store.firewall_rules().await?;
+        let groups = self.store.firewall_groups(None).await?;
         let settings = super::by_key(self.store.as_ref(), name).await?.settings.parsed;
-        vps_rules(&nic, &forwards, &rules, &settings).map(Some)
+        vps_rules(&nic, &forwards, &rules, &groups, &settings).map(Some)
     }
 
     /// What a VPS about to be forgotten leaves to remove from the host:
@@ -568,7 +587,12 @@ impl NetworkService {
     /// VPS `vps`'s firewall as shown: its defaults (from its config), its
     /// rules among `rules` (every VPS's), and the provider's rules that
     /// apply to it.
-    pub fn firewall_view(&self, vps: &InstanceRecord, rules: &[RuleRecord]) -> croft_api::Firewall {
+    pub fn firewall_view(
+        &self,
+        vps: &InstanceRecord,
+        rules: &[RuleRecord],
+        groups: &[GroupRecord],
+    ) -> croft_api::Firewall {
         let word = |deny: bool| if deny { "deny" } else { "allow" }.to_string();
         let settings = &vps.settings.parsed;
         croft_api::Firewall {
@@ -590,6 +614,7 @@ impl NetworkService {
                     })
                     .collect()
             },
+            groups: attached(&vps.key, groups).map(|g| g.name.clone()).collect(),
         }
     }
 
@@ -667,7 +692,11 @@ impl NetworkService {
     /// `croft firewall list`.
     pub async fn firewall(&self, vps: VpsName<'_>) -> Result<croft_api::Firewall> {
         let row = super::find(self.store.as_ref(), vps).await?;
-        Ok(self.firewall_view(&row, &self.store.firewall_rules().await?))
+        let (rules, groups) = (
+            self.store.firewall_rules().await?,
+            self.store.firewall_groups(Some(&row.tenant)).await?,
+        );
+        Ok(self.firewall_view(&row, &rules, &groups))
     }
 
     /// `croft firewall add|replace|move|remove`: change the VPS's rules
@@ -700,21 +729,32 @@ impl NetworkService {
     /// Load the firewall of VPS `name` (its key) as the store has it:
     /// its two chains only when they are loaded, else everything.
     pub async fn reload_firewall(&self, name: &str) -> Result<()> {
+        self.reload_firewalls(&[name.to_string()]).await
+    }
+
+    /// Load the firewalls of VPSes `names` (keys) as the store has them, in
+    /// one transaction: their chains only when all are loaded, else
+    /// everything.
+    pub async fn reload_firewalls(&self, names: &[String]) -> Result<()> {
         if self.network.is_none() {
             return Ok(());
         }
-        let Some(vps) = self.rules_of(name).await? else {
+        let mut vpses = Vec::new();
+        for name in names {
+            vpses.extend(self.rules_of(name).await?);
+        }
+        if vpses.is_empty() {
             return Ok(());
-        };
+        }
         let loaded = self.rules_loaded.lock().await;
-        if !loaded.contains(&vps.host_if) {
+        if !vpses.iter().all(|v| loaded.contains(&v.host_if)) {
             drop(loaded);
             return self.apply_rules().await;
         }
-        let text = nft::render_firewall_update(&vps);
+        let text: String = vpses.iter().map(nft::render_firewall_update).collect();
         self.on_host(move |h| h.apply_rules(&text))
             .await?
-            .map_err(net_err("load the VPS's firewall"))?;
+            .map_err(net_err("load the VPSes' firewalls"))?;
         drop(loaded);
         Ok(())
     }

@@ -4,12 +4,13 @@
 //! `access.rs` holds the tenants' half.
 
 mod access;
+mod groups;
 mod quota;
 mod trust;
 
 use super::{
-    ForwardRecord, ImageRecord, ImageUpdate, InstanceRecord, NewInstance, NicRecord, Result, RuleEdit,
-    RuleRecord, Settings, SnapshotRecord, Store, StoreError, TrafficReading,
+    ForwardRecord, GroupRecord, ImageRecord, ImageUpdate, InstanceRecord, NewInstance, NicRecord, Result,
+    RuleEdit, RuleRecord, Settings, SnapshotRecord, Store, StoreError, TrafficReading,
 };
 use async_trait::async_trait;
 use croft_api::config::InstanceConfig;
@@ -100,6 +101,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         18,
         "traffic",
         include_str!("../../../migrations/0018_traffic.sql"),
+    ),
+    (
+        19,
+        "firewall groups",
+        include_str!("../../../migrations/0019_firewall_groups.sql"),
     ),
 ];
 
@@ -581,6 +587,34 @@ impl Store for SqliteStore {
         write_rules(&mut tx, instance, rules).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn firewall_groups(&self, tenant: Option<&str>) -> Result<Vec<GroupRecord>> {
+        self.group_records(tenant).await
+    }
+
+    async fn create_firewall_group(&self, tenant: &str, name: &str, description: &str) -> Result<()> {
+        self.create_group(tenant, name, description).await
+    }
+
+    async fn delete_firewall_group(&self, tenant: &str, name: &str) -> Result<()> {
+        self.delete_group(tenant, name).await
+    }
+
+    async fn edit_group_rules(&self, tenant: &str, name: &str, edit: &RuleEdit) -> Result<Vec<FirewallRule>> {
+        self.edit_group(tenant, name, edit).await
+    }
+
+    async fn set_group_rules(&self, tenant: &str, name: &str, rules: &[FirewallRule]) -> Result<()> {
+        self.set_group(tenant, name, rules).await
+    }
+
+    async fn attach_group(&self, instance: &str, name: &str) -> Result<()> {
+        self.attach(instance, name).await
+    }
+
+    async fn detach_group(&self, instance: &str, name: &str) -> Result<bool> {
+        self.detach(instance, name).await
     }
 
     async fn record_traffic(&self, instance: &str, month: &str, now: &TrafficReading) -> Result<Traffic> {

@@ -72,6 +72,15 @@ pub(super) async fn usage_of(
             .await?;
         *field = u64::try_from(n).unwrap_or(0);
     }
+    // A security group's rules count once, wherever it is attached.
+    let in_groups: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM firewall_group_rules r JOIN firewall_groups g ON r.group_id = g.id
+         WHERE g.tenant = ?",
+    )
+    .bind(tenant)
+    .fetch_one(&mut *conn)
+    .await?;
+    usage.firewall_rules += u64::try_from(in_groups).unwrap_or(0);
     Ok(usage)
 }
 
@@ -85,6 +94,16 @@ pub(super) async fn guard_addition(conn: &mut SqliteConnection, key: &str, more:
     let Some(tenant) = tenant else {
         return Err(StoreError::Missing(format!("VPS {key}")));
     };
+    guard_tenant_addition(conn, &tenant, more).await
+}
+
+/// Check that adding `more` to `tenant` keeps it within its quota.
+pub(super) async fn guard_tenant_addition(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    more: Usage,
+) -> Result<()> {
+    let tenant = tenant.to_string();
     let quota = quota_of(conn, &tenant).await?.unwrap_or_default();
     if quota == Quota::default() {
         return Ok(());
