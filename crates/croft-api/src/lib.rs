@@ -358,6 +358,32 @@ pub struct PortForward {
     pub protocol: String,
     pub host_port: u16,
     pub vps_port: u16,
+    /// The last host port of a range (`host_port` its first): each port of
+    /// the range goes to the same port of the VPS, so `vps_port` equals
+    /// `host_port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_port_end: Option<u16>,
+}
+
+/// The most ports one forward takes.
+pub const MAX_FORWARD_RANGE: u32 = 1000;
+
+impl PortForward {
+    /// Its host ports, first and last.
+    pub fn host_ports(&self) -> (u16, u16) {
+        (self.host_port, self.host_port_end.unwrap_or(self.host_port))
+    }
+}
+
+/// `POST /1.0/instances/{name}/forwards?force=true`: the admin takes a
+/// reserved host port or one a host service listens on.
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardForce {
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// A network VPSes are attached to.
@@ -620,6 +646,24 @@ pub fn validate_forward(f: &PortForward) -> Result<(), ValueError> {
     if f.host_port == 0 || f.vps_port == 0 {
         return Err(ValueError("ports must be between 1 and 65535".into()));
     }
+    if let Some(end) = f.host_port_end {
+        if end < f.host_port {
+            return Err(ValueError(format!(
+                "invalid port range {}-{end}: it must not end before it starts",
+                f.host_port
+            )));
+        }
+        if u32::from(end - f.host_port) + 1 > MAX_FORWARD_RANGE {
+            return Err(ValueError(format!(
+                "a forward takes at most {MAX_FORWARD_RANGE} ports"
+            )));
+        }
+        if f.vps_port != f.host_port {
+            return Err(ValueError(
+                "a range of host ports goes to the same ports of the VPS".into(),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -832,13 +876,30 @@ mod forward_tests {
             protocol: "udp".into(),
             host_port: 53,
             vps_port: 53,
+            host_port_end: None,
         };
         assert!(validate_forward(&ok).is_ok());
         let bad = PortForward {
             protocol: "sctp".into(),
-            ..ok
+            ..ok.clone()
         };
         assert!(validate_forward(&bad).unwrap_err().0.contains("unknown protocol"));
+        // Ranges go to the same ports, forwards, at most 1000 ports.
+        let range = |first: u16, vps: u16, last: u16| PortForward {
+            protocol: "udp".into(),
+            host_port: first,
+            vps_port: vps,
+            host_port_end: Some(last),
+        };
+        assert!(validate_forward(&range(6000, 6000, 6100)).is_ok());
+        for (bad, why) in [
+            (range(6000, 7000, 6100), "same ports"),
+            (range(6100, 6100, 6000), "end before"),
+            (range(1000, 1000, 2000), "at most 1000"),
+        ] {
+            assert!(validate_forward(&bad).unwrap_err().0.contains(why), "{bad:?}");
+        }
+        assert_eq!(range(6000, 6000, 6100).host_ports(), (6000, 6100));
     }
 
     #[test]

@@ -620,8 +620,14 @@ impl Client {
         self.get(&format!("/1.0/instances/{}/forwards", segment(name)))
     }
 
-    pub fn add_forward(&self, name: &str, forward: &PortForward) -> Result<Vec<PortForward>> {
-        self.post(&format!("/1.0/instances/{}/forwards", segment(name)), forward)
+    /// `force`: take a reserved port or one a host service listens on (the
+    /// admin's).
+    pub fn add_forward(&self, name: &str, forward: &PortForward, force: bool) -> Result<Vec<PortForward>> {
+        let force = if force { "?force=true" } else { "" };
+        self.post(
+            &format!("/1.0/instances/{}/forwards{force}", segment(name)),
+            forward,
+        )
     }
 
     pub fn remove_forward(&self, name: &str, protocol: &str, host_port: u16) -> Result<()> {

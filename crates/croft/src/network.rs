@@ -23,14 +23,19 @@ pub enum NetworkCommand {
 
 #[derive(Subcommand)]
 pub enum PortCommand {
-    /// Forward a host port to a VPS port: `croft port add web1 tcp 8080:80`.
+    /// Forward a host port to a VPS port: `croft port add web1 tcp 8080:80`;
+    /// a range goes to the same ports: `croft port add web1 udp 6000-6100`.
     Add {
         name: String,
         /// tcp or udp.
         protocol: String,
-        /// HOST_PORT:VPS_PORT, or one port for both.
+        /// HOST_PORT:VPS_PORT, one port for both, or FIRST-LAST.
         #[arg(value_name = "HOST:VPS")]
         ports: String,
+        /// Take a reserved port or one a host service listens on (the
+        /// admin's).
+        #[arg(long)]
+        force: bool,
     },
     /// List a VPS's port forwards.
     List {
@@ -246,16 +251,37 @@ pub fn port(client: &Client, command: PortCommand) -> Result<()> {
             name,
             protocol,
             ports,
+            force,
         } => {
-            let (host_port, vps_port) = croft_api::parse_port_pair(&ports).map_err(anyhow::Error::msg)?;
-            let f = PortForward {
-                protocol: protocol.clone(),
-                host_port,
-                vps_port,
+            let f = if ports.contains('-') {
+                let (first, last) = croft_api::parse_port_range(&ports).map_err(anyhow::Error::msg)?;
+                PortForward {
+                    protocol: protocol.clone(),
+                    host_port: first,
+                    vps_port: first,
+                    host_port_end: Some(last),
+                }
+            } else {
+                let (host_port, vps_port) = croft_api::parse_port_pair(&ports).map_err(anyhow::Error::msg)?;
+                PortForward {
+                    protocol: protocol.clone(),
+                    host_port,
+                    vps_port,
+                    host_port_end: None,
+                }
             };
             croft_api::validate_forward(&f).map_err(anyhow::Error::msg)?;
-            client.add_forward(path_name(&name)?, &f)?;
-            println!("Forwarding host port {host_port}/{protocol} to {name} port {vps_port}");
+            client.add_forward(path_name(&name)?, &f, force)?;
+            match f.host_port_end {
+                Some(last) => println!(
+                    "Forwarding host ports {}-{last}/{protocol} to the same ports of {name}",
+                    f.host_port
+                ),
+                None => println!(
+                    "Forwarding host port {}/{protocol} to {name} port {}",
+                    f.host_port, f.vps_port
+                ),
+            }
         }
         PortCommand::List { name, format } => {
             let list = client.forwards(path_name(&name)?)?;
@@ -265,12 +291,17 @@ pub fn port(client: &Client, command: PortCommand) -> Result<()> {
             }
             print_table(
                 &["PROTOCOL", "HOST PORT", "VPS PORT"],
-                list.iter().map(|f| {
-                    vec![
+                list.iter().map(|f| match f.host_port_end {
+                    Some(last) => vec![
+                        f.protocol.clone(),
+                        format!("{}-{last}", f.host_port),
+                        format!("{}-{last}", f.vps_port),
+                    ],
+                    None => vec![
                         f.protocol.clone(),
                         f.host_port.to_string(),
                         f.vps_port.to_string(),
-                    ]
+                    ],
                 }),
             );
         }

@@ -222,6 +222,19 @@ fn a_port_forward_reaches_a_service_in_the_vps_and_survives_restarts() {
 
     host.ok(&["port", "remove", "web1", "tcp", "8080"]);
     assert!(!host_ok(&host, fetch), "forward still works after remove");
+    // A range: each host port to the same port of the VPS.
+    host.ok(&["port", "add", "web1", "tcp", "9000-9002"]);
+    host.sh_ok("web1", "httpd -p 9001 -h /www");
+    let fetch_range = "python3 -c \"import urllib.request; print(urllib.request.urlopen('http://10.87.0.1:9001/', timeout=5).read().decode())\"";
+    assert_eq!(host_out(&host, fetch_range).trim(), "served-by-web1");
+    let err = host.fails(&["port", "add", "client1", "tcp", "9002"]);
+    assert!(err.contains("9000-9002/tcp is already forwarded"), "{err}");
+    assert!(host.ok(&["port", "list", "web1"]).contains("9000-9002"));
+    host.ok(&["port", "remove", "web1", "tcp", "9000"]);
+    assert!(
+        !host_ok(&host, fetch_range),
+        "the range still forwards after remove"
+    );
 
     // UDP: a datagram to host port 5353 arrives at the VPS's port 53
     // (received by the host's python3 in the VPS's network namespace:

@@ -65,6 +65,16 @@ pub struct DaemonConfig {
     pub network: crate::service::network::ipam::NetworkConfig,
 }
 
+impl DaemonConfig {
+    /// The port of `https_address`, where remote callers reach the API.
+    pub fn api_port(&self) -> Option<u16> {
+        self.https_address
+            .as_deref()
+            .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+            .map(|a| a.port())
+    }
+}
+
 impl Default for DaemonConfig {
     fn default() -> Self {
         DaemonConfig {
@@ -106,7 +116,7 @@ impl DaemonConfig {
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))?;
         croft_api::parse_size(&cfg.storage_size)
             .map_err(|e| anyhow::anyhow!("invalid config {}: storage_size: {e}", path.display()))?;
-        crate::service::network::ipam::Network::from_config(&cfg.network)
+        crate::service::network::check_config(&cfg.network)
             .map_err(|e| anyhow::anyhow!("invalid config {}: [network] {e}", path.display()))?;
         cfg.default_ssh_keys()
             .map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))?;
@@ -221,5 +231,21 @@ mod tests {
         std::fs::write(&f, "stat_dir = \"/tmp/x\"\n").unwrap();
         let err = DaemonConfig::load(Some(&f)).unwrap_err().to_string();
         assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn the_api_port_and_the_traffic_interval() {
+        let mut c = DaemonConfig::default();
+        assert_eq!(c.api_port(), None);
+        c.https_address = Some("[::]:8443".into());
+        assert_eq!(c.api_port(), Some(8443));
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("croftd.toml");
+        std::fs::write(&f, "traffic_interval = 0\n").unwrap();
+        let err = DaemonConfig::load(Some(&f)).unwrap_err().to_string();
+        assert!(err.contains("traffic_interval must be 1 to 3600"), "{err}");
+        std::fs::write(&f, "[network]\nblocked_egress = [\"smtp\"]\n").unwrap();
+        let err = DaemonConfig::load(Some(&f)).unwrap_err().to_string();
+        assert!(err.contains("blocked_egress"), "{err}");
     }
 }

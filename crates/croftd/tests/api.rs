@@ -1453,3 +1453,103 @@ async fn a_groups_rules_count_once_against_the_tenants_firewall_rule_quota() {
     let usage: croft_api::TenantUsage = sim.ok("GET", "/1.0/tenants/acme/usage", None).await;
     assert_eq!(usage.used.firewall_rules, 2);
 }
+
+#[tokio::test]
+async fn forwards_take_port_ranges_that_never_overlap_and_only_the_admin_forces_a_reserved_port() {
+    let sim = Sim::new().await;
+    sim.launch("v").await;
+    sim.launch("w").await;
+    let fwd: Vec<PortForward> = sim
+        .ok(
+            "POST",
+            "/1.0/instances/v/forwards",
+            Some(r#"{"protocol":"udp","host_port":6000,"vps_port":6000,"host_port_end":6100}"#),
+        )
+        .await;
+    assert_eq!(fwd[0].host_ports(), (6000, 6100));
+    assert!(sim
+        .net
+        .scripts()
+        .last()
+        .unwrap()
+        .contains("udp dport 6000-6100 dnat ip to 10.87.0.2\n"));
+    // Overlaps, either way, are refused with what holds the port.
+    for body in [
+        r#"{"protocol":"udp","host_port":6100,"vps_port":6100}"#,
+        r#"{"protocol":"udp","host_port":5990,"vps_port":5990,"host_port_end":6000}"#,
+    ] {
+        let msg = sim
+            .refused(
+                "POST",
+                "/1.0/instances/w/forwards",
+                Some(body),
+                StatusCode::CONFLICT,
+            )
+            .await;
+        assert!(
+            msg.contains("host ports 6000-6100/udp is already forwarded"),
+            "{msg}"
+        );
+    }
+    // Another protocol's ports are its own.
+    let _: Vec<PortForward> = sim
+        .ok(
+            "POST",
+            "/1.0/instances/w/forwards",
+            Some(r#"{"protocol":"tcp","host_port":6050,"vps_port":80}"#),
+        )
+        .await;
+    let msg = sim
+        .refused(
+            "POST",
+            "/1.0/instances/w/forwards",
+            Some(r#"{"protocol":"tcp","host_port":20,"vps_port":20,"host_port_end":30}"#),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(msg.contains("host port 22 is reserved"), "{msg}");
+    // A tenant may not force; the admin may.
+    sim.ok::<serde_json::Value>("POST", "/1.0/tenants", Some(r#"{"name":"acme"}"#))
+        .await;
+    let owner: croft_api::TokenCreated = sim
+        .ok(
+            "POST",
+            "/1.0/tokens?tenant=acme",
+            Some(r#"{"scope":"read-write"}"#),
+        )
+        .await;
+    let job: Job = sim
+        .ok(
+            "POST",
+            "/1.0/instances?tenant=acme",
+            Some(r#"{"name":"t","image":"busybox"}"#),
+        )
+        .await;
+    sim.wait_job(&job).await;
+    let ssh = r#"{"protocol":"tcp","host_port":22,"vps_port":22}"#;
+    let (status, body) = sim
+        .send_as(
+            Some(&owner.token),
+            "POST",
+            "/1.0/instances/t/forwards?force=true",
+            Some(ssh),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let forced: Vec<PortForward> = sim
+        .ok(
+            "POST",
+            "/1.0/instances/t/forwards?tenant=acme&force=true",
+            Some(ssh),
+        )
+        .await;
+    assert_eq!(forced[0].host_port, 22);
+    // A range counts each of its ports against the quota; this one port.
+    let usage: croft_api::TenantUsage = sim.ok("GET", "/1.0/tenants/acme/usage", None).await;
+    assert_eq!(usage.used.port_forwards, 1);
+}

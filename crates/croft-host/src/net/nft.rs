@@ -99,6 +99,8 @@ pub struct PortForward {
     pub protocol: String,
     pub host_port: u16,
     pub vps_port: u16,
+    /// The last host port of a range, each going to the same VPS port.
+    pub host_port_end: Option<u16>,
 }
 
 /// The prefix of every host-side veth croft makes (`crv<N>`).
@@ -143,13 +145,19 @@ pub fn render(r: &Ruleset) -> String {
         .iter()
         .filter_map(|v| v.ipv4.map(|ip| (v, ip)))
         .flat_map(|(v, ip)| {
-            v.forwards.iter().map(move |f| {
-                format!(
+            v.forwards.iter().map(move |f| match f.host_port_end {
+                // A range keeps each port: the destination port is left.
+                Some(end) => format!(
+                    "fib daddr type local {p} dport {h}-{end} dnat ip to {ip}",
+                    p = f.protocol,
+                    h = f.host_port,
+                ),
+                None => format!(
                     "fib daddr type local {p} dport {h} dnat ip to {ip}:{t}",
                     p = f.protocol,
                     h = f.host_port,
                     t = f.vps_port
-                )
+                ),
             })
         })
         .collect();
@@ -751,11 +759,20 @@ mod tests {
                 mac: [0x0e, 0xcf, 0, 0, 0, 1],
                 ipv4: Some("10.87.0.2".parse().unwrap()),
                 ipv6: Some("fd63::2".parse().unwrap()),
-                forwards: vec![PortForward {
-                    protocol: "tcp".into(),
-                    host_port: 8080,
-                    vps_port: 80,
-                }],
+                forwards: vec![
+                    PortForward {
+                        protocol: "tcp".into(),
+                        host_port: 8080,
+                        vps_port: 80,
+                        host_port_end: None,
+                    },
+                    PortForward {
+                        protocol: "udp".into(),
+                        host_port: 6000,
+                        vps_port: 6000,
+                        host_port_end: Some(6100),
+                    },
+                ],
                 firewall: Firewall::default(),
                 provider_exempt: false,
             }],
@@ -781,6 +798,10 @@ mod tests {
         assert!(text.contains("elements = { \"crv1\" : jump to_crv1 }"));
         assert_eq!(text.matches("oifname vmap @to_ports").count(), 2);
         assert_eq!(text.matches("tcp dport 8080 dnat ip to 10.87.0.2:80").count(), 2);
+        assert_eq!(
+            text.matches("udp dport 6000-6100 dnat ip to 10.87.0.2\n").count(),
+            2
+        );
         assert!(text.contains("ether saddr != 0e:cf:00:00:00:01 drop"));
         assert!(text.contains("arp saddr ip != { 0.0.0.0, 10.87.0.2 } drop"));
         assert!(text.contains(

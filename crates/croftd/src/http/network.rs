@@ -2,8 +2,9 @@
 
 use super::guard::Scope;
 use super::routes::Routes;
-use super::{parse_segment, ApiJson, ApiQuery, ApiResult, AppState};
+use super::{parse_segment, ApiError, ApiJson, ApiQuery, ApiResult, AppState};
 use crate::auth::Action::{HostRead, VpsChange, VpsRead};
+use crate::auth::Caller;
 use crate::service::VpsName;
 use crate::store::RuleEdit;
 use axum::extract::{Path, State};
@@ -54,28 +55,40 @@ pub(super) async fn list_forwards(
     Ok(Json(s.network.forwards(VpsName::new(&scope.tenant, &name)).await?).into_response())
 }
 
+/// Forward a host port, or a range (`host_port_end`), to the VPS. A
+/// reserved port or one a host service listens on is refused; the admin
+/// may take it with `?force=true`.
 #[utoipa::path(
     post,
     path = "/1.0/instances/{name}/forwards",
     tag = "network",
     request_body = croft_api::PortForward,
+    params(croft_api::ForwardForce),
     responses((status = 201, description = "The VPS's port forwards, the new one with them", body = Vec<croft_api::PortForward>))
 )]
 pub(super) async fn add_forward(
     State(s): State<AppState>,
+    caller: Caller,
     scope: Scope,
     Path(name): Path<String>,
+    ApiQuery(q): ApiQuery<croft_api::ForwardForce>,
     ApiJson(req): ApiJson<croft_api::PortForward>,
 ) -> ApiResult<Response> {
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            s.network
-                .add_forward(VpsName::new(&scope.tenant, &name), req)
-                .await?,
-        ),
-    )
-        .into_response())
+    if q.force && caller.role != crate::auth::Role::Admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} has the {} role, which may not force a port forward; that needs the role admin",
+                caller.name,
+                caller.role.as_str()
+            ),
+        ));
+    }
+    let forwards = s
+        .network
+        .add_forward(VpsName::new(&scope.tenant, &name), req, q.force)
+        .await?;
+    Ok((StatusCode::CREATED, Json(forwards)).into_response())
 }
 
 #[utoipa::path(

@@ -92,7 +92,7 @@ impl Services {
         let locks = Arc::new(Locks::default());
         let reclaimer = Arc::new(Reclaimer::new(pool.clone()));
         let network = Arc::new(
-            NetworkService::new(&cfg.network, cfg.id_base, store.clone(), net_host)
+            NetworkService::new(&cfg.network, cfg.id_base, cfg.api_port(), store.clone(), net_host)
                 .map_err(|e| ServiceError::Invalid(format!("[network] {e}")))?,
         );
         let images = Arc::new(ImageService::new(

@@ -159,6 +159,7 @@ pub async fn delete_forgets_everything_recorded_with_a_vps(store: &dyn Store) {
         host_port: 2222,
         instance: "gone".into(),
         vps_port: 22,
+        host_port_end: None,
     };
     store.insert_forward(&forward).await.unwrap();
     store
@@ -257,6 +258,7 @@ pub async fn forwards_are_unique_per_host_port(store: &dyn Store) {
         host_port: 8080,
         instance: instance.into(),
         vps_port: 80,
+        host_port_end: None,
     };
     store.insert_forward(&f("a", "tcp")).await.unwrap();
     assert!(matches!(
@@ -642,6 +644,7 @@ pub async fn every_addition_is_held_to_the_tenants_quota(store: &dyn Store) {
         host_port: port,
         instance: a.key.clone(),
         vps_port: 80,
+        host_port_end: None,
     };
     store.insert_forward(&forward(8080)).await.unwrap();
     assert!(matches!(

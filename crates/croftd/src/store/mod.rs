@@ -144,6 +144,8 @@ pub struct ForwardRecord {
     /// The VPS's key.
     pub instance: String,
     pub vps_port: u16,
+    /// The last host port of a range.
+    pub host_port_end: Option<u16>,
 }
 
 /// A snapshot of a VPS's disk.
@@ -305,7 +307,8 @@ pub trait Store: AccessStore + Send + Sync + 'static {
     async fn nics(&self) -> Result<Vec<NicRecord>>;
     async fn nic(&self, instance: &str) -> Result<Option<NicRecord>>;
     async fn forwards(&self) -> Result<Vec<ForwardRecord>>;
-    /// A host port already forwarded is [`StoreError::Taken`].
+    /// A host port already forwarded (one of a range) is
+    /// [`StoreError::Taken`].
     async fn insert_forward(&self, forward: &ForwardRecord) -> Result<()>;
     /// False if there was no such forward.
     async fn delete_forward(&self, instance: &str, protocol: &str, host_port: u16) -> Result<bool>;

@@ -56,6 +56,7 @@ fn vps_rules(
                 protocol: f.protocol.clone(),
                 host_port: f.host_port,
                 vps_port: f.vps_port,
+                host_port_end: f.host_port_end,
             })
             .collect(),
         firewall: firewall_for(&nic.instance, settings, rules, groups),
@@ -104,6 +105,15 @@ fn attached<'g>(name: &str, groups: &'g [GroupRecord]) -> impl Iterator<Item = &
         .collect();
     mine.sort_by_key(|(at, _)| *at);
     mine.into_iter().map(|(_, g)| g)
+}
+
+/// Check the `[network]` settings croftd's configuration gives, as its
+/// start would read them.
+pub fn check_config(cfg: &NetworkConfig) -> Result<(), NetworkError> {
+    Network::from_config(cfg)?;
+    services("host_services", &cfg.host_services)?;
+    services("blocked_egress", &cfg.blocked_egress)?;
+    Ok(())
 }
 
 /// `protocol/port[-port]` settings of `[network]` `key`.
@@ -156,9 +166,12 @@ pub struct NetworkService {
 }
 
 impl NetworkService {
+    /// `api_port`: the port croftd serves its API on to remote callers,
+    /// reserved like `reserved_ports`.
     pub fn new(
         cfg: &NetworkConfig,
         id_base: u32,
+        api_port: Option<u16>,
         store: Arc<dyn Store>,
         host: Arc<dyn NetHost>,
     ) -> Result<NetworkService, NetworkError> {
@@ -166,7 +179,7 @@ impl NetworkService {
             store,
             host,
             network: cfg.enabled.then(|| Network::from_config(cfg)).transpose()?,
-            reserved_ports: cfg.reserved_ports.clone(),
+            reserved_ports: cfg.reserved_ports.iter().copied().chain(api_port).collect(),
             host_services: services("host_services", &cfg.host_services)?,
             blocked_egress: services("blocked_egress", &cfg.blocked_egress)?,
             id_base,
@@ -580,6 +593,7 @@ impl NetworkService {
                 protocol: f.protocol.clone(),
                 host_port: f.host_port,
                 vps_port: f.vps_port,
+                host_port_end: f.host_port_end,
             })
             .collect()
     }
@@ -618,31 +632,47 @@ impl NetworkService {
         }
     }
 
-    /// `croft port add`: forward a host port to the VPS; lasts across
-    /// restarts of the VPS and of croftd (it is a record, and the rules
-    /// are rebuilt from the records).
+    /// `croft port add`: forward a host port (or a range) to the VPS;
+    /// lasts across restarts of the VPS and of croftd (it is a record, and
+    /// the rules are rebuilt from the records). A reserved host port, or
+    /// one a host service listens on, is refused unless `force` (the
+    /// admin's to give).
     pub async fn add_forward(
         &self,
         vps: VpsName<'_>,
         f: croft_api::PortForward,
+        force: bool,
     ) -> Result<Vec<croft_api::PortForward>> {
         croft_api::validate_forward(&f).map_err(|e| ServiceError::invalid(&e))?;
         let row = super::find(self.store.as_ref(), vps).await?;
-        if self.reserved_ports.contains(&f.host_port) {
+        let (first, last) = f.host_ports();
+        if let Some(port) = self
+            .reserved_ports
+            .iter()
+            .find(|p| (first..=last).contains(p))
+            .filter(|_| !force)
+        {
             return Err(ServiceError::Invalid(format!(
-                "host port {} is reserved for the host's own services (network.reserved_ports)",
-                f.host_port
+                "host port {port} is reserved for the host's own services (network.reserved_ports and croftd's \
+                 own API port); the admin may force it"
             )));
         }
-        let (protocol, port) = (f.protocol.clone(), f.host_port);
-        if self
-            .on_host(move |h| h.host_listens(&protocol, port))
+        let protocol = f.protocol.clone();
+        let listened = self
+            .on_host(move |h| -> std::io::Result<Option<u16>> {
+                for port in first..=last {
+                    if h.host_listens(&protocol, port)? {
+                        return Ok(Some(port));
+                    }
+                }
+                Ok(None)
+            })
             .await?
-            .map_err(super::error::host_err("read /proc/net"))?
-        {
+            .map_err(super::error::host_err("read /proc/net"))?;
+        if let Some(port) = listened.filter(|_| !force) {
             return Err(ServiceError::Conflict(format!(
-                "host port {}/{} is in use by a service on the host",
-                f.host_port, f.protocol
+                "host port {port}/{} is in use by a service on the host; the admin may force it",
+                f.protocol
             )));
         }
         let nic = self.store.nic(&row.key).await?;
@@ -656,6 +686,7 @@ impl NetworkService {
             host_port: f.host_port,
             instance: row.key.clone(),
             vps_port: f.vps_port,
+            host_port_end: f.host_port_end,
         };
         self.store.insert_forward(&record).await.map_err(|e| match e {
             StoreError::Taken(what) => ServiceError::Conflict(format!("{what} is already forwarded")),

@@ -107,6 +107,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "firewall groups",
         include_str!("../../../migrations/0019_firewall_groups.sql"),
     ),
+    (
+        20,
+        "forward ranges",
+        include_str!("../../../migrations/0020_forward_ranges.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -504,11 +509,15 @@ impl Store for SqliteStore {
                     let v: i64 = r.try_get(column)?;
                     u16::try_from(v).map_err(|_| corrupt(format!("port forward {column}"), v))
                 };
+                let end: Option<i64> = r.try_get("host_port_end")?;
                 Ok(ForwardRecord {
                     protocol: r.try_get("protocol")?,
                     host_port: port("host_port")?,
                     instance: r.try_get("instance")?,
                     vps_port: port("vps_port")?,
+                    host_port_end: end
+                        .map(|v| u16::try_from(v).map_err(|_| corrupt("port forward host_port_end", v)))
+                        .transpose()?,
                 })
             })
             .collect()
@@ -516,18 +525,36 @@ impl Store for SqliteStore {
 
     async fn insert_forward(&self, f: &ForwardRecord) -> Result<()> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (first, last) = (f.host_port, f.host_port_end.unwrap_or(f.host_port));
         let more = croft_api::QuotaUsage {
-            port_forwards: 1,
+            port_forwards: u64::from(last - first) + 1,
             ..Default::default()
         };
         quota::guard_addition(&mut tx, &f.instance, more).await?;
+        let taken: Option<(i64, Option<i64>)> = sqlx::query_as(
+            "SELECT host_port, host_port_end FROM port_forwards
+             WHERE protocol = ? AND host_port <= ? AND COALESCE(host_port_end, host_port) >= ? LIMIT 1",
+        )
+        .bind(&f.protocol)
+        .bind(i64::from(last))
+        .bind(i64::from(first))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((at, end)) = taken {
+            let what = match end {
+                Some(end) => format!("host ports {at}-{end}/{}", f.protocol),
+                None => format!("host port {at}/{}", f.protocol),
+            };
+            return Err(StoreError::Taken(what));
+        }
         let r = sqlx::query(
-            "INSERT INTO port_forwards (protocol, host_port, instance, vps_port) VALUES (?, ?, ?, ?)",
+            "INSERT INTO port_forwards (protocol, host_port, instance, vps_port, host_port_end) VALUES (?, ?, ?, ?, ?)",
         )
         .bind(&f.protocol)
         .bind(i64::from(f.host_port))
         .bind(&f.instance)
         .bind(i64::from(f.vps_port))
+        .bind(f.host_port_end.map(i64::from))
         .execute(&mut *tx)
         .await;
         match r {

@@ -61,9 +61,17 @@ pub(super) async fn usage_of(
     let count = |table: &'static str| {
         format!("SELECT count(*) FROM {table} t JOIN instances i ON t.instance = i.key WHERE i.tenant = ?")
     };
+    // A forward of a range counts each of its ports.
+    let forwarded: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(SUM(COALESCE(t.host_port_end, t.host_port) - t.host_port + 1), 0)
+         FROM port_forwards t JOIN instances i ON t.instance = i.key WHERE i.tenant = ?",
+    )
+    .bind(tenant)
+    .fetch_one(&mut *conn)
+    .await?;
+    usage.port_forwards = u64::try_from(forwarded).unwrap_or(0);
     for (table, field) in [
         ("snapshots", &mut usage.snapshots),
-        ("port_forwards", &mut usage.port_forwards),
         ("firewall_rules", &mut usage.firewall_rules),
     ] {
         let n: i64 = sqlx::query_scalar(&count(table))
