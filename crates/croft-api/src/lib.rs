@@ -68,6 +68,9 @@ pub struct LaunchRequest {
     /// A plan whose limits it gets (what `config` sets wins).
     #[serde(default)]
     pub plan: Option<String>,
+    /// The network it joins (default: `default`).
+    #[serde(default)]
+    pub network: Option<String>,
 }
 
 /// Largest user-data script accepted.
@@ -391,6 +394,9 @@ pub struct ForwardForce {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Network {
     pub name: String,
+    /// `nat`: its own bridge and subnets, masqueraded out.
+    #[serde(default = "nat_kind")]
+    pub kind: String,
     pub bridge: String,
     /// Gateway address and prefix, `10.87.0.1/24`.
     pub ipv4: Option<String>,
@@ -400,6 +406,41 @@ pub struct Network {
     pub dns: Vec<String>,
     /// Addresses in use, one entry per VPS.
     pub leases: Vec<Lease>,
+}
+
+fn nat_kind() -> String {
+    "nat".into()
+}
+
+/// `POST /1.0/networks`: a network of its own (a bridge and subnets)
+/// beside the default one. Networks are kept apart: traffic from one to
+/// another is dropped, port forwards aside.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkCreate {
+    pub name: String,
+    /// `nat` (the default).
+    #[serde(default = "nat_kind")]
+    pub kind: String,
+    /// The bridge's name (default: the next free `croftbrN`).
+    #[serde(default)]
+    pub bridge: Option<String>,
+    /// The gateway's address and prefix, `10.88.0.1/24`.
+    #[serde(default)]
+    pub ipv4: Option<String>,
+    #[serde(default)]
+    pub ipv6: Option<String>,
+    /// Masquerade IPv4 leaving the subnet (default true).
+    #[serde(default = "yes")]
+    pub nat: bool,
+    /// Keep its VPSes from reaching each other.
+    #[serde(default)]
+    pub isolated: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

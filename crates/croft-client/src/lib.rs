@@ -779,6 +779,14 @@ impl Client {
         self.get(&format!("/1.0/networks/{}", segment(name)))
     }
 
+    pub fn create_network(&self, req: &croft_api::NetworkCreate) -> Result<Network> {
+        self.post("/1.0/networks", req)
+    }
+
+    pub fn delete_network(&self, name: &str) -> Result<()> {
+        self.delete(&format!("/1.0/networks/{}", segment(name)))
+    }
+
     // --- Images ---
 
     pub fn images(&self) -> Result<Vec<Image>> {

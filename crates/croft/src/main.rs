@@ -97,6 +97,9 @@ enum Command {
         /// --memory, --disk and --processes win over it.
         #[arg(long)]
         plan: Option<String>,
+        /// The network it joins (croft network list; default: default).
+        #[arg(long)]
+        network: Option<String>,
     },
     /// List VPSes.
     #[command(alias = "ls")]
@@ -455,6 +458,7 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
             ssh_keys,
             user_data,
             plan,
+            network,
         } => {
             croft_api::validate_name(&name)?;
             if let Some(plan) = &plan {
@@ -496,6 +500,7 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
                 ssh_keys: keys,
                 user_data,
                 plan,
+                network,
             })?;
             println!("Creating {name}");
             let job = wait_job(&client, &job)?;

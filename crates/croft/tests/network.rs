@@ -605,3 +605,85 @@ fn traffic_is_counted_as_iperf3_moved_it_survives_a_croftd_kill_and_the_quota_th
     let free = iperf(&host, "tx1", "rx1");
     assert!(free > 50e6, "still throttled: {free} bit/s");
 }
+
+/// Whether VPS `vps` fetches the page `to` serves on port 80.
+fn fetches(host: &Host, vps: &str, to: &str) -> bool {
+    vps_ok(
+        host,
+        vps,
+        &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 3 nc {to} 80 | grep -q served"),
+    )
+}
+
+#[test]
+fn a_second_network_gets_its_own_bridge_and_addresses_reaches_out_and_is_kept_apart() {
+    let mut host = Host::new();
+    let mut upstream = common::net::Upstream::new(&host);
+    upstream.serve(80);
+    let made = host.ok(&[
+        "network",
+        "create",
+        "lan2",
+        "--ipv4",
+        "10.88.0.1/24",
+        "--ipv6",
+        "fd00:88::1/64",
+    ]);
+    assert!(made.contains("croftbr1"), "{made}");
+    assert!(host_out(&host, "ip -br addr show croftbr1").contains("10.88.0.1/24"));
+    host.ok(&["launch", "busybox", "n2", "--network", "lan2"]);
+    host.ok(&["launch", "busybox", "n1"]);
+    let (a1, a2) = (ipv4(&host, "n1"), ipv4(&host, "n2"));
+    assert_eq!((a1.as_str(), a2.as_str()), ("10.87.0.2", "10.88.0.2"));
+    assert!(host.sh_ok("n2", "ip route").contains("default via 10.88.0.1"));
+    // Out through its own masquerade; its gateway answers.
+    assert!(
+        fetches(&host, "n2", common::net::UPSTREAM4),
+        "n2 cannot reach the upstream"
+    );
+    assert!(vps_ok(&host, "n2", "ping -c1 -W2 10.88.0.1"));
+    // Networks are kept apart, both ways.
+    assert!(
+        !vps_ok(&host, "n2", &format!("ping -c1 -W2 {a1}")),
+        "lan2 reached default"
+    );
+    assert!(
+        !vps_ok(&host, "n1", &format!("ping -c1 -W2 {a2}")),
+        "default reached lan2"
+    );
+    let nets: Vec<Network> = host.ok_json(&["network", "list", "--format", "json"]);
+    assert_eq!(nets.len(), 2);
+    // A croftd restart brings it back whole.
+    host.kill_daemon();
+    host.start_daemon();
+    assert!(
+        fetches(&host, "n2", common::net::UPSTREAM4),
+        "lost with a croftd restart"
+    );
+    for (args, expect) in [
+        (
+            vec!["network", "create", "lan3", "--ipv4", "10.88.0.129/25"],
+            "overlaps network lan2",
+        ),
+        (
+            vec!["network", "create", "lan3"],
+            "needs an IPv4 or an IPv6 subnet",
+        ),
+        (vec!["network", "delete", "lan2"], "in use by n2"),
+        (vec!["network", "delete", "default"], "cannot be deleted"),
+        (
+            vec!["launch", "busybox", "n3", "--network", "nope"],
+            "network nope not found",
+        ),
+    ] {
+        let err = host.fails(&args);
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+    host.assert_no_trace_of("n3");
+    host.ok(&["delete", "--force", "n2"]);
+    host.ok(&["network", "delete", "lan2"]);
+    assert!(
+        !host_out(&host, "ip -br link").contains("croftbr1"),
+        "its bridge is left"
+    );
+}

@@ -357,6 +357,7 @@ fn expected_roles(action: Action) -> &'static [Role] {
         Action::HostRead => &[Admin, Metrics],
         Action::PlanRead => &[Admin, Owner, Viewer],
         Action::PlanManage => &[Admin],
+        Action::NetworkManage => &[Admin],
         Action::Enroll => &[Admin, Owner, Viewer, Metrics],
     }
 }

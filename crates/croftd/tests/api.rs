@@ -1553,3 +1553,146 @@ async fn forwards_take_port_ranges_that_never_overlap_and_only_the_admin_forces_
     let usage: croft_api::TenantUsage = sim.ok("GET", "/1.0/tenants/acme/usage", None).await;
     assert_eq!(usage.used.port_forwards, 1);
 }
+
+#[tokio::test]
+async fn networks_of_their_own_get_addresses_rules_and_clear_errors() {
+    let sim = Sim::new().await;
+    let made: Network = sim
+        .ok(
+            "POST",
+            "/1.0/networks",
+            Some(r#"{"name":"lan2","ipv4":"10.88.0.1/24","ipv6":"fd00:88::1/64"}"#),
+        )
+        .await;
+    assert_eq!((made.kind.as_str(), made.bridge.as_str()), ("nat", "croftbr1"));
+    let loaded = sim.net.scripts().last().unwrap().clone();
+    assert!(
+        loaded.contains("oifname != \"croftbr1\" ip saddr 10.88.0.0/24 ip daddr != 10.88.0.0/24 masquerade"),
+        "{loaded}"
+    );
+    assert!(
+        loaded.contains("iifname \"croftbr1\" oifname { \"croftbr0\" } drop"),
+        "{loaded}"
+    );
+    let job = sim.launch_with("v2", r#","network":"lan2""#).await;
+    assert_eq!(job.status, JobStatus::Success, "{job:?}");
+    let nic = sim.info("v2").await.nic.unwrap();
+    assert_eq!(
+        (nic.network.as_str(), nic.ipv4.as_deref(), nic.ipv6.as_deref()),
+        ("lan2", Some("10.88.0.2"), Some("fd00:88::2"))
+    );
+    // The default network's addresses are its own.
+    assert_eq!(
+        sim.launch("v1").await.nic.unwrap().ipv4.as_deref(),
+        Some("10.87.0.2")
+    );
+
+    // Bad input: a clear 4xx, nothing made.
+    let before = sim.net.scripts().len();
+    for (body, want, says) in [
+        (
+            r#"{"name":"lan3","ipv4":"10.87.0.129/25"}"#,
+            StatusCode::CONFLICT,
+            "overlaps network default's 10.87.0.0/24",
+        ),
+        (
+            r#"{"name":"lan3","ipv4":"10.88.0.1/16"}"#,
+            StatusCode::CONFLICT,
+            "overlaps network lan2's",
+        ),
+        (
+            r#"{"name":"lan2","ipv4":"10.89.0.1/24"}"#,
+            StatusCode::CONFLICT,
+            "already exists",
+        ),
+        (
+            r#"{"name":"default","ipv4":"10.89.0.1/24"}"#,
+            StatusCode::CONFLICT,
+            "already exists",
+        ),
+        (
+            r#"{"name":"lan3","ipv4":"10.89.0.1/24","bridge":"croftbr1"}"#,
+            StatusCode::CONFLICT,
+            "network lan2's",
+        ),
+        (
+            r#"{"name":"lan3","ipv4":"10.89.0.0/24"}"#,
+            StatusCode::BAD_REQUEST,
+            "the gateway's address",
+        ),
+        (
+            r#"{"name":"lan3","ipv4":"not-an-address"}"#,
+            StatusCode::BAD_REQUEST,
+            "ipv4",
+        ),
+        (
+            r#"{"name":"lan3","ipv4":"fd00::1/64"}"#,
+            StatusCode::BAD_REQUEST,
+            "not an IPv4 address",
+        ),
+        (
+            r#"{"name":"lan3"}"#,
+            StatusCode::BAD_REQUEST,
+            "needs an IPv4 or an IPv6 subnet",
+        ),
+        (
+            r#"{"name":"lan3","kind":"routed","ipv4":"10.89.0.1/24"}"#,
+            StatusCode::BAD_REQUEST,
+            "kind",
+        ),
+        (
+            r#"{"name":"../x","ipv4":"10.89.0.1/24"}"#,
+            StatusCode::BAD_REQUEST,
+            "must contain only",
+        ),
+        (
+            r#"{"name":"lan3","ipv4":"10.89.0.1/24","bridge":"a bridge"}"#,
+            StatusCode::BAD_REQUEST,
+            "bridge",
+        ),
+    ] {
+        let msg = sim.refused("POST", "/1.0/networks", Some(body), want).await;
+        assert!(msg.contains(says), "{body}: {msg}");
+    }
+    assert_eq!(sim.net.scripts().len(), before, "nothing was loaded");
+    let nets: Vec<Network> = sim.ok("GET", "/1.0/networks", None).await;
+    assert_eq!(nets.len(), 2);
+    let msg = sim
+        .refused(
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"v3","image":"busybox","network":"nope"}"#),
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    assert!(msg.contains("network nope"), "{msg}");
+    let msg = sim
+        .refused(
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"v3","image":"busybox","network":"lan2","ipv4":"10.87.0.9"}"#),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(msg.contains("10.88.0.0/24"), "{msg}");
+    let msg = sim
+        .refused("DELETE", "/1.0/networks/lan2", None, StatusCode::CONFLICT)
+        .await;
+    assert!(msg.contains("in use by v2"), "{msg}");
+    sim.refused("DELETE", "/1.0/networks/default", None, StatusCode::BAD_REQUEST)
+        .await;
+    sim.refused("DELETE", "/1.0/networks/nope", None, StatusCode::NOT_FOUND)
+        .await;
+
+    // A restarted croftd has it, and its VPS on it.
+    let Sim { dir, store, .. } = sim;
+    let sim = Sim::on(dir, store).await;
+    let info: Network = sim.ok("GET", "/1.0/networks/lan2", None).await;
+    assert_eq!(info.leases.len(), 1);
+    let (status, _) = sim.send("DELETE", "/1.0/instances/v2?force=true", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = sim.send("DELETE", "/1.0/networks/lan2", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let loaded = sim.net.scripts().last().unwrap().clone();
+    assert!(!loaded.contains("croftbr1"), "{loaded}");
+}

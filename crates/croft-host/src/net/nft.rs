@@ -30,13 +30,9 @@ use std::process::{Command, Stdio};
 /// Everything the rules are made from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ruleset {
-    pub bridge: String,
-    /// The IPv4 subnet (network address, prefix), if the network has one.
-    pub ipv4_subnet: Option<(Ipv4Addr, u8)>,
-    /// Masquerade IPv4 traffic leaving the subnet.
-    pub nat: bool,
-    /// Drop traffic between VPSes.
-    pub isolated: bool,
+    /// croft's networks, each a bridge. Traffic routed from one to another
+    /// is dropped (port forwards aside): networks are kept apart.
+    pub networks: Vec<NetworkRules>,
     /// What VPSes may reach on the host itself besides ICMP (everything
     /// else the host listens on is closed to them).
     pub host_services: Vec<Service>,
@@ -49,6 +45,8 @@ pub struct Ruleset {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VpsRules {
     pub host_if: String,
+    /// Its network keeps VPSes from reaching each other.
+    pub isolated: bool,
     pub mac: [u8; 6],
     pub ipv4: Option<Ipv4Addr>,
     pub ipv6: Option<Ipv6Addr>,
@@ -56,6 +54,18 @@ pub struct VpsRules {
     pub firewall: Firewall,
     /// The provider's outbound rules do not apply to it.
     pub provider_exempt: bool,
+}
+
+/// One of croft's networks: a bridge and the VPSes' subnets on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkRules {
+    pub bridge: String,
+    /// The IPv4 subnet (network address, prefix), if the network has one.
+    pub ipv4_subnet: Option<(Ipv4Addr, u8)>,
+    /// Masquerade IPv4 traffic leaving the subnet.
+    pub nat: bool,
+    /// Drop traffic between its VPSes.
+    pub isolated: bool,
 }
 
 /// A VPS's firewall, stateful: replies to connections already let through
@@ -187,46 +197,59 @@ pub fn render(r: &Ruleset) -> String {
     // Only what is routed out: traffic bridged between ports (which
     // br_netfilter passes through this hook too) keeps its source, else a
     // VPS's frame to a broadcast address would arrive from the gateway.
-    if let (true, Some((net, prefix))) = (r.nat, r.ipv4_subnet) {
-        let _ = writeln!(
-            w,
-            "    oifname != \"{b}\" ip saddr {net}/{prefix} ip daddr != {net}/{prefix} masquerade",
-            b = r.bridge
-        );
-    }
-    // A forwarded connection from the host, or from a VPS (to its own or a
-    // neighbour's forward), to a VPS on the bridge must come back through
-    // the host: the source becomes the bridge address.
-    if let Some((net, prefix)) = r.ipv4_subnet {
-        if !dnat.is_empty() {
+    for n in &r.networks {
+        if let (true, Some((net, prefix))) = (n.nat, n.ipv4_subnet) {
+            let _ = writeln!(
+                w,
+                "    oifname != \"{b}\" ip saddr {net}/{prefix} ip daddr != {net}/{prefix} masquerade",
+                b = n.bridge
+            );
+        }
+        // A forwarded connection from the host, or from a VPS (to its own
+        // or a neighbour's forward), to a VPS on the bridge must come back
+        // through the host: the source becomes the bridge address.
+        if let (Some((net, prefix)), false) = (n.ipv4_subnet, dnat.is_empty()) {
             let _ = writeln!(
                 w,
                 "    oifname \"{b}\" ip daddr {net}/{prefix} ct status dnat fib saddr type local masquerade",
-                b = r.bridge
+                b = n.bridge
             );
             let _ = writeln!(
                 w,
                 "    oifname \"{b}\" ip saddr {net}/{prefix} ip daddr {net}/{prefix} ct status dnat masquerade",
-                b = r.bridge
+                b = n.bridge
             );
         }
     }
     let _ = writeln!(w, "  }}");
+    let bridges = bridge_set(r);
     // Routed traffic from VPSes: never to link-local addresses beyond the
     // host (a cloud's instance metadata service at 169.254.169.254 would
-    // hand out the host's credentials), and with isolation never back onto
-    // the bridge through the gateway, unless it is a port forward.
+    // hand out the host's credentials); never from one network to another,
+    // and with isolation never back onto its bridge through the gateway,
+    // unless it is a port forward.
     let _ = writeln!(
         w,
         "  chain route_filter {{\n    type filter hook forward priority filter - 1; policy accept;"
     );
-    let _ = writeln!(w, "    iifname \"{}\" ip daddr 169.254.0.0/16 drop", r.bridge);
-    if r.isolated {
-        let _ = writeln!(
-            w,
-            "    iifname \"{b}\" oifname \"{b}\" ct status dnat accept\n    iifname \"{b}\" oifname \"{b}\" drop",
-            b = r.bridge
-        );
+    if !r.networks.is_empty() {
+        let _ = writeln!(w, "    iifname {bridges} ip daddr 169.254.0.0/16 drop");
+    }
+    for n in &r.networks {
+        let others: Vec<String> = r
+            .networks
+            .iter()
+            .filter(|o| o.bridge != n.bridge || n.isolated)
+            .map(|o| format!("\"{}\"", o.bridge))
+            .collect();
+        if !others.is_empty() {
+            let others = format!("{{ {} }}", others.join(", "));
+            let _ = writeln!(
+                w,
+                "    iifname \"{b}\" oifname {others} ct status dnat accept\n    iifname \"{b}\" oifname {others} drop",
+                b = n.bridge
+            );
+        }
     }
     let _ = writeln!(w, "  }}");
     render_firewalls(w, r);
@@ -254,14 +277,19 @@ pub fn render(r: &Ruleset) -> String {
         }
         let _ = writeln!(w, "  }}");
     }
-    if r.isolated {
-        let _ = writeln!(w, "  set isolated_ports {{\n    type ifname");
-        if !r.vpses.is_empty() {
-            let ports: Vec<String> = r.vpses.iter().map(|v| format!("\"{}\"", v.host_if)).collect();
-            let _ = writeln!(w, "    elements = {{ {} }}", ports.join(", "));
-        }
-        let _ = writeln!(w, "  }}");
+    // The ports of VPSes on isolated networks (frames between two ports
+    // of one bridge only: different networks are different bridges).
+    let _ = writeln!(w, "  set isolated_ports {{\n    type ifname");
+    let isolated: Vec<String> = r
+        .vpses
+        .iter()
+        .filter(|v| v.isolated)
+        .map(|v| format!("\"{}\"", v.host_if))
+        .collect();
+    if !isolated.is_empty() {
+        let _ = writeln!(w, "    elements = {{ {} }}", isolated.join(", "));
     }
+    let _ = writeln!(w, "  }}");
     let _ = writeln!(
         w,
         "  chain prerouting {{\n    type filter hook prerouting priority -200; policy accept;"
@@ -275,9 +303,7 @@ pub fn render(r: &Ruleset) -> String {
         w,
         "  chain forward {{\n    type filter hook forward priority 0; policy accept;"
     );
-    if r.isolated {
-        let _ = writeln!(w, "    iifname @isolated_ports oifname @isolated_ports drop");
-    }
+    let _ = writeln!(w, "    iifname @isolated_ports oifname @isolated_ports drop");
     // Frames to a VPS, forwarded from another port or sent by the host,
     // carry IP only to its own addresses: broadcast, multicast or a
     // foreign address in a frame sent to its MAC would slip past its
@@ -291,6 +317,12 @@ pub fn render(r: &Ruleset) -> String {
     let _ = writeln!(w, "    oifname vmap @to_ports\n  }}");
     let _ = writeln!(w, "}}");
     out
+}
+
+/// The bridges of croft's networks, as an nft set.
+fn bridge_set(r: &Ruleset) -> String {
+    let names: Vec<String> = r.networks.iter().map(|n| format!("\"{}\"", n.bridge)).collect();
+    format!("{{ {} }}", names.join(", "))
 }
 
 /// The chain every frame to VPS port `v.host_if` passes: IP only to the
@@ -376,7 +408,7 @@ fn render_port_chain(w: &mut String, v: &VpsRules) {
 /// VPS needs more than that (port forwards): then the whole ruleset is
 /// reloaded. Loading this on top of [`render`]'s rules gives the same
 /// rules as rendering them with the VPS included.
-pub fn render_added_port(isolated: bool, v: &VpsRules) -> Option<String> {
+pub fn render_added_port(v: &VpsRules) -> Option<String> {
     if !v.forwards.is_empty() {
         return None;
     }
@@ -406,7 +438,7 @@ pub fn render_added_port(isolated: bool, v: &VpsRules) -> Option<String> {
             "add element bridge croft {map} {{ \"{port}\" : jump {chain}_{port} }}"
         );
     }
-    if isolated {
+    if v.isolated {
         let _ = writeln!(w, "add element bridge croft isolated_ports {{ \"{port}\" }}");
     }
     for inbound in [true, false] {
@@ -435,13 +467,13 @@ pub fn render_added_port(isolated: bool, v: &VpsRules) -> Option<String> {
 /// The reverse of [`render_added_port`]: a deleted VPS's port leaves the
 /// maps and sets, then its chains go. Only for a VPS that had no forwards,
 /// whose rules are nothing else.
-pub fn render_removed_port(isolated: bool, v: &VpsRules) -> String {
+pub fn render_removed_port(v: &VpsRules) -> String {
     let mut out = String::new();
     let w = &mut out;
     let port = &v.host_if;
     let _ = writeln!(w, "delete element bridge croft ports {{ \"{port}\" }}");
     let _ = writeln!(w, "delete element bridge croft to_ports {{ \"{port}\" }}");
-    if isolated {
+    if v.isolated {
         let _ = writeln!(w, "delete element bridge croft isolated_ports {{ \"{port}\" }}");
     }
     let _ = writeln!(w, "delete chain bridge croft from_{port}");
@@ -531,8 +563,8 @@ fn render_firewalls(w: &mut String, r: &Ruleset) {
         w,
         "  chain filter_forward {{\n    type filter hook forward priority filter; policy accept;"
     );
-    if !r.blocked_egress.is_empty() {
-        let _ = writeln!(w, "    iifname \"{}\" jump provider_egress", r.bridge);
+    if !r.blocked_egress.is_empty() && !r.networks.is_empty() {
+        let _ = writeln!(w, "    iifname {} jump provider_egress", bridge_set(r));
     }
     let _ = writeln!(
         w,
@@ -548,9 +580,12 @@ fn render_firewalls(w: &mut String, r: &Ruleset) {
     // to what the host opened, and what the admin opens.
     let _ = writeln!(
         w,
-        "  chain host_input {{\n    type filter hook input priority filter; policy accept;\n    iifname \"{}\" jump from_vpses\n  }}",
-        r.bridge
+        "  chain host_input {{\n    type filter hook input priority filter; policy accept;"
     );
+    if !r.networks.is_empty() {
+        let _ = writeln!(w, "    iifname {} jump from_vpses", bridge_set(r));
+    }
+    let _ = writeln!(w, "  }}");
     let _ = writeln!(
         w,
         "  chain from_vpses {{\n    ct state established,related accept\n    meta l4proto {{ icmp, ipv6-icmp }} accept"
@@ -742,10 +777,12 @@ mod tests {
 
     fn sample() -> Ruleset {
         Ruleset {
-            bridge: "croftbr0".into(),
-            ipv4_subnet: Some(("10.87.0.0".parse().unwrap(), 24)),
-            nat: true,
-            isolated: true,
+            networks: vec![NetworkRules {
+                bridge: "croftbr0".into(),
+                ipv4_subnet: Some(("10.87.0.0".parse().unwrap(), 24)),
+                nat: true,
+                isolated: true,
+            }],
             host_services: vec![Service {
                 protocol: "udp".into(),
                 ports: (53, 53),
@@ -756,6 +793,7 @@ mod tests {
             }],
             vpses: vec![VpsRules {
                 host_if: "crv1".into(),
+                isolated: true,
                 mac: [0x0e, 0xcf, 0, 0, 0, 1],
                 ipv4: Some("10.87.0.2".parse().unwrap()),
                 ipv6: Some("fd63::2".parse().unwrap()),
@@ -814,23 +852,24 @@ mod tests {
         assert!(text.contains("set isolated_ports {\n    type ifname\n    elements = { \"crv1\" }"));
         assert!(text.contains("iifname @isolated_ports oifname @isolated_ports drop"));
         let mut open = sample();
-        open.nat = false;
-        open.isolated = false;
+        open.networks[0].nat = false;
+        open.networks[0].isolated = false;
+        open.vpses[0].isolated = false;
         let text = render(&open);
         assert!(!text.contains("masquerade\n") || !text.contains("ip daddr != 10.87.0.0/24"));
-        assert!(!text.contains("isolated_ports"));
+        assert!(
+            text.contains("set isolated_ports {\n    type ifname\n  }"),
+            "{text}"
+        );
+        assert!(!text.contains("oifname { \"croftbr0\" } drop"), "{text}");
     }
 
     #[test]
     fn an_added_port_carries_the_same_chain_as_a_full_render() {
         let mut r = sample();
-        assert_eq!(
-            render_added_port(true, &r.vpses[0]),
-            None,
-            "forwards need a full load"
-        );
+        assert_eq!(render_added_port(&r.vpses[0]), None, "forwards need a full load");
         r.vpses[0].forwards.clear();
-        let added = render_added_port(true, &r.vpses[0]).unwrap();
+        let added = render_added_port(&r.vpses[0]).unwrap();
         let full = render(&r);
         for (chain, least) in [("from_crv1", 5), ("to_crv1", 4)] {
             let head = format!("  chain {chain} {{\n");
@@ -850,10 +889,10 @@ mod tests {
         assert!(added.contains("add element bridge croft ports { \"crv1\" : jump from_crv1 }"));
         assert!(added.contains("add element bridge croft to_ports { \"crv1\" : jump to_crv1 }"));
         assert!(added.contains("add element bridge croft isolated_ports { \"crv1\" }"));
-        assert!(!render_added_port(false, &r.vpses[0])
-            .unwrap()
-            .contains("isolated_ports"));
-        let removed = render_removed_port(true, &r.vpses[0]);
+        let mut open = r.vpses[0].clone();
+        open.isolated = false;
+        assert!(!render_added_port(&open).unwrap().contains("isolated_ports"));
+        let removed = render_removed_port(&r.vpses[0]);
         assert!(removed.starts_with(
             "delete element bridge croft ports { \"crv1\" }\n\
              delete element bridge croft to_ports { \"crv1\" }\n\
@@ -871,7 +910,7 @@ mod tests {
         assert!(full.contains("elements = { 10.87.0.2 : jump in_crv1 }"));
         assert!(!added.contains("provider_exempt"), "not exempt");
         r.vpses[0].provider_exempt = true;
-        let added = render_added_port(true, &r.vpses[0]).unwrap();
+        let added = render_added_port(&r.vpses[0]).unwrap();
         assert!(added.contains("add element inet croft provider_exempt4 { 10.87.0.2 }"));
         assert!(
             render(&r).contains("set provider_exempt4 {\n    type ipv4_addr\n    elements = { 10.87.0.2 }")
@@ -954,10 +993,10 @@ mod tests {
         assert!(text.contains("elements = { 10.87.0.2 : jump in_crv1 }"));
         assert!(text.contains("elements = { fd63::2 : jump out_crv1, fe80::ccf:ff:fe00:1 : jump out_crv1 }"));
         // The provider's rules, for traffic from the bridge.
-        assert!(text.contains("iifname \"croftbr0\" jump provider_egress"));
+        assert!(text.contains("iifname { \"croftbr0\" } jump provider_egress"));
         assert!(chain("provider_egress").ends_with("    tcp dport 25 drop\n"));
         // Host protection: ICMP and the services opened, nothing else.
-        assert!(text.contains("iifname \"croftbr0\" jump from_vpses"));
+        assert!(text.contains("iifname { \"croftbr0\" } jump from_vpses"));
         assert_eq!(
             chain("from_vpses"),
             "    ct state established,related accept\n\
@@ -970,5 +1009,28 @@ mod tests {
         assert!(update.starts_with("flush chain inet croft in_crv1\n"));
         assert!(update.contains("add rule inet croft out_crv1 tcp dport 25 drop\n"));
         assert_eq!(update.lines().filter(|l| l.starts_with("add rule")).count(), 9);
+    }
+
+    #[test]
+    fn networks_are_kept_apart_and_each_masquerades_its_own_subnet() {
+        let mut r = sample();
+        r.networks[0].isolated = false;
+        r.networks.push(NetworkRules {
+            bridge: "croftbr1".into(),
+            ipv4_subnet: Some(("10.88.0.0".parse().unwrap(), 24)),
+            nat: true,
+            isolated: false,
+        });
+        let text = render(&r);
+        assert!(text
+            .contains("oifname != \"croftbr1\" ip saddr 10.88.0.0/24 ip daddr != 10.88.0.0/24 masquerade"));
+        assert!(text
+            .contains("oifname != \"croftbr0\" ip saddr 10.87.0.0/24 ip daddr != 10.87.0.0/24 masquerade"));
+        assert!(text.contains(
+            "iifname \"croftbr0\" oifname { \"croftbr1\" } ct status dnat accept\n    iifname \"croftbr0\" oifname { \"croftbr1\" } drop"
+        ));
+        assert!(text.contains("iifname \"croftbr1\" oifname { \"croftbr0\" } drop"));
+        assert!(text.contains("iifname { \"croftbr0\", \"croftbr1\" } jump from_vpses"));
+        assert!(text.contains("iifname { \"croftbr0\", \"croftbr1\" } ip daddr 169.254.0.0/16 drop"));
     }
 }

@@ -102,6 +102,8 @@ pub enum Action {
     ImageChange,
     /// See the host's storage pools and networks.
     HostRead,
+    /// Create and delete networks.
+    NetworkManage,
     /// See a tenant.
     TenantRead,
     /// Create and delete tenants, list them all.
@@ -179,6 +181,12 @@ const POLICY: &[Rule] = &[
         what: "see the host's pools and networks",
     },
     Rule {
+        action: Action::NetworkManage,
+        roles: &[Admin],
+        tenant_scoped: false,
+        what: "create or delete networks",
+    },
+    Rule {
         action: Action::TenantRead,
         roles: &[Admin, Owner, Viewer],
         tenant_scoped: true,
@@ -251,6 +259,7 @@ impl Action {
                 | Action::TokenManage
                 | Action::PlanManage
                 | Action::Enroll
+                | Action::NetworkManage
         )
     }
 
@@ -373,6 +382,7 @@ mod tests {
             Action::ImageChange,
             Action::TenantManage,
             Action::HostRead,
+            Action::NetworkManage,
             Action::VpsHost,
             Action::PlanManage,
         ] {

@@ -3,7 +3,7 @@
 use super::guard::Scope;
 use super::routes::Routes;
 use super::{parse_segment, ApiError, ApiJson, ApiQuery, ApiResult, AppState};
-use crate::auth::Action::{HostRead, VpsChange, VpsRead};
+use crate::auth::Action::{HostRead, NetworkManage, VpsChange, VpsRead};
 use crate::auth::Caller;
 use crate::service::VpsName;
 use crate::store::RuleEdit;
@@ -38,7 +38,9 @@ pub(super) fn routes(r: Routes) -> Routes {
             remove_rule,
         )
         .get("/1.0/networks", HostRead, list_networks)
+        .post("/1.0/networks", NetworkManage, create_network)
         .get("/1.0/networks/{name}", HostRead, network_info)
+        .delete("/1.0/networks/{name}", NetworkManage, delete_network)
 }
 
 #[utoipa::path(
@@ -237,4 +239,36 @@ pub(super) async fn list_networks(State(s): State<AppState>) -> ApiResult<Respon
 )]
 pub(super) async fn network_info(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     Ok(Json(s.network.network_info(&name).await?).into_response())
+}
+
+/// A network of its own beside the default one: a bridge with its
+/// subnets, masqueraded out, kept apart from the other networks.
+#[utoipa::path(
+    post,
+    path = "/1.0/networks",
+    tag = "network",
+    request_body = croft_api::NetworkCreate,
+    responses((status = 201, description = "The new network", body = croft_api::Network))
+)]
+pub(super) async fn create_network(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<croft_api::NetworkCreate>,
+) -> ApiResult<Response> {
+    Ok((StatusCode::CREATED, Json(s.network.create_network(req).await?)).into_response())
+}
+
+/// Delete a network no VPS is on (409 naming those that are), with its
+/// bridge.
+#[utoipa::path(
+    delete,
+    path = "/1.0/networks/{name}",
+    tag = "network",
+    responses((status = 204, description = "Deleted"))
+)]
+pub(super) async fn delete_network(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    s.network.delete_network(&name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

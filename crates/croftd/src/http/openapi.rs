@@ -57,6 +57,8 @@ use utoipa::OpenApi;
         super::groups::attach,
         super::groups::detach,
         super::network::network_info,
+        super::network::create_network,
+        super::network::delete_network,
         super::images::list,
         super::images::import,
         super::images::build,

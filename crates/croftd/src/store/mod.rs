@@ -189,6 +189,20 @@ pub struct RuleRecord {
     pub rule: FirewallRule,
 }
 
+/// A network made through the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkRecord {
+    pub name: String,
+    /// `nat`.
+    pub kind: String,
+    pub bridge: String,
+    /// The gateway and prefix, `10.88.0.1/24`.
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+    pub nat: bool,
+    pub isolated: bool,
+}
+
 /// A security group as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupRecord {
@@ -319,6 +333,16 @@ pub trait Store: AccessStore + Send + Sync + 'static {
     async fn edit_firewall_rules(&self, instance: &str, edit: &RuleEdit) -> Result<Vec<FirewallRule>>;
     /// Make `instance`'s rules exactly `rules` (a rollback of an edit).
     async fn set_firewall_rules(&self, instance: &str, rules: &[FirewallRule]) -> Result<()>;
+
+    // --- Networks ---
+    /// The networks made through the API (not the default one), by name.
+    async fn networks(&self) -> Result<Vec<NetworkRecord>>;
+    /// A name or bridge in use is [`StoreError::Taken`].
+    async fn create_network(&self, network: &NetworkRecord) -> Result<()>;
+    /// Delete a network no VPS is on: one in use is
+    /// [`StoreError::InUse`] (naming the VPS keys), an unknown one
+    /// [`StoreError::Missing`].
+    async fn delete_network(&self, name: &str) -> Result<()>;
 
     // --- Security groups ---
     /// The groups of `tenant` (of all tenants if `None`), by name.

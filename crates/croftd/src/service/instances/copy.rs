@@ -33,8 +33,18 @@ impl InstanceService {
         // tenant could otherwise copy an exemption to any number of VPSes.
         let mut settings = source.settings.raw.clone();
         settings.retain(|key, _| !croft_api::config::ADMIN_KEYS.contains(&key.as_str()));
+        // On the source's network.
+        let addresses = crate::service::network::AddressRequest {
+            network: self
+                .store
+                .nic(&source.key)
+                .await?
+                .map(|n| n.network)
+                .unwrap_or_default(),
+            ..Default::default()
+        };
         let copy = self
-            .create_record(src.tenant, dst, &source.image, settings, Default::default(), keys)
+            .create_record(src.tenant, dst, &source.image, settings, addresses, keys)
             .await?;
         let dst_lock = self.lock_for(&copy.key);
         let _dst_guard = dst_lock.lock().await;

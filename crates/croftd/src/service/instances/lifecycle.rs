@@ -36,9 +36,13 @@ impl InstanceService {
         config.extend(req.config.clone());
         let settings = Settings::parse(config).map_err(|e| ServiceError::invalid(&e))?;
         self.check_disk_limit(&settings.parsed)?;
-        let addresses = self
+        let network = req
             .network
-            .check_address_request(req.ipv4.as_deref(), req.ipv6.as_deref())?;
+            .as_deref()
+            .unwrap_or(crate::service::network::ipam::DEFAULT_NETWORK);
+        let addresses =
+            self.network
+                .check_address_request(network, req.ipv4.as_deref(), req.ipv6.as_deref())?;
         for key in &req.ssh_keys {
             if croft_api::parse_ssh_keys(key)
                 .map_err(|e| ServiceError::invalid(&e))?

@@ -259,10 +259,15 @@ pub fn parse_subnet(key: &'static str, text: &str, v4: bool) -> Result<Option<Su
     Ok(Some(subnet))
 }
 
+/// The name of the network of croftd's configuration's `[network]`.
+pub const DEFAULT_NETWORK: &str = "default";
+
 /// A validated network: what croftd sets up at start.
 #[derive(Debug, Clone)]
 pub struct Network {
     pub name: String,
+    /// `nat`: its own bridge and subnets, masqueraded out.
+    pub kind: String,
     pub bridge: String,
     pub ipv4: Option<Subnet>,
     pub ipv6: Option<Subnet>,
@@ -271,22 +276,28 @@ pub struct Network {
     pub dns: Vec<IpAddr>,
 }
 
+/// Check a bridge name: 1 to 15 letters, digits, `-` or `_`.
+fn check_bridge(bridge: &str) -> Result<(), NetworkError> {
+    if bridge.is_empty()
+        || bridge.len() > 15
+        || !bridge
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(NetworkError::Config {
+            key: "bridge",
+            why: format!("{bridge:?} (1 to 15 letters, digits, - or _)"),
+        });
+    }
+    Ok(())
+}
+
 impl Network {
     pub fn from_config(cfg: &NetworkConfig) -> Result<Network, NetworkError> {
-        if cfg.bridge.is_empty()
-            || cfg.bridge.len() > 15
-            || !cfg
-                .bridge
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(NetworkError::Config {
-                key: "bridge",
-                why: format!("{:?} (1 to 15 letters, digits, - or _)", cfg.bridge),
-            });
-        }
+        check_bridge(&cfg.bridge)?;
         Ok(Network {
-            name: "default".into(),
+            name: DEFAULT_NETWORK.into(),
+            kind: "nat".into(),
             bridge: cfg.bridge.clone(),
             ipv4: parse_subnet("ipv4", &cfg.ipv4, true)?,
             ipv6: parse_subnet("ipv6", &cfg.ipv6, false)?,
@@ -297,6 +308,46 @@ impl Network {
                 .clone()
                 .unwrap_or_else(croft_host::rootfs::host_nameservers),
         })
+    }
+
+    /// A network made through the API, as stored (its name servers are
+    /// the default network's).
+    pub fn from_record(r: &crate::store::NetworkRecord, dns: Vec<IpAddr>) -> Result<Network, NetworkError> {
+        check_bridge(&r.bridge)?;
+        if r.kind != "nat" {
+            return Err(NetworkError::Config {
+                key: "kind",
+                why: format!("{:?} (croft makes nat networks)", r.kind),
+            });
+        }
+        let ipv4 = parse_subnet("ipv4", r.ipv4.as_deref().unwrap_or(""), true)?;
+        let ipv6 = parse_subnet("ipv6", r.ipv6.as_deref().unwrap_or(""), false)?;
+        if ipv4.is_none() && ipv6.is_none() {
+            return Err(NetworkError::Config {
+                key: "ipv4",
+                why: "a network needs an IPv4 or an IPv6 subnet".into(),
+            });
+        }
+        Ok(Network {
+            name: r.name.clone(),
+            kind: r.kind.clone(),
+            bridge: r.bridge.clone(),
+            ipv4,
+            ipv6,
+            nat: r.nat,
+            isolated: r.isolated,
+            dns,
+        })
+    }
+
+    /// The first subnet of `self` that overlaps one of `other`'s.
+    pub fn overlap(&self, other: &Network) -> Option<(Subnet, Subnet)> {
+        [(self.ipv4, other.ipv4), (self.ipv6, other.ipv6)]
+            .into_iter()
+            .find_map(|pair| match pair {
+                (Some(a), Some(b)) if a.contains(b.network()) || b.contains(a.network()) => Some((a, b)),
+                _ => None,
+            })
     }
 }
 

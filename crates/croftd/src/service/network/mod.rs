@@ -16,7 +16,7 @@ use croft_api::config::InstanceConfig;
 use croft_host::net::{nft, NetError, NicSpec};
 pub use host::{KernelNet, NetHost, SimNet};
 use ipam::{host_if, new_mac, Network, NetworkConfig, NetworkError};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,9 +43,11 @@ fn vps_rules(
     rules: &[RuleRecord],
     groups: &[GroupRecord],
     settings: &InstanceConfig,
+    isolated: bool,
 ) -> Result<nft::VpsRules> {
     Ok(nft::VpsRules {
         host_if: nic.host_if.clone(),
+        isolated,
         mac: croft_host::net::parse_mac(&nic.mac).map_err(net_err("read a stored MAC"))?,
         ipv4: nic.ipv4.as_deref().and_then(|a| a.parse().ok()),
         ipv6: nic.ipv6.as_deref().and_then(|a| a.parse().ok()),
@@ -133,8 +135,10 @@ fn services(key: &'static str, texts: &[String]) -> Result<Vec<nft::Service>, Ne
 
 /// Addresses a launch asks for, checked against the network before
 /// anything is created.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct AddressRequest {
+    /// The network's name (empty: the default network).
+    pub network: String,
     pub ipv4: Option<IpAddr>,
     pub ipv6: Option<IpAddr>,
 }
@@ -142,8 +146,11 @@ pub struct AddressRequest {
 pub struct NetworkService {
     store: Arc<dyn Store>,
     host: Arc<dyn NetHost>,
-    /// The network VPSes join; `None` when networking is off.
-    network: Option<Network>,
+    /// Whether VPSes get a network at all (`[network] enabled`).
+    enabled: bool,
+    /// The networks VPSes join, by name: `default` (croftd's
+    /// configuration's `[network]`) and those made through the API.
+    networks: std::sync::RwLock<BTreeMap<String, Network>>,
     reserved_ports: Vec<u16>,
     /// What VPSes may reach on the host (`[network] host_services`).
     host_services: Vec<nft::Service>,
@@ -178,7 +185,15 @@ impl NetworkService {
         Ok(NetworkService {
             store,
             host,
-            network: cfg.enabled.then(|| Network::from_config(cfg)).transpose()?,
+            enabled: cfg.enabled,
+            networks: std::sync::RwLock::new(
+                cfg.enabled
+                    .then(|| Network::from_config(cfg))
+                    .transpose()?
+                    .map(|n| (n.name.clone(), n))
+                    .into_iter()
+                    .collect(),
+            ),
             reserved_ports: cfg.reserved_ports.iter().copied().chain(api_port).collect(),
             host_services: services("host_services", &cfg.host_services)?,
             blocked_egress: services("blocked_egress", &cfg.blocked_egress)?,
@@ -199,28 +214,73 @@ impl NetworkService {
         Ok(crate::blocking(move || f(host.as_ref())).await?)
     }
 
-    /// Bring up the bridge and load the rules: at every croftd start.
-    pub async fn setup(&self) -> Result<()> {
-        let Some(net) = self.network.clone() else {
-            return Ok(());
-        };
+    /// The network named `name`, if there is one.
+    pub fn network_named(&self, name: &str) -> Option<Network> {
+        self.networks
+            .read()
+            .expect("networks poisoned")
+            .get(name)
+            .cloned()
+    }
+
+    /// Every network, by name.
+    fn all_networks(&self) -> Vec<Network> {
+        self.networks
+            .read()
+            .expect("networks poisoned")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Make sure network `net`'s bridge is up with its gateways; whether
+    /// the host passes bridged traffic through the IP hooks.
+    async fn bring_up(&self, net: &Network) -> Result<bool> {
         let addresses: Vec<(IpAddr, u8)> = [net.ipv4, net.ipv6]
             .into_iter()
             .flatten()
             .map(|s| (s.gateway, s.prefix))
             .collect();
         let bridge = net.bridge.clone();
-        let capable = self
-            .on_host(move |h| h.ensure_bridge(&bridge, &addresses))
+        self.on_host(move |h| h.ensure_bridge(&bridge, &addresses))
             .await?
-            .map_err(net_err("set up the network bridge"))?;
+            .map_err(net_err("set up the network bridge"))
+    }
+
+    /// Bring up every network's bridge and load the rules: at every
+    /// croftd start.
+    pub async fn setup(&self) -> Result<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let dns = self
+            .network_named(ipam::DEFAULT_NETWORK)
+            .map(|n| n.dns)
+            .unwrap_or_default();
+        for record in self.store.networks().await? {
+            let net = Network::from_record(&record, dns.clone()).map_err(|e| {
+                ServiceError::host("read the stored networks", std::io::Error::other(e.to_string()))
+            })?;
+            self.networks
+                .write()
+                .expect("networks poisoned")
+                .insert(net.name.clone(), net);
+        }
+        let mut capable = true;
+        for net in self.all_networks() {
+            capable &= self.bring_up(&net).await?;
+        }
         self.firewall_capable.store(capable, Ordering::Relaxed);
         if !capable {
             tracing::warn!("no br_netfilter on this host: per-VPS firewalls are refused");
         }
         self.apply_rules().await?;
         self.remove_stray_links().await?;
-        info!(bridge = %net.bridge, host = self.host.kind(), "network up");
+        info!(
+            networks = self.all_networks().len(),
+            host = self.host.kind(),
+            "network up"
+        );
         Ok(())
     }
 
@@ -229,9 +289,11 @@ impl NetworkService {
     /// ([`Self::load_rules_for`]); everything else that changes rules
     /// calls this at once.
     pub async fn apply_rules(&self) -> Result<()> {
-        let Some(net) = self.network.clone() else {
+        if !self.enabled {
             return Ok(());
-        };
+        }
+        let networks = self.all_networks();
+        let isolated: HashMap<&str, bool> = networks.iter().map(|n| (n.name.as_str(), n.isolated)).collect();
         let mut loaded = self.rules_loaded.lock().await;
         let nics = self.store.nics().await?;
         let forwards = self.store.forwards().await?;
@@ -247,16 +309,24 @@ impl NetworkService {
         let vpses = nics
             .iter()
             .filter_map(|n| Some((n, settings.get(&n.instance)?)))
-            .map(|(n, settings)| vps_rules(n, &forwards, &rules, &groups, settings))
+            .map(|(n, settings)| {
+                let isolated = isolated.get(n.network.as_str()).copied().unwrap_or(false);
+                vps_rules(n, &forwards, &rules, &groups, settings, isolated)
+            })
             .collect::<Result<Vec<_>>>()?;
         let ruleset = nft::Ruleset {
-            bridge: net.bridge.clone(),
-            ipv4_subnet: net.ipv4.and_then(|s| match s.network() {
-                IpAddr::V4(a) => Some((a, s.prefix)),
-                IpAddr::V6(_) => None,
-            }),
-            nat: net.nat,
-            isolated: net.isolated,
+            networks: networks
+                .iter()
+                .map(|net| nft::NetworkRules {
+                    bridge: net.bridge.clone(),
+                    ipv4_subnet: net.ipv4.and_then(|s| match s.network() {
+                        IpAddr::V4(a) => Some((a, s.prefix)),
+                        IpAddr::V6(_) => None,
+                    }),
+                    nat: net.nat,
+                    isolated: net.isolated,
+                })
+                .collect(),
             host_services: self.host_services.clone(),
             blocked_egress: self.blocked_egress.clone(),
             vpses,
@@ -279,9 +349,9 @@ impl NetworkService {
     /// instead of reloading every VPS's rules, and the ports of concurrent
     /// launches are added together in one `nft` run.
     pub async fn load_rules_for(&self, name: &str) -> Result<()> {
-        let Some(net) = self.network.clone() else {
+        if !self.enabled {
             return Ok(());
-        };
+        }
         let Some(nic) = self.store.nic(name).await? else {
             return Ok(());
         };
@@ -292,7 +362,7 @@ impl NetworkService {
         let Some(vps) = self.rules_of(name).await? else {
             return Ok(());
         };
-        if let Some(text) = nft::render_added_port(net.isolated, &vps) {
+        if let Some(text) = nft::render_added_port(&vps) {
             self.rules_queue
                 .lock()
                 .expect("rules queue")
@@ -361,7 +431,7 @@ impl NetworkService {
 
     /// Refuse a firewall the host cannot enforce between VPSes.
     pub fn require_firewall(&self) -> Result<()> {
-        if self.network.is_none() {
+        if !self.enabled {
             return Err(ServiceError::Invalid("networking is off".into()));
         }
         if !self.firewall_capable.load(Ordering::Relaxed) {
@@ -376,14 +446,28 @@ impl NetworkService {
 
     /// Parse and check the addresses a launch asks for (400 before anything
     /// is created).
-    pub fn check_address_request(&self, ipv4: Option<&str>, ipv6: Option<&str>) -> Result<AddressRequest> {
+    pub fn check_address_request(
+        &self,
+        network: &str,
+        ipv4: Option<&str>,
+        ipv6: Option<&str>,
+    ) -> Result<AddressRequest> {
         let mut req = AddressRequest::default();
+        if !self.enabled {
+            if ipv4.is_some() || ipv6.is_some() {
+                return Err(ServiceError::Invalid(
+                    "networking is off; no address can be given".into(),
+                ));
+            }
+            return Ok(req);
+        }
+        let net = self
+            .network_named(network)
+            .ok_or_else(|| ServiceError::NotFound(format!("network {network}")))?;
+        req.network = net.name.clone();
         for (text, v4) in [(ipv4, true), (ipv6, false)] {
             let Some(text) = text else { continue };
             let family = if v4 { "IPv4" } else { "IPv6" };
-            let net = self.network.as_ref().ok_or_else(|| {
-                ServiceError::Invalid(format!("networking is off; no {family} address can be given"))
-            })?;
             let addr: IpAddr = text
                 .parse()
                 .ok()
@@ -416,12 +500,21 @@ impl NetworkService {
         uid_base: u32,
         req: AddressRequest,
     ) -> Result<Option<NicRecord>> {
-        let Some(net) = self.network.clone() else {
+        if !self.enabled {
             return Ok(None);
+        }
+        let network = if req.network.is_empty() {
+            ipam::DEFAULT_NETWORK
+        } else {
+            req.network.as_str()
         };
+        let net = self
+            .network_named(network)
+            .ok_or_else(|| ServiceError::NotFound(format!("network {network}")))?;
         let nics = self.store.nics().await?;
         let used = |pick: fn(&NicRecord) -> Option<&String>| -> HashSet<IpAddr> {
             nics.iter()
+                .filter(|n| n.network == net.name)
                 .filter_map(|n| pick(n).and_then(|a| a.parse().ok()))
                 .collect()
         };
@@ -453,7 +546,10 @@ impl NetworkService {
     /// What the backend needs to make the VPS's interface, with the
     /// bandwidth limits of its configuration.
     pub async fn nic_spec(&self, vps: &InstanceRecord) -> Result<Option<NicSpec>> {
-        let (Some(net), Some(nic)) = (self.network.as_ref(), self.store.nic(&vps.key).await?) else {
+        let Some(nic) = self.store.nic(&vps.key).await? else {
+            return Ok(None);
+        };
+        let Some(net) = self.network_named(&nic.network) else {
             return Ok(None);
         };
         let mut addresses = Vec::new();
@@ -478,7 +574,10 @@ impl NetworkService {
     /// The addresses and name servers a VPS's /etc/hosts and
     /// /etc/resolv.conf get; `None` without an interface.
     pub async fn network_files(&self, name: &str) -> Result<Option<crate::backend::NetworkFiles>> {
-        let (Some(net), Some(nic)) = (self.network.as_ref(), self.store.nic(name).await?) else {
+        let Some(nic) = self.store.nic(name).await? else {
+            return Ok(None);
+        };
+        let Some(net) = self.network_named(&nic.network) else {
             return Ok(None);
         };
         Ok(Some(crate::backend::NetworkFiles {
@@ -534,7 +633,8 @@ impl NetworkService {
         let rules = self.store.firewall_rules().await?;
         let groups = self.store.firewall_groups(None).await?;
         let settings = super::by_key(self.store.as_ref(), name).await?.settings.parsed;
-        vps_rules(&nic, &forwards, &rules, &groups, &settings).map(Some)
+        let isolated = self.network_named(&nic.network).is_some_and(|n| n.isolated);
+        vps_rules(&nic, &forwards, &rules, &groups, &settings, isolated).map(Some)
     }
 
     /// What a VPS about to be forgotten leaves to remove from the host:
@@ -557,12 +657,12 @@ impl NetworkService {
                 .map_err(net_err("remove the VPS's veth"))?;
         }
         let own_only = left.rules.filter(|v| v.forwards.is_empty());
-        if let (Some(net), Some(vps)) = (self.network.clone(), own_only) {
+        if let (true, Some(vps)) = (self.enabled, own_only) {
             let mut loaded = self.rules_loaded.lock().await;
             if !loaded.contains(&vps.host_if) {
                 return Ok(()); // never loaded since croftd started: nothing to remove
             }
-            let text = nft::render_removed_port(net.isolated, &vps);
+            let text = nft::render_removed_port(&vps);
             let host_if = vps.host_if;
             match self.on_host(move |h| h.apply_rules(&text)).await? {
                 Ok(()) => {
@@ -767,7 +867,7 @@ impl NetworkService {
     /// one transaction: their chains only when all are loaded, else
     /// everything.
     pub async fn reload_firewalls(&self, names: &[String]) -> Result<()> {
-        if self.network.is_none() {
+        if !self.enabled {
             return Ok(());
         }
         let mut vpses = Vec::new();
@@ -791,9 +891,6 @@ impl NetworkService {
     }
 
     pub async fn networks(&self) -> Result<Vec<croft_api::Network>> {
-        let Some(net) = self.network.as_ref() else {
-            return Ok(Vec::new());
-        };
         // Leases name VPSes as `tenant/name` outside the default tenant.
         let names: std::collections::HashMap<String, String> = self
             .store
@@ -809,29 +906,158 @@ impl NetworkService {
                 (i.key, shown)
             })
             .collect();
-        let leases = self
-            .store
-            .nics()
-            .await?
+        let nics = self.store.nics().await?;
+        Ok(self
+            .all_networks()
             .into_iter()
-            .filter(|n| n.network == net.name)
-            .map(|n| croft_api::Lease {
-                instance: names.get(&n.instance).cloned().unwrap_or(n.instance),
-                mac: n.mac,
-                ipv4: n.ipv4,
-                ipv6: n.ipv6,
+            .map(|net| croft_api::Network {
+                leases: nics
+                    .iter()
+                    .filter(|n| n.network == net.name)
+                    .map(|n| croft_api::Lease {
+                        instance: names.get(&n.instance).cloned().unwrap_or(n.instance.clone()),
+                        mac: n.mac.clone(),
+                        ipv4: n.ipv4.clone(),
+                        ipv6: n.ipv6.clone(),
+                    })
+                    .collect(),
+                kind: net.kind.clone(),
+                name: net.name,
+                bridge: net.bridge,
+                ipv4: net.ipv4.map(|s| format!("{}/{}", s.gateway, s.prefix)),
+                ipv6: net.ipv6.map(|s| format!("{}/{}", s.gateway, s.prefix)),
+                nat: net.nat,
+                isolated: net.isolated,
+                dns: net.dns.iter().map(|d| d.to_string()).collect(),
             })
-            .collect();
-        Ok(vec![croft_api::Network {
-            name: net.name.clone(),
-            bridge: net.bridge.clone(),
-            ipv4: net.ipv4.map(|s| format!("{}/{}", s.gateway, s.prefix)),
-            ipv6: net.ipv6.map(|s| format!("{}/{}", s.gateway, s.prefix)),
-            nat: net.nat,
-            isolated: net.isolated,
-            dns: net.dns.iter().map(|d| d.to_string()).collect(),
-            leases,
-        }])
+            .collect())
+    }
+
+    /// `croft network create`: a network of its own, its bridge up and
+    /// its rules loaded; nothing of it is left if any step fails.
+    pub async fn create_network(&self, req: croft_api::NetworkCreate) -> Result<croft_api::Network> {
+        if !self.enabled {
+            return Err(ServiceError::Invalid(
+                "networking is off ([network] enabled)".into(),
+            ));
+        }
+        croft_api::validate_name(&req.name).map_err(|e| ServiceError::invalid(&e))?;
+        let _allocating = self.allocating().await;
+        let networks = self.all_networks();
+        if networks.iter().any(|n| n.name == req.name) {
+            return Err(ServiceError::Conflict(format!(
+                "network {} already exists",
+                req.name
+            )));
+        }
+        let bridge = match req.bridge.clone() {
+            Some(bridge) => bridge,
+            None => (1..)
+                .map(|i| format!("croftbr{i}"))
+                .find(|b| networks.iter().all(|n| &n.bridge != b))
+                .expect("a free bridge name"),
+        };
+        if networks.iter().any(|n| n.bridge == bridge) {
+            return Err(ServiceError::Conflict(format!(
+                "bridge {bridge} is network {}'s",
+                networks
+                    .iter()
+                    .find(|n| n.bridge == bridge)
+                    .map(|n| n.name.as_str())
+                    .unwrap_or("")
+            )));
+        }
+        let record = crate::store::NetworkRecord {
+            name: req.name.clone(),
+            kind: req.kind.clone(),
+            bridge: bridge.clone(),
+            ipv4: req.ipv4.clone(),
+            ipv6: req.ipv6.clone(),
+            nat: req.nat,
+            isolated: req.isolated,
+        };
+        let dns = self
+            .network_named(ipam::DEFAULT_NETWORK)
+            .map(|n| n.dns)
+            .unwrap_or_default();
+        let net = Network::from_record(&record, dns)?;
+        if let Some(other) = networks.iter().find(|n| net.overlap(n).is_some()) {
+            let (mine, theirs) = net.overlap(other).expect("found overlapping");
+            return Err(ServiceError::Conflict(format!(
+                "{} overlaps network {}'s {}",
+                mine.cidr(),
+                other.name,
+                theirs.cidr()
+            )));
+        }
+        let existing = self
+            .on_host({
+                let bridge = bridge.clone();
+                move |h| h.links(&bridge)
+            })
+            .await?
+            .map_err(net_err("list network links"))?;
+        if existing.contains(&bridge) {
+            return Err(ServiceError::Conflict(format!(
+                "a link named {bridge} exists on the host already; choose another bridge name"
+            )));
+        }
+        self.store.create_network(&record).await.map_err(|e| match e {
+            StoreError::Taken(what) => ServiceError::Conflict(format!("{what} is already in use")),
+            e => e.into(),
+        })?;
+        self.networks
+            .write()
+            .expect("networks poisoned")
+            .insert(net.name.clone(), net.clone());
+        let made = async {
+            self.bring_up(&net).await?;
+            self.apply_rules().await
+        }
+        .await;
+        if let Err(e) = made {
+            self.forget_network(&net).await;
+            return Err(e);
+        }
+        info!(network = %net.name, bridge = %net.bridge, "network created");
+        self.network_info(&net.name).await
+    }
+
+    /// `croft network delete`: a network no VPS is on, with its bridge.
+    pub async fn delete_network(&self, name: &str) -> Result<()> {
+        if name == ipam::DEFAULT_NETWORK {
+            return Err(ServiceError::Invalid(
+                "the default network is croftd's configuration's [network]; it cannot be deleted".into(),
+            ));
+        }
+        let _allocating = self.allocating().await;
+        let net = self
+            .network_named(name)
+            .ok_or_else(|| ServiceError::NotFound(format!("network {name}")))?;
+        self.store.delete_network(name).await.map_err(|e| match e {
+            StoreError::InUse(what) => ServiceError::Conflict(what),
+            StoreError::Missing(what) => ServiceError::NotFound(what),
+            e => e.into(),
+        })?;
+        self.forget_network(&net).await;
+        info!(network = %name, "network deleted");
+        Ok(())
+    }
+
+    /// Take network `net` out of the map, the rules and the host.
+    async fn forget_network(&self, net: &Network) {
+        self.networks
+            .write()
+            .expect("networks poisoned")
+            .remove(&net.name);
+        let _ = self.store.delete_network(&net.name).await;
+        if let Err(e) = self.apply_rules().await {
+            tracing::warn!(network = %net.name, "reloading the rules without it: {}", crate::error_chain(&e));
+        }
+        let bridge = net.bridge.clone();
+        if let Err(e) = self.on_host(move |h| h.detach(&bridge)).await {
+            tracing::warn!(network = %net.name, "removing its bridge: {}", crate::error_chain(&e));
+        }
     }
 
     pub async fn network_info(&self, name: &str) -> Result<croft_api::Network> {

@@ -9,8 +9,8 @@ mod quota;
 mod trust;
 
 use super::{
-    ForwardRecord, GroupRecord, ImageRecord, ImageUpdate, InstanceRecord, NewInstance, NicRecord, Result,
-    RuleEdit, RuleRecord, Settings, SnapshotRecord, Store, StoreError, TrafficReading,
+    ForwardRecord, GroupRecord, ImageRecord, ImageUpdate, InstanceRecord, NetworkRecord, NewInstance,
+    NicRecord, Result, RuleEdit, RuleRecord, Settings, SnapshotRecord, Store, StoreError, TrafficReading,
 };
 use async_trait::async_trait;
 use croft_api::config::InstanceConfig;
@@ -111,6 +111,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         20,
         "forward ranges",
         include_str!("../../../migrations/0020_forward_ranges.sql"),
+    ),
+    (
+        21,
+        "networks",
+        include_str!("../../../migrations/0021_networks.sql"),
     ),
 ];
 
@@ -612,6 +617,76 @@ impl Store for SqliteStore {
     async fn set_firewall_rules(&self, instance: &str, rules: &[FirewallRule]) -> Result<()> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         write_rules(&mut tx, instance, rules).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn networks(&self) -> Result<Vec<NetworkRecord>> {
+        let rows = sqlx::query("SELECT * FROM networks ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(NetworkRecord {
+                    name: r.try_get("name")?,
+                    kind: r.try_get("kind")?,
+                    bridge: r.try_get("bridge")?,
+                    ipv4: r.try_get("ipv4")?,
+                    ipv6: r.try_get("ipv6")?,
+                    nat: r.try_get("nat")?,
+                    isolated: r.try_get("isolated")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_network(&self, n: &NetworkRecord) -> Result<()> {
+        let made = sqlx::query(
+            "INSERT INTO networks (name, kind, bridge, ipv4, ipv6, nat, isolated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&n.name)
+        .bind(&n.kind)
+        .bind(&n.bridge)
+        .bind(&n.ipv4)
+        .bind(&n.ipv6)
+        .bind(n.nat)
+        .bind(n.isolated)
+        .execute(&self.pool)
+        .await;
+        match made {
+            Err(e) if is_unique_violation(&e) => {
+                let what = if e.to_string().contains("bridge") {
+                    format!("the bridge name {}", n.bridge)
+                } else {
+                    format!("the network name {}", n.name)
+                };
+                Err(StoreError::Taken(what))
+            }
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    async fn delete_network(&self, name: &str) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let users: Vec<String> =
+            sqlx::query_scalar("SELECT instance FROM nics WHERE network = ? ORDER BY instance")
+                .bind(name)
+                .fetch_all(&mut *tx)
+                .await?;
+        if !users.is_empty() {
+            return Err(StoreError::InUse(format!(
+                "network {name} is in use by {}",
+                users.join(", ")
+            )));
+        }
+        let r = sqlx::query("DELETE FROM networks WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::Missing(format!("network {name}")));
+        }
         tx.commit().await?;
         Ok(())
     }
