@@ -19,15 +19,22 @@ pub enum NetworkCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Make a network of its own beside the default one (a bridge with
-    /// its subnets, masqueraded out, kept apart from the other networks):
-    /// `croft network create lan2 --ipv4 10.88.0.1/24`.
+    /// Make a network of its own beside the default one, kept apart from
+    /// the other networks: `croft network create lan2 --ipv4 10.88.0.1/24`
+    /// (nat), `croft network create pub --type routed --ipv4
+    /// 198.51.100.16/28` (public addresses, no NAT).
     Create {
         name: String,
-        /// The gateway's address and prefix, e.g. 10.88.0.1/24.
+        /// nat (a private subnet, masqueraded out) or routed (public
+        /// addresses from a pool the provider routes to this host, no NAT).
+        #[arg(long = "type", default_value = "nat")]
+        kind: String,
+        /// nat: the gateway's address and prefix, e.g. 10.88.0.1/24;
+        /// routed: the pool, e.g. 198.51.100.16/28.
         #[arg(long, value_name = "CIDR")]
         ipv4: Option<String>,
-        /// The gateway's IPv6 address and prefix, e.g. fd00:88::1/64.
+        /// nat: the gateway's IPv6 address and prefix, e.g. fd00:88::1/64;
+        /// routed: the pool, e.g. 2001:db8:100::/64.
         #[arg(long, value_name = "CIDR")]
         ipv6: Option<String>,
         /// The bridge's name (default: the next free croftbrN).
@@ -217,10 +224,13 @@ pub fn network(client: &Client, command: NetworkCommand) -> Result<()> {
                 return Ok(());
             }
             print_table(
-                &["NAME", "BRIDGE", "IPV4", "IPV6", "NAT", "ISOLATED", "VPSES"],
+                &[
+                    "NAME", "TYPE", "BRIDGE", "IPV4", "IPV6", "NAT", "ISOLATED", "VPSES",
+                ],
                 nets.iter().map(|n| {
                     vec![
                         n.name.clone(),
+                        n.kind.clone(),
                         n.bridge.clone(),
                         dash(&n.ipv4),
                         dash(&n.ipv6),
@@ -233,6 +243,7 @@ pub fn network(client: &Client, command: NetworkCommand) -> Result<()> {
         }
         NetworkCommand::Create {
             name,
+            kind,
             ipv4,
             ipv6,
             bridge,
@@ -241,7 +252,7 @@ pub fn network(client: &Client, command: NetworkCommand) -> Result<()> {
         } => {
             let n = client.create_network(&croft_api::NetworkCreate {
                 name,
-                kind: "nat".into(),
+                kind,
                 bridge,
                 ipv4,
                 ipv6,
@@ -270,6 +281,7 @@ pub fn network(client: &Client, command: NetworkCommand) -> Result<()> {
                 return Ok(());
             }
             println!("Name:     {}", n.name);
+            println!("Type:     {}", n.kind);
             println!("Bridge:   {}", n.bridge);
             println!("IPv4:     {}", dash(&n.ipv4));
             println!("IPv6:     {}", dash(&n.ipv6));

@@ -687,3 +687,72 @@ fn a_second_network_gets_its_own_bridge_and_addresses_reaches_out_and_is_kept_ap
         "its bridge is left"
     );
 }
+
+#[test]
+fn a_routed_vps_is_reached_at_its_public_addresses_from_beyond_the_upstream_without_nat() {
+    use common::net::{in_netns, Upstream, CLIENT4};
+    let host = Host::new();
+    let mut upstream = Upstream::new(&host);
+    upstream.route_to_host(&["198.51.100.16/28", "2001:db8:100::/64"]);
+    let client = upstream.client(&host);
+    host.ok(&[
+        "network",
+        "create",
+        "pub",
+        "--type",
+        "routed",
+        "--ipv4",
+        "198.51.100.16/28",
+        "--ipv6",
+        "2001:db8:100::/64",
+    ]);
+    host.ok(&["launch", "busybox", "r1", "--network", "pub"]);
+    host.ok(&["launch", "busybox", "r2", "--network", "pub"]);
+    assert_eq!(ipv4(&host, "r1"), "198.51.100.17");
+    // The VPS sees its public address on eth0.
+    let inside = host.sh_ok("r1", "ip addr show eth0; ip route; ip -6 route");
+    assert!(inside.contains("inet 198.51.100.17/32"), "{inside}");
+    assert!(inside.contains("2001:db8:100::1/128"), "{inside}");
+    assert!(inside.contains("default via 169.254.0.1"), "{inside}");
+    for (vps, page) in [("r1", "served-r1"), ("r2", "served-r2")] {
+        host.sh_ok(
+            vps,
+            &format!("mkdir -p /www && echo {page} > /www/index.html && httpd -p 80 -h /www"),
+        );
+    }
+    let fetch = |to: &str| {
+        in_netns(
+            &client,
+            &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 3 busybox nc {to} 80 | tail -1"),
+        )
+        .unwrap_or_default()
+    };
+    // Straight to the public addresses, IPv4 and IPv6.
+    assert_eq!(fetch("198.51.100.17").trim(), "served-r1");
+    assert_eq!(fetch("2001:db8:100::1").trim(), "served-r1");
+    assert_eq!(fetch("198.51.100.18").trim(), "served-r2");
+    // What the VPS sends leaves with its own address: no NAT.
+    let listener = std::process::Command::new("ip")
+        .args(["netns", "exec", &client, "python3", "-c"])
+        .arg(
+            "import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+             s.bind(('0.0.0.0', 7000))\ns.listen(1)\ns.settimeout(10)\nc, a = s.accept()\nprint(a[0])",
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = host.sh("r1", &format!("echo hi | timeout 3 nc {CLIENT4} 7000"));
+    let seen = listener.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&seen.stdout).trim(), "198.51.100.17");
+    // r2 claiming r1's public address gets none of its traffic.
+    let _ = host.sh("r2", "ip addr add 198.51.100.17/32 dev eth0");
+    let _ = host.sh("r2", "arping -U -c2 -I eth0 -s 198.51.100.17 169.254.0.1");
+    assert_eq!(fetch("198.51.100.17").trim(), "served-r1", "r2 took r1's address");
+    // Never masqueraded: the rules hold no masquerade for the pool.
+    assert!(!host_out(&host, "nft list table inet croft")
+        .contains("198.51.100.16/28 ip daddr != 198.51.100.16/28 masquerade"));
+    host.ok(&["delete", "--force", "r1"]);
+    host.ok(&["delete", "--force", "r2"]);
+    host.ok(&["network", "delete", "pub"]);
+}

@@ -1636,9 +1636,9 @@ async fn networks_of_their_own_get_addresses_rules_and_clear_errors() {
             "needs an IPv4 or an IPv6 subnet",
         ),
         (
-            r#"{"name":"lan3","kind":"routed","ipv4":"10.89.0.1/24"}"#,
+            r#"{"name":"lan3","kind":"bridged","ipv4":"10.89.0.1/24"}"#,
             StatusCode::BAD_REQUEST,
-            "kind",
+            "use nat or routed",
         ),
         (
             r#"{"name":"../x","ipv4":"10.89.0.1/24"}"#,
@@ -1695,4 +1695,69 @@ async fn networks_of_their_own_get_addresses_rules_and_clear_errors() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let loaded = sim.net.scripts().last().unwrap().clone();
     assert!(!loaded.contains("croftbr1"), "{loaded}");
+}
+
+#[tokio::test]
+async fn a_routed_network_gives_public_addresses_from_its_pools_without_nat() {
+    let sim = Sim::new().await;
+    let made: Network = sim
+        .ok(
+            "POST",
+            "/1.0/networks",
+            Some(r#"{"name":"pub","kind":"routed","ipv4":"198.51.100.16/28","ipv6":"2001:db8:100::/64"}"#),
+        )
+        .await;
+    assert_eq!((made.kind.as_str(), made.nat), ("routed", false));
+    assert_eq!(made.ipv4.as_deref(), Some("198.51.100.16/28"));
+    let loaded = sim.net.scripts().last().unwrap().clone();
+    assert!(
+        !loaded.contains("ip saddr 198.51.100.16/28 ip daddr != 198.51.100.16/28 masquerade"),
+        "{loaded}"
+    );
+    let job = sim.launch_with("r1", r#","network":"pub""#).await;
+    assert_eq!(job.status, JobStatus::Success, "{job:?}");
+    let nic = sim.info("r1").await.nic.unwrap();
+    assert_eq!(
+        (nic.ipv4.as_deref(), nic.ipv6.as_deref()),
+        (Some("198.51.100.17"), Some("2001:db8:100::1"))
+    );
+    for (body, says) in [
+        (
+            r#"{"name":"p2","kind":"routed","ipv4":"198.51.100.17/28"}"#,
+            "give the pool's network address, 198.51.100.16/28",
+        ),
+        (
+            r#"{"name":"p2","kind":"routed","ipv4":"198.51.100.0/31"}"#,
+            "use /20 to /30",
+        ),
+        (
+            r#"{"name":"p2","kind":"routed","ipv6":"2001:db8::/32"}"#,
+            "use /48 to /124",
+        ),
+    ] {
+        let msg = sim
+            .refused("POST", "/1.0/networks", Some(body), StatusCode::BAD_REQUEST)
+            .await;
+        assert!(msg.contains(says), "{body}: {msg}");
+    }
+    let msg = sim
+        .refused(
+            "POST",
+            "/1.0/networks",
+            Some(r#"{"name":"p2","kind":"routed","ipv4":"198.51.100.0/24"}"#),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert!(msg.contains("overlaps network pub's 198.51.100.16/28"), "{msg}");
+    // An address of the pool is never given twice, and one outside it is
+    // refused.
+    let msg = sim
+        .refused(
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"r2","image":"busybox","network":"pub","ipv4":"198.51.100.77"}"#),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(msg.contains("outside"), "{msg}");
 }

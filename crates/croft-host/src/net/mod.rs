@@ -68,6 +68,10 @@ pub struct NicSpec {
     pub addresses: Vec<String>,
     /// Default gateways, one per address family.
     pub gateways: Vec<IpAddr>,
+    /// The gateways are outside the VPS's subnets (a routed network's
+    /// 169.254.0.1 for a /32): each is reached through a link route first.
+    #[serde(default)]
+    pub onlink_gateways: bool,
     /// Bits per second the VPS may receive (shaped on the host end).
     #[serde(default)]
     pub ingress_bps: Option<u64>,
@@ -134,6 +138,10 @@ pub fn attach(pid: i32, nic: &NicSpec) -> Result<(), NetError> {
         }
         inside.set_up(eth0)?;
         for gateway in &nic.gateways {
+            if nic.onlink_gateways {
+                let whole = if gateway.is_ipv4() { 32 } else { 128 };
+                inside.add_link_route(eth0, *gateway, whole)?;
+            }
             inside.add_default_route(eth0, *gateway)?;
         }
         // The VPS's bridge port receives only frames for its own MAC,
@@ -171,7 +179,11 @@ pub fn detach(host_if: &str) -> Result<(), NetError> {
 /// gateways of its subnets), and that IPv4 forwarding is on. Idempotent.
 /// Returns whether bridged traffic passes the IP hooks (br_netfilter),
 /// which per-VPS firewalls need.
-pub fn ensure_bridge(name: &str, addresses: &[(IpAddr, u8)]) -> Result<bool, NetError> {
+pub fn ensure_bridge(
+    name: &str,
+    addresses: &[(IpAddr, u8)],
+    routes: &[(IpAddr, u8)],
+) -> Result<bool, NetError> {
     let mut rtnl = Rtnl::new()?;
     let index = match rtnl.link_index(name)? {
         Some(i) => i,
@@ -181,6 +193,11 @@ pub fn ensure_bridge(name: &str, addresses: &[(IpAddr, u8)]) -> Result<bool, Net
         rtnl.add_address(index, *addr, *prefix)?;
     }
     rtnl.set_up(index)?;
+    // A routed network's pools are reached on its bridge (the VPSes there
+    // answer for their addresses).
+    for (dst, prefix) in routes {
+        rtnl.add_link_route(index, *dst, *prefix)?;
+    }
     // Routing (and so NAT) of VPS traffic needs IPv4 forwarding. IPv6
     // forwarding is left alone: turning it on globally stops the host from
     // accepting router advertisements on its own uplinks.

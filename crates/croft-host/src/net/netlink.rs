@@ -350,6 +350,33 @@ impl Rtnl {
     }
 
     /// The default route of `gateway`'s family through link `index`.
+    /// A route to `dst/prefix` straight out of link `index` (no gateway):
+    /// how a host reaches a routed pool on its bridge, and how a VPS with
+    /// a /32 reaches a gateway outside its subnet. There already is fine.
+    pub fn add_link_route(&mut self, index: u32, dst: IpAddr, prefix: u8) -> Result<(), NetError> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = match dst {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        };
+        msg.header.destination_prefix_length = prefix;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Static;
+        msg.header.scope = RouteScope::Link;
+        msg.header.kind = RouteType::Unicast;
+        msg.attributes
+            .push(RouteAttribute::Destination(RouteAddress::from(dst)));
+        msg.attributes.push(RouteAttribute::Oif(index));
+        match self.request(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+            &format!("add a route to {dst}/{prefix}"),
+        ) {
+            Err(NetError::Netlink { source, .. }) if source.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
     pub fn add_default_route(&mut self, index: u32, gateway: IpAddr) -> Result<(), NetError> {
         let mut msg = RouteMessage::default();
         msg.header.address_family = match gateway {

@@ -68,6 +68,9 @@ pub const HOST_UP4: &str = "192.0.2.1";
 pub const UPSTREAM4: &str = "192.0.2.2";
 pub const HOST_UP6: &str = "2001:db8:1::1";
 pub const UPSTREAM6: &str = "2001:db8:1::2";
+/// The client's addresses beyond the upstream ([`Upstream::client`]).
+pub const CLIENT4: &str = "203.0.113.2";
+pub const CLIENT6: &str = "2001:db8:2::2";
 
 /// "The internet": a network namespace beyond the host, joined to the
 /// daemon's namespace by a veth pair, which routes to it (IPv6 too: the
@@ -77,6 +80,7 @@ pub struct Upstream {
     pub netns: String,
     started: Vec<Started>,
     dir: std::path::PathBuf,
+    clients: Vec<String>,
 }
 
 impl Upstream {
@@ -102,6 +106,7 @@ impl Upstream {
             netns,
             started: Vec::new(),
             dir,
+            clients: Vec::new(),
         };
         let (h, u) = (host.netns.as_str(), up.netns.as_str());
         ip(&["-n", u, "link", "set", "lo", "up"]);
@@ -154,6 +159,81 @@ impl Upstream {
         up
     }
 
+    /// Route `pools` (a routed network's) to the host, as a provider
+    /// routes a customer's addresses to a server.
+    pub fn route_to_host(&self, pools: &[&str]) {
+        for pool in pools {
+            let via = if pool.contains(':') { HOST_UP6 } else { HOST_UP4 };
+            assert!(
+                self.ok(&format!("ip route add {pool} via {via}")),
+                "route {pool} upstream"
+            );
+        }
+    }
+
+    /// A client namespace beyond the upstream (TEST-NET-3 and
+    /// 2001:db8:2::/64), routed through it: the customer's machine
+    /// somewhere on the internet. Removed with the upstream.
+    pub fn client(&mut self, host: &Host) -> String {
+        let client = format!("{}-client", self.netns);
+        let ip = |args: &[&str]| {
+            let ok = std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "ip {args:?}");
+        };
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &client])
+            .stderr(std::process::Stdio::null())
+            .status();
+        ip(&["netns", "add", &client]);
+        self.clients.push(client.clone());
+        let (u, c) = (self.netns.as_str(), client.as_str());
+        ip(&["-n", c, "link", "set", "lo", "up"]);
+        ip(&[
+            "-n", u, "link", "add", "crnet", "type", "veth", "peer", "name", "crcli", "netns", c,
+        ]);
+        ip(&["-n", u, "addr", "add", "203.0.113.1/24", "dev", "crnet"]);
+        ip(&[
+            "-n",
+            u,
+            "addr",
+            "add",
+            "2001:db8:2::1/64",
+            "dev",
+            "crnet",
+            "nodad",
+        ]);
+        ip(&["-n", u, "link", "set", "crnet", "up"]);
+        ip(&["-n", c, "addr", "add", &format!("{CLIENT4}/24"), "dev", "crcli"]);
+        ip(&[
+            "-n",
+            c,
+            "addr",
+            "add",
+            &format!("{CLIENT6}/64"),
+            "dev",
+            "crcli",
+            "nodad",
+        ]);
+        ip(&["-n", c, "link", "set", "crcli", "up"]);
+        ip(&["-n", c, "route", "add", "default", "via", "203.0.113.1"]);
+        ip(&["-n", c, "-6", "route", "add", "default", "via", "2001:db8:2::1"]);
+        assert!(self.ok("sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1"));
+        // The host answers the client through the upstream.
+        assert!(host_ok(
+            host,
+            &format!("ip route add 203.0.113.0/24 via {UPSTREAM4}")
+        ));
+        assert!(host_ok(
+            host,
+            &format!("ip -6 route add 2001:db8:2::/64 via {UPSTREAM6}")
+        ));
+        client
+    }
+
     /// Serve "served" over HTTP on `port` of the upstream's addresses.
     pub fn serve(&mut self, port: u16) {
         let child = std::process::Command::new("ip")
@@ -182,8 +262,22 @@ impl Upstream {
 impl Drop for Upstream {
     fn drop(&mut self) {
         self.started.clear();
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .status();
+        for netns in self.clients.iter().chain(std::iter::once(&self.netns)) {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", netns])
+                .status();
+        }
     }
+}
+
+/// Run `script` in network namespace `netns`; its output, if it worked.
+pub fn in_netns(netns: &str, script: &str) -> Option<String> {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", netns, "sh", "-c", script])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run ip netns exec");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -12,9 +12,18 @@ use std::sync::Mutex;
 pub trait NetHost: Send + Sync + 'static {
     /// What this host network is, for the logs: `kernel` or `simulated`.
     fn kind(&self) -> &'static str;
-    /// Make sure the bridge exists with `addresses`; whether bridged
-    /// traffic passes the IP hooks (so per-VPS firewalls can be enforced).
-    fn ensure_bridge(&self, bridge: &str, addresses: &[(IpAddr, u8)]) -> Result<bool, NetError>;
+    /// Make sure the bridge exists with `addresses` and `routes` to it;
+    /// whether bridged traffic passes the IP hooks (so per-VPS firewalls
+    /// can be enforced).
+    fn ensure_bridge(
+        &self,
+        bridge: &str,
+        addresses: &[(IpAddr, u8)],
+        routes: &[(IpAddr, u8)],
+    ) -> Result<bool, NetError>;
+    /// Whether the host routes IPv6 (a routed network's IPv6 pool needs
+    /// it).
+    fn ipv6_forwarding(&self) -> bool;
     /// Load an nftables script (a whole ruleset or a change to it).
     fn apply_rules(&self, script: &str) -> Result<(), NetError>;
     /// Links whose names start with `prefix`.
@@ -37,8 +46,17 @@ impl NetHost for KernelNet {
         "kernel"
     }
 
-    fn ensure_bridge(&self, bridge: &str, addresses: &[(IpAddr, u8)]) -> Result<bool, NetError> {
-        croft_host::net::ensure_bridge(bridge, addresses)
+    fn ensure_bridge(
+        &self,
+        bridge: &str,
+        addresses: &[(IpAddr, u8)],
+        routes: &[(IpAddr, u8)],
+    ) -> Result<bool, NetError> {
+        croft_host::net::ensure_bridge(bridge, addresses, routes)
+    }
+
+    fn ipv6_forwarding(&self) -> bool {
+        std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/forwarding").is_ok_and(|v| v.trim() == "1")
     }
 
     fn apply_rules(&self, script: &str) -> Result<(), NetError> {
@@ -119,8 +137,17 @@ impl NetHost for SimNet {
         "simulated"
     }
 
-    fn ensure_bridge(&self, _bridge: &str, _addresses: &[(IpAddr, u8)]) -> Result<bool, NetError> {
+    fn ensure_bridge(
+        &self,
+        _bridge: &str,
+        _addresses: &[(IpAddr, u8)],
+        _routes: &[(IpAddr, u8)],
+    ) -> Result<bool, NetError> {
         Ok(true)
+    }
+
+    fn ipv6_forwarding(&self) -> bool {
+        true
     }
 
     fn apply_rules(&self, script: &str) -> Result<(), NetError> {

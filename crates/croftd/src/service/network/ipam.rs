@@ -262,6 +262,48 @@ pub fn parse_subnet(key: &'static str, text: &str, v4: bool) -> Result<Option<Su
 /// The name of the network of croftd's configuration's `[network]`.
 pub const DEFAULT_NETWORK: &str = "default";
 
+/// The gateway of a routed network's VPSes: an address no pool uses, on
+/// every routed bridge, reached on-link from the VPS's /32.
+pub const ROUTED_GATEWAY4: Ipv4Addr = Ipv4Addr::new(169, 254, 0, 1);
+/// The same for IPv6: a link-local address, on-link by definition.
+pub const ROUTED_GATEWAY6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+
+/// Parse a routed network's pool: a network address and prefix given to
+/// the host by its provider (`198.51.100.16/28`, `2001:db8:100::/64`).
+fn parse_pool(key: &'static str, text: &str, v4: bool) -> Result<Option<Subnet>, NetworkError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let (addr, prefix) = croft_host::net::parse_cidr(text).map_err(|e| NetworkError::Config {
+        key,
+        why: e.to_string(),
+    })?;
+    if addr.is_ipv4() != v4 {
+        return Err(NetworkError::Config {
+            key,
+            why: format!("{text} is not an IPv{} pool", if v4 { 4 } else { 6 }),
+        });
+    }
+    let (min, max) = if v4 { (20, 30) } else { (48, 124) };
+    if !(min..=max).contains(&prefix) {
+        return Err(NetworkError::Config {
+            key,
+            why: format!("pool /{prefix} (use /{min} to /{max})"),
+        });
+    }
+    let pool = Subnet {
+        gateway: addr,
+        prefix,
+    };
+    if pool.network() != addr {
+        return Err(NetworkError::Config {
+            key,
+            why: format!("{text}: give the pool's network address, {}", pool.cidr()),
+        });
+    }
+    Ok(Some(pool))
+}
+
 /// A validated network: what croftd sets up at start.
 #[derive(Debug, Clone)]
 pub struct Network {
@@ -314,14 +356,20 @@ impl Network {
     /// the default network's).
     pub fn from_record(r: &crate::store::NetworkRecord, dns: Vec<IpAddr>) -> Result<Network, NetworkError> {
         check_bridge(&r.bridge)?;
-        if r.kind != "nat" {
+        if r.kind != "nat" && r.kind != "routed" {
             return Err(NetworkError::Config {
                 key: "kind",
-                why: format!("{:?} (croft makes nat networks)", r.kind),
+                why: format!("{:?} (use nat or routed)", r.kind),
             });
         }
-        let ipv4 = parse_subnet("ipv4", r.ipv4.as_deref().unwrap_or(""), true)?;
-        let ipv6 = parse_subnet("ipv6", r.ipv6.as_deref().unwrap_or(""), false)?;
+        type Parse = fn(&'static str, &str, bool) -> Result<Option<Subnet>, NetworkError>;
+        let parse: Parse = if r.kind == "routed" {
+            parse_pool
+        } else {
+            parse_subnet
+        };
+        let ipv4 = parse("ipv4", r.ipv4.as_deref().unwrap_or(""), true)?;
+        let ipv6 = parse("ipv6", r.ipv6.as_deref().unwrap_or(""), false)?;
         if ipv4.is_none() && ipv6.is_none() {
             return Err(NetworkError::Config {
                 key: "ipv4",
@@ -338,6 +386,62 @@ impl Network {
             isolated: r.isolated,
             dns,
         })
+    }
+
+    /// A routed network: public addresses from pools, routed to its
+    /// bridge, no NAT.
+    pub fn routed(&self) -> bool {
+        self.kind == "routed"
+    }
+
+    /// The gateway its VPSes route through, in `subnet`'s family.
+    pub fn gateway(&self, subnet: Subnet) -> IpAddr {
+        match (self.routed(), subnet.gateway) {
+            (true, IpAddr::V4(_)) => IpAddr::V4(ROUTED_GATEWAY4),
+            (true, IpAddr::V6(_)) => IpAddr::V6(ROUTED_GATEWAY6),
+            (false, gateway) => gateway,
+        }
+    }
+
+    /// The prefix length of a VPS's address from `subnet`: a routed VPS's
+    /// is its own alone.
+    pub fn vps_prefix(&self, subnet: Subnet) -> u8 {
+        match (self.routed(), subnet.gateway) {
+            (true, IpAddr::V4(_)) => 32,
+            (true, IpAddr::V6(_)) => 128,
+            (false, _) => subnet.prefix,
+        }
+    }
+
+    /// The addresses its bridge holds.
+    pub fn bridge_addresses(&self) -> Vec<(IpAddr, u8)> {
+        if self.routed() {
+            let mut out = Vec::new();
+            if self.ipv4.is_some() {
+                out.push((IpAddr::V4(ROUTED_GATEWAY4), 32));
+            }
+            if self.ipv6.is_some() {
+                out.push((IpAddr::V6(ROUTED_GATEWAY6), 64));
+            }
+            return out;
+        }
+        [self.ipv4, self.ipv6]
+            .into_iter()
+            .flatten()
+            .map(|s| (s.gateway, s.prefix))
+            .collect()
+    }
+
+    /// The routes to its bridge: a routed network's pools.
+    pub fn bridge_routes(&self) -> Vec<(IpAddr, u8)> {
+        if !self.routed() {
+            return Vec::new();
+        }
+        [self.ipv4, self.ipv6]
+            .into_iter()
+            .flatten()
+            .map(|s| (s.network(), s.prefix))
+            .collect()
     }
 
     /// The first subnet of `self` that overlaps one of `other`'s.

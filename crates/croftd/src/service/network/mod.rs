@@ -236,13 +236,9 @@ impl NetworkService {
     /// Make sure network `net`'s bridge is up with its gateways; whether
     /// the host passes bridged traffic through the IP hooks.
     async fn bring_up(&self, net: &Network) -> Result<bool> {
-        let addresses: Vec<(IpAddr, u8)> = [net.ipv4, net.ipv6]
-            .into_iter()
-            .flatten()
-            .map(|s| (s.gateway, s.prefix))
-            .collect();
+        let (addresses, routes) = (net.bridge_addresses(), net.bridge_routes());
         let bridge = net.bridge.clone();
-        self.on_host(move |h| h.ensure_bridge(&bridge, &addresses))
+        self.on_host(move |h| h.ensure_bridge(&bridge, &addresses, &routes))
             .await?
             .map_err(net_err("set up the network bridge"))
     }
@@ -556,8 +552,8 @@ impl NetworkService {
         let mut gateways = Vec::new();
         for (addr, subnet) in [(&nic.ipv4, net.ipv4), (&nic.ipv6, net.ipv6)] {
             if let (Some(a), Some(s)) = (addr, subnet) {
-                addresses.push(format!("{a}/{}", s.prefix));
-                gateways.push(s.gateway);
+                addresses.push(format!("{a}/{}", net.vps_prefix(s)));
+                gateways.push(net.gateway(s));
             }
         }
         Ok(Some(NicSpec {
@@ -566,6 +562,7 @@ impl NetworkService {
             mac: nic.mac,
             addresses,
             gateways,
+            onlink_gateways: net.routed(),
             ingress_bps: vps.settings.parsed.ingress_bps,
             egress_bps: vps.settings.parsed.egress_bps,
         }))
@@ -967,13 +964,15 @@ impl NetworkService {
                     .unwrap_or("")
             )));
         }
+        let routed = req.kind == "routed";
         let record = crate::store::NetworkRecord {
             name: req.name.clone(),
             kind: req.kind.clone(),
             bridge: bridge.clone(),
             ipv4: req.ipv4.clone(),
             ipv6: req.ipv6.clone(),
-            nat: req.nat,
+            // A routed network's addresses are public: never masqueraded.
+            nat: req.nat && !routed,
             isolated: req.isolated,
         };
         let dns = self
@@ -989,6 +988,13 @@ impl NetworkService {
                 other.name,
                 theirs.cidr()
             )));
+        }
+        if routed && net.ipv6.is_some() && !self.on_host(|h| h.ipv6_forwarding()).await? {
+            return Err(ServiceError::Invalid(
+                "a routed IPv6 pool needs the host to route IPv6: set net.ipv6.conf.all.forwarding=1 \
+                 (and accept_ra=2 on an uplink that takes router advertisements), then try again"
+                    .into(),
+            ));
         }
         let existing = self
             .on_host({
