@@ -350,6 +350,23 @@ pub struct Nic {
     pub ipv6: Option<String>,
     /// The host end of its veth pair.
     pub host_interface: String,
+    /// Its additional addresses (`croft address add`).
+    #[serde(default)]
+    pub extra: Vec<String>,
+}
+
+/// `POST /1.0/instances/{name}/addresses`: another address of the VPS's
+/// network on its interface, live: `address`, or the next free one of
+/// `family`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AddressAdd {
+    #[serde(default)]
+    pub address: Option<String>,
+    /// `ipv4` (the default) or `ipv6`, for the next free address.
+    #[serde(default)]
+    pub family: Option<String>,
 }
 
 /// A host port forwarded to a VPS port (`POST /1.0/instances/{name}/forwards`).
@@ -450,6 +467,9 @@ pub struct Lease {
     pub mac: String,
     pub ipv4: Option<String>,
     pub ipv6: Option<String>,
+    /// Its additional addresses.
+    #[serde(default)]
+    pub extra: Vec<String>,
 }
 
 /// One rule of a VPS's firewall. Rules are kept in one ordered list and

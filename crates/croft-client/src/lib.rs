@@ -749,6 +749,20 @@ impl Client {
         )
     }
 
+    /// Give VPS `name` another address: `req.address`, or the next free
+    /// one of `req.family`.
+    pub fn add_address(&self, name: &str, req: &croft_api::AddressAdd) -> Result<Instance> {
+        self.post(&format!("/1.0/instances/{}/addresses", segment(name)), req)
+    }
+
+    pub fn remove_address(&self, name: &str, address: &str) -> Result<Instance> {
+        self.call(
+            Method::DELETE,
+            &format!("/1.0/instances/{}/addresses/{}", segment(name), segment(address)),
+            None::<&()>,
+        )
+    }
+
     /// What VPS `name` sent and received per month, newest first.
     pub fn traffic(&self, name: &str) -> Result<Vec<croft_api::Traffic>> {
         self.get(&format!("/1.0/instances/{}/traffic", segment(name)))

@@ -72,6 +72,13 @@ pub enum Request {
     /// On an exec connection, after `Exec`: deliver this signal to the
     /// command (the CLI forwards Ctrl+C, SIGTERM and SIGHUP this way).
     Signal { signal: i32 },
+    /// Add (or with `remove`, take away) an address with prefix,
+    /// `198.51.100.20/32`, on the VPS's `eth0`, live. Answered with `Done`.
+    Address {
+        cidr: String,
+        #[serde(default)]
+        remove: bool,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -106,6 +113,8 @@ pub enum Reply {
     Error {
         message: String,
     },
+    /// A change (`Address`) is made.
+    Done,
 }
 
 /// How a VPS's init ended; kept in `exit.json` so that a daemon that was

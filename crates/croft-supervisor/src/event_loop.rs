@@ -469,6 +469,15 @@ impl Supervisor {
                 self.request_stop(force, timeout_secs);
             }
             Request::Watch => self.clients[i].kind = ConnKind::Watch,
+            Request::Address { cidr, remove } => {
+                match croft_host::net::set_vps_address(vps.init_pid.as_raw(), &cidr, remove) {
+                    Ok(()) => {
+                        let _ = self.clients[i].conn.send(&Reply::Done, &[]);
+                    }
+                    Err(e) => reply_error(&self.clients[i], error_chain(&e)),
+                }
+                self.clients.swap_remove(i);
+            }
             Request::Signal { .. } => {
                 reply_error(
                     &self.clients[i],

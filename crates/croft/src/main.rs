@@ -227,6 +227,11 @@ enum Command {
         #[command(subcommand)]
         command: network::NetworkCommand,
     },
+    /// A VPS's additional addresses, added and removed live.
+    Address {
+        #[command(subcommand)]
+        command: network::AddressCommand,
+    },
     /// Host ports forwarded to VPS ports.
     Port {
         #[command(subcommand)]
@@ -709,6 +714,7 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
         }
         Command::Network { command } => network::network(&client, command)?,
         Command::Port { command } => network::port(&client, command)?,
+        Command::Address { command } => network::address(&client, command)?,
         Command::Firewall { command } => network::firewall(&client, command)?,
         Command::Tenant { command } => access::tenant(&client, command)?,
         Command::Token { command } => access::token(&client, command)?,
@@ -927,6 +933,9 @@ fn print_info(i: &Instance, host: Option<&croft_api::HostDetails>) {
         );
         for addr in [&n.ipv4, &n.ipv6].into_iter().flatten() {
             println!("  Address:   {addr}");
+        }
+        for addr in &n.extra {
+            println!("  Address:   {addr} (additional)");
         }
     }
     for f in &i.forwards {

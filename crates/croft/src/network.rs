@@ -52,6 +52,27 @@ pub enum NetworkCommand {
 }
 
 #[derive(Subcommand)]
+pub enum AddressCommand {
+    /// Give a VPS another address of its network, live: `croft address
+    /// add web1 198.51.100.20`, or the next free one (--ipv6 for IPv6).
+    Add {
+        name: String,
+        address: Option<String>,
+        /// The next free IPv6 address (default: IPv4).
+        #[arg(long)]
+        ipv6: bool,
+    },
+    /// Take an additional address off a VPS, live.
+    Remove { name: String, address: String },
+    /// A VPS's addresses.
+    List {
+        name: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum PortCommand {
     /// Forward a host port to a VPS port: `croft port add web1 tcp 8080:80`;
     /// a range goes to the same ports: `croft port add web1 udp 6000-6100`.
@@ -547,6 +568,47 @@ fn group(client: &Client, command: GroupCommand) -> Result<()> {
         GroupCommand::Remove { group, number } => {
             client.remove_group_rule(&group, number)?;
             println!("Removed rule {number} from security group {group}");
+        }
+    }
+    Ok(())
+}
+
+pub fn address(client: &Client, command: AddressCommand) -> Result<()> {
+    match command {
+        AddressCommand::Add { name, address, ipv6 } => {
+            let req = croft_api::AddressAdd {
+                family: (address.is_none() && ipv6).then(|| "ipv6".to_string()),
+                address,
+            };
+            let vps = client.add_address(path_name(&name)?, &req)?;
+            let added = vps.nic.and_then(|n| n.extra.last().cloned()).unwrap_or_default();
+            println!("Added {added} to {name}");
+        }
+        AddressCommand::Remove { name, address } => {
+            client.remove_address(path_name(&name)?, &address)?;
+            println!("Removed {address} from {name}");
+        }
+        AddressCommand::List { name, format } => {
+            let nic = client.instance(path_name(&name)?)?.nic;
+            let rows: Vec<(String, &str)> = nic
+                .iter()
+                .flat_map(|n| {
+                    n.ipv4
+                        .iter()
+                        .chain(&n.ipv6)
+                        .map(|a| (a.clone(), "first"))
+                        .chain(n.extra.iter().map(|a| (a.clone(), "additional")))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&nic)?);
+            } else {
+                print_table(
+                    &["ADDRESS", "KIND"],
+                    rows.iter().map(|(a, k)| vec![a.clone(), k.to_string()]),
+                );
+            }
         }
     }
     Ok(())

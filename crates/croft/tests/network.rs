@@ -749,6 +749,28 @@ fn a_routed_vps_is_reached_at_its_public_addresses_from_beyond_the_upstream_with
     let _ = host.sh("r2", "ip addr add 198.51.100.17/32 dev eth0");
     let _ = host.sh("r2", "arping -U -c2 -I eth0 -s 198.51.100.17 169.254.0.1");
     assert_eq!(fetch("198.51.100.17").trim(), "served-r1", "r2 took r1's address");
+    // Another public address, live: answered at once, kept across a
+    // restart of the VPS, gone when removed.
+    let added = std::time::Instant::now();
+    host.ok(&["address", "add", "r1", "198.51.100.20"]);
+    eprintln!(
+        "address added live in {:?} (with the CLI's round trip)",
+        added.elapsed()
+    );
+    assert!(host.sh_ok("r1", "ip addr show eth0").contains("198.51.100.20/32"));
+    assert_eq!(fetch("198.51.100.20").trim(), "served-r1");
+    let err = host.fails(&["address", "add", "r2", "198.51.100.20"]);
+    assert!(err.contains("VPS r1 holds it"), "{err}");
+    host.ok(&["restart", "r1"]);
+    host.sh_ok("r1", "httpd -p 80 -h /www");
+    assert_eq!(fetch("198.51.100.20").trim(), "served-r1", "lost with a restart");
+    host.ok(&["address", "remove", "r1", "198.51.100.20"]);
+    assert!(!host.sh_ok("r1", "ip addr show eth0").contains("198.51.100.20"));
+    assert_eq!(
+        fetch("198.51.100.20").trim(),
+        "",
+        "still answered after its removal"
+    );
     // Never masqueraded: the rules hold no masquerade for the pool.
     assert!(!host_out(&host, "nft list table inet croft")
         .contains("198.51.100.16/28 ip daddr != 198.51.100.16/28 masquerade"));

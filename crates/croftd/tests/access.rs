@@ -396,7 +396,8 @@ async fn the_authorization_matrix_holds_for_every_endpoint() {
             .replace("{protocol}", "tcp")
             .replace("{port}", "8080")
             .replace("{index}", "1")
-            .replace("{group}", "g1");
+            .replace("{group}", "g1")
+            .replace("{address}", "10.87.0.99");
         let body = matches!(endpoint.method.as_str(), "POST" | "PATCH" | "PUT").then_some("{}");
         let method = endpoint.method.as_str();
         for (role, token) in callers {

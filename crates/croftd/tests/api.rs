@@ -1761,3 +1761,173 @@ async fn a_routed_network_gives_public_addresses_from_its_pools_without_nat() {
         .await;
     assert!(msg.contains("outside"), "{msg}");
 }
+
+#[tokio::test]
+async fn additional_addresses_are_added_and_removed_live_and_never_held_twice() {
+    let sim = Sim::new().await;
+    sim.launch("a").await;
+    sim.launch("b").await;
+    let a: Instance = sim
+        .ok(
+            "POST",
+            "/1.0/instances/a/addresses",
+            Some(r#"{"address":"10.87.0.50"}"#),
+        )
+        .await;
+    assert_eq!(a.nic.unwrap().extra, ["10.87.0.50"]);
+    assert_eq!(sim.backend.live_addresses("a"), ["10.87.0.50/24"]);
+    // Only a's port rules were loaded, with the new address let through.
+    let loaded = sim.net.scripts().last().unwrap().clone();
+    assert!(
+        loaded.contains("ip saddr != { 0.0.0.0, 10.87.0.2, 10.87.0.50 } drop"),
+        "{loaded}"
+    );
+    assert!(!loaded.contains("crv1") && !loaded.contains("table"), "{loaded}");
+    // The next free one, of either family.
+    let a: Instance = sim
+        .ok("POST", "/1.0/instances/a/addresses", Some(r#"{"family":"ipv6"}"#))
+        .await;
+    let six = a.nic.unwrap().extra[1].clone();
+    assert_eq!(six, "fd63:726f:6674::4", "the lowest free one");
+    // Never twice, and never another VPS's: the error names the holder.
+    let before = sim.net.scripts().len();
+    for (vps, body, want, says) in [
+        (
+            "b",
+            r#"{"address":"10.87.0.50"}"#,
+            StatusCode::CONFLICT,
+            "VPS a holds it",
+        ),
+        (
+            "a",
+            r#"{"address":"10.87.0.3"}"#,
+            StatusCode::CONFLICT,
+            "VPS b holds it",
+        ),
+        (
+            "a",
+            r#"{"address":"10.87.0.1"}"#,
+            StatusCode::BAD_REQUEST,
+            "gateway",
+        ),
+        (
+            "a",
+            r#"{"address":"192.0.2.9"}"#,
+            StatusCode::BAD_REQUEST,
+            "outside",
+        ),
+        (
+            "a",
+            r#"{"address":"nope"}"#,
+            StatusCode::BAD_REQUEST,
+            "not an IP address",
+        ),
+        (
+            "a",
+            r#"{"family":"ipx"}"#,
+            StatusCode::BAD_REQUEST,
+            "unknown address family",
+        ),
+    ] {
+        let msg = sim
+            .refused(
+                "POST",
+                &format!("/1.0/instances/{vps}/addresses"),
+                Some(body),
+                want,
+            )
+            .await;
+        assert!(msg.contains(says), "{body}: {msg}");
+    }
+    assert_eq!(sim.net.scripts().len(), before, "nothing was loaded");
+    // A new launch never gets an additional address as its first.
+    let msg = sim
+        .refused(
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"c","image":"busybox","ipv4":"10.87.0.50"}"#),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert!(msg.contains("VPS a holds it"), "{msg}");
+    sim.refused("GET", "/1.0/instances/c", None, StatusCode::NOT_FOUND)
+        .await;
+    // Removed: off the interface, out of the rules, free again.
+    let a: Instance = sim
+        .ok("DELETE", "/1.0/instances/a/addresses/10.87.0.50", None)
+        .await;
+    assert_eq!(a.nic.unwrap().extra, std::slice::from_ref(&six));
+    assert_eq!(sim.backend.live_addresses("a"), [format!("{six}/64")]);
+    sim.refused(
+        "DELETE",
+        "/1.0/instances/a/addresses/10.87.0.50",
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let b: Instance = sim
+        .ok(
+            "POST",
+            "/1.0/instances/b/addresses",
+            Some(r#"{"address":"10.87.0.50"}"#),
+        )
+        .await;
+    assert_eq!(b.nic.unwrap().extra, ["10.87.0.50"]);
+    // A stopped VPS takes it at its next start (recorded only).
+    sim.state("b", r#"{"action":"stop"}"#).await;
+    let b: Instance = sim
+        .ok(
+            "POST",
+            "/1.0/instances/b/addresses",
+            Some(r#"{"address":"10.87.0.51"}"#),
+        )
+        .await;
+    assert_eq!(b.nic.unwrap().extra, ["10.87.0.50", "10.87.0.51"]);
+    // A refused rule load leaves nothing recorded.
+    sim.net.fail_next_apply("Error: Could not process rule");
+    sim.refused(
+        "POST",
+        "/1.0/instances/a/addresses",
+        Some(r#"{"address":"10.87.0.60"}"#),
+        StatusCode::INTERNAL_SERVER_ERROR,
+    )
+    .await;
+    assert_eq!(sim.info("a").await.nic.unwrap().extra, [six]);
+}
+
+#[tokio::test]
+async fn additional_ipv4_addresses_count_against_the_tenants_quota() {
+    let sim = Sim::new().await;
+    sim.ok::<serde_json::Value>("POST", "/1.0/tenants", Some(r#"{"name":"acme"}"#))
+        .await;
+    sim.ok::<serde_json::Value>("PUT", "/1.0/tenants/acme/quota", Some(r#"{"ipv4_addresses":2}"#))
+        .await;
+    let job: Job = sim
+        .ok(
+            "POST",
+            "/1.0/instances?tenant=acme",
+            Some(r#"{"name":"w","image":"busybox"}"#),
+        )
+        .await;
+    assert_eq!(sim.wait_job(&job).await.status, JobStatus::Success);
+    let _: Instance = sim
+        .ok("POST", "/1.0/instances/w/addresses?tenant=acme", Some(r#"{}"#))
+        .await;
+    let msg = sim
+        .refused(
+            "POST",
+            "/1.0/instances/w/addresses?tenant=acme",
+            Some(r#"{}"#),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert!(msg.contains("quota"), "{msg}");
+    // IPv6 is not capped.
+    let _: Instance = sim
+        .ok(
+            "POST",
+            "/1.0/instances/w/addresses?tenant=acme",
+            Some(r#"{"family":"ipv6"}"#),
+        )
+        .await;
+}

@@ -163,6 +163,23 @@ pub fn attach(pid: i32, nic: &NicSpec) -> Result<(), NetError> {
     configured
 }
 
+/// Add (or remove) `cidr` on `eth0` of the VPS whose init is `pid`, live:
+/// a change of its addresses. Run by its supervisor.
+pub fn set_vps_address(pid: i32, cidr: &str, remove: bool) -> Result<(), NetError> {
+    let (addr, prefix) = parse_cidr(cidr)?;
+    let netns = std::fs::File::open(format!("/proc/{pid}/ns/net")).map_err(|source| NetError::Netns {
+        what: "open the VPS network namespace",
+        source,
+    })?;
+    let mut inside = Rtnl::in_netns(&netns)?;
+    let eth0 = inside.require_link(GUEST_IF)?;
+    if remove {
+        inside.delete_address(eth0, addr, prefix)
+    } else {
+        inside.add_address(eth0, addr, prefix)
+    }
+}
+
 /// Remove the host end of a VPS's veth if it is still there (its peer goes
 /// with it), and its bandwidth-shaping device.
 pub fn detach(host_if: &str) -> Result<(), NetError> {

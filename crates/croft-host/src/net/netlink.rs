@@ -349,6 +349,34 @@ impl Rtnl {
         }
     }
 
+    /// Take address `addr/prefix` off link `index`; not there is fine.
+    pub fn delete_address(&mut self, index: u32, addr: IpAddr, prefix: u8) -> Result<(), NetError> {
+        let mut msg = AddressMessage::default();
+        msg.header.index = index;
+        msg.header.prefix_len = prefix;
+        msg.header.family = match addr {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        };
+        msg.attributes.push(AddressAttribute::Local(addr));
+        msg.attributes.push(AddressAttribute::Address(addr));
+        match self.request(
+            RouteNetlinkMessage::DelAddress(msg),
+            NLM_F_ACK,
+            &format!("remove address {addr}/{prefix}"),
+        ) {
+            Err(NetError::Netlink { source, .. })
+                if matches!(
+                    source.raw_os_error(),
+                    Some(libc::EADDRNOTAVAIL) | Some(libc::ENOENT)
+                ) =>
+            {
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
     /// The default route of `gateway`'s family through link `index`.
     /// A route to `dst/prefix` straight out of link `index` (no gateway):
     /// how a host reaches a routed pool on its bridge, and how a VPS with

@@ -50,6 +50,8 @@ pub struct VpsRules {
     pub mac: [u8; 6],
     pub ipv4: Option<Ipv4Addr>,
     pub ipv6: Option<Ipv6Addr>,
+    /// Its additional addresses, beside `ipv4` and `ipv6`.
+    pub extra: Vec<std::net::IpAddr>,
     pub forwards: Vec<PortForward>,
     pub firewall: Firewall,
     /// The provider's outbound rules do not apply to it.
@@ -319,6 +321,34 @@ pub fn render(r: &Ruleset) -> String {
     out
 }
 
+/// A VPS's IPv4 addresses, its first one first.
+fn own4(v: &VpsRules) -> Vec<Ipv4Addr> {
+    v.ipv4
+        .into_iter()
+        .chain(v.extra.iter().filter_map(|a| match a {
+            std::net::IpAddr::V4(a) => Some(*a),
+            std::net::IpAddr::V6(_) => None,
+        }))
+        .collect()
+}
+
+/// A VPS's IPv6 addresses (link-local aside), its first one first.
+fn own6(v: &VpsRules) -> Vec<Ipv6Addr> {
+    v.ipv6
+        .into_iter()
+        .chain(v.extra.iter().filter_map(|a| match a {
+            std::net::IpAddr::V6(a) => Some(*a),
+            std::net::IpAddr::V4(_) => None,
+        }))
+        .collect()
+}
+
+/// Values as an nft set: `{ a, b }`.
+fn set_of<T: std::fmt::Display>(values: &[T]) -> String {
+    let items: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+    format!("{{ {} }}", items.join(", "))
+}
+
 /// The bridges of croft's networks, as an nft set.
 fn bridge_set(r: &Ruleset) -> String {
     let names: Vec<String> = r.networks.iter().map(|n| format!("\"{}\"", n.bridge)).collect();
@@ -330,14 +360,16 @@ fn bridge_set(r: &Ruleset) -> String {
 fn render_to_port_chain(w: &mut String, v: &VpsRules) {
     let _ = writeln!(w, "  chain to_{} {{", v.host_if);
     let _ = writeln!(w, "    ether type arp return");
-    if let Some(ip) = v.ipv4 {
-        let _ = writeln!(w, "    ip daddr {ip} return");
+    let own4 = own4(v);
+    if !own4.is_empty() {
+        let _ = writeln!(w, "    ip daddr {} return", set_of(&own4));
     }
-    let own6 = match v.ipv6 {
-        Some(ip) => format!("{{ {}, {ip} }}", link_local(&v.mac)),
-        None => format!("{{ {} }}", link_local(&v.mac)),
-    };
-    let _ = writeln!(w, "    ip6 daddr {own6} return");
+    let mine6 = set_of(
+        &std::iter::once(link_local(&v.mac))
+            .chain(own6(v))
+            .collect::<Vec<_>>(),
+    );
+    let _ = writeln!(w, "    ip6 daddr {mine6} return");
     let _ = writeln!(
         w,
         "    icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, mld-listener-query }} return"
@@ -352,23 +384,28 @@ fn render_port_chain(w: &mut String, v: &VpsRules) {
     let _ = writeln!(w, "  chain from_{} {{", v.host_if);
     let _ = writeln!(w, "    ether saddr != {mac} drop");
     let _ = writeln!(w, "    ether type != {{ ip, ip6, arp }} drop");
-    match v.ipv4 {
-        Some(ip) => {
-            let _ = writeln!(w, "    ether type arp arp saddr ether != {mac} drop");
-            // 0.0.0.0: address-conflict probes (RFC 5227).
-            let _ = writeln!(w, "    ether type arp arp saddr ip != {{ 0.0.0.0, {ip} }} drop");
-            let _ = writeln!(w, "    ether type ip ip saddr != {{ 0.0.0.0, {ip} }} drop");
-            let _ = writeln!(w, "    ether type ip udp sport 67 drop");
-        }
-        None => {
-            let _ = writeln!(w, "    ether type {{ ip, arp }} drop");
-        }
+    let own4 = own4(v);
+    if own4.is_empty() {
+        let _ = writeln!(w, "    ether type {{ ip, arp }} drop");
+    } else {
+        // 0.0.0.0: address-conflict probes (RFC 5227).
+        let mine = set_of(
+            &std::iter::once(Ipv4Addr::UNSPECIFIED)
+                .chain(own4)
+                .collect::<Vec<_>>(),
+        );
+        let _ = writeln!(w, "    ether type arp arp saddr ether != {mac} drop");
+        let _ = writeln!(w, "    ether type arp arp saddr ip != {mine} drop");
+        let _ = writeln!(w, "    ether type ip ip saddr != {mine} drop");
+        let _ = writeln!(w, "    ether type ip udp sport 67 drop");
     }
-    let own6 = match v.ipv6 {
-        Some(ip) => format!("{{ ::, {lla}, {ip} }}"),
-        None => format!("{{ ::, {lla} }}"),
-    };
-    let _ = writeln!(w, "    ether type ip6 ip6 saddr != {own6} drop");
+    let mine6 = set_of(
+        &[Ipv6Addr::UNSPECIFIED, lla]
+            .into_iter()
+            .chain(own6(v))
+            .collect::<Vec<_>>(),
+    );
+    let _ = writeln!(w, "    ether type ip6 ip6 saddr != {mine6} drop");
     let _ = writeln!(w, "    icmpv6 type {{ nd-router-advert, nd-redirect }} drop");
     let _ = writeln!(w, "    ether type ip icmp type redirect drop");
     // The link-layer address a neighbour or router solicitation or a
@@ -393,7 +430,7 @@ fn render_port_chain(w: &mut String, v: &VpsRules) {
     let _ = writeln!(w, "    udp sport 547 drop");
     // The target of a neighbour advertisement is the address it claims.
     let targets: Vec<String> = std::iter::once(lla)
-        .chain(v.ipv6)
+        .chain(own6(v))
         .map(|a| format!("0x{:032x}", u128::from(a)))
         .collect();
     for_each_not_in(w, "icmpv6 type nd-neighbor-advert @th,64,128", &targets);
@@ -462,6 +499,52 @@ pub fn render_added_port(v: &VpsRules) -> Option<String> {
         }
     }
     Some(out)
+}
+
+/// The `nft -f` input that moves VPS `new`'s port from the addresses of
+/// `old` to its own: its anti-spoofing chains made again and its entries
+/// in the firewall maps and exemption sets replaced; what an address added
+/// or removed live loads, whatever the number of VPSes. Its chains must be
+/// loaded.
+pub fn render_port_update(old: &VpsRules, new: &VpsRules) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let port = &new.host_if;
+    for (render_chain, chain) in [
+        (render_port_chain as fn(&mut String, &VpsRules), "from"),
+        (render_to_port_chain, "to"),
+    ] {
+        let mut text = String::new();
+        render_chain(&mut text, new);
+        let _ = writeln!(w, "flush chain bridge croft {chain}_{port}");
+        let lines: Vec<&str> = text.lines().collect();
+        for rule in &lines[1..lines.len() - 1] {
+            let _ = writeln!(w, "add rule bridge croft {chain}_{port} {}", rule.trim());
+        }
+    }
+    for (map, inbound) in [
+        ("fw_in4", true),
+        ("fw_in6", true),
+        ("fw_out4", false),
+        ("fw_out6", false),
+    ] {
+        for element in map_elements(old, map, inbound) {
+            let key = element.split(" : ").next().unwrap_or_default();
+            let _ = writeln!(w, "delete element inet croft {map} {{ {key} }}");
+        }
+        for element in map_elements(new, map, inbound) {
+            let _ = writeln!(w, "add element inet croft {map} {{ {element} }}");
+        }
+    }
+    for set in ["provider_exempt4", "provider_exempt6"] {
+        for element in exempt_elements(old, set) {
+            let _ = writeln!(w, "delete element inet croft {set} {{ {element} }}");
+        }
+        for element in exempt_elements(new, set) {
+            let _ = writeln!(w, "add element inet croft {set} {{ {element} }}");
+        }
+    }
+    out
 }
 
 /// The reverse of [`render_added_port`]: a deleted VPS's port leaves the
@@ -667,11 +750,10 @@ fn firewall_rules(v: &VpsRules, inbound: bool) -> Vec<String> {
 fn map_elements(v: &VpsRules, map: &str, inbound: bool) -> Vec<String> {
     let chain = firewall_chain(v, inbound);
     let addresses: Vec<String> = if map.ends_with('4') {
-        v.ipv4.iter().map(|a| a.to_string()).collect()
+        own4(v).iter().map(|a| a.to_string()).collect()
     } else {
-        v.ipv6
-            .iter()
-            .copied()
+        own6(v)
+            .into_iter()
             .chain(std::iter::once(link_local(&v.mac)))
             .map(|a| a.to_string())
             .collect()
@@ -688,9 +770,9 @@ fn exempt_elements(v: &VpsRules, set: &str) -> Vec<String> {
         return Vec::new();
     }
     if set.ends_with('4') {
-        v.ipv4.iter().map(|a| a.to_string()).collect()
+        own4(v).iter().map(|a| a.to_string()).collect()
     } else {
-        v.ipv6.iter().map(|a| a.to_string()).collect()
+        own6(v).iter().map(|a| a.to_string()).collect()
     }
 }
 
@@ -797,6 +879,7 @@ mod tests {
                 mac: [0x0e, 0xcf, 0, 0, 0, 1],
                 ipv4: Some("10.87.0.2".parse().unwrap()),
                 ipv6: Some("fd63::2".parse().unwrap()),
+                extra: Vec::new(),
                 forwards: vec![
                     PortForward {
                         protocol: "tcp".into(),
@@ -826,7 +909,7 @@ mod tests {
         // IP to a VPS only to its own addresses, ND aside.
         let to = &text[text.find("chain to_crv1 {").unwrap()..];
         let to = &to[..to.find("\n  }").unwrap()];
-        assert!(to.contains("ip daddr 10.87.0.2 return"), "{to}");
+        assert!(to.contains("ip daddr { 10.87.0.2 } return"), "{to}");
         assert!(
             to.contains("ip6 daddr { fe80::ccf:ff:fe00:1, fd63::2 } return"),
             "{to}"
@@ -1032,5 +1115,29 @@ mod tests {
         assert!(text.contains("iifname \"croftbr1\" oifname { \"croftbr0\" } drop"));
         assert!(text.contains("iifname { \"croftbr0\", \"croftbr1\" } jump from_vpses"));
         assert!(text.contains("iifname { \"croftbr0\", \"croftbr1\" } ip daddr 169.254.0.0/16 drop"));
+    }
+
+    #[test]
+    fn additional_addresses_join_the_anti_spoofing_and_the_firewall_maps() {
+        let old = sample().vpses.remove(0);
+        let mut new = old.clone();
+        new.extra = vec!["10.87.0.9".parse().unwrap(), "fd63::9".parse().unwrap()];
+        let update = render_port_update(&old, &new);
+        assert!(update.contains("add rule bridge croft from_crv1 ether type ip ip saddr != { 0.0.0.0, 10.87.0.2, 10.87.0.9 } drop"), "{update}");
+        assert!(
+            update.contains("add rule bridge croft to_crv1 ip daddr { 10.87.0.2, 10.87.0.9 } return"),
+            "{update}"
+        );
+        assert!(
+            update.contains("ip6 saddr != { ::, fe80::ccf:ff:fe00:1, fd63::2, fd63::9 } drop"),
+            "{update}"
+        );
+        assert!(update.contains("delete element inet croft fw_in4 { 10.87.0.2 }\nadd element inet croft fw_in4 { 10.87.0.2 : jump in_crv1 }\nadd element inet croft fw_in4 { 10.87.0.9 : jump in_crv1 }"), "{update}");
+        // The full render says the same.
+        let mut r = sample();
+        r.vpses[0] = new;
+        let text = render(&r);
+        assert!(text.contains("ip daddr { 10.87.0.2, 10.87.0.9 } return"));
+        assert!(text.contains("10.87.0.9 : jump out_crv1"));
     }
 }

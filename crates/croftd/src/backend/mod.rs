@@ -189,6 +189,9 @@ pub trait Backend: Send + Sync + 'static {
     async fn apply_limits(&self, name: &str, new: &InstanceConfig, old: &InstanceConfig) -> Result<()>;
     /// Record bandwidth limits where a reboot from inside finds them.
     async fn record_bandwidth(&self, name: &str, ingress: Option<u64>, egress: Option<u64>) -> Result<()>;
+    /// Add (or with `remove`, take away) address `cidr` on running VPS
+    /// `name`'s interface now, and where a reboot from inside finds it.
+    async fn set_address(&self, name: &str, cidr: &str, remove: bool) -> Result<()>;
     /// Live usage of running VPS `name`.
     fn usage(&self, name: &str) -> Option<Usage>;
     /// The socket local clients attach exec and console through.

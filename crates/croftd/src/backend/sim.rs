@@ -23,6 +23,8 @@ use tokio::sync::mpsc;
 #[derive(Default)]
 struct SimVps {
     init_pid: Option<i32>,
+    /// Addresses added or removed live (`set_address`).
+    addresses: Vec<String>,
     config: InstanceConfig,
     events: Option<mpsc::UnboundedSender<VpsEvent>>,
 }
@@ -86,6 +88,15 @@ impl SimBackend {
         let state = self.state();
         let vps = state.vpses.get(name)?;
         vps.init_pid.map(|_| vps.config.clone())
+    }
+
+    /// The addresses added live to running VPS `name` (and not removed).
+    pub fn live_addresses(&self, name: &str) -> Vec<String> {
+        self.state()
+            .vpses
+            .get(name)
+            .map(|v| v.addresses.clone())
+            .unwrap_or_default()
     }
 
     /// The identity the disk at `disk` was given.
@@ -270,6 +281,21 @@ impl Backend for SimBackend {
     }
 
     async fn record_bandwidth(&self, _name: &str, _ingress: Option<u64>, _egress: Option<u64>) -> Result<()> {
+        Ok(())
+    }
+
+    async fn set_address(&self, name: &str, cidr: &str, remove: bool) -> Result<()> {
+        let mut state = self.state();
+        let vps = state
+            .vpses
+            .get_mut(name)
+            .filter(|v| v.init_pid.is_some())
+            .ok_or_else(|| BackendError::Busy(format!("VPS {name} is not running")))?;
+        if remove {
+            vps.addresses.retain(|a| a != cidr);
+        } else if !vps.addresses.iter().any(|a| a == cidr) {
+            vps.addresses.push(cidr.into());
+        }
         Ok(())
     }
 

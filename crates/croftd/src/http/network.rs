@@ -38,6 +38,12 @@ pub(super) fn routes(r: Routes) -> Routes {
             remove_rule,
         )
         .get("/1.0/networks", HostRead, list_networks)
+        .post("/1.0/instances/{name}/addresses", VpsChange, add_address)
+        .delete(
+            "/1.0/instances/{name}/addresses/{address}",
+            VpsChange,
+            remove_address,
+        )
         .post("/1.0/networks", NetworkManage, create_network)
         .get("/1.0/networks/{name}", HostRead, network_info)
         .delete("/1.0/networks/{name}", NetworkManage, delete_network)
@@ -271,4 +277,45 @@ pub(super) async fn delete_network(
 ) -> ApiResult<Response> {
     s.network.delete_network(&name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Give the VPS another address of its network (`address`, or the next
+/// free one of `family`), on its interface at once if it runs.
+#[utoipa::path(
+    post,
+    path = "/1.0/instances/{name}/addresses",
+    tag = "network",
+    request_body = croft_api::AddressAdd,
+    responses((status = 201, description = "The VPS with the address", body = croft_api::Instance))
+)]
+pub(super) async fn add_address(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<croft_api::AddressAdd>,
+) -> ApiResult<Response> {
+    let vps = s
+        .instances
+        .add_address(VpsName::new(&scope.tenant, &name), req)
+        .await?;
+    Ok((StatusCode::CREATED, Json(vps)).into_response())
+}
+
+/// Take an additional address off the VPS, at once if it runs.
+#[utoipa::path(
+    delete,
+    path = "/1.0/instances/{name}/addresses/{address}",
+    tag = "network",
+    responses((status = 200, description = "The VPS without the address", body = croft_api::Instance))
+)]
+pub(super) async fn remove_address(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path((name, address)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let vps = s
+        .instances
+        .remove_address(VpsName::new(&scope.tenant, &name), &address)
+        .await?;
+    Ok(Json(vps).into_response())
 }

@@ -58,6 +58,8 @@ use utoipa::OpenApi;
         super::groups::detach,
         super::network::network_info,
         super::network::create_network,
+        super::network::add_address,
+        super::network::remove_address,
         super::network::delete_network,
         super::images::list,
         super::images::import,
@@ -218,6 +220,7 @@ fn path_parameter_meaning(path: &str, name: &str) -> &'static str {
     match name {
         "snap" => "The snapshot's name.",
         "group" => "The security group's name.",
+        "address" => "One of the VPS's additional addresses.",
         "protocol" => "tcp or udp.",
         "port" => "The host port.",
         "index" => "The rule's number, from 1, as listed.",

@@ -40,6 +40,7 @@ fn nic(name: &str, ipv4: &str) -> NicRecord {
         mac: format!("02:00:00:00:00:{:02x}", name.len()),
         ipv4: Some(ipv4.into()),
         ipv6: None,
+        extra: Vec::new(),
     }
 }
 
@@ -69,6 +70,7 @@ macro_rules! store_conformance {
             forwards_are_unique_per_host_port,
             firewall_rules_keep_their_order_and_come_back,
             traffic_adds_what_moved_since_the_last_reading_per_month,
+            an_address_is_held_once_in_its_network,
             snapshots_are_unique_per_vps,
             images_upsert_keeps_what_is_not_given,
             jobs_run_and_interrupted_ones_fail,
@@ -389,6 +391,35 @@ pub async fn traffic_adds_what_moved_since_the_last_reading_per_month(store: &dy
     // Gone with its VPS.
     store.delete_instance("v").await.unwrap();
     assert!(store.traffic("v").await.unwrap().is_empty());
+}
+
+pub async fn an_address_is_held_once_in_its_network(store: &dyn Store) {
+    let mut a = new_instance("a", 1_000_000);
+    a.nic = Some(nic("a", "10.0.0.2"));
+    store.create_instance(&a).await.unwrap();
+    let mut b = new_instance("bb", 1_065_536);
+    b.nic = Some(nic("bb", "10.0.0.3"));
+    store.create_instance(&b).await.unwrap();
+    store.add_address("a", "10.0.0.9").await.unwrap();
+    store.add_address("a", "fd00::9").await.unwrap();
+    // Held already: by a's additional address, or b's first one.
+    for (who, address, holder) in [("bb", "10.0.0.9", "a"), ("a", "10.0.0.3", "bb")] {
+        let err = store.add_address(who, address).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Taken(what) if what.contains(&format!("VPS {holder}"))),
+            "{err}"
+        );
+    }
+    let nic = store.nic("a").await.unwrap().unwrap();
+    assert_eq!(nic.extra, ["10.0.0.9", "fd00::9"]);
+    assert!(store.remove_address("a", "10.0.0.9").await.unwrap());
+    assert!(!store.remove_address("a", "10.0.0.9").await.unwrap());
+    store.add_address("bb", "10.0.0.9").await.unwrap();
+    assert_eq!(store.nics().await.unwrap()[1].extra, ["10.0.0.9"]);
+    assert!(matches!(
+        store.add_address("nope", "10.0.0.20").await.unwrap_err(),
+        StoreError::Missing(_)
+    ));
 }
 
 pub async fn snapshots_are_unique_per_vps(store: &dyn Store) {

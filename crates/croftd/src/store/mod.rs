@@ -134,6 +134,8 @@ pub struct NicRecord {
     pub mac: String,
     pub ipv4: Option<String>,
     pub ipv6: Option<String>,
+    /// Its additional addresses, in the order added.
+    pub extra: Vec<String>,
 }
 
 /// A host port forwarded to a VPS port.
@@ -333,6 +335,14 @@ pub trait Store: AccessStore + Send + Sync + 'static {
     async fn edit_firewall_rules(&self, instance: &str, edit: &RuleEdit) -> Result<Vec<FirewallRule>>;
     /// Make `instance`'s rules exactly `rules` (a rollback of an edit).
     async fn set_firewall_rules(&self, instance: &str, rules: &[FirewallRule]) -> Result<()>;
+
+    // --- Additional addresses ---
+    /// Give `instance`'s interface `address` too: one its network has
+    /// given already (to whichever VPS) is [`StoreError::Taken`], naming
+    /// the VPS's key; an IPv4 address within the tenant's quota.
+    async fn add_address(&self, instance: &str, address: &str) -> Result<()>;
+    /// False if it had no such additional address.
+    async fn remove_address(&self, instance: &str, address: &str) -> Result<bool>;
 
     // --- Networks ---
     /// The networks made through the API (not the default one), by name.

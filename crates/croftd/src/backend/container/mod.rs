@@ -160,6 +160,38 @@ impl Backend for ContainerBackend {
         self.apply_cgroup_limits(name, new, old).await
     }
 
+    async fn set_address(&self, name: &str, cidr: &str, remove: bool) -> Result<()> {
+        let socket = RunDir(&self.run_dir(name)).socket();
+        let (text, vps) = (cidr.to_string(), name.to_string());
+        crate::blocking(move || supervisor::set_address(&socket, &text, remove))
+            .await?
+            .map_err(|detail| {
+                BackendError::host(
+                    format!("change the addresses of VPS {vps}"),
+                    std::io::Error::other(detail),
+                )
+            })?;
+        // Where a reboot from inside (a new interface) finds it.
+        let spec_path = RunDir(&self.run_dir(name)).spec();
+        let Ok(text) = std::fs::read(&spec_path) else {
+            return Ok(());
+        };
+        let Ok(mut spec) = serde_json::from_slice::<croft_host::spec::VpsSpec>(&text) else {
+            return Ok(());
+        };
+        if let Some(n) = spec.nic.as_mut() {
+            n.addresses.retain(|a| a != cidr);
+            if !remove {
+                n.addresses.push(cidr.to_string());
+            }
+        }
+        let json = serde_json::to_vec_pretty(&spec).expect("spec serializes");
+        let tmp = spec_path.with_extension("json.tmp");
+        std::fs::write(&tmp, json)
+            .and_then(|_| std::fs::rename(&tmp, &spec_path))
+            .map_err(|e| BackendError::host("update the spec", e))
+    }
+
     async fn record_bandwidth(&self, name: &str, ingress: Option<u64>, egress: Option<u64>) -> Result<()> {
         let spec_path = RunDir(&self.run_dir(name)).spec();
         let Ok(text) = std::fs::read(&spec_path) else {

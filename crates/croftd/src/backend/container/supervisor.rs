@@ -125,6 +125,25 @@ pub(super) fn stop(socket: &Path, force: bool, timeout_secs: u64) -> Result<Exit
     }
 }
 
+/// Ask the supervisor on `socket` to add (or remove) an address on its
+/// VPS's interface. Blocking; the error is the supervisor's message.
+pub(super) fn set_address(socket: &Path, cidr: &str, remove: bool) -> Result<(), String> {
+    let conn = Conn::connect(socket).map_err(|e| crate::error_chain(&e))?;
+    conn.send(
+        &Request::Address {
+            cidr: cidr.into(),
+            remove,
+        },
+        &[],
+    )
+    .map_err(|e| crate::error_chain(&e))?;
+    match conn.recv::<Reply>().map_err(|e| crate::error_chain(&e))? {
+        (Reply::Done, _) => Ok(()),
+        (Reply::Error { message }, _) => Err(message),
+        (other, _) => Err(format!("unexpected answer {other:?}")),
+    }
+}
+
 /// Follow the supervisor of `run_dir`: its events on a channel, from a
 /// task that holds no thread while it waits (the socket is polled by
 /// tokio), until the VPS is down.

@@ -4,6 +4,7 @@
 //! - `lifecycle.rs`: launch, start, stop, restart, delete, and following
 //!   a running VPS; which may run when is `status.rs`'s table;
 //! - `config.rs`: configuration changes, applied live;
+//! - `addresses.rs`: additional addresses, added and removed live;
 //! - `disks.rs`: disks made from images (rescue systems, rebuilds);
 //! - `copy.rs`, `snapshots.rs`, `transfer.rs`: copies, snapshots, and
 //!   snapshots moved as streams;
@@ -12,6 +13,7 @@
 //! - `traffic.rs`: what each VPS sends and receives, per month, against
 //!   its transfer quota.
 
+mod addresses;
 mod config;
 mod copy;
 mod disks;

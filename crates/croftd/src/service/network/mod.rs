@@ -51,6 +51,7 @@ fn vps_rules(
         mac: croft_host::net::parse_mac(&nic.mac).map_err(net_err("read a stored MAC"))?,
         ipv4: nic.ipv4.as_deref().and_then(|a| a.parse().ok()),
         ipv6: nic.ipv6.as_deref().and_then(|a| a.parse().ok()),
+        extra: nic.extra.iter().filter_map(|a| a.parse().ok()).collect(),
         forwards: forwards
             .iter()
             .filter(|f| f.instance == nic.instance)
@@ -511,7 +512,8 @@ impl NetworkService {
         let used = |pick: fn(&NicRecord) -> Option<&String>| -> HashSet<IpAddr> {
             nics.iter()
                 .filter(|n| n.network == net.name)
-                .filter_map(|n| pick(n).and_then(|a| a.parse().ok()))
+                .flat_map(|n| pick(n).into_iter().chain(&n.extra))
+                .filter_map(|a| a.parse().ok())
                 .collect()
         };
         let ipv4 = match (net.ipv4, req.ipv4) {
@@ -536,6 +538,7 @@ impl NetworkService {
             mac: new_mac(),
             ipv4: ipv4.map(|a| a.to_string()),
             ipv6: ipv6.map(|a| a.to_string()),
+            extra: Vec::new(),
         }))
     }
 
@@ -554,6 +557,12 @@ impl NetworkService {
             if let (Some(a), Some(s)) = (addr, subnet) {
                 addresses.push(format!("{a}/{}", net.vps_prefix(s)));
                 gateways.push(net.gateway(s));
+            }
+        }
+        for extra in &nic.extra {
+            let v4 = !extra.contains(':');
+            if let Some(s) = if v4 { net.ipv4 } else { net.ipv6 } {
+                addresses.push(format!("{extra}/{}", net.vps_prefix(s)));
             }
         }
         Ok(Some(NicSpec {
@@ -679,6 +688,7 @@ impl NetworkService {
             ipv4: n.ipv4.clone(),
             ipv6: n.ipv6.clone(),
             host_interface: n.host_if.clone(),
+            extra: n.extra.clone(),
         })
     }
 
@@ -916,6 +926,7 @@ impl NetworkService {
                         mac: n.mac.clone(),
                         ipv4: n.ipv4.clone(),
                         ipv6: n.ipv6.clone(),
+                        extra: n.extra.clone(),
                     })
                     .collect(),
                 kind: net.kind.clone(),
@@ -928,6 +939,124 @@ impl NetworkService {
                 dns: net.dns.iter().map(|d| d.to_string()).collect(),
             })
             .collect())
+    }
+
+    /// `croft address add`: give VPS `row` another address of its network
+    /// (`req.address`, or the next free one of `req.family`), recorded and
+    /// let through its anti-spoofing rules; the address and the `cidr` its
+    /// interface takes. The caller adds it inside a running VPS.
+    pub async fn add_address(
+        &self,
+        row: &InstanceRecord,
+        req: &croft_api::AddressAdd,
+    ) -> Result<(String, String)> {
+        let _allocating = self.allocating().await;
+        let nic = self
+            .store
+            .nic(&row.key)
+            .await?
+            .ok_or_else(|| ServiceError::Invalid(format!("VPS {} has no network interface", row.name)))?;
+        let net = self
+            .network_named(&nic.network)
+            .ok_or_else(|| ServiceError::NotFound(format!("network {}", nic.network)))?;
+        let v4 = match (&req.address, req.family.as_deref()) {
+            (Some(a), _) => !a.contains(':'),
+            (None, None | Some("ipv4")) => true,
+            (None, Some("ipv6")) => false,
+            (None, Some(other)) => {
+                return Err(ServiceError::Invalid(format!(
+                    "unknown address family {other:?} (use ipv4 or ipv6)"
+                )))
+            }
+        };
+        let family = if v4 { "IPv4" } else { "IPv6" };
+        let subnet = if v4 { net.ipv4 } else { net.ipv6 }.ok_or_else(|| {
+            ServiceError::Invalid(format!("network {} has no {family} addresses", net.name))
+        })?;
+        let address: IpAddr = match &req.address {
+            Some(text) => {
+                let a: IpAddr = text
+                    .parse()
+                    .map_err(|_| ServiceError::Invalid(format!("{text:?} is not an IP address")))?;
+                subnet.check_assignable(a)?;
+                a
+            }
+            None => {
+                let used: HashSet<IpAddr> = self
+                    .store
+                    .nics()
+                    .await?
+                    .iter()
+                    .filter(|n| n.network == net.name)
+                    .flat_map(|n| n.ipv4.iter().chain(&n.ipv6).chain(&n.extra))
+                    .filter_map(|a| a.parse().ok())
+                    .collect();
+                subnet.allocate(&used, None)?
+            }
+        };
+        let old = self.rules_of(&row.key).await?;
+        let text = address.to_string();
+        self.store
+            .add_address(&row.key, &text)
+            .await
+            .map_err(|e| match e {
+                StoreError::Taken(what) => ServiceError::Conflict(format!("{what} is already in use")),
+                e => e.into(),
+            })?;
+        if let Err(e) = self.reload_port(&row.key, old).await {
+            let _ = self.store.remove_address(&row.key, &text).await;
+            let _ = self.apply_rules().await;
+            return Err(e);
+        }
+        Ok((text, format!("{address}/{}", net.vps_prefix(subnet))))
+    }
+
+    /// `croft address remove`: the reverse of [`Self::add_address`] (the
+    /// caller has taken it off a running VPS's interface); the cidr it had.
+    pub async fn remove_address(&self, row: &InstanceRecord, address: &str) -> Result<String> {
+        let _allocating = self.allocating().await;
+        let cidr = self.address_cidr(row, address).await?;
+        let old = self.rules_of(&row.key).await?;
+        self.store.remove_address(&row.key, address).await?;
+        if let Err(e) = self.reload_port(&row.key, old).await {
+            let _ = self.store.add_address(&row.key, address).await;
+            let _ = self.apply_rules().await;
+            return Err(e);
+        }
+        Ok(cidr)
+    }
+
+    /// The cidr an additional address of VPS `row` has on its interface;
+    /// not one of its additional addresses is "not found".
+    pub async fn address_cidr(&self, row: &InstanceRecord, address: &str) -> Result<String> {
+        let missing = || ServiceError::NotFound(format!("additional address {address} of VPS {}", row.name));
+        let nic = self.store.nic(&row.key).await?.ok_or_else(missing)?;
+        if !nic.extra.iter().any(|a| a == address) {
+            return Err(missing());
+        }
+        let net = self.network_named(&nic.network).ok_or_else(missing)?;
+        let subnet = if address.contains(':') { net.ipv6 } else { net.ipv4 }.ok_or_else(missing)?;
+        Ok(format!("{address}/{}", net.vps_prefix(subnet)))
+    }
+
+    /// Load VPS `key`'s port rules as the store has them, from `old` (its
+    /// rules as loaded): its chains and map entries only when loaded,
+    /// else everything.
+    async fn reload_port(&self, key: &str, old: Option<nft::VpsRules>) -> Result<()> {
+        let (Some(old), Some(new)) = (old, self.rules_of(key).await?) else {
+            return self.apply_rules().await;
+        };
+        let loaded = self.rules_loaded.lock().await;
+        if !loaded.contains(&new.host_if) || !new.forwards.is_empty() {
+            drop(loaded);
+            return self.apply_rules().await;
+        }
+        let text = nft::render_port_update(&old, &new);
+        self.on_host(move |h| h.apply_rules(&text))
+            .await?
+            .map_err(net_err("load the VPS's port rules"))?;
+        drop(loaded);
+        Ok(())
     }
 
     /// `croft network create`: a network of its own, its bridge up and

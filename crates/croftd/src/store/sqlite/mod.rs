@@ -117,6 +117,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "networks",
         include_str!("../../../migrations/0021_networks.sql"),
     ),
+    (
+        22,
+        "nic addresses",
+        include_str!("../../../migrations/0022_nic_addresses.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -241,7 +246,22 @@ impl SqliteStore {
             mac: r.try_get("mac")?,
             ipv4: r.try_get("ipv4")?,
             ipv6: r.try_get("ipv6")?,
+            extra: Vec::new(),
         })
+    }
+
+    /// `nics` with their additional addresses.
+    async fn with_extras(&self, mut nics: Vec<NicRecord>) -> Result<Vec<NicRecord>> {
+        let rows = sqlx::query("SELECT instance, address FROM nic_addresses ORDER BY rowid")
+            .fetch_all(&self.pool)
+            .await?;
+        for r in &rows {
+            let instance: String = r.try_get("instance")?;
+            if let Some(nic) = nics.iter_mut().find(|n| n.instance == instance) {
+                nic.extra.push(r.try_get("address")?);
+            }
+        }
+        Ok(nics)
     }
 
     fn row_to_rule(r: &sqlx::sqlite::SqliteRow) -> Result<RuleRecord> {
@@ -388,6 +408,19 @@ impl Store for SqliteStore {
         .await
         .map_err(taken)?;
         if let Some(nic) = &new.nic {
+            // Another VPS's additional address is taken too.
+            for address in nic.ipv4.iter().chain(&nic.ipv6) {
+                let holder: Option<String> = sqlx::query_scalar(
+                    "SELECT instance FROM nic_addresses WHERE network = ? AND address = ?",
+                )
+                .bind(&nic.network)
+                .bind(address)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(holder) = holder {
+                    return Err(StoreError::Taken(format!("{address} (VPS {holder} holds it)")));
+                }
+            }
             sqlx::query(
                 "INSERT INTO nics (instance, network, host_if, mac, ipv4, ipv6) VALUES (?, ?, ?, ?, ?, ?)",
             )
@@ -493,7 +526,8 @@ impl Store for SqliteStore {
         let rows = sqlx::query("SELECT * FROM nics ORDER BY instance")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(Self::row_to_nic).collect()
+        let nics = rows.iter().map(Self::row_to_nic).collect::<Result<Vec<_>>>()?;
+        self.with_extras(nics).await
     }
 
     async fn nic(&self, instance: &str) -> Result<Option<NicRecord>> {
@@ -501,7 +535,10 @@ impl Store for SqliteStore {
             .bind(instance)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(Self::row_to_nic).transpose()
+        let Some(nic) = row.as_ref().map(Self::row_to_nic).transpose()? else {
+            return Ok(None);
+        };
+        Ok(self.with_extras(vec![nic]).await?.pop())
     }
 
     async fn forwards(&self) -> Result<Vec<ForwardRecord>> {
@@ -619,6 +656,50 @@ impl Store for SqliteStore {
         write_rules(&mut tx, instance, rules).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn add_address(&self, instance: &str, address: &str) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let network: String = sqlx::query_scalar("SELECT network FROM nics WHERE instance = ?")
+            .bind(instance)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::Missing(format!("the network interface of VPS {instance}")))?;
+        let holder: Option<String> = sqlx::query_scalar(
+            "SELECT instance FROM nics WHERE network = ?1 AND (ipv4 = ?2 OR ipv6 = ?2)
+             UNION SELECT instance FROM nic_addresses WHERE network = ?1 AND address = ?2",
+        )
+        .bind(&network)
+        .bind(address)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(holder) = holder {
+            return Err(StoreError::Taken(format!("{address} (VPS {holder} holds it)")));
+        }
+        if !address.contains(':') {
+            let more = croft_api::QuotaUsage {
+                ipv4_addresses: 1,
+                ..Default::default()
+            };
+            quota::guard_addition(&mut tx, instance, more).await?;
+        }
+        sqlx::query("INSERT INTO nic_addresses (instance, network, address) VALUES (?, ?, ?)")
+            .bind(instance)
+            .bind(&network)
+            .bind(address)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_address(&self, instance: &str, address: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM nic_addresses WHERE instance = ? AND address = ?")
+            .bind(instance)
+            .bind(address)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     async fn networks(&self) -> Result<Vec<NetworkRecord>> {

@@ -80,6 +80,15 @@ pub(super) async fn usage_of(
             .await?;
         *field = u64::try_from(n).unwrap_or(0);
     }
+    // Additional IPv4 addresses count like a VPS's first.
+    let extra4: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM nic_addresses a JOIN instances i ON a.instance = i.key
+         WHERE i.tenant = ? AND a.address NOT LIKE '%:%'",
+    )
+    .bind(tenant)
+    .fetch_one(&mut *conn)
+    .await?;
+    usage.ipv4_addresses += u64::try_from(extra4).unwrap_or(0);
     // A security group's rules count once, wherever it is attached.
     let in_groups: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM firewall_group_rules r JOIN firewall_groups g ON r.group_id = g.id

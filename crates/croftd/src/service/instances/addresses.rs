@@ -1,0 +1,45 @@
+//! A VPS's additional addresses, added and removed live: recorded and let
+//! through its anti-spoofing rules by the network service, put on (or
+//! taken off) its interface by its supervisor while it runs. Each change
+//! is undone if a later step fails.
+
+use super::InstanceService;
+use crate::service::{Result, VpsName};
+use croft_api::{Instance, Status};
+use tracing::info;
+
+impl InstanceService {
+    /// `croft address add`.
+    pub async fn add_address(&self, vps: VpsName<'_>, req: croft_api::AddressAdd) -> Result<Instance> {
+        let (_guard, row) = self.locked(vps).await?;
+        let (address, cidr) = self.network.add_address(&row, &req).await?;
+        if row.status == Status::Running {
+            if let Err(e) = self.backend.set_address(&row.key, &cidr, false).await {
+                let _ = self.network.remove_address(&row, &address).await;
+                return Err(e.into());
+            }
+        }
+        info!(vps = %vps, tenant = vps.tenant, address = %address, "address added");
+        self.emit(&row, "vps-address-added", Some(address));
+        self.brief(&row.key).await
+    }
+
+    /// `croft address remove`.
+    pub async fn remove_address(&self, vps: VpsName<'_>, address: &str) -> Result<Instance> {
+        let (_guard, row) = self.locked(vps).await?;
+        let cidr = self.network.address_cidr(&row, address).await?;
+        let running = row.status == Status::Running;
+        if running {
+            self.backend.set_address(&row.key, &cidr, true).await?;
+        }
+        if let Err(e) = self.network.remove_address(&row, address).await {
+            if running {
+                let _ = self.backend.set_address(&row.key, &cidr, false).await;
+            }
+            return Err(e);
+        }
+        info!(vps = %vps, tenant = vps.tenant, address, "address removed");
+        self.emit(&row, "vps-address-removed", Some(address.to_string()));
+        self.brief(&row.key).await
+    }
+}
