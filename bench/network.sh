@@ -6,6 +6,11 @@
 #              /etc/hosts, its rules already loaded at launch)
 #   throughput iperf3 TCP from one VPS to another through croft's bridge,
 #              against iperf3 over a bare veth pair between two namespaces
+#   routed     iperf3 TCP from a VPS on a routed network (a public address,
+#              no NAT) to an upstream namespace beyond the host: through
+#              the bridge, the host's routing and the uplink veth, against
+#              the same path bare: two veth pairs with a plain router
+#              namespace between them
 #
 # Usage: bash bench/network.sh [--build]
 # Environment: N=20 timed starts (median reported), SECONDS_PER_RUN=5
@@ -69,7 +74,9 @@ cleanup() {
         pool=$WORK/$d/state/storage-pools/default
         mountpoint -q "$pool" && umount "$pool"
     done
-    for ns in "$TAG-on" "$TAG-off" "$TAG-a" "$TAG-b"; do ip netns del "$ns" 2>/dev/null; done
+    for ns in "$TAG-on" "$TAG-off" "$TAG-a" "$TAG-b" "$TAG-up" "$TAG-ra" "$TAG-rr" "$TAG-rb"; do
+        ip netns del "$ns" 2>/dev/null
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -229,12 +236,49 @@ done
 vps_bps=$(printf '%s\n' "${vps[@]}" | median)
 bare_bps=$(printf '%s\n' "${bare[@]}" | median)
 
+log "throughput: a routed VPS to an upstream namespace beyond the host"
+ip netns add "$TAG-up"
+ip -n "$TAG-on" link add crup type veth peer name crdown netns "$TAG-up"
+ip -n "$TAG-on" addr add 203.0.113.1/24 dev crup
+ip -n "$TAG-up" addr add 203.0.113.2/24 dev crdown
+ip -n "$TAG-on" link set crup up
+ip -n "$TAG-up" link set crdown up
+ip -n "$TAG-up" link set lo up
+ip -n "$TAG-up" route add 198.51.100.16/28 via 203.0.113.1
+croft_on network create pub --type routed --ipv4 198.51.100.16/28 >/dev/null
+croft_on launch busybox r1 --network pub >/dev/null
+pidr=$(init_pid r1)
+# The same path bare: a namespace, a veth pair, a router namespace, a veth
+# pair, a namespace.
+for ns in "$TAG-ra" "$TAG-rr" "$TAG-rb"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+ip -n "$TAG-ra" link add v0 type veth peer name v0 netns "$TAG-rr"
+ip -n "$TAG-rb" link add v1 type veth peer name v1 netns "$TAG-rr"
+ip -n "$TAG-ra" addr add 198.18.1.2/24 dev v0
+ip -n "$TAG-rr" addr add 198.18.1.1/24 dev v0
+ip -n "$TAG-rr" addr add 198.18.2.1/24 dev v1
+ip -n "$TAG-rb" addr add 198.18.2.2/24 dev v1
+for pair in "$TAG-ra v0" "$TAG-rr v0" "$TAG-rr v1" "$TAG-rb v1"; do
+    set -- $pair
+    ip -n "$1" link set "$2" up
+done
+ip -n "$TAG-ra" route add default via 198.18.1.1
+ip -n "$TAG-rb" route add default via 198.18.2.1
+ip netns exec "$TAG-rr" sysctl -qw net.ipv4.ip_forward=1
+routed=() path=()
+for _ in $(seq "$RUNS"); do
+    routed+=("$(iperf "--net=/run/netns/$TAG-up" "--net=/proc/$pidr/ns/net" 203.0.113.2)")
+    path+=("$(iperf "--net=/run/netns/$TAG-rb" "--net=/run/netns/$TAG-ra" 198.18.2.2)")
+done
+routed_bps=$(printf '%s\n' "${routed[@]}" | median)
+path_bps=$(printf '%s\n' "${path[@]}" | median)
+
 echo
 echo "| measurement | croft | peer | |"
 echo "|---|---|---|---|"
-python3 - "$on_ms" "$off_ms" "$vps_bps" "$bare_bps" "$N" "$RUNS" <<'EOF'
+python3 - "$on_ms" "$off_ms" "$vps_bps" "$bare_bps" "$N" "$RUNS" "$routed_bps" "$path_bps" <<'EOF'
 import sys
-on, off, vps, bare, n, runs = map(float, sys.argv[1:])
+on, off, vps, bare, n, runs, routed, path = map(float, sys.argv[1:])
 print(f"| croft start, median of {n:.0f} | {on:.2f} ms with network | {off:.2f} ms without | network setup costs {on - off:.2f} ms |")
 print(f"| TCP VPS to VPS, median of {runs:.0f} | {vps / 1e9:.2f} Gbit/s (bridge, rules) | {bare / 1e9:.2f} Gbit/s (bare veth pair) | {vps / bare:.0%} of bare |")
+print(f"| TCP routed VPS to upstream, median of {runs:.0f} | {routed / 1e9:.2f} Gbit/s (bridge, routing, rules, uplink veth) | {path / 1e9:.2f} Gbit/s (the same path bare: veth, router, veth) | {routed / path:.0%} of bare |")
 EOF
