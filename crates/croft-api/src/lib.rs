@@ -367,6 +367,11 @@ pub struct AddressAdd {
     /// `ipv4` (the default) or `ipv6`, for the next free address.
     #[serde(default)]
     pub family: Option<String>,
+    /// A whole IPv6 prefix of this length routed to the VPS (a routed
+    /// network's pool): `64` for a /64. `address` may name it
+    /// (`2001:db8:100:1::/64`); the VPS configures addresses in it itself.
+    #[serde(default)]
+    pub prefix: Option<u8>,
 }
 
 /// A host port forwarded to a VPS port (`POST /1.0/instances/{name}/forwards`).

@@ -23,6 +23,7 @@ fn vps(i: u32) -> VpsRules {
                 .expect("an address"),
         ),
         extra: Vec::new(),
+        delegated: Vec::new(),
         forwards: Vec::new(),
         firewall: Firewall {
             default_deny_in: false,

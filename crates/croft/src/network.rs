@@ -54,13 +54,19 @@ pub enum NetworkCommand {
 #[derive(Subcommand)]
 pub enum AddressCommand {
     /// Give a VPS another address of its network, live: `croft address
-    /// add web1 198.51.100.20`, or the next free one (--ipv6 for IPv6).
+    /// add web1 198.51.100.20`, or the next free one (--ipv6 for IPv6), or
+    /// a whole IPv6 prefix routed to it (--prefix 64).
     Add {
         name: String,
         address: Option<String>,
         /// The next free IPv6 address (default: IPv4).
         #[arg(long)]
         ipv6: bool,
+        /// A whole IPv6 prefix of this length routed to the VPS (a routed
+        /// network's): `--prefix 64`; ADDRESS may name it
+        /// (2001:db8:100:1::/64).
+        #[arg(long, value_name = "LENGTH")]
+        prefix: Option<u8>,
     },
     /// Take an additional address off a VPS, live.
     Remove { name: String, address: String },
@@ -575,10 +581,16 @@ fn group(client: &Client, command: GroupCommand) -> Result<()> {
 
 pub fn address(client: &Client, command: AddressCommand) -> Result<()> {
     match command {
-        AddressCommand::Add { name, address, ipv6 } => {
+        AddressCommand::Add {
+            name,
+            address,
+            ipv6,
+            prefix,
+        } => {
             let req = croft_api::AddressAdd {
                 family: (address.is_none() && ipv6).then(|| "ipv6".to_string()),
                 address,
+                prefix,
             };
             let vps = client.add_address(path_name(&name)?, &req)?;
             let added = vps.nic.and_then(|n| n.extra.last().cloned()).unwrap_or_default();

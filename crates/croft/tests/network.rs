@@ -693,7 +693,7 @@ fn a_routed_vps_is_reached_at_its_public_addresses_from_beyond_the_upstream_with
     use common::net::{in_netns, Upstream, CLIENT4};
     let host = Host::new();
     let mut upstream = Upstream::new(&host);
-    upstream.route_to_host(&["198.51.100.16/28", "2001:db8:100::/64"]);
+    upstream.route_to_host(&["198.51.100.16/28", "2001:db8:100::/56"]);
     let client = upstream.client(&host);
     host.ok(&[
         "network",
@@ -704,7 +704,7 @@ fn a_routed_vps_is_reached_at_its_public_addresses_from_beyond_the_upstream_with
         "--ipv4",
         "198.51.100.16/28",
         "--ipv6",
-        "2001:db8:100::/64",
+        "2001:db8:100::/56",
     ]);
     host.ok(&["launch", "busybox", "r1", "--network", "pub"]);
     host.ok(&["launch", "busybox", "r2", "--network", "pub"]);
@@ -771,6 +771,19 @@ fn a_routed_vps_is_reached_at_its_public_addresses_from_beyond_the_upstream_with
         "",
         "still answered after its removal"
     );
+    // A whole /64 routed to it: the VPS uses any address in it.
+    host.ok(&["address", "add", "r1", "--prefix", "64"]);
+    assert!(host
+        .ok(&["address", "list", "r1"])
+        .contains("2001:db8:100:1::/64"));
+    host.sh_ok("r1", "ip -6 addr add 2001:db8:100:1::5/128 dev lo");
+    assert_eq!(
+        fetch("2001:db8:100:1::5").trim(),
+        "served-r1",
+        "the delegated prefix"
+    );
+    host.ok(&["address", "remove", "r1", "2001:db8:100:1::/64"]);
+    assert_eq!(fetch("2001:db8:100:1::5").trim(), "", "routed after its removal");
     // Never masqueraded: the rules hold no masquerade for the pool.
     assert!(!host_out(&host, "nft list table inet croft")
         .contains("198.51.100.16/28 ip daddr != 198.51.100.16/28 masquerade"));

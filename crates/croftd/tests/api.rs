@@ -1931,3 +1931,87 @@ async fn additional_ipv4_addresses_count_against_the_tenants_quota() {
         )
         .await;
 }
+
+#[tokio::test]
+async fn a_prefix_is_delegated_from_a_routed_pool_and_routed_through_the_vps() {
+    let sim = Sim::new().await;
+    let _: Network = sim
+        .ok(
+            "POST",
+            "/1.0/networks",
+            Some(r#"{"name":"pub","kind":"routed","ipv4":"198.51.100.16/28","ipv6":"2001:db8:100::/56"}"#),
+        )
+        .await;
+    let job = sim.launch_with("r1", r#","network":"pub""#).await;
+    assert_eq!(job.status, JobStatus::Success, "{job:?}");
+    let r1: Instance = sim
+        .ok("POST", "/1.0/instances/r1/addresses", Some(r#"{"prefix":64}"#))
+        .await;
+    assert_eq!(r1.nic.unwrap().extra, ["2001:db8:100:1::/64"]);
+    assert_eq!(
+        sim.net.routes(),
+        ["2001:db8:100:1::/64 via 2001:db8:100::1 dev croftbr1"]
+    );
+    assert!(
+        sim.backend.live_addresses("r1").is_empty(),
+        "a prefix is routed, not put on eth0"
+    );
+    let loaded = sim.net.scripts().last().unwrap().clone();
+    assert!(loaded.contains("2001:db8:100:1::/64 } drop"), "{loaded}");
+    let r1: Instance = sim
+        .ok("POST", "/1.0/instances/r1/addresses", Some(r#"{"prefix":64}"#))
+        .await;
+    assert_eq!(r1.nic.unwrap().extra[1], "2001:db8:100:2::/64");
+    for (body, want, says) in [
+        (
+            r#"{"address":"2001:db8:100:1::/64","prefix":64}"#,
+            StatusCode::CONFLICT,
+            "overlaps what VPS",
+        ),
+        (
+            r#"{"address":"2001:db8:100:1::5/64","prefix":64}"#,
+            StatusCode::BAD_REQUEST,
+            "is not a /64 of the pool",
+        ),
+        (
+            r#"{"address":"2001:db8:200::/64","prefix":64}"#,
+            StatusCode::BAD_REQUEST,
+            "is not a /64 of the pool",
+        ),
+        (r#"{"prefix":48}"#, StatusCode::BAD_REQUEST, "must be /57 to /124"),
+    ] {
+        let msg = sim
+            .refused("POST", "/1.0/instances/r1/addresses", Some(body), want)
+            .await;
+        assert!(msg.contains(says), "{body}: {msg}");
+    }
+    sim.launch("n1").await;
+    let msg = sim
+        .refused(
+            "POST",
+            "/1.0/instances/n1/addresses",
+            Some(r#"{"prefix":64}"#),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(msg.contains("no routed IPv6 pool"), "{msg}");
+    // Removed: the route goes with it.
+    let _: Instance = sim
+        .ok(
+            "DELETE",
+            "/1.0/instances/r1/addresses/2001:db8:100:1::%2F64",
+            None,
+        )
+        .await;
+    assert_eq!(
+        sim.net.routes(),
+        ["2001:db8:100:2::/64 via 2001:db8:100::1 dev croftbr1"]
+    );
+    // A restarted croftd routes what is delegated again.
+    let Sim { dir, store, .. } = sim;
+    let sim = Sim::on(dir, store).await;
+    assert_eq!(
+        sim.net.routes(),
+        ["2001:db8:100:2::/64 via 2001:db8:100::1 dev croftbr1"]
+    );
+}

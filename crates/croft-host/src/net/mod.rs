@@ -163,6 +163,21 @@ pub fn attach(pid: i32, nic: &NicSpec) -> Result<(), NetError> {
     configured
 }
 
+/// Route `dst/prefix` via `gateway` on link `dev` of this namespace (a
+/// prefix delegated to a VPS, through its address); with `remove`, take
+/// the route away. Idempotent.
+pub fn set_route_via(
+    dev: &str,
+    dst: IpAddr,
+    prefix: u8,
+    gateway: IpAddr,
+    remove: bool,
+) -> Result<(), NetError> {
+    let mut rtnl = Rtnl::new()?;
+    let index = rtnl.require_link(dev)?;
+    rtnl.set_route_via(index, dst, prefix, gateway, remove)
+}
+
 /// Add (or remove) `cidr` on `eth0` of the VPS whose init is `pid`, live:
 /// a change of its addresses. Run by its supervisor.
 pub fn set_vps_address(pid: i32, cidr: &str, remove: bool) -> Result<(), NetError> {

@@ -377,6 +377,50 @@ impl Rtnl {
         }
     }
 
+    /// A route to `dst/prefix` via `gateway` on link `index` (a prefix
+    /// delegated to a VPS, through its address), or with `remove` its
+    /// removal. Already there, or already gone, is fine.
+    pub fn set_route_via(
+        &mut self,
+        index: u32,
+        dst: IpAddr,
+        prefix: u8,
+        gateway: IpAddr,
+        remove: bool,
+    ) -> Result<(), NetError> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = match dst {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        };
+        msg.header.destination_prefix_length = prefix;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Static;
+        msg.header.scope = RouteScope::Universe;
+        msg.header.kind = RouteType::Unicast;
+        msg.attributes
+            .push(RouteAttribute::Destination(RouteAddress::from(dst)));
+        msg.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::from(gateway)));
+        msg.attributes.push(RouteAttribute::Oif(index));
+        let (request, flags) = if remove {
+            (RouteNetlinkMessage::DelRoute(msg), NLM_F_ACK)
+        } else {
+            (
+                RouteNetlinkMessage::NewRoute(msg),
+                NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+            )
+        };
+        match self.request(request, flags, &format!("route {dst}/{prefix} via {gateway}")) {
+            Err(NetError::Netlink { source, .. })
+                if matches!(source.raw_os_error(), Some(libc::EEXIST) | Some(libc::ESRCH)) =>
+            {
+                Ok(())
+            }
+            other => other.map(drop),
+        }
+    }
+
     /// The default route of `gateway`'s family through link `index`.
     /// A route to `dst/prefix` straight out of link `index` (no gateway):
     /// how a host reaches a routed pool on its bridge, and how a VPS with

@@ -52,6 +52,9 @@ pub struct VpsRules {
     pub ipv6: Option<Ipv6Addr>,
     /// Its additional addresses, beside `ipv4` and `ipv6`.
     pub extra: Vec<std::net::IpAddr>,
+    /// IPv6 prefixes routed to it (`2001:db8:100:1::/64`): it may send
+    /// from and receive at any address in them.
+    pub delegated: Vec<(Ipv6Addr, u8)>,
     pub forwards: Vec<PortForward>,
     pub firewall: Firewall,
     /// The provider's outbound rules do not apply to it.
@@ -343,6 +346,11 @@ fn own6(v: &VpsRules) -> Vec<Ipv6Addr> {
         .collect()
 }
 
+/// A VPS's delegated prefixes, as nft writes them: `2001:db8:100:1::/64`.
+fn delegated(v: &VpsRules) -> impl Iterator<Item = String> + '_ {
+    v.delegated.iter().map(|(net, len)| format!("{net}/{len}"))
+}
+
 /// Values as an nft set: `{ a, b }`.
 fn set_of<T: std::fmt::Display>(values: &[T]) -> String {
     let items: Vec<String> = values.iter().map(|v| v.to_string()).collect();
@@ -365,8 +373,9 @@ fn render_to_port_chain(w: &mut String, v: &VpsRules) {
         let _ = writeln!(w, "    ip daddr {} return", set_of(&own4));
     }
     let mine6 = set_of(
-        &std::iter::once(link_local(&v.mac))
-            .chain(own6(v))
+        &std::iter::once(link_local(&v.mac).to_string())
+            .chain(own6(v).iter().map(|a| a.to_string()))
+            .chain(delegated(v))
             .collect::<Vec<_>>(),
     );
     let _ = writeln!(w, "    ip6 daddr {mine6} return");
@@ -401,8 +410,10 @@ fn render_port_chain(w: &mut String, v: &VpsRules) {
     }
     let mine6 = set_of(
         &[Ipv6Addr::UNSPECIFIED, lla]
-            .into_iter()
-            .chain(own6(v))
+            .iter()
+            .map(|a| a.to_string())
+            .chain(own6(v).iter().map(|a| a.to_string()))
+            .chain(delegated(v))
             .collect::<Vec<_>>(),
     );
     let _ = writeln!(w, "    ether type ip6 ip6 saddr != {mine6} drop");
@@ -612,7 +623,13 @@ fn render_firewalls(w: &mut String, r: &Ruleset) {
         ("fw_out4", "ipv4_addr", false),
         ("fw_out6", "ipv6_addr", false),
     ] {
-        let _ = writeln!(w, "  map {map} {{\n    type {family} : verdict");
+        // IPv6 keys include the VPSes' delegated prefixes: intervals.
+        let flags = if family == "ipv6_addr" {
+            "\n    flags interval"
+        } else {
+            ""
+        };
+        let _ = writeln!(w, "  map {map} {{\n    type {family} : verdict{flags}");
         let elements: Vec<String> = r
             .vpses
             .iter()
@@ -756,6 +773,7 @@ fn map_elements(v: &VpsRules, map: &str, inbound: bool) -> Vec<String> {
             .into_iter()
             .chain(std::iter::once(link_local(&v.mac)))
             .map(|a| a.to_string())
+            .chain(delegated(v))
             .collect()
     };
     addresses
@@ -880,6 +898,7 @@ mod tests {
                 ipv4: Some("10.87.0.2".parse().unwrap()),
                 ipv6: Some("fd63::2".parse().unwrap()),
                 extra: Vec::new(),
+                delegated: Vec::new(),
                 forwards: vec![
                     PortForward {
                         protocol: "tcp".into(),
@@ -1139,5 +1158,28 @@ mod tests {
         let text = render(&r);
         assert!(text.contains("ip daddr { 10.87.0.2, 10.87.0.9 } return"));
         assert!(text.contains("10.87.0.9 : jump out_crv1"));
+    }
+
+    #[test]
+    fn a_delegated_prefix_is_the_vpss_to_send_from_and_receive_at() {
+        let old = sample().vpses.remove(0);
+        let mut new = old.clone();
+        new.delegated = vec![("2001:db8:100:1::".parse().unwrap(), 64)];
+        let update = render_port_update(&old, &new);
+        assert!(
+            update.contains("ip6 saddr != { ::, fe80::ccf:ff:fe00:1, fd63::2, 2001:db8:100:1::/64 } drop"),
+            "{update}"
+        );
+        assert!(
+            update.contains("ip6 daddr { fe80::ccf:ff:fe00:1, fd63::2, 2001:db8:100:1::/64 } return"),
+            "{update}"
+        );
+        assert!(
+            update.contains("add element inet croft fw_in6 { 2001:db8:100:1::/64 : jump in_crv1 }"),
+            "{update}"
+        );
+        let mut r = sample();
+        r.vpses[0] = new;
+        assert!(render(&r).contains("map fw_in6 {\n    type ipv6_addr : verdict\n    flags interval"));
     }
 }

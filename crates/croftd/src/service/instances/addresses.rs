@@ -13,8 +13,9 @@ impl InstanceService {
     pub async fn add_address(&self, vps: VpsName<'_>, req: croft_api::AddressAdd) -> Result<Instance> {
         let (_guard, row) = self.locked(vps).await?;
         let (address, cidr) = self.network.add_address(&row, &req).await?;
-        if row.status == Status::Running {
-            if let Err(e) = self.backend.set_address(&row.key, &cidr, false).await {
+        // A delegated prefix is routed to the VPS, not put on its interface.
+        if let (Status::Running, Some(cidr)) = (row.status, &cidr) {
+            if let Err(e) = self.backend.set_address(&row.key, cidr, false).await {
                 let _ = self.network.remove_address(&row, &address).await;
                 return Err(e.into());
             }
@@ -28,13 +29,13 @@ impl InstanceService {
     pub async fn remove_address(&self, vps: VpsName<'_>, address: &str) -> Result<Instance> {
         let (_guard, row) = self.locked(vps).await?;
         let cidr = self.network.address_cidr(&row, address).await?;
-        let running = row.status == Status::Running;
-        if running {
-            self.backend.set_address(&row.key, &cidr, true).await?;
+        let live = cidr.filter(|_| row.status == Status::Running);
+        if let Some(cidr) = &live {
+            self.backend.set_address(&row.key, cidr, true).await?;
         }
         if let Err(e) = self.network.remove_address(&row, address).await {
-            if running {
-                let _ = self.backend.set_address(&row.key, &cidr, false).await;
+            if let Some(cidr) = &live {
+                let _ = self.backend.set_address(&row.key, cidr, false).await;
             }
             return Err(e);
         }

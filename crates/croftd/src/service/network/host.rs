@@ -24,6 +24,16 @@ pub trait NetHost: Send + Sync + 'static {
     /// Whether the host routes IPv6 (a routed network's IPv6 pool needs
     /// it).
     fn ipv6_forwarding(&self) -> bool;
+    /// Route `dst/prefix` via `gateway` on bridge `dev` (a prefix
+    /// delegated to a VPS), or with `remove` take the route away.
+    fn route_via(
+        &self,
+        dev: &str,
+        dst: IpAddr,
+        prefix: u8,
+        gateway: IpAddr,
+        remove: bool,
+    ) -> Result<(), NetError>;
     /// Load an nftables script (a whole ruleset or a change to it).
     fn apply_rules(&self, script: &str) -> Result<(), NetError>;
     /// Links whose names start with `prefix`.
@@ -57,6 +67,17 @@ impl NetHost for KernelNet {
 
     fn ipv6_forwarding(&self) -> bool {
         std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/forwarding").is_ok_and(|v| v.trim() == "1")
+    }
+
+    fn route_via(
+        &self,
+        dev: &str,
+        dst: IpAddr,
+        prefix: u8,
+        gateway: IpAddr,
+        remove: bool,
+    ) -> Result<(), NetError> {
+        croft_host::net::set_route_via(dev, dst, prefix, gateway, remove)
     }
 
     fn apply_rules(&self, script: &str) -> Result<(), NetError> {
@@ -99,6 +120,7 @@ pub struct SimNet {
     scripts: Mutex<Vec<String>>,
     fail_next: Mutex<Option<String>>,
     counters: Mutex<HashMap<String, LinkCounters>>,
+    routes: Mutex<Vec<String>>,
     bandwidth: Mutex<HashMap<String, Bandwidth>>,
 }
 
@@ -109,6 +131,12 @@ impl SimNet {
             .lock()
             .expect("sim net poisoned")
             .insert(host_if.into(), counters);
+    }
+
+    /// The routes made (`2001:db8:100:1::/64 via 2001:db8:100::1 dev
+    /// croftbr1`).
+    pub fn routes(&self) -> Vec<String> {
+        self.routes.lock().expect("sim net poisoned").clone()
     }
 
     /// The bandwidth (ingress, egress) link `host_if` was last given.
@@ -148,6 +176,23 @@ impl NetHost for SimNet {
 
     fn ipv6_forwarding(&self) -> bool {
         true
+    }
+
+    fn route_via(
+        &self,
+        dev: &str,
+        dst: IpAddr,
+        prefix: u8,
+        gateway: IpAddr,
+        remove: bool,
+    ) -> Result<(), NetError> {
+        let route = format!("{dst}/{prefix} via {gateway} dev {dev}");
+        let mut routes = self.routes.lock().expect("sim net poisoned");
+        routes.retain(|r| *r != route);
+        if !remove {
+            routes.push(route);
+        }
+        Ok(())
     }
 
     fn apply_rules(&self, script: &str) -> Result<(), NetError> {

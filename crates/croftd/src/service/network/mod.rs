@@ -52,6 +52,7 @@ fn vps_rules(
         ipv4: nic.ipv4.as_deref().and_then(|a| a.parse().ok()),
         ipv6: nic.ipv6.as_deref().and_then(|a| a.parse().ok()),
         extra: nic.extra.iter().filter_map(|a| a.parse().ok()).collect(),
+        delegated: nic.extra.iter().filter_map(|a| parse_prefix(a)).collect(),
         forwards: forwards
             .iter()
             .filter(|f| f.instance == nic.instance)
@@ -108,6 +109,23 @@ fn attached<'g>(name: &str, groups: &'g [GroupRecord]) -> impl Iterator<Item = &
         .collect();
     mine.sort_by_key(|(at, _)| *at);
     mine.into_iter().map(|(_, g)| g)
+}
+
+/// A delegated IPv6 prefix as stored: `2001:db8:100:1::/64`.
+fn parse_prefix(text: &str) -> Option<(std::net::Ipv6Addr, u8)> {
+    let (net, len) = text.split_once('/')?;
+    Some((net.parse().ok()?, len.parse().ok()?))
+}
+
+/// Whether two IPv6 prefixes share an address.
+fn overlaps((a, la): (std::net::Ipv6Addr, u8), (b, lb): (std::net::Ipv6Addr, u8)) -> bool {
+    let len = la.min(lb);
+    let mask = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(len))
+    };
+    (u128::from(a) & mask) == (u128::from(b) & mask)
 }
 
 /// Check the `[network]` settings croftd's configuration gives, as its
@@ -272,6 +290,13 @@ impl NetworkService {
             tracing::warn!("no br_netfilter on this host: per-VPS firewalls are refused");
         }
         self.apply_rules().await?;
+        // Delegated prefixes are routed again (a bridge made anew lost them).
+        for nic in self.store.nics().await? {
+            for prefix in nic.extra.iter().filter_map(|a| parse_prefix(a)) {
+                let row = super::by_key(self.store.as_ref(), &nic.instance).await?;
+                self.route_prefix(&row, prefix, false).await?;
+            }
+        }
         self.remove_stray_links().await?;
         info!(
             networks = self.all_networks().len(),
@@ -559,7 +584,7 @@ impl NetworkService {
                 gateways.push(net.gateway(s));
             }
         }
-        for extra in &nic.extra {
+        for extra in nic.extra.iter().filter(|a| !a.contains('/')) {
             let v4 = !extra.contains(':');
             if let Some(s) = if v4 { net.ipv4 } else { net.ipv6 } {
                 addresses.push(format!("{extra}/{}", net.vps_prefix(s)));
@@ -949,7 +974,7 @@ impl NetworkService {
         &self,
         row: &InstanceRecord,
         req: &croft_api::AddressAdd,
-    ) -> Result<(String, String)> {
+    ) -> Result<(String, Option<String>)> {
         let _allocating = self.allocating().await;
         let nic = self
             .store
@@ -959,6 +984,12 @@ impl NetworkService {
         let net = self
             .network_named(&nic.network)
             .ok_or_else(|| ServiceError::NotFound(format!("network {}", nic.network)))?;
+        if let Some(len) = req.prefix {
+            return self
+                .delegate(row, &nic, &net, req.address.as_deref(), len)
+                .await
+                .map(|p| (p, None));
+        }
         let v4 = match (&req.address, req.family.as_deref()) {
             (Some(a), _) => !a.contains(':'),
             (None, None | Some("ipv4")) => true,
@@ -1008,15 +1039,121 @@ impl NetworkService {
             let _ = self.apply_rules().await;
             return Err(e);
         }
-        Ok((text, format!("{address}/{}", net.vps_prefix(subnet))))
+        Ok((text, Some(format!("{address}/{}", net.vps_prefix(subnet)))))
+    }
+
+    /// Route a whole IPv6 prefix of length `len` (`wanted`, or the first
+    /// free one) out of a routed network's pool to VPS `row`, through its
+    /// IPv6 address; the prefix, `2001:db8:100:1::/64`.
+    async fn delegate(
+        &self,
+        row: &InstanceRecord,
+        nic: &NicRecord,
+        net: &Network,
+        wanted: Option<&str>,
+        len: u8,
+    ) -> Result<String> {
+        let (Some(pool), true) = (net.ipv6, net.routed()) else {
+            return Err(ServiceError::Invalid(format!(
+                "network {} has no routed IPv6 pool to delegate prefixes from",
+                net.name
+            )));
+        };
+        // The prefix is routed through the VPS's own IPv6 address.
+        if nic.ipv6.is_none() {
+            return Err(ServiceError::Invalid(format!(
+                "VPS {} has no IPv6 address to route the prefix through",
+                row.name
+            )));
+        }
+        if len <= pool.prefix || len > 124 {
+            return Err(ServiceError::Invalid(format!(
+                "a delegated prefix of the /{} pool must be /{} to /124",
+                pool.prefix,
+                pool.prefix + 1
+            )));
+        }
+        let IpAddr::V6(base) = pool.network() else {
+            return Err(ServiceError::Invalid("the pool is not IPv6".into()));
+        };
+        // What the network holds: addresses and prefixes.
+        let held: Vec<(std::net::Ipv6Addr, u8, String)> = self
+            .store
+            .nics()
+            .await?
+            .into_iter()
+            .filter(|n| n.network == net.name)
+            .flat_map(|n| {
+                let key = n.instance.clone();
+                n.ipv6.into_iter().chain(n.extra).filter_map(move |a| {
+                    let (addr, l) = parse_prefix(&a).or_else(|| Some((a.parse().ok()?, 128)))?;
+                    Some((addr, l, key.clone()))
+                })
+            })
+            .collect();
+        let holder = |p: (std::net::Ipv6Addr, u8)| held.iter().find(|(a, l, _)| overlaps(p, (*a, *l)));
+        let size = 1u128 << (128 - u32::from(len));
+        let prefix = match wanted {
+            Some(text) => {
+                let p = parse_prefix(text)
+                    .filter(|(_, l)| *l == len)
+                    .ok_or_else(|| ServiceError::Invalid(format!("{text:?} is not a /{len} prefix")))?;
+                if u128::from(p.0) % size != 0 || !overlaps(p, (base, pool.prefix)) {
+                    return Err(ServiceError::Invalid(format!(
+                        "{text} is not a /{len} of the pool {}",
+                        pool.cidr()
+                    )));
+                }
+                if let Some((_, _, key)) = holder(p) {
+                    return Err(ServiceError::Conflict(format!(
+                        "{text} overlaps what VPS {key} holds"
+                    )));
+                }
+                p
+            }
+            None => {
+                // Block 0 holds the single addresses.
+                let blocks = 1u128 << u32::from(len - pool.prefix).min(16);
+                (1..blocks)
+                    .map(|k| (std::net::Ipv6Addr::from(u128::from(base) + k * size), len))
+                    .find(|p| holder(*p).is_none())
+                    .ok_or_else(|| {
+                        ServiceError::Conflict(format!("no free /{len} left in {}", pool.cidr()))
+                    })?
+            }
+        };
+        let text = format!("{}/{len}", prefix.0);
+        let old = self.rules_of(&row.key).await?;
+        self.store
+            .add_address(&row.key, &text)
+            .await
+            .map_err(|e| match e {
+                StoreError::Taken(what) => ServiceError::Conflict(format!("{what} is already in use")),
+                e => e.into(),
+            })?;
+        let made = async {
+            self.route_prefix(row, prefix, false).await?;
+            self.reload_port(&row.key, old).await
+        }
+        .await;
+        if let Err(e) = made {
+            let _ = self.route_prefix(row, prefix, true).await;
+            let _ = self.store.remove_address(&row.key, &text).await;
+            let _ = self.apply_rules().await;
+            return Err(e);
+        }
+        Ok(text)
     }
 
     /// `croft address remove`: the reverse of [`Self::add_address`] (the
     /// caller has taken it off a running VPS's interface); the cidr it had.
-    pub async fn remove_address(&self, row: &InstanceRecord, address: &str) -> Result<String> {
+    pub async fn remove_address(&self, row: &InstanceRecord, address: &str) -> Result<Option<String>> {
         let _allocating = self.allocating().await;
         let cidr = self.address_cidr(row, address).await?;
         let old = self.rules_of(&row.key).await?;
+        if let Some(prefix) = parse_prefix(address) {
+            self.route_prefix(row, prefix, true).await?;
+        }
         self.store.remove_address(&row.key, address).await?;
         if let Err(e) = self.reload_port(&row.key, old).await {
             let _ = self.store.add_address(&row.key, address).await;
@@ -1026,17 +1163,44 @@ impl NetworkService {
         Ok(cidr)
     }
 
-    /// The cidr an additional address of VPS `row` has on its interface;
-    /// not one of its additional addresses is "not found".
-    pub async fn address_cidr(&self, row: &InstanceRecord, address: &str) -> Result<String> {
+    /// Route (or with `remove`, stop routing) delegated `prefix` to VPS
+    /// `row` through its IPv6 address.
+    async fn route_prefix(
+        &self,
+        row: &InstanceRecord,
+        prefix: (std::net::Ipv6Addr, u8),
+        remove: bool,
+    ) -> Result<()> {
+        let Some(nic) = self.store.nic(&row.key).await? else {
+            return Ok(());
+        };
+        let (Some(net), Some(via)) = (
+            self.network_named(&nic.network),
+            nic.ipv6.as_deref().and_then(|a| a.parse::<IpAddr>().ok()),
+        ) else {
+            return Ok(());
+        };
+        let bridge = net.bridge.clone();
+        self.on_host(move |h| h.route_via(&bridge, IpAddr::V6(prefix.0), prefix.1, via, remove))
+            .await?
+            .map_err(net_err("route the delegated prefix"))
+    }
+
+    /// The cidr an additional address of VPS `row` has on its interface
+    /// (`None` for a delegated prefix, which is routed to it); not one of
+    /// its additional addresses is "not found".
+    pub async fn address_cidr(&self, row: &InstanceRecord, address: &str) -> Result<Option<String>> {
         let missing = || ServiceError::NotFound(format!("additional address {address} of VPS {}", row.name));
         let nic = self.store.nic(&row.key).await?.ok_or_else(missing)?;
         if !nic.extra.iter().any(|a| a == address) {
             return Err(missing());
         }
+        if address.contains('/') {
+            return Ok(None);
+        }
         let net = self.network_named(&nic.network).ok_or_else(missing)?;
         let subnet = if address.contains(':') { net.ipv6 } else { net.ipv4 }.ok_or_else(missing)?;
-        Ok(format!("{address}/{}", net.vps_prefix(subnet)))
+        Ok(Some(format!("{address}/{}", net.vps_prefix(subnet))))
     }
 
     /// Load VPS `key`'s port rules as the store has them, from `old` (its
