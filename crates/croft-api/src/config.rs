@@ -164,6 +164,16 @@ impl InstanceConfig {
                     expected,
                 })
             };
+            // One of two words: `no` (false) or `yes` (true).
+            let either = |no: &str, yes: &str, expected| match value.trim() {
+                v if v == no => Ok(false),
+                v if v == yes => Ok(true),
+                _ => Err(ConfigError::Invalid {
+                    key: key.clone(),
+                    value: value.clone(),
+                    expected,
+                }),
+            };
             match key.as_str() {
                 LIMITS_MEMORY => {
                     let bytes = parse_size(value).map_err(unit)?;
@@ -191,17 +201,7 @@ impl InstanceConfig {
                     cfg.transfer_bytes = Some(bytes);
                 }
                 LIMITS_TRANSFER_ACTION => {
-                    cfg.transfer_report_only = match value.trim() {
-                        "throttle" => false,
-                        "report" => true,
-                        _ => {
-                            return Err(ConfigError::Invalid {
-                                key: key.clone(),
-                                value: value.clone(),
-                                expected: "throttle or report",
-                            })
-                        }
-                    }
+                    cfg.transfer_report_only = either("throttle", "report", "throttle or report")?;
                 }
                 LIMITS_TRANSFER_THROTTLE => {
                     let bps = parse_rate(value).map_err(unit)?;
@@ -211,17 +211,7 @@ impl InstanceConfig {
                     cfg.transfer_throttle_bps = bps;
                 }
                 FIREWALL_DEFAULT => {
-                    cfg.firewall_deny = match value.trim() {
-                        "allow" => false,
-                        "deny" => true,
-                        _ => {
-                            return Err(ConfigError::Invalid {
-                                key: key.clone(),
-                                value: value.clone(),
-                                expected: "allow or deny",
-                            })
-                        }
-                    }
+                    cfg.firewall_deny = either("allow", "deny", "allow or deny")?;
                 }
                 LIMITS_DISK => {
                     let bytes = parse_size(value).map_err(unit)?;
@@ -252,43 +242,13 @@ impl InstanceConfig {
                     cfg.processes = Some(n);
                 }
                 FIREWALL_DEFAULT_OUT => {
-                    cfg.firewall_deny_out = match value.trim() {
-                        "allow" => false,
-                        "deny" => true,
-                        _ => {
-                            return Err(ConfigError::Invalid {
-                                key: key.clone(),
-                                value: value.clone(),
-                                expected: "allow or deny",
-                            })
-                        }
-                    }
+                    cfg.firewall_deny_out = either("allow", "deny", "allow or deny")?;
                 }
                 FIREWALL_PROVIDER_EXEMPT => {
-                    cfg.provider_exempt = match value.as_str() {
-                        "true" => true,
-                        "false" => false,
-                        _ => {
-                            return Err(ConfigError::Invalid {
-                                key: key.clone(),
-                                value: value.clone(),
-                                expected: "true or false",
-                            })
-                        }
-                    }
+                    cfg.provider_exempt = either("false", "true", "true or false")?;
                 }
                 BOOT_AUTOSTART => {
-                    cfg.autostart = match value.as_str() {
-                        "true" => true,
-                        "false" => false,
-                        _ => {
-                            return Err(ConfigError::Invalid {
-                                key: key.clone(),
-                                value: value.clone(),
-                                expected: "true or false",
-                            })
-                        }
-                    }
+                    cfg.autostart = either("false", "true", "true or false")?;
                 }
                 BOOT_STOP_TIMEOUT => {
                     let s = int("a number of seconds")?;

@@ -388,21 +388,7 @@ impl Rtnl {
         gateway: IpAddr,
         remove: bool,
     ) -> Result<(), NetError> {
-        let mut msg = RouteMessage::default();
-        msg.header.address_family = match dst {
-            IpAddr::V4(_) => AddressFamily::Inet,
-            IpAddr::V6(_) => AddressFamily::Inet6,
-        };
-        msg.header.destination_prefix_length = prefix;
-        msg.header.table = RouteHeader::RT_TABLE_MAIN;
-        msg.header.protocol = RouteProtocol::Static;
-        msg.header.scope = RouteScope::Universe;
-        msg.header.kind = RouteType::Unicast;
-        msg.attributes
-            .push(RouteAttribute::Destination(RouteAddress::from(dst)));
-        msg.attributes
-            .push(RouteAttribute::Gateway(RouteAddress::from(gateway)));
-        msg.attributes.push(RouteAttribute::Oif(index));
+        let msg = route_message(index, Some((dst, prefix)), Some(gateway));
         let (request, flags) = if remove {
             (RouteNetlinkMessage::DelRoute(msg), NLM_F_ACK)
         } else {
@@ -426,19 +412,7 @@ impl Rtnl {
     /// how a host reaches a routed pool on its bridge, and how a VPS with
     /// a /32 reaches a gateway outside its subnet. There already is fine.
     pub fn add_link_route(&mut self, index: u32, dst: IpAddr, prefix: u8) -> Result<(), NetError> {
-        let mut msg = RouteMessage::default();
-        msg.header.address_family = match dst {
-            IpAddr::V4(_) => AddressFamily::Inet,
-            IpAddr::V6(_) => AddressFamily::Inet6,
-        };
-        msg.header.destination_prefix_length = prefix;
-        msg.header.table = RouteHeader::RT_TABLE_MAIN;
-        msg.header.protocol = RouteProtocol::Static;
-        msg.header.scope = RouteScope::Link;
-        msg.header.kind = RouteType::Unicast;
-        msg.attributes
-            .push(RouteAttribute::Destination(RouteAddress::from(dst)));
-        msg.attributes.push(RouteAttribute::Oif(index));
+        let msg = route_message(index, Some((dst, prefix)), None);
         match self.request(
             RouteNetlinkMessage::NewRoute(msg),
             NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
@@ -450,18 +424,7 @@ impl Rtnl {
     }
 
     pub fn add_default_route(&mut self, index: u32, gateway: IpAddr) -> Result<(), NetError> {
-        let mut msg = RouteMessage::default();
-        msg.header.address_family = match gateway {
-            IpAddr::V4(_) => AddressFamily::Inet,
-            IpAddr::V6(_) => AddressFamily::Inet6,
-        };
-        msg.header.table = RouteHeader::RT_TABLE_MAIN;
-        msg.header.protocol = RouteProtocol::Static;
-        msg.header.scope = RouteScope::Universe;
-        msg.header.kind = RouteType::Unicast;
-        msg.attributes
-            .push(RouteAttribute::Gateway(RouteAddress::from(gateway)));
-        msg.attributes.push(RouteAttribute::Oif(index));
+        let msg = route_message(index, None, Some(gateway));
         self.request(
             RouteNetlinkMessage::NewRoute(msg),
             NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
@@ -469,4 +432,37 @@ impl Rtnl {
         )?;
         Ok(())
     }
+}
+
+/// A static unicast route of the main table out of link `index`: to
+/// `dst` (none: the default route) via `gateway` (none: on the link).
+fn route_message(index: u32, dst: Option<(IpAddr, u8)>, gateway: Option<IpAddr>) -> RouteMessage {
+    let family_of = dst
+        .map(|(a, _)| a)
+        .or(gateway)
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let mut msg = RouteMessage::default();
+    msg.header.address_family = match family_of {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    };
+    msg.header.table = RouteHeader::RT_TABLE_MAIN;
+    msg.header.protocol = RouteProtocol::Static;
+    msg.header.scope = if gateway.is_some() {
+        RouteScope::Universe
+    } else {
+        RouteScope::Link
+    };
+    msg.header.kind = RouteType::Unicast;
+    if let Some((dst, prefix)) = dst {
+        msg.header.destination_prefix_length = prefix;
+        msg.attributes
+            .push(RouteAttribute::Destination(RouteAddress::from(dst)));
+    }
+    if let Some(gateway) = gateway {
+        msg.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::from(gateway)));
+    }
+    msg.attributes.push(RouteAttribute::Oif(index));
+    msg
 }
