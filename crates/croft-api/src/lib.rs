@@ -425,6 +425,9 @@ pub struct Network {
     pub ipv6: Option<String>,
     pub nat: bool,
     pub isolated: bool,
+    /// A routed network's uplink, where its addresses are proxied.
+    #[serde(default)]
+    pub uplink: Option<String>,
     pub dns: Vec<String>,
     /// Addresses in use, one entry per VPS.
     pub leases: Vec<Lease>,
@@ -459,6 +462,12 @@ pub struct NetworkCreate {
     /// Keep its VPSes from reaching each other.
     #[serde(default)]
     pub isolated: bool,
+    /// A routed network's uplink: the host interface on which the
+    /// provider expects its addresses on-link (croft answers ARP and
+    /// neighbour discovery for them there). None: the pools are routed to
+    /// the host.
+    #[serde(default)]
+    pub uplink: Option<String>,
 }
 
 fn yes() -> bool {

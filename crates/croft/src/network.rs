@@ -46,6 +46,12 @@ pub enum NetworkCommand {
         /// Keep its VPSes from reaching each other.
         #[arg(long)]
         isolated: bool,
+        /// routed: the host interface on which the provider expects the
+        /// pool's addresses on-link (croft answers ARP and neighbour
+        /// discovery for them there); default: the pool is routed to the
+        /// host.
+        #[arg(long)]
+        uplink: Option<String>,
     },
     /// Delete a network no VPS is on, with its bridge.
     Delete { name: String },
@@ -276,6 +282,7 @@ pub fn network(client: &Client, command: NetworkCommand) -> Result<()> {
             bridge,
             no_nat,
             isolated,
+            uplink,
         } => {
             let n = client.create_network(&croft_api::NetworkCreate {
                 name,
@@ -285,6 +292,7 @@ pub fn network(client: &Client, command: NetworkCommand) -> Result<()> {
                 ipv6,
                 nat: !no_nat,
                 isolated,
+                uplink,
             })?;
             println!(
                 "Network {} created on bridge {} ({})",

@@ -791,3 +791,48 @@ fn a_routed_vps_is_reached_at_its_public_addresses_from_beyond_the_upstream_with
     host.ok(&["delete", "--force", "r2"]);
     host.ok(&["network", "delete", "pub"]);
 }
+
+#[test]
+fn a_routed_pool_the_provider_expects_on_link_is_answered_on_the_uplink() {
+    use common::net::{in_netns, Upstream};
+    let host = Host::new();
+    let upstream = Upstream::new(&host);
+    // The provider's router expects the pool on its link, not routed.
+    assert!(upstream.ok("ip route add 198.51.100.32/28 dev crdown"));
+    assert!(upstream.ok("ip -6 route add 2001:db8:300::/64 dev crdown"));
+    host.ok(&[
+        "network",
+        "create",
+        "onlink",
+        "--type",
+        "routed",
+        "--ipv4",
+        "198.51.100.32/28",
+        "--ipv6",
+        "2001:db8:300::/64",
+        "--uplink",
+        "crup",
+    ]);
+    host.ok(&["launch", "busybox", "o1", "--network", "onlink"]);
+    host.sh_ok(
+        "o1",
+        "mkdir -p /www && echo served-o1 > /www/index.html && httpd -p 80 -h /www",
+    );
+    let fetch = |to: &str| {
+        in_netns(
+            &upstream.netns,
+            &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 3 busybox nc {to} 80 | tail -1"),
+        )
+        .unwrap_or_default()
+    };
+    assert_eq!(fetch("198.51.100.33").trim(), "served-o1", "ARP on the uplink");
+    assert_eq!(
+        fetch("2001:db8:300::1").trim(),
+        "served-o1",
+        "neighbour discovery on the uplink"
+    );
+    assert!(host_out(&host, "ip -6 neigh show proxy dev crup").contains("2001:db8:300::1"));
+    // Gone with the VPS.
+    host.ok(&["delete", "--force", "o1"]);
+    assert!(!host_out(&host, "ip -6 neigh show proxy dev crup").contains("2001:db8:300::1"));
+}

@@ -2015,3 +2015,53 @@ async fn a_prefix_is_delegated_from_a_routed_pool_and_routed_through_the_vps() {
         ["2001:db8:100:2::/64 via 2001:db8:100::1 dev croftbr1"]
     );
 }
+
+#[tokio::test]
+async fn a_routed_networks_uplink_proxies_exactly_its_vpses_addresses() {
+    let sim = Sim::new().await;
+    sim.net.add_link("uplink0");
+    for (body, says) in [
+        (
+            r#"{"name":"p","kind":"routed","ipv4":"198.51.100.16/28","uplink":"eth9"}"#,
+            "no interface eth9",
+        ),
+        (
+            r#"{"name":"p","ipv4":"10.99.0.1/24","uplink":"uplink0"}"#,
+            "only a routed network",
+        ),
+    ] {
+        let msg = sim
+            .refused("POST", "/1.0/networks", Some(body), StatusCode::BAD_REQUEST)
+            .await;
+        assert!(msg.contains(says), "{body}: {msg}");
+    }
+    let made: Network = sim
+        .ok(
+            "POST",
+            "/1.0/networks",
+            Some(r#"{"name":"pub","kind":"routed","ipv4":"198.51.100.16/28","ipv6":"2001:db8:100::/64","uplink":"uplink0"}"#),
+        )
+        .await;
+    assert_eq!(made.uplink.as_deref(), Some("uplink0"));
+    assert_eq!(sim.net.proxies("uplink0"), Some(vec![]));
+    let job = sim.launch_with("r1", r#","network":"pub""#).await;
+    assert_eq!(job.status, JobStatus::Success, "{job:?}");
+    let one: std::net::Ipv6Addr = "2001:db8:100::1".parse().unwrap();
+    assert_eq!(sim.net.proxies("uplink0"), Some(vec![one]));
+    let _: Instance = sim
+        .ok(
+            "POST",
+            "/1.0/instances/r1/addresses",
+            Some(r#"{"address":"2001:db8:100::9"}"#),
+        )
+        .await;
+    let nine: std::net::Ipv6Addr = "2001:db8:100::9".parse().unwrap();
+    assert_eq!(sim.net.proxies("uplink0"), Some(vec![one, nine]));
+    let _: Instance = sim
+        .ok("DELETE", "/1.0/instances/r1/addresses/2001:db8:100::9", None)
+        .await;
+    assert_eq!(sim.net.proxies("uplink0"), Some(vec![one]));
+    let (status, _) = sim.send("DELETE", "/1.0/instances/r1?force=true", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(sim.net.proxies("uplink0"), Some(vec![]));
+}

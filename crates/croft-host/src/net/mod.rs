@@ -178,6 +178,26 @@ pub fn set_route_via(
     rtnl.set_route_via(index, dst, prefix, gateway, remove)
 }
 
+/// Make uplink `uplink` answer for a routed network's addresses, where the
+/// provider expects them on its link rather than routed to the host: ARP
+/// for every IPv4 address the host routes elsewhere (`proxy_arp`), and
+/// neighbour discovery for exactly `ipv6` (proxy entries, made and
+/// removed to match).
+pub fn sync_uplink_proxies(uplink: &str, ipv6: &[std::net::Ipv6Addr]) -> Result<(), NetError> {
+    set_sysctl(&format!("/proc/sys/net/ipv4/conf/{uplink}/proxy_arp"))?;
+    set_sysctl(&format!("/proc/sys/net/ipv6/conf/{uplink}/proxy_ndp"))?;
+    let mut rtnl = Rtnl::new()?;
+    let index = rtnl.require_link(uplink)?;
+    let now = rtnl.ndp_proxies(index)?;
+    for addr in ipv6.iter().filter(|a| !now.contains(a)) {
+        rtnl.set_ndp_proxy(index, *addr, false)?;
+    }
+    for addr in now.iter().filter(|a| !ipv6.contains(a)) {
+        rtnl.set_ndp_proxy(index, *addr, true)?;
+    }
+    Ok(())
+}
+
 /// Add (or remove) `cidr` on `eth0` of the VPS whose init is `pid`, live:
 /// a change of its addresses. Run by its supervisor.
 pub fn set_vps_address(pid: i32, cidr: &str, remove: bool) -> Result<(), NetError> {

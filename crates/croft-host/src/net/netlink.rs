@@ -321,6 +321,64 @@ impl Rtnl {
         Ok(())
     }
 
+    /// Answer neighbour solicitations for `addr` on link `index` (an IPv6
+    /// proxy entry: a routed VPS's address where the provider expects it
+    /// on-link), or with `remove` stop. Idempotent.
+    pub fn set_ndp_proxy(
+        &mut self,
+        index: u32,
+        addr: std::net::Ipv6Addr,
+        remove: bool,
+    ) -> Result<(), NetError> {
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = AddressFamily::Inet6;
+        msg.header.ifindex = index;
+        msg.header.flags = NeighbourFlags::Proxy;
+        msg.attributes.push(NeighbourAttribute::Destination(addr.into()));
+        let (request, flags) = if remove {
+            (RouteNetlinkMessage::DelNeighbour(msg), NLM_F_ACK)
+        } else {
+            (
+                RouteNetlinkMessage::NewNeighbour(msg),
+                NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+            )
+        };
+        match self.request(request, flags, &format!("proxy neighbour discovery for {addr}")) {
+            Err(NetError::Netlink { source, .. })
+                if remove && source.raw_os_error() == Some(libc::ENOENT) =>
+            {
+                Ok(())
+            }
+            other => other.map(drop),
+        }
+    }
+
+    /// The IPv6 addresses link `index` answers for as a proxy.
+    pub fn ndp_proxies(&mut self, index: u32) -> Result<Vec<std::net::Ipv6Addr>, NetError> {
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = AddressFamily::Inet6;
+        msg.header.flags = NeighbourFlags::Proxy;
+        let answers = self.request(
+            RouteNetlinkMessage::GetNeighbour(msg),
+            NLM_F_DUMP,
+            "list proxy neighbours",
+        )?;
+        Ok(answers
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewNeighbour(n) if n.header.ifindex == index => {
+                    n.attributes.into_iter().find_map(|a| match a {
+                        NeighbourAttribute::Destination(
+                            netlink_packet_route::neighbour::NeighbourAddress::Inet6(a),
+                        ) => Some(a),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Add `addr/prefix` to link `index`; an address that is already
     /// there is fine. IPv6 addresses skip duplicate address detection:
     /// IPAM already made them unique, and DAD would hold them unusable

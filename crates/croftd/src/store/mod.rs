@@ -203,6 +203,8 @@ pub struct NetworkRecord {
     pub ipv6: Option<String>,
     pub nat: bool,
     pub isolated: bool,
+    /// A routed network's uplink, where its addresses are proxied.
+    pub uplink: Option<String>,
 }
 
 /// A security group as stored.

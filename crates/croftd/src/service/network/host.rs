@@ -24,6 +24,9 @@ pub trait NetHost: Send + Sync + 'static {
     /// Whether the host routes IPv6 (a routed network's IPv6 pool needs
     /// it).
     fn ipv6_forwarding(&self) -> bool;
+    /// Make uplink `uplink` answer ARP for the addresses routed to the
+    /// host's bridges and neighbour discovery for exactly `ipv6`.
+    fn sync_uplink(&self, uplink: &str, ipv6: &[std::net::Ipv6Addr]) -> Result<(), NetError>;
     /// Route `dst/prefix` via `gateway` on bridge `dev` (a prefix
     /// delegated to a VPS), or with `remove` take the route away.
     fn route_via(
@@ -80,6 +83,10 @@ impl NetHost for KernelNet {
         croft_host::net::set_route_via(dev, dst, prefix, gateway, remove)
     }
 
+    fn sync_uplink(&self, uplink: &str, ipv6: &[std::net::Ipv6Addr]) -> Result<(), NetError> {
+        croft_host::net::sync_uplink_proxies(uplink, ipv6)
+    }
+
     fn apply_rules(&self, script: &str) -> Result<(), NetError> {
         nft::apply(script)
     }
@@ -121,6 +128,8 @@ pub struct SimNet {
     fail_next: Mutex<Option<String>>,
     counters: Mutex<HashMap<String, LinkCounters>>,
     routes: Mutex<Vec<String>>,
+    proxies: Mutex<HashMap<String, Vec<std::net::Ipv6Addr>>>,
+    links: Mutex<Vec<String>>,
     bandwidth: Mutex<HashMap<String, Bandwidth>>,
 }
 
@@ -137,6 +146,20 @@ impl SimNet {
     /// croftbr1`).
     pub fn routes(&self) -> Vec<String> {
         self.routes.lock().expect("sim net poisoned").clone()
+    }
+
+    /// The host has a link named `name` (an uplink).
+    pub fn add_link(&self, name: &str) {
+        self.links.lock().expect("sim net poisoned").push(name.into());
+    }
+
+    /// The IPv6 addresses uplink `uplink` was last made to proxy.
+    pub fn proxies(&self, uplink: &str) -> Option<Vec<std::net::Ipv6Addr>> {
+        self.proxies
+            .lock()
+            .expect("sim net poisoned")
+            .get(uplink)
+            .cloned()
     }
 
     /// The bandwidth (ingress, egress) link `host_if` was last given.
@@ -178,6 +201,14 @@ impl NetHost for SimNet {
         true
     }
 
+    fn sync_uplink(&self, uplink: &str, ipv6: &[std::net::Ipv6Addr]) -> Result<(), NetError> {
+        self.proxies
+            .lock()
+            .expect("sim net poisoned")
+            .insert(uplink.into(), ipv6.to_vec());
+        Ok(())
+    }
+
     fn route_via(
         &self,
         dev: &str,
@@ -209,8 +240,15 @@ impl NetHost for SimNet {
         Ok(())
     }
 
-    fn links(&self, _prefix: &str) -> Result<Vec<String>, NetError> {
-        Ok(Vec::new())
+    fn links(&self, prefix: &str) -> Result<Vec<String>, NetError> {
+        Ok(self
+            .links
+            .lock()
+            .expect("sim net poisoned")
+            .iter()
+            .filter(|l| l.starts_with(prefix))
+            .cloned()
+            .collect())
     }
 
     fn detach(&self, _link: &str) -> Result<(), NetError> {

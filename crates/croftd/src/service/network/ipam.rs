@@ -316,6 +316,8 @@ pub struct Network {
     pub nat: bool,
     pub isolated: bool,
     pub dns: Vec<IpAddr>,
+    /// A routed network's uplink, where its addresses are proxied.
+    pub uplink: Option<String>,
 }
 
 /// Check a bridge name: 1 to 15 letters, digits, `-` or `_`.
@@ -349,6 +351,7 @@ impl Network {
                 .dns
                 .clone()
                 .unwrap_or_else(croft_host::rootfs::host_nameservers),
+            uplink: None,
         })
     }
 
@@ -368,6 +371,18 @@ impl Network {
         } else {
             parse_subnet
         };
+        if r.uplink.is_some() && r.kind != "routed" {
+            return Err(NetworkError::Config {
+                key: "uplink",
+                why: "only a routed network has an uplink to proxy its addresses on".into(),
+            });
+        }
+        if let Some(uplink) = &r.uplink {
+            check_bridge(uplink).map_err(|_| NetworkError::Config {
+                key: "uplink",
+                why: format!("{uplink:?} is not an interface name"),
+            })?;
+        }
         let ipv4 = parse("ipv4", r.ipv4.as_deref().unwrap_or(""), true)?;
         let ipv6 = parse("ipv6", r.ipv6.as_deref().unwrap_or(""), false)?;
         if ipv4.is_none() && ipv6.is_none() {
@@ -385,6 +400,7 @@ impl Network {
             nat: r.nat,
             isolated: r.isolated,
             dns,
+            uplink: r.uplink.clone(),
         })
     }
 

@@ -297,6 +297,7 @@ impl NetworkService {
                 self.route_prefix(&row, prefix, false).await?;
             }
         }
+        self.sync_proxies().await?;
         self.remove_stray_links().await?;
         info!(
             networks = self.all_networks().len(),
@@ -364,6 +365,33 @@ impl NetworkService {
         Ok(())
     }
 
+    /// Make each routed network's uplink answer for its addresses, as the
+    /// store has them: ARP for the pools routed to its bridge, neighbour
+    /// discovery for exactly its VPSes' IPv6 addresses.
+    pub async fn sync_proxies(&self) -> Result<()> {
+        let uplinks: Vec<(String, String)> = self
+            .all_networks()
+            .into_iter()
+            .filter_map(|n| Some((n.name, n.uplink?)))
+            .collect();
+        if uplinks.is_empty() {
+            return Ok(());
+        }
+        let nics = self.store.nics().await?;
+        for (network, uplink) in uplinks {
+            let ipv6: Vec<std::net::Ipv6Addr> = nics
+                .iter()
+                .filter(|n| n.network == network)
+                .flat_map(|n| n.ipv6.iter().chain(&n.extra))
+                .filter_map(|a| a.parse().ok())
+                .collect();
+            self.on_host(move |h| h.sync_uplink(&uplink, &ipv6))
+                .await?
+                .map_err(net_err("proxy the addresses on the uplink"))?;
+        }
+        Ok(())
+    }
+
     /// Make sure the rules of VPS `name` (its port `host_if`) are loaded
     /// before it starts. A VPS with no port forward and no firewall, the
     /// common case, needs only its own port chain: that is added to the
@@ -374,6 +402,7 @@ impl NetworkService {
         if !self.enabled {
             return Ok(());
         }
+        self.sync_proxies().await?;
         let Some(nic) = self.store.nic(name).await? else {
             return Ok(());
         };
@@ -687,6 +716,10 @@ impl NetworkService {
                 .await?
                 .map_err(net_err("remove the VPS's veth"))?;
         }
+        // Its addresses are no longer the uplink's to answer for.
+        if let Err(e) = self.sync_proxies().await {
+            tracing::warn!("proxying the addresses left: {}", crate::error_chain(&e));
+        }
         let own_only = left.rules.filter(|v| v.forwards.is_empty());
         if let (true, Some(vps)) = (self.enabled, own_only) {
             let mut loaded = self.rules_loaded.lock().await;
@@ -961,6 +994,7 @@ impl NetworkService {
                 ipv6: net.ipv6.map(|s| format!("{}/{}", s.gateway, s.prefix)),
                 nat: net.nat,
                 isolated: net.isolated,
+                uplink: net.uplink.clone(),
                 dns: net.dns.iter().map(|d| d.to_string()).collect(),
             })
             .collect())
@@ -1039,6 +1073,7 @@ impl NetworkService {
             let _ = self.apply_rules().await;
             return Err(e);
         }
+        self.sync_proxies().await?;
         Ok((text, Some(format!("{address}/{}", net.vps_prefix(subnet)))))
     }
 
@@ -1160,6 +1195,7 @@ impl NetworkService {
             let _ = self.apply_rules().await;
             return Err(e);
         }
+        self.sync_proxies().await?;
         Ok(cidr)
     }
 
@@ -1267,6 +1303,7 @@ impl NetworkService {
             // A routed network's addresses are public: never masqueraded.
             nat: req.nat && !routed,
             isolated: req.isolated,
+            uplink: req.uplink.clone(),
         };
         let dns = self
             .network_named(ipam::DEFAULT_NETWORK)
@@ -1281,6 +1318,18 @@ impl NetworkService {
                 other.name,
                 theirs.cidr()
             )));
+        }
+        if let Some(uplink) = &record.uplink {
+            let name = uplink.clone();
+            let links = self
+                .on_host(move |h| h.links(&name))
+                .await?
+                .map_err(net_err("list network links"))?;
+            if !links.contains(uplink) {
+                return Err(ServiceError::Invalid(format!(
+                    "there is no interface {uplink} on the host"
+                )));
+            }
         }
         if routed && net.ipv6.is_some() && !self.on_host(|h| h.ipv6_forwarding()).await? {
             return Err(ServiceError::Invalid(
@@ -1311,7 +1360,8 @@ impl NetworkService {
             .insert(net.name.clone(), net.clone());
         let made = async {
             self.bring_up(&net).await?;
-            self.apply_rules().await
+            self.apply_rules().await?;
+            self.sync_proxies().await
         }
         .await;
         if let Err(e) = made {

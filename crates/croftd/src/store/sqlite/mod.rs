@@ -122,6 +122,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "nic addresses",
         include_str!("../../../migrations/0022_nic_addresses.sql"),
     ),
+    (
+        23,
+        "network uplink",
+        include_str!("../../../migrations/0023_network_uplink.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -716,6 +721,7 @@ impl Store for SqliteStore {
                     ipv6: r.try_get("ipv6")?,
                     nat: r.try_get("nat")?,
                     isolated: r.try_get("isolated")?,
+                    uplink: r.try_get("uplink")?,
                 })
             })
             .collect()
@@ -723,7 +729,7 @@ impl Store for SqliteStore {
 
     async fn create_network(&self, n: &NetworkRecord) -> Result<()> {
         let made = sqlx::query(
-            "INSERT INTO networks (name, kind, bridge, ipv4, ipv6, nat, isolated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO networks (name, kind, bridge, ipv4, ipv6, nat, isolated, uplink) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&n.name)
         .bind(&n.kind)
@@ -732,6 +738,7 @@ impl Store for SqliteStore {
         .bind(&n.ipv6)
         .bind(n.nat)
         .bind(n.isolated)
+        .bind(&n.uplink)
         .execute(&self.pool)
         .await;
         match made {
