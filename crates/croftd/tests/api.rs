@@ -1221,6 +1221,23 @@ async fn traffic_is_counted_per_month_kept_across_a_restart_and_held_to_the_quot
         sim.net.bandwidth(&port),
         Some((Some(10_000_000), Some(10_000_000)))
     );
+    // A faster limit set meanwhile does not lift the throttle.
+    sim.ok::<Instance>(
+        "PATCH",
+        "/1.0/instances/v/config",
+        Some(r#"{"set":{"limits.egress":"40Mbit"}}"#),
+    )
+    .await;
+    assert_eq!(
+        sim.net.bandwidth(&port),
+        Some((Some(10_000_000), Some(10_000_000)))
+    );
+    sim.ok::<Instance>(
+        "PATCH",
+        "/1.0/instances/v/config",
+        Some(r#"{"set":{"limits.egress":"50Mbit"}}"#),
+    )
+    .await;
 
     // croftd restarts (the simulator forgets the VPS ran; it starts again
     // on the same interface): only what moved since the last reading is
@@ -2014,6 +2031,38 @@ async fn a_prefix_is_delegated_from_a_routed_pool_and_routed_through_the_vps() {
         sim.net.routes(),
         ["2001:db8:100:2::/64 via 2001:db8:100::1 dev croftbr1"]
     );
+    // No address inside a delegated prefix, nor a prefix over the single
+    // addresses' block.
+    for (body, want, says) in [
+        (
+            r#"{"address":"2001:db8:100:2::7"}"#,
+            StatusCode::CONFLICT,
+            "in a prefix delegated to VPS r1",
+        ),
+        (
+            r#"{"address":"2001:db8:100::/64","prefix":64}"#,
+            StatusCode::BAD_REQUEST,
+            "is not a /64 of the pool",
+        ),
+    ] {
+        let msg = sim
+            .refused("POST", "/1.0/instances/r1/addresses", Some(body), want)
+            .await;
+        assert!(msg.contains(says), "{body}: {msg}");
+    }
+    let msg = sim
+        .refused(
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"r2","image":"busybox","network":"pub","ipv6":"2001:db8:100:2::8"}"#),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert!(msg.contains("in a prefix delegated to VPS r1"), "{msg}");
+    // Its routes go with the VPS.
+    let (status, _) = sim.send("DELETE", "/1.0/instances/r1?force=true", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(sim.net.routes().is_empty(), "{:?}", sim.net.routes());
 }
 
 #[tokio::test]

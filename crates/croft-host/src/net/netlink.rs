@@ -450,9 +450,10 @@ impl Rtnl {
         let (request, flags) = if remove {
             (RouteNetlinkMessage::DelRoute(msg), NLM_F_ACK)
         } else {
+            // Replace: a route left to another next hop is made right.
             (
                 RouteNetlinkMessage::NewRoute(msg),
-                NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+                NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
             )
         };
         match self.request(request, flags, &format!("route {dst}/{prefix} via {gateway}")) {

@@ -55,16 +55,16 @@ impl InstanceService {
                 let _ = self.pool.set_limit(name, old.disk_bytes);
             }
             if bandwidth {
-                let _ = self.apply_bandwidth(name, old.ingress_bps, old.egress_bps).await;
+                let (ingress, egress) = self.bandwidth_of(name, old);
+                let _ = self.apply_bandwidth(name, ingress, egress).await;
             }
         };
         let running = row.status == Status::Running;
         let bandwidth_changed = (parsed.ingress_bps, parsed.egress_bps) != (old.ingress_bps, old.egress_bps);
         if running && bandwidth_changed {
-            if let Err(e) = self
-                .apply_bandwidth(name, parsed.ingress_bps, parsed.egress_bps)
-                .await
-            {
+            // A VPS past its transfer quota stays held to the throttle.
+            let (ingress, egress) = self.bandwidth_of(name, parsed);
+            if let Err(e) = self.apply_bandwidth(name, ingress, egress).await {
                 undo(true).await;
                 return Err(e);
             }

@@ -220,7 +220,11 @@ impl InstanceService {
             );
         }
         // A failed launch: whatever it loaded goes with a full reload.
-        let left = Leftovers { host_if, rules: None };
+        let left = Leftovers {
+            host_if,
+            rules: None,
+            routes: Vec::new(),
+        };
         if let Err(e) = self.network.release(left).await {
             warn!(vps = name, "rollback could not remove the network setup: {e}");
         }

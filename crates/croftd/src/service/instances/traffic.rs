@@ -96,14 +96,7 @@ impl InstanceService {
         // Unknown after a croftd start: whatever the host has, made right.
         let changed = was.is_none_or(|was| was != throttle);
         if changed && (throttle || cfg.transfer_bytes.is_some() || was == Some(true)) {
-            let (ingress, egress) = if throttle {
-                let cap = |limit: Option<u64>| {
-                    Some(limit.map_or(cfg.transfer_throttle_bps, |l| l.min(cfg.transfer_throttle_bps)))
-                };
-                (cap(cfg.ingress_bps), cap(cfg.egress_bps))
-            } else {
-                (cfg.ingress_bps, cfg.egress_bps)
-            };
+            let (ingress, egress) = held(cfg, throttle);
             match self.apply_bandwidth(&row.key, ingress, egress).await {
                 Ok(()) if throttle => {
                     warn!(vps = %row.key, tenant = %row.tenant, "past its transfer quota: throttled");
@@ -114,6 +107,25 @@ impl InstanceService {
             }
         }
         throttle
+    }
+
+    /// The bandwidth VPS `key` gets from its configuration `cfg`: held to
+    /// its throttle while it is past its transfer quota.
+    pub(super) fn bandwidth_of(
+        &self,
+        key: &str,
+        cfg: &croft_api::config::InstanceConfig,
+    ) -> (Option<u64>, Option<u64>) {
+        let throttled = self
+            .throttled
+            .lock()
+            .expect("throttled set poisoned")
+            .as_ref()
+            .is_some_and(|set| set.contains(key));
+        held(
+            cfg,
+            throttled && !cfg.transfer_report_only && cfg.transfer_bytes.is_some(),
+        )
     }
 
     /// `GET /1.0/instances/{name}/traffic`: every month's totals, newest
@@ -147,6 +159,18 @@ impl InstanceService {
             month,
         }
     }
+}
+
+/// The bandwidth (ingress, egress) configuration `cfg` gives, capped by
+/// its transfer throttle when `throttle`.
+fn held(cfg: &croft_api::config::InstanceConfig, throttle: bool) -> (Option<u64>, Option<u64>) {
+    if !throttle {
+        return (cfg.ingress_bps, cfg.egress_bps);
+    }
+    let cap = |limit: Option<u64>| {
+        Some(limit.map_or(cfg.transfer_throttle_bps, |l| l.min(cfg.transfer_throttle_bps)))
+    };
+    (cap(cfg.ingress_bps), cap(cfg.egress_bps))
 }
 
 #[cfg(test)]

@@ -16,7 +16,6 @@ fn refused(e: StoreError) -> ServiceError {
         StoreError::Taken(what) if what.starts_with("the security group name") => {
             ServiceError::Conflict(format!("{} is already in use", &what["the ".len()..]))
         }
-        StoreError::Taken(what) => ServiceError::Conflict(what.trim_end_matches(',').to_string()),
         StoreError::InUse(what) => ServiceError::Conflict(what),
         e => e.into(),
     }

@@ -117,6 +117,38 @@ fn parse_prefix(text: &str) -> Option<(std::net::Ipv6Addr, u8)> {
     Some((net.parse().ok()?, len.parse().ok()?))
 }
 
+/// The VPS (key) of network `network` whose delegated prefix holds `addr`.
+fn prefix_holder(nics: &[NicRecord], network: &str, addr: IpAddr) -> Option<String> {
+    let IpAddr::V6(addr) = addr else { return None };
+    nics.iter()
+        .filter(|n| n.network == network)
+        .find(|n| {
+            n.extra
+                .iter()
+                .filter_map(|p| parse_prefix(p))
+                .any(|p| overlaps(p, (addr, 128)))
+        })
+        .map(|n| n.instance.clone())
+}
+
+/// The lowest free address of `subnet` (trying `prefer` first) that no
+/// delegated prefix of network `network` holds.
+fn allocate_outside_prefixes(
+    subnet: ipam::Subnet,
+    mut used: HashSet<IpAddr>,
+    prefer: Option<u128>,
+    nics: &[NicRecord],
+    network: &str,
+) -> Result<IpAddr> {
+    loop {
+        let a = subnet.allocate(&used, prefer)?;
+        if prefix_holder(nics, network, a).is_none() {
+            return Ok(a);
+        }
+        used.insert(a);
+    }
+}
+
 /// Whether two IPv6 prefixes share an address.
 fn overlaps((a, la): (std::net::Ipv6Addr, u8), (b, lb): (std::net::Ipv6Addr, u8)) -> bool {
     let len = la.min(lb);
@@ -369,19 +401,21 @@ impl NetworkService {
     /// store has them: ARP for the pools routed to its bridge, neighbour
     /// discovery for exactly its VPSes' IPv6 addresses.
     pub async fn sync_proxies(&self) -> Result<()> {
-        let uplinks: Vec<(String, String)> = self
-            .all_networks()
-            .into_iter()
-            .filter_map(|n| Some((n.name, n.uplink?)))
-            .collect();
+        // Networks sharing an uplink share its proxy entries.
+        let mut uplinks: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for net in self.all_networks() {
+            if let Some(uplink) = net.uplink {
+                uplinks.entry(uplink).or_default().push(net.name);
+            }
+        }
         if uplinks.is_empty() {
             return Ok(());
         }
         let nics = self.store.nics().await?;
-        for (network, uplink) in uplinks {
+        for (uplink, networks) in uplinks {
             let ipv6: Vec<std::net::Ipv6Addr> = nics
                 .iter()
-                .filter(|n| n.network == network)
+                .filter(|n| networks.contains(&n.network))
                 .flat_map(|n| n.ipv6.iter().chain(&n.extra))
                 .filter_map(|a| a.parse().ok())
                 .collect();
@@ -390,6 +424,18 @@ impl NetworkService {
                 .map_err(net_err("proxy the addresses on the uplink"))?;
         }
         Ok(())
+    }
+
+    /// [`Self::sync_proxies`] where a failure must not undo the change it
+    /// follows (the uplink gone): said in the log, and made right at the
+    /// next change or start.
+    async fn sync_proxies_or_warn(&self) {
+        if let Err(e) = self.sync_proxies().await {
+            tracing::warn!(
+                "proxying the routed addresses on their uplink: {}",
+                crate::error_chain(&e)
+            );
+        }
     }
 
     /// Make sure the rules of VPS `name` (its port `host_if`) are loaded
@@ -402,7 +448,7 @@ impl NetworkService {
         if !self.enabled {
             return Ok(());
         }
-        self.sync_proxies().await?;
+        self.sync_proxies_or_warn().await;
         let Some(nic) = self.store.nic(name).await? else {
             return Ok(());
         };
@@ -581,10 +627,22 @@ impl NetworkService {
                 // Same host part as the IPv4 address where free: 10.87.0.5
                 // and fd63:726f:6674::5.
                 let prefer = net.ipv4.zip(ipv4).map(|(s4, a)| s4.index_of(a));
-                Some(s6.allocate(&used(|n| n.ipv6.as_ref()), prefer)?)
+                Some(allocate_outside_prefixes(
+                    s6,
+                    used(|n| n.ipv6.as_ref()),
+                    prefer,
+                    &nics,
+                    &net.name,
+                )?)
             }
             (None, None) => None,
         };
+        if let Some(holder) = ipv6.and_then(|a| prefix_holder(&nics, &net.name, a)) {
+            return Err(ServiceError::Conflict(format!(
+                "{} is in a prefix delegated to VPS {holder}",
+                ipv6.map(|a| a.to_string()).unwrap_or_default()
+            )));
+        }
         Ok(Some(NicRecord {
             instance: name.into(),
             network: net.name.clone(),
@@ -701,9 +759,26 @@ impl NetworkService {
     /// its link, and its rules (removed by themselves unless it has port
     /// forwards, which need a full reload). Read before its records go.
     pub async fn leftovers(&self, name: &str) -> Result<Leftovers> {
+        let nic = self.store.nic(name).await?;
+        let routes = match (&nic, nic.as_ref().and_then(|n| self.network_named(&n.network))) {
+            (Some(nic), Some(net)) => nic
+                .ipv6
+                .as_deref()
+                .and_then(|a| a.parse::<IpAddr>().ok())
+                .map(|via| {
+                    nic.extra
+                        .iter()
+                        .filter_map(|p| parse_prefix(p))
+                        .map(|(p, len)| (net.bridge.clone(), p, len, via))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
         Ok(Leftovers {
-            host_if: self.store.nic(name).await?.map(|n| n.host_if),
+            host_if: nic.map(|n| n.host_if),
             rules: self.rules_of(name).await?,
+            routes,
         })
     }
 
@@ -715,6 +790,12 @@ impl NetworkService {
             self.on_host(move |h| h.detach(&host_if))
                 .await?
                 .map_err(net_err("remove the VPS's veth"))?;
+        }
+        // Its delegated prefixes are routed nowhere.
+        for (bridge, prefix, len, via) in left.routes.clone() {
+            let _ = self
+                .on_host(move |h| h.route_via(&bridge, IpAddr::V6(prefix), len, via, true))
+                .await;
         }
         // Its addresses are no longer the uplink's to answer for.
         if let Err(e) = self.sync_proxies().await {
@@ -1038,25 +1119,28 @@ impl NetworkService {
         let subnet = if v4 { net.ipv4 } else { net.ipv6 }.ok_or_else(|| {
             ServiceError::Invalid(format!("network {} has no {family} addresses", net.name))
         })?;
+        let nics = self.store.nics().await?;
         let address: IpAddr = match &req.address {
             Some(text) => {
                 let a: IpAddr = text
                     .parse()
                     .map_err(|_| ServiceError::Invalid(format!("{text:?} is not an IP address")))?;
                 subnet.check_assignable(a)?;
+                if let Some(holder) = prefix_holder(&nics, &net.name, a) {
+                    return Err(ServiceError::Conflict(format!(
+                        "{a} is in a prefix delegated to VPS {holder}"
+                    )));
+                }
                 a
             }
             None => {
-                let used: HashSet<IpAddr> = self
-                    .store
-                    .nics()
-                    .await?
+                let used: HashSet<IpAddr> = nics
                     .iter()
                     .filter(|n| n.network == net.name)
                     .flat_map(|n| n.ipv4.iter().chain(&n.ipv6).chain(&n.extra))
                     .filter_map(|a| a.parse().ok())
                     .collect();
-                subnet.allocate(&used, None)?
+                allocate_outside_prefixes(subnet, used, None, &nics, &net.name)?
             }
         };
         let old = self.rules_of(&row.key).await?;
@@ -1073,7 +1157,7 @@ impl NetworkService {
             let _ = self.apply_rules().await;
             return Err(e);
         }
-        self.sync_proxies().await?;
+        self.sync_proxies_or_warn().await;
         Ok((text, Some(format!("{address}/{}", net.vps_prefix(subnet)))))
     }
 
@@ -1133,7 +1217,9 @@ impl NetworkService {
                 let p = parse_prefix(text)
                     .filter(|(_, l)| *l == len)
                     .ok_or_else(|| ServiceError::Invalid(format!("{text:?} is not a /{len} prefix")))?;
-                if u128::from(p.0) % size != 0 || !overlaps(p, (base, pool.prefix)) {
+                // Block 0 holds the single addresses.
+                let block0 = (base, len);
+                if u128::from(p.0) % size != 0 || !overlaps(p, (base, pool.prefix)) || overlaps(p, block0) {
                     return Err(ServiceError::Invalid(format!(
                         "{text} is not a /{len} of the pool {}",
                         pool.cidr()
@@ -1186,16 +1272,24 @@ impl NetworkService {
         let _allocating = self.allocating().await;
         let cidr = self.address_cidr(row, address).await?;
         let old = self.rules_of(&row.key).await?;
-        if let Some(prefix) = parse_prefix(address) {
+        let prefix = parse_prefix(address);
+        if let Some(prefix) = prefix {
             self.route_prefix(row, prefix, true).await?;
         }
-        self.store.remove_address(&row.key, address).await?;
-        if let Err(e) = self.reload_port(&row.key, old).await {
+        let removed = async {
+            self.store.remove_address(&row.key, address).await?;
+            self.reload_port(&row.key, old).await
+        }
+        .await;
+        if let Err(e) = removed {
             let _ = self.store.add_address(&row.key, address).await;
+            if let Some(prefix) = prefix {
+                let _ = self.route_prefix(row, prefix, false).await;
+            }
             let _ = self.apply_rules().await;
             return Err(e);
         }
-        self.sync_proxies().await?;
+        self.sync_proxies_or_warn().await;
         Ok(cidr)
     }
 
@@ -1425,4 +1519,6 @@ pub struct Leftovers {
     pub host_if: Option<String>,
     /// Its rules as loaded; `None` to remove them by reloading all.
     pub rules: Option<nft::VpsRules>,
+    /// The routes of its delegated prefixes: (bridge, prefix, length, via).
+    pub routes: Vec<(String, std::net::Ipv6Addr, u8, IpAddr)>,
 }
