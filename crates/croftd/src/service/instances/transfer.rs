@@ -161,7 +161,15 @@ impl InstanceService {
         let (pool, vps, s) = (self.pool.clone(), name.to_string(), snap.clone());
         let received = crate::blocking(move || {
             let mut stream = std::io::Cursor::new(head_bytes).chain(rest);
-            pool.receive_snapshot(&vps, &mut stream, &s)
+            let received = pool.receive_snapshot(&vps, &mut stream, &s);
+            // The stream's own end comes before the upload's (the body's
+            // last frame): read it, so the answer does not close the
+            // connection on a client still sending it. A little only: more
+            // after a whole stream is not a snapshot's.
+            if received.is_ok() {
+                let _ = std::io::copy(&mut stream.take(1 << 20), &mut std::io::sink());
+            }
+            received
         })
         .await?;
         if let Err(e) = received {
