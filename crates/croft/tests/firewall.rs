@@ -550,7 +550,9 @@ fn outbound_rules_the_providers_smtp_block_and_host_protection_hold() {
             )
         })
         .collect();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    for port in [2222, 2223] {
+        common::net::wait_listening(&host.netns, port);
+    }
     for address in ["10.87.0.1", HOST_UP4] {
         assert!(
             !tcp_open(&host, Some("out1"), address, 2222),

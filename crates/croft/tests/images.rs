@@ -341,6 +341,13 @@ fn a_cancelled_image_build_stops_a_hung_download_and_leaves_nothing() {
             .spawn()
             .expect("run python3"),
     );
+    // Listening before the build starts (else debootstrap finds the port
+    // closed and fails at once).
+    host.wait_for("the silent mirror to listen", Duration::from_secs(20), || {
+        host.host_sh("ss -ltn | grep -q '127.0.0.1:8089'")
+            .status
+            .success()
+    });
     let mut build = Started(host.croft_spawn(&["image", "build", "debian/bookworm"]));
     let pool = host.pool_dir().display().to_string();
     // debootstrap's first download hangs.

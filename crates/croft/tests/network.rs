@@ -741,7 +741,7 @@ fn a_routed_vps_is_reached_at_its_public_addresses_from_beyond_the_upstream_with
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    common::net::wait_listening(&client, 7000);
     let _ = host.sh("r1", &format!("echo hi | timeout 3 nc {CLIENT4} 7000"));
     let seen = listener.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&seen.stdout).trim(), "198.51.100.17");

@@ -244,7 +244,12 @@ impl Upstream {
             .spawn()
             .expect("run busybox httpd");
         self.started.push(Started(child));
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        self.wait_listening(port);
+    }
+
+    /// Wait (up to 10 s) until something listens on TCP `port` upstream.
+    pub fn wait_listening(&self, port: u16) {
+        wait_listening(&self.netns, port);
     }
 
     /// Exit status of a shell script run upstream.
@@ -280,4 +285,17 @@ pub fn in_netns(netns: &str, script: &str) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Wait (up to 10 s) until something listens on TCP `port` in network
+/// namespace `netns`.
+pub fn wait_listening(netns: &str, port: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while in_netns(netns, &format!("ss -ltnH | grep -q ':{port} '")).is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on port {port} in {netns}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
