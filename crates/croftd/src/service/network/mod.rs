@@ -221,6 +221,10 @@ pub struct NetworkService {
     /// Bridged traffic passes the IP hooks (br_netfilter), so per-VPS
     /// firewalls can be enforced.
     firewall_capable: AtomicBool,
+    /// How many full loads there have been, counted under `rules_loaded`:
+    /// a change computed against the rules as loaded before another full
+    /// load must not be applied incrementally.
+    full_loads: std::sync::atomic::AtomicU64,
 }
 
 impl NetworkService {
@@ -253,6 +257,7 @@ impl NetworkService {
             rules_loaded: tokio::sync::Mutex::new(HashSet::new()),
             rules_queue: Mutex::new(Vec::new()),
             firewall_capable: AtomicBool::new(false),
+            full_loads: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -391,6 +396,7 @@ impl NetworkService {
             .await?
             .map_err(net_err("apply the network rules"))?;
         *loaded = nics.into_iter().map(|n| n.host_if).collect();
+        self.full_loads.fetch_add(1, Ordering::SeqCst);
         // Queued ports are in this load, or (made after it read the
         // store) not marked loaded: their launches reload again.
         self.rules_queue.lock().expect("rules queue").clear();
@@ -1143,7 +1149,7 @@ impl NetworkService {
                 allocate_outside_prefixes(subnet, used, None, &nics, &net.name)?
             }
         };
-        let old = self.rules_of(&row.key).await?;
+        let old = self.loaded_rules_of(&row.key).await?;
         let text = address.to_string();
         self.store
             .add_address(&row.key, &text)
@@ -1244,7 +1250,7 @@ impl NetworkService {
             }
         };
         let text = format!("{}/{len}", prefix.0);
-        let old = self.rules_of(&row.key).await?;
+        let old = self.loaded_rules_of(&row.key).await?;
         self.store
             .add_address(&row.key, &text)
             .await
@@ -1271,7 +1277,7 @@ impl NetworkService {
     pub async fn remove_address(&self, row: &InstanceRecord, address: &str) -> Result<Option<String>> {
         let _allocating = self.allocating().await;
         let cidr = self.address_cidr(row, address).await?;
-        let old = self.rules_of(&row.key).await?;
+        let old = self.loaded_rules_of(&row.key).await?;
         let prefix = parse_prefix(address);
         if let Some(prefix) = prefix {
             self.route_prefix(row, prefix, true).await?;
@@ -1336,21 +1342,33 @@ impl NetworkService {
     /// Load VPS `key`'s port rules as the store has them, from `old` (its
     /// rules as loaded): its chains and map entries only when loaded,
     /// else everything.
-    async fn reload_port(&self, key: &str, old: Option<nft::VpsRules>) -> Result<()> {
-        let (Some(old), Some(new)) = (old, self.rules_of(key).await?) else {
+    async fn reload_port(&self, key: &str, old: LoadedRules) -> Result<()> {
+        let (Some(before), Some(new)) = (old.rules, self.rules_of(key).await?) else {
             return self.apply_rules().await;
         };
         let loaded = self.rules_loaded.lock().await;
-        if !loaded.contains(&new.host_if) || !new.forwards.is_empty() {
+        // A full load since `old` was read has already replaced its entries.
+        let reloaded = self.full_loads.load(Ordering::SeqCst) != old.generation;
+        if reloaded || !loaded.contains(&new.host_if) || !new.forwards.is_empty() {
             drop(loaded);
             return self.apply_rules().await;
         }
-        let text = nft::render_port_update(&old, &new);
+        let text = nft::render_port_update(&before, &new);
         self.on_host(move |h| h.apply_rules(&text))
             .await?
             .map_err(net_err("load the VPS's port rules"))?;
         drop(loaded);
         Ok(())
+    }
+
+    /// VPS `key`'s rules as the store has them before a change, and the
+    /// full load they are loaded by (see [`Self::reload_port`]).
+    async fn loaded_rules_of(&self, key: &str) -> Result<LoadedRules> {
+        let generation = self.full_loads.load(Ordering::SeqCst);
+        Ok(LoadedRules {
+            rules: self.rules_of(key).await?,
+            generation,
+        })
     }
 
     /// `croft network create`: a network of its own, its bridge up and
@@ -1510,6 +1528,12 @@ impl NetworkService {
             .find(|n| n.name == name)
             .ok_or_else(|| ServiceError::NotFound(format!("network {name}")))
     }
+}
+
+/// A VPS's rules before a change, and how many full loads there had been.
+struct LoadedRules {
+    rules: Option<nft::VpsRules>,
+    generation: u64,
 }
 
 /// See [`NetworkService::leftovers`].
