@@ -795,6 +795,18 @@ pub enum JobStatus {
     Cancelled,
 }
 
+impl JobStatus {
+    /// How the status reads in a sentence: `succeeded`, `cancelled`.
+    pub fn word(self) -> &'static str {
+        match self {
+            JobStatus::Running => "running",
+            JobStatus::Success => "succeeded",
+            JobStatus::Failure => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// Every API error has this body, with a 4xx (caller's fault) or 5xx status.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

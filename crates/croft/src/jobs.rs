@@ -49,7 +49,7 @@ pub fn run(client: &Client, command: JobCommand) -> Result<()> {
                     j.id.clone(),
                     j.kind.clone(),
                     j.target.clone(),
-                    status_word(j.status).into(),
+                    j.status.word().into(),
                     format!("{}%", j.progress),
                     j.created_at.clone(),
                 ]
@@ -91,7 +91,7 @@ fn show(job: &Job) {
     println!("kind:     {}", job.kind);
     println!("tenant:   {}", job.tenant);
     println!("target:   {}", job.target);
-    println!("status:   {}", status_word(job.status));
+    println!("status:   {}", job.status.word());
     println!("progress: {}%", job.progress);
     if let Some(message) = &job.message {
         println!("message:  {message}");
@@ -104,18 +104,9 @@ fn show(job: &Job) {
 
 /// How a job ended, as one line.
 fn ended(job: &Job) -> String {
-    let what = format!("{} {} {}", job.kind, job.target, status_word(job.status));
+    let what = format!("{} {} {}", job.kind, job.target, job.status.word());
     match &job.error {
         Some(error) => format!("{what}: {error}"),
         None => what,
-    }
-}
-
-fn status_word(status: JobStatus) -> &'static str {
-    match status {
-        JobStatus::Running => "running",
-        JobStatus::Success => "succeeded",
-        JobStatus::Failure => "failed",
-        JobStatus::Cancelled => "cancelled",
     }
 }

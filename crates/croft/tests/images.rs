@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::net::Started;
 use common::Host;
 use croft_api::{Image, StoragePool};
 use std::time::Duration;
@@ -294,16 +295,6 @@ fn a_failed_image_build_registers_nothing_and_leaves_no_volume() {
     // A build of an image that is there is a no-op that succeeds.
     host.ok(&["launch", "busybox", "b1"]);
     host.ok(&["image", "build", "busybox"]);
-}
-
-/// A process this test started, killed and reaped when dropped.
-struct Started(std::process::Child);
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The pids of processes whose command line mentions `text`.

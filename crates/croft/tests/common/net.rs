@@ -86,19 +86,7 @@ pub struct Upstream {
 impl Upstream {
     pub fn new(host: &Host) -> Upstream {
         let netns = format!("{}-up", host.netns);
-        let ip = |args: &[&str]| {
-            let ok = std::process::Command::new("ip")
-                .args(args)
-                .status()
-                .unwrap()
-                .success();
-            assert!(ok, "ip {args:?}");
-        };
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &netns])
-            .stderr(std::process::Stdio::null())
-            .status();
-        ip(&["netns", "add", &netns]);
+        fresh_netns(&netns);
         let dir = host.dir.join("upstream-www");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("index.html"), "served\n").unwrap();
@@ -176,19 +164,7 @@ impl Upstream {
     /// somewhere on the internet. Removed with the upstream.
     pub fn client(&mut self, host: &Host) -> String {
         let client = format!("{}-client", self.netns);
-        let ip = |args: &[&str]| {
-            let ok = std::process::Command::new("ip")
-                .args(args)
-                .status()
-                .unwrap()
-                .success();
-            assert!(ok, "ip {args:?}");
-        };
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &client])
-            .stderr(std::process::Stdio::null())
-            .status();
-        ip(&["netns", "add", &client]);
+        fresh_netns(&client);
         self.clients.push(client.clone());
         let (u, c) = (self.netns.as_str(), client.as_str());
         ip(&["-n", c, "link", "set", "lo", "up"]);
@@ -273,6 +249,25 @@ impl Drop for Upstream {
                 .status();
         }
     }
+}
+
+/// Run `ip` with `args`, which must succeed.
+fn ip(args: &[&str]) {
+    let ok = std::process::Command::new("ip")
+        .args(args)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ip {args:?}");
+}
+
+/// Make network namespace `name` anew (one a failed run left is deleted).
+fn fresh_netns(name: &str) {
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", name])
+        .stderr(std::process::Stdio::null())
+        .status();
+    ip(&["netns", "add", name]);
 }
 
 /// Run `script` in network namespace `netns`; its output, if it worked.

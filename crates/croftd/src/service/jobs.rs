@@ -202,7 +202,7 @@ impl Jobs {
             }
             _ => Err(ServiceError::Conflict(format!(
                 "job {id} has ended ({}); only a running job can be cancelled",
-                status_word(job.status)
+                job.status.word()
             ))),
         }
     }
@@ -230,15 +230,5 @@ impl Jobs {
                 return Ok(job);
             }
         }
-    }
-}
-
-/// How a job's status reads in a sentence.
-fn status_word(status: JobStatus) -> &'static str {
-    match status {
-        JobStatus::Running => "running",
-        JobStatus::Success => "succeeded",
-        JobStatus::Failure => "failed",
-        JobStatus::Cancelled => "cancelled",
     }
 }
