@@ -71,6 +71,10 @@ pub struct LaunchRequest {
     /// The network it joins (default: `default`).
     #[serde(default)]
     pub network: Option<String>,
+    /// A fixed MAC address for its interface (default: a new random one),
+    /// e.g. the virtual MAC a provider bound a failover address to.
+    #[serde(default)]
+    pub mac: Option<String>,
 }
 
 /// Largest user-data script accepted.
@@ -416,7 +420,9 @@ pub struct ForwardForce {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Network {
     pub name: String,
-    /// `nat`: its own bridge and subnets, masqueraded out.
+    /// `nat`: its own bridge and subnets, masqueraded out; `routed`:
+    /// public addresses from pools routed to the host; `bridged`: on an
+    /// existing host bridge, the provider's link and gateway.
     #[serde(default = "nat_kind")]
     pub kind: String,
     pub bridge: String,
@@ -428,6 +434,10 @@ pub struct Network {
     /// A routed network's uplink, where its addresses are proxied.
     #[serde(default)]
     pub uplink: Option<String>,
+    /// The addresses its VPSes get, as ranges in the subnets (empty: the
+    /// whole subnets).
+    #[serde(default)]
+    pub pool: Vec<String>,
     pub dns: Vec<String>,
     /// Addresses in use, one entry per VPS.
     pub leases: Vec<Lease>,
@@ -445,13 +455,16 @@ fn nat_kind() -> String {
 #[serde(deny_unknown_fields)]
 pub struct NetworkCreate {
     pub name: String,
-    /// `nat` (the default).
+    /// `nat` (the default), `routed` or `bridged`.
     #[serde(default = "nat_kind")]
     pub kind: String,
-    /// The bridge's name (default: the next free `croftbrN`).
+    /// The bridge's name (default: the next free `croftbrN`); a bridged
+    /// network's is an existing host bridge, required.
     #[serde(default)]
     pub bridge: Option<String>,
-    /// The gateway's address and prefix, `10.88.0.1/24`.
+    /// The gateway's address and prefix, `10.88.0.1/24` (a routed
+    /// network's pool, `198.51.100.16/28`; a bridged network's is the
+    /// provider's gateway on the link).
     #[serde(default)]
     pub ipv4: Option<String>,
     #[serde(default)]
@@ -468,6 +481,12 @@ pub struct NetworkCreate {
     /// the host.
     #[serde(default)]
     pub uplink: Option<String>,
+    /// The addresses its VPSes may get, each an address or an inclusive
+    /// range inside the subnets (`198.51.100.70-198.51.100.79`): on a
+    /// bridged network, the part of the provider's link that is croft's.
+    /// Empty: the whole subnets.
+    #[serde(default)]
+    pub pool: Vec<String>,
 }
 
 fn yes() -> bool {

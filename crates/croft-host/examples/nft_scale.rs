@@ -59,8 +59,10 @@ fn main() {
         networks: vec![NetworkRules {
             bridge: "croftbr0".into(),
             ipv4_subnet: Some(("10.87.0.0".parse().expect("an address"), 16)),
+            ipv6_subnet: None,
             nat: true,
             isolated: false,
+            bridged: false,
         }],
         host_services: Vec::new(),
         blocked_egress: vec![Service {

@@ -100,6 +100,10 @@ enum Command {
         /// The network it joins (croft network list; default: default).
         #[arg(long)]
         network: Option<String>,
+        /// A fixed MAC address for its interface, e.g. the virtual MAC
+        /// a provider bound a failover address to (default: a new one).
+        #[arg(long)]
+        mac: Option<String>,
     },
     /// List VPSes.
     #[command(alias = "ls")]
@@ -464,6 +468,7 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
             user_data,
             plan,
             network,
+            mac,
         } => {
             croft_api::validate_name(&name)?;
             if let Some(plan) = &plan {
@@ -506,6 +511,7 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
                 user_data,
                 plan,
                 network,
+                mac,
             })?;
             println!("Creating {name}");
             let job = wait_job(&client, &job)?;

@@ -25,21 +25,32 @@ pub enum NetworkCommand {
     /// 198.51.100.16/28` (public addresses, no NAT).
     Create {
         name: String,
-        /// nat (a private subnet, masqueraded out) or routed (public
-        /// addresses from a pool the provider routes to this host, no NAT).
+        /// nat (a private subnet, masqueraded out), routed (public
+        /// addresses from a pool the provider routes to this host, no NAT)
+        /// or bridged (on an existing host bridge: the provider's link and
+        /// gateway).
         #[arg(long = "type", default_value = "nat")]
         kind: String,
         /// nat: the gateway's address and prefix, e.g. 10.88.0.1/24;
-        /// routed: the pool, e.g. 198.51.100.16/28.
+        /// routed: the pool, e.g. 198.51.100.16/28; bridged: the
+        /// provider's gateway and prefix, e.g. 198.51.100.65/26.
         #[arg(long, value_name = "CIDR")]
         ipv4: Option<String>,
         /// nat: the gateway's IPv6 address and prefix, e.g. fd00:88::1/64;
-        /// routed: the pool, e.g. 2001:db8:100::/64.
+        /// routed: the pool, e.g. 2001:db8:100::/64; bridged: the
+        /// provider's gateway and prefix.
         #[arg(long, value_name = "CIDR")]
         ipv6: Option<String>,
-        /// The bridge's name (default: the next free croftbrN).
+        /// The bridge's name (default: the next free croftbrN); bridged:
+        /// the existing host bridge, required.
         #[arg(long)]
         bridge: Option<String>,
+        /// Only these addresses go to VPSes: an address or a range
+        /// FIRST-LAST inside the subnet, repeatable (default: the whole
+        /// subnet); on a bridged network, the part of the link that is
+        /// croft's.
+        #[arg(long, value_name = "RANGE")]
+        pool: Vec<String>,
         /// Do not masquerade IPv4 leaving the subnet.
         #[arg(long)]
         no_nat: bool,
@@ -283,6 +294,7 @@ pub fn network(client: &Client, command: NetworkCommand) -> Result<()> {
             no_nat,
             isolated,
             uplink,
+            pool,
         } => {
             let n = client.create_network(&croft_api::NetworkCreate {
                 name,
@@ -293,6 +305,7 @@ pub fn network(client: &Client, command: NetworkCommand) -> Result<()> {
                 nat: !no_nat,
                 isolated,
                 uplink,
+                pool,
             })?;
             println!(
                 "Network {} created on bridge {} ({})",

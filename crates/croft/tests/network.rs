@@ -202,13 +202,31 @@ fn a_port_forward_reaches_a_service_in_the_vps_and_survives_restarts() {
     host.ok(&["port", "add", "web1", "tcp", "8080:80"]);
     let fetch = "python3 -c \"import urllib.request; print(urllib.request.urlopen('http://10.87.0.1:8080/', timeout=5).read().decode())\"";
     assert_eq!(host_out(&host, fetch).trim(), "served-by-web1");
+    // From the world beyond the host, at its IPv4 and IPv6 addresses.
+    let upstream = common::net::Upstream::new(&host);
+    for address in [common::net::HOST_UP4, common::net::HOST_UP6] {
+        assert!(
+            upstream.ok(&format!(
+                "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 3 busybox nc {address} 8080 | grep -q served-by-web1"
+            )),
+            "forwarded from outside at {address}"
+        );
+    }
+    let fetch6 = "python3 -c \"import urllib.request; print(urllib.request.urlopen('http://[fd63:726f:6674::1]:8080/', timeout=5).read().decode())\"";
+    assert_eq!(
+        host_out(&host, fetch6).trim(),
+        "served-by-web1",
+        "from the host over IPv6"
+    );
     // From another VPS through the host's address (hairpin).
     host.ok(&["launch", "busybox", "client1"]);
-    let via_host = host.sh_ok(
-        "client1",
-        "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc 10.87.0.1 8080 | tail -1",
-    );
-    assert_eq!(via_host.trim(), "served-by-web1");
+    for address in ["10.87.0.1", "fd63:726f:6674::1"] {
+        let via_host = host.sh_ok(
+            "client1",
+            &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc {address} 8080 | tail -1"),
+        );
+        assert_eq!(via_host.trim(), "served-by-web1", "hairpin at {address}");
+    }
     // The forward is the VPS's: it outlives a restart of the VPS...
     host.ok(&["restart", "web1"]);
     host.sh_ok("web1", serve);
@@ -835,4 +853,143 @@ fn a_routed_pool_the_provider_expects_on_link_is_answered_on_the_uplink() {
     // Gone with the VPS.
     host.ok(&["delete", "--force", "o1"]);
     assert!(!host_out(&host, "ip -6 neigh show proxy dev crup").contains("2001:db8:300::1"));
+}
+
+#[test]
+fn a_bridged_vps_is_on_the_providers_link_with_its_fixed_mac_and_kept_off_the_host() {
+    use common::net::{in_netns, Started, Upstream, CLIENT4};
+    let host = Host::new();
+    let mut upstream = Upstream::new(&host);
+    let client = upstream.client(&host);
+    // The provider's link: an existing host bridge (the host has its own
+    // address on it, as on a Proxmox vmbr0), a port to the provider's
+    // router upstream, which is the VPSes' gateway.
+    assert!(host_ok(
+        &host,
+        "ip link add crl2 type bridge && ip link add crl2h master crl2 type veth peer name crl2u && \
+         ip addr add 198.51.100.66/26 dev crl2 && ip link set crl2 up && ip link set crl2h up"
+    ));
+    assert!(host_ok(
+        &host,
+        &format!("ip link set crl2u netns {}", upstream.netns)
+    ));
+    assert!(upstream.ok(
+        "ip addr add 198.51.100.65/26 dev crl2u && ip addr add 2001:db8:5::1/64 dev crl2u nodad && \
+         ip link set crl2u up"
+    ));
+    host.ok(&[
+        "network",
+        "create",
+        "lan",
+        "--type",
+        "bridged",
+        "--bridge",
+        "crl2",
+        "--ipv4",
+        "198.51.100.65/26",
+        "--ipv6",
+        "2001:db8:5::1/64",
+        "--pool",
+        "198.51.100.70-198.51.100.79",
+        "--pool",
+        "2001:db8:5::100-2001:db8:5::1ff",
+    ]);
+    host.ok(&[
+        "launch",
+        "busybox",
+        "b1",
+        "--network",
+        "lan",
+        "--mac",
+        "0e:cf:12:34:56:78",
+    ]);
+    host.ok(&["launch", "busybox", "b2", "--network", "lan"]);
+    let inside = host.sh_ok(
+        "b1",
+        "cat /sys/class/net/eth0/address; ip addr show eth0; ip route; ip -6 route",
+    );
+    assert!(inside.starts_with("0e:cf:12:34:56:78"), "{inside}");
+    assert!(inside.contains("inet 198.51.100.70/26"), "{inside}");
+    assert!(inside.contains("2001:db8:5::100/64"), "{inside}");
+    assert!(inside.contains("default via 198.51.100.65"), "{inside}");
+    assert!(inside.contains("default via 2001:db8:5::1"), "{inside}");
+    host.sh_ok(
+        "b1",
+        "mkdir -p /www && echo served-b1 > /www/index.html && httpd -p 80 -h /www",
+    );
+    let fetch = |to: &str| {
+        in_netns(
+            &client,
+            &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 3 busybox nc {to} 80 | tail -1"),
+        )
+        .unwrap_or_default()
+    };
+    // From beyond the provider's router, over IPv4 and IPv6.
+    assert_eq!(fetch("198.51.100.70").trim(), "served-b1");
+    assert_eq!(fetch("2001:db8:5::100").trim(), "served-b1");
+    // What it sends leaves with its own address.
+    let listener = std::process::Command::new("ip")
+        .args(["netns", "exec", &client, "python3", "-c"])
+        .arg(
+            "import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+             s.bind(('0.0.0.0', 7000))\ns.listen(1)\ns.settimeout(10)\nc, a = s.accept()\nprint(a[0])",
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::net::wait_listening(&client, 7000);
+    let _ = host.sh("b1", &format!("echo hi | timeout 3 nc {CLIENT4} 7000"));
+    let seen = listener.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&seen.stdout).trim(), "198.51.100.70");
+    // b2 claiming b1's address on the link gets none of its traffic.
+    let _ = host.sh("b2", "ip addr add 198.51.100.70/26 dev eth0");
+    let _ = host.sh("b2", "arping -U -c2 -I eth0 -s 198.51.100.70 198.51.100.65");
+    assert_eq!(fetch("198.51.100.70").trim(), "served-b1", "b2 took b1's address");
+    // The host's own service on the bridge: the provider's side reaches
+    // it, a VPS on the same bridge does not.
+    let www = host.dir.join("host-www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "served\n").unwrap();
+    let _server = Started(
+        std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &host.netns,
+                "busybox",
+                "httpd",
+                "-f",
+                "-p",
+                "198.51.100.66:8088",
+                "-h",
+            ])
+            .arg(&www)
+            .spawn()
+            .unwrap(),
+    );
+    common::net::wait_listening(&host.netns, 8088);
+    let probe =
+        "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 3 busybox nc 198.51.100.66 8088 | grep -q served";
+    assert!(upstream.ok(probe), "the provider's side reaches the host");
+    assert!(
+        !vps_ok(&host, "b1", probe),
+        "a bridged VPS reached a host service"
+    );
+    // (The same probe works from the VPS, to its own service.)
+    assert!(vps_ok(
+        &host,
+        "b1",
+        &probe
+            .replace("198.51.100.66 8088", "198.51.100.70 80")
+            .replace("served", "served-b1")
+    ));
+    assert!(
+        vps_ok(&host, "b1", "ping -c1 -W2 198.51.100.66"),
+        "ICMP to the host"
+    );
+    host.ok(&["delete", "--force", "b1"]);
+    host.ok(&["delete", "--force", "b2"]);
+    host.ok(&["network", "delete", "lan"]);
+    // The admin's bridge stays.
+    assert!(host_ok(&host, "ip link show crl2"));
 }

@@ -1653,9 +1653,9 @@ async fn networks_of_their_own_get_addresses_rules_and_clear_errors() {
             "needs an IPv4 or an IPv6 subnet",
         ),
         (
-            r#"{"name":"lan3","kind":"bridged","ipv4":"10.89.0.1/24"}"#,
+            r#"{"name":"lan3","kind":"vxlan","ipv4":"10.89.0.1/24"}"#,
             StatusCode::BAD_REQUEST,
-            "use nat or routed",
+            "use nat, routed or bridged",
         ),
         (
             r#"{"name":"../x","ipv4":"10.89.0.1/24"}"#,
@@ -2063,6 +2063,136 @@ async fn a_prefix_is_delegated_from_a_routed_pool_and_routed_through_the_vps() {
     let (status, _) = sim.send("DELETE", "/1.0/instances/r1?force=true", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(sim.net.routes().is_empty(), "{:?}", sim.net.routes());
+}
+
+#[tokio::test]
+async fn a_bridged_network_joins_the_admins_bridge_with_addresses_from_its_pool_and_fixed_macs() {
+    let sim = Sim::new().await;
+    sim.net.add_bridge("br-up");
+    sim.net.add_link("eth7");
+    let base = r#""name":"b","kind":"bridged","ipv4":"198.51.100.65/26""#;
+    for (extra, says) in [
+        ("", "needs a bridge"),
+        (r#","bridge":"br-nope""#, "no bridge br-nope"),
+        (r#","bridge":"eth7""#, "eth7, which is not a bridge"),
+        (
+            r#","bridge":"br-up","pool":["198.51.100.200-198.51.100.210"]"#,
+            "outside the network's subnet",
+        ),
+        (
+            r#","bridge":"br-up","pool":["198.51.100.80-198.51.100.70"]"#,
+            "from low to high",
+        ),
+        (
+            r#","bridge":"br-up","pool":["198.51.100.70-198.51.100.75","198.51.100.74"]"#,
+            "overlaps 198.51.100.70-198.51.100.75",
+        ),
+        (r#","bridge":"br-up","pool":["198.51.100.65"]"#, "gateway"),
+        (
+            r#","bridge":"br-up","pool":["2001:db8::5"]"#,
+            "no subnet of its family",
+        ),
+        (r#","bridge":"br-up","uplink":"eth7""#, "only a routed network"),
+    ] {
+        let body = format!("{{{base}{extra}}}");
+        let msg = sim
+            .refused("POST", "/1.0/networks", Some(&body), StatusCode::BAD_REQUEST)
+            .await;
+        assert!(msg.contains(says), "{body}: {msg}");
+    }
+    // Nothing of the refused networks is left.
+    let networks: Vec<Network> = sim.ok("GET", "/1.0/networks", None).await;
+    assert_eq!(networks.len(), 1, "{networks:?}");
+    let made: Network = sim
+        .ok(
+            "POST",
+            "/1.0/networks",
+            Some(
+                r#"{"name":"pub","kind":"bridged","bridge":"br-up","ipv4":"198.51.100.65/26","ipv6":"2001:db8:5::1/64","pool":["198.51.100.70-198.51.100.71","2001:db8:5::100-2001:db8:5::1ff"]}"#,
+            ),
+        )
+        .await;
+    assert_eq!((made.kind.as_str(), made.nat), ("bridged", false));
+    assert_eq!(
+        made.pool,
+        ["198.51.100.70-198.51.100.71", "2001:db8:5::100-2001:db8:5::1ff"]
+    );
+    // The admin's bridge carries the host's own traffic: the rules never
+    // name it, and nothing is masqueraded.
+    let loaded = sim.net.scripts().last().unwrap().clone();
+    assert!(!loaded.contains("br-up"), "{loaded}");
+    assert!(!loaded.contains("198.51.100.64/26"), "{loaded}");
+    // A fixed MAC, as a provider's failover address needs.
+    let job = sim
+        .launch_with("b1", r#","network":"pub","mac":"0E:CF:00:00:00:01""#)
+        .await;
+    assert_eq!(job.status, JobStatus::Success, "{job:?}");
+    let nic = sim.info("b1").await.nic.unwrap();
+    assert_eq!(nic.mac, "0e:cf:00:00:00:01");
+    // From the pool only (the IPv6 one does not end like the IPv4 one:
+    // that is outside the pool).
+    assert_eq!(
+        (nic.ipv4.as_deref(), nic.ipv6.as_deref()),
+        (Some("198.51.100.70"), Some("2001:db8:5::100"))
+    );
+    for (extra, status, says) in [
+        (
+            r#","network":"pub","mac":"0e:cf:00:00:00:01""#,
+            StatusCode::CONFLICT,
+            "MAC 0e:cf:00:00:00:01 is in use on network pub: VPS b1 has it",
+        ),
+        (
+            r#","network":"pub","mac":"01:00:5e:00:00:01""#,
+            StatusCode::BAD_REQUEST,
+            "not a unicast MAC address",
+        ),
+        (
+            r#","network":"pub","mac":"0e:cf:00""#,
+            StatusCode::BAD_REQUEST,
+            "not a MAC address",
+        ),
+        (
+            r#","network":"pub","ipv4":"198.51.100.80""#,
+            StatusCode::BAD_REQUEST,
+            "198.51.100.80 is outside network pub's pool 198.51.100.70-198.51.100.71",
+        ),
+    ] {
+        let body = format!(r#"{{"name":"b2","image":"busybox"{extra}}}"#);
+        let msg = sim.refused("POST", "/1.0/instances", Some(&body), status).await;
+        assert!(msg.contains(says), "{body}: {msg}");
+    }
+    sim.launch_with("b2", r#","network":"pub""#).await;
+    assert_eq!(
+        sim.info("b2").await.nic.unwrap().ipv4.as_deref(),
+        Some("198.51.100.71")
+    );
+    // The pool is used up: a clear refusal, and no VPS b3.
+    let msg = sim
+        .refused(
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"b3","image":"busybox","network":"pub"}"#),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert!(
+        msg.contains("no free IPv4 address left in network pub's pool 198.51.100.70-198.51.100.71"),
+        "{msg}"
+    );
+    let (status, _) = sim.send("GET", "/1.0/instances/b3", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let msg = sim
+        .refused("DELETE", "/1.0/networks/pub", None, StatusCode::CONFLICT)
+        .await;
+    assert!(msg.contains("in use by b1, b2"), "{msg}");
+    for vps in ["b1", "b2"] {
+        let (status, _) = sim
+            .send("DELETE", &format!("/1.0/instances/{vps}?force=true"), None)
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let (status, _) = sim.send("DELETE", "/1.0/networks/pub", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]

@@ -301,6 +301,11 @@ pub fn links_with_prefix(prefix: &str) -> Result<Vec<String>, NetError> {
     Rtnl::new()?.links_with_prefix(prefix)
 }
 
+/// Whether link `name` of this network namespace is a bridge.
+pub fn is_bridge(name: &str) -> Result<bool, NetError> {
+    Rtnl::new()?.is_bridge(name)
+}
+
 /// What a link has moved since it was made, as the kernel counts it
 /// (a GSO packet counts once, with all its bytes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -182,6 +182,30 @@ impl Rtnl {
         }))
     }
 
+    /// Whether link `name` exists and is a bridge.
+    pub fn is_bridge(&mut self, name: &str) -> Result<bool, NetError> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.into()));
+        let answers = match self.request(
+            RouteNetlinkMessage::GetLink(msg),
+            0,
+            &format!("look up link {name}"),
+        ) {
+            Ok(answers) => answers,
+            Err(NetError::Netlink { source, .. }) if source.raw_os_error() == Some(libc::ENODEV) => {
+                return Ok(false)
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(answers.into_iter().any(|m| match m {
+            RouteNetlinkMessage::NewLink(l) => l.attributes.iter().any(|a| {
+                matches!(a, LinkAttribute::LinkInfo(infos)
+                    if infos.iter().any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge))))
+            }),
+            _ => false,
+        }))
+    }
+
     pub fn require_link(&mut self, name: &str) -> Result<u32, NetError> {
         self.link_index(name)?
             .ok_or_else(|| NetError::NoLink(name.into()))

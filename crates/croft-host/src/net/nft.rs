@@ -10,7 +10,8 @@
 //!   every VPS's firewall in both directions (a chain each way per VPS,
 //!   entered through verdict maps keyed by its addresses, so one VPS's
 //!   change reloads its two chains only), the provider's outbound rules,
-//!   and host protection: from the VPSes' bridge the host answers only
+//!   and host protection: to what a VPS port sends (marked with
+//!   [`VPS_PORT_MARK`] as it enters its bridge) the host answers only
 //!   ICMP and the services the admin opens.
 //! - `bridge croft`: anti-spoofing on every frame a VPS sends (its MAC, its
 //!   IPv4 in IP and ARP, its IPv6 and link-local address in IPv6 and in
@@ -67,10 +68,30 @@ pub struct NetworkRules {
     pub bridge: String,
     /// The IPv4 subnet (network address, prefix), if the network has one.
     pub ipv4_subnet: Option<(Ipv4Addr, u8)>,
+    /// The IPv6 subnet, if the network has one.
+    pub ipv6_subnet: Option<(Ipv6Addr, u8)>,
     /// Masquerade IPv4 traffic leaving the subnet.
     pub nat: bool,
     /// Drop traffic between its VPSes.
     pub isolated: bool,
+    /// An existing host bridge, the provider's link, which carries the
+    /// host's own traffic too: neither kept apart from the others nor
+    /// guarded as a whole.
+    pub bridged: bool,
+}
+
+/// The packet mark bit set on every frame that enters a bridge from a VPS
+/// port, so host protection and the provider's outbound rules find what
+/// VPSes send in the IP hooks, where only the bridge is seen (and a
+/// bridged network's bridge carries the host's own traffic too). Set in
+/// the bridge table's prerouting hook, before routing; no other croft
+/// rule sets or clears marks. (`meta ibrname` would tell the port's
+/// bridge, but needs nft_meta_bridge, which not every kernel has.)
+pub const VPS_PORT_MARK: u32 = 0x0010_0000;
+
+/// The match of what a VPS sent (see [`VPS_PORT_MARK`]).
+fn from_vps() -> String {
+    format!("meta mark & {VPS_PORT_MARK:#x} == {VPS_PORT_MARK:#x}")
 }
 
 /// A VPS's firewall, stateful: replies to connections already let through
@@ -155,24 +176,34 @@ pub fn render(r: &Ruleset) -> String {
 
     // --- inet: NAT and port forwards ---
     let _ = writeln!(w, "table inet croft {{");
-    let dnat: Vec<String> = r
+    // A forward takes each family to the VPS's first address of it:
+    // (IPv6, rule).
+    let dnat: Vec<(bool, String)> = r
         .vpses
         .iter()
-        .filter_map(|v| v.ipv4.map(|ip| (v, ip)))
-        .flat_map(|(v, ip)| {
-            v.forwards.iter().map(move |f| match f.host_port_end {
-                // A range keeps each port: the destination port is left.
-                Some(end) => format!(
-                    "fib daddr type local {p} dport {h}-{end} dnat ip to {ip}",
-                    p = f.protocol,
-                    h = f.host_port,
-                ),
-                None => format!(
-                    "fib daddr type local {p} dport {h} dnat ip to {ip}:{t}",
-                    p = f.protocol,
-                    h = f.host_port,
-                    t = f.vps_port
-                ),
+        .flat_map(|v| {
+            let v4 = v.ipv4.map(|ip| (false, "ip", ip.to_string()));
+            let v6 = v.ipv6.map(|ip| (true, "ip6", format!("[{ip}]")));
+            v4.into_iter().chain(v6).map(move |to| (v, to))
+        })
+        .flat_map(|(v, (six, family, to))| {
+            v.forwards.iter().map(move |f| {
+                let rule = match f.host_port_end {
+                    // A range keeps each port: the destination port is left.
+                    Some(end) => format!(
+                        "fib daddr type local {p} dport {h}-{end} dnat {family} to {ip}",
+                        p = f.protocol,
+                        h = f.host_port,
+                        ip = to.trim_matches(|c| c == '[' || c == ']'),
+                    ),
+                    None => format!(
+                        "fib daddr type local {p} dport {h} dnat {family} to {to}:{t}",
+                        p = f.protocol,
+                        h = f.host_port,
+                        t = f.vps_port
+                    ),
+                };
+                (six, rule)
             })
         })
         .collect();
@@ -180,7 +211,7 @@ pub fn render(r: &Ruleset) -> String {
         w,
         "  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;"
     );
-    for rule in &dnat {
+    for (_, rule) in &dnat {
         let _ = writeln!(w, "    {rule}");
     }
     let _ = writeln!(w, "  }}");
@@ -191,8 +222,13 @@ pub fn render(r: &Ruleset) -> String {
         w,
         "  chain output {{\n    type nat hook output priority -100; policy accept;"
     );
-    for rule in &dnat {
-        let _ = writeln!(w, "    ip daddr != 127.0.0.0/8 {rule}");
+    for (six, rule) in &dnat {
+        let loopback = if *six {
+            "ip6 daddr != ::1"
+        } else {
+            "ip daddr != 127.0.0.0/8"
+        };
+        let _ = writeln!(w, "    {loopback} {rule}");
     }
     let _ = writeln!(w, "  }}");
     let _ = writeln!(
@@ -202,7 +238,9 @@ pub fn render(r: &Ruleset) -> String {
     // Only what is routed out: traffic bridged between ports (which
     // br_netfilter passes through this hook too) keeps its source, else a
     // VPS's frame to a broadcast address would arrive from the gateway.
-    for n in &r.networks {
+    // A bridged network's VPSes are on the provider's link, reached and
+    // answered there, not through the host.
+    for n in own_networks(r) {
         if let (true, Some((net, prefix))) = (n.nat, n.ipv4_subnet) {
             let _ = writeln!(
                 w,
@@ -213,21 +251,24 @@ pub fn render(r: &Ruleset) -> String {
         // A forwarded connection from the host, or from a VPS (to its own
         // or a neighbour's forward), to a VPS on the bridge must come back
         // through the host: the source becomes the bridge address.
-        if let (Some((net, prefix)), false) = (n.ipv4_subnet, dnat.is_empty()) {
+        let subnets = [
+            n.ipv4_subnet.map(|(a, p)| ("ip", a.to_string(), p)),
+            n.ipv6_subnet.map(|(a, p)| ("ip6", a.to_string(), p)),
+        ];
+        for (family, net, prefix) in subnets.into_iter().flatten().filter(|_| !dnat.is_empty()) {
             let _ = writeln!(
                 w,
-                "    oifname \"{b}\" ip daddr {net}/{prefix} ct status dnat fib saddr type local masquerade",
+                "    oifname \"{b}\" {family} daddr {net}/{prefix} ct status dnat fib saddr type local masquerade",
                 b = n.bridge
             );
             let _ = writeln!(
                 w,
-                "    oifname \"{b}\" ip saddr {net}/{prefix} ip daddr {net}/{prefix} ct status dnat masquerade",
+                "    oifname \"{b}\" {family} saddr {net}/{prefix} {family} daddr {net}/{prefix} ct status dnat masquerade",
                 b = n.bridge
             );
         }
     }
     let _ = writeln!(w, "  }}");
-    let bridges = bridge_set(r);
     // Routed traffic from VPSes: never to link-local addresses beyond the
     // host (a cloud's instance metadata service at 169.254.169.254 would
     // hand out the host's credentials); never from one network to another,
@@ -238,12 +279,12 @@ pub fn render(r: &Ruleset) -> String {
         "  chain route_filter {{\n    type filter hook forward priority filter - 1; policy accept;"
     );
     if !r.networks.is_empty() {
-        let _ = writeln!(w, "    iifname {bridges} ip daddr 169.254.0.0/16 drop");
+        let _ = writeln!(w, "    {} ip daddr 169.254.0.0/16 drop", from_vps());
     }
-    for n in &r.networks {
-        let others: Vec<String> = r
-            .networks
-            .iter()
+    // A bridged network's bridge is the provider's link, the host's way
+    // out: traffic to and from it is not kept apart.
+    for n in own_networks(r) {
+        let others: Vec<String> = own_networks(r)
             .filter(|o| o.bridge != n.bridge || n.isolated)
             .map(|o| format!("\"{}\"", o.bridge))
             .collect();
@@ -298,6 +339,11 @@ pub fn render(r: &Ruleset) -> String {
     let _ = writeln!(
         w,
         "  chain prerouting {{\n    type filter hook prerouting priority -200; policy accept;"
+    );
+    // Before the port chains, which end in accept.
+    let _ = writeln!(
+        w,
+        "    iifname \"{VETH_PREFIX}*\" meta mark set meta mark | {VPS_PORT_MARK:#x}"
     );
     let _ = writeln!(w, "    iifname vmap @ports");
     // A croft port without rules (a VPS whose rules failed to load) sends
@@ -357,10 +403,10 @@ fn set_of<T: std::fmt::Display>(values: &[T]) -> String {
     format!("{{ {} }}", items.join(", "))
 }
 
-/// The bridges of croft's networks, as an nft set.
-fn bridge_set(r: &Ruleset) -> String {
-    let names: Vec<String> = r.networks.iter().map(|n| format!("\"{}\"", n.bridge)).collect();
-    format!("{{ {} }}", names.join(", "))
+/// The networks on bridges croft made (a bridged network's is the
+/// admin's).
+fn own_networks(r: &Ruleset) -> impl Iterator<Item = &NetworkRules> {
+    r.networks.iter().filter(|n| !n.bridged)
 }
 
 /// The chain every frame to VPS port `v.host_if` passes: IP only to the
@@ -580,8 +626,8 @@ pub fn render_removed_port(v: &VpsRules) -> String {
 /// inbound chain (by destination address). An outbound chain lets traffic
 /// on with `return`, so the receiver's rules still apply; an inbound one
 /// ends with `accept`. The host's own traffic to a VPS meets the VPS's
-/// inbound chain in the output hook. Traffic from the bridge to the host
-/// itself meets host protection in the input hook.
+/// inbound chain in the output hook. What a VPS sends to the host itself
+/// meets host protection in the input hook.
 fn render_firewalls(w: &mut String, r: &Ruleset) {
     for v in &r.vpses {
         for inbound in [true, false] {
@@ -639,7 +685,7 @@ fn render_firewalls(w: &mut String, r: &Ruleset) {
         "  chain filter_forward {{\n    type filter hook forward priority filter; policy accept;"
     );
     if !r.blocked_egress.is_empty() && !r.networks.is_empty() {
-        let _ = writeln!(w, "    iifname {} jump provider_egress", bridge_set(r));
+        let _ = writeln!(w, "    {} jump provider_egress", from_vps());
     }
     let _ = writeln!(
         w,
@@ -658,7 +704,7 @@ fn render_firewalls(w: &mut String, r: &Ruleset) {
         "  chain host_input {{\n    type filter hook input priority filter; policy accept;"
     );
     if !r.networks.is_empty() {
-        let _ = writeln!(w, "    iifname {} jump from_vpses", bridge_set(r));
+        let _ = writeln!(w, "    {} jump from_vpses", from_vps());
     }
     let _ = writeln!(w, "  }}");
     let _ = writeln!(
@@ -855,8 +901,10 @@ mod tests {
             networks: vec![NetworkRules {
                 bridge: "croftbr0".into(),
                 ipv4_subnet: Some(("10.87.0.0".parse().unwrap(), 24)),
+                ipv6_subnet: Some(("fd63::".parse().unwrap(), 64)),
                 nat: true,
                 isolated: true,
+                bridged: false,
             }],
             host_services: vec![Service {
                 protocol: "udp".into(),
@@ -917,6 +965,18 @@ mod tests {
             text.matches("udp dport 6000-6100 dnat ip to 10.87.0.2\n").count(),
             2
         );
+        // IPv6 too, to the VPS's IPv6 address; the host's own connections
+        // to it (not from loopback) and hairpins come back through it.
+        assert!(
+            text.contains("ip6 daddr != ::1 fib daddr type local tcp dport 8080 dnat ip6 to [fd63::2]:80\n")
+        );
+        assert_eq!(
+            text.matches("udp dport 6000-6100 dnat ip6 to fd63::2\n").count(),
+            2
+        );
+        assert!(text.contains(
+            "oifname \"croftbr0\" ip6 daddr fd63::/64 ct status dnat fib saddr type local masquerade"
+        ));
         assert!(text.contains("ether saddr != 0e:cf:00:00:00:01 drop"));
         assert!(text.contains("arp saddr ip != { 0.0.0.0, 10.87.0.2 } drop"));
         assert!(text.contains(
@@ -1070,10 +1130,10 @@ mod tests {
         assert!(text.contains("elements = { 10.87.0.2 : jump in_crv1 }"));
         assert!(text.contains("elements = { fd63::2 : jump out_crv1, fe80::ccf:ff:fe00:1 : jump out_crv1 }"));
         // The provider's rules, for traffic from the bridge.
-        assert!(text.contains("iifname { \"croftbr0\" } jump provider_egress"));
+        assert!(text.contains("meta mark & 0x100000 == 0x100000 jump provider_egress"));
         assert!(chain("provider_egress").ends_with("    tcp dport 25 drop\n"));
         // Host protection: ICMP and the services opened, nothing else.
-        assert!(text.contains("iifname { \"croftbr0\" } jump from_vpses"));
+        assert!(text.contains("meta mark & 0x100000 == 0x100000 jump from_vpses"));
         assert_eq!(
             chain("from_vpses"),
             "    ct state established,related accept\n\
@@ -1095,8 +1155,10 @@ mod tests {
         r.networks.push(NetworkRules {
             bridge: "croftbr1".into(),
             ipv4_subnet: Some(("10.88.0.0".parse().unwrap(), 24)),
+            ipv6_subnet: None,
             nat: true,
             isolated: false,
+            bridged: false,
         });
         let text = render(&r);
         assert!(text
@@ -1107,8 +1169,35 @@ mod tests {
             "iifname \"croftbr0\" oifname { \"croftbr1\" } ct status dnat accept\n    iifname \"croftbr0\" oifname { \"croftbr1\" } drop"
         ));
         assert!(text.contains("iifname \"croftbr1\" oifname { \"croftbr0\" } drop"));
-        assert!(text.contains("iifname { \"croftbr0\", \"croftbr1\" } jump from_vpses"));
-        assert!(text.contains("iifname { \"croftbr0\", \"croftbr1\" } ip daddr 169.254.0.0/16 drop"));
+        assert!(text.contains("meta mark & 0x100000 == 0x100000 ip daddr 169.254.0.0/16 drop"));
+    }
+
+    #[test]
+    fn a_bridged_networks_vpses_are_told_by_their_port_not_the_hosts_bridge() {
+        let mut r = sample();
+        r.networks.push(NetworkRules {
+            bridge: "br-up".into(),
+            ipv4_subnet: Some(("198.51.100.64".parse().unwrap(), 26)),
+            ipv6_subnet: None,
+            nat: false,
+            isolated: false,
+            bridged: true,
+        });
+        let text = render(&r);
+        // The admin's bridge is the host's way out: neither kept apart
+        // from croft's nor guarded as a whole.
+        assert!(!text.contains("br-up"), "{text}");
+        // What VPS ports send is marked before the port chains, and the
+        // mark (not the bridge) leads to host protection and the
+        // provider's rules.
+        let pre = &text[text.find("type filter hook prerouting priority -200").unwrap()..];
+        let mark = pre
+            .find("iifname \"crv*\" meta mark set meta mark | 0x100000")
+            .expect("marked");
+        assert!(mark < pre.find("iifname vmap @ports").unwrap());
+        assert!(text.contains("meta mark & 0x100000 == 0x100000 jump from_vpses"));
+        assert!(text.contains("meta mark & 0x100000 == 0x100000 jump provider_egress"));
+        assert!(!text.contains("198.51.100.64/26 masquerade"));
     }
 
     #[test]

@@ -195,7 +195,7 @@ pub struct RuleRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkRecord {
     pub name: String,
-    /// `nat`.
+    /// `nat`, `routed` or `bridged`.
     pub kind: String,
     pub bridge: String,
     /// The gateway and prefix, `10.88.0.1/24`.
@@ -205,6 +205,8 @@ pub struct NetworkRecord {
     pub isolated: bool,
     /// A routed network's uplink, where its addresses are proxied.
     pub uplink: Option<String>,
+    /// The addresses its VPSes may get (`a-b,c`); `None`: the subnets.
+    pub pool: Option<String>,
 }
 
 /// A security group as stored.

@@ -40,9 +40,12 @@ impl InstanceService {
             .network
             .as_deref()
             .unwrap_or(crate::service::network::ipam::DEFAULT_NETWORK);
-        let addresses =
-            self.network
-                .check_address_request(network, req.ipv4.as_deref(), req.ipv6.as_deref())?;
+        let addresses = self.network.check_address_request(
+            network,
+            req.ipv4.as_deref(),
+            req.ipv6.as_deref(),
+            req.mac.as_deref(),
+        )?;
         for key in &req.ssh_keys {
             if croft_api::parse_ssh_keys(key)
                 .map_err(|e| ServiceError::invalid(&e))?

@@ -24,6 +24,8 @@ pub trait NetHost: Send + Sync + 'static {
     /// Whether the host routes IPv6 (a routed network's IPv6 pool needs
     /// it).
     fn ipv6_forwarding(&self) -> bool;
+    /// Whether link `name` is a bridge (a bridged network's must be).
+    fn is_bridge(&self, name: &str) -> bool;
     /// Make uplink `uplink` answer ARP for the addresses routed to the
     /// host's bridges and neighbour discovery for exactly `ipv6`.
     fn sync_uplink(&self, uplink: &str, ipv6: &[std::net::Ipv6Addr]) -> Result<(), NetError>;
@@ -70,6 +72,10 @@ impl NetHost for KernelNet {
 
     fn ipv6_forwarding(&self) -> bool {
         std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/forwarding").is_ok_and(|v| v.trim() == "1")
+    }
+
+    fn is_bridge(&self, name: &str) -> bool {
+        croft_host::net::is_bridge(name).unwrap_or(false)
     }
 
     fn route_via(
@@ -130,6 +136,7 @@ pub struct SimNet {
     routes: Mutex<Vec<String>>,
     proxies: Mutex<HashMap<String, Vec<std::net::Ipv6Addr>>>,
     links: Mutex<Vec<String>>,
+    bridges: Mutex<Vec<String>>,
     bandwidth: Mutex<HashMap<String, Bandwidth>>,
 }
 
@@ -151,6 +158,12 @@ impl SimNet {
     /// The host has a link named `name` (an uplink).
     pub fn add_link(&self, name: &str) {
         self.links.lock().expect("sim net poisoned").push(name.into());
+    }
+
+    /// The host has a bridge named `name` (the provider's link).
+    pub fn add_bridge(&self, name: &str) {
+        self.add_link(name);
+        self.bridges.lock().expect("sim net poisoned").push(name.into());
     }
 
     /// The IPv6 addresses uplink `uplink` was last made to proxy.
@@ -199,6 +212,14 @@ impl NetHost for SimNet {
 
     fn ipv6_forwarding(&self) -> bool {
         true
+    }
+
+    fn is_bridge(&self, name: &str) -> bool {
+        self.bridges
+            .lock()
+            .expect("sim net poisoned")
+            .iter()
+            .any(|l| l == name)
     }
 
     fn sync_uplink(&self, uplink: &str, ipv6: &[std::net::Ipv6Addr]) -> Result<(), NetError> {

@@ -1,11 +1,14 @@
 //! The VPS network croftd manages: its settings, address management (IPAM)
 //! and the rules derived from the state database.
 //!
-//! One network for now, `default`, from croftd's configuration: a bridge
-//! with an IPv4 subnet (NAT'ed out by default) and an IPv6 /64. Every VPS
-//! gets one interface on it with a stable MAC, an IPv4 and an IPv6 address
-//! recorded in the `nics` table (UNIQUE per network, so no address is ever
-//! given twice; freed with the VPS).
+//! `default` comes from croftd's configuration (a bridge with an IPv4
+//! subnet, NAT'ed out by default, and an IPv6 /64); others are made
+//! through the API: `nat` like it, `routed` (public pools routed to the
+//! host) or `bridged` (an existing host bridge, the provider's link). A
+//! network's `pool` may narrow what its VPSes get to ranges of its
+//! subnets. Every VPS gets one interface with a stable MAC, an IPv4 and an
+//! IPv6 address recorded in the `nics` table (UNIQUE per network, so no
+//! address is ever given twice; freed with the VPS).
 
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -304,6 +307,46 @@ fn parse_pool(key: &'static str, text: &str, v4: bool) -> Result<Option<Subnet>,
     Ok(Some(pool))
 }
 
+/// Parse a network's pool: addresses and inclusive ranges, comma
+/// separated (`198.51.100.70-198.51.100.79,2001:db8:5::10`), each inside
+/// the subnet of its family and assignable there, none overlapping.
+fn parse_ranges(
+    text: &str,
+    ipv4: Option<Subnet>,
+    ipv6: Option<Subnet>,
+) -> Result<Vec<(IpAddr, IpAddr)>, NetworkError> {
+    let bad = |why: String| NetworkError::Config { key: "pool", why };
+    let mut ranges: Vec<(IpAddr, IpAddr)> = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let (first, last) = item.split_once('-').unwrap_or((item, item));
+        let parse = |t: &str| {
+            t.trim()
+                .parse::<IpAddr>()
+                .map_err(|_| bad(format!("{t:?} in {item:?} is not an IP address")))
+        };
+        let (a, b) = (parse(first)?, parse(last)?);
+        if a.is_ipv4() != b.is_ipv4() || Subnet::to_int(a) > Subnet::to_int(b) {
+            return Err(bad(format!("{item:?} is not a range from low to high")));
+        }
+        let subnet = if a.is_ipv4() { ipv4 } else { ipv6 }
+            .ok_or_else(|| bad(format!("{item}: the network has no subnet of its family")))?;
+        for end in [a, b] {
+            subnet
+                .check_assignable(end)
+                .map_err(|e| bad(format!("{item}: {e}")))?;
+        }
+        if let Some((c, d)) = ranges.iter().find(|(c, d)| {
+            c.is_ipv4() == a.is_ipv4()
+                && Subnet::to_int(a) <= Subnet::to_int(*d)
+                && Subnet::to_int(*c) <= Subnet::to_int(b)
+        }) {
+            return Err(bad(format!("{item} overlaps {c}-{d}")));
+        }
+        ranges.push((a, b));
+    }
+    Ok(ranges)
+}
+
 /// A validated network: what croftd sets up at start.
 #[derive(Debug, Clone)]
 pub struct Network {
@@ -318,6 +361,9 @@ pub struct Network {
     pub dns: Vec<IpAddr>,
     /// A routed network's uplink, where its addresses are proxied.
     pub uplink: Option<String>,
+    /// The addresses VPSes may get, as inclusive ranges inside the
+    /// subnets; a family without a range gives its whole subnet.
+    pub pool: Vec<(IpAddr, IpAddr)>,
 }
 
 /// Check a bridge name: 1 to 15 letters, digits, `-` or `_`.
@@ -352,6 +398,7 @@ impl Network {
                 .clone()
                 .unwrap_or_else(croft_host::rootfs::host_nameservers),
             uplink: None,
+            pool: Vec::new(),
         })
     }
 
@@ -359,10 +406,10 @@ impl Network {
     /// the default network's).
     pub fn from_record(r: &crate::store::NetworkRecord, dns: Vec<IpAddr>) -> Result<Network, NetworkError> {
         check_bridge(&r.bridge)?;
-        if r.kind != "nat" && r.kind != "routed" {
+        if !["nat", "routed", "bridged"].contains(&r.kind.as_str()) {
             return Err(NetworkError::Config {
                 key: "kind",
-                why: format!("{:?} (use nat or routed)", r.kind),
+                why: format!("{:?} (use nat, routed or bridged)", r.kind),
             });
         }
         type Parse = fn(&'static str, &str, bool) -> Result<Option<Subnet>, NetworkError>;
@@ -391,17 +438,90 @@ impl Network {
                 why: "a network needs an IPv4 or an IPv6 subnet".into(),
             });
         }
+        let pool = parse_ranges(r.pool.as_deref().unwrap_or(""), ipv4, ipv6)?;
         Ok(Network {
             name: r.name.clone(),
             kind: r.kind.clone(),
             bridge: r.bridge.clone(),
             ipv4,
             ipv6,
-            nat: r.nat,
+            // A bridged network's VPSes are on the provider's link: their
+            // traffic is never the host's to masquerade.
+            nat: r.nat && r.kind == "nat",
             isolated: r.isolated,
             dns,
             uplink: r.uplink.clone(),
+            pool,
         })
+    }
+
+    /// A bridged network: VPSes on an existing host bridge (the
+    /// provider's link), with the provider's gateway; croft neither makes
+    /// nor addresses the bridge.
+    pub fn bridged(&self) -> bool {
+        self.kind == "bridged"
+    }
+
+    /// The pool's ranges in `subnet`'s family.
+    fn ranges(&self, subnet: Subnet) -> impl Iterator<Item = (IpAddr, IpAddr)> + '_ {
+        let v4 = subnet.gateway.is_ipv4();
+        self.pool.iter().copied().filter(move |(a, _)| a.is_ipv4() == v4)
+    }
+
+    /// Whether a VPS may have `addr` of `subnet`: assignable there, and in
+    /// the pool when the pool has ranges of its family.
+    pub fn check_assignable(&self, subnet: Subnet, addr: IpAddr) -> Result<(), NetworkError> {
+        subnet.check_assignable(addr)?;
+        let mut ranges = self.ranges(subnet).peekable();
+        if ranges.peek().is_some() && !ranges.any(|(a, b)| (a..=b).contains(&addr)) {
+            return Err(NetworkError::Address(format!(
+                "{addr} is outside network {}'s pool {}",
+                self.name,
+                self.pool_text(subnet)
+            )));
+        }
+        Ok(())
+    }
+
+    /// The pool's ranges of `subnet`'s family as typed: `a-b,c`.
+    fn pool_text(&self, subnet: Subnet) -> String {
+        self.ranges(subnet)
+            .map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The lowest free address of `subnet` the pool gives (trying index
+    /// `prefer` first).
+    pub fn allocate(
+        &self,
+        subnet: Subnet,
+        used: &HashSet<IpAddr>,
+        prefer: Option<u128>,
+    ) -> Result<IpAddr, NetworkError> {
+        let ranges: Vec<(IpAddr, IpAddr)> = self.ranges(subnet).collect();
+        if ranges.is_empty() {
+            return subnet.allocate(used, prefer);
+        }
+        let free = |a: IpAddr| !used.contains(&a) && self.check_assignable(subnet, a).is_ok();
+        if let Some(a) = prefer
+            .map(|i| subnet.addr_at(Subnet::to_int(subnet.network()) + i))
+            .filter(|a| free(*a))
+        {
+            return Ok(a);
+        }
+        ranges
+            .iter()
+            .flat_map(|(a, b)| {
+                let (a, b) = (Subnet::to_int(*a), Subnet::to_int(*b));
+                // Capped like a subnet: nobody runs 2^32 VPSes.
+                (a..=b).take(1 << 32).map(|v| subnet.addr_at(v))
+            })
+            .find(|a| free(*a))
+            .ok_or_else(|| NetworkError::Exhausted {
+                family: if subnet.gateway.is_ipv4() { "IPv4" } else { "IPv6" },
+                subnet: format!("network {}'s pool {}", self.name, self.pool_text(subnet)),
+            })
     }
 
     /// A routed network: public addresses from pools, routed to its
@@ -429,8 +549,12 @@ impl Network {
         }
     }
 
-    /// The addresses its bridge holds.
+    /// The addresses its bridge holds (none on a bridged network's: the
+    /// bridge is the admin's).
     pub fn bridge_addresses(&self) -> Vec<(IpAddr, u8)> {
+        if self.bridged() {
+            return Vec::new();
+        }
         if self.routed() {
             let mut out = Vec::new();
             if self.ipv4.is_some() {

@@ -131,18 +131,18 @@ fn prefix_holder(nics: &[NicRecord], network: &str, addr: IpAddr) -> Option<Stri
         .map(|n| n.instance.clone())
 }
 
-/// The lowest free address of `subnet` (trying `prefer` first) that no
-/// delegated prefix of network `network` holds.
+/// The lowest free address of network `net`'s `subnet` (trying `prefer`
+/// first) that none of its delegated prefixes holds.
 fn allocate_outside_prefixes(
+    net: &Network,
     subnet: ipam::Subnet,
     mut used: HashSet<IpAddr>,
     prefer: Option<u128>,
     nics: &[NicRecord],
-    network: &str,
 ) -> Result<IpAddr> {
     loop {
-        let a = subnet.allocate(&used, prefer)?;
-        if prefix_holder(nics, network, a).is_none() {
+        let a = net.allocate(subnet, &used, prefer)?;
+        if prefix_holder(nics, &net.name, a).is_none() {
             return Ok(a);
         }
         used.insert(a);
@@ -192,6 +192,8 @@ pub struct AddressRequest {
     pub network: String,
     pub ipv4: Option<IpAddr>,
     pub ipv6: Option<IpAddr>,
+    /// A fixed MAC (`0e:cf:...`, lower case).
+    pub mac: Option<String>,
 }
 
 pub struct NetworkService {
@@ -294,6 +296,20 @@ impl NetworkService {
     async fn bring_up(&self, net: &Network) -> Result<bool> {
         let (addresses, routes) = (net.bridge_addresses(), net.bridge_routes());
         let bridge = net.bridge.clone();
+        // A bridged network's bridge is the admin's: never made here.
+        if net.bridged()
+            && !self
+                .on_host({
+                    let bridge = bridge.clone();
+                    move |h| h.is_bridge(&bridge)
+                })
+                .await?
+        {
+            return Err(ServiceError::Invalid(format!(
+                "network {} is bridged to {bridge}, which is not a bridge on the host",
+                net.name
+            )));
+        }
         self.on_host(move |h| h.ensure_bridge(&bridge, &addresses, &routes))
             .await?
             .map_err(net_err("set up the network bridge"))
@@ -320,7 +336,15 @@ impl NetworkService {
         }
         let mut capable = true;
         for net in self.all_networks() {
-            capable &= self.bring_up(&net).await?;
+            match self.bring_up(&net).await {
+                Ok(up) => capable &= up,
+                // The admin's bridge gone: its VPSes cannot start until it
+                // is back; the others can.
+                Err(e) if net.bridged() => {
+                    tracing::warn!(network = %net.name, "{}", crate::error_chain(&e))
+                }
+                Err(e) => return Err(e),
+            }
         }
         self.firewall_capable.store(capable, Ordering::Relaxed);
         if !capable {
@@ -383,8 +407,13 @@ impl NetworkService {
                         IpAddr::V4(a) => Some((a, s.prefix)),
                         IpAddr::V6(_) => None,
                     }),
+                    ipv6_subnet: net.ipv6.and_then(|s| match s.network() {
+                        IpAddr::V6(a) => Some((a, s.prefix)),
+                        IpAddr::V4(_) => None,
+                    }),
                     nat: net.nat,
                     isolated: net.isolated,
+                    bridged: net.bridged(),
                 })
                 .collect(),
             host_services: self.host_services.clone(),
@@ -554,15 +583,28 @@ impl NetworkService {
         network: &str,
         ipv4: Option<&str>,
         ipv6: Option<&str>,
+        mac: Option<&str>,
     ) -> Result<AddressRequest> {
         let mut req = AddressRequest::default();
         if !self.enabled {
-            if ipv4.is_some() || ipv6.is_some() {
+            if ipv4.is_some() || ipv6.is_some() || mac.is_some() {
                 return Err(ServiceError::Invalid(
                     "networking is off; no address can be given".into(),
                 ));
             }
             return Ok(req);
+        }
+        if let Some(text) = mac {
+            let bytes = croft_host::net::parse_mac(text).map_err(|_| {
+                ServiceError::Invalid(format!("{text:?} is not a MAC address (aa:bb:cc:dd:ee:ff)"))
+            })?;
+            // Multicast frames go to every port; all zeros is no address.
+            if bytes[0] & 1 == 1 || bytes == [0; 6] {
+                return Err(ServiceError::Invalid(format!(
+                    "{text} is not a unicast MAC address"
+                )));
+            }
+            req.mac = Some(text.to_ascii_lowercase());
         }
         let net = self
             .network_named(network)
@@ -578,7 +620,7 @@ impl NetworkService {
                 .ok_or_else(|| ServiceError::Invalid(format!("{text:?} is not an {family} address")))?;
             let subnet = if v4 { net.ipv4 } else { net.ipv6 }
                 .ok_or_else(|| ServiceError::Invalid(format!("the network has no {family} subnet")))?;
-            subnet.check_assignable(addr)?;
+            net.check_assignable(subnet, addr)?;
             if v4 {
                 req.ipv4 = Some(addr);
             } else {
@@ -622,9 +664,19 @@ impl NetworkService {
                 .filter_map(|a| a.parse().ok())
                 .collect()
         };
+        if let Some(holder) = req
+            .mac
+            .as_ref()
+            .and_then(|mac| nics.iter().find(|n| n.network == net.name && &n.mac == mac))
+        {
+            return Err(ServiceError::Conflict(format!(
+                "MAC {} is in use on network {}: VPS {} has it",
+                holder.mac, net.name, holder.instance
+            )));
+        }
         let ipv4 = match (net.ipv4, req.ipv4) {
             (_, Some(a)) => Some(a),
-            (Some(s), None) => Some(s.allocate(&used(|n| n.ipv4.as_ref()), None)?),
+            (Some(s), None) => Some(net.allocate(s, &used(|n| n.ipv4.as_ref()), None)?),
             (None, None) => None,
         };
         let ipv6 = match (net.ipv6, req.ipv6) {
@@ -634,11 +686,11 @@ impl NetworkService {
                 // and fd63:726f:6674::5.
                 let prefer = net.ipv4.zip(ipv4).map(|(s4, a)| s4.index_of(a));
                 Some(allocate_outside_prefixes(
+                    &net,
                     s6,
                     used(|n| n.ipv6.as_ref()),
                     prefer,
                     &nics,
-                    &net.name,
                 )?)
             }
             (None, None) => None,
@@ -653,7 +705,7 @@ impl NetworkService {
             instance: name.into(),
             network: net.name.clone(),
             host_if: host_if(uid_base, self.id_base),
-            mac: new_mac(),
+            mac: req.mac.unwrap_or_else(new_mac),
             ipv4: ipv4.map(|a| a.to_string()),
             ipv6: ipv6.map(|a| a.to_string()),
             extra: Vec::new(),
@@ -928,9 +980,9 @@ impl NetworkService {
             )));
         }
         let nic = self.store.nic(&row.key).await?;
-        if nic.as_ref().and_then(|n| n.ipv4.as_ref()).is_none() {
+        if nic.as_ref().is_none_or(|n| n.ipv4.is_none() && n.ipv6.is_none()) {
             return Err(ServiceError::Invalid(format!(
-                "VPS {vps} has no IPv4 address to forward to"
+                "VPS {vps} has no address to forward to"
             )));
         }
         let record = ForwardRecord {
@@ -1082,6 +1134,11 @@ impl NetworkService {
                 nat: net.nat,
                 isolated: net.isolated,
                 uplink: net.uplink.clone(),
+                pool: net
+                    .pool
+                    .iter()
+                    .map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+                    .collect(),
                 dns: net.dns.iter().map(|d| d.to_string()).collect(),
             })
             .collect())
@@ -1131,7 +1188,7 @@ impl NetworkService {
                 let a: IpAddr = text
                     .parse()
                     .map_err(|_| ServiceError::Invalid(format!("{text:?} is not an IP address")))?;
-                subnet.check_assignable(a)?;
+                net.check_assignable(subnet, a)?;
                 if let Some(holder) = prefix_holder(&nics, &net.name, a) {
                     return Err(ServiceError::Conflict(format!(
                         "{a} is in a prefix delegated to VPS {holder}"
@@ -1146,7 +1203,7 @@ impl NetworkService {
                     .flat_map(|n| n.ipv4.iter().chain(&n.ipv6).chain(&n.extra))
                     .filter_map(|a| a.parse().ok())
                     .collect();
-                allocate_outside_prefixes(subnet, used, None, &nics, &net.name)?
+                allocate_outside_prefixes(&net, subnet, used, None, &nics)?
             }
         };
         let old = self.loaded_rules_of(&row.key).await?;
@@ -1388,8 +1445,15 @@ impl NetworkService {
                 req.name
             )));
         }
+        let bridged = req.kind == "bridged";
         let bridge = match req.bridge.clone() {
             Some(bridge) => bridge,
+            None if bridged => {
+                return Err(ServiceError::Invalid(
+                    "a bridged network needs a bridge: the existing host bridge on the provider's link"
+                        .into(),
+                ))
+            }
             None => (1..)
                 .map(|i| format!("croftbr{i}"))
                 .find(|b| networks.iter().all(|n| &n.bridge != b))
@@ -1412,10 +1476,12 @@ impl NetworkService {
             bridge: bridge.clone(),
             ipv4: req.ipv4.clone(),
             ipv6: req.ipv6.clone(),
-            // A routed network's addresses are public: never masqueraded.
-            nat: req.nat && !routed,
+            // Only a nat network's addresses are masqueraded: a routed or
+            // bridged network's are public.
+            nat: req.nat && req.kind == "nat",
             isolated: req.isolated,
             uplink: req.uplink.clone(),
+            pool: (!req.pool.is_empty()).then(|| req.pool.join(",")),
         };
         let dns = self
             .network_named(ipam::DEFAULT_NETWORK)
@@ -1457,7 +1523,13 @@ impl NetworkService {
             })
             .await?
             .map_err(net_err("list network links"))?;
-        if existing.contains(&bridge) {
+        if bridged {
+            if !existing.contains(&bridge) {
+                return Err(ServiceError::Invalid(format!(
+                    "there is no bridge {bridge} on the host: a bridged network joins an existing one"
+                )));
+            }
+        } else if existing.contains(&bridge) {
             return Err(ServiceError::Conflict(format!(
                 "a link named {bridge} exists on the host already; choose another bridge name"
             )));
@@ -1514,6 +1586,10 @@ impl NetworkService {
         let _ = self.store.delete_network(&net.name).await;
         if let Err(e) = self.apply_rules().await {
             tracing::warn!(network = %net.name, "reloading the rules without it: {}", crate::error_chain(&e));
+        }
+        if net.bridged() {
+            // The admin's bridge stays.
+            return;
         }
         let bridge = net.bridge.clone();
         if let Err(e) = self.on_host(move |h| h.detach(&bridge)).await {

@@ -127,6 +127,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "network uplink",
         include_str!("../../../migrations/0023_network_uplink.sql"),
     ),
+    (
+        24,
+        "network pool",
+        include_str!("../../../migrations/0024_network_pool.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -722,6 +727,7 @@ impl Store for SqliteStore {
                     nat: r.try_get("nat")?,
                     isolated: r.try_get("isolated")?,
                     uplink: r.try_get("uplink")?,
+                    pool: r.try_get("pool")?,
                 })
             })
             .collect()
@@ -729,7 +735,7 @@ impl Store for SqliteStore {
 
     async fn create_network(&self, n: &NetworkRecord) -> Result<()> {
         let made = sqlx::query(
-            "INSERT INTO networks (name, kind, bridge, ipv4, ipv6, nat, isolated, uplink) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO networks (name, kind, bridge, ipv4, ipv6, nat, isolated, uplink, pool) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&n.name)
         .bind(&n.kind)
@@ -739,6 +745,7 @@ impl Store for SqliteStore {
         .bind(n.nat)
         .bind(n.isolated)
         .bind(&n.uplink)
+        .bind(&n.pool)
         .execute(&self.pool)
         .await;
         match made {
