@@ -251,9 +251,12 @@ pub struct Instance {
     /// VPS, as of the pool's last commit (seconds old) in a list.
     #[serde(default)]
     pub disk_bytes: Option<u64>,
-    /// The VPS's network interface, if it has one.
+    /// The VPS's first network interface (`eth0`), if it has one.
     #[serde(default)]
     pub nic: Option<Nic>,
+    /// All its interfaces, `eth0` first.
+    #[serde(default)]
+    pub nics: Vec<Nic>,
     /// Host ports forwarded to it.
     #[serde(default)]
     pub forwards: Vec<PortForward>,
@@ -344,10 +347,13 @@ pub struct StoragePool {
     pub volumes: usize,
 }
 
-/// A VPS's interface on a croft network (`eth0` inside).
+/// A VPS's interface on a croft network.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Nic {
+    /// Its name inside: `eth0` (made at launch), `eth1`.. (added after).
+    #[serde(default = "eth0")]
+    pub name: String,
     pub network: String,
     pub mac: String,
     pub ipv4: Option<String>,
@@ -357,6 +363,27 @@ pub struct Nic {
     /// Its additional addresses (`croft address add`).
     #[serde(default)]
     pub extra: Vec<String>,
+}
+
+fn eth0() -> String {
+    "eth0".into()
+}
+
+/// `POST /1.0/instances/{name}/nics`: another interface of a stopped VPS,
+/// on another network (made at its next start, as `eth1`..), with the
+/// given or next free addresses of that network.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NicAdd {
+    pub network: String,
+    #[serde(default)]
+    pub ipv4: Option<String>,
+    #[serde(default)]
+    pub ipv6: Option<String>,
+    /// A fixed MAC (default: a new one).
+    #[serde(default)]
+    pub mac: Option<String>,
 }
 
 /// `POST /1.0/instances/{name}/addresses`: another address of the VPS's

@@ -755,6 +755,18 @@ impl Client {
         self.post(&format!("/1.0/instances/{}/addresses", segment(name)), req)
     }
 
+    pub fn add_nic(&self, name: &str, req: &croft_api::NicAdd) -> Result<Instance> {
+        self.post(&format!("/1.0/instances/{}/nics", segment(name)), req)
+    }
+
+    pub fn remove_nic(&self, name: &str, index: u32) -> Result<Instance> {
+        self.call(
+            Method::DELETE,
+            &format!("/1.0/instances/{}/nics/{index}", segment(name)),
+            None::<&()>,
+        )
+    }
+
     pub fn remove_address(&self, name: &str, address: &str) -> Result<Instance> {
         self.call(
             Method::DELETE,

@@ -44,6 +44,9 @@ pub struct VpsSpec {
     /// has only loopback.
     #[serde(default)]
     pub nic: Option<crate::net::NicSpec>,
+    /// Its further interfaces (`eth1`..), made after `nic`.
+    #[serde(default)]
+    pub extra_nics: Vec<crate::net::NicSpec>,
     /// An lxcfs mount whose /proc files replace the VPS's own, so they show
     /// its limits and usage; none: the host's.
     #[serde(default)]

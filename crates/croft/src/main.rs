@@ -231,6 +231,11 @@ enum Command {
         #[command(subcommand)]
         command: network::NetworkCommand,
     },
+    /// A VPS's further interfaces (eth1..) on other networks.
+    Nic {
+        #[command(subcommand)]
+        command: network::NicCommand,
+    },
     /// A VPS's additional addresses, added and removed live.
     Address {
         #[command(subcommand)]
@@ -721,6 +726,7 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
         Command::Network { command } => network::network(&client, command)?,
         Command::Port { command } => network::port(&client, command)?,
         Command::Address { command } => network::address(&client, command)?,
+        Command::Nic { command } => network::nic(&client, command)?,
         Command::Firewall { command } => network::firewall(&client, command)?,
         Command::Tenant { command } => access::tenant(&client, command)?,
         Command::Token { command } => access::token(&client, command)?,
@@ -932,10 +938,16 @@ fn print_info(i: &Instance, host: Option<&croft_api::HostDetails>) {
     if let Some(e) = &i.last_exit {
         println!("Last exit:   {e}");
     }
-    if let Some(n) = &i.nic {
+    // An older croftd names only the first.
+    let nics = if i.nics.is_empty() {
+        i.nic.iter().collect::<Vec<_>>()
+    } else {
+        i.nics.iter().collect()
+    };
+    for n in nics {
         println!(
-            "Network:     {} (eth0, MAC {}, host side {})",
-            n.network, n.mac, n.host_interface
+            "Network:     {} ({}, MAC {}, host side {})",
+            n.network, n.name, n.mac, n.host_interface
         );
         for addr in [&n.ipv4, &n.ipv6].into_iter().flatten() {
             println!("  Address:   {addr}");

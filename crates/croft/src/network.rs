@@ -69,6 +69,34 @@ pub enum NetworkCommand {
 }
 
 #[derive(Subcommand)]
+pub enum NicCommand {
+    /// Give a stopped VPS another interface on another network, made at
+    /// its next start as eth1..: `croft nic add web1 lan2`.
+    Add {
+        name: String,
+        /// The network (croft network list).
+        network: String,
+        /// A fixed IPv4 address of that network (default: the next free).
+        #[arg(long = "ip")]
+        ipv4: Option<String>,
+        /// A fixed IPv6 address of that network (default: the next free).
+        #[arg(long = "ip6")]
+        ipv6: Option<String>,
+        /// A fixed MAC address (default: a new one).
+        #[arg(long)]
+        mac: Option<String>,
+    },
+    /// Take an interface (eth1.., or its number) off a stopped VPS.
+    Remove { name: String, interface: String },
+    /// A VPS's interfaces.
+    List {
+        name: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum AddressCommand {
     /// Give a VPS another address of its network, live: `croft address
     /// add web1 198.51.100.20`, or the next free one (--ipv6 for IPv6), or
@@ -595,6 +623,61 @@ fn group(client: &Client, command: GroupCommand) -> Result<()> {
         GroupCommand::Remove { group, number } => {
             client.remove_group_rule(&group, number)?;
             println!("Removed rule {number} from security group {group}");
+        }
+    }
+    Ok(())
+}
+
+pub fn nic(client: &Client, command: NicCommand) -> Result<()> {
+    match command {
+        NicCommand::Add {
+            name,
+            network,
+            ipv4,
+            ipv6,
+            mac,
+        } => {
+            let req = croft_api::NicAdd {
+                network: network.clone(),
+                ipv4,
+                ipv6,
+                mac,
+            };
+            let vps = client.add_nic(path_name(&name)?, &req)?;
+            let added = vps.nics.iter().find(|n| n.network == network);
+            println!(
+                "Added {} on network {network} to {name} (made at its next start)",
+                added.map(|n| n.name.as_str()).unwrap_or("an interface")
+            );
+        }
+        NicCommand::Remove { name, interface } => {
+            let index: u32 = interface
+                .strip_prefix("eth")
+                .unwrap_or(&interface)
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{interface:?} is not an interface (eth1, eth2, ...)"))?;
+            client.remove_nic(path_name(&name)?, index)?;
+            println!("Removed eth{index} from {name}");
+        }
+        NicCommand::List { name, format } => {
+            let nics = client.instance(path_name(&name)?)?.nics;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&nics)?);
+            } else {
+                print_table(
+                    &["NAME", "NETWORK", "MAC", "IPV4", "IPV6", "HOST SIDE"],
+                    nics.iter().map(|n| {
+                        vec![
+                            n.name.clone(),
+                            n.network.clone(),
+                            n.mac.clone(),
+                            n.ipv4.clone().unwrap_or_default(),
+                            n.ipv6.clone().unwrap_or_default(),
+                            n.host_interface.clone(),
+                        ]
+                    }),
+                );
+            }
         }
     }
     Ok(())

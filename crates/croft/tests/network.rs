@@ -669,6 +669,30 @@ fn a_second_network_gets_its_own_bridge_and_addresses_reaches_out_and_is_kept_ap
         !vps_ok(&host, "n1", &format!("ping -c1 -W2 {a2}")),
         "default reached lan2"
     );
+    // A second interface puts n1 on lan2 too (made at its next start).
+    let err = host.fails(&["nic", "add", "n1", "lan2"]);
+    assert!(err.contains("stop it to add or remove an interface"), "{err}");
+    host.ok(&["stop", "n1"]);
+    host.ok(&["nic", "add", "n1", "lan2"]);
+    host.ok(&["start", "n1"]);
+    assert!(host.ok(&["nic", "list", "n1"]).contains("eth1"));
+    let inside = host.sh_ok("n1", "ip addr show eth1; ip route");
+    assert!(inside.contains("inet 10.88.0.3/24"), "{inside}");
+    assert!(inside.contains("default via 10.87.0.1 dev eth0"), "{inside}");
+    assert!(
+        vps_ok(&host, "n2", "ping -c1 -W2 10.88.0.3"),
+        "n1's eth1 from lan2"
+    );
+    assert!(
+        fetches(&host, "n1", common::net::UPSTREAM4),
+        "n1 out through eth0"
+    );
+    // Its eth1 sends only from its own address there.
+    let _ = host.sh("n1", "ip addr add 10.88.0.77/24 dev eth1");
+    assert!(
+        !vps_ok(&host, "n2", "ping -c1 -W2 10.88.0.77"),
+        "a spoofed address on eth1 answered"
+    );
     let nets: Vec<Network> = host.ok_json(&["network", "list", "--format", "json"]);
     assert_eq!(nets.len(), 2);
     // A croftd restart brings it back whole.
@@ -687,7 +711,7 @@ fn a_second_network_gets_its_own_bridge_and_addresses_reaches_out_and_is_kept_ap
             vec!["network", "create", "lan3"],
             "needs an IPv4 or an IPv6 subnet",
         ),
-        (vec!["network", "delete", "lan2"], "in use by n2"),
+        (vec!["network", "delete", "lan2"], "in use by n1, n2"),
         (vec!["network", "delete", "default"], "cannot be deleted"),
         (
             vec!["launch", "busybox", "n3", "--network", "nope"],
@@ -698,7 +722,17 @@ fn a_second_network_gets_its_own_bridge_and_addresses_reaches_out_and_is_kept_ap
         assert!(err.contains(expect), "{args:?}: {err}");
     }
     host.assert_no_trace_of("n3");
+    assert!(
+        vps_ok(&host, "n2", "ping -c1 -W2 10.88.0.3"),
+        "eth1 lost with a croftd restart"
+    );
     host.ok(&["delete", "--force", "n2"]);
+    let err = host.fails(&["network", "delete", "lan2"]);
+    assert!(err.contains("in use by n1"), "{err}");
+    host.ok(&["stop", "n1"]);
+    host.ok(&["nic", "remove", "n1", "eth1"]);
+    host.ok(&["start", "n1"]);
+    assert!(!host.sh_ok("n1", "ip link").contains("eth1"));
     host.ok(&["network", "delete", "lan2"]);
     assert!(
         !host_out(&host, "ip -br link").contains("croftbr1"),

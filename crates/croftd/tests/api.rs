@@ -2196,6 +2196,146 @@ async fn a_bridged_network_joins_the_admins_bridge_with_addresses_from_its_pool_
 }
 
 #[tokio::test]
+async fn a_stopped_vps_gets_further_interfaces_on_other_networks_counted_and_limited_together() {
+    let sim = Sim::new().await;
+    let _: Network = sim
+        .ok(
+            "POST",
+            "/1.0/networks",
+            Some(r#"{"name":"lan2","ipv4":"10.88.0.1/24","pool":["10.88.0.10-10.88.0.20"]}"#),
+        )
+        .await;
+    sim.launch("a").await;
+    let msg = sim
+        .refused(
+            "POST",
+            "/1.0/instances/a/nics",
+            Some(r#"{"network":"lan2"}"#),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert!(
+        msg.contains("VPS a is running: stop it to add or remove an interface"),
+        "{msg}"
+    );
+    sim.state("a", r#"{"action":"stop"}"#).await;
+    let a: Instance = sim
+        .ok("POST", "/1.0/instances/a/nics", Some(r#"{"network":"lan2"}"#))
+        .await;
+    let names: Vec<(&str, &str)> = a
+        .nics
+        .iter()
+        .map(|n| (n.name.as_str(), n.network.as_str()))
+        .collect();
+    assert_eq!(names, [("eth0", "default"), ("eth1", "lan2")]);
+    let eth0 = a.nic.clone().unwrap();
+    let eth1 = a.nics[1].clone();
+    assert_eq!(eth1.ipv4.as_deref(), Some("10.88.0.10"), "from lan2's pool");
+    assert_eq!(eth1.host_interface, format!("{}n1", eth0.host_interface));
+    for (body, status, says) in [
+        (
+            r#"{"network":"lan2"}"#,
+            StatusCode::CONFLICT,
+            "has an interface on network lan2 already (eth1)",
+        ),
+        (
+            r#"{"network":"default"}"#,
+            StatusCode::CONFLICT,
+            "on network default already (eth0)",
+        ),
+        (r#"{"network":"nope"}"#, StatusCode::NOT_FOUND, "network nope"),
+        (
+            r#"{"network":"lan2","ipv4":"10.88.0.50"}"#,
+            StatusCode::BAD_REQUEST,
+            "outside network lan2's pool",
+        ),
+        (
+            r#"{"network":"lan2","bogus":1}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bogus",
+        ),
+    ] {
+        let msg = sim
+            .refused("POST", "/1.0/instances/a/nics", Some(body), status)
+            .await;
+        assert!(msg.contains(says), "{body}: {msg}");
+    }
+    // An address of lan2 held by a's eth1 is not given again.
+    let msg = sim
+        .refused(
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"b","image":"busybox","network":"lan2","ipv4":"10.88.0.10"}"#),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert!(msg.contains("10.88.0.10 (VPS a holds it)"), "{msg}");
+    // At the start both are made, with rules for each port; a limit
+    // changed live holds on each.
+    sim.state("a", r#"{"action":"start"}"#).await;
+    sim.ok::<Instance>(
+        "PATCH",
+        "/1.0/instances/a/config",
+        Some(r#"{"set":{"limits.ingress":"30Mbit"}}"#),
+    )
+    .await;
+    let loaded = sim.net.scripts().join("\n");
+    for port in [&eth0.host_interface, &eth1.host_interface] {
+        assert!(
+            loaded.contains(&format!("add chain bridge croft from_{port}\n")),
+            "{port}: {loaded}"
+        );
+        assert_eq!(sim.net.bandwidth(port), Some((Some(30_000_000), None)), "{port}");
+    }
+    // Traffic is both interfaces' together.
+    let month = croftd::service::instances::traffic::this_month();
+    for (port, index) in [(&eth0.host_interface, 3), (&eth1.host_interface, 4)] {
+        sim.net.set_counters(
+            port,
+            croft_host::net::LinkCounters {
+                index,
+                rx_bytes: 1000,
+                tx_bytes: 500,
+                rx_packets: 10,
+                tx_packets: 5,
+            },
+        );
+    }
+    sim.services.instances.sample_traffic(&month).await.unwrap();
+    let t = sim.info("a").await.traffic.unwrap();
+    assert_eq!((t.month.sent_bytes, t.month.received_bytes), (2000, 1000));
+    sim.state("a", r#"{"action":"stop"}"#).await;
+    for (path, status, says) in [
+        (
+            "/1.0/instances/a/nics/0",
+            StatusCode::BAD_REQUEST,
+            "eth0 is VPS a's first interface",
+        ),
+        (
+            "/1.0/instances/a/nics/5",
+            StatusCode::NOT_FOUND,
+            "interface eth5 of VPS a",
+        ),
+    ] {
+        let msg = sim.refused("DELETE", path, None, status).await;
+        assert!(msg.contains(says), "{path}: {msg}");
+    }
+    let a: Instance = sim.ok("DELETE", "/1.0/instances/a/nics/1", None).await;
+    assert_eq!(a.nics.len(), 1);
+    assert!(sim
+        .net
+        .scripts()
+        .last()
+        .unwrap()
+        .contains(&format!("delete chain bridge croft from_{}", eth1.host_interface)));
+    // Its address is free again.
+    let job = sim
+        .launch_with("b", r#","network":"lan2","ipv4":"10.88.0.10""#)
+        .await;
+    assert_eq!(job.status, JobStatus::Success, "{job:?}");
+}
+
+#[tokio::test]
 async fn a_routed_networks_uplink_proxies_exactly_its_vpses_addresses() {
     let sim = Sim::new().await;
     sim.net.add_link("uplink0");

@@ -62,6 +62,9 @@ pub struct NicSpec {
     /// The host end of the veth pair (stable for the VPS's life, so rules
     /// written for it keep matching across restarts).
     pub host_if: String,
+    /// Its name inside: `eth0`, or `eth1`.. for further interfaces.
+    #[serde(default = "guest_if")]
+    pub guest_if: String,
     /// The VPS's MAC address, `0e:cf:..`.
     pub mac: String,
     /// Addresses with prefix length, `10.87.0.5/24`, `fd63::5/64`.
@@ -78,6 +81,10 @@ pub struct NicSpec {
     /// Bits per second the VPS may send.
     #[serde(default)]
     pub egress_bps: Option<u64>,
+}
+
+fn guest_if() -> String {
+    GUEST_IF.into()
 }
 
 /// Parse `aa:bb:cc:dd:ee:ff`.
@@ -129,10 +136,10 @@ pub fn attach(pid: i32, nic: &NicSpec) -> Result<(), NetError> {
         host.delete_link_if_present(stale)?;
     }
     let bridge = host.require_link(&nic.bridge)?;
-    let host_index = host.create_veth(&nic.host_if, bridge, GUEST_IF, mac, pid as u32)?;
+    let host_index = host.create_veth(&nic.host_if, bridge, &nic.guest_if, mac, pid as u32)?;
     let configured = (|| {
         let mut inside = Rtnl::in_netns(&netns)?;
-        let eth0 = inside.require_link(GUEST_IF)?;
+        let eth0 = inside.require_link(&nic.guest_if)?;
         for (addr, prefix) in &addresses {
             inside.add_address(eth0, *addr, *prefix)?;
         }

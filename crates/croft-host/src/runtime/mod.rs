@@ -315,7 +315,7 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
         .map_err(|e| fail(RuntimeError::Sync(e)))?;
     drop(trees);
     // The network is built while the helper builds the mounts.
-    if let Some(nic) = &spec.nic {
+    for nic in spec.nic.iter().chain(&spec.extra_nics) {
         crate::net::attach(pid.as_raw(), nic).map_err(|e| fail(RuntimeError::Network(e)))?;
     }
     expect(

@@ -115,6 +115,8 @@ pub struct StartSpec {
     pub init: Vec<String>,
     pub default_stop_signal: String,
     pub nic: Option<NicSpec>,
+    /// Its further interfaces (`eth1`..).
+    pub extra_nics: Vec<NicSpec>,
     pub network_files: Option<NetworkFiles>,
 }
 

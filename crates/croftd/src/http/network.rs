@@ -44,6 +44,8 @@ pub(super) fn routes(r: Routes) -> Routes {
             VpsChange,
             remove_address,
         )
+        .post("/1.0/instances/{name}/nics", VpsChange, add_nic)
+        .delete("/1.0/instances/{name}/nics/{index}", VpsChange, remove_nic)
         .post("/1.0/networks", NetworkManage, create_network)
         .get("/1.0/networks/{name}", HostRead, network_info)
         .delete("/1.0/networks/{name}", NetworkManage, delete_network)
@@ -299,6 +301,47 @@ pub(super) async fn add_address(
         .add_address(VpsName::new(&scope.tenant, &name), req)
         .await?;
     Ok((StatusCode::CREATED, Json(vps)).into_response())
+}
+
+/// Give a stopped VPS another interface, on another network (made at its
+/// next start as `eth1`..).
+#[utoipa::path(
+    post,
+    path = "/1.0/instances/{name}/nics",
+    tag = "network",
+    request_body = croft_api::NicAdd,
+    responses((status = 201, description = "The VPS with the interface", body = croft_api::Instance))
+)]
+pub(super) async fn add_nic(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<croft_api::NicAdd>,
+) -> ApiResult<Response> {
+    let vps = s
+        .instances
+        .add_nic(VpsName::new(&scope.tenant, &name), req)
+        .await?;
+    Ok((StatusCode::CREATED, Json(vps)).into_response())
+}
+
+/// Take interface `index` (`eth1`..) off a stopped VPS.
+#[utoipa::path(
+    delete,
+    path = "/1.0/instances/{name}/nics/{index}",
+    tag = "network",
+    responses((status = 200, description = "The VPS without the interface", body = croft_api::Instance))
+)]
+pub(super) async fn remove_nic(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path((name, index)): Path<(String, u32)>,
+) -> ApiResult<Response> {
+    let vps = s
+        .instances
+        .remove_nic(VpsName::new(&scope.tenant, &name), index)
+        .await?;
+    Ok(Json(vps).into_response())
 }
 
 /// Take an additional address off the VPS, at once if it runs.

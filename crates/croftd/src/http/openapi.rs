@@ -59,6 +59,8 @@ use utoipa::OpenApi;
         super::network::network_info,
         super::network::create_network,
         super::network::add_address,
+        super::network::add_nic,
+        super::network::remove_nic,
         super::network::remove_address,
         super::network::delete_network,
         super::images::list,

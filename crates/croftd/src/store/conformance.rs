@@ -35,6 +35,7 @@ pub fn new_instance_of(tenant: &str, name: &str, uid_base: u32) -> NewInstance {
 fn nic(name: &str, ipv4: &str) -> NicRecord {
     NicRecord {
         instance: name.into(),
+        index: 0,
         network: "croft0".into(),
         host_if: format!("cr-{name}"),
         mac: format!("02:00:00:00:00:{:02x}", name.len()),

@@ -129,6 +129,10 @@ pub fn instance_key(tenant: &str, name: &str, uuid: Uuid) -> String {
 pub struct NicRecord {
     /// The VPS's key.
     pub instance: String,
+    /// Its place among the VPS's interfaces: 0 is `eth0` (made at launch,
+    /// the one with the default routes, forwards and additional
+    /// addresses), 1.. are `eth1`.. (added after, one per network).
+    pub index: u32,
     pub network: String,
     pub host_if: String,
     pub mac: String,
@@ -325,7 +329,18 @@ pub trait Store: AccessStore + Send + Sync + 'static {
 
     // --- Networking ---
     async fn nics(&self) -> Result<Vec<NicRecord>>;
+    /// The first interface (`eth0`) of VPS `instance`.
     async fn nic(&self, instance: &str) -> Result<Option<NicRecord>>;
+    /// Every interface of VPS `instance`, first first.
+    async fn nics_of(&self, instance: &str) -> Result<Vec<NicRecord>>;
+    /// Record another interface of a VPS: one of its addresses held
+    /// (another VPS's additional one too), or its network, MAC or index
+    /// already used, is [`StoreError::Taken`]; an IPv4 address beyond the
+    /// tenant's quota is refused.
+    async fn add_nic(&self, nic: &NicRecord) -> Result<()>;
+    /// Forget interface `index` (not 0) of VPS `instance`; false if it had
+    /// none.
+    async fn remove_nic(&self, instance: &str, index: u32) -> Result<bool>;
     async fn forwards(&self) -> Result<Vec<ForwardRecord>>;
     /// A host port already forwarded (one of a range) is
     /// [`StoreError::Taken`].

@@ -66,6 +66,7 @@ impl ContainerBackend {
                         .to_string()
                 }),
                 nic: spec.nic,
+                extra_nics: spec.extra_nics,
                 lxcfs,
                 rescue_disk: spec.rescue_disk,
                 memory_limit: cfg.memory_bytes,

@@ -215,7 +215,14 @@ impl InstanceService {
             Err(e) => warn!(vps = name, "rollback could not remove the volume: {e}"),
             Ok(Ok(())) => self.reclaimer.request(),
         }
-        let host_if = self.store.nic(name).await.ok().flatten().map(|n| n.host_if);
+        let host_ifs = self
+            .store
+            .nics_of(name)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| n.host_if)
+            .collect();
         if let Err(e) = self.store.delete_instance(name).await {
             warn!(
                 vps = name,
@@ -224,7 +231,7 @@ impl InstanceService {
         }
         // A failed launch: whatever it loaded goes with a full reload.
         let left = Leftovers {
-            host_if,
+            host_ifs,
             rules: None,
             routes: Vec::new(),
         };
@@ -301,6 +308,7 @@ impl InstanceService {
             Err(_) => (vec!["/sbin/init".into()], "SIGTERM".into()),
         };
         let nic = self.network.nic_spec(row).await?;
+        let extra_nics = self.network.extra_nic_specs(row).await?;
         if nic.is_some() {
             self.network.load_rules_for(name).await?;
         }
@@ -310,6 +318,7 @@ impl InstanceService {
             init,
             default_stop_signal,
             nic,
+            extra_nics,
             network_files: self.network.network_files(name).await?,
         };
         self.store.set_status(name, Status::Starting, None, None).await?;

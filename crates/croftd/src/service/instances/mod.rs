@@ -18,6 +18,7 @@ mod config;
 mod copy;
 mod disks;
 mod lifecycle;
+mod nics;
 mod reconcile;
 mod snapshots;
 pub mod status;
@@ -142,7 +143,12 @@ impl InstanceService {
         let running = row.status == Status::Running;
         let usage = running.then(|| self.backend.usage(&row.key)).flatten();
         Instance {
-            nic: NetworkService::nic_view(nics.iter().find(|n| n.instance == row.key)),
+            nic: NetworkService::nic_view(nics.iter().find(|n| n.instance == row.key && n.index == 0)),
+            nics: nics
+                .iter()
+                .filter(|n| n.instance == row.key)
+                .filter_map(|n| NetworkService::nic_view(Some(n)))
+                .collect(),
             forwards: NetworkService::forwards_view(forwards, &row.key),
             name: row.name,
             tenant: row.tenant,

@@ -53,9 +53,10 @@ fn vps_rules(
         ipv6: nic.ipv6.as_deref().and_then(|a| a.parse().ok()),
         extra: nic.extra.iter().filter_map(|a| a.parse().ok()).collect(),
         delegated: nic.extra.iter().filter_map(|a| parse_prefix(a)).collect(),
+        // Forwards go to the first interface.
         forwards: forwards
             .iter()
-            .filter(|f| f.instance == nic.instance)
+            .filter(|f| f.instance == nic.instance && nic.index == 0)
             .map(|f| nft::PortForward {
                 protocol: f.protocol.clone(),
                 host_port: f.host_port,
@@ -183,6 +184,9 @@ fn services(key: &'static str, texts: &[String]) -> Result<Vec<nft::Service>, Ne
         })
         .collect()
 }
+
+/// The most interfaces a VPS has (`eth0` to `eth7`).
+pub const MAX_NICS: u32 = 8;
 
 /// Addresses a launch asks for, checked against the network before
 /// anything is created.
@@ -484,16 +488,18 @@ impl NetworkService {
             return Ok(());
         }
         self.sync_proxies_or_warn().await;
-        let Some(nic) = self.store.nic(name).await? else {
-            return Ok(());
-        };
-        let host_if = nic.host_if.as_str();
+        for vps in self.all_rules_of(name).await? {
+            self.load_port_rules(name, vps).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Self::load_rules_for`] for one interface of VPS `name`.
+    async fn load_port_rules(&self, name: &str, vps: nft::VpsRules) -> Result<()> {
+        let host_if = vps.host_if.as_str();
         if self.rules_loaded.lock().await.contains(host_if) {
             return Ok(());
         }
-        let Some(vps) = self.rules_of(name).await? else {
-            return Ok(());
-        };
         if let Some(text) = nft::render_added_port(&vps) {
             self.rules_queue
                 .lock()
@@ -702,6 +708,7 @@ impl NetworkService {
             )));
         }
         Ok(Some(NicRecord {
+            index: 0,
             instance: name.into(),
             network: net.name.clone(),
             host_if: host_if(uid_base, self.id_base),
@@ -718,15 +725,36 @@ impl NetworkService {
         let Some(nic) = self.store.nic(&vps.key).await? else {
             return Ok(None);
         };
-        let Some(net) = self.network_named(&nic.network) else {
-            return Ok(None);
-        };
+        Ok(self.spec_of(vps, nic))
+    }
+
+    /// What the backend needs to make the VPS's further interfaces
+    /// (`eth1`..): their addresses, no default route (that is `eth0`'s;
+    /// routes over them are the VPS's own to set), the same bandwidth
+    /// limits.
+    pub async fn extra_nic_specs(&self, vps: &InstanceRecord) -> Result<Vec<NicSpec>> {
+        Ok(self
+            .store
+            .nics_of(&vps.key)
+            .await?
+            .into_iter()
+            .filter(|n| n.index > 0)
+            .filter_map(|n| self.spec_of(vps, n))
+            .collect())
+    }
+
+    /// Interface `nic` of VPS `vps` as the backend makes it; `None` if its
+    /// network is gone.
+    fn spec_of(&self, vps: &InstanceRecord, nic: NicRecord) -> Option<NicSpec> {
+        let net = self.network_named(&nic.network)?;
         let mut addresses = Vec::new();
         let mut gateways = Vec::new();
         for (addr, subnet) in [(&nic.ipv4, net.ipv4), (&nic.ipv6, net.ipv6)] {
             if let (Some(a), Some(s)) = (addr, subnet) {
                 addresses.push(format!("{a}/{}", net.vps_prefix(s)));
-                gateways.push(net.gateway(s));
+                if nic.index == 0 {
+                    gateways.push(net.gateway(s));
+                }
             }
         }
         for extra in nic.extra.iter().filter(|a| !a.contains('/')) {
@@ -735,16 +763,17 @@ impl NetworkService {
                 addresses.push(format!("{extra}/{}", net.vps_prefix(s)));
             }
         }
-        Ok(Some(NicSpec {
+        Some(NicSpec {
             bridge: net.bridge.clone(),
             host_if: nic.host_if,
+            guest_if: format!("eth{}", nic.index),
             mac: nic.mac,
             addresses,
             gateways,
             onlink_gateways: net.routed(),
             ingress_bps: vps.settings.parsed.ingress_bps,
             egress_bps: vps.settings.parsed.egress_bps,
-        }))
+        })
     }
 
     /// The addresses and name servers a VPS's /etc/hosts and
@@ -767,40 +796,81 @@ impl NetworkService {
     }
 
     /// Change the bandwidth limits of running VPS `name`'s interface now.
+    /// Each interface gets the limits (as Incus's per-device limits).
     pub async fn apply_bandwidth(&self, name: &str, ingress: Option<u64>, egress: Option<u64>) -> Result<()> {
-        let Some(nic) = self.store.nic(name).await? else {
-            if ingress.is_some() || egress.is_some() {
-                return Err(ServiceError::Invalid(format!(
-                    "VPS {name} has no network interface to limit"
-                )));
-            }
-            return Ok(());
-        };
-        self.on_host(move |h| h.set_bandwidth(&nic.host_if, ingress, egress))
-            .await?
-            .map_err(net_err("apply the bandwidth limits"))
+        let nics = self.store.nics_of(name).await?;
+        if nics.is_empty() && (ingress.is_some() || egress.is_some()) {
+            return Err(ServiceError::Invalid(format!(
+                "VPS {name} has no network interface to limit"
+            )));
+        }
+        for nic in nics {
+            self.on_host(move |h| h.set_bandwidth(&nic.host_if, ingress, egress))
+                .await?
+                .map_err(net_err("apply the bandwidth limits"))?;
+        }
+        Ok(())
     }
 
     /// What the interface of VPS `name` (its key) has moved since it was
     /// made; `None` without an interface up.
+    ///
+    /// With several interfaces, their sum, whose index is made from all
+    /// of theirs: interfaces are made together at a start, so a new one
+    /// among them is a new set, counted from zero.
     pub async fn counters(&self, name: &str) -> Result<Option<croft_host::net::LinkCounters>> {
-        let Some(nic) = self.store.nic(name).await? else {
-            return Ok(None);
-        };
-        self.on_host(move |h| h.link_counters(&nic.host_if))
-            .await?
-            .map_err(net_err("read the VPS's interface counters"))
+        let nics = self.store.nics_of(name).await?;
+        let mut sum: Option<croft_host::net::LinkCounters> = None;
+        for nic in nics {
+            let read = self
+                .on_host(move |h| h.link_counters(&nic.host_if))
+                .await?
+                .map_err(net_err("read the VPS's interface counters"))?;
+            let Some(c) = read else {
+                // One not up: the set is not what was counted.
+                return Ok(None);
+            };
+            sum = Some(match sum {
+                None => c,
+                Some(s) => croft_host::net::LinkCounters {
+                    index: s.index.wrapping_mul(0x0100_0193) ^ c.index,
+                    rx_bytes: s.rx_bytes + c.rx_bytes,
+                    tx_bytes: s.tx_bytes + c.tx_bytes,
+                    rx_packets: s.rx_packets + c.rx_packets,
+                    tx_packets: s.tx_packets + c.tx_packets,
+                },
+            });
+        }
+        Ok(sum)
     }
 
-    /// Remove a stopped VPS's leftovers on the host (its shaping device).
+    /// Remove a stopped VPS's leftovers on the host (its shaping devices).
     pub async fn after_stop(&self, name: &str) {
-        if let Ok(Some(nic)) = self.store.nic(name).await {
+        for nic in self.store.nics_of(name).await.unwrap_or_default() {
             let _ = self.on_host(move |h| h.detach(&nic.host_if)).await;
         }
     }
 
-    /// The rules of VPS `name` as the store has them; `None` if it has
-    /// no network interface.
+    /// The rules of every interface of VPS `name` as the store has them.
+    async fn all_rules_of(&self, name: &str) -> Result<Vec<nft::VpsRules>> {
+        let nics = self.store.nics_of(name).await?;
+        if nics.is_empty() {
+            return Ok(Vec::new());
+        }
+        let forwards = self.store.forwards().await?;
+        let rules = self.store.firewall_rules().await?;
+        let groups = self.store.firewall_groups(None).await?;
+        let settings = super::by_key(self.store.as_ref(), name).await?.settings.parsed;
+        nics.iter()
+            .map(|nic| {
+                let isolated = self.network_named(&nic.network).is_some_and(|n| n.isolated);
+                vps_rules(nic, &forwards, &rules, &groups, &settings, isolated)
+            })
+            .collect()
+    }
+
+    /// The rules of VPS `name`'s first interface as the store has them;
+    /// `None` if it has no network interface.
     async fn rules_of(&self, name: &str) -> Result<Option<nft::VpsRules>> {
         let Some(nic) = self.store.nic(name).await? else {
             return Ok(None);
@@ -833,9 +903,10 @@ impl NetworkService {
                 .unwrap_or_default(),
             _ => Vec::new(),
         };
+        let rules = self.all_rules_of(name).await?;
         Ok(Leftovers {
-            host_if: nic.map(|n| n.host_if),
-            rules: self.rules_of(name).await?,
+            host_ifs: rules.iter().map(|v| v.host_if.clone()).collect(),
+            rules: Some(rules),
             routes,
         })
     }
@@ -844,7 +915,7 @@ impl NetworkService {
     /// and its rules: only its own chains and elements when that is all
     /// it had, else by reloading everything.
     pub async fn release(&self, left: Leftovers) -> Result<()> {
-        if let Some(host_if) = left.host_if.clone() {
+        for host_if in left.host_ifs.clone() {
             self.on_host(move |h| h.detach(&host_if))
                 .await?
                 .map_err(net_err("remove the VPS's veth"))?;
@@ -859,20 +930,31 @@ impl NetworkService {
         if let Err(e) = self.sync_proxies().await {
             tracing::warn!("proxying the addresses left: {}", crate::error_chain(&e));
         }
-        let own_only = left.rules.filter(|v| v.forwards.is_empty());
-        if let (true, Some(vps)) = (self.enabled, own_only) {
+        if !self.enabled {
+            return Ok(());
+        }
+        let own_only = left
+            .rules
+            .filter(|rules| rules.iter().all(|v| v.forwards.is_empty()));
+        if let Some(rules) = own_only {
             let mut loaded = self.rules_loaded.lock().await;
-            if !loaded.contains(&vps.host_if) {
-                return Ok(()); // never loaded since croftd started: nothing to remove
+            // Those never loaded since croftd started: nothing to remove.
+            let ports: Vec<&nft::VpsRules> = rules.iter().filter(|v| loaded.contains(&v.host_if)).collect();
+            if ports.is_empty() {
+                return Ok(());
             }
-            let text = nft::render_removed_port(&vps);
-            let host_if = vps.host_if;
+            let text: String = ports.iter().map(|v| nft::render_removed_port(v)).collect();
+            let host_ifs: Vec<String> = ports.iter().map(|v| v.host_if.clone()).collect();
             match self.on_host(move |h| h.apply_rules(&text)).await? {
                 Ok(()) => {
-                    loaded.remove(&host_if);
+                    for host_if in host_ifs {
+                        loaded.remove(&host_if);
+                    }
                     return Ok(());
                 }
-                Err(e) => tracing::warn!(port = %host_if, "removing its rules failed ({e}); reloading all"),
+                Err(e) => {
+                    tracing::warn!(ports = ?host_ifs, "removing their rules failed ({e}); reloading all")
+                }
             }
         }
         self.apply_rules().await
@@ -880,6 +962,7 @@ impl NetworkService {
 
     pub fn nic_view(nic: Option<&NicRecord>) -> Option<croft_api::Nic> {
         nic.map(|n| croft_api::Nic {
+            name: format!("eth{}", n.index),
             network: n.network.clone(),
             mac: n.mac.clone(),
             ipv4: n.ipv4.clone(),
@@ -1076,7 +1159,7 @@ impl NetworkService {
         }
         let mut vpses = Vec::new();
         for name in names {
-            vpses.extend(self.rules_of(name).await?);
+            vpses.extend(self.all_rules_of(name).await?);
         }
         if vpses.is_empty() {
             return Ok(());
@@ -1222,6 +1305,85 @@ impl NetworkService {
         }
         self.sync_proxies_or_warn().await;
         Ok((text, Some(format!("{address}/{}", net.vps_prefix(subnet)))))
+    }
+
+    /// `croft nic add`: another interface for VPS `row` (stopped: it is
+    /// made at the next start), on a network it has none on yet, with the
+    /// requested or next free addresses of that network; as recorded.
+    pub async fn add_nic(&self, row: &InstanceRecord, req: &croft_api::NicAdd) -> Result<NicRecord> {
+        let addresses = self.check_address_request(
+            &req.network,
+            req.ipv4.as_deref(),
+            req.ipv6.as_deref(),
+            req.mac.as_deref(),
+        )?;
+        let _allocating = self.allocating().await;
+        let nics = self.store.nics_of(&row.key).await?;
+        let Some(first) = nics.first() else {
+            return Err(ServiceError::Invalid(format!(
+                "VPS {} has no network interface to add to (networking is off)",
+                row.name
+            )));
+        };
+        if let Some(on) = nics.iter().find(|n| n.network == addresses.network) {
+            return Err(ServiceError::Conflict(format!(
+                "VPS {} has an interface on network {} already (eth{})",
+                row.name, on.network, on.index
+            )));
+        }
+        let index = nics.iter().map(|n| n.index).max().unwrap_or(0) + 1;
+        if index >= MAX_NICS {
+            return Err(ServiceError::Invalid(format!(
+                "a VPS has at most {MAX_NICS} interfaces (eth0 to eth{})",
+                MAX_NICS - 1
+            )));
+        }
+        let Some(mut nic) = self.plan_nic(&row.key, row.uid_base, addresses).await? else {
+            return Err(ServiceError::Invalid(
+                "networking is off ([network] enabled)".into(),
+            ));
+        };
+        nic.index = index;
+        // `crv3` -> `crv3n1`: its shaping device adds `i`, within 15.
+        nic.host_if = format!("{}n{index}", first.host_if);
+        self.store.add_nic(&nic).await.map_err(|e| match e {
+            StoreError::Taken(what) => ServiceError::Conflict(format!("{what} is already in use")),
+            e => e.into(),
+        })?;
+        self.sync_proxies_or_warn().await;
+        Ok(nic)
+    }
+
+    /// `croft nic remove`: forget interface `index` (not `eth0`) of VPS
+    /// `row` (stopped), its addresses and its rules.
+    pub async fn remove_nic(&self, row: &InstanceRecord, index: u32) -> Result<()> {
+        let _allocating = self.allocating().await;
+        if index == 0 {
+            return Err(ServiceError::Invalid(format!(
+                "eth0 is VPS {}'s first interface: it goes with the VPS",
+                row.name
+            )));
+        }
+        let nic = self
+            .store
+            .nics_of(&row.key)
+            .await?
+            .into_iter()
+            .find(|n| n.index == index)
+            .ok_or_else(|| ServiceError::NotFound(format!("interface eth{index} of VPS {}", row.name)))?;
+        let rules = self
+            .all_rules_of(&row.key)
+            .await?
+            .into_iter()
+            .find(|r| r.host_if == nic.host_if)
+            .ok_or_else(|| ServiceError::NotFound(format!("interface eth{index} of VPS {}", row.name)))?;
+        self.store.remove_nic(&row.key, index).await?;
+        let left = Leftovers {
+            host_ifs: vec![rules.host_if.clone()],
+            rules: Some(vec![rules]),
+            routes: Vec::new(),
+        };
+        self.release(left).await
     }
 
     /// Route a whole IPv6 prefix of length `len` (`wanted`, or the first
@@ -1615,10 +1777,11 @@ struct LoadedRules {
 /// See [`NetworkService::leftovers`].
 #[derive(Debug, Default)]
 pub struct Leftovers {
-    /// Its host-side link.
-    pub host_if: Option<String>,
-    /// Its rules as loaded; `None` to remove them by reloading all.
-    pub rules: Option<nft::VpsRules>,
+    /// Its interfaces' host-side links.
+    pub host_ifs: Vec<String>,
+    /// The rules of each of its interfaces, as loaded; `None` to remove
+    /// them by reloading all.
+    pub rules: Option<Vec<nft::VpsRules>>,
     /// The routes of its delegated prefixes: (bridge, prefix, length, via).
     pub routes: Vec<(String, std::net::Ipv6Addr, u8, IpAddr)>,
 }

@@ -132,6 +132,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "network pool",
         include_str!("../../../migrations/0024_network_pool.sql"),
     ),
+    (
+        25,
+        "several nics",
+        include_str!("../../../migrations/0025_several_nics.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -249,7 +254,9 @@ impl SqliteStore {
     }
 
     fn row_to_nic(r: &sqlx::sqlite::SqliteRow) -> Result<NicRecord> {
+        let index: i64 = r.try_get("idx")?;
         Ok(NicRecord {
+            index: u32::try_from(index).map_err(|_| corrupt("a network interface's index", index))?,
             instance: r.try_get("instance")?,
             network: r.try_get("network")?,
             host_if: r.try_get("host_if")?,
@@ -262,12 +269,16 @@ impl SqliteStore {
 
     /// `nics` with their additional addresses.
     async fn with_extras(&self, mut nics: Vec<NicRecord>) -> Result<Vec<NicRecord>> {
-        let rows = sqlx::query("SELECT instance, address FROM nic_addresses ORDER BY rowid")
+        let rows = sqlx::query("SELECT instance, network, address FROM nic_addresses ORDER BY rowid")
             .fetch_all(&self.pool)
             .await?;
         for r in &rows {
             let instance: String = r.try_get("instance")?;
-            if let Some(nic) = nics.iter_mut().find(|n| n.instance == instance) {
+            let network: String = r.try_get("network")?;
+            if let Some(nic) = nics
+                .iter_mut()
+                .find(|n| n.instance == instance && n.network == network)
+            {
                 nic.extra.push(r.try_get("address")?);
             }
         }
@@ -418,10 +429,12 @@ impl Store for SqliteStore {
         .await
         .map_err(taken)?;
         if let Some(nic) = &new.nic {
-            // Another VPS's additional address is taken too.
+            // Another VPS's address (on any of its interfaces, or an
+            // additional one) is taken, named.
             for address in nic.ipv4.iter().chain(&nic.ipv6) {
                 let holder: Option<String> = sqlx::query_scalar(
-                    "SELECT instance FROM nic_addresses WHERE network = ? AND address = ?",
+                    "SELECT instance FROM nics WHERE network = ?1 AND (ipv4 = ?2 OR ipv6 = ?2)
+                     UNION SELECT instance FROM nic_addresses WHERE network = ?1 AND address = ?2",
                 )
                 .bind(&nic.network)
                 .bind(address)
@@ -533,15 +546,103 @@ impl Store for SqliteStore {
     }
 
     async fn nics(&self) -> Result<Vec<NicRecord>> {
-        let rows = sqlx::query("SELECT * FROM nics ORDER BY instance")
+        let rows = sqlx::query("SELECT * FROM nics ORDER BY instance, idx")
             .fetch_all(&self.pool)
             .await?;
         let nics = rows.iter().map(Self::row_to_nic).collect::<Result<Vec<_>>>()?;
         self.with_extras(nics).await
     }
 
+    async fn nics_of(&self, instance: &str) -> Result<Vec<NicRecord>> {
+        let rows = sqlx::query("SELECT * FROM nics WHERE instance = ? ORDER BY idx")
+            .bind(instance)
+            .fetch_all(&self.pool)
+            .await?;
+        let nics = rows.iter().map(Self::row_to_nic).collect::<Result<Vec<_>>>()?;
+        self.with_extras(nics).await
+    }
+
+    async fn add_nic(&self, nic: &NicRecord) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for address in nic.ipv4.iter().chain(&nic.ipv6) {
+            let holder: Option<String> = sqlx::query_scalar(
+                "SELECT instance FROM nics WHERE network = ?1 AND (ipv4 = ?2 OR ipv6 = ?2)
+                 UNION SELECT instance FROM nic_addresses WHERE network = ?1 AND address = ?2",
+            )
+            .bind(&nic.network)
+            .bind(address)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(holder) = holder {
+                return Err(StoreError::Taken(format!("{address} (VPS {holder} holds it)")));
+            }
+        }
+        if nic.ipv4.is_some() {
+            let more = croft_api::QuotaUsage {
+                ipv4_addresses: 1,
+                ..Default::default()
+            };
+            quota::guard_addition(&mut tx, &nic.instance, more).await?;
+        }
+        let made = sqlx::query(
+            "INSERT INTO nics (instance, idx, network, host_if, mac, ipv4, ipv6) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&nic.instance)
+        .bind(i64::from(nic.index))
+        .bind(&nic.network)
+        .bind(&nic.host_if)
+        .bind(&nic.mac)
+        .bind(&nic.ipv4)
+        .bind(&nic.ipv6)
+        .execute(&mut *tx)
+        .await;
+        match made {
+            Err(e) if is_unique_violation(&e) => {
+                let msg = e.to_string();
+                return Err(StoreError::Taken(
+                    if msg.contains("nics.network") && msg.contains("nics.instance") {
+                        format!("an interface on network {}", nic.network)
+                    } else if msg.contains("nics.mac") {
+                        format!("MAC {}", nic.mac)
+                    } else {
+                        format!("interface {}", nic.index)
+                    },
+                ));
+            }
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_nic(&self, instance: &str, index: u32) -> Result<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let network: Option<String> =
+            sqlx::query_scalar("SELECT network FROM nics WHERE instance = ? AND idx = ? AND idx > 0")
+                .bind(instance)
+                .bind(i64::from(index))
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(network) = network else {
+            return Ok(false);
+        };
+        sqlx::query("DELETE FROM nic_addresses WHERE instance = ? AND network = ?")
+            .bind(instance)
+            .bind(&network)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM nics WHERE instance = ? AND idx = ?")
+            .bind(instance)
+            .bind(i64::from(index))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn nic(&self, instance: &str) -> Result<Option<NicRecord>> {
-        let row = sqlx::query("SELECT * FROM nics WHERE instance = ?")
+        let row = sqlx::query("SELECT * FROM nics WHERE instance = ? AND idx = 0")
             .bind(instance)
             .fetch_optional(&self.pool)
             .await?;
@@ -670,7 +771,7 @@ impl Store for SqliteStore {
 
     async fn add_address(&self, instance: &str, address: &str) -> Result<()> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let network: String = sqlx::query_scalar("SELECT network FROM nics WHERE instance = ?")
+        let network: String = sqlx::query_scalar("SELECT network FROM nics WHERE instance = ? AND idx = 0")
             .bind(instance)
             .fetch_optional(&mut *tx)
             .await?

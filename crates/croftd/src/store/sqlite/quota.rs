@@ -40,7 +40,7 @@ pub(super) async fn usage_of(
 ) -> Result<Usage> {
     let rows = sqlx::query(
         "SELECT i.key, i.config, n.ipv4 IS NOT NULL AS has_ipv4
-         FROM instances i LEFT JOIN nics n ON n.instance = i.key WHERE i.tenant = ?",
+         FROM instances i LEFT JOIN nics n ON n.instance = i.key AND n.idx = 0 WHERE i.tenant = ?",
     )
     .bind(tenant)
     .fetch_all(&mut *conn)
@@ -80,10 +80,13 @@ pub(super) async fn usage_of(
             .await?;
         *field = u64::try_from(n).unwrap_or(0);
     }
-    // Additional IPv4 addresses count like a VPS's first.
+    // Additional IPv4 addresses, and those of further interfaces, count
+    // like a VPS's first.
     let extra4: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM nic_addresses a JOIN instances i ON a.instance = i.key
-         WHERE i.tenant = ? AND a.address NOT LIKE '%:%'",
+        "SELECT (SELECT count(*) FROM nic_addresses a JOIN instances i ON a.instance = i.key
+                 WHERE i.tenant = ?1 AND a.address NOT LIKE '%:%')
+              + (SELECT count(*) FROM nics n JOIN instances i ON n.instance = i.key
+                 WHERE i.tenant = ?1 AND n.idx > 0 AND n.ipv4 IS NOT NULL)",
     )
     .bind(tenant)
     .fetch_one(&mut *conn)
