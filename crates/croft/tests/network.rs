@@ -976,9 +976,10 @@ fn a_bridged_vps_is_on_the_providers_link_with_its_fixed_mac_and_kept_off_the_ho
     let seen = listener.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&seen.stdout).trim(), "198.51.100.70");
     // b2 claiming b1's address on the link gets none of its traffic.
-    let _ = host.sh("b2", "ip addr add 198.51.100.70/26 dev eth0");
+    host.sh_ok("b2", "ip addr add 198.51.100.70/26 dev eth0");
     let _ = host.sh("b2", "arping -U -c2 -I eth0 -s 198.51.100.70 198.51.100.65");
     assert_eq!(fetch("198.51.100.70").trim(), "served-b1", "b2 took b1's address");
+    host.sh_ok("b2", "ip addr del 198.51.100.70/26 dev eth0");
     // The host's own service on the bridge: the provider's side reaches
     // it, a VPS on the same bridge does not.
     let www = host.dir.join("host-www");
@@ -1009,6 +1010,19 @@ fn a_bridged_vps_is_on_the_providers_link_with_its_fixed_mac_and_kept_off_the_ho
         !vps_ok(&host, "b1", probe),
         "a bridged VPS reached a host service"
     );
+    // Nor through the provider's router, which sends it back onto the
+    // link.
+    host.sh_ok("b1", "ip route add 198.51.100.66/32 via 198.51.100.65 dev eth0");
+    // (The router's way works: b2 answers through it.)
+    host.sh_ok("b1", "ip route add 198.51.100.71/32 via 198.51.100.65 dev eth0");
+    assert!(
+        vps_ok(&host, "b1", "ping -c1 -W2 198.51.100.71"),
+        "b2 through the router"
+    );
+    assert!(
+        !vps_ok(&host, "b1", probe),
+        "a bridged VPS reached a host service through the router"
+    );
     // (The same probe works from the VPS, to its own service.)
     assert!(vps_ok(
         &host,
@@ -1026,4 +1040,38 @@ fn a_bridged_vps_is_on_the_providers_link_with_its_fixed_mac_and_kept_off_the_ho
     host.ok(&["network", "delete", "lan"]);
     // The admin's bridge stays.
     assert!(host_ok(&host, "ip link show crl2"));
+}
+
+#[test]
+fn an_address_change_croftd_dies_in_is_finished_or_undone_at_its_next_start() {
+    let mut host = Host::new();
+    host.ok(&["launch", "busybox", "c1"]);
+    let answers = |host: &Host| host_ok(host, "busybox ping -c1 -W2 10.87.0.50");
+    // Killed once the address is recorded (and let through its rules),
+    // before it is on the VPS's interface: the next start puts it there.
+    let point = "address-add:recorded";
+    host.kill_daemon();
+    host.start_daemon_with_env(&[("CROFTD_CRASH_AT", point)]);
+    let _ = host.croft(&["address", "add", "c1", "10.87.0.50"]);
+    host.wait_daemon_gone();
+    assert!(host.daemon_log().contains(point), "{point} not reached");
+    host.start_daemon();
+    assert!(host.ok(&["address", "list", "c1"]).contains("10.87.0.50"));
+    assert!(host.sh_ok("c1", "ip addr show eth0").contains("10.87.0.50/24"));
+    assert!(answers(&host), "the recorded address does not answer");
+    // Killed once it is off the interface, before its record goes: the
+    // removal did not happen, and the next start puts it back.
+    let point = "address-remove:taken-off";
+    host.kill_daemon();
+    host.start_daemon_with_env(&[("CROFTD_CRASH_AT", point)]);
+    let _ = host.croft(&["address", "remove", "c1", "10.87.0.50"]);
+    host.wait_daemon_gone();
+    assert!(host.daemon_log().contains(point), "{point} not reached");
+    host.start_daemon();
+    assert!(host.ok(&["address", "list", "c1"]).contains("10.87.0.50"));
+    assert!(host.sh_ok("c1", "ip addr show eth0").contains("10.87.0.50/24"));
+    assert!(answers(&host), "the still recorded address does not answer");
+    host.ok(&["address", "remove", "c1", "10.87.0.50"]);
+    assert!(!host.sh_ok("c1", "ip addr show eth0").contains("10.87.0.50"));
+    assert!(!answers(&host), "the removed address answers");
 }

@@ -1147,6 +1147,15 @@ async fn only_the_admin_exempts_a_vps_from_the_providers_rules() {
         .send_as(Some(owner), "POST", "/1.0/instances", Some(launch))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // Nor a MAC of the owner's choosing (it could be the gateway's).
+    let launch = r#"{"name":"mail2","image":"busybox","mac":"0e:cf:12:00:00:01"}"#;
+    let (status, body) = sim
+        .send_as(Some(owner), "POST", "/1.0/instances", Some(launch))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(String::from_utf8_lossy(&body).contains("may not choose a VPS's MAC"));
+    let (status, _) = sim.send("GET", "/1.0/instances/mail2?tenant=acme", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let fw: Firewall = sim
         .ok("GET", "/1.0/instances/mail/firewall?tenant=acme", None)
         .await;
@@ -2072,9 +2081,27 @@ async fn a_bridged_network_joins_the_admins_bridge_with_addresses_from_its_pool_
     sim.net.add_link("eth7");
     let base = r#""name":"b","kind":"bridged","ipv4":"198.51.100.65/26""#;
     for (extra, says) in [
-        ("", "needs a bridge"),
-        (r#","bridge":"br-nope""#, "no bridge br-nope"),
-        (r#","bridge":"eth7""#, "eth7, which is not a bridge"),
+        (r#","pool":["198.51.100.70"]"#, "needs a bridge"),
+        (
+            r#","bridge":"br-nope","pool":["198.51.100.70"]"#,
+            "no bridge br-nope",
+        ),
+        (
+            r#","bridge":"eth7","pool":["198.51.100.70"]"#,
+            "eth7, which is not a bridge",
+        ),
+        (
+            r#","bridge":"crv9","pool":["198.51.100.70"]"#,
+            "croft's VPS links",
+        ),
+        (
+            r#","bridge":"br-up""#,
+            "hands out only its pool: give the IPv4 addresses",
+        ),
+        (
+            r#","bridge":"br-up","ipv6":"2001:db8:5::1/64","pool":["198.51.100.70"]"#,
+            "give the IPv6 addresses",
+        ),
         (
             r#","bridge":"br-up","pool":["198.51.100.200-198.51.100.210"]"#,
             "outside the network's subnet",
@@ -2092,7 +2119,10 @@ async fn a_bridged_network_joins_the_admins_bridge_with_addresses_from_its_pool_
             r#","bridge":"br-up","pool":["2001:db8::5"]"#,
             "no subnet of its family",
         ),
-        (r#","bridge":"br-up","uplink":"eth7""#, "only a routed network"),
+        (
+            r#","bridge":"br-up","uplink":"eth7","pool":["198.51.100.70"]"#,
+            "only a routed network",
+        ),
     ] {
         let body = format!("{{{base}{extra}}}");
         let msg = sim
@@ -2121,7 +2151,12 @@ async fn a_bridged_network_joins_the_admins_bridge_with_addresses_from_its_pool_
     // name it, and nothing is masqueraded.
     let loaded = sim.net.scripts().last().unwrap().clone();
     assert!(!loaded.contains("br-up"), "{loaded}");
-    assert!(!loaded.contains("198.51.100.64/26"), "{loaded}");
+    // What its VPSes send is guarded by the mark, also on its way back
+    // from the provider's router.
+    assert!(
+        loaded.contains("meta mark & 0x100000 == 0x100000 fib daddr type local jump from_vpses"),
+        "{loaded}"
+    );
     // A fixed MAC, as a provider's failover address needs.
     let job = sim
         .launch_with("b1", r#","network":"pub","mac":"0E:CF:00:00:00:01""#)
@@ -2139,7 +2174,7 @@ async fn a_bridged_network_joins_the_admins_bridge_with_addresses_from_its_pool_
         (
             r#","network":"pub","mac":"0e:cf:00:00:00:01""#,
             StatusCode::CONFLICT,
-            "MAC 0e:cf:00:00:00:01 is in use on network pub: VPS b1 has it",
+            "MAC 0e:cf:00:00:00:01 is in use: VPS b1 has it",
         ),
         (
             r#","network":"pub","mac":"01:00:5e:00:00:01""#,
@@ -2152,6 +2187,16 @@ async fn a_bridged_network_joins_the_admins_bridge_with_addresses_from_its_pool_
             "not a MAC address",
         ),
         (
+            r#","network":"pub","mac":"e:cf:0:0:0:1""#,
+            StatusCode::CONFLICT,
+            "MAC 0e:cf:00:00:00:01 is in use",
+        ),
+        (
+            r#","network":"pub","mac":"0e:cf:ff:00:00:07""#,
+            StatusCode::BAD_REQUEST,
+            "the MACs of croft's bridges",
+        ),
+        (
             r#","network":"pub","ipv4":"198.51.100.80""#,
             StatusCode::BAD_REQUEST,
             "198.51.100.80 is outside network pub's pool 198.51.100.70-198.51.100.71",
@@ -2161,6 +2206,16 @@ async fn a_bridged_network_joins_the_admins_bridge_with_addresses_from_its_pool_
         let msg = sim.refused("POST", "/1.0/instances", Some(&body), status).await;
         assert!(msg.contains(says), "{body}: {msg}");
     }
+    // Reached at its own address on the link: no port of the host's.
+    let msg = sim
+        .refused(
+            "POST",
+            "/1.0/instances/b1/forwards",
+            Some(r#"{"protocol":"tcp","host_port":8080,"vps_port":80}"#),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(msg.contains("on bridged network pub"), "{msg}");
     sim.launch_with("b2", r#","network":"pub""#).await;
     assert_eq!(
         sim.info("b2").await.nic.unwrap().ipv4.as_deref(),

@@ -257,6 +257,13 @@ pub fn ensure_bridge(
     for (dst, prefix) in routes {
         rtnl.add_link_route(index, *dst, *prefix)?;
     }
+    enable_bridge_netfilter()
+}
+
+/// Turn on IPv4 forwarding and br_netfilter (bridged traffic through the
+/// IP hooks); whether br_netfilter is there. What a bridge croft does not
+/// own needs of the host.
+pub fn enable_bridge_netfilter() -> Result<bool, NetError> {
     // Routing (and so NAT) of VPS traffic needs IPv4 forwarding. IPv6
     // forwarding is left alone: turning it on globally stops the host from
     // accepting router advertisements on its own uplinks.

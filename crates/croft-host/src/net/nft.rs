@@ -278,11 +278,24 @@ pub fn render(r: &Ruleset) -> String {
         w,
         "  chain route_filter {{\n    type filter hook forward priority filter - 1; policy accept;"
     );
+    // IP straight from a VPS port (not through its bridge: link-local
+    // group MACs, 01:80:c2:00:00:0x, are passed up on the port itself)
+    // passed neither anti-spoofing nor the mark.
+    let _ = writeln!(w, "    iifname \"{VETH_PREFIX}*\" drop");
     if !r.networks.is_empty() {
         let _ = writeln!(w, "    {} ip daddr 169.254.0.0/16 drop", from_vps());
     }
     // A bridged network's bridge is the provider's link, the host's way
-    // out: traffic to and from it is not kept apart.
+    // out: traffic to and from it is not kept apart, but what its VPSes
+    // send through the host to a croft bridge is (the mark tells them).
+    for n in own_networks(r) {
+        let _ = writeln!(
+            w,
+            "    {m} iifname != \"{b}\" oifname \"{b}\" ct status dnat accept\n    {m} iifname != \"{b}\" oifname \"{b}\" drop",
+            m = from_vps(),
+            b = n.bridge
+        );
+    }
     for n in own_networks(r) {
         let others: Vec<String> = own_networks(r)
             .filter(|o| o.bridge != n.bridge || n.isolated)
@@ -687,6 +700,13 @@ fn render_firewalls(w: &mut String, r: &Ruleset) {
     if !r.blocked_egress.is_empty() && !r.networks.is_empty() {
         let _ = writeln!(w, "    {} jump provider_egress", from_vps());
     }
+    // A bridged network's VPS can reach the host's own addresses through
+    // the provider's router, which sends it back onto the link unmarked:
+    // host protection holds where the VPS's packet is still marked, as it
+    // is forwarded along the bridge.
+    if r.networks.iter().any(|n| n.bridged) {
+        let _ = writeln!(w, "    {} fib daddr type local jump from_vpses", from_vps());
+    }
     let _ = writeln!(
         w,
         "    ip saddr vmap @fw_out4\n    ip6 saddr vmap @fw_out6\n    ip daddr vmap @fw_in4\n    ip6 daddr vmap @fw_in6\n  }}"
@@ -703,6 +723,8 @@ fn render_firewalls(w: &mut String, r: &Ruleset) {
         w,
         "  chain host_input {{\n    type filter hook input priority filter; policy accept;"
     );
+    // IP straight from a VPS port (see route_filter).
+    let _ = writeln!(w, "    iifname \"{VETH_PREFIX}*\" drop");
     if !r.networks.is_empty() {
         let _ = writeln!(w, "    {} jump from_vpses", from_vps());
     }
@@ -1197,7 +1219,15 @@ mod tests {
         assert!(mark < pre.find("iifname vmap @ports").unwrap());
         assert!(text.contains("meta mark & 0x100000 == 0x100000 jump from_vpses"));
         assert!(text.contains("meta mark & 0x100000 == 0x100000 jump provider_egress"));
-        assert!(!text.contains("198.51.100.64/26 masquerade"));
+        // ... and on its way back through the provider's router.
+        assert!(text.contains("meta mark & 0x100000 == 0x100000 fib daddr type local jump from_vpses"));
+        // Through the host, its VPSes reach croft's bridges only by port
+        // forwards; IP straight from a VPS port goes nowhere.
+        assert!(text.contains(
+            "meta mark & 0x100000 == 0x100000 iifname != \"croftbr0\" oifname \"croftbr0\" ct status dnat accept\n    \
+             meta mark & 0x100000 == 0x100000 iifname != \"croftbr0\" oifname \"croftbr0\" drop"
+        ));
+        assert_eq!(text.matches("    iifname \"crv*\" drop\n").count(), 3, "{text}");
     }
 
     #[test]

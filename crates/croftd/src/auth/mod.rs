@@ -298,6 +298,19 @@ pub fn authorize(caller: &Caller, action: Action, tenant: Option<&str>) -> Resul
     Ok(())
 }
 
+/// Refuse a caller other than the admin that asks for what only the admin
+/// may (`what`: "set the MAC").
+pub fn refuse_unless_admin(caller: &Caller, asks: bool, what: &str) -> Result<()> {
+    if asks && caller.role != Role::Admin {
+        return Err(ServiceError::Forbidden(format!(
+            "{} has the {} role, which may not {what}; that needs the role admin",
+            caller.name,
+            caller.role.as_str()
+        )));
+    }
+    Ok(())
+}
+
 /// Refuse a caller other than the admin that sets one of the
 /// configuration keys only the admin may set
 /// ([`croft_api::config::ADMIN_KEYS`]): a VPS's exemption from the

@@ -194,6 +194,9 @@ pub trait Backend: Send + Sync + 'static {
     /// Add (or with `remove`, take away) address `cidr` on running VPS
     /// `name`'s interface now, and where a reboot from inside finds it.
     async fn set_address(&self, name: &str, cidr: &str, remove: bool) -> Result<()>;
+    /// The addresses running VPS `name`'s interface was last given (where
+    /// a reboot from inside finds them).
+    async fn addresses(&self, name: &str) -> Result<Vec<String>>;
     /// Live usage of running VPS `name`.
     fn usage(&self, name: &str) -> Option<Usage>;
     /// The socket local clients attach exec and console through.

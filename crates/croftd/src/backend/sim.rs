@@ -299,6 +299,10 @@ impl Backend for SimBackend {
         Ok(())
     }
 
+    async fn addresses(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self.live_addresses(name))
+    }
+
     fn usage(&self, name: &str) -> Option<Usage> {
         let state = self.state();
         let vps = state.vpses.get(name)?;

@@ -124,6 +124,9 @@ pub(super) async fn launch(
     ApiJson(req): ApiJson<LaunchRequest>,
 ) -> ApiResult<Response> {
     crate::auth::refuse_admin_keys(&caller, req.config.keys())?;
+    // A MAC of the tenant's choosing could be the gateway's or another's
+    // on the link: the provider's to give (a failover address's).
+    crate::auth::refuse_unless_admin(&caller, req.mac.is_some(), "choose a VPS's MAC")?;
     let job = s.instances.launch(&scope.tenant, req).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }

@@ -2,7 +2,7 @@
 
 use super::guard::Scope;
 use super::routes::Routes;
-use super::{parse_segment, ApiError, ApiJson, ApiQuery, ApiResult, AppState};
+use super::{parse_segment, ApiJson, ApiQuery, ApiResult, AppState};
 use crate::auth::Action::{HostRead, NetworkManage, VpsChange, VpsRead};
 use crate::auth::Caller;
 use crate::service::VpsName;
@@ -84,16 +84,7 @@ pub(super) async fn add_forward(
     ApiQuery(q): ApiQuery<croft_api::ForwardForce>,
     ApiJson(req): ApiJson<croft_api::PortForward>,
 ) -> ApiResult<Response> {
-    if q.force && caller.role != crate::auth::Role::Admin {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!(
-                "{} has the {} role, which may not force a port forward; that needs the role admin",
-                caller.name,
-                caller.role.as_str()
-            ),
-        ));
-    }
+    crate::auth::refuse_unless_admin(&caller, q.force, "force a port forward")?;
     let forwards = s
         .network
         .add_forward(VpsName::new(&scope.tenant, &name), req, q.force)
@@ -314,10 +305,12 @@ pub(super) async fn add_address(
 )]
 pub(super) async fn add_nic(
     State(s): State<AppState>,
+    caller: Caller,
     scope: Scope,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<croft_api::NicAdd>,
 ) -> ApiResult<Response> {
+    crate::auth::refuse_unless_admin(&caller, req.mac.is_some(), "choose a VPS's MAC")?;
     let vps = s
         .instances
         .add_nic(VpsName::new(&scope.tenant, &name), req)

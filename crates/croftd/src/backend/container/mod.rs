@@ -192,6 +192,14 @@ impl Backend for ContainerBackend {
             .map_err(|e| BackendError::host("update the spec", e))
     }
 
+    async fn addresses(&self, name: &str) -> Result<Vec<String>> {
+        let spec_path = RunDir(&self.run_dir(name)).spec();
+        let text = std::fs::read(&spec_path).map_err(|e| BackendError::host("read the spec", e))?;
+        let spec = serde_json::from_slice::<croft_host::spec::VpsSpec>(&text)
+            .map_err(|e| BackendError::host("read the spec", std::io::Error::other(e)))?;
+        Ok(spec.nic.map(|n| n.addresses).unwrap_or_default())
+    }
+
     async fn record_bandwidth(&self, name: &str, ingress: Option<u64>, egress: Option<u64>) -> Result<()> {
         let spec_path = RunDir(&self.run_dir(name)).spec();
         let Ok(text) = std::fs::read(&spec_path) else {
@@ -200,7 +208,7 @@ impl Backend for ContainerBackend {
         let Ok(mut spec) = serde_json::from_slice::<croft_host::spec::VpsSpec>(&text) else {
             return Ok(());
         };
-        if let Some(n) = spec.nic.as_mut() {
+        for n in spec.nic.iter_mut().chain(spec.extra_nics.iter_mut()) {
             n.ingress_bps = ingress;
             n.egress_bps = egress;
         }

@@ -511,6 +511,9 @@ impl InstanceService {
                 };
                 self.store.set_status(name, status, Some(init_pid), None).await?;
                 info!(vps = %name, init_pid, "reattached");
+                if let Err(e) = self.sync_addresses(row).await {
+                    warn!(vps = %name, "making its addresses the database's: {}", crate::error_chain(&e));
+                }
                 self.follow(name.clone(), init_pid);
                 if status == Status::Stopping {
                     self.finish_interrupted_stop(name.clone());

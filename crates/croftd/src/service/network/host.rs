@@ -26,6 +26,9 @@ pub trait NetHost: Send + Sync + 'static {
     fn ipv6_forwarding(&self) -> bool;
     /// Whether link `name` is a bridge (a bridged network's must be).
     fn is_bridge(&self, name: &str) -> bool;
+    /// What a bridge croft does not own needs of the host (forwarding,
+    /// br_netfilter); whether bridged traffic passes the IP hooks.
+    fn bridge_netfilter(&self) -> Result<bool, NetError>;
     /// Make uplink `uplink` answer ARP for the addresses routed to the
     /// host's bridges and neighbour discovery for exactly `ipv6`.
     fn sync_uplink(&self, uplink: &str, ipv6: &[std::net::Ipv6Addr]) -> Result<(), NetError>;
@@ -76,6 +79,10 @@ impl NetHost for KernelNet {
 
     fn is_bridge(&self, name: &str) -> bool {
         croft_host::net::is_bridge(name).unwrap_or(false)
+    }
+
+    fn bridge_netfilter(&self) -> Result<bool, NetError> {
+        croft_host::net::enable_bridge_netfilter()
     }
 
     fn route_via(
@@ -220,6 +227,10 @@ impl NetHost for SimNet {
             .expect("sim net poisoned")
             .iter()
             .any(|l| l == name)
+    }
+
+    fn bridge_netfilter(&self) -> Result<bool, NetError> {
+        Ok(true)
     }
 
     fn sync_uplink(&self, uplink: &str, ipv6: &[std::net::Ipv6Addr]) -> Result<(), NetError> {

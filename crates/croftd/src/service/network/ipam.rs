@@ -368,6 +368,13 @@ pub struct Network {
 
 /// Check a bridge name: 1 to 15 letters, digits, `-` or `_`.
 fn check_bridge(bridge: &str) -> Result<(), NetworkError> {
+    // crv* are VPS links: croft removes those it does not know.
+    if bridge.starts_with(croft_host::net::nft::VETH_PREFIX) {
+        return Err(NetworkError::Config {
+            key: "bridge",
+            why: format!("{bridge:?}: names starting with crv are croft's VPS links"),
+        });
+    }
     if bridge.is_empty()
         || bridge.len() > 15
         || !bridge
@@ -439,6 +446,20 @@ impl Network {
             });
         }
         let pool = parse_ranges(r.pool.as_deref().unwrap_or(""), ipv4, ipv6)?;
+        // The provider's link has its router and other hosts on it: only
+        // what the provider gave is croft's to hand out.
+        if r.kind == "bridged" {
+            for (subnet, family) in [(ipv4, "IPv4"), (ipv6, "IPv6")] {
+                if subnet.is_some_and(|s| !pool.iter().any(|(a, _)| a.is_ipv4() == s.gateway.is_ipv4())) {
+                    return Err(NetworkError::Config {
+                        key: "pool",
+                        why: format!(
+                            "a bridged network hands out only its pool: give the {family} addresses that are croft's (FIRST-LAST)"
+                        ),
+                    });
+                }
+            }
+        }
         Ok(Network {
             name: r.name.clone(),
             kind: r.kind.clone(),

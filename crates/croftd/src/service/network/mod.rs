@@ -300,23 +300,39 @@ impl NetworkService {
     async fn bring_up(&self, net: &Network) -> Result<bool> {
         let (addresses, routes) = (net.bridge_addresses(), net.bridge_routes());
         let bridge = net.bridge.clone();
-        // A bridged network's bridge is the admin's: never made here.
-        if net.bridged()
-            && !self
-                .on_host({
-                    let bridge = bridge.clone();
-                    move |h| h.is_bridge(&bridge)
-                })
+        if !net.bridged() {
+            return self
+                .on_host(move |h| h.ensure_bridge(&bridge, &addresses, &routes))
                 .await?
+                .map_err(net_err("set up the network bridge"));
+        }
+        // A bridged network's bridge is the admin's: never made, addressed
+        // or set up here.
+        if !self
+            .on_host({
+                let bridge = bridge.clone();
+                move |h| h.is_bridge(&bridge)
+            })
+            .await?
         {
             return Err(ServiceError::Invalid(format!(
                 "network {} is bridged to {bridge}, which is not a bridge on the host",
                 net.name
             )));
         }
-        self.on_host(move |h| h.ensure_bridge(&bridge, &addresses, &routes))
+        let capable = self
+            .on_host(|h| h.bridge_netfilter())
             .await?
-            .map_err(net_err("set up the network bridge"))
+            .map_err(net_err("pass bridged traffic through the IP hooks"))?;
+        // Without br_netfilter what its VPSes send stays on the link, past
+        // every firewall and the provider's rules.
+        if !capable {
+            return Err(ServiceError::Invalid(format!(
+                "network {} needs br_netfilter (bridged traffic through the firewall), which this host lacks",
+                net.name
+            )));
+        }
+        Ok(true)
     }
 
     /// Bring up every network's bridge and load the rules: at every
@@ -610,7 +626,20 @@ impl NetworkService {
                     "{text} is not a unicast MAC address"
                 )));
             }
-            req.mac = Some(text.to_ascii_lowercase());
+            // 0e:cf:ff:.. are croft's bridges' own.
+            if bytes[..3] == [0x0e, 0xcf, 0xff] {
+                return Err(ServiceError::Invalid(format!(
+                    "{text} is in 0e:cf:ff:00:00:00/24, the MACs of croft's bridges"
+                )));
+            }
+            // One spelling, so no MAC is held twice under two.
+            req.mac = Some(
+                bytes
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":"),
+            );
         }
         let net = self
             .network_named(network)
@@ -673,11 +702,11 @@ impl NetworkService {
         if let Some(holder) = req
             .mac
             .as_ref()
-            .and_then(|mac| nics.iter().find(|n| n.network == net.name && &n.mac == mac))
+            .and_then(|mac| nics.iter().find(|n| &n.mac == mac))
         {
             return Err(ServiceError::Conflict(format!(
-                "MAC {} is in use on network {}: VPS {} has it",
-                holder.mac, net.name, holder.instance
+                "MAC {} is in use: VPS {} has it",
+                holder.mac, holder.instance
             )));
         }
         let ipv4 = match (net.ipv4, req.ipv4) {
@@ -1066,6 +1095,17 @@ impl NetworkService {
         if nic.as_ref().is_none_or(|n| n.ipv4.is_none() && n.ipv6.is_none()) {
             return Err(ServiceError::Invalid(format!(
                 "VPS {vps} has no address to forward to"
+            )));
+        }
+        if let Some(net) = nic
+            .as_ref()
+            .and_then(|n| self.network_named(&n.network))
+            .filter(|n| n.bridged())
+        {
+            return Err(ServiceError::Invalid(format!(
+                "VPS {vps} is on bridged network {}: it is reached at its own addresses on the provider's link, \
+                 not through the host's ports",
+                net.name
             )));
         }
         let record = ForwardRecord {
