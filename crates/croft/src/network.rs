@@ -113,7 +113,9 @@ pub enum AddressCommand {
         #[arg(long, value_name = "LENGTH")]
         prefix: Option<u8>,
     },
-    /// Take an additional address off a VPS, live.
+    /// Take an address off a VPS, live; its first of a family only when
+    /// another was added, which takes its place (so `add` then `remove`
+    /// changes a VPS's address).
     Remove { name: String, address: String },
     /// A VPS's addresses.
     List {

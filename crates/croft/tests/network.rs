@@ -1043,7 +1043,7 @@ fn a_bridged_vps_is_on_the_providers_link_with_its_fixed_mac_and_kept_off_the_ho
 }
 
 #[test]
-fn an_address_change_croftd_dies_in_is_finished_or_undone_at_its_next_start() {
+fn an_address_change_croftd_dies_in_is_made_right_at_its_next_start_and_a_first_address_changes_live() {
     let mut host = Host::new();
     host.ok(&["launch", "busybox", "c1"]);
     let answers = |host: &Host| host_ok(host, "busybox ping -c1 -W2 10.87.0.50");
@@ -1074,4 +1074,16 @@ fn an_address_change_croftd_dies_in_is_finished_or_undone_at_its_next_start() {
     host.ok(&["address", "remove", "c1", "10.87.0.50"]);
     assert!(!host.sh_ok("c1", "ip addr show eth0").contains("10.87.0.50"));
     assert!(!answers(&host), "the removed address answers");
+    // Its first address changed live: the one added takes its place, and
+    // the VPS keeps its routes out.
+    host.ok(&["address", "add", "c1", "10.87.0.60"]);
+    host.ok(&["address", "remove", "c1", "10.87.0.2"]);
+    let inside = host.sh_ok("c1", "ip addr show eth0; ip route");
+    assert!(inside.contains("inet 10.87.0.60/24"), "{inside}");
+    assert!(!inside.contains("10.87.0.2/"), "{inside}");
+    assert!(inside.contains("default via 10.87.0.1"), "{inside}");
+    assert!(host_ok(&host, "busybox ping -c1 -W2 10.87.0.60"));
+    assert!(!host_ok(&host, "busybox ping -c1 -W2 10.87.0.2"));
+    assert!(vps_ok(&host, "c1", "ping -c1 -W2 10.87.0.1"));
+    assert!(host.ok(&["info", "c1"]).contains("Address:   10.87.0.60\n"));
 }

@@ -1918,7 +1918,46 @@ async fn additional_addresses_are_added_and_removed_live_and_never_held_twice() 
         StatusCode::INTERNAL_SERVER_ERROR,
     )
     .await;
-    assert_eq!(sim.info("a").await.nic.unwrap().extra, [six]);
+    assert_eq!(sim.info("a").await.nic.unwrap().extra, [six.clone()]);
+    // A first address changes by adding its successor and removing it: the
+    // additional one takes its place, live, in the rules too.
+    let msg = sim
+        .refused(
+            "DELETE",
+            "/1.0/instances/a/addresses/10.87.0.2",
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(
+        msg.contains("10.87.0.2 is VPS a's only IPv4 address: add the one to take its place first"),
+        "{msg}"
+    );
+    let _: Instance = sim
+        .ok(
+            "POST",
+            "/1.0/instances/a/addresses",
+            Some(r#"{"address":"10.87.0.70"}"#),
+        )
+        .await;
+    let a: Instance = sim
+        .ok("DELETE", "/1.0/instances/a/addresses/10.87.0.2", None)
+        .await;
+    let nic = a.nic.unwrap();
+    assert_eq!(nic.ipv4.as_deref(), Some("10.87.0.70"));
+    assert_eq!(nic.extra, [six.clone()]);
+    assert!(!sim
+        .backend
+        .live_addresses("a")
+        .contains(&"10.87.0.2/24".to_string()));
+    let loaded = sim.net.scripts().last().unwrap().clone();
+    assert!(
+        loaded.contains("ip saddr != { 0.0.0.0, 10.87.0.70 } drop"),
+        "{loaded}"
+    );
+    // Its old first address is free for another.
+    let c = sim.launch_with("c", r#","ipv4":"10.87.0.2""#).await;
+    assert_eq!(c.status, JobStatus::Success, "{c:?}");
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ pub mod tc;
 use netlink::Rtnl;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::Command;
 use thiserror::Error;
@@ -216,10 +217,44 @@ pub fn set_vps_address(pid: i32, cidr: &str, remove: bool) -> Result<(), NetErro
     let mut inside = Rtnl::in_netns(&netns)?;
     let eth0 = inside.require_link(GUEST_IF)?;
     if remove {
+        // Removing the primary IPv4 address would take the others of its
+        // subnet (and the routes through them) with it: the next one is
+        // made primary instead.
+        if addr.is_ipv4() {
+            set_sysctl_in(
+                &netns,
+                &format!("/proc/sys/net/ipv4/conf/{GUEST_IF}/promote_secondaries"),
+            )?;
+        }
         inside.delete_address(eth0, addr, prefix)
     } else {
         inside.add_address(eth0, addr, prefix)
     }
+}
+
+/// [`set_sysctl`] in network namespace `netns` (an open /proc/PID/ns/net):
+/// a short-lived thread enters it, as /proc/sys/net shows the namespace of
+/// the thread that opens it.
+fn set_sysctl_in(netns: &(impl AsFd + Sync), path: &str) -> Result<(), NetError> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                nix::sched::setns(netns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                    NetError::Netns {
+                        what: "enter the VPS network namespace",
+                        source: e.into(),
+                    }
+                })?;
+                set_sysctl(path)
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(NetError::Netns {
+                    what: "set a sysctl in the VPS network namespace",
+                    source: std::io::Error::other("the helper thread panicked"),
+                })
+            })
+    })
 }
 
 /// Remove the host end of a VPS's veth if it is still there (its peer goes

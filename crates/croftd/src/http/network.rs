@@ -337,7 +337,8 @@ pub(super) async fn remove_nic(
     Ok(Json(vps).into_response())
 }
 
-/// Take an additional address off the VPS, at once if it runs.
+/// Take an address off the VPS, at once if it runs (its first of a family:
+/// the additional one added first takes its place).
 #[utoipa::path(
     delete,
     path = "/1.0/instances/{name}/addresses/{address}",

@@ -362,6 +362,9 @@ pub trait Store: AccessStore + Send + Sync + 'static {
     async fn add_address(&self, instance: &str, address: &str) -> Result<()>;
     /// False if it had no such additional address.
     async fn remove_address(&self, instance: &str, address: &str) -> Result<bool>;
+    /// Make additional address `address` of VPS `instance` its first of
+    /// its family on `eth0`, and the first one additional; the first one.
+    async fn promote_address(&self, instance: &str, address: &str) -> Result<String>;
 
     // --- Networks ---
     /// The networks made through the API (not the default one), by name.

@@ -1541,13 +1541,21 @@ impl NetworkService {
         if let Some(prefix) = prefix {
             self.route_prefix(row, prefix, true).await?;
         }
+        // A first address goes by making the next of its family first.
+        let promoted = self.successor_of_first(row, address).await?;
         let removed = async {
+            if let Some(next) = &promoted {
+                self.store.promote_address(&row.key, next).await?;
+            }
             self.store.remove_address(&row.key, address).await?;
             self.reload_port(&row.key, old).await
         }
         .await;
         if let Err(e) = removed {
             let _ = self.store.add_address(&row.key, address).await;
+            if promoted.is_some() {
+                let _ = self.store.promote_address(&row.key, address).await;
+            }
             if let Some(prefix) = prefix {
                 let _ = self.route_prefix(row, prefix, false).await;
             }
@@ -1556,6 +1564,33 @@ impl NetworkService {
         }
         self.sync_proxies_or_warn().await;
         Ok(cidr)
+    }
+
+    /// When `address` is VPS `row`'s first of its family on `eth0`, the
+    /// additional one that takes its place (the first added); refused when
+    /// there is none, or when prefixes are routed through it.
+    async fn successor_of_first(&self, row: &InstanceRecord, address: &str) -> Result<Option<String>> {
+        let Some(nic) = self.store.nic(&row.key).await? else {
+            return Ok(None);
+        };
+        let v6 = address.contains(':');
+        if [&nic.ipv4, &nic.ipv6].into_iter().flatten().all(|a| a != address) {
+            return Ok(None);
+        }
+        let family = if v6 { "IPv6" } else { "IPv4" };
+        if v6 && nic.extra.iter().any(|a| a.contains('/')) {
+            return Err(ServiceError::Conflict(format!(
+                "prefixes are routed to VPS {} through {address}: remove them first",
+                row.name
+            )));
+        }
+        match nic.extra.iter().find(|a| !a.contains('/') && a.contains(':') == v6) {
+            Some(next) => Ok(Some(next.clone())),
+            None => Err(ServiceError::Invalid(format!(
+                "{address} is VPS {}'s only {family} address: add the one to take its place first (croft address add)",
+                row.name
+            ))),
+        }
     }
 
     /// Route (or with `remove`, stop routing) delegated `prefix` to VPS
@@ -1581,15 +1616,19 @@ impl NetworkService {
             .map_err(net_err("route the delegated prefix"))
     }
 
-    /// The cidr an additional address of VPS `row` has on its interface
-    /// (`None` for a delegated prefix, which is routed to it); not one of
-    /// its additional addresses is "not found".
+    /// The cidr an address of VPS `row` has on `eth0` (`None` for a
+    /// delegated prefix, which is routed to it), checked for removal: not
+    /// one of its addresses is "not found", a first one nothing can take
+    /// the place of is refused.
     pub async fn address_cidr(&self, row: &InstanceRecord, address: &str) -> Result<Option<String>> {
-        let missing = || ServiceError::NotFound(format!("additional address {address} of VPS {}", row.name));
+        let missing = || ServiceError::NotFound(format!("address {address} of VPS {}", row.name));
         let nic = self.store.nic(&row.key).await?.ok_or_else(missing)?;
-        if !nic.extra.iter().any(|a| a == address) {
+        let first = [&nic.ipv4, &nic.ipv6].into_iter().flatten().any(|a| a == address);
+        if !first && !nic.extra.iter().any(|a| a == address) {
             return Err(missing());
         }
+        // Refused before anything changes when nothing can take its place.
+        self.successor_of_first(row, address).await?;
         if address.contains('/') {
             return Ok(None);
         }

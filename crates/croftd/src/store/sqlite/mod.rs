@@ -804,6 +804,49 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn promote_address(&self, instance: &str, address: &str) -> Result<String> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let column = if address.contains(':') { "ipv6" } else { "ipv4" };
+        let row = sqlx::query(&format!(
+            "SELECT network, {column} AS first FROM nics WHERE instance = ? AND idx = 0"
+        ))
+        .bind(instance)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::Missing(format!("the network interface of VPS {instance}")))?;
+        let network: String = row.try_get("network")?;
+        let first: Option<String> = row.try_get("first")?;
+        let first = first
+            .ok_or_else(|| StoreError::Missing(format!("a first {column} address of VPS {instance}")))?;
+        let gone =
+            sqlx::query("DELETE FROM nic_addresses WHERE instance = ? AND network = ? AND address = ?")
+                .bind(instance)
+                .bind(&network)
+                .bind(address)
+                .execute(&mut *tx)
+                .await?;
+        if gone.rows_affected() == 0 {
+            return Err(StoreError::Missing(format!(
+                "additional address {address} of VPS {instance}"
+            )));
+        }
+        sqlx::query(&format!(
+            "UPDATE nics SET {column} = ? WHERE instance = ? AND idx = 0"
+        ))
+        .bind(address)
+        .bind(instance)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO nic_addresses (instance, network, address) VALUES (?, ?, ?)")
+            .bind(instance)
+            .bind(&network)
+            .bind(&first)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(first)
+    }
+
     async fn remove_address(&self, instance: &str, address: &str) -> Result<bool> {
         let r = sqlx::query("DELETE FROM nic_addresses WHERE instance = ? AND address = ?")
             .bind(instance)
