@@ -1918,7 +1918,7 @@ async fn additional_addresses_are_added_and_removed_live_and_never_held_twice() 
         StatusCode::INTERNAL_SERVER_ERROR,
     )
     .await;
-    assert_eq!(sim.info("a").await.nic.unwrap().extra, [six.clone()]);
+    assert_eq!(sim.info("a").await.nic.unwrap().extra, std::slice::from_ref(&six));
     // A first address changes by adding its successor and removing it: the
     // additional one takes its place, live, in the rules too.
     let msg = sim
@@ -1945,7 +1945,7 @@ async fn additional_addresses_are_added_and_removed_live_and_never_held_twice() 
         .await;
     let nic = a.nic.unwrap();
     assert_eq!(nic.ipv4.as_deref(), Some("10.87.0.70"));
-    assert_eq!(nic.extra, [six.clone()]);
+    assert_eq!(nic.extra, [six]);
     assert!(!sim
         .backend
         .live_addresses("a")
