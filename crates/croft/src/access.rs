@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 pub enum TenantCommand {
     /// Create a tenant (a customer, whose VPSes only its users see).
     Create {
+        /// The tenant.
         name: String,
         #[arg(long, default_value = "")]
         description: String,
@@ -26,15 +27,20 @@ pub enum TenantCommand {
     },
     /// Show a tenant.
     Show {
+        /// The tenant.
         name: String,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
     /// Delete a tenant that has no VPS left (its API tokens go with it).
-    Delete { name: String },
+    Delete {
+        /// The tenant.
+        name: String,
+    },
     /// Set caps on what a tenant's VPSes hold together (`none` lifts
     /// one); the caps not given stay as they are.
     Quota {
+        /// The tenant.
         name: String,
         #[arg(long)]
         vpses: Option<String>,
@@ -62,7 +68,9 @@ pub enum TenantCommand {
     /// Set the images a tenant may launch, rebuild and rescue from
     /// (`--all`: every image).
     Images {
+        /// The tenant.
         name: String,
+        /// The images it may use.
         #[arg(required_unless_present = "all")]
         images: Vec<String>,
         #[arg(long, conflicts_with = "images")]
@@ -70,6 +78,7 @@ pub enum TenantCommand {
     },
     /// What a tenant holds against its quota.
     Usage {
+        /// The tenant.
         name: String,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
@@ -80,6 +89,7 @@ pub enum TenantCommand {
 pub enum PlanCommand {
     /// Make a plan: a named VPS size.
     Create {
+        /// The plan.
         name: String,
         #[arg(long)]
         cpu: Option<String>,
@@ -98,7 +108,10 @@ pub enum PlanCommand {
         format: Format,
     },
     /// Delete a plan (VPSes launched with it keep their limits).
-    Delete { name: String },
+    Delete {
+        /// The plan.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -127,7 +140,10 @@ pub enum TokenCommand {
         format: Format,
     },
     /// Revoke a token: the next request with it is refused.
-    Revoke { id: String },
+    Revoke {
+        /// The token's id (croft token list).
+        id: String,
+    },
 }
 
 pub fn tenant(client: &Client, command: TenantCommand) -> Result<()> {
@@ -411,6 +427,7 @@ pub enum TrustCommand {
     /// certificate with (`croft remote add REMOTE TOKEN` there); with
     /// --tenant an owner (or --role viewer) of that tenant.
     Add {
+        /// The machine's name, which its certificate is known by.
         name: String,
         /// owner or viewer in the tenant; admin or metrics without one.
         #[arg(long)]
@@ -426,7 +443,10 @@ pub enum TrustCommand {
     },
     /// Stop trusting a certificate (by fingerprint), or drop a trust token
     /// (by id): at once.
-    Remove { id: String },
+    Remove {
+        /// The certificate's id (croft trust list).
+        id: String,
+    },
 }
 
 pub fn trust(client: &Client, command: TrustCommand) -> Result<()> {

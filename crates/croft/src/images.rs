@@ -17,28 +17,42 @@ pub enum ImageCommand {
     },
     /// Show one image: distribution, release, architecture, size, digest.
     Info {
+        /// The image.
         name: String,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
     /// Build an image croft knows how to build (debian/bookworm, ...) now
     /// rather than on its first launch.
-    Build { name: String },
+    Build {
+        /// The image to build (debian/bookworm, ...).
+        name: String,
+    },
     /// Import a root filesystem tarball (.tar, .tar.gz or .tar.zst) as an
     /// image: FILE is read here (`-` for stdin) and sent to croftd (prints
     /// its sha256).
-    Import { file: PathBuf, name: String },
+    Import {
+        /// The tarball (`-` for stdin).
+        file: PathBuf,
+        /// The image's name.
+        name: String,
+    },
     /// Export an image as a .tar.gz into FILE (`-` for stdout; prints its
     /// sha256).
     Export {
+        /// The image.
         name: String,
+        /// Where to write it.
         file: PathBuf,
         /// Replace FILE if it exists.
         #[arg(long)]
         force: bool,
     },
     /// Delete an image (VPSes launched from it keep their disks).
-    Delete { name: String },
+    Delete {
+        /// The image.
+        name: String,
+    },
 }
 
 /// An image name, checked before a round trip.

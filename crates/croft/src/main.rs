@@ -59,7 +59,9 @@ pub(crate) enum Format {
 enum Command {
     /// Create a VPS from an image and start it.
     Launch {
+        /// The image it boots (croft image list).
         image: String,
+        /// The new VPS's name.
         name: String,
         /// CPU quota in CPUs (fractions allowed, e.g. 0.5).
         #[arg(long)]
@@ -116,6 +118,7 @@ enum Command {
     },
     /// Show one VPS.
     Info {
+        /// The VPS.
         name: String,
         /// Show how it sits on the host instead: id range, init pid,
         /// backend, control socket (for the host's administrator).
@@ -126,6 +129,7 @@ enum Command {
     },
     /// Start a stopped VPS.
     Start {
+        /// The VPS.
         name: String,
         /// Boot a rescue system instead, with the VPS's disk at /mnt (reach it
         /// with croft console or croft exec; a normal start boots the disk).
@@ -137,6 +141,7 @@ enum Command {
     },
     /// Shut a VPS down (init is asked first, then killed after the timeout).
     Stop {
+        /// The VPS.
         name: String,
         /// Kill at once.
         #[arg(long, short)]
@@ -147,6 +152,7 @@ enum Command {
     },
     /// Stop and start a VPS.
     Restart {
+        /// The VPS.
         name: String,
         #[arg(long, short)]
         force: bool,
@@ -156,6 +162,7 @@ enum Command {
     /// Delete a VPS and its files.
     #[command(alias = "rm")]
     Delete {
+        /// The VPS.
         name: String,
         /// Stop it first if it runs.
         #[arg(long, short)]
@@ -163,6 +170,7 @@ enum Command {
     },
     /// Run a command inside a VPS.
     Exec {
+        /// The VPS.
         name: String,
         /// Allocate a pty (interactive programs, shells).
         #[arg(short = 't', long = "tty")]
@@ -173,6 +181,7 @@ enum Command {
         /// Working directory inside the VPS.
         #[arg(long)]
         cwd: Option<String>,
+        /// The command and its arguments.
         #[arg(
             trailing_var_arg = true,
             allow_hyphen_values = true,
@@ -183,6 +192,7 @@ enum Command {
     },
     /// Attach to the VPS console (detach with Ctrl+a q).
     Console {
+        /// The VPS.
         name: String,
         /// Print the console output recorded while nobody was attached, and
         /// exit. Control characters are shown, not obeyed (see --raw).
@@ -212,7 +222,9 @@ enum Command {
     /// forwards, firewall, limits, SSH keys and snapshots (a running VPS is
     /// stopped and started again).
     Rebuild {
+        /// The VPS.
         name: String,
+        /// The image it is rebuilt from (croft image list).
         image: String,
         /// A new first-boot script (the old one does not run again).
         #[arg(long, value_name = "FILE")]
@@ -220,7 +232,12 @@ enum Command {
     },
     /// Copy a VPS (or one of its snapshots, SRC/SNAP) into a new, stopped VPS
     /// with its own identity.
-    Copy { source: String, name: String },
+    Copy {
+        /// The VPS to copy, or VPS/SNAPSHOT.
+        source: String,
+        /// The new VPS's name.
+        name: String,
+    },
     /// Storage pools VPS disks live in.
     Storage {
         #[command(subcommand)]
@@ -281,6 +298,7 @@ enum Command {
     /// What a VPS sent and received, per calendar month (UTC), newest
     /// first.
     Traffic {
+        /// The VPS.
         name: String,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
@@ -333,18 +351,23 @@ enum ServerCommand {
 enum ConfigCommand {
     /// Set keys (limits apply live to a running VPS).
     Set {
+        /// The VPS.
         name: String,
+        /// KEY=VALUE settings (croft config keys).
         #[arg(required = true, value_name = "KEY=VALUE")]
         settings: Vec<String>,
     },
     /// Remove keys (back to their defaults / no limit).
     Unset {
+        /// The VPS.
         name: String,
+        /// The keys to unset (croft config keys).
         #[arg(required = true)]
         keys: Vec<String>,
     },
     /// Show the configuration.
     Show {
+        /// The VPS.
         name: String,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
@@ -362,6 +385,7 @@ enum StorageCommand {
     },
     /// Show one pool.
     Info {
+        /// The storage pool.
         #[arg(default_value = "default")]
         name: String,
         #[arg(long, value_enum, default_value = "table")]
@@ -1105,4 +1129,32 @@ fn config(client: &Client, command: ConfigCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every positional argument of every command says what it is in
+    /// `--help` (`croft launch --help` once listed `<IMAGE> <NAME>` bare).
+    #[test]
+    fn every_positional_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_positionals() {
+                if arg.get_help().is_none() {
+                    missing.push(format!("{path} <{}>", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "croft", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "positional arguments without help: {missing:#?}"
+        );
+    }
 }

@@ -15,6 +15,7 @@ pub enum NetworkCommand {
     },
     /// Show a network: bridge, subnets, NAT, isolation, addresses in use.
     Info {
+        /// The network.
         name: String,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
@@ -24,6 +25,7 @@ pub enum NetworkCommand {
     /// (nat), `croft network create pub --type routed --ipv4
     /// 198.51.100.16/28` (public addresses, no NAT).
     Create {
+        /// The network.
         name: String,
         /// nat (a private subnet, masqueraded out), routed (public
         /// addresses from a pool the provider routes to this host, no NAT)
@@ -65,7 +67,10 @@ pub enum NetworkCommand {
         uplink: Option<String>,
     },
     /// Delete a network no VPS is on, with its bridge.
-    Delete { name: String },
+    Delete {
+        /// The network.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -73,6 +78,7 @@ pub enum NicCommand {
     /// Give a stopped VPS another interface on another network, made at
     /// its next start as eth1..: `croft nic add web1 lan2`.
     Add {
+        /// The VPS.
         name: String,
         /// The network (croft network list).
         network: String,
@@ -87,9 +93,15 @@ pub enum NicCommand {
         mac: Option<String>,
     },
     /// Take an interface (eth1.., or its number) off a stopped VPS.
-    Remove { name: String, interface: String },
+    Remove {
+        /// The VPS.
+        name: String,
+        /// The interface: eth1, eth2, ... (or its number).
+        interface: String,
+    },
     /// A VPS's interfaces.
     List {
+        /// The VPS.
         name: String,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
@@ -102,7 +114,9 @@ pub enum AddressCommand {
     /// add web1 198.51.100.20`, or the next free one (--ipv6 for IPv6), or
     /// a whole IPv6 prefix routed to it (--prefix 64).
     Add {
+        /// The VPS.
         name: String,
+        /// The address (default: the next free one).
         address: Option<String>,
         /// The next free IPv6 address (default: IPv4).
         #[arg(long)]
@@ -116,9 +130,15 @@ pub enum AddressCommand {
     /// Take an address off a VPS, live; its first of a family only when
     /// another was added, which takes its place (so `add` then `remove`
     /// changes a VPS's address).
-    Remove { name: String, address: String },
+    Remove {
+        /// The VPS.
+        name: String,
+        /// The address, or a delegated prefix.
+        address: String,
+    },
     /// A VPS's addresses.
     List {
+        /// The VPS.
         name: String,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
@@ -130,6 +150,7 @@ pub enum PortCommand {
     /// Forward a host port to a VPS port: `croft port add web1 tcp 8080:80`;
     /// a range goes to the same ports: `croft port add web1 udp 6000-6100`.
     Add {
+        /// The VPS.
         name: String,
         /// tcp or udp.
         protocol: String,
@@ -143,14 +164,18 @@ pub enum PortCommand {
     },
     /// List a VPS's port forwards.
     List {
+        /// The VPS.
         name: String,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
     /// Stop forwarding a host port.
     Remove {
+        /// The VPS.
         name: String,
+        /// tcp or udp.
         protocol: String,
+        /// The host port (the first of a range).
         host_port: u16,
     },
 }
@@ -161,6 +186,7 @@ pub enum FirewallCommand {
     /// direction apart): `croft firewall add web1 allow tcp 22 --from
     /// 192.0.2.0/24`, `croft firewall add web1 deny tcp 25 --out`.
     Add {
+        /// The VPS.
         name: String,
         #[command(flatten)]
         rule: RuleArgs,
@@ -171,27 +197,52 @@ pub enum FirewallCommand {
     },
     /// Replace rule NUMBER with another, in its place.
     Replace {
+        /// The VPS.
         name: String,
+        /// The rule's number (croft firewall list).
         number: usize,
         #[command(flatten)]
         rule: RuleArgs,
     },
     /// Give rule NUMBER the number TO (the rules between shift).
-    Move { name: String, number: usize, to: usize },
+    Move {
+        /// The VPS.
+        name: String,
+        /// The rule's number (croft firewall list).
+        number: usize,
+        /// The number it moves to.
+        to: usize,
+    },
     /// Show the default policies, the numbered rules and the provider's
     /// outbound rules that apply.
     List {
+        /// The VPS.
         name: String,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
     /// Remove rule NUMBER (as `list` numbers them).
-    Remove { name: String, number: usize },
+    Remove {
+        /// The VPS.
+        name: String,
+        /// The rule's number (croft firewall list).
+        number: usize,
+    },
     /// Attach a security group: its rules follow the VPS's own (after the
     /// groups attached before).
-    Attach { name: String, group: String },
+    Attach {
+        /// The VPS.
+        name: String,
+        /// The security group.
+        group: String,
+    },
     /// Detach a security group.
-    Detach { name: String, group: String },
+    Detach {
+        /// The VPS.
+        name: String,
+        /// The security group.
+        group: String,
+    },
     /// Security groups: rules defined once and attached to many VPSes.
     Group {
         #[command(subcommand)]
@@ -200,7 +251,9 @@ pub enum FirewallCommand {
     /// Set what happens to traffic no rule matches: allow or deny
     /// (inbound; --out for outbound).
     Default {
+        /// The VPS.
         name: String,
+        /// allow or deny.
         policy: String,
         #[arg(long)]
         out: bool,
@@ -211,6 +264,7 @@ pub enum FirewallCommand {
 pub enum GroupCommand {
     /// Make an empty group: `croft firewall group create web`.
     Create {
+        /// The security group.
         name: String,
         #[arg(long, default_value = "")]
         description: String,
@@ -222,14 +276,19 @@ pub enum GroupCommand {
     },
     /// Show a group's numbered rules and the VPSes it is attached to.
     Show {
+        /// The security group.
         name: String,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
     /// Delete a group attached to no VPS.
-    Delete { name: String },
+    Delete {
+        /// The security group.
+        name: String,
+    },
     /// Add a rule to a group: `croft firewall group add web allow tcp 443`.
     Add {
+        /// The security group.
         group: String,
         #[command(flatten)]
         rule: RuleArgs,
@@ -239,15 +298,29 @@ pub enum GroupCommand {
     },
     /// Replace rule NUMBER of a group.
     Replace {
+        /// The security group.
         group: String,
+        /// The rule's number (croft firewall list).
         number: usize,
         #[command(flatten)]
         rule: RuleArgs,
     },
     /// Give rule NUMBER of a group the number TO.
-    Move { group: String, number: usize, to: usize },
+    Move {
+        /// The security group.
+        group: String,
+        /// The rule's number (croft firewall list).
+        number: usize,
+        /// The number it moves to.
+        to: usize,
+    },
     /// Remove rule NUMBER of a group.
-    Remove { group: String, number: usize },
+    Remove {
+        /// The security group.
+        group: String,
+        /// The rule's number (croft firewall list).
+        number: usize,
+    },
 }
 
 /// A rule as typed: `allow tcp 22 --from 192.0.2.0/24`.

@@ -23,6 +23,7 @@ pub enum RemoteCommand {
     /// prints one), which carries its address and certificate, enroll this
     /// machine's client certificate; or with its URL and an API token.
     Add {
+        /// The remote.
         name: String,
         /// A trust token, or https://HOST[:PORT] (port 8443 if none).
         #[arg(value_name = "TOKEN|URL")]
@@ -45,9 +46,15 @@ pub enum RemoteCommand {
         format: Format,
     },
     /// Forget a remote.
-    Remove { name: String },
+    Remove {
+        /// The remote.
+        name: String,
+    },
     /// Use a remote (or `local`) when none is named.
-    Switch { name: String },
+    Switch {
+        /// The remote.
+        name: String,
+    },
 }
 
 /// One remote as kept.

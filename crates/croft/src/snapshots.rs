@@ -12,29 +12,45 @@ use std::path::PathBuf;
 #[derive(Subcommand)]
 pub enum SnapshotCommand {
     /// Take a read-only snapshot (default name: the first free snapN).
-    Create { name: String, snapshot: Option<String> },
+    Create {
+        /// The VPS.
+        name: String,
+        /// The snapshot.
+        snapshot: Option<String>,
+    },
     /// List a VPS's snapshots.
     List {
+        /// The VPS.
         name: String,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
     /// Make a snapshot the VPS's disk again.
     Restore {
+        /// The VPS.
         name: String,
+        /// The snapshot.
         snapshot: String,
         /// Stop a running VPS first and start it again afterwards.
         #[arg(long)]
         stop: bool,
     },
     /// Delete a snapshot.
-    Delete { name: String, snapshot: String },
+    Delete {
+        /// The VPS.
+        name: String,
+        /// The snapshot.
+        snapshot: String,
+    },
     /// Write a snapshot into FILE (`-` for stdout) as a btrfs send stream:
     /// all of it, or with --since only what changed since an older
     /// snapshot (btrfs pools). Prints the stream's sha256.
     Export {
+        /// The VPS.
         name: String,
+        /// The snapshot.
         snapshot: String,
+        /// Where to write the stream.
         file: PathBuf,
         /// Send only the changes since this snapshot of the same VPS (the
         /// receiving VPS must have imported it already).
@@ -48,7 +64,9 @@ pub enum SnapshotCommand {
     /// host) from FILE (`-` for stdin) to croftd as a new snapshot of a VPS;
     /// restore or copy it from there.
     Import {
+        /// The VPS.
         name: String,
+        /// The stream (croft snapshot export).
         file: PathBuf,
         /// Name of the new snapshot (default: the name it was exported with).
         #[arg(long = "name")]
