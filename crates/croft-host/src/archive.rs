@@ -28,6 +28,11 @@ pub enum ArchiveError {
     Corrupt(#[source] std::io::Error),
     #[error("refusing archive entry {path:?}: {why}")]
     Unsafe { path: String, why: &'static str },
+    /// An entry that could not be written: named as in the archive, with
+    /// the cause alone (the tar crate's message names the host path it
+    /// unpacks to, which is croft's business, not the uploader's).
+    #[error("cannot unpack archive entry {path:?}: {why}")]
+    Entry { path: String, why: String },
     #[error("bad zstd stream: {0}")]
     Zstd(String),
     #[error("the storage pool is full")]
@@ -115,12 +120,29 @@ impl<R: BufRead> Read for ZstdFrames<R> {
     }
 }
 
-/// A failed write is the pool filling up (worth saying so) or, for
-/// anything else, a stream that stopped making sense.
-fn unpack_error(e: std::io::Error) -> ArchiveError {
+/// A failed write of entry `path` is the pool filling up (worth saying
+/// so) or, for anything else, the entry named with its cause.
+fn unpack_error(e: std::io::Error, path: &str) -> ArchiveError {
     match e.kind() {
         std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => ArchiveError::NoSpace(e),
-        _ => ArchiveError::Corrupt(e),
+        // The stream ended inside the entry (the tar crate's message
+        // names host paths: only the kind is kept).
+        std::io::ErrorKind::UnexpectedEof => ArchiveError::Corrupt(e.kind().into()),
+        _ => {
+            // The innermost cause (an OS error says no path); the tar
+            // crate's own message, which names host paths, is left out.
+            let mut why = None;
+            let mut cause = std::error::Error::source(&e);
+            while let Some(inner) = cause {
+                why = Some(inner.to_string());
+                cause = inner.source();
+            }
+            let why = why.unwrap_or_else(|| e.kind().to_string());
+            ArchiveError::Entry {
+                path: path.to_string(),
+                why,
+            }
+        }
     }
 }
 
@@ -190,7 +212,7 @@ fn unpack_tar(tarball: impl Read, dest: &Path) -> Result<Unpacked, ArchiveError>
             return Err(refuse("owner outside the 65536 ids a VPS maps"));
         }
         stats.bytes += header.size().unwrap_or(0);
-        if entry.unpack_in(dest).map_err(unpack_error)? {
+        if entry.unpack_in(dest).map_err(|e| unpack_error(e, &shown))? {
             stats.entries += 1;
         } else {
             return Err(refuse("outside the destination"));
@@ -296,6 +318,27 @@ mod tests {
         });
         assert!(unpack(&t, &dest).unwrap_err().to_string().contains("device node"));
         assert!(!dest.join("dev/sda").exists());
+    }
+
+    #[test]
+    fn an_entry_that_cannot_be_written_is_named_as_in_the_archive_not_by_host_path() {
+        let dir = tempfile::tempdir().unwrap();
+        // Where croftd unpacks an image named nu/junk.
+        let dest = dir.path().join(".nu_junk.unfinished");
+        std::fs::create_dir_all(&dest).unwrap();
+        let t = tarball(dir.path(), |b| {
+            file_entry(b, "etc", b"a file");
+            file_entry(b, "etc/passwd", b"under a file");
+        });
+        let err = unpack(&t, &dest).unwrap_err();
+        let mut text = err.to_string();
+        let mut cause = std::error::Error::source(&err);
+        while let Some(c) = cause {
+            text += &format!(": {c}");
+            cause = c.source();
+        }
+        assert!(text.contains("\"etc/passwd\""), "{text}");
+        assert!(!text.contains("nu_junk") && !text.contains(&*dir.path().to_string_lossy()), "{text}");
     }
 
     #[test]

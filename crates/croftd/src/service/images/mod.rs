@@ -12,7 +12,7 @@ use crate::service::stream::{Download, DownloadWriter, Hashing, Upload};
 use crate::store::{ImageUpdate, Store};
 use catalog::{pool_name, Catalog, ImageError, KINDS};
 use croft_host::archive::ArchiveError;
-use croft_host::storage::Pool;
+use croft_host::storage::{Pool, StorageError};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
@@ -286,6 +286,12 @@ impl ImageService {
                 return failed(ServiceError::Invalid(format!(
                     "cannot import image {name}: {}",
                     crate::error_chain(&e)
+                )))
+            }
+            // Named as the user named it, not as its directory in the pool.
+            (Err(StorageError::ImageBuild { detail, .. }), _) => {
+                return failed(ServiceError::Invalid(format!(
+                    "cannot import image {name}: {detail}"
                 )))
             }
             (Err(e), _) => return failed(e.into()),
