@@ -16,8 +16,10 @@ pub enum UnitError {
 
 /// Parse a byte size. `KiB`, `MiB`... and the one-letter `K`, `M`, `G`, `T`
 /// (as in systemd and Docker) are powers of 1024; `KB`, `MB`, `GB`, `TB`
-/// are powers of 1000, as in Incus. Fractions are allowed with a unit
-/// (`1.5GiB`); the result is rounded down to a byte.
+/// are powers of 1000, as in Incus; units are read in any case, as users
+/// type them (`1gb` is `1GB`, `512m` is `512M`, `2gib` is `2GiB`).
+/// Fractions are allowed with a unit (`1.5GiB`); the result is rounded
+/// down to a byte.
 pub fn parse_size(input: &str) -> Result<u64, UnitError> {
     let bad = || UnitError::BadSize { input: input.into() };
     let s = input.trim();
@@ -25,16 +27,16 @@ pub fn parse_size(input: &str) -> Result<u64, UnitError> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let multiplier: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" | "Ki" | "K" | "k" => 1 << 10,
-        "MiB" | "Mi" | "M" | "m" => 1 << 20,
-        "GiB" | "Gi" | "G" | "g" => 1 << 30,
-        "TiB" | "Ti" | "T" | "t" => 1 << 40,
-        "KB" | "kB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        "TB" => 1_000_000_000_000,
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "ki" | "k" => 1 << 10,
+        "mib" | "mi" | "m" => 1 << 20,
+        "gib" | "gi" | "g" => 1 << 30,
+        "tib" | "ti" | "t" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
         _ => return Err(bad()),
     };
     let (int_part, frac_part) = match num.split_once('.') {
@@ -162,6 +164,11 @@ mod tests {
         assert_eq!(parse_size("1G"), Ok(1 << 30));
         assert_eq!(parse_size("100MB"), Ok(100_000_000));
         assert_eq!(parse_size(" 8 MiB "), Ok(8 << 20));
+        // As users type them: any case, the same meaning.
+        assert_eq!(parse_size("1gb"), Ok(1_000_000_000));
+        assert_eq!(parse_size("512m"), Ok(512 << 20));
+        assert_eq!(parse_size("2gib"), Ok(2 << 30));
+        assert_eq!(parse_size("10Mb"), Ok(10_000_000));
         for bad in [
             "",
             "MiB",
