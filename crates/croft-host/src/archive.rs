@@ -338,7 +338,10 @@ mod tests {
             cause = c.source();
         }
         assert!(text.contains("\"etc/passwd\""), "{text}");
-        assert!(!text.contains("nu_junk") && !text.contains(&*dir.path().to_string_lossy()), "{text}");
+        assert!(
+            !text.contains("nu_junk") && !text.contains(&*dir.path().to_string_lossy()),
+            "{text}"
+        );
     }
 
     #[test]

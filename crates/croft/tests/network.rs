@@ -107,7 +107,12 @@ fn fixed_addresses_and_bad_network_input_get_clear_errors_and_change_nothing() {
     assert!(vps_ok(&host, "f1", "ping -c1 -W2 10.87.0.1"));
 
     for (args, expect) in [
-        (vec!["--ip", "10.87.0.50"], "already in use"),
+        // The address given, and who holds it (once it named the IPv6
+        // address croft would have chosen beside it).
+        (
+            vec!["--ip", "10.87.0.50"],
+            "error: 10.87.0.50 (VPS f1 holds it) is already in use",
+        ),
         (vec!["--ip", "10.99.0.5"], "outside"),
         (vec!["--ip", "10.87.0.1"], "gateway"),
         (vec!["--ip", "10.87.0.255"], "broadcast"),

@@ -148,6 +148,24 @@ fn memory_hog_is_oom_killed_inside_and_the_vps_survives() {
         std::fs::read_to_string(host.vps_cgroup("memory", "mem1").join("memory.limit_in_bytes")).unwrap();
     assert_eq!(limit.trim(), (48u64 << 20).to_string());
     assert_eq!(host.init_pid("mem1"), init, "VPS was restarted");
+    // A limit below what it holds (a file in /dev/shm cannot be reclaimed
+    // without swap) is refused in the VPS's words, and nothing changes.
+    host.sh_ok(
+        "mem1",
+        "dd if=/dev/zero of=/dev/shm/held bs=1M count=12 2>/dev/null",
+    );
+    let err = host.fails(&["config", "set", "mem1", "limits.memory=4MiB"]);
+    assert!(
+        err.contains("mem1 uses ") && err.contains("MiB, more than 4 MiB"),
+        "{err}"
+    );
+    assert!(!err.contains("/sys/fs/cgroup") && !err.contains("busy"), "{err}");
+    let limit =
+        std::fs::read_to_string(host.vps_cgroup("memory", "mem1").join("memory.limit_in_bytes")).unwrap();
+    assert_eq!(limit.trim(), (48u64 << 20).to_string());
+    assert!(host
+        .ok(&["config", "show", "mem1"])
+        .contains("limits.memory=48MiB"));
 }
 
 /// /dev/shm and /run were sized from the host's RAM: filling them (anyone

@@ -62,6 +62,17 @@ pub(super) fn v1_current_memsw(dir: &Path) -> Result<Option<u64>, CgroupError> {
     Ok(Some(parse_v1_limit(&path, &content)?.unwrap_or(u64::MAX)))
 }
 
+/// A failed v1 limit write as the caller can act on it: EBUSY is the
+/// kernel failing to reclaim below `limit` ([`CgroupError::MemoryInUse`],
+/// with what the cgroup uses), anything else as it was.
+pub(super) fn below_usage(dir: &Path, limit: Option<u64>, e: CgroupError) -> CgroupError {
+    let busy = matches!(&e, CgroupError::Write { source, .. } if source.raw_os_error() == Some(libc::EBUSY));
+    match (busy, limit, fs::read_u64(&dir.join(V1_USAGE))) {
+        (true, Some(limit), Ok(usage)) => CgroupError::MemoryInUse { usage, limit },
+        _ => e,
+    }
+}
+
 pub(super) fn v2_writes(limit: Option<u64>) -> Vec<Write> {
     match limit {
         Some(bytes) => vec![

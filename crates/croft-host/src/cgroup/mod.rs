@@ -35,6 +35,15 @@ mod pids;
 mod v1;
 mod v2;
 
+/// Bytes as people read a memory size: `612 MiB` (`4 KiB` under one).
+fn mib(bytes: u64) -> String {
+    if bytes < 1 << 20 {
+        format!("{} KiB", bytes.div_ceil(1 << 10))
+    } else {
+        format!("{} MiB", (bytes + (1 << 19)) >> 20)
+    }
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -94,6 +103,10 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
+    /// A memory limit below what the VPS uses, which the kernel could not
+    /// reclaim down to (EBUSY on cgroup v1): nothing changed.
+    #[error("uses {}, more than {}", mib(*usage), mib(*limit))]
+    MemoryInUse { usage: u64, limit: u64 },
     /// `rmdir` returned EBUSY: the cgroup still has processes.
     #[error("cgroup {path} is busy (it still has processes)")]
     Busy { path: PathBuf },

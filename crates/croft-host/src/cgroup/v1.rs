@@ -111,7 +111,8 @@ fn own_dir(
 
 pub(super) fn apply(dirs: &Dirs, limits: &Limits) -> Result<(), CgroupError> {
     let memsw = memory::v1_current_memsw(&dirs.memory)?;
-    fs::apply_writes(&dirs.memory, &memory::v1_writes(limits.memory_bytes, memsw))?;
+    fs::apply_writes(&dirs.memory, &memory::v1_writes(limits.memory_bytes, memsw))
+        .map_err(|e| memory::below_usage(&dirs.memory, limits.memory_bytes, e))?;
     fs::apply_writes(
         &dirs.cpu,
         &cpu::v1_writes(limits.cpu_millicores, limits.cpu_weight),

@@ -6,7 +6,7 @@ use super::ContainerBackend;
 use crate::backend::{BackendError, Result};
 use croft_api::config::InstanceConfig;
 use croft_api::Status;
-use croft_host::cgroup::{Cgroup, CgroupLocation, Limits};
+use croft_host::cgroup::{Cgroup, CgroupError, CgroupLocation, Limits};
 use croft_host::spec::RunDir;
 use std::time::Duration;
 use tracing::warn;
@@ -164,6 +164,11 @@ impl ContainerBackend {
         if let Err(e) = applied {
             let _ = cg.apply(&limits(old));
             let _ = self.pin_cpus(&cg, &others, old);
+            // Said of the VPS, not of a cgroup file: "nu1 uses 612 MiB,
+            // more than 4 MiB".
+            if let BackendError::Cgroup(used @ CgroupError::MemoryInUse { .. }) = &e {
+                return Err(BackendError::Busy(format!("{name} {used}")));
+            }
             return Err(BackendError::Limits(Box::new(e)));
         }
         Ok(())
