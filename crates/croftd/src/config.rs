@@ -61,6 +61,9 @@ pub struct DaemonConfig {
     pub rescue_image: String,
     /// Seconds between readings of every VPS's traffic (1 to 3600).
     pub traffic_interval: u64,
+    /// Take a VPS's `limits.cpu` above the CPUs croftd may use (a quota
+    /// no VPS can reach, sold as if it could); off: refused, saying so.
+    pub cpu_overcommit: bool,
     /// The network VPSes join (`[network]` table).
     pub network: crate::service::network::ipam::NetworkConfig,
 }
@@ -99,6 +102,7 @@ impl Default for DaemonConfig {
             ssh_key_files: Vec::new(),
             rescue_image: "busybox".into(),
             traffic_interval: 30,
+            cpu_overcommit: false,
             raise_host_limits: true,
             network: Default::default(),
         }

@@ -374,6 +374,21 @@ async fn every_endpoint_refuses_bad_input_clearly() {
             S::BAD_REQUEST,
             "limits.cpu",
         ),
+        // More CPUs than the host has: refused, not taken silently.
+        (
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"x","image":"busybox","config":{"limits.cpu":"512"}}"#),
+            S::BAD_REQUEST,
+            "limits.cpu=512 is more than this host's",
+        ),
+        (
+            "PATCH",
+            "/1.0/instances/v/config",
+            Some(r#"{"set":{"limits.cpu":"512"}}"#),
+            S::BAD_REQUEST,
+            "the admin may allow it: cpu_overcommit",
+        ),
         (
             "POST",
             "/1.0/instances",

@@ -29,6 +29,7 @@ impl InstanceService {
         let new = Settings::parse(raw).map_err(|e| ServiceError::invalid(&e))?;
         let (parsed, old) = (&new.parsed, &row.settings.parsed);
         self.check_disk_limit(parsed)?;
+        self.check_cpu_limit(parsed)?;
         if (parsed.firewall_deny && !old.firewall_deny)
             || (parsed.firewall_deny_out && !old.firewall_deny_out)
         {

@@ -36,6 +36,7 @@ impl InstanceService {
         config.extend(req.config.clone());
         let settings = Settings::parse(config).map_err(|e| ServiceError::invalid(&e))?;
         self.check_disk_limit(&settings.parsed)?;
+        self.check_cpu_limit(&settings.parsed)?;
         let network = req
             .network
             .as_deref()

@@ -129,6 +129,20 @@ impl InstanceService {
         self.pool.instance_dir(key).join("rootfs")
     }
 
+    /// Refuse a CPU limit above the CPUs this host gives croftd (its
+    /// cpuset), unless the admin allows overcommit: `limits.cpu=8` on a
+    /// 2-CPU host was taken silently and could never be reached.
+    fn check_cpu_limit(&self, cfg: &InstanceConfig) -> Result<()> {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+        match cfg.cpu_millicores {
+            Some(milli) if milli > cpus * 1000 && !self.cfg.cpu_overcommit => Err(ServiceError::Invalid(format!(
+                "limits.cpu={} is more than this host's {cpus} CPUs (the admin may allow it: cpu_overcommit in croftd's configuration)",
+                milli as f64 / 1000.0
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Refuse a disk limit the pool cannot enforce, before anything changes.
     fn check_disk_limit(&self, cfg: &InstanceConfig) -> Result<()> {
         if cfg.disk_bytes.is_some() && self.pool.driver() == "dir" {
