@@ -421,7 +421,7 @@ fn helper_main(spec: &VpsSpec, work: HelperWork) -> i32 {
         )
     });
     if let Err(e) = private {
-        return fail("mount namespace", e.to_string());
+        return fail("mount namespace", namespace_error(e));
     }
     let flags = CloneFlags::CLONE_NEWUSER
         | CloneFlags::CLONE_NEWPID
@@ -661,7 +661,7 @@ fn child_main(
         return fail("become root of the user namespace", e.to_string());
     }
     if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
-        return fail("unshare cgroup namespace", e.to_string());
+        return fail("unshare cgroup namespace", namespace_error(e));
     }
     if let Err(e) = sethostname(&spec.hostname) {
         return fail("set hostname", e.to_string());
@@ -707,4 +707,31 @@ fn child_main(
     }
     let err = nix::unistd::execve(&init[0], init, env).unwrap_err();
     fail("exec init", format!("{}: {err}", init[0].to_string_lossy()))
+}
+
+/// Why a namespace could not be made, as its reader should take it: the
+/// kernel says ENOSPC ("No space left on device", read as a full disk)
+/// when a `user.max_*_namespaces` count is used up.
+pub(crate) fn namespace_error(e: nix::Error) -> String {
+    if e == nix::Error::ENOSPC {
+        "the host's limit on namespaces is reached (user.max_*_namespaces, see /proc/sys/user), \
+         not a full disk; try again once VPSes holding many have stopped"
+            .into()
+    } else {
+        e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_used_up_namespace_count_is_not_said_as_a_full_disk() {
+        let said = super::namespace_error(nix::Error::ENOSPC);
+        assert!(said.contains("limit on namespaces"), "{said}");
+        assert!(!said.contains("No space left on device"), "{said}");
+        assert_eq!(
+            super::namespace_error(nix::Error::EPERM),
+            nix::Error::EPERM.to_string()
+        );
+    }
 }

@@ -19,6 +19,9 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum MountError {
+    /// A namespace could not be made (see [`super::namespace_error`]).
+    #[error("{0}")]
+    Namespace(String),
     #[error("the VPS's {path} is not a directory (a symlink?); boot its rescue system to repair it")]
     NotADirectory { path: PathBuf },
     #[error("{what} {target}: {source}")]
@@ -348,10 +351,11 @@ pub fn build_tree(tree: Tree) -> Result<(), MountError> {
 /// copy it into a namespace of the VPS's own (which locks every mount in
 /// it, see there) and pivot into the rootfs.
 pub fn enter_tree(rootfs: &Path) -> Result<(), MountError> {
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(|source| MountError::Mount {
-        what: "unshare the mount namespace",
-        target: rootfs.to_path_buf(),
-        source,
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(|e| {
+        MountError::Namespace(format!(
+            "unshare the mount namespace: {}",
+            super::namespace_error(e)
+        ))
     })?;
     // pivot_root refuses a locked new root: a recursive bind of it is an
     // unlocked mount of the same tree, whose submounts stay locked.
