@@ -15,6 +15,19 @@ pub struct Tenant {
     pub quota: crate::Quota,
     /// The images its VPSes may be made from; `None`: every image.
     pub images: Option<Vec<String>>,
+    /// The features (`features.tun`, ...) its VPSes may have on, by name
+    /// (`tun`, `fuse`); the admin's to give.
+    #[serde(default)]
+    pub features: Vec<String>,
+}
+
+/// `PUT /1.0/tenants/{name}/features`: the features a tenant's VPSes may
+/// have on (`tun`, `fuse`), all of them; `[]` for none.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TenantFeatures {
+    pub features: Vec<String>,
 }
 
 /// `PUT /1.0/tenants/{name}/images`: the images a tenant may use, or

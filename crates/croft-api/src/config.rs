@@ -23,6 +23,13 @@ pub const FIREWALL_DEFAULT_OUT: &str = "firewall.default_out";
 pub const FIREWALL_PROVIDER_EXEMPT: &str = "firewall.provider_exempt";
 pub const BOOT_AUTOSTART: &str = "boot.autostart";
 pub const BOOT_STOP_TIMEOUT: &str = "boot.stop_timeout";
+pub const FEATURES_TUN: &str = "features.tun";
+pub const FEATURES_FUSE: &str = "features.fuse";
+
+/// The features a VPS may have switched on (`features.NAME`), each a
+/// host device it is given at its next start; a tenant's VPSes only those
+/// the admin allows the tenant.
+pub const FEATURES: &[&str] = &["tun", "fuse"];
 
 /// Keys only the host's admin may set (or a plan carry): a tenant's
 /// request that sets one is refused.
@@ -77,6 +84,14 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         BOOT_STOP_TIMEOUT,
         "seconds a clean shutdown may take before the kill (1..3600, default 30)",
+    ),
+    (
+        FEATURES_TUN,
+        "true: /dev/net/tun (OpenVPN, WireGuard in userspace, tailscale) from the next start; a tenant's only if the admin allows it",
+    ),
+    (
+        FEATURES_FUSE,
+        "true: /dev/fuse (sshfs, rclone mount) from the next start; a tenant's only if the admin allows it",
     ),
 ];
 
@@ -136,6 +151,10 @@ pub struct InstanceConfig {
     pub firewall_deny_out: bool,
     /// The provider's outbound rules do not apply.
     pub provider_exempt: bool,
+    /// /dev/net/tun, from the next start.
+    pub tun: bool,
+    /// /dev/fuse, from the next start.
+    pub fuse: bool,
     pub autostart: bool,
     pub stop_timeout_secs: u64,
 }
@@ -249,6 +268,12 @@ impl InstanceConfig {
                 }
                 BOOT_AUTOSTART => {
                     cfg.autostart = either("false", "true", "true or false")?;
+                }
+                FEATURES_TUN => {
+                    cfg.tun = either("false", "true", "true or false")?;
+                }
+                FEATURES_FUSE => {
+                    cfg.fuse = either("false", "true", "true or false")?;
                 }
                 BOOT_STOP_TIMEOUT => {
                     let s = int("a number of seconds")?;

@@ -913,6 +913,14 @@ impl Client {
     }
 
     /// Set the images a tenant may use (`None`: every image).
+    pub fn set_tenant_features(&self, tenant: &str, features: Vec<String>) -> Result<Tenant> {
+        self.call(
+            Method::PUT,
+            &format!("/1.0/tenants/{}/features", segment(tenant)),
+            Some(&croft_api::TenantFeatures { features }),
+        )
+    }
+
     pub fn set_tenant_images(&self, tenant: &str, images: Option<Vec<String>>) -> Result<Tenant> {
         self.call(
             Method::PUT,

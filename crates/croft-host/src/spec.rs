@@ -60,6 +60,40 @@ pub struct VpsSpec {
     /// (half the host's RAM), as the VPS may then use all of it anyway.
     #[serde(default)]
     pub memory_limit: Option<u64>,
+    /// Host devices it was given beyond the usual ones (its features):
+    /// bound into its /dev at every boot; its devices cgroup allows them.
+    #[serde(default)]
+    pub devices: Vec<HostDevice>,
+}
+
+/// A host device a VPS may be given beyond the usual ones. Both are safe
+/// to share: every open makes an instance of its own (a TUN interface in
+/// the opener's network namespace, a FUSE connection its mount owns).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum HostDevice {
+    /// /dev/net/tun: OpenVPN, WireGuard in userspace, tailscale.
+    Tun,
+    /// /dev/fuse: sshfs, rclone mount.
+    Fuse,
+}
+
+impl HostDevice {
+    /// Its path under /dev.
+    pub fn path(self) -> &'static str {
+        match self {
+            HostDevice::Tun => "net/tun",
+            HostDevice::Fuse => "fuse",
+        }
+    }
+
+    /// Its devices-cgroup rule.
+    pub fn rule(self) -> &'static str {
+        match self {
+            HostDevice::Tun => "c 10:200 rwm",
+            HostDevice::Fuse => "c 10:229 rwm",
+        }
+    }
 }
 
 /// Where a rescue boot mounts the VPS's own disk.

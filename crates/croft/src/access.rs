@@ -76,6 +76,17 @@ pub enum TenantCommand {
         #[arg(long, conflicts_with = "images")]
         all: bool,
     },
+    /// Set the features (tun, fuse) a tenant's VPSes may switch on
+    /// (`--none`: none).
+    Features {
+        /// The tenant.
+        name: String,
+        /// The features it may use: tun, fuse.
+        #[arg(required_unless_present = "none")]
+        features: Vec<String>,
+        #[arg(long, conflicts_with = "features")]
+        none: bool,
+    },
     /// What a tenant holds against its quota.
     Usage {
         /// The tenant.
@@ -238,6 +249,14 @@ pub fn tenant(client: &Client, command: TenantCommand) -> Result<()> {
             }
             client.set_tenant_images(&name, (!all).then_some(images))?;
             println!("Set the images of tenant {name}");
+        }
+        TenantCommand::Features {
+            name,
+            features,
+            none: _,
+        } => {
+            client.set_tenant_features(&name, features)?;
+            println!("Set the features of tenant {name}");
         }
         TenantCommand::Usage { name, format } => {
             let usage = client.tenant_usage(&name)?;

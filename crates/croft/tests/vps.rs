@@ -820,3 +820,62 @@ fn proc_inside_shows_the_vps_limits_and_follows_a_live_change() {
     assert_eq!(cpuinfo, host_cpus.to_string());
     host.ok(&["delete", "--force", "p2"]);
 }
+
+/// TUN and FUSE, the features a customer asks for: absent by default,
+/// there from the next start once switched on, as OpenVPN or sshfs would
+/// use them (the probe makes a TUN interface, and mounts and serves a FUSE
+/// filesystem it stats through).
+#[test]
+fn tun_and_fuse_work_once_switched_on_and_not_before() {
+    let host = Host::new();
+    launch(&host, "feat1", &[]);
+    let probe = common::bin_dir().join("examples/device_probe");
+    assert!(
+        probe.exists(),
+        "build the probe first: cargo build -p croft --examples"
+    );
+    let rootfs = host.instance_dir("feat1").join("rootfs");
+    common::install_host_binary(&rootfs, &probe, "/usr/bin/device_probe");
+    let tun = "timeout 10 device_probe tun";
+    let fuse = "mkdir -p /mnt/f && timeout 10 device_probe fuse /mnt/f";
+    let off = host.sh("feat1", tun);
+    assert!(!off.status.success(), "TUN without features.tun");
+    assert!(String::from_utf8_lossy(&off.stdout).contains("open /dev/net/tun"));
+    assert!(
+        !host.sh("feat1", fuse).status.success(),
+        "FUSE without features.fuse"
+    );
+    host.ok(&[
+        "config",
+        "set",
+        "feat1",
+        "features.tun=true",
+        "features.fuse=true",
+    ]);
+    // From the next start, as the key says.
+    assert!(!host.sh("feat1", tun).status.success(), "switched on live");
+    host.ok(&["restart", "feat1"]);
+    assert_eq!(host.sh_ok("feat1", tun).trim(), "tun ok");
+    assert_eq!(host.sh_ok("feat1", fuse).trim(), "fuse size=4242");
+    // Switched off again: gone at the next start, the device too.
+    host.ok(&[
+        "config",
+        "set",
+        "feat1",
+        "features.tun=false",
+        "features.fuse=false",
+    ]);
+    host.ok(&["restart", "feat1"]);
+    assert!(
+        !host.sh("feat1", tun).status.success(),
+        "TUN after switching it off"
+    );
+    assert!(
+        !host.sh("feat1", fuse).status.success(),
+        "FUSE after switching it off"
+    );
+    assert!(
+        !host.sh("feat1", "ls /dev/net/tun /dev/fuse").status.success(),
+        "the nodes stayed"
+    );
+}

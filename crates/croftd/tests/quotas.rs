@@ -291,3 +291,77 @@ async fn a_tenant_uses_only_the_images_it_is_allowed() {
     let all: Vec<croft_api::Image> = sim.ok("GET", "/1.0/images", None).await;
     assert!(all.iter().any(|i| i.name == "busybox"), "the admin sees them all");
 }
+
+#[tokio::test]
+async fn a_tenants_vpses_have_only_the_features_the_admin_allows_it() {
+    let sim = Sim::new().await;
+    tenant_with_quota(&sim, "acme", "{}").await;
+    let tun = r#","config":{"features.tun":"true"}"#;
+    let (status, msg) = launch(&sim, "acme", "t1", tun).await.unwrap_err();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        msg.contains("tenant acme may not switch features.tun on; the admin allows it (croft tenant features acme tun)"),
+        "{msg}"
+    );
+    let (status, _) = sim.send("GET", "/1.0/instances/t1?tenant=acme", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a refused launch left a VPS");
+    for (body, status, says) in [
+        (
+            r#"{"features":["tun","gpu"]}"#,
+            StatusCode::BAD_REQUEST,
+            "unknown feature \"gpu\"",
+        ),
+        (
+            r#"{"features":"tun"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "features",
+        ),
+    ] {
+        let msg = sim
+            .refused("PUT", "/1.0/tenants/acme/features", Some(body), status)
+            .await;
+        assert!(msg.contains(says), "{body}: {msg}");
+    }
+    let t: croft_api::Tenant = sim
+        .ok(
+            "PUT",
+            "/1.0/tenants/acme/features",
+            Some(r#"{"features":["tun"]}"#),
+        )
+        .await;
+    assert_eq!(t.features, ["tun"]);
+    assert_eq!(
+        launch(&sim, "acme", "t1", tun).await.unwrap().status,
+        JobStatus::Success
+    );
+    // FUSE is still not the tenant's, at launch or later.
+    let msg = sim
+        .refused(
+            "PATCH",
+            "/1.0/instances/t1/config?tenant=acme",
+            Some(r#"{"set":{"features.fuse":"true"}}"#),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    assert!(msg.contains("features.fuse"), "{msg}");
+    // Taken back only once no VPS of it has it on.
+    let msg = sim
+        .refused(
+            "PUT",
+            "/1.0/tenants/acme/features",
+            Some(r#"{"features":[]}"#),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert!(msg.contains("VPS t1 of tenant acme has features.tun on"), "{msg}");
+    // The admin's own VPSes may have any.
+    let job: Job = sim
+        .ok(
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"own","image":"busybox","no_start":true,"config":{"features.fuse":"true","features.tun":"true"}}"#),
+        )
+        .await;
+    assert_eq!(sim.wait_job(&job).await.status, JobStatus::Success);
+    let _: Instance = sim.info("own").await;
+}

@@ -35,21 +35,23 @@ pub const ALLOWED: &[&str] = &[
     "c 143:* rwm",
 ];
 
-/// Deny every device, then allow [`ALLOWED`]: on a cgroup that holds no
-/// process yet (a new one, or one reused after its VPS stopped), so
-/// nothing ever runs under a wider list.
-pub(super) fn v1_writes() -> Vec<Write> {
+/// Deny every device, then allow [`ALLOWED`] and `extra` (the rules of
+/// the host devices the VPS was given, [`crate::spec::HostDevice::rule`]):
+/// on a cgroup that holds no process yet (a new one, or one reused after
+/// its VPS stopped), so nothing ever runs under a wider list.
+pub(super) fn v1_writes(extra: &[&str]) -> Vec<Write> {
     std::iter::once(Write::new("devices.deny", "a", true))
         .chain(
             ALLOWED
                 .iter()
+                .chain(extra)
                 .map(|rule| Write::new("devices.allow", *rule, true)),
         )
         .collect()
 }
 
-pub(super) fn v1_restrict(dir: &Path) -> Result<(), CgroupError> {
-    fs::apply_writes(dir, &v1_writes())
+pub(super) fn v1_restrict(dir: &Path, extra: &[&str]) -> Result<(), CgroupError> {
+    fs::apply_writes(dir, &v1_writes(extra))
 }
 
 /// The same allow-list for cgroup v2, which has no devices files: a BPF
@@ -60,8 +62,8 @@ pub(super) fn v1_restrict(dir: &Path) -> Result<(), CgroupError> {
 ///
 /// The cgroup is given as its directory; the program stays attached for
 /// the cgroup's life, after every descriptor here is closed.
-pub fn v2_restrict(dir: &Path) -> Result<(), CgroupError> {
-    let program = bpf::program(&rules());
+pub fn v2_restrict(dir: &Path, extra: &[&str]) -> Result<(), CgroupError> {
+    let program = bpf::program(&rules(extra));
     let prog = bpf::load(&program).map_err(|detail| CgroupError::Write {
         path: dir.to_path_buf(),
         value: "a device BPF program".into(),
@@ -87,10 +89,12 @@ struct Rule {
     minor: Option<u32>,
 }
 
-/// [`ALLOWED`] as rules (every rule there allows all of `rwm`).
-fn rules() -> Vec<Rule> {
+/// [`ALLOWED`] and `extra` as rules (every rule there allows all of
+/// `rwm`).
+fn rules(extra: &[&str]) -> Vec<Rule> {
     ALLOWED
         .iter()
+        .chain(extra)
         .map(|rule| {
             let mut words = rule.split(' ');
             let kind = match words.next() {
@@ -302,8 +306,16 @@ mod tests {
 
     #[test]
     fn the_allow_list_reads_as_rules() {
-        let rules = rules();
-        assert_eq!(rules.len(), ALLOWED.len());
+        let rules = rules(&["c 10:200 rwm"]);
+        assert_eq!(rules.len(), ALLOWED.len() + 1);
+        assert_eq!(
+            rules.last(),
+            Some(&Rule {
+                kind: bpf::DEV_CHAR,
+                major: 10,
+                minor: Some(200)
+            })
+        );
         assert_eq!(
             rules[0],
             Rule {
@@ -312,6 +324,6 @@ mod tests {
                 minor: Some(3)
             }
         );
-        assert_eq!(rules.last().unwrap().minor, None);
+        assert_eq!(rules[ALLOWED.len() - 1].minor, None);
     }
 }

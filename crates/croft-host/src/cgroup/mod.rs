@@ -388,6 +388,12 @@ impl CgroupManager {
     /// Creates (or reuses) the cgroup of VPS `name` in every hierarchy. If one
     /// hierarchy fails, the directories this call created are removed again.
     pub fn create(&self, name: &str) -> Result<Cgroup, CgroupError> {
+        self.create_with_devices(name, &[])
+    }
+
+    /// [`Self::create`], the devices controller allowing `devices` (rules
+    /// like `c 10:200 rwm`) beside the usual ones.
+    pub fn create_with_devices(&self, name: &str, devices: &[&str]) -> Result<Cgroup, CgroupError> {
         let cgroup = self.open(name)?;
         let mut created = Vec::new();
         for dir in cgroup.dirs() {
@@ -408,10 +414,19 @@ impl CgroupManager {
                 .cpuset
                 .as_deref()
                 .map_or(Ok(()), cpuset::inherit)
-                .and_then(|()| dirs.devices.as_deref().map_or(Ok(()), devices::v1_restrict)),
-            // A program attached stays for the cgroup's life: a reused
-            // cgroup (a VPS's, left by a crash) has its own already.
-            Dirs::V2(dir) if self.kernel && created.contains(dir) => devices::v2_restrict(dir),
+                .and_then(|()| {
+                    dirs.devices
+                        .as_deref()
+                        .map_or(Ok(()), |d| devices::v1_restrict(d, devices))
+                }),
+            Dirs::V2(dir) if self.kernel && created.contains(dir) => devices::v2_restrict(dir, devices),
+            // A program attached stays for the cgroup's life: a reused one
+            // (a VPS's, left by a crash or a stop) is made anew when empty,
+            // so its devices are this start's; one still busy keeps its own.
+            Dirs::V2(dir) if self.kernel => match std::fs::remove_dir(dir) {
+                Ok(()) => fs::create_dir(dir).and_then(|_| devices::v2_restrict(dir, devices)),
+                Err(_) => Ok(()),
+            },
             Dirs::V2(_) => Ok(()),
         };
         if let Err(err) = prepared {

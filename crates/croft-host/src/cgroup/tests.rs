@@ -821,7 +821,7 @@ fn a_new_v1_cgroup_denies_every_device_but_the_allow_list() {
     assert_eq!(get(&dir.join("devices.deny")), "a");
     // Plain files keep the last write; the plan is checked whole below.
     assert_eq!(get(&dir.join("devices.allow")), *devices::ALLOWED.last().unwrap());
-    let plan = devices::v1_writes();
+    let plan = devices::v1_writes(&[]);
     assert_eq!((plan[0].file, plan[0].value.as_str()), ("devices.deny", "a"));
     let allowed: Vec<&str> = plan[1..].iter().map(|w| w.value.as_str()).collect();
     for device in ["c 1:3 rwm", "c 1:9 rwm", "c 5:2 rwm", "c 136:* rwm"] {

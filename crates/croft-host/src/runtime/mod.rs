@@ -503,6 +503,7 @@ fn helper_main(spec: &VpsSpec, work: HelperWork) -> i32 {
                     lxcfs: work.lxcfs,
                     memory_limit: spec.memory_limit,
                     uid_base: spec.uid_base,
+                    devices: &spec.devices,
                 }) {
                     Ok(()) => match sync.send(&ChildMsg::Mounted, &[]) {
                         Ok(()) => 0,

@@ -14,6 +14,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::statvfs::{statvfs, FsFlags};
 use std::fs;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -193,6 +194,8 @@ pub struct Tree<'a> {
     pub memory_limit: Option<u64>,
     /// The host uid (and gid) of the VPS's root, owner of what is made.
     pub uid_base: u32,
+    /// Host devices bound into its /dev beside the usual ones.
+    pub devices: &'a [crate::spec::HostDevice],
 }
 
 /// Build the VPS's mount tree under `tree.rootfs`, as host root, in a mount
@@ -225,7 +228,11 @@ pub fn build_tree(tree: Tree) -> Result<(), MountError> {
     }
     // The host devices VPSes get, opened before the chroot hides them.
     let mut devices = Vec::with_capacity(DEVICES.len());
-    for name in DEVICES {
+    for device in tree.devices {
+        share_host_device(device.path())?;
+    }
+    let given = tree.devices.iter().map(|d| d.path());
+    for name in DEVICES.iter().copied().chain(given) {
         let host = Path::new("/dev").join(name);
         let fd: OwnedFd = fs::OpenOptions::new()
             .read(true)
@@ -233,7 +240,7 @@ pub fn build_tree(tree: Tree) -> Result<(), MountError> {
             .open(&host)
             .map_err(io("open", &host))?
             .into();
-        devices.push((*name, fd));
+        devices.push((name, fd));
     }
     let rescue_disk = match tree.rescue_disk {
         Some(Disk::Shifted(path)) => {
@@ -485,6 +492,28 @@ impl RamSizes {
     }
 }
 
+/// Make host device `/dev/<path>` openable by a VPS's root (not host root:
+/// the node keeps its host owner), as udev's default rules make
+/// /dev/net/tun and /dev/fuse on a standard host: mode 0666. Both hand
+/// every opener an instance of its own, and the devices cgroup decides
+/// which VPS may open them at all.
+fn share_host_device(path: &str) -> Result<(), MountError> {
+    let host = Path::new("/dev").join(path);
+    let meta = fs::metadata(&host).map_err(|source| MountError::Io {
+        what: "the host has no device node (is its module loaded?)",
+        path: host.clone(),
+        source,
+    })?;
+    if meta.permissions().mode() & 0o666 != 0o666 {
+        fs::set_permissions(
+            &host,
+            fs::Permissions::from_mode((meta.permissions().mode() & 0o7777) | 0o666),
+        )
+        .map_err(io("chmod", &host))?;
+    }
+    Ok(())
+}
+
 /// The VPS's /dev: a tmpfs of its root's with the host `devices` (opened
 /// `O_PATH`) bound in, its own devpts (ttys group `tty`, gid 5 inside),
 /// /dev/shm and mqueue. `dev` is a checked [`mount_point`].
@@ -507,6 +536,9 @@ fn setup_dev(
     )?;
     for (name, host) in devices {
         let target = dev.join(name);
+        if let Some(parent) = target.parent().filter(|p| *p != dev) {
+            ensure_dir(parent)?;
+        }
         ensure_file(&target)?;
         let source = PathBuf::from(format!("/proc/self/fd/{}", host.as_raw_fd()));
         do_mount(

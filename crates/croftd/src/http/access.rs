@@ -23,6 +23,7 @@ pub(super) fn routes(r: Routes) -> Routes {
         .delete("/1.0/tenants/{name}", TenantManage, delete_tenant)
         .put("/1.0/tenants/{name}/quota", TenantManage, set_quota)
         .put("/1.0/tenants/{name}/images", TenantManage, set_images)
+        .put("/1.0/tenants/{name}/features", TenantManage, set_features)
         .get("/1.0/tenants/{name}/usage", TenantRead, usage)
         .get("/1.0/plans", PlanRead, list_plans)
         .post("/1.0/plans", PlanManage, create_plan)
@@ -154,6 +155,22 @@ pub(super) async fn set_images(
     ApiJson(req): ApiJson<croft_api::TenantImages>,
 ) -> ApiResult<Response> {
     Ok(Json(s.tenants.set_images(&name, req.images).await?).into_response())
+}
+
+/// Set the features (`tun`, `fuse`) the tenant's VPSes may have on.
+#[utoipa::path(
+    put,
+    path = "/1.0/tenants/{name}/features",
+    tag = "tenants",
+    request_body = croft_api::TenantFeatures,
+    responses((status = 200, description = "The tenant with its new feature list", body = croft_api::Tenant))
+)]
+pub(super) async fn set_features(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<croft_api::TenantFeatures>,
+) -> ApiResult<Response> {
+    Ok(Json(s.tenants.set_features(&name, req.features).await?).into_response())
 }
 
 #[utoipa::path(

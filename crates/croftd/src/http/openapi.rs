@@ -83,6 +83,7 @@ use utoipa::OpenApi;
         super::access::delete_tenant,
         super::access::set_quota,
         super::access::set_images,
+        super::access::set_features,
         super::access::usage,
         super::access::list_plans,
         super::access::create_plan,

@@ -23,6 +23,7 @@ impl TenantService {
             vpses,
             quota: record.quota,
             images: record.images,
+            features: record.features,
         }
     }
 
@@ -125,6 +126,37 @@ impl TenantService {
         self.get(name).await
     }
 
+    /// Set the features tenant `name`'s VPSes may have on (all of them).
+    /// Refused while one of its VPSes has on a feature left out.
+    pub async fn set_features(&self, name: &str, features: Vec<String>) -> Result<croft_api::Tenant> {
+        self.get(name).await?;
+        for f in &features {
+            if !croft_api::config::FEATURES.contains(&f.as_str()) {
+                return Err(ServiceError::Invalid(format!(
+                    "unknown feature {f:?} (features: {})",
+                    croft_api::config::FEATURES.join(", ")
+                )));
+            }
+        }
+        for vps in self
+            .store
+            .instances()
+            .await?
+            .into_iter()
+            .filter(|i| i.tenant == name)
+        {
+            if let Some(on) = features_on(&vps.settings.parsed).find(|f| !features.iter().any(|a| a == f)) {
+                return Err(ServiceError::Conflict(format!(
+                    "VPS {} of tenant {name} has features.{on} on; switch it off first",
+                    vps.name
+                )));
+            }
+        }
+        self.store.set_tenant_features(name, &features).await?;
+        info!(tenant = %name, ?features, "allowed features set");
+        self.get(name).await
+    }
+
     /// Whether tenant `name` exists: one record read (the guard asks
     /// this of every request that names a tenant).
     pub async fn exists(&self, name: &str) -> Result<bool> {
@@ -210,6 +242,38 @@ async fn allowed_images(store: &dyn Store, tenant: &str) -> Result<Option<Vec<St
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("tenant {tenant}")))?
         .images)
+}
+
+/// The features `cfg` has on, by name (`tun`, `fuse`).
+pub(crate) fn features_on(cfg: &croft_api::InstanceConfig) -> impl Iterator<Item = &'static str> {
+    [("tun", cfg.tun), ("fuse", cfg.fuse)]
+        .into_iter()
+        .filter(|(_, on)| *on)
+        .map(|(name, _)| name)
+}
+
+/// Refuse (403) a VPS of `tenant` the features of `cfg` the admin has not
+/// allowed the tenant: every launch and configuration change goes
+/// through it. The admin's own VPSes (the default tenant) may have all.
+pub(crate) async fn require_features(
+    store: &dyn Store,
+    tenant: &str,
+    cfg: &croft_api::InstanceConfig,
+) -> Result<()> {
+    if tenant == crate::store::DEFAULT_TENANT {
+        return Ok(());
+    }
+    let allowed = store
+        .tenant(tenant)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("tenant {tenant}")))?
+        .features;
+    match features_on(cfg).find(|f| !allowed.iter().any(|a| a == f)) {
+        Some(f) => Err(ServiceError::Forbidden(format!(
+            "tenant {tenant} may not switch features.{f} on; the admin allows it (croft tenant features {tenant} {f})"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Refuse (403) image `image` to `tenant` unless its list allows it: what

@@ -14,6 +14,8 @@ pub struct TenantRecord {
     pub quota: croft_api::Quota,
     /// The images its VPSes may be made from; `None`: every image.
     pub images: Option<Vec<String>>,
+    /// The features its VPSes may have on (`tun`, `fuse`).
+    pub features: Vec<String>,
 }
 
 /// A plan: a named VPS size.
@@ -105,6 +107,9 @@ pub trait AccessStore: Send + Sync {
     /// Set the images a tenant may use (`None`: every image); false if
     /// there is no such tenant.
     async fn set_tenant_images(&self, tenant: &str, images: Option<&[String]>) -> Result<bool>;
+    /// Set the features a tenant's VPSes may have on; false if there is
+    /// no such tenant.
+    async fn set_tenant_features(&self, tenant: &str, features: &[String]) -> Result<bool>;
     /// What a tenant holds.
     async fn tenant_usage(&self, tenant: &str) -> Result<croft_api::QuotaUsage>;
 

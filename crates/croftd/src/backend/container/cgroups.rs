@@ -30,8 +30,13 @@ fn cpus_for_quota(millicores: u64) -> usize {
 
 impl ContainerBackend {
     /// Make VPS `name`'s cgroup and record where it is.
-    pub(super) fn create_cgroup(&self, name: &str) -> Result<Cgroup> {
-        let cgroup = self.cgroups.create(name)?;
+    pub(super) fn create_cgroup(
+        &self,
+        name: &str,
+        devices: &[croft_host::spec::HostDevice],
+    ) -> Result<Cgroup> {
+        let rules: Vec<&str> = devices.iter().map(|d| d.rule()).collect();
+        let cgroup = self.cgroups.create_with_devices(name, &rules)?;
         let json = serde_json::to_vec(&cgroup.location()).expect("a location serializes");
         let path = RunDir(&self.run_dir(name)).cgroup();
         if let Err(e) = std::fs::write(&path, json) {

@@ -5,7 +5,7 @@
 use super::{ContainerBackend, InstanceRecord};
 use crate::backend::{BackendError, Result, StartSpec, VpsEvent};
 use croft_host::proto::{Conn, ExitRecord, ProtoError, Reply, Request};
-use croft_host::spec::{RunDir, SupervisorLock, VpsSpec, ID_RANGE};
+use croft_host::spec::{HostDevice, RunDir, SupervisorLock, VpsSpec, ID_RANGE};
 use croft_host::supervise::Verdict;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -40,7 +40,15 @@ impl ContainerBackend {
                     vps.name
                 ))
             })?;
-        let cgroup = self.create_cgroup(name)?;
+        // Its features: host devices in its /dev, allowed by its cgroup.
+        let devices: Vec<HostDevice> = [
+            (HostDevice::Tun, vps.settings.parsed.tun),
+            (HostDevice::Fuse, vps.settings.parsed.fuse),
+        ]
+        .into_iter()
+        .filter_map(|(device, on)| on.then_some(device))
+        .collect();
+        let cgroup = self.create_cgroup(name, &devices)?;
         let result = async {
             let cfg = &vps.settings.parsed;
             cgroup.apply(&super::cgroups::limits(cfg))?;
@@ -70,6 +78,7 @@ impl ContainerBackend {
                 lxcfs,
                 rescue_disk: spec.rescue_disk,
                 memory_limit: cfg.memory_bytes,
+                devices: devices.clone(),
             };
             let json = serde_json::to_vec_pretty(&vps_spec).expect("spec serializes");
             std::fs::write(RunDir(&run_dir).spec(), json).map_err(|e| BackendError::host("write spec", e))?;

@@ -30,6 +30,7 @@ impl InstanceService {
         let (parsed, old) = (&new.parsed, &row.settings.parsed);
         self.check_disk_limit(parsed)?;
         self.check_cpu_limit(parsed)?;
+        crate::service::tenants::require_features(self.store.as_ref(), &row.tenant, parsed).await?;
         if (parsed.firewall_deny && !old.firewall_deny)
             || (parsed.firewall_deny_out && !old.firewall_deny_out)
         {

@@ -21,6 +21,11 @@ fn row_to_tenant(r: &sqlx::sqlite::SqliteRow) -> Result<TenantRecord> {
                     .map_err(|e| corrupt(format!("the images of tenant {name}"), e))?,
             ),
         },
+        features: match r.try_get::<Option<String>, _>("features")? {
+            None => Vec::new(),
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| corrupt(format!("the features of tenant {name}"), e))?,
+        },
         description: r.try_get("description")?,
         created_at: r.try_get("created_at")?,
         name,
@@ -136,6 +141,15 @@ impl AccessStore for SqliteStore {
     async fn set_tenant_images(&self, tenant: &str, images: Option<&[String]>) -> Result<bool> {
         let r = sqlx::query("UPDATE tenants SET images = ? WHERE name = ?")
             .bind(images.map(|i| serde_json::to_string(i).expect("names serialize")))
+            .bind(tenant)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn set_tenant_features(&self, tenant: &str, features: &[String]) -> Result<bool> {
+        let r = sqlx::query("UPDATE tenants SET features = ? WHERE name = ?")
+            .bind(serde_json::to_string(features).expect("names serialize"))
             .bind(tenant)
             .execute(&self.pool)
             .await?;

@@ -137,6 +137,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "several nics",
         include_str!("../../../migrations/0025_several_nics.sql"),
     ),
+    (
+        26,
+        "tenant features",
+        include_str!("../../../migrations/0026_tenant_features.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
