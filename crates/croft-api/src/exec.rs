@@ -23,6 +23,11 @@ pub struct ExecStart {
     pub env: Vec<String>,
     #[serde(default)]
     pub cwd: Option<String>,
+    /// Run it as this user of the VPS (a name in its /etc/passwd, or a
+    /// uid), with that user's groups and home (its working directory
+    /// unless `cwd`); default root.
+    #[serde(default)]
+    pub user: Option<String>,
     /// Run it on a terminal (its output all on stdout).
     #[serde(default)]
     pub tty: bool,
@@ -69,6 +74,14 @@ pub fn validate_exec(start: &ExecStart) -> Result<(), crate::ValueError> {
         return Err(crate::ValueError(format!(
             "invalid environment entry {bad:?}: expected NAME=value"
         )));
+    }
+    if let Some(user) = &start.user {
+        let name_like = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c);
+        if user.is_empty() || user.len() > 32 || !user.chars().all(name_like) {
+            return Err(crate::ValueError(format!(
+                "invalid user {user:?}: a user name of the VPS (a-z, 0-9, _ . -) or a uid"
+            )));
+        }
     }
     Ok(())
 }

@@ -56,6 +56,9 @@ pub enum Request {
         env: Vec<String>,
         #[serde(default)]
         cwd: Option<String>,
+        /// A user of the VPS to run it as (default root).
+        #[serde(default)]
+        user: Option<String>,
         #[serde(default)]
         tty: bool,
         #[serde(default)]
@@ -280,6 +283,7 @@ mod tests {
                 args: vec!["true".into()],
                 env: vec![],
                 cwd: None,
+                user: None,
                 tty: false,
                 window: None,
             },

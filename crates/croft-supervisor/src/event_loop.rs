@@ -399,6 +399,7 @@ impl Supervisor {
                 args,
                 env,
                 cwd,
+                user,
                 tty,
                 window,
             } => {
@@ -421,6 +422,7 @@ impl Supervisor {
                     args: &args,
                     env: &env,
                     cwd: cwd.as_deref(),
+                    user: user.as_deref(),
                     stdio,
                     window,
                 };

@@ -178,9 +178,14 @@ enum Command {
         /// Extra environment, NAME=value (repeatable).
         #[arg(long = "env", value_name = "NAME=VALUE")]
         env: Vec<String>,
-        /// Working directory inside the VPS.
+        /// Working directory inside the VPS (default: the user's home
+        /// with --user, else /).
         #[arg(long)]
         cwd: Option<String>,
+        /// Run it as this user of the VPS (a name or a uid), with its
+        /// groups and home; default root.
+        #[arg(long)]
+        user: Option<String>,
         /// The command and its arguments.
         #[arg(
             trailing_var_arg = true,
@@ -687,8 +692,9 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
             tty,
             env,
             cwd,
+            user,
             command,
-        } => return session::exec(&client, &name, tty, env, cwd, command),
+        } => return session::exec(&client, &name, tty, env, cwd, user, command),
         Command::Console {
             name,
             show_log: true,

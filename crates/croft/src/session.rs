@@ -29,6 +29,7 @@ pub fn exec(
     tty: bool,
     env: Vec<String>,
     cwd: Option<String>,
+    user: Option<String>,
     args: Vec<String>,
 ) -> Result<u8> {
     for e in &env {
@@ -36,6 +37,12 @@ pub fn exec(
             bail!("invalid --env {e:?}: expected NAME=value");
         }
     }
+    // What croftd checks of a remote exec, checked here for a local one.
+    croft_api::exec::validate_exec(&croft_api::exec::ExecStart {
+        args: args.clone(),
+        user: user.clone(),
+        ..Default::default()
+    })?;
     let mut env = env;
     if tty {
         if let Ok(term) = std::env::var("TERM") {
@@ -43,13 +50,14 @@ pub fn exec(
         }
     }
     if client.is_remote() {
-        return exec_remote(client, path_name(name)?, tty, env, cwd, args);
+        return exec_remote(client, path_name(name)?, tty, env, cwd, user, args);
     }
     let conn = supervisor(client, name)?;
     let req = Request::Exec {
         args,
         env,
         cwd,
+        user,
         tty,
         window: if tty { terminal::window_size() } else { None },
     };
@@ -89,6 +97,7 @@ fn exec_remote(
     tty: bool,
     env: Vec<String>,
     cwd: Option<String>,
+    user: Option<String>,
     args: Vec<String>,
 ) -> Result<u8> {
     use croft_api::exec::{ExecInput, ExecStart, STDOUT};
@@ -97,6 +106,7 @@ fn exec_remote(
         args,
         env,
         cwd,
+        user,
         tty,
         window: if tty { terminal::window_size() } else { None },
     };

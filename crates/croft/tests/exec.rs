@@ -114,6 +114,53 @@ fn exec_streams_stdio_and_propagates_exit_codes() {
     assert_eq!(env.trim(), "hi /etc");
 }
 
+/// `croft exec --user U --cwd D --env K=V`: as a user of the VPS, with its
+/// groups and home, where asked, with what was set.
+#[test]
+fn exec_runs_as_a_user_of_the_vps_in_a_directory_with_an_environment() {
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "ex2"]);
+    host.sh_ok(
+        "ex2",
+        "echo 'alice:x:1500:1500::/home/alice:/bin/sh' >> /etc/passwd && \
+         echo 'alice:x:1500:' >> /etc/group && echo 'staff2:x:2000:bob,alice' >> /etc/group && \
+         mkdir -p /home/alice && chown 1500:1500 /home/alice",
+    );
+    let run = |args: &[&str]| {
+        let mut all = vec!["exec", "ex2"];
+        all.extend_from_slice(args);
+        let out = host.croft(&all);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let id = run(&["--user", "alice", "--", "id"]);
+    assert!(id.starts_with("uid=1500(alice) gid=1500(alice)"), "{id}");
+    assert!(id.contains("2000(staff2)"), "supplementary group: {id}");
+    assert_eq!(
+        run(&["--user", "alice", "--", "sh", "-c", "pwd; echo $HOME $USER"]),
+        "/home/alice\n/home/alice alice"
+    );
+    assert_eq!(run(&["--user", "alice", "--cwd", "/tmp", "--", "pwd"]), "/tmp");
+    assert_eq!(run(&["--user", "4242", "--", "id", "-u"]), "4242");
+    assert_eq!(
+        run(&["--env", "GREETING=hi there", "--", "sh", "-c", "echo $GREETING"]),
+        "hi there"
+    );
+    // A user cannot do what root can.
+    let out = host.croft(&["exec", "ex2", "--user", "alice", "--", "touch", "/etc/owned"]);
+    assert!(!out.status.success(), "alice wrote /etc");
+    // Bad input: a clear one-line error.
+    let out = host.croft(&["exec", "ex2", "--user", "nosuch", "--", "true"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user nosuch in the VPS's /etc/passwd"));
+    let err = host.fails(&["exec", "ex2", "--user", "Bad User", "--", "true"]);
+    assert!(err.contains("invalid user"), "{err}");
+}
+
 #[test]
 fn interactive_exec_and_console_work_through_a_pty() {
     let host = Host::new();

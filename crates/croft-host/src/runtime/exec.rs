@@ -53,6 +53,8 @@ pub struct ExecRequest<'a> {
     pub args: &'a [String],
     pub env: &'a [String],
     pub cwd: Option<&'a str>,
+    /// A user of the VPS to run it as (a name or a uid); `None`: root.
+    pub user: Option<&'a str>,
     /// Caller's stdin, stdout, stderr; `None` allocates a pty inside the
     /// VPS and sends its master to the caller over `conn`.
     pub stdio: Option<[OwnedFd; 3]>,
@@ -90,7 +92,8 @@ pub fn spawn(
         .unwrap_or("/usr/bin:/bin")
         .to_string();
     let env = cstrings(&env)?;
-    let cwd = req.cwd.unwrap_or("/").to_string();
+    let cwd = req.cwd.map(str::to_string);
+    let user = req.user.map(str::to_string);
     let mut ns_files = Vec::new();
     for (name, flag) in NAMESPACES {
         let path = PathBuf::from(format!("/proc/{init_pid}/ns/{name}"));
@@ -112,7 +115,8 @@ pub fn spawn(
                 &args,
                 &env,
                 &path_var,
-                &cwd,
+                cwd.as_deref(),
+                user.as_deref(),
                 seccomp,
             );
             // SAFETY: _exit skips atexit handlers and buffered-stdio
@@ -132,7 +136,8 @@ fn helper(
     args: &[CString],
     env: &[CString],
     path_var: &str,
-    cwd: &str,
+    cwd: Option<&str>,
+    user: Option<&str>,
     seccomp: &SeccompProgram,
 ) -> i32 {
     // Errors go to the caller's stderr (or the supervisor's log, until
@@ -192,7 +197,7 @@ fn helper(
             }
         }
         Ok(ForkResult::Child) => {
-            let err = run_command(stdio, window, conn, args, env, path_var, cwd);
+            let err = run_command(stdio, window, conn, args, env, path_var, cwd, user);
             // Once run_command has set up stdio, fd 2 is the caller's (or
             // the pty); before, it is the supervisor's log.
             let msg = format!("croft: exec: {}: {err}\n", args[0].to_string_lossy());
@@ -216,7 +221,9 @@ fn become_root() -> Result<(), nix::Error> {
 }
 
 /// Inside the VPS, already confined: wire up stdio, drop every other
-/// descriptor, exec. Only returns on failure, with the reason.
+/// descriptor, become `user` if one is asked, exec. Only returns on
+/// failure, with the reason.
+#[allow(clippy::too_many_arguments)]
 fn run_command(
     stdio: Option<[OwnedFd; 3]>,
     window: Option<(u16, u16)>,
@@ -224,7 +231,8 @@ fn run_command(
     args: &[CString],
     env: &[CString],
     path_var: &str,
-    cwd: &str,
+    cwd: Option<&str>,
+    user: Option<&str>,
 ) -> String {
     if let Err(e) = super::reset_signals() {
         return format!("reset signal mask: {e}");
@@ -261,6 +269,29 @@ fn run_command(
     if let Err(e) = crate::fds::close_all_except(&[]) {
         return format!("close descriptors: {e}");
     }
+    let mut env = env.to_vec();
+    let mut home = None;
+    if let Some(user) = user {
+        match become_user(user) {
+            Ok(account) => {
+                // Its identity, unless the caller set it.
+                for (key, value) in [
+                    ("HOME", &account.home),
+                    ("USER", &account.name),
+                    ("LOGNAME", &account.name),
+                ] {
+                    let prefix = format!("{key}=");
+                    env.retain(|e| !e.to_bytes().starts_with(prefix.as_bytes()));
+                    if let Ok(entry) = CString::new(format!("{key}={value}")) {
+                        env.push(entry);
+                    }
+                }
+                home = Some(account.home);
+            }
+            Err(e) => return e,
+        }
+    }
+    let cwd = cwd.or(home.as_deref()).unwrap_or("/");
     if let Err(e) = std::env::set_current_dir(cwd) {
         return format!("chdir {cwd}: {e}");
     }
@@ -268,8 +299,69 @@ fn run_command(
         Some(p) => p,
         None => return NOT_FOUND.to_string(),
     };
-    let err = nix::unistd::execve(&program, args, env).unwrap_err();
+    let err = nix::unistd::execve(&program, args, &env).unwrap_err();
     err.desc().to_string()
+}
+
+/// A user of the VPS as its /etc/passwd has it.
+struct Account {
+    name: String,
+    uid: u32,
+    gid: u32,
+    home: String,
+}
+
+/// Become `user` of the VPS (a name, or a uid) with its primary and
+/// supplementary groups, as its /etc/passwd and /etc/group say (the VPS's
+/// own files: the mount namespace is the VPS's). A uid without an entry
+/// runs with that uid as its group and / as its home.
+fn become_user(user: &str) -> Result<Account, String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let by_uid = user.parse::<u32>().ok();
+    let found = passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        let (name, uid, gid, home) = (
+            f.first()?,
+            f.get(2)?.parse().ok()?,
+            f.get(3)?.parse().ok()?,
+            f.get(5)?,
+        );
+        (*name == user || by_uid == Some(uid)).then(|| Account {
+            name: name.to_string(),
+            uid,
+            gid,
+            home: home.to_string(),
+        })
+    });
+    let account = match (found, by_uid) {
+        (Some(a), _) => a,
+        (None, Some(uid)) => Account {
+            name: uid.to_string(),
+            uid,
+            gid: uid,
+            home: "/".into(),
+        },
+        (None, None) => return Err(format!("no user {user} in the VPS's /etc/passwd")),
+    };
+    let groups: Vec<Gid> = std::fs::read_to_string("/etc/group")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split(':').collect();
+            let gid: u32 = f.get(2)?.parse().ok()?;
+            f.get(3)?
+                .split(',')
+                .any(|m| m == account.name)
+                .then_some(Gid::from_raw(gid))
+        })
+        .chain(std::iter::once(Gid::from_raw(account.gid)))
+        .collect();
+    let (uid, gid) = (Uid::from_raw(account.uid), Gid::from_raw(account.gid));
+    setgroups(&groups)
+        .and_then(|_| setresgid(gid, gid, gid))
+        .and_then(|_| setresuid(uid, uid, uid))
+        .map_err(|e| format!("become user {user}: {e}"))?;
+    Ok(account)
 }
 
 /// Find `name` in `path_var` as execvp would, but with the VPS's PATH

@@ -96,6 +96,7 @@ fn begin(socket: PathBuf, start: ExecStart) -> std::result::Result<(Conn, Starte
         args: start.args,
         env: start.env,
         cwd: start.cwd,
+        user: start.user,
         tty: start.tty,
         window: start.window,
     };
