@@ -544,6 +544,13 @@ impl Client {
         self.post(&format!("/1.0/instances/{}/copy", segment(name)), req)
     }
 
+    pub fn rename(&self, name: &str, new: &str) -> Result<Instance> {
+        self.post(
+            &format!("/1.0/instances/{}/rename", segment(name)),
+            &croft_api::RenameRequest { name: new.into() },
+        )
+    }
+
     pub fn rebuild(&self, name: &str, req: &RebuildRequest) -> Result<Job> {
         self.post(&format!("/1.0/instances/{}/rebuild", segment(name)), req)
     }

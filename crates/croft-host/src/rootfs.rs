@@ -254,6 +254,13 @@ fn create_inside(rootfs: &Path, dir: &str, file: &str) -> Result<fs::File, Rootf
 /// (when it has an SSH server; generated with the host's ssh-keygen, or
 /// removed so the guest makes its own).
 pub fn new_identity(rootfs: &Path, hostname: &str) -> Result<(), RootfsError> {
+    set_hostname(rootfs, hostname)?;
+    new_machine_identity(rootfs, hostname)
+}
+
+/// Write `hostname` into /etc/hostname and /etc/hosts' 127.0.1.1 line, as
+/// a rename leaves it for the next boot.
+pub fn set_hostname(rootfs: &Path, hostname: &str) -> Result<(), RootfsError> {
     use std::io::Write;
     create_inside(rootfs, "etc", "hostname")?
         .write_all(format!("{hostname}\n").as_bytes())
@@ -271,6 +278,12 @@ pub fn new_identity(rootfs: &Path, hostname: &str) -> Result<(), RootfsError> {
             .write_all(text.as_bytes())
             .map_err(io("write", &hosts))?;
     }
+    Ok(())
+}
+
+/// A new machine-id and SSH host keys (see [`new_identity`]).
+fn new_machine_identity(rootfs: &Path, hostname: &str) -> Result<(), RootfsError> {
+    use std::io::Write;
     // Every VPS gets its own machine-id, also when the image leaves it empty:
     // systemd in a container may otherwise derive the same id on every VPS
     // from what the host exposes.

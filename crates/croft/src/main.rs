@@ -235,6 +235,14 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         user_data: Option<PathBuf>,
     },
+    /// Rename a stopped VPS: its name, and its hostname from its next
+    /// start; everything else stays.
+    Rename {
+        /// The VPS.
+        name: String,
+        /// Its new name.
+        new_name: String,
+    },
     /// Copy a VPS (or one of its snapshots, SRC/SNAP) into a new, stopped VPS
     /// with its own identity.
     Copy {
@@ -715,6 +723,11 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
         } => session::console(&client, &name)?,
         Command::Config { command } => config(&client, command)?,
         Command::Snapshot { command } => snapshots::run(&client, command)?,
+        Command::Rename { name, new_name } => {
+            croft_api::validate_name(&new_name)?;
+            client.rename(path_name(&name)?, &new_name)?;
+            println!("Renamed {name} to {new_name}");
+        }
         Command::Copy { source, name } => {
             let (src, snap) = match source.split_once('/') {
                 Some((src, snap)) => (src.to_string(), Some(snap.to_string())),

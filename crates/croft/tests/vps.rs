@@ -879,3 +879,21 @@ fn tun_and_fuse_work_once_switched_on_and_not_before() {
         "the nodes stayed"
     );
 }
+
+#[test]
+fn a_renamed_vps_keeps_its_disk_and_boots_with_its_new_hostname() {
+    let host = Host::new();
+    launch(&host, "old1", &[]);
+    host.sh_ok("old1", "echo kept > /root/note");
+    let err = host.fails(&["rename", "old1", "new1"]);
+    assert!(err.contains("stop it to rename it"), "{err}");
+    host.ok(&["stop", "old1"]);
+    host.ok(&["rename", "old1", "new1"]);
+    assert!(host.fails(&["info", "old1"]).contains("not found"));
+    host.ok(&["start", "new1"]);
+    assert_eq!(host.sh_ok("new1", "hostname").trim(), "new1");
+    assert_eq!(host.sh_ok("new1", "cat /root/note").trim(), "kept");
+    // The old name can be used again.
+    launch(&host, "old1", &[]);
+    assert_eq!(host.sh_ok("old1", "hostname").trim(), "old1");
+}

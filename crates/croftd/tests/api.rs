@@ -2493,3 +2493,43 @@ async fn a_routed_networks_uplink_proxies_exactly_its_vpses_addresses() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(sim.net.proxies("uplink0"), Some(vec![]));
 }
+
+#[tokio::test]
+async fn a_stopped_vps_is_renamed_keeping_everything_else() {
+    let sim = Sim::new().await;
+    let a = sim.launch("a").await;
+    sim.launch("b").await;
+    let msg = sim
+        .refused(
+            "POST",
+            "/1.0/instances/a/rename",
+            Some(r#"{"name":"c"}"#),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert!(msg.contains("VPS a is running: stop it to rename it"), "{msg}");
+    sim.state("a", r#"{"action":"stop"}"#).await;
+    for (body, status, says) in [
+        (r#"{"name":"b"}"#, StatusCode::CONFLICT, "VPS b already exists"),
+        (r#"{"name":"no way"}"#, StatusCode::BAD_REQUEST, "name"),
+    ] {
+        let msg = sim
+            .refused("POST", "/1.0/instances/a/rename", Some(body), status)
+            .await;
+        assert!(msg.contains(says), "{body}: {msg}");
+    }
+    let c: Instance = sim
+        .ok("POST", "/1.0/instances/a/rename", Some(r#"{"name":"c"}"#))
+        .await;
+    assert_eq!(c.name, "c");
+    assert_eq!(c.uuid, a.uuid);
+    assert_eq!(c.nic, a.nic, "its addresses and interface stay");
+    sim.refused("GET", "/1.0/instances/a", None, StatusCode::NOT_FOUND)
+        .await;
+    // Its old name is free again; it starts under its new one.
+    sim.launch("a").await;
+    assert_eq!(
+        sim.state("c", r#"{"action":"start"}"#).await.status,
+        croft_api::Status::Running
+    );
+}

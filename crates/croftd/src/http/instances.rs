@@ -26,6 +26,7 @@ pub(super) fn routes(r: Routes) -> Routes {
         .get("/1.0/instances/{name}/console", VpsRead, console_log)
         .post("/1.0/instances/{name}/copy", VpsChange, copy)
         .post("/1.0/instances/{name}/rebuild", VpsChange, rebuild)
+        .post("/1.0/instances/{name}/rename", VpsChange, rename)
         .get("/1.0/instances/{name}/traffic", VpsRead, traffic)
         .get("/1.0/storage-pools", HostRead, list_pools)
         .get("/1.0/storage-pools/{name}", HostRead, pool_info)
@@ -224,6 +225,27 @@ pub(super) async fn rebuild(
         .rebuild(VpsName::new(&scope.tenant, &name), req)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}
+
+/// Rename a stopped VPS (its hostname changes at its next start).
+#[utoipa::path(
+    post,
+    path = "/1.0/instances/{name}/rename",
+    tag = "instances",
+    request_body = croft_api::RenameRequest,
+    responses((status = 200, description = "The VPS under its new name", body = croft_api::Instance))
+)]
+pub(super) async fn rename(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<croft_api::RenameRequest>,
+) -> ApiResult<Response> {
+    let vps = s
+        .instances
+        .rename(VpsName::new(&scope.tenant, &name), &req.name)
+        .await?;
+    Ok(Json(vps).into_response())
 }
 
 #[utoipa::path(

@@ -29,6 +29,7 @@ use utoipa::OpenApi;
         super::instances::console_log,
         super::instances::copy,
         super::instances::rebuild,
+        super::instances::rename,
         super::instances::traffic,
         super::instances::list_pools,
         super::instances::pool_info,

@@ -116,6 +116,8 @@ pub struct NewInstance {
 /// default tenant (as before tenants, so its host paths read as its
 /// name), its UUID in others, so that nothing a tenant chooses names
 /// anything on the host, and two tenants' VPSes of one name never meet.
+/// (A new VPS of the default tenant whose name another VPS kept as its
+/// key through a rename takes its UUID too.)
 pub fn instance_key(tenant: &str, name: &str, uuid: Uuid) -> String {
     if tenant == DEFAULT_TENANT {
         name.to_string()
@@ -325,6 +327,9 @@ pub trait Store: AccessStore + Send + Sync + 'static {
     ) -> Result<()>;
     async fn set_rescue(&self, name: &str, image: Option<&str>) -> Result<()>;
     async fn set_image(&self, name: &str, image: &str) -> Result<()>;
+    /// Give VPS `key` the name `new` in its tenant; a name taken there is
+    /// [`StoreError::Taken`].
+    async fn rename_instance(&self, key: &str, new: &str) -> Result<()>;
     async fn set_settings(&self, name: &str, settings: &BTreeMap<String, String>) -> Result<()>;
 
     // --- Networking ---

@@ -111,7 +111,12 @@ impl InstanceService {
             ))
         })?;
         let uuid = uuid::Uuid::new_v4();
-        let key = instance_key(tenant, name, uuid);
+        let mut key = instance_key(tenant, name, uuid);
+        // A VPS renamed away from `name` keeps it as its key: this one
+        // takes its UUID instead.
+        if vpses.iter().any(|v| v.key == key) {
+            key = uuid.to_string();
+        }
         let nic = self.network.plan_nic(&key, uid_base, addresses).await?;
         let new = NewInstance {
             uuid,

@@ -20,6 +20,7 @@ mod disks;
 mod lifecycle;
 mod nics;
 mod reconcile;
+mod rename;
 mod snapshots;
 pub mod status;
 pub mod traffic;

@@ -524,6 +524,20 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn rename_instance(&self, key: &str, new: &str) -> Result<()> {
+        let r = sqlx::query("UPDATE instances SET name = ? WHERE key = ?")
+            .bind(new)
+            .bind(key)
+            .execute(&self.pool)
+            .await;
+        match r {
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Taken(format!("the name {new}"))),
+            Err(e) => Err(e.into()),
+            Ok(r) if r.rows_affected() == 0 => Err(StoreError::Missing(format!("VPS {key}"))),
+            Ok(_) => Ok(()),
+        }
+    }
+
     async fn set_settings(&self, name: &str, settings: &BTreeMap<String, String>) -> Result<()> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query("SELECT tenant, name FROM instances WHERE key = ?")
