@@ -933,6 +933,15 @@ pub struct RestoreRequest {
 }
 
 /// `POST /1.0/instances/{name}/copy`.
+/// `POST /1.0/instances/{name}/ssh-keys`: one more public key for root
+/// (OpenSSH format).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SshKeyAdd {
+    pub key: String,
+}
+
 /// `POST /1.0/instances/{name}/rename`: a stopped VPS's new name (and
 /// hostname, from its next start); all else stays.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -544,6 +544,25 @@ impl Client {
         self.post(&format!("/1.0/instances/{}/copy", segment(name)), req)
     }
 
+    pub fn ssh_keys(&self, name: &str) -> Result<Vec<String>> {
+        self.get(&format!("/1.0/instances/{}/ssh-keys", segment(name)))
+    }
+
+    pub fn add_ssh_key(&self, name: &str, key: &str) -> Result<Vec<String>> {
+        self.post(
+            &format!("/1.0/instances/{}/ssh-keys", segment(name)),
+            &croft_api::SshKeyAdd { key: key.into() },
+        )
+    }
+
+    pub fn remove_ssh_key(&self, name: &str, number: usize) -> Result<Vec<String>> {
+        self.call(
+            Method::DELETE,
+            &format!("/1.0/instances/{}/ssh-keys/{number}", segment(name)),
+            None::<&()>,
+        )
+    }
+
     pub fn rename(&self, name: &str, new: &str) -> Result<Instance> {
         self.post(
             &format!("/1.0/instances/{}/rename", segment(name)),

@@ -620,6 +620,20 @@ pub fn add_authorized_keys(rootfs: &Path, keys: &[String]) -> Result<(), RootfsE
     write_inside(rootfs, "root/.ssh", "authorized_keys", text.as_bytes(), 0o600)
 }
 
+/// Take public `key` out of root's `~/.ssh/authorized_keys` (every line
+/// holding it; the other lines stay as they were).
+pub fn remove_authorized_key(rootfs: &Path, key: &str) -> Result<(), RootfsError> {
+    let Some(text) = read_small_inside(rootfs, "root/.ssh", "authorized_keys")? else {
+        return Ok(());
+    };
+    let kept: String = text
+        .lines()
+        .filter(|l| l.trim() != key.trim())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    write_inside(rootfs, "root/.ssh", "authorized_keys", kept.as_bytes(), 0o600)
+}
+
 /// Where a VPS keeps its user-data script and what became of it.
 const USER_DATA_DIR: &str = "var/lib/croft";
 

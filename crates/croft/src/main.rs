@@ -235,6 +235,12 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         user_data: Option<PathBuf>,
     },
+    /// The public keys root of a VPS accepts: added and removed at once,
+    /// running or not.
+    SshKey {
+        #[command(subcommand)]
+        command: SshKeyCommand,
+    },
     /// Rename a stopped VPS: its name, and its hostname from its next
     /// start; everything else stays.
     Rename {
@@ -357,6 +363,30 @@ enum ServerCommand {
     Info {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+    },
+}
+
+#[derive(Subcommand)]
+enum SshKeyCommand {
+    /// Give root the keys of a .pub file (or authorized_keys lines; `-`:
+    /// stdin).
+    Add {
+        /// The VPS.
+        name: String,
+        /// The key file.
+        file: PathBuf,
+    },
+    /// Take key NUMBER (as listed) from root.
+    Remove {
+        /// The VPS.
+        name: String,
+        /// The key's number (croft ssh-key list).
+        number: usize,
+    },
+    /// Root's keys, numbered.
+    List {
+        /// The VPS.
+        name: String,
     },
 }
 
@@ -723,6 +753,32 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
         } => session::console(&client, &name)?,
         Command::Config { command } => config(&client, command)?,
         Command::Snapshot { command } => snapshots::run(&client, command)?,
+        Command::SshKey { command } => match command {
+            SshKeyCommand::Add { name, file } => {
+                let text = if file.as_os_str() == "-" {
+                    std::io::read_to_string(std::io::stdin())
+                        .map_err(|e| anyhow!("cannot read the key from stdin: {e}"))?
+                } else {
+                    std::fs::read_to_string(&file)
+                        .map_err(|e| anyhow!("cannot read SSH key {}: {e}", file.display()))?
+                };
+                let keys = croft_api::parse_ssh_keys(&text)
+                    .map_err(|e| anyhow!("SSH key {}: {e}", file.display()))?;
+                for key in &keys {
+                    client.add_ssh_key(path_name(&name)?, key)?;
+                }
+                println!("Added {} key(s) to root of {name}", keys.len());
+            }
+            SshKeyCommand::Remove { name, number } => {
+                client.remove_ssh_key(path_name(&name)?, number)?;
+                println!("Removed key {number} from root of {name}");
+            }
+            SshKeyCommand::List { name } => {
+                for (i, key) in client.ssh_keys(path_name(&name)?)?.iter().enumerate() {
+                    println!("{:>3}  {key}", i + 1);
+                }
+            }
+        },
         Command::Rename { name, new_name } => {
             croft_api::validate_name(&new_name)?;
             client.rename(path_name(&name)?, &new_name)?;

@@ -165,6 +165,28 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ssh1\nconfigured\n");
     assert_apt_gets_fixes(&host, "ssh1", "bookworm");
+    // A key given after launch lets root in at once; taken away, not.
+    wait_running(&host, "ud2");
+    let ip2 = host.info("ud2").nic.unwrap().ipv4.unwrap();
+    let ssh2 = format!(
+        "ssh -i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
+         -o ConnectTimeout=5 root@{ip2} hostname",
+        key.display()
+    );
+    assert!(!host.host_sh(&ssh2).status.success(), "in without a key");
+    host.ok(&["ssh-key", "add", "ud2", pubkey.to_str().unwrap()]);
+    let out = host.host_sh(&ssh2);
+    assert!(
+        out.status.success(),
+        "ssh with the added key: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ud2\n");
+    assert!(host
+        .ok(&["ssh-key", "list", "ud2"])
+        .starts_with("  1  ssh-ed25519 "));
+    host.ok(&["ssh-key", "remove", "ud2", "1"]);
+    assert!(!host.host_sh(&ssh2).status.success(), "in with a removed key");
     assert_eq!(host.info("ssh1").user_data.as_deref(), Some("succeeded"));
     assert_eq!(host.listed("ssh1").user_data.as_deref(), Some("succeeded"));
     host.ok(&["restart", "ssh1"]);

@@ -897,3 +897,39 @@ fn a_renamed_vps_keeps_its_disk_and_boots_with_its_new_hostname() {
     launch(&host, "old1", &[]);
     assert_eq!(host.sh_ok("old1", "hostname").trim(), "old1");
 }
+
+#[test]
+fn ssh_keys_are_added_and_removed_on_the_disk_at_once_leaving_keys_put_there_by_hand() {
+    let host = Host::new();
+    launch(&host, "key1", &[]);
+    let key = host.dir.join("k1");
+    assert!(std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "added-later", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success());
+    let pubkey = host.dir.join("k1.pub");
+    let text = std::fs::read_to_string(&pubkey).unwrap();
+    host.sh_ok("key1", "mkdir -p /root/.ssh && echo 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHandMade hand' >> /root/.ssh/authorized_keys");
+    host.ok(&["ssh-key", "add", "key1", pubkey.to_str().unwrap()]);
+    let file = host.sh_ok("key1", "cat /root/.ssh/authorized_keys");
+    assert!(file.contains(text.trim()) && file.contains("hand"), "{file}");
+    let err = host.fails(&["ssh-key", "add", "key1", pubkey.to_str().unwrap()]);
+    assert!(err.contains("has that key already"), "{err}");
+    let junk = host.dir.join("junk.pub");
+    std::fs::write(&junk, "not a key\n").unwrap();
+    assert!(host
+        .fails(&["ssh-key", "add", "key1", junk.to_str().unwrap()])
+        .contains("SSH key"));
+    assert!(host
+        .fails(&["ssh-key", "remove", "key1", "5"])
+        .contains("not found"));
+    // Stopped too: the disk is written.
+    host.ok(&["stop", "key1"]);
+    host.ok(&["ssh-key", "remove", "key1", "1"]);
+    host.ok(&["start", "key1"]);
+    let file = host.sh_ok("key1", "cat /root/.ssh/authorized_keys");
+    assert!(!file.contains("added-later") && file.contains("hand"), "{file}");
+    assert_eq!(host.ok(&["ssh-key", "list", "key1"]).trim(), "");
+}

@@ -27,6 +27,13 @@ pub(super) fn routes(r: Routes) -> Routes {
         .post("/1.0/instances/{name}/copy", VpsChange, copy)
         .post("/1.0/instances/{name}/rebuild", VpsChange, rebuild)
         .post("/1.0/instances/{name}/rename", VpsChange, rename)
+        .get("/1.0/instances/{name}/ssh-keys", VpsRead, list_ssh_keys)
+        .post("/1.0/instances/{name}/ssh-keys", VpsChange, add_ssh_key)
+        .delete(
+            "/1.0/instances/{name}/ssh-keys/{index}",
+            VpsChange,
+            remove_ssh_key,
+        )
         .get("/1.0/instances/{name}/traffic", VpsRead, traffic)
         .get("/1.0/storage-pools", HostRead, list_pools)
         .get("/1.0/storage-pools/{name}", HostRead, pool_info)
@@ -225,6 +232,63 @@ pub(super) async fn rebuild(
         .rebuild(VpsName::new(&scope.tenant, &name), req)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}
+
+/// The public keys root of the VPS accepts (as recorded), numbered from 1
+/// in this order.
+#[utoipa::path(
+    get,
+    path = "/1.0/instances/{name}/ssh-keys",
+    tag = "instances",
+    responses((status = 200, description = "Its keys", body = Vec<String>))
+)]
+pub(super) async fn list_ssh_keys(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    let keys = s.instances.ssh_keys(VpsName::new(&scope.tenant, &name)).await?;
+    Ok(Json(keys).into_response())
+}
+
+/// Give root of the VPS one more public key, on its disk at once.
+#[utoipa::path(
+    post,
+    path = "/1.0/instances/{name}/ssh-keys",
+    tag = "instances",
+    request_body = croft_api::SshKeyAdd,
+    responses((status = 201, description = "Its keys", body = Vec<String>))
+)]
+pub(super) async fn add_ssh_key(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<croft_api::SshKeyAdd>,
+) -> ApiResult<Response> {
+    let keys = s
+        .instances
+        .add_ssh_key(VpsName::new(&scope.tenant, &name), &req.key)
+        .await?;
+    Ok((StatusCode::CREATED, Json(keys)).into_response())
+}
+
+/// Take key number `index` (from 1) from root of the VPS.
+#[utoipa::path(
+    delete,
+    path = "/1.0/instances/{name}/ssh-keys/{index}",
+    tag = "instances",
+    responses((status = 200, description = "Its keys", body = Vec<String>))
+)]
+pub(super) async fn remove_ssh_key(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path((name, index)): Path<(String, usize)>,
+) -> ApiResult<Response> {
+    let keys = s
+        .instances
+        .remove_ssh_key(VpsName::new(&scope.tenant, &name), index)
+        .await?;
+    Ok(Json(keys).into_response())
 }
 
 /// Rename a stopped VPS (its hostname changes at its next start).

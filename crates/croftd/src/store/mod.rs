@@ -414,6 +414,10 @@ pub trait Store: AccessStore + Send + Sync + 'static {
     // --- SSH keys ---
     /// A VPS's keys in the order added.
     async fn ssh_keys(&self, instance: &str) -> Result<Vec<String>>;
+    /// Record another key of VPS `instance`'s root; false if it had it.
+    async fn add_ssh_key(&self, instance: &str, key: &str) -> Result<bool>;
+    /// Forget one; false if it had none such.
+    async fn remove_ssh_key(&self, instance: &str, key: &str) -> Result<bool>;
     /// Every VPS's keys, by VPS key.
     async fn all_ssh_keys(&self) -> Result<HashMap<String, Vec<String>>>;
 

@@ -22,6 +22,7 @@ mod nics;
 mod reconcile;
 mod rename;
 mod snapshots;
+mod ssh_keys;
 pub mod status;
 pub mod traffic;
 mod transfer;

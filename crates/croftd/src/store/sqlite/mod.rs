@@ -1061,6 +1061,24 @@ impl Store for SqliteStore {
         )
     }
 
+    async fn add_ssh_key(&self, instance: &str, key: &str) -> Result<bool> {
+        let r = sqlx::query("INSERT OR IGNORE INTO ssh_keys (instance, key) VALUES (?, ?)")
+            .bind(instance)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn remove_ssh_key(&self, instance: &str, key: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM ssh_keys WHERE instance = ? AND key = ?")
+            .bind(instance)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
     async fn all_ssh_keys(&self) -> Result<HashMap<String, Vec<String>>> {
         let rows: Vec<(String, String)> = sqlx::query_as("SELECT instance, key FROM ssh_keys ORDER BY rowid")
             .fetch_all(&self.pool)
