@@ -933,6 +933,16 @@ pub struct RestoreRequest {
 }
 
 /// `POST /1.0/instances/{name}/copy`.
+/// `POST /1.0/instances/{name}/password`: root's new password, or none
+/// for a generated one; the answer holds the generated one (shown once).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSet {
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
 /// `POST /1.0/instances/{name}/ssh-keys`: one more public key for root
 /// (OpenSSH format).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -544,6 +544,15 @@ impl Client {
         self.post(&format!("/1.0/instances/{}/copy", segment(name)), req)
     }
 
+    /// Set root's password (`None`: generated); the generated one.
+    pub fn set_password(&self, name: &str, password: Option<String>) -> Result<Option<String>> {
+        let answer: croft_api::PasswordSet = self.post(
+            &format!("/1.0/instances/{}/password", segment(name)),
+            &croft_api::PasswordSet { password },
+        )?;
+        Ok(answer.password)
+    }
+
     pub fn ssh_keys(&self, name: &str) -> Result<Vec<String>> {
         self.get(&format!("/1.0/instances/{}/ssh-keys", segment(name)))
     }

@@ -25,6 +25,8 @@ pub enum RootfsError {
     },
     #[error("{path}: unsupported file type in a root filesystem (device, socket or fifo)")]
     Unsupported { path: PathBuf },
+    #[error("the VPS has no root entry in /etc/shadow to set a password on")]
+    NoRootEntry,
     #[error("{path}: owner id {id} is outside the 65536-id range a VPS maps")]
     IdOutOfRange { path: PathBuf, id: u32 },
     #[error("`{command}` failed: {detail}")]
@@ -618,6 +620,38 @@ pub fn add_authorized_keys(rootfs: &Path, keys: &[String]) -> Result<(), RootfsE
         }
     }
     write_inside(rootfs, "root/.ssh", "authorized_keys", text.as_bytes(), 0o600)
+}
+
+/// Set root's password hash (`$6$...`) in the disk's /etc/shadow, its
+/// other fields and lines, owner and mode kept (Debian's is root:shadow
+/// 0640); the last change is today.
+pub fn set_root_password_hash(rootfs: &Path, hash: &str) -> Result<(), RootfsError> {
+    use std::io::Write;
+    let shadow = rootfs.join("etc/shadow");
+    let text = read_small_inside(rootfs, "etc", "shadow")?.ok_or(RootfsError::NoRootEntry)?;
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400);
+    let mut found = false;
+    let new: String = text
+        .lines()
+        .map(|line| {
+            let mut fields: Vec<String> = line.split(':').map(str::to_string).collect();
+            if fields.first().is_some_and(|f| f == "root") && fields.len() >= 3 {
+                found = true;
+                fields[1] = hash.to_string();
+                fields[2] = today.to_string();
+            }
+            format!("{}\n", fields.join(":"))
+        })
+        .collect();
+    if !found {
+        return Err(RootfsError::NoRootEntry);
+    }
+    // The file exists: truncating it keeps its owner and mode.
+    create_inside(rootfs, "etc", "shadow")?
+        .write_all(new.as_bytes())
+        .map_err(io("write", &shadow))
 }
 
 /// Take public `key` out of root's `~/.ssh/authorized_keys` (every line

@@ -235,6 +235,16 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         user_data: Option<PathBuf>,
     },
+    /// Set root's password of a VPS, on its disk at once (running or
+    /// not): typed on the terminal (or read from stdin), or generated and
+    /// shown once.
+    Password {
+        /// The VPS.
+        name: String,
+        /// Generate a random one and print it.
+        #[arg(long)]
+        generate: bool,
+    },
     /// The public keys root of a VPS accepts: added and removed at once,
     /// running or not.
     SshKey {
@@ -753,6 +763,17 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
         } => session::console(&client, &name)?,
         Command::Config { command } => config(&client, command)?,
         Command::Snapshot { command } => snapshots::run(&client, command)?,
+        Command::Password { name, generate } => {
+            let password = if generate {
+                None
+            } else {
+                Some(terminal::read_secret("New root password: ")?)
+            };
+            match client.set_password(path_name(&name)?, password)? {
+                Some(generated) => println!("Root password of {name} (shown once): {generated}"),
+                None => println!("Set root's password of {name}"),
+            }
+        }
         Command::SshKey { command } => match command {
             SshKeyCommand::Add { name, file } => {
                 let text = if file.as_os_str() == "-" {

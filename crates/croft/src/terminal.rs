@@ -37,6 +37,39 @@ impl Drop for RawMode {
 }
 
 /// The size of the user's terminal, if stdout is one.
+/// Read a secret: on a terminal after `prompt`, with echo off (and back
+/// on after, whatever happens), twice to be sure; otherwise one line of
+/// stdin.
+pub fn read_secret(prompt: &str) -> Result<String> {
+    use std::io::{BufRead, Write};
+    let stdin = std::io::stdin();
+    let read_line = || -> Result<String> {
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    };
+    let Ok(saved) = termios::tcgetattr(stdin.as_fd()) else {
+        return read_line();
+    };
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(termios::LocalFlags::ECHO);
+    termios::tcsetattr(stdin.as_fd(), SetArg::TCSAFLUSH, &quiet)?;
+    let ask = |text: &str| -> Result<String> {
+        eprint!("{text}");
+        std::io::stderr().flush()?;
+        let line = read_line();
+        eprintln!();
+        line
+    };
+    let (first, again) = (ask(prompt), ask("Again: "));
+    termios::tcsetattr(stdin.as_fd(), SetArg::TCSAFLUSH, &saved)?;
+    let (first, again) = (first?, again?);
+    if first != again {
+        anyhow::bail!("the two passwords differ; nothing was changed");
+    }
+    Ok(first)
+}
+
 pub fn window_size() -> Option<(u16, u16)> {
     let mut ws = libc::winsize {
         ws_row: 0,

@@ -933,3 +933,56 @@ fn ssh_keys_are_added_and_removed_on_the_disk_at_once_leaving_keys_put_there_by_
     assert!(!file.contains("added-later") && file.contains("hand"), "{file}");
     assert_eq!(host.ok(&["ssh-key", "list", "key1"]).trim(), "");
 }
+
+/// Whether `hash` (a /etc/shadow field) is `password`'s, as login checks
+/// it (the host's crypt(3), through Python).
+fn shadow_matches(hash: &str, password: &str) -> bool {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-W",
+            "ignore",
+            "-c",
+            "import crypt, sys; print(crypt.crypt(sys.argv[1], sys.argv[2]) == sys.argv[2])",
+        ])
+        .args([password, hash])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() == "True"
+}
+
+#[test]
+fn root_password_is_set_on_the_disk_given_or_generated_and_shown_once() {
+    let host = Host::new();
+    launch(&host, "pw1", &[]);
+    let root_hash = |host: &Host| {
+        let shadow = host.sh_ok("pw1", "grep '^root:' /etc/shadow");
+        shadow.split(':').nth(1).unwrap().to_string()
+    };
+    let out = host.ok(&["password", "pw1", "--generate"]);
+    let generated = out.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(out.contains("shown once") && generated.len() == 20, "{out}");
+    let hash = root_hash(&host);
+    assert!(hash.starts_with("$6$"), "{hash}");
+    assert!(
+        shadow_matches(&hash, &generated),
+        "the generated password does not open it"
+    );
+    // Typed (here on stdin), for a stopped VPS too.
+    host.ok(&["stop", "pw1"]);
+    let mut child = std::process::Command::new(common::bin_dir().join("croft"))
+        .args(["--socket", host.socket.to_str().unwrap(), "password", "pw1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"correct horse 42\n").unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    host.ok(&["start", "pw1"]);
+    let hash = root_hash(&host);
+    assert!(shadow_matches(&hash, "correct horse 42"));
+    assert!(!shadow_matches(&hash, &generated));
+    // Too short: refused, nothing changed.
+    let err = host.fails(&["password", "pw1"]);
+    assert!(err.contains("8 to 256 characters"), "{err}");
+    assert_eq!(root_hash(&host), hash);
+}

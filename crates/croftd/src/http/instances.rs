@@ -27,6 +27,7 @@ pub(super) fn routes(r: Routes) -> Routes {
         .post("/1.0/instances/{name}/copy", VpsChange, copy)
         .post("/1.0/instances/{name}/rebuild", VpsChange, rebuild)
         .post("/1.0/instances/{name}/rename", VpsChange, rename)
+        .post("/1.0/instances/{name}/password", VpsChange, set_password)
         .get("/1.0/instances/{name}/ssh-keys", VpsRead, list_ssh_keys)
         .post("/1.0/instances/{name}/ssh-keys", VpsChange, add_ssh_key)
         .delete(
@@ -232,6 +233,28 @@ pub(super) async fn rebuild(
         .rebuild(VpsName::new(&scope.tenant, &name), req)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}
+
+/// Set root's password on the VPS's disk (given, or generated and
+/// answered once).
+#[utoipa::path(
+    post,
+    path = "/1.0/instances/{name}/password",
+    tag = "instances",
+    request_body = croft_api::PasswordSet,
+    responses((status = 200, description = "The generated password, if one was", body = croft_api::PasswordSet))
+)]
+pub(super) async fn set_password(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<croft_api::PasswordSet>,
+) -> ApiResult<Response> {
+    let generated = s
+        .instances
+        .set_password(VpsName::new(&scope.tenant, &name), req.password)
+        .await?;
+    Ok(Json(croft_api::PasswordSet { password: generated }).into_response())
 }
 
 /// The public keys root of the VPS accepts (as recorded), numbered from 1

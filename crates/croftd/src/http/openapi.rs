@@ -30,6 +30,7 @@ use utoipa::OpenApi;
         super::instances::copy,
         super::instances::rebuild,
         super::instances::rename,
+        super::instances::set_password,
         super::instances::list_ssh_keys,
         super::instances::add_ssh_key,
         super::instances::remove_ssh_key,

@@ -19,6 +19,7 @@ mod copy;
 mod disks;
 mod lifecycle;
 mod nics;
+mod password;
 mod reconcile;
 mod rename;
 mod snapshots;
