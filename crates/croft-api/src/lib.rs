@@ -173,7 +173,18 @@ pub struct StateRequest {
     /// The rescue system's image (default: the daemon's `rescue_image`).
     #[serde(default)]
     pub rescue_image: Option<String>,
+    /// With start or restart: answer once the VPS has booted (systemd
+    /// reports `running`; at once for an init without systemd), or with a
+    /// 409 saying what it reports instead, after at most `wait_timeout`
+    /// seconds (default 120).
+    #[serde(default)]
+    pub wait: bool,
+    #[serde(default)]
+    pub wait_timeout: Option<u64>,
 }
+
+/// How long a start with `wait` waits for the boot by default.
+pub const DEFAULT_BOOT_WAIT: u64 = 120;
 
 /// `POST /1.0/instances/{name}/rebuild`: reinstall the disk from an image,
 /// keeping everything else about the VPS.

@@ -138,6 +138,8 @@ enum Command {
         /// The rescue system's image (default: croftd's rescue_image, busybox).
         #[arg(long, value_name = "IMAGE", requires = "rescue")]
         rescue_image: Option<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
     },
     /// Shut a VPS down (init is asked first, then killed after the timeout).
     Stop {
@@ -154,10 +156,20 @@ enum Command {
     Restart {
         /// The VPS.
         name: String,
+        /// Kill at once instead of a clean shutdown.
         #[arg(long, short)]
         force: bool,
+        /// Seconds to wait for a clean shutdown (default: boot.stop_timeout).
         #[arg(long)]
         timeout: Option<u64>,
+        /// Come back in a rescue system, with the VPS's disk at /mnt.
+        #[arg(long)]
+        rescue: bool,
+        /// The rescue system's image (default: croftd's rescue_image).
+        #[arg(long, value_name = "IMAGE", requires = "rescue")]
+        rescue_image: Option<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
     },
     /// Delete a VPS and its files.
     #[command(alias = "rm")]
@@ -687,6 +699,7 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
             name,
             rescue,
             rescue_image,
+            wait,
         } => {
             let i: Instance = client.change_state(
                 path_name(&name)?,
@@ -696,6 +709,8 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
                     timeout: None,
                     rescue,
                     rescue_image,
+                    wait: wait.wait,
+                    wait_timeout: wait.wait_timeout,
                 },
             )?;
             match &i.rescue {
@@ -727,9 +742,30 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
             state(&client, &name, StateAction::Stop, force, timeout)?;
             println!("Stopped {name}");
         }
-        Command::Restart { name, force, timeout } => {
-            state(&client, &name, StateAction::Restart, force, timeout)?;
-            println!("Restarted {name}");
+        Command::Restart {
+            name,
+            force,
+            timeout,
+            rescue,
+            rescue_image,
+            wait,
+        } => {
+            let i: Instance = client.change_state(
+                path_name(&name)?,
+                &StateRequest {
+                    action: StateAction::Restart,
+                    force,
+                    timeout,
+                    rescue,
+                    rescue_image,
+                    wait: wait.wait,
+                    wait_timeout: wait.wait_timeout,
+                },
+            )?;
+            match &i.rescue {
+                Some(image) => println!("Restarted {name} in rescue mode ({image}); its disk is at /mnt"),
+                None => println!("Restarted {name}"),
+            }
         }
         Command::Delete { name, force } => {
             client.delete_instance(path_name(&name)?, force)?;
@@ -978,9 +1014,23 @@ fn state(client: &Client, name: &str, action: StateAction, force: bool, timeout:
             timeout,
             rescue: false,
             rescue_image: None,
+            wait: false,
+            wait_timeout: None,
         },
     )?;
     Ok(())
+}
+
+/// `--wait`: until the VPS has booted.
+#[derive(clap::Args)]
+struct WaitArgs {
+    /// Return once it has booted (systemd reports running), or fail
+    /// saying what it reports instead.
+    #[arg(long)]
+    wait: bool,
+    /// Seconds --wait waits at most (default 120).
+    #[arg(long, value_name = "SECONDS", requires = "wait")]
+    wait_timeout: Option<u64>,
 }
 
 fn memory_column(i: &Instance) -> String {

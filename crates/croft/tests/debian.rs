@@ -189,8 +189,12 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
     assert!(!host.host_sh(&ssh2).status.success(), "in with a removed key");
     assert_eq!(host.info("ssh1").user_data.as_deref(), Some("succeeded"));
     assert_eq!(host.listed("ssh1").user_data.as_deref(), Some("succeeded"));
-    host.ok(&["restart", "ssh1"]);
-    wait_running(&host, "ssh1");
+    // --wait answers once systemd has booted.
+    host.ok(&["restart", "ssh1", "--wait"]);
+    assert_eq!(
+        host.sh_ok("ssh1", "systemctl is-system-running").trim(),
+        "running"
+    );
     assert_eq!(
         host.sh_ok("ssh1", "cat /root/user-data-runs"),
         "configured\n",

@@ -78,6 +78,14 @@ fn rescue_boot_mounts_the_disk_at_mnt_and_a_normal_start_boots_the_repaired_disk
     );
     assert_eq!(seen, "precious\nfixed\n0\n");
     assert!(host.info("r1").rescue.is_none());
+    // Straight from running into rescue and back, waiting for the boot.
+    let out = host.ok(&["restart", "r1", "--rescue", "--wait"]);
+    assert!(out.contains("rescue mode (busybox)"), "{out}");
+    assert_eq!(host.sh_ok("r1", "cat /mnt/root/repair-note"), "fixed\n");
+    host.ok(&["restart", "r1", "--wait", "--wait-timeout", "30"]);
+    assert!(host.info("r1").rescue.is_none());
+    let err = host.fails(&["stop", "r1", "--wait"]);
+    assert!(err.contains("--wait"), "{err}");
     host.ok(&["stop", "r1"]);
     host.ok(&["delete", "r1"]);
     host.assert_no_trace_of("r1");

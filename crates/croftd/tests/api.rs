@@ -374,6 +374,20 @@ async fn every_endpoint_refuses_bad_input_clearly() {
             S::BAD_REQUEST,
             "limits.cpu",
         ),
+        (
+            "POST",
+            "/1.0/instances/v/state",
+            Some(r#"{"action":"stop","wait":true}"#),
+            S::BAD_REQUEST,
+            "wait applies to start and restart only",
+        ),
+        (
+            "POST",
+            "/1.0/instances/v/state",
+            Some(r#"{"action":"start","wait":true,"wait_timeout":0}"#),
+            S::BAD_REQUEST,
+            "wait_timeout must be between 1 and 3600",
+        ),
         // More CPUs than the host has: refused, not taken silently.
         (
             "POST",
@@ -464,7 +478,7 @@ async fn every_endpoint_refuses_bad_input_clearly() {
             "/1.0/instances/v/state",
             Some(r#"{"action":"stop","rescue":true}"#),
             S::BAD_REQUEST,
-            "rescue applies to start only",
+            "rescue applies to start and restart only",
         ),
         (
             "POST",

@@ -423,7 +423,7 @@ impl CgroupManager {
             // A program attached stays for the cgroup's life: a reused one
             // (a VPS's, left by a crash or a stop) is made anew when empty,
             // so its devices are this start's; one still busy keeps its own.
-            Dirs::V2(dir) if self.kernel => match std::fs::remove_dir(dir) {
+            Dirs::V2(dir) if self.kernel => match fs::remove_tree(dir) {
                 Ok(()) => fs::create_dir(dir).and_then(|_| devices::v2_restrict(dir, devices)),
                 Err(_) => Ok(()),
             },

@@ -274,7 +274,7 @@ fn run_command(
     if let Some(user) = user {
         match become_user(user) {
             Ok(account) => {
-                // Its identity, unless the caller set it.
+                // Its identity (what the caller set for these is replaced).
                 for (key, value) in [
                     ("HOME", &account.home),
                     ("USER", &account.name),
@@ -291,6 +291,8 @@ fn run_command(
             Err(e) => return e,
         }
     }
+    // A home that is not there (nobody's /nonexistent) starts in /.
+    let home = home.filter(|h| std::path::Path::new(h).is_dir());
     let cwd = cwd.or(home.as_deref()).unwrap_or("/");
     if let Err(e) = std::env::set_current_dir(cwd) {
         return format!("chdir {cwd}: {e}");
@@ -301,6 +303,26 @@ fn run_command(
     };
     let err = nix::unistd::execve(&program, args, &env).unwrap_err();
     err.desc().to_string()
+}
+
+/// One of the VPS's account files, as VPS root keeps it: a regular file
+/// (a FIFO would hang the exec), read to at most 4 MiB.
+fn read_account_file(path: &str) -> String {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    else {
+        return String::new();
+    };
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return String::new();
+    }
+    let mut text = String::new();
+    let _ = file.take(4 << 20).read_to_string(&mut text);
+    text
 }
 
 /// A user of the VPS as its /etc/passwd has it.
@@ -316,7 +338,7 @@ struct Account {
 /// own files: the mount namespace is the VPS's). A uid without an entry
 /// runs with that uid as its group and / as its home.
 fn become_user(user: &str) -> Result<Account, String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let passwd = read_account_file("/etc/passwd");
     let by_uid = user.parse::<u32>().ok();
     let found = passwd.lines().find_map(|line| {
         let f: Vec<&str> = line.split(':').collect();
@@ -343,8 +365,7 @@ fn become_user(user: &str) -> Result<Account, String> {
         },
         (None, None) => return Err(format!("no user {user} in the VPS's /etc/passwd")),
     };
-    let groups: Vec<Gid> = std::fs::read_to_string("/etc/group")
-        .unwrap_or_default()
+    let groups: Vec<Gid> = read_account_file("/etc/group")
         .lines()
         .filter_map(|line| {
             let f: Vec<&str> = line.split(':').collect();

@@ -188,8 +188,16 @@ pub(super) async fn change_state(
             ));
         }
     }
-    if (req.rescue || req.rescue_image.is_some()) && req.action != StateAction::Start {
-        return Err(ApiError::bad_request("rescue applies to start only"));
+    if (req.rescue || req.rescue_image.is_some()) && req.action == StateAction::Stop {
+        return Err(ApiError::bad_request("rescue applies to start and restart only"));
+    }
+    if (req.wait || req.wait_timeout.is_some()) && req.action == StateAction::Stop {
+        return Err(ApiError::bad_request("wait applies to start and restart only"));
+    }
+    if req.wait_timeout.is_some_and(|t| !(1..=3600).contains(&t)) {
+        return Err(ApiError::bad_request(
+            "wait_timeout must be between 1 and 3600 seconds",
+        ));
     }
     if req.rescue_image.is_some() && !req.rescue {
         return Err(ApiError::bad_request("rescue_image needs rescue: true"));
@@ -207,11 +215,18 @@ pub(super) async fn change_state(
                 .await?
         }
         StateAction::Restart => {
+            let rescue = req.rescue.then_some(req.rescue_image.as_deref());
             s.instances
-                .restart(VpsName::new(&scope.tenant, &name), req.force, req.timeout)
+                .restart(VpsName::new(&scope.tenant, &name), req.force, req.timeout, rescue)
                 .await?
         }
     };
+    if req.wait {
+        let secs = req.wait_timeout.unwrap_or(croft_api::DEFAULT_BOOT_WAIT);
+        s.instances
+            .wait_booted(VpsName::new(&scope.tenant, &name), secs)
+            .await?;
+    }
     Ok(Json(vps).into_response())
 }
 

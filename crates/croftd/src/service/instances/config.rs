@@ -29,7 +29,11 @@ impl InstanceService {
         let new = Settings::parse(raw).map_err(|e| ServiceError::invalid(&e))?;
         let (parsed, old) = (&new.parsed, &row.settings.parsed);
         self.check_disk_limit(parsed)?;
-        self.check_cpu_limit(parsed)?;
+        // Only a new CPU limit is checked: one taken before (or under
+        // overcommit since turned off) does not block other changes.
+        if parsed.cpu_millicores != old.cpu_millicores {
+            self.check_cpu_limit(parsed)?;
+        }
         crate::service::tenants::require_features(self.store.as_ref(), &row.tenant, parsed).await?;
         if (parsed.firewall_deny && !old.firewall_deny)
             || (parsed.firewall_deny_out && !old.firewall_deny_out)

@@ -366,19 +366,49 @@ impl InstanceService {
         self.brief(&row.key).await
     }
 
+    /// Stop and start `vps`; with `rescue` into a rescue system (the given
+    /// image, else the configured one), as [`Self::start`].
     pub async fn restart(
         self: &Arc<Self>,
         vps: VpsName<'_>,
         force: bool,
         timeout: Option<u64>,
+        rescue: Option<Option<&str>>,
     ) -> Result<Instance> {
+        let rescue_image = rescue.map(|image| image.unwrap_or(&self.cfg.rescue_image).to_string());
+        if let Some(image) = &rescue_image {
+            self.images.require(image).await?;
+            crate::service::tenants::require_image(self.store.as_ref(), vps.tenant, image).await?;
+        }
         let (_guard, row) = self.locked(vps).await?;
         if plan(&row.name, row.status, Action::Restart)? == Plan::StopFirst {
             self.stop_locked(&row, force, timeout).await?;
         }
         let row = self.row(&row.key).await?;
-        self.start_locked(&row, None).await?;
+        self.start_locked(&row, rescue_image.as_deref()).await?;
         self.brief(&row.key).await
+    }
+
+    /// Wait (at most `secs`) until running VPS `vps` has booted: its
+    /// systemd reports `running` (`systemctl is-system-running --wait`);
+    /// an init without systemd has booted once it runs. What it reports
+    /// instead (`degraded`), or the time running out, is a 409.
+    pub async fn wait_booted(&self, vps: VpsName<'_>, secs: u64) -> Result<()> {
+        let row = self.running(vps).await?;
+        let ran = self.run_inside(&row.key, BOOT_STATE, &[], secs).await?;
+        let state = ran.stdout.trim();
+        match ran.code {
+            None => Err(ServiceError::Conflict(format!(
+                "VPS {} started, but systemd did not report running within {secs}s",
+                row.name
+            ))),
+            Some(_) if state == "running" => Ok(()),
+            Some(_) => Err(ServiceError::Conflict(format!(
+                "VPS {} started, but systemd reports {:?} (systemctl --failed inside says why)",
+                row.name,
+                if state.is_empty() { "nothing" } else { state }
+            ))),
+        }
     }
 
     /// Stop a VPS whose lock the caller holds.
@@ -531,3 +561,8 @@ impl InstanceService {
         }
     }
 }
+
+/// Prints what the VPS's boot has come to: systemd's state once it is
+/// settled, `running` for an init without systemd.
+const BOOT_STATE: &str = "command -v systemctl >/dev/null 2>&1 || { echo running; exit 0; }; \
+                          systemctl is-system-running --wait";

@@ -17,6 +17,7 @@ mod addresses;
 mod config;
 mod copy;
 mod disks;
+mod inside;
 mod lifecycle;
 mod nics;
 mod password;

@@ -1,11 +1,19 @@
-//! `croft password`: root's password of a VPS, set on its disk (running
-//! or not) as a SHA-512 crypt hash in /etc/shadow, as `chpasswd` would;
-//! a generated one is shown once and kept nowhere.
+//! `croft password`: root's password of a VPS, a SHA-512 crypt hash put
+//! in its /etc/shadow as `chpasswd -e` would: from inside while it runs,
+//! on its disk while it is stopped (see [`super::inside`]); a generated
+//! one is shown once and kept nowhere.
 
+use super::inside::{failed, where_to_change, Where};
 use super::InstanceService;
 use crate::service::{Result, ServiceError, VpsName};
 use croft_host::rootfs::RootfsError;
 use tracing::info;
+
+/// Puts the hash on stdin in root's /etc/shadow entry (the file itself,
+/// its owner and mode, stay); fails if there is no root entry.
+const SET: &str = "h=$(cat); f=/etc/shadow; \
+                   awk -F: -v h=\"$h\" 'BEGIN { OFS = \":\" } $1 == \"root\" { $2 = h; found = 1 } { print } END { exit !found }' \
+                   \"$f\" > \"$f.croft\" && cat \"$f.croft\" > \"$f\"; s=$?; rm -f \"$f.croft\"; exit $s";
 
 /// Length of a generated password: 20 of 62 characters, 119 bits.
 const GENERATED_LEN: usize = 20;
@@ -23,23 +31,31 @@ impl InstanceService {
             Some(p) => p,
             None => generate().map_err(|e| ServiceError::host("read /dev/urandom", e))?,
         };
-        let disk = self.disk(&row.key);
+        let place = where_to_change(&row, "root's password")?;
         let secret = password.clone();
-        let set = crate::blocking(move || {
-            let hash =
-                sha_crypt::sha512_simple(&secret, &sha_crypt::Sha512Params::default()).map_err(|e| {
-                    RootfsError::Command {
-                        command: "sha512-crypt".into(),
-                        detail: format!("{e:?}"),
-                    }
+        let hash =
+            crate::blocking(move || sha_crypt::sha512_simple(&secret, &sha_crypt::Sha512Params::default()))
+                .await?
+                .map_err(|e| {
+                    ServiceError::host("hash the password", std::io::Error::other(format!("{e:?}")))
                 })?;
-            croft_host::rootfs::set_root_password_hash(&disk, &hash)
-        })
-        .await?;
-        set.map_err(|e| match e {
-            RootfsError::NoRootEntry => ServiceError::Invalid(e.to_string()),
-            e => ServiceError::host("set root's password", e),
-        })?;
+        match place {
+            Where::Inside => {
+                let ran = self.run_inside(&row.key, SET, hash.as_bytes(), 30).await?;
+                if ran.code != Some(0) {
+                    return Err(failed(&ran, "setting the password"));
+                }
+            }
+            Where::OnDisk => {
+                let disk = self.disk(&row.key);
+                let set =
+                    crate::blocking(move || croft_host::rootfs::set_root_password_hash(&disk, &hash)).await?;
+                set.map_err(|e| match e {
+                    RootfsError::NoRootEntry => ServiceError::Invalid(e.to_string()),
+                    e => ServiceError::host("set root's password", e),
+                })?;
+            }
+        }
         info!(vps = %vps, tenant = vps.tenant, generated, "root password set");
         self.emit(&row, "vps-password-set", None);
         Ok(generated.then_some(password))

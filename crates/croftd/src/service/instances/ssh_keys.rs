@@ -1,11 +1,21 @@
 //! `croft ssh-key`: the public keys root of a VPS accepts, after launch:
 //! recorded with the VPS (a rebuild or a copy puts them in place again)
-//! and written to root's authorized_keys on its disk at once, running or
-//! not. Keys put there by hand inside stay as they are.
+//! and put in root's authorized_keys at once: from inside while it runs,
+//! on its disk while it is stopped (see [`super::inside`]). Keys put there
+//! by hand inside stay as they are.
 
+use super::inside::{failed, where_to_change, Where};
 use super::InstanceService;
 use crate::service::{Result, ServiceError, VpsName};
 use tracing::info;
+
+/// Appends the key on stdin to root's authorized_keys, unless there.
+const ADD: &str = "umask 077; k=$(cat); mkdir -p /root/.ssh && touch /root/.ssh/authorized_keys && \
+                   { grep -qxF \"$k\" /root/.ssh/authorized_keys || printf '%s\\n' \"$k\" >> /root/.ssh/authorized_keys; }";
+/// Takes the key on stdin out of root's authorized_keys (the file itself,
+/// its owner and mode, stay).
+const REMOVE: &str = "k=$(cat); f=/root/.ssh/authorized_keys; [ -f \"$f\" ] || exit 0; \
+                      { grep -vxF \"$k\" \"$f\" || true; } > \"$f.croft\" && cat \"$f.croft\" > \"$f\"; rm -f \"$f.croft\"";
 
 impl InstanceService {
     /// Its recorded keys, in the order given (numbered from 1 in the CLI).
@@ -30,9 +40,21 @@ impl InstanceService {
                 row.name
             )));
         }
-        let (disk, written) = (self.disk(&row.key), vec![key.clone()]);
-        let result = crate::blocking(move || croft_host::rootfs::add_authorized_keys(&disk, &written)).await;
-        if let Err(e) = flatten(result, "write root's authorized_keys") {
+        let written = match where_to_change(&row, "root's keys") {
+            Ok(Where::Inside) => match self.run_inside(&row.key, ADD, key.as_bytes(), 30).await {
+                Ok(ran) if ran.code == Some(0) => Ok(()),
+                Ok(ran) => Err(failed(&ran, "adding the key")),
+                Err(e) => Err(e),
+            },
+            Ok(Where::OnDisk) => {
+                let (disk, written) = (self.disk(&row.key), vec![key.clone()]);
+                let result =
+                    crate::blocking(move || croft_host::rootfs::add_authorized_keys(&disk, &written)).await;
+                flatten(result, "write root's authorized_keys")
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
             let _ = self.store.remove_ssh_key(&row.key, key).await;
             return Err(e);
         }
@@ -50,9 +72,20 @@ impl InstanceService {
             .and_then(|i| keys.get(i))
             .ok_or_else(|| ServiceError::NotFound(format!("SSH key {number} of VPS {}", row.name)))?
             .clone();
-        let (disk, taken) = (self.disk(&row.key), key.clone());
-        let result = crate::blocking(move || croft_host::rootfs::remove_authorized_key(&disk, &taken)).await;
-        flatten(result, "rewrite root's authorized_keys")?;
+        match where_to_change(&row, "root's keys")? {
+            Where::Inside => {
+                let ran = self.run_inside(&row.key, REMOVE, key.as_bytes(), 30).await?;
+                if ran.code != Some(0) {
+                    return Err(failed(&ran, "removing the key"));
+                }
+            }
+            Where::OnDisk => {
+                let (disk, taken) = (self.disk(&row.key), key.clone());
+                let result =
+                    crate::blocking(move || croft_host::rootfs::remove_authorized_key(&disk, &taken)).await;
+                flatten(result, "rewrite root's authorized_keys")?;
+            }
+        }
         self.store.remove_ssh_key(&row.key, &key).await?;
         info!(vps = %vps, tenant = vps.tenant, "ssh key removed");
         self.emit(&row, "vps-ssh-key-removed", None);
