@@ -745,9 +745,30 @@ fn a_second_network_gets_its_own_bridge_and_addresses_reaches_out_and_is_kept_ap
     );
 }
 
+/// The source address a TCP connection from VPS `vps` arrives with at
+/// the client namespace `client` (which listens on port 7000 for it).
+fn source_seen_by(host: &Host, client: &str, vps: &str) -> String {
+    let listener = std::process::Command::new("ip")
+        .args(["netns", "exec", client, "python3", "-c"])
+        .arg(
+            "import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+             s.bind(('0.0.0.0', 7000))\ns.listen(1)\ns.settimeout(10)\nc, a = s.accept()\nprint(a[0])",
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::net::wait_listening(client, 7000);
+    let _ = host.sh(
+        vps,
+        &format!("echo hi | timeout 3 nc {} 7000", common::net::CLIENT4),
+    );
+    let seen = listener.wait_with_output().unwrap();
+    String::from_utf8_lossy(&seen.stdout).trim().to_string()
+}
+
 #[test]
 fn a_routed_vps_is_reached_at_its_public_addresses_from_beyond_the_upstream_without_nat() {
-    use common::net::{in_netns, Upstream, CLIENT4};
+    use common::net::{in_netns, Upstream};
     let host = Host::new();
     let mut upstream = Upstream::new(&host);
     upstream.route_to_host(&["198.51.100.16/28", "2001:db8:100::/56"]);
@@ -789,19 +810,7 @@ fn a_routed_vps_is_reached_at_its_public_addresses_from_beyond_the_upstream_with
     assert_eq!(fetch("2001:db8:100::1").trim(), "served-r1");
     assert_eq!(fetch("198.51.100.18").trim(), "served-r2");
     // What the VPS sends leaves with its own address: no NAT.
-    let listener = std::process::Command::new("ip")
-        .args(["netns", "exec", &client, "python3", "-c"])
-        .arg(
-            "import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
-             s.bind(('0.0.0.0', 7000))\ns.listen(1)\ns.settimeout(10)\nc, a = s.accept()\nprint(a[0])",
-        )
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    common::net::wait_listening(&client, 7000);
-    let _ = host.sh("r1", &format!("echo hi | timeout 3 nc {CLIENT4} 7000"));
-    let seen = listener.wait_with_output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&seen.stdout).trim(), "198.51.100.17");
+    assert_eq!(source_seen_by(&host, &client, "r1"), "198.51.100.17");
     // r2 claiming r1's public address gets none of its traffic.
     let _ = host.sh("r2", "ip addr add 198.51.100.17/32 dev eth0");
     let _ = host.sh("r2", "arping -U -c2 -I eth0 -s 198.51.100.17 169.254.0.1");
@@ -896,7 +905,7 @@ fn a_routed_pool_the_provider_expects_on_link_is_answered_on_the_uplink() {
 
 #[test]
 fn a_bridged_vps_is_on_the_providers_link_with_its_fixed_mac_and_kept_off_the_host() {
-    use common::net::{in_netns, Started, Upstream, CLIENT4};
+    use common::net::{in_netns, Started, Upstream};
     let host = Host::new();
     let mut upstream = Upstream::new(&host);
     let client = upstream.client(&host);
@@ -967,19 +976,7 @@ fn a_bridged_vps_is_on_the_providers_link_with_its_fixed_mac_and_kept_off_the_ho
     assert_eq!(fetch("198.51.100.70").trim(), "served-b1");
     assert_eq!(fetch("2001:db8:5::100").trim(), "served-b1");
     // What it sends leaves with its own address.
-    let listener = std::process::Command::new("ip")
-        .args(["netns", "exec", &client, "python3", "-c"])
-        .arg(
-            "import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
-             s.bind(('0.0.0.0', 7000))\ns.listen(1)\ns.settimeout(10)\nc, a = s.accept()\nprint(a[0])",
-        )
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    common::net::wait_listening(&client, 7000);
-    let _ = host.sh("b1", &format!("echo hi | timeout 3 nc {CLIENT4} 7000"));
-    let seen = listener.wait_with_output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&seen.stdout).trim(), "198.51.100.70");
+    assert_eq!(source_seen_by(&host, &client, "b1"), "198.51.100.70");
     // b2 claiming b1's address on the link gets none of its traffic.
     host.sh_ok("b2", "ip addr add 198.51.100.70/26 dev eth0");
     let _ = host.sh("b2", "arping -U -c2 -I eth0 -s 198.51.100.70 198.51.100.65");

@@ -365,3 +365,19 @@ async fn a_tenants_vpses_have_only_the_features_the_admin_allows_it() {
     assert_eq!(sim.wait_job(&job).await.status, JobStatus::Success);
     let _: Instance = sim.info("own").await;
 }
+
+#[tokio::test]
+async fn an_address_held_in_another_tenant_is_refused_without_naming_its_vps() {
+    let sim = Sim::new().await;
+    tenant_with_quota(&sim, "acme", "{}").await;
+    sim.launch("admins-secret-box").await;
+    let (status, msg) = launch(&sim, "acme", "t1", r#","ipv4":"10.87.0.2""#)
+        .await
+        .unwrap_err();
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        msg.contains("10.87.0.2 (a VPS of another tenant holds it)"),
+        "{msg}"
+    );
+    assert!(!msg.contains("admins-secret-box"), "{msg}");
+}

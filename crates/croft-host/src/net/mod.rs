@@ -233,9 +233,18 @@ pub fn set_vps_address(pid: i32, cidr: &str, remove: bool) -> Result<(), NetErro
 }
 
 /// [`set_sysctl`] in network namespace `netns` (an open /proc/PID/ns/net):
-/// a short-lived thread enters it, as /proc/sys/net shows the namespace of
-/// the thread that opens it.
+/// /proc/sys/net shows the namespace of the thread that opens it.
 fn set_sysctl_in(netns: &(impl AsFd + Sync), path: &str) -> Result<(), NetError> {
+    in_netns(netns, || set_sysctl(path))
+}
+
+/// Run `f` in network namespace `netns` (an open /proc/PID/ns/net): a
+/// short-lived thread enters it, so the caller's own thread never changes
+/// namespace; what `f` makes there (a socket) keeps working there.
+fn in_netns<T: Send>(
+    netns: &(impl AsFd + Sync),
+    f: impl FnOnce() -> Result<T, NetError> + Send,
+) -> Result<T, NetError> {
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
@@ -245,12 +254,12 @@ fn set_sysctl_in(netns: &(impl AsFd + Sync), path: &str) -> Result<(), NetError>
                         source: e.into(),
                     }
                 })?;
-                set_sysctl(path)
+                f()
             })
             .join()
             .unwrap_or_else(|_| {
                 Err(NetError::Netns {
-                    what: "set a sysctl in the VPS network namespace",
+                    what: "work in the VPS network namespace",
                     source: std::io::Error::other("the helper thread panicked"),
                 })
             })

@@ -53,25 +53,7 @@ impl Rtnl {
     /// A short-lived thread enters the namespace to create the socket, which
     /// keeps working there; the caller's own thread never changes namespace.
     pub fn in_netns(netns: &(impl AsFd + Sync)) -> Result<Rtnl, NetError> {
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    nix::sched::setns(netns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
-                        NetError::Netns {
-                            what: "enter the VPS network namespace",
-                            source: e.into(),
-                        }
-                    })?;
-                    Rtnl::new()
-                })
-                .join()
-                .unwrap_or_else(|_| {
-                    Err(NetError::Netns {
-                        what: "open a netlink socket in the VPS network namespace",
-                        source: std::io::Error::other("the helper thread panicked"),
-                    })
-                })
-        })
+        super::in_netns(netns, Rtnl::new)
     }
 
     /// Send one request and collect the messages the kernel answers with

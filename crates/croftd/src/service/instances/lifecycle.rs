@@ -563,6 +563,9 @@ impl InstanceService {
 }
 
 /// Prints what the VPS's boot has come to: systemd's state once it is
-/// settled, `running` for an init without systemd.
+/// settled, `running` for an init without systemd. Right after the start
+/// systemd may not take connections yet (nothing printed, or `offline`):
+/// asked again until it does, the caller's timeout bounding the wait.
 const BOOT_STATE: &str = "command -v systemctl >/dev/null 2>&1 || { echo running; exit 0; }; \
-                          systemctl is-system-running --wait";
+                          while :; do s=$(systemctl is-system-running --wait 2>/dev/null); \
+                          case \"$s\" in ''|offline|unknown) sleep 0.2 ;; *) echo \"$s\"; exit 0 ;; esac; done";

@@ -165,6 +165,42 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
+/// Refuse `address` of `network` when a VPS holds it (as the first
+/// address of one of its interfaces, or an additional one):
+/// [`StoreError::Taken`], naming the holder to its own tenant only.
+async fn refuse_held(
+    conn: &mut sqlx::SqliteConnection,
+    network: &str,
+    address: &str,
+    tenant: &str,
+) -> Result<()> {
+    let holder: Option<(String, String)> = sqlx::query_as(
+        "SELECT tenant, name FROM instances WHERE key IN (
+             SELECT instance FROM nics WHERE network = ?1 AND (ipv4 = ?2 OR ipv6 = ?2)
+             UNION SELECT instance FROM nic_addresses WHERE network = ?1 AND address = ?2)",
+    )
+    .bind(network)
+    .bind(address)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match holder {
+        Some((t, name)) if t == tenant => Err(StoreError::Taken(format!("{address} (VPS {name} holds it)"))),
+        Some(_) => Err(StoreError::Taken(format!(
+            "{address} (a VPS of another tenant holds it)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The tenant of VPS `key`.
+async fn tenant_of(conn: &mut sqlx::SqliteConnection, key: &str) -> Result<String> {
+    sqlx::query_scalar("SELECT tenant FROM instances WHERE key = ?")
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::Missing(format!("VPS {key}")))
+}
+
 fn corrupt(what: impl Into<String>, detail: impl ToString) -> StoreError {
     StoreError::Corrupt {
         what: what.into(),
@@ -437,17 +473,7 @@ impl Store for SqliteStore {
             // Another VPS's address (on any of its interfaces, or an
             // additional one) is taken, named.
             for address in nic.ipv4.iter().chain(&nic.ipv6) {
-                let holder: Option<String> = sqlx::query_scalar(
-                    "SELECT instance FROM nics WHERE network = ?1 AND (ipv4 = ?2 OR ipv6 = ?2)
-                     UNION SELECT instance FROM nic_addresses WHERE network = ?1 AND address = ?2",
-                )
-                .bind(&nic.network)
-                .bind(address)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(holder) = holder {
-                    return Err(StoreError::Taken(format!("{address} (VPS {holder} holds it)")));
-                }
+                refuse_held(&mut tx, &nic.network, address, &new.tenant).await?;
             }
             sqlx::query(
                 "INSERT INTO nics (instance, network, host_if, mac, ipv4, ipv6) VALUES (?, ?, ?, ?, ?, ?)",
@@ -583,18 +609,9 @@ impl Store for SqliteStore {
 
     async fn add_nic(&self, nic: &NicRecord) -> Result<()> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let tenant = tenant_of(&mut tx, &nic.instance).await?;
         for address in nic.ipv4.iter().chain(&nic.ipv6) {
-            let holder: Option<String> = sqlx::query_scalar(
-                "SELECT instance FROM nics WHERE network = ?1 AND (ipv4 = ?2 OR ipv6 = ?2)
-                 UNION SELECT instance FROM nic_addresses WHERE network = ?1 AND address = ?2",
-            )
-            .bind(&nic.network)
-            .bind(address)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(holder) = holder {
-                return Err(StoreError::Taken(format!("{address} (VPS {holder} holds it)")));
-            }
+            refuse_held(&mut tx, &nic.network, address, &tenant).await?;
         }
         if nic.ipv4.is_some() {
             let more = croft_api::QuotaUsage {
@@ -795,17 +812,8 @@ impl Store for SqliteStore {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| StoreError::Missing(format!("the network interface of VPS {instance}")))?;
-        let holder: Option<String> = sqlx::query_scalar(
-            "SELECT instance FROM nics WHERE network = ?1 AND (ipv4 = ?2 OR ipv6 = ?2)
-             UNION SELECT instance FROM nic_addresses WHERE network = ?1 AND address = ?2",
-        )
-        .bind(&network)
-        .bind(address)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(holder) = holder {
-            return Err(StoreError::Taken(format!("{address} (VPS {holder} holds it)")));
-        }
+        let tenant = tenant_of(&mut tx, instance).await?;
+        refuse_held(&mut tx, &network, address, &tenant).await?;
         if !address.contains(':') {
             let more = croft_api::QuotaUsage {
                 ipv4_addresses: 1,
