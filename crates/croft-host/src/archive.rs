@@ -129,15 +129,24 @@ fn unpack_error(e: std::io::Error, path: &str) -> ArchiveError {
         // names host paths: only the kind is kept).
         std::io::ErrorKind::UnexpectedEof => ArchiveError::Corrupt(e.kind().into()),
         _ => {
-            // The innermost cause (an OS error says no path); the tar
-            // crate's own message, which names host paths, is left out.
-            let mut why = None;
+            // The OS's own error, which names no path; the tar crate's
+            // messages ("... when creating dir /pool/...") name host
+            // paths and are left out.
+            let mut os = e.raw_os_error();
             let mut cause = std::error::Error::source(&e);
             while let Some(inner) = cause {
-                why = Some(inner.to_string());
+                if let Some(code) = inner
+                    .downcast_ref::<std::io::Error>()
+                    .and_then(|i| i.raw_os_error())
+                {
+                    os = Some(code);
+                }
                 cause = inner.source();
             }
-            let why = why.unwrap_or_else(|| e.kind().to_string());
+            let why = match os {
+                Some(code) => std::io::Error::from_raw_os_error(code).to_string(),
+                None => e.kind().to_string(),
+            };
             ArchiveError::Entry {
                 path: path.to_string(),
                 why,

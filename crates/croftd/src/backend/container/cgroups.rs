@@ -169,10 +169,9 @@ impl ContainerBackend {
         if let Err(e) = applied {
             let _ = cg.apply(&limits(old));
             let _ = self.pin_cpus(&cg, &others, old);
-            // Said of the VPS, not of a cgroup file: "nu1 uses 612 MiB,
-            // more than 4 MiB".
-            if let BackendError::Cgroup(used @ CgroupError::MemoryInUse { .. }) = &e {
-                return Err(BackendError::Busy(format!("{name} {used}")));
+            // Said of the VPS by the service, which knows its name.
+            if let BackendError::Cgroup(CgroupError::MemoryInUse { .. }) = &e {
+                return Err(e);
             }
             return Err(BackendError::Limits(Box::new(e)));
         }

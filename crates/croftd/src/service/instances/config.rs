@@ -78,6 +78,14 @@ impl InstanceService {
         if running {
             if let Err(e) = self.backend.apply_limits(name, parsed, old).await {
                 undo(bandwidth_changed).await;
+                // Said of the VPS by its name: "nu1 uses 612 MiB, more
+                // than 4 MiB".
+                if let crate::backend::BackendError::Cgroup(
+                    used @ croft_host::cgroup::CgroupError::MemoryInUse { .. },
+                ) = &e
+                {
+                    return Err(ServiceError::Conflict(format!("{} {used}", row.name)));
+                }
                 return Err(e.into());
             }
         }

@@ -118,8 +118,9 @@ impl InstanceService {
         let found = self.find(vps).await?;
         let guard = self.lock_for(&found.key).lock_owned().await;
         match self.store.instance(&found.key).await? {
-            Some(row) => Ok((guard, row)),
-            None => Err(ServiceError::NotFound(format!("VPS {}", vps.name))),
+            // Renamed while the lock was awaited: not the VPS asked for.
+            Some(row) if row.name == vps.name => Ok((guard, row)),
+            _ => Err(ServiceError::NotFound(format!("VPS {}", vps.name))),
         }
     }
 
