@@ -179,6 +179,9 @@ enum Command {
         /// Stop it first if it runs.
         #[arg(long, short)]
         force: bool,
+        /// Do not ask on a terminal.
+        #[arg(long, short)]
+        yes: bool,
     },
     /// Run a command inside a VPS.
     Exec {
@@ -246,6 +249,9 @@ enum Command {
         /// A new first-boot script (the old one does not run again).
         #[arg(long, value_name = "FILE")]
         user_data: Option<PathBuf>,
+        /// Do not ask on a terminal.
+        #[arg(long, short)]
+        yes: bool,
     },
     /// Set root's password of a VPS, on its disk at once (running or
     /// not): typed on the terminal (or read from stdin), or generated and
@@ -724,7 +730,13 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
             name,
             image,
             user_data,
+            yes,
         } => {
+            terminal::confirm(
+                &format!("Rebuilding {name} from {image} replaces its disk: its files are lost"),
+                &name,
+                yes,
+            )?;
             let user_data = user_data.as_deref().map(read_user_data).transpose()?;
             let job: Job = client.rebuild(
                 path_name(&name)?,
@@ -767,7 +779,12 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
                 None => println!("Restarted {name}"),
             }
         }
-        Command::Delete { name, force } => {
+        Command::Delete { name, force, yes } => {
+            terminal::confirm(
+                &format!("Deleting {name} deletes its disk and snapshots"),
+                &name,
+                yes,
+            )?;
             client.delete_instance(path_name(&name)?, force)?;
             println!("Deleted {name}");
         }

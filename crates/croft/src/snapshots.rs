@@ -34,6 +34,9 @@ pub enum SnapshotCommand {
         /// Stop a running VPS first and start it again afterwards.
         #[arg(long)]
         stop: bool,
+        /// Do not ask on a terminal.
+        #[arg(long, short)]
+        yes: bool,
     },
     /// Delete a snapshot.
     Delete {
@@ -150,7 +153,17 @@ pub fn run(client: &Client, command: SnapshotCommand) -> Result<()> {
                 );
             }
         }
-        SnapshotCommand::Restore { name, snapshot, stop } => {
+        SnapshotCommand::Restore {
+            name,
+            snapshot,
+            stop,
+            yes,
+        } => {
+            crate::terminal::confirm(
+                &format!("Restoring {name} to {snapshot} replaces its disk: what it wrote since is lost"),
+                &name,
+                yes,
+            )?;
             client.restore_snapshot(
                 path_name(&name)?,
                 path_name(&snapshot)?,

@@ -37,6 +37,24 @@ impl Drop for RawMode {
 }
 
 /// The size of the user's terminal, if stdout is one.
+/// Ask on a terminal before a change that loses data: `what` happens
+/// unless the user types `name` back. Off a terminal (a script) or with
+/// `yes` it goes ahead.
+pub fn confirm(what: &str, name: &str, yes: bool) -> Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes || !std::io::stdin().is_terminal() {
+        return Ok(());
+    }
+    eprint!("{what}. Type {name} to go on (or run it with --yes): ");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if line.trim() != name {
+        anyhow::bail!("not confirmed; nothing was changed");
+    }
+    Ok(())
+}
+
 /// Read a secret: on a terminal after `prompt`, with echo off (and back
 /// on after, whatever happens), twice to be sure; otherwise one line of
 /// stdin.

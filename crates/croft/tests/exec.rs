@@ -216,3 +216,24 @@ fn run_in_pty(host: &Host, args: &[&str], input: &[u8], timeout: Duration) -> (O
     command.arg("--socket").arg(&host.socket).args(args);
     common::run_in_pty(command, input, timeout)
 }
+
+/// On a terminal, what loses data asks first and goes on only when the
+/// VPS's name is typed back; --yes (or a script, off a terminal) does not
+/// ask.
+#[test]
+fn delete_on_a_terminal_asks_for_the_name_first() {
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "del1", "--no-start"]);
+    let (code, text) = run_in_pty(&host, &["delete", "del1"], b"del2\n", Duration::from_secs(10));
+    assert_ne!(code, Some(0), "{text}");
+    assert!(text.contains("Type del1 to go on"), "{text}");
+    assert!(text.contains("not confirmed; nothing was changed"), "{text}");
+    host.info("del1");
+    let (code, text) = run_in_pty(&host, &["delete", "del1"], b"del1\n", Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(host.fails(&["info", "del1"]).contains("not found"));
+    host.ok(&["launch", "busybox", "del3", "--no-start"]);
+    let (code, text) = run_in_pty(&host, &["delete", "del3", "--yes"], b"", Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(!text.contains("Type del3"), "{text}");
+}

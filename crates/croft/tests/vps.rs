@@ -936,8 +936,13 @@ fn ssh_keys_are_added_and_removed_on_the_disk_at_once_leaving_keys_put_there_by_
     // /etc (written from inside), never in the host's.
     host.sh_ok("key1", "rm -rf /root/.ssh && ln -s /etc /root/.ssh");
     host.ok(&["ssh-key", "add", "key1", pubkey.to_str().unwrap()]);
-    assert!(host.sh_ok("key1", "cat /etc/authorized_keys").contains("added-later"));
-    assert!(!std::path::Path::new("/etc/authorized_keys").exists(), "written on the host");
+    assert!(host
+        .sh_ok("key1", "cat /etc/authorized_keys")
+        .contains("added-later"));
+    assert!(
+        !std::path::Path::new("/etc/authorized_keys").exists(),
+        "written on the host"
+    );
 }
 
 /// Whether `hash` (a /etc/shadow field) is `password`'s, as login checks
