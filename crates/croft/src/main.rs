@@ -7,6 +7,7 @@
 //! (`transfer.rs`).
 
 mod access;
+mod files;
 mod images;
 mod jobs;
 mod network;
@@ -252,6 +253,11 @@ enum Command {
         /// Do not ask on a terminal.
         #[arg(long, short)]
         yes: bool,
+    },
+    /// Files into and out of a running VPS.
+    File {
+        #[command(subcommand)]
+        command: files::FileCommand,
     },
     /// Set root's password of a VPS, on its disk at once (running or
     /// not): typed on the terminal (or read from stdin), or generated and
@@ -551,6 +557,11 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
         (Some(r), _) | (None, Some(r)) => r,
         (None, None) => remotes.default.clone().unwrap_or_else(|| remote::LOCAL.into()),
     };
+    let via = files::Via {
+        socket: cli.socket.clone(),
+        remote: chosen.clone(),
+        tenant: cli.tenant.clone(),
+    };
     let client = remotes.client(&chosen, cli.socket)?.with_tenant(cli.tenant);
     match cli.command {
         Command::Launch {
@@ -816,6 +827,7 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
         } => session::console(&client, &name)?,
         Command::Config { command } => config(&client, command)?,
         Command::Snapshot { command } => snapshots::run(&client, command)?,
+        Command::File { command } => files::run(&via, command)?,
         Command::Password { name, generate } => {
             let password = if generate {
                 None

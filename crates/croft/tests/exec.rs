@@ -237,3 +237,94 @@ fn delete_on_a_terminal_asks_for_the_name_first() {
     assert_eq!(code, Some(0), "{text}");
     assert!(!text.contains("Type del3"), "{text}");
 }
+
+/// `croft file push|pull`: a binary round-trips with its mode; a path
+/// through a symlink stays inside the VPS; bad input is a clear error.
+#[test]
+fn files_are_pushed_and_pulled_whole_with_their_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "fp1"]);
+    let local = host.dir.join("blob");
+    let data: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(&local, &data).unwrap();
+    std::fs::set_permissions(&local, std::fs::Permissions::from_mode(0o750)).unwrap();
+    host.ok(&[
+        "file",
+        "push",
+        local.to_str().unwrap(),
+        "fp1:/root/blob",
+        "--uid",
+        "1000",
+        "--gid",
+        "1000",
+    ]);
+    let inside = host.sh_ok("fp1", "stat -c '%a %u %g %s' /root/blob");
+    assert_eq!(inside.trim(), "750 1000 1000 300000");
+    let back = host.dir.join("back");
+    host.ok(&["file", "pull", "fp1:/root/blob", back.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read(&back).unwrap(),
+        data,
+        "the bytes changed on the way"
+    );
+    assert_eq!(
+        std::fs::metadata(&back).unwrap().permissions().mode() & 0o7777,
+        0o750
+    );
+    // A path through VPS root's symlink to / lands in the VPS's own /.
+    host.sh_ok("fp1", "ln -s / /root/up");
+    host.ok(&[
+        "file",
+        "push",
+        local.to_str().unwrap(),
+        "fp1:/root/up/etc/croft-pushed",
+    ]);
+    assert!(host.sh_ok("fp1", "ls /etc/croft-pushed").contains("croft-pushed"));
+    assert!(
+        !std::path::Path::new("/etc/croft-pushed").exists(),
+        "written on the host"
+    );
+    for (args, says) in [
+        (
+            vec!["file", "pull", "fp1:/no/such", back.to_str().unwrap()],
+            "cannot read /no/such in fp1",
+        ),
+        (
+            vec!["file", "pull", "fp1:/root", back.to_str().unwrap()],
+            "not a regular file",
+        ),
+        (
+            vec!["file", "push", local.to_str().unwrap(), "fp1:relative"],
+            "absolute path",
+        ),
+        (
+            vec!["file", "push", local.to_str().unwrap(), "fp1:/no/such/dir/x"],
+            "cannot write /no/such/dir/x in fp1",
+        ),
+        (
+            vec![
+                "file",
+                "push",
+                local.to_str().unwrap(),
+                "fp1:/root/x",
+                "--mode",
+                "999",
+            ],
+            "octal mode",
+        ),
+    ] {
+        let err = host.fails(&args);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert_eq!(
+        std::fs::read(&back).unwrap(),
+        data,
+        "a failed pull touched the file"
+    );
+    assert!(host
+        .sh_ok("fp1", "ls /no/such/dir 2>&1 || true")
+        .contains("No such"));
+}
