@@ -132,13 +132,8 @@ enum Command {
     Start {
         /// The VPS.
         name: String,
-        /// Boot a rescue system instead, with the VPS's disk at /mnt (reach it
-        /// with croft console or croft exec; a normal start boots the disk).
-        #[arg(long)]
-        rescue: bool,
-        /// The rescue system's image (default: croftd's rescue_image, busybox).
-        #[arg(long, value_name = "IMAGE", requires = "rescue")]
-        rescue_image: Option<String>,
+        #[command(flatten)]
+        rescue: RescueArgs,
         #[command(flatten)]
         wait: WaitArgs,
     },
@@ -163,12 +158,8 @@ enum Command {
         /// Seconds to wait for a clean shutdown (default: boot.stop_timeout).
         #[arg(long)]
         timeout: Option<u64>,
-        /// Come back in a rescue system, with the VPS's disk at /mnt.
-        #[arg(long)]
-        rescue: bool,
-        /// The rescue system's image (default: croftd's rescue_image).
-        #[arg(long, value_name = "IMAGE", requires = "rescue")]
-        rescue_image: Option<String>,
+        #[command(flatten)]
+        rescue: RescueArgs,
         #[command(flatten)]
         wait: WaitArgs,
     },
@@ -712,30 +703,8 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
                 print_info(&i, host.as_ref());
             }
         }
-        Command::Start {
-            name,
-            rescue,
-            rescue_image,
-            wait,
-        } => {
-            let i: Instance = client.change_state(
-                path_name(&name)?,
-                &StateRequest {
-                    action: StateAction::Start,
-                    force: false,
-                    timeout: None,
-                    rescue,
-                    rescue_image,
-                    wait: wait.wait,
-                    wait_timeout: wait.wait_timeout,
-                },
-            )?;
-            match &i.rescue {
-                Some(image) => println!(
-                    "Started {name} in rescue mode ({image}); its disk is at /mnt (croft console {name})"
-                ),
-                None => println!("Started {name}"),
-            }
+        Command::Start { name, rescue, wait } => {
+            start(&client, &name, StateAction::Start, (false, None), rescue, wait)?;
         }
         Command::Rebuild {
             name,
@@ -770,25 +739,16 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
             force,
             timeout,
             rescue,
-            rescue_image,
             wait,
         } => {
-            let i: Instance = client.change_state(
-                path_name(&name)?,
-                &StateRequest {
-                    action: StateAction::Restart,
-                    force,
-                    timeout,
-                    rescue,
-                    rescue_image,
-                    wait: wait.wait,
-                    wait_timeout: wait.wait_timeout,
-                },
+            start(
+                &client,
+                &name,
+                StateAction::Restart,
+                (force, timeout),
+                rescue,
+                wait,
             )?;
-            match &i.rescue {
-                Some(image) => println!("Restarted {name} in rescue mode ({image}); its disk is at /mnt"),
-                None => println!("Restarted {name}"),
-            }
         }
         Command::Delete { name, force, yes } => {
             terminal::confirm(
@@ -1048,6 +1008,54 @@ fn state(client: &Client, name: &str, action: StateAction, force: bool, timeout:
         },
     )?;
     Ok(())
+}
+
+/// Start or restart VPS `name` (a restart's stop `(force, timeout)`),
+/// and say how it came up.
+fn start(
+    client: &Client,
+    name: &str,
+    action: StateAction,
+    (force, timeout): (bool, Option<u64>),
+    rescue: RescueArgs,
+    wait: WaitArgs,
+) -> Result<()> {
+    let i: Instance = client.change_state(
+        path_name(name)?,
+        &StateRequest {
+            action,
+            force,
+            timeout,
+            rescue: rescue.rescue,
+            rescue_image: rescue.rescue_image,
+            wait: wait.wait,
+            wait_timeout: wait.wait_timeout,
+        },
+    )?;
+    let done = if action == StateAction::Restart {
+        "Restarted"
+    } else {
+        "Started"
+    };
+    match &i.rescue {
+        Some(image) => {
+            println!("{done} {name} in rescue mode ({image}); its disk is at /mnt (croft console {name})")
+        }
+        None => println!("{done} {name}"),
+    }
+    Ok(())
+}
+
+/// `--rescue`: a rescue system instead of the VPS's own disk.
+#[derive(clap::Args)]
+struct RescueArgs {
+    /// Boot a rescue system instead, with the VPS's disk at /mnt (reach it
+    /// with croft console or croft exec; a normal start boots the disk).
+    #[arg(long)]
+    rescue: bool,
+    /// The rescue system's image (default: croftd's rescue_image, busybox).
+    #[arg(long, value_name = "IMAGE", requires = "rescue")]
+    rescue_image: Option<String>,
 }
 
 /// `--wait`: until the VPS has booted.
