@@ -159,6 +159,15 @@ fn exec_runs_as_a_user_of_the_vps_in_a_directory_with_an_environment() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no user nosuch in the VPS's /etc/passwd"));
     let err = host.fails(&["exec", "ex2", "--user", "Bad User", "--", "true"]);
     assert!(err.contains("invalid user"), "{err}");
+    // VPS root turns /etc/group into a FIFO: the exec neither hangs on it
+    // nor grants groups from it.
+    host.sh_ok("ex2", "rm /etc/group && mkfifo /etc/group");
+    let groups = run(&["--user", "alice", "--", "grep", "^Groups:", "/proc/self/status"]);
+    assert_eq!(
+        groups.split_whitespace().collect::<Vec<_>>(),
+        ["Groups:", "1500"],
+        "{groups}"
+    );
 }
 
 #[test]

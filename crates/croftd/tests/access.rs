@@ -695,3 +695,57 @@ async fn another_tenants_objects_are_not_found_by_their_ids() {
     let all: croft_api::Trust = sim.ok("GET", "/1.0/trust?tenant=acme", None).await;
     assert_eq!((all.certificates.len(), all.tokens.len()), (1, 1));
 }
+
+/// What this stop added for a VPS's owner (interfaces, root's keys and
+/// password, rename, addresses) is not reachable through another tenant's
+/// token: the VPS is not found, and nothing of it changes.
+#[tokio::test]
+async fn another_tenants_owner_cannot_reach_a_vps_by_its_name() {
+    let sim = Sim::new().await;
+    tenant(&sim, "acme").await;
+    tenant(&sim, "beta").await;
+    let before = launch_in(&sim, "acme", "only-acme").await;
+    let beta = token(&sim, Some("beta"), r#"{"scope":"read-write"}"#).await.token;
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl beta";
+    for (method, path, body) in [
+        (
+            "POST",
+            "/1.0/instances/only-acme/nics",
+            r#"{"network":"default"}"#.to_string(),
+        ),
+        ("DELETE", "/1.0/instances/only-acme/nics/1", String::new()),
+        (
+            "POST",
+            "/1.0/instances/only-acme/password",
+            r#"{"password":"stolen-password"}"#.into(),
+        ),
+        (
+            "POST",
+            "/1.0/instances/only-acme/ssh-keys",
+            format!(r#"{{"key":"{key}"}}"#),
+        ),
+        ("GET", "/1.0/instances/only-acme/ssh-keys", String::new()),
+        ("DELETE", "/1.0/instances/only-acme/ssh-keys/1", String::new()),
+        (
+            "POST",
+            "/1.0/instances/only-acme/rename",
+            r#"{"name":"taken"}"#.into(),
+        ),
+        (
+            "POST",
+            "/1.0/instances/only-acme/addresses",
+            r#"{"address":"10.87.0.77"}"#.into(),
+        ),
+    ] {
+        let body = (!body.is_empty()).then_some(body.as_str());
+        let (status, msg) = as_token(&sim, &beta, method, path, body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {msg}");
+    }
+    let after: Instance = sim.ok("GET", "/1.0/instances/only-acme?tenant=acme", None).await;
+    assert_eq!((after.name.as_str(), after.nics.len()), ("only-acme", 1));
+    assert_eq!(after.nic, before.nic);
+    let keys: Vec<String> = sim
+        .ok("GET", "/1.0/instances/only-acme/ssh-keys?tenant=acme", None)
+        .await;
+    assert!(keys.is_empty(), "{keys:?}");
+}
