@@ -648,10 +648,20 @@ pub fn set_root_password_hash(rootfs: &Path, hash: &str) -> Result<(), RootfsErr
     if !found {
         return Err(RootfsError::NoRootEntry);
     }
-    // The file exists: truncating it keeps its owner and mode.
-    create_inside(rootfs, "etc", "shadow")?
-        .write_all(new.as_bytes())
-        .map_err(io("write", &shadow))
+    // Written beside it with its owner and mode, then renamed over it: a
+    // full disk leaves the old file, never an empty one.
+    let meta = fs::symlink_metadata(&shadow).map_err(io("stat", &shadow))?;
+    let next = rootfs.join("etc/.shadow.croft");
+    let f = create_inside(rootfs, "etc", ".shadow.croft")?;
+    let written = std::os::unix::fs::fchown(&f, Some(meta.uid()), Some(meta.gid()))
+        .and_then(|()| f.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777)))
+        .and_then(|()| (&f).write_all(new.as_bytes()))
+        .and_then(|()| f.sync_all())
+        .and_then(|()| fs::rename(&next, &shadow));
+    if written.is_err() {
+        let _ = fs::remove_file(&next);
+    }
+    written.map_err(io("write", &shadow))
 }
 
 /// Take public `key` out of root's `~/.ssh/authorized_keys` (every line
@@ -1029,6 +1039,30 @@ mod tests {
             .unwrap()
             .file_type()
             .is_symlink());
+    }
+
+    #[test]
+    fn roots_password_hash_replaces_its_shadow_field_keeping_the_file_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("etc")).unwrap();
+        let shadow = root.join("etc/shadow");
+        fs::write(&shadow, "root:*:19000:0:99999:7:::\nalice:!:19000::::::\n").unwrap();
+        fs::set_permissions(&shadow, fs::Permissions::from_mode(0o640)).unwrap();
+        set_root_password_hash(root, "$6$salt$hash").unwrap();
+        let text = fs::read_to_string(&shadow).unwrap();
+        let root_line: Vec<&str> = text.lines().next().unwrap().split(':').collect();
+        assert_eq!(root_line[1], "$6$salt$hash");
+        assert_ne!(root_line[2], "19000", "the last change is today");
+        assert!(text.contains("alice:!:19000::::::\n"), "{text}");
+        assert_eq!(fs::metadata(&shadow).unwrap().mode() & 0o7777, 0o640);
+        assert!(!root.join("etc/.shadow.croft").exists());
+        fs::write(&shadow, "alice:!:19000::::::\n").unwrap();
+        assert!(matches!(
+            set_root_password_hash(root, "$6$x$y"),
+            Err(RootfsError::NoRootEntry)
+        ));
+        assert_eq!(fs::read_to_string(&shadow).unwrap(), "alice:!:19000::::::\n");
     }
 
     #[test]
