@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages croft needs at run time and in its tests. Idempotent.
 set -euo pipefail
-PACKAGES=(busybox-static btrfs-progs debootstrap openssh-client util-linux mount iproute2 procps python3 zstd nftables iperf3 lxcfs)
+PACKAGES=(busybox-static btrfs-progs debootstrap openssh-client util-linux mount iproute2 procps python3 zstd nftables iperf3 lxcfs fio)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

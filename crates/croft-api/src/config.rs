@@ -10,6 +10,17 @@ use thiserror::Error;
 
 pub const LIMITS_MEMORY: &str = "limits.memory";
 pub const LIMITS_DISK: &str = "limits.disk";
+pub const LIMITS_DISK_READ: &str = "limits.disk.read";
+pub const LIMITS_DISK_WRITE: &str = "limits.disk.write";
+pub const LIMITS_DISK_READ_IOPS: &str = "limits.disk.read_iops";
+pub const LIMITS_DISK_WRITE_IOPS: &str = "limits.disk.write_iops";
+/// The disk I/O limit keys, which need a cgroup I/O controller.
+pub const DISK_IO_KEYS: &[&str] = &[
+    LIMITS_DISK_READ,
+    LIMITS_DISK_WRITE,
+    LIMITS_DISK_READ_IOPS,
+    LIMITS_DISK_WRITE_IOPS,
+];
 pub const LIMITS_CPU: &str = "limits.cpu";
 pub const LIMITS_CPU_WEIGHT: &str = "limits.cpu.weight";
 pub const LIMITS_PROCESSES: &str = "limits.processes";
@@ -41,6 +52,22 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         LIMITS_DISK,
         "disk hard limit, e.g. 10GiB (16MiB..1PiB; needs a btrfs pool)",
+    ),
+    (
+        LIMITS_DISK_READ,
+        "disk reads in bytes per second, e.g. 100MB (1MB..1TB), live; what is enforced: croft info",
+    ),
+    (
+        LIMITS_DISK_WRITE,
+        "disk writes in bytes per second, e.g. 50MB (1MB..1TB), live; what is enforced: croft info",
+    ),
+    (
+        LIMITS_DISK_READ_IOPS,
+        "disk read operations per second (10..1000000), live",
+    ),
+    (
+        LIMITS_DISK_WRITE_IOPS,
+        "disk write operations per second (10..1000000), live",
     ),
     (LIMITS_CPU, "CPU quota in CPUs, e.g. 1.5 (0.01..1024)"),
     (
@@ -127,11 +154,31 @@ pub enum ConfigError {
     Malformed { input: String },
 }
 
+/// A VPS's disk I/O limits, each `None` when unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiskIo {
+    /// Bytes per second read.
+    pub read_bps: Option<u64>,
+    /// Bytes per second written.
+    pub write_bps: Option<u64>,
+    /// Read operations per second.
+    pub read_iops: Option<u64>,
+    /// Write operations per second.
+    pub write_iops: Option<u64>,
+}
+
+impl DiskIo {
+    pub fn is_unlimited(&self) -> bool {
+        *self == DiskIo::default()
+    }
+}
+
 /// The parsed, validated form of a VPS's configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InstanceConfig {
     pub memory_bytes: Option<u64>,
     pub disk_bytes: Option<u64>,
+    pub disk_io: DiskIo,
     pub cpu_millicores: Option<u64>,
     pub cpu_weight: Option<u64>,
     pub processes: Option<u64>,
@@ -238,6 +285,30 @@ impl InstanceConfig {
                         return Err(range("between 16MiB and 1PiB"));
                     }
                     cfg.disk_bytes = Some(bytes);
+                }
+                LIMITS_DISK_READ | LIMITS_DISK_WRITE => {
+                    // "100MB" or "100MB/s": bytes per second.
+                    let v = value.trim();
+                    let bytes = parse_size(v.strip_suffix("/s").unwrap_or(v)).map_err(unit)?;
+                    if !(1_000_000..=1_000_000_000_000).contains(&bytes) {
+                        return Err(range("between 1MB and 1TB per second"));
+                    }
+                    if key == LIMITS_DISK_READ {
+                        cfg.disk_io.read_bps = Some(bytes);
+                    } else {
+                        cfg.disk_io.write_bps = Some(bytes);
+                    }
+                }
+                LIMITS_DISK_READ_IOPS | LIMITS_DISK_WRITE_IOPS => {
+                    let n = int("operations per second, an integer")?;
+                    if !(10..=1_000_000).contains(&n) {
+                        return Err(range("between 10 and 1000000 per second"));
+                    }
+                    if key == LIMITS_DISK_READ_IOPS {
+                        cfg.disk_io.read_iops = Some(n);
+                    } else {
+                        cfg.disk_io.write_iops = Some(n);
+                    }
                 }
                 LIMITS_CPU => {
                     let milli = parse_cpu(value).map_err(unit)?;
@@ -368,6 +439,47 @@ mod tests {
         assert!(matches!(
             cfg(&[("limits.mem", "1GiB")]),
             Err(ConfigError::UnknownKey { .. })
+        ));
+    }
+
+    #[test]
+    fn disk_io_limits_take_rates_as_typed_and_refuse_the_rest() {
+        let c = cfg(&[
+            ("limits.disk.read", "100MB"),
+            ("limits.disk.write", "50MiB/s"),
+            ("limits.disk.read_iops", "500"),
+            ("limits.disk.write_iops", "200"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.disk_io,
+            DiskIo {
+                read_bps: Some(100_000_000),
+                write_bps: Some(50 << 20),
+                read_iops: Some(500),
+                write_iops: Some(200),
+            }
+        );
+        assert!(cfg(&[]).unwrap().disk_io.is_unlimited());
+        for (key, value) in [
+            ("limits.disk.read", "0"),
+            ("limits.disk.read", "10kB"),
+            ("limits.disk.write", "2TB"),
+            ("limits.disk.read_iops", "5"),
+            ("limits.disk.write_iops", "2000000"),
+        ] {
+            assert!(
+                matches!(cfg(&[(key, value)]), Err(ConfigError::OutOfRange { .. })),
+                "{key}={value}"
+            );
+        }
+        assert!(matches!(
+            cfg(&[("limits.disk.write", "fast")]),
+            Err(ConfigError::Unit { .. })
+        ));
+        assert!(matches!(
+            cfg(&[("limits.disk.read_iops", "1.5")]),
+            Err(ConfigError::Invalid { .. })
         ));
     }
 

@@ -289,6 +289,9 @@ pub struct Instance {
     /// transfer quota.
     #[serde(default)]
     pub traffic: Option<TrafficStatus>,
+    /// With a disk I/O limit set: exactly what this host enforces of it.
+    #[serde(default)]
+    pub disk_io_enforced: Option<String>,
 }
 
 /// What a VPS sent and received in one calendar month (UTC), counted on
@@ -981,6 +984,21 @@ pub struct CopyRequest {
     /// Copy this snapshot instead of the current disk.
     #[serde(default)]
     pub snapshot: Option<String>,
+}
+
+/// `croft publish`: an image made from a VPS's disk or snapshot.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PublishRequest {
+    /// The new image's name.
+    pub image: String,
+    /// Publish this snapshot (a running VPS can be published only so).
+    #[serde(default)]
+    pub snapshot: Option<String>,
+    /// What the image is, shown by `croft image list`.
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

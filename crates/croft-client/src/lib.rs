@@ -862,6 +862,16 @@ impl Client {
         self.post("/1.0/images/build", &BuildRequest { name: name.into() })
     }
 
+    /// Build croft's image `name` anew from the mirror (a job).
+    pub fn refresh_image(&self, name: &str) -> Result<Job> {
+        self.post("/1.0/images/refresh", &BuildRequest { name: name.into() })
+    }
+
+    /// Make an image of VPS `name`'s disk or snapshot.
+    pub fn publish(&self, name: &str, req: &croft_api::PublishRequest) -> Result<Image> {
+        self.post(&format!("/1.0/instances/{}/publish", segment(name)), req)
+    }
+
     /// Import the tarball `from` yields as image `name`.
     pub fn import_image(
         &self,

@@ -28,6 +28,22 @@ pub enum ImageCommand {
         /// The image to build (debian/bookworm, ...).
         name: String,
     },
+    /// Build an image croft builds (debian/bookworm, ...) anew from the
+    /// mirror, with today's packages. New VPSes and rebuilds get the new
+    /// one; VPSes launched from the old one keep their disks.
+    Refresh {
+        /// The image to build anew.
+        name: String,
+    },
+    /// Copy an image from another croft host: REMOTE:IMAGE is exported
+    /// there and imported here (or into --remote), and the sha256 of what
+    /// arrived is checked against what was sent.
+    Copy {
+        /// The image on a remote (`prod:debian/bookworm`).
+        source: String,
+        /// Its name here (default: the same).
+        name: Option<String>,
+    },
     /// Import a root filesystem tarball (.tar, .tar.gz or .tar.zst) as an
     /// image: FILE is read here (`-` for stdin) and sent to croftd (prints
     /// its sha256).
@@ -70,7 +86,10 @@ fn os_name(i: &Image) -> String {
     }
 }
 
-pub fn run(client: &Client, command: ImageCommand) -> Result<()> {
+/// `run`'s way to the client of another remote (`image copy`'s source).
+pub type RemoteClient<'a> = &'a dyn Fn(&str) -> Result<Client>;
+
+pub fn run(client: &Client, command: ImageCommand, remote: RemoteClient) -> Result<()> {
     match command {
         ImageCommand::List { format } => {
             let images = client.images()?;
@@ -131,6 +150,23 @@ pub fn run(client: &Client, command: ImageCommand) -> Result<()> {
             crate::job_succeeded(&format!("build of {name}"), job)?;
             println!("Image {name} is built");
         }
+        ImageCommand::Refresh { name } => {
+            let job = client.refresh_image(image_name(&name)?)?;
+            let job = crate::wait_job(client, &job)?;
+            crate::job_succeeded(&format!("refresh of {name}"), job)?;
+            println!("Image {name} is built anew (VPSes launched from the old one keep their disks)");
+        }
+        ImageCommand::Copy { source, name } => {
+            let (from, image) = source
+                .split_once(':')
+                .ok_or_else(|| anyhow!("name the image's remote: REMOTE:IMAGE (croft remote list)"))?;
+            image_name(image)?;
+            let name = name.unwrap_or_else(|| image.to_string());
+            image_name(&name)?;
+            let source = remote(from)?;
+            let sha256 = copy(source, image, client, &name)?;
+            println!("{sha256}  {name}");
+        }
         ImageCommand::Import { file, name } => {
             image_name(&name)?;
             let (input, size) = open_input(&file)?;
@@ -164,4 +200,62 @@ pub fn run(client: &Client, command: ImageCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Stream image `image` out of `from` into `to` as image `name`, and check
+/// that the digest `to` computed of what it received is that of what
+/// `from` sent (and that `from` recorded for its export); a copy that
+/// fails the check is deleted. Returns the digest.
+fn copy(from: Client, image: &str, to: &Client, name: &str) -> Result<String> {
+    // Refused before a byte moves: the name is taken here.
+    if to
+        .images()?
+        .iter()
+        .any(|i| i.name == name && (i.available || i.source != "built"))
+    {
+        return Err(anyhow!(
+            "image {name} already exists here (give the copy another name)"
+        ));
+    }
+    let (reader, mut writer) = std::io::pipe()?;
+    let (input, digest) = HashingReader::new(reader);
+    let bar = progress(&format!("copying {image}"), None);
+    let shown = bar.clone();
+    let image2 = image.to_string();
+    let export = std::thread::spawn(move || {
+        // A failed import closes the pipe: the write then fails (EPIPE)
+        // rather than killing the CLI with SIGPIPE.
+        let mut pipe = nix::sys::signal::SigSet::empty();
+        pipe.add(nix::sys::signal::Signal::SIGPIPE);
+        let _ = pipe.thread_block();
+        let exported = from.export_image(&image2, &mut writer, &|n| shown.set_position(n));
+        (from, exported)
+    });
+    let imported = to.import_image(name, input, |_| {});
+    let (from, exported) = export.join().map_err(|_| anyhow!("the export thread panicked"))?;
+    bar.finish_and_clear();
+    // An export that broke off explains an import that failed.
+    exported.map_err(|e| anyhow!("cannot export {image}: {e}"))?;
+    let imported = imported?;
+    let sent = digest.hex();
+    let fail = |why: String| -> Result<String> {
+        let _ = to.delete_image(name);
+        Err(anyhow!("{why}; the copy was deleted"))
+    };
+    if imported.sha256.as_deref() != Some(sent.as_str()) {
+        return fail(format!(
+            "image {name} arrived with sha256 {}, not the {sent} sent",
+            imported.sha256.as_deref().unwrap_or("-")
+        ));
+    }
+    // The source records its export's digest once the stream is whole.
+    for _ in 0..50 {
+        if from.image(image)?.sha256.as_deref() == Some(sent.as_str()) {
+            return Ok(sent);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    fail(format!(
+        "the source recorded no sha256 {sent} for the export of {image}"
+    ))
 }

@@ -282,6 +282,19 @@ enum Command {
         /// The new VPS's name.
         name: String,
     },
+    /// Make an image of a stopped VPS (or of one of its snapshots,
+    /// VPS/SNAP), with its identity cleared: machine-id, SSH host keys,
+    /// authorized keys, root's password, histories, logs. New VPSes can
+    /// then be launched from it.
+    Publish {
+        /// The VPS, or VPS/SNAPSHOT (a running VPS only so).
+        source: String,
+        /// The new image's name (`my-app`, `acme/web`).
+        image: String,
+        /// What the image is (default: where it was published from).
+        #[arg(long)]
+        description: Option<String>,
+    },
     /// Storage pools VPS disks live in.
     Storage {
         #[command(subcommand)]
@@ -525,7 +538,17 @@ fn remote_of_arguments(args: &mut [std::ffi::OsString]) -> Result<Option<String>
         .iter()
         .map(|a| a.to_str().map(str::to_string).unwrap_or_default())
         .collect();
+    // `image copy REMOTE:IMAGE` names the image's source, not the remote
+    // the command talks to: that argument is its own.
+    let source = text
+        .windows(2)
+        .position(|w| w == ["image", "copy"])
+        .and_then(|i| (i + 2..text.len()).find(|&j| !text[j].starts_with('-')));
+    let kept = source.map(|j| std::mem::take(&mut text[j]));
     let chosen = remote::take_remote_prefix(&mut text, &remotes)?;
+    if let (Some(j), Some(arg)) = (source, kept) {
+        text[j] = arg;
+    }
     for (arg, new) in args.iter_mut().zip(text) {
         if arg.to_str().is_some() {
             *arg = new.into();
@@ -845,6 +868,33 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
             )?;
             println!("Copied {source} to {name} (stopped; croft start {name})");
         }
+        Command::Publish {
+            source,
+            image,
+            description,
+        } => {
+            let (vps, snapshot) = match source.split_once('/') {
+                Some((vps, snap)) => (vps.to_string(), Some(snap.to_string())),
+                None => (source.clone(), None),
+            };
+            croft_api::validate_image_name(&image).map_err(|e| anyhow!(e))?;
+            let published = client.publish(
+                path_name(&vps)?,
+                &croft_api::PublishRequest {
+                    image,
+                    snapshot,
+                    description,
+                },
+            )?;
+            println!(
+                "Published {source} as image {} ({}; croft launch {0} NAME)",
+                published.name,
+                published
+                    .size_bytes
+                    .map(format_size)
+                    .unwrap_or_else(|| "size unknown".into())
+            );
+        }
         Command::Storage {
             command: StorageCommand::List { format },
         } => {
@@ -942,7 +992,10 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
                 println!("VPSes:   {}", p.volumes);
             }
         }
-        Command::Image { command } => images::run(&client, command)?,
+        Command::Image { command } => {
+            let socket = via.socket.clone();
+            images::run(&client, command, &|name| remotes.client(name, socket.clone()))?
+        }
     }
     Ok(0)
 }
@@ -1188,6 +1241,9 @@ fn print_info(i: &Instance, host: Option<&croft_api::HostDetails>) {
     }
     if let Some(u) = &i.user_data {
         println!("User data:   {u}");
+    }
+    if let Some(enforced) = &i.disk_io_enforced {
+        println!("Disk I/O:    enforced here: {enforced}");
     }
     if let Some(fw) = &i.firewall {
         println!(

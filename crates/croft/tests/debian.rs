@@ -364,6 +364,29 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
     host.wait_for("the VPS to power off", Duration::from_secs(60), || {
         host.info("web1").status == Status::Stopped
     });
+    // Published, the stopped VPS becomes an image whose VPSes boot with
+    // what it had installed but an identity of their own.
+    host.ok(&["publish", "web1", "test/web-template"]);
+    host.ok(&["launch", "test/web-template", "pub1"]);
+    wait_running(&host, "pub1");
+    assert_eq!(host.sh_ok("pub1", "hostname").trim(), "pub1");
+    let id = host.sh_ok("pub1", "cat /etc/machine-id");
+    assert_eq!(id.trim().len(), 32, "{id}");
+    assert!(id != id1 && id != id2, "pub1 kept a machine-id: {id}");
+    let key = host.sh_ok("pub1", "cat /etc/ssh/ssh_host_ed25519_key.pub");
+    assert_ne!(key, key1, "pub1 kept web1's SSH host key");
+    assert_eq!(
+        host.sh_ok("pub1", "systemctl is-active ssh croft-probe.service"),
+        "active\nactive\n"
+    );
+    assert_eq!(host.sh_ok("pub1", "getent shadow root | cut -d: -f2").trim(), "*");
+    // The journal of web1's boots did not come along.
+    let journals = host.sh_ok("pub1", "ls /var/log/journal 2>/dev/null; true");
+    assert!(
+        journals.split_whitespace().all(|d| d == id.trim()),
+        "web1's journal came along: {journals}"
+    );
+    host.ok(&["delete", "--force", "pub1"]);
     // The trixie VPS ran beside them all along and shuts down cleanly too.
     assert!(host
         .sh_ok("new1", "systemctl is-system-running")

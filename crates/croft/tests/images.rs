@@ -380,3 +380,178 @@ fn a_cancelled_image_build_stops_a_hung_download_and_leaves_nothing() {
     let err = host.fails(&["job", "cancel", &job.id]);
     assert!(err.contains("has ended (cancelled)"), "{err}");
 }
+
+/// `croft publish`: a stopped VPS, or a snapshot of a running one, becomes
+/// an image that launches VPSes with what it held but none of its
+/// identity; links the tenant left on its disk lead nowhere on the host;
+/// a running VPS without a snapshot, a taken name or a bad one are
+/// refused with nothing made.
+#[test]
+fn a_published_vps_launches_new_vpses_with_its_files_but_a_fresh_identity() {
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "src1"]);
+    // Something worth keeping, and an identity and traces to clear.
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPublishedKey owner@src1";
+    host.sh_ok(
+        "src1",
+        &format!(
+            "mkdir -p /srv/app /root/.ssh /var/log/app /var/lib/dhcp && echo app-v1 > /srv/app/version \
+             && echo 0123456789abcdef0123456789abcdef > /etc/machine-id \
+             && echo '{key}' > /root/.ssh/authorized_keys && echo 'mysql -phunter2' > /root/.bash_history \
+             && echo started > /var/log/app/app.log && echo old > /var/log/app/app.log.1.gz \
+             && echo lease > /var/lib/dhcp/dhclient.eth0.leases"
+        ),
+    );
+    // Links to the host's files, where the clearing looks: the host's
+    // must stay as they are.
+    let canary = host.dir.join("canary");
+    std::fs::create_dir_all(canary.join("ssh")).unwrap();
+    std::fs::write(canary.join("ssh/ssh_host_ed25519_key"), "host key").unwrap();
+    std::fs::write(canary.join("app.log"), "host log").unwrap();
+    host.sh_ok(
+        "src1",
+        &format!(
+            "ln -s {c}/app.log /var/log/app/linked.log && mkdir -p /home/ann && ln -s {c}/ssh /home/ann/.ssh \
+             && ln -s {c}/app.log /home/ann/.bash_history",
+            c = canary.display()
+        ),
+    );
+    let id_before = host.sh_ok("src1", "cat /etc/machine-id");
+
+    // Running, without a snapshot: refused, and said what to do.
+    let err = host.fails(&["publish", "src1", "app/v1"]);
+    assert!(
+        err.contains("src1 is running: stop it first, or publish a snapshot"),
+        "{err}"
+    );
+    // A snapshot of the running VPS publishes.
+    host.ok(&["snapshot", "create", "src1", "s1"]);
+    let out = host.ok(&["publish", "src1/s1", "app/v1", "--description", "the app, v1"]);
+    assert!(out.contains("Published src1/s1 as image app/v1"), "{out}");
+    let image: Image = host.ok_json(&["image", "info", "app/v1", "--format", "json"]);
+    assert_eq!(image.source, "published");
+    assert_eq!(image.description, "the app, v1");
+    assert!(image.available);
+    // A stopped VPS publishes as it is.
+    host.ok(&["stop", "src1"]);
+    host.ok(&["publish", "src1", "app/v1-stopped"]);
+
+    for (image, vps) in [("app/v1", "new1"), ("app/v1-stopped", "new2")] {
+        host.ok(&["launch", image, vps]);
+        assert_eq!(host.sh_ok(vps, "cat /srv/app/version"), "app-v1\n");
+        assert_eq!(host.sh_ok(vps, "hostname").trim(), vps);
+        let id = host.sh_ok(vps, "cat /etc/machine-id");
+        assert_eq!(id.trim().len(), 32, "{id}");
+        assert_ne!(id, id_before, "{vps} kept the published VPS's machine-id");
+        let gone = host.sh_ok(
+            vps,
+            "for f in /root/.ssh/authorized_keys /root/.bash_history /var/log/app/app.log.1.gz \
+             /var/lib/dhcp/dhclient.eth0.leases; do test -e $f && echo $f; done; true",
+        );
+        assert_eq!(gone, "", "{vps} kept: {gone}");
+        assert_eq!(host.sh_ok(vps, "wc -c < /var/log/app/app.log").trim(), "0");
+    }
+    // The host's files behind the links are untouched.
+    assert_eq!(
+        std::fs::read_to_string(canary.join("ssh/ssh_host_ed25519_key")).unwrap(),
+        "host key"
+    );
+    assert_eq!(
+        std::fs::read_to_string(canary.join("app.log")).unwrap(),
+        "host log"
+    );
+    // The source is as it was.
+    host.ok(&["start", "src1"]);
+    assert_eq!(host.sh_ok("src1", "cat /etc/machine-id"), id_before);
+    assert!(host.sh_ok("src1", "cat /root/.ssh/authorized_keys").contains(key));
+
+    // Bad input: one line, nothing made.
+    let before: Vec<Image> = host.ok_json(&["image", "list", "--format", "json"]);
+    for (args, says) in [
+        (
+            &["publish", "src1/s1", "app/v1"][..],
+            "image app/v1 already exists",
+        ),
+        (&["publish", "src1/s1", "busybox"], "image busybox already exists"),
+        (&["publish", "src1/nosnap", "app/v2"], "snapshot nosnap of src1"),
+        (&["publish", "nosuch", "app/v2"], "nosuch"),
+        (&["publish", "src1/s1", "../x"], "invalid image name"),
+    ] {
+        let err = host.fails(args);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let after: Vec<Image> = host.ok_json(&["image", "list", "--format", "json"]);
+    assert_eq!(before, after);
+    // Deleting the image leaves the VPSes launched from it alone.
+    host.ok(&["image", "delete", "app/v1"]);
+    assert_eq!(host.sh_ok("new1", "cat /srv/app/version"), "app-v1\n");
+}
+
+/// `croft image refresh`: the image is built anew and takes the old one's
+/// place; VPSes made from the old keep their disks, new ones get the new
+/// build. A refresh that fails keeps the old image; images croft does not
+/// build cannot be refreshed.
+#[test]
+fn a_refreshed_image_takes_the_old_ones_place_and_a_failed_refresh_keeps_it() {
+    let mut host = Host::new();
+    host.ok(&["launch", "busybox", "old1"]);
+    host.sh_ok("old1", "echo mine > /root/file");
+    let volume = host.pool_dir().join("images/busybox");
+    let uuid = |path: &std::path::Path| {
+        let out = std::process::Command::new("btrfs")
+            .args(["subvolume", "show"])
+            .arg(path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix("UUID:").map(|u| u.trim().to_string()))
+            .unwrap_or_else(|| panic!("no UUID in {text}"))
+    };
+    let before = uuid(&volume);
+    let built_before: Image = host.ok_json(&["image", "info", "busybox", "--format", "json"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = host.ok(&["image", "refresh", "busybox"]);
+    assert!(out.contains("Image busybox is built anew"), "{out}");
+    let after = uuid(&volume);
+    assert_ne!(before, after, "the image volume was not replaced");
+    let built_after: Image = host.ok_json(&["image", "info", "busybox", "--format", "json"]);
+    assert!(built_after.available);
+    assert_ne!(built_before.created_at, built_after.created_at);
+    // Nothing of the old volume or the build is left under the images.
+    let names: Vec<String> = std::fs::read_dir(host.pool_dir().join("images"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["busybox"], "{names:?}");
+    // The old VPS runs on with its disk; a new one launches from the new.
+    assert_eq!(host.sh_ok("old1", "cat /root/file"), "mine\n");
+    host.ok(&["launch", "busybox", "new1"]);
+    assert_eq!(host.sh_ok("new1", "hostname").trim(), "new1");
+
+    // A refresh that cannot build (no busybox to build from) fails and
+    // keeps the image in place.
+    let config = std::fs::read_to_string(&host.config).unwrap();
+    std::fs::write(
+        &host.config,
+        format!("{config}busybox = \"/nonexistent/busybox\"\n"),
+    )
+    .unwrap();
+    host.kill_daemon();
+    host.start_daemon();
+    let err = host.fails(&["image", "refresh", "busybox"]);
+    assert!(err.contains("/nonexistent/busybox"), "{err}");
+    assert_eq!(uuid(&volume), after, "a failed refresh replaced the image");
+    host.ok(&["launch", "busybox", "new2"]);
+    // Only images croft builds are refreshed.
+    host.ok(&["stop", "new2"]);
+    host.ok(&["publish", "new2", "mine"]);
+    let err = host.fails(&["image", "refresh", "mine"]);
+    assert!(
+        err.contains("image mine is published; croft cannot refresh it"),
+        "{err}"
+    );
+    let err = host.fails(&["image", "refresh", "nosuch"]);
+    assert!(err.contains("unknown image"), "{err}");
+}

@@ -445,3 +445,75 @@ fn a_tenant_manages_its_vpses_from_another_machine_over_tls() {
 
     host.ok(&["--tenant", "acme", "delete", "web", "--force"]);
 }
+
+/// `croft image copy REMOTE:IMAGE`: an image exported by one croft host
+/// over TLS and imported into another, the sha256 of what arrived checked
+/// against what was sent and against what the source recorded; bad
+/// sources and taken names refused with nothing made.
+#[test]
+fn an_image_is_copied_from_another_croft_host_with_its_sha256_checked() {
+    let source = Host::with_config("https_address = \"0.0.0.0:8443\"\n");
+    let target = Host::new();
+    let client = Client::new(&source);
+    source.ok(&["launch", "busybox", "b1"]);
+    source.sh_ok("b1", "echo made-on-the-source > /root/mark");
+    source.ok(&["stop", "b1"]);
+    source.ok(&["publish", "b1", "app/box"]);
+    let token = source.ok(&["token", "create", "--role", "admin", "--expires", "1d"]);
+    let info: croft_api::ServerInfo = source.ok_json(&["server", "info", "--format", "json"]);
+    let fingerprint = info.certificate_fingerprint.expect("a fingerprint");
+    client.ok(&[
+        "remote",
+        "add",
+        "src",
+        &format!("https://{SERVER_IP}:8443"),
+        "--token",
+        token.trim(),
+        "--fingerprint",
+        &fingerprint,
+    ]);
+    // The target is reached on its socket, from the client's namespace.
+    let socket = target.socket.to_str().unwrap().to_string();
+    let copy = |args: &[&str]| {
+        let mut all = vec!["--socket", socket.as_str(), "image", "copy"];
+        all.extend_from_slice(args);
+        client.croft(&all)
+    };
+    let out = copy(&["src:app/box"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let sha = printed.split_whitespace().next().unwrap().to_string();
+    assert_eq!(sha.len(), 64, "{printed}");
+    let here: croft_api::Image = target.ok_json(&["image", "info", "app/box", "--format", "json"]);
+    let there: croft_api::Image = source.ok_json(&["image", "info", "app/box", "--format", "json"]);
+    assert_eq!(here.sha256.as_deref(), Some(sha.as_str()));
+    assert_eq!(there.sha256.as_deref(), Some(sha.as_str()));
+    assert_eq!(here.source, "imported");
+    // It launches on the target with what the source's VPS had.
+    target.ok(&["launch", "app/box", "c1"]);
+    assert_eq!(target.sh_ok("c1", "cat /root/mark"), "made-on-the-source\n");
+
+    // Bad input: one line each, nothing made on the target.
+    let fails = |args: &[&str]| {
+        let out = copy(args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        err
+    };
+    let err = fails(&["src:app/box"]);
+    assert!(err.contains("image app/box already exists here"), "{err}");
+    let err = fails(&["src:nosuch", "other"]);
+    assert!(err.contains("nosuch"), "{err}");
+    let err = fails(&["nowhere:app/box", "other"]);
+    assert!(err.contains("no remote nowhere"), "{err}");
+    let err = fails(&["app/box"]);
+    assert!(err.contains("REMOTE:IMAGE"), "{err}");
+    let err = fails(&["src:../x"]);
+    assert!(err.contains("invalid image name"), "{err}");
+    let images: Vec<croft_api::Image> = target.ok_json(&["image", "list", "--format", "json"]);
+    assert!(
+        images.iter().all(|i| i.name != "other"),
+        "a failed copy left an image: {images:?}"
+    );
+}

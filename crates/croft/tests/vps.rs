@@ -997,3 +997,118 @@ fn root_password_is_set_on_the_disk_given_or_generated_and_shown_once() {
     assert!(err.contains("8 to 256 characters"), "{err}");
     assert_eq!(root_hash(&host), hash);
 }
+
+/// Disk I/O limits, set live and measured from inside with direct I/O
+/// (busybox dd): they hold reads, direct writes and the writes a VPS's own
+/// fsync pushes out, on the pool's device; on this cgroup-v1 host buffered
+/// writes the kernel writes back later are not held, as `croft info`
+/// says. Lifted, the VPS is fast again; bad values change nothing.
+#[test]
+fn disk_io_limits_hold_what_the_host_can_enforce_and_info_says_what_that_is() {
+    let host = Host::with_config("storage_size = \"1GiB\"");
+    launch(&host, "io1", &[]);
+    // 16 MiB in 1 MiB blocks: at 4 MB/s that takes 4.2 s; the host does
+    // it in a fraction of a second.
+    let timed = |script: &str| {
+        let start = std::time::Instant::now();
+        host.sh_ok("io1", script);
+        start.elapsed()
+    };
+    let write_direct = "dd if=/dev/zero of=/root/f bs=1M count=16 oflag=direct 2>/dev/null";
+    let read_direct = "dd if=/root/f of=/dev/null bs=1M iflag=direct 2>/dev/null";
+    let fast = Duration::from_millis(2500);
+    let held = Duration::from_secs(3);
+    let free = timed(write_direct);
+    assert!(free < fast, "an unlimited direct write took {free:?}");
+    assert!(host.info("io1").disk_io_enforced.is_none());
+
+    host.ok(&[
+        "config",
+        "set",
+        "io1",
+        "limits.disk.write=4MB",
+        "limits.disk.read=4MB",
+    ]);
+    // The limit is on the pool's device, in the VPS's own blkio cgroup.
+    let pool_device = {
+        let out = std::process::Command::new("findmnt")
+            .args(["-n", "-o", "MAJ:MIN,SOURCE", "--target"])
+            .arg(host.pool_dir())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let source = text.split_whitespace().nth(1).unwrap().to_string();
+        let rdev = std::fs::metadata(&source).unwrap();
+        let rdev = std::os::unix::fs::MetadataExt::rdev(&rdev);
+        format!("{}:{}", libc::major(rdev), libc::minor(rdev))
+    };
+    let rule = std::fs::read_to_string(
+        host.vps_cgroup("blkio", "io1")
+            .join("blkio.throttle.write_bps_device"),
+    )
+    .unwrap();
+    assert_eq!(rule.trim(), format!("{pool_device} 4000000"));
+    let info = host.info("io1");
+    let enforced = info.disk_io_enforced.unwrap();
+    assert!(enforced.starts_with("cgroup v1 (blkio)"), "{enforced}");
+    assert!(host
+        .ok(&["info", "io1"])
+        .contains("Disk I/O:    enforced here: cgroup v1"));
+
+    let took = timed(write_direct);
+    assert!(took >= held, "a direct write under 4 MB/s took {took:?}");
+    let took = timed(read_direct);
+    assert!(took >= held, "a direct read under 4 MB/s took {took:?}");
+    // What cgroup v1 cannot hold, and says it cannot: buffered writes
+    // left to the kernel. Pushed out by the VPS's own fsync, they are held.
+    let took = timed("dd if=/dev/zero of=/root/g bs=1M count=16 2>/dev/null");
+    assert!(took < fast, "a buffered write took {took:?}");
+    host.sh_ok("io1", "rm /root/g");
+    let took = timed("dd if=/dev/zero of=/root/g bs=1M count=16 conv=fsync 2>/dev/null");
+    assert!(
+        took >= held,
+        "a buffered write with fsync under 4 MB/s took {took:?}"
+    );
+
+    // Operations per second: 200 direct 4 KiB writes at 50 per second.
+    host.ok(&["config", "unset", "io1", "limits.disk.write", "limits.disk.read"]);
+    host.ok(&["config", "set", "io1", "limits.disk.write_iops=50"]);
+    let took = timed("dd if=/dev/zero of=/root/h bs=4k count=200 oflag=direct 2>/dev/null");
+    assert!(took >= held, "200 writes at 50 IOPS took {took:?}");
+
+    // Lifted: fast again, and the rules are gone.
+    host.ok(&["config", "unset", "io1", "limits.disk.write_iops"]);
+    let took = timed(write_direct);
+    assert!(
+        took < fast,
+        "a direct write after the limits were lifted took {took:?}"
+    );
+    let rules = std::fs::read_to_string(
+        host.vps_cgroup("blkio", "io1")
+            .join("blkio.throttle.write_iops_device"),
+    )
+    .unwrap();
+    assert_eq!(rules.trim(), "", "a rule stayed: {rules}");
+
+    // Bad values: one line each, nothing changed.
+    let before = host.info("io1").config;
+    for (setting, says) in [
+        ("limits.disk.read=0", "limits.disk.read=0 is out of range"),
+        ("limits.disk.write=fast", "invalid limits.disk.write"),
+        ("limits.disk.read_iops=5", "between 10 and 1000000"),
+    ] {
+        let err = host.fails(&["config", "set", "io1", setting]);
+        assert!(err.contains(says), "{setting}: {err}");
+    }
+    assert_eq!(host.info("io1").config, before);
+    // A stopped VPS takes them, and gets them at its next start.
+    host.ok(&["stop", "io1"]);
+    host.ok(&["config", "set", "io1", "limits.disk.read=4MB"]);
+    host.ok(&["start", "io1"]);
+    let rule = std::fs::read_to_string(
+        host.vps_cgroup("blkio", "io1")
+            .join("blkio.throttle.read_bps_device"),
+    )
+    .unwrap();
+    assert_eq!(rule.trim(), format!("{pool_device} 4000000"));
+}

@@ -28,9 +28,10 @@
 mod cpu;
 pub mod cpuset;
 pub mod devices;
+pub mod disk_io;
 mod fs;
 mod memory;
-mod mountinfo;
+pub(crate) mod mountinfo;
 mod pids;
 mod v1;
 mod v2;
@@ -168,6 +169,8 @@ pub struct Limits {
     pub cpu_weight: Option<u64>,
     /// Maximum number of tasks (processes and threads), at most 4194304.
     pub pids_max: Option<u64>,
+    /// Disk I/O limits on the pool's device; `None` leaves what is set.
+    pub io: Option<disk_io::IoLimits>,
 }
 
 /// Largest value `pids.max` accepts (the kernel's `PID_MAX_LIMIT`).
@@ -199,6 +202,11 @@ impl Limits {
         if let Some(pids) = self.pids_max {
             if pids > PIDS_MAX_LIMIT {
                 return invalid("pids_max", pids, "must be at most 4194304");
+            }
+        }
+        for (field, value) in self.io.iter().flat_map(disk_io::IoLimits::values) {
+            if value == Some(0) {
+                return invalid(field, 0, "must be at least 1 (0 is no limit)");
             }
         }
         Ok(())
@@ -331,6 +339,16 @@ impl CgroupManager {
             })
         } else {
             Err(CgroupError::NoHierarchy)
+        }
+    }
+
+    /// Whether VPS cgroups get a disk I/O controller: the `blkio`
+    /// hierarchy (v1), or `io` enabled for croft's cgroups (v2).
+    pub fn io_available(&self) -> bool {
+        match &self.base {
+            Dirs::V1(dirs) => dirs.blkio.is_some(),
+            Dirs::V2(base) => fs::read(&base.join("cgroup.subtree_control"))
+                .is_ok_and(|enabled| enabled.split_whitespace().any(|c| c == "io")),
         }
     }
 

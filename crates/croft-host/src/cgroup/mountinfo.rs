@@ -84,7 +84,7 @@ pub(super) fn parse_mountinfo(text: &str) -> Result<Vec<Mount>, CgroupError> {
 }
 
 /// Undoes the octal escapes of mountinfo (`\040` for a space, etc.).
-fn unescape(field: &str) -> String {
+pub(crate) fn unescape(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -152,7 +152,125 @@ fn limits() -> Limits {
         cpu_millicores: Some(1500),
         cpu_weight: Some(200),
         pids_max: Some(512),
+        io: None,
     }
+}
+
+const LOOP: disk_io::BlockDevice = disk_io::BlockDevice { major: 7, minor: 0 };
+
+fn io_limits() -> disk_io::IoLimits {
+    disk_io::IoLimits {
+        device: LOOP,
+        read_bps: Some(10 << 20),
+        write_bps: None,
+        read_iops: None,
+        write_iops: Some(100),
+    }
+}
+
+/// v1: the limits land in the VPS's blkio cgroup, one device line per
+/// file; lifted ones are written as 0 (the kernel drops the rule).
+#[test]
+fn v1_disk_io_limits_are_written_to_the_blkio_cgroup_and_lifted_with_zero() {
+    let tmp = TempDir::new().unwrap();
+    let manager = hybrid(tmp.path());
+    assert!(manager.io_available());
+    let (cgroup, _) = fake_v1_cgroup(&manager, "web1", true);
+    let blkio = cgroup
+        .dirs()
+        .into_iter()
+        .find(|d| d.components().any(|c| c.as_os_str() == "blkio"))
+        .expect("a blkio cgroup");
+    for f in ["read_bps", "write_bps", "read_iops", "write_iops"] {
+        put(&blkio.join(format!("blkio.throttle.{f}_device")), "");
+    }
+    let mut with_io = limits();
+    with_io.io = Some(io_limits());
+    cgroup.apply(&with_io).unwrap();
+    assert_eq!(get(&blkio.join("blkio.throttle.read_bps_device")), "7:0 10485760");
+    assert_eq!(get(&blkio.join("blkio.throttle.write_bps_device")), "7:0 0");
+    assert_eq!(get(&blkio.join("blkio.throttle.write_iops_device")), "7:0 100");
+    with_io.io = Some(disk_io::IoLimits {
+        read_bps: None,
+        write_iops: None,
+        ..io_limits()
+    });
+    cgroup.apply(&with_io).unwrap();
+    assert_eq!(get(&blkio.join("blkio.throttle.read_bps_device")), "7:0 0");
+    assert_eq!(get(&blkio.join("blkio.throttle.write_iops_device")), "7:0 0");
+    // A zero limit is refused, not taken as "none".
+    with_io.io = Some(disk_io::IoLimits {
+        read_bps: Some(0),
+        ..io_limits()
+    });
+    assert!(matches!(
+        with_io.validate(),
+        Err(CgroupError::InvalidLimit {
+            field: "read_bps",
+            ..
+        })
+    ));
+}
+
+/// v1 without a blkio hierarchy: a limit is refused naming it; no limit
+/// is fine.
+#[test]
+fn v1_disk_io_limits_without_blkio_are_refused() {
+    let tmp = TempDir::new().unwrap();
+    let manager =
+        CgroupManager::from_sources(COMOUNTED_MOUNTINFO, COMOUNTED_CGROUP, "t1", tmp.path()).unwrap();
+    assert!(!manager.io_available());
+    for dir in manager.base_dirs() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let cgroup = manager.create("web1").unwrap();
+    let memory = cgroup.dirs().remove(0);
+    put(&memory.join("memory.limit_in_bytes"), V1_UNLIMITED);
+    put(&memory.join("memory.memsw.limit_in_bytes"), V1_UNLIMITED);
+    let mut with_io = Limits {
+        io: Some(disk_io::IoLimits {
+            read_bps: None,
+            write_iops: None,
+            ..io_limits()
+        }),
+        ..Limits::default()
+    };
+    cgroup.apply(&with_io).unwrap();
+    with_io.io = Some(io_limits());
+    assert!(matches!(
+        cgroup.apply(&with_io),
+        Err(CgroupError::ControllerNotMounted { controller: "blkio" })
+    ));
+}
+
+/// v2: io is enabled for croft's cgroups where offered, and the limits are
+/// one `io.max` line.
+#[test]
+fn v2_disk_io_limits_are_one_io_max_line() {
+    let tmp = TempDir::new().unwrap();
+    let manager = v2(tmp.path());
+    let base = manager.base_dirs().remove(0);
+    put(&tmp.path().join(V2_OWN).join("cgroup.subtree_control"), "");
+    put(&tmp.path().join(V2_OWN).join("cgroup.procs"), "");
+    put(&base.join("cgroup.controllers"), "cpu io memory pids\n");
+    put(&base.join("cgroup.subtree_control"), "");
+    manager.prepare().unwrap();
+    assert!(get(&base.join("cgroup.subtree_control")).contains("+io"));
+    let (cgroup, dir) = fake_v2_cgroup(&manager, "web1", true);
+    put(&dir.join("io.max"), "");
+    let mut with_io = limits();
+    with_io.io = Some(io_limits());
+    cgroup.apply(&with_io).unwrap();
+    assert_eq!(
+        get(&dir.join("io.max")),
+        "7:0 rbps=10485760 wbps=max riops=max wiops=100"
+    );
+    // Without the file (io not offered): said as such.
+    std::fs::remove_file(dir.join("io.max")).unwrap();
+    assert!(matches!(
+        cgroup.apply(&with_io),
+        Err(CgroupError::ControllerUnavailable { controller: "io", .. })
+    ));
 }
 
 // ---- detection ------------------------------------------------------------
@@ -175,6 +293,7 @@ fn hybrid_host_is_v1_and_uses_the_own_cgroup_of_each_hierarchy() {
             fs.join("systemd/t1"),
             fs.join("cpuset/t1"),
             fs.join("devices/t1"),
+            fs.join("blkio/t1"),
         ]
     );
     let cgroup = manager.open("vps1").unwrap();
@@ -390,7 +509,7 @@ fn v1_prepare_creates_the_prefix_in_every_hierarchy() {
     }
     manager.prepare().unwrap();
     manager.prepare().unwrap();
-    assert_eq!(manager.base_dirs().len(), 7);
+    assert_eq!(manager.base_dirs().len(), 8);
     assert!(manager.base_dirs().iter().all(|d| d.is_dir()));
 }
 
@@ -412,7 +531,7 @@ fn v2_prepare_moves_the_daemon_to_a_leaf_and_enables_controllers() {
         get(&own.join("croftd/cgroup.procs")),
         std::process::id().to_string()
     );
-    assert_eq!(get(&own.join("cgroup.subtree_control")), "+memory +pids");
+    assert_eq!(get(&own.join("cgroup.subtree_control")), "+memory +pids +io");
     assert_eq!(get(&base.join("cgroup.subtree_control")), "+memory +cpu +pids");
 }
 
@@ -466,7 +585,7 @@ fn create_is_idempotent_and_rolls_back_on_failure() {
     fake_devices_files(&manager, "vps1");
     let cgroup = manager.create("vps1").unwrap();
     assert!(cgroup.exists());
-    assert_eq!(cgroup.dirs().len(), 7);
+    assert_eq!(cgroup.dirs().len(), 8);
     manager.create("vps1").unwrap();
     // A name clashing with an interface file is not taken for a cgroup.
     put(&base[0].join("memory.stat"), "");
@@ -778,7 +897,7 @@ fn add_process_writes_every_hierarchy() {
     for dir in cgroup.dirs() {
         assert_eq!(get(&dir.join("cgroup.procs")), "4321", "{}", dir.display());
     }
-    assert_eq!(cgroup.dirs().len(), 7);
+    assert_eq!(cgroup.dirs().len(), 8);
 }
 
 #[test]

@@ -9,12 +9,13 @@
 //! cpuset cgroup starts with empty `cpuset.cpus`/`cpuset.mems` and refuses
 //! processes (ENOSPC) until they are filled ([`super::cpuset::inherit`]).
 //! Where `devices` is mounted each VPS gets a devices cgroup holding its
-//! device allow-list ([`super::devices`]).
+//! device allow-list ([`super::devices`]); where `blkio` is, a blkio cgroup
+//! for its disk I/O limits ([`super::disk_io`]).
 
 use std::path::{Path, PathBuf};
 
 use super::mountinfo::{self, Membership, Mount};
-use super::{cpu, fs, memory, pids, CgroupError, Limits, Stats};
+use super::{cpu, disk_io, fs, memory, pids, CgroupError, Limits, Stats};
 
 /// The directories of one cgroup in each v1 hierarchy used. `cpu` and
 /// `cpuacct` are the same directory when the two are co-mounted.
@@ -30,6 +31,10 @@ pub(super) struct Dirs {
     pub cpuset: Option<PathBuf>,
     /// `None` when no `devices` hierarchy is mounted.
     pub devices: Option<PathBuf>,
+    /// `None` when no `blkio` hierarchy is mounted (or the cgroup was
+    /// recorded by a croftd that did not use it).
+    #[serde(default)]
+    pub blkio: Option<PathBuf>,
 }
 
 impl Dirs {
@@ -42,17 +47,19 @@ impl Dirs {
             systemd: self.systemd.as_ref().map(|dir| dir.join(name)),
             cpuset: self.cpuset.as_ref().map(|dir| dir.join(name)),
             devices: self.devices.as_ref().map(|dir| dir.join(name)),
+            blkio: self.blkio.as_ref().map(|dir| dir.join(name)),
         }
     }
 
     /// Every distinct directory, memory first.
     pub fn unique(&self) -> Vec<PathBuf> {
-        let mut dirs: Vec<PathBuf> = Vec::with_capacity(7);
+        let mut dirs: Vec<PathBuf> = Vec::with_capacity(8);
         let all = [&self.memory, &self.cpu, &self.cpuacct, &self.pids]
             .into_iter()
             .chain(self.systemd.as_ref())
             .chain(self.cpuset.as_ref())
-            .chain(self.devices.as_ref());
+            .chain(self.devices.as_ref())
+            .chain(self.blkio.as_ref());
         for dir in all {
             if !dirs.contains(dir) {
                 dirs.push(dir.clone());
@@ -85,6 +92,7 @@ pub(super) fn resolve(mounts: &[Mount], own: &[Membership], fs_root: &Path) -> R
         systemd: own_dir(mounts, own, fs_root, "name=systemd")?,
         cpuset: own_dir(mounts, own, fs_root, "cpuset")?,
         devices: own_dir(mounts, own, fs_root, "devices")?,
+        blkio: own_dir(mounts, own, fs_root, "blkio")?,
     })
 }
 
@@ -117,7 +125,12 @@ pub(super) fn apply(dirs: &Dirs, limits: &Limits) -> Result<(), CgroupError> {
         &dirs.cpu,
         &cpu::v1_writes(limits.cpu_millicores, limits.cpu_weight),
     )?;
-    fs::apply_writes(&dirs.pids, &pids::writes(limits.pids_max))
+    fs::apply_writes(&dirs.pids, &pids::writes(limits.pids_max))?;
+    match (&dirs.blkio, &limits.io) {
+        (Some(blkio), Some(io)) => fs::apply_writes(blkio, &disk_io::v1_writes(io)),
+        (None, Some(io)) if io.any() => Err(CgroupError::ControllerNotMounted { controller: "blkio" }),
+        _ => Ok(()),
+    }
 }
 
 pub(super) fn stats(dirs: &Dirs) -> Result<Stats, CgroupError> {

@@ -9,10 +9,12 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::mountinfo::{self, Membership, Mount};
-use super::{cpu, fs, memory, pids, CgroupError, Limits, Stats, DAEMON_LEAF};
+use super::{cpu, disk_io, fs, memory, pids, CgroupError, Limits, Stats, DAEMON_LEAF};
 
 /// The controllers croft enables and needs.
 const CONTROLLERS: [&str; 3] = ["memory", "cpu", "pids"];
+/// The controllers croft enables where they are offered.
+const OPTIONAL_CONTROLLERS: [&str; 1] = ["io"];
 
 /// The daemon's own cgroup directory, `None` if no cgroup2 is mounted. A
 /// trailing [`DAEMON_LEAF`] is stepped over: that is where an earlier
@@ -59,8 +61,17 @@ fn enable_controllers(dir: &Path) -> Result<(), CgroupError> {
     let path = dir.join("cgroup.subtree_control");
     let content = fs::read(&path)?;
     let enabled: BTreeSet<&str> = content.split_whitespace().collect();
+    // `io` where it is offered: only disk I/O limits need it.
+    let available: BTreeSet<String> = fs::read(&dir.join("cgroup.controllers"))?
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let optional = OPTIONAL_CONTROLLERS
+        .into_iter()
+        .filter(|c| available.contains(*c));
     let missing: Vec<String> = CONTROLLERS
         .into_iter()
+        .chain(optional)
         .filter(|c| !enabled.contains(c))
         .map(|c| format!("+{c}"))
         .collect();
@@ -90,7 +101,19 @@ pub(super) fn prepare(own: &Path, base: &Path) -> Result<(), CgroupError> {
 pub(super) fn apply(dir: &Path, limits: &Limits) -> Result<(), CgroupError> {
     fs::apply_writes(dir, &memory::v2_writes(limits.memory_bytes))?;
     fs::apply_writes(dir, &cpu::v2_writes(limits.cpu_millicores, limits.cpu_weight))?;
-    fs::apply_writes(dir, &pids::writes(limits.pids_max))
+    fs::apply_writes(dir, &pids::writes(limits.pids_max))?;
+    match &limits.io {
+        Some(io) => fs::apply_writes(dir, &disk_io::v2_writes(io)).map_err(|e| match e {
+            CgroupError::Write { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                CgroupError::ControllerUnavailable {
+                    controller: "io",
+                    path: dir.join("io.max"),
+                }
+            }
+            e => e,
+        }),
+        None => Ok(()),
+    }
 }
 
 pub(super) fn stats(dir: &Path) -> Result<Stats, CgroupError> {

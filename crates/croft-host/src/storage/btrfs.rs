@@ -97,6 +97,46 @@ impl BtrfsPool {
         self.root.join("images").join(name)
     }
 
+    /// A new read-only image volume under the unfinished name of image
+    /// `name`: empty, or a snapshot of the subvolume `from`, then filled
+    /// or changed by `fill`. Its caller gives it its real name; a crash
+    /// before that leaves it for [`Pool::remove_unfinished_images`].
+    fn make_image(
+        &self,
+        name: &str,
+        from: Option<&Path>,
+        fill: &mut dyn FnMut(&Path) -> Result<(), String>,
+    ) -> Result<PathBuf, StorageError> {
+        let images = self.root.join("images");
+        private_dir(&images, 0o700)?;
+        let building = images.join(format!(".{name}{UNFINISHED}"));
+        if building.exists() {
+            delete_subvolume(&building)?;
+        }
+        match from {
+            Some(from) => snapshot(from, &building)?,
+            None => btrfs(&["-q", "subvolume", "create"], &building)?,
+        }
+        let filled = fill(&building).map_err(|detail| StorageError::ImageBuild {
+            name: name.into(),
+            detail,
+        });
+        let made = filled.and_then(|()| {
+            cmd::run(
+                Command::new("btrfs")
+                    .args(["property", "set", "-ts"])
+                    .arg(&building)
+                    .args(["ro", "true"]),
+            )
+            .map_err(StorageError::from)
+        });
+        if let Err(e) = made {
+            let _ = delete_subvolume(&building);
+            return Err(e);
+        }
+        Ok(building)
+    }
+
     /// The UUIDs, own and received, of `vps`'s snapshots (as btrfs prints
     /// them).
     fn snapshot_uuids(&self, vps: &str) -> Result<Vec<String>, StorageError> {
@@ -302,30 +342,59 @@ impl Pool for BtrfsPool {
         if path.is_dir() {
             return Ok(path);
         }
-        let images = self.root.join("images");
-        private_dir(&images, 0o700)?;
-        // Built under a temporary name, made read-only, then renamed: a
-        // crash never leaves a half-built image under the real name.
-        let building = images.join(format!(".{name}{UNFINISHED}"));
-        if building.exists() {
-            delete_subvolume(&building)?;
+        let made = self.make_image(name, None, build)?;
+        std::fs::rename(&made, &path).map_err(io("rename", &made))?;
+        Ok(path)
+    }
+
+    fn rebuild_image(
+        &self,
+        name: &str,
+        build: &mut dyn FnMut(&Path) -> Result<(), String>,
+    ) -> Result<PathBuf, StorageError> {
+        let path = self.image_path(name);
+        if !path.is_dir() {
+            return self.ensure_image(name, build);
         }
-        btrfs(&["-q", "subvolume", "create"], &building)?;
-        let built = build(&building).map_err(|detail| StorageError::ImageBuild {
-            name: name.into(),
-            detail,
-        });
-        if let Err(e) = built {
-            let _ = delete_subvolume(&building);
-            return Err(e);
+        let fresh = self.make_image(name, None, build)?;
+        // The new volume and the old trade places in one step: a launch
+        // sees one image or the other, never none. The old one then has
+        // the unfinished name, so a crash before its delete leaves it for
+        // the next start to remove. VPS disks made from it share its
+        // blocks and keep them.
+        nix::fcntl::renameat2(
+            None,
+            &fresh,
+            None,
+            &path,
+            nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+        )
+        .map_err(|e| io("swap in the rebuilt image", &path)(e.into()))?;
+        delete_subvolume(&fresh)?;
+        Ok(path)
+    }
+
+    fn publish_image(
+        &self,
+        name: &str,
+        vps: &str,
+        snap: Option<&str>,
+        prepare: &mut dyn FnMut(&Path) -> Result<(), String>,
+    ) -> Result<PathBuf, StorageError> {
+        let from = match snap {
+            Some(s) => self.instance_dir(vps).join("snapshots").join(s),
+            None => self.rootfs(vps),
+        };
+        real_subvolume(&from)?;
+        let path = self.image_path(name);
+        if path.exists() {
+            return Err(StorageError::ImageBuild {
+                name: name.into(),
+                detail: "an image of that name exists".into(),
+            });
         }
-        cmd::run(
-            Command::new("btrfs")
-                .args(["property", "set", "-ts"])
-                .arg(&building)
-                .args(["ro", "true"]),
-        )?;
-        std::fs::rename(&building, &path).map_err(io("rename", &building))?;
+        let made = self.make_image(name, Some(&from), prepare)?;
+        std::fs::rename(&made, &path).map_err(io("rename", &made))?;
         Ok(path)
     }
 

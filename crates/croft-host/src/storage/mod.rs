@@ -212,6 +212,37 @@ pub trait Pool: Send + Sync + std::fmt::Debug {
         })
     }
 
+    /// Build image `name` anew by `build` into a fresh volume that then
+    /// takes the old one's place in one step (built like
+    /// [`Pool::ensure_image`] if there is none). VPS disks made from the
+    /// old one share its blocks and keep them.
+    fn rebuild_image(
+        &self,
+        _name: &str,
+        _build: &mut dyn FnMut(&Path) -> Result<(), String>,
+    ) -> Result<PathBuf, StorageError> {
+        Err(StorageError::Unsupported {
+            driver: self.driver(),
+            what: "keep images (use btrfs)",
+        })
+    }
+
+    /// Make image `name` (which must not exist) a snapshot of `vps`'s disk
+    /// or of its snapshot `snap`, changed by `prepare` before it is made
+    /// read-only and published under its name.
+    fn publish_image(
+        &self,
+        _name: &str,
+        _vps: &str,
+        _snap: Option<&str>,
+        _prepare: &mut dyn FnMut(&Path) -> Result<(), String>,
+    ) -> Result<PathBuf, StorageError> {
+        Err(StorageError::Unsupported {
+            driver: self.driver(),
+            what: "keep images (use btrfs)",
+        })
+    }
+
     /// Take a read-only snapshot `snap` of `vps`'s disk.
     fn create_snapshot(&self, vps: &str, _snap: &str) -> Result<(), StorageError> {
         let _ = vps;
@@ -331,6 +362,48 @@ pub trait Pool: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// The block device (`major`, `minor`) the filesystem holding `path` is
+/// mounted from, per /proc/self/mountinfo (the longest mount point that
+/// holds it); `None` when it is not a block device (tmpfs, overlay, NFS):
+/// disk I/O limits apply to that device.
+pub fn block_device_of(path: &Path) -> Option<(u32, u32)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let path = std::fs::canonicalize(path).ok()?;
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let source = mount_source(&text, &path)?;
+    let meta = std::fs::metadata(&source).ok()?;
+    if !meta.file_type().is_block_device() {
+        return None;
+    }
+    let rdev = meta.rdev();
+    Some((libc::major(rdev), libc::minor(rdev)))
+}
+
+/// The source of the mount in mountinfo `text` that holds `path`: the
+/// last-mounted of the longest mount points above it.
+fn mount_source(text: &str, path: &Path) -> Option<String> {
+    let mut best: Option<(usize, String)> = None;
+    for line in text.lines() {
+        // id parent major:minor root mount-point options [optional...] - fstype source super-options
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = fields.iter().skip(6).position(|f| *f == "-").map(|p| p + 6) else {
+            continue;
+        };
+        let (Some(point), Some(source)) = (fields.get(4), fields.get(sep + 2)) else {
+            continue;
+        };
+        let point = crate::cgroup::mountinfo::unescape(point);
+        if !path.starts_with(&point) {
+            continue;
+        }
+        let depth = Path::new(&point).components().count();
+        if best.as_ref().is_none_or(|(d, _)| depth >= *d) {
+            best = Some((depth, crate::cgroup::mountinfo::unescape(source)));
+        }
+    }
+    best.map(|(_, source)| source)
+}
+
 /// Attach (creating on first use) the pool described by `cfg`.
 pub fn open(cfg: &PoolConfig) -> Result<Box<dyn Pool>, StorageError> {
     match cfg.driver.as_str() {
@@ -400,4 +473,34 @@ pub(crate) fn list_dirs(path: &Path) -> Result<Vec<String>, StorageError> {
     }
     names.sort();
     Ok(names)
+}
+
+#[cfg(test)]
+mod mount_tests {
+    use super::*;
+
+    #[test]
+    fn the_deepest_last_mount_holding_a_path_is_its_source() {
+        let text = "\
+22 1 8:1 / / rw - ext4 /dev/sda1 rw
+40 22 0:35 / /var/lib/croft/storage-pools/default rw - btrfs /dev/loop3 rw
+41 22 0:36 / /var/lib/croft/storage-pools/default rw - btrfs /dev/loop4 rw
+42 22 0:37 / /mnt/my\\040pool rw - xfs /dev/sdb1 rw
+";
+        let pool = Path::new("/var/lib/croft/storage-pools/default/containers/web1");
+        assert_eq!(mount_source(text, pool).as_deref(), Some("/dev/loop4"));
+        assert_eq!(
+            mount_source(text, Path::new("/srv")).as_deref(),
+            Some("/dev/sda1")
+        );
+        assert_eq!(
+            mount_source(text, Path::new("/mnt/my pool/x")).as_deref(),
+            Some("/dev/sdb1")
+        );
+        // A prefix of a name is not a parent.
+        assert_eq!(
+            mount_source(text, Path::new("/var/lib/croft/storage-pools/default2")).as_deref(),
+            Some("/dev/sda1")
+        );
+    }
 }

@@ -34,7 +34,7 @@ pub struct Host {
     pub dir: PathBuf,
     pub socket: PathBuf,
     pub prefix: String,
-    config: PathBuf,
+    pub config: PathBuf,
     daemon: Option<Child>,
     /// The named network namespace the daemon (and so every VPS) runs in.
     pub netns: String,

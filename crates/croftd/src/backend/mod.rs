@@ -152,6 +152,10 @@ pub trait Backend: Send + Sync + 'static {
     /// The host's cgroup version ("v1", "v2"), where it matters.
     fn cgroup_version(&self) -> Option<&'static str>;
 
+    /// What disk I/O limits (`limits.disk.read` ...) this host enforces,
+    /// said in a sentence; the reason it can enforce none otherwise.
+    fn disk_io(&self) -> std::result::Result<&'static str, String>;
+
     /// Make a disk for `vps` from `source`: its own (`side` `None`) or a
     /// side volume (a rescue system, a replacement); its root path.
     async fn prepare_disk(

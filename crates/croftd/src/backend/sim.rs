@@ -161,6 +161,10 @@ impl Backend for SimBackend {
         None
     }
 
+    fn disk_io(&self) -> std::result::Result<&'static str, String> {
+        Ok("simulated: nothing is throttled")
+    }
+
     async fn prepare_disk(
         &self,
         vps: &InstanceRecord,

@@ -1,5 +1,5 @@
-//! `/1.0/images`: images croft builds and those imported, their builds,
-//! imports and exports.
+//! `/1.0/images`: images croft builds and those imported or published,
+//! their builds, refreshes, imports and exports.
 
 use super::routes::Routes;
 use super::{download, is_stream, run_to_end, upload, ApiError, ApiJson, ApiQuery, ApiResult, AppState};
@@ -14,6 +14,7 @@ pub(super) fn routes(r: Routes) -> Routes {
     r.get("/1.0/images", ImageRead, list)
         .post("/1.0/images", ImageChange, import)
         .post("/1.0/images/build", ImageChange, build)
+        .post("/1.0/images/refresh", ImageChange, refresh)
         .get("/1.0/images/{name}", ImageRead, info)
         .delete("/1.0/images/{name}", ImageChange, remove)
         .get("/1.0/images/{name}/export", ImageChange, export)
@@ -58,6 +59,22 @@ pub(super) async fn build(
     ApiJson(req): ApiJson<croft_api::BuildRequest>,
 ) -> ApiResult<Response> {
     let job = s.images.build(&req.name).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}
+
+/// Build a croft-built image anew from the mirror, in the old one's place.
+#[utoipa::path(
+    post,
+    path = "/1.0/images/refresh",
+    tag = "images",
+    request_body = croft_api::BuildRequest,
+    responses((status = 202, description = "The rebuild, a job", body = croft_api::Job))
+)]
+pub(super) async fn refresh(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<croft_api::BuildRequest>,
+) -> ApiResult<Response> {
+    let job = s.images.refresh(&req.name).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 

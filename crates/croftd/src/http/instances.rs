@@ -4,7 +4,7 @@
 use super::guard::Scope;
 use super::routes::Routes;
 use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState};
-use crate::auth::Action::{HostRead, VpsChange, VpsHost, VpsRead};
+use crate::auth::Action::{HostRead, ImageChange, VpsChange, VpsHost, VpsRead};
 use crate::auth::Caller;
 use crate::service::VpsName;
 use axum::extract::{Path, State};
@@ -25,6 +25,7 @@ pub(super) fn routes(r: Routes) -> Routes {
         .patch("/1.0/instances/{name}/config", VpsChange, patch_config)
         .get("/1.0/instances/{name}/console", VpsRead, console_log)
         .post("/1.0/instances/{name}/copy", VpsChange, copy)
+        .post("/1.0/instances/{name}/publish", ImageChange, publish)
         .post("/1.0/instances/{name}/rebuild", VpsChange, rebuild)
         .post("/1.0/instances/{name}/rename", VpsChange, rename)
         .post("/1.0/instances/{name}/password", VpsChange, set_password)
@@ -391,6 +392,32 @@ pub(super) async fn copy(
         .copy(VpsName::new(&scope.tenant, &name), &req.name, req.snapshot)
         .await?;
     Ok((StatusCode::CREATED, Json(vps)).into_response())
+}
+
+/// An image from the VPS's disk (stopped) or snapshot, identity cleared.
+#[utoipa::path(
+    post,
+    path = "/1.0/instances/{name}/publish",
+    tag = "instances",
+    request_body = croft_api::PublishRequest,
+    responses((status = 201, description = "The published image", body = croft_api::Image))
+)]
+pub(super) async fn publish(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<croft_api::PublishRequest>,
+) -> ApiResult<Response> {
+    let image = s
+        .instances
+        .publish(
+            VpsName::new(&scope.tenant, &name),
+            req.snapshot,
+            &req.image,
+            req.description,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(image)).into_response())
 }
 
 /// Console history returned at most (the supervisor keeps about 2 MiB).

@@ -6,6 +6,7 @@ use super::ContainerBackend;
 use crate::backend::{BackendError, Result};
 use croft_api::config::InstanceConfig;
 use croft_api::Status;
+use croft_host::cgroup::disk_io::{BlockDevice, IoLimits};
 use croft_host::cgroup::{Cgroup, CgroupError, CgroupLocation, Limits};
 use croft_host::spec::RunDir;
 use std::time::Duration;
@@ -14,12 +15,21 @@ use tracing::warn;
 /// How long a stop waits for a VPS's killed processes to leave its cgroup.
 const CGROUP_DRAIN: Duration = Duration::from_secs(5);
 
-pub(super) fn limits(cfg: &InstanceConfig) -> Limits {
+/// The cgroup limits of `cfg`; its disk I/O limits on `device` (the
+/// pool's), where there is one.
+pub(super) fn limits(cfg: &InstanceConfig, device: Option<BlockDevice>) -> Limits {
     Limits {
         memory_bytes: cfg.memory_bytes,
         cpu_millicores: cfg.cpu_millicores,
         cpu_weight: cfg.cpu_weight,
         pids_max: cfg.processes,
+        io: device.map(|device| IoLimits {
+            device,
+            read_bps: cfg.disk_io.read_bps,
+            write_bps: cfg.disk_io.write_bps,
+            read_iops: cfg.disk_io.read_iops,
+            write_iops: cfg.disk_io.write_iops,
+        }),
     }
 }
 
@@ -163,11 +173,11 @@ impl ContainerBackend {
             .ok_or_else(|| BackendError::Busy(format!("VPS {name} has no cgroup to apply limits to")))?;
         let others = self.other_cgroups(name);
         let applied = cg
-            .apply(&limits(new))
+            .apply(&limits(new, self.io_device))
             .map_err(BackendError::from)
             .and_then(|()| self.pin_cpus(&cg, &others, new));
         if let Err(e) = applied {
-            let _ = cg.apply(&limits(old));
+            let _ = cg.apply(&limits(old, self.io_device));
             let _ = self.pin_cpus(&cg, &others, old);
             // Said of the VPS by the service, which knows its name.
             if let BackendError::Cgroup(CgroupError::MemoryInUse { .. }) = &e {

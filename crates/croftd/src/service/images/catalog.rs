@@ -137,23 +137,28 @@ impl Catalog {
     }
 
     /// The built image `name` as a read-only volume of `pool` (for pools
-    /// that snapshot), built on first use. Blocking.
+    /// that snapshot), built on first use, or anew in the old one's place
+    /// if `rebuild`. Blocking.
     /// `progress` hears the build's steps ("Retrieving libc6", ...).
     pub fn ensure_in_pool(
         &self,
         name: &str,
         pool: &dyn croft_host::storage::Pool,
+        rebuild: bool,
         progress: &mut dyn FnMut(&str),
         cancelled: &(dyn Fn() -> bool + Sync),
     ) -> Result<(), ImageError> {
         Self::kind(name)?;
-        if pool.image_exists(&pool_name(name)) {
+        if !rebuild && pool.image_exists(&pool_name(name)) {
             return Ok(());
         }
         self.check_tools(name)?;
-        pool.ensure_image(&pool_name(name), &mut |dir| {
-            self.build_into(name, dir, progress, cancelled)
-        })
+        let build = &mut |dir: &Path| self.build_into(name, dir, progress, cancelled);
+        if rebuild {
+            pool.rebuild_image(&pool_name(name), build)
+        } else {
+            pool.ensure_image(&pool_name(name), build)
+        }
         .map_err(|e| ImageError::Missing {
             name: name.into(),
             detail: e.to_string(),

@@ -59,6 +59,21 @@ impl ImageService {
         if let Some(job) = job {
             job.step(span.0, &format!("building image {name}")).await?;
         }
+        self.run_build(name, kind, job, span, false).await
+    }
+
+    /// Build croft's image `name` of `kind` into the pool (anew in the old
+    /// one's place if `rebuild`) and record what it is. The caller holds
+    /// the image's lock.
+    async fn run_build(
+        &self,
+        name: &str,
+        kind: &catalog::ImageKind,
+        job: Option<&JobHandle>,
+        span: (u8, u8),
+        rebuild: bool,
+    ) -> Result<()> {
+        let dir_name = pool_name(name);
         let (catalog, pool, image, job2) = (
             self.catalog.clone(),
             self.pool.clone(),
@@ -81,7 +96,7 @@ impl ImageService {
                     + (u32::from(span.1 - span.0) * u32::from(catalog::build_percent(step)) / 100) as u8;
                 runtime.block_on(job2.progress(pct, &format!("building image {image}: {step}")));
             };
-            catalog.ensure_in_pool(&image, pool.as_ref(), progress, &cancelled)
+            catalog.ensure_in_pool(&image, pool.as_ref(), rebuild, progress, &cancelled)
         })
         .await??;
         let pool = self.pool.clone();
@@ -92,6 +107,11 @@ impl ImageService {
             (facts, pool.image_usage(&dir_name).ok().flatten())
         })
         .await?;
+        if rebuild {
+            // A new image: its date is today's, and the digest of the old
+            // one's export is no longer its own.
+            self.store.delete_image(name).await?;
+        }
         self.store
             .upsert_image(ImageUpdate {
                 name,
@@ -102,7 +122,7 @@ impl ImageService {
                 ..Default::default()
             })
             .await?;
-        info!(image = %name, "built");
+        info!(image = %name, rebuild, "built");
         Ok(())
     }
 
@@ -117,20 +137,7 @@ impl ImageService {
 
     /// `croft image build`: a job that builds the image unless it is built.
     pub async fn build(self: &Arc<Self>, name: &str) -> Result<croft_api::Job> {
-        croft_api::validate_image_name(name).map_err(|e| ServiceError::invalid(&e))?;
-        if let Err(unknown) = Catalog::kind(name) {
-            let imported = self.store.images().await?.iter().any(|i| i.name == name);
-            return Err(if imported {
-                ServiceError::Invalid(format!("image {name} is imported; croft cannot build it"))
-            } else {
-                unknown.into()
-            });
-        }
-        if !self.pool.snapshots() {
-            return Err(ServiceError::Invalid(
-                "the dir storage driver builds images on first launch only; use btrfs".into(),
-            ));
-        }
+        self.buildable(name, "build").await?;
         let this = self.clone();
         let image = name.to_string();
         Ok(self
@@ -142,6 +149,115 @@ impl ImageService {
                 move |job| async move { this.ensure_built(&image, Some(&job), (0, 100)).await },
             )
             .await?)
+    }
+
+    /// `croft image refresh`: a job that builds image `name` anew from the
+    /// mirror and puts it in the old one's place in one step. New launches
+    /// and rebuilds get the new one; VPSes launched from the old keep
+    /// their disks, which share its blocks (so the old image's data stays
+    /// for as long as a disk made from it holds it).
+    pub async fn refresh(self: &Arc<Self>, name: &str) -> Result<croft_api::Job> {
+        let kind = self.buildable(name, "refresh").await?;
+        let this = self.clone();
+        let image = name.to_string();
+        Ok(self
+            .jobs
+            .submit(
+                "image-refresh",
+                crate::store::DEFAULT_TENANT,
+                name,
+                move |job| async move {
+                    let lock = this.locks.of(&format!("image:{image}"));
+                    let _guard = lock.lock().await;
+                    job.step(0, &format!("building image {image} anew")).await?;
+                    this.run_build(&image, kind, Some(&job), (0, 100), true).await
+                },
+            )
+            .await?)
+    }
+
+    /// Refuse to `verb` an image croft does not build, or on a pool that
+    /// keeps no images.
+    async fn buildable(&self, name: &str, verb: &str) -> Result<&'static catalog::ImageKind> {
+        croft_api::validate_image_name(name).map_err(|e| ServiceError::invalid(&e))?;
+        let kind = match Catalog::kind(name) {
+            Ok(kind) => kind,
+            Err(unknown) => {
+                let records = self.store.images().await?;
+                return Err(match records.iter().find(|i| i.name == name) {
+                    Some(record) => ServiceError::Invalid(format!(
+                        "image {name} is {}; croft cannot {verb} it (it builds {})",
+                        record.source,
+                        KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+                    )),
+                    None => unknown.into(),
+                });
+            }
+        };
+        if !self.pool.snapshots() {
+            return Err(ServiceError::Invalid(format!(
+                "the dir storage driver builds images on first launch only and cannot {verb} them; use btrfs"
+            )));
+        }
+        Ok(kind)
+    }
+
+    /// Image `name` made from the disk of pool volume `vps` (a VPS's key,
+    /// stopped, or its snapshot `snap`), its identity cleared
+    /// ([`croft_host::sysprep`]). The caller holds the VPS's lock.
+    pub async fn publish(
+        &self,
+        name: &str,
+        vps: &str,
+        snap: Option<&str>,
+        description: &str,
+    ) -> Result<croft_api::Image> {
+        croft_api::validate_image_name(name).map_err(|e| ServiceError::invalid(&e))?;
+        if !self.pool.snapshots() {
+            return Err(ServiceError::Invalid(
+                "the dir storage driver cannot keep published images; use btrfs".into(),
+            ));
+        }
+        let lock = self.locks.of(&format!("image:{name}"));
+        let _guard = lock.lock().await;
+        if Catalog::kind(name).is_ok() || self.store.images().await?.iter().any(|i| i.name == name) {
+            return Err(ServiceError::Conflict(format!("image {name} already exists")));
+        }
+        let (pool, dir_name, vps, snap) = (
+            self.pool.clone(),
+            pool_name(name),
+            vps.to_string(),
+            snap.map(str::to_string),
+        );
+        let (facts, size) = crate::blocking(move || {
+            pool.publish_image(&dir_name, &vps, snap.as_deref(), &mut |dir| {
+                croft_host::sysprep::clear_identity(dir).map_err(|e| crate::error_chain(&e))
+            })?;
+            let dir = pool.image_dir(&dir_name);
+            Ok::<_, StorageError>((
+                croft_host::rootfs::describe(&dir),
+                pool.image_usage(&dir_name).ok().flatten(),
+            ))
+        })
+        .await?
+        .map_err(|e| match e {
+            StorageError::ImageBuild { detail, .. } => {
+                ServiceError::Invalid(format!("cannot publish image {name}: {detail}"))
+            }
+            e => e.into(),
+        })?;
+        self.store
+            .upsert_image(ImageUpdate {
+                name,
+                source: "published",
+                description,
+                size_bytes: size,
+                facts: Some(facts),
+                ..Default::default()
+            })
+            .await?;
+        info!(image = %name, "published");
+        self.get(name).await
     }
 
     /// One image, as `croft image info` shows it.
@@ -168,14 +284,14 @@ impl ImageService {
                 )));
             }
         }
-        if Catalog::kind(name).is_ok() || record.is_some_and(|i| i.source == "imported") {
+        if Catalog::kind(name).is_ok() || record.is_some_and(|i| i.source != "built") {
             return Ok(());
         }
         let mut known: Vec<String> = KINDS.iter().map(|k| k.name.to_string()).collect();
         known.extend(
             records
                 .into_iter()
-                .filter(|i| i.source == "imported")
+                .filter(|i| i.source != "built")
                 .map(|i| i.name),
         );
         Err(ImageError::Unknown {
@@ -203,7 +319,7 @@ impl ImageService {
                 arch: record.and_then(|r| r.arch.clone()),
             });
         }
-        for r in records.into_iter().filter(|r| r.source == "imported") {
+        for r in records.into_iter().filter(|r| r.source != "built") {
             out.push(croft_api::Image {
                 available: self.pool.image_exists(&pool_name(&r.name)),
                 name: r.name,
@@ -337,6 +453,7 @@ impl ImageService {
                 warn!(image = %name, "export failed or was abandoned");
                 return;
             };
+            // Recorded already: its source stays what it was.
             let source = if Catalog::kind(&name).is_ok() {
                 "built"
             } else {

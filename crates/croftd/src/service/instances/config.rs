@@ -29,6 +29,9 @@ impl InstanceService {
         let new = Settings::parse(raw).map_err(|e| ServiceError::invalid(&e))?;
         let (parsed, old) = (&new.parsed, &row.settings.parsed);
         self.check_disk_limit(parsed)?;
+        if parsed.disk_io != old.disk_io {
+            self.check_disk_io(parsed)?;
+        }
         // Only a new CPU limit is checked: one taken before (or under
         // overcommit since turned off) does not block other changes.
         if parsed.cpu_millicores != old.cpu_millicores {

@@ -8,6 +8,7 @@
 //! - `disks.rs`: disks made from images (rescue systems, rebuilds);
 //! - `copy.rs`, `snapshots.rs`, `transfer.rs`: copies, snapshots, and
 //!   snapshots moved as streams;
+//! - `publish.rs`: images made from a VPS's disk or snapshot;
 //! - `reconcile.rs`: the state brought in line with the host when croftd
 //!   starts, and autostart;
 //! - `traffic.rs`: what each VPS sends and receives, per month, against
@@ -21,6 +22,7 @@ mod inside;
 mod lifecycle;
 mod nics;
 mod password;
+mod publish;
 mod reconcile;
 mod rename;
 mod snapshots;
@@ -158,6 +160,17 @@ impl InstanceService {
         Ok(())
     }
 
+    /// Refuse disk I/O limits this host cannot enforce, saying why.
+    fn check_disk_io(&self, cfg: &InstanceConfig) -> Result<()> {
+        if cfg.disk_io.is_unlimited() {
+            return Ok(());
+        }
+        self.backend
+            .disk_io()
+            .map(|_| ())
+            .map_err(|why| ServiceError::Invalid(format!("this host cannot enforce disk I/O limits: {why}")))
+    }
+
     fn view(&self, row: InstanceRecord, nics: &[NicRecord], forwards: &[ForwardRecord]) -> Instance {
         let running = row.status == Status::Running;
         let usage = running.then(|| self.backend.usage(&row.key)).flatten();
@@ -182,6 +195,12 @@ impl InstanceService {
             firewall: None,
             ssh_keys: Vec::new(),
             user_data: None,
+            disk_io_enforced: (!row.settings.parsed.disk_io.is_unlimited()).then(|| {
+                match self.backend.disk_io() {
+                    Ok(enforced) => enforced.to_string(),
+                    Err(why) => format!("nothing: {why}"),
+                }
+            }),
             rescue: row.rescue_image,
             traffic: None,
         }
