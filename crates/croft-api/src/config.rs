@@ -36,11 +36,12 @@ pub const BOOT_AUTOSTART: &str = "boot.autostart";
 pub const BOOT_STOP_TIMEOUT: &str = "boot.stop_timeout";
 pub const FEATURES_TUN: &str = "features.tun";
 pub const FEATURES_FUSE: &str = "features.fuse";
+pub const FEATURES_NESTING: &str = "features.nesting";
 
 /// The features a VPS may have switched on (`features.NAME`), each a
 /// host device it is given at its next start; a tenant's VPSes only those
 /// the admin allows the tenant.
-pub const FEATURES: &[&str] = &["tun", "fuse"];
+pub const FEATURES: &[&str] = &["tun", "fuse", "nesting"];
 
 /// Keys only the host's admin may set (or a plan carry): a tenant's
 /// request that sets one is refused.
@@ -119,6 +120,10 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         FEATURES_FUSE,
         "true: /dev/fuse (sshfs, rclone mount) from the next start; a tenant's only if the admin allows it",
+    ),
+    (
+        FEATURES_NESTING,
+        "true: containers inside (podman, Docker); needs a host that can give them (croft info says why not)",
     ),
 ];
 
@@ -202,6 +207,8 @@ pub struct InstanceConfig {
     pub tun: bool,
     /// /dev/fuse, from the next start.
     pub fuse: bool,
+    /// Containers inside (podman, Docker).
+    pub nesting: bool,
     pub autostart: bool,
     pub stop_timeout_secs: u64,
 }
@@ -345,6 +352,9 @@ impl InstanceConfig {
                 }
                 FEATURES_FUSE => {
                     cfg.fuse = either("false", "true", "true or false")?;
+                }
+                FEATURES_NESTING => {
+                    cfg.nesting = either("false", "true", "true or false")?;
                 }
                 BOOT_STOP_TIMEOUT => {
                     let s = int("a number of seconds")?;

@@ -64,6 +64,19 @@ pub struct VpsSpec {
     /// bound into its /dev at every boot; its devices cgroup allows them.
     #[serde(default)]
     pub devices: Vec<HostDevice>,
+    /// Where its disk's usage and limit are read, for `statfs` inside to
+    /// report them (`df`); `None` leaves `statfs` to the kernel.
+    #[serde(default)]
+    pub disk_view: Option<DiskView>,
+}
+
+/// The files (btrfs sysfs, `qgroups/0_<subvolume id>/`) holding the bytes
+/// a VPS's disk holds and the most it may hold (0: no limit), read at
+/// every `statfs` inside it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DiskView {
+    pub used: PathBuf,
+    pub limit: PathBuf,
 }
 
 /// A host device a VPS may be given beyond the usual ones. Both are safe

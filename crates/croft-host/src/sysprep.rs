@@ -9,7 +9,9 @@
 //! ends that step, and links themselves are removed, never their targets.
 
 use crate::rootfs::RootfsError;
+use std::ffi::{OsStr, OsString};
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// Files in a home directory that record what its user typed.
@@ -42,7 +44,7 @@ pub fn clear_identity(root: &Path) -> Result<(), RootfsError> {
         }
         if let Some(ssh) = real_dir(root, "etc/ssh") {
             for name in entries(&ssh)? {
-                if name.starts_with("ssh_host_") {
+                if starts_with(&name, "ssh_host_") {
                     remove_file(&ssh.join(name))?;
                 }
             }
@@ -51,6 +53,8 @@ pub fn clear_identity(root: &Path) -> Result<(), RootfsError> {
             Ok(()) | Err(RootfsError::NoRootEntry) => {}
             Err(e) => return Err(e),
         }
+        // shadow's backup holds the old hash.
+        remove_file(&etc.join("shadow-"))?;
     }
     if let Some(dbus) = real_dir(root, "var/lib/dbus") {
         // Debian links it to /etc/machine-id; a copy of its own goes.
@@ -61,7 +65,7 @@ pub fn clear_identity(root: &Path) -> Result<(), RootfsError> {
     let mut homes: Vec<PathBuf> = real_dir(root, "root").into_iter().collect();
     if let Some(home) = real_dir(root, "home") {
         for user in entries(&home)? {
-            if let Some(dir) = real_dir(root, &format!("home/{user}")) {
+            if let Some(dir) = real_dir(&home, user) {
                 homes.push(dir);
             }
         }
@@ -70,20 +74,28 @@ pub fn clear_identity(root: &Path) -> Result<(), RootfsError> {
         for history in HISTORIES {
             remove_file(&home.join(history))?;
         }
-        if real_dir(home, ".ssh").is_some() {
-            remove_file(&home.join(".ssh/authorized_keys"))?;
-            remove_file(&home.join(".ssh/authorized_keys2"))?;
+        // Who may log in, the user's own keys and the hosts it knew.
+        if let Some(ssh) = real_dir(home, ".ssh") {
+            for name in entries(&ssh)? {
+                if starts_with(&name, "authorized_keys")
+                    || starts_with(&name, "id_")
+                    || starts_with(&name, "known_hosts")
+                {
+                    remove_file(&ssh.join(name))?;
+                }
+            }
         }
     }
     if let Some(log) = real_dir(root, "var/log") {
-        clear_logs(&log)?;
+        clear_logs(&log, 0)?;
     }
     if let Some(systemd) = real_dir(root, "var/lib/systemd") {
         remove_file(&systemd.join("random-seed"))?;
+        remove_file(&systemd.join("credential.secret"))?;
     }
     if let Some(dhcp) = real_dir(root, "var/lib/dhcp") {
         for name in entries(&dhcp)? {
-            if name.ends_with(".leases") {
+            if ends_with(&name, ".leases") {
                 remove_file(&dhcp.join(name))?;
             }
         }
@@ -100,19 +112,23 @@ pub fn clear_identity(root: &Path) -> Result<(), RootfsError> {
     Ok(())
 }
 
-/// Logs below `dir`: current ones emptied, rotated ones removed, the
-/// journal's per-machine directories removed.
-fn clear_logs(dir: &Path) -> Result<(), RootfsError> {
+/// How deep below /var/log logs are looked for (logs are never deep; a
+/// tree made deeper is the tenant's and is left as it is).
+const LOG_DEPTH: usize = 16;
+
+/// Logs below `dir` (at `depth` below /var/log): current ones emptied,
+/// rotated ones removed, the journal's per-machine directories removed.
+fn clear_logs(dir: &Path, depth: usize) -> Result<(), RootfsError> {
     for name in entries(dir)? {
         let path = dir.join(&name);
         let Ok(meta) = fs::symlink_metadata(&path) else {
             continue;
         };
         if meta.is_dir() {
-            if name == "journal" {
+            if name == "journal" && depth == 0 {
                 empty(&path)?;
-            } else {
-                clear_logs(&path)?;
+            } else if depth < LOG_DEPTH {
+                clear_logs(&path, depth + 1)?;
             }
         } else if meta.is_file() {
             if rotated(&name) {
@@ -126,7 +142,9 @@ fn clear_logs(dir: &Path) -> Result<(), RootfsError> {
 }
 
 /// A log logrotate has set aside: `syslog.1`, `dpkg.log.2.gz`, `x.old`.
-fn rotated(name: &str) -> bool {
+fn rotated(name: &OsStr) -> bool {
+    let name = name.to_string_lossy();
+    let name = name.as_ref();
     let name = [".gz", ".xz", ".bz2", ".zst"]
         .iter()
         .find_map(|ext| name.strip_suffix(ext))
@@ -138,9 +156,9 @@ fn rotated(name: &str) -> bool {
 }
 
 /// `base/rel` if every component of `rel` is a real directory (no link).
-fn real_dir(base: &Path, rel: &str) -> Option<PathBuf> {
+fn real_dir(base: &Path, rel: impl AsRef<Path>) -> Option<PathBuf> {
     let mut path = base.to_path_buf();
-    for part in Path::new(rel).components() {
+    for part in rel.as_ref().components() {
         path.push(part);
         if !fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
             return None;
@@ -157,14 +175,24 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Ro
     }
 }
 
-/// The names in directory `dir`.
-fn entries(dir: &Path) -> Result<Vec<String>, RootfsError> {
+/// The names in directory `dir`, as they are (not all are UTF-8).
+fn entries(dir: &Path) -> Result<Vec<OsString>, RootfsError> {
     let mut names = Vec::new();
     for entry in fs::read_dir(dir).map_err(io("read", dir))? {
         let entry = entry.map_err(io("read", dir))?;
-        names.push(entry.file_name().to_string_lossy().into_owned());
+        names.push(entry.file_name());
     }
     Ok(names)
+}
+
+/// Whether `name` begins with `prefix`.
+fn starts_with(name: &OsStr, prefix: &str) -> bool {
+    name.as_bytes().starts_with(prefix.as_bytes())
+}
+
+/// Whether `name` ends with `suffix`.
+fn ends_with(name: &OsStr, suffix: &str) -> bool {
+    name.as_bytes().ends_with(suffix.as_bytes())
 }
 
 /// Remove the file or link at `path` (a link's target stays); a
@@ -192,14 +220,31 @@ fn truncate(path: &Path) -> Result<(), RootfsError> {
 }
 
 /// Remove everything in directory `dir`, which stays. Links are removed,
-/// not followed (`remove_dir_all` does not follow them either).
+/// not followed. Walked with a list of its own, not by recursion: the
+/// tree is the tenant's, and may be as deep as paths allow.
 fn empty(dir: &Path) -> Result<(), RootfsError> {
-    for name in entries(dir)? {
-        let path = dir.join(name);
-        match fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => fs::remove_dir_all(&path).map_err(io("remove", &path))?,
-            Ok(_) => fs::remove_file(&path).map_err(io("remove", &path))?,
-            Err(_) => {}
+    let mut pending: Vec<PathBuf> = vec![dir.to_path_buf()];
+    while let Some(current) = pending.last().cloned() {
+        let mut deeper = None;
+        for name in entries(&current)? {
+            let path = current.join(name);
+            match fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => {
+                    deeper = Some(path);
+                    break;
+                }
+                Ok(_) => fs::remove_file(&path).map_err(io("remove", &path))?,
+                Err(_) => {}
+            }
+        }
+        match deeper {
+            Some(path) => pending.push(path),
+            None => {
+                pending.pop();
+                if current != dir {
+                    fs::remove_dir(&current).map_err(io("remove", &current))?;
+                }
+            }
         }
     }
     Ok(())
@@ -241,6 +286,18 @@ mod tests {
         write(root, "var/lib/dhcp/dhclient.eth0.leases", "lease");
         write(root, "tmp/x/y", "scratch");
         write(root, "srv/app/data", "kept\n");
+        write(root, "etc/shadow-", "root:$6$old$hash:19000:0:99999:7:::\n");
+        write(root, "root/.ssh/id_ed25519", "private key");
+        write(root, "root/.ssh/known_hosts", "github.com ssh-ed25519 AAAA");
+        write(root, "var/lib/systemd/credential.secret", "secret");
+        // A name that is not UTF-8, and a tree deeper than a recursion
+        // would like.
+        fs::write(root.join("tmp").join(OsStr::from_bytes(b"\xff\xfe")), "x").unwrap();
+        let mut deep = root.join("var/tmp");
+        for _ in 0..1000 {
+            deep.push("d");
+        }
+        fs::create_dir_all(&deep).unwrap();
 
         clear_identity(root).unwrap();
 
@@ -261,7 +318,16 @@ mod tests {
         assert!(!root.join("var/log/journal/0123").exists());
         assert!(!root.join("var/lib/systemd/random-seed").exists());
         assert!(!root.join("var/lib/dhcp/dhclient.eth0.leases").exists());
-        assert!(root.join("tmp").is_dir() && !root.join("tmp/x").exists());
+        assert!(root.join("tmp").is_dir() && fs::read_dir(root.join("tmp")).unwrap().next().is_none());
+        assert!(fs::read_dir(root.join("var/tmp")).unwrap().next().is_none());
+        for gone in [
+            "etc/shadow-",
+            "root/.ssh/id_ed25519",
+            "root/.ssh/known_hosts",
+            "var/lib/systemd/credential.secret",
+        ] {
+            assert!(!root.join(gone).exists(), "{gone} is left");
+        }
         assert_eq!(
             fs::read_to_string(root.join("home/ann/notes.txt")).unwrap(),
             "kept\n"
@@ -305,10 +371,10 @@ mod tests {
     #[test]
     fn rotated_logs_are_told_from_current_ones() {
         for name in ["syslog.1", "dpkg.log.2.gz", "auth.log.old", "kern.log.10.xz"] {
-            assert!(rotated(name), "{name}");
+            assert!(rotated(OsStr::new(name)), "{name}");
         }
         for name in ["syslog", "dpkg.log", "lastlog", "wtmp", "cloud-init.log", "x.gz"] {
-            assert!(!rotated(name), "{name}");
+            assert!(!rotated(OsStr::new(name)), "{name}");
         }
     }
 }

@@ -83,10 +83,10 @@ fn main() -> ExitCode {
 fn supervise(spec: VpsSpec, mut ready: std::fs::File) -> ExitCode {
     let _ = setsid();
     redirect_stdio(&RunDir(&spec.run_dir).log());
-    let seccomp = match SeccompProgram::new() {
+    let seccomp = match SeccompProgram::new().and_then(|p| with_disk_view(p, &spec)) {
         Ok(p) => p,
         Err(e) => {
-            let _ = writeln!(ready, "error {e}");
+            let _ = writeln!(ready, "error {}", error_chain(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -111,6 +111,19 @@ fn supervise(spec: VpsSpec, mut ready: std::fs::File) -> ExitCode {
     drop(ready);
     sup.run();
     ExitCode::SUCCESS
+}
+
+/// With a disk view (not in a rescue boot, whose root is another disk),
+/// `statfs` inside the VPS goes to a disk view server, forked now while
+/// this process is single-threaded.
+fn with_disk_view(seccomp: SeccompProgram, spec: &VpsSpec) -> Result<SeccompProgram, RuntimeError> {
+    match (&spec.disk_view, &spec.rescue_disk) {
+        (Some(view), None) => {
+            let server = croft_host::runtime::disk_view::spawn_server(view, &spec.rootfs)?;
+            seccomp.with_disk_view(server)
+        }
+        _ => Ok(seccomp),
+    }
 }
 
 /// croftd hands over the run dir's lock (see `SupervisorLock`) at a fixed

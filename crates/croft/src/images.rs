@@ -217,7 +217,8 @@ fn copy(from: Client, image: &str, to: &Client, name: &str) -> Result<String> {
             "image {name} already exists here (give the copy another name)"
         ));
     }
-    let (reader, mut writer) = std::io::pipe()?;
+    let (reader, writer) = nix::unistd::pipe()?;
+    let (reader, mut writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
     let (input, digest) = HashingReader::new(reader);
     let bar = progress(&format!("copying {image}"), None);
     let shown = bar.clone();
@@ -234,14 +235,23 @@ fn copy(from: Client, image: &str, to: &Client, name: &str) -> Result<String> {
     let imported = to.import_image(name, input, |_| {});
     let (from, exported) = export.join().map_err(|_| anyhow!("the export thread panicked"))?;
     bar.finish_and_clear();
-    // An export that broke off explains an import that failed.
-    exported.map_err(|e| anyhow!("cannot export {image}: {e}"))?;
-    let imported = imported?;
-    let sent = digest.hex();
     let fail = |why: String| -> Result<String> {
         let _ = to.delete_image(name);
         Err(anyhow!("{why}; the copy was deleted"))
     };
+    let imported = match (imported, exported) {
+        (Ok(imported), Ok(_)) => imported,
+        (Ok(_), Err(e)) => return fail(format!("cannot export {image}: {e}")),
+        // The source refused: that explains the import that found no
+        // tarball.
+        (Err(_), Err(e @ croft_client::ClientError::Api { .. })) => {
+            return Err(anyhow!("cannot export {image}: {e}"))
+        }
+        // Otherwise the import's own error (the export then only met the
+        // pipe it closed).
+        (Err(e), _) => return Err(e.into()),
+    };
+    let sent = digest.hex();
     if imported.sha256.as_deref() != Some(sent.as_str()) {
         return fail(format!(
             "image {name} arrived with sha256 {}, not the {sent} sent",
@@ -250,10 +260,11 @@ fn copy(from: Client, image: &str, to: &Client, name: &str) -> Result<String> {
     }
     // The source records its export's digest once the stream is whole.
     for _ in 0..50 {
-        if from.image(image)?.sha256.as_deref() == Some(sent.as_str()) {
-            return Ok(sent);
+        match from.image(image) {
+            Ok(source) if source.sha256.as_deref() == Some(sent.as_str()) => return Ok(sent),
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+            Err(e) => return fail(format!("cannot read the source's sha256 of {image}: {e}")),
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
     }
     fail(format!(
         "the source recorded no sha256 {sent} for the export of {image}"

@@ -543,7 +543,19 @@ fn remote_of_arguments(args: &mut [std::ffi::OsString]) -> Result<Option<String>
     let source = text
         .windows(2)
         .position(|w| w == ["image", "copy"])
-        .and_then(|i| (i + 2..text.len()).find(|&j| !text[j].starts_with('-')));
+        .and_then(|i| {
+            // The first argument after `copy` that is neither an option nor
+            // the value of one.
+            let mut j = i + 2;
+            while j < text.len() {
+                match text[j].as_str() {
+                    "--tenant" | "--remote" | "--socket" => j += 2,
+                    a if a.starts_with('-') => j += 1,
+                    _ => return Some(j),
+                }
+            }
+            None
+        });
     let kept = source.map(|j| std::mem::take(&mut text[j]));
     let chosen = remote::take_remote_prefix(&mut text, &remotes)?;
     if let (Some(j), Some(arg)) = (source, kept) {

@@ -274,6 +274,16 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
         host.ok(&["console", "web1", "--show-log"])
             .contains("web1 login:")
     });
+    // coreutils' df inside shows the VPS's disk, and follows a live change.
+    host.ok(&["config", "set", "web2", "limits.disk=2GiB"]);
+    let size = |vps: &str| {
+        host.sh_ok(vps, "df -B1 --output=size / | tail -n 1")
+            .trim()
+            .to_string()
+    };
+    assert_eq!(size("web2"), (2u64 << 30).to_string());
+    host.ok(&["config", "set", "web2", "limits.disk=3GiB"]);
+    assert_eq!(size("web2"), (3u64 << 30).to_string());
     // Each VPS is its own machine with its own identity.
     let id1 = host.sh_ok("web1", "cat /etc/machine-id");
     let id2 = host.sh_ok("web2", "cat /etc/machine-id");
@@ -367,6 +377,15 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
     // Published, the stopped VPS becomes an image whose VPSes boot with
     // what it had installed but an identity of their own.
     host.ok(&["publish", "web1", "test/web-template"]);
+    let image = host.pool_dir().join("images/test_web-template");
+    assert_eq!(std::fs::read_to_string(image.join("etc/machine-id")).unwrap(), "");
+    let keys: Vec<_> = std::fs::read_dir(image.join("etc/ssh"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("ssh_host_"))
+        .collect();
+    assert!(keys.is_empty(), "the image holds host keys: {keys:?}");
     host.ok(&["launch", "test/web-template", "pub1"]);
     wait_running(&host, "pub1");
     assert_eq!(host.sh_ok("pub1", "hostname").trim(), "pub1");

@@ -407,6 +407,7 @@ fn a_published_vps_launches_new_vpses_with_its_files_but_a_fresh_identity() {
     let canary = host.dir.join("canary");
     std::fs::create_dir_all(canary.join("ssh")).unwrap();
     std::fs::write(canary.join("ssh/ssh_host_ed25519_key"), "host key").unwrap();
+    std::fs::write(canary.join("ssh/authorized_keys"), "host's keys").unwrap();
     std::fs::write(canary.join("app.log"), "host log").unwrap();
     host.sh_ok(
         "src1",
@@ -451,6 +452,21 @@ fn a_published_vps_launches_new_vpses_with_its_files_but_a_fresh_identity() {
         assert_eq!(gone, "", "{vps} kept: {gone}");
         assert_eq!(host.sh_ok(vps, "wc -c < /var/log/app/app.log").trim(), "0");
     }
+    // The image itself holds none of it (what launch gives each VPS
+    // anew is not what proves the clearing).
+    let image = host.pool_dir().join("images/app_v1");
+    assert_eq!(std::fs::read_to_string(image.join("etc/machine-id")).unwrap(), "");
+    for gone in [
+        "root/.ssh/authorized_keys",
+        "root/.bash_history",
+        "var/log/app/app.log.1.gz",
+        "var/lib/dhcp/dhclient.eth0.leases",
+    ] {
+        assert!(
+            std::fs::symlink_metadata(image.join(gone)).is_err(),
+            "the image holds {gone}"
+        );
+    }
     // The host's files behind the links are untouched.
     assert_eq!(
         std::fs::read_to_string(canary.join("ssh/ssh_host_ed25519_key")).unwrap(),
@@ -459,6 +475,10 @@ fn a_published_vps_launches_new_vpses_with_its_files_but_a_fresh_identity() {
     assert_eq!(
         std::fs::read_to_string(canary.join("app.log")).unwrap(),
         "host log"
+    );
+    assert_eq!(
+        std::fs::read_to_string(canary.join("ssh/authorized_keys")).unwrap(),
+        "host's keys"
     );
     // The source is as it was.
     host.ok(&["start", "src1"]);
@@ -543,6 +563,10 @@ fn a_refreshed_image_takes_the_old_ones_place_and_a_failed_refresh_keeps_it() {
     let err = host.fails(&["image", "refresh", "busybox"]);
     assert!(err.contains("/nonexistent/busybox"), "{err}");
     assert_eq!(uuid(&volume), after, "a failed refresh replaced the image");
+    assert!(
+        !host.pool_dir().join("images/.busybox.building").exists(),
+        "a failed refresh left its volume"
+    );
     host.ok(&["launch", "busybox", "new2"]);
     // Only images croft builds are refreshed.
     host.ok(&["stop", "new2"]);

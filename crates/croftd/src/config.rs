@@ -51,6 +51,10 @@ pub struct DaemonConfig {
     pub log_level: String,
     /// Give VPSes honest /proc files through lxcfs (run by croftd).
     pub lxcfs: bool,
+    /// `statfs` inside a VPS (what `df` asks) answers with its disk's limit
+    /// and usage rather than the pool's (runtime/disk_view.rs); off, every
+    /// `statfs` goes straight to the kernel.
+    pub disk_view: bool,
     /// Public key files (OpenSSH .pub) whose keys every new VPS's root
     /// gets, besides those given at launch.
     pub ssh_key_files: Vec<PathBuf>,
@@ -99,6 +103,7 @@ impl Default for DaemonConfig {
             debian_security_mirror: "http://deb.debian.org/debian-security".into(),
             log_level: "info".into(),
             lxcfs: true,
+            disk_view: true,
             ssh_key_files: Vec::new(),
             rescue_image: "busybox".into(),
             traffic_interval: 30,

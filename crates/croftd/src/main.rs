@@ -115,6 +115,7 @@ async fn seams(cfg: Arc<DaemonConfig>, simulate: bool) -> anyhow::Result<Seams> 
             supervisor: cfg.supervisor_path(),
             lxcfs_dir: cfg.lxcfs.then(|| cfg.run_dir.clone()),
             cgroup_prefix: cfg.cgroup_prefix.clone(),
+            disk_view: cfg.disk_view,
         };
         (
             Arc::new(SqliteStore::open(&cfg.db_path()).await.map_err(store_err)?),

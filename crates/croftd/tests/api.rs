@@ -742,7 +742,7 @@ async fn every_endpoint_refuses_bad_input_clearly() {
             "/1.0/instances/v/publish",
             Some(r#"{"image":"Not An Image"}"#),
             S::BAD_REQUEST,
-            "",
+            "invalid image name",
         ),
         (
             "POST",

@@ -126,6 +126,10 @@ pub enum CgroupError {
     /// A v1 host lacks a controller croft needs.
     #[error("cgroup v1 controller {controller} is not mounted")]
     ControllerNotMounted { controller: &'static str },
+    /// Disk I/O limits for a VPS whose cgroup has no blkio directory (made
+    /// by a croftd that did not use blkio).
+    #[error("its cgroup has no blkio controller (made before croft set disk I/O limits): restart the VPS to apply them")]
+    NoIoCgroup,
     /// `/proc/self/cgroup` has no line for a mounted hierarchy.
     #[error("/proc/self/cgroup has no entry for the {hierarchy} hierarchy")]
     OwnCgroupUnknown { hierarchy: String },

@@ -128,7 +128,7 @@ pub(super) fn apply(dirs: &Dirs, limits: &Limits) -> Result<(), CgroupError> {
     fs::apply_writes(&dirs.pids, &pids::writes(limits.pids_max))?;
     match (&dirs.blkio, &limits.io) {
         (Some(blkio), Some(io)) => fs::apply_writes(blkio, &disk_io::v1_writes(io)),
-        (None, Some(io)) if io.any() => Err(CgroupError::ControllerNotMounted { controller: "blkio" }),
+        (None, Some(io)) if io.any() => Err(CgroupError::NoIoCgroup),
         _ => Ok(()),
     }
 }

@@ -161,6 +161,7 @@ fn helper(
     let mut keep: Vec<RawFd> = ns_files.iter().map(|(f, _)| f.as_raw_fd()).collect();
     keep.push(conn.as_raw_fd());
     keep.extend(stdio.iter().flatten().map(|fd| fd.as_raw_fd()));
+    keep.extend(seccomp.needs_fd());
     if let Err(e) = crate::fds::close_all_except(&keep) {
         return report("close the supervisor's descriptors", &e);
     }

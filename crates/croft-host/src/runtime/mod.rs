@@ -29,6 +29,7 @@
 //!    ([`security`]) and execs init. An exec failure is reported back over
 //!    the sync socket; success closes it (CLOEXEC).
 
+pub mod disk_view;
 pub mod exec;
 pub mod idmap;
 pub mod mounts;

@@ -9,6 +9,8 @@
 use caps::{CapSet, Capability};
 use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
 use std::collections::BTreeMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
 
 /// Capabilities removed from the bounding set (the set Incus and LXC drop).
 pub const DROPPED_CAPS: &[Capability] = &[
@@ -73,20 +75,61 @@ const DENIED_IOCTLS: &[u32] = &[
     0x5000_9418, // BTRFS_IOC_SUBVOL_CREATE_V2
 ];
 
-/// A compiled BPF filter, built once in the supervisor and installed in
+/// System calls answered by the disk view ([`super::disk_view`]) when a
+/// VPS has one: `statfs` and `fstatfs` (what `df` and `statvfs` make).
+pub const STATFS_SYSCALLS: &[i64] = &[libc::SYS_statfs, libc::SYS_fstatfs];
+
+/// The compiled BPF filters, built once in the supervisor and installed in
 /// every process it starts inside the VPS.
 #[derive(Debug, Clone)]
-pub struct SeccompProgram(BpfProgram);
+pub struct SeccompProgram {
+    program: BpfProgram,
+    /// With a disk view: the filter that sends [`STATFS_SYSCALLS`] to a
+    /// listener, and the socket its listener is handed over on.
+    statfs: Option<(BpfProgram, Arc<OwnedFd>)>,
+}
+
+fn target_arch() -> Result<TargetArch, super::RuntimeError> {
+    if cfg!(target_arch = "x86_64") {
+        Ok(TargetArch::x86_64)
+    } else if cfg!(target_arch = "aarch64") {
+        Ok(TargetArch::aarch64)
+    } else {
+        Err(super::RuntimeError::Seccomp("unsupported architecture".into()))
+    }
+}
+
+/// A filter that sends [`STATFS_SYSCALLS`] to its listener and allows the
+/// rest. seccompiler has no user-notification action: the filter is
+/// compiled with `Trap` on a match, and that one return value is then
+/// changed into `SECCOMP_RET_USER_NOTIF` (nothing else returns it).
+fn statfs_notify_program() -> Result<BpfProgram, super::RuntimeError> {
+    let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> =
+        STATFS_SYSCALLS.iter().map(|nr| (*nr, Vec::new())).collect();
+    let filter = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Trap, target_arch()?)
+        .map_err(|e| super::RuntimeError::Seccomp(e.to_string()))?;
+    let mut program: BpfProgram = filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| super::RuntimeError::Seccomp(e.to_string()))?;
+    const BPF_RET_K: u16 = 0x06;
+    let mut notifies = 0;
+    for insn in program.iter_mut() {
+        if insn.code == BPF_RET_K && insn.k == libc::SECCOMP_RET_TRAP {
+            insn.k = libc::SECCOMP_RET_USER_NOTIF;
+            notifies += 1;
+        }
+    }
+    if notifies == 0 {
+        return Err(super::RuntimeError::Seccomp(
+            "the statfs filter has no match to notify on".into(),
+        ));
+    }
+    Ok(program)
+}
 
 impl SeccompProgram {
     pub fn new() -> Result<SeccompProgram, super::RuntimeError> {
-        let arch = if cfg!(target_arch = "x86_64") {
-            TargetArch::x86_64
-        } else if cfg!(target_arch = "aarch64") {
-            TargetArch::aarch64
-        } else {
-            return Err(super::RuntimeError::Seccomp("unsupported architecture".into()));
-        };
+        let arch = target_arch()?;
         let mut rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> =
             DENIED_SYSCALLS.iter().map(|nr| (*nr, Vec::new())).collect();
         let ioctl_rules = DENIED_IOCTLS
@@ -115,8 +158,54 @@ impl SeccompProgram {
         let program: BpfProgram = filter
             .try_into()
             .map_err(|e: seccompiler::BackendError| super::RuntimeError::Seccomp(e.to_string()))?;
-        Ok(SeccompProgram(program))
+        Ok(SeccompProgram {
+            program,
+            statfs: None,
+        })
     }
+
+    /// The descriptor [`lock_down`] needs open (the disk view server's
+    /// socket), for code that closes the others first.
+    pub fn needs_fd(&self) -> Option<RawFd> {
+        self.statfs.as_ref().map(|(_, server)| server.as_raw_fd())
+    }
+
+    /// Also send `statfs` and `fstatfs` to the disk view server at the
+    /// other end of `server` (see [`super::disk_view`]).
+    pub fn with_disk_view(mut self, server: OwnedFd) -> Result<SeccompProgram, super::RuntimeError> {
+        self.statfs = Some((statfs_notify_program()?, Arc::new(server)));
+        Ok(self)
+    }
+}
+
+/// Install `program` in the calling thread with `flags`; returns what the
+/// kernel returns (a listener descriptor with `NEW_LISTENER`).
+fn install(program: &BpfProgram, flags: libc::c_ulong) -> Result<libc::c_long, String> {
+    let prog = libc::sock_fprog {
+        len: program.len() as u16,
+        // seccompiler's sock_filter is #[repr(C)] with the kernel's layout
+        // {u16 code, u8 jt, u8 jf, u32 k}, identical to libc's.
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `prog` points at a live, correctly laid out BPF program for
+    // the duration of the call; the kernel copies it. Installing a filter
+    // without no_new_privs is allowed because we hold CAP_SYS_ADMIN in our
+    // user namespace.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if rc < 0 {
+        return Err(format!(
+            "install seccomp filter: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(rc)
 }
 
 /// Make the calling process non-dumpable. VPS root holds CAP_SYS_PTRACE
@@ -132,34 +221,21 @@ pub fn make_non_dumpable() -> Result<(), nix::Error> {
     nix::sys::prctl::set_dumpable(false)
 }
 
-/// Drop [`DROPPED_CAPS`] from the bounding set and install the filter.
+/// Drop [`DROPPED_CAPS`] from the bounding set and install the filters;
+/// with a disk view, hand the statfs filter's listener to its server.
 /// Called last before exec, as root of the VPS's user namespace.
 pub fn lock_down(program: &SeccompProgram) -> Result<(), String> {
     for cap in DROPPED_CAPS {
         caps::drop(None, CapSet::Bounding, *cap).map_err(|e| format!("drop {cap}: {e}"))?;
     }
-    let prog = libc::sock_fprog {
-        len: program.0.len() as u16,
-        // seccompiler's sock_filter is #[repr(C)] with the kernel's layout
-        // {u16 code, u8 jt, u8 jf, u32 k}, identical to libc's.
-        filter: program.0.as_ptr() as *mut libc::sock_filter,
-    };
-    // SAFETY: `prog` points at a live, correctly laid out BPF program for
-    // the duration of the call; the kernel copies it. Installing a filter
-    // without no_new_privs is allowed because we hold CAP_SYS_ADMIN in our
-    // user namespace.
-    let rc = unsafe {
-        libc::prctl(
-            libc::PR_SET_SECCOMP,
-            libc::SECCOMP_MODE_FILTER,
-            &prog as *const libc::sock_fprog,
-        )
-    };
-    if rc != 0 {
-        return Err(format!(
-            "install seccomp filter: {}",
-            std::io::Error::last_os_error()
-        ));
+    install(&program.program, 0)?;
+    if let Some((statfs, server)) = &program.statfs {
+        let fd = install(statfs, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER)?;
+        // SAFETY: the kernel just returned this descriptor; nothing else
+        // owns it.
+        let listener = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+        super::disk_view::hand_over(server, listener)
+            .map_err(|e| format!("hand the statfs listener to the disk view: {e}"))?;
     }
     Ok(())
 }
@@ -225,6 +301,19 @@ mod tests {
         // One comparison per denied syscall plus the arch check and the
         // default action: a filter that silently lost its rules would be
         // much shorter.
-        assert!(p.0.len() > DENIED_SYSCALLS.len(), "{} instructions", p.0.len());
+        assert!(
+            p.program.len() > DENIED_SYSCALLS.len(),
+            "{} instructions",
+            p.program.len()
+        );
+    }
+
+    #[test]
+    fn the_statfs_filter_notifies_on_statfs_alone() {
+        let program = statfs_notify_program().unwrap();
+        let returns: Vec<u32> = program.iter().filter(|i| i.code == 0x06).map(|i| i.k).collect();
+        assert!(returns.contains(&libc::SECCOMP_RET_USER_NOTIF), "{returns:x?}");
+        assert!(returns.contains(&libc::SECCOMP_RET_ALLOW), "{returns:x?}");
+        assert!(!returns.contains(&libc::SECCOMP_RET_TRAP), "{returns:x?}");
     }
 }

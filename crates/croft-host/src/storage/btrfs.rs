@@ -362,15 +362,20 @@ impl Pool for BtrfsPool {
         // the unfinished name, so a crash before its delete leaves it for
         // the next start to remove. VPS disks made from it share its
         // blocks and keep them.
-        nix::fcntl::renameat2(
+        let swapped = nix::fcntl::renameat2(
             None,
             &fresh,
             None,
             &path,
             nix::fcntl::RenameFlags::RENAME_EXCHANGE,
-        )
-        .map_err(|e| io("swap in the rebuilt image", &path)(e.into()))?;
-        delete_subvolume(&fresh)?;
+        );
+        if let Err(e) = swapped {
+            let _ = delete_subvolume(&fresh);
+            return Err(io("swap in the rebuilt image", &path)(e.into()));
+        }
+        // The new image is in place whatever becomes of the old one: one
+        // left behind is removed at the next start.
+        let _ = delete_subvolume(&fresh);
         Ok(path)
     }
 
@@ -396,6 +401,20 @@ impl Pool for BtrfsPool {
         let made = self.make_image(name, Some(&from), prepare)?;
         std::fs::rename(&made, &path).map_err(io("rename", &made))?;
         Ok(path)
+    }
+
+    fn disk_view(&self, vps: &str) -> Option<crate::spec::DiskView> {
+        let rootfs = self.rootfs(vps);
+        let fsid = filesystem_id(&rootfs).ok()?;
+        let subvolume = subvolume_id(&rootfs).ok()?;
+        let qgroup = Path::new("/sys/fs/btrfs")
+            .join(fsid)
+            .join("qgroups")
+            .join(format!("0_{subvolume}"));
+        qgroup.is_dir().then(|| crate::spec::DiskView {
+            used: qgroup.join("referenced"),
+            limit: qgroup.join("max_referenced"),
+        })
     }
 
     fn create_snapshot(&self, vps: &str, snap: &str) -> Result<(), StorageError> {
@@ -719,6 +738,80 @@ fn snapshot(source: &Path, target: &Path) -> Result<(), StorageError> {
         return Err(io("snapshot to", target)(std::io::Error::last_os_error()));
     }
     Ok(())
+}
+
+/// The id of the subvolume `path` is the top of (as `btrfs inspect-internal
+/// rootid` prints it), by the ioctl that tool uses.
+fn subvolume_id(path: &Path) -> Result<u64, StorageError> {
+    use std::os::fd::AsRawFd;
+    /// `struct btrfs_ioctl_ino_lookup_args` (4096 bytes).
+    #[repr(C)]
+    struct InoLookup {
+        treeid: u64,
+        objectid: u64,
+        name: [u8; 4080],
+    }
+    let dir = std::fs::File::open(path).map_err(io("open", path))?;
+    // treeid 0: the subvolume of the descriptor; objectid 256: its top.
+    let mut args = InoLookup {
+        treeid: 0,
+        objectid: 256,
+        name: [0; 4080],
+    };
+    // BTRFS_IOC_INO_LOOKUP: _IOWR(0x94, 18, struct btrfs_ioctl_ino_lookup_args).
+    let request = nix::request_code_readwrite!(0x94, 18, std::mem::size_of::<InoLookup>());
+    // SAFETY: the ioctl reads and writes `args`, a correctly laid out
+    // btrfs_ioctl_ino_lookup_args, through a valid pointer, while `dir`
+    // stays open.
+    let rc = unsafe { libc::ioctl(dir.as_raw_fd(), request as _, &mut args as *mut InoLookup) };
+    if rc < 0 {
+        return Err(io("look up the subvolume of", path)(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(args.treeid)
+}
+
+/// The UUID of the btrfs filesystem holding `path`, as /sys/fs/btrfs names
+/// its directory.
+fn filesystem_id(path: &Path) -> Result<String, StorageError> {
+    use std::os::fd::AsRawFd;
+    /// `struct btrfs_ioctl_fs_info_args` (1024 bytes).
+    #[repr(C)]
+    struct FsInfo {
+        max_id: u64,
+        num_devices: u64,
+        fsid: [u8; 16],
+        rest: [u8; 992],
+    }
+    let dir = std::fs::File::open(path).map_err(io("open", path))?;
+    let mut args = FsInfo {
+        max_id: 0,
+        num_devices: 0,
+        fsid: [0; 16],
+        rest: [0; 992],
+    };
+    // BTRFS_IOC_FS_INFO: _IOR(0x94, 31, struct btrfs_ioctl_fs_info_args).
+    let request = nix::request_code_read!(0x94, 31, std::mem::size_of::<FsInfo>());
+    // SAFETY: the ioctl writes `args`, a correctly laid out
+    // btrfs_ioctl_fs_info_args, through a valid pointer, while `dir` stays
+    // open.
+    let rc = unsafe { libc::ioctl(dir.as_raw_fd(), request as _, &mut args as *mut FsInfo) };
+    if rc < 0 {
+        return Err(io("read the filesystem id of", path)(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    let hex: Vec<String> = args.fsid.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex.concat();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    ))
 }
 
 /// The "Max referenced" limit of the subvolume's own qgroup, if any.

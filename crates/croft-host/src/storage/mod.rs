@@ -243,6 +243,12 @@ pub trait Pool: Send + Sync + std::fmt::Debug {
         })
     }
 
+    /// The kernel's live figures of `vps`'s disk, for `statfs` inside it:
+    /// `None` where the pool keeps none.
+    fn disk_view(&self, _vps: &str) -> Option<crate::spec::DiskView> {
+        None
+    }
+
     /// Take a read-only snapshot `snap` of `vps`'s disk.
     fn create_snapshot(&self, vps: &str, _snap: &str) -> Result<(), StorageError> {
         let _ = vps;
@@ -376,7 +382,29 @@ pub fn block_device_of(path: &Path) -> Option<(u32, u32)> {
         return None;
     }
     let rdev = meta.rdev();
-    Some((libc::major(rdev), libc::minor(rdev)))
+    Some(whole_disk((libc::major(rdev), libc::minor(rdev))))
+}
+
+/// The disk a partition is on (cgroup I/O limits take whole disks only:
+/// the kernel refuses a partition's numbers with ENODEV); any other device
+/// as it is.
+fn whole_disk(dev: (u32, u32)) -> (u32, u32) {
+    let sys = std::path::PathBuf::from(format!("/sys/dev/block/{}:{}", dev.0, dev.1));
+    if !sys.join("partition").exists() {
+        return dev;
+    }
+    // /sys/dev/block/8:1 -> ../../devices/.../block/sda/sda1: its parent
+    // directory is the disk's.
+    let parent = std::fs::canonicalize(&sys)
+        .ok()
+        .and_then(|p| p.parent().map(|p| p.join("dev")))
+        .and_then(|p| std::fs::read_to_string(p).ok());
+    parent
+        .and_then(|text| {
+            let (major, minor) = text.trim().split_once(':')?;
+            Some((major.parse().ok()?, minor.parse().ok()?))
+        })
+        .unwrap_or(dev)
 }
 
 /// The source of the mount in mountinfo `text` that holds `path`: the

@@ -156,6 +156,10 @@ pub trait Backend: Send + Sync + 'static {
     /// said in a sentence; the reason it can enforce none otherwise.
     fn disk_io(&self) -> std::result::Result<&'static str, String>;
 
+    /// Why containers inside a VPS (`features.nesting`) cannot be given
+    /// here, if they cannot.
+    fn nesting(&self) -> std::result::Result<(), &'static str>;
+
     /// Make a disk for `vps` from `source`: its own (`side` `None`) or a
     /// side volume (a rescue system, a replacement); its root path.
     async fn prepare_disk(

@@ -165,6 +165,10 @@ impl Backend for SimBackend {
         Ok("simulated: nothing is throttled")
     }
 
+    fn nesting(&self) -> std::result::Result<(), &'static str> {
+        Err("the simulated backend runs no containers inside")
+    }
+
     async fn prepare_disk(
         &self,
         vps: &InstanceRecord,

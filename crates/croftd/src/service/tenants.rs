@@ -246,7 +246,7 @@ async fn allowed_images(store: &dyn Store, tenant: &str) -> Result<Option<Vec<St
 
 /// The features `cfg` has on, by name (`tun`, `fuse`).
 pub(crate) fn features_on(cfg: &croft_api::InstanceConfig) -> impl Iterator<Item = &'static str> {
-    [("tun", cfg.tun), ("fuse", cfg.fuse)]
+    [("tun", cfg.tun), ("fuse", cfg.fuse), ("nesting", cfg.nesting)]
         .into_iter()
         .filter(|(_, on)| *on)
         .map(|(name, _)| name)

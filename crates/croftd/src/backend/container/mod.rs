@@ -27,14 +27,28 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 /// What cgroup v1's blkio throttling enforces, as measured with fio on a
-/// loop-file btrfs pool (docs/benchmarks.md): what the VPS's own processes submit
-/// to the pool's device.
+/// loop-file btrfs pool (docs/benchmarks.md): what the VPS's own processes
+/// submit to the pool's device.
 const DISK_IO_V1: &str = "cgroup v1 (blkio) throttles, on the pool's device, reads (direct or \
-     missing the page cache), direct (O_DIRECT) writes and the writes a VPS's own fsync or sync \
-     pushes out; buffered writes the kernel writes back later on its own are not throttled";
-/// What cgroup v2's io.max enforces.
-const DISK_IO_V2: &str = "cgroup v2 (io.max) throttles reads and writes on the pool's device, \
-     buffered writes included as they are written back";
+     missing the page cache), direct (O_DIRECT) writes and the writes a VPS's own fsync pushes \
+     out; buffered writes the kernel writes back later (on its own, or for sync) are not throttled";
+/// What cgroup v2's io.max enforces (not measured here: this host is v1).
+const DISK_IO_V2: &str = "cgroup v2 (io.max) throttles reads and writes on the pool's device; \
+     buffered writes are throttled as they are written back where the filesystem supports \
+     cgroup writeback (btrfs and ext4 do)";
+
+/// Why a cgroup v1 host gives no containers inside a VPS.
+const NESTING_V1: &str = "containers inside a VPS (podman, Docker) need cgroups of their own, and \
+     this host has cgroup v1, where croft cannot safely hand a VPS a cgroup subtree: blkio \
+     throttling is not hierarchical on v1, so processes moved into a child cgroup would escape \
+     the VPS's disk I/O limits, and the memory, cpu and pids hierarchies that hold its limits are \
+     not mounted inside it (only name=systemd is, for its init). On a cgroup v2 host every \
+     controller is hierarchical and a VPS's cgroup can be delegated whole (as systemd's \
+     Delegate=yes does); see docs/vps-features.md";
+/// What a cgroup v2 host lacks for containers inside a VPS in this croft.
+const NESTING_V2: &str = "croft does not yet give containers inside a VPS on cgroup v2 hosts \
+     (delegating the VPS's cgroup subtree and a fully visible /proc and /sys for their \
+     runtimes); see docs/vps-features.md";
 
 /// Where the container backend keeps things on the host.
 #[derive(Debug, Clone)]
@@ -48,6 +62,8 @@ pub struct ContainerConfig {
     pub lxcfs_dir: Option<PathBuf>,
     /// croft's cgroup beneath croftd's own.
     pub cgroup_prefix: String,
+    /// `statfs` inside answers with the VPS's disk (where the pool can).
+    pub disk_view: bool,
 }
 
 pub struct ContainerBackend {
@@ -93,6 +109,13 @@ impl Backend for ContainerBackend {
         Some(match self.cgroups.version() {
             Version::V1 => "v1",
             Version::V2 => "v2",
+        })
+    }
+
+    fn nesting(&self) -> std::result::Result<(), &'static str> {
+        Err(match self.cgroups.version() {
+            Version::V1 => NESTING_V1,
+            Version::V2 => NESTING_V2,
         })
     }
 

@@ -51,7 +51,7 @@ impl ContainerBackend {
         let cgroup = self.create_cgroup(name, &devices)?;
         let result = async {
             let cfg = &vps.settings.parsed;
-            cgroup.apply(&super::cgroups::limits(cfg, self.io_device))?;
+            cgroup.apply(&super::cgroups::limits(cfg, cfg, self.io_device))?;
             let others = self.other_cgroups(name);
             self.pin_cpus(&cgroup, &others, cfg)?;
             cgroup.delegate(vps.uid_base)?;
@@ -76,6 +76,10 @@ impl ContainerBackend {
                 nic: spec.nic,
                 extra_nics: spec.extra_nics,
                 lxcfs,
+                // In a rescue boot the root is another disk.
+                disk_view: (self.cfg.disk_view && spec.rescue_disk.is_none())
+                    .then(|| self.pool.disk_view(name))
+                    .flatten(),
                 rescue_disk: spec.rescue_disk,
                 memory_limit: cfg.memory_bytes,
                 devices: devices.clone(),

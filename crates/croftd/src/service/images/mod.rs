@@ -50,6 +50,11 @@ impl ImageService {
     /// `job`, scaled into the `span` of its percent.
     pub async fn ensure_built(&self, name: &str, job: Option<&JobHandle>, span: (u8, u8)) -> Result<()> {
         let kind = Catalog::kind(name)?;
+        // A launch of a built image does not wait for a refresh or an
+        // export holding its lock.
+        if self.pool.image_exists(&pool_name(name)) {
+            return Ok(());
+        }
         let lock = self.locks.of(&format!("image:{name}"));
         let _guard = lock.lock().await;
         let dir_name = pool_name(name);
@@ -437,10 +442,17 @@ impl ImageService {
                 "image {name} (launch it once to build it)"
             )));
         }
+        // Held while the tarball is made: a refresh or a delete waits, so
+        // the tarball (and the digest recorded) is of one image.
+        let guard = self.locks.of(&format!("image:{name}")).lock_owned().await;
+        if !self.pool.image_exists(&dir_name) {
+            return Err(ServiceError::NotFound(format!("image {name}")));
+        }
         let (mut out, download) = DownloadWriter::new();
         let src = self.pool.image_dir(&dir_name);
         let (this, name) = (self.clone(), name.to_string());
         tokio::spawn(async move {
+            let _guard = guard;
             let packed = crate::blocking(move || match croft_host::archive::pack(&src, &mut out) {
                 Ok(packed) => Some(packed),
                 Err(e) => {
@@ -484,6 +496,8 @@ impl ImageService {
         if !known {
             return Err(ServiceError::NotFound(format!("image {name}")));
         }
+        let lock = self.locks.of(&format!("image:{name}"));
+        let _guard = lock.lock().await;
         let pool = self.pool.clone();
         let dir_name = pool_name(name);
         crate::blocking(move || pool.delete_image(&dir_name)).await??;

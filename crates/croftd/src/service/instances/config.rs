@@ -32,6 +32,9 @@ impl InstanceService {
         if parsed.disk_io != old.disk_io {
             self.check_disk_io(parsed)?;
         }
+        if parsed.nesting != old.nesting {
+            self.check_nesting(parsed)?;
+        }
         // Only a new CPU limit is checked: one taken before (or under
         // overcommit since turned off) does not block other changes.
         if parsed.cpu_millicores != old.cpu_millicores {

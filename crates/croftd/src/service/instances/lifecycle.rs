@@ -37,6 +37,7 @@ impl InstanceService {
         let settings = Settings::parse(config).map_err(|e| ServiceError::invalid(&e))?;
         self.check_disk_limit(&settings.parsed)?;
         self.check_disk_io(&settings.parsed)?;
+        self.check_nesting(&settings.parsed)?;
         self.check_cpu_limit(&settings.parsed)?;
         crate::service::tenants::require_features(self.store.as_ref(), tenant, &settings.parsed).await?;
         let network = req

@@ -160,6 +160,17 @@ impl InstanceService {
         Ok(())
     }
 
+    /// Refuse containers inside (`features.nesting`) on a host that
+    /// cannot give them, saying exactly why.
+    fn check_nesting(&self, cfg: &InstanceConfig) -> Result<()> {
+        if !cfg.nesting {
+            return Ok(());
+        }
+        self.backend.nesting().map_err(|why| {
+            ServiceError::Invalid(format!("features.nesting cannot be switched on here: {why}"))
+        })
+    }
+
     /// Refuse disk I/O limits this host cannot enforce, saying why.
     fn check_disk_io(&self, cfg: &InstanceConfig) -> Result<()> {
         if cfg.disk_io.is_unlimited() {
