@@ -123,7 +123,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         FEATURES_NESTING,
-        "true: containers inside (podman, Docker); needs a host that can give them (croft info says why not)",
+        "true: containers inside (podman, Docker); needs a host that can give them (refused with the reason otherwise)",
     ),
 ];
 

@@ -68,6 +68,10 @@ pub struct VpsSpec {
     /// report them (`df`); `None` leaves `statfs` to the kernel.
     #[serde(default)]
     pub disk_view: Option<DiskView>,
+    /// Cgroup directories the disk view server joins so its CPU time is
+    /// the VPS's ([`crate::cgroup::Cgroup::cpu_dirs`]).
+    #[serde(default)]
+    pub cpu_cgroup_dirs: Vec<PathBuf>,
 }
 
 /// The files (btrfs sysfs, `qgroups/0_<subvolume id>/`) holding the bytes

@@ -220,30 +220,27 @@ fn truncate(path: &Path) -> Result<(), RootfsError> {
 }
 
 /// Remove everything in directory `dir`, which stays. Links are removed,
-/// not followed. Walked with a list of its own, not by recursion: the
-/// tree is the tenant's, and may be as deep as paths allow.
+/// not followed. Walked with a list of its own, not by recursion (the tree
+/// is the tenant's, and may be as deep as paths allow), listing each
+/// directory once: its files go at once, its directories are emptied
+/// before it is removed.
 fn empty(dir: &Path) -> Result<(), RootfsError> {
-    let mut pending: Vec<PathBuf> = vec![dir.to_path_buf()];
-    while let Some(current) = pending.last().cloned() {
-        let mut deeper = None;
+    // (directory, whether its entries were dealt with already)
+    let mut pending: Vec<(PathBuf, bool)> = vec![(dir.to_path_buf(), false)];
+    while let Some((current, listed)) = pending.pop() {
+        if listed {
+            if current != dir {
+                fs::remove_dir(&current).map_err(io("remove", &current))?;
+            }
+            continue;
+        }
+        pending.push((current.clone(), true));
         for name in entries(&current)? {
             let path = current.join(name);
             match fs::symlink_metadata(&path) {
-                Ok(m) if m.is_dir() => {
-                    deeper = Some(path);
-                    break;
-                }
+                Ok(m) if m.is_dir() => pending.push((path, false)),
                 Ok(_) => fs::remove_file(&path).map_err(io("remove", &path))?,
                 Err(_) => {}
-            }
-        }
-        match deeper {
-            Some(path) => pending.push(path),
-            None => {
-                pending.pop();
-                if current != dir {
-                    fs::remove_dir(&current).map_err(io("remove", &current))?;
-                }
             }
         }
     }

@@ -119,7 +119,8 @@ fn supervise(spec: VpsSpec, mut ready: std::fs::File) -> ExitCode {
 fn with_disk_view(seccomp: SeccompProgram, spec: &VpsSpec) -> Result<SeccompProgram, RuntimeError> {
     match (&spec.disk_view, &spec.rescue_disk) {
         (Some(view), None) => {
-            let server = croft_host::runtime::disk_view::spawn_server(view, &spec.rootfs)?;
+            let server =
+                croft_host::runtime::disk_view::spawn_server(view, &spec.rootfs, &spec.cpu_cgroup_dirs)?;
             seccomp.with_disk_view(server)
         }
         _ => Ok(seccomp),

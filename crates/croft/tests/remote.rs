@@ -250,6 +250,46 @@ fn a_tenant_manages_its_vpses_from_another_machine_over_tls() {
     );
     let gone = client.ok(&["exec", "prod:web", "--", "sh", "-c", "pidof sleep || echo none"]);
     assert_eq!(gone.trim(), "none", "the interrupted command is gone");
+    // Files pushed and pulled over the network: a binary round-trips
+    // whole, with its mode.
+    let local = client.home.join("blob");
+    let blob: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&local, &blob).unwrap();
+    std::fs::set_permissions(&local, std::os::unix::fs::PermissionsExt::from_mode(0o750)).unwrap();
+    client.ok(&[
+        "--remote",
+        "prod",
+        "file",
+        "push",
+        local.to_str().unwrap(),
+        "web:/root/blob",
+    ]);
+    let mode = client.ok(&["exec", "prod:web", "--", "stat", "-c", "%a", "/root/blob"]);
+    assert_eq!(mode.trim(), "750");
+    let back = client.home.join("blob.back");
+    client.ok(&[
+        "--remote",
+        "prod",
+        "file",
+        "pull",
+        "web:/root/blob",
+        back.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&back).unwrap(), blob, "the pulled file differs");
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&back).unwrap().permissions()) & 0o777,
+        0o750
+    );
+    // Another tenant's VPS is not there for this token.
+    let err = client.fails(&[
+        "--remote",
+        "prod",
+        "file",
+        "push",
+        local.to_str().unwrap(),
+        "theirs:/root/x",
+    ]);
+    assert!(err.contains("not found"), "{err}");
     // A terminal: exec -t, and the console (busybox's askfirst shell),
     // detached with Ctrl+a q.
     let in_pty = |args: &[&str], input: &[u8]| {

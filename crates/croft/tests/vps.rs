@@ -1183,6 +1183,21 @@ fn df_inside_shows_the_disk_limit_and_usage_and_follows_a_live_change() {
     assert_eq!(here.split_whitespace().nth(1), Some("307200"), "{here}");
     // Other filesystems are the kernel's: /dev is a small tmpfs.
     assert_ne!(df("/dev").0, 300 * 1024);
+    // A user who may not search a directory learns nothing through it:
+    // the path is resolved with the caller's ids.
+    host.sh_ok("df1", "chmod 700 /root");
+    let out = host.sh("df1", "su -s /bin/sh nobody -c 'stat -f /root/fill'");
+    assert!(!out.status.success(), "nobody reached /root/fill: {out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+        "{out:?}"
+    );
+    // The server's CPU time is the VPS's: it is in the VPS's cpu cgroup.
+    let procs = std::fs::read_to_string(host.vps_cgroup("cpu", "df1").join("cgroup.procs")).unwrap();
+    let server = procs.lines().any(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with("croft-superviso"))
+    });
+    assert!(server, "no disk view server among {procs}");
     // Errors are the kernel's.
     let err = host.sh("df1", "stat -f /nonexistent");
     assert!(!err.status.success());

@@ -636,6 +636,18 @@ impl Cgroup {
         self.dirs.unique()
     }
 
+    /// The directories a helper process working for the VPS joins so its
+    /// CPU time is the VPS's (v1: the cpu and cpuacct hierarchies, whose
+    /// files the VPS cannot write; none on v2, where the VPS's directory is
+    /// delegated to it and holds no processes of croft's).
+    pub fn cpu_dirs(&self) -> Vec<PathBuf> {
+        match &self.dirs {
+            Dirs::V1(dirs) if dirs.cpu == dirs.cpuacct => vec![dirs.cpu.clone()],
+            Dirs::V1(dirs) => vec![dirs.cpu.clone(), dirs.cpuacct.clone()],
+            Dirs::V2(_) => Vec::new(),
+        }
+    }
+
     /// Where this cgroup is, to be recorded and later [`CgroupManager::adopt`]ed.
     pub fn location(&self) -> CgroupLocation {
         CgroupLocation(self.dirs.clone())

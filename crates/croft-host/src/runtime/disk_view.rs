@@ -30,7 +30,7 @@ use std::fs::File;
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::RuntimeError;
 
@@ -57,7 +57,11 @@ pub(super) fn hand_over(server: &OwnedFd, listener: OwnedFd) -> std::io::Result<
 /// handed over on ([`super::SeccompProgram::with_disk_view`]); the server
 /// ends when every copy of it is closed (the supervisor and what it
 /// forked are gone). Call it while the process is single-threaded.
-pub fn spawn_server(view: &DiskView, rootfs: &Path) -> Result<OwnedFd, RuntimeError> {
+pub fn spawn_server(
+    view: &DiskView,
+    rootfs: &Path,
+    cpu_cgroups: &[PathBuf],
+) -> Result<OwnedFd, RuntimeError> {
     let meta = std::fs::metadata(rootfs)
         .map_err(|e| RuntimeError::Child(format!("disk view: stat {}: {e}", rootfs.display())))?;
     let dev = std::os::unix::fs::MetadataExt::dev(&meta);
@@ -85,7 +89,7 @@ pub fn spawn_server(view: &DiskView, rootfs: &Path) -> Result<OwnedFd, RuntimeEr
             });
             let code = match opened {
                 Ok(disk) => {
-                    serve(&ours, &disk);
+                    serve(&ours, &disk, cpu_cgroups.to_vec());
                     0
                 }
                 Err(e) => {
@@ -101,13 +105,32 @@ pub fn spawn_server(view: &DiskView, rootfs: &Path) -> Result<OwnedFd, RuntimeEr
 }
 
 /// The server keeps nothing of the supervisor's but stdio (its log) and
-/// its socket, dies with the supervisor, and cannot be ptraced from the
-/// VPS.
+/// its socket, dies with the supervisor and with nothing else (the signals
+/// a host shutdown sends everyone are blocked: the VPS still needs its
+/// answers while it powers off), and cannot be ptraced from the VPS.
 fn prepare_server(socket: &OwnedFd) -> Result<(), String> {
     crate::fds::close_all_except(&[socket.as_raw_fd()]).map_err(|e| format!("close descriptors: {e}"))?;
     super::security::make_non_dumpable().map_err(|e| format!("non-dumpable: {e}"))?;
+    nix::sys::signal::SigSet::all()
+        .thread_block()
+        .map_err(|e| format!("block signals: {e}"))?;
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .map_err(|e| format!("death signal: {e}"))
+}
+
+/// Spend the VPS's CPU time, not the host's: join `cpu_cgroups` (never
+/// the VPS's memory or pids cgroups, where the VPS's own load could kill
+/// the server). Done at the first call answered, not at the VPS's start:
+/// a v1 cgroup move waits for an RCU grace period and holds off every fork
+/// meanwhile, milliseconds a start would otherwise pay. A failed join
+/// leaves the server where it was; the answers are the same.
+fn join_cpu_cgroups(cpu_cgroups: &mut Vec<PathBuf>) {
+    for dir in cpu_cgroups.drain(..) {
+        let procs = dir.join("cgroup.procs");
+        if let Err(e) = std::fs::write(&procs, std::process::id().to_string()) {
+            eprintln!("croft disk view: join {}: {e}", procs.display());
+        }
+    }
 }
 
 /// The VPS's disk: its device (major, minor) as `stat` shows its files,
@@ -119,8 +142,9 @@ struct Disk {
 }
 
 /// Serve notifications from every listener handed over on `control` until
-/// the supervisor's side is gone.
-fn serve(control: &OwnedFd, disk: &Disk) {
+/// the supervisor's side is gone, in the VPS's `cpu_cgroups` from the
+/// first one on.
+fn serve(control: &OwnedFd, disk: &Disk, mut cpu_cgroups: Vec<PathBuf>) {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut listeners: Vec<OwnedFd> = Vec::new();
     loop {
@@ -144,6 +168,7 @@ fn serve(control: &OwnedFd, disk: &Disk) {
         for (i, revents) in events.iter().enumerate().skip(1) {
             let listener = listeners[i - 1].as_fd();
             if revents.contains(PollFlags::POLLIN) {
+                join_cpu_cgroups(&mut cpu_cgroups);
                 answer_one(listener, disk);
             } else if revents.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL) {
                 // Every process using its filter has exited.
@@ -203,7 +228,12 @@ fn receive_listener(control: &OwnedFd) -> Option<Option<OwnedFd>> {
         return None;
     }
     let mut received = None;
-    for cmsg in msg.cmsgs().ok()? {
+    // Truncated control data (no descriptor slot left): the message
+    // carried nothing usable, but the supervisor is still there.
+    let Ok(cmsgs) = msg.cmsgs() else {
+        return Some(None);
+    };
+    for cmsg in cmsgs {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
             for fd in fds {
                 // SAFETY: the kernel just installed this descriptor in this
@@ -278,21 +308,39 @@ fn answer(listener: BorrowedFd, req: &libc::seccomp_notif, disk: &Disk) -> Optio
                 return None;
             }
             // Absolute: from the caller's root; relative: from its working
-            // directory. Either on the VPS's disk, or left to the kernel.
+            // directory, for a caller whose root is the VPS's (a relative
+            // `..` is stopped only by the mount's top, not by a chroot).
+            // Either on the VPS's disk, or left to the kernel.
             let absolute = path.starts_with(b"/");
-            let start = open_path(Path::new(&format!(
-                "/proc/{pid}/{}",
-                if absolute { "root" } else { "cwd" }
-            )))?;
-            if device(start.as_fd())? != disk.dev {
+            let root = open_path(Path::new(&format!("/proc/{pid}/root")))?;
+            let (root_dev, root_ino) = identity(root.as_fd())?;
+            let root_owner = owner(root.as_fd())?;
+            if root_dev != disk.dev || (!absolute && root_ino != SUBVOLUME_TOP) {
                 return None;
             }
+            let start = if absolute {
+                root
+            } else {
+                open_path(Path::new(&format!("/proc/{pid}/cwd")))?
+            };
+            if identity(start.as_fd())?.0 != disk.dev {
+                return None;
+            }
+            // Resolved with the caller's ids and groups, so a directory it
+            // may not search stays closed (as root, an answer would tell it
+            // what exists there).
+            let creds = Credentials::of(pid)?;
+            // The VPS's root, with its file capabilities (most callers):
+            // root's own resolution gives the same answer, without a
+            // change of credentials.
+            let as_root = creds.uid == root_owner && creds.file_caps;
+            let _as_caller = if as_root { None } else { Some(creds.assume()?) };
             resolve_on_mount(start.as_fd(), &path, absolute)?
         }
         libc::SYS_fstatfs => open_path(Path::new(&format!("/proc/{pid}/fd/{}", args[0] as i32)))?,
         _ => return None,
     };
-    if device(file.as_fd())? != disk.dev {
+    if identity(file.as_fd())?.0 != disk.dev {
         return None;
     }
     let used = read_number(&disk.used)?;
@@ -423,9 +471,13 @@ fn resolve_on_mount(start: BorrowedFd, path: &[u8], absolute: bool) -> Option<Ow
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// The device (major, minor) of the file `fd` is open on, from cached
-/// attributes only (`AT_STATX_DONT_SYNC`: a FUSE server is not asked).
-fn device(fd: BorrowedFd) -> Option<(u32, u32)> {
+/// The inode number of a btrfs subvolume's top directory: a VPS's `/`.
+const SUBVOLUME_TOP: u64 = 256;
+
+/// The device (major, minor) and inode of the file `fd` is open on, from
+/// cached attributes only (`AT_STATX_DONT_SYNC`: a FUSE server is not
+/// asked).
+fn identity(fd: BorrowedFd) -> Option<((u32, u32), u64)> {
     // SAFETY: statx is plain data, filled in below.
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };
     // SAFETY: statx reads the empty C string and writes a struct statx
@@ -435,11 +487,90 @@ fn device(fd: BorrowedFd) -> Option<(u32, u32)> {
             fd.as_raw_fd(),
             c"".as_ptr(),
             libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC,
-            0,
+            libc::STATX_INO,
             &mut stx,
         )
     };
-    (rc == 0).then_some((stx.stx_dev_major, stx.stx_dev_minor))
+    (rc == 0).then_some(((stx.stx_dev_major, stx.stx_dev_minor), stx.stx_ino))
+}
+
+/// The owner (a host uid) of the file `fd` is open on, from cached
+/// attributes only.
+fn owner(fd: BorrowedFd) -> Option<u32> {
+    // SAFETY: statx is plain data, filled in below.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: as in `identity`.
+    let rc = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC,
+            libc::STATX_UID,
+            &mut stx,
+        )
+    };
+    (rc == 0).then_some(stx.stx_uid)
+}
+
+/// The filesystem ids and groups of a caller (as the host sees them, from
+/// its /proc status), and whether it may ignore file permissions
+/// (`CAP_DAC_OVERRIDE` and `CAP_DAC_READ_SEARCH` in effect).
+struct Credentials {
+    uid: u32,
+    gid: u32,
+    groups: Vec<u32>,
+    file_caps: bool,
+}
+
+impl Credentials {
+    fn of(pid: u32) -> Option<Credentials> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let field = |name: &str| {
+            status.lines().find_map(|l| l.strip_prefix(name)).map(|rest| {
+                rest.split_whitespace()
+                    .filter_map(|v| v.parse::<u32>().ok())
+                    .collect::<Vec<_>>()
+            })
+        };
+        // Uid/Gid: real, effective, saved, filesystem.
+        const DAC_CAPS: u64 = (1 << 1) | (1 << 2);
+        let caps = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())?;
+        Some(Credentials {
+            uid: *field("Uid:")?.get(3)?,
+            gid: *field("Gid:")?.get(3)?,
+            groups: field("Groups:")?,
+            file_caps: caps & DAC_CAPS == DAC_CAPS,
+        })
+    }
+
+    /// Take these ids for file access until the guard is dropped. A
+    /// filesystem uid other than 0 also clears root's file capabilities
+    /// (the kernel's rule), so permissions are checked as the caller's.
+    fn assume(&self) -> Option<AsCaller> {
+        use nix::unistd::{setfsgid, setfsuid, setgroups, Gid, Uid};
+        let groups: Vec<Gid> = self.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+        setgroups(&groups).ok()?;
+        let guard = AsCaller;
+        setfsgid(Gid::from_raw(self.gid));
+        setfsuid(Uid::from_raw(self.uid));
+        // setfsuid reports no error: read back that it took.
+        (setfsuid(Uid::from_raw(self.uid)) == Uid::from_raw(self.uid)).then_some(guard)
+    }
+}
+
+/// Back to the server's own ids (root's) when dropped.
+struct AsCaller;
+
+impl Drop for AsCaller {
+    fn drop(&mut self) {
+        use nix::unistd::{setfsgid, setfsuid, setgroups, Gid, Uid};
+        setfsuid(Uid::from_raw(0));
+        setfsgid(Gid::from_raw(0));
+        let _ = setgroups(&[]);
+    }
 }
 
 /// The decimal number in a sysfs file kept open (read anew from its

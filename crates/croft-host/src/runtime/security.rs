@@ -127,6 +127,45 @@ fn statfs_notify_program() -> Result<BpfProgram, super::RuntimeError> {
     Ok(program)
 }
 
+/// Refuse (EPERM) every x32 system call: on x86_64 they arrive with the
+/// native architecture and the number | 0x40000000, so a filter that
+/// matches numbers alone (as seccompiler's does) would let `init_module`
+/// or `keyctl` through under their x32 numbers on a kernel with x32
+/// enabled. Three instructions put before the filter: load the number,
+/// and return EPERM at or above the x32 bit. seccompiler's jumps are
+/// relative, so they stay right.
+fn refuse_x32(program: &mut BpfProgram) {
+    if !cfg!(target_arch = "x86_64") {
+        return;
+    }
+    const BPF_LD_W_ABS: u16 = 0x20;
+    const BPF_JGE_K: u16 = 0x35;
+    const BPF_RET_K: u16 = 0x06;
+    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+    let guard = [
+        // seccomp_data.nr, at offset 0.
+        seccompiler::sock_filter {
+            code: BPF_LD_W_ABS,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        seccompiler::sock_filter {
+            code: BPF_JGE_K,
+            jt: 0,
+            jf: 1,
+            k: X32_SYSCALL_BIT,
+        },
+        seccompiler::sock_filter {
+            code: BPF_RET_K,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+        },
+    ];
+    program.splice(0..0, guard);
+}
+
 impl SeccompProgram {
     pub fn new() -> Result<SeccompProgram, super::RuntimeError> {
         let arch = target_arch()?;
@@ -155,9 +194,10 @@ impl SeccompProgram {
             arch,
         )
         .map_err(|e| super::RuntimeError::Seccomp(e.to_string()))?;
-        let program: BpfProgram = filter
+        let mut program: BpfProgram = filter
             .try_into()
             .map_err(|e: seccompiler::BackendError| super::RuntimeError::Seccomp(e.to_string()))?;
+        refuse_x32(&mut program);
         Ok(SeccompProgram {
             program,
             statfs: None,
@@ -305,6 +345,21 @@ mod tests {
             p.program.len() > DENIED_SYSCALLS.len(),
             "{} instructions",
             p.program.len()
+        );
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn x32_system_calls_are_refused_before_anything_else() {
+        let p = SeccompProgram::new().unwrap();
+        let head: Vec<(u16, u32)> = p.program.iter().take(3).map(|i| (i.code, i.k)).collect();
+        assert_eq!(
+            head,
+            [
+                (0x20, 0),
+                (0x35, 0x4000_0000),
+                (0x06, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32)
+            ]
         );
     }
 

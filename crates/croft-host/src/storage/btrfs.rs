@@ -802,16 +802,7 @@ fn filesystem_id(path: &Path) -> Result<String, StorageError> {
             std::io::Error::last_os_error(),
         ));
     }
-    let hex: Vec<String> = args.fsid.iter().map(|b| format!("{b:02x}")).collect();
-    let hex = hex.concat();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    ))
+    Ok(super::send_stream::format_uuid(&args.fsid))
 }
 
 /// The "Max referenced" limit of the subvolume's own qgroup, if any.

@@ -77,6 +77,7 @@ impl ContainerBackend {
                 extra_nics: spec.extra_nics,
                 lxcfs,
                 // In a rescue boot the root is another disk.
+                cpu_cgroup_dirs: cgroup.cpu_dirs(),
                 disk_view: (self.cfg.disk_view && spec.rescue_disk.is_none())
                     .then(|| self.pool.disk_view(name))
                     .flatten(),
