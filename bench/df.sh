@@ -19,84 +19,19 @@ REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 N=${N:-20}
 CALLS=${CALLS:-20000}
 RUNS=${RUNS:-5}
+NAME=df
 TAG=croft-bench-df-$$
-
-die() { echo "df: error: $*" >&2; exit 1; }
-log() { echo "df: $*" >&2; }
-
-[ "$(id -u)" = 0 ] || die "run as root"
-if [ "${1:-}" = --build ]; then (cd "$REPO" && cargo build --release --bins --examples); fi
-if [ -z "${BIN_DIR:-}" ]; then
-    BIN_DIR=$REPO/target/release
-    [ -x "$BIN_DIR/croftd" ] || BIN_DIR=$REPO/target/debug
-fi
-[ -x "$BIN_DIR/croftd" ] || die "no croftd in $BIN_DIR (cargo build --release first)"
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
+bench_init "$@"
 PROBE=$BIN_DIR/examples/statfs_probe
 [ -x "$PROBE" ] || die "no $PROBE (cargo build --examples)"
 
-WORK=/tmp/$TAG
-mkdir -p "$WORK"
-DAEMONS=()
-croft_in() { local d=$1; shift; "$BIN_DIR/croft" --socket "$WORK/$d/run/croftd.sock" "$@"; }
-cleanup() {
-    set +e
-    for d in on off; do croft_in "$d" delete --force d1 >/dev/null 2>&1; done
-    for pid in "${DAEMONS[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
-    for d in on off; do
-        if [ -r "$WORK/$d/run/lxcfs.pid" ]; then
-            pid=$(<"$WORK/$d/run/lxcfs.pid")
-            if grep -qs "$WORK" "/proc/$pid/cmdline"; then
-                kill "$pid"
-                for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-            fi
-        fi
-        mountpoint -q "$WORK/$d/run/lxcfs" && umount -l "$WORK/$d/run/lxcfs"
-        pool=$WORK/$d/state/storage-pools/default
-        mountpoint -q "$pool" && umount "$pool"
-        ip netns del "$TAG-$d" 2>/dev/null
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-start_daemon() { # NAME DISK_VIEW
-    local d=$1
-    mkdir -p "$WORK/$d"
-    cat >"$WORK/$d/croftd.toml" <<EOT
-state_dir = "$WORK/$d/state"
-run_dir = "$WORK/$d/run"
-cgroup_prefix = "$TAG-$d"
-raise_host_limits = false
-storage_size = "1GiB"
-log_level = "warn"
-disk_view = $2
-EOT
-    ip netns add "$TAG-$d"
-    ip -n "$TAG-$d" link set lo up
-    nsenter --net=/run/netns/"$TAG-$d" "$BIN_DIR/croftd" --config "$WORK/$d/croftd.toml" >"$WORK/$d/croftd.log" 2>&1 &
-    DAEMONS+=($!)
-    for _ in $(seq 200); do croft_in "$d" list >/dev/null 2>&1 && return; sleep 0.05; done
-    die "croftd ($d) did not come up: $(cat "$WORK/$d/croftd.log")"
-}
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ms() {
-    local t0 t1
-    t0=$EPOCHREALTIME
-    "$@" >/dev/null 2>&1 || die "'$*' failed"
-    t1=$EPOCHREALTIME
-    python3 -c "print(f'{($t1 - $t0) * 1000:.2f}')"
-}
-
-start_daemon on true
-start_daemon off false
+start_daemon on $'storage_size = "1GiB"\ndisk_view = true'
+start_daemon off $'storage_size = "1GiB"\ndisk_view = false'
 for d in on off; do
     croft_in "$d" launch busybox d1 --disk 200MiB --no-start >/dev/null
-    rootfs=$WORK/$d/state/storage-pools/default/containers/d1/rootfs
-    for lib in $(ldd "$PROBE" | grep -o '/[^ ]*'); do
-        mkdir -p "$rootfs$(dirname "$lib")"
-        cp -L "$lib" "$rootfs$lib"
-    done
-    cp "$PROBE" "$rootfs/bin/statfs_probe"
+    install_binary "$d" d1 "$PROBE" /bin/statfs_probe
     croft_in "$d" start d1 >/dev/null
 done
 

@@ -19,68 +19,18 @@ REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
 RATE=${RATE:-50MB}
 IOPS=${IOPS:-500}
+NAME=disk-io
 TAG=croft-bench-io-$$
-
-die() { echo "disk-io: error: $*" >&2; exit 1; }
-log() { echo "disk-io: $*" >&2; }
-
-[ "$(id -u)" = 0 ] || die "run as root"
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 command -v fio >/dev/null || die "fio missing (apt-get install fio)"
-if [ "${1:-}" = --build ]; then (cd "$REPO" && cargo build --release --bins); fi
-if [ -z "${BIN_DIR:-}" ]; then
-    BIN_DIR=$REPO/target/release
-    [ -x "$BIN_DIR/croftd" ] || BIN_DIR=$REPO/target/debug
-fi
-[ -x "$BIN_DIR/croftd" ] || die "no croftd in $BIN_DIR (cargo build --release first)"
-
-WORK=/tmp/$TAG
-mkdir -p "$WORK"
-DAEMON=
-croft() { "$BIN_DIR/croft" --socket "$WORK/run/croftd.sock" "$@"; }
-cleanup() {
-    set +e
-    croft delete --force io1 >/dev/null 2>&1
-    [ -n "$DAEMON" ] && { kill "$DAEMON" 2>/dev/null; wait "$DAEMON" 2>/dev/null; }
-    # The lxcfs croftd started (it outlives croftd, like the supervisors).
-    if [ -r "$WORK/run/lxcfs.pid" ]; then
-        pid=$(<"$WORK/run/lxcfs.pid")
-        if grep -qs "$WORK" "/proc/$pid/cmdline"; then
-            kill "$pid"
-            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        fi
-    fi
-    mountpoint -q "$WORK/run/lxcfs" && umount -l "$WORK/run/lxcfs"
-    pool=$WORK/state/storage-pools/default
-    mountpoint -q "$pool" && umount "$pool"
-    ip netns del "$TAG" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-cat >"$WORK/croftd.toml" <<EOF
-state_dir = "$WORK/state"
-run_dir = "$WORK/run"
-cgroup_prefix = "$TAG"
-raise_host_limits = false
-storage_size = "4GiB"
-log_level = "warn"
-EOF
-ip netns add "$TAG"
-ip -n "$TAG" link set lo up
-nsenter --net=/run/netns/"$TAG" "$BIN_DIR/croftd" --config "$WORK/croftd.toml" >"$WORK/croftd.log" 2>&1 &
-DAEMON=$!
-for _ in $(seq 200); do croft list >/dev/null 2>&1 && break; sleep 0.05; done
-croft list >/dev/null 2>&1 || die "croftd did not come up: $(cat "$WORK/croftd.log")"
+bench_init "$@"
+start_daemon io 'storage_size = "4GiB"'
+croft() { croft_in io "$@"; }
 
 log "a busybox VPS with the host's fio and its libraries"
 croft launch busybox io1 --no-start >/dev/null
-rootfs=$WORK/state/storage-pools/default/containers/io1/rootfs
-[ -d "$rootfs" ] || die "no disk at $rootfs"
-for lib in $(ldd "$(command -v fio)" | grep -o '/[^ ]*'); do
-    mkdir -p "$rootfs$(dirname "$lib")"
-    cp -L "$lib" "$rootfs$lib"
-done
-cp "$(command -v fio)" "$rootfs/bin/fio"
+install_binary io io1 "$(command -v fio)" /bin/fio
 croft start io1 >/dev/null
 croft exec io1 -- fio --version >/dev/null || die "fio does not run inside the VPS"
 
