@@ -123,7 +123,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         FEATURES_NESTING,
-        "true: containers inside (podman, Docker); needs a host that can give them (refused with the reason otherwise)",
+        "true: containers inside (podman, without cgroups of their own on a cgroup v1 host) from the next start; a tenant's only if the admin allows it",
     ),
 ];
 

@@ -68,11 +68,19 @@ pub struct VpsSpec {
     /// report them (`df`); `None` leaves `statfs` to the kernel.
     #[serde(default)]
     pub disk_view: Option<DiskView>,
+    /// Containers inside (`features.nesting`): a fully visible procfs at
+    /// [`NESTING_PROC`] lets their runtimes mount proc of their own.
+    #[serde(default)]
+    pub nesting: bool,
     /// Cgroup directories the disk view server joins so its CPU time is
     /// the VPS's ([`crate::cgroup::Cgroup::cpu_dirs`]).
     #[serde(default)]
     pub cpu_cgroup_dirs: Vec<PathBuf>,
 }
+
+/// Where a VPS with `features.nesting` has a procfs with nothing masked or
+/// mounted over (see `runtime/mounts.rs`).
+pub const NESTING_PROC: &str = "dev/.croft/proc";
 
 /// The files (btrfs sysfs, `qgroups/0_<subvolume id>/`) holding the bytes
 /// a VPS's disk holds and the most it may hold (0: no limit), read at

@@ -413,3 +413,96 @@ fn a_debian_vps_boots_systemd_to_running_and_shuts_down_cleanly() {
     host.ok(&["stop", "new1", "--timeout", "20"]);
     assert_eq!(host.info("new1").last_exit.as_deref(), Some("stopped"));
 }
+
+/// Containers inside a VPS (`features.nesting`), on this cgroup v1 host:
+/// podman from Debian runs a container from an image built here, once the
+/// feature is on (a fully visible procfs for its runtime), and not before;
+/// the containers run without cgroups of their own (podman's
+/// `cgroups = "disabled"`), held by the VPS's limits. The VPS's own network
+/// sysctls are its own to set.
+#[test]
+fn podman_runs_a_container_inside_a_vps_once_nesting_is_on() {
+    common::require_root();
+    let host = Host::with_config("storage_size = \"4GiB\"");
+    // A Debian image with podman, built here (the daemon's namespace has
+    // no way out) and imported.
+    let build = host.dir.join("podman-rootfs");
+    let out = std::process::Command::new("debootstrap")
+        .args([
+            "--variant=minbase",
+            "--include=systemd-sysv,dbus,iproute2,procps,podman,crun,netavark",
+            "bookworm",
+        ])
+        .arg(&build)
+        .arg("http://deb.debian.org/debian")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "debootstrap with podman (needs the Debian mirror): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // As croft's own builds leave it: no device nodes, no machine-id.
+    std::fs::remove_dir_all(build.join("dev")).unwrap();
+    std::fs::create_dir(build.join("dev")).unwrap();
+    std::fs::write(build.join("etc/machine-id"), "").unwrap();
+    let tarball = host.dir.join("podman.tar.gz");
+    croft_host::archive::pack(&build, &std::fs::File::create(&tarball).unwrap()).unwrap();
+    std::fs::remove_dir_all(&build).unwrap();
+    host.ok(&["image", "import", tarball.to_str().unwrap(), "test/podman"]);
+    std::fs::remove_file(&tarball).unwrap();
+    // The container image: a static busybox, made into a tarball here.
+    let bb = host.dir.join("bb");
+    std::fs::create_dir_all(bb.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", bb.join("bin/busybox")).unwrap();
+    let bb_tar = host.dir.join("bb.tar");
+    let tarred = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&bb)
+        .args(["-cf"])
+        .arg(&bb_tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(tarred.success());
+
+    host.ok(&["launch", "test/podman", "pod1"]);
+    wait_running(&host, "pod1");
+    host.ok(&["file", "push", bb_tar.to_str().unwrap(), "pod1:/root/bb.tar"]);
+    host.sh_ok(
+        "pod1",
+        "mkdir -p /etc/containers && printf '[containers]\\ncgroups = \"disabled\"\\n' > /etc/containers/containers.conf \
+         && podman import /root/bb.tar localhost/bb >/dev/null",
+    );
+    let run =
+        "podman run --rm --network none localhost/bb /bin/busybox sh -c 'echo in a container; echo pid $$'";
+    // Off: the runtime may not mount its proc, and says so.
+    let out = host.sh("pod1", run);
+    assert!(!out.status.success(), "a container ran without nesting");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("mount `proc`"), "{err}");
+    assert!(host.sh("pod1", "test -e /dev/.croft/proc").status.code() == Some(1));
+
+    host.ok(&["stop", "pod1"]);
+    host.ok(&["config", "set", "pod1", "features.nesting=true"]);
+    host.ok(&["start", "pod1"]);
+    wait_running(&host, "pod1");
+    let out = host.sh_ok("pod1", run);
+    assert_eq!(out, "in a container\npid 1\n");
+    // The VPS's own network sysctls are its own (forwarding for a VPN);
+    // the host's are untouched, and the kernel's stay read-only.
+    let host_forwarding = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    host.sh_ok(
+        "pod1",
+        "sysctl -w net.ipv4.ip_forward=0 >/dev/null && sysctl -w net.ipv4.ip_forward=1 >/dev/null",
+    );
+    assert_eq!(
+        host.sh_ok("pod1", "cat /proc/sys/net/ipv4/ip_forward").trim(),
+        "1"
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host_forwarding
+    );
+    assert!(!host.sh("pod1", "sysctl -w kernel.domainname=x").status.success());
+}

@@ -297,8 +297,9 @@ fn ptrace_of_a_host_or_neighbour_process_is_refused() {
 fn the_kernel_keyring_is_refused() {
     let host = attacker();
     let calls = probe(&host, "");
+    // "Not there" (as under LXC), so runtimes inside go on without one.
     for call in ["keyctl", "add_key", "request_key"] {
-        assert_eq!(calls[call], libc::EPERM, "{call}");
+        assert_eq!(calls[call], libc::ENOSYS, "{call}");
     }
 }
 

@@ -717,6 +717,13 @@ async fn every_endpoint_refuses_bad_input_clearly() {
             "dir storage driver",
         ),
         (
+            "PATCH",
+            "/1.0/instances/v/config",
+            Some(r#"{"set":{"features.nesting":"true"}}"#),
+            S::BAD_REQUEST,
+            "features.nesting cannot be switched on here: the simulated backend",
+        ),
+        (
             "POST",
             "/1.0/images/refresh",
             Some(r#"{"name":"nosuch"}"#),

@@ -505,6 +505,7 @@ fn helper_main(spec: &VpsSpec, work: HelperWork) -> i32 {
                     memory_limit: spec.memory_limit,
                     uid_base: spec.uid_base,
                     devices: &spec.devices,
+                    nesting: spec.nesting,
                 }) {
                     Ok(()) => match sync.send(&ChildMsg::Mounted, &[]) {
                         Ok(()) => 0,

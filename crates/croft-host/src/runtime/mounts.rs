@@ -7,7 +7,8 @@
 //! rootfs bound onto itself (`nodev`, as every disk a VPS writes), fresh
 //! `proc`, read-only `sysfs`, a tmpfs `/dev` holding only bind-mounted safe
 //! host devices and a private devpts, masked /proc and /sys entries that
-//! leak host information, and a read-only /proc/sys.
+//! leak host information, and a read-only /proc/sys (but for the VPS's own
+//! network sysctls).
 
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -76,6 +77,12 @@ const READ_ONLY: &[&str] = &[
     "proc/bus",
     "proc/fs",
 ];
+/// Below a read-only entry, what stays writable: the network sysctls are
+/// the VPS's own network namespace's (forwarding for a VPN, a container
+/// runtime's `ping_group_range`); the kernel shows a namespace other than
+/// the host's only the tables that are its own. LXC's `proc:mixed` does
+/// the same.
+const WRITABLE: &[&str] = &["proc/sys/net"];
 
 fn do_mount(
     what: &'static str,
@@ -196,6 +203,8 @@ pub struct Tree<'a> {
     pub uid_base: u32,
     /// Host devices bound into its /dev beside the usual ones.
     pub devices: &'a [crate::spec::HostDevice],
+    /// Containers inside: a fully visible procfs (see [`crate::spec::NESTING_PROC`]).
+    pub nesting: bool,
 }
 
 /// Build the VPS's mount tree under `tree.rootfs`, as host root, in a mount
@@ -307,6 +316,24 @@ pub fn build_tree(tree: Tree) -> Result<(), MountError> {
         lxcfs.attach(root)?;
     }
     setup_dev(&root.join("dev"), &sizes, &owner, tree.uid_base, devices)?;
+    if tree.nesting {
+        // The kernel lets a user namespace mount a new procfs (as podman's
+        // and Docker's runtimes do for each container) only where one is
+        // already fully visible to it: /proc has masks and lxcfs files
+        // over it, so a second one without them is mounted here, as LXC
+        // does at /dev/.lxc/proc. Mounted now, as host root, it is locked
+        // like every other mount.
+        let visible = root.join(crate::spec::NESTING_PROC);
+        fs::create_dir_all(&visible).map_err(io("create", &visible))?;
+        do_mount(
+            "mount a visible proc",
+            Some(Path::new("proc")),
+            &visible,
+            Some("proc"),
+            nodev_nosuid_noexec,
+            None,
+        )?;
+    }
     // /run is a tmpfs on every modern system (systemd mounts one where
     // there is none); made here, it has a size that fits the VPS.
     let run = root.join("run");
@@ -349,6 +376,29 @@ pub fn build_tree(tree: Tree) -> Result<(), MountError> {
         let target = root.join(entry);
         if target.exists() {
             bind_read_only(&target)?;
+        }
+    }
+    for entry in WRITABLE {
+        let target = root.join(entry);
+        if target.exists() {
+            // A bind takes the flags of what it binds (read-only here):
+            // remounted without MS_RDONLY, it is writable again.
+            do_mount(
+                "bind writable",
+                Some(&target),
+                &target,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None,
+            )?;
+            do_mount(
+                "remount writable",
+                None,
+                &target,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | nodev_nosuid_noexec,
+                None,
+            )?;
         }
     }
     Ok(())

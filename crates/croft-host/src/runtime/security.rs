@@ -26,7 +26,7 @@ pub const DROPPED_CAPS: &[Capability] = &[
 ];
 
 /// System calls that fail with EPERM inside a VPS: kernel modules, kexec,
-/// file handles ("shocker"), the kernel keyring (not namespaced), port I/O,
+/// file handles ("shocker"), port I/O,
 /// swap, process accounting, the system clock, perf and the kernel log
 /// (host-wide, and readable without privilege wherever the host leaves
 /// `kernel.dmesg_restrict` at 0); and, as Docker's and Podman's default
@@ -41,9 +41,6 @@ pub const DENIED_SYSCALLS: &[i64] = &[
     libc::SYS_kexec_load,
     libc::SYS_kexec_file_load,
     libc::SYS_open_by_handle_at,
-    libc::SYS_keyctl,
-    libc::SYS_add_key,
-    libc::SYS_request_key,
     #[cfg(target_arch = "x86_64")]
     libc::SYS_iopl,
     #[cfg(target_arch = "x86_64")]
@@ -62,6 +59,12 @@ pub const DENIED_SYSCALLS: &[i64] = &[
     libc::SYS_io_uring_register,
     libc::SYS_userfaultfd,
 ];
+
+/// System calls of the kernel keyring (not namespaced), which fail with
+/// ENOSYS inside a VPS, as under LXC's default policy: "not there" lets a
+/// container runtime inside (crun, runc) go on without a session keyring,
+/// where EPERM would stop it.
+pub const KEYRING_SYSCALLS: &[i64] = &[libc::SYS_keyctl, libc::SYS_add_key, libc::SYS_request_key];
 
 /// ioctl requests that fail with EPERM inside a VPS: creating btrfs
 /// subvolumes and snapshots. A new subvolume gets a qgroup of its own,
@@ -84,6 +87,8 @@ pub const STATFS_SYSCALLS: &[i64] = &[libc::SYS_statfs, libc::SYS_fstatfs];
 #[derive(Debug, Clone)]
 pub struct SeccompProgram {
     program: BpfProgram,
+    /// [`KEYRING_SYSCALLS`] refused with ENOSYS.
+    keyring: BpfProgram,
     /// With a disk view: the filter that sends [`STATFS_SYSCALLS`] to a
     /// listener, and the socket its listener is handed over on.
     statfs: Option<(BpfProgram, Arc<OwnedFd>)>,
@@ -198,8 +203,18 @@ impl SeccompProgram {
             .try_into()
             .map_err(|e: seccompiler::BackendError| super::RuntimeError::Seccomp(e.to_string()))?;
         refuse_x32(&mut program);
+        let keyring = SeccompFilter::new(
+            KEYRING_SYSCALLS.iter().map(|nr| (*nr, Vec::new())).collect(),
+            SeccompAction::Allow,
+            SeccompAction::Errno(libc::ENOSYS as u32),
+            arch,
+        )
+        .map_err(|e| super::RuntimeError::Seccomp(e.to_string()))?
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| super::RuntimeError::Seccomp(e.to_string()))?;
         Ok(SeccompProgram {
             program,
+            keyring,
             statfs: None,
         })
     }
@@ -269,6 +284,7 @@ pub fn lock_down(program: &SeccompProgram) -> Result<(), String> {
         caps::drop(None, CapSet::Bounding, *cap).map_err(|e| format!("drop {cap}: {e}"))?;
     }
     install(&program.program, 0)?;
+    install(&program.keyring, 0)?;
     if let Some((statfs, server)) = &program.statfs {
         let fd = install(statfs, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER)?;
         // SAFETY: the kernel just returned this descriptor; nothing else

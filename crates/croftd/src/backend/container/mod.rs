@@ -37,18 +37,10 @@ const DISK_IO_V2: &str = "cgroup v2 (io.max) throttles reads and writes on the p
      buffered writes are throttled as they are written back where the filesystem supports \
      cgroup writeback (btrfs and ext4 do)";
 
-/// Why a cgroup v1 host gives no containers inside a VPS.
-const NESTING_V1: &str = "containers inside a VPS (podman, Docker) need cgroups of their own, and \
-     this host has cgroup v1, where croft cannot safely hand a VPS a cgroup subtree: blkio \
-     throttling is not hierarchical on v1, so processes moved into a child cgroup would escape \
-     the VPS's disk I/O limits, and the memory, cpu and pids hierarchies that hold its limits are \
-     not mounted inside it (only name=systemd is, for its init). On a cgroup v2 host every \
-     controller is hierarchical and a VPS's cgroup can be delegated whole (as systemd's \
-     Delegate=yes does); see docs/vps-features.md";
-/// What a cgroup v2 host lacks for containers inside a VPS in this croft.
-const NESTING_V2: &str = "croft does not yet give containers inside a VPS on cgroup v2 hosts \
-     (delegating the VPS's cgroup subtree and a fully visible /proc and /sys for their \
-     runtimes); see docs/vps-features.md";
+/// Why a cgroup v2 host gives no containers inside a VPS in this croft.
+const NESTING_V2: &str = "containers inside a VPS are built and tested on cgroup v1 hosts only \
+     (where they run without cgroups of their own); on cgroup v2 croft would also delegate \
+     the VPS's cgroup subtree to them, which is not built yet; see docs/vps-features.md";
 
 /// Where the container backend keeps things on the host.
 #[derive(Debug, Clone)]
@@ -113,10 +105,14 @@ impl Backend for ContainerBackend {
     }
 
     fn nesting(&self) -> std::result::Result<(), &'static str> {
-        Err(match self.cgroups.version() {
-            Version::V1 => NESTING_V1,
-            Version::V2 => NESTING_V2,
-        })
+        // On v1 a VPS gets no cgroup subtree of its own to hand to its
+        // containers (blkio throttling is not hierarchical there, so a
+        // child cgroup would escape the VPS's disk I/O limits): they run
+        // without cgroups, held by the VPS's own limits.
+        match self.cgroups.version() {
+            Version::V1 => Ok(()),
+            Version::V2 => Err(NESTING_V2),
+        }
     }
 
     fn disk_io(&self) -> std::result::Result<&'static str, String> {

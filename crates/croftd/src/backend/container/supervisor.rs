@@ -84,6 +84,7 @@ impl ContainerBackend {
                 rescue_disk: spec.rescue_disk,
                 memory_limit: cfg.memory_bytes,
                 devices: devices.clone(),
+                nesting: cfg.nesting,
             };
             let json = serde_json::to_vec_pretty(&vps_spec).expect("spec serializes");
             std::fs::write(RunDir(&run_dir).spec(), json).map_err(|e| BackendError::host("write spec", e))?;
