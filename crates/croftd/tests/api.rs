@@ -218,6 +218,67 @@ async fn limits_change_live_and_bad_ones_change_nothing() {
     assert_eq!(sim.backend.limits("v").unwrap().memory_bytes, Some(256 << 20));
 }
 
+/// Disk I/O limits: taken where the host enforces them, and `info` says
+/// what it enforces; on a host that cannot, refused with its reason
+/// (at a change and at a launch), nothing changed.
+#[tokio::test]
+async fn disk_io_limits_say_what_is_enforced_and_a_host_that_cannot_refuses_them() {
+    let sim = Sim::new().await;
+    sim.launch("v").await;
+    let v: Instance = sim
+        .ok(
+            "PATCH",
+            "/1.0/instances/v/config",
+            Some(r#"{"set":{"limits.disk.read":"100MB","limits.disk.write_iops":"500"}}"#),
+        )
+        .await;
+    assert_eq!(
+        v.disk_io_enforced.as_deref(),
+        Some("simulated: nothing is throttled")
+    );
+    sim.backend.refuse_disk_io("no blkio cgroup hierarchy is mounted");
+    let err = sim
+        .refused(
+            "PATCH",
+            "/1.0/instances/v/config",
+            Some(r#"{"set":{"limits.disk.write":"10MB"}}"#),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(
+        err.contains("this host cannot enforce disk I/O limits: no blkio cgroup hierarchy is mounted"),
+        "{err}"
+    );
+    assert_eq!(
+        sim.info("v").await.config,
+        v.config,
+        "a refused change was stored"
+    );
+    // What the VPS has is said plainly: nothing is enforced any more.
+    assert_eq!(
+        sim.info("v").await.disk_io_enforced.as_deref(),
+        Some("nothing: no blkio cgroup hierarchy is mounted")
+    );
+    // Other changes still go through; a launch asking for one is refused.
+    sim.ok::<Instance>(
+        "PATCH",
+        "/1.0/instances/v/config",
+        Some(r#"{"set":{"limits.memory":"128MiB"}}"#),
+    )
+    .await;
+    let err = sim
+        .refused(
+            "POST",
+            "/1.0/instances",
+            Some(r#"{"name":"w","image":"busybox","config":{"limits.disk.read":"1MB"}}"#),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(err.contains("cannot enforce disk I/O limits"), "{err}");
+    let (status, _) = sim.send("GET", "/1.0/instances/w", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a refused launch left a VPS");
+}
+
 #[tokio::test]
 async fn forwards_and_firewalls_reach_the_rules() {
     let sim = Sim::new().await;

@@ -37,6 +37,8 @@ struct State {
     next_pid: i32,
     fail_next_start: Option<String>,
     disk_hold: Option<Arc<DiskHold>>,
+    /// Why disk I/O limits cannot be enforced, as a host may say.
+    no_disk_io: Option<String>,
 }
 
 /// Disks being made wait here until released: see [`SimBackend::hold_disks`].
@@ -118,6 +120,11 @@ impl SimBackend {
     }
 
     /// VPS `name` reboots from inside: a new init.
+    /// Act as a host that cannot enforce disk I/O limits, for `why`.
+    pub fn refuse_disk_io(&self, why: &str) {
+        self.state().no_disk_io = Some(why.into());
+    }
+
     pub fn reboot(&self, name: &str) -> Option<i32> {
         let mut state = self.state();
         state.next_pid += 1;
@@ -162,7 +169,10 @@ impl Backend for SimBackend {
     }
 
     fn disk_io(&self) -> std::result::Result<&'static str, String> {
-        Ok("simulated: nothing is throttled")
+        match &self.state().no_disk_io {
+            Some(why) => Err(why.clone()),
+            None => Ok("simulated: nothing is throttled"),
+        }
     }
 
     fn nesting(&self) -> std::result::Result<(), &'static str> {
