@@ -490,7 +490,8 @@ fn podman_runs_a_container_inside_a_vps_once_nesting_is_on() {
     let out = host.sh_ok("pod1", run);
     assert_eq!(out, "in a container\npid 1\n");
     // The VPS's own network sysctls are its own (forwarding for a VPN);
-    // the host's are untouched, and the kernel's stay read-only.
+    // the host's are untouched, and a host-wide one stays closed (the
+    // read-only /proc/sys itself: escape.rs).
     let host_forwarding = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
     host.sh_ok(
         "pod1",

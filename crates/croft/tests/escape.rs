@@ -87,8 +87,7 @@ fn writing_proc_sys_is_refused() {
         ("kernel.hostname", "echo evil > /proc/sys/kernel/hostname"),
     ] {
         refused(&host, what, script);
-        // /proc/sys is read-only, but the read-only bind is the VPS's own
-        // (made in its user namespace) so its root can remount it: the
+        // /proc/sys is a locked read-only bind; even if it were not, the
         // kernel's own checks must still refuse every host-wide knob.
         refused(
             &host,
@@ -631,4 +630,83 @@ fn the_v2_device_program_allows_only_the_allow_list() {
         .chain(denied.iter().map(|d| format!("{d} refused\n")))
         .collect();
     assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{out:?}");
+}
+
+/// /proc/sys is read-only where the kernel would let VPS root write (a
+/// sysctl of its own user namespace), and stays so; only the VPS's own
+/// network sysctls are writable.
+#[test]
+fn proc_sys_is_read_only_but_for_the_vps_own_network_sysctls() {
+    let host = attacker();
+    let err = refused(
+        &host,
+        "user.max_user_namespaces through the read-only /proc/sys",
+        "echo 100 > /proc/sys/user/max_user_namespaces",
+    );
+    assert!(err.contains("Read-only file system"), "{err}");
+    refused(
+        &host,
+        "remounting /proc/sys writable",
+        "mount -o remount,rw /proc/sys",
+    );
+    let mounts = host.sh_ok("esc", "cat /proc/self/mountinfo");
+    let options = |point: &str| {
+        mounts
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some(point))
+            .and_then(|l| l.split(' ').nth(5))
+            .unwrap_or_else(|| panic!("no mount at {point}: {mounts}"))
+            .to_string()
+    };
+    assert!(
+        options("/proc/sys").starts_with("ro,"),
+        "{}",
+        options("/proc/sys")
+    );
+    let net = options("/proc/sys/net");
+    assert!(
+        net.starts_with("rw,") && ["nosuid", "nodev", "noexec"].iter().all(|f| net.contains(f)),
+        "{net}"
+    );
+    host.sh_ok("esc", "echo 1 > /proc/sys/net/ipv4/ip_forward");
+}
+
+/// With `features.nesting` the VPS has a procfs with nothing masked at
+/// /dev/.croft/proc (container runtimes need one): it cannot be unmounted
+/// or made writable, a fresh sysfs is still refused, and the host-wide
+/// knobs stay closed through it and through a fresh proc.
+#[test]
+fn the_visible_proc_of_nesting_opens_no_host_knob() {
+    let host = Host::new();
+    host.ok(&["launch", "busybox", "esc", "-c", "features.nesting=true"]);
+    let core_pattern = host_file("/proc/sys/kernel/core_pattern");
+    // Kernels without module support have no modprobe knob.
+    let modprobe = std::fs::read_to_string("/proc/sys/kernel/modprobe").ok();
+    host.sh_ok("esc", "test -e /dev/.croft/proc/self/status");
+    for (what, script) in [
+        ("unmounting it", "umount /dev/.croft/proc"),
+        ("lazily unmounting it", "umount -l /dev/.croft/proc"),
+        (
+            "core_pattern through it",
+            "echo '|/tmp/evil' > /dev/.croft/proc/sys/kernel/core_pattern",
+        ),
+        ("modprobe through it", "echo /tmp/evil > /dev/.croft/proc/sys/kernel/modprobe"),
+        ("sysrq-trigger through it", "echo h > /dev/.croft/proc/sysrq-trigger"),
+        ("the kernel's memory through it", "head -c 1 /dev/.croft/proc/kcore"),
+        (
+            "core_pattern through a fresh proc",
+            "mkdir -p /tmp/p && mount -t proc proc /tmp/p && echo '|/tmp/evil' > /tmp/p/sys/kernel/core_pattern",
+        ),
+        ("a fresh sysfs", "mkdir -p /tmp/s && mount -t sysfs sysfs /tmp/s"),
+    ] {
+        refused(&host, what, script);
+    }
+    assert_eq!(host_file("/proc/sys/kernel/core_pattern"), core_pattern);
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/modprobe").ok(),
+        modprobe
+    );
+    // Its pid directories are the VPS's own: no host process.
+    let pids = host.sh_ok("esc", "ls /dev/.croft/proc | grep -c '^[0-9]'");
+    assert!(pids.trim().parse::<u32>().unwrap() < 20, "{pids} pids visible");
 }

@@ -158,7 +158,7 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Why containers inside a VPS (`features.nesting`) cannot be given
     /// here, if they cannot.
-    fn nesting(&self) -> std::result::Result<(), &'static str>;
+    fn nesting(&self) -> std::result::Result<(), String>;
 
     /// Make a disk for `vps` from `source`: its own (`side` `None`) or a
     /// side volume (a rescue system, a replacement); its root path.

@@ -175,8 +175,8 @@ impl Backend for SimBackend {
         }
     }
 
-    fn nesting(&self) -> std::result::Result<(), &'static str> {
-        Err("the simulated backend runs no containers inside")
+    fn nesting(&self) -> std::result::Result<(), String> {
+        Err("the simulated backend runs no containers inside".into())
     }
 
     async fn prepare_disk(

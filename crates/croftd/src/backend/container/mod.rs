@@ -104,15 +104,30 @@ impl Backend for ContainerBackend {
         })
     }
 
-    fn nesting(&self) -> std::result::Result<(), &'static str> {
+    fn nesting(&self) -> std::result::Result<(), String> {
         // On v1 a VPS gets no cgroup subtree of its own to hand to its
         // containers (blkio throttling is not hierarchical there, so a
         // child cgroup would escape the VPS's disk I/O limits): they run
         // without cgroups, held by the VPS's own limits.
-        match self.cgroups.version() {
-            Version::V1 => Ok(()),
-            Version::V2 => Err(NESTING_V2),
+        if self.cgroups.version() == Version::V2 {
+            return Err(NESTING_V2.into());
         }
+        // The unmasked /proc of nesting shows /proc/kallsyms: with real
+        // addresses (KASLR undone) where the host shows them to everyone.
+        let sysctl = |name: &str| {
+            std::fs::read_to_string(format!("/proc/sys/kernel/{name}"))
+                .ok()
+                .and_then(|v| v.trim().parse::<i64>().ok())
+        };
+        if sysctl("kptr_restrict") == Some(0) && sysctl("perf_event_paranoid").is_some_and(|p| p <= 1) {
+            return Err(
+                "this host shows kernel addresses in /proc/kallsyms to every reader \
+                 (kernel.kptr_restrict = 0 and kernel.perf_event_paranoid <= 1), and a VPS with \
+                 nesting has a /proc that does not hide them: set kernel.kptr_restrict = 1 first"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 
     fn disk_io(&self) -> std::result::Result<&'static str, String> {
