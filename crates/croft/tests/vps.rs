@@ -1209,3 +1209,52 @@ fn df_inside_shows_the_disk_limit_and_usage_and_follows_a_live_change() {
     host.ok(&["restart", "df1"]);
     assert_eq!(df("/").0, 250 * 1024);
 }
+
+/// `GET /metrics` on real VPSes: a running VPS's series match its cgroups
+/// within one sample (taken every second here), a stopped one shows as
+/// not running with no usage.
+#[test]
+fn metrics_match_the_vps_cgroups_within_one_sample() {
+    let host = Host::with_config("metrics_interval = 1");
+    launch(&host, "m1", &["--memory", "128MiB"]);
+    launch(&host, "m2", &["--no-start"]);
+    let scrape = || String::from_utf8(host.api_ok_bytes("GET", "/metrics", None)).unwrap();
+    let value = |text: &str, family: &str, vps: &str| -> Option<f64> {
+        let prefix = format!("{family}{{tenant=\"default\",vps=\"{vps}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .map(|v| v.parse().unwrap())
+    };
+    host.wait_for("a sample with m1 running", Duration::from_secs(10), || {
+        value(&scrape(), "croft_vps_running", "m1") == Some(1.0)
+    });
+    let text = scrape();
+    let cgroup = |controller: &str, file: &str| -> f64 {
+        std::fs::read_to_string(host.vps_cgroup(controller, "m1").join(file))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        value(&text, "croft_vps_memory_limit_bytes", "m1"),
+        Some((128u64 << 20) as f64)
+    );
+    // An idle busybox VPS: init and its shell, the same at both reads.
+    assert_eq!(
+        value(&text, "croft_vps_processes", "m1"),
+        Some(cgroup("pids", "pids.current"))
+    );
+    let memory = value(&text, "croft_vps_memory_bytes", "m1").unwrap();
+    let now = cgroup("memory", "memory.usage_in_bytes");
+    assert!(
+        (memory - now).abs() <= (4 << 20) as f64,
+        "sampled {memory}, cgroup {now}"
+    );
+    let cpu = value(&text, "croft_vps_cpu_seconds_total", "m1").unwrap();
+    let cpu_now = cgroup("cpuacct", "cpuacct.usage") / 1e9;
+    assert!(cpu > 0.0 && cpu <= cpu_now, "sampled {cpu} s, cgroup {cpu_now} s");
+    assert_eq!(value(&text, "croft_vps_running", "m2"), Some(0.0));
+    assert_eq!(value(&text, "croft_vps_memory_bytes", "m2"), None);
+    assert!(text.contains("\ncroft_pool_size_bytes "), "{text}");
+}

@@ -65,6 +65,9 @@ pub struct DaemonConfig {
     pub rescue_image: String,
     /// Seconds between readings of every VPS's traffic (1 to 3600).
     pub traffic_interval: u64,
+    /// Seconds between samples of every VPS's use for `GET /metrics`
+    /// (1 to 3600).
+    pub metrics_interval: u64,
     /// Take a VPS's `limits.cpu` above the CPUs croftd may use (a quota
     /// no VPS can reach, sold as if it could); off: refused, saying so.
     pub cpu_overcommit: bool,
@@ -107,6 +110,7 @@ impl Default for DaemonConfig {
             ssh_key_files: Vec::new(),
             rescue_image: "busybox".into(),
             traffic_interval: 30,
+            metrics_interval: 10,
             cpu_overcommit: false,
             raise_host_limits: true,
             network: Default::default(),
@@ -138,6 +142,12 @@ impl DaemonConfig {
                     path.display()
                 )
             })?;
+        }
+        if !(1..=3600).contains(&cfg.metrics_interval) {
+            anyhow::bail!(
+                "invalid config {}: metrics_interval must be 1 to 3600 seconds",
+                path.display()
+            );
         }
         if !(1..=3600).contains(&cfg.traffic_interval) {
             anyhow::bail!(

@@ -212,6 +212,12 @@ async fn run(cfg: DaemonConfig, simulate: bool) -> anyhow::Result<()> {
         }
     });
 
+    // Metrics: sampled in the background, rendered by GET /metrics.
+    services
+        .metrics
+        .clone()
+        .spawn(std::time::Duration::from_secs(cfg.metrics_interval));
+
     let autostart = services.instances.clone();
     tokio::spawn(async move {
         if let Err(e) = autostart.autostart().await {

@@ -339,7 +339,14 @@ async fn whoami_says_who_and_exactly_what() {
     assert_eq!((me.role.as_str(), me.tenant.as_deref()), ("viewer", Some("acme")));
     assert_eq!(
         me.permitted,
-        ["connect", "vps-read", "image-read", "tenant-read", "plan-read"],
+        [
+            "connect",
+            "vps-read",
+            "image-read",
+            "tenant-read",
+            "plan-read",
+            "metrics-read"
+        ],
         "{me:?}"
     );
 }
@@ -355,6 +362,7 @@ fn expected_roles(action: Action) -> &'static [Role] {
         Action::VpsChange | Action::TokenManage => &[Admin, Owner],
         Action::VpsHost | Action::ImageChange | Action::TenantManage | Action::AuditRead => &[Admin],
         Action::HostRead => &[Admin, Metrics],
+        Action::MetricsRead => &[Admin, Owner, Viewer, Metrics],
         Action::PlanRead => &[Admin, Owner, Viewer],
         Action::PlanManage => &[Admin],
         Action::NetworkManage => &[Admin],
@@ -748,4 +756,71 @@ async fn another_tenants_owner_cannot_reach_a_vps_by_its_name() {
         .ok("GET", "/1.0/instances/only-acme/ssh-keys?tenant=acme", None)
         .await;
     assert!(keys.is_empty(), "{keys:?}");
+}
+
+/// `GET /metrics`: the background sample rendered in the Prometheus text
+/// format. A tenant's token gets its own VPSes' series and no host
+/// figures; a metrics token and the admin every VPS's; no token nothing.
+/// Every sample line is `name{labels} value`, each family announced
+/// first, and a scrape reads the last sample, not the cgroups.
+#[tokio::test]
+async fn metrics_show_each_caller_only_what_it_may_see() {
+    let sim = Sim::new().await;
+    tenant(&sim, "acme").await;
+    tenant(&sim, "beta").await;
+    launch_in(&sim, "acme", "web1").await;
+    launch_in(&sim, "beta", "db1").await;
+    let owner = token(&sim, Some("acme"), r#"{"scope":"read-write"}"#).await.token;
+    let viewer = token(&sim, Some("acme"), r#"{"scope":"read"}"#).await.token;
+    let metrics = token(&sim, None, r#"{"role":"metrics"}"#).await.token;
+    let scrape = |token: Option<String>| {
+        let sim = &sim;
+        async move {
+            let (status, body) = sim.send_as(token.as_deref(), "GET", "/metrics", None).await;
+            (status, String::from_utf8(body).unwrap())
+        }
+    };
+    // Before the first sample: nothing to show but the families.
+    let (status, text) = scrape(Some(metrics.clone())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!text.contains("vps=\""), "{text}");
+    sim.services.metrics.sample().await.unwrap();
+    let (_, all) = scrape(Some(metrics.clone())).await;
+    for series in [
+        "croft_vps_running{tenant=\"acme\",vps=\"web1\"} 0",
+        "croft_vps_running{tenant=\"beta\",vps=\"db1\"} 0",
+    ] {
+        assert!(all.lines().any(|l| l == series), "{series} not in {all}");
+    }
+    assert!(all.contains("croft_metrics_sample_timestamp_seconds "), "{all}");
+    // The text format: comments, or a series and a number.
+    let mut announced = std::collections::BTreeSet::new();
+    for line in all.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            announced.insert(rest.split(' ').next().unwrap().to_string());
+            continue;
+        }
+        if line.starts_with("# HELP ") {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        value.parse::<f64>().unwrap_or_else(|_| panic!("{line}"));
+        let name = series.split('{').next().unwrap();
+        assert!(announced.contains(name), "{name} comes before its TYPE");
+    }
+    for token in [owner, viewer] {
+        let (status, text) = scrape(Some(token)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(text.contains("vps=\"web1\""), "{text}");
+        assert!(!text.contains("beta") && !text.contains("db1"), "{text}");
+        assert!(!text.contains("croft_pool_"), "{text}");
+    }
+    // The admin may narrow it to a tenant.
+    let (status, body) = sim.send("GET", "/metrics?tenant=beta", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("vps=\"db1\"") && !text.contains("web1"), "{text}");
+    // No token: refused, nothing shown.
+    let (status, _) = scrape(Some(String::new())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

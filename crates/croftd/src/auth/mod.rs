@@ -116,6 +116,8 @@ pub enum Action {
     PlanManage,
     /// Read the audit log.
     AuditRead,
+    /// Scrape the metrics: a tenant's caller, its own VPSes' series.
+    MetricsRead,
     /// Enroll a client certificate with a trust token: the one action of
     /// a caller not yet trusted (the guard lets it through to its
     /// handler, which checks the token).
@@ -221,6 +223,12 @@ const POLICY: &[Rule] = &[
         roles: &[Admin],
         tenant_scoped: false,
         what: "read the audit log",
+    },
+    Rule {
+        action: Action::MetricsRead,
+        roles: &[Admin, Owner, Viewer, Metrics],
+        tenant_scoped: true,
+        what: "read metrics",
     },
     Rule {
         action: Action::Enroll,
@@ -407,7 +415,7 @@ mod tests {
     }
 
     #[test]
-    fn metrics_sees_the_host_and_no_vps() {
+    fn metrics_sees_the_host_and_the_metrics_and_no_vps() {
         let metrics = Caller {
             role: Role::Metrics,
             tenant: None,
@@ -416,6 +424,9 @@ mod tests {
         };
         authorize(&metrics, Action::HostRead, None).unwrap();
         assert!(authorize(&metrics, Action::VpsRead, Some("default")).is_err());
-        assert_eq!(permitted(&metrics), [Action::Connect, Action::HostRead]);
+        assert_eq!(
+            permitted(&metrics),
+            [Action::Connect, Action::HostRead, Action::MetricsRead]
+        );
     }
 }

@@ -13,6 +13,7 @@ pub mod guard;
 mod images;
 mod instances;
 mod jobs;
+mod metrics;
 mod network;
 pub mod openapi;
 pub mod routes;
@@ -130,6 +131,7 @@ pub fn api(services: Services) -> (Router, Vec<Endpoint>) {
     let r = jobs::routes(r);
     let r = exec::routes(r);
     let r = events::routes(r);
+    let r = metrics::routes(r);
     let r = r.get(
         "/1.0/openapi.json",
         crate::auth::Action::Connect,

@@ -69,6 +69,7 @@ use utoipa::OpenApi;
         super::network::remove_nic,
         super::network::remove_address,
         super::network::delete_network,
+        super::metrics::metrics,
         super::images::list,
         super::images::import,
         super::images::build,

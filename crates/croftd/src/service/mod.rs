@@ -9,7 +9,8 @@
 //! - [`network`]: addresses, forwards, firewalls and the rules;
 //! - [`jobs`]: long operations, with progress, that clients wait for;
 //! - [`tenants`]: the customers VPSes belong to;
-//! - [`access`]: API tokens, and the callers they prove.
+//! - [`access`]: API tokens, and the callers they prove;
+//! - [`metrics`]: what VPSes and the host use, sampled in the background.
 
 pub mod access;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod images;
 pub mod instances;
 pub mod jobs;
 mod locks;
+pub mod metrics;
 pub mod network;
 mod reclaim;
 pub mod stream;
@@ -49,6 +51,7 @@ pub struct Services {
     pub access: Arc<AccessService>,
     pub jobs: Jobs,
     pub events: events::Events,
+    pub metrics: Arc<metrics::MetricsService>,
     /// "container", "sim": what runs the VPSes.
     pub backend_kind: &'static str,
     pub cgroup_version: Option<&'static str>,
@@ -104,6 +107,11 @@ impl Services {
             reclaimer.clone(),
         ));
         let tenants = Arc::new(TenantService::new(store.clone()));
+        let metrics = Arc::new(metrics::MetricsService::new(
+            store.clone(),
+            backend.clone(),
+            pool.clone(),
+        ));
         let access = Arc::new(AccessService::new(store.clone()));
         let instances = Arc::new(InstanceService::new(instances::Deps {
             cfg,
@@ -125,6 +133,7 @@ impl Services {
             access,
             jobs,
             events,
+            metrics,
             backend_kind: backend.kind(),
             cgroup_version: backend.cgroup_version(),
             https: None,

@@ -1,0 +1,307 @@
+//! Metrics: a background sampler of what every VPS and the host use, kept
+//! as one snapshot that `GET /metrics` renders in the Prometheus text
+//! format. A scrape never collects (reading cgroups and the pool is the
+//! sampler's job, every `metrics_interval` seconds), so scrapes cost a
+//! rendering and never contend with each other or with the VPSes.
+
+use crate::backend::Backend;
+use crate::store::Store;
+use croft_api::{Status, Usage};
+use croft_host::storage::Pool;
+use std::fmt::Write as _;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tracing::warn;
+
+/// One VPS as the last sample saw it.
+#[derive(Debug, Clone)]
+pub struct VpsSample {
+    pub tenant: String,
+    pub name: String,
+    pub running: bool,
+    /// Its cgroup's figures, while it runs.
+    pub usage: Option<Usage>,
+    /// Bytes its disk holds (as of the pool's last commit).
+    pub disk_bytes: Option<u64>,
+    pub disk_limit_bytes: Option<u64>,
+}
+
+/// The storage pool as the last sample saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSample {
+    pub size_bytes: u64,
+    pub used_bytes: u64,
+}
+
+/// What one sample found.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// When it was taken (seconds since the epoch); `None` before the
+    /// first sample.
+    pub taken_at: Option<f64>,
+    pub vpses: Vec<VpsSample>,
+    pub pool: Option<PoolSample>,
+}
+
+pub struct MetricsService {
+    store: Arc<dyn Store>,
+    backend: Arc<dyn Backend>,
+    pool: Arc<dyn Pool>,
+    snapshot: RwLock<Arc<Snapshot>>,
+}
+
+impl MetricsService {
+    pub fn new(store: Arc<dyn Store>, backend: Arc<dyn Backend>, pool: Arc<dyn Pool>) -> MetricsService {
+        MetricsService {
+            store,
+            backend,
+            pool,
+            snapshot: RwLock::new(Arc::new(Snapshot::default())),
+        }
+    }
+
+    /// Take a sample of every VPS and the pool, and make it the one
+    /// scrapes render.
+    pub async fn sample(&self) -> crate::service::Result<()> {
+        let rows = self.store.instances().await?;
+        let pool = self.pool.clone();
+        let (usages, info) =
+            crate::blocking(move || (pool.usages().unwrap_or_default(), pool.info().ok())).await?;
+        let vpses = rows
+            .into_iter()
+            .map(|row| {
+                let running = row.status == Status::Running;
+                VpsSample {
+                    usage: running.then(|| self.backend.usage(&row.key)).flatten(),
+                    disk_bytes: usages.get(&row.key).copied(),
+                    disk_limit_bytes: row.settings.parsed.disk_bytes,
+                    running,
+                    tenant: row.tenant,
+                    name: row.name,
+                }
+            })
+            .collect();
+        let taken_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .ok();
+        let snapshot = Snapshot {
+            taken_at,
+            vpses,
+            pool: info.map(|i| PoolSample {
+                size_bytes: i.size_bytes,
+                used_bytes: i.used_bytes,
+            }),
+        };
+        *self.snapshot.write().expect("metrics lock poisoned") = Arc::new(snapshot);
+        Ok(())
+    }
+
+    /// Sample every `every`, from now on, for as long as croftd runs.
+    pub fn spawn(self: Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = self.sample().await {
+                    warn!("metrics sample: {}", crate::error_chain(&e));
+                }
+            }
+        })
+    }
+
+    /// The last sample.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.read().expect("metrics lock poisoned").clone()
+    }
+
+    /// The last sample in the Prometheus text format: the series of
+    /// `tenant`'s VPSes only if given (a tenant's caller), else every
+    /// VPS's and the host's.
+    pub fn render(&self, tenant: Option<&str>) -> String {
+        render(&self.snapshot(), tenant)
+    }
+}
+
+/// One metric family: its name, help, type, and a value per VPS.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    kind: &'static str,
+    value: fn(&VpsSample) -> Option<f64>,
+}
+
+const VPS_FAMILIES: &[Family] = &[
+    Family {
+        name: "croft_vps_running",
+        help: "Whether the VPS runs (1) or not (0).",
+        kind: "gauge",
+        value: |v| Some(if v.running { 1.0 } else { 0.0 }),
+    },
+    Family {
+        name: "croft_vps_cpu_seconds_total",
+        help: "CPU time the VPS used since it started, in seconds.",
+        kind: "counter",
+        value: |v| v.usage.as_ref().map(|u| u.cpu_usage_ns as f64 / 1e9),
+    },
+    Family {
+        name: "croft_vps_memory_bytes",
+        help: "Memory the VPS uses, page cache included, in bytes.",
+        kind: "gauge",
+        value: |v| v.usage.as_ref().map(|u| u.memory_bytes as f64),
+    },
+    Family {
+        name: "croft_vps_memory_limit_bytes",
+        help: "The VPS's memory limit, in bytes.",
+        kind: "gauge",
+        value: |v| {
+            v.usage
+                .as_ref()
+                .and_then(|u| u.memory_limit_bytes)
+                .map(|b| b as f64)
+        },
+    },
+    Family {
+        name: "croft_vps_oom_kills_total",
+        help: "Processes of the VPS the OOM killer killed since it started.",
+        kind: "counter",
+        value: |v| v.usage.as_ref().map(|u| u.oom_kills as f64),
+    },
+    Family {
+        name: "croft_vps_processes",
+        help: "Processes and threads in the VPS.",
+        kind: "gauge",
+        value: |v| v.usage.as_ref().map(|u| u.processes as f64),
+    },
+    Family {
+        name: "croft_vps_disk_used_bytes",
+        help: "Bytes the VPS's disk holds, as of the pool's last commit.",
+        kind: "gauge",
+        value: |v| v.disk_bytes.map(|b| b as f64),
+    },
+    Family {
+        name: "croft_vps_disk_limit_bytes",
+        help: "The VPS's disk limit, in bytes.",
+        kind: "gauge",
+        value: |v| v.disk_limit_bytes.map(|b| b as f64),
+    },
+];
+
+/// A label value as the text format wants it: `\`, `"` and newlines
+/// escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn render(snapshot: &Snapshot, tenant: Option<&str>) -> String {
+    let mut out = String::new();
+    let vpses: Vec<&VpsSample> = snapshot
+        .vpses
+        .iter()
+        .filter(|v| tenant.is_none_or(|t| v.tenant == t))
+        .collect();
+    for family in VPS_FAMILIES {
+        let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
+        let _ = writeln!(out, "# TYPE {} {}", family.name, family.kind);
+        for vps in &vpses {
+            if let Some(value) = (family.value)(vps) {
+                let _ = writeln!(
+                    out,
+                    "{}{{tenant=\"{}\",vps=\"{}\"}} {value}",
+                    family.name,
+                    label(&vps.tenant),
+                    label(&vps.name)
+                );
+            }
+        }
+    }
+    if tenant.is_none() {
+        if let Some(pool) = snapshot.pool {
+            for (name, help, value) in [
+                (
+                    "croft_pool_size_bytes",
+                    "The storage pool's size, in bytes.",
+                    pool.size_bytes,
+                ),
+                (
+                    "croft_pool_used_bytes",
+                    "Bytes the storage pool holds.",
+                    pool.used_bytes,
+                ),
+            ] {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            }
+        }
+    }
+    if let Some(at) = snapshot.taken_at {
+        let name = "croft_metrics_sample_timestamp_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} When these figures were sampled, in seconds since the epoch.\n# TYPE {name} gauge\n{name} {at}"
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vps(tenant: &str, name: &str, running: bool) -> VpsSample {
+        VpsSample {
+            tenant: tenant.into(),
+            name: name.into(),
+            running,
+            usage: running.then_some(Usage {
+                memory_bytes: 64 << 20,
+                memory_limit_bytes: Some(256 << 20),
+                oom_kills: 1,
+                cpu_usage_ns: 2_500_000_000,
+                processes: 7,
+            }),
+            disk_bytes: Some(10 << 20),
+            disk_limit_bytes: None,
+        }
+    }
+
+    #[test]
+    fn a_tenant_sees_only_its_own_series_and_no_host_figures() {
+        let snapshot = Snapshot {
+            taken_at: Some(1_800_000_000.5),
+            vpses: vec![vps("acme", "web1", true), vps("beta", "db", false)],
+            pool: Some(PoolSample {
+                size_bytes: 100,
+                used_bytes: 40,
+            }),
+        };
+        let all = render(&snapshot, None);
+        assert!(
+            all.contains("croft_vps_cpu_seconds_total{tenant=\"acme\",vps=\"web1\"} 2.5\n"),
+            "{all}"
+        );
+        assert!(
+            all.contains("croft_vps_running{tenant=\"beta\",vps=\"db\"} 0\n"),
+            "{all}"
+        );
+        assert!(all.contains("croft_pool_used_bytes 40\n"), "{all}");
+        assert!(
+            all.contains("# TYPE croft_vps_oom_kills_total counter\n"),
+            "{all}"
+        );
+        // A stopped VPS has no usage figures, only its state and disk.
+        assert!(!all.contains("croft_vps_memory_bytes{tenant=\"beta\""), "{all}");
+        let acme = render(&snapshot, Some("acme"));
+        assert!(acme.contains("vps=\"web1\""), "{acme}");
+        assert!(!acme.contains("beta"), "{acme}");
+        assert!(!acme.contains("croft_pool"), "{acme}");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
