@@ -313,8 +313,11 @@ fn answer(listener: BorrowedFd, req: &libc::seccomp_notif, disk: &Disk) -> Optio
             // Either on the VPS's disk, or left to the kernel.
             let absolute = path.starts_with(b"/");
             let root = open_path(Path::new(&format!("/proc/{pid}/root")))?;
-            let (root_dev, root_ino) = identity(root.as_fd())?;
-            let root_owner = owner(root.as_fd())?;
+            let Identity {
+                dev: root_dev,
+                ino: root_ino,
+                uid: root_owner,
+            } = identity(root.as_fd())?;
             if root_dev != disk.dev || (!absolute && root_ino != SUBVOLUME_TOP) {
                 return None;
             }
@@ -323,7 +326,7 @@ fn answer(listener: BorrowedFd, req: &libc::seccomp_notif, disk: &Disk) -> Optio
             } else {
                 open_path(Path::new(&format!("/proc/{pid}/cwd")))?
             };
-            if identity(start.as_fd())?.0 != disk.dev {
+            if identity(start.as_fd())?.dev != disk.dev {
                 return None;
             }
             // Resolved with the caller's ids and groups, so a directory it
@@ -340,7 +343,7 @@ fn answer(listener: BorrowedFd, req: &libc::seccomp_notif, disk: &Disk) -> Optio
         libc::SYS_fstatfs => open_path(Path::new(&format!("/proc/{pid}/fd/{}", args[0] as i32)))?,
         _ => return None,
     };
-    if identity(file.as_fd())?.0 != disk.dev {
+    if identity(file.as_fd())?.dev != disk.dev {
         return None;
     }
     let used = read_number(&disk.used)?;
@@ -474,10 +477,18 @@ fn resolve_on_mount(start: BorrowedFd, path: &[u8], absolute: bool) -> Option<Ow
 /// The inode number of a btrfs subvolume's top directory: a VPS's `/`.
 const SUBVOLUME_TOP: u64 = 256;
 
-/// The device (major, minor) and inode of the file `fd` is open on, from
-/// cached attributes only (`AT_STATX_DONT_SYNC`: a FUSE server is not
-/// asked).
-fn identity(fd: BorrowedFd) -> Option<((u32, u32), u64)> {
+/// What [`identity`] tells of a file.
+struct Identity {
+    /// Its device (major, minor).
+    dev: (u32, u32),
+    ino: u64,
+    /// Its owner, a host uid.
+    uid: u32,
+}
+
+/// The device, inode and owner of the file `fd` is open on, from cached
+/// attributes only (`AT_STATX_DONT_SYNC`: a FUSE server is not asked).
+fn identity(fd: BorrowedFd) -> Option<Identity> {
     // SAFETY: statx is plain data, filled in below.
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };
     // SAFETY: statx reads the empty C string and writes a struct statx
@@ -487,29 +498,15 @@ fn identity(fd: BorrowedFd) -> Option<((u32, u32), u64)> {
             fd.as_raw_fd(),
             c"".as_ptr(),
             libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC,
-            libc::STATX_INO,
+            libc::STATX_INO | libc::STATX_UID,
             &mut stx,
         )
     };
-    (rc == 0).then_some(((stx.stx_dev_major, stx.stx_dev_minor), stx.stx_ino))
-}
-
-/// The owner (a host uid) of the file `fd` is open on, from cached
-/// attributes only.
-fn owner(fd: BorrowedFd) -> Option<u32> {
-    // SAFETY: statx is plain data, filled in below.
-    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
-    // SAFETY: as in `identity`.
-    let rc = unsafe {
-        libc::statx(
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC,
-            libc::STATX_UID,
-            &mut stx,
-        )
-    };
-    (rc == 0).then_some(stx.stx_uid)
+    (rc == 0).then_some(Identity {
+        dev: (stx.stx_dev_major, stx.stx_dev_minor),
+        ino: stx.stx_ino,
+        uid: stx.stx_uid,
+    })
 }
 
 /// The filesystem ids and groups of a caller (as the host sees them, from
