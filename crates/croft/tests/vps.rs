@@ -1257,4 +1257,15 @@ fn metrics_match_the_vps_cgroups_within_one_sample() {
     assert_eq!(value(&text, "croft_vps_running", "m2"), Some(0.0));
     assert_eq!(value(&text, "croft_vps_memory_bytes", "m2"), None);
     assert!(text.contains("\ncroft_pool_size_bytes "), "{text}");
+    // What its interface sends shows at the next samples, from its side.
+    let before = value(&text, "croft_vps_network_transmit_packets_total", "m1").unwrap();
+    host.sh_ok(
+        "m1",
+        "ping -c 5 -W 1 $(ip route | awk '/default/ {print $3}') >/dev/null; true",
+    );
+    host.wait_for("the pings in the metrics", Duration::from_secs(10), || {
+        let text = scrape();
+        value(&text, "croft_vps_network_transmit_packets_total", "m1").unwrap() >= before + 5.0
+            && value(&text, "croft_vps_network_receive_packets_total", "m1").unwrap() >= 5.0
+    });
 }

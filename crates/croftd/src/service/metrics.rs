@@ -5,6 +5,7 @@
 //! rendering and never contend with each other or with the VPSes.
 
 use crate::backend::Backend;
+use crate::service::network::NetworkService;
 use crate::store::Store;
 use croft_api::{Status, Usage};
 use croft_host::storage::Pool;
@@ -24,6 +25,18 @@ pub struct VpsSample {
     /// Bytes its disk holds (as of the pool's last commit).
     pub disk_bytes: Option<u64>,
     pub disk_limit_bytes: Option<u64>,
+    /// What its interfaces moved, as the VPS sees it, since they were
+    /// made (at its start).
+    pub network: Option<Network>,
+}
+
+/// Bytes and packets a VPS's interfaces moved, from its side.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Network {
+    pub received_bytes: u64,
+    pub sent_bytes: u64,
+    pub received_packets: u64,
+    pub sent_packets: u64,
 }
 
 /// The storage pool as the last sample saw it.
@@ -47,15 +60,22 @@ pub struct MetricsService {
     store: Arc<dyn Store>,
     backend: Arc<dyn Backend>,
     pool: Arc<dyn Pool>,
+    network: Arc<NetworkService>,
     snapshot: RwLock<Arc<Snapshot>>,
 }
 
 impl MetricsService {
-    pub fn new(store: Arc<dyn Store>, backend: Arc<dyn Backend>, pool: Arc<dyn Pool>) -> MetricsService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        backend: Arc<dyn Backend>,
+        pool: Arc<dyn Pool>,
+        network: Arc<NetworkService>,
+    ) -> MetricsService {
         MetricsService {
             store,
             backend,
             pool,
+            network,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
         }
     }
@@ -67,20 +87,35 @@ impl MetricsService {
         let pool = self.pool.clone();
         let (usages, info) =
             crate::blocking(move || (pool.usages().unwrap_or_default(), pool.info().ok())).await?;
-        let vpses = rows
-            .into_iter()
-            .map(|row| {
-                let running = row.status == Status::Running;
-                VpsSample {
-                    usage: running.then(|| self.backend.usage(&row.key)).flatten(),
-                    disk_bytes: usages.get(&row.key).copied(),
-                    disk_limit_bytes: row.settings.parsed.disk_bytes,
-                    running,
-                    tenant: row.tenant,
-                    name: row.name,
-                }
-            })
-            .collect();
+        let mut vpses = Vec::with_capacity(rows.len());
+        for row in rows {
+            let running = row.status == Status::Running;
+            // The host end of an interface receives what the VPS sends.
+            let network = match running {
+                true => match self.network.counters(&row.key).await {
+                    Ok(counters) => counters.map(|c| Network {
+                        received_bytes: c.tx_bytes,
+                        sent_bytes: c.rx_bytes,
+                        received_packets: c.tx_packets,
+                        sent_packets: c.rx_packets,
+                    }),
+                    Err(e) => {
+                        warn!(vps = %row.key, "metrics: its interfaces: {}", crate::error_chain(&e));
+                        None
+                    }
+                },
+                false => None,
+            };
+            vpses.push(VpsSample {
+                usage: running.then(|| self.backend.usage(&row.key)).flatten(),
+                disk_bytes: usages.get(&row.key).copied(),
+                disk_limit_bytes: row.settings.parsed.disk_bytes,
+                network,
+                running,
+                tenant: row.tenant,
+                name: row.name,
+            });
+        }
         let taken_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
@@ -175,6 +210,30 @@ const VPS_FAMILIES: &[Family] = &[
         value: |v| v.usage.as_ref().map(|u| u.processes as f64),
     },
     Family {
+        name: "croft_vps_network_receive_bytes_total",
+        help: "Bytes the VPS's interfaces received since it started.",
+        kind: "counter",
+        value: |v| v.network.map(|n| n.received_bytes as f64),
+    },
+    Family {
+        name: "croft_vps_network_transmit_bytes_total",
+        help: "Bytes the VPS's interfaces sent since it started.",
+        kind: "counter",
+        value: |v| v.network.map(|n| n.sent_bytes as f64),
+    },
+    Family {
+        name: "croft_vps_network_receive_packets_total",
+        help: "Packets the VPS's interfaces received since it started.",
+        kind: "counter",
+        value: |v| v.network.map(|n| n.received_packets as f64),
+    },
+    Family {
+        name: "croft_vps_network_transmit_packets_total",
+        help: "Packets the VPS's interfaces sent since it started.",
+        kind: "counter",
+        value: |v| v.network.map(|n| n.sent_packets as f64),
+    },
+    Family {
         name: "croft_vps_disk_used_bytes",
         help: "Bytes the VPS's disk holds, as of the pool's last commit.",
         kind: "gauge",
@@ -265,6 +324,12 @@ mod tests {
             }),
             disk_bytes: Some(10 << 20),
             disk_limit_bytes: None,
+            network: running.then_some(Network {
+                received_bytes: 1000,
+                sent_bytes: 2000,
+                received_packets: 10,
+                sent_packets: 20,
+            }),
         }
     }
 
@@ -290,6 +355,10 @@ mod tests {
         assert!(all.contains("croft_pool_used_bytes 40\n"), "{all}");
         assert!(
             all.contains("# TYPE croft_vps_oom_kills_total counter\n"),
+            "{all}"
+        );
+        assert!(
+            all.contains("croft_vps_network_transmit_bytes_total{tenant=\"acme\",vps=\"web1\"} 2000\n"),
             "{all}"
         );
         // A stopped VPS has no usage figures, only its state and disk.

@@ -111,6 +111,7 @@ impl Services {
             store.clone(),
             backend.clone(),
             pool.clone(),
+            network.clone(),
         ));
         let access = Arc::new(AccessService::new(store.clone()));
         let instances = Arc::new(InstanceService::new(instances::Deps {
