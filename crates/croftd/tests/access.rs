@@ -806,8 +806,14 @@ async fn metrics_show_each_caller_only_what_it_may_see() {
         let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
         value.parse::<f64>().unwrap_or_else(|_| panic!("{line}"));
         let name = series.split('{').next().unwrap();
-        assert!(announced.contains(name), "{name} comes before its TYPE");
+        // A summary's series are its name with _sum and _count.
+        let family = ["_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s).filter(|f| announced.contains(*f)))
+            .unwrap_or(name);
+        assert!(announced.contains(family), "{name} comes before its TYPE");
     }
+    let owner_again = owner.clone();
     for token in [owner, viewer] {
         let (status, text) = scrape(Some(token)).await;
         assert_eq!(status, StatusCode::OK);
@@ -823,4 +829,23 @@ async fn metrics_show_each_caller_only_what_it_may_see() {
     // No token: refused, nothing shown.
     let (status, _) = scrape(Some(String::new())).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // croftd's own requests, counted as served (refusals too), by route
+    // as registered; the latency as a summary's sum and count.
+    let (_, all) = scrape(Some(metrics)).await;
+    for series in [
+        "croft_api_requests_total{method=\"GET\",route=\"/metrics\",code=\"401\"} 1",
+        "croft_api_requests_total{method=\"POST\",route=\"/1.0/tenants\",code=\"201\"} 2",
+    ] {
+        assert!(all.lines().any(|l| l == series), "{series} not in {all}");
+    }
+    let count = all
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("croft_api_request_duration_seconds_count{method=\"GET\",route=\"/metrics\"} ")
+        })
+        .unwrap_or_else(|| panic!("no latency of GET /metrics in {all}"));
+    assert!(count.parse::<u64>().unwrap() >= 6, "{count}");
+    // Not a tenant's to see.
+    let (_, text) = scrape(Some(owner_again)).await;
+    assert!(!text.contains("croft_api_"), "{text}");
 }

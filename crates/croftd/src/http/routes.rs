@@ -21,6 +21,32 @@ pub struct Endpoint {
     pub action: Action,
 }
 
+/// What the counting layer of one route knows.
+#[derive(Clone)]
+struct Counted {
+    services: AppState,
+    route: &'static str,
+}
+
+/// Count a request on its route, with its status and how long it took
+/// (`GET /metrics`: `croft_api_requests_total`).
+async fn count(
+    axum::extract::State(c): axum::extract::State<Counted>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = req.method().clone();
+    let start = std::time::Instant::now();
+    let response = next.run(req).await;
+    c.services.metrics.requests.record(
+        method.as_str(),
+        c.route,
+        response.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
+    response
+}
+
 /// The router being built, with its table.
 pub(super) struct Routes {
     services: AppState,
@@ -48,8 +74,14 @@ impl Routes {
             services: self.services.clone(),
             action,
         };
-        let endpoint =
-            on(filter, handler).route_layer(axum::middleware::from_fn_with_state(guard_state, guard));
+        // Counted outside the guard, so refusals count too.
+        let counted = Counted {
+            services: self.services.clone(),
+            route: path,
+        };
+        let endpoint = on(filter, handler)
+            .route_layer(axum::middleware::from_fn_with_state(guard_state, guard))
+            .route_layer(axum::middleware::from_fn_with_state(counted, count));
         self.router = self.router.route(path, endpoint);
         self.table.push(Endpoint { method, path, action });
         self

@@ -1,16 +1,18 @@
 //! Metrics: a background sampler of what every VPS and the host use, kept
 //! as one snapshot that `GET /metrics` renders in the Prometheus text
-//! format. A scrape never collects (reading cgroups and the pool is the
-//! sampler's job, every `metrics_interval` seconds), so scrapes cost a
-//! rendering and never contend with each other or with the VPSes.
+//! format, and croftd's own API requests, counted as they are served. A
+//! scrape never collects (reading cgroups and the pool is the sampler's
+//! job, every `metrics_interval` seconds), so scrapes cost a rendering and
+//! never contend with each other or with the VPSes.
 
 use crate::backend::Backend;
 use crate::service::network::NetworkService;
 use crate::store::Store;
 use croft_api::{Status, Usage};
 use croft_host::storage::Pool;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tracing::warn;
 
@@ -56,7 +58,67 @@ pub struct Snapshot {
     pub pool: Option<PoolSample>,
 }
 
+/// API requests served, by method, route (as registered) and status:
+/// how many, and the seconds they took in all.
+#[derive(Default)]
+pub struct Requests {
+    served: Mutex<BTreeMap<Served, Tally>>,
+}
+
+/// A kind of request served: method, route, status.
+type Served = (String, &'static str, u16);
+/// How many, and their seconds in all.
+type Tally = (u64, f64);
+
+impl Requests {
+    /// Count one request of `method` on `route` answered `status` after
+    /// `seconds`.
+    pub fn record(&self, method: &str, route: &'static str, status: u16, seconds: f64) {
+        let mut served = self.served.lock().expect("request counts poisoned");
+        let entry = served.entry((method.to_string(), route, status)).or_default();
+        entry.0 += 1;
+        entry.1 += seconds;
+    }
+
+    fn render(&self, out: &mut String) {
+        let served = self.served.lock().expect("request counts poisoned").clone();
+        let total = "croft_api_requests_total";
+        let _ = writeln!(
+            out,
+            "# HELP {total} API requests croftd answered, by method, route and status.\n# TYPE {total} counter"
+        );
+        // The latency: a summary without quantiles (its sum and count),
+        // per method and route.
+        let mut latency: BTreeMap<(&str, &str), (u64, f64)> = BTreeMap::new();
+        for ((method, route, status), (count, seconds)) in &served {
+            let _ = writeln!(
+                out,
+                "{total}{{method=\"{}\",route=\"{}\",code=\"{status}\"}} {count}",
+                label(method),
+                label(route)
+            );
+            let entry = latency.entry((method.as_str(), route)).or_default();
+            entry.0 += count;
+            entry.1 += seconds;
+        }
+        let duration = "croft_api_request_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {duration} Time croftd took to answer API requests, by method and route.\n# TYPE {duration} summary"
+        );
+        for ((method, route), (count, seconds)) in latency {
+            let labels = format!("method=\"{}\",route=\"{}\"", label(method), label(route));
+            let _ = writeln!(
+                out,
+                "{duration}_sum{{{labels}}} {seconds}\n{duration}_count{{{labels}}} {count}"
+            );
+        }
+    }
+}
+
 pub struct MetricsService {
+    /// The API requests served, counted by the route table's layer.
+    pub requests: Requests,
     store: Arc<dyn Store>,
     backend: Arc<dyn Backend>,
     pool: Arc<dyn Pool>,
@@ -72,6 +134,7 @@ impl MetricsService {
         network: Arc<NetworkService>,
     ) -> MetricsService {
         MetricsService {
+            requests: Requests::default(),
             store,
             backend,
             pool,
@@ -155,7 +218,11 @@ impl MetricsService {
     /// `tenant`'s VPSes only if given (a tenant's caller), else every
     /// VPS's and the host's.
     pub fn render(&self, tenant: Option<&str>) -> String {
-        render(&self.snapshot(), tenant)
+        let mut out = render(&self.snapshot(), tenant);
+        if tenant.is_none() {
+            self.requests.render(&mut out);
+        }
+        out
     }
 }
 
