@@ -25,8 +25,9 @@
 //!    ([`mounts::enter_tree`]); it opens the console pty inside its devpts
 //!    and passes the master to the supervisor;
 //! 5. once the supervisor says the network is ready, it drops the dangerous
-//!    capabilities from its bounding set, installs the seccomp filter
-//!    ([`security`]) and execs init. An exec failure is reported back over
+//!    capabilities from its bounding set, installs the seccomp filters
+//!    ([`security`]; with a disk view the statfs listener goes to its
+//!    server, [`disk_view`]) and execs init. An exec failure is reported back over
 //!    the sync socket; success closes it (CLOEXEC).
 
 pub mod disk_view;
