@@ -56,7 +56,7 @@ fn read_small_inside(rootfs: &Path, dir: &str, file: &str) -> Result<Option<Stri
     }
 }
 
-fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RootfsError + 'a {
+pub(crate) fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RootfsError + 'a {
     move |source| RootfsError::Io {
         op,
         path: path.to_path_buf(),

@@ -8,7 +8,7 @@
 //! symlink in it is ever followed: a link where a directory is expected
 //! ends that step, and links themselves are removed, never their targets.
 
-use crate::rootfs::RootfsError;
+use crate::rootfs::{io, RootfsError};
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -165,14 +165,6 @@ fn real_dir(base: &Path, rel: impl AsRef<Path>) -> Option<PathBuf> {
         }
     }
     Some(path)
-}
-
-fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RootfsError + 'a {
-    move |source| RootfsError::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// The names in directory `dir`, as they are (not all are UTF-8).
