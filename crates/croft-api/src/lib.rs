@@ -322,6 +322,38 @@ pub struct TrafficStatus {
     pub throttled: bool,
 }
 
+/// `GET /1.0/instances/{name}/metrics?range=`: a VPS's usage over a span
+/// of time, a point per step, oldest first, as graphs draw it: `at` holds
+/// each point's time and every series a value per point (`null` where
+/// nothing was recorded: the VPS was stopped, or the host cannot measure
+/// that series).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UsageHistory {
+    /// `hour`, `day`, `week`, `month` or `year`.
+    pub range: String,
+    /// Seconds each point covers: 60 for an hour or a day, 1800 for a
+    /// week or a month, 21600 for a year.
+    pub step_seconds: u64,
+    /// Each point's period start, seconds since the epoch.
+    pub at: Vec<i64>,
+    pub series: Vec<UsageSeries>,
+}
+
+/// One series of a [`UsageHistory`]: over each point's period, the
+/// average and the largest of the sampler's figures (taken every 10 s).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UsageSeries {
+    /// `cpu_percent` (of one CPU), `memory_bytes`,
+    /// `disk_read_bytes_per_second`, `disk_write_bytes_per_second`,
+    /// `network_receive_bytes_per_second`,
+    /// `network_transmit_bytes_per_second`, `processes`.
+    pub name: String,
+    pub avg: Vec<Option<f64>>,
+    pub max: Vec<Option<f64>>,
+}
+
 /// `GET /1.0/instances/{name}/host`: how a VPS sits on its host, for the
 /// host's administrator (and local exec and console).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -849,3 +849,106 @@ async fn metrics_show_each_caller_only_what_it_may_see() {
     let (_, text) = scrape(Some(owner_again)).await;
     assert!(!text.contains("croft_api_"), "{text}");
 }
+
+/// VPS web1's usage history over `range`, as `token`'s caller reads it.
+async fn history_of(sim: &Sim, token: String, range: &str) -> croft_api::UsageHistory {
+    let path = format!("/1.0/instances/web1/metrics?range={range}");
+    let (status, body) = sim.send_as(Some(&token), "GET", &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// The usage history: the sampler's figures kept a point per minute (and
+/// merged into the longer archives), read back a point per step, kept
+/// across a croftd restart, and shown to the VPS's own tenant only.
+#[tokio::test]
+async fn usage_history_is_kept_across_a_restart_and_shown_to_its_tenant_only() {
+    use croft_api::UsageHistory;
+    let sim = Sim::new().await;
+    tenant(&sim, "acme").await;
+    tenant(&sim, "beta").await;
+    launch_in(&sim, "acme", "web1").await;
+    let _: Instance = sim
+        .ok(
+            "POST",
+            "/1.0/instances/web1/state?tenant=acme",
+            Some(r#"{"action":"start"}"#),
+        )
+        .await;
+    let owner = token(&sim, Some("acme"), r#"{"scope":"read-write"}"#).await.token;
+    let viewer = token(&sim, Some("acme"), r#"{"scope":"read"}"#).await.token;
+    let stranger = token(&sim, Some("beta"), r#"{"scope":"read-write"}"#).await.token;
+    // Three minutes ago: samples within a minute, and one of the next
+    // minute, which finishes it.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let minute = now / 60 * 60 - 180;
+    for at in [1, 11, 21, 61] {
+        sim.services
+            .metrics
+            .sample_at((minute + at) as f64)
+            .await
+            .unwrap();
+    }
+    // The simulator's VPS: 16 MiB, one process, no CPU time.
+    let value = |h: &UsageHistory, series: &str, at: i64| {
+        let i = h.at.iter().position(|t| *t == at).expect("a point per step");
+        let s = h.series.iter().find(|s| s.name == series).unwrap();
+        (s.avg[i], s.max[i])
+    };
+    let hour = history_of(&sim, viewer.clone(), "hour").await;
+    assert_eq!(
+        (hour.range.as_str(), hour.step_seconds, hour.at.len()),
+        ("hour", 60, 60)
+    );
+    assert_eq!(
+        value(&hour, "memory_bytes", minute),
+        (Some(16.0 * 1048576.0), Some(16.0 * 1048576.0))
+    );
+    assert_eq!(value(&hour, "processes", minute), (Some(1.0), Some(1.0)));
+    assert_eq!(value(&hour, "cpu_percent", minute), (Some(0.0), Some(0.0)));
+    assert_eq!(value(&hour, "disk_read_bytes_per_second", minute), (None, None));
+    // The minute still gathering is not written yet.
+    assert_eq!(value(&hour, "memory_bytes", minute + 60), (None, None));
+    let points = |h: &UsageHistory| h.series[1].avg.iter().filter(|v| v.is_some()).count();
+    assert_eq!(points(&hour), 1);
+
+    // croftd restarts: what was written is still there, in every archive.
+    let Sim { dir, store, .. } = sim;
+    let sim = Sim::on(dir, store).await;
+    for range in ["day", "week", "month", "year"] {
+        let h = history_of(&sim, owner.clone(), range).await;
+        assert_eq!(points(&h), 1, "{range}: {h:?}");
+        let step = h.step_seconds as i64;
+        assert_eq!(
+            value(&h, "processes", minute / step * step),
+            (Some(1.0), Some(1.0)),
+            "{range}"
+        );
+    }
+
+    // Another tenant's caller finds no such VPS; a range croft does not
+    // keep is a 400 naming the ones it does.
+    let (status, body) = sim
+        .send_as(Some(&stranger), "GET", "/1.0/instances/web1/metrics", None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let (status, body) = sim
+        .send_as(
+            Some(&owner),
+            "GET",
+            "/1.0/instances/web1/metrics?range=decade",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let body = String::from_utf8(body).unwrap();
+    assert!(body.contains("hour, day, week, month or year"), "{body}");
+}

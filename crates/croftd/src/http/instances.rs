@@ -37,6 +37,7 @@ pub(super) fn routes(r: Routes) -> Routes {
             remove_ssh_key,
         )
         .get("/1.0/instances/{name}/traffic", VpsRead, traffic)
+        .get("/1.0/instances/{name}/metrics", VpsRead, usage_history)
         .get("/1.0/storage-pools", HostRead, list_pools)
         .get("/1.0/storage-pools/{name}", HostRead, pool_info)
 }
@@ -475,4 +476,41 @@ pub(super) async fn traffic(
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
     Ok(Json(s.instances.traffic(VpsName::new(&scope.tenant, &name)).await?).into_response())
+}
+
+/// `?range=` of the usage history.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct RangeQuery {
+    /// `hour` (the default), `day`, `week`, `month` or `year`.
+    range: Option<String>,
+}
+
+/// The VPS's usage over the last hour, day, week, month or year, a point
+/// per step (a minute up to a day, half an hour up to a month, six hours
+/// for a year), each the average and the largest of its samples: what the
+/// panel's graphs draw. Kept by croftd, without Prometheus.
+#[utoipa::path(
+    get,
+    path = "/1.0/instances/{name}/metrics",
+    tag = "instances",
+    params(RangeQuery),
+    responses(
+        (status = 200, description = "Its usage history", body = croft_api::UsageHistory),
+        (status = 400, description = "An unknown range", body = croft_api::ErrorBody)
+    )
+)]
+pub(super) async fn usage_history(
+    State(s): State<AppState>,
+    scope: Scope,
+    Path(name): Path<String>,
+    ApiQuery(query): ApiQuery<RangeQuery>,
+) -> ApiResult<Response> {
+    let range = query.range.as_deref().unwrap_or("hour");
+    Ok(Json(
+        s.instances
+            .usage_history(VpsName::new(&scope.tenant, &name), range)
+            .await?,
+    )
+    .into_response())
 }

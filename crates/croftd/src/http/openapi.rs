@@ -36,6 +36,7 @@ use utoipa::OpenApi;
         super::instances::add_ssh_key,
         super::instances::remove_ssh_key,
         super::instances::traffic,
+        super::instances::usage_history,
         super::instances::list_pools,
         super::instances::pool_info,
         super::snapshots::list,

@@ -6,6 +6,7 @@
 //! never contend with each other or with the VPSes.
 
 use crate::backend::Backend;
+use crate::service::history::{Reading, Recorder};
 use crate::service::network::NetworkService;
 use crate::store::Store;
 use croft_api::{Status, Usage};
@@ -19,6 +20,8 @@ use tracing::warn;
 /// One VPS as the last sample saw it.
 #[derive(Debug, Clone)]
 pub struct VpsSample {
+    /// Its key, as the store names it.
+    pub key: String,
     pub tenant: String,
     pub name: String,
     pub running: bool,
@@ -124,6 +127,8 @@ pub struct MetricsService {
     pool: Arc<dyn Pool>,
     network: Arc<NetworkService>,
     snapshot: RwLock<Arc<Snapshot>>,
+    /// Folds samples into the minute points of the usage history.
+    history: Recorder,
 }
 
 impl MetricsService {
@@ -140,12 +145,22 @@ impl MetricsService {
             pool,
             network,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            history: Recorder::default(),
         }
     }
 
-    /// Take a sample of every VPS and the pool, and make it the one
-    /// scrapes render.
+    /// Take a sample of every VPS and the pool, make it the one scrapes
+    /// render, and keep the minutes it finished in the usage history.
     pub async fn sample(&self) -> crate::service::Result<()> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or_default();
+        self.sample_at(now).await
+    }
+
+    /// [`Self::sample`], as if taken at `now` (seconds since the epoch).
+    pub async fn sample_at(&self, now: f64) -> crate::service::Result<()> {
         let rows = self.store.instances().await?;
         let pool = self.pool.clone();
         let (usages, info) =
@@ -175,16 +190,31 @@ impl MetricsService {
                 disk_limit_bytes: row.settings.parsed.disk_bytes,
                 network,
                 running,
+                key: row.key,
                 tenant: row.tenant,
                 name: row.name,
             });
         }
-        let taken_at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .ok();
+        let readings: Vec<(String, Reading)> = vpses
+            .iter()
+            .filter_map(|v| {
+                let usage = v.usage.as_ref()?;
+                Some((
+                    v.key.clone(),
+                    Reading {
+                        cpu_ns: usage.cpu_usage_ns,
+                        memory_bytes: usage.memory_bytes,
+                        processes: usage.processes,
+                        net_in_bytes: v.network.map(|n| n.received_bytes),
+                        net_out_bytes: v.network.map(|n| n.sent_bytes),
+                        disk_read_bytes: None,
+                        disk_write_bytes: None,
+                    },
+                ))
+            })
+            .collect();
         let snapshot = Snapshot {
-            taken_at,
+            taken_at: Some(now),
             vpses,
             pool: info.map(|i| PoolSample {
                 size_bytes: i.size_bytes,
@@ -192,6 +222,10 @@ impl MetricsService {
             }),
         };
         *self.snapshot.write().expect("metrics lock poisoned") = Arc::new(snapshot);
+        let finished = self.history.record(now, &readings);
+        if !finished.is_empty() {
+            self.store.record_history(&finished).await?;
+        }
         Ok(())
     }
 
@@ -379,6 +413,7 @@ mod tests {
 
     fn vps(tenant: &str, name: &str, running: bool) -> VpsSample {
         VpsSample {
+            key: name.into(),
             tenant: tenant.into(),
             name: name.into(),
             running,

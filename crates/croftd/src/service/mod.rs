@@ -10,11 +10,13 @@
 //! - [`jobs`]: long operations, with progress, that clients wait for;
 //! - [`tenants`]: the customers VPSes belong to;
 //! - [`access`]: API tokens, and the callers they prove;
-//! - [`metrics`]: what VPSes and the host use, sampled in the background.
+//! - [`metrics`]: what VPSes and the host use, sampled in the background;
+//! - [`history`]: those samples kept as each VPS's usage over time.
 
 pub mod access;
 pub mod error;
 pub mod events;
+pub mod history;
 pub mod images;
 pub mod instances;
 pub mod jobs;

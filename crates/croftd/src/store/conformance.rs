@@ -71,6 +71,7 @@ macro_rules! store_conformance {
             forwards_are_unique_per_host_port,
             firewall_rules_keep_their_order_and_come_back,
             traffic_adds_what_moved_since_the_last_reading_per_month,
+            usage_history_keeps_rings_and_merges_minutes_into_longer_periods,
             an_address_is_held_once_in_its_network,
             snapshots_are_unique_per_vps,
             images_upsert_keeps_what_is_not_given,
@@ -338,6 +339,84 @@ pub async fn firewall_rules_keep_their_order_and_come_back(store: &dyn Store) {
         ports(store.firewall_rules().await.unwrap()),
         ["22", "80", "25", "443"]
     );
+}
+
+/// A minute point with CPU at `cpu` (its max 5 above), memory at
+/// `cpu` MiB, and no disk figures.
+#[cfg(test)]
+pub fn minute_point(instance: &str, minute: i64, cpu: f64) -> super::history::MinutePoint {
+    use super::history::Stat;
+    let stat = |avg: f64, max: f64| Some(Stat { avg, max });
+    super::history::MinutePoint {
+        instance: instance.into(),
+        minute,
+        values: [
+            stat(cpu, cpu + 5.0),
+            stat(cpu * 1048576.0, cpu * 1048576.0),
+            None,
+            None,
+            stat(1000.0, 2000.0),
+            stat(10.0, 20.0),
+            stat(7.5, 9.0),
+        ],
+    }
+}
+
+pub async fn usage_history_keeps_rings_and_merges_minutes_into_longer_periods(store: &dyn Store) {
+    use super::history::{HALF_HOURS, MINUTES, QUARTER_DAYS};
+    store
+        .create_instance(&new_instance("v", 1_000_000))
+        .await
+        .unwrap();
+    // A start of six hours, so that all three minutes share each
+    // archive's period.
+    let t = 1_800_000_000 / 21600 * 21600;
+    let points: Vec<_> = [10.0, 20.0, 30.0]
+        .iter()
+        .enumerate()
+        .map(|(i, cpu)| minute_point("v", t + 60 * i as i64, *cpu))
+        .chain([minute_point("gone", t, 1.0)])
+        .collect();
+    // One of a VPS deleted since the sample is dropped, not an error.
+    store.record_history(&points).await.unwrap();
+    let minutes = store.history("v", MINUTES, t).await.unwrap();
+    assert_eq!(
+        minutes.iter().map(|p| p.at).collect::<Vec<_>>(),
+        [t, t + 60, t + 120]
+    );
+    let cpu = minutes[1].values[0].unwrap();
+    assert_eq!((cpu.avg, cpu.max), (20.0, 25.0));
+    assert_eq!(minutes[1].values[1].unwrap().avg, 20.0 * 1048576.0);
+    assert_eq!(minutes[1].values[2], None, "a series not measured stays unknown");
+    assert_eq!(minutes[1].values[6].unwrap().avg, 7.5);
+    for archive in [HALF_HOURS, QUARTER_DAYS] {
+        let merged = store.history("v", archive, t).await.unwrap();
+        assert_eq!(merged.len(), 1, "{archive:?}");
+        assert_eq!((merged[0].at, merged[0].minutes), (t, 3));
+        let cpu = merged[0].values[0].unwrap();
+        assert_eq!((cpu.avg, cpu.max), (20.0, 35.0), "the minutes' average and max");
+        assert_eq!(merged[0].values[3], None);
+    }
+    // A day later the minute ring takes the first minute's slot; the
+    // half hours keep both days.
+    store
+        .record_history(&[minute_point("v", t + 86_400, 50.0)])
+        .await
+        .unwrap();
+    let minutes = store.history("v", MINUTES, 0).await.unwrap();
+    assert_eq!(
+        minutes.iter().map(|p| p.at).collect::<Vec<_>>(),
+        [t + 60, t + 120, t + 86_400]
+    );
+    assert_eq!(store.history("v", HALF_HOURS, 0).await.unwrap().len(), 2);
+    assert_eq!(
+        store.history("v", MINUTES, t + 100).await.unwrap().len(),
+        2,
+        "since"
+    );
+    // The VPS's history goes with it.
+    store.delete_instance("v").await.unwrap();
+    assert!(store.history("v", QUARTER_DAYS, 0).await.unwrap().is_empty());
 }
 
 pub async fn traffic_adds_what_moved_since_the_last_reading_per_month(store: &dyn Store) {

@@ -8,6 +8,7 @@
 //! never silently a default.
 
 pub mod access;
+pub mod history;
 pub mod quota;
 pub mod sqlite;
 
@@ -410,6 +411,19 @@ pub trait Store: AccessStore + Send + Sync + 'static {
     async fn traffic(&self, instance: &str) -> Result<Vec<Traffic>>;
     /// Every VPS's totals of `month`, by key.
     async fn traffic_of_month(&self, month: &str) -> Result<HashMap<String, Traffic>>;
+
+    // --- Usage history ---
+    /// Keep every VPS's minute `points` in each archive's ring, in one
+    /// transaction. Points of VPSes deleted since are dropped.
+    async fn record_history(&self, points: &[history::MinutePoint]) -> Result<()>;
+    /// `instance`'s points in `archive` whose period starts at `since` or
+    /// later, oldest first.
+    async fn history(
+        &self,
+        instance: &str,
+        archive: history::Archive,
+        since: i64,
+    ) -> Result<Vec<history::HistoryPoint>>;
 
     // --- SSH keys ---
     /// A VPS's keys in the order added.

@@ -1,4 +1,6 @@
-//! Traffic accounting: what each VPS sends and receives, read from the
+//! Traffic accounting, and the usage history read back for graphs.
+//!
+//! Traffic: what each VPS sends and receives, read from the
 //! host end of its interface every `traffic_interval` seconds (and before
 //! it stops), added to its totals of the calendar month (UTC) in the
 //! store, and held against its monthly transfer quota: past it, a VPS is
@@ -11,9 +13,10 @@
 //! stopped or rebooted from inside while croftd was down) is not counted.
 
 use super::InstanceService;
-use crate::service::{Result, VpsName};
+use crate::service::history;
+use crate::service::{Result, ServiceError, VpsName};
 use crate::store::TrafficReading;
-use croft_api::{Status, Traffic, TrafficStatus};
+use croft_api::{Status, Traffic, TrafficStatus, UsageHistory};
 use std::collections::HashSet;
 use tracing::warn;
 
@@ -133,6 +136,22 @@ impl InstanceService {
     pub async fn traffic(&self, vps: VpsName<'_>) -> Result<Vec<Traffic>> {
         let row = self.find(vps).await?;
         Ok(self.store.traffic(&row.key).await?)
+    }
+
+    /// `GET /1.0/instances/{name}/metrics?range=`: its usage history over
+    /// `range` (hour, day, week, month, year), a point per step.
+    pub async fn usage_history(&self, vps: VpsName<'_>, range: &str) -> Result<UsageHistory> {
+        let (archive, count) = history::span(range).ok_or_else(|| {
+            ServiceError::Invalid(format!("unknown range {range:?}: use {}", history::RANGES))
+        })?;
+        let row = self.find(vps).await?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        let since = archive.period_of(now) - (count - 1) * archive.step;
+        let points = self.store.history(&row.key, archive, since).await?;
+        Ok(history::lay_out(range, archive, count, now, &points))
     }
 
     /// This month's traffic of the VPS of `row` against its quota, from

@@ -5,6 +5,7 @@
 
 mod access;
 mod groups;
+mod history;
 mod quota;
 mod trust;
 
@@ -141,6 +142,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         26,
         "tenant features",
         include_str!("../../../migrations/0026_tenant_features.sql"),
+    ),
+    (
+        27,
+        "usage history",
+        include_str!("../../../migrations/0027_usage_history.sql"),
     ),
 ];
 
@@ -1058,6 +1064,19 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|r| Ok((r.try_get("instance")?, Self::row_to_traffic(r)?)))
             .collect()
+    }
+
+    async fn record_history(&self, points: &[crate::store::history::MinutePoint]) -> Result<()> {
+        self.write_history(points).await
+    }
+
+    async fn history(
+        &self,
+        instance: &str,
+        archive: crate::store::history::Archive,
+        since: i64,
+    ) -> Result<Vec<crate::store::history::HistoryPoint>> {
+        self.read_history(instance, archive, since).await
     }
 
     async fn ssh_keys(&self, instance: &str) -> Result<Vec<String>> {

@@ -66,3 +66,70 @@ async fn a_corrupt_configuration_is_an_error() {
         "{err:?}"
     );
 }
+
+/// A VPS's history never takes more than 1 MiB, however long it runs:
+/// every slot of every ring filled (a year of minutes, written the way the
+/// sampler writes them, each period full) and then written over again.
+#[tokio::test]
+async fn a_vps_history_stays_under_one_mebibyte() {
+    use crate::store::history::{ARCHIVES, MINUTES};
+    let tmp = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&tmp.path().join("croft.db")).await.unwrap();
+    let size = |store: &SqliteStore| {
+        let pool = store.pool.clone();
+        async move {
+            sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&pool)
+                .await
+                .unwrap();
+            let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            let page: i64 = sqlx::query_scalar("PRAGMA page_size")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pages * page
+        }
+    };
+    let new = super::super::conformance::new_instance("busy", 1_000_000);
+    store.create_instance(&new).await.unwrap();
+    let before = size(&store).await;
+    // Each ring gets one point per slot, twice around: values of many
+    // digits, as busy VPSes have.
+    for archive in ARCHIVES {
+        let points: Vec<_> = (0..archive.slots * 2)
+            .map(|i| {
+                let mut p = super::super::conformance::minute_point(
+                    "busy",
+                    1_800_000_000 + i * archive.step,
+                    123.456 + i as f64,
+                );
+                for stat in p.values.iter_mut() {
+                    *stat = Some(crate::store::history::Stat {
+                        avg: 98_765_432_109.0 + i as f64,
+                        max: 198_765_432_109.0 + i as f64,
+                    });
+                }
+                p
+            })
+            .collect();
+        for chunk in points.chunks(500) {
+            store.record_history(chunk).await.unwrap();
+        }
+    }
+    let used = size(&store).await - before;
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM usage_points")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    let most: i64 = ARCHIVES.iter().map(|a| a.slots).sum();
+    assert_eq!(rows, most, "every slot once");
+    assert!(used < 1 << 20, "{used} bytes for {rows} points");
+    assert_eq!(
+        store.history("busy", MINUTES, 0).await.unwrap().len() as i64,
+        MINUTES.slots
+    );
+    eprintln!("a full history: {used} bytes, {rows} points");
+}
