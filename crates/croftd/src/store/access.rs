@@ -87,6 +87,30 @@ pub struct NewTokenRecord<'a> {
     pub lifetime_secs: Option<u64>,
 }
 
+/// A person who logs in to the web panel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub name: String,
+    /// The tenant of an owner or viewer; `None` for an admin.
+    pub tenant: Option<String>,
+    pub role: Role,
+    /// Argon2id, as a PHC string.
+    pub password_hash: String,
+    pub created_at: String,
+    pub last_login_at: Option<String>,
+}
+
+/// A logged-in session, by its secret's hash. Times are seconds since the
+/// epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub hash: String,
+    pub user: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub seen_at: i64,
+}
+
 /// The access half of the [`Store`](super::Store).
 #[async_trait]
 pub trait AccessStore: Send + Sync {
@@ -133,6 +157,31 @@ pub trait AccessStore: Send + Sync {
     async fn delete_token(&self, id: &str) -> Result<bool>;
     /// Record that the token was used now, from `from`.
     async fn touch_token(&self, id: &str, from: &str) -> Result<()>;
+
+    // --- Panel users and their sessions ---
+    /// Record a user (`created_at`, `last_login_at` are the store's): a
+    /// name taken is [`StoreError::Taken`](super::StoreError::Taken), a
+    /// tenant not there [`StoreError::Missing`](super::StoreError::Missing).
+    async fn create_user(&self, user: &UserRecord) -> Result<UserRecord>;
+    async fn user(&self, name: &str) -> Result<Option<UserRecord>>;
+    /// The users of `tenant` (`Some(None)`: the admins), or every user
+    /// (`None`), by name.
+    async fn users(&self, tenant: Option<Option<&str>>) -> Result<Vec<UserRecord>>;
+    /// Forget a user and its sessions; false if there was none.
+    async fn delete_user(&self, name: &str) -> Result<bool>;
+    /// Set a user's password and end its sessions but `keep` (the one
+    /// changing it), in one transaction; false if there is no such user.
+    async fn set_password(&self, name: &str, hash: &str, keep: Option<&str>) -> Result<bool>;
+    /// Record a session, and the user's login at its start.
+    async fn create_session(&self, session: &SessionRecord) -> Result<()>;
+    /// The session of `hash` and its user, whether or not it expired.
+    async fn session(&self, hash: &str) -> Result<Option<(SessionRecord, UserRecord)>>;
+    /// Record that the session was used at `at`.
+    async fn touch_session(&self, hash: &str, at: i64) -> Result<()>;
+    /// End a session; false if there was none.
+    async fn delete_session(&self, hash: &str) -> Result<bool>;
+    /// Forget sessions that expired before `now`; how many.
+    async fn delete_expired_sessions(&self, now: i64) -> Result<u64>;
 
     // --- The audit log ---
     /// Append an entry (its id and time are the store's).

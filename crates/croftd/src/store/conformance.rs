@@ -82,6 +82,7 @@ macro_rules! store_conformance {
             every_addition_is_held_to_the_tenants_quota,
             the_audit_log_keeps_entries_newest_first,
             a_trust_token_enrolls_one_certificate_once,
+            users_and_their_sessions,
         );
     };
     (@tests $make:expr; $($check:ident),* $(,)?) => {
@@ -933,4 +934,79 @@ pub async fn a_trust_token_enrolls_one_certificate_once(store: &dyn Store) {
     assert!(store.certificates(None).await.unwrap().is_empty());
     assert!(store.trust_tokens(None).await.unwrap().is_empty());
     assert!(!store.delete_certificate("aa").await.unwrap());
+}
+
+pub async fn users_and_their_sessions(store: &dyn Store) {
+    use super::{SessionRecord, UserRecord};
+    store.create_tenant("acme", "").await.unwrap();
+    let user = |name: &str, tenant: Option<&str>, role: Role| UserRecord {
+        name: name.into(),
+        tenant: tenant.map(str::to_string),
+        role,
+        password_hash: format!("$argon2id$hash-of-{name}"),
+        created_at: String::new(),
+        last_login_at: None,
+    };
+    let alice = store
+        .create_user(&user("alice", Some("acme"), Role::Owner))
+        .await
+        .unwrap();
+    assert_eq!((alice.role, alice.tenant.as_deref()), (Role::Owner, Some("acme")));
+    assert!(!alice.created_at.is_empty());
+    store.create_user(&user("root", None, Role::Admin)).await.unwrap();
+    let err = store
+        .create_user(&user("alice", None, Role::Admin))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Taken(_)), "{err:?}");
+    let err = store
+        .create_user(&user("bob", Some("nope"), Role::Viewer))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Missing(_)), "{err:?}");
+    let names = |users: Vec<UserRecord>| users.into_iter().map(|u| u.name).collect::<Vec<_>>();
+    assert_eq!(names(store.users(Some(Some("acme"))).await.unwrap()), ["alice"]);
+    assert_eq!(names(store.users(Some(None)).await.unwrap()), ["root"]);
+    assert_eq!(names(store.users(None).await.unwrap()), ["alice", "root"]);
+
+    let session = |hash: &str, expires_at: i64| SessionRecord {
+        hash: hash.into(),
+        user: "alice".into(),
+        created_at: 100,
+        expires_at,
+        seen_at: 100,
+    };
+    store.create_session(&session("h1", 1000)).await.unwrap();
+    store.create_session(&session("h2", 1000)).await.unwrap();
+    store.create_session(&session("old", 150)).await.unwrap();
+    let (s, u) = store.session("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (s.user.as_str(), s.expires_at, u.role),
+        ("alice", 1000, Role::Owner)
+    );
+    assert!(u.last_login_at.is_some(), "a login is recorded");
+    store.touch_session("h1", 200).await.unwrap();
+    assert_eq!(store.session("h1").await.unwrap().unwrap().0.seen_at, 200);
+    assert_eq!(store.delete_expired_sessions(200).await.unwrap(), 1);
+    assert!(store.session("old").await.unwrap().is_none());
+    // A new password ends every other session of the user.
+    assert!(store
+        .set_password("alice", "$argon2id$new", Some("h1"))
+        .await
+        .unwrap());
+    assert!(store.session("h2").await.unwrap().is_none());
+    assert_eq!(
+        store.session("h1").await.unwrap().unwrap().1.password_hash,
+        "$argon2id$new"
+    );
+    assert!(!store.set_password("nobody", "x", None).await.unwrap());
+    assert!(store.delete_session("h1").await.unwrap());
+    assert!(!store.delete_session("h1").await.unwrap());
+    // A user's sessions go with it, and a tenant's users with the tenant.
+    store.create_session(&session("h3", 1000)).await.unwrap();
+    assert!(store.delete_tenant("acme").await.unwrap());
+    assert!(store.user("alice").await.unwrap().is_none());
+    assert!(store.session("h3").await.unwrap().is_none());
+    assert!(store.delete_user("root").await.unwrap());
+    assert!(!store.delete_user("root").await.unwrap());
 }

@@ -23,7 +23,8 @@ use thiserror::Error;
 use uuid::Uuid;
 
 pub use access::{
-    AccessStore, CertificateRecord, NewTokenRecord, PlanRecord, TenantRecord, TokenRecord, TrustTokenRecord,
+    AccessStore, CertificateRecord, NewTokenRecord, PlanRecord, SessionRecord, TenantRecord, TokenRecord,
+    TrustTokenRecord, UserRecord,
 };
 pub use sqlite::SqliteStore;
 

@@ -3,8 +3,8 @@
 use super::{corrupt, quota, taken, SqliteStore};
 use crate::auth::Role;
 use crate::store::{
-    AccessStore, CertificateRecord, NewTokenRecord, PlanRecord, Result, StoreError, TenantRecord,
-    TokenRecord, TrustTokenRecord,
+    AccessStore, CertificateRecord, NewTokenRecord, PlanRecord, Result, SessionRecord, StoreError,
+    TenantRecord, TokenRecord, TrustTokenRecord, UserRecord,
 };
 use async_trait::async_trait;
 use sqlx::Row;
@@ -356,5 +356,45 @@ impl AccessStore for SqliteStore {
 
     async fn delete_certificate(&self, fingerprint: &str) -> Result<bool> {
         self.delete_certificate_row(fingerprint).await
+    }
+
+    async fn create_user(&self, user: &UserRecord) -> Result<UserRecord> {
+        self.create_user_row(user).await
+    }
+
+    async fn user(&self, name: &str) -> Result<Option<UserRecord>> {
+        self.user_row(name).await
+    }
+
+    async fn users(&self, tenant: Option<Option<&str>>) -> Result<Vec<UserRecord>> {
+        self.user_rows(tenant).await
+    }
+
+    async fn delete_user(&self, name: &str) -> Result<bool> {
+        self.delete_user_row(name).await
+    }
+
+    async fn set_password(&self, name: &str, hash: &str, keep: Option<&str>) -> Result<bool> {
+        self.set_password_row(name, hash, keep).await
+    }
+
+    async fn create_session(&self, session: &SessionRecord) -> Result<()> {
+        self.create_session_row(session).await
+    }
+
+    async fn session(&self, hash: &str) -> Result<Option<(SessionRecord, UserRecord)>> {
+        self.session_row(hash).await
+    }
+
+    async fn touch_session(&self, hash: &str, at: i64) -> Result<()> {
+        self.touch_session_row(hash, at).await
+    }
+
+    async fn delete_session(&self, hash: &str) -> Result<bool> {
+        self.delete_session_row(hash).await
+    }
+
+    async fn delete_expired_sessions(&self, now: i64) -> Result<u64> {
+        self.delete_expired_session_rows(now).await
     }
 }

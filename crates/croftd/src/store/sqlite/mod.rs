@@ -8,6 +8,7 @@ mod groups;
 mod history;
 mod quota;
 mod trust;
+mod users;
 
 use super::{
     ForwardRecord, GroupRecord, ImageRecord, ImageUpdate, InstanceRecord, NetworkRecord, NewInstance,
@@ -147,6 +148,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         27,
         "usage history",
         include_str!("../../../migrations/0027_usage_history.sql"),
+    ),
+    (
+        28,
+        "panel users",
+        include_str!("../../../migrations/0028_panel_users.sql"),
     ),
 ];
 
