@@ -97,6 +97,61 @@ pub struct TokenCreated {
     pub info: Token,
 }
 
+/// A person who logs in to the web panel.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    /// The tenant of an owner or viewer; none for an admin.
+    pub tenant: Option<String>,
+    /// `owner`, `viewer` or `admin`.
+    pub role: String,
+    pub created_at: String,
+    pub last_login_at: Option<String>,
+}
+
+/// `POST /1.0/users`: a panel user.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UserCreate {
+    pub name: String,
+    /// `owner` (the default) or `viewer` in the request's tenant; `admin`,
+    /// of no tenant, which only an admin may make.
+    pub role: Option<String>,
+    /// At least 10 characters.
+    pub password: String,
+}
+
+/// `PUT /1.0/users/{name}/password`: a new password. A user changing its
+/// own gives the current one too; an admin or the tenant's owner resetting
+/// another's does not. Either way the user's other sessions end.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub password: String,
+    pub current: Option<String>,
+}
+
+/// `POST /1.0/tickets`: a ticket for a panel session to open one
+/// WebSocket (the console, the event stream).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TicketCreate {
+    /// The WebSocket's path: `/1.0/events`, `/1.0/instances/web1/console/attach`.
+    pub path: String,
+}
+
+/// A single-use WebSocket ticket: `?ticket=` on the WebSocket's URL.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Ticket {
+    pub ticket: String,
+    pub expires_in_seconds: u64,
+}
+
 /// One entry of the audit log: a mutating request, once authenticated.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

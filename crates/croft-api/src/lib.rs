@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub use access::{
-    AuditEntry, Certificate, Enroll, Event, JoinToken, Tenant, TenantCreate, TenantFeatures, TenantImages,
-    Token, TokenCreate, TokenCreated, Trust, TrustToken, TrustTokenCreate, TrustTokenCreated, WhoAmI,
+    AuditEntry, Certificate, Enroll, Event, JoinToken, PasswordChange, Tenant, TenantCreate, TenantFeatures,
+    TenantImages, Ticket, TicketCreate, Token, TokenCreate, TokenCreated, Trust, TrustToken,
+    TrustTokenCreate, TrustTokenCreated, User, UserCreate, WhoAmI,
 };
 pub use config::{ConfigError, InstanceConfig};
 pub use names::{validate_name, NameError};

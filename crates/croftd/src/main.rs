@@ -15,7 +15,7 @@ use croftd::service::network::{KernelNet, NetHost, SimNet};
 use croftd::service::{Seams, Services};
 use croftd::store::{SqliteStore, Store};
 use croftd::{error_chain, host_limits, http};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tracing::info;
@@ -165,6 +165,32 @@ async fn https_listener(
     Ok((listener, config))
 }
 
+/// The panel's first admin user, `admin`, made when there is no admin
+/// user: its password goes to `<state_dir>/panel-admin-password` (mode
+/// 0600), where only root reads it, for the quick start to show.
+async fn first_panel_admin(cfg: &DaemonConfig, services: &Services) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let Some(password) = services
+        .access
+        .first_admin("admin")
+        .await
+        .map_err(|e| anyhow::anyhow!("the first panel admin: {}", error_chain(&e)))?
+    else {
+        return Ok(());
+    };
+    let path = cfg.state_dir.join("panel-admin-password");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("create {}", path.display()))?;
+    writeln!(file, "{password}").with_context(|| format!("write {}", path.display()))?;
+    info!(user = "admin", password_file = %path.display(), "the panel's admin user made; its password is in the file");
+    Ok(())
+}
+
 async fn run(cfg: DaemonConfig, simulate: bool) -> anyhow::Result<()> {
     let socket = cfg.socket_path();
     if cfg.raise_host_limits && !simulate {
@@ -178,6 +204,8 @@ async fn run(cfg: DaemonConfig, simulate: bool) -> anyhow::Result<()> {
         .reconcile()
         .await
         .map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
+
+    first_panel_admin(&cfg, &services).await?;
 
     if let Some(parent) = socket.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;

@@ -359,7 +359,7 @@ fn expected_roles(action: Action) -> &'static [Role] {
     match action {
         Action::Connect => &[Admin, Owner, Viewer, Metrics],
         Action::VpsRead | Action::ImageRead | Action::TenantRead => &[Admin, Owner, Viewer],
-        Action::VpsChange | Action::TokenManage => &[Admin, Owner],
+        Action::VpsChange | Action::TokenManage | Action::UserManage => &[Admin, Owner],
         Action::VpsHost | Action::ImageChange | Action::TenantManage | Action::AuditRead => &[Admin],
         Action::HostRead => &[Admin, Metrics],
         Action::MetricsRead => &[Admin, Owner, Viewer, Metrics],

@@ -2,8 +2,10 @@
 //! request, the [`Action`] each endpoint performs, and [`authorize`], the
 //! one table that decides. The HTTP layer attaches an action to every
 //! route as it is registered (`http/routes.rs`), so no endpoint exists
-//! without a rule; `token.rs` holds the API tokens' format and hashing.
+//! without a rule; `token.rs` holds the API tokens' format and hashing,
+//! `password.rs` the panel's passwords and session secrets.
 
+pub mod password;
 pub mod token;
 
 use crate::service::{Result, ServiceError};
@@ -54,6 +56,9 @@ pub enum Credential {
     Token { id: String },
     /// A client certificate trusted by its fingerprint.
     Certificate { fingerprint: String },
+    /// A panel user's logged-in session (the browser's cookie): the user,
+    /// and the session by its secret's hash.
+    Session { user: String, session: String },
 }
 
 /// Who makes a request: its role, the tenant a tenant role belongs to,
@@ -110,6 +115,9 @@ pub enum Action {
     TenantManage,
     /// Create, list and revoke a tenant's API tokens.
     TokenManage,
+    /// Create, list and delete a tenant's panel users, and reset their
+    /// passwords.
+    UserManage,
     /// See the plans VPSes can be launched with.
     PlanRead,
     /// Create and delete plans.
@@ -207,6 +215,12 @@ const POLICY: &[Rule] = &[
         what: "manage API tokens",
     },
     Rule {
+        action: Action::UserManage,
+        roles: &[Admin, Owner],
+        tenant_scoped: true,
+        what: "manage panel users",
+    },
+    Rule {
         action: Action::PlanRead,
         roles: &[Admin, Owner, Viewer],
         tenant_scoped: false,
@@ -265,6 +279,7 @@ impl Action {
                 | Action::ImageChange
                 | Action::TenantManage
                 | Action::TokenManage
+                | Action::UserManage
                 | Action::PlanManage
                 | Action::Enroll
                 | Action::NetworkManage

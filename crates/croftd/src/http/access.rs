@@ -1,13 +1,15 @@
 //! `/1.0/auth/whoami`, `/1.0/tenants`, `/1.0/tokens` and `/1.0/plans`:
 //! who the caller is, the tenants with their quotas and usage, their API
-//! tokens, and plans; and `/1.0/audit`, the audit log.
+//! tokens, and plans; `/1.0/users`, the panel's users, with
+//! `/1.0/auth/password` (a user's own) and `/1.0/tickets` (a panel
+//! session's WebSocket tickets); and `/1.0/audit`, the audit log.
 
 use super::guard::Peer;
 use super::guard::Scope;
 use super::routes::Routes;
 use super::{ApiError, ApiJson, ApiQuery, ApiResult, AppState};
 use crate::auth::Action::{
-    AuditRead, Connect, Enroll, PlanManage, PlanRead, TenantManage, TenantRead, TokenManage,
+    AuditRead, Connect, Enroll, PlanManage, PlanRead, TenantManage, TenantRead, TokenManage, UserManage,
 };
 use crate::auth::{permitted, Caller, Credential};
 use axum::extract::{Path, State};
@@ -32,6 +34,12 @@ pub(super) fn routes(r: Routes) -> Routes {
         .get("/1.0/tokens", TokenManage, list_tokens)
         .post("/1.0/tokens", TokenManage, create_token)
         .delete("/1.0/tokens/{id}", TokenManage, revoke_token)
+        .get("/1.0/users", UserManage, list_users)
+        .post("/1.0/users", UserManage, create_user)
+        .delete("/1.0/users/{name}", UserManage, delete_user)
+        .put("/1.0/users/{name}/password", UserManage, reset_password)
+        .put("/1.0/auth/password", Connect, change_own_password)
+        .post("/1.0/tickets", Connect, create_ticket)
         .get("/1.0/audit", AuditRead, audit)
         .get("/1.0/trust", TokenManage, list_trust)
         .post("/1.0/trust/tokens", TokenManage, create_trust_token)
@@ -52,6 +60,7 @@ pub(super) async fn whoami(caller: Caller) -> Json<croft_api::WhoAmI> {
             Credential::LocalSocket => "local-socket".into(),
             Credential::Token { .. } => "token".into(),
             Credential::Certificate { .. } => "certificate".into(),
+            Credential::Session { .. } => "session".into(),
         },
         name: caller.name,
         role: caller.role.as_str().into(),
@@ -280,6 +289,121 @@ pub(super) async fn revoke_token(
         .revoke_token(&caller, caller.tenant.as_deref(), &id)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The panel users of the request's tenant; every user for the admin
+/// naming no tenant.
+#[utoipa::path(
+    get,
+    path = "/1.0/users",
+    tag = "auth",
+    responses((status = 200, description = "Panel users, by name", body = Vec<croft_api::User>))
+)]
+pub(super) async fn list_users(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: Scope,
+) -> ApiResult<Response> {
+    Ok(Json(s.access.list_users(scope.listing(&caller)).await?).into_response())
+}
+
+/// A panel user: an owner or viewer of the request's tenant, or (by the
+/// admin) an admin.
+#[utoipa::path(
+    post,
+    path = "/1.0/users",
+    tag = "auth",
+    request_body = croft_api::UserCreate,
+    responses((status = 201, description = "Made", body = croft_api::User))
+)]
+pub(super) async fn create_user(
+    State(s): State<AppState>,
+    caller: Caller,
+    scope: Scope,
+    ApiJson(req): ApiJson<croft_api::UserCreate>,
+) -> ApiResult<Response> {
+    let made = s.access.create_user(&caller, &scope.tenant, req).await?;
+    Ok((StatusCode::CREATED, Json(made)).into_response())
+}
+
+#[utoipa::path(
+    delete,
+    path = "/1.0/users/{name}",
+    tag = "auth",
+    responses((status = 204, description = "Deleted, its sessions ended"))
+)]
+pub(super) async fn delete_user(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    s.access
+        .delete_user(&caller, caller.tenant.as_deref(), &name)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Set a user's password (the admin, or its tenant's owner); its sessions
+/// end.
+#[utoipa::path(
+    put,
+    path = "/1.0/users/{name}/password",
+    tag = "auth",
+    request_body = croft_api::PasswordChange,
+    responses((status = 204, description = "Set"))
+)]
+pub(super) async fn reset_password(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<croft_api::PasswordChange>,
+) -> ApiResult<Response> {
+    s.access
+        .set_password(&caller, caller.tenant.as_deref(), &name, req)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A panel user's own password, with the current one; its other sessions
+/// end.
+#[utoipa::path(
+    put,
+    path = "/1.0/auth/password",
+    tag = "auth",
+    request_body = croft_api::PasswordChange,
+    responses((status = 204, description = "Changed"), (status = 400, description = "Not a panel session, or no current password", body = croft_api::ErrorBody))
+)]
+pub(super) async fn change_own_password(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<croft_api::PasswordChange>,
+) -> ApiResult<Response> {
+    let Credential::Session { user, .. } = &caller.credential else {
+        return Err(ApiError::bad_request(
+            "only a panel user has a password; this request is not from a panel session",
+        ));
+    };
+    let user = user.clone();
+    s.access.set_password(&caller, None, &user, req).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A single-use ticket for the caller's panel session to open one
+/// WebSocket, at the path given, within 30 seconds.
+#[utoipa::path(
+    post,
+    path = "/1.0/tickets",
+    tag = "auth",
+    request_body = croft_api::TicketCreate,
+    responses((status = 201, description = "The ticket", body = croft_api::Ticket))
+)]
+pub(super) async fn create_ticket(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<croft_api::TicketCreate>,
+) -> ApiResult<Response> {
+    let ticket = s.access.issue_ticket(&caller, &req.path)?;
+    Ok((StatusCode::CREATED, Json(ticket)).into_response())
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]

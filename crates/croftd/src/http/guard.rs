@@ -1,6 +1,6 @@
 //! The guard every route passes first: who the caller is (the local
-//! socket's root, or a remote caller's trusted client certificate or
-//! bearer token), which tenant the request acts in, and whether
+//! socket's root, or a remote caller's trusted client certificate, bearer
+//! token or panel session), which tenant the request acts in, and whether
 //! [`authorize`] lets the caller do the route's action there; and, for a
 //! change, its entry in the audit log (who, which tenant, what, the
 //! answer's status). Handlers get the outcome as the [`Caller`], [`Scope`]
@@ -68,8 +68,9 @@ pub(super) async fn guard(State(g): State<Guard>, mut req: Request, next: Next) 
     let caller = match &peer {
         Peer::Local => Caller::host_root(),
         Peer::Remote { addr, certificate } => {
-            match (req.headers().contains_key(header::AUTHORIZATION), certificate) {
-                (false, Some(fingerprint)) => g
+            let cookie = super::session::secret(req.headers());
+            match (req.headers().contains_key(header::AUTHORIZATION), certificate, cookie) {
+                (false, Some(fingerprint), _) => g
                     .services
                     .access
                     .authenticate_certificate(fingerprint)
@@ -82,6 +83,11 @@ pub(super) async fn guard(State(g): State<Guard>, mut req: Request, next: Next) 
                             ),
                         )
                     })?,
+                (false, None, Some(secret)) => {
+                    let caller = g.services.access.authenticate_session(&secret, addr.ip()).await?;
+                    admit_session(&g, &caller, &mut req)?;
+                    caller
+                }
                 _ => {
                     let token = bearer(req.headers())?;
                     g.services.access.authenticate(token, addr.ip()).await?
@@ -129,6 +135,36 @@ pub(super) async fn guard(State(g): State<Guard>, mut req: Request, next: Next) 
         }
     }
     Ok(response)
+}
+
+/// The rules a request proven by a panel session passes besides the
+/// policy: one that changes something or opens a WebSocket comes from the
+/// panel's own origin (`session.rs`), and a WebSocket also brings a
+/// single-use ticket its session asked for, for this very path
+/// (`POST /1.0/tickets`), taken out of the query here.
+fn admit_session(g: &Guard, caller: &Caller, req: &mut Request) -> ApiResult<()> {
+    use super::session;
+    if session::needs_same_origin(req.method(), req.headers()) && !session::same_origin(req.headers()) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross-origin request refused: the panel's session works only from the panel's own pages",
+        ));
+    }
+    if session::is_upgrade(req.headers()) {
+        let crate::auth::Credential::Session { session: id, .. } = &caller.credential else {
+            return Ok(());
+        };
+        let ticket = take_param(req.uri_mut(), "ticket")?;
+        let path = req.uri().path().to_string();
+        let admitted = ticket.is_some_and(|t| g.services.access.redeem_ticket(&t, id, &path));
+        if !admitted {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "a WebSocket of a panel session needs a ticket for it, used once (POST /1.0/tickets)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Where a request came from, for the audit log.
@@ -213,24 +249,33 @@ fn bearer(headers: &axum::http::HeaderMap) -> ApiResult<&str> {
 /// handler's, whose query types refuse fields they do not know): the
 /// tenant named, checked, if any.
 fn take_tenant(uri: &mut Uri) -> ApiResult<Option<String>> {
+    let tenant = take_param(uri, "tenant")?;
+    if let Some(value) = &tenant {
+        croft_api::validate_name(value).map_err(|e| ApiError::bad_request(format!("tenant {e}")))?;
+    }
+    Ok(tenant)
+}
+
+/// Take `name=` out of the query: its value, if given (once).
+fn take_param(uri: &mut Uri, name: &str) -> ApiResult<Option<String>> {
     let Some(query) = uri.query() else {
         return Ok(None);
     };
-    let mut tenant = None;
+    let prefix = format!("{name}=");
+    let mut found = None;
     let mut rest = Vec::new();
     for pair in query.split('&') {
-        match pair.strip_prefix("tenant=") {
+        match pair.strip_prefix(&prefix) {
             Some(value) => {
-                if tenant.is_some() {
-                    return Err(ApiError::bad_request("give tenant= once"));
+                if found.is_some() {
+                    return Err(ApiError::bad_request(format!("give {name}= once")));
                 }
-                croft_api::validate_name(value).map_err(|e| ApiError::bad_request(format!("tenant {e}")))?;
-                tenant = Some(value.to_string());
+                found = Some(value.to_string());
             }
             None => rest.push(pair),
         }
     }
-    if tenant.is_some() {
+    if found.is_some() {
         let path = uri.path();
         let rebuilt = if rest.is_empty() {
             path.to_string()
@@ -241,7 +286,7 @@ fn take_tenant(uri: &mut Uri) -> ApiResult<Option<String>> {
             .parse()
             .map_err(|_| ApiError::bad_request("invalid request target"))?;
     }
-    Ok(tenant)
+    Ok(found)
 }
 
 /// A value the guard put on the request, for a handler.

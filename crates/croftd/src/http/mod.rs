@@ -1,4 +1,5 @@
-//! The REST API (`/1.0/...`): the route table (`routes.rs`), the guard
+//! The REST API (`/1.0/...`) and the web panel beside it (`/ui/`,
+//! `panel/`): the route table (`routes.rs`), the guard
 //! that authenticates and authorizes every request (`guard.rs`), request
 //! decoding, and one file per resource. Handlers only decode, call a
 //! service and encode; every error becomes a JSON body whose status
@@ -16,7 +17,9 @@ mod jobs;
 mod metrics;
 mod network;
 pub mod openapi;
+mod panel;
 pub mod routes;
+mod session;
 mod snapshots;
 pub mod tls;
 
@@ -150,7 +153,10 @@ pub fn api(services: Services) -> (Router, Vec<Endpoint>) {
         })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(json_errors))
-        .with_state(services);
+        .with_state(services.clone())
+        // The panel's pages answer in HTML, errors too: merged after the
+        // API's layers, which are the API's alone.
+        .merge(panel::router().with_state(services));
     (router, table)
 }
 

@@ -186,6 +186,16 @@ impl Sim {
         (status, bytes.to_vec())
     }
 
+    /// `req` as the network listener serves it, from [`REMOTE`] without a
+    /// client certificate: the whole response.
+    pub async fn send_remote(&self, mut req: Request<Body>) -> axum::response::Response {
+        req.extensions_mut().insert(croftd::http::Peer::Remote {
+            addr: REMOTE.parse().unwrap(),
+            certificate: None,
+        });
+        self.remote.clone().oneshot(req).await.unwrap()
+    }
+
     /// A request that must succeed, and its answer.
     pub async fn ok<T: DeserializeOwned>(&self, method: &str, path: &str, body: Option<&str>) -> T {
         let (status, bytes) = self.send(method, path, body).await;

@@ -1,9 +1,11 @@
 //! API tokens and authentication: tokens made (shown once), listed with
 //! their last use, revoked at once; a presented token turned into a
 //! [`Caller`]; and repeated failures from one address slowed down.
-//! `trust.rs`: client certificates and the trust tokens that enroll them.
+//! `trust.rs`: client certificates and the trust tokens that enroll them;
+//! `users.rs`: the panel's users, logins and sessions.
 
 mod trust;
+pub mod users;
 
 use super::{Result, ServiceError};
 use crate::auth::{token, Caller, Credential, Role};
@@ -30,6 +32,8 @@ pub struct AccessService {
     failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     /// Per token: when its last use was written.
     touched: Mutex<HashMap<String, Instant>>,
+    /// The WebSocket tickets panel sessions asked for, not yet used.
+    tickets: Mutex<HashMap<String, users::Ticket>>,
 }
 
 fn token_view(r: TokenRecord) -> croft_api::Token {
@@ -66,6 +70,7 @@ impl AccessService {
             store,
             failures: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
+            tickets: Mutex::new(HashMap::new()),
         }
     }
 

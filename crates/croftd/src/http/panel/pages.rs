@@ -1,0 +1,220 @@
+//! The panel's pages: the dashboard of VPS cards, one VPS (overview,
+//! power, graphs), a card alone (what live updates swap in), and the
+//! account. Each asks the policy first, with the same actions as the API
+//! routes that show the same things, and reads through the services.
+
+use super::{render, PanelCaller, PanelError};
+use crate::auth::{authorize, Action, Caller, Role};
+use crate::service::VpsName;
+use crate::store::DEFAULT_TENANT;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use croft_api::{format_size, Instance};
+
+use super::super::AppState;
+
+/// Who is logged in, for the header of every page.
+pub(super) struct Nav {
+    pub user: String,
+    pub role: &'static str,
+    pub tenant: Option<String>,
+}
+
+impl Nav {
+    fn of(caller: &Caller) -> Nav {
+        Nav {
+            user: caller
+                .name
+                .strip_prefix("user ")
+                .unwrap_or(&caller.name)
+                .to_string(),
+            role: caller.role.as_str(),
+            tenant: caller.tenant.clone(),
+        }
+    }
+}
+
+/// A VPS as its card shows it.
+pub(super) struct Card {
+    pub name: String,
+    pub tenant: String,
+    pub status: &'static str,
+    pub running: bool,
+    pub image: String,
+    pub addresses: Vec<String>,
+    pub memory: String,
+    pub disk: String,
+    pub cpu: String,
+    /// Its page, and the card alone (with `?tenant=` for the admin).
+    pub href: String,
+    pub card_href: String,
+    /// `?tenant=...` for the API calls of the admin, else empty.
+    pub tenant_query: String,
+    /// Whether the caller may press its buttons.
+    pub can_change: bool,
+}
+
+fn limit(config: &std::collections::BTreeMap<String, String>, key: &str) -> Option<String> {
+    config.get(key).cloned()
+}
+
+impl Card {
+    fn of(vps: &Instance, caller: &Caller) -> Card {
+        let tenant_query = match caller.tenant {
+            Some(_) => String::new(),
+            None => format!("?tenant={}", vps.tenant),
+        };
+        let mut addresses = Vec::new();
+        for nic in &vps.nics {
+            addresses.extend(nic.ipv4.iter().cloned());
+            addresses.extend(nic.ipv6.iter().cloned());
+        }
+        let memory = match (&vps.usage, limit(&vps.config, "limits.memory")) {
+            (Some(u), Some(l)) => format!("{} of {l}", format_size(u.memory_bytes)),
+            (Some(u), None) => format_size(u.memory_bytes),
+            (None, Some(l)) => l,
+            (None, None) => "no limit".into(),
+        };
+        let disk = match (vps.disk_bytes, limit(&vps.config, "limits.disk")) {
+            (Some(b), Some(l)) => format!("{} of {l}", format_size(b)),
+            (Some(b), None) => format_size(b),
+            (None, Some(l)) => l,
+            (None, None) => "no limit".into(),
+        };
+        Card {
+            name: vps.name.clone(),
+            tenant: vps.tenant.clone(),
+            status: vps.status.as_str(),
+            running: vps.status == croft_api::Status::Running,
+            image: vps.image.clone(),
+            addresses,
+            memory,
+            disk,
+            cpu: limit(&vps.config, "limits.cpu").unwrap_or_else(|| "no limit".into()),
+            href: format!("/ui/instances/{}{tenant_query}", vps.name),
+            card_href: format!("/ui/instances/{}/card{tenant_query}", vps.name),
+            can_change: authorize(caller, Action::VpsChange, Some(&vps.tenant)).is_ok(),
+            tenant_query,
+        }
+    }
+}
+
+/// `?tenant=`: which tenant's VPS the admin means.
+#[derive(serde::Deserialize)]
+pub(super) struct TenantQuery {
+    tenant: Option<String>,
+}
+
+/// The tenant a page acts in: a tenant user's own; the admin's
+/// `?tenant=`, or the default tenant. The policy then says whether the
+/// caller may see it (another tenant's is "not found").
+fn tenant_of(caller: &Caller, query: &TenantQuery) -> Result<String, PanelError> {
+    let tenant = query
+        .tenant
+        .clone()
+        .or_else(|| caller.tenant.clone())
+        .unwrap_or_else(|| DEFAULT_TENANT.to_string());
+    croft_api::validate_name(&tenant)
+        .map_err(|e| PanelError(crate::service::ServiceError::Invalid(format!("tenant {e}"))))?;
+    authorize(caller, Action::VpsRead, Some(&tenant))?;
+    Ok(tenant)
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct Dashboard {
+    nav: Nav,
+    cards: Vec<Card>,
+    /// The admin sees every tenant's VPSes, with a tenant on each card.
+    every_tenant: bool,
+}
+
+/// `GET /ui/`: the caller's VPSes as cards (every tenant's for the admin).
+pub(super) async fn dashboard(State(s): State<AppState>, PanelCaller(caller): PanelCaller) -> Response {
+    let tenant = caller.tenant.clone();
+    let listed = match &tenant {
+        Some(t) => authorize(&caller, Action::VpsRead, Some(t)).map(|_| Some(t.as_str())),
+        None => authorize(&caller, Action::VpsRead, Some(DEFAULT_TENANT)).map(|_| None),
+    };
+    let vpses = match listed {
+        Ok(listed) => s.instances.list(listed).await,
+        Err(e) => Err(e),
+    };
+    match vpses {
+        Ok(vpses) => render(&Dashboard {
+            cards: vpses.iter().map(|v| Card::of(v, &caller)).collect(),
+            every_tenant: caller.role == Role::Admin,
+            nav: Nav::of(&caller),
+        }),
+        Err(e) => PanelError(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "instance.html")]
+struct InstancePage {
+    nav: Nav,
+    card: Card,
+    uuid: String,
+    created_at: String,
+    limits: Vec<(String, String)>,
+    last_exit: Option<String>,
+}
+
+/// `GET /ui/instances/{name}`: one VPS.
+pub(super) async fn instance(
+    State(s): State<AppState>,
+    PanelCaller(caller): PanelCaller,
+    Path(name): Path<String>,
+    Query(query): Query<TenantQuery>,
+) -> Result<Response, PanelError> {
+    let tenant = tenant_of(&caller, &query)?;
+    let vps = s.instances.get(VpsName::new(&tenant, &name)).await?;
+    Ok(render(&InstancePage {
+        card: Card::of(&vps, &caller),
+        uuid: vps.uuid.clone(),
+        created_at: vps.created_at.clone(),
+        limits: vps
+            .config
+            .iter()
+            .filter(|(k, _)| k.starts_with("limits."))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        last_exit: vps.last_exit.clone(),
+        nav: Nav::of(&caller),
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "card.html")]
+struct CardFragment {
+    card: Card,
+}
+
+/// `GET /ui/instances/{name}/card`: the card alone, for a live update.
+pub(super) async fn card(
+    State(s): State<AppState>,
+    PanelCaller(caller): PanelCaller,
+    Path(name): Path<String>,
+    Query(query): Query<TenantQuery>,
+) -> Result<Response, PanelError> {
+    let tenant = tenant_of(&caller, &query)?;
+    let vps = s.instances.get(VpsName::new(&tenant, &name)).await?;
+    Ok(render(&CardFragment {
+        card: Card::of(&vps, &caller),
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    nav: Nav,
+}
+
+/// `GET /ui/account`: the user's own password.
+pub(super) async fn account(PanelCaller(caller): PanelCaller) -> Response {
+    render(&AccountPage {
+        nav: Nav::of(&caller),
+    })
+}

@@ -1,0 +1,194 @@
+// The croft panel's small pieces: power buttons, live updates from the
+// event stream, the usage graphs and the password form. Every change goes
+// through the REST API with the session cookie (same origin); pages come
+// rendered from croftd and are only refreshed here, never built from
+// strings (text goes in with textContent, never innerHTML).
+"use strict";
+
+/** Show `text` in the corner for a while; `bad` for an error. */
+function toast(text, bad) {
+  const box = document.getElementById("toast");
+  if (!box) return;
+  box.textContent = text;
+  box.classList.toggle("bad", !!bad);
+  box.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { box.hidden = true; }, 6000);
+}
+
+/** Call the API: `body` as JSON; resolves to the parsed answer, or throws
+ * an Error with croftd's message. */
+async function api(method, path, body) {
+  const init = { method, headers: {}, credentials: "same-origin" };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
+  if (!response.ok) {
+    throw new Error((data && data.error) || `${response.status} ${response.statusText}`);
+  }
+  return data;
+}
+
+// --- Power buttons: POST .../state; the event stream shows the outcome.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest(".power button[data-action]");
+  if (!button) return;
+  const power = button.closest(".power");
+  const action = button.dataset.action;
+  const body = { action, force: button.dataset.force === "true" };
+  for (const b of power.querySelectorAll("button")) b.disabled = true;
+  try {
+    await api("POST", power.dataset.api, body);
+  } catch (e) {
+    toast(`${action} refused: ${e.message}`, true);
+  } finally {
+    for (const b of power.querySelectorAll("button")) b.disabled = false;
+    refreshCards(power.closest("[data-vps]"));
+  }
+});
+
+/** Ask the cards to fetch themselves again (htmx swaps each in). */
+function refreshCards(only) {
+  if (!window.htmx) return;
+  const cards = only ? [only] : document.querySelectorAll("[data-vps][hx-get]");
+  for (const card of cards) window.htmx.trigger(card, "croft:changed");
+}
+
+// --- Live updates: the event stream, over a WebSocket opened with a
+// single-use ticket (a browser cannot set headers on a WebSocket).
+function watchEvents() {
+  const scope = document.querySelector("[data-events]");
+  if (!scope) return;
+  const path = scope.dataset.events;
+  let delay = 1000;
+  const connect = async () => {
+    let ticket;
+    try {
+      ticket = await api("POST", "/1.0/tickets", { path });
+    } catch (e) {
+      setTimeout(connect, delay = Math.min(delay * 2, 30000));
+      return;
+    }
+    const url = new URL(path, location.href);
+    url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    url.searchParams.set("ticket", ticket.ticket);
+    const socket = new WebSocket(url);
+    socket.addEventListener("open", () => { delay = 1000; document.body.dataset.live = "true"; });
+    socket.addEventListener("message", (message) => {
+      let e;
+      try { e = JSON.parse(message.data); } catch (_) { return; }
+      if (e.action && e.action.startsWith("vps-")) {
+        for (const card of document.querySelectorAll("[data-vps][hx-get]")) {
+          if (card.dataset.vps === e.target && card.dataset.tenant === e.tenant) {
+            window.htmx && window.htmx.trigger(card, "croft:changed");
+          }
+        }
+        if (e.action === "vps-created" || e.action === "vps-deleted") {
+          if (document.querySelector(".cards")) location.reload();
+        }
+      }
+    });
+    socket.addEventListener("close", () => {
+      document.body.dataset.live = "false";
+      setTimeout(connect, delay = Math.min(delay * 2, 30000));
+    });
+  };
+  connect();
+}
+
+// --- Graphs: the VPS's usage history, drawn with uPlot.
+const CHARTS = {
+  cpu: { series: [["cpu_percent", "avg", "CPU % (average)"], ["cpu_percent", "max", "CPU % (max)"]], unit: "%" },
+  memory: { series: [["memory_bytes", "avg", "Memory (average)"], ["memory_bytes", "max", "Memory (max)"]], unit: "B" },
+  network: { series: [["network_receive_bytes_per_second", "avg", "In"], ["network_transmit_bytes_per_second", "avg", "Out"]], unit: "B/s" },
+  disk: { series: [["disk_read_bytes_per_second", "avg", "Read"], ["disk_write_bytes_per_second", "avg", "Write"]], unit: "B/s" },
+  processes: { series: [["processes", "avg", "Processes (average)"], ["processes", "max", "Processes (max)"]], unit: "" },
+};
+const COLOURS = ["#2456c9", "#c94f24"];
+
+function human(value, unit) {
+  if (value == null) return "–";
+  if (unit === "B" || unit === "B/s") {
+    const units = ["", "Ki", "Mi", "Gi", "Ti"];
+    let v = value, i = 0;
+    while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+    return `${v.toFixed(v < 10 && i > 0 ? 1 : 0)} ${units[i]}${unit}`;
+  }
+  return `${Math.round(value * 10) / 10}${unit}`;
+}
+
+function drawGraphs() {
+  const section = document.getElementById("graphs");
+  if (!section || !window.uPlot) return;
+  const plots = {};
+  let range = "hour";
+  const load = async () => {
+    const path = section.dataset.api + (section.dataset.api.includes("?") ? "&" : "?") + `range=${range}`;
+    let history;
+    try {
+      history = await api("GET", path);
+    } catch (e) {
+      toast(`graphs: ${e.message}`, true);
+      return;
+    }
+    const byName = Object.fromEntries(history.series.map((s) => [s.name, s]));
+    let points = 0;
+    for (const [chart, spec] of Object.entries(CHARTS)) {
+      const figure = section.querySelector(`[data-chart="${chart}"]`);
+      const data = [history.at];
+      for (const [name, stat] of spec.series) data.push(byName[name][stat]);
+      points += data[1].filter((v) => v != null).length;
+      if (plots[chart]) plots[chart].destroy();
+      plots[chart] = new window.uPlot({
+        width: Math.max(figure.clientWidth, 300),
+        height: 200,
+        scales: { x: { time: true } },
+        axes: [{}, { values: (u, ticks) => ticks.map((t) => human(t, spec.unit)), size: 70 }],
+        series: [{}].concat(spec.series.map(([, , label], i) => ({
+          label, stroke: COLOURS[i], width: 1.5, spanGaps: false,
+          value: (u, v) => human(v, spec.unit),
+        }))),
+      }, data, figure);
+    }
+    section.dataset.points = String(points);
+  };
+  section.querySelector(".ranges").addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-range]");
+    if (!button) return;
+    range = button.dataset.range;
+    for (const b of section.querySelectorAll("button[data-range]")) {
+      b.setAttribute("aria-pressed", String(b === button));
+    }
+    load();
+  });
+  load();
+  setInterval(load, 60000);
+}
+
+// --- The account: the user's own password.
+function passwordForm() {
+  const form = document.getElementById("password-form");
+  if (!form) return;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    try {
+      await api("PUT", "/1.0/auth/password", { current: data.get("current"), password: data.get("password") });
+      form.reset();
+      toast("Password changed; your other sessions have ended.");
+    } catch (e) {
+      toast(`Not changed: ${e.message}`, true);
+    }
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  watchEvents();
+  drawGraphs();
+  passwordForm();
+});
