@@ -51,7 +51,7 @@ if [ "${1:-}" = "--down" ] || [ "${1:-}" = "--purge" ]; then
   ip link del croftbr0 2>/dev/null || true
   nft delete table inet croft 2>/dev/null || true
   nft delete table bridge croft 2>/dev/null || true
-  rm -rf /var/lib/croft /run/croft /var/log/croft
+  rm -rf /var/lib/croft /run/croft /var/log/croft /etc/croft
   rm -f /usr/local/bin/croftd /usr/local/bin/croft /usr/local/bin/croft-supervisor
   echo "croft removed: storage pool unmounted, state and binaries deleted"
   exit 0
@@ -59,6 +59,16 @@ fi
 
 scripts/deps.sh
 cargo build --release --workspace
+# croftd's configuration, made once: the API and the web panel on port 8443
+# (TLS 1.3, a self-signed certificate made at the first start).
+if [ ! -f /etc/croft/croftd.toml ]; then
+  mkdir -p /etc/croft
+  cat > /etc/croft/croftd.toml <<'TOML'
+# croftd's configuration: every setting has a default (see the README).
+# The REST API for remote callers and the web panel (/ui/), over TLS 1.3.
+https_address = "[::]:8443"
+TOML
+fi
 install -m 0755 "$BIN/croftd" "$BIN/croft" "$BIN/croft-supervisor" /usr/local/bin/
 
 if with_systemd; then
@@ -86,4 +96,11 @@ done
 croft list
 croft exec demo -- sh -c 'echo "hello from $(hostname): $(. /etc/os-release; echo $PRETTY_NAME), PID 1 is $(cat /proc/1/comm), systemd is $(systemctl is-system-running), eth0 is $(ip -br -4 addr show eth0 | tr -s " " | cut -d" " -f3)"'
 echo
+address=$(croft server info 2>/dev/null | awk '/^HTTPS address:/ { print $3 }' || true)
+port=${address##*:}
+if [ -n "$address" ] && [ "$address" != - ] && [ -r /var/lib/croft/panel-admin-password ]; then
+  host=$(hostname -I 2>/dev/null | awk '{ print $1 }')
+  echo "Web panel: https://${host:-localhost}:${port}/ui/  (also https://localhost:${port}/ui/; a self-signed certificate: $(croft server info | awk '/^Fingerprint:/ { print $2 }'))"
+  echo "Log in as: admin   password: $(cat /var/lib/croft/panel-admin-password)   (kept in /var/lib/croft/panel-admin-password)"
+fi
 echo "Try: croft exec -t demo -- bash     croft console demo (Ctrl+a q detaches)     croft --help"

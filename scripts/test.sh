@@ -18,9 +18,17 @@ trap 'rm -f "$log"' EXIT
 set +e
 cargo test --workspace --features croft/e2e --no-fail-fast --lib --bins --tests -- --test-threads=2 2>&1 | tee "$log"
 test_status=${PIPESTATUS[0]}
+# The panel in a real browser: Debian's Chromium, driven by playwright-core,
+# against croftd on the simulated backend (crates/croftd/ui/tests/).
+echo "== browser tests"
+(cd crates/croftd/ui && CROFTD="$OLDPWD/target/debug/croftd" node --test --test-reporter=tap tests/) 2>&1 | tee -a "$log"
+browser_status=${PIPESTATUS[0]}
+[ "$browser_status" = 0 ] || test_status=$browser_status
 set -e
+# cargo's "test result:" lines, and node's TAP summary ("# pass N").
 read -r passed failed < <(awk '/^test result:/ { for (i = 2; i <= NF; i++) {
-  if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } } END { print p+0, f+0 }' "$log")
+  if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+  /^# pass / { p += $3 } /^# fail / { f += $3 } END { print p+0, f+0 }' "$log")
 
 echo "== leak check"
 leaks=0
@@ -31,7 +39,9 @@ procs=$(pgrep -af 'croft-test-' || true)
 if [ -n "$procs" ]; then echo "leaked processes:"; echo "$procs"; leaks=1; fi
 loops=$(losetup -a 2>/dev/null | grep croft-test || true)
 if [ -n "$loops" ]; then echo "leaked loop devices:"; echo "$loops"; leaks=1; fi
-dirs=$(ls -d /tmp/croft-test-* 2>/dev/null || true)
+procs=$(pgrep -af 'croft-panel-test-|playwright_chromium' || true)
+if [ -n "$procs" ]; then echo "leaked browser-test processes:"; echo "$procs"; leaks=1; fi
+dirs=$(ls -d /tmp/croft-test-* /tmp/croft-panel-test-* /tmp/playwright_chromiumdev_profile-* 2>/dev/null || true)
 if [ -n "$dirs" ]; then echo "leaked directories:"; echo "$dirs"; leaks=1; fi
 ns=$(ip netns list 2>/dev/null | grep croft-test || true)
 if [ -n "$ns" ]; then echo "leaked network namespaces:"; echo "$ns"; leaks=1; fi

@@ -1,7 +1,8 @@
 //! Embeds the web panel's browser files into croftd: the pieces from npm
 //! (`ui/package.json` and its lockfile; `npm ci --prefix crates/croftd/ui`
 //! installs them) and the panel's own (`ui/static/`). It writes
-//! `$OUT_DIR/assets.rs`, a table of (name, content type, bytes) that
+//! `$OUT_DIR/assets.rs`, a table of (name, content type, entity tag,
+//! bytes) that
 //! `http/panel/assets.rs` serves, so no file is read at run time and none
 //! is copied into the repository.
 
@@ -27,6 +28,14 @@ fn content_type(name: &str) -> &'static str {
         Some("png") => "image/png",
         _ => "application/octet-stream",
     }
+}
+
+/// A file's fingerprint for its entity tag (FNV-1a, 64 bits): it changes
+/// when the file does, so browsers revalidate and get the new one.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn main() {
@@ -60,12 +69,16 @@ fn main() {
             .to_string();
         files.push((name, path));
     }
-    let mut table = String::from("/// The panel's browser files: (name, content type, bytes).\npub const ASSETS: &[(&str, &str, &[u8])] = &[\n");
+    let mut table = String::from(
+        "/// The panel's browser files: (name, content type, entity tag, bytes).\npub const ASSETS: &[(&str, &str, &str, &[u8])] = &[\n",
+    );
     for (name, path) in &files {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let _ = writeln!(
             table,
-            "    ({name:?}, {:?}, include_bytes!({:?})),",
+            "    ({name:?}, {:?}, \"\\\"{:016x}\\\"\", include_bytes!({:?})),",
             content_type(name),
+            fnv1a(&bytes),
             path.display().to_string()
         );
     }

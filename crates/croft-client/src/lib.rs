@@ -1033,6 +1033,29 @@ impl Client {
     pub fn revoke_token(&self, id: &str) -> Result<()> {
         self.delete(&format!("/1.0/tokens/{}", segment(id)))
     }
+
+    /// The panel's users (of the client's tenant, or all for the admin).
+    pub fn users(&self) -> Result<Vec<croft_api::User>> {
+        self.get("/1.0/users")
+    }
+
+    pub fn create_user(&self, req: &croft_api::UserCreate) -> Result<croft_api::User> {
+        self.post("/1.0/users", req)
+    }
+
+    pub fn delete_user(&self, name: &str) -> Result<()> {
+        self.delete(&format!("/1.0/users/{}", segment(name)))
+    }
+
+    /// Set a panel user's password (its sessions end).
+    pub fn set_user_password(&self, name: &str, password: &str) -> Result<()> {
+        let body = croft_api::PasswordChange {
+            password: password.to_string(),
+            current: None,
+        };
+        let path = format!("/1.0/users/{}/password", segment(name));
+        self.call::<Option<()>>(Method::PUT, &path, Some(&body)).map(drop)
+    }
 }
 
 #[cfg(test)]

@@ -157,6 +157,73 @@ pub enum TokenCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Make a panel user: an owner or viewer of the tenant (--tenant), or
+    /// an admin. Asks for its password (twice) on a terminal, else reads
+    /// one line from stdin.
+    Create {
+        name: String,
+        /// owner (the default), viewer or admin.
+        #[arg(long, default_value = "owner")]
+        role: String,
+    },
+    /// List the panel's users.
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Set a user's password (asked for as with create); its sessions end.
+    Passwd { name: String },
+    /// Delete a user; its sessions end.
+    Delete { name: String },
+}
+
+pub fn user(client: &Client, command: UserCommand) -> Result<()> {
+    match command {
+        UserCommand::Create { name, role } => {
+            croft_api::validate_name(&name).map_err(|e| anyhow::anyhow!("user name {e}"))?;
+            let password = crate::terminal::read_secret(&format!("Password for {name}: "))?;
+            let u = client.create_user(&croft_api::UserCreate {
+                name,
+                role: Some(role),
+                password,
+            })?;
+            match &u.tenant {
+                Some(t) => println!("Made panel user {} ({} of tenant {t})", u.name, u.role),
+                None => println!("Made panel user {} ({})", u.name, u.role),
+            }
+        }
+        UserCommand::List { format } => {
+            let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+            show_list(
+                format,
+                &client.users()?,
+                &["NAME", "ROLE", "TENANT", "CREATED", "LAST LOGIN"],
+                |u| {
+                    vec![
+                        u.name.clone(),
+                        u.role.clone(),
+                        dash(&u.tenant),
+                        u.created_at.clone(),
+                        dash(&u.last_login_at),
+                    ]
+                },
+            )?;
+        }
+        UserCommand::Passwd { name } => {
+            let password = crate::terminal::read_secret(&format!("New password for {name}: "))?;
+            client.set_user_password(&name, &password)?;
+            println!("Set the password of {name}; its sessions ended");
+        }
+        UserCommand::Delete { name } => {
+            client.delete_user(&name)?;
+            println!("Deleted panel user {name}");
+        }
+    }
+    Ok(())
+}
+
 pub fn tenant(client: &Client, command: TenantCommand) -> Result<()> {
     match command {
         TenantCommand::Create { name, description } => {

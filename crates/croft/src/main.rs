@@ -352,6 +352,11 @@ enum Command {
         #[command(subcommand)]
         command: access::TokenCommand,
     },
+    /// The web panel's users: who logs in to /ui/ with a password.
+    User {
+        #[command(subcommand)]
+        command: access::UserCommand,
+    },
     /// What a VPS sent and received, per calendar month (UTC), newest
     /// first.
     Traffic {
@@ -937,6 +942,7 @@ fn run(cli: Cli, prefixed: Option<String>) -> Result<u8> {
         Command::Firewall { command } => network::firewall(&client, command)?,
         Command::Tenant { command } => access::tenant(&client, command)?,
         Command::Token { command } => access::token(&client, command)?,
+        Command::User { command } => access::user(&client, command)?,
         Command::Job { command } => jobs::run(&client, command)?,
         Command::Trust { command } => access::trust(&client, command)?,
         Command::Plan { command } => access::plan(&client, command)?,

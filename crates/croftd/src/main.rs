@@ -20,10 +20,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tracing::info;
 
+/// Where croftd looks for its configuration when not told.
+const DEFAULT_CONFIG: &str = "/etc/croft/croftd.toml";
+
 #[derive(Parser)]
 #[command(name = "croftd", version, about = "The croft VPS daemon")]
 struct Args {
-    /// TOML configuration file (every setting has a default).
+    /// TOML configuration file (every setting has a default); default
+    /// /etc/croft/croftd.toml when there is one.
     #[arg(long, short)]
     config: Option<PathBuf>,
     /// Run the whole API on simulated VPSes, without root: state in
@@ -37,7 +41,10 @@ fn main() -> anyhow::Result<()> {
     // Whatever croftd inherited beyond stdio (a shell's pipe, a terminal)
     // must reach no supervisor and so no VPS.
     croft_host::fds::cloexec_from(3).context("mark inherited descriptors close-on-exec")?;
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if args.config.is_none() && !args.simulate {
+        args.config = Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.exists());
+    }
     let mut cfg = DaemonConfig::load(args.config.as_deref())?;
     if args.simulate && args.config.is_none() {
         simulated_dirs(&mut cfg);
@@ -186,6 +193,9 @@ async fn first_panel_admin(cfg: &DaemonConfig, services: &Services) -> anyhow::R
         .mode(0o600)
         .open(&path)
         .with_context(|| format!("create {}", path.display()))?;
+    // A file left from before keeps its mode on open: set it anew.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("chmod {}", path.display()))?;
     writeln!(file, "{password}").with_context(|| format!("write {}", path.display()))?;
     info!(user = "admin", password_file = %path.display(), "the panel's admin user made; its password is in the file");
     Ok(())
@@ -205,7 +215,14 @@ async fn run(cfg: DaemonConfig, simulate: bool) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
 
-    first_panel_admin(&cfg, &services).await?;
+    if let Err(e) = first_panel_admin(&cfg, &services).await {
+        // The API and the VPSes do not need it: croftd runs on, and says
+        // how to make one.
+        tracing::warn!(
+            "{}; make a panel admin with: croft user create NAME --role admin",
+            error_chain(e.as_ref())
+        );
+    }
 
     if let Some(parent) = socket.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;

@@ -200,6 +200,8 @@ async fn a_session_acts_as_its_user_from_the_panels_origin_only() {
     for path in [
         "/ui/instances/db1",
         "/ui/instances/db1?tenant=beta",
+        "/ui/instances/nope?tenant=beta",
+        "/ui/instances/nope?tenant=nosuch",
         "/ui/instances/web1/card?tenant=beta",
     ] {
         let response = sim
@@ -342,7 +344,7 @@ async fn a_sessions_websocket_needs_a_single_use_ticket_from_its_origin() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(body.contains("ticket"), "{body}");
     // Not without one, not another session's, not for another path, not
-    // from another origin (which also spends it).
+    // from another origin.
     let (status, _) = upgrade(alice.clone(), "/1.0/events".into(), ORIGIN).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let t = ticket(alice.clone(), "/1.0/events").await;

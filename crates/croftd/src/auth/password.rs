@@ -11,17 +11,27 @@ use std::sync::OnceLock;
 pub const MIN_LENGTH: usize = 10;
 pub const MAX_LENGTH: usize = 256;
 
-/// Why a password is refused, if it is.
-pub fn check(password: &str) -> Result<(), String> {
-    let chars = password.chars().count();
-    if chars < MIN_LENGTH {
-        return Err(format!("a password has at least {MIN_LENGTH} characters"));
+/// Why a password is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Refused {
+    #[error("a password has at least {MIN_LENGTH} characters")]
+    TooShort,
+    #[error("a password has at most {MAX_LENGTH} bytes")]
+    TooLong,
+    #[error("a password has no control characters")]
+    ControlCharacter,
+}
+
+/// Whether croft accepts `password` for a user.
+pub fn check(password: &str) -> Result<(), Refused> {
+    if password.chars().count() < MIN_LENGTH {
+        return Err(Refused::TooShort);
     }
     if password.len() > MAX_LENGTH {
-        return Err(format!("a password has at most {MAX_LENGTH} bytes"));
+        return Err(Refused::TooLong);
     }
     if password.chars().any(char::is_control) {
-        return Err("a password has no control characters".into());
+        return Err(Refused::ControlCharacter);
     }
     Ok(())
 }
@@ -85,9 +95,9 @@ mod tests {
 
     #[test]
     fn short_or_odd_passwords_are_refused() {
-        assert!(check("short").is_err());
-        assert!(check(&"x".repeat(300)).is_err());
-        assert!(check("ten chars\n!").is_err());
+        assert_eq!(check("short"), Err(Refused::TooShort));
+        assert_eq!(check(&"x".repeat(300)), Err(Refused::TooLong));
+        assert_eq!(check("ten chars\n!"), Err(Refused::ControlCharacter));
         assert!(check("långt lösenord").is_ok());
     }
 

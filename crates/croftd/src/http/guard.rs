@@ -65,6 +65,12 @@ pub(super) async fn guard(State(g): State<Guard>, mut req: Request, next: Next) 
     if g.action == Action::Enroll {
         return Ok(enroll(&g, &peer, req, next).await);
     }
+    // A browser sends Origin; croft's own clients never do. A request of
+    // another site's page is refused whatever credential the browser
+    // brought along (a session cookie, or a client certificate it holds).
+    if req.headers().contains_key(header::ORIGIN) && !super::session::same_origin(req.headers()) {
+        return Err(cross_origin());
+    }
     let caller = match &peer {
         Peer::Local => Caller::host_root(),
         Peer::Remote { addr, certificate } => {
@@ -138,17 +144,16 @@ pub(super) async fn guard(State(g): State<Guard>, mut req: Request, next: Next) 
 }
 
 /// The rules a request proven by a panel session passes besides the
-/// policy: one that changes something or opens a WebSocket comes from the
-/// panel's own origin (`session.rs`), and a WebSocket also brings a
+/// policy: one that changes something (by its method or its action) or
+/// opens a WebSocket comes from the panel's own origin (`session.rs`), not
+/// merely from no other, and a WebSocket also brings a
 /// single-use ticket its session asked for, for this very path
 /// (`POST /1.0/tickets`), taken out of the query here.
 fn admit_session(g: &Guard, caller: &Caller, req: &mut Request) -> ApiResult<()> {
     use super::session;
-    if session::needs_same_origin(req.method(), req.headers()) && !session::same_origin(req.headers()) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "cross-origin request refused: the panel's session works only from the panel's own pages",
-        ));
+    let changes = g.action.changes() || session::needs_same_origin(req.method(), req.headers());
+    if changes && !session::same_origin(req.headers()) {
+        return Err(cross_origin());
     }
     if session::is_upgrade(req.headers()) {
         let crate::auth::Credential::Session { session: id, .. } = &caller.credential else {
@@ -165,6 +170,13 @@ fn admit_session(g: &Guard, caller: &Caller, req: &mut Request) -> ApiResult<()>
         }
     }
     Ok(())
+}
+
+fn cross_origin() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "cross-origin request refused: the panel's session works only from the panel's own pages",
+    )
 }
 
 /// Where a request came from, for the audit log.

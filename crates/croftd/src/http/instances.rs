@@ -481,6 +481,7 @@ pub(super) async fn traffic(
 /// `?range=` of the usage history.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub(super) struct RangeQuery {
     /// `hour` (the default), `day`, `week`, `month` or `year`.
     range: Option<String>,

@@ -96,7 +96,9 @@ impl Recorder {
         let mut tracks = self.tracks.lock().expect("history recorder poisoned");
         let mut finished = Vec::new();
         for (key, track) in tracks.iter_mut() {
-            if track.minute < minute {
+            // Any other minute ends the one gathering: a later one, or an
+            // earlier one if the clock went back.
+            if track.minute != minute {
                 finished.extend(track.point(key));
                 track.gathered = Default::default();
                 track.minute = minute;
@@ -267,7 +269,6 @@ mod tests {
         let now = 1_800_000_030;
         let point = crate::store::history::HistoryPoint {
             at: 1_800_000_000 - 120,
-            minutes: 1,
             values: [Some(Stat { avg: 1.0, max: 2.0 }); 7],
         };
         let h = lay_out("hour", archive, count, now, std::slice::from_ref(&point));

@@ -172,8 +172,11 @@ pub trait AccessStore: Send + Sync {
     /// Set a user's password and end its sessions but `keep` (the one
     /// changing it), in one transaction; false if there is no such user.
     async fn set_password(&self, name: &str, hash: &str, keep: Option<&str>) -> Result<bool>;
-    /// Record a session, and the user's login at its start.
-    async fn create_session(&self, session: &SessionRecord) -> Result<()>;
+    /// Record a session, and the user's login at its start, if the
+    /// user's password is still the one of `password_hash` (checked in the
+    /// same transaction, so a login racing a password change cannot
+    /// outlive it); false if it is not, or the user is gone.
+    async fn create_session(&self, session: &SessionRecord, password_hash: &str) -> Result<bool>;
     /// The session of `hash` and its user, whether or not it expired.
     async fn session(&self, hash: &str) -> Result<Option<(SessionRecord, UserRecord)>>;
     /// Record that the session was used at `at`.

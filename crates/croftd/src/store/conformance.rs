@@ -393,7 +393,7 @@ pub async fn usage_history_keeps_rings_and_merges_minutes_into_longer_periods(st
     for archive in [HALF_HOURS, QUARTER_DAYS] {
         let merged = store.history("v", archive, t).await.unwrap();
         assert_eq!(merged.len(), 1, "{archive:?}");
-        assert_eq!((merged[0].at, merged[0].minutes), (t, 3));
+        assert_eq!(merged[0].at, t);
         let cpu = merged[0].values[0].unwrap();
         assert_eq!((cpu.avg, cpu.max), (20.0, 35.0), "the minutes' average and max");
         assert_eq!(merged[0].values[3], None);
@@ -415,6 +415,31 @@ pub async fn usage_history_keeps_rings_and_merges_minutes_into_longer_periods(st
         2,
         "since"
     );
+    // An average that does not divide evenly is rounded, not truncated;
+    // a series measured in fewer minutes is weighted by those alone.
+    let u = t + 2 * 86_400;
+    let mut first = minute_point("v", u, 0.01);
+    first.values[0] = None;
+    let points = [
+        first,
+        minute_point("v", u + 60, 0.02),
+        minute_point("v", u + 120, 0.03),
+    ];
+    store.record_history(&points).await.unwrap();
+    let merged = store.history("v", QUARTER_DAYS, u).await.unwrap();
+    assert_eq!(
+        merged[0].values[0].unwrap().avg,
+        0.03,
+        "(0.02 + 0.03) / 2, rounded up"
+    );
+    assert_eq!(merged[0].values[6].unwrap().avg, 7.5, "every minute");
+    // A clock that went back does not write an old period over a newer
+    // one in its slot.
+    store
+        .record_history(&[minute_point("v", u - 1440 * 60, 99.0)])
+        .await
+        .unwrap();
+    assert_eq!(store.history("v", MINUTES, u).await.unwrap()[0].at, u);
     // The VPS's history goes with it.
     store.delete_instance("v").await.unwrap();
     assert!(store.history("v", QUARTER_DAYS, 0).await.unwrap().is_empty());
@@ -976,9 +1001,16 @@ pub async fn users_and_their_sessions(store: &dyn Store) {
         expires_at,
         seen_at: 100,
     };
-    store.create_session(&session("h1", 1000)).await.unwrap();
-    store.create_session(&session("h2", 1000)).await.unwrap();
-    store.create_session(&session("old", 150)).await.unwrap();
+    let hash = "$argon2id$hash-of-alice";
+    for (id, expires) in [("h1", 1000), ("h2", 1000), ("old", 150)] {
+        assert!(store.create_session(&session(id, expires), hash).await.unwrap());
+    }
+    // A login that checked a password changed since makes no session.
+    assert!(!store
+        .create_session(&session("stale", 1000), "$argon2id$before")
+        .await
+        .unwrap());
+    assert!(store.session("stale").await.unwrap().is_none());
     let (s, u) = store.session("h1").await.unwrap().unwrap();
     assert_eq!(
         (s.user.as_str(), s.expires_at, u.role),
@@ -1003,7 +1035,10 @@ pub async fn users_and_their_sessions(store: &dyn Store) {
     assert!(store.delete_session("h1").await.unwrap());
     assert!(!store.delete_session("h1").await.unwrap());
     // A user's sessions go with it, and a tenant's users with the tenant.
-    store.create_session(&session("h3", 1000)).await.unwrap();
+    assert!(store
+        .create_session(&session("h3", 1000), "$argon2id$new")
+        .await
+        .unwrap());
     assert!(store.delete_tenant("acme").await.unwrap());
     assert!(store.user("alice").await.unwrap().is_none());
     assert!(store.session("h3").await.unwrap().is_none());

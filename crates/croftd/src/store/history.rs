@@ -6,7 +6,8 @@
 //! half-hour points (31 days) and 1,464 six-hour points (366 days), 4,392
 //! points per VPS at most, whatever its age. A minute point is written
 //! once; the longer archives' current points take each minute in as it
-//! comes (their average weighted by the minutes merged).
+//! comes (each series' average weighted by the minutes it was measured
+//! in).
 
 /// What one point holds of one series: its average and maximum over the
 /// point's period.
@@ -144,7 +145,5 @@ pub struct MinutePoint {
 pub struct HistoryPoint {
     /// Its period's start, seconds since the epoch.
     pub at: i64,
-    /// Minute points merged into it.
-    pub minutes: u32,
     pub values: Values,
 }

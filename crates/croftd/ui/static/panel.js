@@ -28,6 +28,12 @@ async function api(method, path, body) {
   const text = await response.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
+  if (response.status === 401) {
+    // The session ended (logged out elsewhere, expired, a new password):
+    // to the login page, and nothing more is tried.
+    location.assign("/ui/login");
+    throw new Error("your session ended");
+  }
   if (!response.ok) {
     throw new Error((data && data.error) || `${response.status} ${response.statusText}`);
   }
@@ -88,8 +94,19 @@ function watchEvents() {
             window.htmx && window.htmx.trigger(card, "croft:changed");
           }
         }
-        if (e.action === "vps-created" || e.action === "vps-deleted") {
-          if (document.querySelector(".cards")) location.reload();
+        const cards = document.querySelector(".cards");
+        if (cards && e.action === "vps-created" && window.htmx) {
+          // The new VPS's card, fetched and added in place. The admin
+          // names its tenant; a tenant's user has only its own.
+          const tenant = document.body.dataset.admin === "true" ? `?tenant=${encodeURIComponent(e.tenant)}` : "";
+          const empty = cards.querySelector(".empty");
+          if (empty) empty.remove();
+          window.htmx.ajax("GET", `/ui/instances/${encodeURIComponent(e.target)}/card${tenant}`, { target: cards, swap: "beforeend" });
+        }
+        if (e.action === "vps-deleted") {
+          for (const card of document.querySelectorAll("[data-vps]")) {
+            if (card.dataset.vps === e.target && card.dataset.tenant === e.tenant) card.remove();
+          }
         }
       }
     });
@@ -142,7 +159,9 @@ function drawGraphs() {
       const figure = section.querySelector(`[data-chart="${chart}"]`);
       const data = [history.at];
       for (const [name, stat] of spec.series) data.push(byName[name][stat]);
+      const measured = data.slice(1).some((values) => values.some((v) => v != null));
       points += data[1].filter((v) => v != null).length;
+      figure.dataset.measured = String(measured);
       if (plots[chart]) plots[chart].destroy();
       plots[chart] = new window.uPlot({
         width: Math.max(figure.clientWidth, 300),
@@ -151,6 +170,8 @@ function drawGraphs() {
         axes: [{}, { values: (u, ticks) => ticks.map((t) => human(t, spec.unit)), size: 70 }],
         series: [{}].concat(spec.series.map(([, , label], i) => ({
           label, stroke: COLOURS[i], width: 1.5, spanGaps: false,
+          // Points too: a lone minute between gaps would draw no line.
+          points: { show: true, size: 4, fill: COLOURS[i] },
           value: (u, v) => human(v, spec.unit),
         }))),
       }, data, figure);

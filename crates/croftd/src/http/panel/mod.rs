@@ -48,7 +48,7 @@ pub(super) fn router() -> Router<AppState> {
 /// What every panel answer carries: scripts, styles, images and
 /// connections only from croftd itself (styles may also be set inline,
 /// which xterm.js and uPlot do; no inline script ever runs), no framing,
-/// no referrer, no type sniffing.
+/// no referrer to other sites, no type sniffing.
 async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(
@@ -59,7 +59,10 @@ async fn security_headers(mut response: Response) -> Response {
         ),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Not no-referrer: under it a form's POST carries `Origin: null`,
+    // which the same-origin rule must refuse, and logging in could not
+    // work. same-origin keeps the referrer from every other site.
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -79,23 +82,20 @@ fn peer_ip(peer: Option<&Peer>) -> IpAddr {
 }
 
 /// The caller a page request's session cookie proves. Without a valid
-/// session, the browser is sent to the login page (htmx requests are told
-/// so in `HX-Redirect`, so a fragment never swaps the login page in).
+/// session, the browser is sent to the login page.
 pub(super) struct PanelCaller(pub Caller);
 
 impl FromRequestParts<AppState> for PanelCaller {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        let to_login = || {
-            (
-                StatusCode::SEE_OTHER,
-                [
-                    (header::LOCATION, "/ui/login"),
-                    (header::HeaderName::from_static("hx-redirect"), "/ui/login"),
-                ],
-            )
-                .into_response()
+        // htmx's requests are XHRs, which follow a 303 themselves and
+        // would swap the login page into a card: they are told in
+        // `HX-Redirect` instead, which htmx follows as a whole page.
+        let from_htmx = parts.headers.contains_key("hx-request");
+        let to_login = || match from_htmx {
+            true => (StatusCode::NO_CONTENT, [("hx-redirect", "/ui/login")]).into_response(),
+            false => (StatusCode::SEE_OTHER, [(header::LOCATION, "/ui/login")]).into_response(),
         };
         let Some(secret) = session::secret(&parts.headers) else {
             return Err(to_login());
@@ -200,21 +200,17 @@ async fn login(
     let from = peer_ip(peer.as_ref().map(|p| &p.0));
     match s.access.login(&form.name, &form.password, from).await {
         Ok(logged_in) => {
-            let entry = croft_api::AuditEntry {
-                id: 0,
-                at: String::new(),
-                caller: logged_in.caller.name.clone(),
-                role: logged_in.caller.role.as_str().into(),
-                tenant: logged_in.caller.tenant.clone().unwrap_or_default(),
-                method: "POST".into(),
-                path: "/ui/login".into(),
-                action: "login".into(),
-                status: StatusCode::SEE_OTHER.as_u16(),
-                remote: Some(from.to_string()),
-            };
-            if let Err(e) = s.access.record_audit(&entry).await {
-                tracing::error!("cannot write the audit log: {}", crate::error_chain(&e));
-            }
+            let caller = &logged_in.caller;
+            let tenant = caller.tenant.clone().unwrap_or_default();
+            audit_login(
+                &s,
+                &caller.name,
+                caller.role.as_str(),
+                tenant,
+                StatusCode::SEE_OTHER,
+                from,
+            )
+            .await;
             let cookie = session::set(
                 &logged_in.secret,
                 crate::service::access::users::SESSION_LIFETIME.as_secs(),
@@ -230,8 +226,45 @@ async fn login(
         }
         Err(e) => {
             let status = super::status_of(e.kind());
+            // Who tried, as typed (cut short): the log's readers escape it.
+            let tried: String = form.name.chars().take(64).collect();
+            audit_login(
+                &s,
+                &format!("login as {tried:?}"),
+                "none",
+                String::new(),
+                status,
+                from,
+            )
+            .await;
             again(status, crate::error_chain(&e), form.name)
         }
+    }
+}
+
+/// A login, succeeded or refused, in the audit log.
+async fn audit_login(
+    s: &AppState,
+    caller: &str,
+    role: &str,
+    tenant: String,
+    status: StatusCode,
+    from: IpAddr,
+) {
+    let entry = croft_api::AuditEntry {
+        id: 0,
+        at: String::new(),
+        caller: caller.to_string(),
+        role: role.to_string(),
+        tenant,
+        method: "POST".into(),
+        path: "/ui/login".into(),
+        action: "login".into(),
+        status: status.as_u16(),
+        remote: Some(from.to_string()),
+    };
+    if let Err(e) = s.access.record_audit(&entry).await {
+        tracing::error!("cannot write the audit log: {}", crate::error_chain(&e));
     }
 }
 

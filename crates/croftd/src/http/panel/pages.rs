@@ -24,11 +24,10 @@ pub(super) struct Nav {
 impl Nav {
     fn of(caller: &Caller) -> Nav {
         Nav {
-            user: caller
-                .name
-                .strip_prefix("user ")
-                .unwrap_or(&caller.name)
-                .to_string(),
+            user: match &caller.credential {
+                crate::auth::Credential::Session { user, .. } => user.clone(),
+                _ => caller.name.clone(),
+            },
             role: caller.role.as_str(),
             tenant: caller.tenant.clone(),
         }

@@ -34,6 +34,9 @@ pub struct AccessService {
     touched: Mutex<HashMap<String, Instant>>,
     /// The WebSocket tickets panel sessions asked for, not yet used.
     tickets: Mutex<HashMap<String, users::Ticket>>,
+    /// Password hashes computed at once (each takes 19 MiB and tens of
+    /// milliseconds): a flood of logins waits here, not in memory.
+    hashing: tokio::sync::Semaphore,
 }
 
 fn token_view(r: TokenRecord) -> croft_api::Token {
@@ -71,6 +74,7 @@ impl AccessService {
             failures: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
             tickets: Mutex::new(HashMap::new()),
+            hashing: tokio::sync::Semaphore::new(users::HASHING_AT_ONCE),
         }
     }
 
@@ -270,6 +274,36 @@ impl AccessService {
             }
         }
         Ok(())
+    }
+
+    /// Count an attempt that may fail (a login) before it is checked, and
+    /// refuse it if its address has failed too often: counting first
+    /// means concurrent attempts cannot all slip past the limit. A
+    /// successful one is given back ([`Self::forgive`]).
+    fn attempt(&self, from: IpAddr) -> Result<()> {
+        let mut failures = self.failures.lock().expect("failures poisoned");
+        failures.retain(|_, (start, _)| start.elapsed() < FAILURE_WINDOW);
+        let entry = failures.entry(from).or_insert((Instant::now(), 0));
+        if entry.1 >= MAX_FAILURES {
+            let left = FAILURE_WINDOW.saturating_sub(entry.0.elapsed());
+            return Err(ServiceError::TooManyAttempts(format!(
+                "too many failed authentications from {from}; try again in {} s",
+                left.as_secs().max(1)
+            )));
+        }
+        entry.1 += 1;
+        if entry.1 == MAX_FAILURES {
+            warn!(%from, "too many failed authentications; refusing this address for a while");
+        }
+        Ok(())
+    }
+
+    /// Take back an attempt [`Self::attempt`] counted that succeeded.
+    fn forgive(&self, from: IpAddr) {
+        let mut failures = self.failures.lock().expect("failures poisoned");
+        if let Some(entry) = failures.get_mut(&from) {
+            entry.1 = entry.1.saturating_sub(1);
+        }
     }
 
     fn count_failure(&self, from: IpAddr) {

@@ -22,6 +22,13 @@ const SESSION_TOUCH_EVERY: i64 = 60;
 /// A failed login is answered no sooner than this, on top of the
 /// password check itself.
 const FAILED_LOGIN_DELAY: Duration = Duration::from_millis(500);
+/// Password hashes computed at once; more wait their turn.
+pub const HASHING_AT_ONCE: usize = 2;
+/// A login that cannot start its password check within this long is
+/// refused as too many at once.
+const HASHING_WAIT: Duration = Duration::from_secs(10);
+/// WebSocket tickets one session may hold unused.
+const TICKETS_PER_SESSION: usize = 16;
 
 fn user_view(r: UserRecord) -> croft_api::User {
     croft_api::User {
@@ -71,6 +78,18 @@ fn caller_of(user: UserRecord, session: String) -> Caller {
 }
 
 impl AccessService {
+    /// Run `work` (a password hash or check) off the async threads, at
+    /// most [`HASHING_AT_ONCE`] at a time.
+    async fn hashing<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let permit = tokio::time::timeout(HASHING_WAIT, self.hashing.acquire())
+            .await
+            .map_err(|_| ServiceError::TooManyAttempts("too many logins at once; try again".into()))?
+            .expect("the hashing semaphore is never closed");
+        let out = crate::blocking(work).await?;
+        drop(permit);
+        Ok(out)
+    }
+
     /// Make a panel user in `tenant` (an owner or viewer), or an admin of
     /// no tenant, which only an admin may make.
     pub async fn create_user(
@@ -91,9 +110,9 @@ impl AccessService {
             }
         };
         let tenant = Self::grant(caller, tenant, role)?;
-        password::check(&req.password).map_err(ServiceError::Invalid)?;
+        password::check(&req.password).map_err(|e| ServiceError::invalid(&e))?;
         let secret = req.password;
-        let hash = crate::blocking(move || password::hash(&secret)).await?;
+        let hash = self.hashing(move || password::hash(&secret)).await?;
         let record = self
             .store
             .create_user(&UserRecord {
@@ -167,14 +186,14 @@ impl AccessService {
                 ));
             };
             let stored = user.password_hash.clone();
-            if !crate::blocking(move || password::verify(&current, &stored)).await? {
+            if !self.hashing(move || password::verify(&current, &stored)).await? {
                 tokio::time::sleep(FAILED_LOGIN_DELAY).await;
                 return Err(ServiceError::Forbidden("the current password is wrong".into()));
             }
         }
-        password::check(&req.password).map_err(ServiceError::Invalid)?;
+        password::check(&req.password).map_err(|e| ServiceError::invalid(&e))?;
         let secret = req.password;
-        let hash = crate::blocking(move || password::hash(&secret)).await?;
+        let hash = self.hashing(move || password::hash(&secret)).await?;
         if !self.store.set_password(name, &hash, own.as_deref()).await? {
             return Err(ServiceError::NotFound(format!("user {name}")));
         }
@@ -187,36 +206,47 @@ impl AccessService {
     /// unknown or the password wrong; an address that fails too often is
     /// refused for a while without a check.
     pub async fn login(&self, name: &str, password: &str, from: IpAddr) -> Result<LoggedIn> {
-        self.refuse_if_throttled(from)?;
+        self.attempt(from)?;
+        let refused = || ServiceError::Unauthenticated("wrong user name or password".into());
         let user = self.store.user(name).await?;
-        let given = password.to_string();
         let stored = user.as_ref().map(|u| u.password_hash.clone());
-        let matches = crate::blocking(move || match stored {
-            Some(stored) => password::verify(&given, &stored),
-            None => {
-                password::verify_nobody(&given);
-                false
-            }
-        })
-        .await?;
+        let given = password.to_string();
+        // Too long to be anyone's password: refused without hashing it.
+        let matches = given.len() <= password::MAX_LENGTH
+            && self
+                .hashing(move || match stored {
+                    Some(stored) => password::verify(&given, &stored),
+                    None => {
+                        password::verify_nobody(&given);
+                        false
+                    }
+                })
+                .await?;
         let Some(user) = user.filter(|_| matches) else {
-            self.count_failure(from);
             tokio::time::sleep(FAILED_LOGIN_DELAY).await;
-            return Err(ServiceError::Unauthenticated(
-                "wrong user name or password".into(),
-            ));
+            return Err(refused());
         };
         let (secret, hash) = password::new_session();
         let now = now();
-        self.store
-            .create_session(&SessionRecord {
-                hash: hash.clone(),
-                user: user.name.clone(),
-                created_at: now,
-                expires_at: now + SESSION_LIFETIME.as_secs() as i64,
-                seen_at: now,
-            })
+        let made = self
+            .store
+            .create_session(
+                &SessionRecord {
+                    hash: hash.clone(),
+                    user: user.name.clone(),
+                    created_at: now,
+                    expires_at: now + SESSION_LIFETIME.as_secs() as i64,
+                    seen_at: now,
+                },
+                &user.password_hash,
+            )
             .await?;
+        if !made {
+            // The password changed (or the user went) while it was checked.
+            tokio::time::sleep(FAILED_LOGIN_DELAY).await;
+            return Err(refused());
+        }
+        self.forgive(from);
         let _ = self.store.delete_expired_sessions(now).await;
         info!(user = %user.name, %from, "panel login");
         Ok(LoggedIn {
@@ -235,7 +265,13 @@ impl AccessService {
             false => None,
         };
         let Some((session, user)) = found else {
-            self.count_failure(from);
+            // A secret of the right shape that no session has is one that
+            // ended (256 random bits are not guessed): not counted, so a
+            // browser's old tabs cannot lock their address out. A
+            // malformed one is counted, as a bad token is.
+            if !password::is_session_secret(secret) {
+                self.count_failure(from);
+            }
             return Err(ended());
         };
         let now = now();
@@ -278,6 +314,12 @@ impl AccessService {
         let (ticket, _) = password::new_session();
         let mut tickets = self.tickets.lock().expect("tickets poisoned");
         tickets.retain(|_, t| t.expires > std::time::Instant::now());
+        if tickets.values().filter(|t| &t.session == session).count() >= TICKETS_PER_SESSION {
+            return Err(ServiceError::TooManyAttempts(format!(
+                "this session holds {TICKETS_PER_SESSION} unused tickets; use them or wait {} s",
+                TICKET_LIFETIME.as_secs()
+            )));
+        }
         tickets.insert(
             ticket.clone(),
             Ticket {
@@ -310,7 +352,7 @@ impl AccessService {
         getrandom::fill(&mut bytes).expect("the kernel's random source");
         let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let given = secret.clone();
-        let hash = crate::blocking(move || password::hash(&given)).await?;
+        let hash = self.hashing(move || password::hash(&given)).await?;
         self.store
             .create_user(&UserRecord {
                 name: name.into(),

@@ -378,8 +378,8 @@ impl AccessStore for SqliteStore {
         self.set_password_row(name, hash, keep).await
     }
 
-    async fn create_session(&self, session: &SessionRecord) -> Result<()> {
-        self.create_session_row(session).await
+    async fn create_session(&self, session: &SessionRecord, password_hash: &str) -> Result<bool> {
+        self.create_session_row(session, password_hash).await
     }
 
     async fn session(&self, hash: &str) -> Result<Option<(SessionRecord, UserRecord)>> {

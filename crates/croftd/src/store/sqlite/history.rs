@@ -8,41 +8,47 @@ use crate::store::Result;
 use sqlx::Row;
 use std::sync::OnceLock;
 
-/// The statement that writes a minute into one archive's ring: a new
-/// period (or one a ring-length newer than the slot's) replaces the slot;
-/// the same period takes the minute in, its averages weighted by the
-/// minutes merged so far, its maxima the larger. A series missing on one
-/// side keeps the other's.
+/// The statement that writes a minute into one archive's ring: a newer
+/// period (one a ring-length on) replaces the slot's; the same period
+/// takes the minute in, each series' average weighted by the minutes it
+/// was measured in so far, its maximum the larger. A series missing on
+/// one side keeps the other's. An older period (the clock went back)
+/// never replaces a newer one.
 fn upsert_statement() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
         let columns: Vec<String> = Series::ALL
             .iter()
-            .flat_map(|s| [format!("{}_avg", s.column()), format!("{}_max", s.column())])
+            .flat_map(|s| {
+                let c = s.column();
+                [format!("{c}_avg"), format!("{c}_max"), format!("{c}_n")]
+            })
             .collect();
         let merged: Vec<String> = Series::ALL
             .iter()
             .flat_map(|s| {
                 let c = s.column();
+                let fresh = format!("at != excluded.at OR {c}_n = 0");
                 [
                     format!(
-                        "{c}_avg = CASE WHEN at != excluded.at OR {c}_avg IS NULL THEN excluded.{c}_avg \
-                         WHEN excluded.{c}_avg IS NULL THEN {c}_avg \
-                         ELSE ({c}_avg * minutes + excluded.{c}_avg) / (minutes + 1) END"
+                        "{c}_avg = CASE WHEN {fresh} THEN excluded.{c}_avg \
+                         WHEN excluded.{c}_n = 0 THEN {c}_avg \
+                         ELSE round(({c}_avg * {c}_n + excluded.{c}_avg) * 1.0 / ({c}_n + 1)) END"
                     ),
                     format!(
-                        "{c}_max = CASE WHEN at != excluded.at OR {c}_max IS NULL THEN excluded.{c}_max \
-                         WHEN excluded.{c}_max IS NULL THEN {c}_max \
+                        "{c}_max = CASE WHEN {fresh} THEN excluded.{c}_max \
+                         WHEN excluded.{c}_n = 0 THEN {c}_max \
                          ELSE max({c}_max, excluded.{c}_max) END"
                     ),
+                    format!("{c}_n = CASE WHEN at != excluded.at THEN excluded.{c}_n ELSE {c}_n + excluded.{c}_n END"),
                 ]
             })
             .collect();
         format!(
-            "INSERT INTO usage_points (series, archive, slot, at, minutes, {}) VALUES (?, ?, ?, ?, 1, {})
+            "INSERT INTO usage_points (series, archive, slot, at, {}) VALUES (?, ?, ?, ?, {})
              ON CONFLICT (series, archive, slot) DO UPDATE SET {},
-                 minutes = CASE WHEN at != excluded.at THEN 1 ELSE minutes + 1 END,
-                 at = excluded.at",
+                 at = excluded.at
+             WHERE excluded.at >= usage_points.at",
             columns.join(", "),
             vec!["?"; columns.len()].join(", "),
             merged.join(",\n"),
@@ -100,7 +106,8 @@ impl SqliteStore {
                 for (value, kind) in point.values.iter().zip(Series::ALL) {
                     query = query
                         .bind(value.map(|v| stored(kind, v.avg)))
-                        .bind(value.map(|v| stored(kind, v.max)));
+                        .bind(value.map(|v| stored(kind, v.max)))
+                        .bind(i64::from(value.is_some()));
                 }
                 query.execute(&mut *tx).await?;
             }
@@ -129,7 +136,6 @@ impl SqliteStore {
             .map(|r| {
                 Ok(HistoryPoint {
                     at: r.try_get("at")?,
-                    minutes: r.try_get::<i64, _>("minutes")? as u32,
                     values: values_of(r)?,
                 })
             })

@@ -112,30 +112,33 @@ impl SqliteStore {
         Ok(true)
     }
 
-    pub(super) async fn create_session_row(&self, s: &SessionRecord) -> Result<()> {
+    pub(super) async fn create_session_row(&self, s: &SessionRecord, password_hash: &str) -> Result<bool> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "INSERT INTO sessions (hash, user, created_at, expires_at, seen_at) VALUES (?, ?, ?, ?, ?)",
+        let made = sqlx::query(
+            "INSERT INTO sessions (hash, user, created_at, expires_at, seen_at)
+             SELECT ?, name, ?, ?, ? FROM users WHERE name = ? AND password_hash = ?",
         )
         .bind(&s.hash)
-        .bind(&s.user)
         .bind(s.created_at)
         .bind(s.expires_at)
         .bind(s.seen_at)
+        .bind(&s.user)
+        .bind(password_hash)
         .execute(&mut *tx)
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
-                StoreError::Missing(format!("user {}", s.user))
-            }
-            _ => taken("the session".into())(e),
-        })?;
-        sqlx::query("UPDATE users SET last_login_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE name = ?")
+        .map_err(taken("the session".into()))?
+        .rows_affected()
+            > 0;
+        if made {
+            sqlx::query(
+                "UPDATE users SET last_login_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE name = ?",
+            )
             .bind(&s.user)
             .execute(&mut *tx)
             .await?;
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(made)
     }
 
     pub(super) async fn session_row(&self, hash: &str) -> Result<Option<(SessionRecord, UserRecord)>> {

@@ -1,0 +1,176 @@
+// The panel in a real browser (Debian's Chromium) against a real croftd on
+// the simulated backend: the admin sets up a tenant, a plan and users;
+// the tenant's owner launches a VPS within quota and watches it start and
+// stop without a reload; graphs fill; a viewer cannot press power; another
+// tenant cannot open the VPS by URL; other origins get nothing. Screenshots
+// of the main pages are saved (harness.mjs says where).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { startCroftd, startBrowser, newUser, logIn, apiFrom, shoot } from "./harness.mjs";
+
+const PASSWORD = "a long enough password";
+let croftd, browser;
+
+before(async () => {
+  // Sampled every second, so a minute's point comes a minute on.
+  croftd = await startCroftd("metrics_interval = 1");
+  browser = await startBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await croftd?.stop();
+});
+
+test("the panel, from the admin's setup to a tenant's VPS", async (t) => {
+  const { url } = croftd;
+  const admin = await (await newUser(browser)).newPage();
+  const alice = await (await newUser(browser)).newPage();
+
+  await t.test("a wrong password is refused on the login page", async () => {
+    const page = await (await newUser(browser)).newPage();
+    await page.goto(`${url}/ui/login`);
+    await shoot(page, "login");
+    await page.fill("input[name=name]", "admin");
+    await page.fill("input[name=password]", "not the password");
+    await page.click("button[type=submit]");
+    await page.waitForSelector(".error");
+    assert.match(await page.textContent(".error"), /wrong user name or password/);
+    assert.equal(new URL(page.url()).pathname, "/ui/login");
+    await page.context().close();
+  });
+
+  await t.test("the admin logs in and makes a tenant, a plan and users", async () => {
+    await logIn(admin, url, "admin", croftd.adminPassword);
+    assert.equal(await admin.textContent("[data-testid=user]"), "admin");
+    for (const [method, path, body, want] of [
+      ["POST", "/1.0/tenants", { name: "acme" }, 201],
+      ["POST", "/1.0/tenants", { name: "beta" }, 201],
+      ["POST", "/1.0/plans", { name: "small", config: { "limits.memory": "256MiB", "limits.cpu": "1", "limits.processes": "200" } }, 201],
+      ["PUT", "/1.0/tenants/acme/quota", { vpses: 2, memory_bytes: 1 << 30 }, 200],
+      ["POST", "/1.0/users?tenant=acme", { name: "alice", password: PASSWORD }, 201],
+      ["POST", "/1.0/users?tenant=acme", { name: "vic", role: "viewer", password: PASSWORD }, 201],
+      ["POST", "/1.0/users?tenant=beta", { name: "bob", password: PASSWORD }, 201],
+    ]) {
+      const r = await apiFrom(admin, method, path, body);
+      assert.equal(r.status, want, `${method} ${path}: ${JSON.stringify(r.body)}`);
+    }
+  });
+
+  await t.test("the owner launches a VPS and sees it run, then stop, without a reload", async () => {
+    await logIn(alice, url, "alice", PASSWORD);
+    assert.match(await alice.textContent(".cards"), /No servers yet/);
+    await alice.evaluate(() => { window.notReloaded = true; });
+    await alice.waitForSelector("body[data-live=true]");
+    const launched = await apiFrom(alice, "POST", "/1.0/instances", { name: "web1", image: "busybox", plan: "small" });
+    assert.equal(launched.status, 202, JSON.stringify(launched.body));
+    const status = alice.locator("[data-vps=web1] [data-testid=status]");
+    await status.filter({ hasText: "running" }).waitFor({ timeout: 15000 });
+    // Past the quota (memory: 1 GiB for four of these): refused.
+    const big = await apiFrom(alice, "POST", "/1.0/instances", { name: "big", image: "busybox", config: { "limits.memory": "2GiB" } });
+    assert.equal(big.status, 409, JSON.stringify(big.body));
+    await shoot(alice, "dashboard");
+    await alice.click("[data-vps=web1] button[data-action=stop]:not(.danger)");
+    await status.filter({ hasText: "stopped" }).waitFor({ timeout: 15000 });
+    await alice.click("[data-vps=web1] button[data-action=start]");
+    await status.filter({ hasText: "running" }).waitFor({ timeout: 15000 });
+    assert.equal(await alice.evaluate(() => window.notReloaded), true, "the page was not reloaded");
+  });
+
+  await t.test("a viewer sees the VPS and cannot press power", async () => {
+    const vic = await (await newUser(browser)).newPage();
+    await logIn(vic, url, "vic", PASSWORD);
+    assert.equal(await vic.locator("[data-vps=web1] button[data-action]").count(), 0);
+    const r = await apiFrom(vic, "POST", "/1.0/instances/web1/state", { action: "stop", force: true });
+    assert.equal(r.status, 403, JSON.stringify(r.body));
+    assert.equal(await vic.textContent("[data-vps=web1] [data-testid=status]"), "running");
+    await vic.context().close();
+  });
+
+  await t.test("another tenant cannot open the VPS by URL", async () => {
+    const bob = await (await newUser(browser)).newPage();
+    await logIn(bob, url, "bob", PASSWORD);
+    for (const path of ["/ui/instances/web1", "/ui/instances/web1?tenant=acme"]) {
+      const response = await bob.goto(`${url}${path}`);
+      assert.equal(response.status(), 404, path);
+    }
+    const r = await apiFrom(bob, "GET", "/1.0/instances/web1?tenant=acme");
+    assert.equal(r.status, 404);
+    await bob.context().close();
+  });
+
+  await t.test("other origins get nothing: a forged POST, a cross-site form, a WebSocket, a reused ticket", async () => {
+    // The session's cookie with another Origin: refused, nothing changed.
+    const forged = await alice.context().request.post(`${url}/1.0/instances/web1/state`, {
+      headers: { Origin: "https://evil.example", "Content-Type": "application/json" },
+      data: { action: "stop", force: true },
+    });
+    assert.equal(forged.status(), 403);
+    assert.match((await forged.json()).error, /cross-origin/);
+    // A page of another origin, in alice's browser, posting a form to
+    // croftd and opening its event stream.
+    const evil = createServer((req, res) => {
+      res.setHeader("Content-Type", "text/html");
+      res.end(`<!doctype html><form id=f method=post enctype=text/plain action="${url}/1.0/instances/web1/state">
+        <input name='{"action":"stop","force":true,"x":"' value='"}'></form>
+        <script>
+          const ws = new WebSocket("${url.replace("https", "wss")}/1.0/events");
+          ws.onopen = () => { document.title = "opened"; };
+          ws.onerror = () => { document.title = "refused"; };
+        </script>`);
+    });
+    await new Promise((ok) => evil.listen(0, "127.0.0.1", ok));
+    try {
+      const page = await alice.context().newPage();
+      await page.goto(`http://127.0.0.1:${evil.address().port}/`);
+      await page.waitForFunction(() => document.title === "opened" || document.title === "refused");
+      assert.equal(await page.title(), "refused");
+      const [response] = await Promise.all([
+        page.waitForResponse((r) => r.url().includes("/1.0/instances/web1/state")),
+        page.evaluate(() => document.getElementById("f").submit()),
+      ]);
+      assert.ok([401, 403].includes(response.status()), `status ${response.status()}`);
+      await page.close();
+    } finally {
+      evil.close();
+    }
+    assert.equal(await alice.textContent("[data-vps=web1] [data-testid=status]"), "running");
+    // A ticket opens one WebSocket, once.
+    const outcome = await alice.evaluate(async () => {
+      const r = await fetch("/1.0/tickets", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ path: "/1.0/events" }) });
+      const { ticket } = await r.json();
+      const open = (t) => new Promise((ok) => {
+        const ws = new WebSocket(`wss://${location.host}/1.0/events?ticket=${t}`);
+        ws.onopen = () => { ws.close(); ok("opened"); };
+        ws.onerror = () => ok("refused");
+      });
+      return [await open(ticket), await open(ticket)];
+    });
+    assert.deepEqual(outcome, ["opened", "refused"]);
+  });
+
+  await t.test("the VPS page draws its usage, and the graph gets points", async () => {
+    await alice.goto(`${url}/ui/instances/web1`);
+    await alice.waitForSelector("#graphs[data-points]");
+    // The first minute point is written when the next minute starts.
+    const deadline = Date.now() + 130000;
+    while (Number(await alice.getAttribute("#graphs", "data-points")) === 0) {
+      assert.ok(Date.now() < deadline, "no point in the graph after two minutes");
+      await alice.waitForTimeout(5000);
+      await alice.click("#graphs button[data-range=hour]");
+    }
+    assert.equal(await alice.locator("#graphs .uplot").count(), 5);
+    await shoot(alice, "vps");
+  });
+
+  await t.test("the account page changes the password", async () => {
+    await alice.goto(`${url}/ui/account`);
+    await alice.fill("input[name=current]", PASSWORD);
+    await alice.fill("input[name=password]", "another long password");
+    await alice.click("#password-form button[type=submit]");
+    await alice.waitForSelector("#toast:not([hidden])");
+    assert.match(await alice.textContent("#toast"), /Password changed/);
+    await shoot(alice, "account");
+  });
+});
