@@ -191,6 +191,77 @@ function drawGraphs() {
   setInterval(load, 60000);
 }
 
+// --- The console: xterm.js over the console's WebSocket (binary frames
+// both ways, a resize as a text frame), opened with a ticket, and opened
+// again after a drop; what the console printed before is written first.
+function openConsole() {
+  const box = document.getElementById("terminal");
+  if (!box || !window.Terminal) return;
+  const state = document.getElementById("console-state");
+  const term = new window.Terminal({ cursorBlink: true, scrollback: 5000, fontSize: 14 });
+  const fit = new window.FitAddon.FitAddon();
+  term.loadAddon(fit);
+  term.open(box);
+  fit.fit();
+  const query = box.dataset.tenantQuery;
+  const encoder = new TextEncoder();
+  let socket = null;
+  let delay = 1000;
+  let leaving = false;
+  window.addEventListener("beforeunload", () => { leaving = true; });
+  const say = (text) => { state.textContent = text; };
+  const send = (data) => { if (socket && socket.readyState === WebSocket.OPEN) socket.send(data); };
+  term.onData((data) => send(encoder.encode(data)));
+  term.onResize(({ rows, cols }) => send(JSON.stringify({ type: "resize", rows, cols })));
+  window.addEventListener("resize", () => fit.fit());
+  const connect = async (first) => {
+    say("connecting…");
+    let ticket;
+    try {
+      if (first) {
+        const history = await api("GET", box.dataset.log + query);
+        if (history && history.log) term.write(history.log);
+      }
+      ticket = await api("POST", "/1.0/tickets", { path: box.dataset.attach });
+    } catch (e) {
+      say(`cannot attach: ${e.message}; trying again`);
+      setTimeout(() => connect(false), delay = Math.min(delay * 2, 30000));
+      return;
+    }
+    const url = new URL(box.dataset.attach + query, location.href);
+    url.protocol = "wss:";
+    url.searchParams.set("ticket", ticket.ticket);
+    socket = new WebSocket(url);
+    socket.binaryType = "arraybuffer";
+    socket.addEventListener("open", () => {
+      delay = 1000;
+      say("attached");
+      box.dataset.attached = "true";
+      send(JSON.stringify({ type: "resize", rows: term.rows, cols: term.cols }));
+      term.focus();
+    });
+    socket.addEventListener("message", (message) => {
+      if (typeof message.data !== "string") {
+        term.write(new Uint8Array(message.data));
+        return;
+      }
+      let frame = null;
+      try { frame = JSON.parse(message.data); } catch (_) { return; }
+      if (frame.type === "error") say(`console: ${frame.message}`);
+    });
+    socket.addEventListener("close", () => {
+      box.dataset.attached = "false";
+      if (leaving) return;
+      say("detached; attaching again…");
+      setTimeout(() => connect(false), delay);
+      delay = Math.min(delay * 2, 30000);
+    });
+  };
+  // For tests and the curious: the live socket, to drop it by hand.
+  window.croftConsole = { term, drop: () => socket && socket.close() };
+  connect(true);
+}
+
 // --- The account: the user's own password.
 function passwordForm() {
   const form = document.getElementById("password-form");
@@ -211,5 +282,6 @@ function passwordForm() {
 document.addEventListener("DOMContentLoaded", () => {
   watchEvents();
   drawGraphs();
+  openConsole();
   passwordForm();
 });

@@ -164,6 +164,29 @@ test("the panel, from the admin's setup to a tenant's VPS", async (t) => {
     await shoot(alice, "vps");
   });
 
+  await t.test("the console answers in the browser, and attaches again after a drop", async () => {
+    await alice.goto(`${url}/ui/`);
+    await Promise.all([alice.waitForURL(/\/console$/), alice.click("[data-vps=web1] a.button")]);
+    await alice.waitForSelector("#terminal[data-attached=true]");
+    const screen = alice.locator("#terminal .xterm-rows");
+    // The simulator's console greets, then echoes what is typed.
+    await screen.filter({ hasText: "sim console" }).waitFor();
+    await alice.keyboard.type("hello from the browser");
+    await screen.filter({ hasText: "hello from the browser" }).waitFor();
+    await shoot(alice, "console");
+    await alice.evaluate(() => window.croftConsole.drop());
+    await alice.waitForSelector("#terminal[data-attached=false]");
+    await alice.waitForSelector("#terminal[data-attached=true]", { timeout: 15000 });
+    await alice.keyboard.type(" again");
+    await screen.filter({ hasText: "again" }).waitFor();
+    // A viewer gets no console: the page is refused.
+    const vic = await (await newUser(browser)).newPage();
+    await logIn(vic, url, "vic", PASSWORD);
+    const response = await vic.goto(`${url}/ui/instances/web1/console`);
+    assert.equal(response.status(), 403);
+    await vic.context().close();
+  });
+
   await t.test("the account page changes the password", async () => {
     await alice.goto(`${url}/ui/account`);
     await alice.fill("input[name=current]", PASSWORD);

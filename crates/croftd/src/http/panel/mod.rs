@@ -39,6 +39,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/ui/logout", post(logout))
         .route("/ui/instances/{name}", get(pages::instance))
         .route("/ui/instances/{name}/card", get(pages::card))
+        .route("/ui/instances/{name}/console", get(pages::console))
         .route("/ui/account", get(pages::account))
         .route("/ui/static/{file}", get(assets::serve))
         .layer(axum::extract::DefaultBodyLimit::max(super::BODY_LIMIT))

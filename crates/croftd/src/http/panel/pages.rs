@@ -1,6 +1,6 @@
 //! The panel's pages: the dashboard of VPS cards, one VPS (overview,
-//! power, graphs), a card alone (what live updates swap in), and the
-//! account. Each asks the policy first, with the same actions as the API
+//! power, graphs), its console, a card alone (what live updates swap in),
+//! and the account. Each asks the policy first, with the same actions as the API
 //! routes that show the same things, and reads through the services.
 
 use super::{render, PanelCaller, PanelError};
@@ -45,8 +45,10 @@ pub(super) struct Card {
     pub memory: String,
     pub disk: String,
     pub cpu: String,
-    /// Its page, and the card alone (with `?tenant=` for the admin).
+    /// Its page, its console, and the card alone (with `?tenant=` for the
+    /// admin).
     pub href: String,
+    pub console_href: String,
     pub card_href: String,
     /// `?tenant=...` for the API calls of the admin, else empty.
     pub tenant_query: String,
@@ -92,6 +94,7 @@ impl Card {
             disk,
             cpu: limit(&vps.config, "limits.cpu").unwrap_or_else(|| "no limit".into()),
             href: format!("/ui/instances/{}{tenant_query}", vps.name),
+            console_href: format!("/ui/instances/{}/console{tenant_query}", vps.name),
             card_href: format!("/ui/instances/{}/card{tenant_query}", vps.name),
             can_change: authorize(caller, Action::VpsChange, Some(&vps.tenant)).is_ok(),
             tenant_query,
@@ -181,6 +184,30 @@ pub(super) async fn instance(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         last_exit: vps.last_exit.clone(),
+        nav: Nav::of(&caller),
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "console.html")]
+struct ConsolePage {
+    nav: Nav,
+    card: Card,
+}
+
+/// `GET /ui/instances/{name}/console`: its console in the browser, for
+/// those who may use it (the API's console action).
+pub(super) async fn console(
+    State(s): State<AppState>,
+    PanelCaller(caller): PanelCaller,
+    Path(name): Path<String>,
+    Query(query): Query<TenantQuery>,
+) -> Result<Response, PanelError> {
+    let tenant = tenant_of(&caller, &query)?;
+    let vps = s.instances.get(VpsName::new(&tenant, &name)).await?;
+    authorize(&caller, Action::VpsChange, Some(&tenant))?;
+    Ok(render(&ConsolePage {
+        card: Card::of(&vps, &caller),
         nav: Nav::of(&caller),
     }))
 }
