@@ -557,3 +557,82 @@ fn an_image_is_copied_from_another_croft_host_with_its_sha256_checked() {
         "a failed copy left an image: {images:?}"
     );
 }
+
+/// croft with `input` on its stdin (no terminal: a password is one line).
+fn croft_with_input(host: &Host, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(bin_dir().join("croft"))
+        .arg("--socket")
+        .arg(&host.socket)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The web panel in Chromium (Debian's, driven by playwright-core), from a
+/// client's network namespace across TLS, against a real croftd and a real
+/// VPS: the owner the admin made with `croft user create` logs in,
+/// launches a VPS within quota and sees it run without a reload, runs a
+/// command on its console and sees the output, loads its CPU and sees the
+/// graph show it, and stops it (crates/croftd/ui/e2e/real-vps.mjs).
+#[test]
+fn the_panel_runs_a_real_vps_in_chromium_from_another_machine() {
+    const PASSWORD: &str = "a long enough password";
+    let host = Host::with_config("https_address = \"0.0.0.0:8443\"\nmetrics_interval = 2\n");
+    let client = Client::new(&host);
+    host.ok(&["tenant", "create", "acme"]);
+    host.ok(&["tenant", "quota", "acme", "--vpses", "1", "--memory", "256MiB"]);
+    host.ok(&["plan", "create", "small", "--memory", "128MiB", "--cpu", "1"]);
+    host.ok(&["tenant", "images", "acme", "busybox"]);
+    // Panel users from the CLI: a password that is too short is refused
+    // and makes no user.
+    let out = croft_with_input(&host, &["--tenant", "acme", "user", "create", "bob"], "short\n");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at least 10 characters"), "{err}");
+    let out = croft_with_input(
+        &host,
+        &["--tenant", "acme", "user", "create", "alice"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let users = host.ok(&["--tenant", "acme", "user", "list"]);
+    assert!(users.contains("alice") && users.contains("owner") && !users.contains("bob"), "{users}");
+
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../croftd/ui/e2e/real-vps.mjs");
+    let screenshots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/panel-screenshots");
+    let out = Command::new("ip")
+        .args(["netns", "exec", &client.netns, "node", "--test", "--test-reporter=tap"])
+        .arg(&script)
+        .env("CROFT_URL", format!("https://{SERVER_IP}:8443"))
+        .env("CROFT_PASSWORD", PASSWORD)
+        .env("CROFT_SCREENSHOTS", &screenshots)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the browser test failed:\n{}{}\ndaemon log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        host.daemon_log()
+    );
+    // Seen from the host: the VPS the browser launched is acme's, stopped.
+    let vps: croft_api::Instance = host.ok_json(&["--tenant", "acme", "info", "web", "--format", "json"]);
+    assert_eq!(vps.status, croft_api::Status::Stopped);
+    // A new password from the CLI; the user goes.
+    let out = croft_with_input(
+        &host,
+        &["--tenant", "acme", "user", "passwd", "alice"],
+        "another long password\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    host.ok(&["--tenant", "acme", "user", "delete", "alice"]);
+    let err = host.fails(&["--tenant", "acme", "user", "delete", "alice"]);
+    assert!(err.contains("not found"), "{err}");
+}

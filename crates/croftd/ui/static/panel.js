@@ -166,7 +166,8 @@ function drawGraphs() {
       plots[chart] = new window.uPlot({
         width: Math.max(figure.clientWidth, 300),
         height: 200,
-        scales: { x: { time: true } },
+        // Usage from zero up, so a flat 100 % reads as full, not as noise.
+        scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
         axes: [{}, { values: (u, ticks) => ticks.map((t) => human(t, spec.unit)), size: 70 }],
         series: [{}].concat(spec.series.map(([, , label], i) => ({
           label, stroke: COLOURS[i], width: 1.5, spanGaps: false,

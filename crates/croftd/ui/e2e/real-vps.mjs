@@ -1,0 +1,74 @@
+// The panel against a real croftd with real VPSes (run by the root-only
+// end-to-end test crates/croft/tests/remote.rs, which starts croftd in one
+// network namespace and this browser in another, across TLS). The tenant's
+// owner logs in, launches a VPS within quota and sees it run without a
+// reload, runs a command on its console and sees the output, loads its CPU
+// and sees the graph show it, and stops it. CROFT_URL and CROFT_PASSWORD
+// come from the Rust test.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startBrowser, newUser, logIn, apiFrom, shoot } from "../tests/harness.mjs";
+
+const url = process.env.CROFT_URL;
+const password = process.env.CROFT_PASSWORD;
+let browser;
+
+before(async () => { browser = await startBrowser(); });
+after(async () => { await browser?.close(); });
+
+test("a tenant's owner runs a real VPS from the panel", async (t) => {
+  assert.ok(url && password, "CROFT_URL and CROFT_PASSWORD");
+  const page = await (await newUser(browser)).newPage();
+  await logIn(page, url, "alice", password);
+  await page.evaluate(() => { window.notReloaded = true; });
+  await page.waitForSelector("body[data-live=true]");
+  const status = page.locator("[data-vps=web] [data-testid=status]");
+
+  await t.test("launched within quota, it shows running without a reload", async () => {
+    const over = await apiFrom(page, "POST", "/1.0/instances", { name: "web", image: "busybox" });
+    assert.equal(over.status, 400, JSON.stringify(over.body));
+    const r = await apiFrom(page, "POST", "/1.0/instances", { name: "web", image: "busybox", plan: "small" });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    await status.filter({ hasText: "running" }).waitFor({ timeout: 60000 });
+    assert.equal(await page.evaluate(() => window.notReloaded), true);
+  });
+
+  await t.test("its console runs a command and shows the output", async () => {
+    await Promise.all([page.waitForURL(/\/console$/), page.click("[data-vps=web] a.button")]);
+    await page.waitForSelector("#terminal[data-attached=true]");
+    const screen = page.locator("#terminal .xterm-rows");
+    // busybox's console asks for Enter first.
+    await page.keyboard.press("Enter");
+    await page.keyboard.type("echo con$((40+2))sole\r");
+    await screen.filter({ hasText: "con42sole" }).waitFor({ timeout: 20000 });
+    // Load for the graph: a busy loop in the background.
+    await page.keyboard.type("(while :; do :; done) &\r");
+    await shoot(page, "real-console");
+  });
+
+  await t.test("the graph shows the load", async () => {
+    await page.goto(`${url}/ui/instances/web`);
+    const deadline = Date.now() + 150000;
+    let busiest = 0;
+    for (;;) {
+      const h = await apiFrom(page, "GET", "/1.0/instances/web/metrics?range=hour");
+      assert.equal(h.status, 200);
+      const cpu = h.body.series.find((s) => s.name === "cpu_percent");
+      busiest = Math.max(0, ...cpu.max.filter((v) => v != null));
+      if (busiest > 20) break;
+      assert.ok(Date.now() < deadline, `no busy minute in the graph yet (CPU max ${busiest} %)`);
+      await page.waitForTimeout(5000);
+    }
+    await page.click("#graphs button[data-range=hour]");
+    await page.waitForFunction(() => Number(document.getElementById("graphs").dataset.points) > 0);
+    assert.equal(await page.locator("#graphs .uplot").count(), 5);
+    await shoot(page, "real-vps");
+  });
+
+  await t.test("stopped from its card, it shows stopped without a reload", async () => {
+    await page.evaluate(() => { window.notReloaded = true; });
+    await page.click("[data-vps=web] button[data-action=stop].danger");
+    await status.filter({ hasText: "stopped" }).waitFor({ timeout: 30000 });
+    assert.equal(await page.evaluate(() => window.notReloaded), true);
+  });
+});
