@@ -602,12 +602,22 @@ fn the_panel_runs_a_real_vps_in_chromium_from_another_machine() {
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let users = host.ok(&["--tenant", "acme", "user", "list"]);
-    assert!(users.contains("alice") && users.contains("owner") && !users.contains("bob"), "{users}");
+    assert!(
+        users.contains("alice") && users.contains("owner") && !users.contains("bob"),
+        "{users}"
+    );
 
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../croftd/ui/e2e/real-vps.mjs");
     let screenshots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/panel-screenshots");
     let out = Command::new("ip")
-        .args(["netns", "exec", &client.netns, "node", "--test", "--test-reporter=tap"])
+        .args([
+            "netns",
+            "exec",
+            &client.netns,
+            "node",
+            "--test",
+            "--test-reporter=tap",
+        ])
         .arg(&script)
         .env("CROFT_URL", format!("https://{SERVER_IP}:8443"))
         .env("CROFT_PASSWORD", PASSWORD)

@@ -1353,6 +1353,7 @@ async fn traffic_is_counted_per_month_kept_across_a_restart_and_held_to_the_quot
         tx_bytes: received,
         rx_packets: sent / 1000,
         tx_packets: received / 1000,
+        ..Default::default()
     };
     sim.net.set_counters(&port, moved(3 * MIB, MIB));
     sim.services.instances.sample_traffic(&now).await.unwrap();
@@ -2538,6 +2539,7 @@ async fn a_stopped_vps_gets_further_interfaces_on_other_networks_counted_and_lim
                 tx_bytes: 500,
                 rx_packets: 10,
                 tx_packets: 5,
+                ..Default::default()
             },
         );
     }

@@ -374,6 +374,9 @@ pub struct LinkCounters {
     pub tx_bytes: u64,
     pub rx_packets: u64,
     pub tx_packets: u64,
+    /// Packets the link dropped, received and sent.
+    pub rx_dropped: u64,
+    pub tx_dropped: u64,
 }
 
 /// The counters of link `name` in this network namespace; `None` if it

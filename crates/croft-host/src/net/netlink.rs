@@ -156,6 +156,8 @@ impl Rtnl {
                         tx_bytes: s.tx_bytes,
                         rx_packets: s.rx_packets,
                         tx_packets: s.tx_packets,
+                        rx_dropped: s.rx_dropped,
+                        tx_dropped: s.tx_dropped,
                     }),
                     _ => None,
                 })

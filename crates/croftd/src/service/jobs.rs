@@ -81,6 +81,11 @@ fn new_id() -> String {
 }
 
 impl Jobs {
+    /// How many operations this croftd runs now.
+    pub fn in_flight(&self) -> usize {
+        self.running().len()
+    }
+
     pub fn new(db: Arc<dyn Store>, events: super::events::Events) -> Jobs {
         Jobs {
             db,

@@ -42,6 +42,8 @@ pub struct Network {
     pub sent_bytes: u64,
     pub received_packets: u64,
     pub sent_packets: u64,
+    pub received_dropped: u64,
+    pub sent_dropped: u64,
 }
 
 /// The storage pool as the last sample saw it.
@@ -51,6 +53,14 @@ pub struct PoolSample {
     pub used_bytes: u64,
 }
 
+/// A tenant as the last sample saw it: what it holds, against its quota.
+#[derive(Debug, Clone)]
+pub struct TenantSample {
+    pub name: String,
+    pub used: croft_api::QuotaUsage,
+    pub quota: croft_api::Quota,
+}
+
 /// What one sample found.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -58,7 +68,10 @@ pub struct Snapshot {
     /// first sample.
     pub taken_at: Option<f64>,
     pub vpses: Vec<VpsSample>,
+    pub tenants: Vec<TenantSample>,
     pub pool: Option<PoolSample>,
+    /// Operations (jobs) running in this croftd.
+    pub operations: usize,
 }
 
 /// API requests served, by method, route (as registered) and status:
@@ -126,6 +139,7 @@ pub struct MetricsService {
     backend: Arc<dyn Backend>,
     pool: Arc<dyn Pool>,
     network: Arc<NetworkService>,
+    jobs: crate::service::jobs::Jobs,
     snapshot: RwLock<Arc<Snapshot>>,
     /// Folds samples into the minute points of the usage history.
     history: Recorder,
@@ -137,6 +151,7 @@ impl MetricsService {
         backend: Arc<dyn Backend>,
         pool: Arc<dyn Pool>,
         network: Arc<NetworkService>,
+        jobs: crate::service::jobs::Jobs,
     ) -> MetricsService {
         MetricsService {
             requests: Requests::default(),
@@ -144,6 +159,7 @@ impl MetricsService {
             backend,
             pool,
             network,
+            jobs,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             history: Recorder::default(),
         }
@@ -176,6 +192,11 @@ impl MetricsService {
                         sent_bytes: c.rx_bytes,
                         received_packets: c.tx_packets,
                         sent_packets: c.rx_packets,
+                        // Dropped at the host end on the way in is
+                        // what the VPS did not receive, and the other
+                        // way round.
+                        received_dropped: c.tx_dropped,
+                        sent_dropped: c.rx_dropped,
                     }),
                     Err(e) => {
                         warn!(vps = %row.key, "metrics: its interfaces: {}", crate::error_chain(&e));
@@ -213,8 +234,19 @@ impl MetricsService {
                 ))
             })
             .collect();
+        let mut tenants = Vec::new();
+        for tenant in self.store.tenants().await? {
+            let used = self.store.tenant_usage(&tenant.name).await?;
+            tenants.push(TenantSample {
+                name: tenant.name,
+                used,
+                quota: tenant.quota,
+            });
+        }
         let snapshot = Snapshot {
             taken_at: Some(now),
+            tenants,
+            operations: self.jobs.in_flight(),
             vpses,
             pool: info.map(|i| PoolSample {
                 size_bytes: i.size_bytes,
@@ -335,6 +367,18 @@ const VPS_FAMILIES: &[Family] = &[
         value: |v| v.network.map(|n| n.sent_packets as f64),
     },
     Family {
+        name: "croft_vps_network_receive_drops_total",
+        help: "Packets to the VPS its interfaces dropped since it started.",
+        kind: "counter",
+        value: |v| v.network.map(|n| n.received_dropped as f64),
+    },
+    Family {
+        name: "croft_vps_network_transmit_drops_total",
+        help: "Packets from the VPS its interfaces dropped since it started.",
+        kind: "counter",
+        value: |v| v.network.map(|n| n.sent_dropped as f64),
+    },
+    Family {
         name: "croft_vps_disk_used_bytes",
         help: "Bytes the VPS's disk holds, as of the pool's last commit.",
         kind: "gauge",
@@ -397,6 +441,15 @@ fn render(snapshot: &Snapshot, tenant: Option<&str>) -> String {
             }
         }
     }
+    render_tenants(&mut out, snapshot, tenant);
+    if tenant.is_none() {
+        let name = "croft_operations_running";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Operations (jobs: launches, rebuilds, copies, ...) running now.\n# TYPE {name} gauge\n{name} {}",
+            snapshot.operations
+        );
+    }
     if let Some(at) = snapshot.taken_at {
         let name = "croft_metrics_sample_timestamp_seconds";
         let _ = writeln!(
@@ -405,6 +458,48 @@ fn render(snapshot: &Snapshot, tenant: Option<&str>) -> String {
         );
     }
     out
+}
+
+/// Each tenant's usage and quota, by what they count (a tenant's caller:
+/// its own only). A quantity without a cap has no quota series.
+fn render_tenants(out: &mut String, snapshot: &Snapshot, only: Option<&str>) {
+    type Pick = fn(&croft_api::QuotaUsage, &croft_api::Quota) -> (u64, Option<u64>);
+    const QUANTITIES: &[(&str, Pick)] = &[
+        ("vpses", |u, q| (u.vpses, q.vpses)),
+        ("cpu_millicores", |u, q| (u.cpu_millicores, q.cpu_millicores)),
+        ("memory_bytes", |u, q| (u.memory_bytes, q.memory_bytes)),
+        ("disk_bytes", |u, q| (u.disk_bytes, q.disk_bytes)),
+        ("snapshots", |u, q| (u.snapshots, q.snapshots)),
+        ("ipv4_addresses", |u, q| (u.ipv4_addresses, q.ipv4_addresses)),
+        ("port_forwards", |u, q| (u.port_forwards, q.port_forwards)),
+    ];
+    let tenants: Vec<&TenantSample> = snapshot
+        .tenants
+        .iter()
+        .filter(|t| only.is_none_or(|o| t.name == o))
+        .collect();
+    for (kind, help, quota) in [
+        ("croft_tenant_usage", "What the tenant holds", false),
+        ("croft_tenant_quota", "The tenant's quota", true),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {kind} {help}, by quantity (vpses, cpu_millicores, memory_bytes, disk_bytes, snapshots, ipv4_addresses, port_forwards).\n# TYPE {kind} gauge"
+        );
+        for t in &tenants {
+            for (quantity, pick) in QUANTITIES {
+                let (used, cap) = pick(&t.used, &t.quota);
+                let value = if quota { cap } else { Some(used) };
+                if let Some(value) = value {
+                    let _ = writeln!(
+                        out,
+                        "{kind}{{tenant=\"{}\",quantity=\"{quantity}\"}} {value}",
+                        label(&t.name)
+                    );
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -431,19 +526,34 @@ mod tests {
                 sent_bytes: 2000,
                 received_packets: 10,
                 sent_packets: 20,
+                received_dropped: 1,
+                sent_dropped: 0,
             }),
         }
     }
 
     #[test]
     fn a_tenant_sees_only_its_own_series_and_no_host_figures() {
+        let tenant = |name: &str, vpses: u64| TenantSample {
+            name: name.into(),
+            used: croft_api::QuotaUsage {
+                vpses,
+                ..Default::default()
+            },
+            quota: croft_api::Quota {
+                vpses: Some(5),
+                ..Default::default()
+            },
+        };
         let snapshot = Snapshot {
             taken_at: Some(1_800_000_000.5),
             vpses: vec![vps("acme", "web1", true), vps("beta", "db", false)],
+            tenants: vec![tenant("acme", 1), tenant("beta", 2)],
             pool: Some(PoolSample {
                 size_bytes: 100,
                 used_bytes: 40,
             }),
+            operations: 3,
         };
         let all = render(&snapshot, None);
         assert!(
@@ -465,10 +575,28 @@ mod tests {
         );
         // A stopped VPS has no usage figures, only its state and disk.
         assert!(!all.contains("croft_vps_memory_bytes{tenant=\"beta\""), "{all}");
+        assert!(
+            all.contains("croft_tenant_usage{tenant=\"beta\",quantity=\"vpses\"} 2\n"),
+            "{all}"
+        );
+        assert!(
+            all.contains("croft_tenant_quota{tenant=\"acme\",quantity=\"vpses\"} 5\n"),
+            "{all}"
+        );
+        assert!(
+            !all.contains("quantity=\"memory_bytes\"} 0\ncroft_tenant_quota"),
+            "{all}"
+        );
+        assert!(all.contains("croft_operations_running 3\n"), "{all}");
+        assert!(
+            all.contains("croft_vps_network_receive_drops_total{tenant=\"acme\",vps=\"web1\"} 1\n"),
+            "{all}"
+        );
         let acme = render(&snapshot, Some("acme"));
         assert!(acme.contains("vps=\"web1\""), "{acme}");
         assert!(!acme.contains("beta"), "{acme}");
         assert!(!acme.contains("croft_pool"), "{acme}");
+        assert!(!acme.contains("croft_operations_running"), "{acme}");
     }
 
     #[test]

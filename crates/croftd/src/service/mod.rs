@@ -114,6 +114,7 @@ impl Services {
             backend.clone(),
             pool.clone(),
             network.clone(),
+            jobs.clone(),
         ));
         let access = Arc::new(AccessService::new(store.clone()));
         let instances = Arc::new(InstanceService::new(instances::Deps {

@@ -868,6 +868,8 @@ impl NetworkService {
                     tx_bytes: s.tx_bytes + c.tx_bytes,
                     rx_packets: s.rx_packets + c.rx_packets,
                     tx_packets: s.tx_packets + c.tx_packets,
+                    rx_dropped: s.rx_dropped + c.rx_dropped,
+                    tx_dropped: s.tx_dropped + c.tx_dropped,
                 },
             });
         }
