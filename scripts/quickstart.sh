@@ -78,10 +78,20 @@ if with_systemd; then
   # A newly built croftd replaces the running one; VPSes keep running.
   systemctl restart croftd.service
   log="journalctl -u croftd"
-elif ! croft list >/dev/null 2>&1; then
-  mkdir -p /run/croft /var/log/croft
-  nohup /usr/local/bin/croftd >>/var/log/croft/croftd.log 2>&1 &
-  echo $! > "$PIDFILE"
+else
+  # A newly built croftd (and its configuration) replaces the running one,
+  # as systemctl restart does; VPSes keep running.
+  if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+    pid=$(cat "$PIDFILE")
+    kill "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  fi
+  # (A croftd the quick start did not start is left alone.)
+  if ! croft list >/dev/null 2>&1; then
+    mkdir -p /run/croft /var/log/croft
+    nohup /usr/local/bin/croftd >>/var/log/croft/croftd.log 2>&1 &
+    echo $! > "$PIDFILE"
+  fi
   log=/var/log/croft/croftd.log
 fi
 for _ in $(seq 100); do croft list >/dev/null 2>&1 && break; sleep 0.1; done
@@ -99,8 +109,9 @@ echo
 address=$(croft server info 2>/dev/null | awk '/^HTTPS address:/ { print $3 }' || true)
 port=${address##*:}
 if [ -n "$address" ] && [ "$address" != - ] && [ -r /var/lib/croft/panel-admin-password ]; then
-  host=$(hostname -I 2>/dev/null | awk '{ print $1 }')
+  # The host's first IPv4 address, else localhost.
+  host=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -m1 -E '^[0-9.]+$' || true)
   echo "Web panel: https://${host:-localhost}:${port}/ui/  (also https://localhost:${port}/ui/; a self-signed certificate: $(croft server info | awk '/^Fingerprint:/ { print $2 }'))"
-  echo "Log in as: admin   password: $(cat /var/lib/croft/panel-admin-password)   (kept in /var/lib/croft/panel-admin-password)"
+  echo "Log in as: admin   first password: $(cat /var/lib/croft/panel-admin-password)   (kept in /var/lib/croft/panel-admin-password; croft user passwd admin sets another)"
 fi
 echo "Try: croft exec -t demo -- bash     croft console demo (Ctrl+a q detaches)     croft --help"

@@ -12,7 +12,8 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo build --workspace --bins --examples
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+browser_log=$(mktemp)
+trap 'rm -f "$log" "$browser_log"' EXIT
 # The leak check runs whether or not tests failed: a failing test must clean
 # up too.
 set +e
@@ -21,14 +22,16 @@ test_status=${PIPESTATUS[0]}
 # The panel in a real browser: Debian's Chromium, driven by playwright-core,
 # against croftd on the simulated backend (crates/croftd/ui/tests/).
 echo "== browser tests"
-(cd crates/croftd/ui && CROFTD="$OLDPWD/target/debug/croftd" node --test --test-reporter=tap tests/) 2>&1 | tee -a "$log"
+(cd crates/croftd/ui && CROFTD="$OLDPWD/target/debug/croftd" node --test --test-reporter=tap tests/*.test.mjs) 2>&1 | tee "$browser_log"
 browser_status=${PIPESTATUS[0]}
-[ "$browser_status" = 0 ] || test_status=$browser_status
 set -e
-# cargo's "test result:" lines, and node's TAP summary ("# pass N").
+# cargo's "test result:" lines, and node's TAP summary ("# pass N"; a
+# cancelled test counts as failed).
 read -r passed failed < <(awk '/^test result:/ { for (i = 2; i <= NF; i++) {
-  if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
-  /^# pass / { p += $3 } /^# fail / { f += $3 } END { print p+0, f+0 }' "$log")
+  if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } } END { print p+0, f+0 }' "$log")
+read -r browser_passed browser_failed < <(awk '/^# pass / { p += $3 } /^# (fail|cancelled) / { f += $3 }
+  END { print p+0, f+0 }' "$browser_log")
+passed=$((passed + browser_passed)); failed=$((failed + browser_failed))
 
 echo "== leak check"
 leaks=0
@@ -53,3 +56,4 @@ if [ -n "$tables" ]; then echo "leaked nftables tables in the host namespace:"; 
 echo "nothing leaked"
 echo "tests: $passed passed, $failed failed"
 [ "$test_status" = 0 ] || { echo "cargo test failed (status $test_status)" >&2; exit "$test_status"; }
+[ "$browser_status" = 0 ] || { echo "the browser tests failed (status $browser_status)" >&2; exit "$browser_status"; }

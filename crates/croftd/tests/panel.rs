@@ -173,6 +173,33 @@ async fn a_session_acts_as_its_user_from_the_panels_origin_only() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(status_of(&sim, "acme", "web1").await, croft_api::Status::Running);
 
+    // Another site's page gets nothing with any credential a browser may
+    // carry: a token too (a client certificate goes the same way).
+    let token: croft_api::TokenCreated = sim
+        .ok(
+            "POST",
+            "/1.0/tokens?tenant=acme",
+            Some(r#"{"scope":"read-write"}"#),
+        )
+        .await;
+    let mut req = request("GET", "/1.0/instances", None, Some("https://evil.example"), None);
+    req.headers_mut().insert(
+        header::AUTHORIZATION,
+        format!("Bearer {}", token.token).parse().unwrap(),
+    );
+    let (status, body) = text(sim.send_remote(req).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let mut req = request("GET", "/1.0/instances", None, None, None);
+    req.headers_mut().insert(
+        header::AUTHORIZATION,
+        format!("Bearer {}", token.token).parse().unwrap(),
+    );
+    assert_eq!(
+        sim.send_remote(req).await.status(),
+        StatusCode::OK,
+        "without an Origin, as croft's clients"
+    );
+
     // A viewer's power button is refused by the policy, and nothing
     // changes.
     let vic = login(&sim, "vic", PASSWORD).await;

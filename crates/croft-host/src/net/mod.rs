@@ -385,6 +385,12 @@ pub fn link_counters(name: &str) -> Result<Option<LinkCounters>, NetError> {
     Rtnl::new()?.link_counters(name)
 }
 
+/// The counters of every link in this network namespace whose name starts
+/// with `prefix`, by name, in one netlink dump.
+pub fn links_counters(prefix: &str) -> Result<std::collections::HashMap<String, LinkCounters>, NetError> {
+    Rtnl::new()?.links_counters(prefix)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,6 +37,19 @@ fn nl_err(what: &str) -> impl FnOnce(std::io::Error) -> NetError + '_ {
     }
 }
 
+/// A link's counters as croft keeps them.
+fn counters_of(index: u32, s: &netlink_packet_route::link::Stats64) -> super::LinkCounters {
+    super::LinkCounters {
+        index,
+        rx_bytes: s.rx_bytes,
+        tx_bytes: s.tx_bytes,
+        rx_packets: s.rx_packets,
+        tx_packets: s.tx_packets,
+        rx_dropped: s.rx_dropped,
+        tx_dropped: s.tx_dropped,
+    }
+}
+
 impl Rtnl {
     /// A socket in the calling thread's network namespace.
     pub fn new() -> Result<Rtnl, NetError> {
@@ -131,6 +144,38 @@ impl Rtnl {
         }
     }
 
+    /// The counters of every link whose name starts with `prefix`, by name:
+    /// one dump, however many links there are.
+    pub fn links_counters(
+        &mut self,
+        prefix: &str,
+    ) -> Result<std::collections::HashMap<String, super::LinkCounters>, NetError> {
+        let answers = self.request(
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            NLM_F_DUMP,
+            "read the links' counters",
+        )?;
+        Ok(answers
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => {
+                    let index = l.header.index;
+                    let mut name = None;
+                    let mut counters = None;
+                    for a in l.attributes {
+                        match a {
+                            LinkAttribute::IfName(n) if n.starts_with(prefix) => name = Some(n),
+                            LinkAttribute::Stats64(s) => counters = Some(counters_of(index, &s)),
+                            _ => {}
+                        }
+                    }
+                    Some((name?, counters?))
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     /// The counters of link `name`, if it exists.
     pub fn link_counters(&mut self, name: &str) -> Result<Option<super::LinkCounters>, NetError> {
         let mut msg = LinkMessage::default();
@@ -150,15 +195,7 @@ impl Rtnl {
             RouteNetlinkMessage::NewLink(l) => {
                 let index = l.header.index;
                 l.attributes.into_iter().find_map(|a| match a {
-                    LinkAttribute::Stats64(s) => Some(super::LinkCounters {
-                        index,
-                        rx_bytes: s.rx_bytes,
-                        tx_bytes: s.tx_bytes,
-                        rx_packets: s.rx_packets,
-                        tx_packets: s.tx_packets,
-                        rx_dropped: s.rx_dropped,
-                        tx_dropped: s.tx_dropped,
-                    }),
+                    LinkAttribute::Stats64(s) => Some(counters_of(index, &s)),
                     _ => None,
                 })
             }

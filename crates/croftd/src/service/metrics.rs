@@ -181,30 +181,28 @@ impl MetricsService {
         let pool = self.pool.clone();
         let (usages, info) =
             crate::blocking(move || (pool.usages().unwrap_or_default(), pool.info().ok())).await?;
+        // Every interface's counters in one read.
+        let counters = match self.network.all_counters().await {
+            Ok(counters) => counters,
+            Err(e) => {
+                warn!("metrics: the interfaces: {}", crate::error_chain(&e));
+                Default::default()
+            }
+        };
         let mut vpses = Vec::with_capacity(rows.len());
         for row in rows {
             let running = row.status == Status::Running;
             // The host end of an interface receives what the VPS sends.
-            let network = match running {
-                true => match self.network.counters(&row.key).await {
-                    Ok(counters) => counters.map(|c| Network {
-                        received_bytes: c.tx_bytes,
-                        sent_bytes: c.rx_bytes,
-                        received_packets: c.tx_packets,
-                        sent_packets: c.rx_packets,
-                        // Dropped at the host end on the way in is
-                        // what the VPS did not receive, and the other
-                        // way round.
-                        received_dropped: c.tx_dropped,
-                        sent_dropped: c.rx_dropped,
-                    }),
-                    Err(e) => {
-                        warn!(vps = %row.key, "metrics: its interfaces: {}", crate::error_chain(&e));
-                        None
-                    }
-                },
-                false => None,
-            };
+            let network = counters.get(&row.key).filter(|_| running).map(|c| Network {
+                received_bytes: c.tx_bytes,
+                sent_bytes: c.rx_bytes,
+                received_packets: c.tx_packets,
+                sent_packets: c.rx_packets,
+                // Dropped at the host end on the way in is what the VPS
+                // did not receive, and the other way round.
+                received_dropped: c.tx_dropped,
+                sent_dropped: c.rx_dropped,
+            });
             vpses.push(VpsSample {
                 usage: running.then(|| self.backend.usage(&row.key)).flatten(),
                 disk_bytes: usages.get(&row.key).copied(),

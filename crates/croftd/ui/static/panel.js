@@ -95,13 +95,25 @@ function watchEvents() {
           }
         }
         const cards = document.querySelector(".cards");
-        if (cards && e.action === "vps-created" && window.htmx) {
+        const shown = [...document.querySelectorAll("[data-vps]")]
+          .some((card) => card.dataset.vps === e.target && card.dataset.tenant === e.tenant);
+        if (cards && e.action === "vps-created" && window.htmx && !shown) {
           // The new VPS's card, fetched and added in place. The admin
-          // names its tenant; a tenant's user has only its own.
+          // names its tenant; a tenant's user has only its own. Once in,
+          // it fetches itself again: an event that came while it was on
+          // its way (it started) found no card to refresh.
           const tenant = document.body.dataset.admin === "true" ? `?tenant=${encodeURIComponent(e.tenant)}` : "";
           const empty = cards.querySelector(".empty");
           if (empty) empty.remove();
-          window.htmx.ajax("GET", `/ui/instances/${encodeURIComponent(e.target)}/card${tenant}`, { target: cards, swap: "beforeend" });
+          window.htmx
+            .ajax("GET", `/ui/instances/${encodeURIComponent(e.target)}/card${tenant}`, { target: cards, swap: "beforeend" })
+            .then(() => {
+              for (const card of cards.querySelectorAll("[data-vps][hx-get]")) {
+                if (card.dataset.vps === e.target && card.dataset.tenant === e.tenant) {
+                  window.htmx.trigger(card, "croft:changed");
+                }
+              }
+            });
         }
         if (e.action === "vps-deleted") {
           for (const card of document.querySelectorAll("[data-vps]")) {
@@ -250,9 +262,18 @@ function openConsole() {
       try { frame = JSON.parse(message.data); } catch (_) { return; }
       if (frame.type === "error") say(`console: ${frame.message}`);
     });
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", async () => {
       box.dataset.attached = "false";
       if (leaving) return;
+      // A VPS that stopped has no console to attach to: say so and wait
+      // for the reader, rather than asking again and again.
+      try {
+        const vps = await api("GET", box.dataset.attach.replace(/\/console\/attach$/, "") + query);
+        if (vps.status !== "running") {
+          say(`the VPS is ${vps.status}; reload the page once it runs`);
+          return;
+        }
+      } catch (_) { /* try again below */ }
       say("detached; attaching again…");
       setTimeout(() => connect(false), delay);
       delay = Math.min(delay * 2, 30000);

@@ -30,7 +30,7 @@ export async function startCroftd(extraConfig = "") {
   const binary = process.env.CROFTD || join(repo, "target/debug/croftd");
   const child = spawn(binary, ["--simulate", "--config", config], { stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
-  const address = await new Promise((ok, fail) => {
+  const started = new Promise((ok, fail) => {
     const timer = setTimeout(() => fail(new Error(`croftd did not listen within 20 s:\n${log}`)), 20000);
     const read = (chunk) => {
       log += chunk.toString();
@@ -41,6 +41,15 @@ export async function startCroftd(extraConfig = "") {
     child.stderr.on("data", read);
     child.on("exit", (code) => { clearTimeout(timer); fail(new Error(`croftd exited (${code}):\n${log}`)); });
   });
+  let address;
+  try {
+    address = await started;
+  } catch (e) {
+    // Nothing left behind when it never came up.
+    child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   // Keep draining its output, so it never blocks on a full pipe.
   child.stdout.on("data", (c) => { log += c.toString(); });
   child.stderr.on("data", (c) => { log += c.toString(); });

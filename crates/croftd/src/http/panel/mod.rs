@@ -228,16 +228,13 @@ async fn login(
         Err(e) => {
             let status = super::status_of(e.kind());
             // Who tried, as typed (cut short): the log's readers escape it.
-            let tried: String = form.name.chars().take(64).collect();
-            audit_login(
-                &s,
-                &format!("login as {tried:?}"),
-                "none",
-                String::new(),
-                status,
-                from,
-            )
-            .await;
+            // Not the refusals of a throttled address, which cost it
+            // nothing and would let it fill the log.
+            if !matches!(e, ServiceError::TooManyAttempts(_)) {
+                let tried: String = form.name.chars().take(64).collect();
+                let caller = format!("login as {tried:?}");
+                audit_login(&s, &caller, "none", String::new(), status, from).await;
+            }
             again(status, crate::error_chain(&e), form.name)
         }
     }

@@ -36,7 +36,7 @@ pub struct AccessService {
     tickets: Mutex<HashMap<String, users::Ticket>>,
     /// Password hashes computed at once (each takes 19 MiB and tens of
     /// milliseconds): a flood of logins waits here, not in memory.
-    hashing: tokio::sync::Semaphore,
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 fn token_view(r: TokenRecord) -> croft_api::Token {
@@ -51,6 +51,22 @@ fn token_view(r: TokenRecord) -> croft_api::Token {
         expired: r.expired,
         last_used_at: r.last_used_at,
         last_used_from: r.last_used_from,
+    }
+}
+
+/// The address failures are counted against: an IPv4 address as it is,
+/// an IPv6 one by its /64 (one host usually holds a whole /64, and would
+/// otherwise have endless addresses to fail from).
+fn throttled_as(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
     }
 }
 
@@ -74,7 +90,7 @@ impl AccessService {
             failures: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
             tickets: Mutex::new(HashMap::new()),
-            hashing: tokio::sync::Semaphore::new(users::HASHING_AT_ONCE),
+            hashing: Arc::new(tokio::sync::Semaphore::new(users::HASHING_AT_ONCE)),
         }
     }
 
@@ -263,6 +279,7 @@ impl AccessService {
     }
 
     fn refuse_if_throttled(&self, from: IpAddr) -> Result<()> {
+        let from = throttled_as(from);
         let failures = self.failures.lock().expect("failures poisoned");
         if let Some((start, count)) = failures.get(&from) {
             let left = FAILURE_WINDOW.saturating_sub(start.elapsed());
@@ -281,6 +298,7 @@ impl AccessService {
     /// means concurrent attempts cannot all slip past the limit. A
     /// successful one is given back ([`Self::forgive`]).
     fn attempt(&self, from: IpAddr) -> Result<()> {
+        let from = throttled_as(from);
         let mut failures = self.failures.lock().expect("failures poisoned");
         failures.retain(|_, (start, _)| start.elapsed() < FAILURE_WINDOW);
         let entry = failures.entry(from).or_insert((Instant::now(), 0));
@@ -292,14 +310,12 @@ impl AccessService {
             )));
         }
         entry.1 += 1;
-        if entry.1 == MAX_FAILURES {
-            warn!(%from, "too many failed authentications; refusing this address for a while");
-        }
         Ok(())
     }
 
     /// Take back an attempt [`Self::attempt`] counted that succeeded.
     fn forgive(&self, from: IpAddr) {
+        let from = throttled_as(from);
         let mut failures = self.failures.lock().expect("failures poisoned");
         if let Some(entry) = failures.get_mut(&from) {
             entry.1 = entry.1.saturating_sub(1);
@@ -307,6 +323,7 @@ impl AccessService {
     }
 
     fn count_failure(&self, from: IpAddr) {
+        let from = throttled_as(from);
         let mut failures = self.failures.lock().expect("failures poisoned");
         // Forget windows that ended, so the map stays as small as the
         // set of addresses failing now.
@@ -322,6 +339,17 @@ impl AccessService {
 #[cfg(test)]
 mod tests {
     use super::within;
+
+    #[test]
+    fn ipv6_failures_count_per_64() {
+        let ip = |s: &str| s.parse().unwrap();
+        assert_eq!(
+            super::throttled_as(ip("2001:db8:1:2:aaaa::1")),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(super::throttled_as(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(super::throttled_as(ip("192.0.2.7")), ip("192.0.2.7"));
+    }
 
     #[test]
     fn addresses_within_networks() {

@@ -81,13 +81,17 @@ impl AccessService {
     /// Run `work` (a password hash or check) off the async threads, at
     /// most [`HASHING_AT_ONCE`] at a time.
     async fn hashing<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        let permit = tokio::time::timeout(HASHING_WAIT, self.hashing.acquire())
+        let permit = tokio::time::timeout(HASHING_WAIT, self.hashing.clone().acquire_owned())
             .await
             .map_err(|_| ServiceError::TooManyAttempts("too many logins at once; try again".into()))?
             .expect("the hashing semaphore is never closed");
-        let out = crate::blocking(work).await?;
-        drop(permit);
-        Ok(out)
+        // The permit goes with the work: a client that hangs up does not
+        // free it while its hash still runs.
+        Ok(crate::blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await?)
     }
 
     /// Make a panel user in `tenant` (an owner or viewer), or an admin of

@@ -55,6 +55,9 @@ pub trait NetHost: Send + Sync + 'static {
     fn host_listens(&self, protocol: &str, port: u16) -> std::io::Result<bool>;
     /// What a VPS's host-side link has moved; `None` if it is not there.
     fn link_counters(&self, host_if: &str) -> Result<Option<LinkCounters>, NetError>;
+    /// What every VPS's host-side link has moved, by name (those named
+    /// `prefix`...), read at once.
+    fn all_link_counters(&self, prefix: &str) -> Result<HashMap<String, LinkCounters>, NetError>;
 }
 
 pub struct KernelNet;
@@ -127,6 +130,10 @@ impl NetHost for KernelNet {
 
     fn link_counters(&self, host_if: &str) -> Result<Option<LinkCounters>, NetError> {
         croft_host::net::link_counters(host_if)
+    }
+
+    fn all_link_counters(&self, prefix: &str) -> Result<HashMap<String, LinkCounters>, NetError> {
+        croft_host::net::links_counters(prefix)
     }
 }
 
@@ -311,5 +318,16 @@ impl NetHost for SimNet {
             .expect("sim net poisoned")
             .get(host_if)
             .copied())
+    }
+
+    fn all_link_counters(&self, prefix: &str) -> Result<HashMap<String, LinkCounters>, NetError> {
+        Ok(self
+            .counters
+            .lock()
+            .expect("sim net poisoned")
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(name, c)| (name.clone(), *c))
+            .collect())
     }
 }

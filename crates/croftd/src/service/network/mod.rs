@@ -233,6 +233,27 @@ pub struct NetworkService {
     full_loads: std::sync::atomic::AtomicU64,
 }
 
+/// `c` added to a VPS's interfaces' sum so far. The sum's index mixes its
+/// interfaces' (a new one, or one made anew, gives a new index, as a
+/// single interface's would).
+fn add_counters(
+    sum: Option<croft_host::net::LinkCounters>,
+    c: croft_host::net::LinkCounters,
+) -> croft_host::net::LinkCounters {
+    match sum {
+        None => c,
+        Some(s) => croft_host::net::LinkCounters {
+            index: s.index.wrapping_mul(0x0100_0193) ^ c.index,
+            rx_bytes: s.rx_bytes + c.rx_bytes,
+            tx_bytes: s.tx_bytes + c.tx_bytes,
+            rx_packets: s.rx_packets + c.rx_packets,
+            tx_packets: s.tx_packets + c.tx_packets,
+            rx_dropped: s.rx_dropped + c.rx_dropped,
+            tx_dropped: s.tx_dropped + c.tx_dropped,
+        },
+    }
+}
+
 impl NetworkService {
     /// `api_port`: the port croftd serves its API on to remote callers,
     /// reserved like `reserved_ports`.
@@ -860,20 +881,28 @@ impl NetworkService {
             let Some(c) = read else {
                 continue;
             };
-            sum = Some(match sum {
-                None => c,
-                Some(s) => croft_host::net::LinkCounters {
-                    index: s.index.wrapping_mul(0x0100_0193) ^ c.index,
-                    rx_bytes: s.rx_bytes + c.rx_bytes,
-                    tx_bytes: s.tx_bytes + c.tx_bytes,
-                    rx_packets: s.rx_packets + c.rx_packets,
-                    tx_packets: s.tx_packets + c.tx_packets,
-                    rx_dropped: s.rx_dropped + c.rx_dropped,
-                    tx_dropped: s.tx_dropped + c.tx_dropped,
-                },
-            });
+            sum = Some(add_counters(sum, c));
         }
         Ok(sum)
+    }
+
+    /// Every VPS's interfaces' counters summed, by VPS key, as
+    /// [`Self::counters`] gives one VPS's: read in one netlink dump and
+    /// one store read, however many VPSes there are.
+    pub async fn all_counters(&self) -> Result<HashMap<String, croft_host::net::LinkCounters>> {
+        let nics = self.store.nics().await?;
+        let links = self
+            .on_host(|h| h.all_link_counters(croft_host::net::nft::VETH_PREFIX))
+            .await?
+            .map_err(net_err("read the VPSes' interface counters"))?;
+        let mut sums: HashMap<String, croft_host::net::LinkCounters> = HashMap::new();
+        for nic in nics {
+            if let Some(c) = links.get(&nic.host_if) {
+                let sum = sums.remove(&nic.instance);
+                sums.insert(nic.instance, add_counters(sum, *c));
+            }
+        }
+        Ok(sums)
     }
 
     /// Remove a stopped VPS's leftovers on the host (its shaping devices).
