@@ -163,6 +163,7 @@ pub enum UserCommand {
     /// an admin. Asks for its password (twice) on a terminal, else reads
     /// one line from stdin.
     Create {
+        /// The user's login name.
         name: String,
         /// owner (the default), viewer or admin.
         #[arg(long, default_value = "owner")]
@@ -174,9 +175,15 @@ pub enum UserCommand {
         format: Format,
     },
     /// Set a user's password (asked for as with create); its sessions end.
-    Passwd { name: String },
+    Passwd {
+        /// The user.
+        name: String,
+    },
     /// Delete a user; its sessions end.
-    Delete { name: String },
+    Delete {
+        /// The user.
+        name: String,
+    },
 }
 
 pub fn user(client: &Client, command: UserCommand) -> Result<()> {

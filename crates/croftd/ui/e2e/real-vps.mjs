@@ -7,7 +7,9 @@
 // come from the Rust test.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startBrowser, newUser, logIn, apiFrom, shoot } from "../tests/harness.mjs";
+import { startBrowser, newUser, logIn, apiFrom, shoot, pressAndReload, settled } from "../tests/harness.mjs";
+
+const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIzPgRiAJf5waUdfKRav7j0a8YOkKDwJZ+ydRysiN0BT alice@laptop";
 
 const url = process.env.CROFT_URL;
 const password = process.env.CROFT_PASSWORD;
@@ -34,6 +36,7 @@ test("a tenant's owner runs a real VPS from the panel", async (t) => {
   });
 
   await t.test("its console runs a command and shows the output", async () => {
+    await settled(page);
     await Promise.all([page.waitForURL(/\/console$/), page.click("[data-vps=web] a.button")]);
     await page.waitForSelector("#terminal[data-attached=true]");
     const screen = page.locator("#terminal .xterm-rows");
@@ -65,8 +68,25 @@ test("a tenant's owner runs a real VPS from the panel", async (t) => {
     await shoot(page, "real-vps");
   });
 
+  await t.test("a snapshot is taken and deleted, and a root password made, on its page", async () => {
+    page.on("dialog", (dialog) => dialog.accept());
+    await page.fill("#snapshot-form [name=name]", "before");
+    await pressAndReload(page, "#snapshot-form button[type=submit]");
+    assert.equal(await page.locator("#snapshots tr[data-snapshot=before]").count(), 1);
+    await pressAndReload(page, "#snapshots tr[data-snapshot=before] button.danger");
+    assert.equal(await page.locator("#snapshots tr[data-snapshot=before]").count(), 0);
+    await page.fill("#ssh-key-form [name=key]", KEY);
+    await pressAndReload(page, "#ssh-key-form button[type=submit]");
+    assert.match(await page.textContent("#access"), /alice@laptop/);
+    const activity = await page.textContent("[data-testid=activity]");
+    assert.match(activity, /POST \/1\.0\/instances\/web\/ssh-keys/);
+    await page.click("#access button[data-show=password]");
+    await page.waitForFunction(() => document.getElementById("shown").textContent.length >= 12);
+  });
+
   await t.test("stopped from its card, it shows stopped without a reload", async () => {
     await page.evaluate(() => { window.notReloaded = true; });
+    await settled(page);
     await page.click("[data-vps=web] button[data-action=stop].danger");
     await status.filter({ hasText: "stopped" }).waitFor({ timeout: 30000 });
     assert.equal(await page.evaluate(() => window.notReloaded), true);

@@ -58,6 +58,93 @@ document.addEventListener("click", async (event) => {
   }
 });
 
+// --- Forms and buttons that call the API: `data-api` (the path; `{field}`
+// in it is the form's field of that name, which then stays out of the
+// body), `data-method`, and for a button `data-body` (JSON) and
+// `data-confirm`. A form's fields become a JSON object: `config[key]`
+// nests, empty fields are left out, and `data-type` converts a value:
+// `count` (a number), `cpu` (CPUs to millicores), `size` (512MiB, 8GiB to
+// bytes). Done, the page is loaded again to show the outcome.
+const SIZE_UNITS = { "": 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 1048576, g: 1e9, gb: 1e9, gib: 1073741824, t: 1e12, tb: 1e12, tib: 1099511627776 };
+
+function typed(input) {
+  const text = input.value.trim();
+  switch (input.dataset.type) {
+    case "count": return Number(text);
+    case "cpu": return Math.round(Number(text) * 1000);
+    case "size": {
+      const m = text.match(/^([0-9.]+)\s*([a-z]*)$/i);
+      const unit = m && SIZE_UNITS[m[2].toLowerCase()];
+      if (!m || unit === undefined) throw new Error(`${input.name}: not a size: ${text}`);
+      return Math.round(Number(m[1]) * unit);
+    }
+    default: return text;
+  }
+}
+
+async function callApi(element, body) {
+  let path = element.dataset.api;
+  if (body) {
+    path = path.replace(/\{(\w+)\}/g, (_, field) => {
+      const value = body[field];
+      delete body[field];
+      return encodeURIComponent(value === undefined ? "" : value);
+    });
+  }
+  return api(element.dataset.method || "POST", path, body);
+}
+
+document.addEventListener("submit", async (event) => {
+  const form = event.target.closest("form[data-api]");
+  if (!form) return;
+  event.preventDefault();
+  const body = {};
+  try {
+    for (const input of form.querySelectorAll("input[name], select[name], textarea[name]")) {
+      // A field that must be typed as shown to go on (a VPS's name before
+      // its disk is replaced), and is not sent.
+      if (input.dataset.mustEqual !== undefined && input.value.trim() !== input.dataset.mustEqual) {
+        throw new Error(`type ${input.dataset.mustEqual} to confirm; nothing was changed`);
+      }
+      if (input.dataset.skip === "true" || input.value.trim() === "") continue;
+      const nested = input.name.match(/^(\w+)\[(.+)\]$/);
+      if (nested) {
+        body[nested[1]] = body[nested[1]] || {};
+        body[nested[1]][nested[2]] = typed(input);
+      } else {
+        body[input.name] = typed(input);
+      }
+    }
+    await callApi(form, body);
+    toast("Done.");
+    setTimeout(() => location.reload(), 400);
+  } catch (e) {
+    toast(e.message, true);
+  }
+});
+
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-api]");
+  if (!button || button.closest("form")) return;
+  if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+  button.disabled = true;
+  try {
+    const answer = await callApi(button, button.dataset.body ? JSON.parse(button.dataset.body) : undefined);
+    if (button.dataset.show) {
+      // A secret shown once (a generated password): on the page, not
+      // reloaded away.
+      document.getElementById("shown").textContent = answer[button.dataset.show];
+      button.disabled = false;
+      return;
+    }
+    toast("Done.");
+    setTimeout(() => location.reload(), 400);
+  } catch (e) {
+    toast(e.message, true);
+    button.disabled = false;
+  }
+});
+
 /** Ask the cards to fetch themselves again (htmx swaps each in). */
 function refreshCards(only) {
   if (!window.htmx) return;
@@ -103,17 +190,17 @@ function watchEvents() {
           // it fetches itself again: an event that came while it was on
           // its way (it started) found no card to refresh.
           const tenant = document.body.dataset.admin === "true" ? `?tenant=${encodeURIComponent(e.tenant)}` : "";
-          const empty = cards.querySelector(".empty");
-          if (empty) empty.remove();
-          window.htmx
-            .ajax("GET", `/ui/instances/${encodeURIComponent(e.target)}/card${tenant}`, { target: cards, swap: "beforeend" })
-            .then(() => {
-              for (const card of cards.querySelectorAll("[data-vps][hx-get]")) {
-                if (card.dataset.vps === e.target && card.dataset.tenant === e.tenant) {
-                  window.htmx.trigger(card, "croft:changed");
-                }
-              }
-            });
+          fetch(`/ui/instances/${encodeURIComponent(e.target)}/card${tenant}`).then(async (response) => {
+            if (!response.ok) return;
+            const html = await response.text();
+            const empty = cards.querySelector(".empty");
+            if (empty) empty.remove();
+            // croftd's own page fragment, escaped as every page is.
+            cards.insertAdjacentHTML("beforeend", html);
+            const card = cards.lastElementChild;
+            window.htmx.process(card);
+            window.htmx.trigger(card, "croft:changed");
+          });
         }
         if (e.action === "vps-deleted") {
           for (const card of document.querySelectorAll("[data-vps]")) {

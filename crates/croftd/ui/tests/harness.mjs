@@ -117,3 +117,24 @@ export async function shoot(page, name) {
   mkdirSync(screenshots, { recursive: true });
   await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
 }
+
+/** Press `button` (a selector) of a `data-api` form or button and wait
+ * for the page to come back with the outcome; if croftd refused, fail
+ * with what the page said. */
+export async function pressAndReload(page, button) {
+  const loaded = page.waitForEvent("load").then(() => null);
+  const refused = page.waitForSelector("#toast.bad:not([hidden])").then(async () => page.textContent("#toast"));
+  await page.click(button);
+  const error = await Promise.race([loaded, refused]);
+  if (error) throw new Error(`${button}: refused: ${error}`);
+}
+
+/** Wait until the page's live updates are done: no card is being fetched
+ * again (htmx marks it `.htmx-request`), for a moment. A click on a card
+ * while htmx swaps it in would land on the card that is going away. */
+export async function settled(page) {
+  for (let calm = 0; calm < 3; ) {
+    await page.waitForTimeout(100);
+    calm = (await page.locator(".htmx-request").count()) === 0 ? calm + 1 : 0;
+  }
+}

@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { startCroftd, startBrowser, newUser, logIn, apiFrom, shoot } from "./harness.mjs";
+import { startCroftd, startBrowser, newUser, logIn, apiFrom, shoot, pressAndReload, settled } from "./harness.mjs";
 
 const PASSWORD = "a long enough password";
 let croftd, browser;
@@ -41,21 +41,50 @@ test("the panel, from the admin's setup to a tenant's VPS", async (t) => {
     await page.context().close();
   });
 
-  await t.test("the admin logs in and makes a tenant, a plan and users", async () => {
+  await t.test("the admin logs in and makes tenants, a quota, a plan and users on its pages", async () => {
     await logIn(admin, url, "admin", croftd.adminPassword);
     assert.equal(await admin.textContent("[data-testid=user]"), "admin");
-    for (const [method, path, body, want] of [
-      ["POST", "/1.0/tenants", { name: "acme" }, 201],
-      ["POST", "/1.0/tenants", { name: "beta" }, 201],
-      ["POST", "/1.0/plans", { name: "small", config: { "limits.memory": "256MiB", "limits.cpu": "1", "limits.processes": "200" } }, 201],
-      ["PUT", "/1.0/tenants/acme/quota", { vpses: 2, memory_bytes: 1 << 30 }, 200],
-      ["POST", "/1.0/users?tenant=acme", { name: "alice", password: PASSWORD }, 201],
-      ["POST", "/1.0/users?tenant=acme", { name: "vic", role: "viewer", password: PASSWORD }, 201],
-      ["POST", "/1.0/users?tenant=beta", { name: "bob", password: PASSWORD }, 201],
-    ]) {
-      const r = await apiFrom(admin, method, path, body);
-      assert.equal(r.status, want, `${method} ${path}: ${JSON.stringify(r.body)}`);
+    // Each form calls the API, then the page comes back with the outcome.
+    const submit = async (form, fields) => {
+      for (const [name, value] of Object.entries(fields)) {
+        const field = admin.locator(`${form} [name="${name}"]`);
+        if (await field.evaluate((e) => e.tagName === "SELECT")) await field.selectOption(value);
+        else await field.fill(value);
+      }
+      await pressAndReload(admin, `${form} button[type=submit]`);
+    };
+    await admin.goto(`${url}/ui/admin/tenants`);
+    await submit("#tenant-form", { name: "acme", description: "ACME <b>Ltd</b>" });
+    await submit("#tenant-form", { name: "beta" });
+    await submit("#quota-form", { tenant: "acme", vpses: "2", memory_bytes: "1GiB" });
+    const acme = admin.locator("[data-testid=tenants] tr[data-tenant=acme]");
+    assert.match(await acme.textContent(), /0 of 2/);
+    assert.match(await acme.textContent(), /0B of 1GiB/);
+    // A description is shown as text, never as markup.
+    assert.equal(await acme.locator("b").count(), 0);
+    assert.match(await acme.textContent(), /ACME <b>Ltd<\/b>/);
+    await admin.goto(`${url}/ui/admin/plans`);
+    await submit("#plan-form", { name: "small", "config[limits.cpu]": "1", "config[limits.memory]": "256MiB", "config[limits.processes]": "200" });
+    assert.match(await admin.textContent("[data-testid=plans] tr[data-plan=small]"), /limits.memory=256MiB/);
+    await admin.goto(`${url}/ui/admin/users`);
+    await submit("#user-form", { name: "alice", role: "owner", tenant: "acme", password: PASSWORD });
+    await submit("#user-form", { name: "vic", role: "viewer", tenant: "acme", password: PASSWORD });
+    await submit("#user-form", { name: "bob", role: "owner", tenant: "beta", password: PASSWORD });
+    // A short password is refused, saying why, and makes no user.
+    await admin.fill("#user-form [name=name]", "eve");
+    await admin.fill("#user-form [name=password]", "short");
+    await admin.evaluate(() => document.querySelector("#user-form [name=password]").removeAttribute("minlength"));
+    await admin.click("#user-form button[type=submit]");
+    await admin.waitForSelector("#toast.bad:not([hidden])");
+    assert.match(await admin.textContent("#toast"), /at least 10 characters/);
+    for (const name of ["alice", "vic", "bob"]) {
+      assert.equal(await admin.locator(`[data-testid=users] tr[data-user=${name}]`).count(), 1, name);
     }
+    assert.equal(await admin.locator("[data-testid=users] tr[data-user=eve]").count(), 0);
+    await shoot(admin, "admin-users");
+    await admin.goto(`${url}/ui/admin/host`);
+    assert.match(await admin.textContent("[data-testid=capacity]"), /CPU[\s\S]*Memory[\s\S]*Disk pool[\s\S]*IPv4 addresses/);
+    await shoot(admin, "admin-host");
   });
 
   await t.test("the owner launches a VPS and sees it run, then stop, without a reload", async () => {
@@ -70,9 +99,11 @@ test("the panel, from the admin's setup to a tenant's VPS", async (t) => {
     // Past the quota (memory: 1 GiB for four of these): refused.
     const big = await apiFrom(alice, "POST", "/1.0/instances", { name: "big", image: "busybox", config: { "limits.memory": "2GiB" } });
     assert.equal(big.status, 409, JSON.stringify(big.body));
+    await settled(alice);
     await shoot(alice, "dashboard");
     await alice.click("[data-vps=web1] button[data-action=stop]:not(.danger)");
     await status.filter({ hasText: "stopped" }).waitFor({ timeout: 15000 });
+    await settled(alice);
     await alice.click("[data-vps=web1] button[data-action=start]");
     await status.filter({ hasText: "running" }).waitFor({ timeout: 15000 });
     assert.equal(await alice.evaluate(() => window.notReloaded), true, "the page was not reloaded");
@@ -185,6 +216,43 @@ test("the panel, from the admin's setup to a tenant's VPS", async (t) => {
     const response = await vic.goto(`${url}/ui/instances/web1/console`);
     assert.equal(response.status(), 403);
     await vic.context().close();
+  });
+
+  await t.test("the VPS page: a rebuild needs its name typed; a firewall rule is added, a bad one refused; its activity shows them", async () => {
+    await alice.goto(`${url}/ui/instances/web1`);
+    // A rebuild with another name typed: refused, and nothing asked.
+    await alice.fill("#rebuild-form [name=confirm]", "web2");
+    await alice.click("#rebuild-form button[type=submit]");
+    await alice.waitForSelector("#toast.bad:not([hidden])");
+    assert.match(await alice.textContent("#toast"), /type web1 to confirm/);
+    await alice.reload();
+    await alice.selectOption("#rule-form [name=protocol]", "tcp");
+    await alice.fill("#rule-form [name=port]", "443");
+    await pressAndReload(alice, "#rule-form button[type=submit]");
+    assert.match(await alice.textContent("#firewall table"), /allow\s*tcp\s*443/);
+    // A bad port is refused with croftd's reason, and adds nothing.
+    await alice.fill("#rule-form [name=port]", "99999");
+    await alice.click("#rule-form button[type=submit]");
+    await alice.waitForSelector("#toast.bad:not([hidden])");
+    assert.match(await alice.textContent("#toast"), /port/);
+    await alice.reload();
+    assert.doesNotMatch(await alice.textContent("#firewall table"), /99999/);
+    const activity = await alice.textContent("[data-testid=activity]");
+    assert.match(activity, /POST \/1\.0\/instances\/web1\/firewall\/rules/);
+    assert.match(activity, /user alice/);
+    await shoot(alice, "vps-settings");
+  });
+
+  await t.test("the admin's audit log shows the changes and the logins, and tenants see no admin page", async () => {
+    await admin.goto(`${url}/ui/admin/audit?tenant=acme`);
+    const log = await admin.textContent("[data-testid=audit]");
+    assert.match(log, /user alice/);
+    assert.match(log, /POST \/1\.0\/instances\/web1\/state/);
+    await shoot(admin, "admin-audit");
+    for (const path of ["/ui/admin/tenants", "/ui/admin/audit", "/ui/admin/host"]) {
+      const response = await alice.goto(`${url}${path}`);
+      assert.equal(response.status(), 403, path);
+    }
   });
 
   await t.test("the account page changes the password", async () => {

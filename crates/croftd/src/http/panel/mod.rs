@@ -10,9 +10,10 @@
 //! into its [`Caller`] (or sends the browser to the login page), errors as
 //! pages, and the headers every panel answer carries (a strict Content
 //! Security Policy: scripts only from croftd itself, so a name or a
-//! description can never run as script). `pages.rs` renders the pages;
-//! `assets.rs` serves the browser files.
+//! description can never run as script). `pages.rs` renders a tenant's
+//! pages, `admin.rs` the provider's; `assets.rs` serves the browser files.
 
+mod admin;
 mod assets;
 mod pages;
 
@@ -41,6 +42,12 @@ pub(super) fn router() -> Router<AppState> {
         .route("/ui/instances/{name}/card", get(pages::card))
         .route("/ui/instances/{name}/console", get(pages::console))
         .route("/ui/account", get(pages::account))
+        .route("/ui/admin/tenants", get(admin::tenants))
+        .route("/ui/admin/users", get(admin::users))
+        .route("/ui/admin/plans", get(admin::plans))
+        .route("/ui/admin/images", get(admin::images))
+        .route("/ui/admin/host", get(admin::host))
+        .route("/ui/admin/audit", get(admin::audit))
         .route("/ui/static/{file}", get(assets::serve))
         .layer(axum::extract::DefaultBodyLimit::max(super::BODY_LIMIT))
         .layer(axum::middleware::map_response(security_headers))

@@ -1,6 +1,7 @@
 //! The panel's pages: the dashboard of VPS cards, one VPS (overview,
-//! power, graphs), its console, a card alone (what live updates swap in),
-//! and the account. Each asks the policy first, with the same actions as the API
+//! power, graphs, snapshots, rebuild, rescue, access, firewall, forwards,
+//! activity), its console, a card alone (what live updates swap in), and
+//! the account. Each asks the policy first, with the same actions as the API
 //! routes that show the same things, and reads through the services.
 
 use super::{render, PanelCaller, PanelError};
@@ -22,7 +23,7 @@ pub(super) struct Nav {
 }
 
 impl Nav {
-    fn of(caller: &Caller) -> Nav {
+    pub(super) fn of(caller: &Caller) -> Nav {
         Nav {
             user: match &caller.credential {
                 crate::auth::Credential::Session { user, .. } => user.clone(),
@@ -50,7 +51,9 @@ pub(super) struct Card {
     pub href: String,
     pub console_href: String,
     pub card_href: String,
-    /// `?tenant=...` for the API calls of the admin, else empty.
+    /// Its API path, and `?tenant=...` for the API calls of the admin
+    /// (else empty).
+    pub api: String,
     pub tenant_query: String,
     /// Whether the caller may press its buttons.
     pub can_change: bool,
@@ -97,6 +100,7 @@ impl Card {
             console_href: format!("/ui/instances/{}/console{tenant_query}", vps.name),
             card_href: format!("/ui/instances/{}/card{tenant_query}", vps.name),
             can_change: authorize(caller, Action::VpsChange, Some(&vps.tenant)).is_ok(),
+            api: format!("/1.0/instances/{}", vps.name),
             tenant_query,
         }
     }
@@ -162,7 +166,23 @@ struct InstancePage {
     created_at: String,
     limits: Vec<(String, String)>,
     last_exit: Option<String>,
+    /// The rescue system's image while it runs one.
+    rescue: Option<String>,
+    snapshots: Vec<croft_api::Snapshot>,
+    /// The images it may be rebuilt from (its tenant's, built).
+    images: Vec<String>,
+    /// Root's keys, numbered from 1 as the API takes them.
+    ssh_keys: Vec<(usize, String)>,
+    firewall: Option<croft_api::Firewall>,
+    forwards: Vec<croft_api::PortForward>,
+    /// What was asked of it, newest first.
+    activity: Vec<croft_api::AuditEntry>,
 }
+
+/// Entries of the VPS's activity shown on its page.
+const ACTIVITY: usize = 50;
+/// Audit entries looked through for them.
+const ACTIVITY_SCAN: u32 = 2000;
 
 /// `GET /ui/instances/{name}`: one VPS.
 pub(super) async fn instance(
@@ -172,7 +192,29 @@ pub(super) async fn instance(
     Query(query): Query<TenantQuery>,
 ) -> Result<Response, PanelError> {
     let tenant = tenant_of(&caller, &query)?;
-    let vps = s.instances.get(VpsName::new(&tenant, &name)).await?;
+    let who = VpsName::new(&tenant, &name);
+    let vps = s.instances.get(who).await?;
+    let snapshots = s.instances.snapshots(who).await?;
+    let allowed = s.tenants.allowed_images(&tenant).await?;
+    let images = s
+        .images
+        .list()
+        .await?
+        .into_iter()
+        .filter(|i| i.available && allowed.as_ref().is_none_or(|a| a.contains(&i.name)))
+        .map(|i| i.name)
+        .collect();
+    // Its own requests: the audit log's entries on its path (the log
+    // keeps paths as asked, so these are its name's, renames aside).
+    let path = format!("/1.0/instances/{name}");
+    let activity = s
+        .access
+        .audit(Some(&tenant), ACTIVITY_SCAN)
+        .await?
+        .into_iter()
+        .filter(|e| e.path == path || e.path.starts_with(&format!("{path}/")))
+        .take(ACTIVITY)
+        .collect();
     Ok(render(&InstancePage {
         card: Card::of(&vps, &caller),
         uuid: vps.uuid.clone(),
@@ -184,6 +226,19 @@ pub(super) async fn instance(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         last_exit: vps.last_exit.clone(),
+        rescue: vps.rescue.clone(),
+        snapshots,
+        images,
+        ssh_keys: vps
+            .ssh_keys
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, k)| (i + 1, k))
+            .collect(),
+        firewall: vps.firewall.clone(),
+        forwards: vps.forwards.clone(),
+        activity,
         nav: Nav::of(&caller),
     }))
 }
