@@ -610,13 +610,20 @@ fn the_panel_runs_a_real_vps_in_chromium_from_another_machine() {
     // The listener answers from the client's namespace before the browser
     // starts.
     let reachable = (0..100).any(|_| {
-        let probe = client.run("bash", &["-c", &format!("exec 3<>/dev/tcp/{SERVER_IP}/8443")]);
+        let probe = client.run(
+            "timeout",
+            &["1", "bash", "-c", &format!("exec 3<>/dev/tcp/{SERVER_IP}/8443")],
+        );
         probe.status.success() || {
             std::thread::sleep(std::time::Duration::from_millis(100));
             false
         }
     });
-    assert!(reachable, "croftd's HTTPS listener never answered:\n{}", host.daemon_log());
+    assert!(
+        reachable,
+        "croftd's HTTPS listener never answered:\n{}",
+        host.daemon_log()
+    );
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../croftd/ui/e2e/real-vps.mjs");
     let screenshots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/panel-screenshots");
     let out = Command::new("ip")

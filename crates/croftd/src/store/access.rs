@@ -191,6 +191,10 @@ pub trait AccessStore: Send + Sync {
     async fn record_audit(&self, entry: &croft_api::AuditEntry) -> Result<()>;
     /// The latest `limit` entries (of `tenant`, or of all), newest first.
     async fn audit(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<croft_api::AuditEntry>>;
+    /// The latest `limit` entries of `tenant` on `path` or below it that
+    /// were done (status below 400), newest first: one VPS's activity.
+    async fn audit_of_path(&self, tenant: &str, path: &str, limit: u32)
+        -> Result<Vec<croft_api::AuditEntry>>;
 
     // --- Trust: client certificates and the tokens that enroll them ---
     /// Record a trust token (its `created_at`, `expired` are the store's),

@@ -83,6 +83,7 @@ macro_rules! store_conformance {
             the_audit_log_keeps_entries_newest_first,
             a_trust_token_enrolls_one_certificate_once,
             users_and_their_sessions,
+            a_vps_activity_is_its_paths_done_entries,
         );
     };
     (@tests $make:expr; $($check:ident),* $(,)?) => {
@@ -1044,4 +1045,57 @@ pub async fn users_and_their_sessions(store: &dyn Store) {
     assert!(store.session("h3").await.unwrap().is_none());
     assert!(store.delete_user("root").await.unwrap());
     assert!(!store.delete_user("root").await.unwrap());
+}
+
+pub async fn a_vps_activity_is_its_paths_done_entries(store: &dyn Store) {
+    let entry = |tenant: &str, path: &str, status: u16| croft_api::AuditEntry {
+        id: 0,
+        at: String::new(),
+        caller: "user a".into(),
+        role: "owner".into(),
+        tenant: tenant.into(),
+        method: "POST".into(),
+        path: path.into(),
+        action: "vps-change".into(),
+        status,
+        remote: None,
+    };
+    for (tenant, path, status) in [
+        ("acme", "/1.0/instances/web", 202),
+        ("acme", "/1.0/instances/web/state", 200),
+        ("acme", "/1.0/instances/web/state", 404),
+        ("acme", "/1.0/instances/web2/state", 200),
+        ("acme", "/1.0/instances/we_/state", 200),
+        ("beta", "/1.0/instances/web/state", 200),
+    ] {
+        store.record_audit(&entry(tenant, path, status)).await.unwrap();
+    }
+    let paths: Vec<String> = store
+        .audit_of_path("acme", "/1.0/instances/web", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
+    assert_eq!(
+        paths,
+        ["/1.0/instances/web/state", "/1.0/instances/web"],
+        "newest first, done only"
+    );
+    assert_eq!(
+        store
+            .audit_of_path("acme", "/1.0/instances/we_", 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .audit_of_path("acme", "/1.0/instances/web", 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -60,23 +60,32 @@ document.addEventListener("click", async (event) => {
 
 // --- Forms and buttons that call the API: `data-api` (the path; `{field}`
 // in it is the form's field of that name, which then stays out of the
-// body), `data-method`, and for a button `data-body` (JSON) and
-// `data-confirm`. A form's fields become a JSON object: `config[key]`
+// body), `data-method`, `data-stay` (no reload: the event stream shows
+// the outcome), and for a button `data-body` (JSON) and `data-confirm`. A form's fields become a JSON object: `config[key]`
 // nests, empty fields are left out, and `data-type` converts a value:
 // `count` (a number), `cpu` (CPUs to millicores), `size` (512MiB, 8GiB to
 // bytes). Done, the page is loaded again to show the outcome.
-const SIZE_UNITS = { "": 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 1048576, g: 1e9, gb: 1e9, gib: 1073741824, t: 1e12, tb: 1e12, tib: 1099511627776 };
+// As croft's own parse_size: K, M, G, T (and Ki.., KiB..) are binary;
+// KB, MB, GB, TB decimal.
+const SIZE_UNITS = { "": 1, b: 1, k: 1024, ki: 1024, kib: 1024, m: 1048576, mi: 1048576, mib: 1048576,
+  g: 1073741824, gi: 1073741824, gib: 1073741824, t: 1099511627776, ti: 1099511627776, tib: 1099511627776,
+  kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12 };
 
 function typed(input) {
   const text = input.value.trim();
+  const number = (value) => {
+    if (!Number.isFinite(value) || value < 0) throw new Error(`${input.name}: not a number: ${text}`);
+    return value;
+  };
   switch (input.dataset.type) {
-    case "count": return Number(text);
-    case "cpu": return Math.round(Number(text) * 1000);
+    case "object": return JSON.parse(text);
+    case "count": return number(Number(text));
+    case "cpu": return Math.round(number(Number(text)) * 1000);
     case "size": {
       const m = text.match(/^([0-9.]+)\s*([a-z]*)$/i);
       const unit = m && SIZE_UNITS[m[2].toLowerCase()];
       if (!m || unit === undefined) throw new Error(`${input.name}: not a size: ${text}`);
-      return Math.round(Number(m[1]) * unit);
+      return Math.round(number(Number(m[1])) * unit);
     }
     default: return text;
   }
@@ -107,19 +116,29 @@ document.addEventListener("submit", async (event) => {
         throw new Error(`type ${input.dataset.mustEqual} to confirm; nothing was changed`);
       }
       if (input.dataset.skip === "true" || input.value.trim() === "") continue;
-      const nested = input.name.match(/^(\w+)\[(.+)\]$/);
+      // An address field is the rule's destination when the rule is
+      // outbound.
+      const way = form.querySelector("select[name=direction]");
+      const name = way && way.value === "out" && input.dataset.outName ? input.dataset.outName : input.name;
+      const nested = name.match(/^(\w+)\[(.+)\]$/);
       if (nested) {
         body[nested[1]] = body[nested[1]] || {};
         body[nested[1]][nested[2]] = typed(input);
       } else {
-        body[input.name] = typed(input);
+        body[name] = typed(input);
       }
     }
+    // One request at a time: a double click takes one snapshot.
+    for (const b of form.querySelectorAll("button")) b.disabled = true;
     await callApi(form, body);
     toast("Done.");
-    setTimeout(() => location.reload(), 400);
+    // A form whose outcome the event stream shows (a launch) stays.
+    if (form.dataset.stay === "true") form.reset();
+    else setTimeout(() => location.reload(), 400);
   } catch (e) {
     toast(e.message, true);
+  } finally {
+    for (const b of form.querySelectorAll("button")) b.disabled = false;
   }
 });
 
@@ -388,9 +407,24 @@ function passwordForm() {
   });
 }
 
+// --- The quota form: a quota is set whole, so the form shows the chosen
+// tenant's as it stands, and an empty field is a cap taken away.
+function quotaForm() {
+  const form = document.getElementById("quota-form");
+  if (!form) return;
+  const fill = () => {
+    const row = document.querySelector(`tr[data-tenant="${CSS.escape(form.elements.tenant.value)}"]`);
+    const quota = row ? JSON.parse(row.dataset.quota) : {};
+    for (const input of form.querySelectorAll("input[name]")) input.value = quota[input.name] ?? "";
+  };
+  form.elements.tenant.addEventListener("change", fill);
+  fill();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   watchEvents();
   drawGraphs();
   openConsole();
+  quotaForm();
   passwordForm();
 });

@@ -122,8 +122,12 @@ export async function shoot(page, name) {
  * for the page to come back with the outcome; if croftd refused, fail
  * with what the page said. */
 export async function pressAndReload(page, button) {
-  const loaded = page.waitForEvent("load").then(() => null);
-  const refused = page.waitForSelector("#toast.bad:not([hidden])").then(async () => page.textContent("#toast"));
+  // The wait that loses stays pending: it must not reject unheard later.
+  const loaded = page.waitForEvent("load").then(() => null, () => null);
+  const refused = page
+    .waitForSelector("#toast.bad:not([hidden])")
+    .then(async () => page.textContent("#toast"))
+    .catch(() => null);
   await page.click(button);
   const error = await Promise.race([loaded, refused]);
   if (error) throw new Error(`${button}: refused: ${error}`);

@@ -92,13 +92,24 @@ test("the panel, from the admin's setup to a tenant's VPS", async (t) => {
     assert.match(await alice.textContent(".cards"), /No servers yet/);
     await alice.evaluate(() => { window.notReloaded = true; });
     await alice.waitForSelector("body[data-live=true]");
-    const launched = await apiFrom(alice, "POST", "/1.0/instances", { name: "web1", image: "busybox", plan: "small" });
-    assert.equal(launched.status, 202, JSON.stringify(launched.body));
+    await alice.fill("#launch-form [name=name]", "web1");
+    await alice.selectOption("#launch-form [name=image]", "busybox");
+    await alice.selectOption("#launch-form [name=plan]", "small");
+    await alice.click("#launch-form button[type=submit]");
     const status = alice.locator("[data-vps=web1] [data-testid=status]");
     await status.filter({ hasText: "running" }).waitFor({ timeout: 15000 });
-    // Past the quota (memory: 1 GiB for four of these): refused.
+    // Past the quota (memory: 1 GiB for four of these): refused, saying
+    // so, and nothing made.
     const big = await apiFrom(alice, "POST", "/1.0/instances", { name: "big", image: "busybox", config: { "limits.memory": "2GiB" } });
     assert.equal(big.status, 409, JSON.stringify(big.body));
+    // Without a plan (no memory limit, which the quota caps): refused on
+    // the page.
+    await alice.fill("#launch-form [name=name]", "web9");
+    await alice.selectOption("#launch-form [name=plan]", "");
+    await alice.click("#launch-form button[type=submit]");
+    await alice.waitForSelector("#toast.bad:not([hidden])");
+    assert.match(await alice.textContent("#toast"), /limits.memory/);
+    assert.equal(await alice.locator("[data-vps=web9]").count(), 0);
     await settled(alice);
     await shoot(alice, "dashboard");
     await alice.click("[data-vps=web1] button[data-action=stop]:not(.danger)");

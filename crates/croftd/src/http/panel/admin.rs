@@ -38,6 +38,46 @@ pub(super) struct TenantRow {
     disk: String,
     snapshots: String,
     addresses: String,
+    /// Its quota as the quota form's fields (JSON), for the form to show.
+    quota: String,
+}
+
+/// `bytes` exactly, in the largest binary unit that divides it (`8GiB`).
+fn exact_size(bytes: u64) -> String {
+    for (unit, size) in [
+        ("TiB", 1u64 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ] {
+        if bytes >= size && bytes.is_multiple_of(size) {
+            return format!("{}{unit}", bytes / size);
+        }
+    }
+    bytes.to_string()
+}
+
+/// A quota as the quota form's fields: what each shows, absent if no cap.
+fn quota_fields(q: &croft_api::Quota) -> String {
+    let mut fields = serde_json::Map::new();
+    let mut put = |name: &str, value: Option<String>| {
+        if let Some(v) = value {
+            fields.insert(name.into(), v.into());
+        }
+    };
+    put("vpses", q.vpses.map(|v| v.to_string()));
+    put(
+        "cpu_millicores",
+        q.cpu_millicores.map(|m| format!("{}", m as f64 / 1000.0)),
+    );
+    put("memory_bytes", q.memory_bytes.map(exact_size));
+    put("disk_bytes", q.disk_bytes.map(exact_size));
+    put("processes_per_vps", q.processes_per_vps.map(|v| v.to_string()));
+    put("snapshots", q.snapshots.map(|v| v.to_string()));
+    put("ipv4_addresses", q.ipv4_addresses.map(|v| v.to_string()));
+    put("port_forwards", q.port_forwards.map(|v| v.to_string()));
+    put("firewall_rules", q.firewall_rules.map(|v| v.to_string()));
+    serde_json::Value::Object(fields).to_string()
 }
 
 #[derive(Template)]
@@ -62,6 +102,7 @@ pub(super) async fn tenants(
         let size = |used: u64, cap: Option<u64>| of(format_size(used), cap.map(format_size));
         let cpu = |m: u64| format!("{}", m as f64 / 1000.0);
         rows.push(TenantRow {
+            quota: quota_fields(&q),
             vpses: count(u.vpses, q.vpses),
             cpu: of(cpu(u.cpu_millicores), q.cpu_millicores.map(cpu)),
             memory: size(u.memory_bytes, q.memory_bytes),
@@ -191,23 +232,50 @@ fn host_memory() -> Option<(u64, u64)> {
     Some((field("MemTotal:")?, field("MemAvailable:")?))
 }
 
-/// How many addresses a network can hand out: its pool's ranges, or its
-/// IPv4 subnet less the network, gateway and broadcast addresses.
+/// How many IPv4 addresses a network can hand out: its pool's IPv4
+/// ranges (`a-b`, or `a` alone), or else its IPv4 subnet less the
+/// addresses VPSes never get (network, gateway, broadcast; a routed
+/// network's gateway is its network address).
 fn ipv4_capacity(network: &croft_api::Network) -> Option<u64> {
     use std::net::Ipv4Addr;
-    if !network.pool.is_empty() {
-        return network
-            .pool
-            .iter()
-            .map(|range| {
-                let (a, b) = range.split_once('-')?;
-                let (a, b): (Ipv4Addr, Ipv4Addr) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-                Some(u64::from(u32::from(b)).saturating_sub(u64::from(u32::from(a))) + 1)
-            })
-            .sum();
+    let ranges: Vec<(Ipv4Addr, Ipv4Addr)> = network
+        .pool
+        .iter()
+        .filter_map(|range| match range.split_once('-') {
+            Some((a, b)) => Some((a.trim().parse().ok()?, b.trim().parse().ok()?)),
+            None => range.trim().parse().ok().map(|a| (a, a)),
+        })
+        .collect();
+    if !ranges.is_empty() {
+        return Some(
+            ranges
+                .iter()
+                .map(|(a, b)| u64::from(u32::from(*b)).saturating_sub(u64::from(u32::from(*a))) + 1)
+                .sum(),
+        );
     }
     let prefix: u32 = network.ipv4.as_ref()?.split_once('/')?.1.parse().ok()?;
-    Some((1u64 << (32 - prefix.min(32))).saturating_sub(3))
+    let unusable = if network.kind == "routed" { 2 } else { 3 };
+    Some((1u64 << (32 - prefix.min(32))).saturating_sub(unusable))
+}
+
+/// IPv4 addresses a network's VPSes hold: first addresses and extra ones.
+fn ipv4_held(network: &croft_api::Network) -> u64 {
+    network
+        .leases
+        .iter()
+        .map(|l| {
+            u64::from(l.ipv4.is_some())
+                + l.extra
+                    .iter()
+                    .filter(|a| {
+                        a.split('/')
+                            .next()
+                            .is_some_and(|a| a.parse::<std::net::Ipv4Addr>().is_ok())
+                    })
+                    .count() as u64
+        })
+        .sum()
 }
 
 /// `GET /ui/admin/host`: the host's capacity.
@@ -236,7 +304,10 @@ pub(super) async fn host(
             total: format!("{cpus} CPUs"),
             allocated: format!("{} CPUs", cpu as f64 / 1000.0),
             used: format!("{running} VPSes running of {}", vpses.len()),
-            free: format!("{} CPUs unpromised", (cpus as f64 - cpu as f64 / 1000.0).max(0.0)),
+            free: format!(
+                "{} CPUs unpromised",
+                (cpus * 1000).saturating_sub(cpu) as f64 / 1000.0
+            ),
         },
         match host_memory() {
             Some((total, available)) => Capacity {
@@ -274,7 +345,7 @@ pub(super) async fn host(
         });
     }
     for network in s.network.networks().await? {
-        let leased = network.leases.len() as u64;
+        let leased = ipv4_held(&network);
         let total = ipv4_capacity(&network);
         capacity.push(Capacity {
             what: "IPv4 addresses",

@@ -134,6 +134,49 @@ struct Dashboard {
     cards: Vec<Card>,
     /// The admin sees every tenant's VPSes, with a tenant on each card.
     every_tenant: bool,
+    /// What a new VPS can be made from, for those who may make one.
+    launch: Option<Launch>,
+}
+
+/// The launch form's choices.
+struct Launch {
+    images: Vec<String>,
+    plans: Vec<String>,
+    /// The tenants the admin may launch in (none for a tenant's user).
+    tenants: Vec<String>,
+}
+
+/// The launch form's choices for `caller`, if it may launch in `tenant`.
+async fn launch_choices(
+    s: &AppState,
+    caller: &Caller,
+    tenant: &str,
+) -> crate::service::Result<Option<Launch>> {
+    if authorize(caller, Action::VpsChange, Some(tenant)).is_err() {
+        return Ok(None);
+    }
+    let allowed = match caller.tenant {
+        Some(_) => s.tenants.allowed_images(tenant).await?,
+        None => None,
+    };
+    let images = s
+        .images
+        .list()
+        .await?
+        .into_iter()
+        .filter(|i| allowed.as_ref().is_none_or(|a| a.contains(&i.name)))
+        .map(|i| i.name)
+        .collect();
+    let plans = s.tenants.plans().await?.into_iter().map(|p| p.name).collect();
+    let tenants = match caller.tenant {
+        Some(_) => Vec::new(),
+        None => s.tenants.list().await?.into_iter().map(|t| t.name).collect(),
+    };
+    Ok(Some(Launch {
+        images,
+        plans,
+        tenants,
+    }))
 }
 
 /// `GET /ui/`: the caller's VPSes as cards (every tenant's for the admin).
@@ -147,13 +190,19 @@ pub(super) async fn dashboard(State(s): State<AppState>, PanelCaller(caller): Pa
         Ok(listed) => s.instances.list(listed).await,
         Err(e) => Err(e),
     };
-    match vpses {
-        Ok(vpses) => render(&Dashboard {
+    let own = tenant.as_deref().unwrap_or(DEFAULT_TENANT);
+    let launch = match vpses {
+        Ok(_) => launch_choices(&s, &caller, own).await,
+        Err(_) => Ok(None),
+    };
+    match (vpses, launch) {
+        (Ok(vpses), Ok(launch)) => render(&Dashboard {
             cards: vpses.iter().map(|v| Card::of(v, &caller)).collect(),
             every_tenant: caller.role == Role::Admin,
+            launch,
             nav: Nav::of(&caller),
         }),
-        Err(e) => PanelError(e).into_response(),
+        (Err(e), _) | (_, Err(e)) => PanelError(e).into_response(),
     }
 }
 
@@ -169,7 +218,8 @@ struct InstancePage {
     /// The rescue system's image while it runs one.
     rescue: Option<String>,
     snapshots: Vec<croft_api::Snapshot>,
-    /// The images it may be rebuilt from (its tenant's, built).
+    /// The images it may be rebuilt from (its tenant's; the catalog's
+    /// are built at their first use).
     images: Vec<String>,
     /// Root's keys, numbered from 1 as the API takes them.
     ssh_keys: Vec<(usize, String)>,
@@ -180,9 +230,7 @@ struct InstancePage {
 }
 
 /// Entries of the VPS's activity shown on its page.
-const ACTIVITY: usize = 50;
-/// Audit entries looked through for them.
-const ACTIVITY_SCAN: u32 = 2000;
+const ACTIVITY: u32 = 50;
 
 /// `GET /ui/instances/{name}`: one VPS.
 pub(super) async fn instance(
@@ -201,19 +249,25 @@ pub(super) async fn instance(
         .list()
         .await?
         .into_iter()
-        .filter(|i| i.available && allowed.as_ref().is_none_or(|a| a.contains(&i.name)))
+        .filter(|i| allowed.as_ref().is_none_or(|a| a.contains(&i.name)))
         .map(|i| i.name)
         .collect();
-    // Its own requests: the audit log's entries on its path (the log
-    // keeps paths as asked, so these are its name's, renames aside).
+    // What was done to it: the audit log's entries on its path that
+    // succeeded (the log keeps paths as asked: its name's, renames
+    // aside). A tenant's users see the provider's own as the provider's.
     let path = format!("/1.0/instances/{name}");
     let activity = s
         .access
-        .audit(Some(&tenant), ACTIVITY_SCAN)
+        .activity(&tenant, &path, ACTIVITY)
         .await?
         .into_iter()
-        .filter(|e| e.path == path || e.path.starts_with(&format!("{path}/")))
-        .take(ACTIVITY)
+        .map(|mut e| {
+            if caller.role.is_tenant_role() && !matches!(e.role.as_str(), "owner" | "viewer") {
+                e.caller = "the provider".into();
+                e.remote = None;
+            }
+            e
+        })
         .collect();
     Ok(render(&InstancePage {
         card: Card::of(&vps, &caller),

@@ -209,6 +209,12 @@ impl AccessService {
         Ok(self.store.record_audit(entry).await?)
     }
 
+    /// What was done to the thing at API path `path` of `tenant` (a VPS),
+    /// newest first: its latest `limit` audit entries that succeeded.
+    pub async fn activity(&self, tenant: &str, path: &str, limit: u32) -> Result<Vec<croft_api::AuditEntry>> {
+        Ok(self.store.audit_of_path(tenant, path, limit).await?)
+    }
+
     /// The latest `limit` audit entries (of `tenant`, or of all).
     pub async fn audit(&self, tenant: Option<&str>, limit: u32) -> Result<Vec<croft_api::AuditEntry>> {
         Ok(self.store.audit(tenant, limit.clamp(1, 10_000)).await?)
