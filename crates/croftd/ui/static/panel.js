@@ -130,7 +130,13 @@ document.addEventListener("submit", async (event) => {
     }
     // One request at a time: a double click takes one snapshot.
     for (const b of form.querySelectorAll("button")) b.disabled = true;
-    await callApi(form, body);
+    const answer = await callApi(form, body);
+    if (form.dataset.showToken === "true") {
+      // A token is shown once: on the page, not reloaded away.
+      document.getElementById("shown").textContent = answer.token;
+      form.reset();
+      return;
+    }
     toast("Done.");
     // A form whose outcome the event stream shows (a launch) stays.
     if (form.dataset.stay === "true") form.reset();

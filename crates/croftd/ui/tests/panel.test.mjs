@@ -266,8 +266,14 @@ test("the panel, from the admin's setup to a tenant's VPS", async (t) => {
     }
   });
 
-  await t.test("the account page changes the password", async () => {
+  await t.test("the account page shows usage against the quota, makes an API token, and changes the password", async () => {
     await alice.goto(`${url}/ui/account`);
+    assert.match(await alice.textContent("[data-testid=usage]"), /VPSes\s*1 of 2/);
+    await alice.fill("#token-form [name=description]", "ci deploys");
+    await alice.click("#token-form button[type=submit]");
+    await alice.waitForFunction(() => document.getElementById("shown").textContent.startsWith("croft_"));
+    await alice.reload();
+    assert.match(await alice.textContent("#tokens table"), /ci deploys/);
     await alice.fill("input[name=current]", PASSWORD);
     await alice.fill("input[name=password]", "another long password");
     await alice.click("#password-form button[type=submit]");

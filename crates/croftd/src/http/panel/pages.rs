@@ -345,11 +345,58 @@ pub(super) async fn card(
 #[template(path = "account.html")]
 struct AccountPage {
     nav: Nav,
+    /// A tenant's user's: its tenant's usage against its quota.
+    usage: Vec<(&'static str, String)>,
+    /// For those who manage them: the tenant's API tokens and users.
+    tokens: Option<Vec<croft_api::Token>>,
+    users: Option<Vec<croft_api::User>>,
 }
 
-/// `GET /ui/account`: the user's own password.
-pub(super) async fn account(PanelCaller(caller): PanelCaller) -> Response {
-    render(&AccountPage {
+/// `GET /ui/account`: the user's own password; for a tenant's users, its
+/// usage against its quota, and for its owners its API tokens and users.
+pub(super) async fn account(
+    State(s): State<AppState>,
+    PanelCaller(caller): PanelCaller,
+) -> Result<Response, PanelError> {
+    let (mut usage, mut tokens, mut users) = (Vec::new(), None, None);
+    if let Some(tenant) = caller.tenant.clone() {
+        let u = s.tenants.usage(&tenant).await?;
+        let (used, q) = (u.used, u.quota);
+        let of = |used: String, cap: Option<String>| match cap {
+            Some(cap) => format!("{used} of {cap}"),
+            None => format!("{used} (no cap)"),
+        };
+        let cpu = |m: u64| format!("{}", m as f64 / 1000.0);
+        let n = |v: u64| v.to_string();
+        usage = vec![
+            ("VPSes", of(n(used.vpses), q.vpses.map(n))),
+            ("CPUs", of(cpu(used.cpu_millicores), q.cpu_millicores.map(cpu))),
+            (
+                "Memory",
+                of(format_size(used.memory_bytes), q.memory_bytes.map(format_size)),
+            ),
+            (
+                "Disk",
+                of(format_size(used.disk_bytes), q.disk_bytes.map(format_size)),
+            ),
+            ("Snapshots", of(n(used.snapshots), q.snapshots.map(n))),
+            (
+                "IPv4 addresses",
+                of(n(used.ipv4_addresses), q.ipv4_addresses.map(n)),
+            ),
+            ("Port forwards", of(n(used.port_forwards), q.port_forwards.map(n))),
+        ];
+        if authorize(&caller, Action::TokenManage, Some(&tenant)).is_ok() {
+            tokens = Some(s.access.list_tokens(Some(&tenant)).await?);
+        }
+        if authorize(&caller, Action::UserManage, Some(&tenant)).is_ok() {
+            users = Some(s.access.list_users(Some(&tenant)).await?);
+        }
+    }
+    Ok(render(&AccountPage {
         nav: Nav::of(&caller),
-    })
+        usage,
+        tokens,
+        users,
+    }))
 }
