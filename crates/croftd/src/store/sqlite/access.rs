@@ -1,6 +1,6 @@
 //! The SQLite store's access half: tenants and API tokens.
 
-use super::{corrupt, quota, taken, SqliteStore};
+use super::{corrupt, quota, require_tenant, taken, SqliteStore};
 use crate::auth::Role;
 use crate::store::{
     AccessStore, CertificateRecord, NewTokenRecord, PlanRecord, Result, SessionRecord, StoreError,
@@ -218,16 +218,7 @@ impl AccessStore for SqliteStore {
 
     async fn create_token(&self, new: &NewTokenRecord<'_>) -> Result<TokenRecord> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        if let Some(tenant) = new.tenant {
-            let exists = sqlx::query("SELECT 1 FROM tenants WHERE name = ?")
-                .bind(tenant)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-            if !exists {
-                return Err(StoreError::Missing(format!("tenant {tenant}")));
-            }
-        }
+        require_tenant(&mut tx, new.tenant).await?;
         let lifetime = new
             .lifetime_secs
             .map(|s| format!("+{} seconds", s.min(i64::MAX as u64)));

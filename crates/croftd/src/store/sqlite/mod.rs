@@ -213,6 +213,23 @@ async fn tenant_of(conn: &mut sqlx::SqliteConnection, key: &str) -> Result<Strin
         .ok_or_else(|| StoreError::Missing(format!("VPS {key}")))
 }
 
+/// [`StoreError::Missing`] unless tenant `tenant` (if one is named) is
+/// there, as of `conn`'s transaction.
+async fn require_tenant(conn: &mut sqlx::SqliteConnection, tenant: Option<&str>) -> Result<()> {
+    let Some(tenant) = tenant else {
+        return Ok(());
+    };
+    let exists = sqlx::query("SELECT 1 FROM tenants WHERE name = ?")
+        .bind(tenant)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some();
+    match exists {
+        true => Ok(()),
+        false => Err(StoreError::Missing(format!("tenant {tenant}"))),
+    }
+}
+
 fn corrupt(what: impl Into<String>, detail: impl ToString) -> StoreError {
     StoreError::Corrupt {
         what: what.into(),

@@ -1,9 +1,9 @@
 //! The SQLite store's trust records: client certificates trusted by
 //! fingerprint, and the one-time tokens that enroll them.
 
-use super::{corrupt, taken, SqliteStore};
+use super::{corrupt, require_tenant, taken, SqliteStore};
 use crate::auth::Role;
-use crate::store::{CertificateRecord, Result, StoreError, TrustTokenRecord};
+use crate::store::{CertificateRecord, Result, TrustTokenRecord};
 use sqlx::Row;
 
 fn role(what: &str, text: &str) -> Result<Role> {
@@ -47,16 +47,7 @@ impl SqliteStore {
         lifetime_secs: u64,
     ) -> Result<TrustTokenRecord> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        if let Some(tenant) = &t.tenant {
-            let exists = sqlx::query("SELECT 1 FROM tenants WHERE name = ?")
-                .bind(tenant)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-            if !exists {
-                return Err(StoreError::Missing(format!("tenant {tenant}")));
-            }
-        }
+        require_tenant(&mut tx, t.tenant.as_deref()).await?;
         sqlx::query(
             "INSERT INTO trust_tokens (id, hash, name, role, tenant, expires_at)
              VALUES (?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?))",

@@ -1,8 +1,8 @@
 //! The SQLite store's panel users and their logged-in sessions.
 
-use super::{corrupt, taken, SqliteStore};
+use super::{corrupt, require_tenant, taken, SqliteStore};
 use crate::auth::Role;
-use crate::store::{Result, SessionRecord, StoreError, UserRecord};
+use crate::store::{Result, SessionRecord, UserRecord};
 use sqlx::Row;
 
 fn row_to_user(r: &sqlx::sqlite::SqliteRow) -> Result<UserRecord> {
@@ -31,16 +31,7 @@ fn row_to_session(r: &sqlx::sqlite::SqliteRow) -> Result<SessionRecord> {
 impl SqliteStore {
     pub(super) async fn create_user_row(&self, user: &UserRecord) -> Result<UserRecord> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        if let Some(tenant) = &user.tenant {
-            let exists = sqlx::query("SELECT 1 FROM tenants WHERE name = ?")
-                .bind(tenant)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-            if !exists {
-                return Err(StoreError::Missing(format!("tenant {tenant}")));
-            }
-        }
+        require_tenant(&mut tx, user.tenant.as_deref()).await?;
         sqlx::query("INSERT INTO users (name, tenant, role, password_hash) VALUES (?, ?, ?, ?)")
             .bind(&user.name)
             .bind(&user.tenant)
