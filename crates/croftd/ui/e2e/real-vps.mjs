@@ -33,7 +33,13 @@ test("a tenant's owner runs a real VPS from the panel", async (t) => {
     await page.selectOption("#launch-form [name=image]", "busybox");
     await page.selectOption("#launch-form [name=plan]", "small");
     await page.click("#launch-form button[type=submit]");
-    await status.filter({ hasText: "running" }).waitFor({ timeout: 60000 });
+    try {
+      await status.filter({ hasText: "running" }).waitFor({ timeout: 60000 });
+    } catch (e) {
+      // What the page showed instead, for the log.
+      await shoot(page, "real-launch-failed");
+      throw new Error(`${e.message}\ncards: ${await page.innerHTML(".cards")}\ntoast: ${await page.textContent("#toast")}`);
+    }
     assert.equal(await page.evaluate(() => window.notReloaded), true);
   });
 

@@ -184,6 +184,16 @@ function watchEvents() {
   if (!scope) return;
   const path = scope.dataset.events;
   let delay = 1000;
+  let opened = false;
+  // A card between states (creating, starting, stopping) also asks again
+  // now and then, should an event have been missed.
+  setInterval(() => {
+    for (const card of document.querySelectorAll("[data-vps][hx-get]")) {
+      if (["creating", "starting", "stopping", "deleting"].includes(card.dataset.status)) {
+        window.htmx && window.htmx.trigger(card, "croft:changed");
+      }
+    }
+  }, 10000);
   const connect = async () => {
     let ticket;
     try {
@@ -196,7 +206,14 @@ function watchEvents() {
     url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     url.searchParams.set("ticket", ticket.ticket);
     const socket = new WebSocket(url);
-    socket.addEventListener("open", () => { delay = 1000; document.body.dataset.live = "true"; });
+    socket.addEventListener("open", () => {
+      delay = 1000;
+      document.body.dataset.live = "true";
+      // What happened while the stream was down was not heard: every card
+      // fetches itself again (not at the first opening: the page is new).
+      if (opened) refreshCards();
+      opened = true;
+    });
     socket.addEventListener("message", (message) => {
       let e;
       try { e = JSON.parse(message.data); } catch (_) { return; }
@@ -215,8 +232,13 @@ function watchEvents() {
           // it fetches itself again: an event that came while it was on
           // its way (it started) found no card to refresh.
           const tenant = document.body.dataset.admin === "true" ? `?tenant=${encodeURIComponent(e.tenant)}` : "";
-          fetch(`/ui/instances/${encodeURIComponent(e.target)}/card${tenant}`).then(async (response) => {
-            if (!response.ok) return;
+          const url = `/ui/instances/${encodeURIComponent(e.target)}/card${tenant}`;
+          const fetchCard = (tries) => fetch(url).then(async (response) => {
+            if (!response.ok) {
+              // Asked again a little later (croftd busy, a blip).
+              if (tries > 1) setTimeout(() => fetchCard(tries - 1), 1000);
+              return;
+            }
             const html = await response.text();
             const empty = cards.querySelector(".empty");
             if (empty) empty.remove();
@@ -225,7 +247,8 @@ function watchEvents() {
             const card = cards.lastElementChild;
             window.htmx.process(card);
             window.htmx.trigger(card, "croft:changed");
-          });
+          }, () => { if (tries > 1) setTimeout(() => fetchCard(tries - 1), 1000); });
+          fetchCard(5);
         }
         if (e.action === "vps-deleted") {
           for (const card of document.querySelectorAll("[data-vps]")) {
