@@ -451,3 +451,52 @@ async fn a_new_password_ends_the_other_sessions() {
         "and is forgotten"
     );
 }
+
+/// A tenant's owner manages its own tenant's users only: another
+/// tenant's user is "not found" to it (delete, new password), and it may
+/// not make an admin; nothing changes for the other tenant's user.
+#[tokio::test]
+async fn an_owner_cannot_reach_another_tenants_users() {
+    let sim = Sim::new().await;
+    tenant_with_vps(&sim, "acme", "web1").await;
+    tenant_with_vps(&sim, "beta", "db1").await;
+    user(&sim, "acme", "alice", "owner").await;
+    user(&sim, "beta", "bob", "owner").await;
+    let bob = login(&sim, "bob", PASSWORD).await;
+    let as_bob = |method: &'static str, path: &'static str, body: Option<&'static str>| {
+        let (sim, bob) = (&sim, bob.clone());
+        async move {
+            text(
+                sim.send_remote(request(method, path, Some(&bob), Some(ORIGIN), body))
+                    .await,
+            )
+            .await
+        }
+    };
+    let (status, body) = as_bob("DELETE", "/1.0/users/alice", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = as_bob(
+        "PUT",
+        "/1.0/users/alice/password",
+        Some(r#"{"password":"taken over by bob"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = as_bob("GET", "/1.0/users?tenant=acme", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = as_bob("GET", "/1.0/users", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("bob") && !body.contains("alice"), "{body}");
+    let (status, body) = as_bob(
+        "POST",
+        "/1.0/users",
+        Some(r#"{"name":"boss","role":"admin","password":"a long enough password"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // Alice is as she was: there, and her password unchanged.
+    login(&sim, "alice", PASSWORD).await;
+    let users: Vec<croft_api::User> = sim.ok("GET", "/1.0/users", None).await;
+    let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["alice", "bob"]);
+}
