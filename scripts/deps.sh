@@ -5,7 +5,7 @@
 # build time. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PACKAGES=(busybox-static btrfs-progs debootstrap openssh-client util-linux mount iproute2 procps python3 zstd nftables iperf3 lxcfs fio chromium)
+PACKAGES=(busybox-static btrfs-progs debootstrap openssh-client util-linux mount iproute2 procps python3 zstd nftables iperf3 lxcfs fio chromium python3-prometheus-client)
 # Node.js and npm from Debian, unless the machine has its own.
 command -v npm >/dev/null || PACKAGES+=(nodejs npm)
 missing=()

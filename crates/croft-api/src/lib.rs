@@ -857,6 +857,23 @@ pub struct Usage {
     pub oom_kills: u64,
     pub cpu_usage_ns: u64,
     pub processes: u64,
+    /// What it read and wrote on the storage pool's device since it
+    /// started; absent where the host cannot count it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_io: Option<DiskIoCounts>,
+}
+
+/// Disk I/O counted on the storage pool's device. On a cgroup v1 host,
+/// writes through the page cache are written by the kernel's flusher and
+/// not counted (reads and direct writes are); cgroup v2 counts them all.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct DiskIoCounts {
+    pub read_bytes: u64,
+    pub written_bytes: u64,
+    /// Read requests submitted to the device.
+    pub reads: u64,
+    pub writes: u64,
 }
 
 /// A long-running operation.

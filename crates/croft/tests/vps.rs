@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{pid_alive, Host};
+use common::{pid_alive, prometheus_families, Host};
 use croft_api::Status;
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
@@ -1212,7 +1212,8 @@ fn df_inside_shows_the_disk_limit_and_usage_and_follows_a_live_change() {
 
 /// `GET /metrics` on real VPSes: a running VPS's series match its cgroups
 /// within one sample (taken every second here), a stopped one shows as
-/// not running with no usage.
+/// not running with no usage. Its direct writes are counted on the pool's
+/// device (a VPS without disk I/O limits too).
 #[test]
 fn metrics_match_the_vps_cgroups_within_one_sample() {
     let host = Host::with_config("metrics_interval = 1");
@@ -1229,6 +1230,10 @@ fn metrics_match_the_vps_cgroups_within_one_sample() {
         value(&scrape(), "croft_vps_running", "m1") == Some(1.0)
     });
     let text = scrape();
+    // The Prometheus client's own parser takes the whole text.
+    let families = prometheus_families(&text);
+    assert_eq!(families["croft_vps_cpu_seconds"]["type"], "counter", "{text}");
+    assert_eq!(families["croft_vps_disk_read_bytes"]["type"], "counter", "{text}");
     let cgroup = |controller: &str, file: &str| -> f64 {
         std::fs::read_to_string(host.vps_cgroup(controller, "m1").join(file))
             .unwrap()
@@ -1267,5 +1272,31 @@ fn metrics_match_the_vps_cgroups_within_one_sample() {
         let text = scrape();
         value(&text, "croft_vps_network_transmit_packets_total", "m1").unwrap() >= before + 5.0
             && value(&text, "croft_vps_network_receive_packets_total", "m1").unwrap() >= 5.0
+    });
+    // 8 MiB written past the page cache: counted at the next samples, and
+    // the figure is the cgroup's own count of the pool's device.
+    let written = |text: &str| value(text, "croft_vps_disk_written_bytes_total", "m1").unwrap();
+    let before = written(&scrape());
+    host.sh_ok(
+        "m1",
+        "dd if=/dev/zero of=/direct-io bs=1M count=8 oflag=direct 2>/dev/null && rm /direct-io",
+    );
+    host.wait_for(
+        "the direct writes in the metrics",
+        Duration::from_secs(10),
+        || written(&scrape()) >= before + (8 << 20) as f64,
+    );
+    let counted_by_cgroup = || -> Vec<f64> {
+        std::fs::read_to_string(
+            host.vps_cgroup("blkio", "m1")
+                .join("blkio.throttle.io_service_bytes_recursive"),
+        )
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(" Write ")?.1.parse().ok())
+        .collect()
+    };
+    host.wait_for("the same count in the cgroup", Duration::from_secs(10), || {
+        counted_by_cgroup().contains(&written(&scrape()))
     });
 }

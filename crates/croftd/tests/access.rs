@@ -759,10 +759,10 @@ async fn another_tenants_owner_cannot_reach_a_vps_by_its_name() {
 }
 
 /// `GET /metrics`: the background sample rendered in the Prometheus text
-/// format. A tenant's token gets its own VPSes' series and no host
-/// figures; a metrics token and the admin every VPS's; no token nothing.
-/// Every sample line is `name{labels} value`, each family announced
-/// first, and a scrape reads the last sample, not the cgroups.
+/// format, as the Prometheus client's own parser reads it. A tenant's
+/// token gets its own VPSes' series and no host figures; a metrics token
+/// and the admin every VPS's; no token nothing. A scrape reads the last
+/// sample, not the cgroups.
 #[tokio::test]
 async fn metrics_show_each_caller_only_what_it_may_see() {
     let sim = Sim::new().await;
@@ -770,6 +770,13 @@ async fn metrics_show_each_caller_only_what_it_may_see() {
     tenant(&sim, "beta").await;
     launch_in(&sim, "acme", "web1").await;
     launch_in(&sim, "beta", "db1").await;
+    let _: Instance = sim
+        .ok(
+            "POST",
+            "/1.0/instances/web1/state?tenant=acme",
+            Some(r#"{"action":"start"}"#),
+        )
+        .await;
     let owner = token(&sim, Some("acme"), r#"{"scope":"read-write"}"#).await.token;
     let viewer = token(&sim, Some("acme"), r#"{"scope":"read"}"#).await.token;
     let metrics = token(&sim, None, r#"{"role":"metrics"}"#).await.token;
@@ -786,33 +793,47 @@ async fn metrics_show_each_caller_only_what_it_may_see() {
     assert!(!text.contains("vps=\""), "{text}");
     sim.services.metrics.sample().await.unwrap();
     let (_, all) = scrape(Some(metrics.clone())).await;
-    for series in [
-        "croft_vps_running{tenant=\"acme\",vps=\"web1\"} 0",
-        "croft_vps_running{tenant=\"beta\",vps=\"db1\"} 0",
-    ] {
-        assert!(all.lines().any(|l| l == series), "{series} not in {all}");
-    }
-    assert!(all.contains("croft_metrics_sample_timestamp_seconds "), "{all}");
-    // The text format: comments, or a series and a number.
-    let mut announced = std::collections::BTreeSet::new();
-    for line in all.lines() {
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            announced.insert(rest.split(' ').next().unwrap().to_string());
-            continue;
-        }
-        if line.starts_with("# HELP ") {
-            continue;
-        }
-        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
-        value.parse::<f64>().unwrap_or_else(|_| panic!("{line}"));
-        let name = series.split('{').next().unwrap();
-        // A summary's series are its name with _sum and _count.
-        let family = ["_sum", "_count"]
+    // Every line the parser's: each sample in a family of the right type.
+    let parsed = sim::parse_prometheus(&all);
+    let samples: usize = parsed.values().map(|f| f.samples.len()).sum();
+    assert_eq!(
+        samples,
+        all.lines().filter(|l| !l.starts_with('#')).count(),
+        "{all}"
+    );
+    let value = |family: &str, vps: &str| -> Option<f64> {
+        parsed[family]
+            .samples
             .iter()
-            .find_map(|s| name.strip_suffix(s).filter(|f| announced.contains(*f)))
-            .unwrap_or(name);
-        assert!(announced.contains(family), "{name} comes before its TYPE");
+            .find(|(_, labels, _)| labels.get("vps").map(String::as_str) == Some(vps))
+            .and_then(|s| s.2)
+    };
+    assert_eq!(value("croft_vps_running", "web1"), Some(1.0));
+    assert_eq!(value("croft_vps_running", "db1"), Some(0.0));
+    assert_eq!(value("croft_vps_memory_bytes", "web1"), Some((16 << 20) as f64));
+    assert_eq!(
+        value("croft_vps_memory_bytes", "db1"),
+        None,
+        "a stopped VPS has no usage"
+    );
+    for (family, kind) in [
+        ("croft_vps_running", "gauge"),
+        ("croft_vps_cpu_seconds", "counter"),
+        ("croft_vps_disk_written_bytes", "counter"),
+        ("croft_vps_network_receive_drops", "counter"),
+        ("croft_tenant_quota", "gauge"),
+        ("croft_pool_size_bytes", "gauge"),
+        ("croft_metrics_sample_timestamp_seconds", "gauge"),
+        ("croft_api_requests", "counter"),
+        ("croft_api_request_duration_seconds", "summary"),
+    ] {
+        assert_eq!(
+            parsed.get(family).map(|f| f.kind.as_str()),
+            Some(kind),
+            "{family}: {all}"
+        );
     }
+    assert_eq!(value("croft_vps_disk_written_bytes", "web1"), Some(0.0));
     let owner_again = owner.clone();
     for token in [owner, viewer] {
         let (status, text) = scrape(Some(token)).await;
@@ -892,7 +913,7 @@ async fn usage_history_is_kept_across_a_restart_and_shown_to_its_tenant_only() {
             .await
             .unwrap();
     }
-    // The simulator's VPS: 16 MiB, one process, no CPU time.
+    // The simulator's VPS: 16 MiB, one process, no CPU time, no disk I/O.
     let value = |h: &UsageHistory, series: &str, at: i64| {
         let i = h.at.iter().position(|t| *t == at).expect("a point per step");
         let s = h.series.iter().find(|s| s.name == series).unwrap();
@@ -909,7 +930,10 @@ async fn usage_history_is_kept_across_a_restart_and_shown_to_its_tenant_only() {
     );
     assert_eq!(value(&hour, "processes", minute), (Some(1.0), Some(1.0)));
     assert_eq!(value(&hour, "cpu_percent", minute), (Some(0.0), Some(0.0)));
-    assert_eq!(value(&hour, "disk_read_bytes_per_second", minute), (None, None));
+    assert_eq!(
+        value(&hour, "disk_read_bytes_per_second", minute),
+        (Some(0.0), Some(0.0))
+    );
     // The minute still gathering is not written yet.
     assert_eq!(value(&hour, "memory_bytes", minute + 60), (None, None));
     let points = |h: &UsageHistory| h.series[1].avg.iter().filter(|v| v.is_some()).count();

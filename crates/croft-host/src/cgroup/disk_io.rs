@@ -13,6 +13,12 @@
 //!
 //! A value of "no limit" is written as `0` (v1) or `max` (v2), so applying
 //! limits also removes those set before.
+//!
+//! The same controllers count what each cgroup read and wrote on the
+//! device ([`IoStats`]), with the same reach: v1 counts no buffered
+//! writes. v1 also counts only on a device where some cgroup has a
+//! throttle rule (blk-throttle is switched on per device by its first
+//! rule, even a rule of "no limit"), so croft writes one for every VPS.
 
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +63,57 @@ impl IoLimits {
             ("write_iops", self.write_iops),
         ]
     }
+}
+
+/// What a cgroup read and wrote on one device since it was made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoStats {
+    pub read_bytes: u64,
+    pub written_bytes: u64,
+    /// Read operations (requests submitted to the device).
+    pub reads: u64,
+    pub writes: u64,
+}
+
+/// v1's counts of `device` from `blkio.throttle.io_service_bytes_recursive`
+/// (`bytes`) and `blkio.throttle.io_serviced_recursive` (`ops`): lines of
+/// `MAJ:MIN Read|Write|Sync|Async|Discard|Total N`. A device without lines
+/// has had no I/O from the cgroup.
+pub(super) fn v1_stats(device: BlockDevice, bytes: &str, ops: &str) -> IoStats {
+    let find = |text: &str, what: &str| -> u64 {
+        let prefix = format!("{device} {what} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    IoStats {
+        read_bytes: find(bytes, "Read"),
+        written_bytes: find(bytes, "Write"),
+        reads: find(ops, "Read"),
+        writes: find(ops, "Write"),
+    }
+}
+
+/// v2's counts of `device` from `io.stat`: a line per device of
+/// `MAJ:MIN rbytes=N wbytes=N rios=N wios=N dbytes=N dios=N`.
+pub(super) fn v2_stats(device: BlockDevice, io_stat: &str) -> IoStats {
+    let prefix = format!("{device} ");
+    let mut stats = IoStats::default();
+    let Some(line) = io_stat.lines().find_map(|l| l.strip_prefix(prefix.as_str())) else {
+        return stats;
+    };
+    for (key, value) in line.split_whitespace().filter_map(|kv| kv.split_once('=')) {
+        let value = value.parse().unwrap_or(0);
+        match key {
+            "rbytes" => stats.read_bytes = value,
+            "wbytes" => stats.written_bytes = value,
+            "rios" => stats.reads = value,
+            "wios" => stats.writes = value,
+            _ => {}
+        }
+    }
+    stats
 }
 
 /// The v1 plan, for the blkio hierarchy's directory. A missing file is an
@@ -120,6 +177,40 @@ mod tests {
                 ("blkio.throttle.write_iops_device", "7:3 100", true),
             ]
         );
+    }
+
+    #[test]
+    fn v1_counts_are_the_devices_read_and_write_lines() {
+        let bytes = "254:0 Read 19308544\n254:0 Write 16384\n7:3 Read 10489856\n7:3 Write 20983808\n\
+                     7:3 Sync 31473664\n7:3 Async 0\n7:3 Discard 0\n7:3 Total 31473664\nTotal 50798592\n";
+        let ops = "254:0 Read 96\n7:3 Read 15\n7:3 Write 53\n7:3 Total 68\nTotal 169\n";
+        assert_eq!(
+            v1_stats(DEV, bytes, ops),
+            IoStats {
+                read_bytes: 10489856,
+                written_bytes: 20983808,
+                reads: 15,
+                writes: 53
+            }
+        );
+        // 7:30 is another device, not 7:3.
+        assert_eq!(v1_stats(DEV, "7:30 Read 5\nTotal 5\n", ""), IoStats::default());
+    }
+
+    #[test]
+    fn v2_counts_are_the_devices_io_stat_line() {
+        let io_stat = "7:30 rbytes=1 wbytes=1 rios=1 wios=1 dbytes=0 dios=0\n\
+                       7:3 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n";
+        assert_eq!(
+            v2_stats(DEV, io_stat),
+            IoStats {
+                read_bytes: 4096,
+                written_bytes: 8192,
+                reads: 1,
+                writes: 2
+            }
+        );
+        assert_eq!(v2_stats(DEV, ""), IoStats::default());
     }
 
     #[test]

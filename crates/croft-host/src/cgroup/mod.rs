@@ -563,6 +563,16 @@ impl Cgroup {
         }
     }
 
+    /// What this cgroup and its descendants read and wrote on `device`
+    /// (see [`disk_io`] for what each cgroup version counts); `None` where
+    /// no I/O controller reaches it.
+    pub fn io_stats(&self, device: disk_io::BlockDevice) -> Result<Option<disk_io::IoStats>, CgroupError> {
+        match &self.dirs {
+            Dirs::V1(dirs) => v1::io_stats(dirs, device),
+            Dirs::V2(dir) => v2::io_stats(dir, device),
+        }
+    }
+
     /// The processes in this cgroup and its descendants, in any hierarchy,
     /// sorted and without duplicates.
     pub fn procs(&self) -> Result<Vec<i32>, CgroupError> {

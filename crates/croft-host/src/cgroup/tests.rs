@@ -212,6 +212,60 @@ fn v1_disk_io_limits_are_written_to_the_blkio_cgroup_and_lifted_with_zero() {
     ));
 }
 
+/// v1: what the VPS read and wrote on the pool's device comes from its
+/// blkio cgroup's recursive throttle counts; without a blkio cgroup there
+/// are none to give.
+#[test]
+fn v1_disk_io_counts_come_from_the_blkio_cgroup() {
+    let tmp = TempDir::new().unwrap();
+    let manager = hybrid(tmp.path());
+    let (cgroup, _) = fake_v1_cgroup(&manager, "web1", true);
+    let blkio = cgroup
+        .dirs()
+        .into_iter()
+        .find(|d| d.components().any(|c| c.as_os_str() == "blkio"))
+        .expect("a blkio cgroup");
+    assert_eq!(cgroup.io_stats(LOOP).unwrap(), None, "no counts files");
+    put(
+        &blkio.join("blkio.throttle.io_service_bytes_recursive"),
+        "7:0 Read 4096\n7:0 Write 1048576\n7:0 Total 1052672\nTotal 1052672\n",
+    );
+    put(
+        &blkio.join("blkio.throttle.io_serviced_recursive"),
+        "7:0 Read 1\n7:0 Write 2\nTotal 3\n",
+    );
+    assert_eq!(
+        cgroup.io_stats(LOOP).unwrap(),
+        Some(disk_io::IoStats {
+            read_bytes: 4096,
+            written_bytes: 1 << 20,
+            reads: 1,
+            writes: 2
+        })
+    );
+}
+
+/// v2: the counts are the device's line of `io.stat`.
+#[test]
+fn v2_disk_io_counts_come_from_io_stat() {
+    let tmp = TempDir::new().unwrap();
+    let manager = v2(tmp.path());
+    let (cgroup, dir) = fake_v2_cgroup(&manager, "web1", true);
+    assert_eq!(cgroup.io_stats(LOOP).unwrap(), None, "io not offered");
+    put(
+        &dir.join("io.stat"),
+        "7:0 rbytes=512 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n",
+    );
+    assert_eq!(
+        cgroup.io_stats(LOOP).unwrap(),
+        Some(disk_io::IoStats {
+            read_bytes: 512,
+            reads: 1,
+            ..Default::default()
+        })
+    );
+}
+
 /// v1 without a blkio cgroup for the VPS: a limit is refused saying a
 /// restart gives it one; no limit is fine.
 #[test]

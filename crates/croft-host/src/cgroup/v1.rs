@@ -133,6 +133,22 @@ pub(super) fn apply(dirs: &Dirs, limits: &Limits) -> Result<(), CgroupError> {
     }
 }
 
+/// What the cgroup read and wrote on `device`; `None` without a blkio
+/// hierarchy.
+pub(super) fn io_stats(
+    dirs: &Dirs,
+    device: disk_io::BlockDevice,
+) -> Result<Option<disk_io::IoStats>, CgroupError> {
+    let Some(blkio) = &dirs.blkio else {
+        return Ok(None);
+    };
+    let bytes = fs::read_optional(&blkio.join("blkio.throttle.io_service_bytes_recursive"))?;
+    let ops = fs::read_optional(&blkio.join("blkio.throttle.io_serviced_recursive"))?;
+    Ok(bytes
+        .zip(ops)
+        .map(|(bytes, ops)| disk_io::v1_stats(device, &bytes, &ops)))
+}
+
 pub(super) fn stats(dirs: &Dirs) -> Result<Stats, CgroupError> {
     let mut stats = Stats::default();
     memory::v1_stats(&dirs.memory, &mut stats)?;

@@ -116,6 +116,15 @@ pub(super) fn apply(dir: &Path, limits: &Limits) -> Result<(), CgroupError> {
     }
 }
 
+/// What the cgroup read and wrote on `device`; `None` where the io
+/// controller does not reach it.
+pub(super) fn io_stats(
+    dir: &Path,
+    device: disk_io::BlockDevice,
+) -> Result<Option<disk_io::IoStats>, CgroupError> {
+    Ok(fs::read_optional(&dir.join("io.stat"))?.map(|text| disk_io::v2_stats(device, &text)))
+}
+
 pub(super) fn stats(dir: &Path) -> Result<Stats, CgroupError> {
     let mut stats = Stats::default();
     memory::v2_stats(dir, &mut stats)?;

@@ -526,6 +526,32 @@ pub fn decode<T: DeserializeOwned>(json: impl AsRef<[u8]>) -> T {
         .unwrap_or_else(|e| panic!("not a {}: {e}: {}", std::any::type_name::<T>(), text(json)))
 }
 
+/// A `/metrics` text as the Prometheus client's own parser reads it (the
+/// tier-2 tests' script, on Debian's python3-prometheus-client): family
+/// name → `{"type", "samples": [[name, labels, value]]}`; panics with the
+/// parser's complaint.
+pub fn prometheus_families(metrics: &str) -> serde_json::Value {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../croftd/tests/sim/prometheus_text.py"
+    );
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("/usr/bin/python3");
+    child.stdin.take().unwrap().write_all(metrics.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the Prometheus parser: {}",
+        text(&out.stderr)
+    );
+    decode(out.stdout)
+}
+
 /// Bytes as text, for messages.
 pub fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(bytes)

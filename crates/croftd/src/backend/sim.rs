@@ -331,6 +331,7 @@ impl Backend for SimBackend {
             oom_kills: 0,
             cpu_usage_ns: 0,
             processes: 1,
+            disk_io: Some(croft_api::DiskIoCounts::default()),
         })
     }
 

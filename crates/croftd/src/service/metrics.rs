@@ -226,8 +226,8 @@ impl MetricsService {
                         processes: usage.processes,
                         net_in_bytes: v.network.map(|n| n.received_bytes),
                         net_out_bytes: v.network.map(|n| n.sent_bytes),
-                        disk_read_bytes: None,
-                        disk_write_bytes: None,
+                        disk_read_bytes: usage.disk_io.map(|d| d.read_bytes),
+                        disk_write_bytes: usage.disk_io.map(|d| d.written_bytes),
                     },
                 ))
             })
@@ -377,6 +377,30 @@ const VPS_FAMILIES: &[Family] = &[
         value: |v| v.network.map(|n| n.sent_dropped as f64),
     },
     Family {
+        name: "croft_vps_disk_read_bytes_total",
+        help: "Bytes the VPS read from the pool's device since it started (not from the page cache).",
+        kind: "counter",
+        value: |v| disk_io(v).map(|d| d.read_bytes as f64),
+    },
+    Family {
+        name: "croft_vps_disk_written_bytes_total",
+        help: "Bytes the VPS wrote to the pool's device since it started (on cgroup v1 hosts without page cache writeback).",
+        kind: "counter",
+        value: |v| disk_io(v).map(|d| d.written_bytes as f64),
+    },
+    Family {
+        name: "croft_vps_disk_reads_total",
+        help: "Read requests the VPS submitted to the pool's device since it started.",
+        kind: "counter",
+        value: |v| disk_io(v).map(|d| d.reads as f64),
+    },
+    Family {
+        name: "croft_vps_disk_writes_total",
+        help: "Write requests the VPS submitted to the pool's device since it started (on cgroup v1 hosts without page cache writeback).",
+        kind: "counter",
+        value: |v| disk_io(v).map(|d| d.writes as f64),
+    },
+    Family {
         name: "croft_vps_disk_used_bytes",
         help: "Bytes the VPS's disk holds, as of the pool's last commit.",
         kind: "gauge",
@@ -389,6 +413,11 @@ const VPS_FAMILIES: &[Family] = &[
         value: |v| v.disk_limit_bytes.map(|b| b as f64),
     },
 ];
+
+/// A running VPS's disk I/O counts, where the host counts them.
+fn disk_io(v: &VpsSample) -> Option<croft_api::DiskIoCounts> {
+    v.usage.as_ref()?.disk_io
+}
 
 /// A label value as the text format wants it: `\`, `"` and newlines
 /// escaped.
@@ -516,6 +545,12 @@ mod tests {
                 oom_kills: 1,
                 cpu_usage_ns: 2_500_000_000,
                 processes: 7,
+                disk_io: Some(croft_api::DiskIoCounts {
+                    read_bytes: 4096,
+                    written_bytes: 8192,
+                    reads: 1,
+                    writes: 2,
+                }),
             }),
             disk_bytes: Some(10 << 20),
             disk_limit_bytes: None,
@@ -588,6 +623,14 @@ mod tests {
         assert!(all.contains("croft_operations_running 3\n"), "{all}");
         assert!(
             all.contains("croft_vps_network_receive_drops_total{tenant=\"acme\",vps=\"web1\"} 1\n"),
+            "{all}"
+        );
+        assert!(
+            all.contains("croft_vps_disk_written_bytes_total{tenant=\"acme\",vps=\"web1\"} 8192\n"),
+            "{all}"
+        );
+        assert!(
+            all.contains("croft_vps_disk_reads_total{tenant=\"acme\",vps=\"web1\"} 1\n"),
             "{all}"
         );
         let acme = render(&snapshot, Some("acme"));

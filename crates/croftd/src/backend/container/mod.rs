@@ -287,13 +287,24 @@ impl Backend for ContainerBackend {
     }
 
     fn usage(&self, name: &str) -> Option<Usage> {
-        let s = self.cgroup(name)?.stats().ok()?;
+        let cgroup = self.cgroup(name)?;
+        let s = cgroup.stats().ok()?;
+        let disk_io = self
+            .io_device
+            .and_then(|device| cgroup.io_stats(device).ok().flatten())
+            .map(|io| croft_api::DiskIoCounts {
+                read_bytes: io.read_bytes,
+                written_bytes: io.written_bytes,
+                reads: io.reads,
+                writes: io.writes,
+            });
         Some(Usage {
             memory_bytes: s.memory_bytes,
             memory_limit_bytes: s.memory_limit_bytes,
             oom_kills: s.oom_kills,
             cpu_usage_ns: s.cpu_usage_ns,
             processes: s.pids_current,
+            disk_io,
         })
     }
 
