@@ -579,7 +579,8 @@ fn croft_with_input(host: &Host, args: &[&str], input: &str) -> Output {
 /// VPS: the owner the admin made with `croft user create` logs in,
 /// launches a VPS within quota and sees it run without a reload, runs a
 /// command on its console and sees the output, loads its CPU and sees the
-/// graph show it, and stops it (crates/croftd/ui/e2e/real-vps.mjs).
+/// graph show it, and stops it; an admin exports an image from the panel
+/// and imports the file again (crates/croftd/ui/e2e/real-vps.mjs).
 #[test]
 fn the_panel_runs_a_real_vps_in_chromium_from_another_machine() {
     const PASSWORD: &str = "a long enough password";
@@ -606,6 +607,12 @@ fn the_panel_runs_a_real_vps_in_chromium_from_another_machine() {
         users.contains("alice") && users.contains("owner") && !users.contains("bob"),
         "{users}"
     );
+    let out = croft_with_input(
+        &host,
+        &["user", "create", "ops", "--role", "admin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     // The listener answers from the client's namespace before the browser
     // starts.
@@ -652,6 +659,9 @@ fn the_panel_runs_a_real_vps_in_chromium_from_another_machine() {
     // Seen from the host: the VPS the browser launched is acme's, stopped.
     let vps: croft_api::Instance = host.ok_json(&["--tenant", "acme", "info", "web", "--format", "json"]);
     assert_eq!(vps.status, croft_api::Status::Stopped);
+    // The image imported from the browser was deleted there too.
+    let images = host.ok(&["image", "list"]);
+    assert!(!images.contains("busybox-copy"), "{images}");
     // A new password from the CLI; the user goes.
     let out = croft_with_input(
         &host,

@@ -145,14 +145,15 @@ pub(super) async fn guard(State(g): State<Guard>, mut req: Request, next: Next) 
 
 /// The rules a request proven by a panel session passes besides the
 /// policy: one that changes something (by its method or its action) or
-/// opens a WebSocket comes from the panel's own origin (`session.rs`), not
-/// merely from no other, and a WebSocket also brings a
+/// opens a WebSocket comes from the panel's own pages (its `Origin`; for a
+/// GET, which a link sends without one, the browser's `Sec-Fetch-Site`:
+/// `session::from_own_pages`), not merely from no other, and a WebSocket also brings a
 /// single-use ticket its session asked for, for this very path
 /// (`POST /1.0/tickets`), taken out of the query here.
 fn admit_session(g: &Guard, caller: &Caller, req: &mut Request) -> ApiResult<()> {
     use super::session;
     let changes = g.action.changes() || session::needs_same_origin(req.method(), req.headers());
-    if changes && !session::same_origin(req.headers()) {
+    if changes && !session::from_own_pages(req.method(), req.headers()) {
         return Err(cross_origin());
     }
     if session::is_upgrade(req.headers()) {

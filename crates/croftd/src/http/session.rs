@@ -59,6 +59,23 @@ pub fn needs_same_origin(method: &Method, headers: &HeaderMap) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) || is_upgrade(headers)
 }
 
+/// Whether a session's request comes from the panel's own pages: its
+/// `Origin` is this server's ([`same_origin`]); or it is a GET or HEAD
+/// (not a WebSocket) that the browser itself marks `Sec-Fetch-Site:
+/// same-origin`. Browsers send no `Origin` on a GET of a link (an image
+/// export's download), and a page cannot set `Sec-Fetch-*` headers.
+pub fn from_own_pages(method: &Method, headers: &HeaderMap) -> bool {
+    if same_origin(headers) {
+        return true;
+    }
+    let reads = matches!(*method, Method::GET | Method::HEAD) && !is_upgrade(headers);
+    reads
+        && headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("same-origin"))
+}
+
 /// Whether the request asks to become a WebSocket.
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
     headers
@@ -119,6 +136,26 @@ mod tests {
         }
         assert!(!v.contains("Domain"), "{v}");
         assert!(clear().to_str().unwrap().contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn a_get_the_browser_marks_same_origin_passes_without_an_origin() {
+        let marked = |site: &str| headers(&[("sec-fetch-site", site), ("host", "panel.example:8443")]);
+        assert!(from_own_pages(&Method::GET, &marked("same-origin")));
+        assert!(from_own_pages(&Method::HEAD, &marked("same-origin")));
+        for site in ["same-site", "cross-site", "none"] {
+            assert!(!from_own_pages(&Method::GET, &marked(site)), "{site}");
+        }
+        // Only a read: a POST, or a WebSocket, needs the Origin.
+        assert!(!from_own_pages(&Method::POST, &marked("same-origin")));
+        let mut upgrade = marked("same-origin");
+        upgrade.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        assert!(!from_own_pages(&Method::GET, &upgrade));
+        let origin = headers(&[
+            ("origin", "https://panel.example:8443"),
+            ("host", "panel.example:8443"),
+        ]);
+        assert!(from_own_pages(&Method::POST, &origin));
     }
 
     #[test]

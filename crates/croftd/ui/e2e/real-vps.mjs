@@ -3,8 +3,9 @@
 // network namespace and this browser in another, across TLS). The tenant's
 // owner logs in, launches a VPS within quota and sees it run without a
 // reload, runs a command on its console and sees the output, loads its CPU
-// and sees the graph show it, and stops it. CROFT_URL and CROFT_PASSWORD
-// come from the Rust test.
+// and sees the graph show it, and stops it. The provider's admin exports
+// an image and imports it again. CROFT_URL and CROFT_PASSWORD (both
+// users') come from the Rust test.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startBrowser, newUser, logIn, apiFrom, shoot, pressAndReload, settled } from "../tests/harness.mjs";
@@ -99,4 +100,32 @@ test("a tenant's owner runs a real VPS from the panel", async (t) => {
     await status.filter({ hasText: "stopped" }).waitFor({ timeout: 30000 });
     assert.equal(await page.evaluate(() => window.notReloaded), true);
   });
+});
+
+test("the admin exports an image from the panel, imports the file as another, and deletes it", async () => {
+  const admin = await (await newUser(browser)).newPage();
+  admin.on("dialog", (dialog) => dialog.accept());
+  await logIn(admin, url, "ops", password);
+  await admin.goto(`${url}/ui/admin/images`);
+  const [download] = await Promise.all([
+    admin.waitForEvent("download"),
+    admin.click("[data-testid=images] tr[data-image=busybox] a.button"),
+  ]);
+  assert.equal(download.suggestedFilename(), "busybox.tar.gz");
+  const file = await download.path();
+  await admin.fill("#import-form [name=name]", "busybox-copy");
+  await admin.setInputFiles("#import-form [name=file]", file);
+  await pressAndReload(admin, "#import-form button[type=submit]");
+  const copy = admin.locator("[data-testid=images] tr[data-image=busybox-copy]");
+  assert.match(await copy.textContent(), /imported/);
+  await shoot(admin, "real-images");
+  // The same name again: refused, saying so.
+  await admin.fill("#import-form [name=name]", "busybox-copy");
+  await admin.setInputFiles("#import-form [name=file]", file);
+  await admin.click("#import-form button[type=submit]");
+  await admin.waitForSelector("#toast.bad:not([hidden])");
+  assert.match(await admin.textContent("#toast"), /exists/);
+  await admin.reload();
+  await pressAndReload(admin, "[data-testid=images] tr[data-image=busybox-copy] button.danger");
+  assert.equal(await admin.locator("[data-testid=images] tr[data-image=busybox-copy]").count(), 0);
 });

@@ -19,12 +19,15 @@ function toast(text, bad) {
 /** Call the API: `body` as JSON; resolves to the parsed answer, or throws
  * an Error with croftd's message. */
 async function api(method, path, body) {
-  const init = { method, headers: {}, credentials: "same-origin" };
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  const response = await fetch(path, init);
+  if (body === undefined) return send(method, path, {});
+  return send(method, path, { "Content-Type": "application/json" }, JSON.stringify(body));
+}
+
+/** Send `body` (any fetch body: JSON text, a File streamed from disk) with
+ * `headers`; resolves to the parsed answer, or throws an Error with
+ * croftd's message. */
+async function send(method, path, headers, body) {
+  const response = await fetch(path, { method, headers, body, credentials: "same-origin" });
   const text = await response.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
@@ -91,7 +94,10 @@ function typed(input) {
   }
 }
 
-async function callApi(element, body) {
+/** The element's `data-api` path with `{field}` filled from `body` (and
+ * taken out of it); a query parameter left empty is dropped, as an empty
+ * field is from the body. */
+function apiPath(element, body) {
   let path = element.dataset.api;
   if (body) {
     path = path.replace(/\{(\w+)\}/g, (_, field) => {
@@ -100,8 +106,42 @@ async function callApi(element, body) {
       return encodeURIComponent(value === undefined ? "" : value);
     });
   }
-  return api(element.dataset.method || "POST", path, body);
+  const [base, query] = path.split("?");
+  if (query === undefined) return path;
+  const kept = query.split("&").filter((pair) => !pair.endsWith("="));
+  return kept.length ? `${base}?${kept.join("&")}` : base;
 }
+
+async function callApi(element, body) {
+  return api(element.dataset.method || "POST", apiPath(element, body), body);
+}
+
+// --- A form that uploads a file (`data-upload`, e.g. an image tarball):
+// the file is the request's body, streamed, and its other fields fill
+// the path's `{field}`s.
+document.addEventListener("submit", async (event) => {
+  const form = event.target.closest("form[data-upload]");
+  if (!form) return;
+  event.preventDefault();
+  const fields = {};
+  for (const input of form.querySelectorAll("input[name]:not([type=file]), select[name]")) {
+    fields[input.name] = input.value.trim();
+  }
+  const file = form.querySelector("input[type=file]").files[0];
+  const path = apiPath({ dataset: { api: form.dataset.upload } }, fields);
+  for (const b of form.querySelectorAll("button")) b.disabled = true;
+  const status = form.querySelector("output");
+  if (status) status.textContent = `sending ${file.name}…`;
+  try {
+    await send("POST", path, { "Content-Type": "application/octet-stream" }, file);
+    toast("Done.");
+    setTimeout(() => location.reload(), 400);
+  } catch (e) {
+    if (status) status.textContent = "";
+    toast(e.message, true);
+    for (const b of form.querySelectorAll("button")) b.disabled = false;
+  }
+});
 
 document.addEventListener("submit", async (event) => {
   const form = event.target.closest("form[data-api]");

@@ -260,10 +260,61 @@ test("the panel, from the admin's setup to a tenant's VPS", async (t) => {
     assert.match(log, /user alice/);
     assert.match(log, /POST \/1\.0\/instances\/web1\/state/);
     await shoot(admin, "admin-audit");
-    for (const path of ["/ui/admin/tenants", "/ui/admin/audit", "/ui/admin/host"]) {
+    for (const path of ["/ui/admin/tenants", "/ui/admin/audit", "/ui/admin/host", "/ui/admin/access"]) {
       const response = await alice.goto(`${url}${path}`);
       assert.equal(response.status(), 403, path);
     }
+  });
+
+  await t.test("the admin's access page makes and revokes a metrics token and a trust token; an import the pool cannot keep is refused", async () => {
+    admin.on("dialog", (dialog) => dialog.accept());
+    await admin.goto(`${url}/ui/admin/access`);
+    await admin.selectOption("#provider-token-form [name=role]", "metrics");
+    await admin.fill("#provider-token-form [name=description]", "prometheus");
+    await admin.click("#provider-token-form button[type=submit]");
+    await admin.waitForFunction(() => document.getElementById("shown").textContent.startsWith("croft_"));
+    const token = await admin.textContent("#shown");
+    // The token scrapes from elsewhere (no session): a browser profile
+    // of its own.
+    const scraper = await newUser(browser);
+    const scrape = () => scraper.request.get(`${url}/metrics`, { headers: { Authorization: `Bearer ${token}` } });
+    const scraped = await scrape();
+    assert.equal(scraped.status(), 200);
+    assert.match(await scraped.text(), /croft_vps_running\{tenant="acme",vps="web1"\}/);
+    await admin.reload();
+    const row = admin.locator("[data-testid=tokens] tr", { hasText: "prometheus" });
+    assert.match(await row.textContent(), /metrics/);
+    await pressAndReload(admin, `[data-testid=tokens] tr[data-token="${await row.getAttribute("data-token")}"] button`);
+    assert.equal(await admin.locator("[data-testid=tokens] tr", { hasText: "prometheus" }).count(), 0);
+    assert.equal((await scrape()).status(), 401, "a revoked token is refused");
+    await scraper.close();
+    // A trust token for beta's owner: shown once, pending, then dropped.
+    await admin.fill("#trust-token-form [name=name]", "bobs-laptop");
+    await admin.selectOption("#trust-token-form [name=tenant]", "beta");
+    await admin.click("#trust-token-form button[type=submit]");
+    await admin.waitForFunction(() => document.getElementById("shown").textContent.length > 40);
+    await admin.reload();
+    const pending = admin.locator("[data-testid=trust-tokens] tr", { hasText: "bobs-laptop" });
+    assert.match(await pending.textContent(), /beta[\s\S]*owner/);
+    await shoot(admin, "admin-access");
+    await pressAndReload(admin, `[data-testid=trust-tokens] tr[data-trust-token="${await pending.getAttribute("data-trust-token")}"] button`);
+    assert.equal(await admin.locator("[data-testid=trust-tokens] tr", { hasText: "bobs-laptop" }).count(), 0);
+    // A bad role: refused, saying why, nothing made.
+    const refused = await apiFrom(admin, "POST", "/1.0/trust/tokens", { name: "x", role: "root" });
+    assert.equal(refused.status, 400);
+    assert.match(refused.body.error, /admin, owner, viewer or metrics/);
+    // The simulator's pool (a directory) keeps no imported image: the
+    // upload is refused with the reason, and no image appears.
+    await admin.goto(`${url}/ui/admin/images`);
+    const before = await admin.locator("[data-testid=images] tr[data-image]").count();
+    await admin.fill("#import-form [name=name]", "uploaded");
+    await admin.setInputFiles("#import-form [name=file]", { name: "rootfs.tar", mimeType: "application/x-tar", buffer: Buffer.alloc(10240) });
+    await admin.click("#import-form button[type=submit]");
+    await admin.waitForSelector("#toast.bad:not([hidden])");
+    assert.match(await admin.textContent("#toast"), /cannot keep imported images/);
+    await admin.reload();
+    assert.equal(await admin.locator("[data-testid=images] tr[data-image]").count(), before);
+    assert.equal(await admin.locator("[data-testid=images] tr[data-image=uploaded]").count(), 0);
   });
 
   await t.test("the account page shows usage against the quota, makes an API token, and changes the password", async () => {

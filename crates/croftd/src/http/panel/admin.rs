@@ -1,6 +1,7 @@
 //! The provider's pages: tenants with their quotas and usage, the panel's
-//! users, plans, images, the host's capacity (CPU, memory, the disk pool,
-//! addresses: allocated, used, free) and the audit log. Each is
+//! users, plans, images, API tokens and the trust store, the host's
+//! capacity (CPU, memory, the disk pool, addresses: allocated, used, free)
+//! and the audit log. Each is
 //! authorized with the action of the API route that shows the same
 //! things; their forms call that API (`panel.js`'s `data-api` forms).
 
@@ -199,6 +200,39 @@ pub(super) async fn images(
     Ok(render(&ImagesPage {
         nav: Nav::of(&caller),
         images,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "admin/access.html")]
+struct AccessPage {
+    nav: Nav,
+    tokens: Vec<croft_api::Token>,
+    trust: croft_api::Trust,
+    tenants: Vec<String>,
+}
+
+/// `GET /ui/admin/access`: every API token, the trusted client
+/// certificates and the trust tokens not yet used, with the forms that
+/// make and revoke them.
+pub(super) async fn access(
+    State(s): State<AppState>,
+    PanelCaller(caller): PanelCaller,
+) -> Result<Response, PanelError> {
+    // Every tenant's tokens and certificates: the admin's alone (a
+    // tenant's owner manages its own tokens on the account page).
+    admin_only(&caller, Action::TenantManage)?;
+    let tokens = s.access.list_tokens(None).await?;
+    let (pending, certificates) = s.access.trust(None).await?;
+    let tenants = s.tenants.list().await?.into_iter().map(|t| t.name).collect();
+    Ok(render(&AccessPage {
+        nav: Nav::of(&caller),
+        tokens,
+        trust: croft_api::Trust {
+            certificates,
+            tokens: pending,
+        },
+        tenants,
     }))
 }
 

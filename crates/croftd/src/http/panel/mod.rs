@@ -46,6 +46,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/ui/admin/users", get(admin::users))
         .route("/ui/admin/plans", get(admin::plans))
         .route("/ui/admin/images", get(admin::images))
+        .route("/ui/admin/access", get(admin::access))
         .route("/ui/admin/host", get(admin::host))
         .route("/ui/admin/audit", get(admin::audit))
         .route("/ui/static/{file}", get(assets::serve))
