@@ -864,8 +864,9 @@ pub struct Usage {
 }
 
 /// Disk I/O counted on the storage pool's device. On a cgroup v1 host,
-/// writes through the page cache are written by the kernel's flusher and
-/// not counted (reads and direct writes are); cgroup v2 counts them all.
+/// what the kernel's flusher writes back from the page cache is not
+/// counted (reads, direct writes and what the VPS's own `fsync` pushes out
+/// are); cgroup v2 counts them all.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct DiskIoCounts {

@@ -174,12 +174,14 @@ async fn a_session_acts_as_its_user_from_the_panels_origin_only() {
     assert_eq!(status_of(&sim, "acme", "web1").await, croft_api::Status::Running);
 
     // A GET of an action that changes things (a link's download sends no
-    // Origin) passes when the browser marks it same-origin, and only
-    // then; a POST so marked still needs the Origin.
+    // Origin) passes when the browser marks it a navigation from the same
+    // origin, and only then; a POST so marked still needs the Origin.
     let marked = |method: &str, path: &str, site: Option<&str>, body: Option<&str>| {
         let mut req = request(method, path, Some(&alice), None, body);
         if let Some(site) = site {
             req.headers_mut().insert("sec-fetch-site", site.parse().unwrap());
+            req.headers_mut()
+                .insert("sec-fetch-mode", "navigate".parse().unwrap());
         }
         req
     };
@@ -187,6 +189,15 @@ async fn a_session_acts_as_its_user_from_the_panels_origin_only() {
         let (status, body) = text(sim.send_remote(marked("GET", "/1.0/tokens", site, None)).await).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{site:?}: {body}");
     }
+    let mut fetched = marked("GET", "/1.0/tokens", Some("same-origin"), None);
+    fetched
+        .headers_mut()
+        .insert("sec-fetch-mode", "cors".parse().unwrap());
+    assert_eq!(
+        sim.send_remote(fetched).await.status(),
+        StatusCode::FORBIDDEN,
+        "a script's fetch is no navigation"
+    );
     let (status, body) = text(
         sim.send_remote(marked("GET", "/1.0/tokens", Some("same-origin"), None))
             .await,

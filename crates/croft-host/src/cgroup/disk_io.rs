@@ -15,10 +15,12 @@
 //! limits also removes those set before.
 //!
 //! The same controllers count what each cgroup read and wrote on the
-//! device ([`IoStats`]), with the same reach: v1 counts no buffered
-//! writes. v1 also counts only on a device where some cgroup has a
-//! throttle rule (blk-throttle is switched on per device by its first
-//! rule, even a rule of "no limit"), so croft writes one for every VPS.
+//! device ([`IoStats`]), with the same reach: v1 does not count the page
+//! cache's writeback (the flusher's), only what a VPS's own tasks submit
+//! (reads, direct writes, what their `fsync` pushes out). v1 also counts
+//! only on a device where blk-throttle was switched on, which the first
+//! throttle rule written for it does, even a rule of "no limit"
+//! ([`super::CgroupManager::count_io`]).
 
 use serde::{Deserialize, Serialize};
 

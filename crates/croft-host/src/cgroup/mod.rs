@@ -356,6 +356,25 @@ impl CgroupManager {
         }
     }
 
+    /// Make the kernel count every cgroup's I/O on `device` (what
+    /// [`Cgroup::io_stats`] reads). v2 always does. v1 counts per cgroup
+    /// only on a device where blk-throttle was switched on, which the
+    /// first throttle rule written for it does, even a rule of "no limit":
+    /// one such rule on croft's prefix cgroup, which limits nothing.
+    /// Done after [`Self::prepare`]; a no-op without a blkio hierarchy.
+    pub fn count_io(&self, device: disk_io::BlockDevice) -> Result<(), CgroupError> {
+        match &self.base {
+            Dirs::V1(dirs) => match &dirs.blkio {
+                Some(blkio) => fs::write_file(
+                    &blkio.join("blkio.throttle.read_bps_device"),
+                    &format!("{device} 0"),
+                ),
+                None => Ok(()),
+            },
+            Dirs::V2(_) => Ok(()),
+        }
+    }
+
     /// The cgroup interface in use.
     pub fn version(&self) -> Version {
         match self.base {

@@ -245,6 +245,26 @@ fn v1_disk_io_counts_come_from_the_blkio_cgroup() {
     );
 }
 
+/// v1 counts a device's I/O once a throttle rule switched blk-throttle
+/// on for it: one rule of "no limit" on croft's prefix cgroup; v2 needs
+/// none and writes nothing.
+#[test]
+fn counting_io_is_one_no_limit_rule_on_the_prefix_in_v1_only() {
+    let tmp = TempDir::new().unwrap();
+    let manager = hybrid(tmp.path());
+    let blkio = tmp.path().join("sys/fs/cgroup/blkio/t1");
+    // Without the file (no blk-throttle in the kernel): said, not hidden.
+    std::fs::create_dir_all(&blkio).unwrap();
+    std::fs::create_dir(blkio.join("blkio.throttle.read_bps_device")).unwrap();
+    assert!(manager.count_io(LOOP).is_err());
+    std::fs::remove_dir(blkio.join("blkio.throttle.read_bps_device")).unwrap();
+    put(&blkio.join("blkio.throttle.read_bps_device"), "");
+    manager.count_io(LOOP).unwrap();
+    assert_eq!(get(&blkio.join("blkio.throttle.read_bps_device")), "7:0 0");
+    let tmp = TempDir::new().unwrap();
+    v2(tmp.path()).count_io(LOOP).unwrap();
+}
+
 /// v2: the counts are the device's line of `io.stat`.
 #[test]
 fn v2_disk_io_counts_come_from_io_stat() {

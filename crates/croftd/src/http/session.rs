@@ -2,7 +2,9 @@
 //! (`__Host-croft_session`: Secure, HttpOnly, SameSite=Strict, the whole
 //! host, no domain), and the same-origin rule every request proven by it
 //! must pass when it changes something or opens a WebSocket: its `Origin`
-//! is this server's own (`https://` and the `Host` it was sent to).
+//! is this server's own (`https://` and the `Host` it was sent to), or,
+//! for a GET the browser navigates to from the panel's own page (a
+//! download link, sent without `Origin`), its `Sec-Fetch-*` headers say so.
 //! SameSite=Strict already keeps the cookie off other sites' requests;
 //! the Origin check is the second wall, and the one browsers apply to
 //! WebSockets, which SameSite does not cover everywhere.
@@ -61,19 +63,25 @@ pub fn needs_same_origin(method: &Method, headers: &HeaderMap) -> bool {
 
 /// Whether a session's request comes from the panel's own pages: its
 /// `Origin` is this server's ([`same_origin`]); or it is a GET or HEAD
-/// (not a WebSocket) that the browser itself marks `Sec-Fetch-Site:
-/// same-origin`. Browsers send no `Origin` on a GET of a link (an image
-/// export's download), and a page cannot set `Sec-Fetch-*` headers.
+/// (not a WebSocket) that the browser itself marks as a navigation from
+/// this origin (`Sec-Fetch-Site: same-origin`, `Sec-Fetch-Mode:
+/// navigate`). Browsers send no `Origin` when following a link (an image
+/// export's download), and a page cannot set `Sec-Fetch-*` headers; a
+/// subresource (`<img src>`) or a script's fetch is not a navigation.
 pub fn from_own_pages(method: &Method, headers: &HeaderMap) -> bool {
     if same_origin(headers) {
         return true;
     }
-    let reads = matches!(*method, Method::GET | Method::HEAD) && !is_upgrade(headers);
-    reads
-        && headers
-            .get("sec-fetch-site")
+    let says = |name: &str, value: &str| {
+        headers
+            .get(name)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("same-origin"))
+            .is_some_and(|v| v.eq_ignore_ascii_case(value))
+    };
+    matches!(*method, Method::GET | Method::HEAD)
+        && !is_upgrade(headers)
+        && says("sec-fetch-site", "same-origin")
+        && says("sec-fetch-mode", "navigate")
 }
 
 /// Whether the request asks to become a WebSocket.
@@ -140,11 +148,23 @@ mod tests {
 
     #[test]
     fn a_get_the_browser_marks_same_origin_passes_without_an_origin() {
-        let marked = |site: &str| headers(&[("sec-fetch-site", site), ("host", "panel.example:8443")]);
+        let marked = |site: &str| {
+            headers(&[
+                ("sec-fetch-site", site),
+                ("sec-fetch-mode", "navigate"),
+                ("host", "panel.example:8443"),
+            ])
+        };
         assert!(from_own_pages(&Method::GET, &marked("same-origin")));
         assert!(from_own_pages(&Method::HEAD, &marked("same-origin")));
         for site in ["same-site", "cross-site", "none"] {
             assert!(!from_own_pages(&Method::GET, &marked(site)), "{site}");
+        }
+        // Not a navigation: an image, a script's fetch.
+        for mode in ["no-cors", "cors", "same-origin"] {
+            let mut h = marked("same-origin");
+            h.insert("sec-fetch-mode", HeaderValue::from_static(mode));
+            assert!(!from_own_pages(&Method::GET, &h), "{mode}");
         }
         // Only a read: a POST, or a WebSocket, needs the Origin.
         assert!(!from_own_pages(&Method::POST, &marked("same-origin")));

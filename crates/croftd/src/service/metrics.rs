@@ -384,7 +384,7 @@ const VPS_FAMILIES: &[Family] = &[
     },
     Family {
         name: "croft_vps_disk_written_bytes_total",
-        help: "Bytes the VPS wrote to the pool's device since it started (on cgroup v1 hosts without page cache writeback).",
+        help: "Bytes the VPS wrote to the pool's device since it started (on cgroup v1 hosts, not what the kernel's flusher writes back from the page cache).",
         kind: "counter",
         value: |v| disk_io(v).map(|d| d.written_bytes as f64),
     },
@@ -396,7 +396,7 @@ const VPS_FAMILIES: &[Family] = &[
     },
     Family {
         name: "croft_vps_disk_writes_total",
-        help: "Write requests the VPS submitted to the pool's device since it started (on cgroup v1 hosts without page cache writeback).",
+        help: "Write requests the VPS submitted to the pool's device since it started (on cgroup v1 hosts, not the page cache's writeback).",
         kind: "counter",
         value: |v| disk_io(v).map(|d| d.writes as f64),
     },

@@ -128,11 +128,22 @@ document.addEventListener("submit", async (event) => {
     fields[input.name] = input.value.trim();
   }
   const file = form.querySelector("input[type=file]").files[0];
-  const path = apiPath({ dataset: { api: form.dataset.upload } }, fields);
+  if (!file) {
+    toast("choose a file first", true);
+    return;
+  }
+  const path = apiPath({ dataset: { api: form.dataset.upload } }, { ...fields });
   for (const b of form.querySelectorAll("button")) b.disabled = true;
   const status = form.querySelector("output");
-  if (status) status.textContent = `sending ${file.name}…`;
   try {
+    // A name taken is said before the upload: croftd refuses it at once
+    // and closes the connection, which a browser still sending a large
+    // file may report as a network error instead of croftd's answer.
+    if (form.dataset.exists) {
+      const taken = await fetch(apiPath({ dataset: { api: form.dataset.exists } }, { ...fields }), { credentials: "same-origin" });
+      if (taken.ok) throw new Error(`${form.dataset.kind || "it"} ${fields.name} already exists`);
+    }
+    if (status) status.textContent = `sending ${file.name}…`;
     await send("POST", path, { "Content-Type": "application/octet-stream" }, file);
     toast("Done.");
     setTimeout(() => location.reload(), 400);

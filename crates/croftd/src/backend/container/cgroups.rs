@@ -15,17 +15,19 @@ use tracing::warn;
 /// How long a stop waits for a VPS's killed processes to leave its cgroup.
 const CGROUP_DRAIN: Duration = Duration::from_secs(5);
 
-/// The cgroup limits of `cfg`, with its disk I/O limits on `device` (the
-/// pool's) where there is one. A VPS without disk I/O limits gets rules of
-/// "no limit" there all the same: on cgroup v1 the kernel counts a
-/// device's I/O per cgroup only once it has a throttle rule.
-pub(super) fn limits(cfg: &InstanceConfig, device: Option<BlockDevice>) -> Limits {
+/// The cgroup limits of `cfg`; its disk I/O limits on `device` (the
+/// pool's), where there is one and `cfg` or `before` (the limits they
+/// replace) has any: a VPS that never had one gets no blkio rule at all
+/// (a rule the kernel refuses, on a device it does not throttle, would
+/// fail its start).
+pub(super) fn limits(cfg: &InstanceConfig, before: &InstanceConfig, device: Option<BlockDevice>) -> Limits {
+    let io_device = device.filter(|_| !(cfg.disk_io.is_unlimited() && before.disk_io.is_unlimited()));
     Limits {
         memory_bytes: cfg.memory_bytes,
         cpu_millicores: cfg.cpu_millicores,
         cpu_weight: cfg.cpu_weight,
         pids_max: cfg.processes,
-        io: device.map(|device| IoLimits {
+        io: io_device.map(|device| IoLimits {
             device,
             read_bps: cfg.disk_io.read_bps,
             write_bps: cfg.disk_io.write_bps,
@@ -175,11 +177,11 @@ impl ContainerBackend {
             .ok_or_else(|| BackendError::Busy(format!("VPS {name} has no cgroup to apply limits to")))?;
         let others = self.other_cgroups(name);
         let applied = cg
-            .apply(&limits(new, self.io_device))
+            .apply(&limits(new, old, self.io_device))
             .map_err(BackendError::from)
             .and_then(|()| self.pin_cpus(&cg, &others, new));
         if let Err(e) = applied {
-            let _ = cg.apply(&limits(old, self.io_device));
+            let _ = cg.apply(&limits(old, new, self.io_device));
             let _ = self.pin_cpus(&cg, &others, old);
             // Said of the VPS by the service, which knows its name.
             if let BackendError::Cgroup(CgroupError::MemoryInUse { .. }) = &e {

@@ -77,6 +77,12 @@ impl ContainerBackend {
             .ok()
             .and_then(|info| croft_host::storage::block_device_of(std::path::Path::new(&info.mount)))
             .map(|(major, minor)| BlockDevice { major, minor });
+        // Disk I/O counts for the metrics: without them a VPS still runs.
+        if let Some(device) = io_device {
+            if let Err(e) = cgroups.count_io(device) {
+                warn!("disk I/O of VPSes will not be counted: {e}");
+            }
+        }
         Ok(ContainerBackend {
             cfg,
             cgroups,

@@ -51,7 +51,7 @@ impl ContainerBackend {
         let cgroup = self.create_cgroup(name, &devices)?;
         let result = async {
             let cfg = &vps.settings.parsed;
-            cgroup.apply(&super::cgroups::limits(cfg, self.io_device))?;
+            cgroup.apply(&super::cgroups::limits(cfg, cfg, self.io_device))?;
             let others = self.other_cgroups(name);
             self.pin_cpus(&cgroup, &others, cfg)?;
             cgroup.delegate(vps.uid_base)?;
