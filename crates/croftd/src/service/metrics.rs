@@ -143,7 +143,21 @@ pub struct MetricsService {
     snapshot: RwLock<Arc<Snapshot>>,
     /// Folds samples into the minute points of the usage history.
     history: Recorder,
+    /// The pool's figures and each disk's bytes, and when they were read.
+    disks: Mutex<Option<(f64, Disks)>>,
 }
+
+/// Each VPS disk's bytes, by key, and the pool's figures.
+type Disks = (
+    std::collections::HashMap<String, u64>,
+    Option<croft_host::storage::PoolInfo>,
+);
+
+/// Seconds between reads of the disks' bytes: btrfs brings its quota
+/// groups' figures up to date at its commits, every 30 s by default, so a
+/// read between two commits would read the same again (at the cost of two
+/// `btrfs` runs).
+const DISKS_EVERY: f64 = 30.0;
 
 impl MetricsService {
     pub fn new(
@@ -162,6 +176,7 @@ impl MetricsService {
             jobs,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             history: Recorder::default(),
+            disks: Mutex::new(None),
         }
     }
 
@@ -175,12 +190,23 @@ impl MetricsService {
         self.sample_at(now).await
     }
 
+    /// The disks' bytes and the pool's figures: read again when the last
+    /// read is [`DISKS_EVERY`] old (or from a clock that went back).
+    async fn disks(&self, now: f64) -> crate::service::Result<Disks> {
+        let last = self.disks.lock().expect("disks lock poisoned").clone();
+        if let Some((_, disks)) = last.filter(|(at, _)| (0.0..DISKS_EVERY).contains(&(now - at))) {
+            return Ok(disks);
+        }
+        let pool = self.pool.clone();
+        let disks = crate::blocking(move || (pool.usages().unwrap_or_default(), pool.info().ok())).await?;
+        *self.disks.lock().expect("disks lock poisoned") = Some((now, disks.clone()));
+        Ok(disks)
+    }
+
     /// [`Self::sample`], as if taken at `now` (seconds since the epoch).
     pub async fn sample_at(&self, now: f64) -> crate::service::Result<()> {
         let rows = self.store.instances().await?;
-        let pool = self.pool.clone();
-        let (usages, info) =
-            crate::blocking(move || (pool.usages().unwrap_or_default(), pool.info().ok())).await?;
+        let (usages, info) = self.disks(now).await?;
         // Every interface's counters in one read.
         let counters = match self.network.all_counters().await {
             Ok(counters) => counters,
@@ -402,7 +428,7 @@ const VPS_FAMILIES: &[Family] = &[
     },
     Family {
         name: "croft_vps_disk_used_bytes",
-        help: "Bytes the VPS's disk holds, as of the pool's last commit.",
+        help: "Bytes the VPS's disk holds, as of the pool's last commit (read every 30 s).",
         kind: "gauge",
         value: |v| v.disk_bytes.map(|b| b as f64),
     },

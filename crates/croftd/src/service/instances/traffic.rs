@@ -46,19 +46,23 @@ pub fn this_month() -> String {
 
 impl InstanceService {
     /// Read every running VPS's interface and hold each to its quota, in
-    /// `month`: what the background sampler does every interval.
+    /// `month`: what the background sampler does every interval. Every
+    /// interface is read in one netlink dump.
     pub async fn sample_traffic(&self, month: &str) -> Result<()> {
         let rows = self.store.instances().await?;
+        let counters = self.network.all_counters().await?;
         let mut throttled = HashSet::new();
         for row in rows.iter().filter(|r| r.status == Status::Running) {
-            match self.read_traffic(&row.key, month).await {
-                Ok(Some(totals)) => {
+            let Some(c) = counters.get(&row.key) else {
+                continue;
+            };
+            match self.record_reading(&row.key, month, c).await {
+                Ok(totals) => {
                     if self.enforce_quota(row, &totals).await {
                         throttled.insert(row.key.clone());
                     }
                 }
-                Ok(None) => {}
-                Err(e) => warn!(vps = %row.key, "reading its traffic: {}", crate::error_chain(&e)),
+                Err(e) => warn!(vps = %row.key, "recording its traffic: {}", crate::error_chain(&e)),
             }
         }
         *self.throttled.lock().expect("throttled set poisoned") = Some(throttled);
@@ -71,6 +75,16 @@ impl InstanceService {
         let Some(c) = self.network.counters(key).await? else {
             return Ok(None);
         };
+        Ok(Some(self.record_reading(key, month, &c).await?))
+    }
+
+    /// Add reading `c` of VPS `key`'s interfaces to its totals of `month`.
+    async fn record_reading(
+        &self,
+        key: &str,
+        month: &str,
+        c: &croft_host::net::LinkCounters,
+    ) -> Result<Traffic> {
         // The host end receives what the VPS sends.
         let reading = TrafficReading {
             link_index: c.index,
@@ -79,7 +93,7 @@ impl InstanceService {
             received_packets: c.tx_packets,
             sent_packets: c.rx_packets,
         };
-        Ok(Some(self.store.record_traffic(key, month, &reading).await?))
+        Ok(self.store.record_traffic(key, month, &reading).await?)
     }
 
     /// Throttle a VPS past its transfer quota, or set one free that is no
