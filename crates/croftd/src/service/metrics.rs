@@ -143,15 +143,12 @@ pub struct MetricsService {
     snapshot: RwLock<Arc<Snapshot>>,
     /// Folds samples into the minute points of the usage history.
     history: Recorder,
-    /// The pool's figures and each disk's bytes, and when they were read.
+    /// Each VPS disk's bytes, by key, and when they were read.
     disks: Mutex<Option<(f64, Disks)>>,
 }
 
-/// Each VPS disk's bytes, by key, and the pool's figures.
-type Disks = (
-    std::collections::HashMap<String, u64>,
-    Option<croft_host::storage::PoolInfo>,
-);
+/// Each VPS disk's bytes, by key.
+type Disks = std::collections::HashMap<String, u64>;
 
 /// Seconds between reads of the disks' bytes: btrfs brings its quota
 /// groups' figures up to date at its commits, every 30 s by default, so a
@@ -190,23 +187,33 @@ impl MetricsService {
         self.sample_at(now).await
     }
 
-    /// The disks' bytes and the pool's figures: read again when the last
-    /// read is [`DISKS_EVERY`] old (or from a clock that went back).
+    /// The disks' bytes: read again when the last good read is
+    /// [`DISKS_EVERY`] old (or from a clock that went back). A failed read
+    /// gives none this time and is tried again at the next sample.
     async fn disks(&self, now: f64) -> crate::service::Result<Disks> {
         let last = self.disks.lock().expect("disks lock poisoned").clone();
         if let Some((_, disks)) = last.filter(|(at, _)| (0.0..DISKS_EVERY).contains(&(now - at))) {
             return Ok(disks);
         }
         let pool = self.pool.clone();
-        let disks = crate::blocking(move || (pool.usages().unwrap_or_default(), pool.info().ok())).await?;
-        *self.disks.lock().expect("disks lock poisoned") = Some((now, disks.clone()));
-        Ok(disks)
+        match crate::blocking(move || pool.usages()).await? {
+            Ok(disks) => {
+                *self.disks.lock().expect("disks lock poisoned") = Some((now, disks.clone()));
+                Ok(disks)
+            }
+            Err(e) => {
+                warn!("metrics: the disks' bytes: {e}");
+                Ok(Disks::new())
+            }
+        }
     }
 
     /// [`Self::sample`], as if taken at `now` (seconds since the epoch).
     pub async fn sample_at(&self, now: f64) -> crate::service::Result<()> {
         let rows = self.store.instances().await?;
-        let (usages, info) = self.disks(now).await?;
+        let usages = self.disks(now).await?;
+        let pool = self.pool.clone();
+        let info = crate::blocking(move || pool.info().ok()).await?;
         // Every interface's counters in one read.
         let counters = match self.network.all_counters().await {
             Ok(counters) => counters,

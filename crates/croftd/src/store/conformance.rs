@@ -479,8 +479,12 @@ pub async fn traffic_adds_what_moved_since_the_last_reading_per_month(store: &dy
     // A new interface (the VPS restarted) counts from its own zero.
     let t = store.record_traffic("v", "2026-12", &read(9, 300)).await.unwrap();
     assert_eq!(t.received_bytes, 400);
-    // Counters that went back are a new interface too.
+    // A reading older than the last (the sampler's, recorded after a
+    // stop recorded a fresher one) adds nothing, and the last stays: what
+    // moved since is counted once.
     let t = store.record_traffic("v", "2026-12", &read(9, 50)).await.unwrap();
+    assert_eq!(t.received_bytes, 400);
+    let t = store.record_traffic("v", "2026-12", &read(9, 350)).await.unwrap();
     assert_eq!(t.received_bytes, 450);
     let months: Vec<(String, u64)> = store
         .traffic("v")

@@ -141,6 +141,10 @@ document.addEventListener("submit", async (event) => {
     // file may report as a network error instead of croftd's answer.
     if (form.dataset.exists) {
       const taken = await fetch(apiPath({ dataset: { api: form.dataset.exists } }, { ...fields }), { credentials: "same-origin" });
+      if (taken.status === 401) {
+        location.assign("/ui/login");
+        throw new Error("your session ended");
+      }
       if (taken.ok) throw new Error(`${form.dataset.kind || "it"} ${fields.name} already exists`);
     }
     if (status) status.textContent = `sending ${file.name}…`;

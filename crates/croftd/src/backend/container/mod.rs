@@ -65,6 +65,9 @@ pub struct ContainerBackend {
     catalog: Catalog,
     /// The block device the pool is on: where disk I/O limits apply.
     io_device: Option<BlockDevice>,
+    /// Whether the kernel counts each VPS's I/O on it
+    /// ([`croft_host::cgroup::CgroupManager::count_io`]).
+    io_counted: bool,
 }
 
 impl ContainerBackend {
@@ -77,18 +80,22 @@ impl ContainerBackend {
             .ok()
             .and_then(|info| croft_host::storage::block_device_of(std::path::Path::new(&info.mount)))
             .map(|(major, minor)| BlockDevice { major, minor });
-        // Disk I/O counts for the metrics: without them a VPS still runs.
-        if let Some(device) = io_device {
-            if let Err(e) = cgroups.count_io(device) {
+        // Disk I/O counts for the metrics: without them a VPS still runs,
+        // and shows none rather than zeros.
+        let io_counted = io_device.is_some_and(|device| match cgroups.count_io(device) {
+            Ok(()) => true,
+            Err(e) => {
                 warn!("disk I/O of VPSes will not be counted: {e}");
+                false
             }
-        }
+        });
         Ok(ContainerBackend {
             cfg,
             cgroups,
             pool,
             catalog,
             io_device,
+            io_counted,
         })
     }
 
@@ -297,6 +304,7 @@ impl Backend for ContainerBackend {
         let s = cgroup.stats().ok()?;
         let disk_io = self
             .io_device
+            .filter(|_| self.io_counted)
             .and_then(|device| cgroup.io_stats(device).ok().flatten())
             .map(|io| croft_api::DiskIoCounts {
                 read_bytes: io.read_bytes,

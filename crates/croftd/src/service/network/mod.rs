@@ -888,7 +888,9 @@ impl NetworkService {
 
     /// Every VPS's interfaces' counters summed, by VPS key, as
     /// [`Self::counters`] gives one VPS's: read in one netlink dump and
-    /// one store read, however many VPSes there are.
+    /// one store read, however many VPSes there are. The store gives each
+    /// VPS's interfaces in the same order to both (by index), so the summed
+    /// link index, which the traffic totals compare, is the same.
     pub async fn all_counters(&self) -> Result<HashMap<String, croft_host::net::LinkCounters>> {
         let nics = self.store.nics().await?;
         let links = self

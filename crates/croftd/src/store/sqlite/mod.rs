@@ -1030,7 +1030,7 @@ impl Store for SqliteStore {
                 })
             })
             .transpose()?;
-        let delta = traffic_delta(last.as_ref(), now);
+        let (delta, kept) = traffic_delta(last.as_ref(), now);
         sqlx::query(
             "INSERT INTO traffic (instance, month, received_bytes, sent_bytes, received_packets, sent_packets)
              VALUES (?, ?, ?, ?, ?, ?)
@@ -1054,11 +1054,11 @@ impl Store for SqliteStore {
              VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(instance)
-        .bind(i64::from(now.link_index))
-        .bind(now.received_bytes as i64)
-        .bind(now.sent_bytes as i64)
-        .bind(now.received_packets as i64)
-        .bind(now.sent_packets as i64)
+        .bind(i64::from(kept.link_index))
+        .bind(kept.received_bytes as i64)
+        .bind(kept.sent_bytes as i64)
+        .bind(kept.received_packets as i64)
+        .bind(kept.sent_packets as i64)
         .execute(&mut *tx)
         .await?;
         let row = sqlx::query("SELECT * FROM traffic WHERE instance = ? AND month = ?")
@@ -1333,26 +1333,38 @@ async fn write_rules(
     Ok(())
 }
 
-/// What moved between two readings of a VPS's interface: the difference,
-/// or, for a new interface (another index, or counters that went back),
-/// everything the new one counted.
-fn traffic_delta(last: Option<&TrafficReading>, now: &TrafficReading) -> TrafficReading {
-    match last {
-        Some(last)
-            if last.link_index == now.link_index
-                && now.received_bytes >= last.received_bytes
-                && now.sent_bytes >= last.sent_bytes
-                && now.received_packets >= last.received_packets
-                && now.sent_packets >= last.sent_packets =>
-        {
-            TrafficReading {
-                link_index: now.link_index,
-                received_bytes: now.received_bytes - last.received_bytes,
-                sent_bytes: now.sent_bytes - last.sent_bytes,
-                received_packets: now.received_packets - last.received_packets,
-                sent_packets: now.sent_packets - last.sent_packets,
-            }
-        }
-        _ => *now,
+/// What moved between two readings of a VPS's interfaces, and the reading
+/// to keep as the last: the difference; for new interfaces (another
+/// index) everything they counted; and nothing for a reading older than
+/// the last, which stays the last. The same interfaces' counters never go
+/// back (64 bits, and the kernel does not hand a deleted interface's index
+/// to the next one), so lower counters mean a reading taken before the
+/// last one was recorded: the sampler's, read before a stop recorded its
+/// own.
+fn traffic_delta(last: Option<&TrafficReading>, now: &TrafficReading) -> (TrafficReading, TrafficReading) {
+    let Some(last) = last.filter(|l| l.link_index == now.link_index) else {
+        return (*now, *now);
+    };
+    let newer = now.received_bytes >= last.received_bytes
+        && now.sent_bytes >= last.sent_bytes
+        && now.received_packets >= last.received_packets
+        && now.sent_packets >= last.sent_packets;
+    if !newer {
+        let nothing = TrafficReading {
+            link_index: now.link_index,
+            received_bytes: 0,
+            sent_bytes: 0,
+            received_packets: 0,
+            sent_packets: 0,
+        };
+        return (nothing, *last);
     }
+    let delta = TrafficReading {
+        link_index: now.link_index,
+        received_bytes: now.received_bytes - last.received_bytes,
+        sent_bytes: now.sent_bytes - last.sent_bytes,
+        received_packets: now.received_packets - last.received_packets,
+        sent_packets: now.sent_packets - last.sent_packets,
+    };
+    (delta, *now)
 }
