@@ -29,6 +29,12 @@ async fn launch_in(sim: &Sim, tenant: &str, name: &str) -> Instance {
         .await
 }
 
+/// Start VPS `name` of `tenant` as the admin.
+async fn start_in(sim: &Sim, tenant: &str, name: &str) {
+    let path = format!("/1.0/instances/{name}/state?tenant={tenant}");
+    let _: Instance = sim.ok("POST", &path, Some(r#"{"action":"start"}"#)).await;
+}
+
 /// A token made by the admin: `body` as `POST /1.0/tokens` takes it.
 async fn token(sim: &Sim, tenant: Option<&str>, body: &str) -> TokenCreated {
     let path = match tenant {
@@ -770,13 +776,7 @@ async fn metrics_show_each_caller_only_what_it_may_see() {
     tenant(&sim, "beta").await;
     launch_in(&sim, "acme", "web1").await;
     launch_in(&sim, "beta", "db1").await;
-    let _: Instance = sim
-        .ok(
-            "POST",
-            "/1.0/instances/web1/state?tenant=acme",
-            Some(r#"{"action":"start"}"#),
-        )
-        .await;
+    start_in(&sim, "acme", "web1").await;
     let owner = token(&sim, Some("acme"), r#"{"scope":"read-write"}"#).await.token;
     let viewer = token(&sim, Some("acme"), r#"{"scope":"read"}"#).await.token;
     let metrics = token(&sim, None, r#"{"role":"metrics"}"#).await.token;
@@ -889,13 +889,7 @@ async fn usage_history_is_kept_across_a_restart_and_shown_to_its_tenant_only() {
     tenant(&sim, "acme").await;
     tenant(&sim, "beta").await;
     launch_in(&sim, "acme", "web1").await;
-    let _: Instance = sim
-        .ok(
-            "POST",
-            "/1.0/instances/web1/state?tenant=acme",
-            Some(r#"{"action":"start"}"#),
-        )
-        .await;
+    start_in(&sim, "acme", "web1").await;
     let owner = token(&sim, Some("acme"), r#"{"scope":"read-write"}"#).await.token;
     let viewer = token(&sim, Some("acme"), r#"{"scope":"read"}"#).await.token;
     let stranger = token(&sim, Some("beta"), r#"{"scope":"read-write"}"#).await.token;
