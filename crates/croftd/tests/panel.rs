@@ -272,6 +272,8 @@ async fn a_session_acts_as_its_user_from_the_panels_origin_only() {
         "/ui/instances/nope?tenant=beta",
         "/ui/instances/nope?tenant=nosuch",
         "/ui/instances/web1/card?tenant=beta",
+        "/ui/instances/db1/console",
+        "/ui/instances/db1/console?tenant=beta",
     ] {
         let response = sim
             .send_remote(request("GET", path, Some(&alice), None, None))
@@ -291,6 +293,34 @@ async fn a_session_acts_as_its_user_from_the_panels_origin_only() {
         page.contains("data-api=\"/1.0/instances/web1/metrics\""),
         "{page}"
     );
+    // Its activity names alice, who started it, and from where; a viewer
+    // is not shown it (the API's audit log is the admin's).
+    assert!(
+        page.contains("data-testid=\"activity\"") && page.contains("user alice"),
+        "{page}"
+    );
+    let (status, page) = text(
+        sim.send_remote(request("GET", "/ui/instances/web1", Some(&vic), None, None))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("data-testid=\"no-activity\"") && !page.contains("user alice"),
+        "{page}"
+    );
+    // The provider's pages: refused to a tenant's owner and viewer alike.
+    for who in [&alice, &vic] {
+        for page in ["tenants", "users", "plans", "images", "access", "host", "audit"] {
+            let path = format!("/ui/admin/{page}");
+            let (status, body) = text(
+                sim.send_remote(request("GET", &path, Some(who), None, None))
+                    .await,
+            )
+            .await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        }
+    }
 
     // Logged out: the session is gone for pages and API alike.
     let (status, _) = text(

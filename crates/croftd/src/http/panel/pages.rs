@@ -225,8 +225,8 @@ struct InstancePage {
     ssh_keys: Vec<(usize, String)>,
     firewall: Option<croft_api::Firewall>,
     forwards: Vec<croft_api::PortForward>,
-    /// What was asked of it, newest first.
-    activity: Vec<croft_api::AuditEntry>,
+    /// What was asked of it, newest first; `None` for a viewer.
+    activity: Option<Vec<croft_api::AuditEntry>>,
 }
 
 /// Entries of the VPS's activity shown on its page.
@@ -254,21 +254,27 @@ pub(super) async fn instance(
         .collect();
     // What was done to it: the audit log's entries on its path that
     // succeeded (the log keeps paths as asked: its name's, renames
-    // aside). A tenant's users see the provider's own as the provider's.
-    let path = format!("/1.0/instances/{name}");
-    let activity = s
-        .access
-        .activity(&tenant, &path, ACTIVITY)
-        .await?
-        .into_iter()
-        .map(|mut e| {
-            if caller.role.is_tenant_role() && !matches!(e.role.as_str(), "owner" | "viewer") {
-                e.caller = "the provider".into();
-                e.remote = None;
-            }
-            e
-        })
-        .collect();
+    // aside), for those who may change it: the log names the tenant's
+    // users and their addresses, which a viewer's role does not show
+    // (the API's audit log is the admin's alone). A tenant's owners see
+    // the provider's own as the provider's.
+    let activity = match authorize(&caller, Action::VpsChange, Some(&tenant)) {
+        Ok(()) => Some(
+            s.access
+                .activity(&tenant, &format!("/1.0/instances/{name}"), ACTIVITY)
+                .await?
+                .into_iter()
+                .map(|mut e| {
+                    if caller.role.is_tenant_role() && !matches!(e.role.as_str(), "owner" | "viewer") {
+                        e.caller = "the provider".into();
+                        e.remote = None;
+                    }
+                    e
+                })
+                .collect(),
+        ),
+        Err(_) => None,
+    };
     Ok(render(&InstancePage {
         card: Card::of(&vps, &caller),
         uuid: vps.uuid.clone(),
