@@ -77,11 +77,16 @@ test("a tenant's owner runs a real VPS from the panel", async (t) => {
     await shoot(page, "real-vps");
   });
 
-  await t.test("a snapshot is taken and deleted, and a root password made, on its page", async () => {
+  await t.test("a snapshot is taken, restored while it runs, and deleted, and a root password made, on its page", async () => {
     page.on("dialog", (dialog) => dialog.accept());
     await page.fill("#snapshot-form [name=name]", "before");
     await pressAndReload(page, "#snapshot-form button[type=submit]");
     assert.equal(await page.locator("#snapshots tr[data-snapshot=before]").count(), 1);
+    // Restored while it runs: stopped, restored and started again (a
+    // refusal would fail pressAndReload with croftd's message).
+    await pressAndReload(page, "#snapshots tr[data-snapshot=before] button:not(.danger)");
+    const after = await apiFrom(page, "GET", "/1.0/instances/web");
+    assert.equal(after.body.status, "running", JSON.stringify(after.body));
     await pressAndReload(page, "#snapshots tr[data-snapshot=before] button.danger");
     assert.equal(await page.locator("#snapshots tr[data-snapshot=before]").count(), 0);
     await page.fill("#ssh-key-form [name=key]", KEY);
