@@ -44,6 +44,9 @@ for _ in $(seq 300); do
 done
 # The admin's session, as a browser gets it.
 curl -sk -c "$WORK/jar" -H "Origin: $URL" -d "name=admin&password=$(cat "$WORK/state/panel-admin-password")" "$URL/ui/login" -o /dev/null
+# The dashboard with every card, not the login page: the session works.
+cards=$(curl -sk -b "$WORK/jar" "$URL/ui/" | grep -o 'data-vps="' | wc -l)
+[ "$cards" -ge "$N" ] || { echo "panel.sh: the admin's session shows $cards of $N cards" >&2; exit 1; }
 sleep 11   # one sample taken
 # The median of 20 requests' total time (loopback: server time and TLS).
 median() { # PATH

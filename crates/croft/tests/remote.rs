@@ -641,6 +641,9 @@ fn the_panel_runs_a_real_vps_in_chromium_from_another_machine() {
             "node",
             "--test",
             "--test-reporter=tap",
+            // A stuck browser fails the test (and its cleanup runs)
+            // rather than hanging the run.
+            "--test-timeout=600000",
         ])
         .arg(&script)
         .env("CROFT_URL", format!("https://{SERVER_IP}:8443"))

@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{pid_alive, prometheus_families, Host};
+use common::prometheus::parse_prometheus;
+use common::{pid_alive, Host};
 use croft_api::Status;
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
@@ -1231,9 +1232,9 @@ fn metrics_match_the_vps_cgroups_within_one_sample() {
     });
     let text = scrape();
     // The Prometheus client's own parser takes the whole text.
-    let families = prometheus_families(&text);
-    assert_eq!(families["croft_vps_cpu_seconds"]["type"], "counter", "{text}");
-    assert_eq!(families["croft_vps_disk_read_bytes"]["type"], "counter", "{text}");
+    let families = parse_prometheus(&text);
+    assert_eq!(families["croft_vps_cpu_seconds"].kind, "counter", "{text}");
+    assert_eq!(families["croft_vps_disk_read_bytes"].kind, "counter", "{text}");
     let cgroup = |controller: &str, file: &str| -> f64 {
         std::fs::read_to_string(host.vps_cgroup(controller, "m1").join(file))
             .unwrap()

@@ -794,7 +794,7 @@ async fn metrics_show_each_caller_only_what_it_may_see() {
     sim.services.metrics.sample().await.unwrap();
     let (_, all) = scrape(Some(metrics.clone())).await;
     // Every line the parser's: each sample in a family of the right type.
-    let parsed = sim::parse_prometheus(&all);
+    let parsed = sim::prometheus::parse_prometheus(&all);
     let samples: usize = parsed.values().map(|f| f.samples.len()).sum();
     assert_eq!(
         samples,

@@ -262,7 +262,27 @@ fn counting_io_is_one_no_limit_rule_on_the_prefix_in_v1_only() {
     manager.count_io(LOOP).unwrap();
     assert_eq!(get(&blkio.join("blkio.throttle.read_bps_device")), "7:0 0");
     let tmp = TempDir::new().unwrap();
-    v2(tmp.path()).count_io(LOOP).unwrap();
+    let manager = v2(tmp.path());
+    // Every file under the tree, with what it holds.
+    let files = || -> Vec<(PathBuf, Vec<u8>)> {
+        let mut all = Vec::new();
+        let mut dirs = vec![tmp.path().to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    all.push((path.clone(), std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+        all.sort();
+        all
+    };
+    let before = files();
+    manager.count_io(LOOP).unwrap();
+    assert_eq!(files(), before, "v2 writes nothing");
 }
 
 /// v2: the counts are the device's line of `io.stat`.

@@ -6,6 +6,10 @@
 #![allow(dead_code)]
 
 use croft_api::{ErrorBody, HostDetails, Instance};
+
+// The Prometheus text parser of the tier-2 tests.
+#[path = "../../../croftd/tests/sim/prometheus.rs"]
+pub mod prometheus;
 use serde::de::DeserializeOwned;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -524,32 +528,6 @@ pub fn decode<T: DeserializeOwned>(json: impl AsRef<[u8]>) -> T {
     let json = json.as_ref();
     serde_json::from_slice(json)
         .unwrap_or_else(|e| panic!("not a {}: {e}: {}", std::any::type_name::<T>(), text(json)))
-}
-
-/// A `/metrics` text as the Prometheus client's own parser reads it (the
-/// tier-2 tests' script, on Debian's python3-prometheus-client): family
-/// name → `{"type", "samples": [[name, labels, value]]}`; panics with the
-/// parser's complaint.
-pub fn prometheus_families(metrics: &str) -> serde_json::Value {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../croftd/tests/sim/prometheus_text.py"
-    );
-    let mut child = Command::new("/usr/bin/python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("/usr/bin/python3");
-    child.stdin.take().unwrap().write_all(metrics.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the Prometheus parser: {}",
-        text(&out.stderr)
-    );
-    decode(out.stdout)
 }
 
 /// Bytes as text, for messages.
