@@ -253,7 +253,7 @@ pub fn start(spec: &VpsSpec, seccomp: &SeccompProgram) -> Result<Started, Runtim
         }
         if let Some(pid) = init_pid {
             let _ = kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
+            reap_until(pid);
         }
         match queued_failure(&helper_parent).or_else(|| queued_failure(&parent)) {
             Some(reason) => RuntimeError::Child(reason),
@@ -522,6 +522,22 @@ fn helper_main(spec: &VpsSpec, work: HelperWork) -> i32 {
             Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => 0,
             _ => 1,
         },
+    }
+}
+
+/// Wait for `pid` to end, reaping every other child that ends meanwhile.
+/// A VPS's init that dies waits, in the kernel, until every process of its
+/// pid namespace is reaped; the ones it leaves are handed to this process
+/// (the subreaper) as they die. Waiting for the init alone would wait for
+/// ever: it for them, this process for it.
+fn reap_until(pid: Pid) {
+    loop {
+        match waitpid(None::<Pid>, None) {
+            Ok(status) if status.pid() == Some(pid) => return,
+            Ok(_) | Err(nix::Error::EINTR) => continue,
+            // No child left (ECHILD): it was reaped already.
+            Err(_) => return,
+        }
     }
 }
 
